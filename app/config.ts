@@ -1,0 +1,52 @@
+import { z } from 'zod';
+
+/**
+ * Haven's whole configuration, read once from the environment (app settings in Azure,
+ * `.haven/local.env` locally) by the composition root. Adapters are chosen from it; no
+ * other module reads process.env.
+ */
+export const configSchema = z.object({
+  storageConnection: z.string().min(1),
+  cosmos: z.object({
+    endpoint: z.url(),
+    key: z.string().min(1).optional(),
+    database: z.string().min(1).default('haven'),
+  }),
+  eventHubs: z
+    .object({
+      connection: z.string().min(1),
+      hub: z.string().min(1).default('haven-batches'),
+    })
+    .optional(),
+  adminKey: z.string().min(16).optional(),
+  publicApiUrl: z.url().optional(),
+  maxBodyBytes: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(1024 * 1024),
+});
+
+export type HavenConfig = z.infer<typeof configSchema>;
+
+export function loadConfig(env: Record<string, string | undefined>): HavenConfig {
+  const parsed = configSchema.safeParse({
+    storageConnection: env.HAVEN_STORAGE_CONNECTION ?? env.AzureWebJobsStorage,
+    cosmos: {
+      endpoint: env.HAVEN_COSMOS_ENDPOINT,
+      key: env.HAVEN_COSMOS_KEY,
+      database: env.HAVEN_COSMOS_DATABASE,
+    },
+    eventHubs: env.HAVEN_EVENTHUBS_CONNECTION
+      ? { connection: env.HAVEN_EVENTHUBS_CONNECTION, hub: env.HAVEN_EVENTHUBS_HUB }
+      : undefined,
+    adminKey: env.HAVEN_ADMIN_KEY,
+    publicApiUrl: env.HAVEN_API_URL,
+    maxBodyBytes: env.HAVEN_MAX_BODY_BYTES,
+  });
+  if (!parsed.success) {
+    const fields = parsed.error.issues.map((i) => i.path.join('.') || '(root)').join(', ');
+    throw new Error(`Invalid Haven configuration: ${fields}. ${z.prettifyError(parsed.error)}`);
+  }
+  return parsed.data;
+}
