@@ -1,0 +1,98 @@
+// Haven in Azure: Functions (Flex Consumption) + Storage (replicas, staging, durable hub)
+// + Cosmos DB (serverless, SQL API) + Event Hubs (standard) + Key Vault (KEK) + Event Grid
+// (blob-created → hydrate) + Application Insights. Identity-based connections throughout.
+// Note: no bicep CLI exists on the build machine; this file is not compiled in CI.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+param environmentName string
+@minLength(1)
+param location string
+@description('Object id of the deploying user, granted data-plane roles for local debugging against Azure.')
+param principalId string = ''
+
+var tags = { 'azd-env-name': environmentName, app: 'haven' }
+var token = toLower(uniqueString(subscription().id, environmentName, location))
+
+resource rg 'Microsoft.Resources/resourceGroups@2022-09-01' = {
+  name: 'rg-haven-${environmentName}'
+  location: location
+  tags: tags
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: { location: location, tags: tags, token: token }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: { location: location, tags: tags, token: token }
+}
+
+module cosmos 'modules/cosmos.bicep' = {
+  name: 'cosmos'
+  scope: rg
+  params: { location: location, tags: tags, token: token }
+}
+
+module eventHubs 'modules/eventhubs.bicep' = {
+  name: 'eventhubs'
+  scope: rg
+  params: { location: location, tags: tags, token: token }
+}
+
+module keyVault 'modules/keyvault.bicep' = {
+  name: 'keyvault'
+  scope: rg
+  params: { location: location, tags: tags, token: token }
+}
+
+module functions 'modules/functions.bicep' = {
+  name: 'functions'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    token: token
+    storageAccountName: storage.outputs.name
+    deploymentContainerName: storage.outputs.deploymentContainer
+    appInsightsConnectionString: monitoring.outputs.connectionString
+    cosmosEndpoint: cosmos.outputs.endpoint
+    eventHubsNamespaceFqdn: eventHubs.outputs.fqdn
+    eventHubName: eventHubs.outputs.hubName
+    keyVaultUri: keyVault.outputs.uri
+  }
+}
+
+module roles 'modules/roles.bicep' = {
+  name: 'roles'
+  scope: rg
+  params: {
+    principalIds: empty(principalId) ? [functions.outputs.principalId] : [functions.outputs.principalId, principalId]
+    storageAccountName: storage.outputs.name
+    cosmosAccountName: cosmos.outputs.name
+    eventHubsNamespaceName: eventHubs.outputs.namespaceName
+    keyVaultName: keyVault.outputs.name
+  }
+}
+
+module blobEvents 'modules/blobevents.bicep' = {
+  name: 'blobevents'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    storageAccountName: storage.outputs.name
+    functionAppName: functions.outputs.name
+  }
+  dependsOn: [roles]
+}
+
+output AZURE_RESOURCE_GROUP string = rg.name
+output HAVEN_API_URL string = 'https://${functions.outputs.defaultHostName}/api'
+output HAVEN_COSMOS_ENDPOINT string = cosmos.outputs.endpoint
+output HAVEN_EVENTHUBS_NAMESPACE string = eventHubs.outputs.fqdn

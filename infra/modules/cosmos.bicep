@@ -1,0 +1,26 @@
+param location string
+param tags object
+param token string
+
+resource account 'Microsoft.DocumentDB/databaseAccounts@2024-05-15' = {
+  name: 'cosmos-haven-${token}'
+  location: location
+  tags: tags
+  kind: 'GlobalDocumentDB'
+  properties: {
+    databaseAccountOfferType: 'Standard'
+    locations: [{ locationName: location, failoverPriority: 0, isZoneRedundant: false }]
+    consistencyPolicy: { defaultConsistencyLevel: 'Session' }
+    capabilities: [{ name: 'EnableServerless' }]
+    disableLocalAuth: true
+  }
+}
+
+resource db 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases@2024-05-15' = {
+  parent: account
+  name: 'haven'
+  properties: { resource: { id: 'haven' } }
+}
+
+output name string = account.name
+output endpoint string = account.properties.documentEndpoint

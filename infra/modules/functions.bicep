@@ -1,0 +1,63 @@
+param location string
+param tags object
+param token string
+param storageAccountName string
+param deploymentContainerName string
+param appInsightsConnectionString string
+param cosmosEndpoint string
+param eventHubsNamespaceFqdn string
+param eventHubName string
+param keyVaultUri string
+
+resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: storageAccountName
+}
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  name: 'plan-haven-${token}'
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: { tier: 'FlexConsumption', name: 'FC1' }
+  properties: { reserved: true }
+}
+
+resource app 'Microsoft.Web/sites@2024-04-01' = {
+  name: 'func-haven-${token}'
+  location: location
+  tags: union(tags, { 'azd-service-name': 'api' })
+  kind: 'functionapp,linux'
+  identity: { type: 'SystemAssigned' }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${storage.properties.primaryEndpoints.blob}${deploymentContainerName}'
+          authentication: { type: 'SystemAssignedIdentity' }
+        }
+      }
+      scaleAndConcurrency: { maximumInstanceCount: 100, instanceMemoryMB: 2048 }
+      runtime: { name: 'node', version: '20' }
+    }
+    siteConfig: {
+      minTlsVersion: '1.2'
+      appSettings: [
+        { name: 'AzureWebJobsStorage__accountName', value: storageAccountName }
+        { name: 'HAVEN_STORAGE__accountName', value: storageAccountName }
+        { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: appInsightsConnectionString }
+        { name: 'HAVEN_COSMOS_ENDPOINT', value: cosmosEndpoint }
+        { name: 'HAVEN_EVENTHUBS_CONNECTION__fullyQualifiedNamespace', value: eventHubsNamespaceFqdn }
+        { name: 'HAVEN_EVENTHUBS_HUB', value: eventHubName }
+        { name: 'HAVEN_KEK', value: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/haven-kek/)' }
+        { name: 'HAVEN_EVENTHUBS_SEND_KEY', value: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/eventhubs-send-key/)' }
+      ]
+    }
+  }
+}
+
+output name string = app.name
+output defaultHostName string = app.properties.defaultHostName
+output principalId string = app.identity.principalId

@@ -1,0 +1,65 @@
+// Data-plane roles for the function app's identity (and optionally the developer).
+param principalIds array
+param storageAccountName string
+param cosmosAccountName string
+param eventHubsNamespaceName string
+param keyVaultName string
+
+var roleIds = {
+  storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
+  storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
+  storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
+  eventHubsDataReceiver: 'a638d3c7-ab3a-418d-83e6-5f17a39d4fde'
+  eventHubsDataSender: '2b629674-e913-4c01-ae53-ef4638d8f975'
+  keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
+}
+
+resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: storageAccountName
+}
+resource ns 'Microsoft.EventHub/namespaces@2024-01-01' existing = {
+  name: eventHubsNamespaceName
+}
+resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
+  name: keyVaultName
+}
+resource cosmos 'Microsoft.DocumentDB/databaseAccounts@2024-05-15' existing = {
+  name: cosmosAccountName
+}
+
+resource storageRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for pair in flatten(map(principalIds, p => map([roleIds.storageBlobDataOwner, roleIds.storageQueueDataContributor, roleIds.storageTableDataContributor], r => { p: p, r: r }))): {
+    scope: storage
+    name: guid(storage.id, pair.p, pair.r)
+    properties: { principalId: pair.p, roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', pair.r) }
+  }
+]
+
+resource hubRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for pair in flatten(map(principalIds, p => map([roleIds.eventHubsDataReceiver, roleIds.eventHubsDataSender], r => { p: p, r: r }))): {
+    scope: ns
+    name: guid(ns.id, pair.p, pair.r)
+    properties: { principalId: pair.p, roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', pair.r) }
+  }
+]
+
+resource vaultRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for p in principalIds: {
+    scope: vault
+    name: guid(vault.id, p, roleIds.keyVaultSecretsUser)
+    properties: { principalId: p, roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.keyVaultSecretsUser) }
+  }
+]
+
+// Cosmos DB Built-in Data Contributor (data plane RBAC, local auth is disabled).
+resource cosmosRoles 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-05-15' = [
+  for p in principalIds: {
+    parent: cosmos
+    name: guid(cosmos.id, p, 'data-contributor')
+    properties: {
+      principalId: p
+      roleDefinitionId: '${cosmos.id}/sqlRoleDefinitions/00000000-0000-0000-0000-000000000002'
+      scope: cosmos.id
+    }
+  }
+]

@@ -1,0 +1,61 @@
+// One account: replica page blobs and their snapshots (recovery points), staged batches,
+// claim-check uploads, the durable task hub and the Functions deployment package.
+param location string
+param tags object
+param token string
+
+resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  name: 'sthaven${token}'
+  location: location
+  tags: tags
+  kind: 'StorageV2'
+  sku: { name: 'Standard_ZRS' }
+  properties: {
+    allowBlobPublicAccess: false
+    allowSharedKeyAccess: true // user-delegation SAS would be stricter; account-key SAS is used for agent uploads today
+    minimumTlsVersion: 'TLS1_2'
+    supportsHttpsTrafficOnly: true
+    networkAcls: { defaultAction: 'Allow', bypass: 'AzureServices' }
+  }
+}
+
+resource blobs 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
+  parent: account
+  name: 'default'
+  properties: {
+    deleteRetentionPolicy: { enabled: true, days: 7 }
+  }
+}
+
+var containers = ['replicas', 'staging', 'incoming', 'deployments']
+resource containerRes 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = [
+  for c in containers: {
+    parent: blobs
+    name: c
+    properties: { publicAccess: 'None' }
+  }
+]
+
+// Claim-check uploads that ingest never picked up (agent died mid-send) expire by themselves.
+resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05-01' = {
+  parent: account
+  name: 'default'
+  properties: {
+    policy: {
+      rules: [
+        {
+          name: 'expire-incoming'
+          enabled: true
+          type: 'Lifecycle'
+          definition: {
+            filters: { blobTypes: ['blockBlob'], prefixMatch: ['incoming/'] }
+            actions: { baseBlob: { delete: { daysAfterModificationGreaterThan: 2 } } }
+          }
+        }
+      ]
+    }
+  }
+}
+
+output name string = account.name
+output deploymentContainer string = 'deployments'
