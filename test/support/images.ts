@@ -1,0 +1,83 @@
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, openSync, readSync, closeSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * Builds a real ext4 image with mixed content, the shape of a server's disk: incompressible
+ * files (media, encrypted data), compressible text and logs, and free space that stays zero.
+ * `fill` is the share of the image given to file content.
+ */
+export function makeExt4Image(path: string, sizeBytes: number, opts: { fill?: number; seed?: string } = {}): void {
+  const fill = opts.fill ?? 0.5;
+  const dir = mkdtempSync(join(tmpdir(), 'haven-img-'));
+  try {
+    const budget = Math.floor(sizeBytes * fill);
+    let used = 0;
+    let i = 0;
+    const text = Buffer.from(
+      Array.from({ length: 2000 }, (_, k) => `${k} INFO request served path=/api/items/${k % 97} status=200 ms=${k % 13}\n`).join(''),
+    );
+    mkdirSync(join(dir, 'var/log'), { recursive: true });
+    mkdirSync(join(dir, 'srv/data'), { recursive: true });
+    while (used < budget) {
+      const size = Math.min(budget - used, (1 + (i % 8)) * 1024 * 1024);
+      const kind = i % 3;
+      let body: Buffer;
+      if (kind === 0) body = randomBytes(size);
+      else if (kind === 1) body = Buffer.concat(Array.from({ length: Math.ceil(size / text.length) }, () => text)).subarray(0, size);
+      else body = Buffer.concat([randomBytes(size / 2), Buffer.alloc(size - size / 2, 0x41)]);
+      writeFileSync(join(dir, kind === 1 ? `var/log/app${i}.log` : `srv/data/blob${i}.bin`), body);
+      used += size;
+      i++;
+    }
+    rmSync(path, { force: true });
+    execFileSync('mkfs.ext4', ['-q', '-F', '-d', dir, '-E', 'lazy_itable_init=0,lazy_journal_init=0', path, `${Math.floor(sizeBytes / 1024)}k`], {
+      stdio: 'pipe',
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Writes a file into an ext4 image without mounting it (debugfs -w). */
+export function debugfsWrite(image: string, fsPath: string, content: Buffer): void {
+  const src = join(mkdtempSync(join(tmpdir(), 'haven-dbg-')), 'f');
+  writeFileSync(src, content);
+  try {
+    execFileSync('debugfs', ['-w', '-R', `write ${src} ${fsPath}`, image], { stdio: 'pipe' });
+  } finally {
+    rmSync(src, { force: true });
+  }
+}
+
+/** e2fsck -fn: true when the filesystem is clean. */
+export function fsckClean(image: string): boolean {
+  try {
+    execFileSync('e2fsck', ['-fn', image], { stdio: 'pipe' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function sha256File(path: string, length?: number): string {
+  const h = createHash('sha256');
+  const fd = openSync(path, 'r');
+  const buf = Buffer.allocUnsafe(4 * 1024 * 1024);
+  let pos = 0;
+  try {
+    for (;;) {
+      const want = length === undefined ? buf.length : Math.min(buf.length, length - pos);
+      if (want <= 0) break;
+      const n = readSync(fd, buf, 0, want, pos);
+      if (n === 0) break;
+      h.update(buf.subarray(0, n));
+      pos += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return h.digest('hex');
+}
