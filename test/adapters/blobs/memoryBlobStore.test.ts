@@ -1,0 +1,4 @@
+import { MemoryBlobStore } from '../../../adapters/blobs/memoryBlobStore';
+import { blobStoreContract } from './contract';
+
+blobStoreContract('memory', () => new MemoryBlobStore());
