@@ -19,6 +19,13 @@ export const configSchema = z.object({
     })
     .optional(),
   adminKey: z.string().min(16).optional(),
+  /** Document store adapter: Cosmos DB, or in-process memory (demos, unit tests). */
+  documentStore: z.enum(['cosmos', 'memory']).default('cosmos'),
+  /** Key-encryption key for per-machine data keys: base64 of 32 bytes (Key Vault in Azure). */
+  kek: z
+    .string()
+    .refine((s) => Buffer.from(s, 'base64').length === 32, 'HAVEN_KEK must be base64 of 32 bytes')
+    .optional(),
   publicApiUrl: z.url().optional(),
   maxBodyBytes: z.coerce
     .number()
@@ -41,6 +48,8 @@ export function loadConfig(env: Record<string, string | undefined>): HavenConfig
       ? { connection: env.HAVEN_EVENTHUBS_CONNECTION, hub: env.HAVEN_EVENTHUBS_HUB }
       : undefined,
     adminKey: env.HAVEN_ADMIN_KEY,
+    documentStore: env.HAVEN_DOCUMENT_STORE,
+    kek: env.HAVEN_KEK,
     publicApiUrl: env.HAVEN_API_URL,
     maxBodyBytes: env.HAVEN_MAX_BODY_BYTES,
   });

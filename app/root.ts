@@ -1,0 +1,65 @@
+import { loadConfig, type HavenConfig } from './config';
+import type { CollectionDef, DocumentStore } from '../core/documents/ports';
+import { CosmosDocumentStore } from '../adapters/documents/cosmosDocumentStore';
+import { MemoryDocumentStore } from '../adapters/documents/memoryDocumentStore';
+
+/**
+ * The one composition root: builds every adapter and service from the config, once per
+ * process (lazily, on first use). Functions get services from `getRoot()`; tests build their
+ * own with `createRoot(config)` and install it with `useRoot()`.
+ *
+ * To add a part: put its collections in `collections` and its services in `Root`/`createRoot`.
+ */
+export interface Root {
+  readonly config: HavenConfig;
+  readonly clock: () => number;
+  readonly documents: DocumentStore;
+  /** Creates containers etc. once; every `getRoot()` awaits it. */
+  ready(): Promise<void>;
+}
+
+export interface RootOptions {
+  /** Clock for expiry decisions (tests move it). */
+  clock?: () => number;
+}
+
+/** Every document collection of the app, created at startup (createIfNotExists). */
+export function collections(): CollectionDef[] {
+  return [];
+}
+
+export function createRoot(config: HavenConfig, opts: RootOptions = {}): Root {
+  const clock = opts.clock ?? Date.now;
+  const documents: DocumentStore =
+    config.documentStore === 'memory'
+      ? new MemoryDocumentStore(clock)
+      : new CosmosDocumentStore({ ...config.cosmos, now: clock });
+
+  let readiness: Promise<void> | undefined;
+  return {
+    config,
+    clock,
+    documents,
+    ready() {
+      readiness ??= documents.ensure(collections()).catch((e: unknown) => {
+        readiness = undefined; // retry on the next request
+        throw e;
+      });
+      return readiness;
+    },
+  };
+}
+
+let current: Root | undefined;
+
+/** The process's root, built from `process.env` on first use and ready (containers exist). */
+export async function getRoot(): Promise<Root> {
+  current ??= createRoot(loadConfig(process.env));
+  await current.ready();
+  return current;
+}
+
+/** Installs an explicitly built root (tests, the local host with in-process settings). */
+export function useRoot(root: Root | undefined): void {
+  current = root;
+}
