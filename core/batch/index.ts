@@ -1,0 +1,19 @@
+/** The batch format shared by the agent (encode) and the cloud (ingest, hydrate): see docs/conventions.md. */
+export * from './constants';
+export * from './types';
+export { encodeBatch, type EncodeOptions } from './encodeBatch';
+export { decodeBatch } from './decodeBatch';
+export { peekHeader, splitEnvelope, validateHeader, ciphertextLength } from './header';
+export {
+  type BatchRef,
+  INCOMING_CONTAINER,
+  STAGING_CONTAINER,
+  claimBlobPath,
+  stagingBlobName,
+  envelopeDigest,
+  makeBatchRef,
+  isEnvelope,
+  parseBatchRef,
+  verifyClaimedEnvelope,
+} from './claimCheck';
+export { DEFAULT_CODEC } from './codec';
