@@ -1,0 +1,15 @@
+import type { HostJson } from './hostJson';
+import type { TriggerDriver } from './plugin';
+
+export interface BuiltInDriverOptions {
+  hostJson: HostJson;
+  /** Blob container scan period; a nudge scans at once. */
+  blobPollIntervalMs?: number;
+  /** Longest wait between queue polls when queues are empty. */
+  queueMaxPollIntervalMs?: number;
+}
+
+/** Timer, storage queue and blob drivers the host always has (others come in through options). */
+export function builtInDrivers(_opts: BuiltInDriverOptions): TriggerDriver[] {
+  return [];
+}
