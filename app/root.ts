@@ -2,18 +2,27 @@ import { loadConfig, type HavenConfig } from './config';
 import type { CollectionDef, DocumentStore } from '../core/documents/ports';
 import { CosmosDocumentStore } from '../adapters/documents/cosmosDocumentStore';
 import { MemoryDocumentStore } from '../adapters/documents/memoryDocumentStore';
+import { createControlPlane, type ControlPlane } from '../core/controlPlane/controlPlane';
+import { controlPlaneCollections } from '../core/controlPlane/model';
+import { AesKeyWrapper, MissingKeyWrapper } from '../core/controlPlane/machineKeys';
+import type { JobLauncher } from '../core/controlPlane/protection';
+import type { HealthProbe } from '../core/controlPlane/health';
+import { SasIngestCredentialIssuer } from '../adapters/ingestCredentials/sasIngestCredentialIssuer';
+import { cosmosProbe, eventHubsProbe, storageProbe } from '../adapters/health/probes';
 
 /**
  * The one composition root: builds every adapter and service from the config, once per
  * process (lazily, on first use). Functions get services from `getRoot()`; tests build their
  * own with `createRoot(config)` and install it with `useRoot()`.
  *
- * To add a part: put its collections in `collections` and its services in `Root`/`createRoot`.
+ * To add a part: put its collections in `collections()` and its services in `Root`/`createRoot`.
  */
 export interface Root {
   readonly config: HavenConfig;
   readonly clock: () => number;
   readonly documents: DocumentStore;
+  /** Sites, enrollment, machines (+ auth, keys, health), policies, protection, jobs. */
+  readonly controlPlane: ControlPlane;
   /** Creates containers etc. once; every `getRoot()` awaits it. */
   ready(): Promise<void>;
 }
@@ -21,11 +30,13 @@ export interface Root {
 export interface RootOptions {
   /** Clock for expiry decisions (tests move it). */
   clock?: () => number;
+  /** Starts job orchestrations (Durable); without it jobs stay queued. */
+  launcher?: JobLauncher;
 }
 
 /** Every document collection of the app, created at startup (createIfNotExists). */
 export function collections(): CollectionDef[] {
-  return [];
+  return [...controlPlaneCollections];
 }
 
 export function createRoot(config: HavenConfig, opts: RootOptions = {}): Root {
@@ -35,11 +46,34 @@ export function createRoot(config: HavenConfig, opts: RootOptions = {}): Root {
       ? new MemoryDocumentStore(clock)
       : new CosmosDocumentStore({ ...config.cosmos, now: clock });
 
+  const probes: HealthProbe[] = [
+    cosmosProbe(documents),
+    storageProbe(config.storageConnection),
+    ...(config.eventHubs
+      ? [eventHubsProbe(config.eventHubs.connection, config.eventHubs.hub)]
+      : []),
+  ];
+  const controlPlane = createControlPlane({
+    documents,
+    clock,
+    keyWrapper: config.kek
+      ? new AesKeyWrapper(Buffer.from(config.kek, 'base64'))
+      : new MissingKeyWrapper(),
+    ingest: new SasIngestCredentialIssuer({
+      storageConnection: config.storageConnection,
+      eventHubs: config.eventHubs,
+      clock,
+    }),
+    probes,
+    launcher: opts.launcher,
+  });
+
   let readiness: Promise<void> | undefined;
   return {
     config,
     clock,
     documents,
+    controlPlane,
     ready() {
       readiness ??= documents.ensure(collections()).catch((e: unknown) => {
         readiness = undefined; // retry on the next request

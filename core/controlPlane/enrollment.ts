@@ -1,0 +1,134 @@
+import type { DocumentStore } from '../documents/ports';
+import { HavenError, unauthenticated } from '../errors';
+import {
+  formatCredential,
+  newId,
+  newSecret,
+  parseCredential,
+  secretMatches,
+  sha256Hex,
+} from './credentials';
+import type { MachineKeys } from './machineKeys';
+import { collectionsDefs, type DiskDoc, type EnrollmentTokenDoc, type MachineDoc } from './model';
+import type { Sites } from './sites';
+import type { CreateTokenBody, EnrollBody } from './schemas';
+
+export interface IssuedToken {
+  id: string;
+  siteId: string;
+  /** `hvt.<id>.<secret>`: shown once, only its hash is stored. */
+  token: string;
+  expiresAt: string;
+}
+
+export interface Enrollment {
+  machineId: string;
+  siteId: string;
+  /** `hvm.<machineId>.<secret>`: shown once. */
+  credential: string;
+  /** Batch AEAD key, shown once (base64 of 32 bytes). */
+  dataKey: { keyId: string; key: string };
+}
+
+const invalidToken = () =>
+  unauthenticated('The enrollment token is invalid, expired or already used.');
+
+/** One-time enrollment tokens and machine enrollment. */
+export class EnrollmentService {
+  private readonly tokens;
+  private readonly machines;
+  private readonly disks;
+
+  constructor(
+    documents: DocumentStore,
+    private readonly sites: Sites,
+    private readonly keys: MachineKeys,
+    private readonly clock: () => number,
+  ) {
+    this.tokens = documents.collection<EnrollmentTokenDoc>(collectionsDefs.enrollmentTokens);
+    this.machines = documents.collection<MachineDoc>(collectionsDefs.machines);
+    this.disks = documents.collection<DiskDoc>(collectionsDefs.disks);
+  }
+
+  async issueToken(siteId: string, body: CreateTokenBody): Promise<IssuedToken> {
+    await this.sites.get(siteId);
+    const id = newId('t');
+    const secret = newSecret();
+    const now = this.clock();
+    const expiresAt = now + body.ttlSeconds * 1000;
+    await this.tokens.create({
+      id,
+      siteId,
+      secretHash: sha256Hex(secret),
+      createdAt: new Date(now).toISOString(),
+      expiresAt,
+    });
+    return {
+      id,
+      siteId,
+      token: formatCredential('hvt', id, secret),
+      expiresAt: new Date(expiresAt).toISOString(),
+    };
+  }
+
+  /**
+   * Redeems a token for a machine identity. The token is claimed with a conditional write
+   * (ETag) before anything else is created, so of two concurrent enrollments one wins and the
+   * other gets 401; if a later step fails the claim is released.
+   */
+  async enroll(body: EnrollBody): Promise<Enrollment> {
+    const parsed = parseCredential('hvt', body.token);
+    if (!parsed) throw invalidToken();
+    const found = await this.tokens.get(parsed.id, parsed.id);
+    if (!found || found.doc.usedAt || !secretMatches(parsed.secret, found.doc.secretHash)) {
+      throw invalidToken();
+    }
+    const siteId = found.doc.siteId;
+    const machineId = newId('m');
+    const secret = newSecret();
+    // Prepare everything that can fail without side effects (KEK missing → 503) first.
+    const key = await this.keys.prepare(machineId);
+    const now = new Date(this.clock()).toISOString();
+
+    let claimEtag: string;
+    try {
+      claimEtag = (
+        await this.tokens.replace(
+          { ...found.doc, usedAt: now, usedBy: machineId },
+          { ifMatch: found.etag },
+        )
+      ).etag;
+    } catch (e) {
+      if (e instanceof HavenError && (e.kind === 'precondition' || e.kind === 'not-found'))
+        throw invalidToken();
+      throw e;
+    }
+    try {
+      await this.keys.store(key.doc);
+      for (const d of body.disks) {
+        await this.disks.create({ ...d, machineId, addedAt: now });
+      }
+      await this.machines.create({
+        id: machineId,
+        siteId,
+        hostname: body.hostname,
+        os: body.os,
+        ...(body.agentVersion ? { agentVersion: body.agentVersion } : {}),
+        enrolledAt: now,
+        credentialHash: sha256Hex(secret),
+        keyId: key.keyId,
+      });
+    } catch (e) {
+      // Compensate: release the token; partial docs of the unborn machine are unreachable
+      // (no machine document, no credential) and harmless.
+      await this.tokens.replace(found.doc, { ifMatch: claimEtag }).catch(() => undefined);
+      throw e;
+    }
+    return {
+      machineId,
+      siteId,
+      credential: formatCredential('hvm', machineId, secret),
+      dataKey: { keyId: key.keyId, key: key.key.toString('base64') },
+    };
+  }
+}

@@ -1,0 +1,203 @@
+import type { DocumentStore, Versioned } from '../documents/ports';
+import { HavenError, conflict, notFound } from '../errors';
+import {
+  collectionsDefs,
+  type DiskDoc,
+  type HeartbeatDoc,
+  type MachineDoc,
+  type MachineHealthDoc,
+  type ProtectedItemDoc,
+} from './model';
+import type { DiskFacts, HeartbeatBody } from './schemas';
+
+/** A machine as the API shows it (no credential hash). */
+export interface MachineView {
+  id: string;
+  siteId: string;
+  hostname: string;
+  os: string;
+  agentVersion?: string;
+  enrolledAt: string;
+  keyId: string;
+  lastHeartbeatAt?: string;
+}
+
+export interface ReplicationHealth {
+  rpoSeconds: number | null;
+  churnBytesPerSecond: number | null;
+  backlogBytes: number | null;
+  lastPoint: MachineHealthDoc['lastPoint'] | null;
+  errors: MachineHealthDoc['errors'];
+  updatedAt: string | null;
+}
+
+export interface MachineDetail extends MachineView {
+  disks: DiskView[];
+  heartbeat: Omit<HeartbeatDoc, 'id' | 'machineId'> | null;
+  health: ReplicationHealth;
+  protection: { state: string; disks: string[]; policy: string; jobId: string } | null;
+}
+
+export type DiskView = Omit<DiskDoc, 'machineId'>;
+
+export const toMachineView = (m: MachineDoc, hb?: HeartbeatDoc): MachineView => ({
+  id: m.id,
+  siteId: m.siteId,
+  hostname: m.hostname,
+  os: m.os,
+  ...((hb?.agentVersion ?? m.agentVersion)
+    ? { agentVersion: hb?.agentVersion ?? m.agentVersion }
+    : {}),
+  enrolledAt: m.enrolledAt,
+  keyId: m.keyId,
+  ...(hb ? { lastHeartbeatAt: hb.at } : {}),
+});
+
+const toDiskView = ({ machineId: _m, ...d }: DiskDoc): DiskView => d;
+
+export type HealthPatch = Partial<Omit<MachineHealthDoc, 'id' | 'machineId' | 'updatedAt'>>;
+
+/** Machines, their disks, heartbeats and replication health. */
+export class Machines {
+  private readonly machines;
+  private readonly disks;
+  private readonly heartbeats;
+  private readonly health;
+  private readonly items;
+
+  constructor(
+    documents: DocumentStore,
+    private readonly clock: () => number,
+  ) {
+    this.machines = documents.collection<MachineDoc>(collectionsDefs.machines);
+    this.disks = documents.collection<DiskDoc>(collectionsDefs.disks);
+    this.heartbeats = documents.collection<HeartbeatDoc>(collectionsDefs.heartbeats);
+    this.health = documents.collection<MachineHealthDoc>(collectionsDefs.machineHealth);
+    this.items = documents.collection<ProtectedItemDoc>(collectionsDefs.protectedItems);
+  }
+
+  async getDoc(id: string): Promise<Versioned<MachineDoc>> {
+    const found = await this.machines.get(id, id);
+    if (!found) throw notFound('Machine', id);
+    return found;
+  }
+
+  async list(
+    page: { limit?: number; continuation?: string; siteId?: string } = {},
+  ): Promise<{ items: MachineView[]; continuation?: string }> {
+    const res = await this.machines.query({
+      limit: page.limit,
+      continuation: page.continuation,
+      where: page.siteId ? [{ field: 'siteId', op: '=', value: page.siteId }] : [],
+      orderBy: [{ field: 'enrolledAt' }],
+    });
+    return { items: res.items.map((x) => toMachineView(x.doc)), continuation: res.continuation };
+  }
+
+  async get(id: string): Promise<{ machine: MachineDetail; etag: string }> {
+    const found = await this.getDoc(id);
+    const [disks, hb, health, item] = await Promise.all([
+      this.listDisks(id),
+      this.heartbeats.get(id, id),
+      this.health.get(id, id),
+      this.items.get(id, id),
+    ]);
+    const h = health?.doc;
+    return {
+      etag: found.etag,
+      machine: {
+        ...toMachineView(found.doc, hb?.doc),
+        disks,
+        heartbeat: hb
+          ? { agentVersion: hb.doc.agentVersion, at: hb.doc.at, disks: hb.doc.disks }
+          : null,
+        health: {
+          rpoSeconds: h?.rpoSeconds ?? null,
+          churnBytesPerSecond: h?.churnBytesPerSecond ?? null,
+          backlogBytes: h?.backlogBytes ?? null,
+          lastPoint: h?.lastPoint ?? null,
+          errors: h?.errors ?? [],
+          updatedAt: h?.updatedAt ?? null,
+        },
+        protection: item
+          ? {
+              state: item.doc.state,
+              disks: item.doc.disks,
+              policy: item.doc.policy,
+              jobId: item.doc.jobId,
+            }
+          : null,
+      },
+    };
+  }
+
+  async listDisks(machineId: string): Promise<DiskView[]> {
+    const res = await this.disks.query({ partitionKey: machineId, limit: 1000 });
+    return res.items.map((x) => toDiskView(x.doc));
+  }
+
+  /**
+   * Registers a disk. Re-sending the same facts is a no-op (`created: false`); other facts for
+   * a known id are a conflict (a resized/replaced disk needs a resync, not a silent change).
+   */
+  async addDisk(
+    machineId: string,
+    facts: DiskFacts,
+  ): Promise<{ disk: DiskView; created: boolean }> {
+    await this.getDoc(machineId);
+    const doc: DiskDoc = { ...facts, machineId, addedAt: new Date(this.clock()).toISOString() };
+    try {
+      return { disk: toDiskView((await this.disks.create(doc)).doc), created: true };
+    } catch (e) {
+      if (!(e instanceof HavenError && e.kind === 'conflict')) throw e;
+      const existing = (await this.disks.get(machineId, facts.id))!.doc;
+      if (
+        existing.sizeBytes === facts.sizeBytes &&
+        existing.logicalSectorSize === facts.logicalSectorSize
+      ) {
+        return { disk: toDiskView(existing), created: false };
+      }
+      throw conflict(`Disk '${facts.id}' is already registered with other geometry.`, {
+        sizeBytes: existing.sizeBytes,
+        logicalSectorSize: existing.logicalSectorSize,
+      });
+    }
+  }
+
+  /** Records the agent's heartbeat (last one wins; kept apart from the machine document). */
+  async heartbeat(machineId: string, body: HeartbeatBody): Promise<HeartbeatDoc> {
+    const doc: HeartbeatDoc = {
+      id: machineId,
+      machineId,
+      agentVersion: body.agentVersion,
+      at: new Date(this.clock()).toISOString(),
+      disks: body.disks,
+    };
+    return (await this.heartbeats.upsert(doc)).doc;
+  }
+
+  /** For the data path: merges replication health facts (rpo, churn, backlog, last point, errors). */
+  async updateHealth(machineId: string, patch: HealthPatch): Promise<MachineHealthDoc> {
+    for (let attempt = 0; ; attempt++) {
+      const found = await this.health.get(machineId, machineId);
+      const next: MachineHealthDoc = {
+        errors: [],
+        ...found?.doc,
+        ...patch,
+        id: machineId,
+        machineId,
+        updatedAt: new Date(this.clock()).toISOString(),
+      };
+      next.errors = next.errors.slice(-20);
+      try {
+        return found
+          ? (await this.health.replace(next, { ifMatch: found.etag })).doc
+          : (await this.health.create(next)).doc;
+      } catch (e) {
+        const retry =
+          e instanceof HavenError && (e.kind === 'precondition' || e.kind === 'conflict');
+        if (!retry || attempt >= 5) throw e;
+      }
+    }
+  }
+}

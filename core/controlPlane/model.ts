@@ -1,0 +1,135 @@
+import type { CollectionDef } from '../documents/ports';
+import type { DiskStatus, PolicyFields } from './schemas';
+import type { ProtectedItemState } from './protectedItemState';
+
+/** Stored documents of the control plane and their collections (containers). */
+
+export interface SiteDoc {
+  id: string;
+  name: string;
+  description?: string;
+  createdAt: string;
+}
+
+export interface EnrollmentTokenDoc {
+  id: string;
+  siteId: string;
+  /** sha256 (hex) of the token's secret; the token itself is returned once. */
+  secretHash: string;
+  createdAt: string;
+  /** Epoch ms; expired tokens read as absent. */
+  expiresAt: number;
+  usedAt?: string;
+  usedBy?: string;
+}
+
+export interface MachineDoc {
+  id: string;
+  siteId: string;
+  hostname: string;
+  os: string;
+  agentVersion?: string;
+  enrolledAt: string;
+  /** sha256 (hex) of the credential's secret. Never leaves the server. */
+  credentialHash: string;
+  /** Current data key id (batches name the key they were sealed with). */
+  keyId: string;
+}
+
+export interface DiskDoc {
+  id: string;
+  machineId: string;
+  sizeBytes: number;
+  logicalSectorSize: 512 | 4096;
+  addedAt: string;
+}
+
+export interface HeartbeatDoc {
+  id: string; // = machineId
+  machineId: string;
+  agentVersion: string;
+  at: string;
+  disks: DiskStatus[];
+}
+
+/** Replication health of a machine, written by the data path (ingest/hydrate), read by GET. */
+export interface MachineHealthDoc {
+  id: string; // = machineId
+  machineId: string;
+  rpoSeconds?: number;
+  churnBytesPerSecond?: number;
+  backlogBytes?: number;
+  lastPoint?: { id: string; at: string; consistency: 'crash' | 'app' };
+  errors: { at: string; kind: string; message: string; diskId?: string }[];
+  updatedAt: string;
+}
+
+export interface DataKeyDoc {
+  id: string; // = keyId
+  machineId: string;
+  /** base64(nonce ‖ ciphertext ‖ tag), AES-256-GCM under the KEK. */
+  wrapped: string;
+  kekId: string;
+  createdAt: string;
+}
+
+export interface PolicyDoc extends PolicyFields {
+  id: string; // = name
+  name: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface StateChange {
+  from: ProtectedItemState | null;
+  to: ProtectedItemState;
+  at: string;
+  reason?: string;
+  jobId?: string;
+}
+
+export interface ProtectedItemDoc {
+  id: string; // = machineId: one protected item per machine
+  machineId: string;
+  siteId: string;
+  state: ProtectedItemState;
+  disks: string[];
+  policy: string;
+  /** The job of the last lifecycle operation. */
+  jobId: string;
+  createdAt: string;
+  updatedAt: string;
+  /** Most recent transitions, newest last (bounded). */
+  history: StateChange[];
+}
+
+export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+export interface JobDoc {
+  id: string;
+  type: string;
+  state: JobState;
+  /** Durable orchestration instance id; equals the job id so starts are idempotent. */
+  instanceId: string;
+  machineId?: string;
+  progress: { percent: number; step?: string };
+  createdAt: string;
+  updatedAt: string;
+  error?: { kind: string; message: string };
+  result?: Record<string, unknown>;
+}
+
+export const collectionsDefs = {
+  sites: { name: 'sites', partitionKey: 'id' },
+  enrollmentTokens: { name: 'enrollmentTokens', partitionKey: 'id', expiresAtField: 'expiresAt' },
+  machines: { name: 'machines', partitionKey: 'id', orderings: [[{ field: 'enrolledAt' }]] },
+  disks: { name: 'disks', partitionKey: 'machineId' },
+  heartbeats: { name: 'heartbeats', partitionKey: 'machineId' },
+  machineHealth: { name: 'machineHealth', partitionKey: 'machineId' },
+  dataKeys: { name: 'dataKeys', partitionKey: 'machineId' },
+  policies: { name: 'policies', partitionKey: 'id' },
+  protectedItems: { name: 'protectedItems', partitionKey: 'machineId' },
+  jobs: { name: 'jobs', partitionKey: 'id', orderings: [[{ field: 'createdAt' }]] },
+} satisfies Record<string, CollectionDef>;
+
+export const controlPlaneCollections: CollectionDef[] = Object.values(collectionsDefs);

@@ -1,0 +1,101 @@
+import { HavenError, conflict, notFound, validation } from '../errors';
+import type { Jobs } from './jobs';
+import type { Machines } from './machines';
+import type { JobDoc, ProtectedItemDoc } from './model';
+import type { Policies } from './policies';
+import { isActive } from './protectedItemState';
+import type { ProtectedItems } from './protectedItems';
+import type { ProtectBody } from './schemas';
+
+export const ENABLE_PROTECTION_JOB = 'enable-protection';
+
+export interface ProtectResult {
+  item: ProtectedItemDoc;
+  etag: string;
+  job: JobDoc;
+  /** False when an identical protect request had already been accepted. */
+  created: boolean;
+}
+
+/** Starts a job's orchestration (Durable); instance id = job id. Optional: jobs stay queued without it. */
+export interface JobLauncher {
+  start(job: JobDoc, input: Record<string, unknown>): Promise<void>;
+}
+
+const sameSet = (a: readonly string[], b: readonly string[]) =>
+  a.length === b.length && [...a].sort().every((x, i) => x === [...b].sort()[i]);
+
+/** Enable protection of a machine (all or some disks) under a policy. */
+export class Protection {
+  constructor(
+    private readonly machines: Machines,
+    private readonly policies: Policies,
+    private readonly items: ProtectedItems,
+    private readonly jobs: Jobs,
+    private readonly clock: () => number,
+    private readonly launcher?: JobLauncher,
+  ) {}
+
+  async protect(machineId: string, body: ProtectBody): Promise<ProtectResult> {
+    const machine = (await this.machines.getDoc(machineId)).doc;
+    const known = (await this.machines.listDisks(machineId)).map((d) => d.id);
+    const disks = [...new Set(body.disks ?? known)].sort();
+    const unknown = disks.filter((d) => !known.includes(d));
+    if (unknown.length) throw notFound('Disk', `${machineId}/${unknown.join(',')}`);
+    if (!disks.length) throw validation('The machine has no disks to protect; add disks first.');
+    const policy = (await this.policies.resolve(body.policy)).name;
+
+    const existing = await this.items.find(machineId);
+    if (existing && isActive(existing.doc.state))
+      return this.same(existing.doc, existing.etag, disks, policy);
+
+    const job = await this.jobs.create(ENABLE_PROTECTION_JOB, { machineId });
+    const now = new Date(this.clock()).toISOString();
+    const doc: ProtectedItemDoc = {
+      id: machineId,
+      machineId,
+      siteId: machine.siteId,
+      state: 'enabling',
+      disks,
+      policy,
+      jobId: job.id,
+      createdAt: existing?.doc.createdAt ?? now,
+      updatedAt: now,
+      history: [
+        ...(existing?.doc.history ?? []),
+        { from: existing?.doc.state ?? null, to: 'enabling' as const, at: now, jobId: job.id },
+      ].slice(-20),
+    };
+    let written;
+    try {
+      written = existing
+        ? await this.items.replace(doc, existing.etag)
+        : await this.items.create(doc);
+    } catch (e) {
+      await this.jobs.discard(job.id).catch(() => undefined);
+      const raced = e instanceof HavenError && (e.kind === 'conflict' || e.kind === 'precondition');
+      if (!raced) throw e;
+      // Someone else protected it concurrently: same request → same answer, else 409.
+      const winner = await this.items.get(machineId);
+      return this.same(winner.doc, winner.etag, disks, policy);
+    }
+    await this.launcher?.start(job, { machineId, disks, policy });
+    return { item: written.doc, etag: written.etag, job, created: true };
+  }
+
+  private async same(
+    item: ProtectedItemDoc,
+    etag: string,
+    disks: string[],
+    policy: string,
+  ): Promise<ProtectResult> {
+    if (!sameSet(item.disks, disks) || item.policy !== policy) {
+      throw conflict(`Machine '${item.machineId}' is already protected with other settings.`, {
+        state: item.state,
+        disks: item.disks,
+        policy: item.policy,
+      });
+    }
+    return { item, etag, job: await this.jobs.get(item.jobId), created: false };
+  }
+}

@@ -1,0 +1,127 @@
+import { z } from 'zod';
+
+/**
+ * Request and resource schemas of the control-plane API. The HTTP layer validates bodies
+ * with them (strict: unknown fields are refused) and the OpenAPI document is generated from
+ * them, so the two cannot drift.
+ */
+
+export const siteIdSchema = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes, max 63');
+export const diskIdSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'letters, digits, _ and -, max 64');
+export const policyNameSchema = siteIdSchema;
+
+export const createSiteBody = z
+  .object({
+    name: siteIdSchema.describe('Site id and name'),
+    description: z.string().max(500).optional(),
+  })
+  .strict();
+
+export const createTokenBody = z
+  .object({
+    ttlSeconds: z
+      .number()
+      .int()
+      .min(60)
+      .max(30 * 24 * 3600)
+      .default(3600),
+  })
+  .strict();
+
+export const diskFactsSchema = z
+  .object({
+    id: diskIdSchema,
+    sizeBytes: z
+      .number()
+      .int()
+      .positive()
+      .max(Number.MAX_SAFE_INTEGER)
+      .refine((n) => n % 512 === 0, 'sizeBytes must be a multiple of 512'),
+    logicalSectorSize: z.union([z.literal(512), z.literal(4096)]),
+  })
+  .strict();
+
+export const enrollBody = z
+  .object({
+    token: z.string().min(1).max(200),
+    hostname: z.string().min(1).max(255),
+    os: z.string().min(1).max(200),
+    agentVersion: z.string().max(64).optional(),
+    disks: z.array(diskFactsSchema).max(64).default([]),
+  })
+  .strict()
+  .refine((b) => new Set(b.disks.map((d) => d.id)).size === b.disks.length, {
+    message: 'disk ids must be unique',
+    path: ['disks'],
+  });
+
+export const thinningRule = z
+  .object({
+    keep: z.enum(['hourly', 'daily', 'weekly']),
+    forHours: z
+      .number()
+      .int()
+      .positive()
+      .max(24 * 3650),
+  })
+  .strict();
+
+export const policyFields = z
+  .object({
+    crashIntervalSeconds: z.number().int().min(1).max(3600).default(5),
+    /** 0 turns app-consistent points off. */
+    appIntervalSeconds: z.number().int().min(0).max(86400).default(3600),
+    retentionHours: z
+      .number()
+      .int()
+      .min(1)
+      .max(24 * 3650)
+      .default(24),
+    thinning: z.array(thinningRule).max(8).default([]),
+    rpoAlertSeconds: z.number().int().min(1).max(86400).default(60),
+    description: z.string().max(500).optional(),
+  })
+  .strict();
+
+export const createPolicyBody = policyFields.extend({ name: policyNameSchema }).strict();
+
+export const diskStatusSchema = z
+  .object({
+    id: diskIdSchema,
+    state: z.enum(['idle', 'initial-sync', 'replicating', 'resyncing', 'paused', 'error']),
+    backlogBytes: z.number().int().min(0).optional(),
+    lastSeq: z.number().int().min(0).optional(),
+    generation: z.number().int().min(1).optional(),
+    message: z.string().max(500).optional(),
+  })
+  .strict();
+
+export const heartbeatBody = z
+  .object({
+    agentVersion: z.string().min(1).max(64),
+    disks: z.array(diskStatusSchema).max(64).default([]),
+  })
+  .strict();
+
+export const protectBody = z
+  .object({
+    disks: z.array(diskIdSchema).min(1).max(64).optional(),
+    policy: policyNameSchema.optional(),
+  })
+  .strict();
+
+export const emptyBody = z.object({}).strict();
+
+export type CreateSiteBody = z.infer<typeof createSiteBody>;
+export type CreateTokenBody = z.infer<typeof createTokenBody>;
+export type DiskFacts = z.infer<typeof diskFactsSchema>;
+export type EnrollBody = z.infer<typeof enrollBody>;
+export type PolicyFields = z.infer<typeof policyFields>;
+export type CreatePolicyBody = z.infer<typeof createPolicyBody>;
+export type DiskStatus = z.infer<typeof diskStatusSchema>;
+export type HeartbeatBody = z.infer<typeof heartbeatBody>;
+export type ProtectBody = z.infer<typeof protectBody>;
