@@ -1,0 +1,206 @@
+import {
+  closeSync,
+  fdatasync,
+  fstatSync,
+  openSync,
+  readFileSync,
+  readSync,
+  writeSync,
+} from 'node:fs';
+import { promisify } from 'node:util';
+import type { BlockDevice } from './blockDevice';
+import { SECTOR } from './protocol';
+import { GroupCommit } from '../journal/groupCommit';
+import { readPayload, type DiskInfo, type MachineJournal } from '../journal/journal';
+import { RecordType } from '../journal/records';
+
+const fdatasyncP = promisify(fdatasync);
+const ZERO_CHUNK = Buffer.alloc(1024 * 1024);
+
+/** Size of an image file or a block device (fstat reports 0 for the latter; sysfs knows). */
+export function deviceSize(fd: number): number {
+  const st = fstatSync(fd);
+  if (!st.isBlockDevice()) return st.size;
+  const major = Math.floor(st.rdev / 256) & 0xfff;
+  const minor = (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00);
+  const sectors = Number(readFileSync(`/sys/dev/block/${major}:${minor}/size`, 'utf8').trim());
+  return sectors * 512;
+}
+
+/**
+ * The write splitter: a BlockDevice that applies every change to the disk image AND appends it
+ * to the machine journal, journal first. Order matters: the journal record is written (to the
+ * page cache) before the image, so a killed process never leaves a change on the image that the
+ * journal lacks (recovery re-applies the last record instead). Plain writes complete in the same
+ * event-loop turn as the NBD request, so a bookmark always falls between acknowledged writes.
+ *
+ * When the journal is full (the sender is behind), changes are recorded in the disk's
+ * persistent dirty bitmap instead — durably, before the write touches the image and before it
+ * is acknowledged — and the scan path sends those blocks when journaling resumes.
+ */
+export class WriteSplitter implements BlockDevice {
+  readonly size: number;
+  private readonly fd: number;
+  private readonly backingCommit: GroupCommit;
+  /** Unjournaled writes between "bitmap durable" and "image written". */
+  private overflowInFlight = 0;
+  stats = { writes: 0, zeroes: 0, bytes: 0, overflowWrites: 0, flushes: 0 };
+
+  private constructor(
+    readonly journal: MachineJournal,
+    readonly disk: DiskInfo,
+    fd: number,
+  ) {
+    this.fd = fd;
+    this.size = disk.size;
+    this.backingCommit = new GroupCommit(() => fdatasyncP(this.fd));
+    journal.addResumeGuard(() => this.overflowInFlight === 0);
+    this.redoAfterCrash();
+  }
+
+  /** Opens the image (the splitter is its only writer while it runs) and registers it. */
+  static open(journal: MachineJournal, diskId: string, path: string): WriteSplitter {
+    const fd = openSync(path, 'r+');
+    const size = deviceSize(fd);
+    if (size % SECTOR !== 0) {
+      closeSync(fd);
+      throw new Error(`${path}: size ${size} is not a multiple of ${SECTOR}`);
+    }
+    const disk = journal.registerDisk(diskId, size, path);
+    return new WriteSplitter(journal, disk, fd);
+  }
+
+  /**
+   * After a process crash the last journaled change may be missing from the image (killed
+   * between the two writes); every earlier one is on it. Re-applying it makes them equal.
+   */
+  private redoAfterCrash(): void {
+    const r = this.journal.redo;
+    if (!r || r.diskIndex !== this.disk.index) return;
+    if (r.type === RecordType.Write) this.writeImage(r.offset, readPayload(r));
+    else if (r.type === RecordType.Zero) this.zeroImage(r.offset, r.length);
+  }
+
+  read(offset: number, length: number): Buffer {
+    const b = Buffer.allocUnsafe(length);
+    let done = 0;
+    while (done < length) {
+      const n = readSync(this.fd, b, done, length - done, offset + done);
+      if (n === 0) break;
+      done += n;
+    }
+    if (done < length) b.fill(0, done);
+    return b;
+  }
+
+  private writeImage(offset: number, data: Buffer): void {
+    let done = 0;
+    while (done < data.length)
+      done += writeSync(this.fd, data, done, data.length - done, offset + done);
+  }
+
+  /** Zeroes a range without allocating: only chunks that are not already zero are written. */
+  private zeroImage(offset: number, length: number): void {
+    const buf = Buffer.allocUnsafe(ZERO_CHUNK.length);
+    for (let pos = offset; pos < offset + length;) {
+      const n = Math.min(ZERO_CHUNK.length, offset + length - pos);
+      const got = readSync(this.fd, buf, 0, n, pos);
+      if (got < n || !buf.subarray(0, n).equals(ZERO_CHUNK.subarray(0, n))) {
+        this.writeImage(pos, ZERO_CHUNK.subarray(0, n));
+      }
+      pos += n;
+    }
+  }
+
+  /** Widens an unaligned change to whole sectors (the journal and page blobs work in sectors). */
+  private widen(
+    offset: number,
+    data: Buffer | undefined,
+    length: number,
+  ): { offset: number; data: Buffer } {
+    const start = Math.floor(offset / SECTOR) * SECTOR;
+    const end = Math.min(this.size, Math.ceil((offset + length) / SECTOR) * SECTOR);
+    const buf = this.read(start, end - start);
+    if (data) data.copy(buf, offset - start);
+    else buf.fill(0, offset - start, offset - start + length);
+    return { offset: start, data: buf };
+  }
+
+  private aligned(offset: number, length: number): boolean {
+    return offset % SECTOR === 0 && length % SECTOR === 0;
+  }
+
+  write(offset: number, data: Buffer, fua: boolean): void | Promise<void> {
+    if (data.length === 0) return;
+    if (!this.aligned(offset, data.length))
+      ({ offset, data } = this.widen(offset, data, data.length));
+    this.stats.writes++;
+    this.stats.bytes += data.length;
+    const lsn = this.journal.appendWrite(this.disk.index, offset, data);
+    if (lsn === undefined)
+      return this.unjournaled(offset, data.length, () => this.writeImage(offset, data), fua);
+    this.writeImage(offset, data);
+    if (fua) return this.durable();
+  }
+
+  writeZeroes(offset: number, length: number, fua: boolean): void | Promise<void> {
+    if (length === 0) return;
+    if (!this.aligned(offset, length)) {
+      const w = this.widen(offset, undefined, length);
+      return this.write(w.offset, w.data, fua);
+    }
+    this.stats.zeroes++;
+    const lsn = this.journal.appendZero(this.disk.index, offset, length);
+    if (lsn === undefined)
+      return this.unjournaled(offset, length, () => this.zeroImage(offset, length), fua);
+    this.zeroImage(offset, length);
+    if (fua) return this.durable();
+  }
+
+  /**
+   * TRIM is applied as zeroes: a discarded range must read back the same on the source and on
+   * the replica, and "zero" is the one answer both can give (page blob clear, no bytes sent).
+   */
+  trim(offset: number, length: number, fua: boolean): void | Promise<void> {
+    return this.writeZeroes(offset, length, fua);
+  }
+
+  private async unjournaled(
+    offset: number,
+    length: number,
+    apply: () => void,
+    fua: boolean,
+  ): Promise<void> {
+    this.overflowInFlight++;
+    try {
+      this.stats.overflowWrites++;
+      const bm = this.journal.bitmap(this.disk.index);
+      bm.mark(offset, length);
+      await bm.persist(); // the bit is on disk before the image changes and before the ack
+      apply();
+    } finally {
+      this.overflowInFlight--;
+    }
+    if (fua) await this.durable();
+    this.journal.maybeResume();
+  }
+
+  /**
+   * FLUSH and FUA: the journal is fdatasync'ed (group commit) and so is the image. The image
+   * sync is not needed for the replica (the journal has the data) but it is for the *source*:
+   * after a host crash the agent resyncs every disk from its image, so an acknowledged-durable
+   * write must be on the image too, or it would be lost on both sides.
+   */
+  private durable(): Promise<void> {
+    return Promise.all([this.journal.sync(), this.backingCommit.request()]).then(() => undefined);
+  }
+
+  flush(): Promise<void> {
+    this.stats.flushes++;
+    return this.durable();
+  }
+
+  close(): void {
+    closeSync(this.fd);
+  }
+}
