@@ -1,0 +1,411 @@
+import {
+  closeSync,
+  fdatasyncSync,
+  fsyncSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  unlinkSync,
+} from 'node:fs';
+import { fdatasync, read, writev } from 'node:fs';
+import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
+
+/**
+ * One partition's append-only log: segment files named by the byte offset of their first record.
+ * Record = 24-byte header (payload length u32, crc32 u32 of the rest, seq f64, enqueued-time f64)
+ * then the payload (the fully annotated AMQP message as it is delivered to receivers).
+ * A record's offset is its byte position in the concatenated segments, so it is stable across restarts.
+ */
+const HEADER = 24;
+
+export interface RecordPosition {
+  seq: number;
+  offset: number;
+  time: number;
+}
+
+interface Segment {
+  base: number; // offset of the segment's first byte
+  firstSeq: number;
+  size: number; // bytes appended (committed or pending)
+  fd: number;
+  path: string;
+}
+
+interface Pending {
+  header: Buffer;
+  payload: Buffer;
+  segment: Segment;
+  position: number; // in segment
+}
+
+interface Waiter {
+  count: number; // records appended before this waiter's records end
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
+export interface PartitionLogOptions {
+  segmentBytes?: number;
+  cacheBytes?: number;
+}
+
+export class PartitionLog {
+  private readonly segments: Segment[] = [];
+  /** Index of every record from `firstSeq` on: offsets and enqueued times. */
+  private offsets: number[] = [];
+  private times: number[] = [];
+  private lengths: number[] = [];
+  private firstSeq = 0;
+  private nextOffset = 0;
+  private lastTime = 0;
+  /** Records with seq < committedEnd are durable and visible to readers. */
+  private committedEnd = 0;
+  private pending: Pending[] = [];
+  private waiters: Waiter[] = [];
+  private flushing = false;
+  private failed: Error | undefined;
+  private closed = false;
+  /** Recently appended payloads by seq, so live readers don't go to disk. */
+  private cache = new Map<number, Buffer>();
+  private cacheStart = 0;
+  private cacheBytes = 0;
+  private readonly maxCacheBytes: number;
+  private readonly segmentBytes: number;
+  private readonly listeners = new Set<() => void>();
+
+  private constructor(
+    readonly dir: string,
+    opts: PartitionLogOptions,
+  ) {
+    this.segmentBytes = opts.segmentBytes ?? 64 * 1024 * 1024;
+    this.maxCacheBytes = opts.cacheBytes ?? 32 * 1024 * 1024;
+  }
+
+  /** Opens (and recovers) the log in `dir`: a torn tail left by a crash is cut off. */
+  static open(dir: string, opts: PartitionLogOptions = {}): PartitionLog {
+    mkdirSync(dir, { recursive: true });
+    const log = new PartitionLog(dir, opts);
+    log.recover();
+    return log;
+  }
+
+  private recover(): void {
+    const names = readdirSync(this.dir)
+      .filter((n) => /^\d{20}\.log$/.test(n))
+      .sort();
+    let first = true;
+    for (let i = 0; i < names.length; i++) {
+      const path = join(this.dir, names[i]!);
+      const base = Number(names[i]!.slice(0, 20));
+      const data = readFileSync(path);
+      let pos = 0;
+      let firstSeq = -1;
+      while (pos + HEADER <= data.length) {
+        const len = data.readUInt32BE(pos);
+        if (pos + HEADER + len > data.length) break;
+        const crc = data.readUInt32BE(pos + 4);
+        if (crc32(data.subarray(pos + 8, pos + HEADER + len)) !== crc) break;
+        const seq = data.readDoubleBE(pos + 8);
+        const time = data.readDoubleBE(pos + 16);
+        if (first) {
+          this.firstSeq = seq;
+          first = false;
+        }
+        if (firstSeq < 0) firstSeq = seq;
+        this.offsets.push(base + pos);
+        this.times.push(time);
+        this.lengths.push(len);
+        this.lastTime = Math.max(this.lastTime, time);
+        pos += HEADER + len;
+      }
+      const fd = openSync(path, 'r+');
+      if (pos < data.length) {
+        // Torn or corrupt tail: never acknowledged (acks follow fdatasync), so drop it.
+        ftruncateSync(fd, pos);
+        fdatasyncSync(fd);
+      }
+      if (firstSeq < 0 && i < names.length - 1) {
+        closeSync(fd);
+        unlinkSync(path);
+        continue;
+      }
+      this.segments.push({
+        base,
+        firstSeq: firstSeq < 0 ? this.firstSeq + this.offsets.length : firstSeq,
+        size: pos,
+        fd,
+        path,
+      });
+      this.nextOffset = base + pos;
+      if (pos < data.length) {
+        // Anything after a corrupt record (later segments) cannot be trusted either.
+        for (const rest of names.slice(i + 1)) unlinkSync(join(this.dir, rest));
+        break;
+      }
+    }
+    this.committedEnd = this.firstSeq + this.offsets.length;
+    this.cacheStart = this.committedEnd;
+    if (this.segments.length === 0) this.newSegment();
+  }
+
+  private newSegment(): Segment {
+    const base = this.nextOffset;
+    const path = join(this.dir, `${String(base).padStart(20, '0')}.log`);
+    const fd = openSync(path, 'w+'); // not O_APPEND: writes are positional
+    const seg: Segment = { base, firstSeq: this.firstSeq + this.offsets.length, size: 0, fd, path };
+    this.segments.push(seg);
+    // The new file's directory entry must be durable too.
+    const dfd = openSync(this.dir, 'r');
+    try {
+      fsyncSync(dfd);
+    } finally {
+      closeSync(dfd);
+    }
+    return seg;
+  }
+
+  get beginSequenceNumber(): number {
+    return this.firstSeq;
+  }
+  /** Sequence number the next committed record will get (= committed count incl. trimmed). */
+  get endSequenceNumber(): number {
+    return this.committedEnd;
+  }
+  get lastCommitted(): RecordPosition | undefined {
+    if (this.committedEnd <= this.firstSeq) return undefined;
+    const i = this.committedEnd - 1 - this.firstSeq;
+    return { seq: this.committedEnd - 1, offset: this.offsets[i]!, time: this.times[i]! };
+  }
+
+  onCommit(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Appends records atomically with respect to readers; `build` gets each record's position and
+   * returns its payload. Resolves once every record is on disk (fdatasync), grouped with whatever
+   * else arrived meanwhile.
+   */
+  append(
+    count: number,
+    build: (pos: RecordPosition, index: number) => Buffer,
+  ): Promise<RecordPosition[]> {
+    if (this.failed) return Promise.reject(this.failed);
+    if (this.closed) return Promise.reject(new Error('partition log closed'));
+    const positions: RecordPosition[] = [];
+    const now = Math.max(Date.now(), this.lastTime);
+    this.lastTime = now;
+    for (let i = 0; i < count; i++) {
+      const seq = this.firstSeq + this.offsets.length;
+      let seg = this.segments[this.segments.length - 1]!;
+      const pos: RecordPosition = { seq, offset: this.nextOffset, time: now };
+      const payload = build(pos, i);
+      if (seg.size > 0 && seg.size + HEADER + payload.length > this.segmentBytes) {
+        seg = this.newSegment();
+      }
+      const header = Buffer.allocUnsafe(HEADER);
+      header.writeUInt32BE(payload.length, 0);
+      header.writeDoubleBE(seq, 8);
+      header.writeDoubleBE(now, 16);
+      header.writeUInt32BE(crc32(payload, crc32(header.subarray(8, HEADER))), 4);
+      this.pending.push({ header, payload, segment: seg, position: seg.size });
+      seg.size += HEADER + payload.length;
+      this.nextOffset += HEADER + payload.length;
+      this.offsets.push(pos.offset);
+      this.times.push(now);
+      this.lengths.push(payload.length);
+      this.cache.set(seq, payload);
+      this.cacheBytes += payload.length;
+      positions.push(pos);
+    }
+    this.evictCache();
+    const target = this.firstSeq + this.offsets.length;
+    const done = new Promise<void>((resolve, reject) =>
+      this.waiters.push({ count: target, resolve, reject }),
+    );
+    if (!this.flushing) {
+      this.flushing = true;
+      setImmediate(() => void this.flush());
+    }
+    return done.then(() => positions);
+  }
+
+  private evictCache(): void {
+    while (this.cacheBytes > this.maxCacheBytes && this.cacheStart < this.committedEnd) {
+      const b = this.cache.get(this.cacheStart);
+      if (b) this.cacheBytes -= b.length;
+      this.cache.delete(this.cacheStart);
+      this.cacheStart++;
+    }
+  }
+
+  private async flush(): Promise<void> {
+    while (this.pending.length > 0 && !this.failed) {
+      const batch = this.pending;
+      this.pending = [];
+      const end = this.firstSeq + this.offsets.length;
+      try {
+        const bySegment = new Map<Segment, Pending[]>();
+        for (const p of batch) {
+          const list = bySegment.get(p.segment) ?? [];
+          list.push(p);
+          bySegment.set(p.segment, list);
+        }
+        for (const [seg, list] of bySegment) {
+          const bufs: Buffer[] = [];
+          for (const p of list) bufs.push(p.header, p.payload);
+          await writevAll(seg.fd, bufs, list[0]!.position);
+          await new Promise<void>((res, rej) => fdatasync(seg.fd, (e) => (e ? rej(e) : res())));
+        }
+      } catch (e) {
+        this.failed = e as Error;
+        for (const w of this.waiters) w.reject(this.failed);
+        this.waiters = [];
+        break;
+      }
+      this.committedEnd = end;
+      this.evictCache();
+      const ready = this.waiters.filter((w) => w.count <= end);
+      this.waiters = this.waiters.filter((w) => w.count > end);
+      for (const w of ready) w.resolve();
+      for (const l of this.listeners) l();
+    }
+    this.flushing = false;
+  }
+
+  /** Index of the first record at or after a position; returns a sequence number (may equal end). */
+  seqForOffset(offset: number, inclusive: boolean): number {
+    const i = lowerBound(this.offsets, this.committedEnd - this.firstSeq, (o) =>
+      inclusive ? o < offset : o <= offset,
+    );
+    return this.firstSeq + i;
+  }
+  seqForTime(timeMs: number): number {
+    const i = lowerBound(this.times, this.committedEnd - this.firstSeq, (t) => t <= timeMs);
+    return this.firstSeq + i;
+  }
+
+  /** Committed payloads from `seq` on, at most `maxCount` and (beyond the first) `maxBytes`. */
+  async read(seq: number, maxCount: number, maxBytes: number): Promise<Buffer[]> {
+    seq = Math.max(seq, this.firstSeq);
+    const out: Buffer[] = [];
+    let bytes = 0;
+    // Fast path: the cache holds the recent tail.
+    while (seq >= this.cacheStart && seq < this.committedEnd && out.length < maxCount) {
+      const b = this.cache.get(seq)!;
+      if (out.length > 0 && bytes + b.length > maxBytes) return out;
+      out.push(b);
+      bytes += b.length;
+      seq++;
+    }
+    if (out.length > 0 || seq >= this.committedEnd) return out;
+    // From disk: one pread of consecutive records within a segment.
+    const seg = this.segmentFor(seq);
+    const i0 = seq - this.firstSeq;
+    let n = 0;
+    let span = 0;
+    const segEnd = seg.base + seg.size;
+    while (seq + n < this.committedEnd && n < maxCount) {
+      const i = i0 + n;
+      if (this.offsets[i]! >= segEnd) break;
+      const len = HEADER + this.lengths[i]!;
+      if (n > 0 && span + len > maxBytes) break;
+      span += len;
+      n++;
+    }
+    const start = this.offsets[i0]! - seg.base;
+    const buf = Buffer.allocUnsafe(span);
+    let got = 0;
+    while (got < span) {
+      const r = await new Promise<number>((res, rej) =>
+        read(seg.fd, buf, got, span - got, start + got, (e, b) => (e ? rej(e) : res(b))),
+      );
+      if (r === 0) throw new Error('short read from partition log');
+      got += r;
+    }
+    let p = 0;
+    for (let k = 0; k < n; k++) {
+      const len = buf.readUInt32BE(p);
+      out.push(buf.subarray(p + HEADER, p + HEADER + len));
+      p += HEADER + len;
+    }
+    return out;
+  }
+
+  private segmentFor(seq: number): Segment {
+    let lo = 0;
+    let hi = this.segments.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.segments[mid]!.firstSeq <= seq) lo = mid;
+      else hi = mid - 1;
+    }
+    return this.segments[lo]!;
+  }
+
+  /** Drops whole segments (never the active one) whose newest record is older than `cutoffMs`. */
+  trim(cutoffMs: number): void {
+    while (this.segments.length > 1) {
+      const seg = this.segments[0]!;
+      const next = this.segments[1]!;
+      const lastIdx = next.firstSeq - 1 - this.firstSeq;
+      if (lastIdx >= 0 && this.times[lastIdx]! >= cutoffMs) break;
+      if (next.firstSeq > this.committedEnd) break;
+      const drop = next.firstSeq - this.firstSeq;
+      this.offsets = this.offsets.slice(drop);
+      this.times = this.times.slice(drop);
+      this.lengths = this.lengths.slice(drop);
+      this.firstSeq = next.firstSeq;
+      this.segments.shift();
+      closeSync(seg.fd);
+      unlinkSync(seg.path);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    while (this.flushing) await new Promise((r) => setTimeout(r, 5));
+    for (const s of this.segments) closeSync(s.fd);
+    this.segments.length = 0;
+    this.listeners.clear();
+  }
+}
+
+function lowerBound(arr: number[], n: number, before: (v: number) => boolean): number {
+  let lo = 0;
+  let hi = n;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (before(arr[mid]!)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function writeAt(fd: number, bufs: Buffer[], position: number): Promise<number> {
+  return new Promise((res, rej) => writev(fd, bufs, position, (e, n) => (e ? rej(e) : res(n))));
+}
+
+async function writevAll(fd: number, bufs: Buffer[], position: number): Promise<void> {
+  let pos = position;
+  for (let i = 0; i < bufs.length; i += 512) {
+    const chunk = bufs.slice(i, i + 512);
+    const total = chunk.reduce((n, b) => n + b.length, 0);
+    const written = await writeAt(fd, chunk, pos);
+    pos += written;
+    if (written < total) {
+      // Short writes are legal; finish the rest from one buffer.
+      const rest = Buffer.concat(chunk).subarray(written);
+      for (let off = 0; off < rest.length;) {
+        const n = await writeAt(fd, [rest.subarray(off)], pos);
+        off += n;
+        pos += n;
+      }
+    }
+  }
+}
