@@ -1,0 +1,294 @@
+import {
+  INCOMING_CONTAINER,
+  decodeBatch,
+  envelopeDigest,
+  isEnvelope,
+  parseBatchRef,
+  peekHeader,
+  stagingBlobName,
+  verifyClaimedEnvelope,
+  type BatchHeader,
+  type BatchRef,
+} from '../batch';
+import { HavenError, isHavenError, type ErrorKind } from '../errors';
+import { recordRejection, stopDisk } from './incidents';
+import { STAGING } from './names';
+import type { ReplicationDeps, ReplicationOptions } from './ports';
+import { diskDocId, type DiskReplicationDoc } from './state';
+
+/** One Event Hubs event as the trigger saw it. */
+export interface IngestEvent {
+  body: Buffer;
+  /** Partition key the publisher used (must be the machine id). */
+  partitionKey?: string;
+  /** Publisher of `haven-batches/publishers/{machineId}` sends, when the hub reports it. */
+  publisher?: string;
+  sequenceNumber?: number;
+  offset?: string;
+}
+
+export type IngestOutcome =
+  | { status: 'staged'; stagingName: string }
+  | { status: 'duplicate'; stagingName: string }
+  | { status: 'conflict'; stagingName: string; reason: string }
+  | { status: 'rejected'; kind: string; reason: string };
+
+/** A refusal of the event: recorded, never retried. */
+class Rejection extends Error {
+  constructor(
+    readonly kind: ErrorKind,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Runs a check whose HavenErrors mean "this event is bad" (not "a dependency failed"). */
+async function check<T>(fn: () => T | Promise<T>, prefix = ''): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (isHavenError(e) && !e.retryable) throw new Rejection(e.kind, prefix + e.message);
+    throw e;
+  }
+}
+
+/**
+ * Verifies one event and stages its batch immutably as `staging/{m}/{d}/{gen}/{seq:012}`.
+ * Bad input is recorded (rejections / alerts) and returned, never thrown: a poison event must
+ * not block the partition. Dependency failures (storage, Cosmos) throw, so the trigger fails
+ * and the checkpoint does not advance.
+ */
+export async function ingestEvent(
+  deps: ReplicationDeps,
+  opts: ReplicationOptions,
+  ev: IngestEvent,
+): Promise<IngestOutcome> {
+  let header: BatchHeader | undefined;
+  let ref: BatchRef | undefined;
+  try {
+    const sender = ev.partitionKey ?? ev.publisher;
+    if (!sender)
+      throw new Rejection(
+        'unauthenticated',
+        'The event has no partition key or publisher naming its machine.',
+      );
+    if (ev.publisher && ev.partitionKey && ev.publisher !== ev.partitionKey) {
+      throw new Rejection(
+        'forbidden',
+        `Publisher ${ev.publisher} sent with partition key ${ev.partitionKey}.`,
+      );
+    }
+
+    // 1. The envelope: inline, or fetched through its claim check and checked against it.
+    let envelope: Buffer;
+    if (isEnvelope(ev.body)) {
+      envelope = ev.body;
+    } else {
+      const r = await check(() => parseBatchRef(ev.body));
+      ref = r;
+      if (r.machineId !== sender) {
+        throw new Rejection(
+          'forbidden',
+          `Claim check names machine ${r.machineId} but arrived from ${sender}.`,
+        );
+      }
+      const blob = await deps.blobs.readBlob(
+        INCOMING_CONTAINER,
+        r.blob.slice(INCOMING_CONTAINER.length + 1),
+      );
+      if (!blob) throw new Rejection('not-found', `Claim-check blob ${r.blob} does not exist.`);
+      envelope = blob.data;
+    }
+    const h = await check(() => peekHeader(envelope));
+    header = h;
+    if (ref) {
+      const r = ref;
+      await check(() => verifyClaimedEnvelope(r, envelope, h));
+    }
+
+    // 2. Who sent it: the partition/publisher is the machine, the machine is known, the disk is its own.
+    if (h.machineId !== sender) {
+      throw new Rejection('forbidden', `Batch for machine ${h.machineId} arrived from ${sender}.`);
+    }
+    const machine = await deps.machines.getMachine(h.machineId);
+    if (!machine) throw new Rejection('unauthenticated', `Machine ${h.machineId} is not enrolled.`);
+    const disk = machine.disks.find((d) => d.diskId === h.diskId);
+    if (!disk)
+      throw new Rejection(
+        'forbidden',
+        `Disk ${h.diskId} does not belong to machine ${h.machineId}.`,
+      );
+    if (disk.sizeBytes !== h.diskSize) {
+      throw new Rejection(
+        'validation',
+        `Header diskSize ${h.diskSize} does not match disk ${h.diskId} (${disk.sizeBytes} bytes).`,
+      );
+    }
+
+    // 3. Authenticity: the AEAD under the machine's data key (also checks every extent's sha256).
+    await check(
+      () => decodeBatch(envelope, (m, k) => deps.keys.getDataKey(m, k)),
+      `Batch ${h.diskId} g${h.generation} seq ${h.seq}: `,
+    ).catch((e: unknown) => {
+      // An unknown key id is an authentication failure, not a missing resource.
+      if (e instanceof Rejection && e.kind === 'not-found')
+        throw new Rejection('unauthenticated', e.message);
+      throw e;
+    });
+
+    // 4. Where it fits in the disk's sequence.
+    const digest = envelopeDigest(envelope);
+    const name = stagingBlobName(h.machineId, h.diskId, h.generation, h.seq);
+    const gens = await deps.docs.disks.query({
+      partitionKey: h.machineId,
+      where: [{ field: 'diskId', op: '=', value: h.diskId }],
+      limit: 1000,
+    });
+    const docs = gens.items.map((i) => i.doc);
+    const live = Math.max(0, ...docs.filter((d) => d.complete).map((d) => d.generation));
+    const newest = Math.max(0, ...docs.map((d) => d.generation));
+    if (h.generation < live) {
+      throw new Rejection(
+        'conflict',
+        `Generation ${h.generation} of disk ${h.diskId} is older than the live generation ${live}.`,
+      );
+    }
+    if (h.generation > Math.max(newest, 0) + 1) {
+      throw new Rejection(
+        'validation',
+        `Generation ${h.generation} of disk ${h.diskId} is from the future (newest is ${newest}).`,
+      );
+    }
+    const state: DiskReplicationDoc | undefined = docs.find(
+      (d) => d.id === diskDocId(h.diskId, h.generation),
+    );
+    if (state?.stopped) {
+      throw new Rejection(
+        'conflict',
+        `Disk ${h.diskId} g${h.generation} is stopped: ${state.stopped.reason}`,
+      );
+    }
+    const applied = state?.appliedSeq ?? 0;
+    if (h.seq <= applied) {
+      const seen = state?.recent.find((r) => r.seq === h.seq);
+      if (seen?.sha256 === digest) return { status: 'duplicate', stagingName: name };
+      if (seen) return await conflictStop(deps, h, name, digest, seen.sha256);
+      throw new Rejection(
+        'conflict',
+        `seq ${h.seq} of disk ${h.diskId} was applied long ago (watermark ${applied}); a replay cannot be checked.`,
+      );
+    }
+    if (h.seq > applied + opts.maxSeqAhead) {
+      throw new Rejection(
+        'validation',
+        `seq ${h.seq} of disk ${h.diskId} is from the future (watermark ${applied}, window ${opts.maxSeqAhead}).`,
+      );
+    }
+
+    // 5. Stage immutably: never overwrite; same content is a duplicate, other content a conflict.
+    await deps.blobs.ensureContainer(STAGING);
+    const put = await deps.blobs.putBlockBlobIfAbsent(STAGING, name, envelope, {
+      sha256: digest,
+      size: String(envelope.length),
+    });
+    if (put === 'exists') {
+      const props = await deps.blobs.getProperties(STAGING, name);
+      const other = props?.metadata.sha256;
+      if (other !== undefined && other !== digest)
+        return await conflictStop(deps, h, name, digest, other);
+      // Re-nudge: the first delivery may have staged it and failed before nudging.
+      await deps.events.written(STAGING, name);
+      await dropClaim(deps, ref);
+      return { status: 'duplicate', stagingName: name };
+    }
+    await deps.events.written(STAGING, name);
+    await dropClaim(deps, ref);
+    return { status: 'staged', stagingName: name };
+  } catch (e) {
+    if (!(e instanceof Rejection)) throw e;
+    await recordRejection(deps, {
+      machineId:
+        header?.machineId ?? ref?.machineId ?? ev.partitionKey ?? ev.publisher ?? 'unknown',
+      ...(header ? { diskId: header.diskId, generation: header.generation, seq: header.seq } : {}),
+      kind: e.kind,
+      reason: e.message,
+      source: {
+        ...(ev.partitionKey ? { partitionKey: ev.partitionKey } : {}),
+        ...(ev.sequenceNumber !== undefined ? { sequenceNumber: ev.sequenceNumber } : {}),
+        ...(ev.offset !== undefined ? { offset: ev.offset } : {}),
+        ...(ref ? { blob: ref.blob } : {}),
+      },
+    });
+    return { status: 'rejected', kind: e.kind, reason: e.message };
+  }
+}
+
+async function conflictStop(
+  deps: ReplicationDeps,
+  h: BatchHeader,
+  name: string,
+  digest: string,
+  existing: string,
+): Promise<IngestOutcome> {
+  const reason = `Conflicting batch: disk ${h.diskId} g${h.generation} seq ${h.seq} arrived with sha256 ${digest.slice(0, 12)}… but ${existing.slice(0, 12)}… is already recorded; the disk is stopped.`;
+  await stopDisk(
+    deps,
+    {
+      machineId: h.machineId,
+      diskId: h.diskId,
+      generation: h.generation,
+      diskSize: h.diskSize,
+      seq: h.seq,
+    },
+    'replication-conflict',
+    reason,
+    { stagingName: name, sha256: digest, existingSha256: existing },
+  );
+  await recordRejection(deps, {
+    machineId: h.machineId,
+    diskId: h.diskId,
+    generation: h.generation,
+    seq: h.seq,
+    kind: 'conflict',
+    reason,
+    source: {},
+  });
+  return { status: 'conflict', stagingName: name, reason };
+}
+
+async function dropClaim(deps: ReplicationDeps, ref: BatchRef | undefined): Promise<void> {
+  if (!ref) return;
+  // The staged copy is the durable one now; the claim-check upload is garbage.
+  await deps.blobs.deleteBlob(INCOMING_CONTAINER, ref.blob.slice(INCOMING_CONTAINER.length + 1));
+}
+
+/**
+ * Ingests a trigger's events (cardinality many). All events are attempted; if any failed on
+ * a dependency, the first such error is thrown after the others are done (their work is
+ * idempotent), so the host retries the batch without advancing the checkpoint.
+ */
+export async function ingestEvents(
+  deps: ReplicationDeps,
+  opts: ReplicationOptions,
+  events: IngestEvent[],
+  concurrency = 8,
+): Promise<IngestOutcome[]> {
+  const out = new Array<IngestOutcome>(events.length);
+  let firstError: unknown;
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, events.length) }, async () => {
+      while (next < events.length) {
+        const i = next++;
+        try {
+          out[i] = await ingestEvent(deps, opts, events[i]!);
+        } catch (e) {
+          firstError ??= e;
+        }
+      }
+    }),
+  );
+  if (firstError !== undefined) throw firstError instanceof HavenError ? firstError : firstError;
+  return out;
+}

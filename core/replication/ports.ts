@@ -1,0 +1,74 @@
+import type { BlobEvents, BlobStore } from './blobPorts';
+import type { ReplicationCollections } from './state';
+
+export type { BlobEvents, BlobStore } from './blobPorts';
+
+/** A disk of a machine as the control plane knows it. */
+export interface KnownDisk {
+  diskId: string;
+  sizeBytes: number;
+  /** Protected disks take part in recovery points; a point is complete when all of them have their piece. */
+  protected: boolean;
+}
+
+export interface KnownMachine {
+  machineId: string;
+  disks: KnownDisk[];
+  /** Replication policy's retention (defaults apply when absent). */
+  retention?: RetentionPolicy;
+}
+
+/**
+ * The replication policy's retention (same shape as the control plane's policy): every point
+ * is kept for `retentionHours`; then each thinning rule keeps the newest point per hour/day/week
+ * for points younger than its `forHours`; older points are dropped. The newest point is always kept.
+ */
+export interface RetentionPolicy {
+  retentionHours: number;
+  thinning: { keep: 'hourly' | 'daily' | 'weekly'; forHours: number }[];
+}
+
+export const DEFAULT_RETENTION: RetentionPolicy = { retentionHours: 24, thinning: [] };
+
+/** The control plane's view of machines and disks, as the data path needs it. */
+export interface MachineDirectory {
+  getMachine(machineId: string): Promise<KnownMachine | undefined>;
+  /** Machines that have replication documents to maintain (retention timer). */
+  listMachineIds(): Promise<string[]>;
+}
+
+/** Control plane port (docs/conventions.md): the machine's batch data key, unwrapped. Throws `not-found` for an unknown key. */
+export interface MachineKeys {
+  getDataKey(machineId: string, keyId: string): Promise<Buffer>;
+}
+
+export interface ReplicationDeps {
+  blobs: BlobStore;
+  events: BlobEvents;
+  docs: ReplicationCollections;
+  machines: MachineDirectory;
+  keys: MachineKeys;
+  clock: () => number;
+  log?: (msg: string, fields?: Record<string, unknown>) => void;
+}
+
+export interface ReplicationOptions {
+  /** Replica lease duration (15–60 s); renewed while draining. */
+  leaseSeconds: number;
+  /** Largest seq accepted ahead of the applied watermark ("seq from the future"). */
+  maxSeqAhead: number;
+  /** Staged batches read ahead while applying. */
+  prefetch: number;
+  /** Concurrent page writes per batch. */
+  writeConcurrency: number;
+  /** Lifetime of a restore read URL. */
+  readUrlSeconds: number;
+}
+
+export const DEFAULT_REPLICATION_OPTIONS: ReplicationOptions = {
+  leaseSeconds: 30,
+  maxSeqAhead: 1_000_000,
+  prefetch: 3,
+  writeConcurrency: 4,
+  readUrlSeconds: 15 * 60,
+};

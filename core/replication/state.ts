@@ -1,0 +1,149 @@
+import type { Collection, CollectionDef, DocumentStore, Versioned } from '../documents/ports';
+import type { BatchBookmark, Consistency } from '../batch';
+
+/**
+ * Replication documents in the document store. All are partitioned by machineId: every
+ * operation of the data path is about one machine, and a point's pieces must be read together.
+ */
+export const REPLICATION_DISKS: CollectionDef = {
+  name: 'replicationDisks',
+  partitionKey: 'machineId',
+};
+export const RECOVERY_POINTS: CollectionDef = {
+  name: 'recoveryPoints',
+  partitionKey: 'machineId',
+  orderings: [[{ field: 'time', direction: 'desc' }]],
+};
+export const REPLICATION_ALERTS: CollectionDef = {
+  name: 'alerts',
+  partitionKey: 'machineId',
+  orderings: [[{ field: 'at', direction: 'desc' }]],
+};
+export const REJECTIONS: CollectionDef = {
+  name: 'rejections',
+  partitionKey: 'machineId',
+  orderings: [[{ field: 'at', direction: 'desc' }]],
+};
+
+export const replicationCollections = (): CollectionDef[] => [
+  REPLICATION_DISKS,
+  RECOVERY_POINTS,
+  REPLICATION_ALERTS,
+  REJECTIONS,
+];
+
+/** How many applied (seq, digest) pairs a disk remembers to tell a late duplicate from a conflicting replay. */
+export const RECENT_DIGESTS = 64;
+
+/** Watermark of one (disk, generation): what the replica holds. Written only under the replica lease, with ETag checks. */
+export interface DiskReplicationDoc {
+  id: string; // `${diskId}.g${generation}`
+  type: 'disk-generation';
+  machineId: string;
+  diskId: string;
+  generation: number;
+  diskSize: number;
+  /** Highest seq applied to the replica (0 = none). */
+  appliedSeq: number;
+  /** Envelope sha256 of the last RECENT_DIGESTS applied batches. */
+  recent: { seq: number; sha256: string }[];
+  batchesApplied: number;
+  bytesApplied: number;
+  /** Churn samples: bytes applied per minute bucket (last hour), for health. */
+  churn: { minute: number; bytes: number }[];
+  lastAppliedAt?: string;
+  /** Set at this generation's first hydrated bookmark: from then on it is the disk's live replica. */
+  complete?: boolean;
+  lastPoint?: { pointId: string; seq: number; time: string };
+  /** A conflict or integrity failure stopped the disk; nothing is applied until an operator resyncs. */
+  stopped?: { reason: string; at: string; seq?: number };
+  createdAt: string;
+  updatedAt: string;
+}
+
+export const diskDocId = (diskId: string, generation: number) => `${diskId}.g${generation}`;
+
+export interface PointDiskPiece {
+  diskId: string;
+  generation: number;
+  seq: number;
+  /** Replica blob (container `replicas`) and its snapshot holding this disk at the bookmark. */
+  blob: string;
+  snapshot: string;
+  /** Digest tree (core/disk/digest.ts) of the disk at the bookmark. */
+  sha256: string;
+  sizeBytes: number;
+  /** Blob (container `replica-index`) with the bitmap of 64 KiB blocks changed since this disk's previous point. */
+  changes: string;
+  changedBlocks: number;
+}
+
+/** One disk's part of a recovery point, written when that disk hydrates the bookmark. */
+export interface PieceDoc extends PointDiskPiece {
+  id: string; // `piece:${pointId}:${diskId}`
+  type: 'piece';
+  machineId: string;
+  pointId: string;
+  bookmark: BatchBookmark;
+  createdAt: string;
+}
+
+/** A published recovery point: every protected disk of the machine has its piece. */
+export interface RecoveryPointDoc {
+  id: string; // bookmark id
+  type: 'point';
+  machineId: string;
+  time: string; // bookmark createdAt
+  consistency: Consistency;
+  groupId?: string;
+  generation: number;
+  disks: PointDiskPiece[];
+  publishedAt: string;
+}
+
+export const pieceDocId = (pointId: string, diskId: string) => `piece:${pointId}:${diskId}`;
+
+export interface ReplicationAlertDoc {
+  id: string;
+  machineId: string;
+  kind: 'replication-conflict' | 'replication-integrity' | 'replication-stopped';
+  severity: 'critical' | 'error' | 'warning';
+  diskId?: string;
+  generation?: number;
+  seq?: number;
+  message: string;
+  details?: Record<string, unknown>;
+  at: string;
+}
+
+export interface RejectionDoc {
+  id: string;
+  /** `unknown` when the event did not even name a machine we could trust. */
+  machineId: string;
+  diskId?: string;
+  generation?: number;
+  seq?: number;
+  /** HavenError kind (validation, integrity, unauthenticated, forbidden, conflict, ...). */
+  kind: string;
+  reason: string;
+  source: { partitionKey?: string; sequenceNumber?: number; offset?: string; blob?: string };
+  at: string;
+}
+
+export interface ReplicationCollections {
+  disks: Collection<DiskReplicationDoc>;
+  points: Collection<RecoveryPointDoc | PieceDoc>;
+  alerts: Collection<ReplicationAlertDoc>;
+  rejections: Collection<RejectionDoc>;
+}
+
+export function replicationCollectionsOf(store: DocumentStore): ReplicationCollections {
+  return {
+    disks: store.collection<DiskReplicationDoc>(REPLICATION_DISKS),
+    points: store.collection<RecoveryPointDoc | PieceDoc>(RECOVERY_POINTS),
+    alerts: store.collection<ReplicationAlertDoc>(REPLICATION_ALERTS),
+    rejections: store.collection<RejectionDoc>(REJECTIONS),
+  };
+}
+
+export type VersionedDisk = Versioned<DiskReplicationDoc>;

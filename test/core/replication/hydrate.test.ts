@@ -1,0 +1,258 @@
+import { describe, expect, it } from 'vitest';
+import { envelopeDigest } from '../../../core/batch';
+import { ingestEvent } from '../../../core/replication/ingest';
+import { hydrateStaged } from '../../../core/replication/hydrate';
+import {
+  REPLICAS,
+  STAGING,
+  replicaBlobName,
+  replicaBlobSize,
+  stagingBlobName,
+} from '../../../core/replication/names';
+import { diskDocId } from '../../../core/replication/state';
+import { isVhdFooter, vhdFooterSize } from '../../../core/replication/vhdFooter';
+import { bookmark, data, harness, zero, type Harness, type TestDisk } from './support';
+
+const MiB = 1024 * 1024;
+
+async function send(h: Harness, disk: TestDisk, env: Buffer) {
+  return ingestEvent(h.deps, h.opts, { body: env, partitionKey: disk.machine.machineId });
+}
+
+async function replicaBytes(h: Harness, disk: TestDisk, gen = 1, snapshot?: string) {
+  return h.blobs.readRange(
+    REPLICAS,
+    replicaBlobName(disk.machine.machineId, disk.diskId, gen),
+    0,
+    disk.size,
+    snapshot,
+  );
+}
+
+async function watermark(h: Harness, disk: TestDisk, gen = 1) {
+  return (await h.deps.docs.disks.get(disk.machine.machineId, diskDocId(disk.diskId, gen)))?.doc;
+}
+
+describe('hydrate', () => {
+  it('applies batches in order: exact bytes, fixed VHD footer, staged blobs removed', async () => {
+    const h = await harness();
+    const m = h.addMachine({ d0: 3 * MiB + 512 * 7 }); // not a multiple of 64 KiB nor 1 MiB
+    const d = m.disks[0]!;
+    const envs = [
+      d.batch([data(0, 256 * 1024), data(1 * MiB + 1536, 5120)]),
+      d.batch([zero(4096, 8192), data(2 * MiB, 64 * 1024, 0xab)]),
+      d.batch([data(d.size - 1024, 1024), zero(1 * MiB, 1 * MiB)]),
+    ];
+    for (const env of envs) expect((await send(h, d, env)).status).toBe('staged');
+    const r = await hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, d.diskId, 1, 1));
+    expect(r).toMatchObject({ status: 'drained', appliedSeq: 3, applied: 3 });
+    expect((await replicaBytes(h, d)).equals(d.image)).toBe(true);
+    const name = replicaBlobName(m.machineId, d.diskId, 1);
+    const props = await h.blobs.getProperties(REPLICAS, name);
+    expect(props?.size).toBe(replicaBlobSize(d.size));
+    expect(props!.size).toBe(4 * MiB + 512);
+    const footer = await h.blobs.readRange(REPLICAS, name, props!.size - 512, 512);
+    expect(isVhdFooter(footer)).toBe(true);
+    expect(vhdFooterSize(footer)).toBe(4 * MiB);
+    expect(await h.blobs.list(STAGING, `${m.machineId}/`)).toEqual([]);
+    expect((await watermark(h, d))?.appliedSeq).toBe(3);
+  });
+
+  it('duplicates: same content is a no-op; other content is a conflict that stops the disk, replica unchanged', async () => {
+    const h = await harness();
+    const m = h.addMachine({ d0: 2 * MiB });
+    const d = m.disks[0]!;
+    const first = d.batch([data(0, 4096, 1)]);
+    expect((await send(h, d, first)).status).toBe('staged');
+    expect((await send(h, d, first)).status).toBe('duplicate'); // still staged
+    await hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, d.diskId, 1, 1));
+    expect((await send(h, d, first)).status).toBe('duplicate'); // already applied
+    const before = await replicaBytes(h, d);
+    const liar = d.batch([data(0, 4096, 2)], undefined, { seq: 1, apply: false });
+    const r = await send(h, d, liar);
+    expect(r.status).toBe('conflict');
+    const state = await watermark(h, d);
+    expect(state?.stopped?.reason).toMatch(/Conflicting batch/);
+    const alerts = await h.deps.docs.alerts.query({ partitionKey: m.machineId });
+    expect(alerts.items.map((a) => a.doc.kind)).toContain('replication-conflict');
+    // A stopped disk takes nothing more.
+    const next = d.batch([data(8192, 512, 3)], undefined, { apply: false });
+    expect(await send(h, d, next)).toMatchObject({ status: 'rejected', kind: 'conflict' });
+    expect((await replicaBytes(h, d)).equals(before)).toBe(true);
+  });
+
+  it('a conflicting duplicate while the first is still staged stops the disk too', async () => {
+    const h = await harness();
+    const m = h.addMachine({ d0: 1 * MiB });
+    const d = m.disks[0]!;
+    await send(h, d, d.batch([data(0, 512, 1)]));
+    const r = await send(h, d, d.batch([data(0, 512, 9)], undefined, { seq: 1, apply: false }));
+    expect(r.status).toBe('conflict');
+    const out = await hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, d.diskId, 1, 1));
+    expect(out.status).toBe('stopped');
+    expect((await replicaBytes(h, d).catch(() => Buffer.alloc(d.size))).every((b) => b === 0)).toBe(
+      true,
+    );
+  });
+
+  it('out of order: a gap waits, the missing batch drains everything', async () => {
+    const h = await harness();
+    const m = h.addMachine({ d0: 2 * MiB });
+    const d = m.disks[0]!;
+    const e1 = d.batch([data(0, 8192)]);
+    const e2 = d.batch([data(4096, 8192)]);
+    const e3 = d.batch([data(65536 - 512, 1024)]);
+    await send(h, d, e3);
+    await send(h, d, e2);
+    let r = await hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, d.diskId, 1, 3));
+    expect(r).toMatchObject({ status: 'drained', applied: 0, appliedSeq: 0 });
+    expect((await h.blobs.list(STAGING, `${m.machineId}/`)).length).toBe(2);
+    await send(h, d, e1);
+    r = await hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, d.diskId, 1, 1));
+    expect(r).toMatchObject({ status: 'drained', applied: 3, appliedSeq: 3 });
+    expect((await replicaBytes(h, d)).equals(d.image)).toBe(true);
+  });
+
+  it('two hydrators at once: the lease lets one write; the result is exact', async () => {
+    const h = await harness();
+    const m = h.addMachine({ d0: 4 * MiB });
+    const d = m.disks[0]!;
+    for (let i = 0; i < 12; i++)
+      await send(h, d, d.batch([data((i * 197 * 512) % (3 * MiB), 96 * 1024)]));
+    const names = [1, 5, 12, 7].map((s) => stagingBlobName(m.machineId, d.diskId, 1, s));
+    const results = await Promise.all(names.map((n) => hydrateStaged(h.deps, h.opts, n)));
+    expect(results.reduce((n, r) => n + r.applied, 0)).toBe(12);
+    expect(results.some((r) => r.status === 'busy')).toBe(true);
+    expect((await watermark(h, d))?.appliedSeq).toBe(12);
+    expect((await watermark(h, d))?.batchesApplied).toBe(12);
+    expect((await replicaBytes(h, d)).equals(d.image)).toBe(true);
+  });
+
+  it('a batch staged while another hydrator holds the lease is drained by the holder', async () => {
+    const h = await harness('memory');
+    const m = h.addMachine({ d0: 1 * MiB });
+    const d = m.disks[0]!;
+    await send(h, d, d.batch([data(0, 512, 1)]));
+    const second = d.batch([data(512, 512, 2)]);
+    // Stage seq 2 while the first hydrator is in the middle of applying seq 1.
+    const upload = h.blobs.uploadPages.bind(h.blobs);
+    let staged = false;
+    h.blobs.uploadPages = async (...args) => {
+      if (!staged && args[0] === REPLICAS && args[2] < d.size) {
+        staged = true;
+        await send(h, d, second);
+        const other = await hydrateStaged(
+          h.deps,
+          h.opts,
+          stagingBlobName(m.machineId, d.diskId, 1, 2),
+        );
+        expect(other.status).toBe('busy');
+      }
+      return upload(...args);
+    };
+    const r = await hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, d.diskId, 1, 1));
+    expect(r.appliedSeq).toBe(2);
+    expect((await replicaBytes(h, d)).equals(d.image)).toBe(true);
+  });
+
+  it('crash between page write and watermark: the re-run gives exact bytes and digest', async () => {
+    const h = await harness();
+    const m = h.addMachine({ d0: 2 * MiB });
+    const d = m.disks[0]!;
+    await send(h, d, d.batch([data(0, 200 * 1024)]));
+    await send(h, d, d.batch([data(100 * 1024, 300 * 1024), zero(0, 4096)]));
+    await send(h, d, d.batch([data(70 * 1024, 1024)], bookmark('p1')));
+    const replace = h.deps.docs.disks.replace.bind(h.deps.docs.disks);
+    let calls = 0;
+    h.deps.docs.disks.replace = async (doc, o) => {
+      if (++calls === 2) throw new Error('crash: process killed before the watermark moved');
+      return replace(doc, o);
+    };
+    await expect(
+      hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, d.diskId, 1, 1)),
+    ).rejects.toThrow(/crash/);
+    expect((await watermark(h, d))?.appliedSeq).toBe(1);
+    h.deps.docs.disks.replace = replace;
+    const r = await hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, d.diskId, 1, 2));
+    expect(r).toMatchObject({ status: 'drained', appliedSeq: 3, points: ['p1'] });
+    expect((await replicaBytes(h, d)).equals(d.image)).toBe(true);
+    const piece = await h.deps.docs.points.get(m.machineId, 'p1');
+    expect(piece?.doc).toMatchObject({ type: 'point' });
+    expect((piece!.doc as { disks: { sha256: string }[] }).disks[0]!.sha256).toBe(d.digest());
+  });
+
+  it('crash in the middle of page writes and after the piece: re-runs are exact', async () => {
+    const h = await harness();
+    const m = h.addMachine({ d0: 8 * MiB });
+    const d = m.disks[0]!;
+    await send(h, d, d.batch([data(0, 4 * MiB)]));
+    await send(h, d, d.batch([data(3 * MiB + 512, 1 * MiB), zero(0, 2 * MiB)], bookmark('b1')));
+    const upload = h.blobs.uploadPages.bind(h.blobs);
+    let n = 0;
+    h.blobs.uploadPages = async (...args) => {
+      if (args[0] === REPLICAS && ++n === 2) throw new Error('crash: mid-write');
+      return upload(...args);
+    };
+    await expect(
+      hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, d.diskId, 1, 1)),
+    ).rejects.toThrow(/crash/);
+    h.blobs.uploadPages = upload;
+    // Crash after the piece was recorded but before the watermark moved past the bookmark.
+    const replace = h.deps.docs.disks.replace.bind(h.deps.docs.disks);
+    h.deps.docs.disks.replace = async (doc, o) => {
+      if (doc.appliedSeq === 2) throw new Error('crash: after piece');
+      return replace(doc, o);
+    };
+    await expect(
+      hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, d.diskId, 1, 1)),
+    ).rejects.toThrow(/after piece/);
+    h.deps.docs.disks.replace = replace;
+    const r = await hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, d.diskId, 1, 2));
+    expect(r.appliedSeq).toBe(2);
+    expect((await replicaBytes(h, d)).equals(d.image)).toBe(true);
+    const point = (await h.deps.docs.points.get(m.machineId, 'b1'))!.doc as {
+      disks: { sha256: string; snapshot: string }[];
+    };
+    expect(point.disks[0]!.sha256).toBe(d.digest());
+    const snap = await replicaBytes(h, d, 1, point.disks[0]!.snapshot);
+    expect(snap.equals(d.image)).toBe(true);
+  });
+
+  it('a corrupted staged blob is refused: disk stopped, replica unchanged', async () => {
+    const h = await harness();
+    const m = h.addMachine({ d0: 1 * MiB });
+    const d = m.disks[0]!;
+    await send(h, d, d.batch([data(0, 4096, 1)]));
+    await hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, d.diskId, 1, 1));
+    const before = await replicaBytes(h, d);
+    await send(h, d, d.batch([data(0, 4096, 2)], undefined, { apply: false }));
+    const name = stagingBlobName(m.machineId, d.diskId, 1, 2);
+    const staged = (await h.blobs.readBlob(STAGING, name))!;
+    staged.data[staged.data.length - 40]! ^= 0x01; // one bit of ciphertext at rest
+    await h.blobs.deleteBlob(STAGING, name);
+    await h.blobs.putBlockBlob(STAGING, name, staged.data, staged.metadata);
+    const r = await hydrateStaged(h.deps, h.opts, name);
+    expect(r.status).toBe('stopped');
+    expect(r.reason).toMatch(/digest|authentication/);
+    expect((await replicaBytes(h, d)).equals(before)).toBe(true);
+    expect((await watermark(h, d))?.appliedSeq).toBe(1);
+    const alerts = await h.deps.docs.alerts.query({ partitionKey: m.machineId });
+    expect(alerts.items.map((a) => a.doc.kind)).toContain('replication-integrity');
+  });
+
+  it('a late duplicate staged after apply is deleted as a no-op', async () => {
+    const h = await harness();
+    const m = h.addMachine({ d0: 1 * MiB });
+    const d = m.disks[0]!;
+    const env = d.batch([data(0, 4096, 1)]);
+    await send(h, d, env);
+    await hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, d.diskId, 1, 1));
+    // The ingest of a redelivery raced the hydrator: it re-staged seq 1 after it was applied.
+    const name = stagingBlobName(m.machineId, d.diskId, 1, 1);
+    await h.blobs.putBlockBlobIfAbsent(STAGING, name, env, { sha256: envelopeDigest(env) });
+    const r = await hydrateStaged(h.deps, h.opts, name);
+    expect(r).toMatchObject({ status: 'drained', applied: 0, appliedSeq: 1 });
+    expect(await h.blobs.getProperties(STAGING, name)).toBeUndefined();
+    expect((await watermark(h, d))?.stopped).toBeUndefined();
+  });
+});

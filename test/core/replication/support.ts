@@ -1,0 +1,174 @@
+import { randomBytes } from 'node:crypto';
+import { AzureBlobStore } from '../../../adapters/blobs/azureBlobStore';
+import { RecordingBlobEvents } from '../../../adapters/blobs/blobEvents';
+import { MemoryBlobStore } from '../../../adapters/blobs/memoryBlobStore';
+import { CosmosDocumentStore } from '../../../adapters/documents/cosmosDocumentStore';
+import { encodeBatch, type BatchBookmark, type ExtentInput } from '../../../core/batch';
+import { DIGEST_BLOCK, blockDigest, treeDigest } from '../../../core/disk/digest';
+import { notFound } from '../../../core/errors';
+import type { BlobStore } from '../../../core/replication/blobPorts';
+import {
+  DEFAULT_REPLICATION_OPTIONS,
+  type KnownMachine,
+  type MachineDirectory,
+  type ReplicationDeps,
+  type ReplicationOptions,
+} from '../../../core/replication/ports';
+import { replicationCollections, replicationCollectionsOf } from '../../../core/replication/state';
+import { sharedStack, uniqueName } from '../../support/stack';
+
+export class StaticDirectory implements MachineDirectory {
+  readonly machines = new Map<string, KnownMachine>();
+  async getMachine(id: string) {
+    return this.machines.get(id);
+  }
+  async listMachineIds() {
+    return [...this.machines.keys()];
+  }
+}
+
+export interface TestMachine {
+  machineId: string;
+  keyId: string;
+  key: Buffer;
+  disks: TestDisk[];
+}
+
+/** A source disk: the expected image plus the agent-side sequence counter. */
+export class TestDisk {
+  readonly image: Buffer;
+  generation = 1;
+  seq = 0;
+  constructor(
+    readonly machine: { machineId: string; keyId: string; key: Buffer },
+    readonly diskId: string,
+    readonly size: number,
+  ) {
+    this.image = Buffer.alloc(size);
+  }
+
+  /** Encodes the next batch (and applies it to the expected image). */
+  batch(
+    extents: ExtentInput[],
+    bookmark?: BatchBookmark,
+    o: { seq?: number; key?: Buffer; apply?: boolean } = {},
+  ): Buffer {
+    extents = [...extents].sort((a, b) => a.offset - b.offset);
+    const seq = o.seq ?? ++this.seq;
+    const env = encodeBatch(
+      {
+        machineId: this.machine.machineId,
+        diskId: this.diskId,
+        generation: this.generation,
+        seq,
+        diskSize: this.size,
+        keyId: this.machine.keyId,
+        ...(bookmark ? { bookmark } : {}),
+      },
+      extents,
+      o.key ?? this.machine.key,
+      { codec: 'none' },
+    );
+    if (o.apply !== false) {
+      for (const e of extents) {
+        if (e.kind === 'data') Buffer.from(e.data).copy(this.image, e.offset);
+        else this.image.fill(0, e.offset, e.offset + e.length);
+      }
+    }
+    return env;
+  }
+
+  digest(image = this.image): string {
+    const ds: Buffer[] = [];
+    for (let off = 0; off < image.length; off += DIGEST_BLOCK)
+      ds.push(blockDigest(image.subarray(off, Math.min(off + DIGEST_BLOCK, image.length))));
+    return treeDigest(ds, image.length);
+  }
+}
+
+export const data = (offset: number, length: number, fill?: number): ExtentInput => ({
+  kind: 'data',
+  offset,
+  data: fill === undefined ? randomBytes(length) : Buffer.alloc(length, fill),
+});
+export const zero = (offset: number, length: number): ExtentInput => ({
+  kind: 'zero',
+  offset,
+  length,
+});
+export const bookmark = (
+  id: string,
+  createdAt = new Date().toISOString(),
+  consistency: 'crash' | 'app' = 'crash',
+): BatchBookmark => ({
+  id,
+  consistency,
+  createdAt,
+});
+
+export interface Harness {
+  deps: ReplicationDeps;
+  opts: ReplicationOptions;
+  directory: StaticDirectory;
+  events: RecordingBlobEvents;
+  keys: Map<string, Buffer>;
+  blobs: BlobStore;
+  addMachine(diskSizes: Record<string, number>, opts?: { protectedDisks?: string[] }): TestMachine;
+}
+
+/** Real Azurite (or memory blobs) + a fresh database on the shared Cosmos emulator. */
+export async function harness(
+  kind: 'azure' | 'memory' = 'azure',
+  clock: () => number = Date.now,
+): Promise<Harness> {
+  const { storageConnection, cosmosEndpoint, cosmosKey } = sharedStack();
+  const documents = new CosmosDocumentStore({
+    endpoint: cosmosEndpoint,
+    key: cosmosKey,
+    database: uniqueName('repl'),
+  });
+  await documents.ensure(replicationCollections());
+  const blobs = kind === 'azure' ? new AzureBlobStore(storageConnection) : new MemoryBlobStore();
+  const directory = new StaticDirectory();
+  const events = new RecordingBlobEvents();
+  const keys = new Map<string, Buffer>();
+  const deps: ReplicationDeps = {
+    blobs,
+    events,
+    docs: replicationCollectionsOf(documents),
+    machines: directory,
+    keys: {
+      async getDataKey(machineId, keyId) {
+        const k = keys.get(`${machineId}/${keyId}`);
+        if (!k) throw notFound('Data key', `${machineId}/${keyId}`);
+        return k;
+      },
+    },
+    clock,
+  };
+  return {
+    deps,
+    opts: { ...DEFAULT_REPLICATION_OPTIONS },
+    directory,
+    events,
+    keys,
+    blobs,
+    addMachine(diskSizes, o = {}) {
+      const machineId = uniqueName('m');
+      const keyId = 'k1';
+      const key = randomBytes(32);
+      keys.set(`${machineId}/${keyId}`, key);
+      const m = { machineId, keyId, key };
+      const disks = Object.entries(diskSizes).map(([id, size]) => new TestDisk(m, id, size));
+      directory.machines.set(machineId, {
+        machineId,
+        disks: disks.map((d) => ({
+          diskId: d.diskId,
+          sizeBytes: d.size,
+          protected: o.protectedDisks ? o.protectedDisks.includes(d.diskId) : true,
+        })),
+      });
+      return { ...m, disks };
+    },
+  };
+}
