@@ -86,11 +86,17 @@ export function createRoot(config: HavenConfig, opts: RootOptions = {}): Root {
 
 let current: Root | undefined;
 
-/** The process's root, built from `process.env` on first use and ready (containers exist). */
-export async function getRoot(): Promise<Root> {
+/** The process's root, built from `process.env` on first use, without waiting for readiness. */
+export function rootInstance(): Root {
   current ??= createRoot(loadConfig(process.env));
-  await current.ready();
   return current;
+}
+
+/** The process's root, ready (containers exist). */
+export async function getRoot(): Promise<Root> {
+  const root = rootInstance();
+  await root.ready();
+  return root;
 }
 
 /** Installs an explicitly built root (tests, the local host with in-process settings). */

@@ -1,1 +1,10 @@
+// Control-plane HTTP functions (routes under /api). Each module registers its triggers.
+import './sites';
+import './enrollment';
+import './policies';
+import './machines';
+import './agent';
+import './protection';
+import './health';
+import './openapi';
 export {};

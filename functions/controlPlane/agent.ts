@@ -1,0 +1,92 @@
+import { register } from './api';
+import { authenticateMachine, handler } from '../http/handler';
+import { param, parseBody } from '../http/body';
+import {
+  diskFactsSchema,
+  emptyBody,
+  heartbeatBody,
+  resourceIdSchema,
+} from '../../core/controlPlane/schemas';
+
+// Machine endpoints: anonymous for the host, `Authorization: Bearer hvm.<id>.<secret>` checked here.
+
+export const heartbeat = register(
+  {
+    name: 'machineHeartbeat',
+    method: 'POST',
+    route: 'machines/{id}/heartbeat',
+    caller: 'machine',
+    tag: 'agent',
+    summary: 'Agent heartbeat: version and per-disk status',
+    body: heartbeatBody,
+    responses: { 200: 'Recorded' },
+  },
+  handler(async (root, req) => {
+    const id = param(req, 'id', resourceIdSchema);
+    await authenticateMachine(root, req, id);
+    const body = await parseBody(req, heartbeatBody, root.config.maxBodyBytes);
+    const hb = await root.controlPlane.machines.heartbeat(id, body);
+    const item = await root.controlPlane.protectedItems.find(id);
+    const protection = item
+      ? { state: item.doc.state, disks: item.doc.disks, policy: item.doc.policy }
+      : null;
+    return { jsonBody: { receivedAt: hb.at, protection } };
+  }),
+);
+
+export const addDisk = register(
+  {
+    name: 'machineAddDisk',
+    method: 'POST',
+    route: 'machines/{id}/disks',
+    caller: 'machine',
+    tag: 'agent',
+    summary: 'Register a disk (idempotent for the same facts)',
+    body: diskFactsSchema,
+    responses: { 201: 'Disk added', 200: 'Disk already registered with these facts' },
+  },
+  handler(async (root, req) => {
+    const id = param(req, 'id', resourceIdSchema);
+    await authenticateMachine(root, req, id);
+    const body = await parseBody(req, diskFactsSchema, root.config.maxBodyBytes);
+    const { disk, created } = await root.controlPlane.machines.addDisk(id, body);
+    return { status: created ? 201 : 200, jsonBody: disk };
+  }),
+);
+
+export const listDisks = register(
+  {
+    name: 'machineListDisks',
+    method: 'GET',
+    route: 'machines/{id}/disks',
+    caller: 'machine',
+    tag: 'agent',
+    summary: "List the machine's disks",
+    responses: { 200: 'The disks' },
+  },
+  handler(async (root, req) => {
+    const id = param(req, 'id', resourceIdSchema);
+    await authenticateMachine(root, req, id);
+    return { jsonBody: { items: await root.controlPlane.machines.listDisks(id) } };
+  }),
+);
+
+export const ingestToken = register(
+  {
+    name: 'machineIngestToken',
+    method: 'POST',
+    route: 'machines/{id}/ingest-token',
+    caller: 'machine',
+    tag: 'agent',
+    summary: 'Short-lived Event Hubs publisher SAS and claim-check blob SAS',
+    body: emptyBody,
+    responses: { 200: 'Credentials' },
+  },
+  handler(async (root, req) => {
+    const id = param(req, 'id', resourceIdSchema);
+    await authenticateMachine(root, req, id);
+    await parseBody(req, emptyBody, root.config.maxBodyBytes);
+    const creds = await root.controlPlane.ingest.issue(id);
+    return { headers: { 'cache-control': 'no-store' }, jsonBody: creds };
+  }),
+);

@@ -1,0 +1,41 @@
+import { app, type HttpMethod } from '@azure/functions';
+import type { z } from 'zod';
+import type { Handler } from '../http/handler';
+
+/** Who may call an operation: admin (function key), a machine (Bearer credential), anyone. */
+export type Caller = 'admin' | 'machine' | 'anonymous';
+
+export interface Operation {
+  /** Function name and OpenAPI operationId. */
+  name: string;
+  method: HttpMethod;
+  /** Functions route template (under /api), e.g. `sites/{id}`. */
+  route: string;
+  caller: Caller;
+  summary: string;
+  tag: string;
+  body?: z.ZodType;
+  /** Success status codes and their meaning. */
+  responses: Record<number, string>;
+  query?: Record<string, string>;
+  /** Accepts If-Match / returns ETag. */
+  etag?: boolean;
+}
+
+/** Every control-plane operation, in registration order; the OpenAPI document is built from it. */
+export const operations: Operation[] = [];
+
+/**
+ * Registers an HTTP function and records it for the OpenAPI document, so the two agree.
+ * Machine and anonymous endpoints are `anonymous` for the host; machines authenticate in-app.
+ */
+export function register(op: Operation, handler: Handler): Handler {
+  operations.push(op);
+  app.http(op.name, {
+    methods: [op.method],
+    route: op.route,
+    authLevel: op.caller === 'admin' ? 'function' : 'anonymous',
+    handler,
+  });
+  return handler;
+}

@@ -1,0 +1,15 @@
+import { operations, register } from './api';
+import { buildOpenApi } from './openApiDocument';
+
+export const openApi = register(
+  {
+    name: 'openApi',
+    method: 'GET',
+    route: 'openapi.json',
+    caller: 'anonymous',
+    tag: 'operations',
+    summary: 'This API as an OpenAPI 3.1 document',
+    responses: { 200: 'The document' },
+  },
+  async () => ({ jsonBody: buildOpenApi(operations) }),
+);

@@ -1,0 +1,88 @@
+import { register } from './api';
+import { handler } from '../http/handler';
+import { param, parseBody } from '../http/body';
+import { etagHeader, ifMatch } from '../http/etag';
+import { pageRequest, pageResponse } from '../http/paging';
+import { createPolicyBody, policyFields, policyNameSchema } from '../../core/controlPlane/schemas';
+
+export const createPolicy = register(
+  {
+    name: 'createPolicy',
+    method: 'POST',
+    route: 'policies',
+    caller: 'admin',
+    tag: 'policies',
+    summary: 'Create a replication policy',
+    body: createPolicyBody,
+    responses: { 201: 'Policy created' },
+    etag: true,
+  },
+  handler(async (root, req) => {
+    const body = await parseBody(req, createPolicyBody, root.config.maxBodyBytes);
+    const { doc, etag } = await root.controlPlane.policies.create(body);
+    return {
+      status: 201,
+      headers: { etag: etagHeader(etag), location: `/api/policies/${doc.name}` },
+      jsonBody: doc,
+    };
+  }),
+);
+
+export const listPolicies = register(
+  {
+    name: 'listPolicies',
+    method: 'GET',
+    route: 'policies',
+    caller: 'admin',
+    tag: 'policies',
+    summary: 'List replication policies',
+    query: { limit: 'Page size', continuation: 'Token from the previous page' },
+    responses: { 200: 'A page of policies' },
+  },
+  handler(async (root, req) => {
+    const page = await root.controlPlane.policies.list(pageRequest(req));
+    return pageResponse(req, {
+      items: page.items.map((x) => x.doc),
+      continuation: page.continuation,
+    });
+  }),
+);
+
+export const getPolicy = register(
+  {
+    name: 'getPolicy',
+    method: 'GET',
+    route: 'policies/{name}',
+    caller: 'admin',
+    tag: 'policies',
+    summary: 'Get a replication policy',
+    responses: { 200: 'The policy' },
+    etag: true,
+  },
+  handler(async (root, req) => {
+    const { doc, etag } = await root.controlPlane.policies.get(
+      param(req, 'name', policyNameSchema),
+    );
+    return { headers: { etag: etagHeader(etag) }, jsonBody: doc };
+  }),
+);
+
+export const putPolicy = register(
+  {
+    name: 'putPolicy',
+    method: 'PUT',
+    route: 'policies/{name}',
+    caller: 'admin',
+    tag: 'policies',
+    summary: 'Create or replace a policy (If-Match for a conditional update)',
+    body: policyFields,
+    responses: { 200: 'Policy stored' },
+    etag: true,
+  },
+  handler(async (root, req) => {
+    const name = param(req, 'name', policyNameSchema);
+    const body = await parseBody(req, policyFields, root.config.maxBodyBytes);
+    const { doc, etag } = await root.controlPlane.policies.put(name, body, ifMatch(req));
+    return { headers: { etag: etagHeader(etag) }, jsonBody: doc };
+  }),
+);

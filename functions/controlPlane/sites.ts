@@ -1,0 +1,77 @@
+import { register } from './api';
+import { handler } from '../http/handler';
+import { param, parseBody } from '../http/body';
+import { pageRequest, pageResponse } from '../http/paging';
+import { createSiteBody, createTokenBody, siteIdSchema } from '../../core/controlPlane/schemas';
+
+export const createSite = register(
+  {
+    name: 'createSite',
+    method: 'POST',
+    route: 'sites',
+    caller: 'admin',
+    tag: 'sites',
+    summary: 'Create a site',
+    body: createSiteBody,
+    responses: { 201: 'Site created' },
+  },
+  handler(async (root, req) => {
+    const body = await parseBody(req, createSiteBody, root.config.maxBodyBytes);
+    const site = await root.controlPlane.sites.create(body);
+    return { status: 201, headers: { location: `/api/sites/${site.id}` }, jsonBody: site };
+  }),
+);
+
+export const listSites = register(
+  {
+    name: 'listSites',
+    method: 'GET',
+    route: 'sites',
+    caller: 'admin',
+    tag: 'sites',
+    summary: 'List sites',
+    query: { limit: 'Page size (1-1000)', continuation: 'Token from the previous page' },
+    responses: { 200: 'A page of sites' },
+  },
+  handler(async (root, req) => {
+    const page = await root.controlPlane.sites.list(pageRequest(req));
+    return pageResponse(req, {
+      items: page.items.map((x) => x.doc),
+      continuation: page.continuation,
+    });
+  }),
+);
+
+export const getSite = register(
+  {
+    name: 'getSite',
+    method: 'GET',
+    route: 'sites/{id}',
+    caller: 'admin',
+    tag: 'sites',
+    summary: 'Get a site',
+    responses: { 200: 'The site' },
+  },
+  handler(async (root, req) => ({
+    jsonBody: await root.controlPlane.sites.get(param(req, 'id', siteIdSchema)),
+  })),
+);
+
+export const createEnrollmentToken = register(
+  {
+    name: 'createEnrollmentToken',
+    method: 'POST',
+    route: 'sites/{id}/enrollment-tokens',
+    caller: 'admin',
+    tag: 'enrollment',
+    summary: 'Issue a one-time enrollment token (returned once)',
+    body: createTokenBody,
+    responses: { 201: 'Token issued' },
+  },
+  handler(async (root, req) => {
+    const siteId = param(req, 'id', siteIdSchema);
+    const body = await parseBody(req, createTokenBody, root.config.maxBodyBytes);
+    const token = await root.controlPlane.enrollment.issueToken(siteId, body);
+    return { status: 201, headers: { 'cache-control': 'no-store' }, jsonBody: token };
+  }),
+);

@@ -1,0 +1,26 @@
+import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import { getRoot, type Root } from '../../app/root';
+import { problemResponse } from './problem';
+
+export type Handler = (req: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit>;
+
+/**
+ * Wraps a route body: gets the composition root, maps every thrown error to problem+json.
+ * Triggers stay thin: parse → call core → map.
+ */
+export function handler(
+  body: (root: Root, req: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit>,
+): Handler {
+  return async (req, context) => {
+    try {
+      return await body(await getRoot(), req, context);
+    } catch (e) {
+      return problemResponse(e, context);
+    }
+  };
+}
+
+/** The machine credential check for `authLevel: 'anonymous'` machine endpoints. */
+export async function authenticateMachine(root: Root, req: HttpRequest, machineId: string) {
+  return root.controlPlane.machineAuth.authenticate(req.headers.get('authorization'), machineId);
+}

@@ -1,0 +1,95 @@
+import { randomBytes } from 'node:crypto';
+import { HttpRequest, InvocationContext, type HttpResponseInit } from '@azure/functions';
+import { expect } from 'vitest';
+import { configSchema, type HavenConfig } from '../../../app/config';
+import { createRoot, useRoot, type Root } from '../../../app/root';
+import { controlPlaneCollections } from '../../../core/controlPlane/model';
+import type { Handler } from '../../../functions/http/handler';
+import { sharedStack, uniqueName } from '../../support/stack';
+
+export const EH_CONNECTION =
+  'Endpoint=sb://haven-test.servicebus.windows.net/;SharedAccessKeyName=send;SharedAccessKey=c2VjcmV0LWtleS1mb3ItdGVzdHM=';
+
+/** A root over the shared Cosmos emulator with a database of its own, installed for handlers. */
+export function testRoot(overrides: Partial<HavenConfig> = {}, clock?: () => number): Root {
+  const { cosmosEndpoint, cosmosKey, storageConnection } = sharedStack();
+  const config = configSchema.parse({
+    storageConnection,
+    cosmos: { endpoint: cosmosEndpoint, key: cosmosKey, database: uniqueName('cp') },
+    eventHubs: { connection: EH_CONNECTION },
+    kek: randomBytes(32).toString('base64'),
+    maxBodyBytes: 4096,
+    ...overrides,
+  });
+  const root = createRoot(config, { clock });
+  useRoot(root);
+  return root;
+}
+
+export interface CallInit {
+  method?: string;
+  path: string;
+  params?: Record<string, string>;
+  /** Object → JSON; string → sent as is. */
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+export interface Reply {
+  status: number;
+  headers: Record<string, string>;
+  json: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  contentType?: string;
+}
+
+/** Calls a handler the way the host would, and normalizes its response. */
+export async function call(h: Handler, init: CallInit): Promise<Reply> {
+  const body =
+    init.body === undefined
+      ? undefined
+      : { string: typeof init.body === 'string' ? init.body : JSON.stringify(init.body) };
+  const req = new HttpRequest({
+    method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
+    url: `http://localhost/api/${init.path}`,
+    params: init.params ?? {},
+    headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...init.headers },
+    body,
+  });
+  const res: HttpResponseInit = await h(req, new InvocationContext({ logHandler: () => {} }));
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries((res.headers ?? {}) as Record<string, string>)) {
+    headers[k.toLowerCase()] = v;
+  }
+  const json =
+    res.jsonBody !== undefined
+      ? JSON.parse(JSON.stringify(res.jsonBody))
+      : typeof res.body === 'string'
+        ? JSON.parse(res.body)
+        : undefined;
+  return { status: res.status ?? 200, headers, json, contentType: headers['content-type'] };
+}
+
+/** Every stored document (id + ETag) of the control plane, to prove a request wrote nothing. */
+export async function storeSnapshot(root: Root): Promise<string[]> {
+  const out: string[] = [];
+  for (const def of controlPlaneCollections) {
+    let continuation: string | undefined;
+    do {
+      const page = await root.documents.collection(def).query({ limit: 1000, continuation });
+      out.push(...page.items.map((x) => `${def.name}/${x.doc.id}@${x.etag}`));
+      continuation = page.continuation;
+    } while (continuation);
+  }
+  return out.sort();
+}
+
+/** Asserts a problem+json reply of the given kind. */
+export function expectProblem(r: Reply, status: number, kind: string): void {
+  expect(r.status).toBe(status);
+  expect(r.contentType).toBe('application/problem+json');
+  expect(r.json).toMatchObject({ type: `https://haven.dev/problems/${kind}`, status });
+  expect(typeof r.json.title).toBe('string');
+  expect(typeof r.json.detail).toBe('string');
+}
+
+export const bearer = (credential: string) => ({ authorization: `Bearer ${credential}` });
