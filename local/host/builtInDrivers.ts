@@ -1,5 +1,8 @@
+import { blobDriver } from './blobTrigger';
 import type { HostJson } from './hostJson';
 import type { TriggerDriver } from './plugin';
+import { queueDriver } from './queueTrigger';
+import { timerDriver } from './timerTrigger';
 
 export interface BuiltInDriverOptions {
   hostJson: HostJson;
@@ -10,6 +13,10 @@ export interface BuiltInDriverOptions {
 }
 
 /** Timer, storage queue and blob drivers the host always has (others come in through options). */
-export function builtInDrivers(_opts: BuiltInDriverOptions): TriggerDriver[] {
-  return [];
+export function builtInDrivers(opts: BuiltInDriverOptions): TriggerDriver[] {
+  return [
+    timerDriver(),
+    queueDriver({ hostJson: opts.hostJson, maxPollIntervalMs: opts.queueMaxPollIntervalMs }),
+    blobDriver({ hostJson: opts.hostJson, pollIntervalMs: opts.blobPollIntervalMs }),
+  ];
 }

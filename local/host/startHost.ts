@@ -264,9 +264,7 @@ export async function startHost(opts: HostOptions): Promise<RunningHost> {
 
   try {
     for (const d of allDrivers) {
-      const fns = owned.get(d) ?? [];
-      if (!fns.length && !(opts.drivers ?? []).includes(d)) continue;
-      await d.start(fns, context);
+      await d.start(owned.get(d) ?? [], context);
       started.push(d);
     }
   } catch (e) {
