@@ -208,8 +208,8 @@ export async function ingestEvent(
   } catch (e) {
     if (!(e instanceof Rejection)) throw e;
     await recordRejection(deps, {
-      machineId:
-        header?.machineId ?? ref?.machineId ?? ev.partitionKey ?? ev.publisher ?? 'unknown',
+      // Filed under the sender (the partition it came from), not what the unverified header claims.
+      machineId: ev.partitionKey ?? ev.publisher ?? header?.machineId ?? 'unknown',
       ...(header ? { diskId: header.diskId, generation: header.generation, seq: header.seq } : {}),
       kind: e.kind,
       reason: e.message,
