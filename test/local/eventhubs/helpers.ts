@@ -1,0 +1,96 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  EventHubConsumerClient,
+  type EventPosition,
+  type ReceivedEventData,
+} from '@azure/event-hubs';
+import {
+  startEventHubsEmulator,
+  type EventHubsEmulatorOptions,
+  type RunningEventHubsEmulator,
+} from '../../../local/eventhubs/emulator';
+
+export const KEY = { name: 'RootManageSharedAccessKey', key: 'test-key-0123456789' };
+
+export function tempDir(prefix = 'haven-eh-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export async function startTestEmulator(
+  partial: Partial<EventHubsEmulatorOptions> = {},
+): Promise<RunningEventHubsEmulator & { dataDir: string }> {
+  const dataDir = partial.dataDir ?? tempDir();
+  const emulator = await startEventHubsEmulator({
+    port: 0,
+    hubs: [{ name: 'hub', partitions: 4, consumerGroups: ['ingest'] }],
+    keys: [KEY],
+    ...partial,
+    dataDir,
+  });
+  return Object.assign(emulator, { dataDir });
+}
+
+/** Fail fast instead of the SDK's minute of retries. */
+export const fastRetry = { retryOptions: { maxRetries: 0, timeoutInMs: 10_000 } };
+
+/** Reads `count` events of one partition from `position` (throws after 20 s). */
+export async function readPartition(
+  connection: string,
+  hub: string,
+  partitionId: string,
+  position: EventPosition,
+  count: number,
+  consumerGroup = '$Default',
+): Promise<ReceivedEventData[]> {
+  const client = new EventHubConsumerClient(consumerGroup, connection, hub);
+  const got: ReceivedEventData[] = [];
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () =>
+          reject(new Error(`got ${got.length} of ${count} events from partition ${partitionId}`)),
+        20_000,
+      );
+      const sub = client.subscribe(
+        partitionId,
+        {
+          processEvents: async (events) => {
+            got.push(...events);
+            if (got.length >= count) {
+              clearTimeout(timer);
+              await sub.close();
+              resolve();
+            }
+          },
+          processError: async (err) => {
+            clearTimeout(timer);
+            await sub.close();
+            reject(err);
+          },
+        },
+        { startPosition: position, maxBatchSize: 100, maxWaitTimeInSeconds: 0.2 },
+      );
+      if (count === 0) {
+        clearTimeout(timer);
+        void sub.close().then(resolve);
+      }
+    });
+  } finally {
+    await client.close();
+  }
+  return got;
+}
+
+/** The error an SDK call fails with (fails the test if it succeeds). */
+export async function errorOf(
+  p: Promise<unknown>,
+): Promise<{ code?: string; name?: string; message: string }> {
+  try {
+    await p;
+  } catch (e) {
+    return e as { code?: string; name?: string; message: string };
+  }
+  throw new Error('expected the call to fail');
+}
