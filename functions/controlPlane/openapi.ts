@@ -1,4 +1,12 @@
 import { operations, register } from './api';
+// Every operation module, so the document is complete whichever module loads first.
+import './sites';
+import './enrollment';
+import './policies';
+import './machines';
+import './agent';
+import './protection';
+import './health';
 import { buildOpenApi } from './openApiDocument';
 
 export const openApi = register(

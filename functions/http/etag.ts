@@ -1,13 +1,21 @@
 import type { HttpRequest } from '@azure/functions';
 import { validation } from '../../core/errors';
 
-/** The `If-Match` value (one strong ETag); `*` means "any existing" and is treated as absent. */
+/*
+ * Store ETags are opaque and their quoting differs (real Cosmos quotes them, the emulator
+ * does not), so the HTTP ETag is the store's ETag base64url-encoded inside quotes, and
+ * If-Match is decoded back. Both directions go through here.
+ */
+
+/** The ETag header value for a store ETag. */
+export const etagHeader = (etag: string): string =>
+  `"${Buffer.from(etag, 'utf8').toString('base64url')}"`;
+
+/** The store ETag named by `If-Match` (one strong ETag); absent or `*` → undefined. */
 export function ifMatch(req: HttpRequest): string | undefined {
   const v = req.headers.get('if-match')?.trim();
   if (!v || v === '*') return undefined;
-  if (v.includes(',')) throw validation('If-Match must carry a single ETag.');
-  return v.startsWith('W/') ? v.slice(2) : v;
+  const m = /^"([A-Za-z0-9_-]+)"$/.exec(v.startsWith('W/') ? v.slice(2) : v);
+  if (!m) throw validation('If-Match must carry one ETag as returned by this API.');
+  return Buffer.from(m[1]!, 'base64url').toString('utf8');
 }
-
-/** ETags from the store are already quoted (Cosmos); make sure the header value is. */
-export const etagHeader = (etag: string): string => (etag.startsWith('"') ? etag : `"${etag}"`);
