@@ -1,0 +1,128 @@
+import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EventHubConsumerClient, EventHubProducerClient, latestEventPosition } from '@azure/event-hubs';
+import { startEventHubsEmulator } from '../../local/eventhubs/emulator';
+import type { BenchRow } from './row';
+
+/**
+ * Send→receive throughput of the local Event Hubs endpoint through the real SDK, one partition:
+ * producer batches (≤ 1 MiB each, several in flight) and a subscriber on the same partition;
+ * the clock stops when the subscriber has every event. Each event is fdatasync'd before its
+ * send is acknowledged. Baseline: appending the same bytes to a file with one fdatasync per
+ * batch (what a single durable writer does without any network or protocol).
+ */
+const MB = 1e6;
+
+async function measure(eventBytes: number, totalBytes: number, dir: string): Promise<number> {
+  const emulator = await startEventHubsEmulator({
+    port: 0,
+    dataDir: join(dir, `eh-${eventBytes}`),
+    hubs: [{ name: 'bench', partitions: 1 }],
+    keys: [{ name: 'bench', key: 'bench-key' }],
+  });
+  const cs = emulator.connectionString();
+  const producer = new EventHubProducerClient(cs, 'bench');
+  const consumer = new EventHubConsumerClient('$Default', cs, 'bench');
+  const perBatch = Math.max(1, Math.floor((1000 * 1024) / (eventBytes + 200)));
+  const batches = Math.ceil(totalBytes / (eventBytes * perBatch));
+  const expected = batches * perBatch;
+  const payload = Buffer.alloc(eventBytes, 0x5a);
+  try {
+    let received = 0;
+    let ready!: () => void;
+    const attached = new Promise<void>((r) => (ready = r));
+    let done!: () => void;
+    const finished = new Promise<void>((r) => (done = r));
+    const sub = consumer.subscribe(
+      '0',
+      {
+        processEvents: async (events) => {
+          if (events.length === 0) ready();
+          received += events.length;
+          if (received >= expected) done();
+        },
+        processError: async (e) => {
+          console.error(`bench consumer: ${(e as Error).message}`);
+        },
+      },
+      {
+        startPosition: latestEventPosition,
+        maxBatchSize: Math.max(perBatch, 16),
+        prefetchCount: Math.max(2 * perBatch, 32),
+        maxWaitTimeInSeconds: 0.05,
+      },
+    );
+    await attached; // an empty batch arrives once the receive link is open
+    // Warm the producer link.
+    await producer.sendBatch([{ body: Buffer.alloc(16) }], { partitionId: '0' });
+    received -= 1;
+    const t0 = process.hrtime.bigint();
+    const inFlight = 8;
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < batches) {
+        next++;
+        await producer.sendBatch(
+          Array.from({ length: perBatch }, () => ({ body: payload })),
+          { partitionId: '0' },
+        );
+      }
+    };
+    await Promise.all(Array.from({ length: inFlight }, worker));
+    await finished;
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    await sub.close();
+    return (expected * eventBytes) / MB / seconds;
+  } finally {
+    await consumer.close();
+    await producer.close();
+    await emulator.stop();
+  }
+}
+
+function baseline(eventBytes: number, totalBytes: number, dir: string): number {
+  const perBatch = Math.max(1, Math.floor((1000 * 1024) / (eventBytes + 200)));
+  const batches = Math.ceil(totalBytes / (eventBytes * perBatch));
+  const payload = Buffer.alloc(eventBytes, 0x5a);
+  const fd = openSync(join(dir, `baseline-${eventBytes}`), 'w');
+  const t0 = process.hrtime.bigint();
+  try {
+    for (let b = 0; b < batches; b++) {
+      for (let i = 0; i < perBatch; i++) writeSync(fd, payload);
+      fdatasyncSync(fd);
+    }
+  } finally {
+    closeSync(fd);
+  }
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  return (batches * perBatch * eventBytes) / MB / seconds;
+}
+
+export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'haven-bench-eh-'));
+  const total = (opts.quick ? 64 : 512) * 1024 * 1024;
+  const rows: BenchRow[] = [];
+  try {
+    for (const size of [64 * 1024, 900 * 1024]) {
+      const base = baseline(size, total, dir);
+      const value = await measure(size, total, dir);
+      rows.push({
+        name: `Event Hubs send→receive, ${size / 1024} KiB events, 1 partition`,
+        value,
+        unit: 'MB/s',
+        baselineName: 'fs append + fdatasync per batch',
+        baselineValue: base,
+        ratio: value / base,
+        note: `${Math.round(total / 1024 / 1024)} MiB through the SDK, durable before ack; higher is better${size === 900 * 1024 ? '; target ≥ 150 MB/s' : ''}`,
+      });
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return rows;
+}
+
+if (require.main === module) {
+  void run({ quick: process.argv.includes('--quick') }).then((rows) => console.table(rows));
+}
