@@ -461,6 +461,16 @@ export class MachineJournal {
     return true;
   }
 
+  /**
+   * Asks the reader to send [the dirty-bitmap blocks of] a disk again from its image, at this
+   * point of the stream. While journaling is stopped the resume record will cover it.
+   */
+  requestResync(diskIndex: number): void {
+    if (this.overflowed) return;
+    this.append(RecordType.Resync, diskIndex, 0, 0);
+    this.notify();
+  }
+
   /** Called on every append (readers wake up). */
   onAppend(f: () => void): () => void {
     this.listeners.push(f);
