@@ -1,0 +1,119 @@
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { MemoryDocumentStore } from '../../../adapters/documents/memoryDocumentStore';
+import { createControlPlane } from '../../../core/controlPlane/controlPlane';
+import {
+  formatCredential,
+  parseCredential,
+  secretMatches,
+  sha256Hex,
+} from '../../../core/controlPlane/credentials';
+import { AesKeyWrapper, MissingKeyWrapper } from '../../../core/controlPlane/machineKeys';
+import { checkHealth } from '../../../core/controlPlane/health';
+import { collectionsDefs, type DataKeyDoc } from '../../../core/controlPlane/model';
+import { HavenError, transient } from '../../../core/errors';
+
+function plane(kek = randomBytes(32)) {
+  const documents = new MemoryDocumentStore();
+  const cp = createControlPlane({
+    documents,
+    clock: Date.now,
+    keyWrapper: new AesKeyWrapper(kek),
+    ingest: {
+      issue: async () => {
+        throw transient('no');
+      },
+    },
+    probes: [],
+  });
+  return { cp, documents };
+}
+
+describe('credentials', () => {
+  it('parses only well-formed credentials of the right kind', () => {
+    const secret = randomBytes(32).toString('base64url');
+    expect(parseCredential('hvm', formatCredential('hvm', 'm-1', secret))).toEqual({
+      id: 'm-1',
+      secret,
+    });
+    expect(parseCredential('hvt', formatCredential('hvm', 'm-1', secret))).toBeUndefined();
+    expect(parseCredential('hvm', `hvm.m.1.${secret}`)).toBeUndefined();
+    expect(parseCredential('hvm', `hvm.m-1.${secret}x`)).toBeUndefined();
+    expect(parseCredential('hvm', undefined)).toBeUndefined();
+    expect(secretMatches(secret, sha256Hex(secret))).toBe(true);
+    expect(secretMatches(secret + 'x', sha256Hex(secret))).toBe(false);
+    expect(secretMatches(secret, 'abcd')).toBe(false);
+  });
+});
+
+describe('MachineKeys', () => {
+  it('round-trips a data key; a tampered wrap or another KEK is an integrity error', async () => {
+    const { cp, documents } = plane();
+    const { keyId, key, doc } = await cp.machineKeys.prepare('m-1');
+    await cp.machineKeys.store(doc);
+    expect((await cp.machineKeys.getDataKey('m-1', keyId)).equals(key)).toBe(true);
+
+    const keys = documents.collection<DataKeyDoc>(collectionsDefs.dataKeys);
+    const stored = (await keys.get('m-1', keyId))!.doc;
+    expect(Buffer.from(stored.wrapped, 'base64').includes(key)).toBe(false);
+    // The wrap is bound to (machine, keyId): copying it to another machine does not open it.
+    await keys.create({ ...stored, machineId: 'm-2' });
+    await expect(cp.machineKeys.getDataKey('m-2', keyId)).rejects.toMatchObject({
+      kind: 'integrity',
+    });
+    const bytes = Buffer.from(stored.wrapped, 'base64');
+    bytes[20]! ^= 1;
+    await keys.replace({ ...stored, wrapped: bytes.toString('base64') });
+    await expect(cp.machineKeys.getDataKey('m-1', keyId)).rejects.toMatchObject({
+      kind: 'integrity',
+    });
+  });
+
+  it('without a KEK, key operations are transient (503), never silently unencrypted', async () => {
+    await expect(new MissingKeyWrapper().wrap()).rejects.toMatchObject({ kind: 'transient' });
+    expect(() => new AesKeyWrapper(randomBytes(16))).toThrow();
+  });
+});
+
+describe('enrollment (memory store)', () => {
+  it('exactly one of many concurrent enrollments with one token wins', async () => {
+    const { cp } = plane();
+    await cp.sites.create({ name: 'x' });
+    const { token } = await cp.enrollment.issueToken('x', { ttlSeconds: 600 });
+    const rs = await Promise.allSettled(
+      Array.from({ length: 8 }, () =>
+        cp.enrollment.enroll({ token, hostname: 'h', os: 'o', disks: [] }),
+      ),
+    );
+    expect(rs.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    for (const r of rs)
+      if (r.status === 'rejected') expect((r.reason as HavenError).kind).toBe('unauthenticated');
+    expect((await cp.machines.list()).items).toHaveLength(1);
+  });
+});
+
+describe('checkHealth', () => {
+  it('reports each probe, hides foreign error text, times out slow probes', async () => {
+    const report = await checkHealth(
+      [
+        { name: 'a', check: async () => {} },
+        {
+          name: 'b',
+          check: async () => {
+            throw new Error('https://acct?sig=SECRET');
+          },
+        },
+        { name: 'c', check: () => new Promise(() => {}) },
+      ],
+      { timeoutMs: 50 },
+    );
+    expect(report.status).toBe('degraded');
+    expect(report.dependencies.map((d) => [d.name, d.status])).toEqual([
+      ['a', 'ok'],
+      ['b', 'failed'],
+      ['c', 'failed'],
+    ]);
+    expect(JSON.stringify(report)).not.toContain('SECRET');
+    expect(report.dependencies[2]!.detail).toMatch(/timed out/);
+  });
+});
