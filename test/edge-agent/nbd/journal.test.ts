@@ -10,7 +10,6 @@ import {
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { MachineJournal } from '../../../edge-agent/journal/journal';
-import { RecordType } from '../../../edge-agent/journal/records';
 import { applyExtents, replayJournal } from '../../../edge-agent/journal/replay';
 import { IntervalMap, toExtents } from '../../../edge-agent/journal/coalescer';
 import { NbdServer } from '../../../edge-agent/nbd/server';
@@ -27,15 +26,6 @@ function newImage(dir: string, name = 'disk.img'): string {
   writeFileSync(p, randomBytes(SIZE));
   copyFileSync(p, join(dir, `${name}.initial`));
   return p;
-}
-
-function records(j: MachineJournal) {
-  const out: Array<{ type: RecordType; offset: number; length: number; lsn: number }> = [];
-  const r = j.reader(1);
-  for (let rec = r.next(); rec; rec = r.next())
-    out.push({ type: rec.type, offset: rec.offset, length: rec.length, lsn: rec.lsn });
-  r.close();
-  return out;
 }
 
 /** Consumes the source like the agent does: until idle with nothing left, then checkpoint. */
