@@ -63,7 +63,7 @@ export function qemuIoCommand(op: Op): string {
   }
 }
 
-export function isChange(op: Op): boolean {
+export function isChange(op: Op): op is Exclude<Op, { kind: 'flush' }> {
   return op.kind !== 'flush';
 }
 
