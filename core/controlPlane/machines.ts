@@ -91,7 +91,19 @@ export class Machines {
       where: page.siteId ? [{ field: 'siteId', op: '=', value: page.siteId }] : [],
       orderBy: [{ field: 'enrolledAt' }],
     });
-    return { items: res.items.map((x) => toMachineView(x.doc)), continuation: res.continuation };
+    // One extra query per page for the last heartbeats (agent version, last seen).
+    const ids = res.items.map((x) => x.doc.id);
+    const beats = ids.length
+      ? await this.heartbeats.query({
+          where: [{ field: 'machineId', op: 'in', value: ids }],
+          limit: ids.length,
+        })
+      : { items: [] };
+    const byId = new Map(beats.items.map((b) => [b.doc.machineId, b.doc]));
+    return {
+      items: res.items.map((x) => toMachineView(x.doc, byId.get(x.doc.id))),
+      continuation: res.continuation,
+    };
   }
 
   async get(id: string): Promise<{ machine: MachineDetail; etag: string }> {

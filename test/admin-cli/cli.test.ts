@@ -1,0 +1,228 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { startHost, type RunningHost } from '../../local/host/startHost';
+import { run } from '../../admin-cli/main';
+import { parseDuration } from '../../admin-cli/duration';
+import { sharedStack, uniqueName } from '../support/stack';
+
+const repo = resolve(__dirname, '../..');
+const masterKey = randomBytes(24).toString('base64url');
+let host: RunningHost;
+let cwd: string;
+
+/** Runs the CLI in-process with `cwd` holding .haven/local.env, as `haven …` would. */
+async function haven(...argv: string[]) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await run(argv, { cwd, env: {}, out: (t) => out.push(t), err: (t) => err.push(t) });
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+beforeAll(async () => {
+  const { cosmosEndpoint, cosmosKey, storageConnection } = sharedStack();
+  const quiet = { info: () => {}, warn: () => {}, error: () => {} };
+  host = await startHost({
+    entry: [join(repo, 'functions/controlPlane/index.ts')],
+    stateDir: mkdtempSync(join(tmpdir(), 'haven-cli-')),
+    masterKey,
+    hostJsonPath: join(repo, 'host.json'),
+    settings: {
+      HAVEN_STORAGE_CONNECTION: storageConnection,
+      HAVEN_COSMOS_ENDPOINT: cosmosEndpoint,
+      HAVEN_COSMOS_KEY: cosmosKey,
+      HAVEN_COSMOS_DATABASE: uniqueName('cli'),
+      HAVEN_KEK: randomBytes(32).toString('base64'),
+      HAVEN_ADMIN_KEY: masterKey,
+    },
+    log: quiet,
+  });
+  cwd = mkdtempSync(join(tmpdir(), 'haven-cwd-'));
+  mkdirSync(join(cwd, '.haven'));
+  writeFileSync(
+    join(cwd, '.haven/local.env'),
+    `# written by the local stack\nHAVEN_API_URL=${host.baseUrl}\nHAVEN_ADMIN_KEY="${masterKey}"\n`,
+  );
+});
+afterAll(() => host?.stop());
+
+describe('haven admin CLI against the local host', () => {
+  it('site, token, enroll (agent side), machines, machine, policy, protect, job', async () => {
+    expect(await haven('site', 'create', 'dc1', '--description', 'Main DC')).toMatchObject({
+      code: 0,
+      out: 'Created site dc1.',
+    });
+    const sites = await haven('sites');
+    expect(sites.out.split('\n')[0]).toMatch(/^ID\s+DESCRIPTION\s+CREATEDAT$/);
+    expect(sites.out).toMatch(/dc1\s+Main DC/);
+
+    const tok = await haven('token', 'create', '--site', 'dc1', '--ttl', '10m', '--json');
+    expect(tok.code).toBe(0);
+    const { token, expiresAt } = JSON.parse(tok.out);
+    expect(Date.parse(expiresAt) - Date.now()).toBeGreaterThan(9 * 60_000);
+
+    // The agent's side of enrollment, over real HTTP through the host (anonymous route).
+    const res = await fetch(`${host.baseUrl}/api/enroll`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        token,
+        hostname: 'db1',
+        os: 'linux',
+        disks: [
+          { id: 'sda', sizeBytes: 1 << 20, logicalSectorSize: 512 },
+          { id: 'sdb', sizeBytes: 1 << 20, logicalSectorSize: 512 },
+        ],
+      }),
+    });
+    expect(res.status).toBe(201);
+    const { machineId, credential } = (await res.json()) as {
+      machineId: string;
+      credential: string;
+    };
+    const hb = await fetch(`${host.baseUrl}/api/machines/${machineId}/heartbeat`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${credential}` },
+      body: JSON.stringify({ agentVersion: '0.9.0', disks: [] }),
+    });
+    expect(hb.status).toBe(200);
+
+    const machines = await haven('machines', '--site', 'dc1');
+    expect(machines.out).toMatch(new RegExp(`${machineId}\\s+dc1\\s+db1\\s+linux\\s+0\\.9\\.0`));
+    const machine = await haven('machine', machineId);
+    expect(machine.out).toMatch(/hostname\s+db1/);
+    expect(machine.out).toMatch(/sda\s+1048576\s+512/);
+
+    expect(
+      await haven(
+        'policy',
+        'set',
+        'gold',
+        '--crash-interval',
+        '5s',
+        '--app-interval',
+        '1h',
+        '--retention',
+        '24h',
+        '--thinning',
+        'hourly:24h,daily:7d',
+      ),
+    ).toMatchObject({ code: 0, out: 'Created policy gold.' });
+    expect(await haven('policy', 'set', 'gold', '--rpo-alert', '2m')).toMatchObject({
+      code: 0,
+      out: 'Updated policy gold.',
+    });
+    const policies = await haven('policies');
+    expect(policies.out).toMatch(/gold\s+5s\s+1h\s+1d\s+hourly:1d,daily:1w\s+2m/);
+    const pj = JSON.parse((await haven('policies', '--json')).out);
+    expect(pj.find((p: { name: string }) => p.name === 'gold')).toMatchObject({
+      crashIntervalSeconds: 5,
+      retentionHours: 24,
+      rpoAlertSeconds: 120,
+      thinning: [
+        { keep: 'hourly', forHours: 24 },
+        { keep: 'daily', forHours: 168 },
+      ],
+    });
+
+    const p = await haven(
+      'protect',
+      machineId,
+      '--disk',
+      'sda',
+      '--disk',
+      'sdb',
+      '--policy',
+      'gold',
+    );
+    expect(p.code).toBe(0);
+    expect(p.out).toMatch(
+      new RegExp(
+        `^Protection enabling: ${machineId} disks sda,sdb policy gold, state enabling; job (job-\\w+)$`,
+      ),
+    );
+    const jobId = /job (job-\w+)$/.exec(p.out)![1]!;
+    expect(
+      (await haven('protect', machineId, '--disk', 'sdb', '--disk', 'sda', '--policy', 'gold')).out,
+    ).toMatch(/^Already protected/);
+    const conflict = await haven('protect', machineId, '--disk', 'sda');
+    expect(conflict.code).toBe(1);
+    expect(conflict.err).toBe(
+      `haven: Conflict: Machine '${machineId}' is already protected with other settings.`,
+    );
+    const job = await haven('job', jobId);
+    expect(job.out).toMatch(/type\s+enable-protection/);
+    expect(job.out).toMatch(/state\s+queued/);
+  });
+
+  it('prints one-line problems and exits non-zero', async () => {
+    const missing = await haven('machine', 'm-nope');
+    expect(missing).toMatchObject({
+      code: 1,
+      err: "haven: Not found: Machine 'm-nope' does not exist.",
+    });
+    const bad = await haven('site', 'create', 'Not Valid');
+    expect(bad.code).toBe(1);
+    expect(bad.err.split('\n')).toHaveLength(1);
+    expect(bad.err).toMatch(/^haven: Invalid request: .*name/);
+    const noKey = await run(['sites'], { cwd: tmpdir(), env: {}, out: () => {}, err: () => {} });
+    expect(noKey).toBe(2); // no API configured
+    const wrongKey: string[] = [];
+    expect(
+      await run(['sites', '--api', host.baseUrl, '--key', 'wrong'], {
+        cwd,
+        env: {},
+        out: () => {},
+        err: (t) => wrongKey.push(t),
+      }),
+    ).toBe(1);
+    expect(wrongKey[0]).toMatch(/^haven: Unauthenticated: /);
+    expect((await haven('frobnicate')).code).toBe(2);
+    expect((await haven('sites', '--bogus')).code).toBe(2);
+    expect((await haven('token', 'create')).err).toMatch(/Missing --site ID/);
+    const down = await run(['sites', '--api', 'http://127.0.0.1:9'], {
+      cwd,
+      env: {},
+      out: () => {},
+      err: (t) => wrongKey.push(t),
+    });
+    expect(down).toBe(1);
+    expect(wrongKey.at(-1)).toMatch(/^haven: Cannot reach the Haven API/);
+  });
+
+  it('runs as a process: exit code and stderr', async () => {
+    const exec = promisify(execFile);
+    // Run from the repo (tsx resolves from there); point at the env file explicitly.
+    const envFile = join(cwd, '.haven/local.env');
+    const ok = await exec(
+      process.execPath,
+      ['--import', 'tsx', join(repo, 'admin-cli/main.ts'), 'sites', '--json', '--env', envFile],
+      { cwd: repo },
+    );
+    expect(JSON.parse(ok.stdout).map((s: { id: string }) => s.id)).toContain('dc1');
+    const failed = await exec(
+      process.execPath,
+      ['--import', 'tsx', join(repo, 'admin-cli/main.ts'), 'job', 'job-nope', '--env', envFile],
+      { cwd: repo },
+    ).catch((e: { code: number; stderr: string }) => e);
+    expect(failed).toMatchObject({
+      code: 1,
+      stderr: "haven: Not found: Job 'job-nope' does not exist.\n",
+    });
+  });
+
+  it('parses durations', () => {
+    expect([
+      parseDuration('90'),
+      parseDuration('5s'),
+      parseDuration('30m'),
+      parseDuration('1h'),
+      parseDuration('7d'),
+    ]).toEqual([90, 5, 1800, 3600, 604800]);
+    expect(() => parseDuration('1.5h')).toThrow();
+  });
+});
