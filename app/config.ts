@@ -26,6 +26,11 @@ export const configSchema = z.object({
     .string()
     .refine((s) => Buffer.from(s, 'base64').length === 32, 'HAVEN_KEK must be base64 of 32 bytes')
     .optional(),
+  /**
+   * Blob-written notifications for the hydrate trigger: absent in Azure (Event Grid delivers
+   * them); locally the local host's nudge endpoint (POST /admin/host/blob-written) and its key.
+   */
+  hostNudge: z.object({ url: z.url(), key: z.string().min(1).optional() }).optional(),
   publicApiUrl: z.url().optional(),
   maxBodyBytes: z.coerce
     .number()
@@ -50,6 +55,9 @@ export function loadConfig(env: Record<string, string | undefined>): HavenConfig
     adminKey: env.HAVEN_ADMIN_KEY,
     documentStore: env.HAVEN_DOCUMENT_STORE,
     kek: env.HAVEN_KEK,
+    hostNudge: env.HAVEN_HOST_NUDGE_URL
+      ? { url: env.HAVEN_HOST_NUDGE_URL, key: env.HAVEN_HOST_NUDGE_KEY ?? env.HAVEN_ADMIN_KEY }
+      : undefined,
     publicApiUrl: env.HAVEN_API_URL,
     maxBodyBytes: env.HAVEN_MAX_BODY_BYTES,
   });

@@ -9,6 +9,11 @@ import type { JobLauncher } from '../core/controlPlane/protection';
 import type { HealthProbe } from '../core/controlPlane/health';
 import { SasIngestCredentialIssuer } from '../adapters/ingestCredentials/sasIngestCredentialIssuer';
 import { cosmosProbe, eventHubsProbe, storageProbe } from '../adapters/health/probes';
+import { createReplication, type Replication } from '../core/replication';
+import { replicationCollections, replicationCollectionsOf } from '../core/replication/state';
+import { ControlPlaneDirectory } from '../core/replication/controlPlaneDirectory';
+import { AzureBlobStore } from '../adapters/blobs/azureBlobStore';
+import { EventGridBlobEvents, HostNudgeBlobEvents } from '../adapters/blobs/blobEvents';
 
 /**
  * The one composition root: builds every adapter and service from the config, once per
@@ -23,6 +28,8 @@ export interface Root {
   readonly documents: DocumentStore;
   /** Sites, enrollment, machines (+ auth, keys, health), policies, protection, jobs. */
   readonly controlPlane: ControlPlane;
+  /** Data path: ingest, hydrate, recovery points, retention, replication health. */
+  readonly replication: Replication;
   /** Creates containers etc. once; every `getRoot()` awaits it. */
   ready(): Promise<void>;
 }
@@ -36,7 +43,7 @@ export interface RootOptions {
 
 /** Every document collection of the app, created at startup (createIfNotExists). */
 export function collections(): CollectionDef[] {
-  return [...controlPlaneCollections];
+  return [...controlPlaneCollections, ...replicationCollections()];
 }
 
 export function createRoot(config: HavenConfig, opts: RootOptions = {}): Root {
@@ -68,12 +75,25 @@ export function createRoot(config: HavenConfig, opts: RootOptions = {}): Root {
     launcher: opts.launcher,
   });
 
+  const replication = createReplication({
+    blobs: new AzureBlobStore(config.storageConnection),
+    // Azure: Event Grid raises blob-created itself; locally the host is nudged.
+    events: config.hostNudge
+      ? new HostNudgeBlobEvents(config.hostNudge.url, config.hostNudge.key)
+      : new EventGridBlobEvents(),
+    docs: replicationCollectionsOf(documents),
+    machines: new ControlPlaneDirectory(documents),
+    keys: controlPlane.machineKeys,
+    clock,
+  });
+
   let readiness: Promise<void> | undefined;
   return {
     config,
     clock,
     documents,
     controlPlane,
+    replication,
     ready() {
       readiness ??= documents.ensure(collections()).catch((e: unknown) => {
         readiness = undefined; // retry on the next request

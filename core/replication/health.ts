@@ -97,3 +97,35 @@ export async function replicationHealth(
     errors,
   };
 }
+
+/**
+ * The control plane's `health` block of GET /api/machines/{id}, computed live from the data
+ * path (RPO, churn, backlog, last point, recent errors) plus per-disk watermarks.
+ */
+export async function machineHealthView(deps: ReplicationDeps, machineId: string) {
+  const h = await replicationHealth(deps, machineId);
+  if (h.disks.length === 0 && h.backlog.batches === 0 && !h.lastPoint) {
+    // Nothing replicated yet: the control plane's "no data" shape.
+    const at = h.errors[0]?.at ?? null;
+    return {
+      rpoSeconds: null,
+      churnBytesPerSecond: null,
+      backlogBytes: null,
+      lastPoint: null,
+      errors: h.errors,
+      updatedAt: at,
+    };
+  }
+  return {
+    rpoSeconds: h.rpoSeconds ?? null,
+    churnBytesPerSecond: h.churnBytesPerSecond,
+    backlogBytes: h.backlog.bytes,
+    backlogBatches: h.backlog.batches,
+    lastPoint: h.lastPoint
+      ? { id: h.lastPoint.id, at: h.lastPoint.time, consistency: h.lastPoint.consistency }
+      : null,
+    errors: h.errors,
+    disks: h.disks,
+    updatedAt: new Date(deps.clock()).toISOString(),
+  };
+}

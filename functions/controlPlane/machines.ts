@@ -5,6 +5,7 @@ import { etagHeader } from '../http/etag';
 import { pageRequest, pageResponse } from '../http/paging';
 import { resourceIdSchema, siteIdSchema } from '../../core/controlPlane/schemas';
 import { validation } from '../../core/errors';
+import { machineHealthView } from '../../core/replication/health';
 
 export const listMachines = register(
   {
@@ -42,9 +43,10 @@ export const getMachine = register(
     etag: true,
   },
   handler(async (root, req) => {
-    const { machine, etag } = await root.controlPlane.machines.get(
-      param(req, 'id', resourceIdSchema),
-    );
-    return { headers: { etag: etagHeader(etag) }, jsonBody: machine };
+    const id = param(req, 'id', resourceIdSchema);
+    const { machine, etag } = await root.controlPlane.machines.get(id);
+    // Replication health is computed live by the data path (RPO, churn, backlog, errors).
+    const health = await machineHealthView(root.replication.deps, id);
+    return { headers: { etag: etagHeader(etag) }, jsonBody: { ...machine, health } };
   }),
 );

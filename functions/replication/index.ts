@@ -1,1 +1,6 @@
+// Replication data path: Event Hubs ingest, staged-blob hydrate, recovery-point routes, retention timer.
+import './ingest';
+import './hydrate';
+import './recoveryPoints';
+import './retention';
 export {};

@@ -1,0 +1,34 @@
+/** The replication data path (ingest → staging → hydrate → recovery points), over its ports. */
+import {
+  DEFAULT_REPLICATION_OPTIONS,
+  type ReplicationDeps,
+  type ReplicationOptions,
+} from './ports';
+
+export interface Replication {
+  deps: ReplicationDeps;
+  options: ReplicationOptions;
+}
+
+export function createReplication(
+  deps: ReplicationDeps,
+  options: Partial<ReplicationOptions> = {},
+): Replication {
+  return { deps, options: { ...DEFAULT_REPLICATION_OPTIONS, ...options } };
+}
+
+export { ingestEvent, ingestEvents, type IngestEvent, type IngestOutcome } from './ingest';
+export { hydrateStaged, drainDisk, type HydrateOutcome } from './hydrate';
+export {
+  publishPoint,
+  listRecoveryPoints,
+  getRecoveryPoint,
+  recoveryPointReadUrl,
+  applyRetention,
+  pointsToKeep,
+  type RecoveryPoint,
+} from './recoveryPoints';
+export { replicationHealth, type ReplicationHealth } from './health';
+export { replicationCollections, replicationCollectionsOf } from './state';
+export { ControlPlaneDirectory } from './controlPlaneDirectory';
+export type * from './ports';

@@ -1,0 +1,29 @@
+import { app, type InvocationContext } from '@azure/functions';
+import { getRoot } from '../../app/root';
+import { hydrateStaged } from '../../core/replication/hydrate';
+import { STAGING } from '../../core/replication/names';
+
+/** The staging blob name from the trigger metadata (`{name}` of `staging/{name}`). */
+export function stagedName(context: InvocationContext): string {
+  const m = context.triggerMetadata ?? {};
+  if (typeof m.name === 'string') return m.name;
+  const path = String(m.blobTrigger ?? m.BlobTrigger ?? '');
+  return path.startsWith(`${STAGING}/`) ? path.slice(STAGING.length + 1) : path;
+}
+
+/** Staged batch written → drain its disk into the replica (lease, in order, points). */
+export async function hydrateHandler(_blob: unknown, context: InvocationContext): Promise<void> {
+  const root = await getRoot();
+  const { deps, options } = root.replication;
+  const r = await hydrateStaged(deps, options, stagedName(context));
+  context.log(
+    `hydrate ${stagedName(context)}: ${r.status}, applied ${r.applied}, watermark ${r.appliedSeq}${r.points.length ? `, points ${r.points.join(',')}` : ''}`,
+  );
+}
+
+app.storageBlob('hydrate', {
+  path: `${STAGING}/{name}`,
+  connection: 'HAVEN_STORAGE_CONNECTION',
+  source: 'EventGrid',
+  handler: hydrateHandler,
+});
