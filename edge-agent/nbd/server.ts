@@ -121,12 +121,15 @@ class Connection {
     sock.write(hello);
     sock.on('data', (b: Buffer) => {
       this.q.push(b);
+      // All replies produced by this chunk of requests leave in one write (one syscall).
+      sock.cork();
+      process.nextTick(() => sock.uncork());
       try {
         while (!this.closed && this.step()) {
           /* keep parsing */
         }
       } catch (e) {
-        this.log(`nbd: protocol error: ${(e as Error).stack}`);
+        this.log(`nbd: protocol error: ${(e as Error).message}`);
         this.hangUp();
       }
     });

@@ -1,0 +1,237 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import {
+  closeSync,
+  fdatasync,
+  mkdtempSync,
+  openSync,
+  readSync,
+  rmSync,
+  truncateSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { MachineJournal } from '../../edge-agent/journal/journal';
+import { NbdServer } from '../../edge-agent/nbd/server';
+import { WriteSplitter } from '../../edge-agent/nbd/writeSplitter';
+import type { BlockDevice } from '../../edge-agent/nbd/blockDevice';
+import type { BenchRow } from './row';
+
+/**
+ * Write splitter throughput. The same fio job (same seed, so the same offsets and bytes) is run
+ * against: the splitter's NBD export (journal + image), the raw image file directly, qemu-nbd
+ * serving the same image (a C NBD server, no journal) and our NBD server with the journal
+ * switched off. The first baseline is the brief's (≤ 1.5× overhead); the other two split the
+ * cost between "NBD in userspace" and "journaling".
+ */
+const fdatasyncP = promisify(fdatasync);
+
+class PlainDevice implements BlockDevice {
+  constructor(
+    private readonly fd: number,
+    readonly size: number,
+  ) {}
+  read(offset: number, length: number): Buffer {
+    const b = Buffer.alloc(length);
+    readSync(this.fd, b, 0, length, offset);
+    return b;
+  }
+  write(offset: number, data: Buffer): void {
+    writeSync(this.fd, data, 0, data.length, offset);
+  }
+  writeZeroes(offset: number, length: number): void {
+    writeSync(this.fd, Buffer.alloc(length), 0, length, offset);
+  }
+  trim(offset: number, length: number): void {
+    this.writeZeroes(offset, length);
+  }
+  flush(): Promise<void> {
+    return fdatasyncP(this.fd);
+  }
+}
+
+function exec(cmd: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    p.on('error', reject);
+    p.on('exit', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`${cmd} → ${code}: ${err}`)),
+    );
+  });
+}
+
+interface Job {
+  name: string;
+  rw: 'randwrite' | 'write';
+  bs: string;
+  size: number;
+  iodepth: number;
+}
+
+/** MB/s (10^6) of one fio run; end_fsync makes the final durability cost part of the figure. */
+async function fio(job: Job, target: { file?: string; uri?: string }): Promise<number> {
+  const args = [
+    `--name=${job.name}`,
+    `--rw=${job.rw}`,
+    `--bs=${job.bs}`,
+    `--size=${job.size}`,
+    `--iodepth=${job.iodepth}`,
+    '--randrepeat=1',
+    '--randseed=42',
+    '--refill_buffers=1',
+    '--end_fsync=1',
+    '--output-format=json',
+  ];
+  if (target.file) args.push('--ioengine=libaio', `--filename=${target.file}`);
+  else args.push('--ioengine=nbd', `--uri=${target.uri}`);
+  const text = await exec('fio', args);
+  // The nbd engine prints "fio: connected to NBD server" before the JSON.
+  const out = JSON.parse(text.slice(text.indexOf('{'))) as {
+    jobs: Array<{ write: { bw_bytes: number } }>;
+  };
+  return out.jobs[0]!.write.bw_bytes / 1e6;
+}
+
+function freshImage(path: string, size: number): void {
+  writeFileSync(path, '');
+  truncateSync(path, size);
+}
+
+async function withServer<T>(
+  device: BlockDevice,
+  socketPath: string,
+  f: (uri: string) => Promise<T>,
+): Promise<T> {
+  const server = new NbdServer({ exports: [{ name: 'd', device }], socketPath });
+  await server.listen();
+  try {
+    return await f(`nbd+unix:///d?socket=${socketPath}`);
+  } finally {
+    await server.close();
+  }
+}
+
+async function withQemuNbd<T>(
+  image: string,
+  socketPath: string,
+  f: (uri: string) => Promise<T>,
+): Promise<T> {
+  const p: ChildProcess = spawn(
+    'qemu-nbd',
+    ['-f', 'raw', '-k', socketPath, '-x', 'd', '--cache=writeback', '-t', image],
+    { stdio: 'ignore' },
+  );
+  try {
+    for (let i = 0; i < 100; i++) {
+      try {
+        await exec('qemu-nbd', ['-L', '-k', socketPath]);
+        break;
+      } catch {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    return await f(`nbd+unix:///d?socket=${socketPath}`);
+  } finally {
+    p.kill('SIGTERM');
+    await new Promise((r) => p.once('exit', r));
+  }
+}
+
+export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'haven-bench-splitter-'));
+  const diskSize = quick ? 256 * 1024 * 1024 : 2 * 1024 * 1024 * 1024;
+  const rows: BenchRow[] = [];
+  const jobs: Job[] = [
+    {
+      name: 'rand4k',
+      rw: 'randwrite',
+      bs: '4k',
+      size: quick ? 64 * 1024 * 1024 : 512 * 1024 * 1024,
+      iodepth: 16,
+    },
+    {
+      name: 'seq1m',
+      rw: 'write',
+      bs: '1m',
+      size: quick ? 256 * 1024 * 1024 : 2 * 1024 * 1024 * 1024,
+      iodepth: 4,
+    },
+  ];
+  try {
+    for (const job of jobs) {
+      const image = join(dir, 'disk.img');
+      const sock = join(dir, 'nbd.sock');
+
+      freshImage(image, diskSize);
+      const direct = await fio(job, { file: image });
+
+      freshImage(image, diskSize);
+      const qemu = await withQemuNbd(image, sock, (uri) => fio(job, { uri }));
+
+      freshImage(image, diskSize);
+      const fd = openSync(image, 'r+');
+      const plain = await withServer(new PlainDevice(fd, diskSize), sock, (uri) =>
+        fio(job, { uri }),
+      );
+      closeSync(fd);
+
+      freshImage(image, diskSize);
+      rmSync(join(dir, 'journal'), { recursive: true, force: true });
+      const journal = MachineJournal.open({
+        dir: join(dir, 'journal'),
+        capacityBytes: 64 * 1024 * 1024 * 1024,
+      });
+      const splitter = WriteSplitter.open(journal, 'd', image);
+      const split = await withServer(splitter, sock, (uri) => fio(job, { uri }));
+      const journalBytes = journal.retainedBytes();
+      await journal.close();
+      splitter.close();
+      rmSync(join(dir, 'journal'), { recursive: true, force: true });
+
+      const label = job.rw === 'randwrite' ? 'random 4 KiB writes' : 'sequential 1 MiB writes';
+      const common = `fio ${job.rw} bs=${job.bs} iodepth=${job.iodepth} ${(job.size / 2 ** 20).toFixed(0)} MiB, end_fsync; journal ${(journalBytes / 2 ** 20).toFixed(0)} MiB`;
+      rows.push({
+        name: `splitter ${label}`,
+        value: split,
+        unit: 'MB/s',
+        baselineName: 'fio straight to the image file',
+        baselineValue: direct,
+        ratio: split / direct,
+        note: `rate, higher is better; overhead ${(direct / split).toFixed(2)}× (target ≤ 1.5×); ${common}`,
+      });
+      rows.push({
+        name: `splitter ${label}`,
+        value: split,
+        unit: 'MB/s',
+        baselineName: 'qemu-nbd (C, no journal), same fio nbd job',
+        baselineValue: qemu,
+        ratio: split / qemu,
+        note: `rate; overhead ${(qemu / split).toFixed(2)}× vs a userspace NBD server without splitting`,
+      });
+      rows.push({
+        name: `splitter ${label}`,
+        value: split,
+        unit: 'MB/s',
+        baselineName: 'same NBD server, journal off',
+        baselineValue: plain,
+        ratio: split / plain,
+        note: `rate; the journaling cost alone: ${(plain / split).toFixed(2)}×`,
+      });
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return rows;
+}
+
+if (require.main === module) {
+  void run({ quick: process.argv.includes('--quick') }).then((rows) =>
+    console.table(rows.map((r) => ({ ...r, note: r.note?.slice(0, 60) }))),
+  );
+}
