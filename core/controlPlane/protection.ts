@@ -36,7 +36,15 @@ export class Protection {
     private readonly launcher?: JobLauncher,
   ) {}
 
-  async protect(machineId: string, body: ProtectBody): Promise<ProtectResult> {
+  /**
+   * `launcher` (per call, e.g. from the invocation's durable client) overrides the one given at
+   * construction. A repeated request whose job is still queued (its start failed) starts it again.
+   */
+  async protect(
+    machineId: string,
+    body: ProtectBody,
+    launcher: JobLauncher | undefined = this.launcher,
+  ): Promise<ProtectResult> {
     const machine = (await this.machines.getDoc(machineId)).doc;
     const known = (await this.machines.listDisks(machineId)).map((d) => d.id);
     const disks = [...new Set(body.disks ?? known)].sort();
@@ -46,8 +54,9 @@ export class Protection {
     const policy = (await this.policies.resolve(body.policy)).name;
 
     const existing = await this.items.find(machineId);
-    if (existing && isActive(existing.doc.state))
-      return this.same(existing.doc, existing.etag, disks, policy);
+    if (existing && isActive(existing.doc.state)) {
+      return this.same(existing.doc, existing.etag, disks, policy, launcher);
+    }
 
     const job = await this.jobs.create(ENABLE_PROTECTION_JOB, { machineId });
     const now = new Date(this.clock()).toISOString();
@@ -77,9 +86,9 @@ export class Protection {
       if (!raced) throw e;
       // Someone else protected it concurrently: same request → same answer, else 409.
       const winner = await this.items.get(machineId);
-      return this.same(winner.doc, winner.etag, disks, policy);
+      return this.same(winner.doc, winner.etag, disks, policy, launcher);
     }
-    await this.launcher?.start(job, { machineId, disks, policy });
+    await launcher?.start(job, { machineId, disks, policy });
     return { item: written.doc, etag: written.etag, job, created: true };
   }
 
@@ -88,6 +97,7 @@ export class Protection {
     etag: string,
     disks: string[],
     policy: string,
+    launcher: JobLauncher | undefined,
   ): Promise<ProtectResult> {
     if (!sameSet(item.disks, disks) || item.policy !== policy) {
       throw conflict(`Machine '${item.machineId}' is already protected with other settings.`, {
@@ -96,6 +106,14 @@ export class Protection {
         policy: item.policy,
       });
     }
-    return { item, etag, job: await this.jobs.get(item.jobId), created: false };
+    const job = await this.jobs.get(item.jobId);
+    if (job.state === 'queued' && item.state === 'enabling') {
+      await launcher?.start(job, {
+        machineId: item.machineId,
+        disks: item.disks,
+        policy: item.policy,
+      });
+    }
+    return { item, etag, job, created: false };
   }
 }

@@ -125,3 +125,6 @@ export type CreatePolicyBody = z.infer<typeof createPolicyBody>;
 export type DiskStatus = z.infer<typeof diskStatusSchema>;
 export type HeartbeatBody = z.infer<typeof heartbeatBody>;
 export type ProtectBody = z.infer<typeof protectBody>;
+
+/** Server-generated ids (machines, jobs): prefix-hex, no dots. */
+export const resourceIdSchema = z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'not a valid id');

@@ -1,4 +1,4 @@
-import { app, type HttpMethod } from '@azure/functions';
+import { app, type FunctionInput, type HttpMethod } from '@azure/functions';
 import type { z } from 'zod';
 import type { Handler } from '../http/handler';
 
@@ -20,6 +20,8 @@ export interface Operation {
   query?: Record<string, string>;
   /** Accepts If-Match / returns ETag. */
   etag?: boolean;
+  /** Extra input bindings (e.g. the durable client). */
+  extraInputs?: FunctionInput[];
 }
 
 /** Every control-plane operation, in registration order; the OpenAPI document is built from it. */
@@ -35,6 +37,7 @@ export function register(op: Operation, handler: Handler): Handler {
     methods: [op.method],
     route: op.route,
     authLevel: op.caller === 'admin' ? 'function' : 'anonymous',
+    ...(op.extraInputs ? { extraInputs: op.extraInputs } : {}),
     handler,
   });
   return handler;

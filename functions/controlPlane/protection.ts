@@ -3,6 +3,7 @@ import { handler } from '../http/handler';
 import { param, parseBody } from '../http/body';
 import { etagHeader } from '../http/etag';
 import { protectBody, resourceIdSchema } from '../../core/controlPlane/schemas';
+import { durableClientInput, launcherFor } from './durableLauncher';
 
 export const protect = register(
   {
@@ -17,11 +18,12 @@ export const protect = register(
       202: 'Protection enabling; follow the job',
       200: 'Already protected with these settings',
     },
+    extraInputs: [durableClientInput],
   },
-  handler(async (root, req) => {
+  handler(async (root, req, context) => {
     const id = param(req, 'id', resourceIdSchema);
     const body = await parseBody(req, protectBody, root.config.maxBodyBytes);
-    const r = await root.controlPlane.protection.protect(id, body);
+    const r = await root.controlPlane.protection.protect(id, body, launcherFor(context));
     return {
       status: r.created ? 202 : 200,
       headers: { location: `/api/jobs/${r.job.id}`, etag: etagHeader(r.etag) },

@@ -117,3 +117,36 @@ describe('checkHealth', () => {
     expect(report.dependencies[2]!.detail).toMatch(/timed out/);
   });
 });
+
+describe('protect and the job launcher', () => {
+  it('starts the job once on create, retries a queued job on a repeated request, not a running one', async () => {
+    const { cp } = plane();
+    await cp.sites.create({ name: 's' });
+    const { token } = await cp.enrollment.issueToken('s', { ttlSeconds: 600 });
+    const { machineId } = await cp.enrollment.enroll({
+      token,
+      hostname: 'h',
+      os: 'o',
+      disks: [{ id: 'sda', sizeBytes: 512, logicalSectorSize: 512 }],
+    });
+    const starts: { jobId: string; input: Record<string, unknown> }[] = [];
+    let fail = true;
+    const launcher = {
+      start: async (job: { id: string }, input: Record<string, unknown>) => {
+        starts.push({ jobId: job.id, input });
+        if (fail) throw transient('durable down');
+      },
+    };
+    await expect(cp.protection.protect(machineId, {}, launcher)).rejects.toMatchObject({
+      kind: 'transient',
+    });
+    fail = false;
+    const again = await cp.protection.protect(machineId, {}, launcher);
+    expect(again.created).toBe(false);
+    expect(starts.map((s) => s.jobId)).toEqual([again.job.id, again.job.id]);
+    expect(starts[1]!.input).toEqual({ machineId, disks: ['sda'], policy: 'default' });
+    await cp.jobs.update(again.job.id, { state: 'running' });
+    await cp.protection.protect(machineId, {}, launcher);
+    expect(starts).toHaveLength(2);
+  });
+});
