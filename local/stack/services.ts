@@ -1,4 +1,5 @@
 import type { HostLogger, TriggerDriver } from '../host/plugin';
+import { createDurableDriver } from '../durable/driver';
 
 /** What a service sees when the stack starts it (storage and Cosmos are already up). */
 export interface StackServiceContext {
@@ -33,4 +34,6 @@ export interface StackService {
  * Cosmos and before the host, stopped in reverse. Add one entry per service, for example:
  *   { name: 'durable', start: async () => ({ drivers: [createDurableDriver()] }) },
  */
-export const services: StackService[] = [];
+export const services: StackService[] = [
+  { name: 'durable', start: async () => ({ drivers: [createDurableDriver()] }) },
+];
