@@ -58,7 +58,8 @@ const ANN_SEQ = 'x-opt-sequence-number';
 const ANN_OFFSET = 'x-opt-offset';
 const ANN_TIME = 'x-opt-enqueued-time';
 const ANN_KEY = 'x-opt-partition-key';
-const ANN_PUBLISHER = 'x-opt-publisher-name';
+// The service stamps events sent through a publisher endpoint with the publisher's name.
+const ANN_PUBLISHER = 'x-opt-publisher';
 const EPOCH = 'com.microsoft:epoch';
 
 const UNAUTHORIZED = 'amqp:unauthorized-access';
@@ -541,7 +542,7 @@ export async function startEventHubsEmulator(
       if (link.publisher !== undefined) {
         for (let i = 0; i < keys.length; i++) {
           const ann = readAnnotations(partSections[i]!);
-          const claimed = keys[i] ?? ann[ANN_PUBLISHER];
+          const claimed = keys[i] ?? ann[ANN_PUBLISHER] ?? ann['x-opt-publisher-name'];
           if (
             claimed !== undefined &&
             String(claimed).toLowerCase() !== link.publisher.toLowerCase()

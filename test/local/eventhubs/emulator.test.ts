@@ -343,6 +343,8 @@ describe('local Event Hubs endpoint with the real SDK', () => {
     const bodies = events.map((e) => [e.body, e.partitionKey]);
     expect(bodies).toContainEqual(['as-m1', 'm1']);
     expect(bodies).toContainEqual(['implicit-m1', 'm1']);
+    const stamped = events.find((e) => e.body === 'as-m1')!;
+    expect(stamped.systemProperties?.['x-opt-publisher']).toBe('m1');
 
     expect((await errorOf(agent.sendBatch([{ body: 'as-m2' }], { partitionKey: 'm2' }))).code).toBe(
       'UnauthorizedError',

@@ -1,0 +1,262 @@
+import {
+  earliestEventPosition,
+  EventHubConsumerClient,
+  type PartitionContext,
+  type ReceivedEventData,
+  type Subscription,
+} from '@azure/event-hubs';
+import { BlobCheckpointStore } from '@azure/eventhubs-checkpointstore-blob';
+import { ContainerClient } from '@azure/storage-blob';
+import type { HostContext, HostFunction, TriggerDriver } from '../host/plugin';
+
+export interface EventHubsDriverOptions {
+  /** host.json `extensions.eventHubs.maxEventBatchSize` (Functions' default 100). */
+  maxEventBatchSize?: number;
+  /** host.json `extensions.eventHubs.prefetchCount`. */
+  prefetchCount?: number;
+  /** host.json `extensions.eventHubs.batchCheckpointFrequency`: checkpoint every N good batches. */
+  batchCheckpointFrequency?: number;
+  /** Storage for ownership and checkpoints; default the app setting `AzureWebJobsStorage`. */
+  storageConnection?: string;
+  /** Blob container for ownership and checkpoints, as the Functions host names it. */
+  checkpointContainer?: string;
+  /** How often the processor balances partitions (and restarts a stopped one). */
+  loadBalancingUpdateIntervalMs?: number;
+  /** A crashed owner's claim lapses after this long. */
+  partitionOwnershipExpirationIntervalMs?: number;
+  /** How long a partition waits to fill a batch. */
+  maxWaitTimeInSeconds?: number;
+  /** Cap of the back-off between deliveries of a batch whose handler keeps failing. */
+  maxRetryDelayMs?: number;
+}
+
+/** Thrown from processEvents when the host stops mid-retry: the checkpoint stays before the batch. */
+class HandlerFailed extends Error {
+  readonly retryable = false;
+  constructor(cause: unknown) {
+    super(`Event Hubs trigger handler failed: ${(cause as Error)?.message ?? String(cause)}`);
+    this.name = 'HandlerFailed';
+  }
+}
+
+interface Running {
+  fn: HostFunction;
+  client: EventHubConsumerClient;
+  subscription: Subscription;
+}
+
+/**
+ * Runs `eventHubTrigger` functions the way the Functions host does: an EventHubConsumerClient
+ * with a blob checkpoint store per function, batches of up to maxEventBatchSize, checkpoint
+ * after the handler succeeds. A handler that throws leaves the checkpoint where it was and the
+ * same batch is delivered again (with back-off) until it succeeds; after a restart delivery
+ * resumes from the last checkpoint, so nothing unacknowledged is skipped (at least once).
+ */
+export function createEventHubsDriver(opts: EventHubsDriverOptions = {}): TriggerDriver {
+  const running: Running[] = [];
+  let stopping = false;
+  let wake: () => void = () => undefined;
+  const stopped = new Promise<void>((r) => (wake = r));
+
+  async function startOne(fn: HostFunction, host: HostContext): Promise<void> {
+    const t = fn.trigger;
+    const hubName = resolveSetting(String(t.eventHubName ?? ''), host.settings);
+    const connectionName = String(t.connection ?? '');
+    const connection = host.settings[connectionName];
+    if (!connection) {
+      host.log.error(
+        `Function '${fn.name}': app setting '${connectionName}' (Event Hubs connection) is not set; it will not run.`,
+      );
+      return;
+    }
+    const storage = opts.storageConnection ?? host.settings.AzureWebJobsStorage;
+    if (!storage) {
+      host.log.error(
+        `Function '${fn.name}': AzureWebJobsStorage is not set (checkpoints live there); it will not run.`,
+      );
+      return;
+    }
+    const consumerGroup = String(t.consumerGroup ?? '$Default');
+    const many = String(t.cardinality ?? 'one').toLowerCase() === 'many';
+    const container = new ContainerClient(
+      storage,
+      opts.checkpointContainer ?? 'azure-webjobs-eventhub',
+    );
+    await container.createIfNotExists();
+    const client = new EventHubConsumerClient(
+      consumerGroup,
+      connection,
+      hubName,
+      new BlobCheckpointStore(container),
+      {
+        loadBalancingOptions: {
+          strategy: 'greedy',
+          updateIntervalInMs: opts.loadBalancingUpdateIntervalMs ?? 500,
+          partitionOwnershipExpirationIntervalInMs:
+            opts.partitionOwnershipExpirationIntervalMs ?? 10_000,
+        },
+      },
+    );
+    const goodBatches = new Map<string, number>();
+    const every = Math.max(1, opts.batchCheckpointFrequency ?? 1);
+
+    const processEvents = async (events: ReceivedEventData[], ctx: PartitionContext) => {
+      if (events.length === 0) return;
+      const partitionContext = {
+        consumerGroup: ctx.consumerGroup,
+        eventHubName: ctx.eventHubName,
+        fullyQualifiedNamespace: ctx.fullyQualifiedNamespace,
+        partitionId: ctx.partitionId,
+      };
+      const invokeBatch = async (): Promise<void> => {
+        if (many) {
+          await host.invoke(fn.name, {
+            triggerValue: events.map(bodyOf),
+            triggerMetadata: {
+              partitionContext,
+              enqueuedTimeUtcArray: events.map((e) => e.enqueuedTimeUtc.toISOString()),
+              sequenceNumberArray: events.map((e) => e.sequenceNumber),
+              offsetArray: events.map((e) => e.offset),
+              partitionKeyArray: events.map((e) => e.partitionKey ?? null),
+              propertiesArray: events.map((e) => e.properties ?? {}),
+              systemPropertiesArray: events.map(systemProperties),
+            },
+          });
+        } else {
+          for (const e of events) {
+            await host.invoke(fn.name, {
+              triggerValue: bodyOf(e),
+              triggerMetadata: {
+                partitionContext,
+                enqueuedTimeUtc: e.enqueuedTimeUtc.toISOString(),
+                sequenceNumber: e.sequenceNumber,
+                offset: e.offset,
+                partitionKey: e.partitionKey ?? null,
+                properties: e.properties ?? {},
+                systemProperties: systemProperties(e),
+              },
+            });
+          }
+        }
+      };
+      // The same batch is invoked again until it succeeds; the checkpoint only moves after that.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await invokeBatch();
+          break;
+        } catch (err) {
+          const delay = Math.min(100 * 2 ** attempt, opts.maxRetryDelayMs ?? 5000);
+          host.log.warn(
+            `Function '${fn.name}' failed on partition ${ctx.partitionId} (sequence ${events[0]!.sequenceNumber}…${events[events.length - 1]!.sequenceNumber}, attempt ${attempt + 1}): ${(err as Error)?.message ?? err}; the batch will be delivered again in ${delay} ms.`,
+          );
+          if (stopping) throw new HandlerFailed(err);
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([new Promise((r) => (timer = setTimeout(r, delay))), stopped]);
+          clearTimeout(timer);
+          if (stopping) throw new HandlerFailed(err);
+        }
+      }
+      const n = (goodBatches.get(ctx.partitionId) ?? 0) + 1;
+      goodBatches.set(ctx.partitionId, n % every);
+      if (n % every === 0) await ctx.updateCheckpoint(events[events.length - 1]!);
+    };
+
+    const subscription = client.subscribe(
+      {
+        processEvents,
+        processError: async (err, ctx) => {
+          if (err instanceof HandlerFailed) return;
+          host.log.warn(
+            `Event Hubs trigger '${fn.name}' (partition ${ctx.partitionId || '-'}): ${(err as Error).message}`,
+          );
+        },
+      },
+      {
+        maxBatchSize: opts.maxEventBatchSize ?? 100,
+        maxWaitTimeInSeconds: opts.maxWaitTimeInSeconds ?? 1,
+        prefetchCount: opts.prefetchCount,
+        startPosition: earliestEventPosition,
+        skipParsingBodyAsJson: true,
+      },
+    );
+    running.push({ fn, client, subscription });
+    host.log.info(
+      `Event Hubs trigger '${fn.name}': hub '${hubName}', consumer group '${consumerGroup}', cardinality ${many ? 'many' : 'one'}`,
+    );
+  }
+
+  return {
+    triggerTypes: ['eventHubTrigger'],
+    async start(functions: HostFunction[], host: HostContext): Promise<void> {
+      for (const fn of functions) await startOne(fn, host);
+    },
+    async stop(): Promise<void> {
+      stopping = true;
+      wake();
+      const all = running.splice(0);
+      await Promise.all(
+        all.map(async (r) => {
+          await r.subscription.close().catch(() => undefined);
+          await r.client.close().catch(() => undefined);
+        }),
+      );
+    },
+  };
+}
+
+/** `%NAME%` → the app setting NAME, as the Functions host resolves binding expressions. */
+function resolveSetting(value: string, settings: Record<string, string>): string {
+  return value.replace(/%([^%]+)%/g, (_, name: string) => {
+    const v = settings[name];
+    if (v === undefined) throw new Error(`App setting '${name}' is not set.`);
+    return v;
+  });
+}
+
+/**
+ * The event body as a function sees it: binary stays a Buffer; JSON (what the SDK sends for
+ * objects and strings) becomes the value. Only bodies that look like JSON are parsed, so a
+ * large binary payload is never turned into a string.
+ */
+function bodyOf(e: ReceivedEventData): unknown {
+  const body = e.body as unknown;
+  if (!Buffer.isBuffer(body)) return body;
+  const ct = e.contentType?.toLowerCase();
+  let i = 0;
+  while (
+    i < body.length &&
+    (body[i] === 0x20 || body[i] === 0x0a || body[i] === 0x0d || body[i] === 0x09)
+  )
+    i++;
+  const c = body[i];
+  const looksJson =
+    ct?.includes('json') ||
+    c === 0x7b || // {
+    c === 0x5b || // [
+    c === 0x22 || // "
+    c === 0x2d || // -
+    (c !== undefined && c >= 0x30 && c <= 0x39) ||
+    c === 0x74 || // true
+    c === 0x66 || // false
+    c === 0x6e; // null
+  if (!looksJson) return body;
+  try {
+    return JSON.parse(body.toString('utf8')) as unknown;
+  } catch {
+    return body;
+  }
+}
+
+function systemProperties(e: ReceivedEventData): Record<string, unknown> {
+  return {
+    ...(e.systemProperties ?? {}),
+    'x-opt-sequence-number': e.sequenceNumber,
+    'x-opt-offset': e.offset,
+    'x-opt-enqueued-time': e.enqueuedTimeUtc.toISOString(),
+    ...(e.partitionKey ? { 'x-opt-partition-key': e.partitionKey } : {}),
+    SequenceNumber: e.sequenceNumber,
+    Offset: e.offset,
+    EnqueuedTimeUtc: e.enqueuedTimeUtc.toISOString(),
+    PartitionKey: e.partitionKey ?? null,
+  };
+}
