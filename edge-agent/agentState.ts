@@ -1,0 +1,117 @@
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { HavenError } from '../core/errors';
+import type { AgentDisk } from './changeSource';
+import { readJson, writeFileAtomic } from './fsUtil';
+
+export const DEFAULT_STATE_DIR = '/var/lib/haven-agent';
+
+/** The agent's identity: written once at enrollment, mode 0600 (it holds the credential and data key). */
+export interface AgentIdentity {
+  api: string;
+  machineId: string;
+  credential: string;
+  keyId: string;
+  /** base64 of the 32-byte batch data key. */
+  dataKey: string;
+  name: string;
+  enrolledAt: string;
+}
+
+export interface AgentSettings {
+  /** Spool bound in bytes. */
+  spoolMaxBytes?: number;
+  /** Crash bookmark interval (policy default 5 s). */
+  bookmarkIntervalSeconds?: number;
+  hooks?: { preFreeze?: string; postThaw?: string; timeoutSeconds?: number };
+}
+
+/** Everything the agent keeps under its state directory. */
+export class AgentState {
+  constructor(readonly dir: string) {}
+
+  get identityFile() {
+    return path.join(this.dir, 'agent.json');
+  }
+  get disksFile() {
+    return path.join(this.dir, 'disks.json');
+  }
+  get settingsFile() {
+    return path.join(this.dir, 'settings.json');
+  }
+  get statusFile() {
+    return path.join(this.dir, 'status.json');
+  }
+  get spoolDir() {
+    return path.join(this.dir, 'spool');
+  }
+  get indexDir() {
+    return path.join(this.dir, 'index');
+  }
+  get requestsDir() {
+    return path.join(this.dir, 'requests');
+  }
+  get lockFile() {
+    return path.join(this.dir, 'agent.pid');
+  }
+
+  async ensure(): Promise<void> {
+    await fsp.mkdir(this.dir, { recursive: true, mode: 0o700 });
+    await fsp.chmod(this.dir, 0o700);
+  }
+
+  async identity(): Promise<AgentIdentity> {
+    const id = await readJson<AgentIdentity>(this.identityFile);
+    if (!id)
+      throw new HavenError(
+        'precondition',
+        `This agent is not enrolled (no ${this.identityFile}); run 'haven-agent enroll' first.`,
+      );
+    return id;
+  }
+
+  async saveIdentity(id: AgentIdentity): Promise<void> {
+    await this.ensure();
+    await writeFileAtomic(this.identityFile, JSON.stringify(id, null, 2), 0o600);
+  }
+
+  async disks(): Promise<AgentDisk[]> {
+    return (await readJson<AgentDisk[]>(this.disksFile)) ?? [];
+  }
+
+  async saveDisks(d: AgentDisk[]): Promise<void> {
+    await writeFileAtomic(this.disksFile, JSON.stringify(d, null, 2), 0o600);
+  }
+
+  async settings(): Promise<AgentSettings> {
+    return (await readJson<AgentSettings>(this.settingsFile)) ?? {};
+  }
+
+  /** pid of a live `run` holding this state dir, if any. */
+  async runningPid(): Promise<number | undefined> {
+    const s = await fsp.readFile(this.lockFile, 'utf8').catch(() => '');
+    const pid = Number(s.trim());
+    if (!pid || pid === process.pid) return undefined;
+    try {
+      process.kill(pid, 0);
+      return pid;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async lock(): Promise<void> {
+    const other = await this.runningPid();
+    if (other)
+      throw new HavenError(
+        'conflict',
+        `Another haven-agent (pid ${other}) is running on ${this.dir}.`,
+      );
+    await writeFileAtomic(this.lockFile, String(process.pid), 0o600);
+  }
+
+  async unlock(): Promise<void> {
+    const s = await fsp.readFile(this.lockFile, 'utf8').catch(() => '');
+    if (Number(s.trim()) === process.pid) await fsp.rm(this.lockFile, { force: true });
+  }
+}

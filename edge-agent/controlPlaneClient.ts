@@ -1,0 +1,196 @@
+import { HavenError, type ErrorKind } from '../core/errors';
+
+/** What the control plane returns from POST /api/machines/{id}/ingest-token (core/controlPlane/ingest.ts). */
+export interface IngestCredentials {
+  eventHubs: {
+    endpoint: string;
+    hub: string;
+    publisher: string;
+    resourceUri: string;
+    sasToken: string;
+    expiresAt: string;
+    /** Local AMQP endpoint without TLS (the local stack's emulator). */
+    useDevelopmentEmulator?: boolean;
+  };
+  blob: {
+    containerUrl: string;
+    container: string;
+    prefix: string;
+    sas: string;
+    permissions: string;
+    expiresAt: string;
+  };
+}
+
+export interface Enrollment {
+  machineId: string;
+  siteId?: string;
+  credential: string;
+  dataKey: { keyId: string; key: string };
+}
+
+export interface RecoveryPointDisk {
+  diskId: string;
+  generation?: number;
+  seq?: number;
+  digest?: string;
+  sizeBytes?: number;
+}
+export interface RecoveryPoint {
+  id: string;
+  createdAt?: string;
+  consistency?: string;
+  disks?: RecoveryPointDisk[];
+  [k: string]: unknown;
+}
+
+const problemKinds = new Set<ErrorKind>([
+  'validation',
+  'unauthenticated',
+  'forbidden',
+  'not-found',
+  'conflict',
+  'precondition',
+  'too-large',
+  'integrity',
+  'transient',
+  'internal',
+]);
+
+/** Thin HTTP client of the control plane; maps problem+json answers to HavenError. */
+export class ControlPlaneClient {
+  constructor(
+    readonly apiUrl: string,
+    private readonly credential?: string,
+  ) {}
+
+  private url(p: string): string {
+    return `${this.apiUrl.replace(/\/+$/, '')}/api/${p}`;
+  }
+
+  async request<T>(
+    method: string,
+    p: string,
+    body?: unknown,
+    timeoutMs = 30_000,
+  ): Promise<{ status: number; body: T }> {
+    let res: Response;
+    try {
+      res = await fetch(this.url(p), {
+        method,
+        headers: {
+          accept: 'application/json',
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...(this.credential ? { authorization: `Bearer ${this.credential}` } : {}),
+        },
+        body: body !== undefined ? JSON.stringify(body) : undefined,
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (e) {
+      throw new HavenError(
+        'transient',
+        `The control plane at ${this.apiUrl} is unreachable (${(e as Error).message}).`,
+        undefined,
+        { cause: e },
+      );
+    }
+    const text = await res.text();
+    let parsed: unknown = undefined;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    if (res.status >= 400) {
+      const pr = (parsed ?? {}) as { type?: string; title?: string; detail?: string };
+      const fromType = pr.type?.split('/').pop() as ErrorKind | undefined;
+      const kind: ErrorKind =
+        fromType && problemKinds.has(fromType)
+          ? fromType
+          : res.status === 401
+            ? 'unauthenticated'
+            : res.status === 403
+              ? 'forbidden'
+              : res.status === 404
+                ? 'not-found'
+                : res.status === 409
+                  ? 'conflict'
+                  : res.status >= 500 || res.status === 429
+                    ? 'transient'
+                    : 'validation';
+      throw new HavenError(
+        kind,
+        pr.detail ?? pr.title ?? `${method} ${p} failed with HTTP ${res.status}.`,
+        { status: res.status },
+      );
+    }
+    return { status: res.status, body: parsed as T };
+  }
+
+  async enroll(body: {
+    token: string;
+    hostname: string;
+    os: string;
+    agentVersion?: string;
+    disks: unknown[];
+  }): Promise<Enrollment> {
+    const r = await this.request<Enrollment>('POST', 'enroll', body);
+    const e = r.body;
+    if (!e?.machineId || !e.credential || !e.dataKey?.key || !e.dataKey.keyId) {
+      throw new HavenError(
+        'internal',
+        'The enrollment answer lacks machineId, credential or dataKey.',
+      );
+    }
+    return e;
+  }
+
+  async addDisk(
+    machineId: string,
+    disk: { id: string; sizeBytes: number; logicalSectorSize: number },
+  ): Promise<void> {
+    await this.request('POST', `machines/${encodeURIComponent(machineId)}/disks`, disk);
+  }
+
+  async ingestToken(machineId: string): Promise<IngestCredentials> {
+    return (
+      await this.request<IngestCredentials>(
+        'POST',
+        `machines/${encodeURIComponent(machineId)}/ingest-token`,
+        {},
+      )
+    ).body;
+  }
+
+  async heartbeat(machineId: string, body: unknown): Promise<void> {
+    await this.request('POST', `machines/${encodeURIComponent(machineId)}/heartbeat`, body);
+  }
+
+  /** undefined while the point does not exist yet (404). */
+  async recoveryPoint(machineId: string, pointId: string): Promise<RecoveryPoint | undefined> {
+    try {
+      return (
+        await this.request<RecoveryPoint>(
+          'GET',
+          `machines/${encodeURIComponent(machineId)}/recovery-points/${encodeURIComponent(pointId)}`,
+        )
+      ).body;
+    } catch (e) {
+      if (e instanceof HavenError && e.kind === 'not-found') return undefined;
+      throw e;
+    }
+  }
+
+  async readUrl(
+    machineId: string,
+    pointId: string,
+    diskId: string,
+  ): Promise<{ url: string; sizeBytes?: number; expiresAt?: string }> {
+    return (
+      await this.request<{ url: string; sizeBytes?: number; expiresAt?: string }>(
+        'GET',
+        `machines/${encodeURIComponent(machineId)}/recovery-points/${encodeURIComponent(pointId)}/disks/${encodeURIComponent(diskId)}/read-url`,
+      )
+    ).body;
+  }
+}

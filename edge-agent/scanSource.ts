@@ -1,0 +1,317 @@
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { xxh64 } from '@node-rs/xxhash';
+import { DIGEST_BLOCK, isAllZero } from '../core/disk/digest';
+import { MAX_BATCH_BYTES } from '../core/batch';
+import type { AgentDisk, BookmarkRequest, ChangeRecord, ChangeSource } from './changeSource';
+import { sleep, writeFileAtomic } from './fsUtil';
+
+/**
+ * Change source that finds changes by reading each disk: large sequential reads (4 MiB into
+ * reused buffers), xxh64 per 64 KiB block (DIGEST_BLOCK, the same grid as the cloud's digest
+ * tree) compared with a persistent index of what the replica holds.
+ *
+ * Two digest arrays per disk: `shadow` = what has been emitted (so a block is not emitted
+ * twice while its batch is in flight) and `committed` = what is durably spooled, the only one
+ * ever persisted. A new generation starts with all-zero digests: the replica of a new
+ * generation is a fresh (zero) page blob, so initial sync sends only non-zero blocks.
+ *
+ * A scan of a disk that is being written is not a point-in-time image: bookmarks from this
+ * source are crash-consistent only if writes are quiesced during the pass (app bookmarks
+ * freeze the application around the pass; images in tests are quiet).
+ */
+export const SCAN_READ_BYTES = 4 * 1024 * 1024;
+/** "Must be produced again" marker; xxh64 of a real block is 0 with probability 2^-64. */
+const UNKNOWN = 0n;
+const INDEX_MAGIC = 0x48565831; // 'HVX1'
+const INDEX_HDR = 32;
+
+interface DiskIndex {
+  disk: AgentDisk;
+  blocks: number;
+  committed: BigUint64Array;
+  shadow: BigUint64Array;
+  dirtyCommitted: boolean;
+}
+
+interface Pending {
+  pos: number;
+  disk: DiskIndex;
+  first: number;
+  digests: BigUint64Array;
+}
+
+export interface ScanSourceOptions {
+  /** Pause between passes when no bookmark is wanted (continuous mode). */
+  intervalMs: number;
+  readBytes?: number;
+}
+
+const zeroDigestCache = new Map<number, bigint>();
+function zeroDigest(len: number): bigint {
+  let d = zeroDigestCache.get(len);
+  if (d === undefined) zeroDigestCache.set(len, (d = xxh64(Buffer.alloc(len))));
+  return d;
+}
+
+export class ScanSource implements ChangeSource {
+  private pos = 0;
+  private pending: Pending[] = [];
+  private wanted: { req: BookmarkRequest; resolve: () => void }[] = [];
+  private invalidations = 0;
+  private wake?: () => void;
+  /** Bytes read and emitted by the last passes, for status and the bench. */
+  readonly stats = { passes: 0, bytesRead: 0, dataBytes: 0, zeroBytes: 0 };
+
+  private constructor(
+    private readonly disks: DiskIndex[],
+    private readonly indexDir: string,
+    private readonly options: ScanSourceOptions,
+  ) {}
+
+  static async open(
+    disks: AgentDisk[],
+    indexDir: string,
+    options: ScanSourceOptions,
+  ): Promise<ScanSource> {
+    await fsp.mkdir(indexDir, { recursive: true, mode: 0o700 });
+    const out: DiskIndex[] = [];
+    for (const disk of disks) {
+      const blocks = Math.ceil(disk.sizeBytes / DIGEST_BLOCK);
+      const committed =
+        (await loadIndex(indexFile(indexDir, disk), disk, blocks)) ?? freshIndex(disk, blocks);
+      out.push({ disk, blocks, committed, shadow: committed.slice(), dirtyCommitted: false });
+    }
+    return new ScanSource(out, indexDir, options);
+  }
+
+  requestBookmark(req: BookmarkRequest): Promise<void> {
+    return new Promise((resolve) => {
+      this.wanted.push({ req, resolve });
+      this.wake?.();
+    });
+  }
+
+  committed(pos: number): void {
+    while (this.pending.length && this.pending[0]!.pos <= pos) {
+      const p = this.pending.shift()!;
+      p.disk.committed.set(p.digests, p.first);
+      p.disk.dirtyCommitted = true;
+    }
+  }
+
+  invalidate(diskId: string, offset: number, length: number): void {
+    const d = this.disks.find((x) => x.disk.id === diskId);
+    if (!d || length <= 0) return;
+    const first = Math.floor(offset / DIGEST_BLOCK);
+    const end = Math.min(d.blocks, Math.ceil((offset + length) / DIGEST_BLOCK));
+    this.invalidations++;
+    d.shadow.fill(UNKNOWN, first, end);
+    // Pending digests of these blocks were not taken: they must not become committed.
+    this.pending = this.pending.filter(
+      (p) => p.disk !== d || p.first + p.digests.length <= first || p.first >= end,
+    );
+    // Spooled but maybe not in the persisted index (crash recovery): make it durable.
+    d.committed.fill(UNKNOWN, first, end);
+    d.dirtyCommitted = true;
+  }
+
+  async checkpoint(): Promise<void> {
+    for (const d of this.disks) {
+      if (!d.dirtyCommitted) continue;
+      d.dirtyCommitted = false;
+      await saveIndex(indexFile(this.indexDir, d.disk), d.disk, d.committed);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.wake?.();
+  }
+
+  async *changes(signal: AbortSignal): AsyncGenerator<ChangeRecord> {
+    const buf = Buffer.allocUnsafe(this.options.readBytes ?? SCAN_READ_BYTES);
+    while (!signal.aborted) {
+      const bookmarks = this.wanted.splice(0);
+      const before = this.invalidations;
+      for (const d of this.disks) {
+        if (signal.aborted) break;
+        yield* this.scanDisk(d, buf, signal);
+      }
+      if (signal.aborted) {
+        this.wanted.unshift(...bookmarks);
+        break;
+      }
+      this.stats.passes++;
+      if (this.invalidations !== before) {
+        // Something of this pass was not taken: a bookmark now would be a lie. Next pass.
+        this.wanted.unshift(...bookmarks);
+      } else {
+        for (const b of bookmarks) {
+          yield {
+            kind: 'bookmark',
+            pos: ++this.pos,
+            ...b.req,
+            createdAt: new Date().toISOString(),
+          };
+          b.resolve();
+        }
+      }
+      yield { kind: 'idle', pos: ++this.pos };
+      if (this.wanted.length === 0) {
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+          void sleep(this.options.intervalMs, signal).then(resolve);
+        });
+        this.wake = undefined;
+      }
+    }
+  }
+
+  private async *scanDisk(
+    d: DiskIndex,
+    buf: Buffer,
+    signal: AbortSignal,
+  ): AsyncGenerator<ChangeRecord> {
+    const fh = await fsp.open(d.disk.path, 'r');
+    try {
+      const size = d.disk.sizeBytes;
+      let zeroStart = -1; // pending zero run [zeroStart, zeroEnd)
+      let zeroEnd = -1;
+      let zeroDigests: bigint[] = [];
+      const flushZero = (): ChangeRecord | undefined => {
+        if (zeroStart < 0) return undefined;
+        const rec: ChangeRecord = {
+          kind: 'extent',
+          pos: ++this.pos,
+          diskId: d.disk.id,
+          offset: zeroStart,
+          length: zeroEnd - zeroStart,
+        };
+        this.track(rec.pos, d, zeroStart / DIGEST_BLOCK, zeroDigests);
+        this.stats.zeroBytes += zeroEnd - zeroStart;
+        zeroStart = zeroEnd = -1;
+        zeroDigests = [];
+        return rec;
+      };
+      for (let off = 0; off < size && !signal.aborted; off += buf.length) {
+        const want = Math.min(buf.length, size - off);
+        let got = 0;
+        while (got < want) {
+          const { bytesRead } = await fh.read(buf, got, want - got, off + got);
+          if (bytesRead === 0) break;
+          got += bytesRead;
+        }
+        // A device or image that shrank reads as zeroes past its end.
+        if (got < want) buf.fill(0, got, want);
+        this.stats.bytesRead += want;
+        let runStart = -1; // data run within this chunk, in bytes relative to the chunk
+        let runDigests: bigint[] = [];
+        const out: ChangeRecord[] = [];
+        const flushData = (end: number) => {
+          if (runStart < 0) return;
+          const data = Buffer.from(buf.subarray(runStart, end));
+          const rec: ChangeRecord = {
+            kind: 'extent',
+            pos: ++this.pos,
+            diskId: d.disk.id,
+            offset: off + runStart,
+            length: data.length,
+            data,
+          };
+          this.track(rec.pos, d, (off + runStart) / DIGEST_BLOCK, runDigests);
+          this.stats.dataBytes += data.length;
+          out.push(rec);
+          runStart = -1;
+          runDigests = [];
+        };
+        for (let rel = 0; rel < want; rel += DIGEST_BLOCK) {
+          const len = Math.min(DIGEST_BLOCK, want - rel);
+          const block = buf.subarray(rel, rel + len);
+          const b = (off + rel) / DIGEST_BLOCK;
+          const h = xxh64(block);
+          if (h === d.shadow[b]) {
+            flushData(rel);
+            const z = flushZero();
+            if (z) out.push(z);
+            continue;
+          }
+          d.shadow[b] = h;
+          if (h === zeroDigest(len) && isAllZero(block)) {
+            flushData(rel);
+            if (zeroStart >= 0 && zeroEnd === off + rel) zeroEnd += len;
+            else {
+              const z = flushZero();
+              if (z) out.push(z);
+              zeroStart = off + rel;
+              zeroEnd = zeroStart + len;
+            }
+            zeroDigests.push(h);
+          } else {
+            const z = flushZero();
+            if (z) out.push(z);
+            if (runStart < 0) runStart = rel;
+            runDigests.push(h);
+            if (rel + len - runStart >= MAX_BATCH_BYTES) flushData(rel + len);
+          }
+        }
+        flushData(want);
+        yield* out;
+      }
+      const z = flushZero();
+      if (z) yield z;
+    } finally {
+      await fh.close();
+    }
+  }
+
+  private track(pos: number, d: DiskIndex, first: number, digests: bigint[]) {
+    this.pending.push({ pos, disk: d, first, digests: BigUint64Array.from(digests) });
+  }
+}
+
+function indexFile(dir: string, disk: AgentDisk) {
+  return path.join(dir, `${disk.id}.g${disk.generation}.idx`);
+}
+
+function freshIndex(disk: AgentDisk, blocks: number): BigUint64Array {
+  const a = new BigUint64Array(blocks).fill(zeroDigest(DIGEST_BLOCK));
+  const tail = disk.sizeBytes - (blocks - 1) * DIGEST_BLOCK;
+  if (blocks > 0) a[blocks - 1] = zeroDigest(tail);
+  return a;
+}
+
+async function loadIndex(
+  file: string,
+  disk: AgentDisk,
+  blocks: number,
+): Promise<BigUint64Array | undefined> {
+  let b: Buffer;
+  try {
+    b = await fsp.readFile(file);
+  } catch {
+    return undefined;
+  }
+  if (
+    b.length !== INDEX_HDR + blocks * 8 ||
+    b.readUInt32BE(0) !== INDEX_MAGIC ||
+    b.readUInt32BE(4) !== DIGEST_BLOCK ||
+    Number(b.readBigUInt64BE(8)) !== disk.sizeBytes ||
+    b.readUInt32BE(16) !== disk.generation
+  ) {
+    // Unknown geometry: everything must be compared again, as if nothing were replicated.
+    return new BigUint64Array(blocks).fill(UNKNOWN);
+  }
+  const a = new BigUint64Array(blocks);
+  for (let i = 0; i < blocks; i++) a[i] = b.readBigUInt64LE(INDEX_HDR + i * 8);
+  return a;
+}
+
+async function saveIndex(file: string, disk: AgentDisk, a: BigUint64Array): Promise<void> {
+  const b = Buffer.alloc(INDEX_HDR + a.length * 8);
+  b.writeUInt32BE(INDEX_MAGIC, 0);
+  b.writeUInt32BE(DIGEST_BLOCK, 4);
+  b.writeBigUInt64BE(BigInt(disk.sizeBytes), 8);
+  b.writeUInt32BE(disk.generation, 16);
+  Buffer.from(a.buffer, a.byteOffset, a.byteLength).copy(b, INDEX_HDR);
+  await writeFileAtomic(file, b);
+}

@@ -1,0 +1,195 @@
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { EventHubProducerClient, type EventDataBatch } from '@azure/event-hubs';
+import { BlockBlobClient } from '@azure/storage-blob';
+import {
+  BATCH_CONTENT_TYPE,
+  CLAIM_CONTENT_TYPE,
+  MAX_INLINE_EVENT_BYTES,
+  claimBlobPath,
+  envelopeDigest,
+  makeBatchRef,
+  peekHeader,
+} from '../core/batch';
+import { HavenError } from '../core/errors';
+import type { IngestCredentials } from './controlPlaneClient';
+import { sleep } from './fsUtil';
+import type { Spool, SpoolEntry } from './spool';
+
+export interface Outbound {
+  entry: SpoolEntry;
+  envelope: Buffer;
+}
+
+/** Where sealed batches go. `send` resolves only when the service has acknowledged all of them, in order. */
+export interface BatchSink {
+  send(items: readonly Outbound[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Event Hubs sink: partition key = machineId, publisher path `<hub>/publishers/<machineId>`,
+ * with the short-lived SAS the control plane issues (refreshed 5 minutes before expiry).
+ * Envelopes above MAX_INLINE_EVENT_BYTES go to `incoming/<machineId>/…` with the blob SAS
+ * first; the event then carries the claim-check reference.
+ */
+export class EventHubsSink implements BatchSink {
+  private client?: EventHubProducerClient;
+  private creds?: IngestCredentials;
+
+  constructor(
+    private readonly machineId: string,
+    private readonly issue: () => Promise<IngestCredentials>,
+  ) {}
+
+  private async producer(): Promise<EventHubProducerClient> {
+    const soon = Date.now() + 5 * 60_000;
+    if (
+      this.client &&
+      this.creds &&
+      Date.parse(this.creds.eventHubs.expiresAt) > soon &&
+      Date.parse(this.creds.blob.expiresAt) > soon
+    ) {
+      return this.client;
+    }
+    await this.client?.close().catch(() => undefined);
+    this.client = undefined;
+    const c = await this.issue();
+    const eh = c.eventHubs;
+    const host = new URL(eh.endpoint.replace(/^sb:/, 'http:')).hostname;
+    const local = eh.useDevelopmentEmulator ?? /^(localhost|127\.|\[?::1)/.test(host);
+    const conn =
+      `Endpoint=${eh.endpoint};SharedAccessSignature=${eh.sasToken};` +
+      `EntityPath=${eh.hub}/publishers/${eh.publisher}` +
+      (local ? ';UseDevelopmentEmulator=true' : '');
+    this.client = new EventHubProducerClient(conn);
+    this.creds = c;
+    return this.client;
+  }
+
+  async send(items: readonly Outbound[]): Promise<void> {
+    const producer = await this.producer();
+    const creds = this.creds!;
+    let batch: EventDataBatch = await producer.createBatch({ partitionKey: this.machineId });
+    for (const it of items) {
+      const header = peekHeader(it.envelope);
+      let body: Buffer = it.envelope;
+      let contentType = BATCH_CONTENT_TYPE;
+      if (it.envelope.length > MAX_INLINE_EVENT_BYTES) {
+        const blobPath = claimBlobPath(header);
+        const url = `${creds.blob.containerUrl.replace(/\/+$/, '')}/${blobPath}?${creds.blob.sas.replace(/^\?/, '')}`;
+        await new BlockBlobClient(url).uploadData(it.envelope, {
+          blobHTTPHeaders: { blobContentType: BATCH_CONTENT_TYPE },
+        });
+        body = Buffer.from(JSON.stringify(makeBatchRef(header, it.envelope)));
+        contentType = CLAIM_CONTENT_TYPE;
+      }
+      const event = {
+        body,
+        contentType,
+        properties: { diskId: header.diskId, generation: header.generation, seq: header.seq },
+      };
+      if (!batch.tryAdd(event)) {
+        await producer.sendBatch(batch);
+        batch = await producer.createBatch({ partitionKey: this.machineId });
+        if (!batch.tryAdd(event)) {
+          throw new HavenError(
+            'too-large',
+            `Event for seq ${header.seq} does not fit an Event Hubs batch.`,
+          );
+        }
+      }
+    }
+    if (batch.count > 0) await producer.sendBatch(batch);
+  }
+
+  async close(): Promise<void> {
+    await this.client?.close().catch(() => undefined);
+    this.client = undefined;
+  }
+}
+
+/**
+ * Offline sink: writes each envelope to `<dir>/<diskId>.<generation>.<seq>.<sha256>.hvb`
+ * (what Event Hubs would have received). For air-gapped dry runs and the agent's tests.
+ */
+export class CaptureSink implements BatchSink {
+  constructor(private readonly dir: string) {}
+  async send(items: readonly Outbound[]): Promise<void> {
+    await fsp.mkdir(this.dir, { recursive: true });
+    for (const it of items) {
+      const e = it.entry;
+      const name = `${e.diskId}.${e.generation}.${e.seq}.${envelopeDigest(it.envelope)}.hvb`;
+      const tmp = path.join(this.dir, `.${name}.${process.pid}.tmp`);
+      await fsp.writeFile(tmp, it.envelope);
+      await fsp.rename(tmp, path.join(this.dir, name));
+    }
+  }
+  async close(): Promise<void> {}
+}
+
+export interface SenderEvents {
+  onError?: (e: unknown, attempt: number, retryInMs: number) => void;
+  onSent?: (entries: readonly SpoolEntry[], bytes: number) => void;
+}
+
+/**
+ * Drains the spool in order into the sink, acking (and so freeing) only what the sink
+ * confirmed. Retries forever with capped exponential backoff and jitter.
+ */
+export class Sender {
+  private idleWaiters: (() => void)[] = [];
+  lastError?: string;
+
+  constructor(
+    private readonly spool: Spool,
+    private readonly sink: BatchSink,
+    private readonly events: SenderEvents = {},
+    private readonly maxBytesPerSend = 8 * 1024 * 1024,
+  ) {}
+
+  /** Resolves when nothing is pending in the spool. */
+  drained(signal?: AbortSignal): Promise<void> {
+    if (this.spool.pending().length === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.idleWaiters.push(resolve);
+      signal?.addEventListener('abort', () => resolve(), { once: true });
+    });
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    let attempt = 0;
+    while (!signal.aborted) {
+      const pending = this.spool.pending();
+      if (pending.length === 0) {
+        for (const w of this.idleWaiters.splice(0)) w();
+        await this.spool.changed(signal);
+        continue;
+      }
+      const take: SpoolEntry[] = [];
+      let bytes = 0;
+      for (const e of pending) {
+        if (take.length > 0 && bytes + e.length > this.maxBytesPerSend) break;
+        take.push(e);
+        bytes += e.length;
+      }
+      try {
+        const items = await Promise.all(
+          take.map(async (entry) => ({ entry, envelope: await this.spool.read(entry) })),
+        );
+        await this.sink.send(items);
+        await this.spool.ack(take);
+        this.events.onSent?.(take, bytes);
+        attempt = 0;
+        this.lastError = undefined;
+      } catch (e) {
+        attempt++;
+        const wait = Math.min(30_000, 500 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random() / 2);
+        this.lastError = (e as Error).message;
+        this.events.onError?.(e, attempt, wait);
+        await this.sink.close().catch(() => undefined);
+        await sleep(wait, signal);
+      }
+    }
+  }
+}

@@ -1,0 +1,340 @@
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { xxh32, xxh64 } from '@node-rs/xxhash';
+import { HavenError } from '../core/errors';
+import { readJson, writeFileAtomic, fsyncDir } from './fsUtil';
+
+/**
+ * Durable on-disk journal of sealed batches between the batcher and the sender.
+ *
+ * A batch counts as taken only when its record is written and fdatasync'd; its seq is fixed
+ * at that moment and never reassigned (the envelope is stored, so a resend is byte-identical).
+ * Records leave the spool only when (a) Event Hubs acknowledged them and (b) the change
+ * source checkpointed state that covers them: after a crash, anything newer than the
+ * source's checkpoint is still here, so the agent can tell the source to produce it again.
+ *
+ * Layout: `seg-<n>.log` segments of records, and `state.json` (acked and checkpointed seq per
+ * disk+generation), replaced atomically. Record: 32-byte header
+ *   'HVS1' u32 | metaLen u32 | payloadLen u32 | 0 u32 | xxh64(meta‖payload) u64 | xxh32(hdr[0..24]) u32 | 0 u32
+ * then meta JSON `{diskId, generation, seq}` then the envelope. A torn tail (crash mid-append)
+ * fails its hashes and is cut off on open; it was never synced, so never sent.
+ */
+const MAGIC = 0x48565331; // 'HVS1'
+const HDR = 32;
+
+export interface SpoolKey {
+  diskId: string;
+  generation: number;
+}
+export interface SpoolEntry extends SpoolKey {
+  seq: number;
+  segment: number;
+  /** Byte position of the envelope within the segment. */
+  pos: number;
+  length: number;
+}
+type SeqMap = Record<string, number>; // `${diskId}/${generation}` -> seq
+
+interface SpoolState {
+  acked: SeqMap;
+  checkpoint: SeqMap;
+}
+
+export interface SpoolOptions {
+  /** Upper bound on the bytes of live segments; when full, the agent stops taking extents. */
+  maxBytes: number;
+  segmentBytes?: number;
+}
+
+const keyOf = (k: SpoolKey) => `${k.diskId}/${k.generation}`;
+
+export class Spool {
+  private entries: SpoolEntry[] = [];
+  private segments = new Map<number, number>(); // segment -> bytes
+  private active?: { n: number; fh: fsp.FileHandle; size: number };
+  private state: SpoolState = { acked: {}, checkpoint: {} };
+  private lastSeq: SeqMap = {};
+  private waiters: (() => void)[] = [];
+  private readonly segmentBytes: number;
+  private mutex: Promise<unknown> = Promise.resolve();
+
+  /** append, ack and checkpoint change segments and state: one at a time. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.mutex.then(fn);
+    this.mutex = run.catch(() => undefined);
+    return run;
+  }
+
+  private constructor(
+    readonly dir: string,
+    readonly options: SpoolOptions,
+  ) {
+    this.segmentBytes = options.segmentBytes ?? 32 * 1024 * 1024;
+  }
+
+  static async open(dir: string, options: SpoolOptions): Promise<Spool> {
+    await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+    const s = new Spool(dir, options);
+    await s.recover();
+    return s;
+  }
+
+  private segPath(n: number) {
+    return path.join(this.dir, `seg-${String(n).padStart(8, '0')}.log`);
+  }
+
+  private async recover(): Promise<void> {
+    this.state = (await readJson<SpoolState>(path.join(this.dir, 'state.json'))) ?? {
+      acked: {},
+      checkpoint: {},
+    };
+    const segs = (await fsp.readdir(this.dir))
+      .map((f) => /^seg-(\d{8})\.log$/.exec(f))
+      .filter((m): m is RegExpExecArray => !!m)
+      .map((m) => Number(m[1]))
+      .sort((a, b) => a - b);
+    for (const [i, n] of segs.entries()) {
+      const buf = await fsp.readFile(this.segPath(n));
+      let off = 0;
+      while (off + HDR <= buf.length) {
+        const h = buf.subarray(off, off + HDR);
+        if (h.readUInt32BE(0) !== MAGIC || h.readUInt32BE(24) !== xxh32(h.subarray(0, 24))) break;
+        const metaLen = h.readUInt32BE(4);
+        const payloadLen = h.readUInt32BE(8);
+        const end = off + HDR + metaLen + payloadLen;
+        if (end > buf.length) break;
+        if (h.readBigUInt64BE(16) !== xxh64(buf.subarray(off + HDR, end))) break;
+        const meta = JSON.parse(
+          buf.subarray(off + HDR, off + HDR + metaLen).toString(),
+        ) as SpoolKey & { seq: number };
+        const e: SpoolEntry = {
+          diskId: meta.diskId,
+          generation: meta.generation,
+          seq: meta.seq,
+          segment: n,
+          pos: off + HDR + metaLen,
+          length: payloadLen,
+        };
+        this.entries.push(e);
+        const k = keyOf(e);
+        this.lastSeq[k] = Math.max(this.lastSeq[k] ?? 0, e.seq);
+        off = end;
+      }
+      if (off < buf.length) {
+        if (i !== segs.length - 1) {
+          throw new HavenError(
+            'integrity',
+            `Spool segment ${this.segPath(n)} is corrupt in the middle (byte ${off}); refusing to guess.`,
+          );
+        }
+        // Torn tail of the last segment: the append never completed its fdatasync.
+        await fsp.truncate(this.segPath(n), off);
+      }
+      this.segments.set(n, off);
+    }
+    for (const [k, v] of Object.entries(this.state.acked))
+      this.lastSeq[k] = Math.max(this.lastSeq[k] ?? 0, v);
+    for (const [k, v] of Object.entries(this.state.checkpoint))
+      this.lastSeq[k] = Math.max(this.lastSeq[k] ?? 0, v);
+    await this.collect();
+  }
+
+  /** The seq the next batch of this disk+generation gets (dense from 1). */
+  nextSeq(k: SpoolKey): number {
+    return (this.lastSeq[keyOf(k)] ?? 0) + 1;
+  }
+
+  lastSeqs(): SeqMap {
+    return { ...this.lastSeq };
+  }
+
+  ackedSeq(k: SpoolKey): number {
+    return this.state.acked[keyOf(k)] ?? 0;
+  }
+
+  /** Live bytes on disk (acked records stay until their segment can go). */
+  bytes(): number {
+    let n = 0;
+    for (const v of this.segments.values()) n += v;
+    return n;
+  }
+
+  hasRoom(bytes: number): boolean {
+    return this.bytes() + bytes + HDR + 256 <= this.options.maxBytes;
+  }
+
+  /** Unacked entries, in append order (= seq order per disk). */
+  pending(): SpoolEntry[] {
+    return this.entries.filter((e) => e.seq > (this.state.acked[keyOf(e)] ?? 0));
+  }
+
+  pendingBytes(k?: SpoolKey): number {
+    let n = 0;
+    for (const e of this.pending()) if (!k || keyOf(k) === keyOf(e)) n += e.length;
+    return n;
+  }
+
+  /** Entries newer than the source's last checkpoint: their changes may be missing from its state. */
+  afterCheckpoint(): SpoolEntry[] {
+    return this.entries.filter((e) => e.seq > (this.state.checkpoint[keyOf(e)] ?? 0));
+  }
+
+  /** Appends and syncs one sealed batch; returns once it is durable. `seq` must be nextSeq(). */
+  append(k: SpoolKey & { seq: number }, envelope: Buffer): Promise<SpoolEntry> {
+    return this.exclusive(() => this.appendNow(k, envelope));
+  }
+
+  private async appendNow(k: SpoolKey & { seq: number }, envelope: Buffer): Promise<SpoolEntry> {
+    if (k.seq !== this.nextSeq(k)) {
+      throw new HavenError(
+        'internal',
+        `Spool expects seq ${this.nextSeq(k)} for ${keyOf(k)}, got ${k.seq}.`,
+      );
+    }
+    const meta = Buffer.from(
+      JSON.stringify({ diskId: k.diskId, generation: k.generation, seq: k.seq }),
+    );
+    const h = Buffer.alloc(HDR);
+    h.writeUInt32BE(MAGIC, 0);
+    h.writeUInt32BE(meta.length, 4);
+    h.writeUInt32BE(envelope.length, 8);
+    h.writeBigUInt64BE(xxh64(Buffer.concat([meta, envelope])), 16);
+    h.writeUInt32BE(xxh32(h.subarray(0, 24)), 24);
+    const recLen = HDR + meta.length + envelope.length;
+    if (!this.active || (this.active.size > 0 && this.active.size + recLen > this.segmentBytes))
+      await this.roll();
+    const a = this.active!;
+    const pos = a.size;
+    await a.fh.writev([h, meta, envelope], pos);
+    await a.fh.datasync();
+    a.size += recLen;
+    this.segments.set(a.n, a.size);
+    const e: SpoolEntry = {
+      diskId: k.diskId,
+      generation: k.generation,
+      seq: k.seq,
+      segment: a.n,
+      pos: pos + HDR + meta.length,
+      length: envelope.length,
+    };
+    this.entries.push(e);
+    this.lastSeq[keyOf(k)] = k.seq;
+    for (const w of this.waiters.splice(0)) w();
+    return e;
+  }
+
+  private async roll(): Promise<void> {
+    const old = this.active;
+    this.active = undefined;
+    if (old) await old.fh.close();
+    // Never append to a recovered segment: start a fresh one after the highest.
+    const n = Math.max(0, ...this.segments.keys()) + 1;
+    const fh = await fsp.open(this.segPath(n), 'wx+', 0o600);
+    await fsyncDir(this.dir);
+    this.active = { n, fh, size: 0 };
+    this.segments.set(n, 0);
+  }
+
+  /** Reads through its own descriptor, so a concurrent roll or collection cannot close it underneath. */
+  async read(e: SpoolEntry): Promise<Buffer> {
+    const fh = await fsp.open(this.segPath(e.segment), 'r');
+    try {
+      const b = Buffer.allocUnsafe(e.length);
+      const { bytesRead } = await fh.read(b, 0, e.length, e.pos);
+      if (bytesRead !== e.length) {
+        throw new HavenError('integrity', `Spool record ${keyOf(e)} seq ${e.seq} is short.`);
+      }
+      return b;
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** Event Hubs accepted these: record it durably, then drop segments nobody needs. */
+  ack(done: readonly SpoolEntry[]): Promise<void> {
+    return this.exclusive(() => this.ackNow(done));
+  }
+
+  private async ackNow(done: readonly SpoolEntry[]): Promise<void> {
+    for (const e of done) {
+      const k = keyOf(e);
+      if (e.seq > (this.state.acked[k] ?? 0)) this.state.acked[k] = e.seq;
+    }
+    await this.saveState();
+    await this.collect();
+  }
+
+  /** The change source persisted state covering every batch up to these seqs. */
+  setCheckpoint(seqs: SeqMap): Promise<void> {
+    return this.exclusive(() => this.setCheckpointNow(seqs));
+  }
+
+  private async setCheckpointNow(seqs: SeqMap): Promise<void> {
+    for (const [k, v] of Object.entries(seqs)) {
+      if (v > (this.state.checkpoint[k] ?? 0)) this.state.checkpoint[k] = v;
+    }
+    await this.saveState();
+    await this.collect();
+  }
+
+  private saving: Promise<void> = Promise.resolve();
+  /** Serialized: each write snapshots the state when it runs, so the newest state lands last. */
+  private saveState(): Promise<void> {
+    const run = this.saving.then(() =>
+      writeFileAtomic(path.join(this.dir, 'state.json'), JSON.stringify(this.state)),
+    );
+    this.saving = run.catch(() => undefined);
+    return run;
+  }
+
+  private removable(e: SpoolEntry): boolean {
+    const k = keyOf(e);
+    return e.seq <= (this.state.acked[k] ?? 0) && e.seq <= (this.state.checkpoint[k] ?? 0);
+  }
+
+  private async collect(): Promise<void> {
+    const bySeg = new Map<number, boolean>();
+    for (const e of this.entries)
+      bySeg.set(e.segment, (bySeg.get(e.segment) ?? true) && this.removable(e));
+    let freed = false;
+    for (const n of [...this.segments.keys()]) {
+      if (n === this.active?.n) continue;
+      if (bySeg.get(n) === false) continue;
+      await fsp.rm(this.segPath(n), { force: true });
+      this.segments.delete(n);
+      freed = true;
+    }
+    if (freed) {
+      const live = new Set(this.segments.keys());
+      this.entries = this.entries.filter((e) => live.has(e.segment));
+      for (const w of this.waiters.splice(0)) w();
+    }
+    // The active segment is rolled once it is entirely collectable, so it can go next time.
+    if (
+      this.active &&
+      this.active.size > 0 &&
+      this.entries.every((e) => e.segment !== this.active!.n || this.removable(e))
+    ) {
+      await this.active.fh.close();
+      this.active = undefined;
+      await this.collect();
+    }
+  }
+
+  /** Resolves on the next append or collection (the sender and the batcher wait on this). */
+  changed(signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      if (signal?.aborted) return resolve();
+      this.waiters.push(resolve);
+      signal?.addEventListener('abort', () => resolve(), { once: true });
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.exclusive(async () => {
+      await this.active?.fh.close();
+      this.active = undefined;
+    });
+    for (const w of this.waiters.splice(0)) w();
+  }
+}

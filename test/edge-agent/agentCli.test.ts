@@ -1,0 +1,172 @@
+import { copyFileSync, readFileSync, statSync } from 'node:fs';
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FakeControlPlane } from './support/fakeControlPlane';
+import { debugfsWrite, makeExt4, mixedData, sha256File, tempDir } from './support/images';
+import { replayDisk } from './support/replay';
+import { agent } from './support/runAgent';
+
+describe('haven-agent CLI against a fake control plane', () => {
+  let dir: string;
+  let cp: FakeControlPlane;
+  let image: string;
+  let stateDir: string;
+  let capture: string;
+  let diskId: string;
+  const st = () => ['--state-dir', stateDir];
+
+  beforeAll(async () => {
+    dir = await tempDir('agent-cli');
+    capture = path.join(dir, 'capture');
+    stateDir = path.join(dir, 'state');
+    image = path.join(dir, 'disk.img');
+    makeExt4(image, 64);
+    debugfsWrite(image, 'a.bin', mixedData(3 * 1024 * 1024 + 4096));
+    cp = await new FakeControlPlane(capture).start();
+  });
+  afterAll(async () => {
+    await cp.stop();
+    await fsp.rm(dir, { recursive: true, force: true });
+  });
+
+  it('enrolls and stores the credential and data key 0600', async () => {
+    const bad = await agent(['enroll', '--api', cp.url, '--token', 'hvt.x.y', ...st()]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    expect(bad.stderr).toMatch(/^haven-agent: The enrollment token is invalid/);
+    const r = await agent([
+      'enroll',
+      '--api',
+      cp.url,
+      '--token',
+      cp.token,
+      '--name',
+      'web-1',
+      '--json',
+      ...st(),
+    ]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ machineId: cp.machineId });
+    const f = path.join(stateDir, 'agent.json');
+    expect(statSync(f).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(readFileSync(f, 'utf8'))).toMatchObject({
+      machineId: cp.machineId,
+      keyId: cp.keyId,
+      dataKey: cp.dataKey.toString('base64'),
+    });
+  });
+
+  it('adds a disk with a stable id', async () => {
+    const r = await agent(['disk', 'add', image, '--json', ...st()]);
+    expect(r.code, r.stderr).toBe(0);
+    const d = JSON.parse(r.stdout) as { id: string; sizeBytes: number; sectorSize: number };
+    expect(d).toMatchObject({ sizeBytes: 64 * 2 ** 20, sectorSize: 512 });
+    expect(d.id).toMatch(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/);
+    expect(cp.disks.get(d.id)).toEqual({
+      id: d.id,
+      sizeBytes: 64 * 2 ** 20,
+      logicalSectorSize: 512,
+    });
+    const again = await agent(['disk', 'add', image, '--json', ...st()]);
+    expect(JSON.parse(again.stdout).id).toBe(d.id);
+    diskId = d.id;
+  });
+
+  it('run --once replicates, cuts a bookmark, waits for the point and prints its id', async () => {
+    const r = await agent(['run', '--once', '--capture', capture, ...st()]);
+    expect(r.code, r.stderr).toBe(0);
+    const pid = r.stdout.trim();
+    expect(pid).toMatch(/^bm-/);
+    const rep = await replayDisk(capture, diskId, 64 * 2 ** 20, cp.dataKey, pid);
+    expect(rep.conflicts).toEqual([]);
+    expect(rep.image.equals(readFileSync(image))).toBe(true);
+    // Second run after a change: only the delta travels, seqs continue.
+    debugfsWrite(image, 'b.bin', mixedData(700 * 1024));
+    const r2 = await agent(['run', '--once', '--json', '--capture', capture, ...st()]);
+    expect(r2.code, r2.stderr).toBe(0);
+    const out = JSON.parse(r2.stdout) as {
+      recoveryPoint: { id: string };
+      status: { disks: { lastAckedSeq: number }[] };
+    };
+    const rep2 = await replayDisk(capture, diskId, 64 * 2 ** 20, cp.dataKey, out.recoveryPoint.id);
+    expect(rep2.image.equals(readFileSync(image))).toBe(true);
+    expect(rep2.lastSeq).toBeGreaterThan(rep.lastSeq);
+    expect(out.status.disks[0]!.lastAckedSeq).toBe(rep2.lastSeq);
+  });
+
+  it('status reports per-disk seqs and spool backlog', async () => {
+    const r = await agent(['status', '--json', ...st()]);
+    expect(r.code, r.stderr).toBe(0);
+    const s = JSON.parse(r.stdout) as {
+      running: boolean;
+      disks: { id: string; spoolPendingBytes: number; lastAckedSeq: number }[];
+    };
+    expect(s.running).toBe(false);
+    expect(s.disks[0]).toMatchObject({ id: diskId, spoolPendingBytes: 0 });
+    expect(s.disks[0]!.lastAckedSeq).toBeGreaterThan(1);
+    const h = await agent(['status', ...st()]);
+    expect(h.stdout).toMatch(/acked seq \d+/);
+  });
+
+  it('restores a point, writing only differing blocks onto an old copy, verified by digest', async () => {
+    const once = await agent(['run', '--once', '--capture', capture, ...st()]);
+    const pid = once.stdout.trim();
+    const fresh = path.join(dir, 'restored.img');
+    const r = await agent([
+      'restore',
+      '--point',
+      pid,
+      '--disk',
+      diskId,
+      '--to',
+      fresh,
+      '--json',
+      ...st(),
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const res = JSON.parse(r.stdout) as {
+      verified: boolean;
+      bytesWritten: number;
+      sizeBytes: number;
+    };
+    expect(res.verified).toBe(true);
+    expect(res.sizeBytes).toBe(64 * 2 ** 20);
+    expect(statSync(fresh).size).toBe(64 * 2 ** 20); // footer stripped
+    expect(sha256File(fresh)).toBe(sha256File(image));
+    // An older copy: the restore moves only the blocks that differ.
+    const old = path.join(dir, 'old.img');
+    copyFileSync(fresh, old);
+    debugfsWrite(old, 'junk.bin', mixedData(256 * 1024));
+    const r2 = await agent([
+      'restore',
+      '--point',
+      pid,
+      '--disk',
+      diskId,
+      '--to',
+      old,
+      '--json',
+      ...st(),
+    ]);
+    expect(r2.code, r2.stderr).toBe(0);
+    const res2 = JSON.parse(r2.stdout) as { bytesWritten: number; verified: boolean };
+    expect(res2.verified).toBe(true);
+    expect(res2.bytesWritten).toBeGreaterThan(0);
+    expect(res2.bytesWritten).toBeLessThan(2 * 2 ** 20);
+    expect(sha256File(old)).toBe(sha256File(image));
+    const missing = await agent([
+      'restore',
+      '--point',
+      'bm-nope',
+      '--disk',
+      diskId,
+      '--to',
+      fresh,
+      ...st(),
+    ]);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toMatch(/^haven-agent: .*does not exist/);
+  });
+});

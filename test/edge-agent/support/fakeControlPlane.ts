@@ -1,0 +1,186 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { DIGEST_BLOCK, blockDigest, treeDigest } from '../../../core/disk/digest';
+import { replayDisk } from './replay';
+
+/**
+ * Stand-in for the control plane (and, through the capture directory, for ingest + hydrate):
+ * enrollment, disks, recovery points built by replaying what the agent's CaptureSink wrote,
+ * and a read URL serving the point's image with a VHD footer (Range requests), like a SAS.
+ */
+export class FakeControlPlane {
+  readonly token = `hvt.t1.${randomBytes(32).toString('base64url').slice(0, 43)}`;
+  readonly machineId = 'm-fake1';
+  readonly credential = `hvm.m-fake1.${randomBytes(32).toString('base64url').slice(0, 43)}`;
+  readonly dataKey = randomBytes(32);
+  readonly keyId = 'k-1';
+  readonly disks = new Map<string, { id: string; sizeBytes: number; logicalSectorSize: number }>();
+  readonly requests: string[] = [];
+  /** Reply 404 this many times per point before answering (the hydrator lags). */
+  pointLag = 1;
+  private polls = new Map<string, number>();
+  private images = new Map<string, Buffer>();
+  private server?: Server;
+  url = '';
+
+  constructor(readonly captureDir: string) {}
+
+  async start(): Promise<this> {
+    this.server = createServer((req, res) => {
+      void this.handle(req, res).catch((e) =>
+        this.send(res, 500, {
+          type: 'https://haven.dev/problems/internal',
+          title: String(e),
+          status: 500,
+        }),
+      );
+    });
+    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise((r) => this.server?.close(r));
+  }
+
+  private send(res: ServerResponse, status: number, body: unknown) {
+    res.writeHead(status, {
+      'content-type': status >= 400 ? 'application/problem+json' : 'application/json',
+    });
+    res.end(JSON.stringify(body));
+  }
+
+  private problem(res: ServerResponse, status: number, kind: string, detail: string) {
+    this.send(res, status, {
+      type: `https://haven.dev/problems/${kind}`,
+      title: kind,
+      status,
+      detail,
+    });
+  }
+
+  private async body(req: IncomingMessage): Promise<Record<string, unknown>> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    return chunks.length
+      ? (JSON.parse(Buffer.concat(chunks).toString()) as Record<string, unknown>)
+      : {};
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const u = new URL(req.url!, this.url);
+    this.requests.push(`${req.method} ${u.pathname}`);
+    if (req.method === 'POST' && u.pathname === '/api/enroll') {
+      const b = await this.body(req);
+      if (
+        b.token !== this.token ||
+        typeof b.hostname !== 'string' ||
+        typeof b.os !== 'string' ||
+        !Array.isArray(b.disks)
+      ) {
+        return this.problem(
+          res,
+          401,
+          'unauthenticated',
+          'The enrollment token is invalid, expired or already used.',
+        );
+      }
+      return this.send(res, 201, {
+        machineId: this.machineId,
+        siteId: 's1',
+        credential: this.credential,
+        dataKey: { keyId: this.keyId, key: this.dataKey.toString('base64') },
+      });
+    }
+    if (u.pathname.startsWith('/blob/')) return this.serveBlob(req, res, u);
+    const m = /^\/api\/machines\/([^/]+)\/(.*)$/.exec(u.pathname);
+    if (!m) return this.problem(res, 404, 'not-found', 'No such route.');
+    if (m[1] !== this.machineId || req.headers.authorization !== `Bearer ${this.credential}`) {
+      return this.problem(res, 401, 'unauthenticated', 'Missing or invalid credentials.');
+    }
+    const rest = m[2]!;
+    if (req.method === 'POST' && rest === 'disks') {
+      const b = (await this.body(req)) as {
+        id: string;
+        sizeBytes: number;
+        logicalSectorSize: number;
+      };
+      const created = !this.disks.has(b.id);
+      this.disks.set(b.id, b);
+      return this.send(res, created ? 201 : 200, b);
+    }
+    if (req.method === 'POST' && rest === 'heartbeat')
+      return this.send(res, 200, { receivedAt: new Date().toISOString() });
+    const rp = /^recovery-points\/([^/]+)(?:\/disks\/([^/]+)\/read-url)?$/.exec(rest);
+    if (req.method === 'GET' && rp) {
+      const pid = decodeURIComponent(rp[1]!);
+      const n = (this.polls.get(pid) ?? 0) + 1;
+      this.polls.set(pid, n);
+      if (!rp[2] && n <= this.pointLag)
+        return this.problem(res, 404, 'not-found', `Recovery point '${pid}' does not exist.`);
+      const point = await this.point(pid);
+      if (!point)
+        return this.problem(res, 404, 'not-found', `Recovery point '${pid}' does not exist.`);
+      if (!rp[2]) return this.send(res, 200, point);
+      const diskId = decodeURIComponent(rp[2]);
+      return this.send(res, 200, {
+        url: `${this.url}/blob/${encodeURIComponent(pid)}/${encodeURIComponent(diskId)}?sig=fake`,
+        expiresAt: new Date(Date.now() + 3600_000).toISOString(),
+      });
+    }
+    return this.problem(res, 404, 'not-found', 'No such route.');
+  }
+
+  /** A point exists when every disk's captured stream reaches the bookmark. */
+  async point(pid: string) {
+    const disks = [];
+    for (const d of this.disks.values()) {
+      const r = await replayDisk(this.captureDir, d.id, d.sizeBytes, this.dataKey, pid);
+      if (r.conflicts.length) throw new Error(`conflicting batches: ${r.conflicts.join(', ')}`);
+      const bm = r.bookmarks.find((b) => b.id === pid);
+      if (!bm) return undefined;
+      this.images.set(`${pid}/${d.id}`, r.image);
+      const digests = [];
+      for (let o = 0; o < d.sizeBytes; o += DIGEST_BLOCK)
+        digests.push(blockDigest(r.image.subarray(o, Math.min(o + DIGEST_BLOCK, d.sizeBytes))));
+      disks.push({
+        diskId: d.id,
+        generation: 1,
+        seq: bm.seq,
+        sizeBytes: d.sizeBytes,
+        digest: treeDigest(digests, d.sizeBytes),
+      });
+    }
+    return { id: pid, consistency: 'crash', createdAt: new Date().toISOString(), disks };
+  }
+
+  private serveBlob(req: IncomingMessage, res: ServerResponse, u: URL) {
+    const [, , pid, diskId] = u.pathname.split('/').map(decodeURIComponent);
+    const img = this.images.get(`${pid}/${diskId}`);
+    if (!img || u.searchParams.get('sig') !== 'fake')
+      return this.problem(res, 403, 'forbidden', 'Bad SAS.');
+    // Replica layout: disk bytes, rounded up to 1 MiB, then a 512-byte VHD footer.
+    const rounded = Math.ceil(img.length / 2 ** 20) * 2 ** 20;
+    const blob = Buffer.concat([
+      img,
+      Buffer.alloc(rounded - img.length),
+      Buffer.from('conectix'.padEnd(512, '\xff')),
+    ]);
+    const range = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
+    if (!range) {
+      res.writeHead(200, { 'content-length': blob.length });
+      res.end(req.method === 'HEAD' ? undefined : blob);
+      return;
+    }
+    const s = Number(range[1]);
+    const e = Math.min(Number(range[2]), blob.length - 1);
+    res.writeHead(206, {
+      'content-length': e - s + 1,
+      'content-range': `bytes ${s}-${e}/${blob.length}`,
+    });
+    res.end(blob.subarray(s, e + 1));
+  }
+}
