@@ -51,20 +51,32 @@ export class ReplicaIndex {
     const blocks = [...digests.keys()].sort((a, b) => a - b);
     // Digest pages.
     const digestPages = unique(blocks.map((b) => Math.floor((b * DIGEST_BYTES) / PAGE)));
-    await this.rewrite(0, digestPages, (buf, base) => {
-      for (const b of blocks) {
-        const at = b * DIGEST_BYTES - base;
-        if (at >= 0 && at + DIGEST_BYTES <= buf.length) digests.get(b)!.copy(buf, at);
-      }
-    });
-    // Bitmap pages.
     const bitPages = unique(blocks.map((b) => Math.floor(b / 8 / PAGE)));
-    await this.rewrite(this.digestRegion, bitPages, (buf, base) => {
-      for (const b of blocks) {
-        const at = Math.floor(b / 8) - base;
-        if (at >= 0 && at < buf.length) buf[at]! |= 1 << (b % 8);
-      }
-    });
+    await Promise.all([
+      this.rewrite(
+        0,
+        digestPages,
+        (buf, base) => {
+          for (const b of blocks) {
+            const at = b * DIGEST_BYTES - base;
+            if (at >= 0 && at + DIGEST_BYTES <= buf.length) digests.get(b)!.copy(buf, at);
+          }
+        },
+        // A span whose every slot is rewritten needs no read (sequential writes, initial sync).
+        (base, len) => {
+          for (let at = base; at < base + len; at += DIGEST_BYTES) {
+            if (!digests.has(at / DIGEST_BYTES)) return false;
+          }
+          return true;
+        },
+      ),
+      this.rewrite(this.digestRegion, bitPages, (buf, base) => {
+        for (const b of blocks) {
+          const at = Math.floor(b / 8) - base;
+          if (at >= 0 && at < buf.length) buf[at]! |= 1 << (b % 8);
+        }
+      }),
+    ]);
   }
 
   /** Every block's digest (zero-filled entries resolved to the zero block's digest). */
@@ -102,13 +114,16 @@ export class ReplicaIndex {
     regionStart: number,
     pages: number[],
     edit: (buf: Buffer, baseInRegion: number) => void,
+    fullyRewritten: (baseInRegion: number, length: number) => boolean = () => false,
   ): Promise<void> {
     const spans = mergeSpans(pages, MERGE_GAP_PAGES, MAX_PAGE_WRITE / PAGE);
     await Promise.all(
       spans.map(async ([first, last]) => {
         const base = first * PAGE;
         const len = (last - first + 1) * PAGE;
-        const buf = await this.blobs.readRange(REPLICA_INDEX, this.name, regionStart + base, len);
+        const buf = fullyRewritten(base, len)
+          ? Buffer.alloc(len)
+          : await this.blobs.readRange(REPLICA_INDEX, this.name, regionStart + base, len);
         edit(buf, base);
         await this.blobs.uploadPages(REPLICA_INDEX, this.name, regionStart + base, buf);
       }),

@@ -137,6 +137,17 @@ export function blobStoreContract(label: string, make: () => BlobStore): void {
       expect(await store.list(uniqueName('absent'), '')).toEqual([]);
     });
 
+    it('reads large and empty block blobs exactly', async () => {
+      const { store, container } = await setup();
+      const big = randomBytes(3 * 1024 * 1024 + 777);
+      await store.putBlockBlobIfAbsent(container, 'big', big, { a: 'b' });
+      const got = await store.readBlob(container, 'big');
+      expect(got?.data.equals(big)).toBe(true);
+      expect(got?.metadata).toEqual({ a: 'b' });
+      await store.putBlockBlobIfAbsent(container, 'empty', Buffer.alloc(0));
+      expect((await store.readBlob(container, 'empty'))?.data.length).toBe(0);
+    });
+
     it('deleting a page blob takes its snapshots with it', async () => {
       const { store, container } = await setup();
       await store.createPageBlob(container, 'r', 1024);
