@@ -23,7 +23,7 @@ import type {
   Versioned,
   WriteOptions,
 } from '../../core/documents/ports';
-import { encodeContinuation, planQuery } from '../../core/documents/query';
+import { assertDeclaredOrdering, encodeContinuation, planQuery } from '../../core/documents/query';
 
 export interface CosmosStoreOptions {
   endpoint: string;
@@ -93,14 +93,14 @@ export class CosmosDocumentStore implements DocumentStore {
             partitionKey: { paths: [`/${def.partitionKey}`] },
             indexingPolicy: def.orderings?.length
               ? {
-                  compositeIndexes: def.orderings.map((ord) => [
-                    ...ord.map((o) => ({
+                  // Exactly the ORDER BY that planQuery produces (id follows the last key).
+                  compositeIndexes: def.orderings.map((ord) =>
+                    planQuery({ orderBy: ord }).orderBy.map((o) => ({
                       path: `/${o.field.replace(/\./g, '/')}`,
                       order:
                         o.direction === 'desc' ? ('descending' as const) : ('ascending' as const),
                     })),
-                    { path: '/id', order: 'ascending' as const },
-                  ]),
+                  ),
                 }
               : undefined,
           }),
@@ -224,6 +224,7 @@ class CosmosCollection<T extends Document> implements Collection<T> {
 
   async query(q: Query = {}): Promise<Page<T>> {
     const plan = planQuery(q);
+    assertDeclaredOrdering(this.def, plan);
     const parameters: SqlParameter[] = [];
     const param = (value: unknown): string => {
       const name = `@p${parameters.length}`;

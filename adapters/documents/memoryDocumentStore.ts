@@ -11,6 +11,7 @@ import type {
   WriteOptions,
 } from '../../core/documents/ports';
 import {
+  assertDeclaredOrdering,
   compareByOrder,
   encodeContinuation,
   isAfter,
@@ -114,6 +115,7 @@ class MemoryCollection<T extends Document> implements Collection<T> {
 
   async query(q: Query = {}): Promise<Page<T>> {
     const plan = planQuery(q);
+    assertDeclaredOrdering(this.def, plan);
     const rows: Versioned<T>[] = [];
     for (const e of this.items.values()) {
       if (!this.live(e)) continue;

@@ -129,7 +129,11 @@ export const collectionsDefs = {
   dataKeys: { name: 'dataKeys', partitionKey: 'machineId' },
   policies: { name: 'policies', partitionKey: 'id' },
   protectedItems: { name: 'protectedItems', partitionKey: 'machineId' },
-  jobs: { name: 'jobs', partitionKey: 'id', orderings: [[{ field: 'createdAt' }]] },
+  jobs: {
+    name: 'jobs',
+    partitionKey: 'id',
+    orderings: [[{ field: 'createdAt', direction: 'desc' }]],
+  },
 } satisfies Record<string, CollectionDef>;
 
 export const controlPlaneCollections: CollectionDef[] = Object.values(collectionsDefs);

@@ -19,8 +19,10 @@ export interface CollectionDef {
    */
   readonly expiresAtField?: string;
   /**
-   * Orderings that queries will use (each implicitly followed by `id`). The Cosmos adapter
-   * declares composite indexes for them, which real Cosmos needs for multi-field ORDER BY.
+   * The orderings queries may use (each implicitly followed by `id` in the last key's
+   * direction). The Cosmos adapter declares a composite index for each, which Cosmos needs
+   * for a multi-key ORDER BY; a query with an undeclared ordering fails (`internal`) in
+   * every adapter. Ordering by `id` alone needs no declaration.
    */
   readonly orderings?: readonly (readonly OrderBy[])[];
 }

@@ -1,5 +1,6 @@
 import { validation } from '../errors';
-import type { Filter, OrderBy, Query } from './ports';
+import { HavenError } from '../errors';
+import type { CollectionDef, Filter, OrderBy, Query } from './ports';
 
 /** Shared query semantics of both document-store adapters (paging, ordering, validation). */
 
@@ -30,7 +31,10 @@ export function planQuery(q: Query = {}): PlannedQuery {
   const orderBy: Required<OrderBy>[] = (q.orderBy ?? [])
     .filter((o) => o.field !== 'id')
     .map((o) => ({ field: assertFieldPath(o.field), direction: o.direction ?? 'asc' }));
-  const idDirection = q.orderBy?.find((o) => o.field === 'id')?.direction ?? 'asc';
+  // The tie-break follows the last key's direction, so the whole ORDER BY is either a declared
+  // composite index or its exact reverse (which real Cosmos requires).
+  const idDirection =
+    q.orderBy?.find((o) => o.field === 'id')?.direction ?? orderBy.at(-1)?.direction ?? 'asc';
   orderBy.push({ field: 'id', direction: idDirection });
   for (const f of q.where ?? []) {
     assertFieldPath(f.field);
@@ -140,4 +144,22 @@ export function isAfter(doc: unknown, after: unknown[], orderBy: Required<OrderB
     if (c !== 0) return o.direction === 'asc' ? c > 0 : c < 0;
   }
   return false;
+}
+
+/**
+ * A multi-key ORDER BY needs a composite index (real Cosmos and the emulator refuse it
+ * otherwise), so queries may only use orderings the collection declares. Checked by every
+ * adapter so the memory store catches what Cosmos would refuse.
+ */
+export function assertDeclaredOrdering(def: CollectionDef, plan: PlannedQuery): void {
+  if (plan.orderBy.length === 1) return; // id alone: always indexed
+  const sig = (o: Required<OrderBy>[]) => o.map((x) => `${x.field}:${x.direction}`).join(',');
+  const wanted = sig(plan.orderBy);
+  const declared = (def.orderings ?? []).map((ord) => sig(planQuery({ orderBy: ord }).orderBy));
+  if (!declared.includes(wanted)) {
+    throw new HavenError(
+      'internal',
+      `Ordering ${wanted} is not declared on collection ${def.name}.`,
+    );
+  }
 }

@@ -181,9 +181,16 @@ export function documentStoreContract(name: string, make: () => Promise<StoreFix
       const first = await c.query({ orderBy: [{ field: 'n' }], limit: 2 });
       // A token is bound to its ordering.
       expect(
-        await kind(c.query({ orderBy: [{ field: 'name' }], continuation: first.continuation })),
+        await kind(
+          c.query({
+            orderBy: [{ field: 'n', direction: 'desc' }],
+            continuation: first.continuation,
+          }),
+        ),
       ).toBe('validation');
       expect(await kind(c.query({ limit: 0 }))).toBe('validation');
+      // Orderings need a declared (composite-indexed) ordering, in every adapter.
+      expect(await kind(c.query({ orderBy: [{ field: 'name' }] }))).toBe('internal');
       expect(await kind(c.query({ where: [{ field: 'n; DROP', op: '=', value: 1 }] }))).toBe(
         'validation',
       );
