@@ -17,6 +17,14 @@ export interface ProtectResult {
   created: boolean;
 }
 
+export interface AgentProtectionView {
+  state: string;
+  disks: string[];
+  policy: string;
+  crashIntervalSeconds: number;
+  appIntervalSeconds: number;
+}
+
 /** Starts a job's orchestration (Durable); instance id = job id. Optional: jobs stay queued without it. */
 export interface JobLauncher {
   start(job: JobDoc, input: Record<string, unknown>): Promise<void>;
@@ -90,6 +98,23 @@ export class Protection {
     }
     await launcher?.start(job, { machineId, disks, policy });
     return { item: written.doc, etag: written.etag, job, created: true };
+  }
+
+  /**
+   * What the agent needs to know about its protection (heartbeat reply): which disks to
+   * replicate and how often to cut crash-/app-consistent bookmarks.
+   */
+  async agentView(machineId: string): Promise<AgentProtectionView | null> {
+    const item = await this.items.find(machineId);
+    if (!item || item.doc.state === 'disabled') return null;
+    const policy = await this.policies.get(item.doc.policy).catch(() => undefined);
+    return {
+      state: item.doc.state,
+      disks: item.doc.disks,
+      policy: item.doc.policy,
+      crashIntervalSeconds: policy?.doc.crashIntervalSeconds ?? 5,
+      appIntervalSeconds: policy?.doc.appIntervalSeconds ?? 0,
+    };
   }
 
   private async same(

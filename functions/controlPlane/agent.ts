@@ -26,10 +26,7 @@ export const heartbeat = register(
     await authenticateMachine(root, req, id);
     const body = await parseBody(req, heartbeatBody, root.config.maxBodyBytes);
     const hb = await root.controlPlane.machines.heartbeat(id, body);
-    const item = await root.controlPlane.protectedItems.find(id);
-    const protection = item
-      ? { state: item.doc.state, disks: item.doc.disks, policy: item.doc.policy }
-      : null;
+    const protection = await root.controlPlane.protection.agentView(id);
     return { jsonBody: { receivedAt: hb.at, protection } };
   }),
 );

@@ -103,6 +103,7 @@ describe('enrollment flow', () => {
       },
     });
     expect(hb.status).toBe(200);
+    expect(hb.json.protection).toBeNull();
     const after = await call(getMachine, {
       path: `machines/${machineId}`,
       params: { id: machineId },

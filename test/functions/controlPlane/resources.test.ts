@@ -314,6 +314,14 @@ describe('machines and protection', () => {
       'not-found',
     );
 
+    const beat = await root.controlPlane.protection.agentView(m);
+    expect(beat).toEqual({
+      state: 'enabling',
+      disks: ['sda'],
+      policy: 'default',
+      crashIntervalSeconds: 5,
+      appIntervalSeconds: 3600,
+    });
     const detail = await call(getMachine, { path: `machines/${m}`, params: { id: m } });
     expect(detail.json.protection).toMatchObject({
       state: 'enabling',
