@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -10,11 +9,12 @@ import { programmingModel, type CoreCallback } from './coreShim';
 import { readHostJson, routePrefix } from './hostJson';
 import { isAuthorized, presentedKey } from './hostKeys';
 import { createHttpTrigger } from './httpTrigger';
+import { createHostInvoke } from './hostInvoke';
 import { createInvoker } from './invoker';
+import { writeOutputBindings } from './outputBindings';
 import { loadApp, type LoadedApp } from './loadApp';
-import type { HostContext, HostFunction, HostLogger, InvokeInput, TriggerDriver } from './plugin';
+import type { HostContext, HostFunction, HostLogger, TriggerDriver } from './plugin';
 import { sendProblem } from './problem';
-import { retryDelayMs, retryPolicyFor } from './retryPolicy';
 
 export interface HostOptions {
   /** Modules to load, e.g. `functions/index.ts` (source) or `dist/functions/index.js`. */
@@ -170,47 +170,28 @@ export async function startHost(opts: HostOptions): Promise<RunningHost> {
       queueMaxPollIntervalMs: opts.queueMaxPollIntervalMs,
     }),
   ];
-  const inputDriver = (type: string) =>
-    allDrivers.find((d) => d.inputTypes?.some((t) => t.toLowerCase() === type.toLowerCase()));
+  const invoke = createHostInvoke({
+    functions,
+    drivers: allDrivers,
+    hostJson,
+    settings,
+    log,
+    invokeOnce,
+    inFlight,
+    isStopping: () => stopping,
+  });
 
-  async function invoke(name: string, input: InvokeInput) {
-    const fn = functions.find((f) => f.name.toLowerCase() === name.toLowerCase());
-    if (!fn) throw new Error(`No function named '${name}'`);
-    const inputs: Record<string, unknown> = {};
-    for (const [bname, b] of Object.entries(fn.bindings)) {
-      if (b.direction !== 'in' || /trigger$/i.test(String(b.type))) continue;
-      const d = inputDriver(String(b.type));
-      if (d?.resolveInput) inputs[bname] = await d.resolveInput(b, fn);
-    }
-    Object.assign(inputs, input.inputs);
-    const policy = input.retryContext ? undefined : retryPolicyFor(fn, hostJson);
-    for (let attempt = 0; ; attempt++) {
-      const invocationId = randomUUID();
-      const retryContext =
-        input.retryContext ??
-        (policy ? { retryCount: attempt, maxRetryCount: policy.maxRetryCount } : undefined);
-      try {
-        const run = invokeOnce(fn, { ...input, inputs, retryContext }, { invocationId });
-        inFlight.add(run);
-        try {
-          return await run;
-        } finally {
-          inFlight.delete(run);
-        }
-      } catch (e) {
-        const last = !policy || attempt >= policy.maxRetryCount || stopping;
-        log.error(
-          `Function '${fn.name}' failed${policy ? ` (attempt ${attempt + 1} of ${policy.maxRetryCount + 1})` : ''}: ${(e as Error)?.stack ?? e}`,
-          {
-            functionName: fn.name,
-            invocationId,
-          },
-        );
-        if (last) throw e;
-        await sleep(retryDelayMs(policy, attempt + 1));
-      }
-    }
-  }
+  // HTTP invocations skip retries but are tracked for a graceful stop and get output bindings.
+  const httpInvoke: typeof invokeOnce = (fn, input, o) => {
+    const run = invokeOnce(fn, input, o).then(async (result) => {
+      const params = (input.triggerValue as { params?: Record<string, string> })?.params ?? {};
+      await writeOutputBindings(fn, result.outputs, params, settings);
+      return result;
+    });
+    inFlight.add(run);
+    void run.finally(() => inFlight.delete(run)).catch(() => undefined);
+    return run;
+  };
 
   const context: HostContext = {
     settings,
@@ -280,7 +261,7 @@ export async function startHost(opts: HostOptions): Promise<RunningHost> {
     prefix: routePrefix(hostJson),
     keys,
     maxBodyBytes: maxBody,
-    invoke: invokeOnce,
+    invoke: httpInvoke,
     log,
     streamUri: capabilities.HttpUri,
   });

@@ -37,8 +37,9 @@ class TimerLoop {
     const now = new Date();
     const status = this.#readStatus();
     if (this.fn.trigger.runOnStartup === true) this.#fire(now, false, status);
-    else if (status && new Date(status.Next) < now) this.#fire(now, true, status);
-    else this.#arm(status ? new Date(status.Next) : this.schedule.next(now));
+    else if (status && new Date(status.Next) < now && this.fn.trigger.useMonitor !== false) {
+      this.#fire(now, true, status);
+    } else this.#arm(status ? new Date(status.Next) : this.schedule.next(now));
   }
 
   async stop(): Promise<void> {

@@ -1,4 +1,4 @@
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { HostLogger, TriggerDriver } from '../host/plugin';
 import { PortInUseError, startHost, type RunningHost } from '../host/startHost';
@@ -119,8 +119,12 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       drivers.push(...(started.drivers ?? []));
     }
     Object.assign(settings, opts.settings);
+    const entry = opts.entry ?? [resolve('dist/functions/index.js')];
+    const missing = entry.find((e) => !existsSync(e));
+    if (missing)
+      throw new Error(`${missing} does not exist (build first: npm run build; npm start does).`);
     const host = await startHost({
-      entry: opts.entry ?? [resolve('dist/functions/index.js')],
+      entry,
       port,
       hostname,
       stateDir: join(stateDir, 'host'),
