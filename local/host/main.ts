@@ -38,7 +38,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const num = (s: string | undefined) => (s === undefined ? undefined : Number(s));
-  const host = await startHost({
+  const starting = startHost({
     entry: values.entry,
     port: Number(values.port),
     hostname: values.hostname,
@@ -51,18 +51,22 @@ async function main(): Promise<void> {
     queueMaxPollIntervalMs: num(values['queue-poll-ms']),
     maxRequestBodyBytes: num(values['max-body-bytes']),
   });
-  console.log(`Haven host ready at ${host.baseUrl}`);
+  // A signal during start-up waits for the start, then stops cleanly.
   let stopping = false;
   const shutdown = () => {
-    if (stopping) return;
+    if (stopping) process.exit(1);
     stopping = true;
-    host.stop().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
+    starting
+      .then((host) => host.stop())
+      .then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
   };
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);
+  const host = await starting;
+  if (!stopping) console.log(`Haven host ready at ${host.baseUrl}`);
 }
 
 main().catch((e: unknown) => {
