@@ -9,8 +9,8 @@ export interface PersistentCosmosOptions {
   /** Directory for `snapshot.json`; omit for a purely in-memory emulator. */
   dir?: string;
   port?: number;
-  /** Quiet period after the last write before a snapshot is taken. */
-  debounceMs?: number;
+  /** Longest time between a write and the snapshot that contains it. */
+  snapshotDelayMs?: number;
 }
 
 interface Snapshot {
@@ -25,17 +25,18 @@ interface Snapshot {
 const SYSTEM_FIELDS = ['_rid', '_self', '_etag', '_attachments', '_ts'];
 
 export interface PersistentCosmos extends RunningCosmos {
-  /** Writes the snapshot now (also done after writes, debounced, and at stop). */
+  /** Writes the snapshot now if anything changed (also done shortly after writes, and at stop). */
   flush(): Promise<void>;
 }
 
 /**
  * @vercel/cosmosdb-server keeps everything in memory. This wraps it with persistence that only
  * uses its public REST surface (through @azure/cosmos), so it does not depend on the server's
- * internals: every completed write marks the state dirty, a debounced snapshot of databases,
- * container definitions and items goes to `snapshot.json` (atomically), a final one at stop,
- * and a start replays the snapshot. System fields (_etag, _ts, _rid) are regenerated on reload,
- * as after a failover; at most `debounceMs` of writes are lost on a hard kill.
+ * internals: every completed write marks the state dirty; a snapshot of databases, container
+ * definitions and items goes to `snapshot.json` (atomically, write + rename) about
+ * `snapshotDelayMs` after a write, and a final one at stop; a start replays the snapshot.
+ * System fields (_etag, _ts, _rid) are regenerated on reload, as after a restore; a hard kill
+ * loses roughly the last `snapshotDelayMs` of writes.
  */
 export async function startPersistentCosmos(
   opts: PersistentCosmosOptions = {},
@@ -45,20 +46,20 @@ export async function startPersistentCosmos(
   let timer: NodeJS.Timeout | undefined;
   let saving: Promise<void> | undefined;
   const file = opts.dir ? join(opts.dir, 'snapshot.json') : undefined;
-  const debounceMs = opts.debounceMs ?? 500;
+  const delayMs = opts.snapshotDelayMs ?? 500;
 
   server.on('request', (req, res) => {
     if (!file || req.method === 'GET' || req.method === 'HEAD') return;
-    if (
-      req.headers['x-ms-documentdb-isquery'] === 'true' ||
-      req.headers['x-ms-cosmos-is-query-plan-request']
-    )
-      return;
+    const isQuery = String(req.headers['x-ms-documentdb-isquery'] ?? '').toLowerCase() === 'true';
+    if (isQuery || req.headers['x-ms-cosmos-is-query-plan-request']) return;
     res.once('finish', () => {
       if (res.statusCode >= 400) return;
       dirty = true;
-      clearTimeout(timer);
-      timer = setTimeout(() => void flush().catch(() => undefined), debounceMs);
+      // A throttle, not a debounce: a steady stream of writes still gets snapshots.
+      timer ??= setTimeout(() => {
+        timer = undefined;
+        void flush().catch(() => undefined);
+      }, delayMs);
     });
   });
 
