@@ -144,8 +144,26 @@ async function drainOnce(
     diskSize: String(diskSize),
   });
 
+  const index = new ReplicaIndex(blobs, key.machineId, key.diskId, key.generation, diskSize);
+  await index.ensure();
+
   const leaseId = await blobs.acquireLease(REPLICAS, replica, opts.leaseSeconds);
   if (!leaseId) return { status: 'busy', appliedSeq: state.doc.appliedSeq, applied: 0, points: [] };
+  // The index is written under a lease too (same id): a hydrator that lost the replica lease
+  // must not overwrite digests either. The replica lease is the authority: whoever holds it
+  // breaks a stale index lease left by a previous holder.
+  try {
+    if (!(await blobs.acquireLease(REPLICA_INDEX, index.name, opts.leaseSeconds, leaseId))) {
+      await blobs.breakLease(REPLICA_INDEX, index.name, 0);
+      if (!(await blobs.acquireLease(REPLICA_INDEX, index.name, opts.leaseSeconds, leaseId))) {
+        throw conflict(`Index ${index.name} stays leased by another hydrator.`);
+      }
+    }
+  } catch (e) {
+    await blobs.releaseLease(REPLICAS, replica, leaseId).catch(() => {});
+    throw e;
+  }
+  index.leaseId = leaseId;
   let leasedAt = deps.clock();
   const out: HydrateOutcome = {
     status: 'drained',
@@ -169,9 +187,6 @@ async function drainOnce(
     // Re-read under the lease: the previous holder may have moved the watermark since.
     state = (await deps.docs.disks.get(key.machineId, state.doc.id))!;
     if (state.doc.stopped) return { ...out, status: 'stopped', reason: state.doc.stopped.reason };
-    const index = new ReplicaIndex(blobs, key.machineId, key.diskId, key.generation, diskSize);
-    await index.ensure();
-
     const deletes: Promise<boolean>[] = [];
     const prefetched = new Map<number, Promise<StoredBlob | undefined>>();
     const fetch = (seq: number) => {
@@ -196,6 +211,7 @@ async function drainOnce(
 
       if (deps.clock() - leasedAt > (opts.leaseSeconds * 1000) / 3) {
         await blobs.renewLease(REPLICAS, replica, leaseId);
+        await blobs.renewLease(REPLICA_INDEX, index.name, leaseId);
         leasedAt = deps.clock();
       }
 
@@ -263,6 +279,7 @@ async function drainOnce(
     await dropLateDuplicates(deps, key, state);
     return out;
   } finally {
+    await blobs.releaseLease(REPLICA_INDEX, index.name, leaseId).catch(() => {});
     await blobs.releaseLease(REPLICAS, replica, leaseId).catch(() => {});
   }
 }

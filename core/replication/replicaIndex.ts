@@ -20,6 +20,8 @@ export class ReplicaIndex {
   private readonly digestRegion: number;
   private readonly bitmapRegion: number;
   readonly name: string;
+  /** Lease id for writes (the hydrator leases the index together with the replica). */
+  leaseId?: string;
 
   constructor(
     private readonly blobs: BlobStore,
@@ -105,7 +107,13 @@ export class ReplicaIndex {
   async clearChanged(): Promise<void> {
     for (let off = 0; off < this.bitmapRegion; off += MAX_PAGE_WRITE) {
       const len = Math.min(MAX_PAGE_WRITE, this.bitmapRegion - off);
-      await this.blobs.clearPages(REPLICA_INDEX, this.name, this.digestRegion + off, len);
+      await this.blobs.clearPages(
+        REPLICA_INDEX,
+        this.name,
+        this.digestRegion + off,
+        len,
+        this.leaseId,
+      );
     }
   }
 
@@ -125,7 +133,13 @@ export class ReplicaIndex {
           ? Buffer.alloc(len)
           : await this.blobs.readRange(REPLICA_INDEX, this.name, regionStart + base, len);
         edit(buf, base);
-        await this.blobs.uploadPages(REPLICA_INDEX, this.name, regionStart + base, buf);
+        await this.blobs.uploadPages(
+          REPLICA_INDEX,
+          this.name,
+          regionStart + base,
+          buf,
+          this.leaseId,
+        );
       }),
     );
   }

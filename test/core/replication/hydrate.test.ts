@@ -3,6 +3,8 @@ import { envelopeDigest } from '../../../core/batch';
 import { ingestEvent } from '../../../core/replication/ingest';
 import { hydrateStaged } from '../../../core/replication/hydrate';
 import {
+  REPLICA_INDEX,
+  indexBlobName,
   REPLICAS,
   STAGING,
   replicaBlobName,
@@ -254,5 +256,69 @@ describe('hydrate', () => {
     expect(r).toMatchObject({ status: 'drained', applied: 0, appliedSeq: 1 });
     expect(await h.blobs.getProperties(STAGING, name)).toBeUndefined();
     expect((await watermark(h, d))?.stopped).toBeUndefined();
+  });
+
+  it('a hydrator that loses its lease writes neither pages nor digests; the new holder is exact', async () => {
+    const h = await harness();
+    const m = h.addMachine({ d0: 2 * MiB });
+    const d = m.disks[0]!;
+    await send(h, d, d.batch([data(0, 128 * 1024, 1)]));
+    await send(h, d, d.batch([data(64 * 1024, 512, 2)], bookmark('lp')));
+    const replica = replicaBlobName(m.machineId, d.diskId, 1);
+    const index = indexBlobName(m.machineId, d.diskId, 1);
+    const upload = h.blobs.uploadPages.bind(h.blobs);
+    let stolen: string | undefined;
+    let taking: Promise<void> | undefined;
+    h.blobs.uploadPages = async (...args) => {
+      if (args[0] === REPLICA_INDEX) {
+        // Another hydrator takes over between our page writes and our index writes.
+        taking ??= takeOver();
+        await taking;
+      }
+      return upload(...args);
+    };
+    const takeOver = async () => {
+      await h.blobs.breakLease(REPLICAS, replica, 0);
+      stolen = await h.blobs.acquireLease(REPLICAS, replica, 30);
+      await h.blobs.breakLease(REPLICA_INDEX, index, 0);
+      await h.blobs.acquireLease(REPLICA_INDEX, index, 30, stolen);
+    };
+    await expect(
+      hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, d.diskId, 1, 1)),
+    ).rejects.toMatchObject({
+      kind: 'conflict',
+    });
+    expect((await watermark(h, d))?.appliedSeq).toBe(0);
+    expect((await h.blobs.readRange(REPLICA_INDEX, index, 0, 512)).every((b) => b === 0)).toBe(
+      true,
+    );
+    // While the intruder holds the lease, nobody else writes.
+    expect(
+      (await hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, d.diskId, 1, 1))).status,
+    ).toBe('busy');
+    await h.blobs.releaseLease(REPLICA_INDEX, index, stolen!);
+    await h.blobs.releaseLease(REPLICAS, replica, stolen!);
+    h.blobs.uploadPages = upload;
+    const r = await hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, d.diskId, 1, 1));
+    expect(r, JSON.stringify(r)).toMatchObject({ appliedSeq: 2, points: ['lp'] });
+    expect((await replicaBytes(h, d)).equals(d.image)).toBe(true);
+    const p = (await h.deps.docs.points.get(m.machineId, 'lp'))!.doc as {
+      disks: { sha256: string }[];
+    };
+    expect(p.disks[0]!.sha256).toBe(d.digest());
+  });
+
+  it('a stale index lease left by a crashed holder is broken by the replica lease holder', async () => {
+    const h = await harness();
+    const m = h.addMachine({ d0: 1 * MiB });
+    const d = m.disks[0]!;
+    await send(h, d, d.batch([data(0, 4096, 3)]));
+    await hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, d.diskId, 1, 1));
+    // The crashed holder's replica lease is gone, its index lease is not (yet).
+    await h.blobs.acquireLease(REPLICA_INDEX, indexBlobName(m.machineId, d.diskId, 1), 60);
+    await send(h, d, d.batch([data(4096, 4096, 4)]));
+    const r = await hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, d.diskId, 1, 2));
+    expect(r).toMatchObject({ status: 'drained', appliedSeq: 2 });
+    expect((await replicaBytes(h, d)).equals(d.image)).toBe(true);
   });
 });
