@@ -79,7 +79,8 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   if (stopping) return;
-  const envPath = relative(process.cwd(), stack.envFile) || stack.envFile;
+  const rel = relative(process.cwd(), stack.envFile);
+  const envPath = rel && !rel.startsWith('..') ? rel : stack.envFile;
   console.log(`Haven local stack ready at ${stack.apiUrl} (env: ${envPath})`);
 }
 
