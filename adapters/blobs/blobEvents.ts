@@ -16,7 +16,9 @@ export class HostNudgeBlobEvents implements BlobEvents {
   constructor(
     private readonly url: string,
     private readonly key?: string,
-    private readonly onError: (e: unknown) => void = () => {},
+    // The host's periodic scan still finds the blob; say why hydrate may lag (never the key).
+    private readonly onError: (e: unknown) => void = (e) =>
+      console.warn(`blob-written nudge failed: ${(e as Error)?.message ?? String(e)}`),
   ) {}
 
   async written(container: string, name: string): Promise<void> {

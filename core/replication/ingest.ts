@@ -93,10 +93,17 @@ export async function ingestEvent(
           `Claim check names machine ${r.machineId} but arrived from ${sender}.`,
         );
       }
-      const blob = await deps.blobs.readBlob(
-        INCOMING_CONTAINER,
-        r.blob.slice(INCOMING_CONTAINER.length + 1),
-      );
+      const claimName = r.blob.slice(INCOMING_CONTAINER.length + 1);
+      // Size first: never download more than the reference admits to.
+      const props = await deps.blobs.getProperties(INCOMING_CONTAINER, claimName);
+      if (!props) throw new Rejection('not-found', `Claim-check blob ${r.blob} does not exist.`);
+      if (props.size !== r.size) {
+        throw new Rejection(
+          'integrity',
+          `Claim-check blob ${r.blob} is ${props.size} bytes; its reference says ${r.size}.`,
+        );
+      }
+      const blob = await deps.blobs.readBlob(INCOMING_CONTAINER, claimName);
       if (!blob) throw new Rejection('not-found', `Claim-check blob ${r.blob} does not exist.`);
       envelope = blob.data;
     }
