@@ -75,6 +75,30 @@ describe('timer trigger', () => {
     expect(first).toMatchObject({ phase: 'start', isPastDue: true, last: missed });
   });
 
+  it('runs a timer on demand through the admin API (master key only)', async () => {
+    const { out } = await start({ TICK_SCHEDULE: '0 0 0 1 1 *' });
+    const base = host!.baseUrl;
+    expect(
+      (await fetch(`${base}/admin/functions/tick`, { method: 'POST', body: '{}' })).status,
+    ).toBe(401);
+    const status = await fetch(`${base}/admin/host/status`, {
+      headers: { 'x-functions-key': 'master-key-for-tests' },
+    });
+    expect(await status.json()).toMatchObject({ state: 'Running', functions: 1 });
+    const list = await fetch(`${base}/admin/functions?code=master-key-for-tests`);
+    expect(await list.json()).toMatchObject([{ name: 'tick', triggerType: 'timerTrigger' }]);
+    const run = await fetch(`${base}/admin/functions/tick`, {
+      method: 'POST',
+      body: '{}',
+      headers: { 'x-functions-key': 'master-key-for-tests' },
+    });
+    expect(run.status).toBe(202);
+    expect(await waitFor(() => readEvents<Tick>(out)[0])).toMatchObject({
+      phase: 'start',
+      isPastDue: false,
+    });
+  });
+
   it('rejects an invalid schedule at start', async () => {
     await expect(start({ TICK_SCHEDULE: 'every now and then' })).rejects.toThrow(/NCRONTAB/);
   });
