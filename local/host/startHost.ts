@@ -181,13 +181,28 @@ export async function startHost(opts: HostOptions): Promise<RunningHost> {
     isStopping: () => stopping,
   });
 
+  // Input bindings that drivers provide (e.g. the durable client) are resolved for HTTP
+  // invocations too; createHostInvoke does the same for driver-triggered ones.
+  const driverInputs = async (fn: HostFunction): Promise<Record<string, unknown>> => {
+    const inputs: Record<string, unknown> = {};
+    for (const [bname, b] of Object.entries(fn.bindings)) {
+      if (b.direction !== 'in' || /trigger$/i.test(String(b.type))) continue;
+      const type = String(b.type).toLowerCase();
+      const d = allDrivers.find((x) => x.inputTypes?.some((t) => t.toLowerCase() === type));
+      if (d?.resolveInput) inputs[bname] = await d.resolveInput(b, fn);
+    }
+    return inputs;
+  };
+
   // HTTP invocations skip retries but are tracked for a graceful stop and get output bindings.
   const httpInvoke: typeof invokeOnce = (fn, input, o) => {
-    const run = invokeOnce(fn, input, o).then(async (result) => {
-      const params = (input.triggerValue as { params?: Record<string, string> })?.params ?? {};
-      await writeOutputBindings(fn, result.outputs, params, settings);
-      return result;
-    });
+    const run = driverInputs(fn)
+      .then((inputs) => invokeOnce(fn, { ...input, inputs: { ...inputs, ...input.inputs } }, o))
+      .then(async (result) => {
+        const params = (input.triggerValue as { params?: Record<string, string> })?.params ?? {};
+        await writeOutputBindings(fn, result.outputs, params, settings);
+        return result;
+      });
     inFlight.add(run);
     void run.finally(() => inFlight.delete(run)).catch(() => undefined);
     return run;
