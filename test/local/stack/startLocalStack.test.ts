@@ -114,6 +114,15 @@ describe('startLocalStack', () => {
 
   it('reports a service that fails to start by name and leaves nothing running', async () => {
     const stateDir = mkdtempSync(join(tmpdir(), 'stack-'));
+    let seen: Record<string, string> = {};
+    let stoppedFirst = false;
+    const first: StackService = {
+      name: 'first',
+      start: async (ctx) => {
+        seen = { ...ctx.settings };
+        return { stop: async () => void (stoppedFirst = true) };
+      },
+    };
     const broken: StackService = {
       name: 'broken',
       start: async () => {
@@ -121,7 +130,11 @@ describe('startLocalStack', () => {
       },
     };
     await expect(
-      startLocalStack({ stateDir, port: 0, entry, services: [broken], persistent: false }),
+      startLocalStack({ stateDir, port: 0, entry, services: [first, broken], persistent: false }),
     ).rejects.toThrow("Service 'broken' failed to start: no licence");
+    expect(stoppedFirst).toBe(true);
+    const blobEndpoint = /BlobEndpoint=([^;]+)/.exec(seen.HAVEN_STORAGE_CONNECTION!)![1]!;
+    await expect(fetch(`${blobEndpoint}?comp=list`)).rejects.toThrow();
+    await expect(fetch(`${seen.HAVEN_COSMOS_ENDPOINT}/`)).rejects.toThrow();
   });
 });
