@@ -39,6 +39,21 @@ function withTimeout<T>(p: Promise<T>, ms: number, name: string): Promise<T> {
   return Promise.race([p, timeout]).finally(() => clearTimeout(t));
 }
 
+/** Values of the function's extra input bindings that drivers provide (e.g. the durable client). */
+export async function resolveDriverInputs(
+  fn: HostFunction,
+  drivers: TriggerDriver[],
+): Promise<Record<string, unknown>> {
+  const inputs: Record<string, unknown> = {};
+  for (const [bname, b] of Object.entries(fn.bindings)) {
+    if (b.direction !== 'in' || /trigger$/i.test(String(b.type))) continue;
+    const type = String(b.type).toLowerCase();
+    const d = drivers.find((x) => x.inputTypes?.some((t) => t.toLowerCase() === type));
+    if (d?.resolveInput) inputs[bname] = await d.resolveInput(b, fn);
+  }
+  return inputs;
+}
+
 /**
  * `HostContext.invoke`: resolves driver-provided inputs, runs the invocation with the
  * function's (or host.json's) retry policy and functionTimeout, writes storage output bindings,
@@ -46,18 +61,11 @@ function withTimeout<T>(p: Promise<T>, ms: number, name: string): Promise<T> {
  */
 export function createHostInvoke(deps: HostInvokeDeps) {
   const timeoutMs = durationMs(deps.hostJson.functionTimeout, 0);
-  const inputDriver = (type: string) =>
-    deps.drivers.find((d) => d.inputTypes?.some((t) => t.toLowerCase() === type.toLowerCase()));
 
   return async function invoke(name: string, input: InvokeInput): Promise<InvokeResult> {
     const fn = deps.functions.find((f) => f.name.toLowerCase() === name.toLowerCase());
     if (!fn) throw new Error(`No function named '${name}'`);
-    const inputs: Record<string, unknown> = {};
-    for (const [bname, b] of Object.entries(fn.bindings)) {
-      if (b.direction !== 'in' || /trigger$/i.test(String(b.type))) continue;
-      const d = inputDriver(String(b.type));
-      if (d?.resolveInput) inputs[bname] = await d.resolveInput(b, fn);
-    }
+    const inputs = await resolveDriverInputs(fn, deps.drivers);
     Object.assign(inputs, input.inputs);
     const policy = input.retryContext ? undefined : retryPolicyFor(fn, deps.hostJson);
     const limit = durable.test(fn.triggerType) ? 0 : timeoutMs;

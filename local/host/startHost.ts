@@ -9,7 +9,7 @@ import { programmingModel, type CoreCallback } from './coreShim';
 import { readHostJson, routePrefix } from './hostJson';
 import { isAuthorized, presentedKey } from './hostKeys';
 import { createHttpTrigger } from './httpTrigger';
-import { createHostInvoke } from './hostInvoke';
+import { createHostInvoke, resolveDriverInputs } from './hostInvoke';
 import { createInvoker } from './invoker';
 import { writeOutputBindings } from './outputBindings';
 import { loadApp, type LoadedApp } from './loadApp';
@@ -181,22 +181,10 @@ export async function startHost(opts: HostOptions): Promise<RunningHost> {
     isStopping: () => stopping,
   });
 
-  // Input bindings that drivers provide (e.g. the durable client) are resolved for HTTP
-  // invocations too; createHostInvoke does the same for driver-triggered ones.
-  const driverInputs = async (fn: HostFunction): Promise<Record<string, unknown>> => {
-    const inputs: Record<string, unknown> = {};
-    for (const [bname, b] of Object.entries(fn.bindings)) {
-      if (b.direction !== 'in' || /trigger$/i.test(String(b.type))) continue;
-      const type = String(b.type).toLowerCase();
-      const d = allDrivers.find((x) => x.inputTypes?.some((t) => t.toLowerCase() === type));
-      if (d?.resolveInput) inputs[bname] = await d.resolveInput(b, fn);
-    }
-    return inputs;
-  };
-
-  // HTTP invocations skip retries but are tracked for a graceful stop and get output bindings.
+  // HTTP invocations skip retries but get driver inputs (e.g. the durable client) and output
+  // bindings, and are tracked for a graceful stop.
   const httpInvoke: typeof invokeOnce = (fn, input, o) => {
-    const run = driverInputs(fn)
+    const run = resolveDriverInputs(fn, allDrivers)
       .then((inputs) => invokeOnce(fn, { ...input, inputs: { ...inputs, ...input.inputs } }, o))
       .then(async (result) => {
         const params = (input.triggerValue as { params?: Record<string, string> })?.params ?? {};

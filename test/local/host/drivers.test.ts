@@ -59,6 +59,8 @@ describe('external trigger drivers', () => {
       hooked: true,
       post: true,
     });
+    const viaHttp = await fetch(`${host.baseUrl}/api/with-input`);
+    expect(await viaHttp.json()).toEqual({ extra: { for: 'httpWithInput', flavour: 'plain' } });
     const res = await fetch(`${host.baseUrl}/runtime/webhooks/fake/x`);
     expect(await res.text()).toBe('fake webhook');
     await expect(ctx!.invoke('missing', { triggerValue: 1 })).rejects.toThrow(/No function/);
