@@ -145,7 +145,9 @@ async function deleteReplica(input: ReplicaInput): Promise<'deleted' | 'absent' 
   const blob = replicaBlobName(input.machineId, input.diskId, input.generation);
   const props = await blobs.getProperties(REPLICAS, blob);
   if (!props) return 'absent';
-  if (props.metadata.createdBy !== input.owner) return 'kept'; // not ours: another job's replica
+  // Metadata names are case-insensitive in Azure Storage (some stacks return them lower-cased).
+  const owner = Object.entries(props.metadata).find(([k]) => k.toLowerCase() === 'createdby')?.[1];
+  if (owner !== input.owner) return 'kept'; // not ours: another job's replica (or the hydrator's)
   if (props.leaseState === 'leased') await blobs.breakLease(REPLICAS, blob, 0);
   await blobs.deleteBlob(REPLICAS, blob);
   return 'deleted';

@@ -1,0 +1,149 @@
+import { describe, expect, it } from 'vitest';
+import { MASTER_KEY } from './support';
+import { deriveSystemKey } from '../../../local/durable/httpApi';
+import {
+  api,
+  committedActivities,
+  effectLines,
+  replicaBlobs,
+  sagaEnv,
+  spawnSagaHost,
+  waitUntil,
+  type HostChild,
+  type SagaEnv,
+} from './sagaSupport';
+
+const code = deriveSystemKey(MASTER_KEY);
+
+async function raise(
+  h: HostChild,
+  id: string,
+  event: string,
+  data: unknown = null,
+): Promise<number> {
+  const res = await fetch(
+    `${h.baseUrl}/runtime/webhooks/durabletask/instances/${id}/raiseEvent/${event}?code=${code}`,
+    {
+      method: 'POST',
+      body: JSON.stringify(data),
+    },
+  );
+  return res.status;
+}
+
+async function durableStatus(h: HostChild, id: string) {
+  const res = await fetch(`${h.baseUrl}/runtime/webhooks/durabletask/instances/${id}?code=${code}`);
+  return res.status === 404
+    ? undefined
+    : ((await res.json()) as { runtimeStatus: string; output: unknown; customStatus: unknown });
+}
+
+async function protect(h: HostChild, env: SagaEnv): Promise<string> {
+  const r = await api(h, 'POST', `/api/machines/${env.machineId}/protect`, {});
+  expect(r.status).toBe(202);
+  return r.json.job.id as string;
+}
+
+async function finalJob(
+  h: HostChild,
+  jobId: string,
+  states = ['succeeded', 'failed', 'cancelled'],
+) {
+  return waitUntil(`job ${jobId}`, async () => {
+    const r = await api(h, 'GET', `/api/jobs/${jobId}`);
+    return states.includes(r.json?.state) ? r.json : undefined;
+  });
+}
+
+describe('enable-protection saga on the real host, Azurite and the Cosmos emulator', () => {
+  it('protect starts the saga; InitialSyncComplete makes the item protected; the job shows progress', async () => {
+    const env = await sagaEnv();
+    const h = await spawnSagaHost(env);
+    try {
+      const jobId = await protect(h, env);
+      await waitUntil('initial-sync', async () =>
+        (await env.root.controlPlane.protectedItems.find(env.machineId))?.doc.state ===
+        'initial-sync'
+          ? true
+          : undefined,
+      );
+      const running = await waitUntil('job progress', async () => {
+        const j = (await api(h, 'GET', `/api/jobs/${jobId}`)).json;
+        return j?.progress?.step === 'initial-sync' ? j : undefined;
+      });
+      expect(running).toMatchObject({
+        state: 'running',
+        instanceId: jobId,
+        progress: { percent: 50, step: 'initial-sync' },
+      });
+      expect((await durableStatus(h, jobId))!.customStatus).toMatchObject({
+        step: 'initial-sync',
+        percent: 50,
+      });
+      expect(await raise(h, jobId, 'InitialSyncComplete', { disks: 2 })).toBe(202);
+      const job = await finalJob(h, jobId);
+      expect(job).toMatchObject({ state: 'succeeded', progress: { percent: 100 } });
+      const item = (await env.root.controlPlane.protectedItems.get(env.machineId)).doc;
+      expect(item.state).toBe('protected');
+      expect(item.history.map((c) => c.to)).toEqual(['enabling', 'initial-sync', 'protected']);
+      expect(await replicaBlobs(env)).toEqual([
+        { name: `${env.machineId}/sda/g1.vhd`, footerOk: true },
+        { name: `${env.machineId}/sdb/g1.vhd`, footerOk: true },
+      ]);
+      const st = await durableStatus(h, jobId);
+      expect(st!.runtimeStatus).toBe('Completed');
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it('a step that keeps failing compensates: no replica left, item disabled, job failed', async () => {
+    const env = await sagaEnv({ DURABLE_FAIL_ACTIVITY: 'EnableProtection_SetState' });
+    const h = await spawnSagaHost(env);
+    try {
+      const jobId = await protect(h, env);
+      const job = await finalJob(h, jobId);
+      expect(job.state).toBe('failed');
+      expect(job.error.message).toMatch(/injected failure of EnableProtection_SetState/);
+      expect(await replicaBlobs(env)).toEqual([]);
+      const item = (await env.root.controlPlane.protectedItems.get(env.machineId)).doc;
+      expect(item.state).toBe('disabled');
+      expect((await durableStatus(h, jobId))!.runtimeStatus).toBe('Failed');
+      // Replicas were created before the failure and deleted by the compensation.
+      expect(
+        effectLines(env).filter((l) => l.startsWith('EnableProtection_CreateReplica|')),
+      ).toHaveLength(2);
+      expect(
+        effectLines(env).filter((l) => l.startsWith('EnableProtection_DeleteReplica|')),
+      ).toHaveLength(2);
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it('Cancel during initial sync runs the compensations and ends the job cancelled', async () => {
+    const env = await sagaEnv();
+    const h = await spawnSagaHost(env);
+    try {
+      const jobId = await protect(h, env);
+      await waitUntil('initial-sync', async () =>
+        (await env.root.controlPlane.protectedItems.find(env.machineId))?.doc.state ===
+        'initial-sync'
+          ? true
+          : undefined,
+      );
+      expect((await replicaBlobs(env)).length).toBe(2);
+      expect(await raise(h, jobId, 'Cancel', { by: 'disable-protection' })).toBe(202);
+      const job = await finalJob(h, jobId);
+      expect(job.state).toBe('cancelled');
+      expect(await replicaBlobs(env)).toEqual([]);
+      expect((await env.root.controlPlane.protectedItems.get(env.machineId)).doc.state).toBe(
+        'disabled',
+      );
+      const st = await durableStatus(h, jobId);
+      expect(st).toMatchObject({ runtimeStatus: 'Completed', output: { state: 'cancelled' } });
+    } finally {
+      await h.stop();
+    }
+  });
+});

@@ -1,0 +1,206 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { BlobServiceClient } from '@azure/storage-blob';
+import { configSchema } from '../../../app/config';
+import { createRoot, type Root } from '../../../app/root';
+import { HubStore } from '../../../local/durable/store';
+import { EventType } from '../../../local/durable/history';
+import { isVhdFooter } from '../../../core/disk/vhdFooter';
+import { sharedStack, uniqueName } from '../../support/stack';
+import { MASTER_KEY } from './support';
+
+const repo = join(__dirname, '../../..');
+
+export interface SagaEnv {
+  settings: Record<string, string>;
+  hub: string;
+  effects: string;
+  stateDir: string;
+  root: Root;
+  machineId: string;
+}
+
+/** A fresh task hub and Cosmos database, a site and an enrolled machine with two disks. */
+export async function sagaEnv(extra: Record<string, string> = {}): Promise<SagaEnv> {
+  const { storageConnection, cosmosEndpoint, cosmosKey } = sharedStack();
+  const dir = mkdtempSync(join(tmpdir(), 'durable-saga-'));
+  const settings: Record<string, string> = {
+    AzureWebJobsStorage: storageConnection,
+    HAVEN_STORAGE_CONNECTION: storageConnection,
+    HAVEN_COSMOS_ENDPOINT: cosmosEndpoint,
+    HAVEN_COSMOS_KEY: cosmosKey,
+    HAVEN_COSMOS_DATABASE: uniqueName('saga'),
+    HAVEN_ADMIN_KEY: MASTER_KEY,
+    HAVEN_KEK: randomBytes(32).toString('base64'),
+    HAVEN_DURABLE_HUB: uniqueName('Saga'),
+    DURABLE_TEST_EFFECTS: join(dir, 'effects.jsonl'),
+    ...extra,
+  };
+  const root = createRoot(
+    configSchema.parse({
+      storageConnection,
+      cosmos: {
+        endpoint: cosmosEndpoint,
+        key: cosmosKey,
+        database: settings.HAVEN_COSMOS_DATABASE,
+      },
+      kek: settings.HAVEN_KEK,
+    }),
+  );
+  await root.ready();
+  const cp = root.controlPlane;
+  await cp.sites.create({ name: 'main' });
+  const { token } = await cp.enrollment.issueToken('main', { ttlSeconds: 600 });
+  const { machineId } = await cp.enrollment.enroll({
+    token,
+    hostname: 'srv1',
+    os: 'linux',
+    disks: [
+      { id: 'sda', sizeBytes: 3 * 1024 * 1024, logicalSectorSize: 512 },
+      { id: 'sdb', sizeBytes: 1024 * 1024 + 512, logicalSectorSize: 512 },
+    ],
+  });
+  return {
+    settings,
+    hub: settings.HAVEN_DURABLE_HUB!,
+    effects: settings.DURABLE_TEST_EFFECTS!,
+    stateDir: join(dir, 'host'),
+    root,
+    machineId,
+  };
+}
+
+export interface HostChild {
+  baseUrl: string;
+  child: ChildProcess;
+  kill(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function spawnSagaHost(env: SagaEnv): Promise<HostChild> {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(__dirname, 'durableHostMain.ts'),
+      join(__dirname, 'fixtures', 'sagaApp.ts'),
+      env.stateDir,
+    ],
+    {
+      cwd: repo,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, DURABLE_HOST_SETTINGS: JSON.stringify(env.settings) },
+    },
+  );
+  let out = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    out += d.toString();
+    if (process.env.DURABLE_TEST_LOG) process.stderr.write(d);
+  });
+  const baseUrl = await new Promise<string>((resolve, reject) => {
+    const rl = createInterface({ input: child.stdout! });
+    rl.on('line', (line) => {
+      out += line + '\n';
+      if (process.env.DURABLE_TEST_LOG) process.stderr.write(line + '\n');
+      const m = /^Haven host ready at (\S+)/.exec(line);
+      if (m) resolve(m[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`host exited (${code}): ${out}`)));
+  });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  return {
+    baseUrl,
+    child,
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+export async function api(
+  h: HostChild,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; json: any }> {
+  // eslint-disable-line @typescript-eslint/no-explicit-any
+  const res = await fetch(`${h.baseUrl}${path}`, {
+    method,
+    headers: { 'x-functions-key': MASTER_KEY, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, json: text ? JSON.parse(text) : null };
+}
+
+export function effectLines(env: SagaEnv): string[] {
+  if (!existsSync(env.effects)) return [];
+  return readFileSync(env.effects, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      const e = JSON.parse(l) as { name: string; input: unknown };
+      return `${e.name}|${JSON.stringify(e.input)}`;
+    });
+}
+
+/** Activities whose completion is committed in storage (in the history or waiting in the inbox). */
+export async function committedActivities(env: SagaEnv, instanceId: string): Promise<Set<string>> {
+  const store = new HubStore(env.settings.AzureWebJobsStorage!, env.hub);
+  const inst = await store.getInstance(instanceId);
+  const out = new Set<string>();
+  if (!inst) return out;
+  const history = await store.readHistory(instanceId, inst.executionId, inst.ep);
+  const head = await store.readPartitionHead(instanceId);
+  const scheduled = new Map<number, string>();
+  for (const e of history) {
+    if (e.EventType === EventType.TaskScheduled)
+      scheduled.set(e.EventId, `${String(e.Name)}|${String(e.Input)}`);
+  }
+  const done = new Set<number>();
+  for (const e of history)
+    if (e.EventType === EventType.TaskCompleted) done.add(e.TaskScheduledId as number);
+  for (const m of head.inbox)
+    if (m.msg.kind === 'taskCompleted' && m.msg.executionId === inst.executionId)
+      done.add(m.msg.taskId);
+  for (const id of done) if (scheduled.has(id)) out.add(scheduled.get(id)!);
+  return out;
+}
+
+export async function replicaBlobs(env: SagaEnv): Promise<{ name: string; footerOk: boolean }[]> {
+  const container = BlobServiceClient.fromConnectionString(
+    env.settings.AzureWebJobsStorage!,
+  ).getContainerClient('replicas');
+  if (!(await container.exists())) return [];
+  const out: { name: string; footerOk: boolean }[] = [];
+  for await (const b of container.listBlobsFlat({ prefix: `${env.machineId}/` })) {
+    const size = b.properties.contentLength!;
+    const tail = await container.getBlobClient(b.name).downloadToBuffer(size - 512, 512);
+    out.push({ name: b.name, footerOk: isVhdFooter(tail) });
+  }
+  return out.sort((a, b) => (a.name < b.name ? -1 : 1));
+}
+
+export async function waitUntil<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs = 60_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
