@@ -14,9 +14,6 @@ import type {
   StoredBlob,
 } from '../../core/replication/blobPorts';
 
-/** Blobs larger than this are read with parallel ranged requests. */
-const READ_SPLIT = 1024 * 1024;
-
 /** Blob port over `@azure/storage-blob` (Azure Storage and Azurite). */
 export class AzureBlobStore implements BlobStore {
   private readonly svc: BlobServiceClient;
@@ -216,38 +213,11 @@ export class AzureBlobStore implements BlobStore {
   async readBlob(container: string, name: string): Promise<StoredBlob | undefined> {
     try {
       const blob = this.c(container).getBlobClient(name);
-      // First range tells the size; the rest (large blobs) is read in parallel ranges of the
-      // same version (If-Match): several times faster than one stream on Azurite.
-      let first;
-      try {
-        first = await call(() => blob.download(0, READ_SPLIT));
-      } catch (e) {
-        if (!isStatus(e, 416)) throw e;
-        first = await call(() => blob.download()); // empty blob: no range to ask for
-      }
-      const total = Number(
-        /\/(\d+)$/.exec(first.contentRange ?? '')?.[1] ?? first.contentLength ?? 0,
-      );
-      const data = Buffer.allocUnsafe(total);
-      let at = 0;
-      for await (const chunk of first.readableStreamBody as AsyncIterable<Buffer>)
-        at += chunk.copy(data, at);
-      if (total > at) {
-        const ranges: number[] = [];
-        for (let off = at; off < total; off += READ_SPLIT) ranges.push(off);
-        await Promise.all(
-          ranges.map(async (off) => {
-            const len = Math.min(READ_SPLIT, total - off);
-            await call(() =>
-              // The buffer argument is filled from its start: hand over the slice for this range.
-              blob.downloadToBuffer(data.subarray(off, off + len), off, len, {
-                conditions: { ifMatch: first.etag },
-              }),
-            );
-          }),
-        );
-      }
-      return { data, etag: first.etag ?? '', metadata: first.metadata ?? {} };
+      // One stream: on Azurite it is 2-3x faster than parallel ranged reads of a 4 MiB blob.
+      const r = await call(() => blob.download());
+      const chunks: Buffer[] = [];
+      for await (const chunk of r.readableStreamBody as AsyncIterable<Buffer>) chunks.push(chunk);
+      return { data: Buffer.concat(chunks), etag: r.etag ?? '', metadata: r.metadata ?? {} };
     } catch (e) {
       if (isStatus(e, 404)) return undefined;
       throw e;

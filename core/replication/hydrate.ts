@@ -202,8 +202,23 @@ async function drainOnce(
       return p;
     };
 
+    // Applied but not yet recorded in the watermark (group commit: one document write per
+    // `commitEvery` batches). Re-applying them after a crash is harmless: same bytes at the same
+    // offsets, digests recomputed; their staged blobs are deleted only once committed.
+    let pending: Applied[] = [];
+    const commit = async (piece?: PieceDoc) => {
+      if (pending.length === 0) return;
+      state = await advance(deps, state!, pending, piece);
+      for (const a of pending) deletes.push(blobs.deleteBlob(STAGING, a.name).catch(() => false));
+      if (deletes.length >= 16) await Promise.all(deletes.splice(0));
+      out.applied += pending.length;
+      out.appliedSeq = state.doc.appliedSeq;
+      pending = [];
+    };
+    let seq = state.doc.appliedSeq;
+
     for (;;) {
-      const seq = state.doc.appliedSeq + 1;
+      seq++;
       for (let k = 1; k <= opts.prefetch; k++) void fetch(seq + k);
       const staged = await fetch(seq);
       prefetched.delete(seq);
@@ -245,6 +260,7 @@ async function drainOnce(
           );
       } catch (e) {
         if (isHavenError(e) && !e.retryable) {
+          await commit();
           await stopDisk(
             deps,
             { ...key, diskSize, seq },
@@ -260,21 +276,20 @@ async function drainOnce(
       const digests = await touchedBlockDigests(deps, replica, diskSize, batch.extents);
       await index.update(digests);
 
-      let pieceDoc: PieceDoc | undefined;
-      if (batch.header.bookmark) pieceDoc = await cutPiece(deps, key, replica, index, batch.header);
+      const bytes = batch.extents.reduce((n, e) => n + (e.kind === 'data' ? e.length : 0), 0);
+      pending.push({ seq, digest, bytes, name });
 
-      state = await advance(deps, state, batch, digest, pieceDoc);
-      // The watermark moved: the staged blob is garbage. Deleted in the background of the next
-      // batch (awaited before we return); one left behind by a crash is a late duplicate.
-      deletes.push(blobs.deleteBlob(STAGING, name).catch(() => false));
-      if (deletes.length >= 8) await Promise.all(deletes.splice(0));
-      out.applied++;
-      out.appliedSeq = state.doc.appliedSeq;
-      if (pieceDoc) {
+      if (batch.header.bookmark) {
+        // A point is committed at once: the watermark never moves past a bookmark without it.
+        const pieceDoc = await cutPiece(deps, key, replica, index, batch.header);
+        await commit(pieceDoc);
         out.points.push(pieceDoc.pointId);
         await publishPoint(deps, key.machineId, pieceDoc.pointId);
+      } else if (pending.length >= opts.commitEvery) {
+        await commit();
       }
     }
+    await commit();
     await Promise.all(deletes.splice(0));
     await dropLateDuplicates(deps, key, state);
     return out;
@@ -448,17 +463,23 @@ async function cutPiece(
   return piece;
 }
 
-/** Moves the watermark to the batch's seq (ETag-checked: a lost lease cannot move it twice). */
+interface Applied {
+  seq: number;
+  digest: string;
+  bytes: number;
+  name: string;
+}
+
+/** Moves the watermark past the applied batches (ETag-checked: a lost lease cannot move it twice). */
 async function advance(
   deps: ReplicationDeps,
   state: VersionedDisk,
-  batch: DecodedBatch,
-  digest: string,
+  applied: Applied[],
   piece: PieceDoc | undefined,
 ): Promise<VersionedDisk> {
   const now = deps.clock();
-  const h = batch.header;
-  const bytes = batch.extents.reduce((n, e) => n + (e.kind === 'data' ? e.length : 0), 0);
+  const last = applied[applied.length - 1]!;
+  const bytes = applied.reduce((n, a) => n + a.bytes, 0);
   const minute = Math.floor(now / 60_000);
   const churn = state.doc.churn.filter((c) => c.minute > minute - 60);
   const cur = churn.find((c) => c.minute === minute);
@@ -466,9 +487,11 @@ async function advance(
   else churn.push({ minute, bytes });
   const doc: DiskReplicationDoc = {
     ...state.doc,
-    appliedSeq: h.seq,
-    recent: [...state.doc.recent, { seq: h.seq, sha256: digest }].slice(-RECENT_DIGESTS),
-    batchesApplied: state.doc.batchesApplied + 1,
+    appliedSeq: last.seq,
+    recent: [...state.doc.recent, ...applied.map((a) => ({ seq: a.seq, sha256: a.digest }))].slice(
+      -RECENT_DIGESTS,
+    ),
+    batchesApplied: state.doc.batchesApplied + applied.length,
     bytesApplied: state.doc.bytesApplied + bytes,
     churn,
     lastAppliedAt: new Date(now).toISOString(),
@@ -485,7 +508,7 @@ async function advance(
   } catch (e) {
     if (isHavenError(e) && e.kind === 'precondition') {
       throw conflict(
-        `Watermark of ${h.diskId} g${h.generation} moved under us (lease lost?); stopping this drain.`,
+        `Watermark of ${state.doc.diskId} g${state.doc.generation} moved under us (lease lost?); stopping this drain.`,
       );
     }
     throw e;

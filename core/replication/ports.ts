@@ -61,6 +61,8 @@ export interface ReplicationOptions {
   prefetch: number;
   /** Concurrent page writes per batch. */
   writeConcurrency: number;
+  /** Batches applied per watermark write (group commit); bookmarks always commit at once. */
+  commitEvery: number;
   /** Lifetime of a restore read URL. */
   readUrlSeconds: number;
 }
@@ -70,5 +72,6 @@ export const DEFAULT_REPLICATION_OPTIONS: ReplicationOptions = {
   maxSeqAhead: 1_000_000,
   prefetch: 3,
   writeConcurrency: 4,
+  commitEvery: 8,
   readUrlSeconds: 15 * 60,
 };

@@ -159,6 +159,7 @@ describe('hydrate', () => {
 
   it('crash between page write and watermark: the re-run gives exact bytes and digest', async () => {
     const h = await harness();
+    h.opts.commitEvery = 1; // a watermark write per batch: crash right after batch 2's pages
     const m = h.addMachine({ d0: 2 * MiB });
     const d = m.disks[0]!;
     await send(h, d, d.batch([data(0, 200 * 1024)]));
@@ -320,5 +321,37 @@ describe('hydrate', () => {
     const r = await hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, d.diskId, 1, 2));
     expect(r).toMatchObject({ status: 'drained', appliedSeq: 2 });
     expect((await replicaBytes(h, d)).equals(d.image)).toBe(true);
+  });
+
+  it('group commit: a crash before a group’s watermark write re-applies the whole group exactly', async () => {
+    const h = await harness();
+    h.opts.commitEvery = 4;
+    const m = h.addMachine({ d0: 2 * MiB });
+    const d = m.disks[0]!;
+    for (let i = 0; i < 6; i++)
+      await send(h, d, d.batch([data(((i * 37) % 20) * 32 * 1024 + 512 * i, 48 * 1024)]));
+    await send(h, d, d.batch([zero(0, 8192)], bookmark('gc')));
+    const replace = h.deps.docs.disks.replace.bind(h.deps.docs.disks);
+    h.deps.docs.disks.replace = async (doc, o) => {
+      if (doc.appliedSeq === 7) throw new Error('crash: before the second group commit');
+      return replace(doc, o);
+    };
+    await expect(
+      hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, d.diskId, 1, 1)),
+    ).rejects.toThrow(/crash/);
+    const mid = await watermark(h, d);
+    expect(mid?.appliedSeq).toBe(4); // the first group of 4 is committed; 5–7 are not
+    expect(
+      await h.blobs.getProperties(STAGING, stagingBlobName(m.machineId, d.diskId, 1, 5)),
+    ).toBeDefined();
+    h.deps.docs.disks.replace = replace;
+    const r = await hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, d.diskId, 1, 5));
+    expect(r).toMatchObject({ appliedSeq: 7, applied: 3, points: ['gc'] });
+    expect((await watermark(h, d))?.batchesApplied).toBe(7);
+    expect((await replicaBytes(h, d)).equals(d.image)).toBe(true);
+    const p = (await h.deps.docs.points.get(m.machineId, 'gc'))!.doc as {
+      disks: { sha256: string }[];
+    };
+    expect(p.disks[0]!.sha256).toBe(d.digest());
   });
 });
