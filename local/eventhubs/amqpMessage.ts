@@ -1,4 +1,6 @@
-import * as rhea from 'rhea';
+// rhea exports a Container instance whose API lives on its prototype; a namespace import would drop it.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+import rhea = require('rhea');
 
 /* rhea's codec is untyped in its typings; this is the small part of it the endpoint uses. */
 interface Typed {

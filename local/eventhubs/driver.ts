@@ -78,6 +78,7 @@ export function createEventHubsDriver(opts: EventHubsDriverOptions = {}): Trigge
     }
     const consumerGroup = String(t.consumerGroup ?? '$Default');
     const many = String(t.cardinality ?? 'one').toLowerCase() === 'many';
+    const dataType = String(t.dataType ?? '').toLowerCase();
     const container = new ContainerClient(
       storage,
       opts.checkpointContainer ?? 'azure-webjobs-eventhub',
@@ -111,7 +112,7 @@ export function createEventHubsDriver(opts: EventHubsDriverOptions = {}): Trigge
       const invokeBatch = async (): Promise<void> => {
         if (many) {
           await host.invoke(fn.name, {
-            triggerValue: events.map(bodyOf),
+            triggerValue: batchBodies(events, dataType),
             triggerMetadata: {
               partitionContext,
               enqueuedTimeUtcArray: events.map((e) => e.enqueuedTimeUtc.toISOString()),
@@ -125,7 +126,7 @@ export function createEventHubsDriver(opts: EventHubsDriverOptions = {}): Trigge
         } else {
           for (const e of events) {
             await host.invoke(fn.name, {
-              triggerValue: bodyOf(e),
+              triggerValue: batchBodies([e], dataType)[0],
               triggerMetadata: {
                 partitionContext,
                 enqueuedTimeUtc: e.enqueuedTimeUtc.toISOString(),
@@ -211,6 +212,23 @@ function resolveSetting(value: string, settings: Record<string, string>): string
     if (v === undefined) throw new Error(`App setting '${name}' is not set.`);
     return v;
   });
+}
+
+/**
+ * Bodies of one invocation. The worker protocol carries a batch as one typed collection, so a
+ * batch is uniform: all parsed JSON when every body is JSON, otherwise all Buffers (JSON ones as
+ * their raw UTF-8 bytes) so binary is never mangled. `dataType` 'binary' / 'string' force a type.
+ */
+function batchBodies(events: ReceivedEventData[], dataType: string): unknown[] {
+  const raw = events.map((e) => e.body as unknown);
+  if (dataType === 'binary')
+    return raw.map((b) => (Buffer.isBuffer(b) ? b : Buffer.from(JSON.stringify(b))));
+  if (dataType === 'string')
+    return raw.map((b) => (Buffer.isBuffer(b) ? b.toString('utf8') : JSON.stringify(b)));
+  const parsed = events.map(bodyOf);
+  return parsed.some((b) => Buffer.isBuffer(b))
+    ? raw.map((b) => (Buffer.isBuffer(b) ? b : Buffer.from(JSON.stringify(b))))
+    : parsed;
 }
 
 /**

@@ -1,7 +1,9 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import { join } from 'node:path';
-import * as rhea from 'rhea';
+// rhea exports a Container instance whose API lives on its prototype; a namespace import would drop it.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+import rhea = require('rhea');
 import type { Connection, Delivery, EventContext, Receiver, Sender } from 'rhea';
 import {
   amqpTypes,

@@ -1,5 +1,6 @@
 import type { HostLogger, TriggerDriver } from '../host/plugin';
 import { createDurableDriver } from '../durable/driver';
+import { eventHubsService } from '../eventhubs/stackService';
 
 /** What a service sees when the stack starts it (storage and Cosmos are already up). */
 export interface StackServiceContext {
@@ -36,4 +37,5 @@ export interface StackService {
  */
 export const services: StackService[] = [
   { name: 'durable', start: async () => ({ drivers: [createDurableDriver()] }) },
+  eventHubsService,
 ];

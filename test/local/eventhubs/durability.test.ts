@@ -20,7 +20,10 @@ async function sendNumbered(
   size = 100,
   acked: number[] = [],
 ): Promise<void> {
-  const producer = new EventHubProducerClient(cs, hub);
+  // Short attempts: the in-flight sender of the crash test must give up soon after the kill.
+  const producer = new EventHubProducerClient(cs, hub, {
+    retryOptions: { maxRetries: 0, timeoutInMs: 5000 },
+  });
   try {
     for (let i = from; i < from + count; i += 10) {
       const events = [];
@@ -123,10 +126,11 @@ describe('durability of the local Event Hubs endpoint', () => {
     await sendNumbered(connectionString(a.port), 'hub', 0, 200, 4096);
     // Unacknowledged traffic in flight at the moment of the kill may or may not survive; acknowledged must.
     const acked: number[] = [];
-    const inflight = sendNumbered(connectionString(a.port), 'hub', 1000, 1000, 4096, acked).catch(
+    const inflight = sendNumbered(connectionString(a.port), 'hub', 1000, 5000, 4096, acked).catch(
       () => undefined,
     );
-    await new Promise((r) => setTimeout(r, 50));
+    // Kill while acknowledged sends are streaming in.
+    while (acked.length < 50) await new Promise((r) => setTimeout(r, 5));
     a.child.kill('SIGKILL');
     await new Promise((r) => a.child.once('exit', r));
     await inflight;
@@ -136,6 +140,7 @@ describe('durability of the local Event Hubs endpoint', () => {
     const events = await readAll(connectionString(b.port), 'hub');
     const ns = new Set(events.map((e) => e.n));
     for (let i = 0; i < 200; i++) expect(ns.has(i)).toBe(true);
+    expect(acked.length).toBeGreaterThanOrEqual(50);
     for (const n of acked) expect(ns.has(n)).toBe(true);
     for (const p of ['0', '1']) {
       const seqs = events.filter((e) => e.p === p).map((e) => e.seq);
