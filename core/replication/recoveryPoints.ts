@@ -216,59 +216,92 @@ export function pointsToKeep(
 }
 
 /**
- * Applies the machine's retention: drops points (snapshots, pieces, documents) the policy no
- * longer keeps. A dropped point's change set is merged into the next newer point of the same
- * disk and generation, so "changed since the previous point" stays true across the gap.
- * Also removes the replicas of superseded generations once no point needs them.
+ * Applies the machine's retention: drops points the policy no longer keeps (point document
+ * first, so it is never listed half-deleted), then their pieces (snapshot, change set, piece
+ * document), plus orphan pieces (a bookmark some disk never reached) older than the policy's
+ * horizon. A dropped piece's change set is OR-ed into the next piece of the same disk and
+ * generation, so "changed since the previous piece" stays a superset across the gap. Finally the
+ * replicas of superseded generations go once no point needs them.
  */
 export async function applyRetention(
   deps: ReplicationDeps,
   machineId: string,
-): Promise<{ dropped: string[] }> {
+): Promise<{ dropped: string[]; orphanPieces: number }> {
   const machine = await deps.machines.getMachine(machineId);
   const policy = machine?.retention ?? DEFAULT_RETENTION;
+  const now = deps.clock();
   const points = await allPoints(deps, machineId);
-  const keep = pointsToKeep(points, policy, deps.clock());
-  const dropped: string[] = [];
-  // Oldest first, so merged change sets keep flowing forward.
-  for (let i = points.length - 1; i >= 0; i--) {
-    const p = points[i]!;
-    if (keep.has(p.id)) continue;
-    for (const d of p.disks) {
-      // The next newer point of this disk+generation (kept, or merged forward when it is dropped in turn).
-      const newer = points
-        .slice(0, i)
-        .reverse()
-        .map((q) => q.disks.find((x) => x.diskId === d.diskId && x.generation === d.generation))
-        .find((x) => x !== undefined);
-      if (newer) {
-        const [mine, theirs] = await Promise.all([
-          deps.blobs.readBlob(REPLICA_INDEX, d.changes),
-          deps.blobs.readBlob(REPLICA_INDEX, newer.changes),
-        ]);
-        if (mine && theirs)
-          await deps.blobs.putBlockBlob(
-            REPLICA_INDEX,
-            newer.changes,
-            orBitmaps(mine.data, theirs.data),
-            theirs.metadata,
-          );
+  const keep = pointsToKeep(points, policy, now);
+  const dropped = points.filter((p) => !keep.has(p.id)).map((p) => p.id);
+  for (const id of dropped) await deps.docs.points.delete(machineId, id);
+
+  const published = new Set(points.filter((p) => keep.has(p.id)).map((p) => p.id));
+  const horizonMs =
+    Math.max(policy.retentionHours, ...policy.thinning.map((t) => t.forHours)) * HOUR;
+  const pieces = await allPieces(deps, machineId);
+  const chains = new Map<string, PieceDoc[]>();
+  for (const piece of pieces) {
+    const k = `${piece.diskId}/${piece.generation}`;
+    let chain = chains.get(k);
+    if (!chain) chains.set(k, (chain = []));
+    chain.push(piece);
+  }
+  const newestGen = new Map<string, number>();
+  for (const p of pieces)
+    newestGen.set(p.diskId, Math.max(newestGen.get(p.diskId) ?? 0, p.generation));
+  let orphanPieces = 0;
+  for (const chain of chains.values()) {
+    chain.sort((a, b) => a.seq - b.seq);
+    // In the disk's newest generation the last piece stays (its successor is the live change
+    // bitmap); superseded generations have no successor to keep consistent.
+    const superseded = chain[0]!.generation < newestGen.get(chain[0]!.diskId)!;
+    for (let i = 0; i < chain.length - (superseded ? 0 : 1); i++) {
+      const piece = chain[i]!;
+      const orphanAge = now - Date.parse(piece.bookmark.createdAt);
+      const drop =
+        dropped.includes(piece.pointId) || (!published.has(piece.pointId) && orphanAge > horizonMs);
+      if (!drop) continue;
+      if (!dropped.includes(piece.pointId)) orphanPieces++;
+      const next = chain[i + 1];
+      const [mine, theirs] = await Promise.all([
+        deps.blobs.readBlob(REPLICA_INDEX, piece.changes),
+        next ? deps.blobs.readBlob(REPLICA_INDEX, next.changes) : undefined,
+      ]);
+      if (next && mine && theirs) {
+        await deps.blobs.putBlockBlob(
+          REPLICA_INDEX,
+          next.changes,
+          orBitmaps(mine.data, theirs.data),
+          theirs.metadata,
+        );
       }
-      await deps.blobs.deleteSnapshot(REPLICAS, d.blob, d.snapshot);
-      await deps.blobs.deleteBlob(REPLICA_INDEX, d.changes);
+      await deps.blobs.deleteSnapshot(REPLICAS, piece.blob, piece.snapshot);
+      await deps.blobs.deleteBlob(REPLICA_INDEX, piece.changes);
+      await deps.docs.points.delete(machineId, piece.id);
     }
-    // Document last: if we crash above, the next run redoes the (idempotent) work.
-    const pieces = await piecesOf(deps, machineId, p.id);
-    for (const piece of pieces) await deps.docs.points.delete(machineId, piece.id);
-    await deps.docs.points.delete(machineId, p.id);
-    dropped.push(p.id);
   }
   await dropSupersededGenerations(
     deps,
     machineId,
-    points.filter((p) => !dropped.includes(p.id)),
+    points.filter((p) => keep.has(p.id)),
   );
-  return { dropped };
+  return { dropped, orphanPieces };
+}
+
+async function allPieces(deps: ReplicationDeps, machineId: string): Promise<PieceDoc[]> {
+  const out: PieceDoc[] = [];
+  let continuation: string | undefined;
+  do {
+    const page = await deps.docs.points.query({
+      partitionKey: machineId,
+      where: [{ field: 'type', op: '=', value: 'piece' }],
+      limit: 1000,
+      ...(continuation ? { continuation } : {}),
+    });
+    out.push(...page.items.map((i) => i.doc as PieceDoc));
+    continuation = page.continuation;
+  } while (continuation);
+  return out;
 }
 
 async function dropSupersededGenerations(

@@ -1,7 +1,7 @@
 import { app, type InvocationContext } from '@azure/functions';
 import { getRoot } from '../../app/root';
 import { hydrateStaged } from '../../core/replication/hydrate';
-import { STAGING } from '../../core/replication/names';
+import { STAGING, parseStagingName } from '../../core/replication/names';
 
 /** The staging blob name from the trigger metadata (`{name}` of `staging/{name}`). */
 export function stagedName(context: InvocationContext): string {
@@ -11,13 +11,23 @@ export function stagedName(context: InvocationContext): string {
   return path.startsWith(`${STAGING}/`) ? path.slice(STAGING.length + 1) : path;
 }
 
+function isStagingName(name: string): boolean {
+  try {
+    parseStagingName(name);
+    return true;
+  } catch {
+    return false; // a stray blob must not be retried into the poison queue
+  }
+}
+
 /** Staged batch written → drain its disk into the replica (lease, in order, points). */
 export async function hydrateHandler(_blob: unknown, context: InvocationContext): Promise<void> {
-  const root = await getRoot();
-  const { deps, options } = root.replication;
-  const r = await hydrateStaged(deps, options, stagedName(context));
+  const name = stagedName(context);
+  if (!isStagingName(name)) return context.warn(`hydrate: ignoring ${name} (not a staged batch)`);
+  const { deps, options } = (await getRoot()).replication;
+  const r = await hydrateStaged(deps, options, name);
   context.log(
-    `hydrate ${stagedName(context)}: ${r.status}, applied ${r.applied}, watermark ${r.appliedSeq}${r.points.length ? `, points ${r.points.join(',')}` : ''}`,
+    `hydrate ${name}: ${r.status}, applied ${r.applied}, watermark ${r.appliedSeq}${r.points.length ? `, points ${r.points.join(',')}` : ''}`,
   );
 }
 

@@ -238,5 +238,31 @@ describe('recovery points', () => {
     expect(
       await h.blobs.getProperties(REPLICAS, replicaBlobName(m.machineId, 'd0', 2)),
     ).toBeDefined();
+    expect(await h.deps.docs.points.get(m.machineId, 'piece:g1p:d0')).toBeUndefined();
+    expect(await h.deps.docs.points.get(m.machineId, 'piece:g2p:d0')).toBeDefined();
+  });
+
+  it('retention removes orphan pieces (a bookmark one disk never reached) and keeps the change chain', async () => {
+    const now = Date.parse('2026-11-28T00:00:00.000Z');
+    const h = await harness('azure', () => now);
+    const m = h.addMachine({ a: 1 * MiB, b: 1 * MiB });
+    const [a, b] = m.disks as [TestDisk, TestDisk];
+    // 'lost' reaches disk a only (b's batch never came); 'ok' is complete later.
+    await push(h, a, a.batch([data(0, 512)], bookmark('lost', '2026-11-26T00:00:00.000Z')));
+    await push(h, a, a.batch([data(128 * 1024, 512)], bookmark('ok', '2026-11-27T23:00:00.000Z')));
+    await push(h, b, b.batch([data(0, 512)], bookmark('ok', '2026-11-27T23:00:00.000Z')));
+    const lost = (await h.deps.docs.points.get(m.machineId, 'piece:lost:a'))!.doc as {
+      snapshot: string;
+    };
+    h.directory.machines.get(m.machineId)!.retention = { retentionHours: 24, thinning: [] };
+    const r = await applyRetention(h.deps, m.machineId);
+    expect(r).toEqual({ dropped: [], orphanPieces: 1 });
+    expect(await h.deps.docs.points.get(m.machineId, 'piece:lost:a')).toBeUndefined();
+    expect(
+      await h.blobs.getProperties(REPLICAS, replicaBlobName(m.machineId, 'a', 1), lost.snapshot),
+    ).toBeUndefined();
+    const chain = (await h.blobs.readBlob(REPLICA_INDEX, `${m.machineId}/a/g1/changes/ok`))!.data;
+    expect(chain[0]).toBe(0b101); // block 0 (from 'lost') and block 2 (its own)
+    expect((await getRecoveryPoint(h.deps, m.machineId, 'ok')).disks).toHaveLength(2);
   });
 });

@@ -187,5 +187,7 @@ describe('replication functions (ingest trigger → hydrate trigger → recovery
       params: { id: m.machineId },
     });
     expect(health.json.health.errors.length).toBe(3);
+    // A stray blob in staging is ignored, not retried into the poison queue.
+    await expect(hydrateHandler(null, ctx({ name: 'not/a/batch' }))).resolves.toBeUndefined();
   });
 });
