@@ -20,7 +20,7 @@ import {
   replicaBlobName,
   replicaBlobSize,
 } from './names';
-import type { ReplicationDeps, ReplicationOptions } from './ports';
+import type { ProtectionSignals, ReplicationDeps, ReplicationOptions } from './ports';
 import { publishPoint } from './recoveryPoints';
 import { ReplicaIndex, popcount } from './replicaIndex';
 import {
@@ -59,9 +59,10 @@ export async function hydrateStaged(
   deps: ReplicationDeps,
   opts: ReplicationOptions,
   stagingName: string,
+  signals?: ProtectionSignals,
 ): Promise<HydrateOutcome> {
   const key = parseStagingName(stagingName);
-  return drainDisk(deps, opts, key);
+  return drainDisk(deps, opts, key, signals);
 }
 
 /**
@@ -73,10 +74,11 @@ export async function drainDisk(
   deps: ReplicationDeps,
   opts: ReplicationOptions,
   key: DiskKey,
+  signals?: ProtectionSignals,
 ): Promise<HydrateOutcome> {
   const total: HydrateOutcome = { status: 'drained', appliedSeq: 0, applied: 0, points: [] };
   for (;;) {
-    const r = await drainOnce(deps, opts, key);
+    const r = await drainOnce(deps, opts, key, signals);
     total.status = r.status;
     total.appliedSeq = r.appliedSeq;
     total.applied += r.applied;
@@ -112,6 +114,7 @@ async function drainOnce(
   deps: ReplicationDeps,
   opts: ReplicationOptions,
   key: DiskKey,
+  signals?: ProtectionSignals,
 ): Promise<HydrateOutcome> {
   const { blobs } = deps;
   let state = await loadDiskDoc(deps, key);
@@ -284,7 +287,13 @@ async function drainOnce(
         const pieceDoc = await cutPiece(deps, key, replica, index, batch.header);
         await commit(pieceDoc);
         out.points.push(pieceDoc.pointId);
-        await publishPoint(deps, key.machineId, pieceDoc.pointId);
+        const point = await publishPoint(deps, key.machineId, pieceDoc.pointId);
+        if (point) {
+          await signals?.pointPublished(key.machineId, {
+            id: point.id,
+            disks: point.disks.map((d) => d.diskId),
+          });
+        }
       } else if (pending.length >= opts.commitEvery) {
         await commit();
       }

@@ -42,6 +42,14 @@ export interface MachineKeys {
   getDataKey(machineId: string, keyId: string): Promise<Buffer>;
 }
 
+/**
+ * What the data path tells protection sagas (per invocation: in Functions it rides the
+ * invocation's durable client). The enable-protection saga waits for the first point.
+ */
+export interface ProtectionSignals {
+  pointPublished(machineId: string, point: { id: string; disks: string[] }): Promise<void>;
+}
+
 export interface ReplicationDeps {
   blobs: BlobStore;
   events: BlobEvents;

@@ -2,6 +2,7 @@ import { app, type InvocationContext } from '@azure/functions';
 import { getRoot } from '../../app/root';
 import { hydrateStaged } from '../../core/replication/hydrate';
 import { STAGING, parseStagingName } from '../../core/replication/names';
+import { hydrateDurableClient, signalsFor } from './protectionSignals';
 
 /** The staging blob name from the trigger metadata (`{name}` of `staging/{name}`). */
 export function stagedName(context: InvocationContext): string {
@@ -24,8 +25,9 @@ function isStagingName(name: string): boolean {
 export async function hydrateHandler(_blob: unknown, context: InvocationContext): Promise<void> {
   const name = stagedName(context);
   if (!isStagingName(name)) return context.warn(`hydrate: ignoring ${name} (not a staged batch)`);
-  const { deps, options } = (await getRoot()).replication;
-  const r = await hydrateStaged(deps, options, name);
+  const root = await getRoot();
+  const { deps, options } = root.replication;
+  const r = await hydrateStaged(deps, options, name, signalsFor(root, context));
   context.log(
     `hydrate ${name}: ${r.status}, applied ${r.applied}, watermark ${r.appliedSeq}${r.points.length ? `, points ${r.points.join(',')}` : ''}`,
   );
@@ -35,5 +37,6 @@ app.storageBlob('hydrate', {
   path: `${STAGING}/{name}`,
   connection: 'HAVEN_STORAGE_CONNECTION',
   source: 'EventGrid',
+  extraInputs: [hydrateDurableClient],
   handler: hydrateHandler,
 });

@@ -106,5 +106,12 @@ describe('replication on the local stack', () => {
     expect(bytes.subarray(0, d.size).equals(d.image)).toBe(true);
     const m = await api('GET', `machines/${machineId}`);
     expect(m.json.health).toMatchObject({ lastPoint: { id: 'bk-local' }, backlogBytes: 0 });
+    // The first complete point ends the initial sync: the enable-protection saga marks it protected.
+    let state: string | undefined;
+    for (let i = 0; i < 300 && state !== 'protected'; i++) {
+      state = (await api('GET', `machines/${machineId}`)).json.protection?.state;
+      if (state !== 'protected') await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(state).toBe('protected');
   });
 });
