@@ -1,4 +1,12 @@
-import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fdatasyncSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -19,7 +27,14 @@ import type { BenchRow } from './row';
  */
 const MB = 1e6;
 
-async function measure(eventBytes: number, totalBytes: number, dir: string): Promise<number> {
+interface Measured {
+  mbPerSecond: number;
+  /** CPU milliseconds per MB moved, in the endpoint process and in the SDK client process. */
+  endpointCpuMsPerMB: number;
+  clientCpuMsPerMB: number;
+}
+
+async function measure(eventBytes: number, totalBytes: number, dir: string): Promise<Measured> {
   const emulator = await startEmulatorProcess(join(dir, `eh-${eventBytes}`));
   const cs = `Endpoint=sb://127.0.0.1:${emulator.port};SharedAccessKeyName=bench;SharedAccessKey=bench-key;UseDevelopmentEmulator=true`;
   const producer = new EventHubProducerClient(cs, 'bench');
@@ -59,6 +74,8 @@ async function measure(eventBytes: number, totalBytes: number, dir: string): Pro
     await producer.sendBatch([{ body: Buffer.alloc(16) }], { partitionId: '0' });
     received -= 1;
     const t0 = process.hrtime.bigint();
+    const cpu0 = process.cpuUsage();
+    const ecpu0 = procCpu(emulator.pid);
     const inFlight = 8;
     let next = 0;
     const worker = async (): Promise<void> => {
@@ -73,8 +90,15 @@ async function measure(eventBytes: number, totalBytes: number, dir: string): Pro
     await Promise.all(Array.from({ length: inFlight }, worker));
     await finished;
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const client = process.cpuUsage(cpu0);
+    const endpointCpu = procCpu(emulator.pid) - ecpu0;
     await sub.close();
-    return (expected * eventBytes) / MB / seconds;
+    const mb = (expected * eventBytes) / MB;
+    return {
+      mbPerSecond: mb / seconds,
+      endpointCpuMsPerMB: (endpointCpu * 1000) / mb,
+      clientCpuMsPerMB: (client.user + client.system) / 1000 / mb,
+    };
   } finally {
     await consumer.close();
     await producer.close();
@@ -82,10 +106,16 @@ async function measure(eventBytes: number, totalBytes: number, dir: string): Pro
   }
 }
 
+/** CPU seconds a process has used (Linux /proc). */
+function procCpu(pid: number): number {
+  const st = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(st[11]) + Number(st[12])) / 100;
+}
+
 /** The endpoint runs in its own process, as it does beside a real client. */
 async function startEmulatorProcess(
   dataDir: string,
-): Promise<{ port: number; stop(): Promise<void> }> {
+): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
   const built = __filename.endsWith('.js');
   const main = join(__dirname, '../../local/eventhubs', built ? 'main.js' : 'main.ts');
   const args = [
@@ -107,6 +137,7 @@ async function startEmulatorProcess(
   });
   return {
     port,
+    pid: child.pid!,
     stop: () =>
       new Promise<void>((resolve) => {
         child.once('exit', () => resolve());
@@ -140,7 +171,8 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
   try {
     for (const size of [64 * 1024, 900 * 1024]) {
       const base = baseline(size, total, dir);
-      const value = await measure(size, total, dir);
+      const m = await measure(size, total, dir);
+      const value = m.mbPerSecond;
       rows.push({
         name: `Event Hubs send→receive, ${size / 1024} KiB events, 1 partition`,
         value,
@@ -148,7 +180,10 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
         baselineName: 'fs append + fdatasync per batch',
         baselineValue: base,
         ratio: value / base,
-        note: `${Math.round(total / 1024 / 1024)} MiB through the SDK, durable before ack; higher is better${size === 900 * 1024 ? '; target ≥ 150 MB/s' : ''}`,
+        note:
+          `${Math.round(total / 1024 / 1024)} MiB through the SDK, fdatasync before ack; higher is better; ` +
+          `CPU ms/MB: endpoint ${m.endpointCpuMsPerMB.toFixed(1)}, SDK client ${m.clientCpuMsPerMB.toFixed(1)}` +
+          (size === 900 * 1024 ? '; target ≥ 150 MB/s' : ''),
       });
     }
   } finally {
