@@ -1,10 +1,12 @@
 import {
   closeSync,
+  constants,
   fdatasync,
   fstatSync,
   openSync,
   readFileSync,
   readSync,
+  statSync,
   writeSync,
 } from 'node:fs';
 import { promisify } from 'node:util';
@@ -60,7 +62,10 @@ export class WriteSplitter implements BlockDevice {
 
   /** Opens the image (the splitter is its only writer while it runs) and registers it. */
   static open(journal: MachineJournal, diskId: string, path: string): WriteSplitter {
-    const fd = openSync(path, 'r+');
+    // A block device is opened O_EXCL: Linux then refuses if it is mounted or held by another
+    // exclusive opener, which enforces "the splitter is the only writer" for real disks.
+    const isBlock = statSync(path).isBlockDevice();
+    const fd = openSync(path, isBlock ? constants.O_RDWR | constants.O_EXCL : 'r+');
     const size = deviceSize(fd);
     if (size % SECTOR !== 0) {
       closeSync(fd);
