@@ -33,6 +33,8 @@ export interface RecoveryPointDisk {
   diskId: string;
   generation?: number;
   seq?: number;
+  /** Digest tree (core/disk/digest.ts) of the disk at the point. */
+  sha256?: string;
   digest?: string;
   sizeBytes?: number;
 }
@@ -65,7 +67,9 @@ export class ControlPlaneClient {
   ) {}
 
   private url(p: string): string {
-    return `${this.apiUrl.replace(/\/+$/, '')}/api/${p}`;
+    // Accept both the host root and HAVEN_API_URL (which already ends in /api).
+    const base = this.apiUrl.replace(/\/+$/, '').replace(/\/api$/, '');
+    return `${base}/api/${p}`;
   }
 
   async request<T>(

@@ -1,6 +1,14 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, openSync, readSync, closeSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readSync,
+  closeSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -9,7 +17,11 @@ import { join } from 'node:path';
  * files (media, encrypted data), compressible text and logs, and free space that stays zero.
  * `fill` is the share of the image given to file content.
  */
-export function makeExt4Image(path: string, sizeBytes: number, opts: { fill?: number; seed?: string } = {}): void {
+export function makeExt4Image(
+  path: string,
+  sizeBytes: number,
+  opts: { fill?: number; seed?: string } = {},
+): void {
   const fill = opts.fill ?? 0.5;
   const dir = mkdtempSync(join(tmpdir(), 'haven-img-'));
   try {
@@ -17,7 +29,10 @@ export function makeExt4Image(path: string, sizeBytes: number, opts: { fill?: nu
     let used = 0;
     let i = 0;
     const text = Buffer.from(
-      Array.from({ length: 2000 }, (_, k) => `${k} INFO request served path=/api/items/${k % 97} status=200 ms=${k % 13}\n`).join(''),
+      Array.from(
+        { length: 2000 },
+        (_, k) => `${k} INFO request served path=/api/items/${k % 97} status=200 ms=${k % 13}\n`,
+      ).join(''),
     );
     mkdirSync(join(dir, 'var/log'), { recursive: true });
     mkdirSync(join(dir, 'srv/data'), { recursive: true });
@@ -26,16 +41,32 @@ export function makeExt4Image(path: string, sizeBytes: number, opts: { fill?: nu
       const kind = i % 3;
       let body: Buffer;
       if (kind === 0) body = randomBytes(size);
-      else if (kind === 1) body = Buffer.concat(Array.from({ length: Math.ceil(size / text.length) }, () => text)).subarray(0, size);
+      else if (kind === 1)
+        body = Buffer.concat(
+          Array.from({ length: Math.ceil(size / text.length) }, () => text),
+        ).subarray(0, size);
       else body = Buffer.concat([randomBytes(size / 2), Buffer.alloc(size - size / 2, 0x41)]);
       writeFileSync(join(dir, kind === 1 ? `var/log/app${i}.log` : `srv/data/blob${i}.bin`), body);
       used += size;
       i++;
     }
     rmSync(path, { force: true });
-    execFileSync('mkfs.ext4', ['-q', '-F', '-d', dir, '-E', 'lazy_itable_init=0,lazy_journal_init=0', path, `${Math.floor(sizeBytes / 1024)}k`], {
-      stdio: 'pipe',
-    });
+    execFileSync(
+      'mkfs.ext4',
+      [
+        '-q',
+        '-F',
+        '-d',
+        dir,
+        '-E',
+        'lazy_itable_init=0,lazy_journal_init=0',
+        path,
+        `${Math.floor(sizeBytes / 1024)}k`,
+      ],
+      {
+        stdio: 'pipe',
+      },
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

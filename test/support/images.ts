@@ -1,0 +1,1 @@
+export { makeExt4Image, debugfsWrite, fsckClean, sha256File } from '../../local/images/ext4';
