@@ -480,4 +480,57 @@ describe('local Event Hubs endpoint with the real SDK', () => {
     await expect.poll(() => received.length, { timeout: 10_000 }).toBe(5);
     conn.close();
   });
+
+  it('lets a receiver with a higher owner level take a partition over (how load balancing hands it on)', async () => {
+    const first = new EventHubConsumerClient('ingest', emu.connectionString(), 'hub', fastRetry);
+    const second = new EventHubConsumerClient('ingest', emu.connectionString(), 'hub', fastRetry);
+    const lost = new Promise<{ code?: string }>((resolve) => {
+      first.subscribe(
+        '1',
+        {
+          processEvents: async () => undefined,
+          processError: async (e) => resolve(e as { code?: string }),
+        },
+        { ownerLevel: 1, startPosition: latestEventPosition, maxWaitTimeInSeconds: 0.2 },
+      );
+    });
+    // Whichever attaches first, the lower owner level is the one that gets disconnected.
+    const seenBySecond: unknown[] = [];
+    await new Promise((r) => setTimeout(r, 300));
+    second.subscribe(
+      '1',
+      {
+        processEvents: async (events) => void seenBySecond.push(...events.map((e) => e.body)),
+        processError: async () => undefined,
+      },
+      { ownerLevel: 2, startPosition: latestEventPosition, maxWaitTimeInSeconds: 0.2 },
+    );
+    expect((await lost).code).toBe('ReceiverDisconnectedError');
+    await producer.sendBatch([{ body: 'for-the-new-owner' }], { partitionId: '1' });
+    await expect.poll(() => seenBySecond, { timeout: 10_000 }).toContain('for-the-new-owner');
+    await first.close();
+    await second.close();
+  });
+
+  it('accepts SASL PLAIN only with a configured key, and ANONYMOUS', async () => {
+    const attempt = (opts: Record<string, unknown>) =>
+      new Promise<string>((resolve) => {
+        const c = rhea.create_container();
+        const conn = c.connect({
+          host: '127.0.0.1',
+          port: emu.port,
+          reconnect: false,
+          ...opts,
+        } as rhea.ConnectionOptions);
+        conn.on('connection_open', () => {
+          conn.close();
+          resolve('open');
+        });
+        conn.on('connection_error', () => resolve('refused'));
+        conn.on('disconnected', () => resolve('refused'));
+      });
+    expect(await attempt({ username: KEY.name, password: KEY.key })).toBe('open');
+    expect(await attempt({ username: KEY.name, password: 'wrong' })).toBe('refused');
+    expect(await attempt({})).toBe('open');
+  });
 });
