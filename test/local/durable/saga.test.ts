@@ -1,59 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { MASTER_KEY } from './support';
-import { deriveSystemKey } from '../../../local/durable/httpApi';
 import {
   api,
-  committedActivities,
+  durableStatus,
+  finalJob,
+  protect,
+  raise,
   effectLines,
   replicaBlobs,
   sagaEnv,
   spawnSagaHost,
   waitUntil,
-  type HostChild,
-  type SagaEnv,
 } from './sagaSupport';
-
-const code = deriveSystemKey(MASTER_KEY);
-
-async function raise(
-  h: HostChild,
-  id: string,
-  event: string,
-  data: unknown = null,
-): Promise<number> {
-  const res = await fetch(
-    `${h.baseUrl}/runtime/webhooks/durabletask/instances/${id}/raiseEvent/${event}?code=${code}`,
-    {
-      method: 'POST',
-      body: JSON.stringify(data),
-    },
-  );
-  return res.status;
-}
-
-async function durableStatus(h: HostChild, id: string) {
-  const res = await fetch(`${h.baseUrl}/runtime/webhooks/durabletask/instances/${id}?code=${code}`);
-  return res.status === 404
-    ? undefined
-    : ((await res.json()) as { runtimeStatus: string; output: unknown; customStatus: unknown });
-}
-
-async function protect(h: HostChild, env: SagaEnv): Promise<string> {
-  const r = await api(h, 'POST', `/api/machines/${env.machineId}/protect`, {});
-  expect(r.status).toBe(202);
-  return r.json.job.id as string;
-}
-
-async function finalJob(
-  h: HostChild,
-  jobId: string,
-  states = ['succeeded', 'failed', 'cancelled'],
-) {
-  return waitUntil(`job ${jobId}`, async () => {
-    const r = await api(h, 'GET', `/api/jobs/${jobId}`);
-    return states.includes(r.json?.state) ? r.json : undefined;
-  });
-}
 
 describe('enable-protection saga on the real host, Azurite and the Cosmos emulator', () => {
   it('protect starts the saga; InitialSyncComplete makes the item protected; the job shows progress', async () => {

@@ -11,6 +11,8 @@ import { HubStore } from '../../../local/durable/store';
 import { EventType } from '../../../local/durable/history';
 import { isVhdFooter } from '../../../core/disk/vhdFooter';
 import { sharedStack, uniqueName } from '../../support/stack';
+import { expect } from 'vitest';
+import { deriveSystemKey } from '../../../local/durable/httpApi';
 import { MASTER_KEY } from './support';
 
 const repo = join(__dirname, '../../..');
@@ -127,13 +129,15 @@ export async function spawnSagaHost(env: SagaEnv): Promise<HostChild> {
   };
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies checked by the tests
+type Json = any;
+
 export async function api(
   h: HostChild,
   method: string,
   path: string,
   body?: unknown,
-): Promise<{ status: number; json: any }> {
-  // eslint-disable-line @typescript-eslint/no-explicit-any
+): Promise<{ status: number; json: Json }> {
   const res = await fetch(`${h.baseUrl}${path}`, {
     method,
     headers: { 'x-functions-key': MASTER_KEY, 'content-type': 'application/json' },
@@ -195,12 +199,55 @@ export async function waitUntil<T>(
   what: string,
   probe: () => Promise<T | undefined>,
   timeoutMs = 60_000,
+  everyMs = 20,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await probe();
     if (v !== undefined) return v;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+const code = deriveSystemKey(MASTER_KEY);
+
+export async function raise(
+  h: HostChild,
+  id: string,
+  event: string,
+  data: unknown = null,
+): Promise<number> {
+  const res = await fetch(
+    `${h.baseUrl}/runtime/webhooks/durabletask/instances/${id}/raiseEvent/${event}?code=${code}`,
+    {
+      method: 'POST',
+      body: JSON.stringify(data),
+    },
+  );
+  return res.status;
+}
+
+export async function durableStatus(h: HostChild, id: string) {
+  const res = await fetch(`${h.baseUrl}/runtime/webhooks/durabletask/instances/${id}?code=${code}`);
+  return res.status === 404
+    ? undefined
+    : ((await res.json()) as { runtimeStatus: string; output: unknown; customStatus: unknown });
+}
+
+export async function protect(h: HostChild, env: SagaEnv): Promise<string> {
+  const r = await api(h, 'POST', `/api/machines/${env.machineId}/protect`, {});
+  expect(r.status).toBe(202);
+  return r.json.job.id as string;
+}
+
+export async function finalJob(
+  h: HostChild,
+  jobId: string,
+  states = ['succeeded', 'failed', 'cancelled'],
+) {
+  return waitUntil(`job ${jobId}`, async () => {
+    const r = await api(h, 'GET', `/api/jobs/${jobId}`);
+    return states.includes(r.json?.state) ? r.json : undefined;
+  });
 }

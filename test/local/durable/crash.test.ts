@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import { collectionsDefs } from '../../../core/controlPlane/model';
+import {
+  committedActivities,
+  durableStatus,
+  effectLines,
+  finalJob,
+  protect,
+  raise,
+  replicaBlobs,
+  sagaEnv,
+  spawnSagaHost,
+  waitUntil,
+} from './sagaSupport';
+
+// One full run of the saga records 11 activity completions (see the replay test's sequence).
+const ACTIVITIES = 11;
+
+describe('crash: SIGKILL the host at every step of the enable-protection saga, then restart', () => {
+  it('always finishes; one replica per disk, one item, and no committed activity runs again', async () => {
+    const log: string[] = [];
+    for (let killAfter = 0; killAfter <= ACTIVITIES; killAfter++) {
+      const env = await sagaEnv();
+      let h = await spawnSagaHost(env);
+      const jobId = await protect(h, env);
+      // Raised before the saga waits for it: buffered, never lost across the crash.
+      expect(await raise(h, jobId, 'InitialSyncComplete', { early: true })).toBe(202);
+      if (killAfter > 0) {
+        await waitUntil(
+          'effects',
+          async () => (effectLines(env).length >= killAfter ? true : undefined),
+          30_000,
+          2,
+        );
+        // Vary where the kill lands: inside the next activity, between its result and the
+        // episode that consumes it, or inside that episode's transaction.
+        await new Promise((r) => setTimeout(r, (killAfter * 7) % 13));
+      }
+      await h.kill();
+      const before = effectLines(env).length;
+      const committed = await committedActivities(env, jobId);
+
+      h = await spawnSagaHost(env);
+      try {
+        const job = await finalJob(h, jobId);
+        expect(job.state, `kill after ${killAfter}`).toBe('succeeded');
+        await waitUntil('Completed', async () =>
+          (await durableStatus(h, jobId))?.runtimeStatus === 'Completed' ? true : undefined,
+        );
+      } finally {
+        await h.stop();
+      }
+
+      const lines = effectLines(env);
+      const rerun = lines.slice(before);
+      log.push(
+        `kill after ${killAfter}: ${before} run, ${committed.size} committed, ${rerun.length} after restart`,
+      );
+      for (const key of committed) {
+        expect(
+          rerun.filter((l) => l === key),
+          `kill after ${killAfter}: ${key} ran again`,
+        ).toEqual([]);
+      }
+      const counts = new Map<string, number>();
+      for (const l of lines) counts.set(l, (counts.get(l) ?? 0) + 1);
+      expect(counts.size, `kill after ${killAfter}`).toBe(ACTIVITIES);
+      for (const [key, n] of counts) {
+        // Only an activity in flight at the kill (result not committed) may have run twice.
+        if (n > 1) expect(committed.has(key), `kill after ${killAfter}: ${key}`).toBe(false);
+        expect(n).toBeLessThanOrEqual(2);
+      }
+      expect(await replicaBlobs(env)).toEqual([
+        { name: `${env.machineId}/sda/g1.vhd`, footerOk: true },
+        { name: `${env.machineId}/sdb/g1.vhd`, footerOk: true },
+      ]);
+      const items = await env.root.documents.collection(collectionsDefs.protectedItems).query({});
+      expect(items.items).toHaveLength(1);
+      const item = (await env.root.controlPlane.protectedItems.get(env.machineId)).doc;
+      expect(item.state).toBe('protected');
+      expect(item.history.map((c) => c.to)).toEqual(['enabling', 'initial-sync', 'protected']);
+      const jobs = await env.root.documents.collection(collectionsDefs.jobs).query({});
+      expect(jobs.items).toHaveLength(1);
+    }
+    console.log(log.join('\n'));
+  }, 300_000);
+});
