@@ -44,6 +44,8 @@ export interface EventHubsFacts {
   host: string;
   keyName: string;
   key: string;
+  /** Plain AMQP to a local emulator (`UseDevelopmentEmulator=true`). */
+  useDevelopmentEmulator: boolean;
 }
 
 export function eventHubsFacts(cs: string): EventHubsFacts | undefined {

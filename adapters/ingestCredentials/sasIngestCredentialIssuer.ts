@@ -93,6 +93,7 @@ export class SasIngestCredentialIssuer implements IngestCredentialIssuer {
         resourceUri,
         sasToken: eventHubsSasToken(resourceUri, eh.keyName, eh.key, expirySeconds),
         expiresAt: expiresAt.toISOString(),
+        ...(eh.useDevelopmentEmulator ? { useDevelopmentEmulator: true } : {}),
       },
       blob: {
         containerUrl: `${storage.blobEndpoint}/${INCOMING_CONTAINER}`,

@@ -11,6 +11,8 @@ export interface IngestCredentials {
     /** `SharedAccessSignature sr=…&sig=…&se=…&skn=…` */
     sasToken: string;
     expiresAt: string;
+    /** Set for a local emulator endpoint: connect with plain AMQP (`UseDevelopmentEmulator=true`). */
+    useDevelopmentEmulator?: boolean;
   };
   blob: {
     /** Container URL without a query; append `/<machineId>/<name>?<sas>`. */

@@ -180,6 +180,7 @@ describe('enrollment flow', () => {
     expect(r.status).toBe(200);
     expect(r.headers['cache-control']).toBe('no-store');
     const eh = r.json.eventHubs;
+    expect(eh.useDevelopmentEmulator).toBeUndefined();
     expect(eh.resourceUri).toBe(
       `sb://haven-test.servicebus.windows.net/haven-batches/publishers/${machineId}`,
     );

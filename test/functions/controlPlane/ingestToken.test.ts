@@ -58,6 +58,7 @@ describe('ingest credentials against the local Event Hubs endpoint and Azurite',
     });
     expect(r.status).toBe(200);
     const token: string = r.json.eventHubs.sasToken;
+    expect(r.json.eventHubs.useDevelopmentEmulator).toBe(true);
 
     const producer = producerWith(token);
     try {
