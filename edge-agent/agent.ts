@@ -85,6 +85,8 @@ export class Agent {
       sink: (id: AgentIdentity, api: ControlPlaneClient) => BatchSink;
       log: Log;
       intervalMs?: number;
+      /** Another ChangeSource (serve-disk: the write splitter's journal); default: scan. */
+      source?: (disks: AgentDisk[]) => Promise<ChangeSource>;
     },
   ): Promise<Agent> {
     const state = new AgentState(stateDir);
@@ -100,9 +102,11 @@ export class Agent {
     const spool = await Spool.open(state.spoolDir, {
       maxBytes: settings.spoolMaxBytes ?? DEFAULT_SPOOL_BYTES,
     });
-    const source = await ScanSource.open(disks, state.indexDir, {
-      intervalMs: opts.intervalMs ?? (settings.bookmarkIntervalSeconds ?? 5) * 1000,
-    });
+    const source = opts.source
+      ? await opts.source(disks)
+      : await ScanSource.open(disks, state.indexDir, {
+          intervalMs: opts.intervalMs ?? (settings.bookmarkIntervalSeconds ?? 5) * 1000,
+        });
     // Batches spooled after the source's last checkpoint may be missing from its index (a
     // crash between the two): have the source produce those ranges again.
     const redo = spool.afterCheckpoint();

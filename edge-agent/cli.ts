@@ -16,6 +16,7 @@ import { diskFacts, diskIdFor } from './diskInfo';
 import { readJson, sleep, writeFileAtomic } from './fsUtil';
 import { makeProgress } from './progress';
 import { restoreDisk } from './restore';
+import { runServeDisk } from './nbd/serveDisk';
 import { CaptureSink, EventHubsSink } from './sender';
 
 const USAGE = `usage: haven-agent <command> [options]
@@ -26,6 +27,7 @@ const USAGE = `usage: haven-agent <command> [options]
   bookmark [--app] [--tag T] [--json]        cut a bookmark now (--app: run the freeze/thaw hooks around it)
   status [--json]                            per disk: state, spool backlog, acked seq, RPO
   restore --point ID --disk DISK --to PATH [--json]
+  serve-disk DISK... --socket PATH... | --port N   serve disks over NBD through the write splitter (docs/nbd.md)
 common: --state-dir D (default ${DEFAULT_STATE_DIR}); run --capture DIR writes batches to DIR instead of Event Hubs`;
 
 interface Args {
@@ -86,6 +88,8 @@ function signalController(): AbortController {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // serve-disk has repeatable options (--socket per disk): it parses its own arguments.
+  if (argv[0] === 'serve-disk') return runServeDisk(argv.slice(1));
   let json = false;
   try {
     const a = parseArgs(argv);

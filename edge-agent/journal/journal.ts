@@ -333,8 +333,14 @@ export class MachineJournal {
   }
 
   /** Registers a disk (idempotent by diskId) and returns its index in records. */
-  registerDisk(diskId: string, size: number, path: string): DiskInfo {
+  registerDisk(
+    diskId: string,
+    size: number,
+    path: string,
+    opts: { initialSync?: boolean } = {},
+  ): DiskInfo {
     let index = this.state.disks.findIndex((d) => d.diskId === diskId);
+    const isNew = index < 0;
     if (index < 0) {
       this.state.disks.push({ diskId, size, path });
       index = this.state.disks.length - 1;
@@ -345,7 +351,9 @@ export class MachineJournal {
     }
     const bm = new DirtyBitmap(join(this.dir, `dirty-${diskId}.bitmap`), size, this.bitmapBlock);
     this.bitmaps.set(index, bm);
-    if (this.pendingFullResync) {
+    // A disk new to the journal: the replica does not have its current content yet (initial
+    // sync), unless the caller knows it does. Full resync goes through the same scan path.
+    if (this.pendingFullResync || (isNew && opts.initialSync)) {
       bm.markAll();
       bm.persistSync();
     }

@@ -1,6 +1,10 @@
 import { createServer, type Server } from 'node:net';
-import { existsSync, unlinkSync } from 'node:fs';
-import { basename } from 'node:path';
+import { existsSync, realpathSync, unlinkSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { HavenError, isHavenError } from '../../core/errors';
+import { Agent } from '../agent';
+import { AgentState, DEFAULT_STATE_DIR } from '../agentState';
+import { CaptureSink, EventHubsSink } from '../sender';
 import { MachineJournal, type JournalOptions } from '../journal/journal';
 import { NbdServer } from './server';
 import { WriteSplitter } from './writeSplitter';
@@ -10,6 +14,8 @@ export interface ServeDiskOptions {
   /** Disk images or block devices; each becomes an export named after its disk id. */
   disks: Array<{ path: string; diskId?: string; socketPath?: string; port?: number }>;
   journalDir: string;
+  /** Send each disk's whole content first when it is new to the journal (the replica lacks it). */
+  initialSync?: boolean;
   machineId?: string;
   capacityBytes?: number;
   segmentBytes?: number;
@@ -48,7 +54,9 @@ export async function serveDisks(opts: ServeDiskOptions): Promise<ServingDisks> 
   const journal = MachineJournal.open(jopts);
   log(`journal ${opts.journalDir}: ${journal.recovery}`);
   const splitters = opts.disks.map((d) =>
-    WriteSplitter.open(journal, d.diskId ?? basename(d.path).replace(/\.[^.]*$/, ''), d.path),
+    WriteSplitter.open(journal, d.diskId ?? basename(d.path).replace(/\.[^.]*$/, ''), d.path, {
+      initialSync: opts.initialSync,
+    }),
   );
   const servers: NbdServer[] = [];
   for (let i = 0; i < opts.disks.length; i++) {
@@ -106,8 +114,13 @@ export async function serveDisks(opts: ServeDiskOptions): Promise<ServingDisks> 
           consistency?: 'crash' | 'app';
         };
         if (m.op === 'bookmark' && m.id) {
-          await bookmark(m.id, m);
-          return { ok: true, id: m.id, lsn: journal.lastLsn };
+          // The cut is appended synchronously inside bookmark(); the counters read right after,
+          // in the same turn, say how many changes of each disk precede it.
+          const cut = bookmark(m.id, m);
+          const changes = splitters.map((s) => s.stats.writes + s.stats.zeroes);
+          const lsn = journal.lastLsn;
+          await cut;
+          return { ok: true, id: m.id, lsn, changes };
         }
         if (m.op === 'flush') {
           await Promise.all(splitters.map((s) => s.flush()));
@@ -149,18 +162,30 @@ export async function serveDisks(opts: ServeDiskOptions): Promise<ServingDisks> 
 }
 
 const USAGE = `usage: haven-agent serve-disk DISK [DISK...] (--socket PATH [--socket PATH...] | --port N)
+       [--state-dir DIR] [--capture DIR] [--interval S] [--no-initial-sync]
        [--journal DIR] [--machine-id ID] [--disk-id ID...] [--bookmark-interval MS]
        [--journal-capacity BYTES] [--control PATH]
 Serves each DISK (image file or block device) over NBD through the write splitter.
---port N serves disk i on port N+i (127.0.0.1 only).`;
+--port N serves disk i on port N+i (127.0.0.1 only).
+With an enrolled agent state dir (--state-dir, or the default one if it holds agent.json) the
+agent replicates from the journal (batcher, spool, sender); the disks must have been added with
+'haven-agent disk add'. Without one it only serves and journals.`;
+
+export interface ServeDiskArgs extends ServeDiskOptions {
+  stateDir?: string;
+  capture?: string;
+  intervalSeconds?: number;
+  initialSync: boolean;
+}
 
 /** Parses `serve-disk` arguments (after the command word). */
-export function parseServeDiskArgs(argv: string[]): ServeDiskOptions {
+export function parseServeDiskArgs(argv: string[]): ServeDiskArgs {
   const disks: string[] = [];
   const sockets: string[] = [];
   const ids: string[] = [];
   let port: number | undefined;
-  const o: Partial<ServeDiskOptions> = {};
+  const o: Partial<ServeDiskArgs> = {};
+  let initialSync = true;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const val = () => {
@@ -176,6 +201,10 @@ export function parseServeDiskArgs(argv: string[]): ServeDiskOptions {
     else if (a === '--bookmark-interval') o.bookmarkIntervalMs = Number(val());
     else if (a === '--journal-capacity') o.capacityBytes = Number(val());
     else if (a === '--control') o.controlSocket = val();
+    else if (a === '--state-dir') o.stateDir = val();
+    else if (a === '--capture') o.capture = val();
+    else if (a === '--interval') o.intervalSeconds = Number(val());
+    else if (a === '--no-initial-sync') initialSync = false;
     else if (a === '-h' || a === '--help') throw new Error(USAGE);
     else if (a.startsWith('-')) throw new Error(`unknown option ${a}\n${USAGE}`);
     else disks.push(a);
@@ -187,7 +216,8 @@ export function parseServeDiskArgs(argv: string[]): ServeDiskOptions {
     throw new Error(`--socket or --port is required\n${USAGE}`);
   return {
     ...o,
-    journalDir: o.journalDir ?? '/var/lib/haven/journal',
+    initialSync,
+    journalDir: o.journalDir ?? '',
     disks: disks.map((path, i) => ({
       path,
       diskId: ids[i],
@@ -197,23 +227,109 @@ export function parseServeDiskArgs(argv: string[]): ServeDiskOptions {
   };
 }
 
-/** Runs serve-disk until SIGINT/SIGTERM; prints one line per served disk, then "ready". */
-export async function runServeDisk(argv: string[]): Promise<void> {
-  const opts = parseServeDiskArgs(argv);
-  const serving = await serveDisks({ ...opts, log: (m) => console.error(m) });
-  console.log('ready');
-  const stop = () => {
-    void serving.close().then(() => process.exit(0));
-  };
+function realpath(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return resolve(p);
+  }
+}
+
+/**
+ * Runs serve-disk until SIGINT/SIGTERM; prints "ready" once every disk is served. Returns the
+ * exit code (the CLI's main() contract).
+ */
+export async function runServeDisk(argv: string[]): Promise<number> {
+  let args: ServeDiskArgs;
+  try {
+    args = parseServeDiskArgs(argv);
+  } catch (e) {
+    console.error((e as Error).message);
+    return 2;
+  }
+  const log = (msg: string, fields?: Record<string, unknown>) =>
+    console.error(
+      `${new Date().toISOString()} ${msg}${fields ? ` ${JSON.stringify(fields)}` : ''}`,
+    );
+  const stateDir =
+    args.stateDir ??
+    (existsSync(join(DEFAULT_STATE_DIR, 'agent.json')) ? DEFAULT_STATE_DIR : undefined);
+  const ac = new AbortController();
+  const stop = () => ac.abort();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  try {
+    if (!stateDir) {
+      // Serve and journal only (no enrolled agent here).
+      const serving = await serveDisks({
+        ...args,
+        journalDir: args.journalDir || '/var/lib/haven/journal',
+        disks: args.disks.map((d) => ({ ...d })),
+        log,
+      });
+      console.log('ready');
+      await new Promise<void>((r) =>
+        ac.signal.addEventListener('abort', () => r(), { once: true }),
+      );
+      await serving.close();
+      return 0;
+    }
+    const state = new AgentState(resolve(stateDir));
+    const known = await state.disks();
+    const disks = args.disks.map((d) => {
+      const k = known.find((x) => realpath(x.path) === realpath(d.path));
+      if (!k)
+        throw new HavenError(
+          'precondition',
+          `${d.path} is not a protected disk; run 'haven-agent disk add ${d.path}' first.`,
+        );
+      return { ...d, diskId: k.id };
+    });
+    const serving = await serveDisks({
+      ...args,
+      bookmarkIntervalMs: 0, // the agent's policy timer cuts bookmarks
+      journalDir: args.journalDir || join(state.dir, 'journal'),
+      disks,
+      initialSync: args.initialSync,
+      log,
+    });
+    const capture = args.capture;
+    let agent: Agent | undefined;
+    try {
+      agent = await Agent.open(state.dir, {
+        log,
+        source: async () => serving.source,
+        sink: (ident, api) =>
+          capture
+            ? new CaptureSink(resolve(capture))
+            : new EventHubsSink(ident.machineId, () => api.ingestToken(ident.machineId)),
+      });
+      console.log('ready');
+      log('replicating from the write journal', {
+        machineId: agent.identity.machineId,
+        disks: disks.length,
+      });
+      await agent.runForever(
+        ac.signal,
+        (args.intervalSeconds ?? agent.settings.bookmarkIntervalSeconds ?? 5) * 1000,
+      );
+    } finally {
+      await agent?.close();
+      await serving.close();
+    }
+    return 0;
+  } catch (e) {
+    console.error(`haven-agent: ${(e as Error).message}`);
+    return isHavenError(e) && e.kind === 'validation' ? 2 : 1;
+  } finally {
+    process.removeListener('SIGINT', stop);
+    process.removeListener('SIGTERM', stop);
+  }
 }
 
 if (require.main === module) {
-  runServeDisk(process.argv.slice(2).filter((a, i) => !(i === 0 && a === 'serve-disk'))).catch(
-    (e: Error) => {
-      console.error(e.message);
-      process.exit(2);
-    },
+  const argv = process.argv.slice(2);
+  void runServeDisk(argv[0] === 'serve-disk' ? argv.slice(1) : argv).then((code) =>
+    process.exit(code),
   );
 }

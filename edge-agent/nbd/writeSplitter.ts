@@ -61,7 +61,12 @@ export class WriteSplitter implements BlockDevice {
   }
 
   /** Opens the image (the splitter is its only writer while it runs) and registers it. */
-  static open(journal: MachineJournal, diskId: string, path: string): WriteSplitter {
+  static open(
+    journal: MachineJournal,
+    diskId: string,
+    path: string,
+    opts: { initialSync?: boolean } = {},
+  ): WriteSplitter {
     // A block device is opened O_EXCL: Linux then refuses if it is mounted or held by another
     // exclusive opener, which enforces "the splitter is the only writer" for real disks.
     const isBlock = statSync(path).isBlockDevice();
@@ -71,7 +76,7 @@ export class WriteSplitter implements BlockDevice {
       closeSync(fd);
       throw new Error(`${path}: size ${size} is not a multiple of ${SECTOR}`);
     }
-    const disk = journal.registerDisk(diskId, size, path);
+    const disk = journal.registerDisk(diskId, size, path, opts);
     return new WriteSplitter(journal, disk, fd);
   }
 
