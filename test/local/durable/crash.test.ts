@@ -82,6 +82,6 @@ describe('crash: SIGKILL the host at every step of the enable-protection saga, t
       const jobs = await env.root.documents.collection(collectionsDefs.jobs).query({});
       expect(jobs.items).toHaveLength(1);
     }
-    console.log(log.join('\n'));
+    if (process.env.DURABLE_TEST_LOG) console.log(log.join('\n'));
   }, 300_000);
 });
