@@ -57,5 +57,6 @@ export function eventHubsFacts(cs: string): EventHubsFacts | undefined {
     host: m[1]!,
     keyName: p.SharedAccessKeyName,
     key: p.SharedAccessKey,
+    useDevelopmentEmulator: p.UseDevelopmentEmulator?.toLowerCase() === 'true',
   };
 }
