@@ -11,7 +11,7 @@ import {
 let h: DurableHost;
 beforeAll(async () => {
   h = await startDurableHost(sharedStack().storageConnection, {
-    driver: { activityTimeoutMs: 400 },
+    driver: { activityTimeoutMs: 400, maxConcurrentActivities: 3 },
   });
 });
 afterAll(async () => h?.stop());
@@ -169,6 +169,25 @@ describe('durable backend through the real host and Azurite', () => {
       (await fetch(`${h.webhooks}/instances/${id}?code=${h.code}`, { method: 'DELETE' })).status,
     ).toBe(404);
     expect((await getStatus(h, id)).status).toBe(404);
+  });
+
+  it('keeps activity concurrency within the configured limit', async () => {
+    const id = await startOrchestration(h, 'TrackFan', 12);
+    const s = await waitFor(h, id);
+    expect(s.output).toBeGreaterThanOrEqual(2);
+    expect(s.output).toBeLessThanOrEqual(3);
+  });
+
+  it('moves large inputs, results and outputs through blobs', async () => {
+    const big = 'x'.repeat(300_000);
+    const id = await startOrchestration(h, 'Big', big);
+    const s = await waitFor(h, id, undefined, undefined, '&showInput=true');
+    expect(s.output).toEqual({ length: 300_000, same: true });
+    expect(s.input).toBe(big);
+    const blobs = [];
+    for await (const b of h.driver.backend!.store.container.listBlobsFlat({ prefix: `${id}/` }))
+      blobs.push(b.name);
+    expect(blobs.length).toBeGreaterThanOrEqual(4); // input, history, work item, result, output
   });
 
   it('rejects webhook calls without the system key, and unknown orchestrators', async () => {
