@@ -5,7 +5,6 @@ import {
   type DiskDoc,
   type HeartbeatDoc,
   type MachineDoc,
-  type MachineHealthDoc,
   type ProtectedItemDoc,
 } from './model';
 import type { DiskFacts, HeartbeatBody } from './schemas';
@@ -22,19 +21,9 @@ export interface MachineView {
   lastHeartbeatAt?: string;
 }
 
-export interface ReplicationHealth {
-  rpoSeconds: number | null;
-  churnBytesPerSecond: number | null;
-  backlogBytes: number | null;
-  lastPoint: MachineHealthDoc['lastPoint'] | null;
-  errors: MachineHealthDoc['errors'];
-  updatedAt: string | null;
-}
-
 export interface MachineDetail extends MachineView {
   disks: DiskView[];
   heartbeat: Omit<HeartbeatDoc, 'id' | 'machineId'> | null;
-  health: ReplicationHealth;
   protection: { state: string; disks: string[]; policy: string; jobId: string } | null;
 }
 
@@ -55,14 +44,15 @@ export const toMachineView = (m: MachineDoc, hb?: HeartbeatDoc): MachineView => 
 
 const toDiskView = ({ machineId: _m, ...d }: DiskDoc): DiskView => d;
 
-export type HealthPatch = Partial<Omit<MachineHealthDoc, 'id' | 'machineId' | 'updatedAt'>>;
-
-/** Machines, their disks, heartbeats and replication health. */
+/**
+ * Machines, their disks and heartbeats. Replication health (RPO, churn, backlog, last point,
+ * errors) is computed live by the data path (core/replication/health.ts) and added by the
+ * GET /api/machines/{id} trigger.
+ */
 export class Machines {
   private readonly machines;
   private readonly disks;
   private readonly heartbeats;
-  private readonly health;
   private readonly items;
 
   constructor(
@@ -72,7 +62,6 @@ export class Machines {
     this.machines = documents.collection<MachineDoc>(collectionsDefs.machines);
     this.disks = documents.collection<DiskDoc>(collectionsDefs.disks);
     this.heartbeats = documents.collection<HeartbeatDoc>(collectionsDefs.heartbeats);
-    this.health = documents.collection<MachineHealthDoc>(collectionsDefs.machineHealth);
     this.items = documents.collection<ProtectedItemDoc>(collectionsDefs.protectedItems);
   }
 
@@ -108,13 +97,11 @@ export class Machines {
 
   async get(id: string): Promise<{ machine: MachineDetail; etag: string }> {
     const found = await this.getDoc(id);
-    const [disks, hb, health, item] = await Promise.all([
+    const [disks, hb, item] = await Promise.all([
       this.listDisks(id),
       this.heartbeats.get(id, id),
-      this.health.get(id, id),
       this.items.get(id, id),
     ]);
-    const h = health?.doc;
     return {
       etag: found.etag,
       machine: {
@@ -123,14 +110,6 @@ export class Machines {
         heartbeat: hb
           ? { agentVersion: hb.doc.agentVersion, at: hb.doc.at, disks: hb.doc.disks }
           : null,
-        health: {
-          rpoSeconds: h?.rpoSeconds ?? null,
-          churnBytesPerSecond: h?.churnBytesPerSecond ?? null,
-          backlogBytes: h?.backlogBytes ?? null,
-          lastPoint: h?.lastPoint ?? null,
-          errors: h?.errors ?? [],
-          updatedAt: h?.updatedAt ?? null,
-        },
         protection: item
           ? {
               state: item.doc.state,
@@ -186,30 +165,5 @@ export class Machines {
       disks: body.disks,
     };
     return (await this.heartbeats.upsert(doc)).doc;
-  }
-
-  /** For the data path: merges replication health facts (rpo, churn, backlog, last point, errors). */
-  async updateHealth(machineId: string, patch: HealthPatch): Promise<MachineHealthDoc> {
-    for (let attempt = 0; ; attempt++) {
-      const found = await this.health.get(machineId, machineId);
-      const next: MachineHealthDoc = {
-        errors: [],
-        ...found?.doc,
-        ...patch,
-        id: machineId,
-        machineId,
-        updatedAt: new Date(this.clock()).toISOString(),
-      };
-      next.errors = next.errors.slice(-20);
-      try {
-        return found
-          ? (await this.health.replace(next, { ifMatch: found.etag })).doc
-          : (await this.health.create(next)).doc;
-      } catch (e) {
-        const retry =
-          e instanceof HavenError && (e.kind === 'precondition' || e.kind === 'conflict');
-        if (!retry || attempt >= 5) throw e;
-      }
-    }
   }
 }

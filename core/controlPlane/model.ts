@@ -52,18 +52,6 @@ export interface HeartbeatDoc {
   disks: DiskStatus[];
 }
 
-/** Replication health of a machine, written by the data path (ingest/hydrate), read by GET. */
-export interface MachineHealthDoc {
-  id: string; // = machineId
-  machineId: string;
-  rpoSeconds?: number;
-  churnBytesPerSecond?: number;
-  backlogBytes?: number;
-  lastPoint?: { id: string; at: string; consistency: 'crash' | 'app' };
-  errors: { at: string; kind: string; message: string; diskId?: string }[];
-  updatedAt: string;
-}
-
 export interface DataKeyDoc {
   id: string; // = keyId
   machineId: string;
@@ -125,7 +113,6 @@ export const collectionsDefs = {
   machines: { name: 'machines', partitionKey: 'id', orderings: [[{ field: 'enrolledAt' }]] },
   disks: { name: 'disks', partitionKey: 'machineId' },
   heartbeats: { name: 'heartbeats', partitionKey: 'machineId' },
-  machineHealth: { name: 'machineHealth', partitionKey: 'machineId' },
   dataKeys: { name: 'dataKeys', partitionKey: 'machineId' },
   policies: { name: 'policies', partitionKey: 'id' },
   protectedItems: { name: 'protectedItems', partitionKey: 'machineId' },
