@@ -1,4 +1,7 @@
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { deriveSystemKey } from '../../../local/durable/httpApi';
+import { MASTER_KEY } from './support';
 import { collectionsDefs } from '../../../core/controlPlane/model';
 import {
   committedActivities,
@@ -84,4 +87,47 @@ describe('crash: SIGKILL the host at every step of the enable-protection saga, t
     }
     if (process.env.DURABLE_TEST_LOG) console.log(log.join('\n'));
   }, 300_000);
+
+  it('a pending timer fires and a raised event survives a SIGKILL of the host', async () => {
+    const env = await sagaEnv();
+    const app = join(__dirname, 'fixtures', 'app.ts');
+    const code = deriveSystemKey(MASTER_KEY);
+    let h = await spawnSagaHost(env, app);
+    const hooks = () => `${h.baseUrl}/runtime/webhooks/durabletask`;
+    const post = (path: string, body = '') =>
+      fetch(`${hooks()}/${path}${path.includes('?') ? '&' : '?'}code=${code}`, {
+        method: 'POST',
+        body,
+      });
+    const status = async (id: string) =>
+      (await (await fetch(`${hooks()}/instances/${id}?code=${code}`)).json()) as {
+        runtimeStatus: string;
+        output: unknown;
+      };
+    expect(
+      (await post('orchestrators/Approval/appr', JSON.stringify({ timeoutMs: 1500 }))).status,
+    ).toBe(202);
+    expect((await post('orchestrators/TwoEvents/two')).status).toBe(202);
+    await waitUntil('running', async () =>
+      (await status('two')).runtimeStatus === 'Running' ? true : undefined,
+    );
+    expect((await post('instances/two/raiseEvent/A', '"a"')).status).toBe(202);
+    await h.kill();
+    h = await spawnSagaHost(env, app);
+    try {
+      expect((await post('instances/two/raiseEvent/B', '"b"')).status).toBe(202);
+      const two = await waitUntil('two', async () => {
+        const s = await status('two');
+        return s.runtimeStatus === 'Completed' ? s : undefined;
+      });
+      expect(two.output).toEqual(['a', 'b']);
+      const appr = await waitUntil('appr', async () => {
+        const s = await status('appr');
+        return s.runtimeStatus === 'Completed' ? s : undefined;
+      });
+      expect(appr.output).toEqual({ approved: false, timedOut: true });
+    } finally {
+      await h.stop();
+    }
+  });
 });

@@ -83,16 +83,13 @@ export interface HostChild {
   stop(): Promise<void>;
 }
 
-export async function spawnSagaHost(env: SagaEnv): Promise<HostChild> {
+export async function spawnSagaHost(
+  env: SagaEnv,
+  entry = join(__dirname, 'fixtures', 'sagaApp.ts'),
+): Promise<HostChild> {
   const child = spawn(
     process.execPath,
-    [
-      '--import',
-      'tsx',
-      join(__dirname, 'durableHostMain.ts'),
-      join(__dirname, 'fixtures', 'sagaApp.ts'),
-      env.stateDir,
-    ],
+    ['--import', 'tsx', join(__dirname, 'durableHostMain.ts'), entry, env.stateDir],
     {
       cwd: repo,
       stdio: ['ignore', 'pipe', 'pipe'],
