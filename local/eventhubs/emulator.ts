@@ -42,6 +42,8 @@ export interface EventHubsEmulatorOptions {
   keys: SharedAccessKeyDefinition[];
   /** Log segment size (retention drops whole segments). Default 64 MiB. */
   segmentBytes?: number;
+  /** How often retention runs (also at start). Default 60 s. */
+  retentionCheckMs?: number;
   log?: (msg: string) => void;
 }
 
@@ -228,7 +230,7 @@ export async function startEventHubsEmulator(
     }
   };
   trimAll();
-  const trimTimer = setInterval(trimAll, 60_000);
+  const trimTimer = setInterval(trimAll, opts.retentionCheckMs ?? 60_000);
   trimTimer.unref();
 
   const conns = new Map<Connection, ConnState>();

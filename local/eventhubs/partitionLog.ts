@@ -76,6 +76,7 @@ export class PartitionLog {
   private readonly maxCacheBytes: number;
   private readonly segmentBytes: number;
   private readonly listeners = new Set<() => void>();
+  private readonly retired = new Map<NodeJS.Timeout, number>();
 
   private constructor(
     readonly dir: string,
@@ -362,8 +363,15 @@ export class PartitionLog {
       this.lengths = this.lengths.slice(drop);
       this.firstSeq = next.firstSeq;
       this.segments.shift();
-      closeSync(seg.fd);
       unlinkSync(seg.path);
+      // A reader may still have a pread in flight on this fd; closing it now could let the
+      // number be reused for another file under that read.
+      const timer = setTimeout(() => {
+        this.retired.delete(timer);
+        closeSync(seg.fd);
+      }, 10_000);
+      timer.unref();
+      this.retired.set(timer, seg.fd);
     }
   }
 
@@ -371,6 +379,11 @@ export class PartitionLog {
     this.closed = true;
     while (this.flushing) await new Promise((r) => setTimeout(r, 5));
     for (const s of this.segments) closeSync(s.fd);
+    for (const [timer, fd] of this.retired) {
+      clearTimeout(timer);
+      closeSync(fd);
+    }
+    this.retired.clear();
     this.segments.length = 0;
     this.listeners.clear();
   }

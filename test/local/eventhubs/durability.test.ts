@@ -194,4 +194,32 @@ describe('durability of the local Event Hubs endpoint', () => {
       await second.stop();
     }
   });
+
+  it('retention also runs while the endpoint is up; readers from earliest start at the new beginning', async () => {
+    const hubs = [{ name: 'hub', partitions: 2, retentionHours: 0.3 / 3600 }];
+    const emu = await startTestEmulator({ hubs, segmentBytes: 4096, retentionCheckMs: 100 });
+    try {
+      await sendNumbered(emu.connectionString(), 'hub', 0, 40, 1000);
+      const producer = new EventHubProducerClient(emu.connectionString(), 'hub');
+      await expect
+        .poll(async () => (await producer.getPartitionProperties('0')).beginningSequenceNumber, {
+          timeout: 10_000,
+        })
+        .toBeGreaterThan(0);
+      const props = await producer.getPartitionProperties('0');
+      await producer.close();
+      // Retention keeps running (0.3 s here), so the beginning may move on while we read.
+      const [first] = await readPartition(
+        emu.connectionString(),
+        'hub',
+        '0',
+        earliestEventPosition,
+        1,
+      );
+      expect(first!.sequenceNumber).toBeGreaterThanOrEqual(props.beginningSequenceNumber);
+      expect(first!.sequenceNumber).toBeLessThanOrEqual(props.lastEnqueuedSequenceNumber);
+    } finally {
+      await emu.stop();
+    }
+  });
 });
