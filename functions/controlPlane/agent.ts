@@ -1,4 +1,10 @@
 import { register } from './api';
+import {
+  diskResponse,
+  heartbeatResponse,
+  ingestCredentialsResponse,
+  pageOf,
+} from './responseSchemas';
 import { authenticateMachine, handler } from '../http/handler';
 import { param, parseBody } from '../http/body';
 import {
@@ -19,6 +25,7 @@ export const heartbeat = register(
     tag: 'agent',
     summary: 'Agent heartbeat: version and per-disk status',
     body: heartbeatBody,
+    response: heartbeatResponse,
     responses: { 200: 'Recorded' },
   },
   handler(async (root, req) => {
@@ -40,6 +47,7 @@ export const addDisk = register(
     tag: 'agent',
     summary: 'Register a disk (idempotent for the same facts)',
     body: diskFactsSchema,
+    response: diskResponse,
     responses: { 201: 'Disk added', 200: 'Disk already registered with these facts' },
   },
   handler(async (root, req) => {
@@ -59,6 +67,7 @@ export const listDisks = register(
     caller: 'machine',
     tag: 'agent',
     summary: "List the machine's disks",
+    response: pageOf(diskResponse),
     responses: { 200: 'The disks' },
   },
   handler(async (root, req) => {
@@ -77,6 +86,7 @@ export const ingestToken = register(
     tag: 'agent',
     summary: 'Short-lived Event Hubs publisher SAS and claim-check blob SAS',
     body: emptyBody,
+    response: ingestCredentialsResponse,
     responses: { 200: 'Credentials' },
   },
   handler(async (root, req) => {

@@ -15,11 +15,15 @@ export interface Operation {
   summary: string;
   tag: string;
   body?: z.ZodType;
+  /** Shape of the success body (all 2xx codes). */
+  response?: z.ZodType;
   /** Success status codes and their meaning. */
   responses: Record<number, string>;
   query?: Record<string, string>;
   /** Accepts If-Match / returns ETag. */
   etag?: boolean;
+  /** Error statuses listed in `responses` carry `response` rather than a problem (health). */
+  errorsUseResponse?: boolean;
   /** Extra input bindings (e.g. the durable client). */
   extraInputs?: FunctionInput[];
 }
@@ -27,12 +31,16 @@ export interface Operation {
 /** Every control-plane operation, in registration order; the OpenAPI document is built from it. */
 export const operations: Operation[] = [];
 
+/** The operation a registered handler serves (contract tests check responses against it). */
+export const operationOf = new Map<Handler, Operation>();
+
 /**
  * Registers an HTTP function and records it for the OpenAPI document, so the two agree.
  * Machine and anonymous endpoints are `anonymous` for the host; machines authenticate in-app.
  */
 export function register(op: Operation, handler: Handler): Handler {
   operations.push(op);
+  operationOf.set(handler, op);
   app.http(op.name, {
     methods: [op.method],
     route: op.route,

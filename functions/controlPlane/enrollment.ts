@@ -1,4 +1,5 @@
 import { register } from './api';
+import { enrollmentResponse } from './responseSchemas';
 import { handler } from '../http/handler';
 import { parseBody } from '../http/body';
 import { enrollBody } from '../../core/controlPlane/schemas';
@@ -12,6 +13,7 @@ export const enroll = register(
     tag: 'enrollment',
     summary: 'Enroll a machine with a one-time token; returns its credential and data key once',
     body: enrollBody,
+    response: enrollmentResponse,
     responses: { 201: 'Machine enrolled' },
   },
   handler(async (root, req) => {

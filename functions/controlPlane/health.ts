@@ -1,4 +1,5 @@
 import { register } from './api';
+import { healthResponse } from './responseSchemas';
 import { rootInstance } from '../../app/root';
 import { problemResponse } from '../http/problem';
 import { checkHealth } from '../../core/controlPlane/health';
@@ -12,7 +13,9 @@ export const health = register(
     caller: 'anonymous',
     tag: 'operations',
     summary: 'Status and latency of each dependency (Cosmos, storage, Event Hubs if configured)',
+    response: healthResponse,
     responses: { 200: 'All dependencies healthy', 503: 'At least one dependency failed' },
+    errorsUseResponse: true,
   },
   async (_req, context) => {
     try {

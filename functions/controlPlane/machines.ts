@@ -1,4 +1,5 @@
 import { register } from './api';
+import { machineDetailResponse, machineResponse, pageOf } from './responseSchemas';
 import { handler } from '../http/handler';
 import { param } from '../http/body';
 import { etagHeader } from '../http/etag';
@@ -20,6 +21,7 @@ export const listMachines = register(
       limit: 'Page size',
       continuation: 'Token from the previous page',
     },
+    response: pageOf(machineResponse),
     responses: { 200: 'A page of machines' },
   },
   handler(async (root, req) => {
@@ -39,6 +41,7 @@ export const getMachine = register(
     caller: 'admin',
     tag: 'machines',
     summary: 'Get a machine with disks, last heartbeat, replication health and protection',
+    response: machineDetailResponse,
     responses: { 200: 'The machine' },
     etag: true,
   },

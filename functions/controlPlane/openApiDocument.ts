@@ -56,12 +56,22 @@ export function buildOpenApi(
     const responses: Record<string, unknown> = {};
     for (const [code, description] of Object.entries(op.responses)) {
       responses[code] =
-        Number(code) >= 400
+        Number(code) >= 400 && !op.errorsUseResponse
           ? problem(description)
           : {
               description,
               ...(op.etag ? { headers: { ETag: { schema: { type: 'string' } } } } : {}),
-              content: { 'application/json': { schema: { type: 'object' } } },
+              content: {
+                'application/json': {
+                  schema: op.response
+                    ? z.toJSONSchema(op.response, {
+                        target: 'draft-2020-12',
+                        io: 'output',
+                        unrepresentable: 'any',
+                      })
+                    : { type: 'object' },
+                },
+              },
             };
     }
     if (op.body)

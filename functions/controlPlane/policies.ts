@@ -1,4 +1,5 @@
 import { register } from './api';
+import { pageOf, policyResponse } from './responseSchemas';
 import { handler } from '../http/handler';
 import { param, parseBody } from '../http/body';
 import { etagHeader, ifMatch } from '../http/etag';
@@ -14,6 +15,7 @@ export const createPolicy = register(
     tag: 'policies',
     summary: 'Create a replication policy',
     body: createPolicyBody,
+    response: policyResponse,
     responses: { 201: 'Policy created' },
     etag: true,
   },
@@ -37,6 +39,7 @@ export const listPolicies = register(
     tag: 'policies',
     summary: 'List replication policies',
     query: { limit: 'Page size', continuation: 'Token from the previous page' },
+    response: pageOf(policyResponse),
     responses: { 200: 'A page of policies' },
   },
   handler(async (root, req) => {
@@ -56,6 +59,7 @@ export const getPolicy = register(
     caller: 'admin',
     tag: 'policies',
     summary: 'Get a replication policy',
+    response: policyResponse,
     responses: { 200: 'The policy' },
     etag: true,
   },
@@ -76,6 +80,7 @@ export const putPolicy = register(
     tag: 'policies',
     summary: 'Create or replace a policy (If-Match for a conditional update)',
     body: policyFields,
+    response: policyResponse,
     responses: { 200: 'Policy stored' },
     etag: true,
   },

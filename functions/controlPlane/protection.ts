@@ -1,4 +1,5 @@
 import { register } from './api';
+import { jobResponse, protectResponse } from './responseSchemas';
 import { handler } from '../http/handler';
 import { param, parseBody } from '../http/body';
 import { etagHeader } from '../http/etag';
@@ -14,6 +15,7 @@ export const protect = register(
     tag: 'protection',
     summary: 'Enable protection (all or some disks, a policy); idempotent for the same request',
     body: protectBody,
+    response: protectResponse,
     responses: {
       202: 'Protection enabling; follow the job',
       200: 'Already protected with these settings',
@@ -40,6 +42,7 @@ export const getJob = register(
     caller: 'admin',
     tag: 'jobs',
     summary: 'Get a job',
+    response: jobResponse,
     responses: { 200: 'The job' },
   },
   handler(async (root, req) => ({

@@ -1,4 +1,5 @@
 import { register } from './api';
+import { issuedTokenResponse, pageOf, siteResponse } from './responseSchemas';
 import { handler } from '../http/handler';
 import { param, parseBody } from '../http/body';
 import { pageRequest, pageResponse } from '../http/paging';
@@ -13,6 +14,7 @@ export const createSite = register(
     tag: 'sites',
     summary: 'Create a site',
     body: createSiteBody,
+    response: siteResponse,
     responses: { 201: 'Site created' },
   },
   handler(async (root, req) => {
@@ -31,6 +33,7 @@ export const listSites = register(
     tag: 'sites',
     summary: 'List sites',
     query: { limit: 'Page size (1-1000)', continuation: 'Token from the previous page' },
+    response: pageOf(siteResponse),
     responses: { 200: 'A page of sites' },
   },
   handler(async (root, req) => {
@@ -50,6 +53,7 @@ export const getSite = register(
     caller: 'admin',
     tag: 'sites',
     summary: 'Get a site',
+    response: siteResponse,
     responses: { 200: 'The site' },
   },
   handler(async (root, req) => ({
@@ -66,6 +70,7 @@ export const createEnrollmentToken = register(
     tag: 'enrollment',
     summary: 'Issue a one-time enrollment token (returned once)',
     body: createTokenBody,
+    response: issuedTokenResponse,
     responses: { 201: 'Token issued' },
   },
   handler(async (root, req) => {

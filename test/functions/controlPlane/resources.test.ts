@@ -17,6 +17,7 @@ import { getMachine, listMachines } from '../../../functions/controlPlane/machin
 import { getJob, protect } from '../../../functions/controlPlane/protection';
 import { health } from '../../../functions/controlPlane/health';
 import { openApi } from '../../../functions/controlPlane/openapi';
+import { operationOf } from '../../../functions/controlPlane/api';
 import { call, expectProblem, storeSnapshot, testRoot } from './support';
 
 let root: Root;
@@ -431,6 +432,17 @@ describe('operations', () => {
     expect(enrollSchema.additionalProperties).toBe(false);
     expect(enrollSchema.required).toEqual(expect.arrayContaining(['token', 'hostname', 'os']));
     expect(r.json.paths['/sites'].post.security).toEqual([{ functionKey: [] }]);
+    const site =
+      r.json.paths['/sites/{id}'].get.responses['200'].content['application/json'].schema;
+    expect(site.required).toEqual(expect.arrayContaining(['id', 'name', 'createdAt']));
+    expect(r.json.paths['/health'].get.responses['503'].content['application/json']).toBeDefined();
+    expect(
+      r.json.paths['/enroll'].post.responses['400'].content['application/problem+json'],
+    ).toBeDefined();
+    // Every operation publishes its success shape, which `call` checks on every reply.
+    for (const op of operationOf.values())
+      if (op.name !== 'openApi') expect(op.response, op.name).toBeDefined();
+    expect(operationOf.get(createSite)?.name).toBe('createSite');
     expect(r.json.paths['/machines/{id}/heartbeat'].post.security).toEqual([
       { machineCredential: [] },
     ]);

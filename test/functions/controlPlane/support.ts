@@ -5,6 +5,7 @@ import { configSchema, type HavenConfig } from '../../../app/config';
 import { createRoot, useRoot, type Root } from '../../../app/root';
 import { controlPlaneCollections } from '../../../core/controlPlane/model';
 import type { Handler } from '../../../functions/http/handler';
+import { operationOf } from '../../../functions/controlPlane/api';
 import { sharedStack, uniqueName } from '../../support/stack';
 
 export const EH_CONNECTION =
@@ -66,7 +67,16 @@ export async function call(h: Handler, init: CallInit): Promise<Reply> {
       : typeof res.body === 'string'
         ? JSON.parse(res.body)
         : undefined;
-  return { status: res.status ?? 200, headers, json, contentType: headers['content-type'] };
+  const status = res.status ?? 200;
+  // Contract: every body matches the schema the OpenAPI document publishes for it.
+  const op = operationOf.get(h);
+  if (op?.response && (status < 300 || op.errorsUseResponse)) {
+    const checked = op.response.safeParse(json);
+    if (!checked.success) {
+      throw new Error(`${op.name} answered off-schema: ${JSON.stringify(checked.error.issues)}`);
+    }
+  }
+  return { status, headers, json, contentType: headers['content-type'] };
 }
 
 /** Every stored document (id + ETag) of the control plane, to prove a request wrote nothing. */

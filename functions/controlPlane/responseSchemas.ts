@@ -1,0 +1,176 @@
+import { z } from 'zod';
+import { protectedItemStates } from '../../core/controlPlane/protectedItemState';
+import { diskStatusSchema, policyFields, thinningRule } from '../../core/controlPlane/schemas';
+
+/** Response shapes of the control-plane API, for the OpenAPI document (and contract tests). */
+
+const time = z.string().describe('ISO 8601 UTC time');
+
+export const pageOf = <T extends z.ZodType>(item: T) =>
+  z.object({ items: z.array(item), continuation: z.string().optional() });
+
+export const siteResponse = z.object({
+  id: z.string(),
+  name: z.string(),
+  description: z.string().optional(),
+  createdAt: time,
+});
+
+export const issuedTokenResponse = z.object({
+  id: z.string(),
+  siteId: z.string(),
+  token: z.string().describe('hvt.<id>.<secret>, shown once'),
+  expiresAt: time,
+});
+
+export const enrollmentResponse = z.object({
+  machineId: z.string(),
+  siteId: z.string(),
+  credential: z.string().describe('hvm.<machineId>.<secret>, shown once'),
+  dataKey: z.object({
+    keyId: z.string(),
+    key: z.string().describe('base64, 32 bytes, shown once'),
+  }),
+});
+
+export const policyResponse = policyFields.extend({
+  id: z.string(),
+  name: z.string(),
+  thinning: z.array(thinningRule),
+  createdAt: time,
+  updatedAt: time,
+});
+
+export const machineResponse = z.object({
+  id: z.string(),
+  siteId: z.string(),
+  hostname: z.string(),
+  os: z.string(),
+  agentVersion: z.string().optional(),
+  enrolledAt: time,
+  keyId: z.string(),
+  lastHeartbeatAt: time.optional(),
+});
+
+export const diskResponse = z.object({
+  id: z.string(),
+  sizeBytes: z.number().int(),
+  logicalSectorSize: z.number().int(),
+  addedAt: time,
+});
+
+export const machineDetailResponse = machineResponse.extend({
+  disks: z.array(diskResponse),
+  heartbeat: z
+    .object({ agentVersion: z.string(), at: time, disks: z.array(diskStatusSchema) })
+    .nullable(),
+  health: z
+    .object({
+      rpoSeconds: z.number().nullable(),
+      churnBytesPerSecond: z.number().nullable(),
+      backlogBytes: z.number().nullable(),
+      lastPoint: z
+        .object({ id: z.string(), at: time, consistency: z.enum(['crash', 'app']) })
+        .nullable(),
+      errors: z.array(
+        z.object({
+          at: time,
+          kind: z.string(),
+          message: z.string(),
+          diskId: z.string().optional(),
+        }),
+      ),
+      updatedAt: time.nullable(),
+    })
+    .loose(),
+  protection: z
+    .object({
+      state: z.enum(protectedItemStates),
+      disks: z.array(z.string()),
+      policy: z.string(),
+      jobId: z.string(),
+    })
+    .nullable(),
+});
+
+export const jobResponse = z.object({
+  id: z.string(),
+  type: z.string(),
+  state: z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled']),
+  instanceId: z.string().describe('Durable orchestration instance id (= job id)'),
+  machineId: z.string().optional(),
+  progress: z.object({ percent: z.number(), step: z.string().optional() }).loose(),
+  createdAt: time,
+  updatedAt: time,
+  error: z.object({ kind: z.string(), message: z.string() }).optional(),
+  result: z.record(z.string(), z.unknown()).optional(),
+});
+
+export const protectedItemResponse = z.object({
+  id: z.string(),
+  machineId: z.string(),
+  siteId: z.string(),
+  state: z.enum(protectedItemStates),
+  disks: z.array(z.string()),
+  policy: z.string(),
+  jobId: z.string(),
+  createdAt: time,
+  updatedAt: time,
+  history: z.array(
+    z.object({
+      from: z.enum(protectedItemStates).nullable(),
+      to: z.enum(protectedItemStates),
+      at: time,
+      reason: z.string().optional(),
+      jobId: z.string().optional(),
+    }),
+  ),
+});
+
+export const protectResponse = z.object({ item: protectedItemResponse, job: jobResponse });
+
+export const heartbeatResponse = z.object({
+  receivedAt: time,
+  protection: z
+    .object({
+      state: z.enum(protectedItemStates),
+      disks: z.array(z.string()),
+      policy: z.string(),
+      crashIntervalSeconds: z.number().int(),
+      appIntervalSeconds: z.number().int(),
+    })
+    .nullable(),
+});
+
+export const ingestCredentialsResponse = z.object({
+  eventHubs: z.object({
+    endpoint: z.string(),
+    hub: z.string(),
+    publisher: z.string(),
+    resourceUri: z.string(),
+    sasToken: z.string(),
+    expiresAt: time,
+    useDevelopmentEmulator: z.boolean().optional(),
+  }),
+  blob: z.object({
+    containerUrl: z.string(),
+    container: z.literal('incoming'),
+    prefix: z.string(),
+    sas: z.string(),
+    permissions: z.string(),
+    expiresAt: time,
+  }),
+});
+
+export const healthResponse = z.object({
+  status: z.enum(['ok', 'degraded']),
+  checkedAt: time,
+  dependencies: z.array(
+    z.object({
+      name: z.string(),
+      status: z.enum(['ok', 'failed']),
+      latencyMs: z.number(),
+      detail: z.string().optional(),
+    }),
+  ),
+});
