@@ -194,6 +194,25 @@ describe('haven admin CLI against the local host', () => {
     expect(wrongKey.at(-1)).toMatch(/^haven: Cannot reach the Haven API/);
   });
 
+  it('the host enforces the function key on admin routes only', async () => {
+    const api = `${host.baseUrl}/api`;
+    const protect = await fetch(`${api}/machines/m-x/protect`, { method: 'POST', body: '{}' });
+    expect(protect.status).toBe(401);
+    expect(protect.headers.get('content-type')).toBe('application/problem+json');
+    expect((await fetch(`${api}/sites`)).status).toBe(401);
+    expect(
+      (await fetch(`${api}/sites`, { headers: { 'x-functions-key': masterKey } })).status,
+    ).toBe(200);
+    expect((await fetch(`${api}/openapi.json`)).status).toBe(200);
+    expect([200, 503]).toContain((await fetch(`${api}/health`)).status);
+    // Machine routes are anonymous for the host; the app itself demands the credential.
+    const hb = await fetch(`${api}/machines/m-x/heartbeat`, { method: 'POST', body: '{}' });
+    expect(hb.status).toBe(401);
+    expect(((await hb.json()) as { type: string }).type).toBe(
+      'https://haven.dev/problems/unauthenticated',
+    );
+  });
+
   it('runs as a process: exit code and stderr', async () => {
     const exec = promisify(execFile);
     // Run from the repo (tsx resolves from there); point at the env file explicitly.
