@@ -135,6 +135,8 @@ export function documentStoreContract(name: string, make: () => Promise<StoreFix
         await ids({ partitionKey: 'even', where: [{ field: 'tag', op: '!=', value: 'low' }] }),
       ).toEqual(['i4']);
       expect(await ids({ partitionKey: 'nobody' })).toEqual([]);
+      expect(await ids({ where: [{ field: 'name', op: 'in', value: [] }] })).toEqual([]);
+      expect(await ids({ where: [{ field: 'missing', op: '=', value: 'x' }] })).toEqual([]);
       const page = (await c.query({ where: [{ field: 'n', op: '=', value: 1 }] })).items[0]!;
       expect(page.etag).toBe((await c.get('odd', 'i1'))!.etag);
       expect(Object.keys(page.doc).some((k) => k.startsWith('_'))).toBe(false);
