@@ -756,10 +756,16 @@ export async function startEventHubsEmulator(
     sockets.add(sock);
     sock.once('close', () => sockets.delete(sock));
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('listening', resolve);
-    server.once('error', reject);
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('listening', resolve);
+      server.once('error', reject);
+    });
+  } catch (e) {
+    clearInterval(trimTimer);
+    for (const hub of hubs.values()) await Promise.all(hub.partitions.map((p) => p.close()));
+    throw e;
+  }
   const port = (server.address() as AddressInfo).port;
   say(`Event Hubs emulator listening on ${host}:${port}`);
 

@@ -42,13 +42,22 @@ export const eventHubsService: StackService = {
       : mkdtempSync(join(tmpdir(), 'haven-eventhubs-'));
     mkdirSync(dataDir, { recursive: true });
     const key = loadOrCreateKey(ctx.persistent ? join(dataDir, 'key.json') : undefined);
-    const emulator = await startEventHubsEmulator({
-      port: 0,
-      dataDir,
-      hubs: [LOCAL_HUB],
-      keys: [{ name: 'RootManageSharedAccessKey', key }],
-      log: (m) => ctx.log.info(m),
+    // Keep the port of the previous run when it is free, so local.env stays valid for agents.
+    const portFile = ctx.persistent ? join(dataDir, 'port') : undefined;
+    const previous = portFile && existsSync(portFile) ? Number(readFileSync(portFile, 'utf8')) : 0;
+    const start = (port: number) =>
+      startEventHubsEmulator({
+        port,
+        dataDir,
+        hubs: [LOCAL_HUB],
+        keys: [{ name: 'RootManageSharedAccessKey', key }],
+        log: (m) => ctx.log.info(m),
+      });
+    const emulator = await start(previous).catch((e: unknown) => {
+      if (previous && (e as NodeJS.ErrnoException).code === 'EADDRINUSE') return start(0);
+      throw e;
     });
+    if (portFile) writeFileSync(portFile, String(emulator.port));
     const eh = (readHostJson(resolve('host.json')).extensions?.eventHubs ??
       {}) as EventHubsHostJson;
     const driver = createEventHubsDriver({

@@ -38,4 +38,31 @@ describe('Event Hubs in the local stack', () => {
       await consumer.close();
     }
   });
+
+  it('keeps its data, key and port across a persistent restart', async () => {
+    const stateDir = tempDir('eh-stack-p-');
+    const start = () =>
+      startLocalStack({
+        stateDir,
+        port: 0,
+        entry: [join(__dirname, '../host/fixtures/stackApp.ts')],
+        services: [eventHubsService],
+      });
+    let s = await start();
+    const cs = s.env.HAVEN_EVENTHUBS_CONNECTION!;
+    const producer = new EventHubProducerClient(cs, 'haven-batches');
+    await producer.sendBatch([{ body: 'kept' }], { partitionId: '1' });
+    await producer.close();
+    await s.stop();
+    s = await start();
+    try {
+      expect(s.env.HAVEN_EVENTHUBS_CONNECTION).toBe(cs);
+      const again = new EventHubProducerClient(cs, 'haven-batches');
+      const props = await again.getPartitionProperties('1');
+      expect(props.lastEnqueuedSequenceNumber).toBe(0);
+      await again.close();
+    } finally {
+      await s.stop();
+    }
+  });
 });
