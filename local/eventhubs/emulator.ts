@@ -347,6 +347,7 @@ export async function startEventHubsEmulator(
     condition?: string,
   ): void => {
     const sender = replySender(ctx.connection, request.reply_to, via);
+    // The SDK reads either spelling (core-amqp's request-response link accepts both).
     const props: Record<string, unknown> = {
       'status-code': status,
       'status-description': description,
@@ -450,9 +451,7 @@ export async function startEventHubsEmulator(
           name: hub.def.name,
           partition: id,
           type: 'com.microsoft:partition',
-          begin_sequence_number: amqpTypes.wrap_long(
-            last ? log.beginSequenceNumber : log.beginSequenceNumber,
-          ),
+          begin_sequence_number: amqpTypes.wrap_long(log.beginSequenceNumber),
           last_enqueued_sequence_number: amqpTypes.wrap_long(last ? last.seq : -1),
           last_enqueued_offset: last ? String(last.offset) : '-1',
           last_enqueued_time_utc: new Date(last ? last.time : 0),
