@@ -1,0 +1,78 @@
+import { CosmosClient } from '@azure/cosmos';
+import type { StackProc } from './procs';
+
+/** The admin HTTP API (function key), as the admin CLI uses it. */
+export async function adminApi<T = any>( // eslint-disable-line @typescript-eslint/no-explicit-any
+  stack: StackProc,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<T> {
+  const res = await fetch(`${stack.apiUrl}/${path}`, {
+    method,
+    headers: { 'x-functions-key': stack.env.HAVEN_ADMIN_KEY!, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (res.status >= 300) throw new Error(`${method} ${path}: HTTP ${res.status} ${text}`);
+  return (text ? JSON.parse(text) : undefined) as T;
+}
+
+/** A site and a one-time enrollment token. */
+export async function enrollmentToken(stack: StackProc): Promise<string> {
+  const site = await adminApi<{ id: string }>(stack, 'POST', 'sites', {
+    name: `e2e-${Math.random().toString(36).slice(2, 8)}`,
+  });
+  return (
+    await adminApi<{ token: string }>(stack, 'POST', `sites/${site.id}/enrollment-tokens`, {})
+  ).token;
+}
+
+/** What the replication data path recorded about a machine, straight from the Cosmos documents. */
+export interface Incidents {
+  rejections: { kind: string; reason: string; seq?: number }[];
+  alerts: { kind: string; message: string; seq?: number }[];
+  disks: { diskId: string; generation: number; appliedSeq: number; stopped?: unknown }[];
+}
+
+export async function incidents(stack: StackProc, machineId: string): Promise<Incidents> {
+  const client = new CosmosClient({
+    endpoint: stack.env.HAVEN_COSMOS_ENDPOINT!,
+    key: stack.env.HAVEN_COSMOS_KEY!,
+    connectionPolicy: { enableEndpointDiscovery: false },
+  });
+  try {
+    const db = client.database('haven');
+    const read = async <T>(container: string): Promise<T[]> => {
+      try {
+        const { resources } = await db
+          .container(container)
+          .items.query<T>({
+            query: 'SELECT * FROM c WHERE c.machineId = @m',
+            parameters: [{ name: '@m', value: machineId }],
+          })
+          .fetchAll();
+        return resources;
+      } catch (e) {
+        if ((e as { code?: number }).code === 404) return []; // container not created yet
+        throw e;
+      }
+    };
+    const [rejections, alerts, disks] = await Promise.all([
+      read<Incidents['rejections'][number]>('rejections'),
+      read<Incidents['alerts'][number]>('alerts'),
+      read<Incidents['disks'][number]>('replicationDisks'),
+    ]);
+    return { rejections, alerts, disks };
+  } finally {
+    client.dispose();
+  }
+}
+
+/** GET /api/machines/{id}: the admin's view (health.errors, per-disk watermarks). */
+export const machineView = (stack: StackProc, machineId: string) =>
+  adminApi<{ health?: { errors?: unknown[]; disks?: unknown[] } }>(
+    stack,
+    'GET',
+    `machines/${machineId}`,
+  );

@@ -1,0 +1,127 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { claimPort } from '../../../local/stack/freePort';
+import { parseLocalEnv } from '../../../local/stack/localEnvFile';
+
+export const ROOT = path.resolve(__dirname, '..', '..', '..');
+const AGENT_CLI = path.join(ROOT, 'edge-agent', 'cli.ts');
+const STACK_MAIN = path.join(ROOT, 'local', 'stack', 'main.ts');
+const APP_ENTRY = path.join(ROOT, 'functions', 'index.ts');
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface Child {
+  child: ChildProcess;
+  out: { stdout: string; stderr: string };
+  done: Promise<Exit>;
+}
+
+/** `node --import tsx FILE ARGS` (TypeScript source: a stale dist/ can't be used). */
+export function spawnTs(
+  file: string,
+  args: string[],
+  opts: { detached?: boolean; env?: NodeJS.ProcessEnv } = {},
+): Child {
+  const child = spawn(process.execPath, ['--import', 'tsx', file, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: opts.detached,
+  });
+  const out = { stdout: '', stderr: '' };
+  child.stdout!.on('data', (d: Buffer) => (out.stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out.stderr += d.toString()));
+  const done = new Promise<Exit>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal, ...out })),
+  );
+  return { child, out, done };
+}
+
+/** The agent CLI from source on one state dir. */
+export function startAgent(stateDir: string, args: string[]): Child {
+  return spawnTs(AGENT_CLI, [...args, '--state-dir', stateDir]);
+}
+
+/** Runs the agent to completion; throws with its stderr unless it exits 0; returns parsed --json stdout. */
+export async function agentJson<T = any>(stateDir: string, args: string[]): Promise<T> {
+  // eslint-disable-line @typescript-eslint/no-explicit-any
+  const r = await startAgent(stateDir, [...args, '--json']).done;
+  if (r.code !== 0)
+    throw new Error(
+      `haven-agent ${args.join(' ')} exited ${r.code ?? r.signal}: ${r.stdout}${r.stderr.slice(-3000)}`,
+    );
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as T;
+}
+
+export interface StackProc {
+  port: number;
+  stateDir: string;
+  apiUrl: string;
+  env: Record<string, string>;
+  proc: Child;
+  /** SIGKILL to the stack's whole process group (host, Azurite, emulators): a machine loss. */
+  kill9(): Promise<void>;
+  /** SIGTERM, clean stop. */
+  stop(): Promise<void>;
+}
+
+export const freePort = () => claimPort(0, '127.0.0.1');
+
+/**
+ * `local/stack/main.ts` as a child in its own process group, on a fixed port and a persistent
+ * state dir (so it can be killed and restarted on both), loading the app from source.
+ */
+export async function startStack(stateDir: string, port?: number): Promise<StackProc> {
+  const p = port ?? (await freePort());
+  const proc = spawnTs(
+    STACK_MAIN,
+    ['--port', String(p), '--state-dir', stateDir, '--entry', APP_ENTRY],
+    { detached: true },
+  );
+  const until = Date.now() + 180_000;
+  while (!proc.out.stdout.includes('ready at')) {
+    if (proc.child.exitCode !== null || proc.child.signalCode !== null || Date.now() > until) {
+      killGroup(proc.child);
+      throw new Error(`stack did not start: ${proc.out.stdout}${proc.out.stderr}`);
+    }
+    await sleep(100);
+  }
+  const env = parseLocalEnv(readFileSync(path.join(stateDir, 'local.env'), 'utf8'));
+  return {
+    port: p,
+    stateDir,
+    apiUrl: env.HAVEN_API_URL!,
+    env,
+    proc,
+    async kill9() {
+      killGroup(proc.child);
+      await proc.done;
+      // Azurite and friends are in the group too; give the kernel a moment to free the ports.
+      await sleep(300);
+    },
+    async stop() {
+      if (proc.child.exitCode !== null || proc.child.signalCode !== null) return;
+      proc.child.kill('SIGTERM');
+      const t = setTimeout(() => killGroup(proc.child), 30_000);
+      await proc.done;
+      clearTimeout(t);
+      killGroup(proc.child); // anything left in the group
+    },
+  };
+}
+
+function killGroup(child: ChildProcess): void {
+  try {
+    process.kill(-child.pid!, 'SIGKILL');
+  } catch {
+    /* already gone */
+  }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
