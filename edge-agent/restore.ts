@@ -110,11 +110,12 @@ export async function restoreDisk(
     await fh.datasync();
     progress.stop();
     result.digest = treeDigest(digests, size);
-    if (pd?.digest) {
-      if (pd.digest !== result.digest) {
+    const expected = pd?.sha256 ?? pd?.digest;
+    if (expected) {
+      if (expected !== result.digest) {
         throw new HavenError(
           'integrity',
-          `Restored disk '${diskId}' does not match recovery point '${pointId}' (digest ${result.digest.slice(0, 12)}… ≠ ${pd.digest.slice(0, 12)}…).`,
+          `Restored disk '${diskId}' does not match recovery point '${pointId}' (digest ${result.digest.slice(0, 12)}… ≠ ${expected.slice(0, 12)}…).`,
         );
       }
       result.verified = true;

@@ -7,7 +7,7 @@ import { debugfsWrite, makeExt4, mixedData, sha256File, tempDir } from './suppor
 import { replayDisk } from './support/replay';
 import { agent } from './support/runAgent';
 
-describe('haven-agent CLI against a fake control plane', () => {
+describe('haven-agent CLI against a fake control plane', { timeout: 180_000 }, () => {
   let dir: string;
   let cp: FakeControlPlane;
   let image: string;
@@ -24,7 +24,7 @@ describe('haven-agent CLI against a fake control plane', () => {
     makeExt4(image, 64);
     debugfsWrite(image, 'a.bin', mixedData(3 * 1024 * 1024 + 4096));
     cp = await new FakeControlPlane(capture).start();
-  });
+  }, 180_000);
   afterAll(async () => {
     await cp.stop();
     await fsp.rm(dir, { recursive: true, force: true });

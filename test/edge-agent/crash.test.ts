@@ -11,7 +11,7 @@ import { agent, startAgent } from './support/runAgent';
 const ITERATIONS = 24;
 const SIZE_MIB = 96;
 
-describe('agent crash safety (SIGKILL at random points)', () => {
+describe('agent crash safety (SIGKILL at random points)', { timeout: 180_000 }, () => {
   let dir: string;
   let cp: FakeControlPlane;
 
@@ -19,7 +19,7 @@ describe('agent crash safety (SIGKILL at random points)', () => {
     dir = await tempDir('agent-crash');
     cp = await new FakeControlPlane(path.join(dir, 'capture')).start();
     cp.pointLag = 0;
-  });
+  }, 180_000);
   afterAll(async () => {
     await cp.stop();
     await fsp.rm(dir, { recursive: true, force: true });
@@ -48,8 +48,20 @@ describe('agent crash safety (SIGKILL at random points)', () => {
           debugfsRm(image, files.shift()!);
         }
         const run = startAgent(['run', '--once', '--capture', capture, ...st]);
-        const delay = randomInt(150, 2500);
-        const timer = setTimeout(() => run.child.kill('SIGKILL'), delay);
+        // Kill relative to the agent's own start (its pid lock), so machine load does not
+        // turn every kill into a kill during Node's startup; some iterations kill earlier.
+        let exited = false;
+        void run.done.then(() => (exited = true));
+        if (randomInt(0, 6) > 0) {
+          const lock = path.join(dir, 'state', 'agent.pid');
+          while (
+            !exited &&
+            (await fsp.readFile(lock, 'utf8').catch(() => '')).trim() !== String(run.child.pid)
+          ) {
+            await new Promise((r) => setTimeout(r, 10));
+          }
+        }
+        const timer = setTimeout(() => run.child.kill('SIGKILL'), randomInt(0, 1500));
         const r = await run.done;
         clearTimeout(timer);
         if (r.signal === 'SIGKILL') killed++;
@@ -57,7 +69,16 @@ describe('agent crash safety (SIGKILL at random points)', () => {
       }
       // At least most iterations must really have been killed mid-flight.
       expect(killed).toBeGreaterThanOrEqual(ITERATIONS / 2);
-      const final = await agent(['run', '--once', '--json', '--capture', capture, ...st]);
+      const final = await agent([
+        'run',
+        '--once',
+        '--json',
+        '--timeout',
+        '120',
+        '--capture',
+        capture,
+        ...st,
+      ]);
       expect(final.code, final.stderr).toBe(0);
       const pointId = (JSON.parse(final.stdout) as { recoveryPoint: { id: string } }).recoveryPoint
         .id;

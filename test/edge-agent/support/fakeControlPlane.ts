@@ -151,7 +151,7 @@ export class FakeControlPlane {
         generation: 1,
         seq: bm.seq,
         sizeBytes: d.sizeBytes,
-        digest: treeDigest(digests, d.sizeBytes),
+        sha256: treeDigest(digests, d.sizeBytes),
       });
     }
     return { id: pid, consistency: 'crash', createdAt: new Date().toISOString(), disks };
