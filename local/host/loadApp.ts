@@ -46,10 +46,12 @@ export function loadApp(entries: string[], sink: RegistrationSink): LoadedApp {
   captureRegistrations(sink, () => {
     for (const p of paths) createRequire(p)(p);
   });
-  const mine = Object.keys(cache).filter(
-    (k) => !before.has(k) && !/[\\/]node_modules[\\/]/.test(k),
+  const mine = new Map(
+    Object.keys(cache)
+      .filter((k) => !before.has(k) && !/[\\/]node_modules[\\/]/.test(k))
+      .map((k) => [k, cache[k]]),
   );
-  mine.forEach((k) => appModules.add(k));
+  mine.forEach((_, k) => appModules.add(k));
   const handlers = new Map<string, Registration>();
   for (const r of sink.functions) handlers.set(r.metadata.name.toLowerCase(), r);
   return {
@@ -57,7 +59,8 @@ export function loadApp(entries: string[], sink: RegistrationSink): LoadedApp {
     functions: sink.functions.map(toHostFunction),
     handlers,
     unload() {
-      for (const k of mine) delete cache[k];
+      // Only our own instances: another host may have loaded the same files since.
+      for (const [k, m] of mine) if (cache[k] === m) delete cache[k];
     },
   };
 }

@@ -130,4 +130,20 @@ describe('HTTP trigger', () => {
       true,
     );
   });
+
+  it('runs a second host of the same app in the same process, and each stops on its own', async () => {
+    const second = await startHost({
+      entry: [join(__dirname, 'fixtures/httpApp.ts')],
+      stateDir: mkdtempSync(join(tmpdir(), 'host-http-')),
+      masterKey,
+      log,
+    });
+    const post = (base: string) =>
+      fetch(`${base}/api/echo/2`, { method: 'POST', body: 'twice' }).then((r) => r.status);
+    expect(await post(second.baseUrl)).toBe(201);
+    expect(await post(host.baseUrl)).toBe(201);
+    await second.stop();
+    await expect(post(second.baseUrl)).rejects.toThrow();
+    expect(await post(host.baseUrl)).toBe(201);
+  });
 });
