@@ -44,6 +44,8 @@ export interface EventHubsEmulatorOptions {
   segmentBytes?: number;
   /** How often retention runs (also at start). Default 60 s. */
   retentionCheckMs?: number;
+  /** How often open links are checked against token expiry. Default 1 s. */
+  tokenCheckMs?: number;
   log?: (msg: string) => void;
 }
 
@@ -106,6 +108,8 @@ interface ConsumerLink {
 interface ConnState {
   claims: Claim[];
   consumers: Set<ConsumerLink>;
+  /** Open entity links and what they were authorized for, re-checked as tokens expire. */
+  links: Map<Sender | Receiver, { path: string[]; need: AccessRight }>;
 }
 
 interface AmqpError {
@@ -250,7 +254,7 @@ export async function startEventHubsEmulator(
   const state = (c: Connection): ConnState => {
     let s = conns.get(c);
     if (!s) {
-      s = { claims: [], consumers: new Set() };
+      s = { claims: [], consumers: new Set(), links: new Map() };
       conns.set(c, s);
     }
     return s;
@@ -503,6 +507,7 @@ export async function startEventHubsEmulator(
       if (addr.partition !== undefined) path.push('partitions', addr.partition);
       if (addr.publisher !== undefined) path.push('publishers', addr.publisher.toLowerCase());
       const claim = authorize(state(ctx.connection), path, 'Send');
+      state(ctx.connection).links.set(receiver, { path, need: 'Send' });
       (
         receiver as unknown as { local: { attach: Record<string, unknown> } }
       ).local.attach.max_message_size = MAX_MESSAGE_BYTES;
@@ -674,11 +679,9 @@ export async function startEventHubsEmulator(
         throw notFound(`sb://${host}/${hub.def.name}/ConsumerGroups/${addr.consumerGroup}`);
       const log = partitionOf(hub, addr.partition);
       const s = state(ctx.connection);
-      authorize(
-        s,
-        [hub.def.name.toLowerCase(), 'consumergroups', cg, 'partitions', addr.partition],
-        'Listen',
-      );
+      const path = [hub.def.name.toLowerCase(), 'consumergroups', cg, 'partitions', addr.partition];
+      authorize(s, path, 'Listen');
+      s.links.set(sender, { path, need: 'Listen' });
       const next = startPosition(log, selectorFilter(remote.source));
       const epochRaw = remote.properties?.[EPOCH];
       const epoch = epochRaw === undefined || epochRaw === null ? undefined : Number(epochRaw);
@@ -745,6 +748,28 @@ export async function startEventHubsEmulator(
   container.on('receiver_error', () => undefined);
   container.on('session_error', () => undefined);
 
+  // As the service does, a link whose token expired (and was not renewed through $cbs) is
+  // detached with an authorization error; the client has to put a fresh token and re-attach.
+  const expiryTimer = setInterval(() => {
+    const now = Date.now();
+    for (const s of conns.values()) {
+      s.claims = s.claims.filter((c) => c.expiresAt > now);
+      for (const [link, grant] of s.links) {
+        if (!link.is_open()) {
+          s.links.delete(link);
+          continue;
+        }
+        if (s.claims.some((c) => allows(c, grant.path, grant.need))) continue;
+        s.links.delete(link);
+        link.close({
+          condition: UNAUTHORIZED,
+          description: 'Unauthorized access. The token has expired. status-code: 401',
+        } as AmqpError);
+      }
+    }
+  }, opts.tokenCheckMs ?? 1000);
+  expiryTimer.unref();
+
   const sockets = new Set<Socket>();
   const server = container.listen({
     port: opts.port ?? 0,
@@ -762,6 +787,7 @@ export async function startEventHubsEmulator(
     });
   } catch (e) {
     clearInterval(trimTimer);
+    clearInterval(expiryTimer);
     for (const hub of hubs.values()) await Promise.all(hub.partitions.map((p) => p.close()));
     throw e;
   }
@@ -778,6 +804,7 @@ export async function startEventHubsEmulator(
     },
     async stop(): Promise<void> {
       clearInterval(trimTimer);
+      clearInterval(expiryTimer);
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         for (const s of sockets) s.destroy();

@@ -533,4 +533,25 @@ describe('local Event Hubs endpoint with the real SDK', () => {
     expect(await attempt({ username: KEY.name, password: 'wrong' })).toBe('refused');
     expect(await attempt({})).toBe('open');
   });
+
+  it('detaches a link once its token expires; the expired token is then refused', async () => {
+    const expiry = Math.floor(Date.now() / 1000) + 2;
+    const token = createSasToken(`sb://127.0.0.1:${emu.port}/hub`, KEY.name, KEY.key, expiry);
+    const shortLived = new EventHubProducerClient(
+      `Endpoint=sb://127.0.0.1:${emu.port};SharedAccessSignature=${token};UseDevelopmentEmulator=true;EntityPath=hub`,
+      fastRetry,
+    );
+    await shortLived.sendBatch([{ body: 'while-valid' }], { partitionId: '0' });
+    let code: string | undefined;
+    for (let i = 0; i < 100 && code === undefined; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      code = await shortLived.sendBatch([{ body: 'after-expiry' }], { partitionId: '0' }).then(
+        () => undefined,
+        (e: { code?: string }) => e.code ?? 'unknown',
+      );
+    }
+    expect(Date.now() / 1000).toBeGreaterThanOrEqual(expiry);
+    expect(code).toBe('UnauthorizedError');
+    await shortLived.close();
+  });
 });
