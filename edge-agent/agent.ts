@@ -65,6 +65,9 @@ export class Agent {
     seqs: Record<string, number>;
   };
   private firstPassDone = false;
+  /** Bookmarks asked for by `haven-agent bookmark`: a done file tells it when they are spooled. */
+  private requested = new Set<string>();
+  private crashPending = false;
 
   private constructor(
     readonly state: AgentState,
@@ -184,6 +187,12 @@ export class Agent {
           const cutAt = rec.kind === 'bookmark' ? rec.createdAt : new Date().toISOString();
           this.lastBookmark = { id: r.bookmark, cutAt, seqs: this.spool.lastSeqs() };
           this.bookmarksCut.set(r.bookmark, cutAt);
+          if (this.requested.delete(r.bookmark)) {
+            await writeFileAtomic(
+              path.join(this.state.requestsDir, `${r.bookmark}.done`),
+              JSON.stringify({ id: r.bookmark, cutAt, seqs: this.spool.lastSeqs() }),
+            );
+          }
           if (onBookmark(r.bookmark)) break;
         }
         if (rec.kind === 'idle' || Date.now() - sinceCheckpoint > 5_000) {
@@ -287,8 +296,12 @@ export class Agent {
     timers.push(setInterval(() => void this.heartbeat().catch(() => undefined), 30_000));
     timers.push(
       setInterval(() => {
-        if (!this.firstPassDone) return;
-        void this.source.requestBookmark({ id: newBookmarkId(), consistency: 'crash' });
+        // One crash bookmark at a time: a slow pass must not queue a pile of them.
+        if (!this.firstPassDone || this.crashPending) return;
+        this.crashPending = true;
+        void this.source
+          .requestBookmark({ id: newBookmarkId(), consistency: 'crash' })
+          .finally(() => (this.crashPending = false));
       }, intervalMs),
     );
     timers.push(
@@ -325,6 +338,7 @@ export class Agent {
         const req = await readJson<BookmarkRequestFile>(path.join(this.state.requestsDir, f));
         await fsp.rm(path.join(this.state.requestsDir, f), { force: true });
         if (!req) continue;
+        this.requested.add(req.id);
         const hooks = this.settings.hooks;
         if (req.consistency === 'app' && hooks?.preFreeze)
           await runHook('pre-freeze', hooks.preFreeze, hooks.timeoutSeconds);

@@ -220,16 +220,17 @@ export async function main(argv: string[]): Promise<number> {
           const req: BookmarkRequestFile = { id, consistency };
           await writeFileAtomic(path.join(state.requestsDir, `${id}.json`), JSON.stringify(req));
           const until = Date.now() + 10 * 60_000;
-          for (;;) {
-            const s = await readJson<AgentStatus>(state.statusFile);
-            if (s?.lastBookmark?.id === id) break;
-            if (Date.now() > until)
+          const done = path.join(state.requestsDir, `${id}.done`);
+          while (!(await readJson(done))) {
+            if (Date.now() > until) {
               throw new HavenError(
                 'transient',
                 `The running agent did not cut bookmark ${id} within 10 minutes.`,
               );
+            }
             await sleep(250);
           }
+          await fsp.rm(done, { force: true });
           print(id, { bookmarkId: id, consistency });
           return 0;
         }

@@ -1,0 +1,91 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { peekHeader } from '../../core/batch';
+import { FakeControlPlane } from './support/fakeControlPlane';
+import { debugfsWrite, makeExt4, mixedData, tempDir } from './support/images';
+import { listCaptured, replayDisk } from './support/replay';
+import { agent, startAgent } from './support/runAgent';
+
+describe(
+  'continuous run, app-consistent bookmark with hooks, status while running',
+  { timeout: 300_000 },
+  () => {
+    let dir: string;
+    let cp: FakeControlPlane;
+
+    beforeAll(async () => {
+      dir = await tempDir('agent-bm');
+      cp = await new FakeControlPlane(path.join(dir, 'capture')).start();
+    }, 180_000);
+    afterAll(async () => {
+      await cp.stop();
+      await fsp.rm(dir, { recursive: true, force: true });
+    });
+
+    it('cuts the bookmark between the freeze and thaw hooks and replicates up to it', async () => {
+      const image = path.join(dir, 'disk.img');
+      const capture = path.join(dir, 'capture');
+      const stateDir = path.join(dir, 'state');
+      const st = ['--state-dir', stateDir];
+      const hookLog = path.join(dir, 'hooks.log');
+      makeExt4(image, 32);
+      debugfsWrite(image, 'a.bin', mixedData(2 * 2 ** 20));
+      expect((await agent(['enroll', '--api', cp.url, '--token', cp.token, ...st])).code).toBe(0);
+      const added = await agent(['disk', 'add', image, '--json', ...st]);
+      const diskId = (JSON.parse(added.stdout) as { id: string }).id;
+      writeFileSync(
+        path.join(stateDir, 'settings.json'),
+        JSON.stringify({
+          hooks: { preFreeze: `echo freeze >> ${hookLog}`, postThaw: `echo thaw >> ${hookLog}` },
+        }),
+      );
+      const run = startAgent(['run', '--interval', '1', '--capture', capture, ...st]);
+      try {
+        // Wait for the first crash bookmark of the continuous run.
+        for (let i = 0; ; i++) {
+          const s = JSON.parse(
+            await fsp.readFile(path.join(stateDir, 'status.json'), 'utf8').catch(() => '{}'),
+          ) as { lastBookmark?: { ackedAt?: string } };
+          if (s.lastBookmark?.ackedAt) break;
+          if (i > 600)
+            throw new Error(
+              `no bookmark: ${run.child.exitCode} ${await run.done.then((r) => r.stderr)}`,
+            );
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        const status = await agent(['status', '--json', ...st]);
+        expect(JSON.parse(status.stdout)).toMatchObject({ running: true, disks: [{ id: diskId }] });
+        expect(
+          (JSON.parse(status.stdout) as { rpoSeconds?: number }).rpoSeconds,
+        ).toBeGreaterThanOrEqual(0);
+
+        debugfsWrite(image, 'b.bin', mixedData(300 * 1024)); // a change before the cut
+        const bm = await agent(['bookmark', '--app', '--tag', 'nightly', '--json', ...st]);
+        expect(bm.code, bm.stderr).toBe(0);
+        const { bookmarkId } = JSON.parse(bm.stdout) as { bookmarkId: string };
+        expect(bookmarkId).toMatch(/^bm-nightly-/);
+        expect(readFileSync(hookLog, 'utf8')).toBe('freeze\nthaw\n');
+
+        // The bookmark is spooled; the sender delivers it shortly after.
+        const withBookmark = () =>
+          listCaptured(capture).find(
+            (c) => peekHeader(readFileSync(c.file)).bookmark?.id === bookmarkId,
+          );
+        for (let i = 0; !withBookmark() && i < 100; i++)
+          await new Promise((r) => setTimeout(r, 100));
+        const found = withBookmark();
+        expect(peekHeader(readFileSync(found!.file)).bookmark?.consistency).toBe('app');
+        const rep = await replayDisk(capture, diskId, 32 * 2 ** 20, cp.dataKey, bookmarkId);
+        expect(rep.image.equals(readFileSync(image))).toBe(true);
+      } finally {
+        run.child.kill('SIGTERM');
+      }
+      const r = await run.done;
+      expect(r.code, r.stderr).toBe(0);
+      const after = await agent(['status', '--json', ...st]);
+      expect(JSON.parse(after.stdout)).toMatchObject({ running: false });
+    });
+  },
+);
