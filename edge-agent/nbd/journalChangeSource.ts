@@ -149,9 +149,11 @@ export class JournalChangeSource implements ChangeSource {
    * Reads what the journal holds now, coalesced, in stream order. Windows without a bookmark
    * are cut when they exceed maxWindowBytes or at the journal's end.
    */
-  poll(maxItems = 256): PollItem[] {
+  poll(maxItems = 256, maxRecords = 4096): PollItem[] {
     const out: PollItem[] = [];
-    while (out.length < maxItems) {
+    let records = 0;
+    // Bounded work per call: the NBD server shares this event loop.
+    while (out.length < maxItems && records++ < maxRecords) {
       const rec = this.reader.next();
       if (!rec) break;
       this.lastLsn = rec.lsn;
@@ -160,10 +162,13 @@ export class JournalChangeSource implements ChangeSource {
         case RecordType.Write: {
           const w = this.window(rec.diskIndex);
           const before = w.bytes;
+          const data = rec.data;
           w.set(rec.offset, rec.offset + rec.length, {
             kind: 'data',
             base: 0,
-            read: this.readRecordData(rec.segmentPath, rec.payloadPos),
+            read: data
+              ? (f, l) => data.subarray(f, f + l)
+              : this.readRecordData(rec.segmentPath, rec.payloadPos),
           });
           this.stats.coalescedBytes += before + rec.length - w.bytes;
           break;
@@ -205,7 +210,9 @@ export class JournalChangeSource implements ChangeSource {
       }
       if (this.windowBytes() >= this.maxWindowBytes) this.cut(out, rec.lsn);
     }
-    this.cut(out, this.lastLsn);
+    // Caught up: the window ends here. Otherwise it stays open for the next call (its pieces'
+    // records are not committed, so their segments stay).
+    if (this.reader.nextLsn > this.journal.lastLsn) this.cut(out, this.lastLsn);
     return out;
   }
 
@@ -229,6 +236,7 @@ export class JournalChangeSource implements ChangeSource {
         // The batch window: let overwrites of the same blocks land before reading them.
         if (this.windowMs > 0) await new Promise((r) => setTimeout(r, this.windowMs));
       }
+      await new Promise((r) => setImmediate(r));
       for (const item of this.poll()) {
         if (item.kind === 'set') {
           const s = item.set;

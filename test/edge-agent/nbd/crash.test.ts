@@ -60,14 +60,19 @@ describe('write splitter survives kill -9 (child process, real qemu-io client)',
       const exited = new Promise<void>((r) => server.once('exit', () => r()));
       const q = new QemuIo(unixUri(socket));
       await q.ready();
-      // Kill at a random moment while the client keeps writing.
-      const killAfterMs = 150 + Math.floor(prng(seed)() * 500);
+      // Kill at a random op, a random sub-millisecond moment after the client sent it (not
+      // a timer on wall time: that raced with machine speed and sometimes hit after the end).
+      const rnd = prng(seed);
+      const killAt = 100 + Math.floor(rnd() * 400);
       let changesDone = 0;
       let flushedChanges = 0;
-      const killer = setTimeout(() => server.kill('SIGKILL'), killAfterMs);
+      let killer: NodeJS.Timeout | undefined;
       try {
-        for (const op of ops) {
-          const out = await q.cmd(qemuIoCommand(op));
+        for (const [i, op] of ops.entries()) {
+          const pending = q.cmd(qemuIoCommand(op));
+          if (i === killAt)
+            killer = setTimeout(() => server.kill('SIGKILL'), Math.floor(rnd() * 3));
+          const out = await pending;
           if (/error|fail/i.test(out)) break; // the server is gone
           if (isChange(op)) changesDone++;
           else flushedChanges = changesDone; // FLUSH acknowledged: everything before it is durable
@@ -76,7 +81,7 @@ describe('write splitter survives kill -9 (child process, real qemu-io client)',
       } catch {
         // qemu-io exits when the connection drops
       }
-      clearTimeout(killer);
+      if (killer) clearTimeout(killer);
       server.kill('SIGKILL');
       await exited;
       await q.quit().catch(() => undefined);
