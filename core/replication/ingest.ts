@@ -10,7 +10,7 @@ import {
   type BatchHeader,
   type BatchRef,
 } from '../batch';
-import { HavenError, isHavenError, type ErrorKind } from '../errors';
+import { isHavenError, type ErrorKind } from '../errors';
 import { recordRejection, stopDisk } from './incidents';
 import { STAGING } from './names';
 import type { ReplicationDeps, ReplicationOptions } from './ports';
@@ -284,18 +284,35 @@ export async function ingestEvents(
   const out = new Array<IngestOutcome>(events.length);
   let firstError: unknown;
   let next = 0;
+  // One machine lookup per machine per invocation (a batch of events is mostly one machine).
+  const machines = new Map<string, ReturnType<ReplicationDeps['machines']['getMachine']>>();
+  const cached: ReplicationDeps = {
+    ...deps,
+    machines: {
+      getMachine: (id) => {
+        let p = machines.get(id);
+        if (!p) {
+          p = deps.machines.getMachine(id);
+          p.catch(() => machines.delete(id));
+          machines.set(id, p);
+        }
+        return p;
+      },
+      listMachineIds: () => deps.machines.listMachineIds(),
+    },
+  };
   await Promise.all(
     Array.from({ length: Math.min(concurrency, events.length) }, async () => {
       while (next < events.length) {
         const i = next++;
         try {
-          out[i] = await ingestEvent(deps, opts, events[i]!);
+          out[i] = await ingestEvent(cached, opts, events[i]!);
         } catch (e) {
           firstError ??= e;
         }
       }
     }),
   );
-  if (firstError !== undefined) throw firstError instanceof HavenError ? firstError : firstError;
+  if (firstError !== undefined) throw firstError;
   return out;
 }
