@@ -32,6 +32,8 @@ export const configSchema = z.object({
    */
   hostNudge: z.object({ url: z.url(), key: z.string().min(1).optional() }).optional(),
   publicApiUrl: z.url().optional(),
+  /** Enable-protection waits this long for the initial sync before alerting (initial-sync-stalled). */
+  initialSyncTimeoutSeconds: z.coerce.number().int().positive().default(86_400),
   maxBodyBytes: z.coerce
     .number()
     .int()
@@ -59,6 +61,7 @@ export function loadConfig(env: Record<string, string | undefined>): HavenConfig
       ? { url: env.HAVEN_HOST_NUDGE_URL, key: env.HAVEN_HOST_NUDGE_KEY ?? env.HAVEN_ADMIN_KEY }
       : undefined,
     publicApiUrl: env.HAVEN_API_URL,
+    initialSyncTimeoutSeconds: env.HAVEN_INITIAL_SYNC_TIMEOUT_SECONDS,
     maxBodyBytes: env.HAVEN_MAX_BODY_BYTES,
   });
   if (!parsed.success) {

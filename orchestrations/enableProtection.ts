@@ -3,6 +3,7 @@ import type { OrchestrationContext, OrchestrationHandler, Task } from 'durable-f
 import {
   EnableProtectionActivity as A,
   type DiskToProtect,
+  type ProtectionSettings,
   type ReplicaInput,
   type UpdateJobInput,
 } from './activities/enableProtectionActivities';
@@ -66,9 +67,21 @@ export const enableProtectionOrchestrator: OrchestrationHandler = function* (
   const status = (s: EnableProtectionStatus) => ctx.df.setCustomStatus(s);
   const job = (patch: Omit<UpdateJobInput, 'jobId'>) => call(A.updateJob, { jobId, ...patch });
 
+  /**
+   * Task.any over tasks of which one may already have completed. The SDK does not resolve a
+   * new Task.any from children that completed before it was built (a buffered event, a Cancel
+   * raised during an earlier step), so a completed one is returned without yielding.
+   */
+  function* firstOf(tasks: Task[]): Generator<Task, Task, unknown> {
+    const done = tasks.find((t) => t.isCompleted || t.isFaulted);
+    if (done) return done;
+    return (yield ctx.df.Task.any(tasks)) as Task;
+  }
+
   /** Runs a step unless Cancel wins; then waits for the step to settle so compensation sees all of it. */
   function* step(task: Task): Generator<Task, unknown, unknown> {
-    const winner = yield ctx.df.Task.any([task, cancel]);
+    if (cancel.isCompleted) throw new Cancelled(cancel.result); // the step is never scheduled
+    const winner = yield* firstOf([task, cancel]);
     if (winner === cancel) {
       try {
         yield task;
@@ -86,9 +99,12 @@ export const enableProtectionOrchestrator: OrchestrationHandler = function* (
   try {
     status({ step: 'starting', percent: 0 });
     yield* step(job({ state: 'running', percent: 0, step: 'starting' }));
-    const disks = (yield* step(
-      call(A.getDisks, { machineId: input.machineId, disks: input.disks }),
-    )) as DiskToProtect[];
+    const [disks, settings] = (yield* step(
+      ctx.df.Task.all([
+        call(A.getDisks, { machineId: input.machineId, disks: input.disks }),
+        call(A.getSettings, {}),
+      ]),
+    )) as [DiskToProtect[], ProtectionSettings];
 
     const replicaInputs: ReplicaInput[] = disks.map((d) => ({
       machineId: input.machineId,
@@ -132,10 +148,13 @@ export const enableProtectionOrchestrator: OrchestrationHandler = function* (
     status({ step: 'initial-sync', percent: 50, state: 'initial-sync', replicas });
     yield* step(job({ percent: 50, step: 'initial-sync' }));
 
-    const timeoutMs = input.initialSyncTimeoutMs ?? DEFAULT_INITIAL_SYNC_TIMEOUT_MS;
+    const timeoutMs =
+      input.initialSyncTimeoutMs ??
+      settings.initialSyncTimeoutMs ??
+      DEFAULT_INITIAL_SYNC_TIMEOUT_MS;
     const synced = ctx.df.waitForExternalEvent(INITIAL_SYNC_COMPLETE);
     const timer = ctx.df.createTimer(addMs(ctx.df.currentUtcDateTime, timeoutMs));
-    let winner = yield ctx.df.Task.any([synced, cancel, timer]);
+    let winner = yield* firstOf([synced, cancel, timer]);
     if (winner === timer) {
       stalled = true;
       yield* step(
@@ -162,7 +181,7 @@ export const enableProtectionOrchestrator: OrchestrationHandler = function* (
         replicas,
       });
       yield* step(job({ percent: 50, step: 'initial-sync-stalled' }));
-      winner = yield ctx.df.Task.any([synced, cancel]);
+      winner = yield* firstOf([synced, cancel]);
     } else timer.cancel();
     if (winner === cancel) throw new Cancelled(cancel.result);
 

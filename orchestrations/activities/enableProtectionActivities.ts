@@ -19,6 +19,7 @@ import { protectionDeps } from './protectionDeps';
 export const EnableProtectionActivity = {
   updateJob: 'EnableProtection_UpdateJob',
   getDisks: 'EnableProtection_GetDisks',
+  getSettings: 'EnableProtection_GetSettings',
   createReplica: 'EnableProtection_CreateReplica',
   deleteReplica: 'EnableProtection_DeleteReplica',
   ensureStaging: 'EnableProtection_EnsureStaging',
@@ -106,6 +107,16 @@ async function getDisks(input: GetDisksInput): Promise<DiskToProtect[]> {
     if (!d) throw notFound('Disk', `${input.machineId}/${id}`);
     return { diskId: d.id, sizeBytes: d.sizeBytes };
   });
+}
+
+export interface ProtectionSettings {
+  initialSyncTimeoutMs: number;
+}
+
+/** Configuration read once per saga (the orchestrator must not read config itself: replays). */
+async function getSettings(): Promise<ProtectionSettings> {
+  const { initialSyncTimeoutMs } = await protectionDeps();
+  return { initialSyncTimeoutMs };
 }
 
 async function createReplica(input: ReplicaInput): Promise<{ blob: string; created: boolean }> {
@@ -280,6 +291,7 @@ async function raiseAlert(input: AlertInput): Promise<string> {
 export const enableProtectionActivities: Record<string, (input: never) => Promise<unknown>> = {
   [EnableProtectionActivity.updateJob]: updateJob,
   [EnableProtectionActivity.getDisks]: getDisks,
+  [EnableProtectionActivity.getSettings]: getSettings,
   [EnableProtectionActivity.createReplica]: createReplica,
   [EnableProtectionActivity.deleteReplica]: deleteReplica,
   [EnableProtectionActivity.ensureStaging]: ensureStaging,

@@ -27,6 +27,8 @@ export interface ProtectionDeps {
   jobs: Jobs;
   alerts: Collection<ProtectionAlertDoc>;
   clock: () => number;
+  /** Wait for the initial sync before alerting (config `initialSyncTimeoutSeconds`). */
+  initialSyncTimeoutMs: number;
 }
 
 let override: (() => Promise<ProtectionDeps>) | undefined;
@@ -47,5 +49,6 @@ export async function protectionDeps(): Promise<ProtectionDeps> {
     jobs: root.controlPlane.jobs,
     alerts: root.documents.collection<ProtectionAlertDoc>(REPLICATION_ALERTS),
     clock: root.clock,
+    initialSyncTimeoutMs: root.config.initialSyncTimeoutSeconds * 1000,
   };
 }

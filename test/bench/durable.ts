@@ -28,7 +28,7 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
     maxConcurrentActivities: 32,
   });
   const host = await startHost({
-    entry: [join(__dirname, '../local/durable/fixtures', `app${extname(__filename)}`)],
+    entry: [join(__dirname, `durableApp${extname(__filename)}`)],
     stateDir,
     masterKey: KEY,
     settings: { AzureWebJobsStorage: azurite.connectionString, HAVEN_ADMIN_KEY: KEY },
@@ -63,12 +63,12 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
     const insertMs = Number(process.hrtime.bigint() - t0) / 1e6 / inserts;
 
     // Warm up (module loading, first replay).
-    await start('Sequence', 'warm');
+    await start('BenchSequence', 'warm');
     await driver.backend!.whenIdle();
 
     const n = quick ? 40 : 200;
     const t1 = process.hrtime.bigint();
-    await Promise.all(Array.from({ length: n }, (_, i) => start('Sequence', `seq-${i}`)));
+    await Promise.all(Array.from({ length: n }, (_, i) => start('BenchSequence', `seq-${i}`)));
     await driver.backend!.whenIdle();
     const seconds = Number(process.hrtime.bigint() - t1) / 1e9;
     for (const id of ['seq-0', `seq-${n - 1}`])
@@ -77,7 +77,7 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
 
     const steps = quick ? 20 : 100;
     const t2 = process.hrtime.bigint();
-    await start('Steps', 'steps', { prefix: 'b', steps });
+    await start('BenchSteps', 'steps', steps);
     await driver.backend!.whenIdle();
     if ((await status('steps')) !== 'Completed') throw new Error('steps not completed');
     const stepMs = Number(process.hrtime.bigint() - t2) / 1e6 / steps;

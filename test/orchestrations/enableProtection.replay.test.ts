@@ -24,6 +24,8 @@ function respond(name: string, arg: Record<string, unknown>): unknown {
   switch (name) {
     case A.getDisks:
       return disks;
+    case A.getSettings:
+      return { initialSyncTimeoutMs: 5_000 };
     case A.createReplica:
       return { blob: `m1/${String(arg.diskId)}/g1.vhd`, created: true };
     case A.recordItem:
@@ -95,6 +97,7 @@ describe('enable-protection saga, replayed by the real SDK over synthetic histor
     expect(calls.map((c) => c.name)).toEqual([
       A.updateJob,
       A.getDisks,
+      A.getSettings,
       A.createReplica,
       A.createReplica,
       A.ensureStaging,
@@ -114,7 +117,7 @@ describe('enable-protection saga, replayed by the real SDK over synthetic histor
 
     await r.deliver([r.raise(INITIAL_SYNC_COMPLETE, { bytes: 1 })]);
     await drain(r, calls);
-    expect(calls.slice(9).map((c) => [c.name, c.input.to ?? c.input.state])).toEqual([
+    expect(calls.slice(10).map((c) => [c.name, c.input.to ?? c.input.state])).toEqual([
       [A.setState, 'protected'],
       [A.updateJob, 'succeeded'],
     ]);
@@ -127,6 +130,18 @@ describe('enable-protection saga, replayed by the real SDK over synthetic histor
       }),
     });
     expect(r.state.canceledTimers).toContain(timer.timerId); // the timeout timer was cancelled
+  });
+
+  it('without a timeout in the input, waits as long as the configured setting', async () => {
+    const { initialSyncTimeoutMs: _omit, ...rest } = input;
+    const r = new Replay(enableProtectionOrchestrator, {
+      instanceId: 'job_2',
+      name: ENABLE_PROTECTION,
+      input: rest,
+    });
+    await r.start();
+    await drain(r, []);
+    expect(new Date(r.timers()[0]!.fireAt).getTime() - r.now.getTime()).toBe(5_000);
   });
 
   it('timeout: alert + initial-sync-stalled, keeps waiting, and still ends protected', async () => {
@@ -163,12 +178,49 @@ describe('enable-protection saga, replayed by the real SDK over synthetic histor
     });
   });
 
+  it('InitialSyncComplete raised while the stall is being recorded is not lost', async () => {
+    const r = newSaga();
+    await r.start();
+    const calls: { name: string; input: Record<string, unknown> }[] = [];
+    await drain(r, calls);
+    r.advance(60_000);
+    await r.deliver([r.fire(r.timers()[0]!.timerId)]);
+    // The event arrives with the alert's result, before the saga waits for it again.
+    const alert = r.activities(A.raiseAlert)[0]!;
+    await r.deliver([r.complete(alert.taskId, 'a'), r.raise(INITIAL_SYNC_COMPLETE, null)]);
+    await drain(r, calls);
+    expect(r.outcome.kind).toBe('completed');
+    expect(calls.filter((c) => c.name === A.setState).map((c) => c.input.to)).toEqual([
+      'initial-sync',
+      'initial-sync-stalled',
+      'initial-sync',
+      'protected',
+    ]);
+  });
+
+  it('Cancel raised before the first step: nothing is created, the job ends cancelled', async () => {
+    const r = newSaga();
+    await r.deliver([
+      { kind: 'start', executionId: 'e1', name: ENABLE_PROTECTION, input: JSON.stringify(input) },
+      r.raise(CANCEL, null),
+    ]);
+    const calls: { name: string; input: Record<string, unknown> }[] = [];
+    await drain(r, calls);
+    expect(calls.map((c) => [c.name, c.input.state])).toEqual([
+      [A.updateJob, 'running'],
+      [A.updateJob, 'cancelled'],
+    ]);
+    expect(JSON.parse((r.outcome as { output: string }).output)).toMatchObject({
+      state: 'cancelled',
+    });
+  });
+
   it('Cancel while replicas are being created: waits for them, then deletes them in reverse order', async () => {
     const r = newSaga();
     await r.start();
     const calls: { name: string; input: Record<string, unknown> }[] = [];
     // Run until both createReplica activities are pending.
-    for (let i = 0; i < 2; i++) {
+    for (let i = 0; i < 3; i++) {
       const a = r.activities()[0]!;
       calls.push({ name: a.name, input: JSON.parse(a.input!) as Record<string, unknown> });
       await r.deliver([r.complete(a.taskId, respond(a.name, {}))]);
@@ -177,7 +229,7 @@ describe('enable-protection saga, replayed by the real SDK over synthetic histor
     await r.deliver([r.raise(CANCEL, { by: 'disable' })]);
     expect(r.outcome.kind).toBe('running'); // still waiting for the in-flight replicas
     await drain(r, calls);
-    const after = calls.slice(2).map((c) => [c.name, c.input.diskId ?? c.input.state]);
+    const after = calls.slice(3).map((c) => [c.name, c.input.diskId ?? c.input.state]);
     expect(after).toEqual([
       [A.createReplica, 'd1'],
       [A.createReplica, 'd2'],

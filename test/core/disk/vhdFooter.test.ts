@@ -22,7 +22,7 @@ describe('fixed VHD footer of replica blobs', () => {
     expect(f.readUInt32BE(64)).toBe(~sum >>> 0);
     expect(isVhdFooter(f)).toBe(true);
     const corrupted = Buffer.from(f);
-    corrupted[100] ^= 1;
+    corrupted[100] = corrupted[100]! ^ 1;
     expect(isVhdFooter(corrupted)).toBe(false);
     // Deterministic: a re-run after a crash writes the same bytes.
     expect(replicaFooter(10 * MiB - 512, 'm/d/g1.vhd', Date.UTC(2026, 0, 1)).equals(f)).toBe(true);

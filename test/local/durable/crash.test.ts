@@ -16,8 +16,8 @@ import {
   waitUntil,
 } from './sagaSupport';
 
-// One full run of the saga records 11 activity completions (see the replay test's sequence).
-const ACTIVITIES = 11;
+// One full run of the saga records 12 activity completions (see the replay test's sequence).
+const ACTIVITIES = 12;
 
 describe('crash: SIGKILL the host at every step of the enable-protection saga, then restart', () => {
   it('always finishes; one replica per disk, one item, and no committed activity runs again', async () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { REPLICATION_ALERTS } from '../../../core/replication/state';
 import {
   api,
   durableStatus,
@@ -99,6 +100,36 @@ describe('enable-protection saga on the real host, Azurite and the Cosmos emulat
       );
       const st = await durableStatus(h, jobId);
       expect(st).toMatchObject({ runtimeStatus: 'Completed', output: { state: 'cancelled' } });
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it('initial sync slower than the configured timeout: alert, initial-sync-stalled, then protected', async () => {
+    const env = await sagaEnv({ HAVEN_INITIAL_SYNC_TIMEOUT_SECONDS: '1' });
+    const h = await spawnSagaHost(env);
+    try {
+      const jobId = await protect(h, env);
+      await waitUntil('stalled', async () =>
+        (await env.root.controlPlane.protectedItems.find(env.machineId))?.doc.state ===
+        'initial-sync-stalled'
+          ? true
+          : undefined,
+      );
+      const alert = await env.root.documents
+        .collection<{ id: string; kind: string; machineId: string }>(REPLICATION_ALERTS)
+        .get(env.machineId, `${jobId}:initial-sync-stalled`);
+      expect(alert?.doc).toMatchObject({ kind: 'initial-sync-stalled', machineId: env.machineId });
+      expect(await raise(h, jobId, 'InitialSyncComplete')).toBe(202);
+      expect((await finalJob(h, jobId)).state).toBe('succeeded');
+      const item = (await env.root.controlPlane.protectedItems.get(env.machineId)).doc;
+      expect(item.history.map((c) => c.to)).toEqual([
+        'enabling',
+        'initial-sync',
+        'initial-sync-stalled',
+        'initial-sync',
+        'protected',
+      ]);
     } finally {
       await h.stop();
     }
