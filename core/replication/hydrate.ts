@@ -209,7 +209,11 @@ async function drainOnce(
     // `commitEvery` batches). Re-applying them after a crash is harmless: same bytes at the same
     // offsets, digests recomputed; their staged blobs are deleted only once committed.
     let pending: Applied[] = [];
+    // The previous batch's index update runs while this batch's pages are written (index
+    // updates stay in order; every commit waits for them).
+    let indexing: Promise<void> = Promise.resolve();
     const commit = async (piece?: PieceDoc) => {
+      await indexing;
       if (pending.length === 0) return;
       state = await advance(deps, state!, pending, piece);
       for (const a of pending) deletes.push(blobs.deleteBlob(STAGING, a.name).catch(() => false));
@@ -277,13 +281,16 @@ async function drainOnce(
 
       await applyExtents(deps, opts, replica, leaseId, batch.extents);
       const digests = await touchedBlockDigests(deps, replica, diskSize, batch.extents);
-      await index.update(digests);
+      await indexing;
+      indexing = index.update(digests);
+      indexing.catch(() => {}); // surfaced by the next await of it
 
       const bytes = batch.extents.reduce((n, e) => n + (e.kind === 'data' ? e.length : 0), 0);
       pending.push({ seq, digest, bytes, name });
 
       if (batch.header.bookmark) {
         // A point is committed at once: the watermark never moves past a bookmark without it.
+        await indexing;
         const pieceDoc = await cutPiece(deps, key, replica, index, batch.header);
         await commit(pieceDoc);
         out.points.push(pieceDoc.pointId);
