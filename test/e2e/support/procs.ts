@@ -49,8 +49,8 @@ export function startAgent(stateDir: string, args: string[]): Child {
 }
 
 /** Runs the agent to completion; throws with its stderr unless it exits 0; returns parsed --json stdout. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function agentJson<T = any>(stateDir: string, args: string[]): Promise<T> {
-  // eslint-disable-line @typescript-eslint/no-explicit-any
   const r = await startAgent(stateDir, [...args, '--json']).done;
   if (r.code !== 0)
     throw new Error(
