@@ -38,6 +38,8 @@ export interface AgentStatus {
   /** Seconds since the newest bookmark whose batches Event Hubs acknowledged (agent-side RPO). */
   rpoSeconds?: number;
   spoolBytes: number;
+  /** Batches not taken because the spool was full (their ranges were re-scanned). */
+  droppedBatches: number;
   lastError?: string;
 }
 
@@ -176,7 +178,7 @@ export class Agent {
       for await (const rec of this.source.changes(ac.signal)) {
         if (rec.kind === 'extent' && !this.spool.hasRoom(rec.length * 2)) {
           // Back-pressure first; past the wait, the batcher hands the ranges back as dirty.
-          const until = Date.now() + 10_000;
+          const until = Date.now() + (this.settings.spoolFullWaitMs ?? 10_000);
           while (!this.spool.hasRoom(rec.length * 2) && Date.now() < until && !ac.signal.aborted) {
             await Promise.race([this.spool.changed(ac.signal), sleep(500, ac.signal)]);
           }
@@ -401,6 +403,7 @@ export class Agent {
         : {}),
       ...(rpoSeconds !== undefined ? { rpoSeconds } : {}),
       spoolBytes: this.spool.bytes(),
+      droppedBatches: this.batcher.stats.droppedBatches,
       ...(this.sender.lastError ? { lastError: this.sender.lastError } : {}),
     };
   }

@@ -21,6 +21,8 @@ export interface AgentIdentity {
 export interface AgentSettings {
   /** Spool bound in bytes. */
   spoolMaxBytes?: number;
+  /** How long a full spool holds the change stream before handing ranges back as dirty. */
+  spoolFullWaitMs?: number;
   /** Crash bookmark interval (policy default 5 s). */
   bookmarkIntervalSeconds?: number;
   hooks?: { preFreeze?: string; postThaw?: string; timeoutSeconds?: number };
