@@ -131,7 +131,7 @@ export class DurableBackend {
         continue;
       }
       const msg = JSON.parse((await this.store.unpack(row.D)) ?? 'null') as OutboxMessage;
-      this.track(this.deliver(String(row.partitionKey), String(row.rowKey), msg));
+      this.deliverWithRetry(String(row.partitionKey), String(row.rowKey), msg);
     }
     for (const inst of instances) {
       if (TERMINAL.has(inst.status)) this.terminalCache.add(inst.instanceId);
@@ -189,11 +189,17 @@ export class DurableBackend {
         continue;
       }
       this.runningOrch.add(id);
-      const run = this.runEpisodes(id).finally(() => {
-        this.runningOrch.delete(id);
-        if (this.dirty.delete(id)) this.schedule(id);
-        this.pumpOrchestrations();
-      });
+      const run = this.runEpisodes(id)
+        .catch((e: unknown) => {
+          // A storage hiccup: nothing was committed; try the episode again shortly.
+          this.later(() => this.schedule(id));
+          throw e;
+        })
+        .finally(() => {
+          this.runningOrch.delete(id);
+          if (this.dirty.delete(id)) this.schedule(id);
+          this.pumpOrchestrations();
+        });
       this.track(run);
     }
   }
@@ -555,7 +561,7 @@ export class DurableBackend {
     }
     for (const a of activities) this.enqueueActivity(a);
     for (const t of timers) this.armTimer(id, t.rowKey, t.at);
-    for (const o of outbox) this.track(this.deliver(id, o.rowKey, o.msg));
+    for (const o of outbox) this.deliverWithRetry(id, o.rowKey, o.msg);
     if (outcome === 'continueAsNew') this.dirty.add(id);
   }
 
@@ -576,6 +582,21 @@ export class DurableBackend {
     }, delay);
     t.unref?.();
     this.timers.set(key, t);
+  }
+
+  private later(fn: () => void, ms = 1000): void {
+    if (this.stopped) return;
+    const t = setTimeout(fn, ms);
+    t.unref?.();
+  }
+
+  private deliverWithRetry(from: string, rowKey: string, msg: OutboxMessage): void {
+    this.track(
+      this.deliver(from, rowKey, msg).catch((e: unknown) => {
+        this.later(() => this.deliverWithRetry(from, rowKey, msg));
+        throw e;
+      }),
+    );
   }
 
   /** Delivers an outbox message (idempotent: a redelivery after a crash changes nothing), then deletes it. */
@@ -684,11 +705,17 @@ export class DurableBackend {
     ) {
       const a = this.activityQueue.shift()!;
       this.runningActivities++;
-      const run = this.runActivity(a).finally(() => {
-        this.runningActivities--;
-        this.activityKeys.delete(`${a.instanceId}\u0000${a.rowKey}`);
-        this.pumpActivities();
-      });
+      const run = this.runActivity(a)
+        .catch((e: unknown) => {
+          // The result could not be recorded: the work item still exists, run it again later.
+          this.later(() => this.enqueueActivity(a));
+          throw e;
+        })
+        .finally(() => {
+          this.runningActivities--;
+          this.activityKeys.delete(`${a.instanceId}\u0000${a.rowKey}`);
+          this.pumpActivities();
+        });
       this.track(run);
     }
   }
@@ -748,7 +775,7 @@ export class DurableBackend {
         if (timer) clearTimeout(timer);
       }
     }
-    if (this.stopped) return; // the result is not recorded; the work item runs again after restart
+    // Recorded even while the host stops gracefully (stop waits for it): fewer re-runs after restart.
     // The result and the removal of the work item commit together: after this, the activity never runs again.
     try {
       await this.store.submit([
@@ -789,7 +816,9 @@ export class DurableBackend {
       );
     const id = instanceId || randomUUID().replace(/-/g, '');
     // Azure Storage forbids these characters in instance ids (they end up in keys and URLs).
-    const bad = [...id].some((c) => '/\\#?'.includes(c) || c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f);
+    const bad = [...id].some(
+      (c) => '/\\#?'.includes(c) || c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f,
+    );
     if (!id.length || id.length > 100 || bad)
       throw new HttpError(400, `Invalid instance id '${id}'.`);
     const existing = await this.store.getInstance(id);

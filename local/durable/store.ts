@@ -169,9 +169,7 @@ export class HubStore {
   }
 
   /** The instance row plus its inbox and outbox (`RowKey ge 'i'`), in one query. */
-  async readPartitionHead(
-    instanceId: string,
-  ): Promise<{
+  async readPartitionHead(instanceId: string): Promise<{
     instance?: InstanceRow;
     inbox: InboxRow[];
     outbox: { rowKey: string; msg: OutboxMessage; ep: number }[];
