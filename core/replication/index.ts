@@ -23,6 +23,7 @@ export {
   publishPoint,
   listRecoveryPoints,
   getRecoveryPoint,
+  getGroupRecoveryPoint,
   recoveryPointReadUrl,
   applyRetention,
   pointsToKeep,

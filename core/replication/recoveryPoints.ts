@@ -330,3 +330,25 @@ async function dropSupersededGenerations(
     });
   }
 }
+
+/**
+ * A multi-machine (consistency group) point: the same bookmark id published on every member
+ * machine. `not-found` until each member has its point (the control plane owns membership).
+ */
+export async function getGroupRecoveryPoint(
+  deps: ReplicationDeps,
+  groupId: string,
+  pointId: string,
+  machineIds: readonly string[],
+): Promise<{ id: string; groupId: string; time: string; machines: RecoveryPoint[] }> {
+  const points = await Promise.all(machineIds.map((m) => deps.docs.points.get(m, pointId)));
+  const missing = machineIds.filter((_, i) => points[i]?.doc.type !== 'point');
+  if (missing.length || machineIds.length === 0) {
+    throw notFound('Group recovery point', `${groupId}/${pointId}`);
+  }
+  const docs = points.map((p) => p!.doc as RecoveryPointDoc);
+  if (docs.some((d) => d.groupId !== groupId)) {
+    throw notFound('Group recovery point', `${groupId}/${pointId}`);
+  }
+  return { id: pointId, groupId, time: docs[0]!.time, machines: docs.map(toApi) };
+}

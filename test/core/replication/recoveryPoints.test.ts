@@ -9,6 +9,7 @@ import {
 } from '../../../core/replication/names';
 import {
   applyRetention,
+  getGroupRecoveryPoint,
   getRecoveryPoint,
   listRecoveryPoints,
   pointsToKeep,
@@ -264,5 +265,26 @@ describe('recovery points', () => {
     const chain = (await h.blobs.readBlob(REPLICA_INDEX, `${m.machineId}/a/g1/changes/ok`))!.data;
     expect(chain[0]).toBe(0b101); // block 0 (from 'lost') and block 2 (its own)
     expect((await getRecoveryPoint(h.deps, m.machineId, 'ok')).disks).toHaveLength(2);
+  });
+
+  it('a consistency-group point exists once every member machine published the shared bookmark', async () => {
+    const h = await harness();
+    const m1 = h.addMachine({ d0: 1 * MiB });
+    const m2 = h.addMachine({ d0: 1 * MiB });
+    const t = '2026-11-28T06:00:00.000Z';
+    const bm = { id: 'grp-1', consistency: 'app' as const, groupId: 'g-a', createdAt: t };
+    await push(h, m1.disks[0]!, m1.disks[0]!.batch([data(0, 512)], bm));
+    await expect(
+      getGroupRecoveryPoint(h.deps, 'g-a', 'grp-1', [m1.machineId, m2.machineId]),
+    ).rejects.toMatchObject({
+      kind: 'not-found',
+    });
+    await push(h, m2.disks[0]!, m2.disks[0]!.batch([data(512, 512)], bm));
+    const g = await getGroupRecoveryPoint(h.deps, 'g-a', 'grp-1', [m1.machineId, m2.machineId]);
+    expect(g.machines.map((p) => p.machineId)).toEqual([m1.machineId, m2.machineId]);
+    expect(g.machines.every((p) => p.groupId === 'g-a' && p.consistency === 'app')).toBe(true);
+    await expect(
+      getGroupRecoveryPoint(h.deps, 'other', 'grp-1', [m1.machineId]),
+    ).rejects.toMatchObject({ kind: 'not-found' });
   });
 });
