@@ -761,6 +761,7 @@ export async function startEventHubsEmulator(
         }
         if (s.claims.some((c) => allows(c, grant.path, grant.need))) continue;
         s.links.delete(link);
+        producers.delete(link as Receiver); // nothing more is accepted on it
         link.close({
           condition: UNAUTHORIZED,
           description: 'Unauthorized access. The token has expired. status-code: 401',
