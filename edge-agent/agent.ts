@@ -35,12 +35,24 @@ export interface AgentStatus {
     lastHydratedSeq?: number;
   }[];
   lastBookmark?: { id: string; cutAt: string; ackedAt?: string };
-  /** Seconds since the newest bookmark whose batches Event Hubs acknowledged (agent-side RPO). */
+  /**
+   * Seconds since the newest recovery point (status asks the control plane), else since the
+   * newest bookmark Event Hubs acknowledged (agent-side estimate, rpoSource 'agent').
+   */
   rpoSeconds?: number;
+  rpoSource?: 'agent' | 'cloud';
+  lastPoint?: { id: string; time?: string };
   spoolBytes: number;
   /** Batches not taken because the spool was full (their ranges were re-scanned). */
   droppedBatches: number;
   lastError?: string;
+}
+
+export interface BookmarkLogEntry {
+  id: string;
+  cutAt: string;
+  /** `${diskId}/${generation}` -> seq of the bookmark's batch. */
+  seqs: Record<string, number>;
 }
 
 export interface BookmarkRequestFile {
@@ -189,6 +201,7 @@ export class Agent {
           const cutAt = rec.kind === 'bookmark' ? rec.createdAt : new Date().toISOString();
           this.lastBookmark = { id: r.bookmark, cutAt, seqs: this.spool.lastSeqs() };
           this.bookmarksCut.set(r.bookmark, cutAt);
+          await this.recordBookmark({ id: r.bookmark, cutAt, seqs: this.spool.lastSeqs() });
           if (this.requested.delete(r.bookmark)) {
             await writeFileAtomic(
               path.join(this.state.requestsDir, `${r.bookmark}.done`),
@@ -354,6 +367,12 @@ export class Agent {
     } finally {
       this.pollingRequests = false;
     }
+  }
+
+  private async recordBookmark(b: BookmarkLogEntry): Promise<void> {
+    const log = (await readJson<BookmarkLogEntry[]>(this.state.bookmarksFile)) ?? [];
+    log.push(b);
+    await writeFileAtomic(this.state.bookmarksFile, JSON.stringify(log.slice(-500)), 0o600);
   }
 
   isCut(id: string): boolean {

@@ -53,6 +53,10 @@ export class AgentState {
   get requestsDir() {
     return path.join(this.dir, 'requests');
   }
+  /** Recent bookmarks with the seq of their batch per disk/generation (maps points to seqs). */
+  get bookmarksFile() {
+    return path.join(this.dir, 'bookmarks.json');
+  }
   get lockFile() {
     return path.join(this.dir, 'agent.pid');
   }

@@ -7,6 +7,7 @@ import {
   hostFacts,
   newBookmarkId,
   type AgentStatus,
+  type BookmarkLogEntry,
   type BookmarkRequestFile,
 } from './agent';
 import { AgentState, DEFAULT_STATE_DIR } from './agentState';
@@ -265,6 +266,25 @@ export async function main(argv: string[]): Promise<number> {
           return 0;
         }
         s.running = running;
+        // The cloud's view: the newest recovery point says how far each disk has hydrated.
+        try {
+          const api = new ControlPlaneClient(id.api, id.credential);
+          const p = await api.latestPoint(id.machineId);
+          const log = (await readJson<BookmarkLogEntry[]>(state.bookmarksFile)) ?? [];
+          const b = p && log.find((x) => x.id === p.id);
+          if (p) {
+            s.lastPoint = { id: p.id, ...(p.time ? { time: p.time } : {}) };
+            const t = Date.parse(p.time ?? b?.cutAt ?? '');
+            if (!Number.isNaN(t)) s.rpoSeconds = Math.max(0, (Date.now() - t) / 1000);
+          }
+          for (const d of s.disks) {
+            const seq = b?.seqs[`${d.id}/${d.generation}`];
+            if (seq !== undefined) d.lastHydratedSeq = seq;
+          }
+          s.rpoSource = p ? 'cloud' : 'agent';
+        } catch {
+          s.rpoSource = 'agent';
+        }
         if (!json) {
           const lines = [
             `Machine ${s.machineId}: ${running ? 'running' : 'stopped'}; spool ${(s.spoolBytes / 2 ** 20).toFixed(1)} MiB; RPO ${s.rpoSeconds !== undefined ? s.rpoSeconds.toFixed(0) + ' s' : 'unknown'}${s.lastError ? `; last error: ${s.lastError}` : ''}`,

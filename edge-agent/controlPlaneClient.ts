@@ -40,6 +40,8 @@ export interface RecoveryPointDisk {
 }
 export interface RecoveryPoint {
   id: string;
+  /** When the bookmark was cut (the cloud's `time`). */
+  time?: string;
   createdAt?: string;
   consistency?: string;
   disks?: RecoveryPointDisk[];
@@ -183,6 +185,17 @@ export class ControlPlaneClient {
       if (e instanceof HavenError && e.kind === 'not-found') return undefined;
       throw e;
     }
+  }
+
+  /** Newest recovery point of the machine, if any (short timeout: used by `status`). */
+  async latestPoint(machineId: string, timeoutMs = 3000): Promise<RecoveryPoint | undefined> {
+    const r = await this.request<{ items?: RecoveryPoint[] }>(
+      'GET',
+      `machines/${encodeURIComponent(machineId)}/recovery-points?limit=1`,
+      undefined,
+      timeoutMs,
+    );
+    return r.body?.items?.[0];
   }
 
   async readUrl(

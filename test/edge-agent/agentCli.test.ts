@@ -106,6 +106,13 @@ describe('haven-agent CLI against a fake control plane', { timeout: 180_000 }, (
     expect(s.running).toBe(false);
     expect(s.disks[0]).toMatchObject({ id: diskId, spoolPendingBytes: 0 });
     expect(s.disks[0]!.lastAckedSeq).toBeGreaterThan(1);
+    // The newest point is the last run's bookmark, the last batch sent: hydrated = acked.
+    const cloud = s as unknown as {
+      rpoSource: string;
+      disks: { lastHydratedSeq?: number; lastAckedSeq: number }[];
+    };
+    expect(cloud.rpoSource).toBe('cloud');
+    expect(cloud.disks[0]!.lastHydratedSeq).toBe(cloud.disks[0]!.lastAckedSeq);
     const h = await agent(['status', ...st()]);
     expect(h.stdout).toMatch(/acked seq \d+/);
   });

@@ -114,6 +114,15 @@ export class FakeControlPlane {
     }
     if (req.method === 'POST' && rest === 'heartbeat')
       return this.send(res, 200, { receivedAt: new Date().toISOString() });
+    if (req.method === 'GET' && rest === 'recovery-points') {
+      const first = [...this.disks.values()][0];
+      const bms = first
+        ? (await replayDisk(this.captureDir, first.id, first.sizeBytes, this.dataKey)).bookmarks
+        : [];
+      const last = bms.at(-1);
+      const p = last ? await this.point(last.id) : undefined;
+      return this.send(res, 200, { items: p ? [p] : [] });
+    }
     const rp = /^recovery-points\/([^/]+)(?:\/disks\/([^/]+)\/read-url)?$/.exec(rest);
     if (req.method === 'GET' && rp) {
       const pid = decodeURIComponent(rp[1]!);
@@ -154,7 +163,14 @@ export class FakeControlPlane {
         sha256: treeDigest(digests, d.sizeBytes),
       });
     }
-    return { id: pid, consistency: 'crash', createdAt: new Date().toISOString(), disks };
+    return {
+      id: pid,
+      machineId: this.machineId,
+      consistency: 'crash',
+      time: new Date().toISOString(),
+      generation: 1,
+      disks,
+    };
   }
 
   private serveBlob(req: IncomingMessage, res: ServerResponse, u: URL) {
