@@ -663,6 +663,7 @@ export async function startEventHubsEmulator(
             source?: { address?: string };
             target?: unknown;
             properties?: Record<string, unknown>;
+            snd_settle_mode?: number;
           };
         };
       }
@@ -670,6 +671,13 @@ export async function startEventHubsEmulator(
     sender.set_source(remote.source as rhea.Source);
     sender.set_target(remote.target as rhea.TerminusOptions);
     const addr = parseAddress(remote.source?.address);
+    if (addr.kind === 'consumer' && remote.snd_settle_mode !== 0) {
+      // Events are not redelivered on release (positions are the client's business), so they
+      // go out pre-settled: no disposition round trip per event.
+      (
+        sender as unknown as { local: { attach: { snd_settle_mode: number } } }
+      ).local.attach.snd_settle_mode = 1;
+    }
     if (addr.kind === 'cbs' || addr.kind === 'management') return;
     try {
       if (addr.kind !== 'consumer') throw notFound(`sb://${host}/${remote.source?.address ?? ''}`);
