@@ -486,11 +486,15 @@ export class MachineJournal {
   }
 
   /** Downstream (batcher + spool) durably holds everything ≤ lsn: drop whole segments. */
-  release(lsn: number): void {
+  async release(lsn: number): Promise<void> {
     if (lsn <= this.state.releasedLsn) return;
     this.state.releasedLsn = lsn;
-    this.writeState();
-    while (this.segments.length > 1 && this.segments[1]!.firstLsn <= lsn + 1) {
+    // The released LSN is on disk before any segment goes: a restart must never find a gap
+    // between it and the first segment (that would read as journal loss → full resync).
+    // Async, so the NBD server sharing this event loop is not held by two fsyncs.
+    await this.writeStateAsync();
+    const upTo = this.state.releasedLsn;
+    while (this.segments.length > 1 && this.segments[1]!.firstLsn <= upTo + 1) {
       const s = this.segments.shift()!;
       if (this.spares.length < MAX_SPARES && s.size >= this.segmentBytes) {
         const spare = join(this.dir, `spare-${this.spareSeq++}.hvj`);
@@ -501,6 +505,29 @@ export class MachineJournal {
       }
     }
     this.maybeResume();
+  }
+
+  private stateWrite: Promise<void> = Promise.resolve();
+  private writeStateAsync(): Promise<void> {
+    this.stateWrite = this.stateWrite.then(async () => {
+      const p = join(this.dir, 'state.json');
+      const tmp = `${p}.tmp`;
+      const fh = await fsp.open(tmp, 'w');
+      try {
+        await fh.writeFile(JSON.stringify(this.state));
+        await fh.datasync();
+      } finally {
+        await fh.close();
+      }
+      await fsp.rename(tmp, p);
+      const d = await fsp.open(this.dir, 'r');
+      try {
+        await d.sync();
+      } finally {
+        await d.close();
+      }
+    });
+    return this.stateWrite;
   }
 
   get releasedLsn(): number {
@@ -592,6 +619,7 @@ export class MachineJournal {
   async close(): Promise<void> {
     if (this.closed) return;
     await this.sync();
+    await this.stateWrite.catch(() => undefined);
     if (this.preparing) {
       this.closed = true; // stops the zero fill early
       await this.preparing;

@@ -226,11 +226,15 @@ export class JournalChangeSource implements ChangeSource {
       this.insertWaitingBookmarks();
       if (this.reader.nextLsn > this.journal.lastLsn) {
         yield { kind: 'idle', pos: this.nextPos() };
+        let onAbort = () => {};
         await new Promise<void>((resolve) => {
           this.wake = resolve;
-          signal.addEventListener('abort', () => resolve(), { once: true });
-          if (this.reader.nextLsn <= this.journal.lastLsn || this.waiting.length) resolve();
+          onAbort = () => resolve();
+          signal.addEventListener('abort', onAbort, { once: true });
+          if (signal.aborted || this.reader.nextLsn <= this.journal.lastLsn || this.waiting.length)
+            resolve();
         });
+        signal.removeEventListener('abort', onAbort);
         this.wake = undefined;
         if (signal.aborted) break;
         // The batch window: let overwrites of the same blocks land before reading them.
@@ -373,7 +377,7 @@ export class JournalChangeSource implements ChangeSource {
   async checkpoint(): Promise<void> {
     await this.bitmapWrites;
     for (const i of this.scansToForget.splice(0)) await this.journal.bitmap(i).commitScan();
-    this.journal.release(this.committedLsn);
+    await this.journal.release(this.committedLsn);
     const live = new Set(this.journal.segmentList().map((s) => s.path));
     for (const [path, fd] of this.fdCache) {
       if (!live.has(path)) {
