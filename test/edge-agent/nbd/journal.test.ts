@@ -185,4 +185,27 @@ describe('machine journal', () => {
     await j.close();
     s.close();
   }, 60_000);
+  it('the change source ends when aborted while its consumer checkpoints (no hang)', async () => {
+    const dir = tempDir();
+    const image = newImage(dir);
+    const j = MachineJournal.open({ dir: join(dir, 'j') });
+    const s = WriteSplitter.open(j, 'd', image);
+    const source = new JournalChangeSource(j, { windowMs: 0 });
+    const ac = new AbortController();
+    const it = source.changes(ac.signal)[Symbol.asyncIterator]();
+    s.write(0, Buffer.alloc(4096, 5), false);
+    const first = await it.next();
+    expect(first.value).toMatchObject({ kind: 'extent', offset: 0, length: 4096 });
+    let r = await it.next();
+    while (!r.done && r.value.kind !== 'idle') r = await it.next();
+    source.committed(r.value!.pos);
+    const cp = source.checkpoint();
+    ac.abort();
+    await cp;
+    expect(await it.next()).toEqual({ done: true, value: undefined });
+    expect(j.releasedLsn).toBeGreaterThan(0);
+    await source.close();
+    await j.close();
+    s.close();
+  });
 });
