@@ -167,7 +167,7 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
       label: 'random 4 KiB writes',
       rw: 'randwrite',
       bs: '4k',
-      size: (quick ? 64 : 512) * MiB,
+      size: (quick ? 64 : 256) * MiB,
       iodepth: 16,
     },
     {
@@ -175,7 +175,7 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
       label: 'sequential 1 MiB writes',
       rw: 'write',
       bs: '1m',
-      size: (quick ? 256 : 2048) * MiB,
+      size: (quick ? 256 : 1024) * MiB,
       iodepth: 4,
     },
     {
