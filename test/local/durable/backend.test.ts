@@ -43,6 +43,12 @@ describe('durable backend through the real host and Azurite', () => {
     expect(s.output).toBe((29 * 30) / 2);
   });
 
+  it('fans out more than one transaction can hold (episode written in several transactions)', async () => {
+    const id = await startOrchestration(h, 'FanOut', 150);
+    const s = await waitFor(h, id, undefined, 60_000);
+    expect(s.output).toBe((149 * 150) / 2);
+  });
+
   it('retries an activity by its retry policy, and gives up after maxNumberOfAttempts', async () => {
     const ok = await startOrchestration(h, 'Retry', { key: 'r1', failTimes: 2, attempts: 3 });
     const gaveUp = await startOrchestration(h, 'Retry', { key: 'r2', failTimes: 5, attempts: 2 });
