@@ -171,9 +171,9 @@ export class Agent {
 
   /** Persists the source's tracking state and lets the spool drop what it covers. */
   async checkpoint(): Promise<void> {
-    const seqs = this.spool.lastSeqs();
+    const covered = await this.batcher.coverage();
     await this.source.checkpoint();
-    await this.spool.setCheckpoint(seqs);
+    await this.spool.setCheckpoint(covered);
   }
 
   /**

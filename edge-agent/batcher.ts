@@ -8,6 +8,7 @@ const MAX_EXTENTS = 1024;
 interface Open {
   extents: ExtentInput[];
   firstPos: number;
+  lastPos: number;
   dataBytes: number;
   end: number;
 }
@@ -30,6 +31,17 @@ export class Batcher {
   private open = new Map<string, Open>();
   private lastPos = 0;
   private droppedSinceBookmark = false;
+  /** Spooled batches not yet covered by a source checkpoint, in append order. */
+  private spooled: { key: string; seq: number; maxPos: number }[] = [];
+  private committedSoFar = 0;
+  private inflight?: {
+    done: Promise<unknown>;
+    diskId: string;
+    generation: number;
+    seq: number;
+    firstPos: number;
+    bytes: number;
+  };
   readonly stats: BatcherStats = { batches: 0, plainBytes: 0, envelopeBytes: 0, droppedBatches: 0 };
 
   constructor(
@@ -44,7 +56,7 @@ export class Batcher {
     if (rec.kind === 'idle') {
       await this.flushAll();
       this.lastPos = rec.pos;
-      this.source.committed(this.committedPos());
+      this.commit();
       return {};
     }
     if (rec.kind === 'bookmark') {
@@ -58,7 +70,7 @@ export class Batcher {
           consistency: rec.consistency,
           groupId: rec.groupId,
         });
-        this.source.committed(this.committedPos());
+        this.commit();
         return { dropped: true };
       }
       const bookmark: BatchBookmark = {
@@ -72,10 +84,11 @@ export class Batcher {
         const env = encodeBatch(this.header(d, seq, bookmark), [], this.ident.key);
         // Bookmarks are a few hundred bytes: they are always taken, even over the bound.
         await this.spool.append({ diskId: d.id, generation: d.generation, seq }, env);
+        this.spooled.push({ key: `${d.id}/${d.generation}`, seq, maxPos: rec.pos });
         this.stats.batches++;
         this.stats.envelopeBytes += env.length;
       }
-      this.source.committed(this.committedPos());
+      this.commit();
       return { bookmark: rec.id };
     }
     const disk = this.disks.get(rec.diskId);
@@ -107,15 +120,16 @@ export class Batcher {
         o = undefined;
       }
       if (!o) {
-        o = { extents: [], firstPos: rec.pos, dataBytes: 0, end: 0 };
+        o = { extents: [], firstPos: rec.pos, lastPos: rec.pos, dataBytes: 0, end: 0 };
         this.open.set(disk.id, o);
       }
       o.extents.push(p);
+      o.lastPos = rec.pos;
       o.dataBytes += dataLen;
       o.end = p.offset + len;
     }
     this.lastPos = rec.pos;
-    this.source.committed(this.committedPos());
+    this.commit();
     return {};
   }
 
@@ -123,12 +137,44 @@ export class Batcher {
   private committedPos(): number {
     let min = this.lastPos;
     for (const o of this.open.values()) min = Math.min(min, o.firstPos - 1);
+    if (this.inflight) min = Math.min(min, this.inflight.firstPos - 1);
     return min;
   }
 
   async flushAll(): Promise<void> {
     for (const d of this.disks.values()) await this.flush(d);
-    this.source.committed(this.committedPos());
+    await this.settle();
+    this.commit();
+  }
+
+  private commit(): void {
+    const p = this.committedPos();
+    if (p > this.committedSoFar) this.committedSoFar = p;
+    this.source.committed(p);
+  }
+
+  /**
+   * Per disk+generation, the highest seq whose records the source has been told are
+   * committed: what the source's next checkpoint covers, so the spool may drop up to it.
+   * Front-of-queue only: conservative when disks interleave, never too generous.
+   */
+  async coverage(): Promise<Record<string, number>> {
+    await this.settle();
+    this.commit();
+    const cov: Record<string, number> = {};
+    while (this.spooled.length && this.spooled[0]!.maxPos <= this.committedSoFar) {
+      const b = this.spooled.shift()!;
+      cov[b.key] = Math.max(cov[b.key] ?? 0, b.seq);
+    }
+    return cov;
+  }
+
+  /** Waits for the batch whose append (write + fdatasync) overlaps the next batch's encoding. */
+  private async settle(): Promise<void> {
+    const f = this.inflight;
+    if (!f) return;
+    await f.done;
+    if (this.inflight === f) this.inflight = undefined;
   }
 
   private header(d: AgentDisk, seq: number, bookmark?: BatchBookmark) {
@@ -147,16 +193,32 @@ export class Batcher {
     const o = this.open.get(d.id);
     if (!o) return;
     this.open.delete(d.id);
-    const seq = this.spool.nextSeq({ diskId: d.id, generation: d.generation });
+    const f = this.inflight;
+    // The in-flight append of this disk takes the next seq first; numbering stays dense.
+    const seq =
+      f && f.diskId === d.id && f.generation === d.generation
+        ? f.seq + 1
+        : this.spool.nextSeq({ diskId: d.id, generation: d.generation });
     const env = encodeBatch(this.header(d, seq), o.extents, this.ident.key);
-    if (!this.spool.hasRoom(env.length)) {
+    if (!this.spool.hasRoom(env.length + (f?.bytes ?? 0))) {
       for (const e of o.extents)
         this.source.invalidate(d.id, e.offset, e.kind === 'data' ? e.data.length : e.length);
       this.droppedSinceBookmark = true;
       this.stats.droppedBatches++;
       return;
     }
-    await this.spool.append({ diskId: d.id, generation: d.generation, seq }, env);
+    await this.settle();
+    const done = this.spool.append({ diskId: d.id, generation: d.generation, seq }, env);
+    done.catch(() => undefined); // surfaced by settle(); never an unhandled rejection
+    this.spooled.push({ key: `${d.id}/${d.generation}`, seq, maxPos: o.lastPos });
+    this.inflight = {
+      done,
+      diskId: d.id,
+      generation: d.generation,
+      seq,
+      firstPos: o.firstPos,
+      bytes: env.length,
+    };
     this.stats.batches++;
     this.stats.plainBytes += o.dataBytes;
     this.stats.envelopeBytes += env.length;
