@@ -124,6 +124,29 @@ describe('NBD server (real clients: qemu-io, qemu-img, qemu-nbd, fio)', () => {
     expect(out.stdout).toMatch(/WRITE: bw=/);
   });
 
+  it('takes several connections at once (CAN_MULTI_CONN): two fio jobs verify their own regions', async () => {
+    const before = splitter.stats.writes;
+    const out = await run('fio', [
+      '--name=mc',
+      '--ioengine=nbd',
+      `--uri=nbd+unix:///disk0?socket=${socketPath}`,
+      '--rw=randwrite',
+      '--bs=4k',
+      '--size=2m',
+      '--offset=4m',
+      '--offset_increment=2m',
+      '--numjobs=2',
+      '--iodepth=8',
+      '--fsync=16',
+      '--verify=crc32c',
+      '--do_verify=1',
+      '--verify_fatal=1',
+      '--group_reporting',
+    ]);
+    expect(out.stdout).not.toMatch(/verify: bad/);
+    expect(splitter.stats.writes - before).toBeGreaterThanOrEqual(1024);
+  });
+
   it('refuses what the spec says to refuse (raw client)', async () => {
     const c = await RawNbd.connect({ socketPath });
     const { flags } = await c.handshake(P.FLAG_C_FIXED_NEWSTYLE | P.FLAG_C_NO_ZEROES);
