@@ -64,6 +64,15 @@ const str = (a: Args, name: string, required = false): string | undefined => {
   return v as string | undefined;
 };
 
+/** SDK error texts can echo URLs or connection strings: never let a SAS or credential reach a log. */
+export function redact(text: string): string {
+  return text
+    .replace(/(sig=)[^&\s"';]+/gi, '$1REDACTED')
+    .replace(/SharedAccessSignature[^;"'\n]*/g, 'SharedAccessSignature REDACTED')
+    .replace(/(SharedAccessKey=)[^;"'\s]+/gi, '$1REDACTED')
+    .replace(/hvm\.[A-Za-z0-9-]+\.[A-Za-z0-9_-]{20,}/g, 'hvm.REDACTED');
+}
+
 function logger(json: boolean) {
   return (msg: string, fields?: Record<string, unknown>) => {
     const line = json
@@ -76,7 +85,7 @@ function logger(json: boolean) {
                 .join(' ')
             : ''
         }`;
-    process.stderr.write(line + '\n');
+    process.stderr.write(redact(line) + '\n');
   };
 }
 
@@ -327,8 +336,9 @@ export async function main(argv: string[]): Promise<number> {
       ? e.message
       : `Unexpected failure: ${(e as Error)?.message ?? String(e)}`;
     if (process.env.HAVEN_AGENT_DEBUG) process.stderr.write(`${(e as Error)?.stack}\n`);
-    if (json) process.stdout.write(JSON.stringify({ error: { kind, message } }) + '\n');
-    else process.stderr.write(`haven-agent: ${message}\n`);
+    if (json)
+      process.stdout.write(JSON.stringify({ error: { kind, message: redact(message) } }) + '\n');
+    else process.stderr.write(`haven-agent: ${redact(message)}\n`);
     return kind === 'validation' ? 2 : 1;
   }
 }
