@@ -100,10 +100,10 @@ async function main(): Promise<void> {
       5,
       'Admin: protect the machine (enable-protection saga: replica page blob, staging, initial sync)',
     );
-    const job = json<{ id: string }>(
+    const { job } = json<{ job: { id: string } }>(
       await run(havenBin, ['protect', enrolled.machineId, '--policy', 'fast', ...admin]),
     );
-    ok(`protection job ${job.id ?? JSON.stringify(job)}`);
+    ok(`protection job ${job.id}`);
 
     step(6, 'Agent: initial replication, bookmark, wait for the recovery point');
     let t = Date.now();

@@ -7,7 +7,10 @@ import { BlobServiceClient } from '@azure/storage-blob';
 /** Seconds a command takes, run once (the bench prints rates, not assertions). */
 export function timeCommand(cmd: string, args: string[], env?: NodeJS.ProcessEnv): number {
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
+  const r = spawnSync(cmd, args, {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, ...env },
+  });
   if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr?.toString().trim()}`);
   return Number(process.hrtime.bigint() - t0) / 1e9;
 }
@@ -45,7 +48,10 @@ export function resticBackupSeconds(image: string): { initial: number; repoDir: 
 }
 
 export function resticAgainSeconds(repoDir: string, image: string): number {
-  return timeCommand('restic', ['backup', '--quiet', image], { RESTIC_PASSWORD: 'bench', RESTIC_REPOSITORY: repoDir });
+  return timeCommand('restic', ['backup', '--quiet', image], {
+    RESTIC_PASSWORD: 'bench',
+    RESTIC_REPOSITORY: repoDir,
+  });
 }
 
 /** The emulator's raw write speed: 4 MiB uploadPages, 4 in flight, no Haven code in the way. */
