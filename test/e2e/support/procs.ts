@@ -65,8 +65,13 @@ export interface StackProc {
   apiUrl: string;
   env: Record<string, string>;
   proc: Child;
-  /** SIGKILL to the stack's whole process group (host, Azurite, emulators): a machine loss. */
-  kill9(): Promise<void>;
+  /**
+   * SIGKILL. 'all': the whole process group (host, in-process Cosmos and Event Hubs emulators,
+   * durable backend, and the Azurite child): a machine loss. 'host': only the stack's own process
+   * (everything but Azurite); Azurite, the stand-in for Azure Storage, which never loses an
+   * acknowledged write, is then stopped cleanly (it persists its metadata only every 5 s).
+   */
+  kill9(what?: 'all' | 'host'): Promise<void>;
   /** SIGTERM, clean stop. */
   stop(): Promise<void>;
 }
@@ -78,7 +83,17 @@ export const freePort = () => claimPort(0, '127.0.0.1');
  * state dir (so it can be killed and restarted on both), loading the app from source.
  */
 export async function startStack(stateDir: string, port?: number): Promise<StackProc> {
-  const p = port ?? (await freePort());
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startStackOn(stateDir, port ?? (await freePort()));
+    } catch (e) {
+      // A free port can be taken by another test between the probe and the stack's listen.
+      if (port !== undefined || attempt >= 5 || !/already in use/.test(String(e))) throw e;
+    }
+  }
+}
+
+async function startStackOn(stateDir: string, p: number): Promise<StackProc> {
   const proc = spawnTs(
     STACK_MAIN,
     ['--port', String(p), '--state-dir', stateDir, '--entry', APP_ENTRY],
@@ -99,9 +114,11 @@ export async function startStack(stateDir: string, port?: number): Promise<Stack
     apiUrl: env.HAVEN_API_URL!,
     env,
     proc,
-    async kill9() {
-      killGroup(proc.child);
+    async kill9(what = 'all') {
+      if (what === 'all') killGroup(proc.child);
+      else proc.child.kill('SIGKILL');
       await proc.done;
+      await stopGroup(proc.child.pid!);
       // Azurite and friends are in the group too; give the kernel a moment to free the ports.
       await sleep(300);
     },
@@ -121,6 +138,23 @@ function killGroup(child: ChildProcess): void {
     process.kill(-child.pid!, 'SIGKILL');
   } catch {
     /* already gone */
+  }
+}
+
+/** SIGTERM to what is left of a process group, then waits until it is empty. */
+async function stopGroup(pgid: number): Promise<void> {
+  const alive = () => {
+    try {
+      process.kill(-pgid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (alive()) process.kill(-pgid, 'SIGTERM');
+  for (let i = 0; alive(); i++) {
+    if (i === 300) process.kill(-pgid, 'SIGKILL');
+    await sleep(50);
   }
 }
 

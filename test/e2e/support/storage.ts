@@ -1,0 +1,37 @@
+import { createHash } from 'node:crypto';
+import { BlobServiceClient } from '@azure/storage-blob';
+import { envelopeDigest, stagingBlobName } from '../../../core/batch';
+import type { Machine } from './machine';
+import type { StackProc } from './procs';
+
+const service = (stack: StackProc) =>
+  BlobServiceClient.fromConnectionString(stack.env.HAVEN_STORAGE_CONNECTION!);
+
+/**
+ * Puts `bytes` into `staging/` under the name batch `seq` will be staged as. With `asIngested`
+ * the metadata records the digest of `genuine` (what ingest records), as if the blob rotted
+ * after ingest; without it the blob looks like something written around ingest.
+ */
+export async function plantStaged(
+  stack: StackProc,
+  m: Machine,
+  seq: number,
+  bytes: Buffer,
+  genuine: Buffer,
+  asIngested: boolean,
+): Promise<void> {
+  const c = service(stack).getContainerClient('staging');
+  await c.createIfNotExists();
+  await c.getBlockBlobClient(stagingBlobName(m.machineId, m.diskId, 1, seq)).uploadData(bytes, {
+    metadata: asIngested ? { sha256: envelopeDigest(genuine), size: String(genuine.length) } : {},
+  });
+}
+
+/** sha256 of the live replica's disk bytes (page blob `replicas/{m}/{d}/g1.vhd`, footer excluded). */
+export async function replicaSha(stack: StackProc, m: Machine, sizeBytes: number): Promise<string> {
+  const b = service(stack)
+    .getContainerClient('replicas')
+    .getBlobClient(`${m.machineId}/${m.diskId}/g1.vhd`);
+  const data = await b.downloadToBuffer(0, sizeBytes);
+  return createHash('sha256').update(data).digest('hex');
+}
