@@ -19,6 +19,8 @@ export class DirtyBitmap {
   private readonly fd: number;
   private readonly commit: GroupCommit;
   private persistedGeneration = 0;
+  /** The file held a bitmap when opened (a missing one after a crash means "unknown"). */
+  readonly existed: boolean;
   private generation = 0;
 
   constructor(
@@ -34,6 +36,7 @@ export class DirtyBitmap {
     closeSync(this.fd);
     this.fd = openSync(path, 'r+');
     const st = fstatSync(this.fd);
+    this.existed = st.size > 0;
     if (st.size >= HEADER + bytes) {
       const h = Buffer.alloc(HEADER);
       readSync(this.fd, h, 0, HEADER, 0);
@@ -83,6 +86,24 @@ export class DirtyBitmap {
     }
     if (changed) this.generation++;
     return changed;
+  }
+
+  isSet(block: number): boolean {
+    return (this.dirty[block >> 3]! & (1 << (block & 7))) !== 0;
+  }
+
+  /** Forgets a block (persisted with the next persist(); a stale set bit only costs a rescan). */
+  clear(block: number): void {
+    if (!this.isSet(block)) return;
+    this.dirty[block >> 3]! &= ~(1 << (block & 7));
+    this.generation++;
+  }
+
+  /** Indexes of the set blocks. */
+  setBlocks(): number[] {
+    const out: number[] = [];
+    for (let b = 0; b < this.blocks; b++) if (this.isSet(b)) out.push(b);
+    return out;
   }
 
   markAll(): void {

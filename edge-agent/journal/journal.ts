@@ -104,6 +104,8 @@ export type RecoveryKind = 'fresh' | 'clean' | 'process-crash' | 'host-crash' | 
 
 const SEGMENT_RE = /^seg-(\d{16})\.hvj$/;
 const MAX_SPARES = 2;
+/** Intent-log granularity: a host crash resyncs at most the regions written since a FLUSH. */
+export const INTENT_REGION = 16 * 1024 * 1024;
 
 function currentBootId(): string {
   try {
@@ -124,6 +126,7 @@ export class MachineJournal {
   private readonly bitmapBlock: number;
   private readonly log: (msg: string) => void;
   private readonly bitmaps = new Map<number, DirtyBitmap>();
+  private readonly intents = new Map<number, DirtyBitmap>();
   /** fds written since the last sync (the current segment and rotated ones). */
   private unsynced = new Set<number>();
   /** fds under an fdatasync right now. */
@@ -206,7 +209,9 @@ export class MachineJournal {
     if (recovery === 'host-crash' || recovery === 'journal-lost') {
       this.log(`journal: ${recovery}: every disk is marked for resync`);
     }
-    this.pendingFullResync = recovery === 'host-crash' || recovery === 'journal-lost';
+    // After a host crash only the regions in each disk's intent log are resynced (see
+    // registerDisk); after journal loss, everything.
+    this.pendingFullResync = recovery === 'journal-lost';
     this.append(
       RecordType.Open,
       ALL_DISKS,
@@ -399,11 +404,22 @@ export class MachineJournal {
     }
     const bm = new DirtyBitmap(join(this.dir, `dirty-${diskId}.bitmap`), size, this.bitmapBlock);
     this.bitmaps.set(index, bm);
+    const intent = new DirtyBitmap(join(this.dir, `intent-${diskId}.bitmap`), size, INTENT_REGION);
+    this.intents.set(index, intent);
     // A disk new to the journal: the replica does not have its current content yet (initial
     // sync), unless the caller knows it does. Full resync goes through the same scan path.
     if (this.pendingFullResync || (isNew && opts.initialSync)) {
       bm.markAll();
       bm.persistSync();
+    } else if (this.recovery === 'host-crash' && !isNew) {
+      // Only regions written since their last FLUSH can differ between image and journal.
+      // No intent file for a known disk: nothing is known, resync all of it.
+      if (!intent.existed) bm.markAll();
+      for (const r of intent.setBlocks()) bm.mark(r * INTENT_REGION, INTENT_REGION);
+      bm.persistSync();
+      this.log(
+        `journal: host crash: ${intent.setBlocks().length} region(s) of ${diskId} to resync`,
+      );
     }
     if (bm.dirtyCount() > 0) {
       // Leftover dirty blocks (overflow before a restart, host crash): scan them from here.
@@ -414,6 +430,13 @@ export class MachineJournal {
 
   disks(): DiskInfo[] {
     return this.state.disks.map((d, index) => ({ ...d, index }));
+  }
+
+  /** Regions (INTENT_REGION bytes) written since their last FLUSH: what a host crash can tear. */
+  intent(diskIndex: number): DirtyBitmap {
+    const b = this.intents.get(diskIndex);
+    if (!b) throw new Error(`journal: disk ${diskIndex} not registered in this process`);
+    return b;
   }
 
   bitmap(diskIndex: number): DirtyBitmap {
@@ -629,6 +652,7 @@ export class MachineJournal {
     closeSync(this.fd);
     for (const fd of this.toClose) closeSync(fd);
     for (const b of this.bitmaps.values()) b.close();
+    for (const b of this.intents.values()) b.close();
     this.state.open = false;
     this.writeState();
   }

@@ -13,7 +13,8 @@ import { promisify } from 'node:util';
 import type { BlockDevice } from './blockDevice';
 import { SECTOR } from './protocol';
 import { GroupCommit } from '../journal/groupCommit';
-import { readPayload, type DiskInfo, type MachineJournal } from '../journal/journal';
+import { INTENT_REGION, readPayload, type DiskInfo, type MachineJournal } from '../journal/journal';
+import type { DirtyBitmap } from '../journal/dirtyBitmap';
 import { RecordType } from '../journal/records';
 
 const fdatasyncP = promisify(fdatasync);
@@ -46,6 +47,11 @@ export class WriteSplitter implements BlockDevice {
   private readonly backingCommit: GroupCommit;
   /** Unjournaled writes between "bitmap durable" and "image written". */
   private overflowInFlight = 0;
+  private readonly intent: DirtyBitmap;
+  private readonly pendingIntent = new Map<number, Promise<void>>();
+  private readonly inflight = new Map<number, number>();
+  private readonly lastWrite = new Map<number, number>();
+  private writeSeq = 0;
   stats = { writes: 0, zeroes: 0, bytes: 0, overflowWrites: 0, flushes: 0 };
 
   private constructor(
@@ -56,6 +62,7 @@ export class WriteSplitter implements BlockDevice {
     this.fd = fd;
     this.size = disk.size;
     this.backingCommit = new GroupCommit(() => fdatasyncP(this.fd));
+    this.intent = journal.intent(disk.index);
     journal.addResumeGuard(() => this.overflowInFlight === 0);
     this.redoAfterCrash();
   }
@@ -142,6 +149,16 @@ export class WriteSplitter implements BlockDevice {
 
   write(offset: number, data: Buffer, fua: boolean): void | Promise<void> {
     if (data.length === 0) return;
+    return this.guarded(offset, data.length, () => this.applyWrite(offset, data, fua));
+  }
+
+  writeZeroes(offset: number, length: number, fua: boolean): void | Promise<void> {
+    if (length === 0) return;
+    return this.guarded(offset, length, () => this.applyZeroes(offset, length, fua));
+  }
+
+  /** Journal, then image. Unaligned writes are widened here, at apply time, never earlier. */
+  private applyWrite(offset: number, data: Buffer, fua: boolean): void | Promise<void> {
     if (!this.aligned(offset, data.length))
       ({ offset, data } = this.widen(offset, data, data.length));
     this.stats.writes++;
@@ -153,11 +170,10 @@ export class WriteSplitter implements BlockDevice {
     if (fua) return this.durable();
   }
 
-  writeZeroes(offset: number, length: number, fua: boolean): void | Promise<void> {
-    if (length === 0) return;
+  private applyZeroes(offset: number, length: number, fua: boolean): void | Promise<void> {
     if (!this.aligned(offset, length)) {
       const w = this.widen(offset, undefined, length);
-      return this.write(w.offset, w.data, fua);
+      return this.applyWrite(w.offset, w.data, fua);
     }
     this.stats.zeroes++;
     const lsn = this.journal.appendZero(this.disk.index, offset, length);
@@ -165,6 +181,67 @@ export class WriteSplitter implements BlockDevice {
       return this.unjournaled(offset, length, () => this.zeroImage(offset, length), fua);
     this.zeroImage(offset, length);
     if (fua) return this.durable();
+  }
+
+  /**
+   * The intent log: before the image is changed in a region (INTENT_REGION bytes) for the first
+   * time since that region's last FLUSH, the region is marked durably. After a host crash only
+   * these regions can hold image writes the journal lacks, so only they are resynced. The first
+   * write to a clean region waits for one fdatasync (group-committed); later ones run at once.
+   */
+  private guarded(
+    offset: number,
+    length: number,
+    apply: () => void | Promise<void>,
+  ): void | Promise<void> {
+    const first = Math.floor(offset / INTENT_REGION);
+    const last = Math.floor((offset + length - 1) / INTENT_REGION);
+    const seq = ++this.writeSeq;
+    const waits: Promise<void>[] = [];
+    for (let r = first; r <= last; r++) {
+      this.lastWrite.set(r, seq);
+      this.inflight.set(r, (this.inflight.get(r) ?? 0) + 1);
+      if (!this.intent.isSet(r)) {
+        this.intent.mark(r * INTENT_REGION, Math.min(INTENT_REGION, this.size - r * INTENT_REGION));
+        const p = this.intent.persist();
+        this.pendingIntent.set(r, p);
+        void p.then(
+          () => {
+            if (this.pendingIntent.get(r) === p) this.pendingIntent.delete(r);
+          },
+          () => undefined,
+        );
+      }
+      const p = this.pendingIntent.get(r);
+      if (p) waits.push(p);
+    }
+    const done = () => {
+      for (let r = first; r <= last; r++) this.inflight.set(r, (this.inflight.get(r) ?? 1) - 1);
+    };
+    if (waits.length === 0) {
+      try {
+        return apply();
+      } finally {
+        done();
+      }
+    }
+    return Promise.all(waits)
+      .then(() => apply())
+      .finally(done);
+  }
+
+  /** After a FLUSH: regions with no write since it started are consistent; forget them. */
+  private clearIntent(flushStartSeq: number): void {
+    let changed = false;
+    for (const r of this.intent.setBlocks()) {
+      if ((this.lastWrite.get(r) ?? 0) > flushStartSeq) continue;
+      if ((this.inflight.get(r) ?? 0) > 0 || this.pendingIntent.has(r)) continue;
+      this.intent.clear(r);
+      this.lastWrite.delete(r);
+      changed = true;
+    }
+    // Lazily: a region still marked on disk only costs a rescan after a host crash.
+    if (changed) void this.intent.persist().catch(() => undefined);
   }
 
   /**
@@ -207,7 +284,8 @@ export class WriteSplitter implements BlockDevice {
 
   flush(): Promise<void> {
     this.stats.flushes++;
-    return this.durable();
+    const startSeq = this.writeSeq;
+    return this.durable().then(() => this.clearIntent(startSeq));
   }
 
   close(): void {

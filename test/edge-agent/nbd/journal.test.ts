@@ -1,15 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import {
   appendFileSync,
+  closeSync,
   copyFileSync,
+  openSync,
   readdirSync,
   readFileSync,
+  rmSync,
   statSync,
+  truncateSync,
   writeFileSync,
+  writeSync,
 } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { MachineJournal } from '../../../edge-agent/journal/journal';
+import { INTENT_REGION, MachineJournal } from '../../../edge-agent/journal/journal';
 import { applyExtents, replayJournal } from '../../../edge-agent/journal/replay';
 import { IntervalMap, toExtents } from '../../../edge-agent/journal/coalescer';
 import { NbdServer } from '../../../edge-agent/nbd/server';
@@ -52,13 +57,13 @@ async function drainAndCommit(source: JournalChangeSource, image: string): Promi
 }
 
 describe('machine journal', () => {
-  it('cuts a torn tail and re-applies the last change after a process crash', () => {
+  it('cuts a torn tail and re-applies the last change after a process crash', async () => {
     const dir = tempDir();
     const image = newImage(dir);
     const jdir = join(dir, 'j');
     const j = MachineJournal.open({ dir: jdir, bootId: 'boot-1' });
     const s = WriteSplitter.open(j, 'd', image);
-    s.write(0, Buffer.alloc(4096, 1), false);
+    await s.write(0, Buffer.alloc(4096, 1), false);
     // A crash between the journal append and the image write: append only.
     j.appendWrite(s.disk.index, 8192, Buffer.alloc(4096, 2));
     // …and a torn record after it.
@@ -81,26 +86,60 @@ describe('machine journal', () => {
     s2.close();
   });
 
-  it('after a host crash (boot id changed while open) every disk is resynced from its image', async () => {
+  it('after a host crash (boot id changed while open) only the regions written since their last FLUSH are resynced', async () => {
     const dir = tempDir();
-    const image = newImage(dir);
+    const R = INTENT_REGION;
+    const image = join(dir, 'big.img');
+    writeFileSync(image, '');
+    truncateSync(image, 4 * R);
+    const replica = join(dir, 'replica.img');
+    copyFileSync(image, replica); // the replica had the disk as it was (zeroes)
     const jdir = join(dir, 'j');
     const j = MachineJournal.open({ dir: jdir, bootId: 'boot-1' });
-    WriteSplitter.open(j, 'd', image).write(0, Buffer.alloc(4096, 7), false);
-    // Host crash: unflushed image writes may exist that the journal never got.
-    writeFileSync(image, Buffer.alloc(512, 9), { flag: 'r+' });
+    const s = WriteSplitter.open(j, 'd', image);
+    await s.write(0, Buffer.alloc(4096, 1), false); // first write to a region waits for the intent
+    await s.write(R + 8192, Buffer.alloc(4096, 2), false);
+    await s.flush(); // regions 0 and 1 are consistent now
+    expect(j.intent(s.disk.index).setBlocks()).toEqual([]);
+    await s.write(2 * R + 512, Buffer.alloc(1024, 3), false); // not flushed
+    expect(j.intent(s.disk.index).setBlocks()).toEqual([2]);
+    // Host crash: an image write the journal never got (its record was lost with the cache).
+    const fd = openSync(image, 'r+');
+    writeSync(fd, Buffer.alloc(512, 9), 0, 512, 2 * R + 4096);
+    closeSync(fd);
+    s.close(); // no journal close: the state still says "open"
 
     const j2 = MachineJournal.open({ dir: jdir, bootId: 'boot-2' });
     expect(j2.recovery).toBe('host-crash');
     const s2 = WriteSplitter.open(j2, 'd', image);
-    expect(j2.bitmap(s2.disk.index).dirtyCount()).toBe(SIZE / 65536);
+    const bm = j2.bitmap(s2.disk.index);
+    expect(bm.dirtyCount()).toBe(R / 65536); // region 2 only, not the whole disk
     const source = new JournalChangeSource(j2, { windowMs: 0 });
+    await drainAndCommit(source, replica);
+    expect(source.stats.scannedBytes).toBe(R);
+    expect(sha256File(replica)).toBe(sha256File(image));
+    expect(bm.dirtyCount()).toBe(0); // forgotten once checkpointed
+    await source.close();
+    await j2.close();
+    s2.close();
+  });
+
+  it('journal loss (state gone, segments left) resyncs every disk from its image', async () => {
+    const dir = tempDir();
+    const image = newImage(dir);
+    const jdir = join(dir, 'j');
+    const j = MachineJournal.open({ dir: jdir, bootId: 'boot-1' });
+    await WriteSplitter.open(j, 'd', image).write(0, Buffer.alloc(4096, 7), false);
+    rmSync(join(jdir, 'state.json'));
+    const j2 = MachineJournal.open({ dir: jdir, bootId: 'boot-1' });
+    expect(j2.recovery).toBe('journal-lost');
+    const s2 = WriteSplitter.open(j2, 'd', image);
+    expect(j2.bitmap(s2.disk.index).dirtyCount()).toBe(SIZE / 65536);
     const replica = join(dir, 'replica.img');
-    writeFileSync(replica, Buffer.alloc(SIZE)); // whatever the replica had
+    writeFileSync(replica, Buffer.alloc(SIZE));
+    const source = new JournalChangeSource(j2, { windowMs: 0 });
     await drainAndCommit(source, replica);
     expect(sha256File(replica)).toBe(sha256File(image));
-    expect(source.stats.scannedBytes).toBe(SIZE);
-    expect(j2.bitmap(s2.disk.index).dirtyCount()).toBe(0); // forgotten once checkpointed
     await source.close();
     await j2.close();
     s2.close();
@@ -193,7 +232,7 @@ describe('machine journal', () => {
     const source = new JournalChangeSource(j, { windowMs: 0 });
     const ac = new AbortController();
     const it = source.changes(ac.signal)[Symbol.asyncIterator]();
-    s.write(0, Buffer.alloc(4096, 5), false);
+    await s.write(0, Buffer.alloc(4096, 5), false);
     const first = await it.next();
     expect(first.value).toMatchObject({ kind: 'extent', offset: 0, length: 4096 });
     let r = await it.next();
