@@ -150,12 +150,15 @@ export class Agent {
         }),
     });
     const key = Buffer.from(identity.dataKey, 'base64');
-    const batcher = new Batcher(spool, source, new Map(disks.map((d) => [d.id, d])), {
-      machineId: identity.machineId,
-      keyId: identity.keyId,
-      key,
-    });
-    return new Agent(
+    let self: Agent | undefined = undefined;
+    const batcher = new Batcher(
+      spool,
+      source,
+      new Map(disks.map((d) => [d.id, d])),
+      { machineId: identity.machineId, keyId: identity.keyId, key },
+      () => self?.checkpoint() ?? Promise.resolve(),
+    );
+    self = new Agent(
       state,
       identity,
       settings,
@@ -167,6 +170,7 @@ export class Agent {
       api,
       opts.log,
     );
+    return self;
   }
 
   /** Persists the source's tracking state and lets the spool drop what it covers. */

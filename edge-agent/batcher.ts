@@ -49,6 +49,8 @@ export class Batcher {
     private readonly source: ChangeSource,
     private readonly disks: ReadonlyMap<string, AgentDisk>,
     private readonly ident: { machineId: string; keyId: string; key: Buffer },
+    /** Frees acknowledged space (the agent checkpoints the source so the spool can collect). */
+    private readonly makeRoom?: () => Promise<void>,
   ) {}
 
   /** Handles one record; resolves a bookmark's spooled id or undefined. */
@@ -60,7 +62,8 @@ export class Batcher {
       return {};
     }
     if (rec.kind === 'bookmark') {
-      await this.flushAll();
+      // The cut must not lose what precedes it: wait for room instead of dropping.
+      await this.flushAll(true);
       this.lastPos = rec.pos;
       if (this.droppedSinceBookmark) {
         // Some change before this cut was not taken: the cut would lie. Ask again.
@@ -141,8 +144,8 @@ export class Batcher {
     return min;
   }
 
-  async flushAll(): Promise<void> {
-    for (const d of this.disks.values()) await this.flush(d);
+  async flushAll(waitForRoom = false): Promise<void> {
+    for (const d of this.disks.values()) await this.flush(d, waitForRoom);
     await this.settle();
     this.commit();
   }
@@ -189,9 +192,22 @@ export class Batcher {
     };
   }
 
-  private async flush(d: AgentDisk): Promise<void> {
+  private async flush(d: AgentDisk, waitForRoom = false): Promise<void> {
     const o = this.open.get(d.id);
     if (!o) return;
+    if (waitForRoom) {
+      // Before a cut nothing may be dropped: wait while the sender drains (the batch stays
+      // open, so a checkpoint meanwhile cannot count it as taken). The bound still holds.
+      await this.settle();
+      const need = o.dataBytes + 256 * 1024;
+      while (!this.spool.hasRoom(need)) {
+        if (this.spool.pending().length > 0) await this.spool.changed();
+        else {
+          await this.makeRoom?.();
+          if (!this.spool.hasRoom(need)) break;
+        }
+      }
+    }
     this.open.delete(d.id);
     const f = this.inflight;
     // The in-flight append of this disk takes the next seq first; numbering stays dense.

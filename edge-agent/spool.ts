@@ -262,6 +262,7 @@ export class Spool {
     }
     await this.saveState();
     await this.collect();
+    for (const w of this.waiters.splice(0)) w();
   }
 
   /** The change source persisted state covering every batch up to these seqs. */
