@@ -19,7 +19,7 @@ import { sleep, startStack, type Exit, type StackProc } from './support/procs';
 
 const SIZE_MIB = 16;
 const ITERATIONS = 20;
-const KILL = (process.env.HAVEN_E2E_STACK_KILL ?? 'host') as 'host' | 'all';
+const KILL = (process.env.HAVEN_E2E_STACK_KILL ?? 'all') as 'host' | 'all';
 
 /** Restores `pointId` and returns its sha256 (restore also checks the point's own digest). */
 async function restoredSha(m: Machine, dir: string, pointId: string): Promise<string> {
@@ -106,7 +106,7 @@ describe('data safety under faults (design §6.1–6.3)', { timeout: 1_800_000 }
         const r: Exit = await run.done;
         const how = r.code === 0 ? 'run survived' : 'run failed';
         outcomes[how] = (outcomes[how] ?? 0) + 1;
-        const p = await runOnce(m, 180);
+        const p = await runOnce(m, 90);
         expect(await restoredSha(m, mdir, p.id), `iteration ${i}`).toBe(want);
       }
       console.log('stack kills:', outcomes);

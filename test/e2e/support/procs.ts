@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { claimPort } from '../../../local/stack/freePort';
 import { parseLocalEnv } from '../../../local/stack/localEnvFile';
@@ -67,9 +67,9 @@ export interface StackProc {
   proc: Child;
   /**
    * SIGKILL. 'all': the whole process group (host, in-process Cosmos and Event Hubs emulators,
-   * durable backend, and the Azurite child): a machine loss. 'host': only the stack's own process
-   * (everything but Azurite); Azurite, the stand-in for Azure Storage, which never loses an
-   * acknowledged write, is then stopped cleanly (it persists its metadata only every 5 s).
+   * durable backend, and the Azurite child): a machine loss. 'host': Azurite, the stand-in for
+   * Azure Storage (which never loses an acknowledged write), is stopped cleanly first (it saves
+   * its metadata only every 5 s, and only a clean stop saves the rest); then SIGKILL to the rest.
    */
   kill9(what?: 'all' | 'host'): Promise<void>;
   /** SIGTERM, clean stop. */
@@ -115,8 +115,8 @@ async function startStackOn(stateDir: string, p: number): Promise<StackProc> {
     env,
     proc,
     async kill9(what = 'all') {
-      if (what === 'all') killGroup(proc.child);
-      else proc.child.kill('SIGKILL');
+      if (what === 'host') await stopChildrenNamed(proc.child.pid!, 'azurite');
+      killGroup(proc.child);
       await proc.done;
       await stopGroup(proc.child.pid!);
       // Azurite and friends are in the group too; give the kernel a moment to free the ports.
@@ -139,6 +139,34 @@ function killGroup(child: ChildProcess): void {
   } catch {
     /* already gone */
   }
+}
+
+/** SIGTERM to the children of `ppid` whose command line contains `name`; waits for them to exit. */
+async function stopChildrenNamed(ppid: number, name: string): Promise<void> {
+  const pids = readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      try {
+        const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        return (
+          Number(fields[1]) === ppid && readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(name)
+        );
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+  for (const pid of pids) process.kill(pid, 'SIGTERM');
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  for (let i = 0; i < 400 && pids.some(alive); i++) await sleep(50);
 }
 
 /** SIGTERM to what is left of a process group, then waits until it is empty. */
