@@ -2,6 +2,7 @@ import { promises as fsp } from 'node:fs';
 import { DIGEST_BLOCK, blockCount, blockDigest, treeDigest } from '../core/disk/digest';
 import { HavenError } from '../core/errors';
 import type { ControlPlaneClient } from './controlPlaneClient';
+import { diskFacts } from './diskInfo';
 import type { Progress } from './progress';
 
 export const RESTORE_CHUNK = 4 * 1024 * 1024;
@@ -60,6 +61,15 @@ export async function restoreDisk(
   }
   const st = await fsp.stat(target).catch(() => undefined);
   const isDevice = st?.isBlockDevice() ?? false;
+  if (isDevice) {
+    const dev = await diskFacts(target);
+    if (dev.sizeBytes < size) {
+      throw new HavenError(
+        'validation',
+        `Device ${target} holds ${dev.sizeBytes} bytes; the disk needs ${size}.`,
+      );
+    }
+  }
   const fh = await fsp.open(target, st ? 'r+' : 'w+', 0o600);
   const result: RestoreResult = {
     pointId,
