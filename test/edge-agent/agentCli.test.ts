@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, readFileSync, statSync } from 'node:fs';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
@@ -163,6 +164,35 @@ describe('haven-agent CLI against a fake control plane', { timeout: 180_000 }, (
     expect(res2.bytesWritten).toBeGreaterThan(0);
     expect(res2.bytesWritten).toBeLessThan(2 * 2 ** 20);
     expect(sha256File(old)).toBe(sha256File(image));
+    // Bare metal: onto a block device (loop), and a device too small is refused.
+    const devFile = path.join(dir, 'dev.img');
+    await fsp.writeFile(devFile, Buffer.alloc(64 * 2 ** 20));
+    const dev = execFileSync('losetup', ['-f', '--show', devFile]).toString().trim();
+    const smallFile = path.join(dir, 'small.img');
+    await fsp.writeFile(smallFile, Buffer.alloc(16 * 2 ** 20));
+    const small = execFileSync('losetup', ['-f', '--show', smallFile]).toString().trim();
+    try {
+      const r3 = await agent([
+        'restore',
+        '--point',
+        pid,
+        '--disk',
+        diskId,
+        '--to',
+        dev,
+        '--json',
+        ...st(),
+      ]);
+      expect(r3.code, r3.stderr).toBe(0);
+      expect((JSON.parse(r3.stdout) as { verified: boolean }).verified).toBe(true);
+      expect(sha256File(devFile)).toBe(sha256File(image));
+      const r4 = await agent(['restore', '--point', pid, '--disk', diskId, '--to', small, ...st()]);
+      expect(r4.code).not.toBe(0);
+      expect(r4.stderr).toMatch(/^haven-agent: Device .* holds 16777216 bytes/);
+    } finally {
+      execFileSync('losetup', ['-d', dev]);
+      execFileSync('losetup', ['-d', small]);
+    }
     const missing = await agent([
       'restore',
       '--point',
