@@ -1,0 +1,476 @@
+import { execFile, spawn } from 'node:child_process';
+import { randomBytes, randomInt } from 'node:crypto';
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import {
+  EventHubConsumerClient,
+  type ReceivedEventData,
+  type Subscription,
+} from '@azure/event-hubs';
+import { startLocalStack, type LocalStack } from '../../local/stack/startLocalStack';
+import { makeExt4Image, sha256File } from '../../local/images/ext4';
+import {
+  azuriteRawWriteSeconds,
+  catSeconds,
+  resticAgainSeconds,
+  resticBackupSeconds,
+  rsyncDeltaSeconds,
+  rsyncSeconds,
+} from './baselines';
+import type { BenchRow } from './row';
+
+/**
+ * End-to-end replication: the local stack in-process (persistent state on disk, as `npm start`
+ * runs it: Azurite files, Cosmos snapshots, Event Hubs log), the agent CLI as a child process
+ * (`run --once`: scan, batch, spool, claim-check uploads, Event Hubs send, then polling for the
+ * recovery point), the cloud side in the host (ingest verify + stage, nudge, hydrate, snapshot,
+ * point publication). Each figure is set against baselines measured in the same run, and each
+ * recovery point is restored and compared byte for byte (sha256) with the source at its bookmark.
+ */
+const execFileP = promisify(execFile);
+const MiB = 1024 * 1024;
+const MB = 1e6;
+const BLOCK = 4096;
+const root = resolve(__dirname, '..', '..', '..');
+const havenBin = join(root, 'bin', 'haven.js');
+const agentBin = join(root, 'bin', 'haven-agent.js');
+const preload = join(__dirname, 'rusagePreload.js');
+
+interface Mark {
+  at: number;
+  src: 'host' | 'agent';
+  msg: string;
+}
+
+async function cli(bin: string, args: string[]): Promise<string> {
+  try {
+    const { stdout } = await execFileP(process.execPath, [bin, ...args], {
+      maxBuffer: 64 * MiB,
+    });
+    return stdout.trim();
+  } catch (e) {
+    const err = e as { stderr?: string; stdout?: string; message: string };
+    throw new Error(
+      `${bin.split('/').pop()} ${args.slice(0, 2).join(' ')} failed: ${(err.stderr || err.stdout || err.message).trim()}`,
+    );
+  }
+}
+
+interface AgentRun {
+  seconds: number;
+  pointId: string;
+  cpuSeconds: number;
+  peakRssMiB: number;
+  marks: Mark[];
+}
+
+/** `haven-agent run --once` as a child process, with its own resource usage and log lines. */
+function agentRunOnce(stateDir: string, work: string): Promise<AgentRun> {
+  const rusage = join(work, `rusage-${Date.now()}.json`);
+  return new Promise((resolveRun, reject) => {
+    const t0 = Date.now();
+    const child = spawn(
+      process.execPath,
+      [
+        '--require',
+        preload,
+        agentBin,
+        'run',
+        '--once',
+        '--json',
+        '--timeout',
+        '1800',
+        '--state-dir',
+        stateDir,
+      ],
+      {
+        env: { ...process.env, HAVEN_BENCH_RUSAGE_FILE: rusage },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    const marks: Mark[] = [{ at: t0, src: 'agent', msg: 'agent started' }];
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => {
+      const now = Date.now();
+      err += d.toString();
+      for (const line of d.toString().split('\n')) {
+        if (!line.trim()) continue;
+        try {
+          const j = JSON.parse(line) as { at?: string; msg?: string };
+          marks.push({ at: j.at ? Date.parse(j.at) : now, src: 'agent', msg: j.msg ?? line });
+        } catch {
+          marks.push({ at: now, src: 'agent', msg: line });
+        }
+      }
+    });
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      const seconds = (Date.now() - t0) / 1000;
+      marks.push({ at: Date.now(), src: 'agent', msg: 'agent exited' });
+      if (code !== 0) return reject(new Error(`agent run --once exited ${code}: ${err || out}`));
+      try {
+        const r = JSON.parse(out) as { recoveryPoint: { id: string } };
+        const u = JSON.parse(readFileSync(rusage, 'utf8')) as {
+          userSeconds: number;
+          systemSeconds: number;
+          maxRssKiB: number;
+        };
+        resolveRun({
+          seconds,
+          pointId: r.recoveryPoint.id,
+          cpuSeconds: u.userSeconds + u.systemSeconds,
+          peakRssMiB: u.maxRssKiB / 1024,
+          marks,
+        });
+      } catch (e) {
+        reject(new Error(`agent output unreadable: ${(e as Error).message}: ${out}`));
+      }
+    });
+  });
+}
+
+/** What the agent put on the wire, read back from the hub itself ($Default consumer group). */
+class HubBytes {
+  private readonly client: EventHubConsumerClient;
+  constructor(connection: string, hub: string) {
+    this.client = new EventHubConsumerClient('$Default', connection, hub);
+  }
+
+  async positions(): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    for (const id of await this.client.getPartitionIds()) {
+      const p = await this.client.getPartitionProperties(id);
+      out.set(id, p.isEmpty ? -1 : p.lastEnqueuedSequenceNumber);
+    }
+    return out;
+  }
+
+  /** Bytes of the events after `from` up to `to`: inline envelopes plus the claim-checked ones. */
+  async between(
+    from: Map<string, number>,
+    to: Map<string, number>,
+  ): Promise<{ events: number; eventBytes: number; envelopeBytes: number; claims: number }> {
+    const tally = { events: 0, eventBytes: 0, envelopeBytes: 0, claims: 0 };
+    const want = [...to].filter(([id, last]) => last > (from.get(id) ?? -1));
+    if (want.length === 0) return tally;
+    await new Promise<void>((done, fail) => {
+      let open = want.length;
+      const subs: Subscription[] = [];
+      const timer = setTimeout(() => fail(new Error('hub read-back timed out')), 120_000);
+      for (const [id, last] of want) {
+        const sub = this.client.subscribe(
+          id,
+          {
+            processEvents: async (events: ReceivedEventData[]) => {
+              for (const e of events) {
+                if (e.sequenceNumber > last) continue;
+                const body = e.body as Buffer;
+                tally.events++;
+                tally.eventBytes += body.length;
+                if (e.contentType?.includes('claim')) {
+                  tally.claims++;
+                  tally.envelopeBytes += (
+                    JSON.parse(body.toString('utf8')) as { size: number }
+                  ).size;
+                } else tally.envelopeBytes += body.length;
+                if (e.sequenceNumber === last && --open === 0) {
+                  clearTimeout(timer);
+                  void Promise.all(subs.map((s) => s.close())).then(() => done());
+                }
+              }
+            },
+            processError: async (e) => fail(e),
+          },
+          {
+            startPosition: { sequenceNumber: from.get(id) ?? -1, isInclusive: false },
+            skipParsingBodyAsJson: true,
+            maxBatchSize: 100,
+            maxWaitTimeInSeconds: 1,
+          },
+        );
+        subs.push(sub);
+      }
+    });
+    return tally;
+  }
+
+  close(): Promise<void> {
+    return this.client.close();
+  }
+}
+
+/** Writes random bytes over `share` of the image's 4 KiB blocks (distinct, random offsets). */
+function churn(image: string, share: number): { blocks: number; bytes: number } {
+  const size = statSync(image).size;
+  const total = Math.floor(size / BLOCK);
+  const n = Math.max(1, Math.round(total * share));
+  const picked = new Set<number>();
+  while (picked.size < n) picked.add(randomInt(total));
+  const fd = openSync(image, 'r+');
+  try {
+    for (const b of picked) writeSync(fd, randomBytes(BLOCK), 0, BLOCK, b * BLOCK);
+  } finally {
+    closeSync(fd);
+  }
+  return { blocks: n, bytes: n * BLOCK };
+}
+
+/** Phase durations from host and agent log lines (ms since the agent started). */
+function breakdown(marks: Mark[]): Record<string, number> {
+  const t0 = marks.find((m) => m.msg === 'agent started')!.at;
+  const first = (re: RegExp) => marks.find((m) => re.test(m.msg))?.at;
+  const last = (re: RegExp) => [...marks].reverse().find((m) => re.test(m.msg))?.at;
+  const sum = (re: RegExp) =>
+    marks
+      .map((m) => re.exec(m.msg))
+      .filter((x): x is RegExpExecArray => !!x)
+      .reduce((n, x) => n + Number(x[1]), 0);
+  const rel = (t?: number) => (t === undefined ? NaN : (t - t0) / 1000);
+  return {
+    'bookmark spooled (scan+encode+spool done)': rel(first(/^bookmark spooled/)),
+    'bookmark sent (all events acked)': rel(first(/^bookmark sent/)),
+    'first ingest done': rel(first(/^Executed 'ingest'/)),
+    'last ingest done': rel(last(/^Executed 'ingest'/)),
+    'ingest busy (sum of invocations)': sum(/^Executed 'ingest' \(Succeeded, (\d+) ms/) / 1000,
+    'first hydrate done': rel(first(/^Executed 'hydrate'/)),
+    'point published (hydrate with point)': rel(first(/^hydrate .*points /)),
+    'hydrate busy (sum of invocations)': sum(/^Executed 'hydrate' \(Succeeded, (\d+) ms/) / 1000,
+    'agent exited (point seen)': rel(last(/^agent exited/)),
+  };
+}
+
+function printBreakdown(label: string, b: Record<string, number>): void {
+  console.error(`bench: replication ${label}, seconds since the agent started:`);
+  for (const [k, v] of Object.entries(b)) console.error(`  ${k.padEnd(42)} ${v.toFixed(2)}`);
+}
+
+export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
+  const sizeMiB = quick ? 256 : 2048;
+  const label = quick ? '256 MiB' : '2 GiB';
+  const size = sizeMiB * MiB;
+  const work = mkdtempSync(join(tmpdir(), 'haven-bench-repl-'));
+  const marks: Mark[] = [];
+  let stack: LocalStack | undefined;
+  let hub: HubBytes | undefined;
+  try {
+    const image = join(work, 'disk.img');
+    makeExt4Image(image, size, { fill: 0.4 });
+    // Persistent stack (Azurite files, Cosmos snapshots, Event Hubs log on disk), as `npm start`.
+    stack = await startLocalStack({
+      stateDir: join(work, 'haven'),
+      port: 0,
+      fresh: true,
+      persistent: true,
+      log: {
+        info: (m) => marks.push({ at: Date.now(), src: 'host', msg: m }),
+        warn: (m) => marks.push({ at: Date.now(), src: 'host', msg: m }),
+        error: (m) => {
+          marks.push({ at: Date.now(), src: 'host', msg: m });
+          console.error(`bench: host error: ${m}`);
+        },
+      },
+    });
+    const admin = ['--api', stack.apiUrl, '--key', stack.env.HAVEN_ADMIN_KEY!, '--json'];
+    const site = JSON.parse(await cli(havenBin, ['site', 'create', 'bench', ...admin])) as {
+      id: string;
+    };
+    await cli(havenBin, ['policy', 'set', 'bench', '--crash-interval', '5s', ...admin]);
+    const { token } = JSON.parse(
+      await cli(havenBin, ['token', 'create', '--site', site.id, '--ttl', '1h', ...admin]),
+    ) as { token: string };
+    const agentDir = join(work, 'agent');
+    const agent = (...args: string[]) => cli(agentBin, [...args, '--state-dir', agentDir]);
+    const { machineId } = JSON.parse(
+      await agent('enroll', '--api', stack.apiUrl, '--token', token, '--name', 'bench', '--json'),
+    ) as { machineId: string };
+    const { id: diskId } = JSON.parse(await agent('disk', 'add', image, '--json')) as {
+      id: string;
+    };
+    await cli(havenBin, ['protect', machineId, '--policy', 'bench', ...admin]);
+    hub = new HubBytes(
+      stack.settings.HAVEN_EVENTHUBS_CONNECTION!,
+      stack.settings.HAVEN_EVENTHUBS_HUB!,
+    );
+
+    // ---- initial sync
+    catSeconds(image); // warm the page cache: every contender reads from it
+    const pos0 = await hub.positions();
+    const m0 = marks.length;
+    const initial = await agentRunOnce(agentDir, work);
+    const initialMarks = [...marks.slice(m0), ...initial.marks].sort((a, z) => a.at - z.at);
+    const initialWire = await hub.between(pos0, await hub.positions());
+    const source1 = join(work, 'source-p1.img');
+    copyFileSync(image, source1);
+    printBreakdown(`initial ${label}`, breakdown(initialMarks));
+
+    // Baselines of the initial sync, same run, same page cache.
+    const cat = catSeconds(image);
+    const raw = await azuriteRawWriteSeconds(stack.env.HAVEN_STORAGE_CONNECTION!, image);
+    const restic = resticBackupSeconds(image);
+    const rsync = rsyncSeconds(image);
+
+    // Correctness: restore the point and compare it with the source at its bookmark.
+    const restored1 = join(work, 'restored-p1.img');
+    const t = Date.now();
+    await agent(
+      'restore',
+      '--point',
+      initial.pointId,
+      '--disk',
+      diskId,
+      '--to',
+      restored1,
+      '--json',
+    );
+    const restoreSecs = (Date.now() - t) / 1000;
+    const want1 = sha256File(source1);
+    if (sha256File(restored1) !== want1)
+      throw new Error(`restored ${initial.pointId} differs from the source at its bookmark`);
+    rmSync(restored1, { force: true });
+
+    // ---- delta: 1% of the 4 KiB blocks at random offsets
+    const changed = churn(image, 0.01);
+    catSeconds(image);
+    const pos1 = await hub.positions();
+    const m1 = marks.length;
+    const delta = await agentRunOnce(agentDir, work);
+    const deltaMarks = [...marks.slice(m1), ...delta.marks].sort((a, z) => a.at - z.at);
+    const deltaWire = await hub.between(pos1, await hub.positions());
+    printBreakdown('delta 1%', breakdown(deltaMarks));
+    const rsyncDelta = rsyncDeltaSeconds(source1, image);
+    const resticAgain = resticAgainSeconds(restic.repoDir, image);
+    rmSync(restic.repoDir, { recursive: true, force: true });
+
+    const restored2 = join(work, 'restored-p2.img');
+    await agent('restore', '--point', delta.pointId, '--disk', diskId, '--to', restored2, '--json');
+    if (sha256File(restored2) !== sha256File(image))
+      throw new Error(`restored ${delta.pointId} differs from the source at its bookmark`);
+
+    const rate = (s: number) => size / MB / s;
+    const verified = 'restored point sha256 = source';
+    return [
+      {
+        name: `replication initial sync ${label} mixed ext4 (run --once → point)`,
+        value: rate(initial.seconds),
+        unit: 'MB/s',
+        baselineName: 'raw Azurite uploadPages 4 MiB ×4',
+        baselineValue: rate(raw),
+        ratio: raw / initial.seconds,
+        note: `higher is better; target ≥ 0.8×; ${initial.seconds.toFixed(1)} s; ${verified}`,
+      },
+      {
+        name: `replication initial sync ${label} vs cat`,
+        value: rate(initial.seconds),
+        unit: 'MB/s',
+        baselineName: 'cat image > /dev/null',
+        baselineValue: rate(cat),
+        ratio: cat / initial.seconds,
+        note: 'higher is better; page cache warm',
+      },
+      {
+        name: `replication initial sync ${label} vs restic`,
+        value: rate(initial.seconds),
+        unit: 'MB/s',
+        baselineName: 'restic backup (local repo)',
+        baselineValue: rate(restic.initial),
+        ratio: restic.initial / initial.seconds,
+        note: 'higher is better',
+      },
+      {
+        name: `replication initial sync ${label} vs rsync`,
+        value: rate(initial.seconds),
+        unit: 'MB/s',
+        baselineName: 'rsync --whole-file to local dir',
+        baselineValue: rate(rsync),
+        ratio: rsync / initial.seconds,
+        note: 'higher is better',
+      },
+      {
+        name: `replication initial sync wire bytes / disk size`,
+        value: initialWire.envelopeBytes / MiB,
+        unit: 'MiB',
+        baselineName: 'disk size',
+        baselineValue: sizeMiB,
+        ratio: initialWire.envelopeBytes / size,
+        note: `lower is better; ${initialWire.events} events, ${initialWire.claims} claim checks (read back from the hub)`,
+      },
+      {
+        name: `replication delta (1% of 4 KiB blocks) bytes sent / bytes changed`,
+        value: deltaWire.envelopeBytes / MiB,
+        unit: 'MiB',
+        baselineName: 'bytes changed',
+        baselineValue: changed.bytes / MiB,
+        ratio: deltaWire.envelopeBytes / changed.bytes,
+        note: `lower is better; target ≤ 1.1×; ${changed.blocks} blocks; ${deltaWire.events} events, ${deltaWire.claims} claim checks`,
+      },
+      {
+        name: `replication delta pass (run --once → point)`,
+        value: delta.seconds,
+        unit: 's',
+        baselineName: 'rsync delta onto old copy',
+        baselineValue: rsyncDelta,
+        ratio: delta.seconds / rsyncDelta,
+        note: `lower is better; ${verified}`,
+      },
+      {
+        name: `replication delta pass vs restic`,
+        value: delta.seconds,
+        unit: 's',
+        baselineName: 'restic backup (2nd snapshot)',
+        baselineValue: resticAgain,
+        ratio: delta.seconds / resticAgain,
+        note: 'lower is better',
+      },
+      {
+        name: `replication agent CPU, initial sync ${label}`,
+        value: initial.cpuSeconds,
+        unit: 's',
+        baselineName: 'wall time of run --once',
+        baselineValue: initial.seconds,
+        ratio: initial.cpuSeconds / initial.seconds,
+        note: 'ratio = agent cores busy (process.resourceUsage at exit)',
+      },
+      {
+        name: `replication agent peak RSS, initial sync ${label}`,
+        value: initial.peakRssMiB,
+        unit: 'MiB',
+        baselineName: 'disk size',
+        baselineValue: sizeMiB,
+        ratio: initial.peakRssMiB / sizeMiB,
+        note: 'lower is better (maxRSS of the agent process)',
+      },
+      {
+        name: `replication restore ${label} (point → image)`,
+        value: rate(restoreSecs),
+        unit: 'MB/s',
+        baselineName: 'rsync --whole-file to local dir',
+        baselineValue: rate(rsync),
+        ratio: rsync / restoreSecs,
+        note: 'higher is better; sha256 verified',
+      },
+    ];
+  } finally {
+    await hub?.close().catch(() => undefined);
+    await stack?.stop();
+    if (!process.env.HAVEN_BENCH_KEEP) rmSync(work, { recursive: true, force: true });
+    else if (existsSync(work)) console.error(`bench: kept ${work}`);
+  }
+}
+
+if (require.main === module) {
+  void run({ quick: process.argv.includes('--quick') }).then((rows) => console.table(rows));
+}
