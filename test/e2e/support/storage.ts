@@ -35,3 +35,18 @@ export async function replicaSha(stack: StackProc, m: Machine, sizeBytes: number
   const data = await b.downloadToBuffer(0, sizeBytes);
   return createHash('sha256').update(data).digest('hex');
 }
+
+/**
+ * Takes the replica's lease as a hydrator would, and never releases it: what a hydrator that
+ * died mid-drain leaves behind (the lease runs out after `seconds`).
+ */
+export async function leaseReplicaAndDie(
+  stack: StackProc,
+  m: Machine,
+  seconds: number,
+): Promise<void> {
+  const b = service(stack)
+    .getContainerClient('replicas')
+    .getBlobClient(`${m.machineId}/${m.diskId}/g1.vhd`);
+  await b.getBlobLeaseClient().acquireLease(seconds);
+}

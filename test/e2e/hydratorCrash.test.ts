@@ -1,0 +1,53 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { incidents } from './support/admin';
+import { bookmarkOf, captureRun, publish, waitForPoint } from './support/delivery';
+import { changeFiles, makeImage, sha256File } from './support/images';
+import { protectedMachine, restore, runOnce } from './support/machine';
+import { startStack, type StackProc } from './support/procs';
+import { leaseReplicaAndDie } from './support/storage';
+
+const LEASE_SECONDS = 15;
+
+/**
+ * A hydrator that dies mid-drain leaves the replica leased until the lease runs out. The
+ * batches staged meanwhile find it "busy"; once the lease is gone they must still be applied
+ * (design §6.2: no acknowledged write is lost, here: no acknowledged batch is left unapplied).
+ */
+describe('hydrator crash while holding the replica lease', { timeout: 600_000 }, () => {
+  let dir: string;
+  let stack: StackProc;
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'haven-e2e-lease-'));
+    stack = await startStack(path.join(dir, 'stack'));
+  }, 300_000);
+  afterAll(async () => {
+    await stack?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('batches staged while a dead hydrator holds the lease are applied once it expires', async () => {
+    const image = path.join(dir, 'disk.img');
+    makeImage(image, 16);
+    const m = await protectedMachine(stack, dir, image);
+    await runOnce(m);
+    changeFiles(m.image, 'leased', 3);
+    const want = sha256File(m.image);
+    const batches = await captureRun(m, path.join(dir, 'capture'));
+
+    await leaseReplicaAndDie(stack, m, LEASE_SECONDS);
+    await publish(
+      m,
+      batches.map((b) => b.envelope),
+    );
+    const p = await waitForPoint(m, bookmarkOf(batches), (LEASE_SECONDS + 90) * 1000);
+    const to = path.join(dir, 'restored.img');
+    await restore(m, p.id, to);
+    expect(sha256File(to)).toBe(want);
+    const inc = await incidents(stack, m.machineId);
+    expect(inc.alerts).toEqual([]);
+    expect(inc.rejections).toEqual([]);
+  });
+});
