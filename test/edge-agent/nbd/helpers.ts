@@ -1,12 +1,30 @@
+import { afterAll } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+const tempDirs: string[] = [];
+// Images and journals are large: remove them after the test file (hooks registered here attach
+// to the importing file's root suite), and on worker exit for whatever is left.
+function removeTempDirs(): void {
+  for (const d of tempDirs.splice(0)) {
+    try {
+      rmSync(d, { recursive: true, force: true });
+    } catch {
+      /* best effort */
+    }
+  }
+}
+afterAll(() => removeTempDirs());
+process.once('exit', removeTempDirs);
+
 export function tempDir(prefix = 'haven-nbd-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.push(d);
+  return d;
 }
 
 export function sha256File(path: string): string {
