@@ -199,6 +199,44 @@ export class AzureBlobStore implements BlobStore {
     }
   }
 
+  async copyBlockBlobIfAbsent(
+    source: { container: string; name: string; etag: string },
+    container: string,
+    name: string,
+    metadata?: Record<string, string>,
+  ): Promise<'created' | 'exists' | 'source-changed'> {
+    // Same account: authorized by our own credential, no bytes through this process (Azurite
+    // shares the source's extents; Azure copies inside the storage service).
+    const from = this.c(source.container).getBlobClient(source.name).url;
+    try {
+      const poller = await this.c(container)
+        .getBlobClient(name)
+        .beginCopyFromURL(from, {
+          metadata,
+          conditions: { ifNoneMatch: '*' },
+          sourceConditions: { ifMatch: source.etag },
+          intervalInMs: 100,
+        });
+      const r = await poller.pollUntilDone();
+      if (r.copyStatus && r.copyStatus !== 'success')
+        throw transient(`copy of ${source.name} ended ${r.copyStatus}`);
+      return 'created';
+    } catch (e) {
+      const status = (e as RestError).statusCode;
+      const code = (e as RestError).code ?? '';
+      // Target exists: 409 BlobAlreadyExists (a pending copy onto it is another matter).
+      if (status === 409 && code !== 'PendingCopyOperation') return 'exists';
+      if (status === 404) return 'source-changed'; // source gone
+      if (status === 412) {
+        // Azure says SourceConditionNotMet, Azurite ConditionNotMet for both conditions: the
+        // target's existence tells them apart.
+        if (code === 'SourceConditionNotMet') return 'source-changed';
+        return (await this.getProperties(container, name)) ? 'exists' : 'source-changed';
+      }
+      throw mapError(e);
+    }
+  }
+
   async putBlockBlob(
     container: string,
     name: string,

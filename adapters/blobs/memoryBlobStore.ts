@@ -186,6 +186,26 @@ export class MemoryBlobStore implements BlobStore {
     return 'created' as const;
   }
 
+  async copyBlockBlobIfAbsent(
+    source: { container: string; name: string; etag: string },
+    container: string,
+    name: string,
+    metadata: Record<string, string> = {},
+  ) {
+    const src = this.box(source.container).get(source.name);
+    if (!src || `"${src.etag}"` !== source.etag) return 'source-changed' as const;
+    const c = this.box(container);
+    if (c.has(name)) return 'exists' as const;
+    c.set(name, {
+      kind: 'block',
+      data: Buffer.from(src.data),
+      metadata: { ...metadata },
+      etag: this.etag++,
+      snapshots: new Map(),
+    });
+    return 'created' as const;
+  }
+
   async putBlockBlob(
     container: string,
     name: string,

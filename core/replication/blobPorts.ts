@@ -109,6 +109,19 @@ export interface BlobStore {
     data: Uint8Array,
     metadata?: Record<string, string>,
   ): Promise<void>;
+  /**
+   * Server-side copy of a block blob, created only if the target is absent (`If-None-Match: *`)
+   * and only if the source still has `sourceEtag` (so the copy holds exactly the bytes the
+   * caller read and verified). Resolves once the copy is complete. No bytes travel through the
+   * caller: used to stage claim-checked payloads without uploading them a second time.
+   * Returns 'source-changed' when the source is gone or has another ETag.
+   */
+  copyBlockBlobIfAbsent(
+    source: { container: string; name: string; etag: string },
+    container: string,
+    name: string,
+    metadata?: Record<string, string>,
+  ): Promise<'created' | 'exists' | 'source-changed'>;
   readBlob(container: string, name: string): Promise<StoredBlob | undefined>;
   getProperties(container: string, name: string, snapshot?: string): Promise<BlobProps | undefined>;
   setMetadata(container: string, name: string, metadata: Record<string, string>): Promise<void>;

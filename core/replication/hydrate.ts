@@ -140,15 +140,23 @@ async function drainOnce(
     blobs.ensureContainer(STAGING),
   ]);
   const blobSize = replicaBlobSize(diskSize);
-  await blobs.createPageBlob(REPLICAS, replica, blobSize, {
-    machineId: key.machineId,
-    diskId: key.diskId,
-    generation: String(key.generation),
-    diskSize: String(diskSize),
-  });
-
   const index = new ReplicaIndex(blobs, key.machineId, key.diskId, key.generation, diskSize);
-  await index.ensure();
+  const props = await blobs.getProperties(REPLICAS, replica);
+  if (!props) {
+    await blobs.createPageBlob(REPLICAS, replica, blobSize, {
+      machineId: key.machineId,
+      diskId: key.diskId,
+      generation: String(key.generation),
+      diskSize: String(diskSize),
+    });
+    await index.ensure();
+  } else if (props.leaseState === 'leased') {
+    // The holder drains (and looks for the next seq after releasing): answer at once instead
+    // of paying the index and lease round trips of a certain refusal.
+    return { status: 'busy', appliedSeq: state.doc.appliedSeq, applied: 0, points: [] };
+  } else {
+    await index.ensure();
+  }
 
   const leaseId = await blobs.acquireLease(REPLICAS, replica, opts.leaseSeconds);
   if (!leaseId) return { status: 'busy', appliedSeq: state.doc.appliedSeq, applied: 0, points: [] };

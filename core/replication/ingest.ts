@@ -82,6 +82,8 @@ export async function ingestEvent(
 
     // 1. The envelope: inline, or fetched through its claim check and checked against it.
     let envelope: Buffer;
+    // The claim-check blob version whose bytes were verified (staged by server-side copy).
+    let claimed: { container: string; name: string; etag: string } | undefined;
     if (isEnvelope(ev.body)) {
       envelope = ev.body;
     } else {
@@ -106,6 +108,7 @@ export async function ingestEvent(
       const blob = await deps.blobs.readBlob(INCOMING_CONTAINER, claimName);
       if (!blob) throw new Rejection('not-found', `Claim-check blob ${r.blob} does not exist.`);
       envelope = blob.data;
+      if (blob.etag) claimed = { container: INCOMING_CONTAINER, name: claimName, etag: blob.etag };
     }
     const h = await check(() => peekHeader(envelope));
     header = h;
@@ -195,10 +198,14 @@ export async function ingestEvent(
 
     // 5. Stage immutably: never overwrite; same content is a duplicate, other content a conflict.
     await deps.blobs.ensureContainer(STAGING);
-    const put = await deps.blobs.putBlockBlobIfAbsent(STAGING, name, envelope, {
-      sha256: digest,
-      size: String(envelope.length),
-    });
+    const meta = { sha256: digest, size: String(envelope.length) };
+    // A claim-checked payload is copied inside the storage service from the exact version that
+    // was verified (source ETag condition): its bytes are not uploaded a second time. If the
+    // claim blob changed since (an agent retry re-uploads it), the verified bytes are staged.
+    let put: 'created' | 'exists' | 'source-changed' = 'source-changed';
+    if (claimed) put = await deps.blobs.copyBlockBlobIfAbsent(claimed, STAGING, name, meta);
+    if (put === 'source-changed')
+      put = await deps.blobs.putBlockBlobIfAbsent(STAGING, name, envelope, meta);
     if (put === 'exists') {
       const props = await deps.blobs.getProperties(STAGING, name);
       const other = props?.metadata.sha256;

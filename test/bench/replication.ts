@@ -1,6 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import {
+  appendFileSync,
   closeSync,
   copyFileSync,
   existsSync,
@@ -253,7 +254,18 @@ function breakdown(marks: Mark[]): Record<string, number> {
   };
 }
 
-function printBreakdown(label: string, b: Record<string, number>): void {
+function printBreakdown(label: string, b: Record<string, number>, marks: Mark[]): void {
+  // HAVEN_BENCH_TRACE=file: every host/agent log line with its time, for a closer look.
+  const trace = process.env.HAVEN_BENCH_TRACE;
+  if (trace) {
+    const t0 = marks.find((m) => m.msg === 'agent started')!.at;
+    appendFileSync(
+      trace,
+      `## ${label}\n` +
+        marks.map((m) => `${((m.at - t0) / 1000).toFixed(3)} ${m.src} ${m.msg}`).join('\n') +
+        '\n',
+    );
+  }
   console.error(`bench: replication ${label}, seconds since the agent started:`);
   for (const [k, v] of Object.entries(b)) console.error(`  ${k.padEnd(42)} ${v.toFixed(2)}`);
 }
@@ -315,7 +327,7 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
     const initialWire = await hub.between(pos0, await hub.positions());
     const source1 = join(work, 'source-p1.img');
     copyFileSync(image, source1);
-    printBreakdown(`initial ${label}`, breakdown(initialMarks));
+    printBreakdown(`initial ${label}`, breakdown(initialMarks), initialMarks);
 
     // Baselines of the initial sync, same run, same page cache.
     const cat = catSeconds(image);
@@ -350,7 +362,7 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
     const delta = await agentRunOnce(agentDir, work);
     const deltaMarks = [...marks.slice(m1), ...delta.marks].sort((a, z) => a.at - z.at);
     const deltaWire = await hub.between(pos1, await hub.positions());
-    printBreakdown('delta 1%', breakdown(deltaMarks));
+    printBreakdown('delta 1%', breakdown(deltaMarks), deltaMarks);
     const rsyncDelta = rsyncDeltaSeconds(source1, image);
     const resticAgain = resticAgainSeconds(restic.repoDir, image);
     rmSync(restic.repoDir, { recursive: true, force: true });

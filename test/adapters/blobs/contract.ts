@@ -137,6 +137,36 @@ export function blobStoreContract(label: string, make: () => BlobStore): void {
       expect(await store.list(uniqueName('absent'), '')).toEqual([]);
     });
 
+    it('copies a block blob server-side only if absent and only from the expected source version', async () => {
+      const { store, container } = await setup();
+      const body = randomBytes(2 * 1024 * 1024 + 512);
+      await store.putBlockBlob(container, 'in/a', body, { x: 'source' });
+      const etag = (await store.getProperties(container, 'in/a'))!.etag;
+      const src = { container, name: 'in/a', etag };
+      expect(await store.copyBlockBlobIfAbsent(src, container, 'st/1', { sha256: 's' })).toBe(
+        'created',
+      );
+      const got = await store.readBlob(container, 'st/1');
+      expect(got?.data.equals(body)).toBe(true);
+      expect(got?.metadata).toEqual({ sha256: 's' });
+      // The target is never overwritten.
+      expect(await store.copyBlockBlobIfAbsent(src, container, 'st/1', { sha256: 't' })).toBe(
+        'exists',
+      );
+      expect((await store.readBlob(container, 'st/1'))?.metadata).toEqual({ sha256: 's' });
+      // The source changed since it was read: nothing is copied.
+      await store.putBlockBlob(container, 'in/a', Buffer.from('tampered'));
+      expect(await store.copyBlockBlobIfAbsent(src, container, 'st/2')).toBe('source-changed');
+      expect(await store.getProperties(container, 'st/2')).toBeUndefined();
+      // Source gone.
+      await store.deleteBlob(container, 'in/a');
+      expect(
+        await store.copyBlockBlobIfAbsent({ ...src, name: 'in/none' }, container, 'st/3'),
+      ).toBe('source-changed');
+      // The copy outlives its source.
+      expect((await store.readBlob(container, 'st/1'))?.data.equals(body)).toBe(true);
+    });
+
     it('reads large and empty block blobs exactly', async () => {
       const { store, container } = await setup();
       const big = randomBytes(3 * 1024 * 1024 + 777);

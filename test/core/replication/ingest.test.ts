@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { AzureBlobStore } from '../../../adapters/blobs/azureBlobStore';
 import { MemoryBlobStore } from '../../../adapters/blobs/memoryBlobStore';
@@ -59,6 +59,60 @@ describe('ingest', () => {
         d.image,
       ),
     ).toBe(true);
+  });
+
+  it('stages a claim-checked batch by server-side copy from the version it verified', async () => {
+    const h = await harness();
+    const m = h.addMachine({ d0: 8 * MiB });
+    const d = m.disks[0]!;
+    const env = d.batch([data(0, 3 * MiB)]);
+    const header = peekHeader(env);
+    await h.blobs.ensureContainer('incoming');
+    await h.blobs.putBlockBlob('incoming', claimBlobPath(header), env);
+    const put = vi.spyOn(h.blobs, 'putBlockBlobIfAbsent');
+    const r = await ingestEvent(h.deps, h.opts, {
+      body: Buffer.from(JSON.stringify(makeBatchRef(header, env))),
+      partitionKey: m.machineId,
+    });
+    expect(r.status).toBe('staged');
+    // No second upload of the payload: the staged blob is a copy made by the storage service.
+    expect(put).not.toHaveBeenCalled();
+    const staged = await h.blobs.readBlob(STAGING, stagingBlobName(m.machineId, 'd0', 1, 1));
+    expect(staged?.data.equals(env)).toBe(true);
+  });
+
+  it('stages the verified bytes when the claim blob is overwritten after it was read', async () => {
+    for (const kind of ['memory', 'azure'] as const) {
+      const h = await harness(kind);
+      const m = h.addMachine({ d0: 8 * MiB });
+      const d = m.disks[0]!;
+      const env = d.batch([data(0, 2 * MiB)]);
+      const header = peekHeader(env);
+      const claim = claimBlobPath(header);
+      await h.blobs.ensureContainer('incoming');
+      await h.blobs.putBlockBlob('incoming', claim, env);
+      // Between ingest's verified read and its copy, the claim blob gets other bytes.
+      const read = h.blobs.readBlob.bind(h.blobs);
+      vi.spyOn(h.blobs, 'readBlob').mockImplementation(async (c, n) => {
+        const got = await read(c, n);
+        if (c === 'incoming') await h.blobs.putBlockBlob(c, n, randomBytes(env.length));
+        return got;
+      });
+      const r = await ingestEvent(h.deps, h.opts, {
+        body: Buffer.from(JSON.stringify(makeBatchRef(header, env))),
+        partitionKey: m.machineId,
+      });
+      expect(r.status).toBe('staged');
+      vi.restoreAllMocks();
+      const staged = await h.blobs.readBlob(STAGING, stagingBlobName(m.machineId, 'd0', 1, 1));
+      expect(staged?.data.equals(env)).toBe(true);
+      await hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, 'd0', 1, 1));
+      expect(
+        (
+          await h.blobs.readRange(REPLICAS, replicaBlobName(m.machineId, 'd0', 1), 0, d.size)
+        ).equals(d.image),
+      ).toBe(true);
+    }
   });
 
   it('refuses a claim check whose blob is truncated or whose digest lies', async () => {
