@@ -3,6 +3,7 @@ import {
   type Container,
   type Database,
   type ItemDefinition,
+  type RequestOptions,
   type SqlParameter,
 } from '@azure/cosmos';
 import {
@@ -23,7 +24,8 @@ import type {
   Versioned,
   WriteOptions,
 } from '../../core/documents/ports';
-import { assertDeclaredOrdering, encodeContinuation, planQuery } from '../../core/documents/query';
+import { assertDeclaredOrdering, planQuery } from '../../core/documents/query';
+import { isExpired, partitionKeyOf, toPage } from './collectionRules';
 
 export interface CosmosStoreOptions {
   endpoint: string;
@@ -43,6 +45,13 @@ function mapError(e: unknown, what: string, id: string): HavenError {
   if (status === 404) return notFound(what, id);
   if (status === 400) return validation(`Cosmos refused the request for ${what}.`);
   return transient(`Cosmos DB is unavailable (${what}).`, e);
+}
+
+function ifMatch(opts: WriteOptions): RequestOptions {
+  return {
+    accessCondition:
+      opts.ifMatch !== undefined ? { type: 'IfMatch', condition: opts.ifMatch } : undefined,
+  };
 }
 
 const SYSTEM_FIELDS = ['_rid', '_self', '_etag', '_attachments', '_ts', '_lsn'];
@@ -140,18 +149,11 @@ class CosmosCollection<T extends Document> implements Collection<T> {
   ) {}
 
   private pk(doc: T): string {
-    const v = (doc as unknown as Record<string, unknown>)[this.def.partitionKey];
-    if (typeof v !== 'string' || !v) {
-      throw validation(`Document lacks partition key '${this.def.partitionKey}'.`);
-    }
-    return v;
+    return partitionKeyOf(this.def, doc);
   }
 
   private expired(resource: ItemDefinition): boolean {
-    const f = this.def.expiresAtField;
-    if (!f) return false;
-    const exp = (resource as Record<string, unknown>)[f];
-    return typeof exp === 'number' && exp <= this.now();
+    return isExpired(this.def, resource, this.now());
   }
 
   private versioned(resource: ItemDefinition | undefined, id: string): Versioned<T> {
@@ -186,10 +188,7 @@ class CosmosCollection<T extends Document> implements Collection<T> {
     const pk = this.pk(doc);
     try {
       const c = await this.container();
-      const r = await c.item(doc.id, pk).replace(doc, {
-        accessCondition:
-          opts.ifMatch !== undefined ? { type: 'IfMatch', condition: opts.ifMatch } : undefined,
-      });
+      const r = await c.item(doc.id, pk).replace(doc, ifMatch(opts));
       return this.versioned(r.resource, doc.id);
     } catch (e) {
       throw mapError(e, this.def.name, doc.id);
@@ -211,10 +210,7 @@ class CosmosCollection<T extends Document> implements Collection<T> {
   async delete(partitionKey: string, id: string, opts: WriteOptions = {}): Promise<boolean> {
     try {
       const c = await this.container();
-      await c.item(id, partitionKey).delete({
-        accessCondition:
-          opts.ifMatch !== undefined ? { type: 'IfMatch', condition: opts.ifMatch } : undefined,
-      });
+      await c.item(id, partitionKey).delete(ifMatch(opts));
       return true;
     } catch (e) {
       if ((e as { code?: number }).code === 404) return false;
@@ -270,15 +266,10 @@ class CosmosCollection<T extends Document> implements Collection<T> {
       const { resources } = await c.items
         .query<ItemDefinition>({ query, parameters }, { partitionKey: q.partitionKey })
         .fetchAll();
-      const rows = resources.map((r) => this.versioned(r, String(r.id)));
-      const items = rows.slice(0, plan.limit);
-      const more = rows.length > plan.limit;
-      return {
-        items,
-        continuation: more
-          ? encodeContinuation(items[items.length - 1]!.doc, plan.orderBy)
-          : undefined,
-      };
+      return toPage(
+        resources.map((r) => this.versioned(r, String(r.id))),
+        plan,
+      );
     } catch (e) {
       throw mapError(e, this.def.name, '(query)');
     }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { conflict, notFound, precondition, validation } from '../../core/errors';
+import { conflict, notFound, precondition } from '../../core/errors';
 import type {
   Collection,
   CollectionDef,
@@ -13,11 +13,11 @@ import type {
 import {
   assertDeclaredOrdering,
   compareByOrder,
-  encodeContinuation,
   isAfter,
   matchesFilter,
   planQuery,
 } from '../../core/documents/query';
+import { isExpired, partitionKeyOf, toPage } from './collectionRules';
 
 interface Entry {
   json: string;
@@ -55,11 +55,7 @@ class MemoryCollection<T extends Document> implements Collection<T> {
   ) {}
 
   private pk(doc: T): string {
-    const v = (doc as unknown as Record<string, unknown>)[this.def.partitionKey];
-    if (typeof v !== 'string' || !v) {
-      throw validation(`Document lacks partition key '${this.def.partitionKey}'.`);
-    }
-    return v;
+    return partitionKeyOf(this.def, doc);
   }
 
   private key(pk: string, id: string): string {
@@ -68,8 +64,7 @@ class MemoryCollection<T extends Document> implements Collection<T> {
 
   private live(e: Entry | undefined): Entry | undefined {
     if (!e || !this.def.expiresAtField) return e;
-    const exp = (JSON.parse(e.json) as Record<string, unknown>)[this.def.expiresAtField];
-    return typeof exp === 'number' && exp <= this.now() ? undefined : e;
+    return isExpired(this.def, JSON.parse(e.json) as object, this.now()) ? undefined : e;
   }
 
   private write(key: string, doc: T): Versioned<T> {
@@ -126,13 +121,6 @@ class MemoryCollection<T extends Document> implements Collection<T> {
       rows.push({ doc, etag: e.etag });
     }
     rows.sort((a, b) => compareByOrder(a.doc, b.doc, plan.orderBy));
-    const items = rows.slice(0, plan.limit);
-    const more = rows.length > plan.limit;
-    return {
-      items,
-      continuation: more
-        ? encodeContinuation(items[items.length - 1]!.doc, plan.orderBy)
-        : undefined,
-    };
+    return toPage(rows, plan);
   }
 }

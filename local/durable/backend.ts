@@ -115,9 +115,7 @@ export class DurableBackend {
       const inst = byId.get(String(row.partitionKey));
       const ep = Number(row.Ep ?? 0);
       if (!inst || ep > inst.ep || TERMINAL.has(inst.status)) {
-        await this.store.table
-          .deleteEntity(String(row.partitionKey), String(row.rowKey))
-          .catch(() => undefined);
+        await this.deleteRow(String(row.partitionKey), String(row.rowKey));
         continue;
       }
       this.enqueueActivity(await this.toActivity(row));
@@ -125,9 +123,7 @@ export class DurableBackend {
     for (const row of await this.store.listByRowKeyRange('o|', 'o}')) {
       const inst = byId.get(String(row.partitionKey));
       if (!inst || Number(row.Ep ?? 0) > inst.ep) {
-        await this.store.table
-          .deleteEntity(String(row.partitionKey), String(row.rowKey))
-          .catch(() => undefined);
+        await this.deleteRow(String(row.partitionKey), String(row.rowKey));
         continue;
       }
       const msg = JSON.parse((await this.store.unpack(row.D)) ?? 'null') as OutboxMessage;
@@ -137,6 +133,11 @@ export class DurableBackend {
       if (TERMINAL.has(inst.status)) this.terminalCache.add(inst.instanceId);
       else this.schedule(inst.instanceId);
     }
+  }
+
+  /** Deletes a row that may already be gone (work items and outbox rows are deleted idempotently). */
+  private async deleteRow(partitionKey: string, rowKey: string): Promise<void> {
+    await this.store.table.deleteEntity(partitionKey, rowKey).catch(() => undefined);
   }
 
   private async toActivity(row: Record<string, unknown>): Promise<ActivityRow> {
@@ -189,18 +190,16 @@ export class DurableBackend {
         continue;
       }
       this.runningOrch.add(id);
-      const run = this.runEpisodes(id)
-        .catch((e: unknown) => {
-          // A storage hiccup: nothing was committed; try the episode again shortly.
-          this.later(() => this.schedule(id));
-          throw e;
-        })
-        .finally(() => {
+      // On a storage hiccup nothing was committed: the episode is tried again shortly.
+      this.runWithRetry(
+        this.runEpisodes(id),
+        () => this.schedule(id),
+        () => {
           this.runningOrch.delete(id);
           if (this.dirty.delete(id)) this.schedule(id);
           this.pumpOrchestrations();
-        });
-      this.track(run);
+        },
+      );
     }
   }
 
@@ -226,33 +225,15 @@ export class DurableBackend {
   private async runEpisode(instanceId: string): Promise<boolean> {
     const { instance, inbox } = await this.store.readPartitionHead(instanceId);
     const now = new Date();
-    if (!instance) {
-      if (inbox.length)
-        await this.store.submit(
-          inbox
-            .slice(0, 100)
-            .map((m) => ['delete', { partitionKey: instanceId, rowKey: m.rowKey }]),
-        );
-      return inbox.length > 100;
-    }
+    if (!instance) return this.dropInbox(instanceId, inbox);
     if (TERMINAL.has(instance.status)) {
       this.terminalCache.add(instanceId);
-      if (inbox.length)
-        await this.store.submit(
-          inbox
-            .slice(0, 100)
-            .map((m) => ['delete', { partitionKey: instanceId, rowKey: m.rowKey }]),
-        );
-      return inbox.length > 100;
+      return this.dropInbox(instanceId, inbox);
     }
     this.terminalCache.delete(instanceId);
     const orphans = inbox.filter((m) => m.ep > instance.ep);
     if (orphans.length) {
-      await this.store.submit(
-        orphans
-          .slice(0, 100)
-          .map((m) => ['delete', { partitionKey: instanceId, rowKey: m.rowKey }]),
-      );
+      await this.dropInbox(instanceId, orphans);
       return true;
     }
     const canceled = new Set(instance.state.canceledTimers ?? []);
@@ -304,6 +285,15 @@ export class DurableBackend {
       now,
     );
     return visible.length > batch.length;
+  }
+
+  /** Deletes inbox rows nobody will consume, at most one transaction's worth; true if more remain. */
+  private async dropInbox(instanceId: string, rows: { rowKey: string }[]): Promise<boolean> {
+    if (rows.length)
+      await this.store.submit(
+        rows.slice(0, 100).map((m) => ['delete', { partitionKey: instanceId, rowKey: m.rowKey }]),
+      );
+    return rows.length > 100;
   }
 
   private async loadHistory(instance: InstanceRow): Promise<HistoryEvent[]> {
@@ -568,7 +558,7 @@ export class DurableBackend {
   private async cancelActivities(instanceId: string, executionId: string): Promise<void> {
     const rows = await this.store.listByRowKeyRange(`a|${executionId}|`, `a|${executionId}|~`);
     for (const r of rows.filter((x) => x.partitionKey === instanceId)) {
-      await this.store.table.deleteEntity(instanceId, String(r.rowKey)).catch(() => undefined);
+      await this.deleteRow(instanceId, String(r.rowKey));
     }
   }
 
@@ -584,6 +574,15 @@ export class DurableBackend {
     this.timers.set(key, t);
   }
 
+  /** Tracks `work`; if it fails, `retry` runs a little later (the failure is still logged). */
+  private runWithRetry(work: Promise<void>, retry: () => void, settled?: () => void): void {
+    const run = work.catch((e: unknown) => {
+      this.later(retry);
+      throw e;
+    });
+    this.track(settled ? run.finally(settled) : run);
+  }
+
   private later(fn: () => void, ms = 1000): void {
     if (this.stopped) return;
     const t = setTimeout(fn, ms);
@@ -591,11 +590,8 @@ export class DurableBackend {
   }
 
   private deliverWithRetry(from: string, rowKey: string, msg: OutboxMessage): void {
-    this.track(
-      this.deliver(from, rowKey, msg).catch((e: unknown) => {
-        this.later(() => this.deliverWithRetry(from, rowKey, msg));
-        throw e;
-      }),
+    this.runWithRetry(this.deliver(from, rowKey, msg), () =>
+      this.deliverWithRetry(from, rowKey, msg),
     );
   }
 
@@ -641,7 +637,7 @@ export class DurableBackend {
         .catch(ignoreConflict);
       this.schedule(parent);
     }
-    await this.store.table.deleteEntity(fromInstance, rowKey).catch(() => undefined);
+    await this.deleteRow(fromInstance, rowKey);
   }
 
   private async createInstance(
@@ -705,24 +701,22 @@ export class DurableBackend {
     ) {
       const a = this.activityQueue.shift()!;
       this.runningActivities++;
-      const run = this.runActivity(a)
-        .catch((e: unknown) => {
-          // The result could not be recorded: the work item still exists, run it again later.
-          this.later(() => this.enqueueActivity(a));
-          throw e;
-        })
-        .finally(() => {
+      // If the result could not be recorded the work item still exists: it runs again later.
+      this.runWithRetry(
+        this.runActivity(a),
+        () => this.enqueueActivity(a),
+        () => {
           this.runningActivities--;
           this.activityKeys.delete(`${a.instanceId}\u0000${a.rowKey}`);
           this.pumpActivities();
-        });
-      this.track(run);
+        },
+      );
     }
   }
 
   private async runActivity(a: ActivityRow): Promise<void> {
     if (this.terminalCache.has(a.instanceId)) {
-      await this.store.table.deleteEntity(a.instanceId, a.rowKey).catch(() => undefined);
+      await this.deleteRow(a.instanceId, a.rowKey);
       return;
     }
     let msg: InboxMessage;

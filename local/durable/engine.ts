@@ -184,46 +184,24 @@ export function prepareEpisode(ctx: EpisodeContext): Prepared {
         others.push(ev(EventType.EventRaised, -1, now, { Name: m.name, Input: m.input ?? null }));
         break;
       case 'taskCompleted':
-      case 'taskFailed': {
-        if (m.executionId !== ctx.executionId) break;
-        const open = state.open[m.taskId];
-        if (!open || open.kind !== 'activity') break; // duplicate or stale delivery
-        delete state.open[m.taskId];
-        if (m.kind === 'taskCompleted') {
-          const e = ev(EventType.TaskCompleted, -1, now, {
-            TaskScheduledId: m.taskId,
-            Result: m.result,
-          });
-          (open.retryLeaf !== undefined ? retryGroup : others).push(e);
-          if (open.retryLeaf !== undefined) delete state.retries[open.retryLeaf];
-        } else {
-          const e = ev(EventType.TaskFailed, -1, now, {
-            TaskScheduledId: m.taskId,
-            Reason: m.reason,
-            Details: m.details,
-          });
-          if (open.retryLeaf !== undefined) {
-            retryGroup.push(e);
-            scheduleRetryTimer(state, open.retryLeaf, now, out);
-          } else others.push(e);
-        }
-        break;
-      }
+      case 'taskFailed':
       case 'subCompleted':
       case 'subFailed': {
         if (m.executionId !== ctx.executionId) break;
+        const isTask = m.kind === 'taskCompleted' || m.kind === 'taskFailed';
         const open = state.open[m.taskId];
-        if (!open || open.kind !== 'sub') break;
+        if (!open || open.kind !== (isTask ? 'activity' : 'sub')) break; // duplicate or stale delivery
         delete state.open[m.taskId];
-        if (m.kind === 'subCompleted') {
-          const e = ev(EventType.SubOrchestrationInstanceCompleted, -1, now, {
-            TaskScheduledId: m.taskId,
-            Result: m.result,
-          });
+        if (m.kind === 'taskCompleted' || m.kind === 'subCompleted') {
+          const type = isTask
+            ? EventType.TaskCompleted
+            : EventType.SubOrchestrationInstanceCompleted;
+          const e = ev(type, -1, now, { TaskScheduledId: m.taskId, Result: m.result });
           (open.retryLeaf !== undefined ? retryGroup : others).push(e);
           if (open.retryLeaf !== undefined) delete state.retries[open.retryLeaf];
         } else {
-          const e = ev(EventType.SubOrchestrationInstanceFailed, -1, now, {
+          const type = isTask ? EventType.TaskFailed : EventType.SubOrchestrationInstanceFailed;
+          const e = ev(type, -1, now, {
             TaskScheduledId: m.taskId,
             Reason: m.reason,
             Details: m.details,
