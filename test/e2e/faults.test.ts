@@ -19,6 +19,8 @@ import { sleep, startStack, type Exit, type StackProc } from './support/procs';
 
 const SIZE_MIB = 16;
 const ITERATIONS = 20;
+// How the stack dies in the stack-kill test: 'all' (default: SIGKILL to its whole process group)
+// or 'host' (Azurite stopped cleanly first, the rest SIGKILLed); see StackProc.kill9.
 const KILL = (process.env.HAVEN_E2E_STACK_KILL ?? 'all') as 'host' | 'all';
 
 /** Restores `pointId` and returns its sha256 (restore also checks the point's own digest). */
