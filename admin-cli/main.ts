@@ -24,6 +24,7 @@ const USAGE = `Usage: haven <command> [options]
   machines [--site ID]
   machine ID
   protect MACHINE [--disk ID ...] [--policy NAME]
+  unprotect MACHINE
   job ID
   health
 
@@ -183,13 +184,14 @@ async function dispatch(
         ...(v.policy ? { policy: v.policy } : {}),
       };
       const r = await client.request('POST', `machines/${enc(need(sub, 'MACHINE'))}/protect`, body);
-      const { item, job } = r.body as { item: Row; job: Row };
       const verb = r.status === 202 ? 'Protection enabling' : 'Already protected';
-      return print(
-        r.body,
-        () =>
-          `${verb}: ${item.machineId} disks ${(item.disks as string[]).join(',')} policy ${item.policy}, state ${item.state}; job ${job.id}`,
-      );
+      return print(r.body, () => protectionLine(verb, r));
+    }
+    case 'unprotect': {
+      const path = `machines/${enc(need(sub, 'MACHINE'))}/disable-protection`;
+      const r = await client.request('POST', path, {});
+      const verb = r.status === 202 ? 'Protection disabling' : 'Protection disabled';
+      return print(r.body, () => protectionLine(verb, r));
     }
     case 'job': {
       const j = (await client.request('GET', `jobs/${enc(need(sub, 'job ID'))}`)).body as Row;
@@ -211,6 +213,12 @@ async function dispatch(
     default:
       throw new UsageError(`Unknown command '${pos.join(' ')}'.`);
   }
+}
+
+/** One line for a protect/unprotect reply (`{ item, job }`). */
+function protectionLine(verb: string, r: ApiReply): string {
+  const { item, job } = r.body as { item: Row; job: Row };
+  return `${verb}: ${item.machineId} disks ${(item.disks as string[]).join(',')} policy ${item.policy}, state ${item.state}; job ${job.id}`;
 }
 
 /** Creates the policy, or merges the given flags into the existing one (conditional on its ETag). */

@@ -157,6 +157,18 @@ describe('haven admin CLI against the local host', () => {
     const job = await haven('job', jobId);
     expect(job.out).toMatch(/type\s+enable-protection/);
     expect(job.out).toMatch(/state\s+queued/);
+
+    // No Durable extension in this host: the enable job never started, so unprotect disables
+    // the item itself and the enable job ends cancelled. Repeating it answers the same.
+    const off = `Protection disabled: ${machineId} disks sda,sdb policy gold, state disabled; job ${jobId}`;
+    expect(await haven('unprotect', machineId)).toMatchObject({ code: 0, out: off });
+    expect(await haven('unprotect', machineId)).toMatchObject({ code: 0, out: off });
+    expect((await haven('job', jobId)).out).toMatch(/state\s+cancelled/);
+    expect(await haven('unprotect', 'm-nope')).toMatchObject({
+      code: 1,
+      err: "haven: Not found: Machine 'm-nope' does not exist.",
+    });
+    expect((await haven('unprotect')).err).toMatch(/Missing MACHINE/);
   });
 
   it('prints one-line problems and exits non-zero', async () => {

@@ -118,17 +118,23 @@ describe('checkHealth', () => {
   });
 });
 
+/** A control plane with one enrolled machine (one disk). */
+async function withMachine() {
+  const { cp } = plane();
+  await cp.sites.create({ name: 's' });
+  const { token } = await cp.enrollment.issueToken('s', { ttlSeconds: 600 });
+  const { machineId } = await cp.enrollment.enroll({
+    token,
+    hostname: 'h',
+    os: 'o',
+    disks: [{ id: 'sda', sizeBytes: 512, logicalSectorSize: 512 }],
+  });
+  return { cp, machineId };
+}
+
 describe('protect and the job launcher', () => {
   it('starts the job once on create, retries a queued job on a repeated request, not a running one', async () => {
-    const { cp } = plane();
-    await cp.sites.create({ name: 's' });
-    const { token } = await cp.enrollment.issueToken('s', { ttlSeconds: 600 });
-    const { machineId } = await cp.enrollment.enroll({
-      token,
-      hostname: 'h',
-      os: 'o',
-      disks: [{ id: 'sda', sizeBytes: 512, logicalSectorSize: 512 }],
-    });
+    const { cp, machineId } = await withMachine();
     const starts: { jobId: string; input: Record<string, unknown> }[] = [];
     let fail = true;
     const launcher = {
@@ -148,5 +154,70 @@ describe('protect and the job launcher', () => {
     await cp.jobs.update(again.job.id, { state: 'running' });
     await cp.protection.protect(machineId, {}, launcher);
     expect(starts).toHaveLength(2);
+  });
+});
+
+describe('disable protection', () => {
+  const canceller = (live: boolean) => {
+    const raised: string[] = [];
+    return { raised, cancel: async (job: { id: string }) => (raised.push(job.id), live) };
+  };
+
+  it('cancels a live enable saga and changes nothing itself; a repeat raises again', async () => {
+    const { cp, machineId } = await withMachine();
+    const { job } = await cp.protection.protect(machineId, {});
+    await cp.jobs.update(job.id, { state: 'running' });
+    await cp.protectedItems.transition(machineId, 'initial-sync');
+    const before = await cp.protectedItems.get(machineId);
+    const c = canceller(true);
+    const r = await cp.protection.disable(machineId, c);
+    expect(r).toMatchObject({ done: false, job: { id: job.id, state: 'running' } });
+    expect(r.item.state).toBe('initial-sync');
+    expect((await cp.protectedItems.get(machineId)).etag).toBe(before.etag);
+    await cp.protection.disable(machineId, c);
+    expect(c.raised).toEqual([job.id, job.id]);
+    // Without a durable client a running saga cannot be cancelled: 503, nothing changed.
+    await expect(cp.protection.disable(machineId)).rejects.toMatchObject({ kind: 'transient' });
+    expect((await cp.protectedItems.get(machineId)).etag).toBe(before.etag);
+  });
+
+  it('an enable job that never started ends cancelled and the item disabled', async () => {
+    const { cp, machineId } = await withMachine();
+    const { job } = await cp.protection.protect(machineId, {});
+    const c = canceller(false);
+    const r = await cp.protection.disable(machineId, c);
+    expect(c.raised).toEqual([job.id]);
+    expect(r).toMatchObject({ done: true, item: { state: 'disabled', jobId: job.id } });
+    expect(r.job).toMatchObject({ id: job.id, state: 'cancelled' });
+    expect(await cp.protection.disable(machineId, c)).toEqual(r);
+    expect(c.raised).toHaveLength(1);
+    // Protecting again after a disable is a re-enable with a new job.
+    const again = await cp.protection.protect(machineId, {});
+    expect(again.created).toBe(true);
+    expect(again.job.id).not.toBe(job.id);
+  });
+
+  it('an interrupted disable (item left disabling) is finished by the next request', async () => {
+    const { cp, machineId } = await withMachine();
+    await cp.protection.protect(machineId, {});
+    await cp.protectedItems.transition(machineId, 'initial-sync');
+    await cp.protectedItems.transition(machineId, 'protected');
+    const own = await cp.jobs.create('disable-protection', { machineId });
+    await cp.protectedItems.transition(machineId, 'disabling', { jobId: own.id });
+    const r = await cp.protection.disable(machineId);
+    expect(r).toMatchObject({ done: true, item: { state: 'disabled' } });
+    expect(r.job).toMatchObject({ id: own.id, state: 'succeeded' });
+  });
+
+  it('concurrent disables of a protected item record one job', async () => {
+    const { cp, machineId } = await withMachine();
+    await cp.protection.protect(machineId, {});
+    await cp.protectedItems.transition(machineId, 'initial-sync');
+    await cp.protectedItems.transition(machineId, 'protected');
+    const rs = await Promise.all([1, 2, 3].map(() => cp.protection.disable(machineId)));
+    expect(new Set(rs.map((r) => r.job.id)).size).toBe(1);
+    expect(rs.every((r) => r.done && r.item.state === 'disabled')).toBe(true);
+    const jobs = (await cp.jobs.list()).items.filter((j) => j.doc.type === 'disable-protection');
+    expect(jobs).toHaveLength(1);
   });
 });

@@ -420,6 +420,7 @@ describe('operations', () => {
       '/machines/{id}/heartbeat',
       '/machines/{id}/disks',
       '/machines/{id}/protect',
+      '/machines/{id}/disable-protection',
       '/machines/{id}/ingest-token',
       '/jobs/{id}',
       '/health',
