@@ -98,7 +98,11 @@ export async function ingestEvent(
       const claimName = r.blob.slice(INCOMING_CONTAINER.length + 1);
       // Size first: never download more than the reference admits to.
       const props = await deps.blobs.getProperties(INCOMING_CONTAINER, claimName);
-      if (!props) throw new Rejection('not-found', `Claim-check blob ${r.blob} does not exist.`);
+      if (!props) {
+        if (await claimAlreadyTaken(deps, r))
+          return { status: 'duplicate', stagingName: refName(r) };
+        throw new Rejection('not-found', `Claim-check blob ${r.blob} does not exist.`);
+      }
       if (props.size !== r.size) {
         throw new Rejection(
           'integrity',
@@ -106,7 +110,11 @@ export async function ingestEvent(
         );
       }
       const blob = await deps.blobs.readBlob(INCOMING_CONTAINER, claimName);
-      if (!blob) throw new Rejection('not-found', `Claim-check blob ${r.blob} does not exist.`);
+      if (!blob) {
+        if (await claimAlreadyTaken(deps, r))
+          return { status: 'duplicate', stagingName: refName(r) };
+        throw new Rejection('not-found', `Claim-check blob ${r.blob} does not exist.`);
+      }
       envelope = blob.data;
       if (blob.etag) claimed = { container: INCOMING_CONTAINER, name: claimName, etag: blob.etag };
     }
@@ -269,6 +277,20 @@ async function conflictStop(
     source: {},
   });
   return { status: 'conflict', stagingName: name, reason };
+}
+
+const refName = (r: BatchRef) => stagingBlobName(r.machineId, r.diskId, r.generation, r.seq);
+
+/**
+ * A claim check whose blob is gone is a redelivery (Event Hubs at-least-once, an agent resend)
+ * when the first delivery already staged or applied that very envelope: ingest deletes the claim
+ * blob once the batch is staged. Same seq and digest → a duplicate, not a rejection.
+ */
+async function claimAlreadyTaken(deps: ReplicationDeps, r: BatchRef): Promise<boolean> {
+  const state = await deps.docs.disks.get(r.machineId, diskDocId(r.diskId, r.generation));
+  if (state?.doc.recent.some((x) => x.seq === r.seq && x.sha256 === r.sha256)) return true;
+  const staged = await deps.blobs.getProperties(STAGING, refName(r));
+  return staged?.metadata.sha256 === r.sha256;
 }
 
 async function dropClaim(deps: ReplicationDeps, ref: BatchRef | undefined): Promise<void> {
