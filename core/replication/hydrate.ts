@@ -220,6 +220,8 @@ async function drainOnce(
     // The previous batch's index update runs while this batch's pages are written (index
     // updates stay in order; every commit waits for them).
     let indexing: Promise<void> = Promise.resolve();
+    // Batches whose page writes (and digest read-back) may still be running, in seq order.
+    let inflight: InFlight[] = [];
     const commit = async (piece?: PieceDoc) => {
       await indexing;
       if (pending.length === 0) return;
@@ -287,10 +289,30 @@ async function drainOnce(
         throw e;
       }
 
-      await applyExtents(deps, opts, replica, leaseId, batch.extents);
-      const digests = await touchedBlockDigests(deps, replica, diskSize, batch.extents);
-      await indexing;
-      indexing = index.update(digests);
+      // Start this batch's writes once no in-flight batch touches its blocks (and the window has
+      // room); its digests go to the index after every earlier batch's (the chain below).
+      const spans = blockSpans(batch.extents);
+      inflight = inflight.filter((f) => !f.settled);
+      const waitFor = inflight.filter((f) => spansOverlap(f.spans, spans)).map((f) => f.done);
+      if (inflight.length >= Math.max(1, opts.applyAhead)) waitFor.push(inflight[0]!.done);
+      await Promise.all(waitFor);
+      const extents = batch.extents;
+      const applied = (async () => {
+        await applyExtents(deps, opts, replica, leaseId, extents);
+        return touchedBlockDigests(deps, replica, diskSize, extents);
+      })();
+      const flight: InFlight = { spans, done: applied, settled: false };
+      applied.then(
+        () => (flight.settled = true),
+        () => (flight.settled = true),
+      );
+      inflight.push(flight);
+      const before = indexing;
+      indexing = (async () => {
+        const digests = await applied;
+        await before;
+        await index.update(digests);
+      })();
       indexing.catch(() => {}); // surfaced by the next await of it
 
       const bytes = batch.extents.reduce((n, e) => n + (e.kind === 'data' ? e.length : 0), 0);
@@ -321,6 +343,47 @@ async function drainOnce(
     await blobs.releaseLease(REPLICA_INDEX, index.name, leaseId).catch(() => {});
     await blobs.releaseLease(REPLICAS, replica, leaseId).catch(() => {});
   }
+}
+
+interface InFlight {
+  spans: [number, number][];
+  done: Promise<unknown>;
+  settled: boolean;
+}
+
+/** The 64 KiB digest blocks a batch touches, as sorted, merged [first, last] spans. */
+export function blockSpans(
+  extents: readonly { offset: number; length: number }[],
+): [number, number][] {
+  const raw = extents
+    .filter((e) => e.length > 0)
+    .map((e): [number, number] => [
+      Math.floor(e.offset / DIGEST_BLOCK),
+      Math.floor((e.offset + e.length - 1) / DIGEST_BLOCK),
+    ])
+    .sort((a, z) => a[0] - z[0]);
+  const out: [number, number][] = [];
+  for (const [a, z] of raw) {
+    const last = out[out.length - 1];
+    if (last && a <= last[1] + 1) last[1] = Math.max(last[1], z);
+    else out.push([a, z]);
+  }
+  return out;
+}
+
+/** True when two sorted span lists share a block. */
+export function spansOverlap(
+  a: readonly [number, number][],
+  b: readonly [number, number][],
+): boolean {
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    if (a[i]![1] < b[j]![0]) i++;
+    else if (b[j]![1] < a[i]![0]) j++;
+    else return true;
+  }
+  return false;
 }
 
 /** Page writes (≤ 4 MiB each) and clears, a few in flight. Same bytes at same offsets: idempotent. */

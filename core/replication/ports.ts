@@ -69,6 +69,12 @@ export interface ReplicationOptions {
   prefetch: number;
   /** Concurrent page writes per batch. */
   writeConcurrency: number;
+  /**
+   * Batches whose page writes may be in flight at once. A batch starts its writes while earlier
+   * ones are still writing only if it touches none of their 64 KiB blocks (write order = seq
+   * order wherever batches overlap); digests, watermark and points stay strictly in seq order.
+   */
+  applyAhead: number;
   /** Batches applied per watermark write (group commit); bookmarks always commit at once. */
   commitEvery: number;
   /** Lifetime of a restore read URL. */
@@ -79,7 +85,8 @@ export const DEFAULT_REPLICATION_OPTIONS: ReplicationOptions = {
   leaseSeconds: 30,
   maxSeqAhead: 1_000_000,
   prefetch: 3,
-  writeConcurrency: 4,
+  writeConcurrency: 8,
+  applyAhead: 3,
   commitEvery: 8,
   readUrlSeconds: 15 * 60,
 };

@@ -184,6 +184,43 @@ describe('hydrate', () => {
     expect((piece!.doc as { disks: { sha256: string }[] }).disks[0]!.sha256).toBe(d.digest());
   });
 
+  it('applies disjoint batches with writes in flight together, overlapping ones in seq order', async () => {
+    const h = await harness('memory');
+    const m = h.addMachine({ d0: 8 * MiB });
+    const d = m.disks[0]!;
+    // Page writes finish out of order (random latency): only the hydrator's ordering keeps a
+    // later batch's bytes on top of an earlier batch's at the same offsets.
+    const upload = h.blobs.uploadPages.bind(h.blobs);
+    let maxReplicaWrites = 0;
+    let replicaWrites = 0;
+    let small = 0;
+    h.blobs.uploadPages = async (...args) => {
+      if (args[0] !== REPLICAS) return upload(...args);
+      maxReplicaWrites = Math.max(maxReplicaWrites, ++replicaWrites);
+      // Every other small write is slow, so a batch's write would land after its successor's.
+      const slow = args[3].length === 1024 ? small++ % 2 === 0 : false;
+      await new Promise((r) => setTimeout(r, slow ? 25 : Math.random() * 5));
+      try {
+        return await upload(...args);
+      } finally {
+        replicaWrites--;
+      }
+    };
+    const at = (i: number) => (i % 6) * MiB + (i % 3) * 4096; // batches 6 apart share blocks
+    for (let i = 0; i < 48; i++) {
+      const extents = [data(at(i), 64 * 1024 + 4096), data(7 * MiB + (i % 2) * 512, 1024)];
+      await send(h, d, d.batch(extents, i === 47 ? bookmark('pl') : undefined));
+    }
+    const r = await hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, d.diskId, 1, 1));
+    expect(r).toMatchObject({ status: 'drained', appliedSeq: 48, points: ['pl'] });
+    expect((await replicaBytes(h, d)).equals(d.image)).toBe(true);
+    const point = (await h.deps.docs.points.get(m.machineId, 'pl'))!.doc as {
+      disks: { sha256: string }[];
+    };
+    expect(point.disks[0]!.sha256).toBe(d.digest());
+    expect(maxReplicaWrites).toBeGreaterThan(1);
+  });
+
   it('crash in the middle of page writes and after the piece: re-runs are exact', async () => {
     const h = await harness();
     const m = h.addMachine({ d0: 8 * MiB });
