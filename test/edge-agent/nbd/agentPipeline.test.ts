@@ -1,31 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { FakeControlPlane } from '../support/fakeControlPlane';
 import { replayDisk } from '../support/replay';
 import { agent, startAgent } from '../support/runAgent';
-import { QemuIo, tempDir, unixUri } from './helpers';
+import { QemuIo, control, tempDir, unixUri } from './helpers';
 import { applyOp, isChange, makeWorkload, prng, qemuIoCommand } from './workload';
 
 const SIZE = 8 * 1024 * 1024;
-
-function control(path: string, msg: object): Promise<Record<string, unknown>> {
-  return new Promise((res, rej) => {
-    const s = connect(path);
-    let buf = '';
-    s.on('data', (d: Buffer) => {
-      buf += d.toString();
-      if (buf.includes('\n')) {
-        s.end();
-        res(JSON.parse(buf.slice(0, buf.indexOf('\n'))) as Record<string, unknown>);
-      }
-    });
-    s.on('error', rej);
-    s.write(`${JSON.stringify(msg)}\n`);
-  });
-}
 
 /**
  * The whole agent side in continuous mode: `haven-agent serve-disk` (CLI) with an enrolled

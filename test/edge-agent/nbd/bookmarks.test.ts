@@ -8,7 +8,8 @@ import { NbdServer } from '../../../edge-agent/nbd/server';
 import { WriteSplitter } from '../../../edge-agent/nbd/writeSplitter';
 import { JournalChangeSource } from '../../../edge-agent/nbd/journalChangeSource';
 import type { ChangeRecord } from '../../../edge-agent/changeSource';
-import { QemuIo, sha256File, tempDir, unixUri } from './helpers';
+import { sha256File } from '../../../local/images/ext4';
+import { QemuIo, tempDir, unixUri } from './helpers';
 import { digestsAfter, isChange, makeWorkload, prng, qemuIoCommand, type Op } from './workload';
 
 const SIZE = 8 * 1024 * 1024;

@@ -1,48 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, writeFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { MachineJournal, readPayload } from '../../../edge-agent/journal/journal';
 import { RecordType } from '../../../edge-agent/journal/records';
 import { replayJournal } from '../../../edge-agent/journal/replay';
 import { WriteSplitter } from '../../../edge-agent/nbd/writeSplitter';
-import { QemuIo, sha256File, tempDir, unixUri } from './helpers';
+import { sha256File } from '../../../local/images/ext4';
+import { QemuIo, startServeDisk, tempDir, unixUri } from './helpers';
 import { isChange, makeWorkload, prng, qemuIoCommand } from './workload';
 
 const SIZE = 16 * 1024 * 1024;
-const SERVE = resolve(__dirname, '../../../edge-agent/nbd/serveDisk.ts');
-
-function startServer(image: string, socket: string, journalDir: string): Promise<ChildProcess> {
-  const p = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      SERVE,
-      'serve-disk',
-      image,
-      '--socket',
-      socket,
-      '--journal',
-      journalDir,
-      '--disk-id',
-      'disk0',
-    ],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  return new Promise((res, rej) => {
-    let err = '';
-    p.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-    p.stdout!.on('data', (d: Buffer) => {
-      if (d.toString().includes('ready')) res(p);
-    });
-    p.on('exit', (code) => rej(new Error(`serve-disk exited ${code}: ${err}`)));
-  });
-}
-
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 describe('write splitter survives kill -9 (child process, real qemu-io client)', () => {
@@ -56,7 +24,15 @@ describe('write splitter survives kill -9 (child process, real qemu-io client)',
       const journalDir = join(dir, 'journal');
       const ops = makeWorkload(seed, 600, SIZE, dir);
 
-      const server = await startServer(image, socket, journalDir);
+      const server = await startServeDisk([
+        image,
+        '--socket',
+        socket,
+        '--journal',
+        journalDir,
+        '--disk-id',
+        'disk0',
+      ]);
       const exited = new Promise<void>((r) => server.once('exit', () => r()));
       const q = new QemuIo(unixUri(socket));
       await q.ready();

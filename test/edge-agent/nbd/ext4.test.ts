@@ -6,7 +6,8 @@ import { MachineJournal } from '../../../edge-agent/journal/journal';
 import { replayJournal } from '../../../edge-agent/journal/replay';
 import { NbdServer } from '../../../edge-agent/nbd/server';
 import { WriteSplitter } from '../../../edge-agent/nbd/writeSplitter';
-import { run, sha256File, tempDir, unixUri } from './helpers';
+import { sha256File } from '../../../local/images/ext4';
+import { run, tempDir, unixUri } from './helpers';
 
 const SIZE = 64 * 1024 * 1024;
 

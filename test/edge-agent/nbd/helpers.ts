@@ -1,10 +1,9 @@
 import { afterAll } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
 const tempDirs: string[] = [];
 // Images and journals are large: remove them after the test file (hooks registered here attach
@@ -27,8 +26,39 @@ export function tempDir(prefix = 'haven-nbd-'): string {
   return d;
 }
 
-export function sha256File(path: string): string {
-  return createHash('sha256').update(readFileSync(path)).digest('hex');
+const SERVE = resolve(__dirname, '../../../edge-agent/nbd/serveDisk.ts');
+
+/**
+ * Starts `serve-disk <args>` from TypeScript source in a child process (so a SIGKILL hits only
+ * the server); resolves once it prints "ready", rejects if it exits first.
+ */
+export function startServeDisk(args: string[]): Promise<ChildProcess> {
+  const p = spawn(process.execPath, ['--import', 'tsx', SERVE, 'serve-disk', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return new Promise((res, rej) => {
+    let err = '';
+    p.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    p.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && res(p));
+    p.once('exit', (code) => rej(new Error(`serve-disk exited ${code}: ${err}`)));
+  });
+}
+
+/** One request on serve-disk's control socket (a JSON line each way). */
+export function control(path: string, msg: object): Promise<Record<string, unknown>> {
+  return new Promise((res, rej) => {
+    const s = connect(path);
+    let buf = '';
+    s.on('data', (d: Buffer) => {
+      buf += d.toString();
+      if (buf.includes('\n')) {
+        s.end();
+        res(JSON.parse(buf.slice(0, buf.indexOf('\n'))) as Record<string, unknown>);
+      }
+    });
+    s.on('error', rej);
+    s.write(`${JSON.stringify(msg)}\n`);
+  });
 }
 
 export function unixUri(socketPath: string): string {
@@ -105,10 +135,10 @@ export class QemuIo {
 export function run(
   cmd: string,
   args: string[],
-  opts: { allowFail?: boolean } = {},
+  opts: { allowFail?: boolean; cwd?: string } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: opts.cwd });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

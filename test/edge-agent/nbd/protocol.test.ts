@@ -119,6 +119,8 @@ describe('NBD server (real clients: qemu-io, qemu-img, qemu-nbd, fio)', () => {
       '--verify=crc32c',
       '--do_verify=1',
       '--verify_fatal=1',
+      // No <job>-verify.state files in the working directory (the repo root).
+      '--verify_state_save=0',
     ]);
     expect(out.stdout).not.toMatch(/verify: bad/);
     expect(out.stdout).toMatch(/WRITE: bw=/);
@@ -141,6 +143,8 @@ describe('NBD server (real clients: qemu-io, qemu-img, qemu-nbd, fio)', () => {
       '--verify=crc32c',
       '--do_verify=1',
       '--verify_fatal=1',
+      // No <job>-verify.state files in the working directory (the repo root).
+      '--verify_state_save=0',
       '--group_reporting',
     ]);
     expect(out.stdout).not.toMatch(/verify: bad/);

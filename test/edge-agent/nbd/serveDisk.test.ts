@@ -1,33 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { MachineJournal, readPayload } from '../../../edge-agent/journal/journal';
 import { RecordType, type BookmarkPayload } from '../../../edge-agent/journal/records';
 import { replayJournal } from '../../../edge-agent/journal/replay';
 import { parseServeDiskArgs } from '../../../edge-agent/nbd/serveDisk';
-import { QemuIo, sha256File, tempDir, unixUri } from './helpers';
+import { sha256File } from '../../../local/images/ext4';
+import { QemuIo, control, startServeDisk, tempDir, unixUri } from './helpers';
 
-const SERVE = resolve(__dirname, '../../../edge-agent/nbd/serveDisk.ts');
 const SIZE = 4 * 1024 * 1024;
-
-function control(path: string, msg: object): Promise<Record<string, unknown>> {
-  return new Promise((res, rej) => {
-    const s = connect(path);
-    let buf = '';
-    s.on('data', (d: Buffer) => {
-      buf += d.toString();
-      if (buf.includes('\n')) {
-        s.end();
-        res(JSON.parse(buf.slice(0, buf.indexOf('\n'))) as Record<string, unknown>);
-      }
-    });
-    s.on('error', rej);
-    s.write(`${JSON.stringify(msg)}\n`);
-  });
-}
 
 describe('haven-agent serve-disk', () => {
   it('parses its arguments', () => {
@@ -57,34 +39,20 @@ describe('haven-agent serve-disk', () => {
     });
     const ctl = join(dir, 'control.sock');
     const jdir = join(dir, 'journal');
-    const p = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        SERVE,
-        'serve-disk',
-        disks[0]!.path,
-        disks[1]!.path,
-        '--socket',
-        disks[0]!.sock,
-        '--socket',
-        disks[1]!.sock,
-        '--journal',
-        jdir,
-        '--machine-id',
-        'm-cg',
-        '--control',
-        ctl,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let err = '';
-    p.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-    await new Promise<void>((res, rej) => {
-      p.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && res());
-      p.once('exit', (c) => rej(new Error(`exit ${c}: ${err}`)));
-    });
+    const p = await startServeDisk([
+      disks[0]!.path,
+      disks[1]!.path,
+      '--socket',
+      disks[0]!.sock,
+      '--socket',
+      disks[1]!.sock,
+      '--journal',
+      jdir,
+      '--machine-id',
+      'm-cg',
+      '--control',
+      ctl,
+    ]);
 
     const write = async (i: number, cmds: string[]) => {
       const q = new QemuIo(unixUri(disks[i]!.sock));
