@@ -1,26 +1,6 @@
 import { HavenError, type ErrorKind } from '../core/errors';
 
-/** What the control plane returns from POST /api/machines/{id}/ingest-token (core/controlPlane/ingest.ts). */
-export interface IngestCredentials {
-  eventHubs: {
-    endpoint: string;
-    hub: string;
-    publisher: string;
-    resourceUri: string;
-    sasToken: string;
-    expiresAt: string;
-    /** Local AMQP endpoint without TLS (the local stack's emulator). */
-    useDevelopmentEmulator?: boolean;
-  };
-  blob: {
-    containerUrl: string;
-    container: string;
-    prefix: string;
-    sas: string;
-    permissions: string;
-    expiresAt: string;
-  };
-}
+export type IngestCredentials = import('../core/controlPlane/ingest').IngestCredentials;
 
 export interface Enrollment {
   machineId: string;

@@ -10,14 +10,7 @@ import {
 import type { DiskFacts, HeartbeatBody } from './schemas';
 
 /** A machine as the API shows it (no credential hash). */
-export interface MachineView {
-  id: string;
-  siteId: string;
-  hostname: string;
-  os: string;
-  agentVersion?: string;
-  enrolledAt: string;
-  keyId: string;
+export interface MachineView extends Omit<MachineDoc, 'credentialHash'> {
   lastHeartbeatAt?: string;
 }
 

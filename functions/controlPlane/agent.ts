@@ -5,14 +5,9 @@ import {
   ingestCredentialsResponse,
   pageOf,
 } from './responseSchemas';
-import { authenticateMachine, handler } from '../http/handler';
-import { param, parseBody } from '../http/body';
-import {
-  diskFactsSchema,
-  emptyBody,
-  heartbeatBody,
-  resourceIdSchema,
-} from '../../core/controlPlane/schemas';
+import { callingMachine, handler } from '../http/handler';
+import { parseBody } from '../http/body';
+import { diskFactsSchema, emptyBody, heartbeatBody } from '../../core/controlPlane/schemas';
 
 // Machine endpoints: anonymous for the host, `Authorization: Bearer hvm.<id>.<secret>` checked here.
 
@@ -29,8 +24,7 @@ export const heartbeat = register(
     responses: { 200: 'Recorded' },
   },
   handler(async (root, req) => {
-    const id = param(req, 'id', resourceIdSchema);
-    await authenticateMachine(root, req, id);
+    const id = await callingMachine(root, req);
     const body = await parseBody(req, heartbeatBody, root.config.maxBodyBytes);
     const hb = await root.controlPlane.machines.heartbeat(id, body);
     const protection = await root.controlPlane.protection.agentView(id);
@@ -51,8 +45,7 @@ export const addDisk = register(
     responses: { 201: 'Disk added', 200: 'Disk already registered with these facts' },
   },
   handler(async (root, req) => {
-    const id = param(req, 'id', resourceIdSchema);
-    await authenticateMachine(root, req, id);
+    const id = await callingMachine(root, req);
     const body = await parseBody(req, diskFactsSchema, root.config.maxBodyBytes);
     const { disk, created } = await root.controlPlane.machines.addDisk(id, body);
     return { status: created ? 201 : 200, jsonBody: disk };
@@ -71,8 +64,7 @@ export const listDisks = register(
     responses: { 200: 'The disks' },
   },
   handler(async (root, req) => {
-    const id = param(req, 'id', resourceIdSchema);
-    await authenticateMachine(root, req, id);
+    const id = await callingMachine(root, req);
     return { jsonBody: { items: await root.controlPlane.machines.listDisks(id) } };
   }),
 );
@@ -90,8 +82,7 @@ export const ingestToken = register(
     responses: { 200: 'Credentials' },
   },
   handler(async (root, req) => {
-    const id = param(req, 'id', resourceIdSchema);
-    await authenticateMachine(root, req, id);
+    const id = await callingMachine(root, req);
     await parseBody(req, emptyBody, root.config.maxBodyBytes);
     const creds = await root.controlPlane.ingest.issue(id);
     return { headers: { 'cache-control': 'no-store' }, jsonBody: creds };

@@ -2,8 +2,8 @@ import { register } from './api';
 import { machineDetailResponse, machineResponse, pageOf } from './responseSchemas';
 import { handler } from '../http/handler';
 import { param } from '../http/body';
-import { etagHeader } from '../http/etag';
-import { pageRequest, pageResponse } from '../http/paging';
+import { versioned } from '../http/etag';
+import { pageRequest, pageResponse, pagingQuery } from '../http/paging';
 import { resourceIdSchema, siteIdSchema } from '../../core/controlPlane/schemas';
 import { validation } from '../../core/errors';
 import { machineHealthView } from '../../core/replication/health';
@@ -16,11 +16,7 @@ export const listMachines = register(
     caller: 'admin',
     tag: 'machines',
     summary: 'List machines (oldest enrollment first)',
-    query: {
-      siteId: 'Only machines of this site',
-      limit: 'Page size',
-      continuation: 'Token from the previous page',
-    },
+    query: { siteId: 'Only machines of this site', ...pagingQuery },
     response: pageOf(machineResponse),
     responses: { 200: 'A page of machines' },
   },
@@ -50,6 +46,6 @@ export const getMachine = register(
     const { machine, etag } = await root.controlPlane.machines.get(id);
     // Replication health is computed live by the data path (RPO, churn, backlog, errors).
     const health = await machineHealthView(root.replication.deps, id);
-    return { headers: { etag: etagHeader(etag) }, jsonBody: { ...machine, health } };
+    return versioned({ doc: { ...machine, health }, etag });
   }),
 );

@@ -2,8 +2,8 @@ import { register } from './api';
 import { pageOf, policyResponse } from './responseSchemas';
 import { handler } from '../http/handler';
 import { param, parseBody } from '../http/body';
-import { etagHeader, ifMatch } from '../http/etag';
-import { pageRequest, pageResponse } from '../http/paging';
+import { ifMatch, versioned } from '../http/etag';
+import { docsOf, pageRequest, pageResponse, pagingQuery } from '../http/paging';
 import { createPolicyBody, policyFields, policyNameSchema } from '../../core/controlPlane/schemas';
 
 export const createPolicy = register(
@@ -21,12 +21,11 @@ export const createPolicy = register(
   },
   handler(async (root, req) => {
     const body = await parseBody(req, createPolicyBody, root.config.maxBodyBytes);
-    const { doc, etag } = await root.controlPlane.policies.create(body);
-    return {
+    const created = await root.controlPlane.policies.create(body);
+    return versioned(created, {
       status: 201,
-      headers: { etag: etagHeader(etag), location: `/api/policies/${doc.name}` },
-      jsonBody: doc,
-    };
+      headers: { location: `/api/policies/${created.doc.name}` },
+    });
   }),
 );
 
@@ -38,17 +37,13 @@ export const listPolicies = register(
     caller: 'admin',
     tag: 'policies',
     summary: 'List replication policies',
-    query: { limit: 'Page size', continuation: 'Token from the previous page' },
+    query: pagingQuery,
     response: pageOf(policyResponse),
     responses: { 200: 'A page of policies' },
   },
-  handler(async (root, req) => {
-    const page = await root.controlPlane.policies.list(pageRequest(req));
-    return pageResponse(req, {
-      items: page.items.map((x) => x.doc),
-      continuation: page.continuation,
-    });
-  }),
+  handler(async (root, req) =>
+    pageResponse(req, docsOf(await root.controlPlane.policies.list(pageRequest(req)))),
+  ),
 );
 
 export const getPolicy = register(
@@ -63,12 +58,9 @@ export const getPolicy = register(
     responses: { 200: 'The policy' },
     etag: true,
   },
-  handler(async (root, req) => {
-    const { doc, etag } = await root.controlPlane.policies.get(
-      param(req, 'name', policyNameSchema),
-    );
-    return { headers: { etag: etagHeader(etag) }, jsonBody: doc };
-  }),
+  handler(async (root, req) =>
+    versioned(await root.controlPlane.policies.get(param(req, 'name', policyNameSchema))),
+  ),
 );
 
 export const putPolicy = register(
@@ -87,7 +79,6 @@ export const putPolicy = register(
   handler(async (root, req) => {
     const name = param(req, 'name', policyNameSchema);
     const body = await parseBody(req, policyFields, root.config.maxBodyBytes);
-    const { doc, etag } = await root.controlPlane.policies.put(name, body, ifMatch(req));
-    return { headers: { etag: etagHeader(etag) }, jsonBody: doc };
+    return versioned(await root.controlPlane.policies.put(name, body, ifMatch(req)));
   }),
 );

@@ -2,7 +2,7 @@ import { register } from './api';
 import { issuedTokenResponse, pageOf, siteResponse } from './responseSchemas';
 import { handler } from '../http/handler';
 import { param, parseBody } from '../http/body';
-import { pageRequest, pageResponse } from '../http/paging';
+import { docsOf, pageRequest, pageResponse, pagingQuery } from '../http/paging';
 import { createSiteBody, createTokenBody, siteIdSchema } from '../../core/controlPlane/schemas';
 
 export const createSite = register(
@@ -32,17 +32,13 @@ export const listSites = register(
     caller: 'admin',
     tag: 'sites',
     summary: 'List sites',
-    query: { limit: 'Page size (1-1000)', continuation: 'Token from the previous page' },
+    query: pagingQuery,
     response: pageOf(siteResponse),
     responses: { 200: 'A page of sites' },
   },
-  handler(async (root, req) => {
-    const page = await root.controlPlane.sites.list(pageRequest(req));
-    return pageResponse(req, {
-      items: page.items.map((x) => x.doc),
-      continuation: page.continuation,
-    });
-  }),
+  handler(async (root, req) =>
+    pageResponse(req, docsOf(await root.controlPlane.sites.list(pageRequest(req)))),
+  ),
 );
 
 export const getSite = register(

@@ -11,6 +11,18 @@ import { validation } from '../../core/errors';
 export const etagHeader = (etag: string): string =>
   `"${Buffer.from(etag, 'utf8').toString('base64url')}"`;
 
+/** A reply carrying a stored document and its `ETag`. */
+export function versioned<T>(
+  v: { doc: T; etag: string },
+  init: { status?: number; headers?: Record<string, string> } = {},
+): { status: number; headers: Record<string, string>; jsonBody: T } {
+  return {
+    status: init.status ?? 200,
+    headers: { ...init.headers, etag: etagHeader(v.etag) },
+    jsonBody: v.doc,
+  };
+}
+
 /** The store ETag named by `If-Match` (one strong ETag); absent or `*` → undefined. */
 export function ifMatch(req: HttpRequest): string | undefined {
   const v = req.headers.get('if-match')?.trim();

@@ -1,5 +1,12 @@
 import type { HttpRequest } from '@azure/functions';
+import type { Page } from '../../core/documents/ports';
 import { validation } from '../../core/errors';
+
+/** The query parameters every list operation takes (for the OpenAPI document). */
+export const pagingQuery = {
+  limit: 'Page size (1-1000)',
+  continuation: 'Token from the previous page',
+} as const;
 
 export interface PageRequest {
   limit?: number;
@@ -19,6 +26,12 @@ export function pageRequest(req: HttpRequest): PageRequest {
   const continuation = req.query.get('continuation') ?? undefined;
   return { limit, ...(continuation ? { continuation } : {}) };
 }
+
+/** A store page as an API page: the documents without their ETags. */
+export const docsOf = <T>(page: Page<T>): { items: T[]; continuation?: string } => ({
+  items: page.items.map((x) => x.doc),
+  continuation: page.continuation,
+});
 
 /** `{ items, continuation? }` body plus a `Link: rel="next"` header when more follow. */
 export function pageResponse<T>(
