@@ -51,6 +51,18 @@ module keyVault 'modules/keyvault.bicep' = {
   params: { location: location, tags: tags, token: token }
 }
 
+module secrets 'modules/secrets.bicep' = {
+  name: 'secrets'
+  scope: rg
+  params: {
+    keyVaultName: keyVault.outputs.name
+    storageAccountName: storage.outputs.name
+    cosmosAccountName: cosmos.outputs.name
+    eventHubsNamespaceName: eventHubs.outputs.namespaceName
+    eventHubName: eventHubs.outputs.hubName
+  }
+}
+
 module functions 'modules/functions.bicep' = {
   name: 'functions'
   scope: rg
@@ -92,6 +104,7 @@ module blobEvents 'modules/blobevents.bicep' = {
   dependsOn: [roles]
 }
 
+output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output AZURE_RESOURCE_GROUP string = rg.name
 output HAVEN_API_URL string = 'https://${functions.outputs.defaultHostName}/api'
 output HAVEN_COSMOS_ENDPOINT string = cosmos.outputs.endpoint

@@ -12,7 +12,9 @@ resource account 'Microsoft.DocumentDB/databaseAccounts@2024-05-15' = {
     locations: [{ locationName: location, failoverPriority: 0, isZoneRedundant: false }]
     consistencyPolicy: { defaultConsistencyLevel: 'Session' }
     capabilities: [{ name: 'EnableServerless' }]
-    disableLocalAuth: true
+    // The app's Cosmos adapter authenticates with the account key today (from Key Vault);
+    // switching to Entra ID (data-plane RBAC, granted in roles.bicep) is the next step.
+    disableLocalAuth: false
   }
 }
 

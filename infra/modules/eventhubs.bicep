@@ -1,6 +1,6 @@
 // The ordered log of what changed. Standard tier: 1 MB events, ~1 MB/s per TU; bulk bytes
 // travel as claim-checked blobs. Agents send with publisher-scoped SAS tokens the control
-// plane signs with the 'agents-send' rule (send only).
+// plane signs with the 'haven-app' rule, scoped to their publisher path.
 param location string
 param tags object
 param token string
@@ -26,8 +26,10 @@ resource ingestGroup 'Microsoft.EventHub/namespaces/eventhubs/consumergroups@202
 
 resource sendRule 'Microsoft.EventHub/namespaces/eventhubs/authorizationRules@2024-01-01' = {
   parent: hub
-  name: 'agents-send'
-  properties: { rights: ['Send'] }
+  // The app's rule: the ingest trigger listens with it and it signs agents' tokens, which are
+  // scoped to one publisher path (send only) and expire within the hour.
+  name: 'haven-app'
+  properties: { rights: ['Send', 'Listen'] }
 }
 
 output namespaceName string = ns.name

@@ -46,13 +46,15 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       minTlsVersion: '1.2'
       appSettings: [
         { name: 'AzureWebJobsStorage__accountName', value: storageAccountName }
-        { name: 'HAVEN_STORAGE__accountName', value: storageAccountName }
         { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: appInsightsConnectionString }
+        { name: 'HAVEN_STORAGE_CONNECTION', value: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/storage-connection/)' }
         { name: 'HAVEN_COSMOS_ENDPOINT', value: cosmosEndpoint }
-        { name: 'HAVEN_EVENTHUBS_CONNECTION__fullyQualifiedNamespace', value: eventHubsNamespaceFqdn }
+        { name: 'HAVEN_COSMOS_KEY', value: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/cosmos-key/)' }
+        { name: 'HAVEN_DOCUMENT_STORE', value: 'cosmos' }
+        { name: 'HAVEN_EVENTHUBS_CONNECTION', value: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/eventhubs-connection/)' }
+        { name: 'HAVEN_EVENTHUBS_NAMESPACE', value: eventHubsNamespaceFqdn }
         { name: 'HAVEN_EVENTHUBS_HUB', value: eventHubName }
         { name: 'HAVEN_KEK', value: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/haven-kek/)' }
-        { name: 'HAVEN_EVENTHUBS_SEND_KEY', value: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/eventhubs-send-key/)' }
       ]
     }
   }
