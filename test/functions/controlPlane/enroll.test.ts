@@ -1,40 +1,30 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Root } from '../../../app/root';
+import type { DiskFacts } from '../../../core/controlPlane/schemas';
 import { createEnrollmentToken, createSite } from '../../../functions/controlPlane/sites';
 import { enroll } from '../../../functions/controlPlane/enrollment';
-import { addDisk, heartbeat, ingestToken, listDisks } from '../../../functions/controlPlane/agent';
+import { addDisk, heartbeat, listDisks } from '../../../functions/controlPlane/agent';
 import { getMachine } from '../../../functions/controlPlane/machines';
-import { bearer, call, expectProblem, storeSnapshot, testRoot } from './support';
+import {
+  bearer,
+  call,
+  enrollInto,
+  expectProblem,
+  requestIngestToken,
+  storeSnapshot,
+  testRoot,
+  tokenFor,
+} from './support';
 
 let root: Root;
 let skew = 0;
-const disks = [
+const disks: DiskFacts[] = [
   { id: 'sda', sizeBytes: 8 * 1024 * 1024, logicalSectorSize: 512 },
   { id: 'sdb', sizeBytes: 1024 * 1024, logicalSectorSize: 4096 },
 ];
 
-async function newToken(site = 'lab'): Promise<string> {
-  const r = await call(createEnrollmentToken, {
-    path: `sites/${site}/enrollment-tokens`,
-    params: { id: site },
-    body: {},
-  });
-  expect(r.status).toBe(201);
-  return r.json.token;
-}
-
-async function enrolled() {
-  const r = await call(enroll, {
-    path: 'enroll',
-    body: { token: await newToken(), hostname: 'db1', os: 'linux', disks },
-  });
-  expect(r.status).toBe(201);
-  return r.json as {
-    machineId: string;
-    credential: string;
-    dataKey: { keyId: string; key: string };
-  };
-}
+const newToken = () => tokenFor('lab');
+const enrolled = () => enrollInto('lab', { hostname: 'db1', disks });
 
 beforeAll(async () => {
   root = testRoot({}, () => Date.now() + skew);
@@ -136,30 +126,13 @@ describe('enrollment flow', () => {
       ).status,
     ).toBe(200);
     const before = await storeSnapshot(root);
-    expectProblem(
-      await call(addDisk, {
-        ...at,
-        body: { id: 'nvme0', sizeBytes: 512 * 200, logicalSectorSize: 512 },
-      }),
-      409,
-      'conflict',
-    );
-    expectProblem(
-      await call(addDisk, {
-        ...at,
-        body: { id: 'nvme1', sizeBytes: 1000, logicalSectorSize: 512 },
-      }),
-      400,
-      'validation',
-    );
-    expectProblem(
-      await call(addDisk, {
-        ...at,
-        body: { id: 'bad/id', sizeBytes: 512, logicalSectorSize: 512 },
-      }),
-      400,
-      'validation',
-    );
+    const refused: [unknown, number, string][] = [
+      [{ id: 'nvme0', sizeBytes: 512 * 200, logicalSectorSize: 512 }, 409, 'conflict'],
+      [{ id: 'nvme1', sizeBytes: 1000, logicalSectorSize: 512 }, 400, 'validation'],
+      [{ id: 'bad/id', sizeBytes: 512, logicalSectorSize: 512 }, 400, 'validation'],
+    ];
+    for (const [body, status, kind] of refused)
+      expectProblem(await call(addDisk, { ...at, body }), status, kind);
     expect(await storeSnapshot(root)).toEqual(before);
     const list = await call(listDisks, { ...at, body: undefined });
     expect(list.json.items.map((d: { id: string }) => d.id).sort()).toEqual([
@@ -171,12 +144,7 @@ describe('enrollment flow', () => {
 
   it('issues ingest credentials scoped to the machine', async () => {
     const { machineId, credential } = await enrolled();
-    const r = await call(ingestToken, {
-      path: `machines/${machineId}/ingest-token`,
-      params: { id: machineId },
-      headers: bearer(credential),
-      body: {},
-    });
+    const r = await requestIngestToken(machineId, credential);
     expect(r.status).toBe(200);
     expect(r.headers['cache-control']).toBe('no-store');
     const eh = r.json.eventHubs;
@@ -357,16 +325,7 @@ describe('machine credential checks', () => {
       403,
       'forbidden',
     );
-    expectProblem(
-      await call(ingestToken, {
-        path: `machines/${a.machineId}/ingest-token`,
-        params: { id: a.machineId },
-        headers: bearer(wrongSecret),
-        body: {},
-      }),
-      401,
-      'unauthenticated',
-    );
+    expectProblem(await requestIngestToken(a.machineId, wrongSecret), 401, 'unauthenticated');
     // Credential check comes before body parsing: a foreign caller learns nothing from errors.
     expectProblem(
       await call(heartbeat, { ...at(bearer(b.credential)), body: '{bad' }),
@@ -393,12 +352,7 @@ describe('dependencies missing', () => {
     const { machineId, credential } = await enrolled();
     const bare = testRoot({ eventHubs: undefined, kek: undefined, cosmos: root.config.cosmos });
     try {
-      const r = await call(ingestToken, {
-        path: `machines/${machineId}/ingest-token`,
-        params: { id: machineId },
-        headers: bearer(credential),
-        body: {},
-      });
+      const r = await requestIngestToken(machineId, credential);
       expectProblem(r, 503, 'transient');
       expect(r.headers['retry-after']).toBeTruthy();
       const token = (await bare.controlPlane.enrollment.issueToken('lab', { ttlSeconds: 600 }))

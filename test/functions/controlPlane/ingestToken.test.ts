@@ -8,11 +8,9 @@ import {
   startEventHubsEmulator,
   type RunningEventHubsEmulator,
 } from '../../../local/eventhubs/emulator';
-import { createEnrollmentToken, createSite } from '../../../functions/controlPlane/sites';
-import { enroll } from '../../../functions/controlPlane/enrollment';
-import { ingestToken } from '../../../functions/controlPlane/agent';
+import { createSite } from '../../../functions/controlPlane/sites';
 import { health } from '../../../functions/controlPlane/health';
-import { bearer, call, testRoot } from './support';
+import { call, enrollInto, requestIngestToken, testRoot } from './support';
 
 let eh: RunningEventHubsEmulator;
 
@@ -27,19 +25,6 @@ beforeAll(async () => {
 });
 afterAll(() => eh?.stop());
 
-async function enrolledMachine() {
-  const t = await call(createEnrollmentToken, {
-    path: 'sites/lab/enrollment-tokens',
-    params: { id: 'lab' },
-    body: {},
-  });
-  const r = await call(enroll, {
-    path: 'enroll',
-    body: { token: t.json.token, hostname: 'h', os: 'linux' },
-  });
-  return r.json as { machineId: string; credential: string };
-}
-
 const producerWith = (token: string) =>
   new EventHubProducerClient(
     `Endpoint=sb://${eh.host}:${eh.port};SharedAccessSignature=${token};UseDevelopmentEmulator=true`,
@@ -49,13 +34,8 @@ const producerWith = (token: string) =>
 
 describe('ingest credentials against the local Event Hubs endpoint and Azurite', () => {
   it('the publisher SAS token sends events; a tampered one is refused', async () => {
-    const { machineId, credential } = await enrolledMachine();
-    const r = await call(ingestToken, {
-      path: `machines/${machineId}/ingest-token`,
-      params: { id: machineId },
-      headers: bearer(credential),
-      body: {},
-    });
+    const { machineId, credential } = await enrollInto('lab');
+    const r = await requestIngestToken(machineId, credential);
     expect(r.status).toBe(200);
     const token: string = r.json.eventHubs.sasToken;
     expect(r.json.eventHubs.useDevelopmentEmulator).toBe(true);
@@ -78,13 +58,8 @@ describe('ingest credentials against the local Event Hubs endpoint and Azurite',
   });
 
   it('the blob SAS can create under incoming/<machineId>/ but cannot read', async () => {
-    const { machineId, credential } = await enrolledMachine();
-    const r = await call(ingestToken, {
-      path: `machines/${machineId}/ingest-token`,
-      params: { id: machineId },
-      headers: bearer(credential),
-      body: {},
-    });
+    const { machineId, credential } = await enrollInto('lab');
+    const r = await requestIngestToken(machineId, credential);
     const { containerUrl, prefix, sas } = r.json.blob;
     const blob = new BlockBlobClient(`${containerUrl}/${prefix}batch-1?${sas}`);
     await blob.upload(Buffer.from('payload'), 7);

@@ -1,12 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Root } from '../../../app/root';
-import {
-  createEnrollmentToken,
-  createSite,
-  getSite,
-  listSites,
-} from '../../../functions/controlPlane/sites';
-import { enroll } from '../../../functions/controlPlane/enrollment';
+import { createSite, getSite, listSites } from '../../../functions/controlPlane/sites';
 import {
   createPolicy,
   getPolicy,
@@ -18,28 +12,16 @@ import { getJob, protect } from '../../../functions/controlPlane/protection';
 import { health } from '../../../functions/controlPlane/health';
 import { openApi } from '../../../functions/controlPlane/openapi';
 import { operationOf } from '../../../functions/controlPlane/api';
-import { call, expectProblem, storeSnapshot, testRoot } from './support';
+import { call, enrollInto, expectProblem, storeSnapshot, testRoot, type Reply } from './support';
 
 let root: Root;
 
-async function enrollMachine(site: string, diskIds = ['sda', 'sdb']) {
-  const t = await call(createEnrollmentToken, {
-    path: `sites/${site}/enrollment-tokens`,
-    params: { id: site },
-    body: {},
-  });
-  const r = await call(enroll, {
-    path: 'enroll',
-    body: {
-      token: t.json.token,
-      hostname: 'h',
-      os: 'linux',
-      disks: diskIds.map((id) => ({ id, sizeBytes: 1 << 20, logicalSectorSize: 512 })),
-    },
-  });
-  expect(r.status).toBe(201);
-  return r.json.machineId as string;
-}
+const enrollMachine = async (site: string) =>
+  (
+    await enrollInto(site, {
+      disks: ['sda', 'sdb'].map((id) => ({ id, sizeBytes: 1 << 20, logicalSectorSize: 512 })),
+    })
+  ).machineId;
 
 beforeAll(async () => {
   root = testRoot();
@@ -68,39 +50,16 @@ describe('sites', () => {
     expect(p2.json.continuation).toBeUndefined();
 
     const before = await storeSnapshot(root);
-    expectProblem(
-      await call(createSite, { path: 'sites', body: { name: 's-a' } }),
-      409,
-      'conflict',
-    );
-    expectProblem(
-      await call(createSite, { path: 'sites', body: { name: 'Bad Name' } }),
-      400,
-      'validation',
-    );
-    expectProblem(
-      await call(createSite, { path: 'sites', body: { name: 'ok', extra: 1 } }),
-      400,
-      'validation',
-    );
-    expectProblem(await call(createSite, { path: 'sites', body: 'not json' }), 400, 'validation');
-    expectProblem(
-      await call(createSite, {
-        path: 'sites',
-        body: { name: 'ok', description: 'x'.repeat(5000) },
-      }),
-      413,
-      'too-large',
-    );
-    expectProblem(
-      await call(createSite, {
-        path: 'sites',
-        body: { name: 'ok' },
-        headers: { 'content-type': 'text/plain' },
-      }),
-      400,
-      'validation',
-    );
+    const badCreates: [unknown, number, string, Record<string, string>?][] = [
+      [{ name: 's-a' }, 409, 'conflict'],
+      [{ name: 'Bad Name' }, 400, 'validation'],
+      [{ name: 'ok', extra: 1 }, 400, 'validation'],
+      ['not json', 400, 'validation'],
+      [{ name: 'ok', description: 'x'.repeat(5000) }, 413, 'too-large'],
+      [{ name: 'ok' }, 400, 'validation', { 'content-type': 'text/plain' }],
+    ];
+    for (const [body, status, kind, headers] of badCreates)
+      expectProblem(await call(createSite, { path: 'sites', body, headers }), status, kind);
     expectProblem(
       await call(getSite, { path: 'sites/nope', params: { id: 'nope' } }),
       404,
@@ -142,91 +101,41 @@ describe('policies', () => {
       thinning: [],
       rpoAlertSeconds: 30,
     };
-    const u = await call(putPolicy, {
-      method: 'PUT',
-      path: 'policies/gold',
-      params: { name: 'gold' },
-      headers: { 'if-match': g.headers.etag! },
-      body: fields,
-    });
+    const put = (name: string, body: unknown, headers: Record<string, string> = {}) =>
+      call(putPolicy, { method: 'PUT', path: `policies/${name}`, params: { name }, headers, body });
+    const asRead = { 'if-match': g.headers.etag! }; // stale once the first PUT lands
+    const u = await put('gold', fields, asRead);
     expect(u.status).toBe(200);
     expect(u.headers.etag).not.toBe(g.headers.etag);
     expect(u.json).toMatchObject({ ...fields, createdAt: c.json.createdAt });
 
     const before = await storeSnapshot(root);
-    expectProblem(
-      await call(putPolicy, {
-        method: 'PUT',
-        path: 'policies/gold',
-        params: { name: 'gold' },
-        headers: { 'if-match': g.headers.etag! },
-        body: { ...fields, retentionHours: 1 },
-      }),
-      412,
-      'precondition',
-    );
-    expectProblem(
-      await call(putPolicy, {
-        method: 'PUT',
-        path: 'policies/none',
-        params: { name: 'none' },
-        headers: { 'if-match': g.headers.etag! },
-        body: fields,
-      }),
-      404,
-      'not-found',
-    );
-    expectProblem(
-      await call(putPolicy, {
-        method: 'PUT',
-        path: 'policies/gold',
-        params: { name: 'gold' },
-        body: { ...fields, crashIntervalSeconds: '5s' },
-      }),
-      400,
-      'validation',
-    );
-    expectProblem(
-      await call(putPolicy, {
-        method: 'PUT',
-        path: 'policies/gold',
-        params: { name: 'gold' },
-        body: { ...fields, name: 'x' },
-      }),
-      400,
-      'validation',
-    );
-    expectProblem(
-      await call(createPolicy, { path: 'policies', body: { name: 'gold' } }),
-      409,
-      'conflict',
-    );
-    expectProblem(
-      await call(createPolicy, {
-        path: 'policies',
-        body: { name: 'silver', thinning: [{ keep: 'monthly', forHours: 1 }] },
-      }),
-      400,
-      'validation',
-    );
-    expectProblem(
-      await call(getPolicy, { path: 'policies/nope', params: { name: 'nope' } }),
-      404,
-      'not-found',
-    );
+    const refusals: [() => Promise<Reply>, number, string][] = [
+      [() => put('gold', { ...fields, retentionHours: 1 }, asRead), 412, 'precondition'],
+      [() => put('none', fields, asRead), 404, 'not-found'],
+      [() => put('gold', { ...fields, crashIntervalSeconds: '5s' }), 400, 'validation'],
+      [() => put('gold', { ...fields, name: 'x' }), 400, 'validation'],
+      [() => call(createPolicy, { path: 'policies', body: { name: 'gold' } }), 409, 'conflict'],
+      [
+        () =>
+          call(createPolicy, {
+            path: 'policies',
+            body: { name: 'silver', thinning: [{ keep: 'monthly', forHours: 1 }] },
+          }),
+        400,
+        'validation',
+      ],
+      [
+        () => call(getPolicy, { path: 'policies/nope', params: { name: 'nope' } }),
+        404,
+        'not-found',
+      ],
+    ];
+    for (const [send, status, kind] of refusals) expectProblem(await send(), status, kind);
     expect(await storeSnapshot(root)).toEqual(before);
 
     // Unconditional PUT creates.
-    expect(
-      (
-        await call(putPolicy, {
-          method: 'PUT',
-          path: 'policies/bronze',
-          params: { name: 'bronze' },
-          body: {},
-        })
-      ).json.crashIntervalSeconds,
-    ).toBe(5);
+    expect((await put('bronze', {})).json.crashIntervalSeconds).toBe(5);
     const list = await call(listPolicies, { path: 'policies' });
     expect(list.json.items.map((p: { name: string }) => p.name)).toEqual(
       expect.arrayContaining(['gold', 'bronze']),

@@ -6,6 +6,10 @@ import { createRoot, useRoot, type Root } from '../../../app/root';
 import { controlPlaneCollections } from '../../../core/controlPlane/model';
 import type { Handler } from '../../../functions/http/handler';
 import { operationOf } from '../../../functions/controlPlane/api';
+import { createEnrollmentToken } from '../../../functions/controlPlane/sites';
+import { enroll } from '../../../functions/controlPlane/enrollment';
+import { ingestToken } from '../../../functions/controlPlane/agent';
+import type { DiskFacts } from '../../../core/controlPlane/schemas';
 import { sharedStack, uniqueName } from '../../support/stack';
 
 export const EH_CONNECTION =
@@ -103,3 +107,42 @@ export function expectProblem(r: Reply, status: number, kind: string): void {
 }
 
 export const bearer = (credential: string) => ({ authorization: `Bearer ${credential}` });
+
+/** A one-time enrollment token for `site`, issued through the handler. */
+export async function tokenFor(site: string): Promise<string> {
+  const r = await call(createEnrollmentToken, {
+    path: `sites/${site}/enrollment-tokens`,
+    params: { id: site },
+    body: {},
+  });
+  expect(r.status).toBe(201);
+  return r.json.token;
+}
+
+export interface Enrolled {
+  machineId: string;
+  credential: string;
+  dataKey: { keyId: string; key: string };
+}
+
+/** Enrolls a machine into `site` through the handlers (token, then enroll). */
+export async function enrollInto(
+  site: string,
+  facts: { hostname?: string; disks?: DiskFacts[] } = {},
+): Promise<Enrolled> {
+  const r = await call(enroll, {
+    path: 'enroll',
+    body: { token: await tokenFor(site), hostname: 'h', os: 'linux', ...facts },
+  });
+  expect(r.status).toBe(201);
+  return r.json;
+}
+
+/** POST machines/{id}/ingest-token with a (possibly wrong) machine credential. */
+export const requestIngestToken = (machineId: string, credential: string) =>
+  call(ingestToken, {
+    path: `machines/${machineId}/ingest-token`,
+    params: { id: machineId },
+    headers: bearer(credential),
+    body: {},
+  });
