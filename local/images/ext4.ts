@@ -74,13 +74,19 @@ export function makeExt4Image(
 
 /** Writes a file into an ext4 image without mounting it (debugfs -w). */
 export function debugfsWrite(image: string, fsPath: string, content: Buffer): void {
-  const src = join(mkdtempSync(join(tmpdir(), 'haven-dbg-')), 'f');
+  const dir = mkdtempSync(join(tmpdir(), 'haven-dbg-'));
+  const src = join(dir, 'f');
   writeFileSync(src, content);
   try {
     execFileSync('debugfs', ['-w', '-R', `write ${src} ${fsPath}`, image], { stdio: 'pipe' });
   } finally {
-    rmSync(src, { force: true });
+    rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Removes a file from an ext4 image without mounting it (debugfs -w). */
+export function debugfsRm(image: string, fsPath: string): void {
+  execFileSync('debugfs', ['-w', '-R', `rm ${fsPath}`, image], { stdio: 'pipe' });
 }
 
 /** e2fsck -fn: true when the filesystem is clean. */

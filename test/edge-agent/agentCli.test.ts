@@ -2,13 +2,16 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, readFileSync, statSync } from 'node:fs';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakeControlPlane } from './support/fakeControlPlane';
-import { debugfsWrite, makeExt4, mixedData, sha256File, tempDir } from './support/images';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { debugfsWrite, makeExt4Image, sha256File } from '../../local/images/ext4';
+import type { FakeControlPlane } from './support/fakeControlPlane';
+import { mixedData } from './support/testData';
+import { useFakeControlPlane } from './support/useFakeControlPlane';
 import { replayDisk } from './support/replay';
 import { agent } from './support/runAgent';
 
 describe('haven-agent CLI against a fake control plane', { timeout: 180_000 }, () => {
+  const env = useFakeControlPlane('agent-cli');
   let dir: string;
   let cp: FakeControlPlane;
   let image: string;
@@ -16,19 +19,15 @@ describe('haven-agent CLI against a fake control plane', { timeout: 180_000 }, (
   let capture: string;
   let diskId: string;
   const st = () => ['--state-dir', stateDir];
+  const restore = (point: string, to: string, ...extra: string[]) =>
+    agent(['restore', '--point', point, '--disk', diskId, '--to', to, ...extra, ...st()]);
 
-  beforeAll(async () => {
-    dir = await tempDir('agent-cli');
-    capture = path.join(dir, 'capture');
+  beforeAll(() => {
+    ({ dir, cp, capture } = env);
     stateDir = path.join(dir, 'state');
     image = path.join(dir, 'disk.img');
-    makeExt4(image, 64);
+    makeExt4Image(image, 64 * 2 ** 20, { fill: 0 });
     debugfsWrite(image, 'a.bin', mixedData(3 * 1024 * 1024 + 4096));
-    cp = await new FakeControlPlane(capture).start();
-  }, 180_000);
-  afterAll(async () => {
-    await cp.stop();
-    await fsp.rm(dir, { recursive: true, force: true });
   });
 
   it('enrolls and stores the credential and data key 0600', async () => {
@@ -122,17 +121,7 @@ describe('haven-agent CLI against a fake control plane', { timeout: 180_000 }, (
     const once = await agent(['run', '--once', '--capture', capture, ...st()]);
     const pid = once.stdout.trim();
     const fresh = path.join(dir, 'restored.img');
-    const r = await agent([
-      'restore',
-      '--point',
-      pid,
-      '--disk',
-      diskId,
-      '--to',
-      fresh,
-      '--json',
-      ...st(),
-    ]);
+    const r = await restore(pid, fresh, '--json');
     expect(r.code, r.stderr).toBe(0);
     const res = JSON.parse(r.stdout) as {
       verified: boolean;
@@ -147,17 +136,7 @@ describe('haven-agent CLI against a fake control plane', { timeout: 180_000 }, (
     const old = path.join(dir, 'old.img');
     copyFileSync(fresh, old);
     debugfsWrite(old, 'junk.bin', mixedData(256 * 1024));
-    const r2 = await agent([
-      'restore',
-      '--point',
-      pid,
-      '--disk',
-      diskId,
-      '--to',
-      old,
-      '--json',
-      ...st(),
-    ]);
+    const r2 = await restore(pid, old, '--json');
     expect(r2.code, r2.stderr).toBe(0);
     const res2 = JSON.parse(r2.stdout) as { bytesWritten: number; verified: boolean };
     expect(res2.verified).toBe(true);
@@ -172,37 +151,18 @@ describe('haven-agent CLI against a fake control plane', { timeout: 180_000 }, (
     await fsp.writeFile(smallFile, Buffer.alloc(16 * 2 ** 20));
     const small = execFileSync('losetup', ['-f', '--show', smallFile]).toString().trim();
     try {
-      const r3 = await agent([
-        'restore',
-        '--point',
-        pid,
-        '--disk',
-        diskId,
-        '--to',
-        dev,
-        '--json',
-        ...st(),
-      ]);
+      const r3 = await restore(pid, dev, '--json');
       expect(r3.code, r3.stderr).toBe(0);
       expect((JSON.parse(r3.stdout) as { verified: boolean }).verified).toBe(true);
       expect(sha256File(devFile)).toBe(sha256File(image));
-      const r4 = await agent(['restore', '--point', pid, '--disk', diskId, '--to', small, ...st()]);
+      const r4 = await restore(pid, small);
       expect(r4.code).not.toBe(0);
       expect(r4.stderr).toMatch(/^haven-agent: Device .* holds 16777216 bytes/);
     } finally {
       execFileSync('losetup', ['-d', dev]);
       execFileSync('losetup', ['-d', small]);
     }
-    const missing = await agent([
-      'restore',
-      '--point',
-      'bm-nope',
-      '--disk',
-      diskId,
-      '--to',
-      fresh,
-      ...st(),
-    ]);
+    const missing = await restore('bm-nope', fresh);
     expect(missing.code).not.toBe(0);
     expect(missing.stderr).toMatch(/^haven-agent: .*does not exist/);
   });

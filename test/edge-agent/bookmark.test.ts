@@ -1,40 +1,29 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { peekHeader } from '../../core/batch';
-import { FakeControlPlane } from './support/fakeControlPlane';
-import { debugfsWrite, makeExt4, mixedData, tempDir } from './support/images';
+import { debugfsWrite, makeExt4Image } from '../../local/images/ext4';
+import { mixedData } from './support/testData';
+import { useFakeControlPlane } from './support/useFakeControlPlane';
 import { listCaptured, replayDisk } from './support/replay';
-import { agent, startAgent } from './support/runAgent';
+import { agent, enrollWithDisk, startAgent } from './support/runAgent';
 
 describe(
   'continuous run, app-consistent bookmark with hooks, status while running',
   { timeout: 300_000 },
   () => {
-    let dir: string;
-    let cp: FakeControlPlane;
-
-    beforeAll(async () => {
-      dir = await tempDir('agent-bm');
-      cp = await new FakeControlPlane(path.join(dir, 'capture')).start();
-    }, 180_000);
-    afterAll(async () => {
-      await cp.stop();
-      await fsp.rm(dir, { recursive: true, force: true });
-    });
+    const env = useFakeControlPlane('agent-bm');
 
     it('cuts the bookmark between the freeze and thaw hooks and replicates up to it', async () => {
+      const { dir, cp, capture } = env;
       const image = path.join(dir, 'disk.img');
-      const capture = path.join(dir, 'capture');
       const stateDir = path.join(dir, 'state');
       const st = ['--state-dir', stateDir];
       const hookLog = path.join(dir, 'hooks.log');
-      makeExt4(image, 32);
+      makeExt4Image(image, 32 * 2 ** 20, { fill: 0 });
       debugfsWrite(image, 'a.bin', mixedData(2 * 2 ** 20));
-      expect((await agent(['enroll', '--api', cp.url, '--token', cp.token, ...st])).code).toBe(0);
-      const added = await agent(['disk', 'add', image, '--json', ...st]);
-      const diskId = (JSON.parse(added.stdout) as { id: string }).id;
+      const diskId = await enrollWithDisk(cp, image, st);
       writeFileSync(
         path.join(stateDir, 'settings.json'),
         JSON.stringify({

@@ -2,41 +2,29 @@ import { readFileSync } from 'node:fs';
 import { promises as fsp } from 'node:fs';
 import { randomInt } from 'node:crypto';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakeControlPlane } from './support/fakeControlPlane';
-import { debugfsRm, debugfsWrite, makeExt4, mixedData, tempDir } from './support/images';
+import { describe, expect, it } from 'vitest';
+import { debugfsRm, debugfsWrite, makeExt4Image } from '../../local/images/ext4';
+import { mixedData } from './support/testData';
+import { useFakeControlPlane } from './support/useFakeControlPlane';
 import { listCaptured, replayDisk } from './support/replay';
-import { agent, startAgent } from './support/runAgent';
+import { agent, enrollWithDisk, startAgent } from './support/runAgent';
 
 /** Runs that must die by SIGKILL mid-flight (the loop restarts the agent after each). */
 const KILLS = 20;
 const SIZE_MIB = 96;
 
 describe('agent crash safety (SIGKILL at random points)', { timeout: 180_000 }, () => {
-  let dir: string;
-  let cp: FakeControlPlane;
-
-  beforeAll(async () => {
-    dir = await tempDir('agent-crash');
-    cp = await new FakeControlPlane(path.join(dir, 'capture')).start();
-    cp.pointLag = 0;
-  }, 180_000);
-  afterAll(async () => {
-    await cp.stop();
-    await fsp.rm(dir, { recursive: true, force: true });
-  });
+  const env = useFakeControlPlane('agent-crash', { pointLag: 0 });
 
   it(
     'loses nothing and never gives one seq two contents across kill/restart cycles',
     async () => {
+      const { dir, cp, capture } = env;
       const image = path.join(dir, 'disk.img');
-      const capture = path.join(dir, 'capture');
       const st = ['--state-dir', path.join(dir, 'state')];
-      makeExt4(image, SIZE_MIB);
+      makeExt4Image(image, SIZE_MIB * 2 ** 20, { fill: 0 });
       debugfsWrite(image, 'seed.bin', mixedData(8 * 2 ** 20));
-      expect((await agent(['enroll', '--api', cp.url, '--token', cp.token, ...st])).code).toBe(0);
-      const added = await agent(['disk', 'add', image, '--json', ...st]);
-      const diskId = (JSON.parse(added.stdout) as { id: string }).id;
+      const diskId = await enrollWithDisk(cp, image, st);
       let killed = 0;
       let iterations = 0;
       // Kill at a random point within how long a run takes after its start (its pid lock),

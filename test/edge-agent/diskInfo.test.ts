@@ -3,7 +3,7 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { diskFacts, diskIdFor } from '../../edge-agent/diskInfo';
-import { tempDir } from './support/images';
+import { tempDir } from './support/testData';
 
 describe('disk facts', { timeout: 120_000 }, () => {
   let dir: string;

@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DIGEST_BLOCK } from '../../core/disk/digest';
 import type { AgentDisk, ChangeRecord } from '../../edge-agent/changeSource';
 import { ScanSource } from '../../edge-agent/scanSource';
-import { debugfsWrite, makeExt4, mixedData, tempDir } from './support/images';
+import { debugfsWrite, makeExt4Image } from '../../local/images/ext4';
+import { mixedData, tempDir } from './support/testData';
 
 /** One full pass: every record up to the pass's idle marker, committed as the agent would. */
 async function pass(src: ScanSource): Promise<ChangeRecord[]> {
@@ -50,7 +51,7 @@ describe('scan change source', { timeout: 180_000 }, () => {
   beforeAll(async () => {
     dir = await tempDir('scan');
     image = path.join(dir, 'disk.img');
-    makeExt4(image, 48);
+    makeExt4Image(image, 48 * 2 ** 20, { fill: 0 });
     disk = { id: 'd1', path: image, sizeBytes: 48 * 2 ** 20, sectorSize: 512, generation: 1 };
   }, 180_000);
   afterAll(() => fsp.rm(dir, { recursive: true, force: true }));

@@ -23,7 +23,7 @@ import {
   startEventHubsEmulator,
   type RunningEventHubsEmulator,
 } from '../../local/eventhubs/emulator';
-import { tempDir } from './support/images';
+import { tempDir } from './support/testData';
 
 const HUB = 'haven-batches';
 

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Spool } from '../../edge-agent/spool';
-import { tempDir } from './support/images';
+import { tempDir } from './support/testData';
 
 const k = { diskId: 'd1', generation: 1 };
 

@@ -1,39 +1,27 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakeControlPlane } from './support/fakeControlPlane';
-import { debugfsWrite, makeExt4, mixedData, tempDir } from './support/images';
+import { describe, expect, it } from 'vitest';
+import { debugfsWrite, makeExt4Image } from '../../local/images/ext4';
+import { mixedData } from './support/testData';
+import { useFakeControlPlane } from './support/useFakeControlPlane';
 import { replayDisk } from './support/replay';
-import { startAgent, agent } from './support/runAgent';
+import { enrollWithDisk, startAgent } from './support/runAgent';
 
 describe(
   'spool bound: a full spool falls back to re-scan instead of growing',
   { timeout: 300_000 },
   () => {
-    let dir: string;
-    let cp: FakeControlPlane;
-
-    beforeAll(async () => {
-      dir = await tempDir('agent-full');
-      cp = await new FakeControlPlane(path.join(dir, 'capture')).start();
-      cp.pointLag = 0;
-    }, 180_000);
-    afterAll(async () => {
-      await cp.stop();
-      await fsp.rm(dir, { recursive: true, force: true });
-    });
+    const env = useFakeControlPlane('agent-full', { pointLag: 0 });
 
     it('stays under its bound while the sender is blocked, then still delivers the exact image', async () => {
+      const { dir, cp, capture } = env;
       const image = path.join(dir, 'disk.img');
-      const capture = path.join(dir, 'capture');
       const stateDir = path.join(dir, 'state');
       const st = ['--state-dir', stateDir];
-      makeExt4(image, 64);
+      makeExt4Image(image, 64 * 2 ** 20, { fill: 0 });
       debugfsWrite(image, 'big.bin', mixedData(24 * 2 ** 20));
-      expect((await agent(['enroll', '--api', cp.url, '--token', cp.token, ...st])).code).toBe(0);
-      const added = await agent(['disk', 'add', image, '--json', ...st]);
-      const diskId = (JSON.parse(added.stdout) as { id: string }).id;
+      const diskId = await enrollWithDisk(cp, image, st);
       const bound = 8 * 2 ** 20;
       writeFileSync(
         path.join(stateDir, 'settings.json'),

@@ -34,3 +34,16 @@ export function startAgent(
 export async function agent(args: string[]): Promise<AgentRun> {
   return startAgent(args).done;
 }
+
+/** Enrolls a state dir with the fake control plane and adds `image` as a disk; returns its id. */
+export async function enrollWithDisk(
+  cp: { url: string; token: string },
+  image: string,
+  stateArgs: string[],
+): Promise<string> {
+  const enrolled = await agent(['enroll', '--api', cp.url, '--token', cp.token, ...stateArgs]);
+  if (enrolled.code !== 0) throw new Error(`enroll failed: ${enrolled.stderr}`);
+  const added = await agent(['disk', 'add', image, '--json', ...stateArgs]);
+  if (added.code !== 0) throw new Error(`disk add failed: ${added.stderr}`);
+  return (JSON.parse(added.stdout) as { id: string }).id;
+}
