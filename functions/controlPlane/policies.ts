@@ -1,9 +1,9 @@
 import { register } from './api';
-import { pageOf, policyResponse } from './responseSchemas';
+import { registerList } from './listOperation';
+import { policyResponse } from './responseSchemas';
 import { handler } from '../http/handler';
 import { param, parseBody } from '../http/body';
 import { ifMatch, versioned } from '../http/etag';
-import { docsOf, pageRequest, pageResponse, pagingQuery } from '../http/paging';
 import { createPolicyBody, policyFields, policyNameSchema } from '../../core/controlPlane/schemas';
 
 export const createPolicy = register(
@@ -29,21 +29,16 @@ export const createPolicy = register(
   }),
 );
 
-export const listPolicies = register(
+export const listPolicies = registerList(
   {
     name: 'listPolicies',
-    method: 'GET',
     route: 'policies',
-    caller: 'admin',
     tag: 'policies',
     summary: 'List replication policies',
-    query: pagingQuery,
-    response: pageOf(policyResponse),
-    responses: { 200: 'A page of policies' },
+    item: policyResponse,
+    what: 'policies',
   },
-  handler(async (root, req) =>
-    pageResponse(req, docsOf(await root.controlPlane.policies.list(pageRequest(req)))),
-  ),
+  (root, page) => root.controlPlane.policies.list(page),
 );
 
 export const getPolicy = register(

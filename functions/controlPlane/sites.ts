@@ -1,8 +1,8 @@
 import { register } from './api';
-import { issuedTokenResponse, pageOf, siteResponse } from './responseSchemas';
+import { registerList } from './listOperation';
+import { issuedTokenResponse, siteResponse } from './responseSchemas';
 import { handler } from '../http/handler';
 import { param, parseBody } from '../http/body';
-import { docsOf, pageRequest, pageResponse, pagingQuery } from '../http/paging';
 import { createSiteBody, createTokenBody, siteIdSchema } from '../../core/controlPlane/schemas';
 
 export const createSite = register(
@@ -24,21 +24,16 @@ export const createSite = register(
   }),
 );
 
-export const listSites = register(
+export const listSites = registerList(
   {
     name: 'listSites',
-    method: 'GET',
     route: 'sites',
-    caller: 'admin',
     tag: 'sites',
     summary: 'List sites',
-    query: pagingQuery,
-    response: pageOf(siteResponse),
-    responses: { 200: 'A page of sites' },
+    item: siteResponse,
+    what: 'sites',
   },
-  handler(async (root, req) =>
-    pageResponse(req, docsOf(await root.controlPlane.sites.list(pageRequest(req)))),
-  ),
+  (root, page) => root.controlPlane.sites.list(page),
 );
 
 export const getSite = register(
