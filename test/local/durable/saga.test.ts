@@ -4,27 +4,18 @@ import {
   api,
   durableStatus,
   finalJob,
-  protect,
   raise,
   effectLines,
   replicaBlobs,
-  sagaEnv,
-  spawnSagaHost,
   waitUntil,
+  waitForItemState,
+  withProtectSaga,
 } from './sagaSupport';
 
 describe('enable-protection saga on the real host, Azurite and the Cosmos emulator', () => {
-  it('protect starts the saga; InitialSyncComplete makes the item protected; the job shows progress', async () => {
-    const env = await sagaEnv();
-    const h = await spawnSagaHost(env);
-    try {
-      const jobId = await protect(h, env);
-      await waitUntil('initial-sync', async () =>
-        (await env.root.controlPlane.protectedItems.find(env.machineId))?.doc.state ===
-        'initial-sync'
-          ? true
-          : undefined,
-      );
+  it('protect starts the saga; InitialSyncComplete makes the item protected; the job shows progress', () =>
+    withProtectSaga({}, async (h, env, jobId) => {
+      await waitForItemState(env, 'initial-sync');
       const running = await waitUntil('job progress', async () => {
         const j = (await api(h, 'GET', `/api/jobs/${jobId}`)).json;
         return j?.progress?.step === 'initial-sync' ? j : undefined;
@@ -50,46 +41,32 @@ describe('enable-protection saga on the real host, Azurite and the Cosmos emulat
       ]);
       const st = await durableStatus(h, jobId);
       expect(st!.runtimeStatus).toBe('Completed');
-    } finally {
-      await h.stop();
-    }
-  });
+    }));
 
-  it('a step that keeps failing compensates: no replica left, item disabled, job failed', async () => {
-    const env = await sagaEnv({ DURABLE_FAIL_ACTIVITY: 'EnableProtection_SetState' });
-    const h = await spawnSagaHost(env);
-    try {
-      const jobId = await protect(h, env);
-      const job = await finalJob(h, jobId);
-      expect(job.state).toBe('failed');
-      expect(job.error.message).toMatch(/injected failure of EnableProtection_SetState/);
-      expect(await replicaBlobs(env)).toEqual([]);
-      const item = (await env.root.controlPlane.protectedItems.get(env.machineId)).doc;
-      expect(item.state).toBe('disabled');
-      expect((await durableStatus(h, jobId))!.runtimeStatus).toBe('Failed');
-      // Replicas were created before the failure and deleted by the compensation.
-      expect(
-        effectLines(env).filter((l) => l.startsWith('EnableProtection_CreateReplica|')),
-      ).toHaveLength(2);
-      expect(
-        effectLines(env).filter((l) => l.startsWith('EnableProtection_DeleteReplica|')),
-      ).toHaveLength(2);
-    } finally {
-      await h.stop();
-    }
-  });
+  it('a step that keeps failing compensates: no replica left, item disabled, job failed', () =>
+    withProtectSaga(
+      { DURABLE_FAIL_ACTIVITY: 'EnableProtection_SetState' },
+      async (h, env, jobId) => {
+        const job = await finalJob(h, jobId);
+        expect(job.state).toBe('failed');
+        expect(job.error.message).toMatch(/injected failure of EnableProtection_SetState/);
+        expect(await replicaBlobs(env)).toEqual([]);
+        const item = (await env.root.controlPlane.protectedItems.get(env.machineId)).doc;
+        expect(item.state).toBe('disabled');
+        expect((await durableStatus(h, jobId))!.runtimeStatus).toBe('Failed');
+        // Replicas were created before the failure and deleted by the compensation.
+        expect(
+          effectLines(env).filter((l) => l.startsWith('EnableProtection_CreateReplica|')),
+        ).toHaveLength(2);
+        expect(
+          effectLines(env).filter((l) => l.startsWith('EnableProtection_DeleteReplica|')),
+        ).toHaveLength(2);
+      },
+    ));
 
-  it('Cancel during initial sync runs the compensations and ends the job cancelled', async () => {
-    const env = await sagaEnv();
-    const h = await spawnSagaHost(env);
-    try {
-      const jobId = await protect(h, env);
-      await waitUntil('initial-sync', async () =>
-        (await env.root.controlPlane.protectedItems.find(env.machineId))?.doc.state ===
-        'initial-sync'
-          ? true
-          : undefined,
-      );
+  it('Cancel during initial sync runs the compensations and ends the job cancelled', () =>
+    withProtectSaga({}, async (h, env, jobId) => {
+      await waitForItemState(env, 'initial-sync');
       expect((await replicaBlobs(env)).length).toBe(2);
       expect(await raise(h, jobId, 'Cancel', { by: 'disable-protection' })).toBe(202);
       const job = await finalJob(h, jobId);
@@ -100,22 +77,11 @@ describe('enable-protection saga on the real host, Azurite and the Cosmos emulat
       );
       const st = await durableStatus(h, jobId);
       expect(st).toMatchObject({ runtimeStatus: 'Completed', output: { state: 'cancelled' } });
-    } finally {
-      await h.stop();
-    }
-  });
+    }));
 
-  it('initial sync slower than the configured timeout: alert, initial-sync-stalled, then protected', async () => {
-    const env = await sagaEnv({ HAVEN_INITIAL_SYNC_TIMEOUT_SECONDS: '1' });
-    const h = await spawnSagaHost(env);
-    try {
-      const jobId = await protect(h, env);
-      await waitUntil('stalled', async () =>
-        (await env.root.controlPlane.protectedItems.find(env.machineId))?.doc.state ===
-        'initial-sync-stalled'
-          ? true
-          : undefined,
-      );
+  it('initial sync slower than the configured timeout: alert, initial-sync-stalled, then protected', () =>
+    withProtectSaga({ HAVEN_INITIAL_SYNC_TIMEOUT_SECONDS: '1' }, async (h, env, jobId) => {
+      await waitForItemState(env, 'initial-sync-stalled');
       const alert = await env.root.documents
         .collection<{ id: string; kind: string; machineId: string }>(REPLICATION_ALERTS)
         .get(env.machineId, `${jobId}:initial-sync-stalled`);
@@ -130,8 +96,5 @@ describe('enable-protection saga on the real host, Azurite and the Cosmos emulat
         'initial-sync',
         'protected',
       ]);
-    } finally {
-      await h.stop();
-    }
-  });
+    }));
 });

@@ -248,3 +248,29 @@ export async function finalJob(
     return states.includes(r.json?.state) ? r.json : undefined;
   });
 }
+
+/**
+ * One saga run: a fresh environment (with `extra` settings), a host, and a protect call; `body`
+ * gets the job id. The host is stopped afterwards, whatever happens.
+ */
+export async function withProtectSaga(
+  extra: Record<string, string>,
+  body: (h: HostChild, env: SagaEnv, jobId: string) => Promise<void>,
+): Promise<void> {
+  const env = await sagaEnv(extra);
+  const h = await spawnSagaHost(env);
+  try {
+    await body(h, env, await protect(h, env));
+  } finally {
+    await h.stop();
+  }
+}
+
+/** Waits until the machine's protected item is in `state`. */
+export async function waitForItemState(env: SagaEnv, state: string): Promise<void> {
+  await waitUntil(state, async () =>
+    (await env.root.controlPlane.protectedItems.find(env.machineId))?.doc.state === state
+      ? true
+      : undefined,
+  );
+}
