@@ -24,6 +24,17 @@ const itemState = async (env: SagaEnv) =>
 const reach = (env: SagaEnv, state: string) =>
   waitUntil(state, async () => ((await itemState(env)) === state ? true : undefined));
 
+/** A fresh environment and host for one test, stopped afterwards. */
+async function onHost(body: (env: SagaEnv, h: HostChild) => Promise<void>): Promise<void> {
+  const env = await sagaEnv();
+  const h = await spawnSagaHost(env);
+  try {
+    await body(env, h);
+  } finally {
+    await h.stop();
+  }
+}
+
 function expectProblem(
   r: { status: number; json: { type?: string } },
   status: number,
@@ -34,10 +45,8 @@ function expectProblem(
 }
 
 describe('disable protection on the real host, Azurite and the Cosmos emulator', () => {
-  it('during initial sync: Cancel runs the compensations; job cancelled, replicas gone, item disabled', async () => {
-    const env = await sagaEnv();
-    const h = await spawnSagaHost(env);
-    try {
+  it('during initial sync: Cancel runs the compensations; job cancelled, replicas gone, item disabled', () =>
+    onHost(async (env, h) => {
       const jobId = await protect(h, env);
       await reach(env, 'initial-sync');
       expect((await replicaBlobs(env)).length).toBe(2);
@@ -69,16 +78,11 @@ describe('disable protection on the real host, Azurite and the Cosmos emulator',
       expect(again.json.job).toMatchObject({ id: jobId, state: 'cancelled' });
       expect(again.json.item).toEqual(item);
       expect((await disable(h, env.machineId)).json).toEqual(again.json);
-    } finally {
-      await h.stop();
-    }
-  });
+    }));
 
-  it('a protected item goes disabling → disabled under a job; refusals are 404/409 and change nothing', async () => {
-    const env = await sagaEnv();
-    const h = await spawnSagaHost(env);
-    const items = env.root.controlPlane.protectedItems;
-    try {
+  it('a protected item goes disabling → disabled under a job; refusals are 404/409 and change nothing', () =>
+    onHost(async (env, h) => {
+      const items = env.root.controlPlane.protectedItems;
       const cp = env.root.controlPlane;
       const { token } = await cp.enrollment.issueToken('main', { ttlSeconds: 600 });
       const bare = (await cp.enrollment.enroll({ token, hostname: 'srv2', os: 'linux', disks: [] }))
@@ -121,8 +125,5 @@ describe('disable protection on the real host, Azurite and the Cosmos emulator',
       const again = await disable(h, env.machineId);
       expect(again.status).toBe(200);
       expect(again.json).toEqual(r.json);
-    } finally {
-      await h.stop();
-    }
-  });
+    }));
 });

@@ -353,6 +353,12 @@ describe('operations', () => {
     for (const op of operationOf.values())
       if (op.name !== 'openApi') expect(op.response, op.name).toBeDefined();
     expect(operationOf.get(createSite)?.name).toBe('createSite');
+    const disable = r.json.paths['/machines/{id}/disable-protection'].post;
+    expect(disable.security).toEqual([{ functionKey: [] }]);
+    expect(Object.keys(disable.responses)).toEqual(
+      expect.arrayContaining(['200', '202', '404', '409']),
+    );
+    expect(disable.responses['409'].content['application/problem+json']).toBeDefined();
     expect(r.json.paths['/machines/{id}/heartbeat'].post.security).toEqual([
       { machineCredential: [] },
     ]);
