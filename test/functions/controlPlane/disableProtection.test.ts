@@ -3,37 +3,17 @@ import {
   api,
   durableStatus,
   finalJob,
-  protect,
   raise,
   replicaBlobs,
-  sagaEnv,
-  spawnSagaHost,
-  waitUntil,
+  waitForItemState,
+  withProtectSaga,
   type HostChild,
-  type SagaEnv,
 } from '../../local/durable/sagaSupport';
 
 // Disable protection end to end: the real host with the durable backend, Azurite and Cosmos.
 
 const disable = (h: HostChild, machineId: string) =>
   api(h, 'POST', `/api/machines/${machineId}/disable-protection`);
-
-const itemState = async (env: SagaEnv) =>
-  (await env.root.controlPlane.protectedItems.find(env.machineId))?.doc.state;
-
-const reach = (env: SagaEnv, state: string) =>
-  waitUntil(state, async () => ((await itemState(env)) === state ? true : undefined));
-
-/** A fresh environment and host for one test, stopped afterwards. */
-async function onHost(body: (env: SagaEnv, h: HostChild) => Promise<void>): Promise<void> {
-  const env = await sagaEnv();
-  const h = await spawnSagaHost(env);
-  try {
-    await body(env, h);
-  } finally {
-    await h.stop();
-  }
-}
 
 function expectProblem(
   r: { status: number; json: { type?: string } },
@@ -46,9 +26,8 @@ function expectProblem(
 
 describe('disable protection on the real host, Azurite and the Cosmos emulator', () => {
   it('during initial sync: Cancel runs the compensations; job cancelled, replicas gone, item disabled', () =>
-    onHost(async (env, h) => {
-      const jobId = await protect(h, env);
-      await reach(env, 'initial-sync');
+    withProtectSaga({}, async (h, env, jobId) => {
+      await waitForItemState(env, 'initial-sync');
       expect((await replicaBlobs(env)).length).toBe(2);
 
       const r = await disable(h, env.machineId);
@@ -81,7 +60,7 @@ describe('disable protection on the real host, Azurite and the Cosmos emulator',
     }));
 
   it('a protected item goes disabling → disabled under a job; refusals are 404/409 and change nothing', () =>
-    onHost(async (env, h) => {
+    withProtectSaga({}, async (h, env, enableJob) => {
       const items = env.root.controlPlane.protectedItems;
       const cp = env.root.controlPlane;
       const { token } = await cp.enrollment.issueToken('main', { ttlSeconds: 600 });
@@ -91,8 +70,7 @@ describe('disable protection on the real host, Azurite and the Cosmos emulator',
       expectProblem(await disable(h, bare), 409, 'conflict');
       expect(await items.find(bare)).toBeUndefined();
 
-      const enableJob = await protect(h, env);
-      await reach(env, 'initial-sync');
+      await waitForItemState(env, 'initial-sync');
       expect(await raise(h, enableJob, 'InitialSyncComplete')).toBe(202);
       expect((await finalJob(h, enableJob)).state).toBe('succeeded');
 
@@ -103,6 +81,9 @@ describe('disable protection on the real host, Azurite and the Cosmos emulator',
       expectProblem(refused, 409, 'conflict');
       expect(refused.json).toMatchObject({ from: 'failing-over', to: 'disabling' });
       expect((await items.get(env.machineId)).etag).toBe(during.etag);
+      const disableJobs = async () =>
+        (await cp.jobs.list()).items.filter((j) => j.doc.type === 'disable-protection');
+      expect(await disableJobs()).toEqual([]); // the refused request's job was discarded
       await items.transition(env.machineId, 'protected', { from: ['failing-over'] });
 
       const r = await disable(h, env.machineId);
@@ -125,5 +106,6 @@ describe('disable protection on the real host, Azurite and the Cosmos emulator',
       const again = await disable(h, env.machineId);
       expect(again.status).toBe(200);
       expect(again.json).toEqual(r.json);
+      expect(await disableJobs()).toHaveLength(1);
     }));
 });
