@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { HostContext, HostFunction, TriggerDriver } from '../host/plugin';
-import { DurableBackend } from './backend';
+import { DurableBackend } from './durableBackend';
 import {
   WEBHOOK_PREFIX,
   clientPayload,

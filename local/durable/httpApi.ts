@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { HttpError, type DurableBackend } from './backend';
+import { HttpError, type DurableBackend } from './durableBackend';
 import { EventTypeName, parseJson, type HistoryEvent } from './history';
 import { TERMINAL, type InstanceRow } from './store';
 

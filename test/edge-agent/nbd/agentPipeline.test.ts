@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { FakeControlPlane } from '../support/fakeControlPlane';
 import { replayDisk } from '../support/replay';
 import { agent, startAgent } from '../support/runAgent';
-import { QemuIo, control, tempDir, unixUri } from './helpers';
+import { control, tempDir, unixUri } from './helpers';
+import { QemuIo } from './qemuIo';
 import { applyOp, isChange, makeWorkload, prng, qemuIoCommand } from './workload';
 
 const SIZE = 8 * 1024 * 1024;

@@ -9,7 +9,8 @@ import { WriteSplitter } from '../../../edge-agent/nbd/writeSplitter';
 import { JournalChangeSource } from '../../../edge-agent/nbd/journalChangeSource';
 import type { ChangeRecord } from '../../../edge-agent/changeSource';
 import { sha256File } from '../../../local/images/ext4';
-import { QemuIo, tempDir, unixUri } from './helpers';
+import { tempDir, unixUri } from './helpers';
+import { QemuIo } from './qemuIo';
 import { digestsAfter, isChange, makeWorkload, prng, qemuIoCommand, type Op } from './workload';
 
 const SIZE = 8 * 1024 * 1024;

@@ -7,7 +7,8 @@ import { RecordType } from '../../../edge-agent/journal/records';
 import { replayJournal } from '../../../edge-agent/journal/replay';
 import { WriteSplitter } from '../../../edge-agent/nbd/writeSplitter';
 import { sha256File } from '../../../local/images/ext4';
-import { QemuIo, startServeDisk, tempDir, unixUri } from './helpers';
+import { startServeDisk, tempDir, unixUri } from './helpers';
+import { QemuIo } from './qemuIo';
 import { isChange, makeWorkload, prng, qemuIoCommand } from './workload';
 
 const SIZE = 16 * 1024 * 1024;

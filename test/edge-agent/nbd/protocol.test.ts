@@ -6,7 +6,9 @@ import { RecordType } from '../../../edge-agent/journal/records';
 import { NbdServer } from '../../../edge-agent/nbd/server';
 import { WriteSplitter } from '../../../edge-agent/nbd/writeSplitter';
 import * as P from '../../../edge-agent/nbd/protocol';
-import { QemuIo, RawNbd, run, tempDir, unixUri } from './helpers';
+import { run, tempDir, unixUri } from './helpers';
+import { QemuIo } from './qemuIo';
+import { RawNbd } from './rawNbd';
 
 const SIZE = 16 * 1024 * 1024;
 

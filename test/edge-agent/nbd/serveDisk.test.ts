@@ -7,7 +7,8 @@ import { RecordType, type BookmarkPayload } from '../../../edge-agent/journal/re
 import { replayJournal } from '../../../edge-agent/journal/replay';
 import { parseServeDiskArgs } from '../../../edge-agent/nbd/serveDisk';
 import { sha256File } from '../../../local/images/ext4';
-import { QemuIo, control, startServeDisk, tempDir, unixUri } from './helpers';
+import { control, startServeDisk, tempDir, unixUri } from './helpers';
+import { QemuIo } from './qemuIo';
 
 const SIZE = 4 * 1024 * 1024;
 
