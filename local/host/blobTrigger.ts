@@ -127,10 +127,14 @@ class BlobWatcher {
   async #process(item: Item): Promise<void> {
     const blob = this.container.getBlobClient(item.name);
     let content: Buffer;
-    let props: Awaited<ReturnType<typeof blob.getProperties>>;
+    let props: Awaited<ReturnType<typeof blob.download>>;
     try {
-      props = await blob.getProperties({ conditions: { ifMatch: item.etag } });
-      content = await blob.downloadToBuffer(0, undefined, { conditions: { ifMatch: item.etag } });
+      // One GET of that exact version: content and properties together (downloadToBuffer
+      // would add a properties call and ranged reads per invocation).
+      props = await blob.download(0, undefined, { conditions: { ifMatch: item.etag } });
+      const chunks: Buffer[] = [];
+      for await (const c of props.readableStreamBody as AsyncIterable<Buffer>) chunks.push(c);
+      content = Buffer.concat(chunks);
     } catch (e) {
       const code = (e as { statusCode?: number }).statusCode;
       // Deleted or overwritten since listed: the newer version (if any) is found by its own ETag.
