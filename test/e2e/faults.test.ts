@@ -100,7 +100,7 @@ describe('data safety under faults (design §6.1–6.3)', { timeout: 1_800_000 }
       for (let i = 0; i < ITERATIONS; i++) {
         changeFiles(m.image, `b${i}`, 1 + (i % 4), 128 + i * 64);
         const want = sha256File(m.image);
-        const run = startRunOnce(m, ['--timeout', '180']);
+        const run = startRunOnce(m, ['--timeout', '60']);
         await agentStarted(m.stateDir, run);
         await new Promise((r) => setTimeout(r, randomInt(0, window)));
         await own.kill9(KILL);
@@ -109,7 +109,7 @@ describe('data safety under faults (design §6.1–6.3)', { timeout: 1_800_000 }
         const r: Exit = await run.done;
         const how = r.code === 0 ? 'run survived' : 'run failed';
         outcomes[how] = (outcomes[how] ?? 0) + 1;
-        const p = await runOnce(m, 90);
+        const p = await runOnce(m, 60);
         expect(await restoredSha(m, mdir, p.id), `iteration ${i}`).toBe(want);
       }
       console.log('stack kills:', outcomes);

@@ -93,19 +93,58 @@ export async function startStack(stateDir: string, port?: number): Promise<Stack
   }
 }
 
+/**
+ * The stack runs under a small `sh` watchdog that leads its own process group: the shell starts
+ * the stack, then blocks reading its stdin (a pipe from this process). When this process goes
+ * away, even by SIGKILL (a vitest worker killed on timeout), the pipe closes and the shell kills
+ * the group, so no stack or Azurite outlives the test.
+ */
 async function startStackOn(stateDir: string, p: number): Promise<StackProc> {
-  const proc = spawnTs(
-    STACK_MAIN,
-    ['--port', String(p), '--state-dir', stateDir, '--entry', APP_ENTRY],
-    { detached: true },
+  const script = `"$0" --import tsx "$@" <&- & echo "stack-pid $!" >&2; read _; kill -KILL 0`;
+  const child = spawn(
+    'sh',
+    [
+      '-c',
+      script,
+      process.execPath,
+      STACK_MAIN,
+      '--port',
+      String(p),
+      '--state-dir',
+      stateDir,
+      '--entry',
+      APP_ENTRY,
+    ],
+    { cwd: ROOT, env: process.env, stdio: ['pipe', 'pipe', 'pipe'], detached: true },
   );
+  const out = { stdout: '', stderr: '' };
+  child.stdout!.on('data', (d: Buffer) => (out.stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out.stderr += d.toString()));
+  const done = new Promise<Exit>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal, ...out })),
+  );
+  const proc: Child = { child, out, done };
+  const pgid = child.pid!;
   const until = Date.now() + 180_000;
-  while (!proc.out.stdout.includes('ready at')) {
-    if (proc.child.exitCode !== null || proc.child.signalCode !== null || Date.now() > until) {
-      killGroup(proc.child);
-      throw new Error(`stack did not start: ${proc.out.stdout}${proc.out.stderr}`);
+  while (!out.stdout.includes('ready at')) {
+    if (child.exitCode !== null || Date.now() > until || !stackAlive()) {
+      await stopGroup(pgid, 'SIGKILL');
+      throw new Error(`stack did not start: ${out.stdout}${out.stderr}`);
     }
     await sleep(100);
+  }
+  function stackPid(): number {
+    return Number(/stack-pid (\d+)/.exec(out.stderr)?.[1] ?? 0);
+  }
+  function stackAlive(): boolean {
+    const pid = stackPid();
+    if (!pid) return true; // not reported yet
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
   }
   const env = parseLocalEnv(readFileSync(path.join(stateDir, 'local.env'), 'utf8'));
   return {
@@ -115,30 +154,27 @@ async function startStackOn(stateDir: string, p: number): Promise<StackProc> {
     env,
     proc,
     async kill9(what = 'all') {
-      if (what === 'host') await stopChildrenNamed(proc.child.pid!, 'azurite');
-      killGroup(proc.child);
-      await proc.done;
-      await stopGroup(proc.child.pid!);
-      // Azurite and friends are in the group too; give the kernel a moment to free the ports.
+      if (what === 'host') await stopChildrenNamed(stackPid(), 'azurite');
+      await stopGroup(pgid, 'SIGKILL');
+      await done;
+      // Give the kernel a moment to free the ports.
       await sleep(300);
     },
     async stop() {
-      if (proc.child.exitCode !== null || proc.child.signalCode !== null) return;
-      proc.child.kill('SIGTERM');
-      const t = setTimeout(() => killGroup(proc.child), 30_000);
-      await proc.done;
-      clearTimeout(t);
-      killGroup(proc.child); // anything left in the group
+      const pid = stackPid();
+      if (pid) {
+        try {
+          process.kill(pid, 'SIGTERM');
+        } catch {
+          /* gone */
+        }
+        for (let i = 0; i < 600 && stackAlive(); i++) await sleep(50);
+      }
+      child.stdin!.end(); // the watchdog kills whatever is left
+      await stopGroup(pgid, 'SIGKILL');
+      await done;
     },
   };
-}
-
-function killGroup(child: ChildProcess): void {
-  try {
-    process.kill(-child.pid!, 'SIGKILL');
-  } catch {
-    /* already gone */
-  }
 }
 
 /** SIGTERM to the children of `ppid` whose command line contains `name`; waits for them to exit. */
@@ -169,8 +205,8 @@ async function stopChildrenNamed(ppid: number, name: string): Promise<void> {
   for (let i = 0; i < 400 && pids.some(alive); i++) await sleep(50);
 }
 
-/** SIGTERM to what is left of a process group, then waits until it is empty. */
-async function stopGroup(pgid: number): Promise<void> {
+/** `signal` to what is left of a process group, then waits until it is empty. */
+async function stopGroup(pgid: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   const alive = () => {
     try {
       process.kill(-pgid, 0);
@@ -179,7 +215,7 @@ async function stopGroup(pgid: number): Promise<void> {
       return false;
     }
   };
-  if (alive()) process.kill(-pgid, 'SIGTERM');
+  if (alive()) process.kill(-pgid, signal);
   for (let i = 0; alive(); i++) {
     if (i === 300) process.kill(-pgid, 'SIGKILL');
     await sleep(50);
