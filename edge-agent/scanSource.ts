@@ -1,15 +1,15 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { xxh64 } from '@node-rs/xxhash';
-import { DIGEST_BLOCK, isAllZero } from '../core/disk/digest';
+import { isAllZero } from '../core/disk/digest';
 import { MAX_BATCH_BYTES } from '../core/batch';
 import type { AgentDisk, BookmarkRequest, ChangeRecord, ChangeSource } from './changeSource';
 import { sleep, writeFileAtomic } from './fsUtil';
 
 /**
  * Change source that finds changes by reading each disk: large sequential reads (4 MiB into
- * reused buffers), xxh64 per 64 KiB block (DIGEST_BLOCK, the same grid as the cloud's digest
- * tree) compared with a persistent index of what the replica holds.
+ * reused buffers), xxh64 per 4 KiB block (the filesystem's block: a 4 KiB write costs one
+ * 4 KiB extent, not a 64 KiB one) compared with a persistent index of what the replica holds.
  *
  * Two digest arrays per disk: `shadow` = what has been emitted (so a block is not emitted
  * twice while its batch is in flight) and `committed` = what is durably spooled, the only one
@@ -21,6 +21,8 @@ import { sleep, writeFileAtomic } from './fsUtil';
  * freeze the application around the pass; images in tests are quiet).
  */
 export const SCAN_READ_BYTES = 4 * 1024 * 1024;
+/** Change-tracking granularity; divides SCAN_READ_BYTES and the cloud's 64 KiB digest block. */
+export const TRACK_BLOCK = 4 * 1024;
 /** "Must be produced again" marker; xxh64 of a real block is 0 with probability 2^-64. */
 const UNKNOWN = 0n;
 const INDEX_MAGIC = 0x48565831; // 'HVX1'
@@ -77,7 +79,7 @@ export class ScanSource implements ChangeSource {
     await fsp.mkdir(indexDir, { recursive: true, mode: 0o700 });
     const out: DiskIndex[] = [];
     for (const disk of disks) {
-      const blocks = Math.ceil(disk.sizeBytes / DIGEST_BLOCK);
+      const blocks = Math.ceil(disk.sizeBytes / TRACK_BLOCK);
       const committed =
         (await loadIndex(indexFile(indexDir, disk), disk, blocks)) ?? freshIndex(disk, blocks);
       out.push({ disk, blocks, committed, shadow: committed.slice(), dirtyCommitted: false });
@@ -103,8 +105,8 @@ export class ScanSource implements ChangeSource {
   invalidate(diskId: string, offset: number, length: number): void {
     const d = this.disks.find((x) => x.disk.id === diskId);
     if (!d || length <= 0) return;
-    const first = Math.floor(offset / DIGEST_BLOCK);
-    const end = Math.min(d.blocks, Math.ceil((offset + length) / DIGEST_BLOCK));
+    const first = Math.floor(offset / TRACK_BLOCK);
+    const end = Math.min(d.blocks, Math.ceil((offset + length) / TRACK_BLOCK));
     this.invalidations++;
     d.shadow.fill(UNKNOWN, first, end);
     // Pending digests of these blocks were not taken: they must not become committed.
@@ -187,7 +189,7 @@ export class ScanSource implements ChangeSource {
           offset: zeroStart,
           length: zeroEnd - zeroStart,
         };
-        this.track(rec.pos, d, zeroStart / DIGEST_BLOCK, zeroDigests);
+        this.track(rec.pos, d, zeroStart / TRACK_BLOCK, zeroDigests);
         this.stats.zeroBytes += zeroEnd - zeroStart;
         zeroStart = zeroEnd = -1;
         zeroDigests = [];
@@ -218,16 +220,16 @@ export class ScanSource implements ChangeSource {
             length: data.length,
             data,
           };
-          this.track(rec.pos, d, (off + runStart) / DIGEST_BLOCK, runDigests);
+          this.track(rec.pos, d, (off + runStart) / TRACK_BLOCK, runDigests);
           this.stats.dataBytes += data.length;
           out.push(rec);
           runStart = -1;
           runDigests = [];
         };
-        for (let rel = 0; rel < want; rel += DIGEST_BLOCK) {
-          const len = Math.min(DIGEST_BLOCK, want - rel);
+        for (let rel = 0; rel < want; rel += TRACK_BLOCK) {
+          const len = Math.min(TRACK_BLOCK, want - rel);
           const block = buf.subarray(rel, rel + len);
-          const b = (off + rel) / DIGEST_BLOCK;
+          const b = (off + rel) / TRACK_BLOCK;
           const h = xxh64(block);
           if (h === d.shadow[b]) {
             flushData(rel);
@@ -274,8 +276,8 @@ function indexFile(dir: string, disk: AgentDisk) {
 }
 
 function freshIndex(disk: AgentDisk, blocks: number): BigUint64Array {
-  const a = new BigUint64Array(blocks).fill(zeroDigest(DIGEST_BLOCK));
-  const tail = disk.sizeBytes - (blocks - 1) * DIGEST_BLOCK;
+  const a = new BigUint64Array(blocks).fill(zeroDigest(TRACK_BLOCK));
+  const tail = disk.sizeBytes - (blocks - 1) * TRACK_BLOCK;
   if (blocks > 0) a[blocks - 1] = zeroDigest(tail);
   return a;
 }
@@ -294,7 +296,7 @@ async function loadIndex(
   if (
     b.length !== INDEX_HDR + blocks * 8 ||
     b.readUInt32BE(0) !== INDEX_MAGIC ||
-    b.readUInt32BE(4) !== DIGEST_BLOCK ||
+    b.readUInt32BE(4) !== TRACK_BLOCK ||
     Number(b.readBigUInt64BE(8)) !== disk.sizeBytes ||
     b.readUInt32BE(16) !== disk.generation
   ) {
@@ -309,7 +311,7 @@ async function loadIndex(
 async function saveIndex(file: string, disk: AgentDisk, a: BigUint64Array): Promise<void> {
   const b = Buffer.alloc(INDEX_HDR + a.length * 8);
   b.writeUInt32BE(INDEX_MAGIC, 0);
-  b.writeUInt32BE(DIGEST_BLOCK, 4);
+  b.writeUInt32BE(TRACK_BLOCK, 4);
   b.writeBigUInt64BE(BigInt(disk.sizeBytes), 8);
   b.writeUInt32BE(disk.generation, 16);
   Buffer.from(a.buffer, a.byteOffset, a.byteLength).copy(b, INDEX_HDR);

@@ -2,7 +2,7 @@ import { readFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DIGEST_BLOCK } from '../../core/disk/digest';
+import { TRACK_BLOCK } from '../../edge-agent/scanSource';
 import type { AgentDisk, ChangeRecord } from '../../edge-agent/changeSource';
 import { ScanSource } from '../../edge-agent/scanSource';
 import { debugfsWrite, makeExt4Image } from '../../local/images/ext4';
@@ -28,17 +28,17 @@ function blocksOf(recs: ChangeRecord[]): { data: Set<number>; zero: Set<number> 
   const zero = new Set<number>();
   for (const r of recs) {
     if (r.kind !== 'extent') continue;
-    for (let o = r.offset; o < r.offset + r.length; o += DIGEST_BLOCK)
-      (r.data ? data : zero).add(o / DIGEST_BLOCK);
+    for (let o = r.offset; o < r.offset + r.length; o += TRACK_BLOCK)
+      (r.data ? data : zero).add(o / TRACK_BLOCK);
   }
   return { data, zero };
 }
 
 function changedBlocks(a: Buffer, b: Buffer): Set<number> {
   const s = new Set<number>();
-  for (let o = 0; o < a.length; o += DIGEST_BLOCK) {
-    if (!a.subarray(o, o + DIGEST_BLOCK).equals(b.subarray(o, o + DIGEST_BLOCK)))
-      s.add(o / DIGEST_BLOCK);
+  for (let o = 0; o < a.length; o += TRACK_BLOCK) {
+    if (!a.subarray(o, o + TRACK_BLOCK).equals(b.subarray(o, o + TRACK_BLOCK)))
+      s.add(o / TRACK_BLOCK);
   }
   return s;
 }
@@ -61,8 +61,8 @@ describe('scan change source', { timeout: 180_000 }, () => {
     const recs = await pass(src);
     const img = readFileSync(image);
     const nonZero = new Set<number>();
-    for (let o = 0; o < img.length; o += DIGEST_BLOCK)
-      if (img.subarray(o, o + DIGEST_BLOCK).some((x) => x !== 0)) nonZero.add(o / DIGEST_BLOCK);
+    for (let o = 0; o < img.length; o += TRACK_BLOCK)
+      if (img.subarray(o, o + TRACK_BLOCK).some((x) => x !== 0)) nonZero.add(o / TRACK_BLOCK);
     const { data, zero } = blocksOf(recs);
     expect(data).toEqual(nonZero);
     expect(zero.size).toBe(0); // a new generation's replica is already zero
@@ -94,12 +94,14 @@ describe('scan change source', { timeout: 180_000 }, () => {
   it('blocks that became zero travel as one coalesced zero range', async () => {
     const fd = openSync(image, 'r+');
     const start = 40 * 2 ** 20;
-    writeSync(fd, mixedData(3 * DIGEST_BLOCK), 0, 3 * DIGEST_BLOCK, start);
+    writeSync(fd, mixedData(3 * TRACK_BLOCK), 0, 3 * TRACK_BLOCK, start);
     closeSync(fd);
     const src = await ScanSource.open([disk], path.join(dir, 'index'), { intervalMs: 10 });
-    expect(blocksOf(await pass(src)).data).toEqual(new Set([640, 641, 642]));
+    expect(blocksOf(await pass(src)).data).toEqual(
+      new Set([0, 1, 2].map((i) => start / TRACK_BLOCK + i)),
+    );
     const fd2 = openSync(image, 'r+');
-    writeSync(fd2, Buffer.alloc(3 * DIGEST_BLOCK), 0, 3 * DIGEST_BLOCK, start);
+    writeSync(fd2, Buffer.alloc(3 * TRACK_BLOCK), 0, 3 * TRACK_BLOCK, start);
     closeSync(fd2);
     const recs = (await pass(src)).filter((r) => r.kind === 'extent');
     expect(recs).toEqual([
@@ -108,7 +110,7 @@ describe('scan change source', { timeout: 180_000 }, () => {
         pos: expect.any(Number),
         diskId: 'd1',
         offset: start,
-        length: 3 * DIGEST_BLOCK,
+        length: 3 * TRACK_BLOCK,
       },
     ]);
     await src.close();
@@ -116,7 +118,7 @@ describe('scan change source', { timeout: 180_000 }, () => {
 
   it('uncommitted or invalidated records are produced again', async () => {
     const fd = openSync(image, 'r+');
-    writeSync(fd, mixedData(DIGEST_BLOCK), 0, DIGEST_BLOCK, 30 * 2 ** 20);
+    writeSync(fd, mixedData(TRACK_BLOCK), 0, TRACK_BLOCK, 30 * 2 ** 20);
     closeSync(fd);
     const src = await ScanSource.open([disk], path.join(dir, 'index'), { intervalMs: 10 });
     const ac = new AbortController();
@@ -127,9 +129,9 @@ describe('scan change source', { timeout: 180_000 }, () => {
     }
     // Not committed, then handed back (spool full): the next pass must emit it again.
     expect(first).toMatchObject({ offset: 30 * 2 ** 20 });
-    src.invalidate('d1', 30 * 2 ** 20, DIGEST_BLOCK);
+    src.invalidate('d1', 30 * 2 ** 20, TRACK_BLOCK);
     await src.checkpoint();
     const again = await ScanSource.open([disk], path.join(dir, 'index'), { intervalMs: 10 });
-    expect(blocksOf(await pass(again)).data).toEqual(new Set([480]));
+    expect(blocksOf(await pass(again)).data).toEqual(new Set([(30 * 2 ** 20) / TRACK_BLOCK]));
   });
 });
