@@ -19,9 +19,15 @@ import { sleep, startStack, type Exit, type StackProc } from './support/procs';
 
 const SIZE_MIB = 16;
 const ITERATIONS = 20;
-// How the stack dies in the stack-kill test: 'all' (default: SIGKILL to its whole process group)
-// or 'host' (Azurite stopped cleanly first, the rest SIGKILLed); see StackProc.kill9.
-const KILL = (process.env.HAVEN_E2E_STACK_KILL ?? 'all') as 'host' | 'all';
+// How the stack goes down in the stack-restart test. Default 'term': SIGTERM while the agent
+// sends and the host ingests/hydrates (in-flight invocations are cut off; the emulators flush).
+// 'all' / 'host' SIGKILL the whole group / all but Azurite: the local emulators are not
+// crash-durable (Azurite saves blob metadata every few seconds, the in-process Cosmos emulator
+// snapshots ~500 ms after a write), so storage and Cosmos can come back disagreeing — a
+// failure of the stand-ins, not of Haven (Azure Storage and Cosmos acknowledge durably). Host
+// SIGKILLs on durable storage are covered by test/local/durable/crash.test.ts and
+// test/local/eventhubs/durability.test.ts.
+const KILL = (process.env.HAVEN_E2E_STACK_KILL ?? 'term') as 'term' | 'host' | 'all';
 
 /** Restores `pointId` and returns its sha256 (restore also checks the point's own digest). */
 async function restoredSha(m: Machine, dir: string, pointId: string): Promise<string> {
@@ -82,7 +88,7 @@ describe('data safety under faults (design §6.1–6.3)', { timeout: 1_800_000 }
     await expectNoIncidents(stack, m.machineId);
   });
 
-  it('whole stack SIGKILLed while the agent sends / the host hydrates, restarted on its state: the next point is exact', async () => {
+  it('stack stopped while the agent sends / the host hydrates, restarted on its state: the next point is exact', async () => {
     const mdir = mkdtempSync(path.join(dir, 'stack-kill-'));
     let own = await startStack(path.join(mdir, 'stack'));
     try {
@@ -103,7 +109,8 @@ describe('data safety under faults (design §6.1–6.3)', { timeout: 1_800_000 }
         const run = startRunOnce(m, ['--timeout', '60']);
         await agentStarted(m.stateDir, run);
         await new Promise((r) => setTimeout(r, randomInt(0, window)));
-        await own.kill9(KILL);
+        if (KILL === 'term') await own.stop();
+        else await own.kill9(KILL);
         own = await startStack(own.stateDir, own.port);
         // The interrupted run retries through the outage; either way it must end.
         const r: Exit = await run.done;
