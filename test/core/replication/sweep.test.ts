@@ -2,7 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { ingestEvent } from '../../../core/replication/ingest';
 import { hydrateStaged } from '../../../core/replication/hydrate';
 import { sweepStaged } from '../../../core/replication/sweep';
-import { REPLICAS, replicaBlobName, stagingBlobName } from '../../../core/replication/names';
+import {
+  REPLICAS,
+  STAGING,
+  replicaBlobName,
+  stagingBlobName,
+  stagingPrefix,
+} from '../../../core/replication/names';
 import { bookmark, data, harness, type Harness, type TestDisk } from './support';
 
 const MiB = 1024 * 1024;
@@ -31,12 +37,11 @@ describe('hydrate sweep', () => {
     await h.blobs.releaseLease(REPLICAS, replica, dead!);
     expect(await h.deps.docs.points.get(m.machineId, 'sw')).toBeUndefined();
 
-    const outcomes = await sweepStaged(h.deps, h.opts);
-    expect(outcomes.map((o) => o.appliedSeq)).toEqual([2]);
-    expect(outcomes[0]!.points).toEqual(['sw']);
+    // The run's Azurite is shared: other tests' staged batches may be swept too.
+    await sweepStaged(h.deps, h.opts);
+    expect(await h.deps.docs.points.get(m.machineId, 'sw')).toBeDefined();
     const bytes = await h.blobs.readRange(REPLICAS, replica, 0, d.size);
     expect(bytes.equals(d.image)).toBe(true);
-    // Nothing left: a second sweep has no disk to drain.
-    expect(await sweepStaged(h.deps, h.opts)).toEqual([]);
+    expect(await h.blobs.list(STAGING, stagingPrefix(m.machineId))).toEqual([]);
   });
 });
