@@ -16,7 +16,8 @@ const mtime = (f) => {
 };
 let newestSource = 0;
 try {
-  for (const f of fs.readdirSync(srcDir)) if (f.endsWith('.ts')) newestSource = Math.max(newestSource, mtime(path.join(srcDir, f)));
+  for (const f of fs.readdirSync(srcDir))
+    if (f.endsWith('.ts')) newestSource = Math.max(newestSource, mtime(path.join(srcDir, f)));
 } catch {
   // no sources shipped: use the build
 }
