@@ -13,7 +13,7 @@ export async function sweepStaged(
   deps: ReplicationDeps,
   opts: ReplicationOptions,
   signals?: ProtectionSignals,
-): Promise<HydrateOutcome[]> {
+): Promise<{ outcomes: HydrateOutcome[]; failures: { disk: string; error: Error }[] }> {
   const disks = new Map<string, ReturnType<typeof parseStagingName>>();
   for (const item of await deps.blobs.list(STAGING, '')) {
     let key: ReturnType<typeof parseStagingName>;
@@ -26,6 +26,14 @@ export async function sweepStaged(
     if (!disks.has(id)) disks.set(id, key);
   }
   const outcomes: HydrateOutcome[] = [];
-  for (const key of disks.values()) outcomes.push(await drainDisk(deps, opts, key, signals));
-  return outcomes;
+  const failures: { disk: string; error: Error }[] = [];
+  for (const [disk, key] of disks) {
+    // One disk's failure (storage hiccup, unknown key) must not starve the others.
+    try {
+      outcomes.push(await drainDisk(deps, opts, key, signals));
+    } catch (e) {
+      failures.push({ disk, error: e as Error });
+    }
+  }
+  return { outcomes, failures };
 }

@@ -10,10 +10,11 @@ export async function hydrateSweepHandler(
 ): Promise<void> {
   const root = await getRoot();
   const { deps, options } = root.replication;
-  const outcomes = await sweepStaged(deps, options, signalsFor(root, context));
+  const { outcomes, failures } = await sweepStaged(deps, options, signalsFor(root, context));
   const applied = outcomes.reduce((n, o) => n + o.applied, 0);
   if (applied > 0)
     context.log(`hydrate sweep: applied ${applied} batches on ${outcomes.length} disks`);
+  for (const f of failures) context.warn(`hydrate sweep: ${f.disk}: ${f.error.message}`);
 }
 
 app.timer('hydrateSweep', {

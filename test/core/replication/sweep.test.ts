@@ -37,8 +37,10 @@ describe('hydrate sweep', () => {
     await h.blobs.releaseLease(REPLICAS, replica, dead!);
     expect(await h.deps.docs.points.get(m.machineId, 'sw')).toBeUndefined();
 
-    // The run's Azurite is shared: other tests' staged batches may be swept too.
-    await sweepStaged(h.deps, h.opts);
+    // The run's Azurite is shared: other tests' staged batches may be swept too (and fail
+    // here, their machines being unknown to this database); ours must not be among them.
+    const { failures } = await sweepStaged(h.deps, h.opts);
+    expect(failures.filter((f) => f.disk.startsWith(`${m.machineId}/`))).toEqual([]);
     expect(await h.deps.docs.points.get(m.machineId, 'sw')).toBeDefined();
     const bytes = await h.blobs.readRange(REPLICAS, replica, 0, d.size);
     expect(bytes.equals(d.image)).toBe(true);
