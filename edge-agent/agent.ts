@@ -123,6 +123,7 @@ export class Agent {
       ? await opts.source(disks)
       : await ScanSource.open(disks, state.indexDir, {
           intervalMs: opts.intervalMs ?? (settings.bookmarkIntervalSeconds ?? 5) * 1000,
+          sentBefore: (d) => spool.nextSeq({ diskId: d.id, generation: d.generation }) > 1,
         });
     // Batches spooled after the source's last checkpoint may be missing from its index (a
     // crash between the two): have the source produce those ranges again.

@@ -4,7 +4,8 @@ import { xxh64 } from '@node-rs/xxhash';
 import { isAllZero } from '../core/disk/digest';
 import { MAX_BATCH_BYTES } from '../core/batch';
 import type { AgentDisk, BookmarkRequest, ChangeRecord, ChangeSource } from './changeSource';
-import { sleep, writeFileAtomic } from './fsUtil';
+import { IndexFile } from './indexFile';
+import { sleep } from './fsUtil';
 
 /**
  * Change source that finds changes by reading each disk: large sequential reads (4 MiB into
@@ -25,15 +26,13 @@ export const SCAN_READ_BYTES = 4 * 1024 * 1024;
 export const TRACK_BLOCK = 4 * 1024;
 /** "Must be produced again" marker; xxh64 of a real block is 0 with probability 2^-64. */
 const UNKNOWN = 0n;
-const INDEX_MAGIC = 0x48565831; // 'HVX1'
-const INDEX_HDR = 32;
 
 interface DiskIndex {
   disk: AgentDisk;
   blocks: number;
   committed: BigUint64Array;
   shadow: BigUint64Array;
-  dirtyCommitted: boolean;
+  file: IndexFile;
 }
 
 interface Pending {
@@ -47,6 +46,11 @@ export interface ScanSourceOptions {
   /** Pause between passes when no bookmark is wanted (continuous mode). */
   intervalMs: number;
   readBytes?: number;
+  /**
+   * Whether batches of this disk's generation were ever spooled. A missing index then means
+   * tracking state was lost, not a fresh replica: every block is compared again.
+   */
+  sentBefore?: (disk: AgentDisk) => boolean;
 }
 
 const zeroDigestCache = new Map<number, bigint>();
@@ -67,7 +71,6 @@ export class ScanSource implements ChangeSource {
 
   private constructor(
     private readonly disks: DiskIndex[],
-    private readonly indexDir: string,
     private readonly options: ScanSourceOptions,
   ) {}
 
@@ -80,11 +83,19 @@ export class ScanSource implements ChangeSource {
     const out: DiskIndex[] = [];
     for (const disk of disks) {
       const blocks = Math.ceil(disk.sizeBytes / TRACK_BLOCK);
+      const geometry = {
+        trackBlock: TRACK_BLOCK,
+        sizeBytes: disk.sizeBytes,
+        generation: disk.generation,
+      };
+      const file = new IndexFile(indexFile(indexDir, disk), geometry, blocks);
+      const lost = options.sentBefore?.(disk) ?? false;
       const committed =
-        (await loadIndex(indexFile(indexDir, disk), disk, blocks)) ?? freshIndex(disk, blocks);
-      out.push({ disk, blocks, committed, shadow: committed.slice(), dirtyCommitted: false });
+        (await file.load()) ??
+        (lost ? new BigUint64Array(blocks).fill(UNKNOWN) : freshIndex(disk, blocks));
+      out.push({ disk, blocks, committed, shadow: committed.slice(), file });
     }
-    return new ScanSource(out, indexDir, options);
+    return new ScanSource(out, options);
   }
 
   requestBookmark(req: BookmarkRequest): Promise<void> {
@@ -98,7 +109,7 @@ export class ScanSource implements ChangeSource {
     while (this.pending.length && this.pending[0]!.pos <= pos) {
       const p = this.pending.shift()!;
       p.disk.committed.set(p.digests, p.first);
-      p.disk.dirtyCommitted = true;
+      p.disk.file.markDirty(p.first, p.first + p.digests.length);
     }
   }
 
@@ -115,15 +126,11 @@ export class ScanSource implements ChangeSource {
     );
     // Spooled but maybe not in the persisted index (crash recovery): make it durable.
     d.committed.fill(UNKNOWN, first, end);
-    d.dirtyCommitted = true;
+    d.file.markDirty(first, end);
   }
 
   async checkpoint(): Promise<void> {
-    for (const d of this.disks) {
-      if (!d.dirtyCommitted) continue;
-      d.dirtyCommitted = false;
-      await saveIndex(indexFile(this.indexDir, d.disk), d.disk, d.committed);
-    }
+    for (const d of this.disks) await d.file.save(d.committed);
   }
 
   async close(): Promise<void> {
@@ -280,40 +287,4 @@ function freshIndex(disk: AgentDisk, blocks: number): BigUint64Array {
   const tail = disk.sizeBytes - (blocks - 1) * TRACK_BLOCK;
   if (blocks > 0) a[blocks - 1] = zeroDigest(tail);
   return a;
-}
-
-async function loadIndex(
-  file: string,
-  disk: AgentDisk,
-  blocks: number,
-): Promise<BigUint64Array | undefined> {
-  let b: Buffer;
-  try {
-    b = await fsp.readFile(file);
-  } catch {
-    return undefined;
-  }
-  if (
-    b.length !== INDEX_HDR + blocks * 8 ||
-    b.readUInt32BE(0) !== INDEX_MAGIC ||
-    b.readUInt32BE(4) !== TRACK_BLOCK ||
-    Number(b.readBigUInt64BE(8)) !== disk.sizeBytes ||
-    b.readUInt32BE(16) !== disk.generation
-  ) {
-    // Unknown geometry: everything must be compared again, as if nothing were replicated.
-    return new BigUint64Array(blocks).fill(UNKNOWN);
-  }
-  const a = new BigUint64Array(blocks);
-  for (let i = 0; i < blocks; i++) a[i] = b.readBigUInt64LE(INDEX_HDR + i * 8);
-  return a;
-}
-
-async function saveIndex(file: string, disk: AgentDisk, a: BigUint64Array): Promise<void> {
-  const b = Buffer.alloc(INDEX_HDR + a.length * 8);
-  b.writeUInt32BE(INDEX_MAGIC, 0);
-  b.writeUInt32BE(TRACK_BLOCK, 4);
-  b.writeBigUInt64BE(BigInt(disk.sizeBytes), 8);
-  b.writeUInt32BE(disk.generation, 16);
-  Buffer.from(a.buffer, a.byteOffset, a.byteLength).copy(b, INDEX_HDR);
-  await writeFileAtomic(file, b);
 }
