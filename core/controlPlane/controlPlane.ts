@@ -1,4 +1,5 @@
 import type { DocumentStore } from '../documents/ports';
+import { ConsistencyGroups } from './consistencyGroups';
 import { EnrollmentService } from './enrollment';
 import type { HealthProbe } from './health';
 import type { IngestCredentialIssuer } from './ingest';
@@ -8,6 +9,7 @@ import { MachineKeys, type KeyWrapper } from './machineKeys';
 import { Machines } from './machines';
 import { Policies } from './policies';
 import { ProtectedItems } from './protectedItems';
+import { Resyncs } from './resyncs';
 import { Protection, type JobLauncher } from './protection';
 import { Sites } from './sites';
 
@@ -30,7 +32,9 @@ export interface ControlPlane {
   policies: Policies;
   protectedItems: ProtectedItems;
   protection: Protection;
+  resyncs: Resyncs;
   jobs: Jobs;
+  groups: ConsistencyGroups;
   ingest: IngestCredentialIssuer;
   probes: HealthProbe[];
 }
@@ -51,7 +55,9 @@ export function createControlPlane(d: ControlPlaneDeps): ControlPlane {
     policies,
     protectedItems,
     protection: new Protection(machines, policies, protectedItems, jobs, d.clock, d.launcher),
+    resyncs: new Resyncs(d.documents, machines, protectedItems, jobs, d.clock, d.launcher),
     jobs,
+    groups: new ConsistencyGroups(d.documents, machines, d.clock),
     ingest: d.ingest,
     probes: d.probes,
   };

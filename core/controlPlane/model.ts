@@ -1,6 +1,7 @@
 import type { CollectionDef } from '../documents/ports';
 import type { DiskStatus, PolicyFields } from './schemas';
 import type { ProtectedItemState } from './protectedItemState';
+import { groupCollectionsDefs } from './groupModel';
 
 /** Stored documents of the control plane and their collections (containers). */
 
@@ -42,6 +43,26 @@ export interface DiskDoc {
   sizeBytes: number;
   logicalSectorSize: 512 | 4096;
   addedAt: string;
+  /** Replication generation the agent must send (absent = 1); a resync starts the next one. */
+  generation?: number;
+  /** The last resync of this disk (pending until its generation publishes a recovery point). */
+  resync?: DiskResync;
+}
+
+/** A resync (design §2 "Generations and resync"): the disk replicates again into a fresh replica. */
+export interface DiskResync {
+  generation: number;
+  requestedAt: string;
+  /** admin: an operator; agent: it lost its tracking state; resize: the disk changed size. */
+  requestedBy: 'admin' | 'agent' | 'resize';
+  reason?: string;
+  /** The resync job (absent when the disk was not protected: nothing to wait for). */
+  jobId?: string;
+  idempotencyKey?: string;
+  /** Size of the previous generation when a resize started this one. */
+  previousSizeBytes?: number;
+  /** When this generation's first recovery point was seen; absent = pending. */
+  completedAt?: string;
 }
 
 export interface HeartbeatDoc {
@@ -123,4 +144,7 @@ export const collectionsDefs = {
   },
 } satisfies Record<string, CollectionDef>;
 
-export const controlPlaneCollections: CollectionDef[] = Object.values(collectionsDefs);
+export const controlPlaneCollections: CollectionDef[] = [
+  ...Object.values(collectionsDefs),
+  ...Object.values(groupCollectionsDefs),
+];

@@ -5,6 +5,7 @@ import './policies';
 import './machines';
 import './agent';
 import './protection';
+import './consistencyGroups';
 import './health';
 import './openapi';
 export {};

@@ -6,6 +6,7 @@ import './policies';
 import './machines';
 import './agent';
 import './protection';
+import './consistencyGroups';
 import './health';
 import { buildOpenApi } from './openApiDocument';
 
