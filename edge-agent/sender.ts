@@ -12,9 +12,13 @@ import {
   peekHeader,
 } from '../core/batch';
 import { HavenError } from '../core/errors';
+import { mapLimit } from '../core/mapLimit';
 import type { IngestCredentials } from './controlPlaneClient';
 import { sleep } from './fsUtil';
 import type { Spool, SpoolEntry } from './spool';
+
+/** Claim-check PUTs in flight per send. */
+const CLAIM_UPLOADS_IN_FLIGHT = 4;
 
 export interface Outbound {
   entry: SpoolEntry;
@@ -70,8 +74,9 @@ export class EventHubsSink implements BatchSink {
   async send(items: readonly Outbound[]): Promise<void> {
     const producer = await this.producer();
     const creds = this.creds!;
-    let batch: EventDataBatch = await producer.createBatch({ partitionKey: this.machineId });
-    for (const it of items) {
+    // Claim-check uploads run a few at a time (one PUT each is latency-bound); the events
+    // still go out in spool order, after every upload they reference has landed.
+    const events = await mapLimit(items, CLAIM_UPLOADS_IN_FLIGHT, async (it) => {
       const header = peekHeader(it.envelope);
       let body: Buffer = it.envelope;
       let contentType = BATCH_CONTENT_TYPE;
@@ -84,18 +89,21 @@ export class EventHubsSink implements BatchSink {
         body = Buffer.from(JSON.stringify(makeBatchRef(header, it.envelope)));
         contentType = CLAIM_CONTENT_TYPE;
       }
-      const event = {
+      return {
         body,
         contentType,
         properties: { diskId: header.diskId, generation: header.generation, seq: header.seq },
       };
+    });
+    let batch: EventDataBatch = await producer.createBatch({ partitionKey: this.machineId });
+    for (const event of events) {
       if (!batch.tryAdd(event)) {
         await producer.sendBatch(batch);
         batch = await producer.createBatch({ partitionKey: this.machineId });
         if (!batch.tryAdd(event)) {
           throw new HavenError(
             'too-large',
-            `Event for seq ${header.seq} does not fit an Event Hubs batch.`,
+            `Event for seq ${String(event.properties.seq)} does not fit an Event Hubs batch.`,
           );
         }
       }
@@ -145,7 +153,7 @@ export class Sender {
     private readonly spool: Spool,
     private readonly sink: BatchSink,
     private readonly events: SenderEvents = {},
-    private readonly maxBytesPerSend = 8 * 1024 * 1024,
+    private readonly maxBytesPerSend = 32 * 1024 * 1024,
   ) {}
 
   /** Resolves when nothing is pending in the spool. */
