@@ -9,6 +9,7 @@ import { Batcher } from './batcher';
 import type { AgentDisk, ChangeSource } from './changeSource';
 import { ControlPlaneClient, type RecoveryPoint } from './controlPlaneClient';
 import { readJson, sleep, writeFileAtomic } from './fsUtil';
+import { GroupCuts, type GroupCut } from './groupCuts';
 import { runHook } from './hooks';
 import { ScanSource } from './scanSource';
 import { type BatchSink, Sender } from './sender';
@@ -82,6 +83,8 @@ export class Agent {
   /** Bookmarks asked for by `haven-agent bookmark`: a done file tells it when they are spooled. */
   private requested = new Set<string>();
   private crashPending = false;
+  /** Consistency-group cuts: set by open(), each inserted at most once. */
+  private groupCuts?: GroupCuts;
 
   private constructor(
     readonly state: AgentState,
@@ -128,8 +131,10 @@ export class Agent {
     // Batches spooled after the source's last checkpoint may be missing from its index (a
     // crash between the two): have the source produce those ranges again.
     const redo = spool.afterCheckpoint();
+    const spooledBookmarks: string[] = [];
     for (const e of redo) {
       const h = peekHeader(await spool.read(e));
+      if (h.bookmark) spooledBookmarks.push(h.bookmark.id);
       for (const x of h.extents) source.invalidate(h.diskId, x.offset, x.length);
     }
     const lastSeqs = spool.lastSeqs();
@@ -171,6 +176,7 @@ export class Agent {
       api,
       opts.log,
     );
+    self.groupCuts = await GroupCuts.load(state, spooledBookmarks);
     return self;
   }
 
@@ -207,6 +213,7 @@ export class Agent {
           this.lastBookmark = { id: r.bookmark, cutAt, seqs: this.spool.lastSeqs() };
           this.bookmarksCut.set(r.bookmark, cutAt);
           await this.recordBookmark({ id: r.bookmark, cutAt, seqs: this.spool.lastSeqs() });
+          await this.groupCuts?.spooled(r.bookmark);
           if (this.requested.delete(r.bookmark)) {
             await writeFileAtomic(
               path.join(this.state.requestsDir, `${r.bookmark}.done`),
@@ -329,6 +336,15 @@ export class Agent {
     timers.push(
       setInterval(
         () =>
+          void this.pollGroupCuts().catch((e) =>
+            this.log('group cut poll failed', { error: (e as Error).message }),
+          ),
+        (this.settings.groupPollSeconds ?? 5) * 1000,
+      ),
+    );
+    timers.push(
+      setInterval(
+        () =>
           void this.pollRequests().catch((e) =>
             this.log('bookmark request failed', { error: (e as Error).message }),
           ),
@@ -373,6 +389,43 @@ export class Agent {
       }
     } finally {
       this.pollingRequests = false;
+    }
+  }
+
+  private pollingGroupCuts = false;
+  /** Inserts the consistency-group cuts the control plane has for this machine (each once). */
+  private async pollGroupCuts(): Promise<void> {
+    if (this.pollingGroupCuts || !this.groupCuts) return;
+    this.pollingGroupCuts = true;
+    let cuts: GroupCut[] = [];
+    let next = 0;
+    try {
+      cuts = this.groupCuts.take(await this.api.groupBookmarks(this.identity.machineId));
+      for (const c of cuts) {
+        this.log('group cut', { bookmarkId: c.id, groupId: c.groupId });
+        await this.insertGroupCut(c, () => next++);
+      }
+    } finally {
+      // Cuts not requested (a freeze hook failed): the next poll takes them again.
+      for (const left of cuts.slice(next)) this.groupCuts.release(left.id);
+      this.pollingGroupCuts = false;
+    }
+  }
+
+  private async insertGroupCut(c: GroupCut, requested: () => void): Promise<void> {
+    const hooks = this.settings.hooks;
+    const app = c.consistency === 'app';
+    if (app && hooks?.preFreeze) await runHook('pre-freeze', hooks.preFreeze, hooks.timeoutSeconds);
+    try {
+      const decided = this.source.requestBookmark({
+        id: c.id,
+        consistency: c.consistency,
+        groupId: c.groupId,
+      });
+      requested();
+      await decided;
+    } finally {
+      if (app && hooks?.postThaw) await runHook('post-thaw', hooks.postThaw, hooks.timeoutSeconds);
     }
   }
 

@@ -25,6 +25,8 @@ export interface AgentSettings {
   spoolFullWaitMs?: number;
   /** Crash bookmark interval (policy default 5 s). */
   bookmarkIntervalSeconds?: number;
+  /** How often `run` asks the control plane for consistency-group cuts (default 5 s). */
+  groupPollSeconds?: number;
   hooks?: { preFreeze?: string; postThaw?: string; timeoutSeconds?: number };
 }
 
@@ -56,6 +58,10 @@ export class AgentState {
   /** Recent bookmarks with the seq of their batch per disk/generation (maps points to seqs). */
   get bookmarksFile() {
     return path.join(this.dir, 'bookmarks.json');
+  }
+  /** Consistency-group cuts already inserted (each at most once, across restarts). */
+  get groupCutsFile() {
+    return path.join(this.dir, 'group-cuts.json');
   }
   get lockFile() {
     return path.join(this.dir, 'agent.pid');

@@ -1,4 +1,5 @@
 import { HavenError, type ErrorKind } from '../core/errors';
+import type { GroupCut } from './groupCuts';
 
 export type IngestCredentials = import('../core/controlPlane/ingest').IngestCredentials;
 
@@ -7,6 +8,17 @@ export interface Enrollment {
   siteId?: string;
   credential: string;
   dataKey: { keyId: string; key: string };
+}
+
+/** GET machines/{id}/disks (machine credential). */
+export interface CloudDisk {
+  id: string;
+  sizeBytes: number;
+  logicalSectorSize: number;
+  /** The generation to send (absent from older control planes: 1). */
+  generation?: number;
+  /** The cloud's watermark in that generation. */
+  appliedSeq?: number;
 }
 
 export interface RecoveryPointDisk {
@@ -131,11 +143,35 @@ export class ControlPlaneClient {
     return e;
   }
 
+  /** Registers a disk; the answer says its generation (a new size starts the next one). */
   async addDisk(
     machineId: string,
     disk: { id: string; sizeBytes: number; logicalSectorSize: number },
-  ): Promise<void> {
-    await this.request('POST', `machines/${encodeURIComponent(machineId)}/disks`, disk);
+  ): Promise<CloudDisk> {
+    return (
+      await this.request<CloudDisk>('POST', `machines/${encodeURIComponent(machineId)}/disks`, disk)
+    ).body;
+  }
+
+  /** The machine's disks as the control plane knows them (generation to send, cloud watermark). */
+  async listDisks(machineId: string, timeoutMs = 10_000): Promise<CloudDisk[]> {
+    const r = await this.request<{ items?: CloudDisk[] }>(
+      'GET',
+      `machines/${encodeURIComponent(machineId)}/disks`,
+      undefined,
+      timeoutMs,
+    );
+    return r.body?.items ?? [];
+  }
+
+  /** Asks for a resync of a disk (the agent lost its tracking state): the disk's new generation. */
+  async requestResync(machineId: string, diskId: string, reason: string): Promise<CloudDisk> {
+    const r = await this.request<{ disk: CloudDisk }>(
+      'POST',
+      `machines/${encodeURIComponent(machineId)}/disks/${encodeURIComponent(diskId)}/resync-request`,
+      { reason },
+    );
+    return r.body.disk;
   }
 
   async ingestToken(machineId: string): Promise<IngestCredentials> {
@@ -150,6 +186,15 @@ export class ControlPlaneClient {
 
   async heartbeat(machineId: string, body: unknown): Promise<void> {
     await this.request('POST', `machines/${encodeURIComponent(machineId)}/heartbeat`, body);
+  }
+
+  /** Consistency-group cuts this machine has yet to insert (oldest first). */
+  async groupBookmarks(machineId: string): Promise<GroupCut[]> {
+    const r = await this.request<{ items?: GroupCut[] }>(
+      'GET',
+      `machines/${encodeURIComponent(machineId)}/group-bookmarks`,
+    );
+    return r.body?.items ?? [];
   }
 
   /** undefined while the point does not exist yet (404). */
