@@ -20,7 +20,7 @@ export interface MachineDetail extends MachineView {
   protection: { state: string; disks: string[]; policy: string; jobId: string } | null;
 }
 
-export type DiskView = Omit<DiskDoc, 'machineId'>;
+export type DiskView = Omit<DiskDoc, 'machineId' | 'generation'> & { generation: number };
 
 export const toMachineView = (m: MachineDoc, hb?: HeartbeatDoc): MachineView => ({
   id: m.id,
@@ -35,7 +35,10 @@ export const toMachineView = (m: MachineDoc, hb?: HeartbeatDoc): MachineView => 
   ...(hb ? { lastHeartbeatAt: hb.at } : {}),
 });
 
-const toDiskView = ({ machineId: _m, ...d }: DiskDoc): DiskView => d;
+export const toDiskView = ({ machineId: _m, ...d }: DiskDoc): DiskView => ({
+  ...d,
+  generation: d.generation ?? 1,
+});
 
 /**
  * Machines, their disks and heartbeats. Replication health (RPO, churn, backlog, last point,
@@ -122,7 +125,8 @@ export class Machines {
 
   /**
    * Registers a disk. Re-sending the same facts is a no-op (`created: false`); other facts for
-   * a known id are a conflict (a resized/replaced disk needs a resync, not a silent change).
+   * a known id are a conflict (a resized/replaced disk needs a resync, not a silent change:
+   * core/controlPlane/resyncs.ts turns a size-only change into one).
    */
   async addDisk(
     machineId: string,

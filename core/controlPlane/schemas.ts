@@ -116,6 +116,15 @@ export const protectBody = z
 
 export const emptyBody = z.object({}).strict();
 
+/** POST …/disks/{diskId}/resync (admin) and …/resync-request (the agent). */
+export const resyncBody = z
+  .object({
+    reason: z.string().min(1).max(500).optional(),
+    /** Same key → same answer (also accepted as the `Idempotency-Key` header). */
+    idempotencyKey: z.string().min(1).max(100).optional(),
+  })
+  .strict();
+
 export type CreateSiteBody = z.infer<typeof createSiteBody>;
 export type CreateTokenBody = z.infer<typeof createTokenBody>;
 export type DiskFacts = z.infer<typeof diskFactsSchema>;
@@ -125,6 +134,7 @@ export type CreatePolicyBody = z.infer<typeof createPolicyBody>;
 export type DiskStatus = z.infer<typeof diskStatusSchema>;
 export type HeartbeatBody = z.infer<typeof heartbeatBody>;
 export type ProtectBody = z.infer<typeof protectBody>;
+export type ResyncBody = z.infer<typeof resyncBody>;
 
 /** Server-generated ids (machines, jobs): prefix-hex, no dots. */
 export const resourceIdSchema = z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'not a valid id');

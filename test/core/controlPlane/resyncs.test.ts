@@ -1,0 +1,250 @@
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { MemoryDocumentStore } from '../../../adapters/documents/memoryDocumentStore';
+import { createControlPlane } from '../../../core/controlPlane/controlPlane';
+import {
+  collectionsDefs,
+  type JobDoc,
+  type MachineDoc,
+  type ProtectedItemDoc,
+} from '../../../core/controlPlane/model';
+import { AesKeyWrapper } from '../../../core/controlPlane/machineKeys';
+import type { ProtectedItemState } from '../../../core/controlPlane/protectedItemState';
+import { RESYNC_JOB } from '../../../core/controlPlane/resyncs';
+import { transient } from '../../../core/errors';
+import { newDiskDoc } from '../../../core/replication/incidents';
+import { diskDocId, replicationCollectionsOf } from '../../../core/replication/state';
+
+const MiB = 2 ** 20;
+const M = 'm-1';
+
+/** A control plane over memory with one enrolled machine and disks `a`, `b`; `state` protects both. */
+async function setup(state?: ProtectedItemState) {
+  const documents = new MemoryDocumentStore();
+  let now = Date.parse('2030-01-01T00:00:00Z');
+  const started: { job: JobDoc; input: Record<string, unknown> }[] = [];
+  const cp = createControlPlane({
+    documents,
+    clock: () => (now += 1000),
+    keyWrapper: new AesKeyWrapper(randomBytes(32)),
+    ingest: {
+      issue: async () => {
+        throw transient('no');
+      },
+    },
+    probes: [],
+    launcher: { start: async (job, input) => void started.push({ job, input }) },
+  });
+  const machine: MachineDoc = {
+    id: M,
+    siteId: 's',
+    hostname: 'h',
+    os: 'linux',
+    enrolledAt: new Date(now).toISOString(),
+    credentialHash: 'x',
+    keyId: 'k1',
+  };
+  await documents.collection<MachineDoc>(collectionsDefs.machines).create(machine);
+  for (const id of ['a', 'b'])
+    await cp.machines.addDisk(M, { id, sizeBytes: 8 * MiB, logicalSectorSize: 512 });
+  const items = documents.collection<ProtectedItemDoc>(collectionsDefs.protectedItems);
+  let enableJob: JobDoc | undefined;
+  if (state) {
+    enableJob = await cp.jobs.create('enable-protection', { machineId: M });
+    await items.create({
+      id: M,
+      machineId: M,
+      siteId: 's',
+      state,
+      disks: ['a', 'b'],
+      policy: 'default',
+      jobId: enableJob.id,
+      createdAt: machine.enrolledAt,
+      updatedAt: machine.enrolledAt,
+      history: [],
+    });
+  }
+  const repl = replicationCollectionsOf(documents).disks;
+  /** What the hydrator records for (disk, generation). */
+  const hydrated = async (
+    diskId: string,
+    generation: number,
+    patch: { complete?: boolean; stopped?: boolean; appliedSeq?: number },
+  ) => {
+    const id = diskDocId(diskId, generation);
+    const cur = await repl.get(M, id);
+    const doc = cur?.doc ?? newDiskDoc(M, diskId, generation, 8 * MiB, now);
+    await repl.upsert({
+      ...doc,
+      ...(patch.complete ? { complete: true } : {}),
+      ...(patch.appliedSeq ? { appliedSeq: patch.appliedSeq } : {}),
+      ...(patch.stopped ? { stopped: { reason: 'integrity', at: doc.createdAt } } : {}),
+    });
+  };
+  return { cp, documents, started, hydrated, enableJob };
+}
+
+describe('resync (control plane)', () => {
+  it('bumps the generation, moves a protected item to initial-sync under a resync job and starts it', async () => {
+    const { cp, started } = await setup('protected');
+    const r = await cp.resyncs.request(M, 'a', { requestedBy: 'admin', reason: 'operator' });
+    expect(r.created).toBe(true);
+    expect(r.disk).toMatchObject({
+      id: 'a',
+      generation: 2,
+      resync: { generation: 2, requestedBy: 'admin', reason: 'operator', jobId: r.job!.id },
+    });
+    expect(r.disk.resync?.completedAt).toBeUndefined();
+    expect(r.job).toMatchObject({ type: RESYNC_JOB, machineId: M, state: 'queued' });
+    expect(r.item).toMatchObject({ state: 'initial-sync', jobId: r.job!.id });
+    expect(r.item!.history.at(-1)).toMatchObject({ from: 'protected', to: 'initial-sync' });
+    expect(started).toEqual([
+      { job: r.job, input: { machineId: M, diskId: 'a', generation: 2, sizeBytes: 8 * MiB } },
+    ]);
+    // The other disk is untouched; the agent's listing shows each disk's generation.
+    const listed = await cp.resyncs.agentDisks(M);
+    expect(listed.map((d) => [d.id, d.generation, d.appliedSeq])).toEqual([
+      ['a', 2, 0],
+      ['b', 1, 0],
+    ]);
+  });
+
+  it('is idempotent: a pending generation is answered, the same key gets the same answer', async () => {
+    const { cp, hydrated, started } = await setup('protected');
+    const first = await cp.resyncs.request(M, 'a', { requestedBy: 'admin', idempotencyKey: 'k1' });
+    const again = await cp.resyncs.request(M, 'a', { requestedBy: 'agent' });
+    expect(again).toMatchObject({ created: false, disk: { generation: 2 } });
+    expect(again.job!.id).toBe(first.job!.id);
+    // A queued job (its first start failed) is started again by the repeat.
+    expect(started).toHaveLength(2);
+
+    // Completed: a retry with the same key still gets that answer, a plain request starts 3.
+    await hydrated('a', 2, { complete: true });
+    await cp.resyncs.settle(M);
+    const retried = await cp.resyncs.request(M, 'a', {
+      requestedBy: 'admin',
+      idempotencyKey: 'k1',
+    });
+    expect(retried).toMatchObject({ created: false, disk: { generation: 2 } });
+    expect(retried.disk.resync?.completedAt).toBeDefined();
+    const third = await cp.resyncs.request(M, 'a', { requestedBy: 'admin' });
+    expect(third).toMatchObject({ created: true, disk: { generation: 3 } });
+  });
+
+  it('a stopped pending generation is not answered: the next request starts a new one', async () => {
+    const { cp, hydrated } = await setup('protected');
+    await cp.resyncs.request(M, 'a', { requestedBy: 'admin' });
+    await hydrated('a', 2, { stopped: true });
+    const r = await cp.resyncs.request(M, 'a', { requestedBy: 'admin', reason: 'after incident' });
+    expect(r).toMatchObject({ created: true, disk: { generation: 3 } });
+  });
+
+  it('a stopped disk (integrity incident) resyncs out of it', async () => {
+    const { cp, hydrated } = await setup('protected');
+    await hydrated('a', 1, { stopped: true, appliedSeq: 7 });
+    const r = await cp.resyncs.request(M, 'a', { requestedBy: 'admin' });
+    expect(r.disk.generation).toBe(2);
+    expect((await cp.resyncs.agentDisks(M))[0]).toMatchObject({ generation: 2, appliedSeq: 0 });
+  });
+
+  it('settles: the item goes back to protected once every pending resync has its first point', async () => {
+    const { cp, hydrated } = await setup('protected');
+    const ra = await cp.resyncs.request(M, 'a', { requestedBy: 'admin' });
+    const rb = await cp.resyncs.request(M, 'b', { requestedBy: 'agent' });
+    expect(rb.item).toMatchObject({ state: 'initial-sync', jobId: ra.job!.id });
+    expect(await cp.resyncs.settle(M, ra.job!.id)).toEqual({
+      done: false,
+      pending: ['a', 'b'],
+      state: 'initial-sync',
+    });
+    // Generation 1 points do not count, nor a generation still copying.
+    await hydrated('a', 1, { complete: true });
+    await hydrated('b', 2, { appliedSeq: 3 });
+    expect((await cp.resyncs.settle(M, ra.job!.id)).done).toBe(false);
+    await hydrated('a', 2, { complete: true });
+    expect(await cp.resyncs.settle(M, ra.job!.id)).toEqual({
+      done: true,
+      pending: ['b'],
+      state: 'initial-sync',
+    });
+    await hydrated('b', 2, { complete: true });
+    expect(await cp.resyncs.settle(M, rb.job!.id)).toEqual({
+      done: true,
+      pending: [],
+      state: 'protected',
+    });
+    const item = await cp.protectedItems.get(M);
+    expect(item.doc.history.at(-1)).toMatchObject({ from: 'initial-sync', to: 'protected' });
+    expect((await cp.machines.listDisks(M))[0]!.resync?.completedAt).toBeDefined();
+  });
+
+  it('during the enable saga the item stays with the enable job', async () => {
+    const { cp, enableJob } = await setup('initial-sync');
+    const r = await cp.resyncs.request(M, 'a', { requestedBy: 'admin' });
+    expect(r.item).toMatchObject({ state: 'initial-sync', jobId: enableJob!.id });
+    expect(r.disk.generation).toBe(2);
+  });
+
+  it('refuses unknown machines and disks (404) and disks that are not replicating (409)', async () => {
+    const { cp } = await setup('protected');
+    await expect(cp.resyncs.request('nope', 'a', { requestedBy: 'admin' })).rejects.toMatchObject({
+      kind: 'not-found',
+    });
+    await expect(cp.resyncs.request(M, 'zz', { requestedBy: 'admin' })).rejects.toMatchObject({
+      kind: 'not-found',
+    });
+    const unprotected = await setup();
+    await expect(
+      unprotected.cp.resyncs.request(M, 'a', { requestedBy: 'admin' }),
+    ).rejects.toMatchObject({ kind: 'conflict' });
+    const failedOver = await setup('failed-over');
+    await expect(
+      failedOver.cp.resyncs.request(M, 'a', { requestedBy: 'admin' }),
+    ).rejects.toMatchObject({ kind: 'conflict', details: { state: 'failed-over' } });
+  });
+
+  it('a resized disk is a resync into a replica of the new size; other changed facts stay a conflict', async () => {
+    const { cp, started } = await setup('protected');
+    const same = await cp.resyncs.addDisk(M, {
+      id: 'a',
+      sizeBytes: 8 * MiB,
+      logicalSectorSize: 512,
+    });
+    expect(same).toMatchObject({ created: false, disk: { generation: 1 } });
+    expect(same.resync).toBeUndefined();
+
+    const r = await cp.resyncs.addDisk(M, { id: 'a', sizeBytes: 12 * MiB, logicalSectorSize: 512 });
+    expect(r.disk).toMatchObject({
+      sizeBytes: 12 * MiB,
+      generation: 2,
+      resync: { requestedBy: 'resize', previousSizeBytes: 8 * MiB },
+    });
+    expect(started.at(-1)!.input).toMatchObject({ generation: 2, sizeBytes: 12 * MiB });
+    // Re-sending the new facts is a no-op; the sector size still cannot change silently.
+    const again = await cp.resyncs.addDisk(M, {
+      id: 'a',
+      sizeBytes: 12 * MiB,
+      logicalSectorSize: 512,
+    });
+    expect(again).toMatchObject({ created: false, disk: { generation: 2 } });
+    await expect(
+      cp.resyncs.addDisk(M, { id: 'a', sizeBytes: 12 * MiB, logicalSectorSize: 4096 }),
+    ).rejects.toMatchObject({ kind: 'conflict' });
+    // A resize while generation 2 is still pending starts generation 3 (new size).
+    const bigger = await cp.resyncs.addDisk(M, {
+      id: 'a',
+      sizeBytes: 16 * MiB,
+      logicalSectorSize: 512,
+    });
+    expect(bigger.disk).toMatchObject({ generation: 3, sizeBytes: 16 * MiB });
+  });
+
+  it('a resize of an unprotected disk records the new size and generation without a job', async () => {
+    const { cp, started } = await setup();
+    const r = await cp.resyncs.addDisk(M, { id: 'b', sizeBytes: 4 * MiB, logicalSectorSize: 512 });
+    expect(r.resync).toMatchObject({ created: true, job: null });
+    expect(r.disk).toMatchObject({ sizeBytes: 4 * MiB, generation: 2 });
+    expect(r.disk.resync?.completedAt).toBeDefined();
+    expect(started).toEqual([]);
+  });
+});
