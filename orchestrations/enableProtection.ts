@@ -11,7 +11,7 @@ import { addMs } from './orchestrationTime';
 
 /**
  * Enable protection of a machine (design §3, §5): create one replica page blob per protected
- * disk (generation 1, fixed VHD footer), make sure staging exists, record the protected item,
+ * disk (its current generation: 1 unless resynced/resized before, fixed VHD footer), make sure staging exists, record the protected item,
  * move it to `initial-sync`, wait for the data path to report `InitialSyncComplete`, then mark
  * it `protected`. Every step pushes its compensation first; failure or a `Cancel` event runs
  * them in reverse, so a failed or cancelled saga leaves nothing behind (invariant 5).
@@ -110,7 +110,7 @@ export const enableProtectionOrchestrator: OrchestrationHandler = function* (
       machineId: input.machineId,
       diskId: d.diskId,
       sizeBytes: d.sizeBytes,
-      generation: 1,
+      generation: d.generation ?? 1,
       owner: jobId,
       createdAt: at(),
     }));

@@ -1,5 +1,7 @@
 // Registers every saga and its activities with the durable-functions SDK (imported by
 // functions/index.ts). One saga per file; activity names are exported constants.
 import { registerEnableProtection } from './registerEnableProtection';
+import { registerResync } from './registerResync';
 
 registerEnableProtection();
+registerResync();

@@ -46,6 +46,7 @@ export class ControlPlaneDirectory implements MachineDirectory {
       disks: disks.items.map((d) => ({
         diskId: d.doc.id,
         sizeBytes: d.doc.sizeBytes,
+        generation: d.doc.generation ?? 1,
         protected: protectedIds.has(d.doc.id),
       })),
       ...(policy

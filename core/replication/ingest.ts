@@ -172,10 +172,11 @@ export async function ingestEvent(
         `Generation ${h.generation} of disk ${h.diskId} is older than the live generation ${live}.`,
       );
     }
-    if (h.generation > Math.max(newest, 0) + 1) {
+    // The control plane's generation is the ceiling (a resync may skip one the agent never sent).
+    if (h.generation > (disk.generation ?? newest + 1)) {
       throw new Rejection(
         'validation',
-        `Generation ${h.generation} of disk ${h.diskId} is from the future (newest is ${newest}).`,
+        `Generation ${h.generation} of disk ${h.diskId} is from the future (newest is ${disk.generation ?? newest}).`,
       );
     }
     const state: DiskReplicationDoc | undefined = docs.find(

@@ -7,6 +7,8 @@ export type { BlobEvents, BlobStore } from './blobPorts';
 export interface KnownDisk {
   diskId: string;
   sizeBytes: number;
+  /** The generation the control plane expects (a resync bumps it); absent = not tracked. */
+  generation?: number;
   /** Protected disks take part in recovery points; a point is complete when all of them have their piece. */
   protected: boolean;
 }

@@ -8,6 +8,7 @@ import {
 import { callingMachine, handler } from '../http/handler';
 import { parseBody } from '../http/body';
 import { diskFactsSchema, emptyBody, heartbeatBody } from '../../core/controlPlane/schemas';
+import { durableClientInput, launcherFor } from './durableLauncher';
 
 // Machine endpoints: anonymous for the host, `Authorization: Bearer hvm.<id>.<secret>` checked here.
 
@@ -39,15 +40,23 @@ export const addDisk = register(
     route: 'machines/{id}/disks',
     caller: 'machine',
     tag: 'agent',
-    summary: 'Register a disk (idempotent for the same facts)',
+    summary: 'Register a disk (idempotent for the same facts; a new size starts a resync)',
     body: diskFactsSchema,
     response: diskResponse,
-    responses: { 201: 'Disk added', 200: 'Disk already registered with these facts' },
+    responses: {
+      201: 'Disk added',
+      200: 'Disk already registered with these facts, or resized (new generation)',
+    },
+    extraInputs: [durableClientInput],
   },
-  handler(async (root, req) => {
+  handler(async (root, req, context) => {
     const id = await callingMachine(root, req);
     const body = await parseBody(req, diskFactsSchema, root.config.maxBodyBytes);
-    const { disk, created } = await root.controlPlane.machines.addDisk(id, body);
+    const { disk, created } = await root.controlPlane.resyncs.addDisk(
+      id,
+      body,
+      launcherFor(context),
+    );
     return { status: created ? 201 : 200, jsonBody: disk };
   }),
 );
@@ -59,13 +68,13 @@ export const listDisks = register(
     route: 'machines/{id}/disks',
     caller: 'machine',
     tag: 'agent',
-    summary: "List the machine's disks",
+    summary: "List the machine's disks (generation to send, the cloud's watermark in it)",
     response: pageOf(diskResponse),
     responses: { 200: 'The disks' },
   },
   handler(async (root, req) => {
     const id = await callingMachine(root, req);
-    return { jsonBody: { items: await root.controlPlane.machines.listDisks(id) } };
+    return { jsonBody: { items: await root.controlPlane.resyncs.agentDisks(id) } };
   }),
 );
 

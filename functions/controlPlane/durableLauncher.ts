@@ -2,6 +2,7 @@ import * as df from 'durable-functions';
 import type { InvocationContext } from '@azure/functions';
 import type { JobCanceller, JobLauncher } from '../../core/controlPlane/protection';
 import { ENABLE_PROTECTION_JOB } from '../../core/controlPlane/protection';
+import { RESYNC_JOB } from '../../core/controlPlane/resyncs';
 import { transient } from '../../core/errors';
 
 /** The durable client input for triggers that start or cancel jobs. */
@@ -13,6 +14,7 @@ export const durableClientInput = df.input.durableClient();
  */
 export const orchestrationForJob: Record<string, string> = {
   [ENABLE_PROTECTION_JOB]: 'enableProtection',
+  [RESYNC_JOB]: 'resync',
 };
 
 /** The external event a saga handles by running its compensations (orchestrations/ `CANCEL`). */

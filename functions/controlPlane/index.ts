@@ -5,6 +5,7 @@ import './policies';
 import './machines';
 import './agent';
 import './protection';
+import './resync';
 import './consistencyGroups';
 import './health';
 import './openapi';

@@ -57,6 +57,23 @@ export const diskResponse = z.object({
   sizeBytes: z.number().int(),
   logicalSectorSize: z.number().int(),
   addedAt: time,
+  generation: z
+    .number()
+    .int()
+    .describe('Generation the agent replicates (a resync starts the next)'),
+  resync: z
+    .object({
+      generation: z.number().int(),
+      requestedAt: time,
+      requestedBy: z.enum(['admin', 'agent', 'resize']),
+      reason: z.string().optional(),
+      jobId: z.string().optional(),
+      idempotencyKey: z.string().optional(),
+      previousSizeBytes: z.number().int().optional(),
+      completedAt: time.optional().describe('Absent while resyncing'),
+    })
+    .optional(),
+  appliedSeq: z.number().int().optional().describe("The agent's listing: the cloud's watermark"),
 });
 
 export const machineDetailResponse = machineResponse.extend({
@@ -128,6 +145,13 @@ export const protectedItemResponse = z.object({
 });
 
 export const protectResponse = z.object({ item: protectedItemResponse, job: jobResponse });
+
+export const resyncResponse = z.object({
+  disk: diskResponse,
+  job: jobResponse.nullable(),
+  item: protectedItemResponse.nullable(),
+  created: z.boolean(),
+});
 
 export const heartbeatResponse = z.object({
   receivedAt: time,

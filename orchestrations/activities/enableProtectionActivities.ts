@@ -47,6 +47,8 @@ export interface GetDisksInput {
 export interface DiskToProtect {
   diskId: string;
   sizeBytes: number;
+  /** The disk's current generation (> 1 after a resync); absent from older saga histories. */
+  generation?: number;
 }
 export interface ReplicaInput {
   machineId: string;
@@ -105,7 +107,7 @@ async function getDisks(input: GetDisksInput): Promise<DiskToProtect[]> {
   return input.disks.map((id) => {
     const d = known.find((k) => k.id === id);
     if (!d) throw notFound('Disk', `${input.machineId}/${id}`);
-    return { diskId: d.id, sizeBytes: d.sizeBytes };
+    return { diskId: d.id, sizeBytes: d.sizeBytes, generation: d.generation };
   });
 }
 
