@@ -1,0 +1,565 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomInt } from 'node:crypto';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
+import { connect } from 'node:net';
+import { loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { CosmosClient } from '@azure/cosmos';
+import { claimPort } from '../../local/stack/freePort';
+import { parseLocalEnv } from '../../local/stack/localEnvFile';
+import { sha256File } from '../../local/images/ext4';
+import { PacedNbdClient } from './rpoNbd';
+import type { BenchRow } from './row';
+
+/**
+ * RPO distribution of continuous replication. The whole path runs as separate processes, as in
+ * production: the local stack (Azurite, Cosmos emulator, Event Hubs endpoint, Functions host with
+ * ingest + hydrate) and `haven-agent serve-disk` with the journal change source, an enrolled
+ * state dir and the agent's policy timer cutting a crash bookmark every `--interval`. This
+ * process is the protected machine: it writes random 4–64 KiB blocks through NBD at a paced
+ * churn (10, 20, 50 MB/s) and notes when each write was acknowledged.
+ *
+ * RPO of a write = publication time of the first recovery point containing it − its ack time.
+ * A point contains every write acknowledged before its bookmark was appended (the server
+ * journals before it replies), so the first point whose bookmark time (`time`, set when the
+ * record is appended) is later than the ack certainly contains the write; attributing by time
+ * can only pick a later point than the true one, so the figure errs on the high side.
+ * Publication time is what the cloud recorded (`publishedAt` of the point document in Cosmos).
+ * At the end the last point is restored and compared (sha256) with the disk.
+ */
+const MiB = 1024 * 1024;
+const root = resolve(__dirname, '..', '..', '..');
+const distCli = join(root, 'dist', 'edge-agent', 'cli.js');
+const stackMain = join(root, 'dist', 'local', 'stack', 'main.js');
+const preload = join(__dirname, 'rusagePreload.js');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Node flags for the children: HAVEN_BENCH_CPU_PROF=dir profiles them (`--cpu-prof`). */
+function nodeFlags(name: string): string[] {
+  const dir = process.env.HAVEN_BENCH_CPU_PROF;
+  return dir ? ['--cpu-prof', '--cpu-prof-dir', join(dir, name)] : [];
+}
+
+function agentCli(args: string[], env: NodeJS.ProcessEnv = {}, flags: string[] = []) {
+  // dist/ directly (built by `npm run bench`), not bin/ (which may fall back to source).
+  const code = `require(${JSON.stringify(distCli)}).main(process.argv.slice(1)).then((c) => process.exit(c))`;
+  return spawn(process.execPath, [...flags, '-e', code, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+async function agentJson<T>(args: string[]): Promise<T> {
+  const p = agentCli([...args, '--json']);
+  let out = '';
+  let err = '';
+  p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const code = await new Promise<number | null>((r) => p.once('exit', r));
+  if (code !== 0) throw new Error(`haven-agent ${args[0]} exited ${code}: ${err || out}`);
+  return JSON.parse(out.trim().split('\n').pop()!) as T;
+}
+
+interface Stack {
+  apiUrl: string;
+  env: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+/** The local stack as its own process group (so Azurite and the host leave with it). */
+async function startStack(stateDir: string): Promise<Stack> {
+  const port = await claimPort(0, '127.0.0.1');
+  const p = spawn(
+    process.execPath,
+    [...nodeFlags('stack'), stackMain, '--port', String(port), '--state-dir', stateDir, '--fresh'],
+    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+  );
+  let out = '';
+  p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  p.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<void>((r) => p.once('exit', () => r()));
+  const until = Date.now() + 180_000;
+  while (!out.includes('ready at')) {
+    if (p.exitCode !== null || Date.now() > until) {
+      killGroup(p);
+      throw new Error(`stack did not start: ${out}`);
+    }
+    await sleep(100);
+  }
+  const env = parseLocalEnv(readFileSync(join(stateDir, 'local.env'), 'utf8'));
+  return {
+    apiUrl: env.HAVEN_API_URL!,
+    env,
+    async stop() {
+      p.kill('SIGTERM');
+      await Promise.race([exited, sleep(30_000)]);
+      killGroup(p);
+    },
+  };
+}
+
+function killGroup(p: ChildProcess): void {
+  try {
+    process.kill(-p.pid!, 'SIGKILL');
+  } catch {
+    /* gone */
+  }
+}
+
+async function admin<T>(stack: Stack, method: string, path: string, body?: unknown): Promise<T> {
+  const res = await fetch(`${stack.apiUrl}/${path}`, {
+    method,
+    headers: { 'x-functions-key': stack.env.HAVEN_ADMIN_KEY!, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (res.status >= 300) throw new Error(`${method} ${path}: HTTP ${res.status} ${text}`);
+  return (text ? JSON.parse(text) : undefined) as T;
+}
+
+interface PointSeen {
+  id: string;
+  time: number;
+  seenAt: number;
+  publishedAt?: number;
+}
+
+/** Polls the points list (what a user sees), noting when each point first appeared. */
+class PointWatcher {
+  readonly points = new Map<string, PointSeen>();
+  private stopped = false;
+  private loop?: Promise<void>;
+  constructor(
+    private readonly stack: Stack,
+    private readonly machineId: string,
+  ) {}
+  start(): void {
+    this.loop = (async () => {
+      while (!this.stopped) {
+        try {
+          const page = await admin<{ items: Array<{ id: string; time: string }> }>(
+            this.stack,
+            'GET',
+            `machines/${this.machineId}/recovery-points?limit=50`,
+          );
+          const now = Date.now();
+          for (const p of page.items)
+            if (!this.points.has(p.id))
+              this.points.set(p.id, { id: p.id, time: Date.parse(p.time), seenAt: now });
+        } catch {
+          /* the host is busy; try again */
+        }
+        await sleep(200);
+      }
+    })();
+  }
+  /** Newest point (by bookmark time). */
+  latest(): PointSeen | undefined {
+    let best: PointSeen | undefined;
+    for (const p of this.points.values()) if (!best || p.time > best.time) best = p;
+    return best;
+  }
+  async waitCovering(t: number, timeoutMs: number): Promise<PointSeen | undefined> {
+    const until = Date.now() + timeoutMs;
+    while (Date.now() < until) {
+      const l = this.latest();
+      if (l && l.time > t) return l;
+      await sleep(100);
+    }
+    return undefined;
+  }
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.loop;
+  }
+}
+
+/** publishedAt of every point of the machine, from the cloud's own documents. */
+async function publishedTimes(stack: Stack, machineId: string): Promise<Map<string, number>> {
+  const client = new CosmosClient({
+    endpoint: stack.env.HAVEN_COSMOS_ENDPOINT!,
+    key: stack.env.HAVEN_COSMOS_KEY!,
+    connectionPolicy: { enableEndpointDiscovery: false },
+  });
+  const out = new Map<string, number>();
+  try {
+    const db = client.database('haven');
+    const { resources: containers } = await db.containers.readAll().fetchAll();
+    for (const c of containers) {
+      const { resources } = await db
+        .container(c.id)
+        .items.query<{ id: string; publishedAt: string }>({
+          query:
+            "SELECT c.id, c.publishedAt FROM c WHERE c.type = 'point' AND c.machineId = @m AND IS_DEFINED(c.publishedAt)",
+          parameters: [{ name: '@m', value: machineId }],
+        })
+        .fetchAll();
+      for (const r of resources) out.set(r.id, Date.parse(r.publishedAt));
+    }
+  } finally {
+    client.dispose();
+  }
+  return out;
+}
+
+/** JSON-lines control socket of serve-disk. */
+function control(path: string, msg: object): Promise<Record<string, unknown>> {
+  return new Promise((resolveReply, reject) => {
+    const s = connect(path);
+    let buf = '';
+    s.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const nl = buf.indexOf('\n');
+      if (nl >= 0) {
+        s.end();
+        resolveReply(JSON.parse(buf.slice(0, nl)) as Record<string, unknown>);
+      }
+    });
+    s.on('error', reject);
+    s.write(`${JSON.stringify(msg)}\n`);
+  });
+}
+
+interface Phase {
+  rateMBs: number;
+  seconds: number;
+  writes: number;
+  bytes: number;
+  acks: number[];
+  latencies: number[];
+  start: number;
+  end: number;
+  /** Journal retained bytes and spool bytes sampled every second. */
+  backlog: Array<{ at: number; journal: number; spool: number }>;
+}
+
+function quantile(sorted: number[], q: number): number {
+  if (!sorted.length) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+/** Random 4–64 KiB writes (4 KiB aligned) at `rateMBs`, at most `depth` in flight. */
+async function churn(
+  nbd: PacedNbdClient,
+  rateMBs: number,
+  seconds: number,
+  pool: Buffer,
+  sample: () => Promise<{ journal: number; spool: number }>,
+): Promise<Phase> {
+  const depth = 64;
+  const rate = rateMBs * 1e6;
+  const blocks = Math.floor(nbd.size / 4096);
+  const phase: Phase = {
+    rateMBs,
+    seconds,
+    writes: 0,
+    bytes: 0,
+    acks: [],
+    latencies: [],
+    start: Date.now(),
+    end: 0,
+    backlog: [],
+  };
+  const pending: Promise<void>[] = [];
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      try {
+        phase.backlog.push({ at: Date.now(), ...(await sample()) });
+      } catch {
+        /* busy */
+      }
+      await sleep(250);
+    }
+  })();
+  const t0 = Date.now();
+  while (Date.now() - t0 < seconds * 1000) {
+    const due = (rate * (Date.now() - t0)) / 1000;
+    while (phase.bytes < due && nbd.inflight < depth) {
+      const len = 4096 * (1 + randomInt(16));
+      const off = 4096 * randomInt(blocks - 16);
+      const src = 4096 * randomInt((pool.length - len) / 4096);
+      const sent = Date.now();
+      phase.writes++;
+      phase.bytes += len;
+      pending.push(
+        nbd.write(off, pool.subarray(src, src + len)).then((at) => {
+          phase.acks.push(at);
+          phase.latencies.push(at - sent);
+        }),
+      );
+    }
+    await sleep(2);
+  }
+  await Promise.all(pending);
+  phase.end = Date.now();
+  sampling = false;
+  await sampler;
+  return phase;
+}
+
+export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
+  const sizeMiB = quick ? 256 : 1024;
+  const seconds = Number(process.env.HAVEN_BENCH_RPO_SECONDS ?? (quick ? 10 : 30));
+  const intervalS = process.env.HAVEN_BENCH_RPO_INTERVAL ?? '1';
+  const rates = (process.env.HAVEN_BENCH_RPO_RATES ?? '10,20,50').split(',').map(Number);
+  const work = mkdtempSync(join(tmpdir(), 'haven-bench-rpo-'));
+  let stack: Stack | undefined;
+  let serve: ChildProcess | undefined;
+  let watcher: PointWatcher | undefined;
+  let serveLog = '';
+  try {
+    const image = join(work, 'disk.img');
+    // Sparse: the initial sync sends zero ranges only.
+    writeFileSync(image, '');
+    truncateSync(image, sizeMiB * MiB);
+
+    stack = await startStack(join(work, 'stack'));
+    const site = await admin<{ id: string }>(stack, 'POST', 'sites', { name: 'rpo-bench' });
+    const { token } = await admin<{ token: string }>(
+      stack,
+      'POST',
+      `sites/${site.id}/enrollment-tokens`,
+      {},
+    );
+    const agentDir = join(work, 'agent');
+    const st = ['--state-dir', agentDir];
+    const { machineId } = await agentJson<{ machineId: string }>([
+      'enroll',
+      '--api',
+      stack.apiUrl,
+      '--token',
+      token,
+      '--name',
+      'rpo-bench',
+      ...st,
+    ]);
+    const { id: diskId } = await agentJson<{ id: string }>(['disk', 'add', image, ...st]);
+    await admin(stack, 'POST', `machines/${machineId}/protect`, {});
+
+    const sock = join(work, 'nbd.sock');
+    const ctl = join(work, 'control.sock');
+    const rusage = join(work, 'serve-rusage.json');
+    if (process.env.HAVEN_BENCH_CPU_PROF)
+      mkdirSync(process.env.HAVEN_BENCH_CPU_PROF, { recursive: true });
+    serve = agentCli(
+      ['serve-disk', image, '--socket', sock, '--control', ctl, '--interval', intervalS, ...st],
+      { HAVEN_BENCH_RUSAGE_FILE: rusage },
+      ['--require', preload, ...nodeFlags('agent')],
+    );
+    serve.stdout!.on('data', (d: Buffer) => (serveLog += d.toString()));
+    serve.stderr!.on('data', (d: Buffer) => (serveLog += d.toString()));
+    const serveExit = new Promise<number | null>((r) => serve!.once('exit', r));
+    for (let i = 0; !serveLog.includes('ready'); i++) {
+      if (serve.exitCode !== null || i > 600) throw new Error(`serve-disk: ${serveLog}`);
+      await sleep(100);
+    }
+    watcher = new PointWatcher(stack, machineId);
+    watcher.start();
+    const initialStart = Date.now();
+    const initial = await watcher.waitCovering(0, 300_000);
+    if (!initial) throw new Error(`no initial point: ${serveLog.slice(-3000)}`);
+    const initialSeconds = (Date.now() - initialStart) / 1000;
+    console.error(`bench: rpo: initial point after ${initialSeconds.toFixed(1)} s`);
+
+    const nbd = await PacedNbdClient.open(sock, diskId);
+    const pool = randomBytes(64 * MiB);
+    const statusFile = join(agentDir, 'status.json');
+    // The agent's status file (rewritten every second): spool backlog and when the newest
+    // bookmark's batches were acknowledged by Event Hubs (so agent and cloud lag split apart).
+    const sentAt = new Map<string, number>();
+    const sample = async () => {
+      const s = await control(ctl, { op: 'status' });
+      let spool = 0;
+      try {
+        const st = JSON.parse(readFileSync(statusFile, 'utf8')) as {
+          disks: Array<{ spoolPendingBytes: number }>;
+          lastBookmark?: { id: string; ackedAt?: string };
+        };
+        spool = st.disks.reduce((n, d) => n + d.spoolPendingBytes, 0);
+        const lb = st.lastBookmark;
+        if (lb?.ackedAt && !sentAt.has(lb.id)) sentAt.set(lb.id, Date.parse(lb.ackedAt));
+      } catch {
+        /* being replaced */
+      }
+      return { journal: s.retained as number, spool };
+    };
+    const phases: Phase[] = [];
+    const drains: number[] = [];
+    const loads: string[] = [];
+    for (const rate of rates) {
+      const load = loadavg()[0]!.toFixed(1);
+      const ph = await churn(nbd, rate, seconds, pool, sample);
+      const lastAck = Math.max(...ph.acks);
+      const covering = await watcher.waitCovering(lastAck, 300_000);
+      drains.push(covering ? (covering.seenAt - lastAck) / 1000 : NaN);
+      loads.push(`${load}→${loadavg()[0]!.toFixed(1)}`);
+      phases.push(ph);
+      console.error(
+        `bench: rpo: ${rate} MB/s phase done (${ph.writes} writes, ${(ph.bytes / (ph.end - ph.start) / 1e3).toFixed(1)} MB/s achieved); last write in a visible point after ${drains[drains.length - 1]!.toFixed(2)} s`,
+      );
+      await sleep(2000);
+    }
+    const lastAck = await nbd.flush();
+    const final = await watcher.waitCovering(lastAck, 300_000);
+    nbd.close();
+    await watcher.stop();
+    if (!final) throw new Error('no point after the last write');
+
+    // Correctness: the last point restores to exactly the disk (nothing was written after it).
+    const restored = join(work, 'restored.img');
+    await agentJson(['restore', '--point', final.id, '--disk', diskId, '--to', restored, ...st]);
+    const exact = sha256File(restored) === sha256File(image);
+    if (!exact) throw new Error(`restored point ${final.id} differs from the disk`);
+    rmSync(restored, { force: true });
+
+    const published = await publishedTimes(stack, machineId);
+    const points = [...watcher.points.values()]
+      .map((p) => ({ ...p, publishedAt: published.get(p.id) ?? p.seenAt }))
+      .sort((a, b) => a.time - b.time);
+    const pointGaps = points.slice(1).map((p, i) => p.time - points[i]!.time);
+    // Per bookmark: cut → acked by Event Hubs (agent: journal source, batcher, spool, send;
+    // sampled every 250 ms, the status file is rewritten every second) → published (cloud).
+    const split = points
+      .filter((p) => sentAt.has(p.id))
+      .map((p) => ({
+        agent: sentAt.get(p.id)! - p.time,
+        cloud: p.publishedAt - sentAt.get(p.id)!,
+      }));
+    const q = (xs: number[], k: number) =>
+      quantile(
+        [...xs].sort((a, b) => a - b),
+        k,
+      ) / 1000;
+    const agentLag = split.map((x) => x.agent);
+    const cloudLag = split.map((x) => x.cloud);
+    const splitNote = `per bookmark (${split.length} sampled): cut→sent p50 ${q(agentLag, 0.5).toFixed(2)} s, p90 ${q(agentLag, 0.9).toFixed(2)} s, max ${q(agentLag, 1).toFixed(2)} s; sent→published p50 ${q(cloudLag, 0.5).toFixed(2)} s, p90 ${q(cloudLag, 0.9).toFixed(2)} s, max ${q(cloudLag, 1).toFixed(2)} s`;
+    console.error(`bench: rpo: ${splitNote}`);
+    serve.kill('SIGTERM');
+    await serveExit;
+    let agentCpu = NaN;
+    try {
+      const u = JSON.parse(readFileSync(rusage, 'utf8')) as {
+        userSeconds: number;
+        systemSeconds: number;
+      };
+      agentCpu = u.userSeconds + u.systemSeconds;
+    } catch {
+      /* no rusage file */
+    }
+
+    const rows: BenchRow[] = [];
+    for (let i = 0; i < phases.length; i++) {
+      const ph = phases[i]!;
+      // First point whose bookmark was appended after the ack (binary search by time).
+      const rpo = ph.acks
+        .map((a) => {
+          let lo = 0;
+          let hi = points.length;
+          while (lo < hi) {
+            const mid = (lo + hi) >> 1;
+            if (points[mid]!.time > a) hi = mid;
+            else lo = mid + 1;
+          }
+          return lo < points.length ? (points[lo]!.publishedAt - a) / 1000 : NaN;
+        })
+        .sort((a, b) => a - b);
+      const third = (from: number, to: number) =>
+        quantile(
+          ph.acks
+            .map((a, k) => ({ a, k }))
+            .filter(
+              ({ a }) =>
+                a >= ph.start + (from * (ph.end - ph.start)) / 3 &&
+                a < ph.start + (to * (ph.end - ph.start)) / 3,
+            )
+            .map(({ a }) => {
+              const p = points.find((x) => x.time > a);
+              return p ? (p.publishedAt - a) / 1000 : NaN;
+            })
+            .sort((a, b) => a - b),
+          0.5,
+        );
+      const lat = [...ph.latencies].sort((a, b) => a - b);
+      const achieved = ph.bytes / (ph.end - ph.start) / 1e3;
+      const bl = ph.backlog;
+      const maxJournal = Math.max(0, ...bl.map((b) => b.journal)) / MiB;
+      const endJournal = (bl[bl.length - 1]?.journal ?? 0) / MiB;
+      const maxSpool = Math.max(0, ...bl.map((b) => b.spool)) / MiB;
+      const p50 = quantile(rpo, 0.5);
+      const p90 = quantile(rpo, 0.9);
+      const p99 = quantile(rpo, 0.99);
+      const max = rpo[rpo.length - 1]!;
+      const firstThird = third(0, 1);
+      const lastThird = third(2, 3);
+      const keptUp = lastThird <= firstThird * 1.5 + 0.5 && drains[i]! < 10;
+      const common = `${ph.writes} writes of 4–64 KiB, ${achieved.toFixed(1)} MB/s achieved over ${seconds} s, bookmark every ${intervalS} s; p50/p90/p99/max ${p50.toFixed(2)}/${p90.toFixed(2)}/${p99.toFixed(2)}/${max.toFixed(2)} s; ack p99 ${quantile(lat, 0.99)} ms; RPO p50 first third ${firstThird.toFixed(2)} s, last third ${lastThird.toFixed(2)} s; journal backlog max ${maxJournal.toFixed(0)} MiB, end ${endJournal.toFixed(0)} MiB, spool max ${maxSpool.toFixed(0)} MiB; ${keptUp ? 'kept up' : 'FELL BEHIND'}; load ${loads[i]}`;
+      console.error(`bench: rpo ${ph.rateMBs} MB/s: ${common}`);
+      rows.push(
+        {
+          name: `rpo p50 at ${ph.rateMBs} MB/s churn (ack → point published)`,
+          value: p50,
+          unit: 's',
+          baselineName: 'target p50',
+          baselineValue: 1,
+          ratio: p50 / 1,
+          note: `lower is better; ${common}`,
+        },
+        {
+          name: `rpo p99 at ${ph.rateMBs} MB/s churn`,
+          value: p99,
+          unit: 's',
+          baselineName: 'target p99',
+          baselineValue: 5,
+          ratio: p99 / 5,
+          note: `lower is better; p90 ${p90.toFixed(2)} s, max ${max.toFixed(2)} s`,
+        },
+      );
+    }
+    const span = (points[points.length - 1]!.time - points[0]!.time) / 1000;
+    rows.push({
+      name: 'rpo: points published (bookmark spacing p50/max)',
+      value:
+        quantile(
+          [...pointGaps].sort((a, b) => a - b),
+          0.5,
+        ) / 1000,
+      unit: 's',
+      baselineName: 'policy interval',
+      baselineValue: Number(intervalS),
+      ratio:
+        quantile(
+          [...pointGaps].sort((a, b) => a - b),
+          0.5,
+        ) /
+        1000 /
+        Number(intervalS),
+      note: `${points.length} points over ${span.toFixed(0)} s, max gap ${(Math.max(...pointGaps) / 1000).toFixed(2)} s; initial point ${initialSeconds.toFixed(1)} s; agent CPU ${agentCpu.toFixed(1)} s; last point restored, sha256 = disk (${exact}); ${splitNote}`,
+    });
+    return rows;
+  } finally {
+    await watcher?.stop().catch(() => undefined);
+    if (serve && serve.exitCode === null) {
+      serve.kill('SIGTERM');
+      await Promise.race([new Promise((r) => serve!.once('exit', r)), sleep(20_000)]);
+      if (serve.exitCode === null) serve.kill('SIGKILL');
+    }
+    await stack?.stop();
+    if (process.env.HAVEN_BENCH_KEEP) {
+      writeFileSync(join(work, 'serve.log'), serveLog);
+      console.error(`bench: kept ${work}`);
+    } else if (existsSync(work)) rmSync(work, { recursive: true, force: true });
+  }
+}
+
+if (require.main === module) {
+  void run({ quick: process.argv.includes('--quick') }).then((rows) => console.table(rows));
+}
