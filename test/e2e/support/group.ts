@@ -1,0 +1,60 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { adminApi } from './admin';
+import type { Machine } from './machine';
+import { sleep, startAgent, type Child, type StackProc } from './procs';
+
+/**
+ * `haven-agent run` (continuous) that cuts no crash bookmarks of its own (interval 1 h) and asks
+ * for consistency-group cuts every second: the only bookmarks it inserts are the group's.
+ */
+export function startReplicating(m: Machine): Child {
+  const file = path.join(m.stateDir, 'settings.json');
+  let settings: Record<string, unknown> = {};
+  try {
+    settings = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch {
+    /* no settings yet */
+  }
+  writeFileSync(file, JSON.stringify({ ...settings, groupPollSeconds: 1 }));
+  return startAgent(m.stateDir, ['run', '--interval', '3600']);
+}
+
+/** SIGTERM (a clean stop: the agent flushes and checkpoints) and wait for the exit. */
+export async function stopAgent(a: Child): Promise<void> {
+  if (a.child.exitCode === null && a.child.signalCode === null) a.child.kill('SIGTERM');
+  await a.done;
+}
+
+export interface GroupPoint {
+  id: string;
+  groupId: string;
+  state: 'complete' | 'pending' | 'expired';
+  members: string[];
+  missing: string[];
+  machines: { id: string; machineId: string; disks: { diskId: string; sha256: string }[] }[];
+}
+
+/** Polls the group point until it is complete; fails early if an agent died. */
+export async function waitForGroupPoint(
+  stack: StackProc,
+  groupId: string,
+  pointId: string,
+  agents: Child[],
+  timeoutMs = 300_000,
+): Promise<GroupPoint> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const p = await adminApi<GroupPoint>(
+      stack,
+      'GET',
+      `consistency-groups/${groupId}/recovery-points/${pointId}`,
+    );
+    if (p.state === 'complete') return p;
+    const dead = agents.find((a) => a.child.exitCode !== null || a.child.signalCode !== null);
+    if (dead) throw new Error(`an agent exited: ${dead.out.stdout}${dead.out.stderr.slice(-3000)}`);
+    if (Date.now() > until)
+      throw new Error(`group point ${pointId} still ${p.state}, missing ${p.missing.join(',')}`);
+    await sleep(500);
+  }
+}
