@@ -4,6 +4,7 @@ import { AdminClient, ApiError, type ApiReply } from './client';
 import { formatDuration, parseDuration } from './duration';
 import { readEnvFile } from './envFile';
 import { details, table } from './table';
+import { groupCommand } from './groupCommand';
 
 export interface CliIo {
   cwd: string;
@@ -27,6 +28,12 @@ const USAGE = `Usage: haven <command> [options]
   unprotect MACHINE
   job ID
   health
+  groups
+  group create NAME [--member MACHINE ...] [--description TEXT]
+  group show|delete GROUP
+  group add|remove GROUP MACHINE
+  group bookmark GROUP [--app]        a shared cut: every member's agent inserts it
+  group points GROUP                  group recovery points (complete / pending: missing members)
 
 Options: --api URL  --key KEY  (default: HAVEN_API_URL / HAVEN_ADMIN_KEY from
          .haven/local.env in the current directory, or --env FILE)
@@ -48,6 +55,8 @@ const options = {
   'rpo-alert': { type: 'string' },
   disk: { type: 'string', multiple: true },
   policy: { type: 'string' },
+  member: { type: 'string', multiple: true },
+  app: { type: 'boolean' },
 } as const;
 
 type Values = ReturnType<
@@ -210,6 +219,10 @@ async function dispatch(
           `${report.status}\n${table(report.dependencies, ['name', 'status', 'latencyMs', 'detail'])}`,
       );
     }
+    case 'groups':
+    case 'group':
+    case 'group create':
+      return groupCommand(cmd === 'groups' ? [] : pos.slice(1), v, client, print, need);
     default:
       throw new UsageError(`Unknown command '${pos.join(' ')}'.`);
   }

@@ -1,0 +1,119 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { startHost, type RunningHost } from '../../local/host/startHost';
+import { run } from '../../admin-cli/main';
+import { sharedStack, uniqueName } from '../support/stack';
+
+const repo = resolve(__dirname, '../..');
+const masterKey = randomBytes(24).toString('base64url');
+let host: RunningHost;
+let cwd: string;
+
+async function haven(...argv: string[]) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await run(argv, { cwd, env: {}, out: (t) => out.push(t), err: (t) => err.push(t) });
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+/** A machine enrolled over real HTTP through the host, as the agent does. */
+async function enrolled(): Promise<{ machineId: string; credential: string }> {
+  const t = JSON.parse((await haven('token', 'create', '--site', 'dc1', '--json')).out);
+  const res = await fetch(`${host.baseUrl}/api/enroll`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ token: t.token, hostname: 'h', os: 'linux' }),
+  });
+  expect(res.status).toBe(201);
+  return (await res.json()) as { machineId: string; credential: string };
+}
+
+beforeAll(async () => {
+  const { cosmosEndpoint, cosmosKey, storageConnection } = sharedStack();
+  const quiet = { info: () => {}, warn: () => {}, error: () => {} };
+  host = await startHost({
+    entry: [join(repo, 'functions/controlPlane/index.ts')],
+    stateDir: mkdtempSync(join(tmpdir(), 'haven-cli-group-')),
+    masterKey,
+    hostJsonPath: join(repo, 'host.json'),
+    settings: {
+      HAVEN_STORAGE_CONNECTION: storageConnection,
+      HAVEN_COSMOS_ENDPOINT: cosmosEndpoint,
+      HAVEN_COSMOS_KEY: cosmosKey,
+      HAVEN_COSMOS_DATABASE: uniqueName('cligrp'),
+      HAVEN_KEK: randomBytes(32).toString('base64'),
+      HAVEN_ADMIN_KEY: masterKey,
+    },
+    log: quiet,
+  });
+  cwd = mkdtempSync(join(tmpdir(), 'haven-cwd-'));
+  mkdirSync(join(cwd, '.haven'));
+  writeFileSync(
+    join(cwd, '.haven/local.env'),
+    `HAVEN_API_URL=${host.baseUrl}\nHAVEN_ADMIN_KEY="${masterKey}"\n`,
+  );
+  expect((await haven('site', 'create', 'dc1')).code).toBe(0);
+});
+afterAll(() => host?.stop());
+
+describe('haven group (admin CLI through the local host)', () => {
+  it('create, add, remove, bookmark, points; the agent route sees the cut; refusals exit 1', async () => {
+    const [a, b] = [await enrolled(), await enrolled()];
+    expect(await haven('group', 'create', 'erp', '--member', a.machineId)).toMatchObject({
+      code: 0,
+      out: 'Created consistency group erp (1 members).',
+    });
+    expect(await haven('group', 'add', 'erp', b.machineId)).toMatchObject({
+      code: 0,
+      out: `Added ${b.machineId} to erp.`,
+    });
+    const groups = await haven('groups');
+    expect(groups.out).toMatch(
+      new RegExp(`erp\\s+(${a.machineId},${b.machineId}|${b.machineId},${a.machineId})`),
+    );
+
+    // A machine is in at most one group: problem+json 409 → exit 1 with its detail.
+    expect((await haven('group', 'create', 'web')).code).toBe(0);
+    const taken = await haven('group', 'add', 'web', a.machineId);
+    expect(taken.code).toBe(1);
+    expect(taken.err).toMatch(/Conflict: .*already in consistency group 'erp'/);
+    expect((await haven('group', 'add', 'web')).code).toBe(2);
+
+    const bm = await haven('group', 'bookmark', 'erp', '--app', '--json');
+    expect(bm.code).toBe(0);
+    const cut = JSON.parse(bm.out) as { id: string; consistency: string; members: string[] };
+    expect(cut.consistency).toBe('app');
+
+    // The member's agent learns of it over its own credential.
+    const res = await fetch(`${host.baseUrl}/api/machines/${b.machineId}/group-bookmarks`, {
+      headers: { authorization: `Bearer ${b.credential}` },
+    });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { items: { id: string }[] }).items.map((x) => x.id)).toEqual([
+      cut.id,
+    ]);
+    const denied = await fetch(`${host.baseUrl}/api/machines/${b.machineId}/group-bookmarks`, {
+      headers: { authorization: `Bearer ${a.credential}` },
+    });
+    expect(denied.status).toBe(403);
+    expect(denied.headers.get('content-type')).toBe('application/problem+json');
+
+    const points = await haven('group', 'points', 'erp');
+    expect(points.out.split('\n')[0]).toMatch(
+      /^ID\s+STATE\s+CONSISTENCY\s+TIME\s+MEMBERS\s+MISSING$/,
+    );
+    expect(points.out).toMatch(new RegExp(`${cut.id}\\s+pending\\s+app`));
+
+    expect(await haven('group', 'remove', 'erp', a.machineId)).toMatchObject({
+      code: 0,
+      out: `Removed ${a.machineId} from erp.`,
+    });
+    expect((await haven('group', 'add', 'web', a.machineId)).code).toBe(0);
+    expect(await haven('group', 'delete', 'erp')).toMatchObject({ code: 0 });
+    expect((await haven('group', 'show', 'erp')).code).toBe(1);
+    expect((await haven('group', 'frobnicate', 'web')).code).toBe(2);
+  });
+});
