@@ -8,7 +8,7 @@ import {
 } from '../batch';
 import { DIGEST_BLOCK, blockDigest, treeDigest } from '../disk/digest';
 import { HavenError, conflict, isHavenError } from '../errors';
-import { MAX_PAGE_WRITE, type StoredBlob } from './blobPorts';
+import { MAX_PAGE_WRITE } from './blobPorts';
 import { newDiskDoc, stopDisk } from './incidents';
 import {
   REPLICAS,
@@ -23,6 +23,7 @@ import {
 import type { ProtectionSignals, ReplicationDeps, ReplicationOptions } from './ports';
 import { publishPoint } from './recoveryPoints';
 import { ReplicaIndex, popcount } from './replicaIndex';
+import { deleteStaged, readStaged, type Staged } from './stagedBatch';
 import {
   RECENT_DIGESTS,
   diskDocId,
@@ -199,14 +200,11 @@ async function drainOnce(
     state = (await deps.docs.disks.get(key.machineId, state.doc.id))!;
     if (state.doc.stopped) return { ...out, status: 'stopped', reason: state.doc.stopped.reason };
     const deletes: Promise<boolean>[] = [];
-    const prefetched = new Map<number, Promise<StoredBlob | undefined>>();
+    const prefetched = new Map<number, Promise<Staged | undefined>>();
     const fetch = (seq: number) => {
       let p = prefetched.get(seq);
       if (!p) {
-        p = blobs.readBlob(
-          STAGING,
-          stagingBlobName(key.machineId, key.diskId, key.generation, seq),
-        );
+        p = readStaged(deps, stagingBlobName(key.machineId, key.diskId, key.generation, seq));
         p.catch(() => {}); // awaited later; don't let an unused prefetch crash the process
         prefetched.set(seq, p);
       }
@@ -226,7 +224,7 @@ async function drainOnce(
       await indexing;
       if (pending.length === 0) return;
       state = await advance(deps, state!, pending, piece);
-      for (const a of pending) deletes.push(blobs.deleteBlob(STAGING, a.name).catch(() => false));
+      for (const a of pending) deletes.push(deleteStaged(deps, a.name, a.batch));
       if (deletes.length >= 16) await Promise.all(deletes.splice(0));
       out.applied += pending.length;
       out.appliedSeq = state.doc.appliedSeq;
@@ -251,6 +249,7 @@ async function drainOnce(
       const digest = envelopeDigest(staged.data);
       let batch: DecodedBatch;
       try {
+        if (staged.refused) throw staged.refused;
         if (staged.metadata.sha256 && staged.metadata.sha256 !== digest) {
           throw new HavenError(
             'integrity',
@@ -316,7 +315,7 @@ async function drainOnce(
       indexing.catch(() => {}); // surfaced by the next await of it
 
       const bytes = batch.extents.reduce((n, e) => n + (e.kind === 'data' ? e.length : 0), 0);
-      pending.push({ seq, digest, bytes, name });
+      pending.push({ seq, digest, bytes, name, batch: staged.batch });
 
       if (batch.header.bookmark) {
         // A point is committed at once: the watermark never moves past a bookmark without it.
@@ -555,6 +554,8 @@ interface Applied {
   digest: string;
   bytes: number;
   name: string;
+  /** The claim-checked envelope's copy in `batches/`, when staging holds a pointer. */
+  batch?: string;
 }
 
 /** Moves the watermark past the applied batches (ETag-checked: a lost lease cannot move it twice). */
@@ -623,6 +624,6 @@ async function dropLateDuplicates(
       );
       return;
     }
-    await deps.blobs.deleteBlob(STAGING, item.name);
+    await deleteStaged(deps, item.name, item.metadata.batch);
   }
 }

@@ -12,7 +12,8 @@ import {
 } from '../batch';
 import { isHavenError, type ErrorKind } from '../errors';
 import { recordRejection, stopDisk } from './incidents';
-import { STAGING } from './names';
+import { BATCHES, STAGING } from './names';
+import { batchBlobName, encodeStagedPointer } from './stagedBatch';
 import type { ReplicationDeps, ReplicationOptions } from './ports';
 import { diskDocId, type DiskReplicationDoc } from './state';
 
@@ -82,7 +83,7 @@ export async function ingestEvent(
 
     // 1. The envelope: inline, or fetched through its claim check and checked against it.
     let envelope: Buffer;
-    // The claim-check blob version whose bytes were verified (staged by server-side copy).
+    // The claim-check blob version whose bytes were verified (copied server-side).
     let claimed: { container: string; name: string; etag: string } | undefined;
     if (isEnvelope(ev.body)) {
       envelope = ev.body;
@@ -207,14 +208,22 @@ export async function ingestEvent(
 
     // 5. Stage immutably: never overwrite; same content is a duplicate, other content a conflict.
     await deps.blobs.ensureContainer(STAGING);
-    const meta = { sha256: digest, size: String(envelope.length) };
-    // A claim-checked payload is copied inside the storage service from the exact version that
-    // was verified (source ETag condition): its bytes are not uploaded a second time. If the
-    // claim blob changed since (an agent retry re-uploads it), the verified bytes are staged.
-    let put: 'created' | 'exists' | 'source-changed' = 'source-changed';
-    if (claimed) put = await deps.blobs.copyBlockBlobIfAbsent(claimed, STAGING, name, meta);
-    if (put === 'source-changed')
-      put = await deps.blobs.putBlockBlobIfAbsent(STAGING, name, envelope, meta);
+    const meta: Record<string, string> = { sha256: digest, size: String(envelope.length) };
+    let staged = envelope;
+    if (claimed) {
+      // The verified claim-check version is copied inside the storage service (source ETag
+      // condition: its bytes are not uploaded again) to its content-addressed name; staging
+      // then holds only a pointer, so the blob trigger does not download the payload. If the
+      // claim blob changed since it was read (an agent retry), the verified bytes are uploaded.
+      const batch = batchBlobName(name, digest);
+      await deps.blobs.ensureContainer(BATCHES);
+      const copied = await deps.blobs.copyBlockBlobIfAbsent(claimed, BATCHES, batch, meta);
+      if (copied === 'source-changed')
+        await deps.blobs.putBlockBlobIfAbsent(BATCHES, batch, envelope, meta);
+      staged = encodeStagedPointer({ blob: batch, size: envelope.length, sha256: digest });
+      meta.batch = batch;
+    }
+    const put = await deps.blobs.putBlockBlobIfAbsent(STAGING, name, staged, meta);
     if (put === 'exists') {
       const props = await deps.blobs.getProperties(STAGING, name);
       const other = props?.metadata.sha256;

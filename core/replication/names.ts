@@ -5,6 +5,8 @@ import { ID_PATTERN, STAGING_CONTAINER, stagingBlobName } from '../batch';
 export const STAGING = STAGING_CONTAINER;
 export const INCOMING = 'incoming';
 export const REPLICAS = 'replicas';
+/** Verified copies of claim-checked envelopes, named by content; `staging/` points at them. */
+export const BATCHES = 'batches';
 /** Haven's own per-replica indexes: block digests, changed-block bitmap, per-point change sets. */
 export const REPLICA_INDEX = 'replica-index';
 

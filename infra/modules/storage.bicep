@@ -27,7 +27,7 @@ resource blobs 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
   }
 }
 
-var containers = ['replicas', 'staging', 'incoming', 'deployments']
+var containers = ['replicas', 'replica-index', 'staging', 'batches', 'incoming', 'deployments']
 resource containerRes 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = [
   for c in containers: {
     parent: blobs

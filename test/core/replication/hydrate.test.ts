@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { envelopeDigest } from '../../../core/batch';
+import { claimBlobPath, envelopeDigest, makeBatchRef, peekHeader } from '../../../core/batch';
 import { ingestEvent } from '../../../core/replication/ingest';
 import { hydrateStaged } from '../../../core/replication/hydrate';
 import {
+  BATCHES,
   REPLICA_INDEX,
   indexBlobName,
   REPLICAS,
@@ -12,6 +13,7 @@ import {
   stagingBlobName,
 } from '../../../core/replication/names';
 import { diskDocId } from '../../../core/replication/state';
+import { batchBlobName, encodeStagedPointer } from '../../../core/replication/stagedBatch';
 import { isVhdFooter, vhdFooterSize } from '../../../core/replication/vhdFooter';
 import { bookmark, data, harness, zero, type Harness, type TestDisk } from './support';
 
@@ -19,6 +21,19 @@ const MiB = 1024 * 1024;
 
 async function send(h: Harness, disk: TestDisk, env: Buffer) {
   return ingestEvent(h.deps, h.opts, { body: env, partitionKey: disk.machine.machineId });
+}
+
+/** Through a claim check, as large batches travel: staging then holds a pointer. */
+async function sendClaimed(h: Harness, disk: TestDisk, env: Buffer) {
+  const header = peekHeader(env);
+  await h.blobs.ensureContainer('incoming');
+  await h.blobs.putBlockBlob('incoming', claimBlobPath(header), env);
+  const ref = makeBatchRef(header, env);
+  const r = await ingestEvent(h.deps, h.opts, {
+    body: Buffer.from(JSON.stringify(ref)),
+    partitionKey: disk.machine.machineId,
+  });
+  expect(r.status).toBe('staged');
 }
 
 async function replicaBytes(h: Harness, disk: TestDisk, gen = 1, snapshot?: string) {
@@ -278,6 +293,45 @@ describe('hydrate', () => {
     expect((await watermark(h, d))?.appliedSeq).toBe(1);
     const alerts = await h.deps.docs.alerts.query({ partitionKey: m.machineId });
     expect(alerts.items.map((a) => a.doc.kind)).toContain('replication-integrity');
+  });
+
+  it('a pointer whose batch copy is gone, altered or misnamed is refused: disk stopped, replica unchanged', async () => {
+    const tamper = {
+      gone: (h: Harness, name: string, env: Buffer) =>
+        h.blobs.deleteBlob(BATCHES, batchBlobName(name, envelopeDigest(env))),
+      altered: async (h: Harness, name: string, env: Buffer) => {
+        const other = Buffer.from(env);
+        other[other.length - 1]! ^= 0x80;
+        await h.blobs.putBlockBlob(BATCHES, batchBlobName(name, envelopeDigest(env)), other);
+      },
+      misnamed: async (h: Harness, name: string, env: Buffer) => {
+        const meta = (await h.blobs.getProperties(STAGING, name))!.metadata;
+        const blob = `${name}/${'0'.repeat(64)}`;
+        await h.blobs.putBlockBlob(
+          STAGING,
+          name,
+          encodeStagedPointer({ blob, size: env.length, sha256: '0'.repeat(64) }),
+          meta,
+        );
+      },
+    };
+    for (const [how, mutate] of Object.entries(tamper)) {
+      const h = await harness();
+      const m = h.addMachine({ d0: 4 * MiB });
+      const d = m.disks[0]!;
+      await send(h, d, d.batch([data(0, 4096, 1)]));
+      await hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, d.diskId, 1, 1));
+      const before = await replicaBytes(h, d);
+      const env = d.batch([data(0, 2 * MiB, 2)], undefined, { apply: false });
+      await sendClaimed(h, d, env);
+      const name = stagingBlobName(m.machineId, d.diskId, 1, 2);
+      await mutate(h, name, env);
+      const r = await hydrateStaged(h.deps, h.opts, name);
+      expect(r.status, how).toBe('stopped');
+      expect(r.reason, how).toMatch(/gone|another size|digest|does not name/);
+      expect((await replicaBytes(h, d)).equals(before), how).toBe(true);
+      expect((await watermark(h, d))?.appliedSeq, how).toBe(1);
+    }
   });
 
   it('a late duplicate staged after apply is deleted as a no-op', async () => {
