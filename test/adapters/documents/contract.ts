@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { CollectionDef, Document, DocumentStore } from '../../../core/documents/ports';
 import { HavenError } from '../../../core/errors';
+import { groupCollectionsDefs } from '../../../core/controlPlane/groupModel';
 
 interface Item extends Document {
   tenant: string;
@@ -219,6 +220,63 @@ export function documentStoreContract(name: string, make: () => Promise<StoreFix
       expect(await kind(c.create({ id: 'x', n: 1, name: '' } as unknown as Item))).toBe(
         'validation',
       );
+    });
+
+    it('serves the consistency-group collections with their declared orderings and expiry', async () => {
+      const fx = await make();
+      const n = ++counter;
+      const defs = Object.fromEntries(
+        Object.entries(groupCollectionsDefs).map(([k, d]) => [k, { ...d, name: `${d.name}${n}` }]),
+      ) as typeof groupCollectionsDefs;
+      await fx.store.ensure(Object.values(defs));
+      type Doc = Document & Record<string, unknown>;
+      const members = fx.store.collection<Doc>(defs.groupMemberships);
+      await members.create({ id: 'm1', machineId: 'm1', groupId: 'g1' });
+      await members.create({ id: 'm2', machineId: 'm2', groupId: 'g2' });
+      // One membership document per machine: a second group is a conflict.
+      expect(await kind(members.create({ id: 'm1', machineId: 'm1', groupId: 'g2' }))).toBe(
+        'conflict',
+      );
+      const inGroups = await members.query({
+        where: [{ field: 'groupId', op: 'in', value: ['g1'] }],
+      });
+      expect(inGroups.items.map((x) => x.doc.id)).toEqual(['m1']);
+
+      const bookmarks = fx.store.collection<Doc>(defs.groupBookmarks);
+      for (const [id, at] of [
+        ['b1', '2026-01-01T00:00:01Z'],
+        ['b2', '2026-01-01T00:00:02Z'],
+      ] as const)
+        await bookmarks.create({ id, groupId: 'g1', createdAt: at, members: ['m1'] });
+      const newest = await bookmarks.query({
+        partitionKey: 'g1',
+        orderBy: [{ field: 'createdAt', direction: 'desc' }],
+        limit: 1,
+      });
+      expect(newest.items.map((x) => x.doc.id)).toEqual(['b2']);
+      expect(newest.continuation).toBeDefined();
+
+      const cuts = fx.store.collection<Doc>(defs.groupCuts);
+      const soon = Date.now() + 60_000;
+      await cuts.create({
+        id: 'b2',
+        machineId: 'm1',
+        createdAt: '2026-01-01T00:00:02Z',
+        expiresAt: soon,
+      });
+      await cuts.create({
+        id: 'b1',
+        machineId: 'm1',
+        createdAt: '2026-01-01T00:00:01Z',
+        expiresAt: soon + 120_000,
+      });
+      const ids = async () =>
+        (await cuts.query({ partitionKey: 'm1', orderBy: [{ field: 'createdAt' }] })).items.map(
+          (x) => x.doc.id,
+        );
+      expect(await ids()).toEqual(['b1', 'b2']);
+      fx.advance(120_000);
+      expect(await ids()).toEqual(['b1']);
     });
 
     it('ensure is idempotent and ping answers', async () => {
