@@ -8,6 +8,7 @@ import {
 } from '../batch';
 import { DIGEST_BLOCK, blockDigest, treeDigest } from '../disk/digest';
 import { HavenError, conflict, isHavenError } from '../errors';
+import { mapLimit } from '../mapLimit';
 import { MAX_PAGE_WRITE } from './blobPorts';
 import { newDiskDoc, stopDisk } from './incidents';
 import {
@@ -48,6 +49,10 @@ export interface HydrateOutcome {
 }
 
 const MIN_PIECE = 1024 * 1024;
+/** Requests in flight for small page writes and digest read-backs (latency-bound). */
+const SMALL_OPS_IN_FLIGHT = 32;
+/** Payload bytes in flight that large page writes are sized against. */
+const WRITE_BYTES_IN_FLIGHT = 8 * 1024 * 1024;
 
 interface DiskKey {
   machineId: string;
@@ -393,12 +398,15 @@ async function applyExtents(
   leaseId: string,
   extents: DecodedExtent[],
 ): Promise<void> {
-  const jobs: (() => Promise<void>)[] = [];
+  const jobs: { bytes: number; run: () => Promise<void> }[] = [];
   for (const e of extents) {
     if (e.kind === 'zero') {
       for (let off = 0; off < e.length; off += 256 * MAX_PAGE_WRITE) {
         const len = Math.min(256 * MAX_PAGE_WRITE, e.length - off);
-        jobs.push(() => deps.blobs.clearPages(REPLICAS, replica, e.offset + off, len, leaseId));
+        jobs.push({
+          bytes: MAX_PAGE_WRITE, // a clear moves no payload; count it as one large request
+          run: () => deps.blobs.clearPages(REPLICAS, replica, e.offset + off, len, leaseId),
+        });
       }
     } else {
       // Large extents go in ≥ 1 MiB pieces, several in flight (faster than one 4 MiB call).
@@ -408,16 +416,24 @@ async function applyExtents(
       );
       for (let off = 0; off < e.length; off += piece) {
         const chunk = e.data.subarray(off, Math.min(e.length, off + piece));
-        jobs.push(() => deps.blobs.uploadPages(REPLICAS, replica, e.offset + off, chunk, leaseId));
+        jobs.push({
+          bytes: chunk.length,
+          run: () => deps.blobs.uploadPages(REPLICAS, replica, e.offset + off, chunk, leaseId),
+        });
       }
     }
   }
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(opts.writeConcurrency, jobs.length) }, async () => {
-      while (next < jobs.length) await jobs[next++]!();
-    }),
+  // Small scattered writes are bound by the service's per-request latency, not bytes: keep more
+  // of them in flight (up to SMALL_OPS_IN_FLIGHT) while large ones stay at writeConcurrency.
+  const bytes = jobs.reduce((n, j) => n + j.bytes, 0);
+  const limit = Math.min(
+    SMALL_OPS_IN_FLIGHT,
+    Math.max(
+      opts.writeConcurrency,
+      Math.floor(WRITE_BYTES_IN_FLIGHT / Math.max(1, bytes / jobs.length)),
+    ),
   );
+  await mapLimit(jobs, limit, (j) => j.run());
 }
 
 /**
@@ -472,17 +488,15 @@ export async function touchedBlockDigests(
     if (last && last[1] === b - 1 && b - last[0] < 64) last[1] = b;
     else runs.push([b, b]);
   }
-  await Promise.all(
-    runs.map(async ([first, last]) => {
-      const start = first * DIGEST_BLOCK;
-      const end = Math.min((last + 1) * DIGEST_BLOCK, diskSize);
-      const buf = await deps.blobs.readRange(REPLICAS, replica, start, end - start);
-      for (let b = first; b <= last; b++) {
-        const s = (b - first) * DIGEST_BLOCK;
-        out.set(b, blockDigest(buf.subarray(s, Math.min(s + DIGEST_BLOCK, buf.length))));
-      }
-    }),
-  );
+  await mapLimit(runs, SMALL_OPS_IN_FLIGHT, async ([first, last]) => {
+    const start = first * DIGEST_BLOCK;
+    const end = Math.min((last + 1) * DIGEST_BLOCK, diskSize);
+    const buf = await deps.blobs.readRange(REPLICAS, replica, start, end - start);
+    for (let b = first; b <= last; b++) {
+      const s = (b - first) * DIGEST_BLOCK;
+      out.set(b, blockDigest(buf.subarray(s, Math.min(s + DIGEST_BLOCK, buf.length))));
+    }
+  });
   return out;
 }
 
