@@ -14,6 +14,7 @@ import { AgentState, DEFAULT_STATE_DIR } from './agentState';
 import type { AgentDisk } from './changeSource';
 import { ControlPlaneClient } from './controlPlaneClient';
 import { diskFacts, diskIdFor } from './diskInfo';
+import { followGenerations, watchGenerations } from './generations';
 import { readJson, sleep, writeFileAtomic } from './fsUtil';
 import { makeProgress } from './progress';
 import { restoreDisk } from './restore';
@@ -97,6 +98,24 @@ function signalController(): AbortController {
   return ac;
 }
 
+/** How often `run` asks the control plane whether a disk has a new generation. */
+const GENERATION_POLL_MS = Number(process.env.HAVEN_AGENT_GENERATION_POLL_MS ?? 15_000);
+
+/** Follows the control plane's disk generations before the agent opens (edge-agent/generations.ts). */
+async function followGenerationsOf(
+  state: AgentState,
+  log: ReturnType<typeof logger>,
+): Promise<void> {
+  const id = await state.identity();
+  const settings = await state.settings();
+  await followGenerations(
+    state,
+    new ControlPlaneClient(id.api, id.credential),
+    log,
+    settings.spoolMaxBytes ?? 1024 ** 3,
+  );
+}
+
 export async function main(argv: string[]): Promise<number> {
   // serve-disk has repeatable options (--socket per disk): it parses its own arguments.
   if (argv[0] === 'serve-disk') return runServeDisk(argv.slice(1));
@@ -169,7 +188,9 @@ export async function main(argv: string[]): Promise<number> {
         const facts = await diskFacts(a._[2]);
         const diskId = diskIdFor(facts);
         const disks = await state.disks();
-        const known = disks.find((d) => d.id === diskId);
+        // The id hashes the size, so a resized disk is found by its path: same disk, new size.
+        const known =
+          disks.find((d) => d.id === diskId) ?? disks.find((d) => d.path === facts.path);
         const disk: AgentDisk = known ?? {
           id: diskId,
           path: facts.path,
@@ -177,14 +198,19 @@ export async function main(argv: string[]): Promise<number> {
           sectorSize: facts.sectorSize,
           generation: 1,
         };
-        await new ControlPlaneClient(id.api, id.credential).addDisk(id.machineId, {
-          id: diskId,
-          sizeBytes: disk.sizeBytes,
+        // A known disk with a new size is a resync: the control plane answers its new generation
+        // (the next run drops the old generation's unsent batches and starts a fresh index).
+        const cloud = await new ControlPlaneClient(id.api, id.credential).addDisk(id.machineId, {
+          id: disk.id,
+          sizeBytes: facts.sizeBytes,
           logicalSectorSize: disk.sectorSize,
         });
-        if (!known) await state.saveDisks([...disks, disk]);
+        const resized = !!known && known.sizeBytes !== facts.sizeBytes;
+        disk.sizeBytes = facts.sizeBytes;
+        disk.generation = Math.max(disk.generation, cloud?.generation ?? 1);
+        if (!known || resized) await state.saveDisks([...disks.filter((d) => d !== known), disk]);
         print(
-          `Disk ${diskId} (${facts.path}, ${facts.sizeBytes} bytes, ${facts.sectorSize}-byte sectors) ${known ? 'was already added' : 'added'}.`,
+          `Disk ${disk.id} (${facts.path}, ${facts.sizeBytes} bytes, ${facts.sectorSize}-byte sectors) ${resized ? `resized: resyncing as generation ${disk.generation}` : known ? 'was already added' : 'added'}.`,
           disk,
         );
         return 0;
@@ -193,32 +219,56 @@ export async function main(argv: string[]): Promise<number> {
         const capture = str(a, 'capture');
         const interval = Number(str(a, 'interval') ?? '0') * 1000 || undefined;
         const ac = signalController();
-        const agent = await Agent.open(state.dir, {
-          log,
-          intervalMs: interval,
-          sink: (ident, api) =>
-            capture
-              ? new CaptureSink(path.resolve(capture))
-              : new EventHubsSink(ident.machineId, () => api.ingestToken(ident.machineId)),
-        });
-        try {
-          if (a.flags.once) {
-            const p = await agent.once({
-              signal: ac.signal,
-              tag: str(a, 'tag'),
-              pointTimeoutMs: Number(str(a, 'timeout') ?? 900) * 1000,
-            });
-            print(p.id, { recoveryPoint: p, status: agent.status(false) });
-            return 0;
+        // `run` replicates the disks' current generations; a resync during `run` restarts it.
+        for (;;) {
+          await followGenerationsOf(state, log);
+          const agent = await Agent.open(state.dir, {
+            log,
+            intervalMs: interval,
+            sink: (ident, api) =>
+              capture
+                ? new CaptureSink(path.resolve(capture))
+                : new EventHubsSink(ident.machineId, () => api.ingestToken(ident.machineId)),
+          });
+          const inner = new AbortController();
+          const stop = () => inner.abort();
+          ac.signal.addEventListener('abort', stop, { once: true });
+          let switched = false;
+          try {
+            if (a.flags.once) {
+              const p = await agent.once({
+                signal: ac.signal,
+                tag: str(a, 'tag'),
+                pointTimeoutMs: Number(str(a, 'timeout') ?? 900) * 1000,
+              });
+              print(p.id, { recoveryPoint: p, status: agent.status(false) });
+              return 0;
+            }
+            log('replicating', { machineId: agent.identity.machineId, disks: agent.disks.length });
+            const unwatch = watchGenerations(
+              agent.api,
+              agent.identity.machineId,
+              agent.disks,
+              GENERATION_POLL_MS,
+              (diskId, generation) => {
+                log('disk has a new generation; restarting replication', { diskId, generation });
+                switched = true;
+                inner.abort();
+              },
+            );
+            try {
+              await agent.runForever(
+                inner.signal,
+                interval ?? (agent.settings.bookmarkIntervalSeconds ?? 5) * 1000,
+              );
+            } finally {
+              unwatch();
+            }
+          } finally {
+            ac.signal.removeEventListener('abort', stop);
+            await agent.close();
           }
-          log('replicating', { machineId: agent.identity.machineId, disks: agent.disks.length });
-          await agent.runForever(
-            ac.signal,
-            interval ?? (agent.settings.bookmarkIntervalSeconds ?? 5) * 1000,
-          );
-          return 0;
-        } finally {
-          await agent.close();
+          if (!switched || ac.signal.aborted) return 0;
         }
       }
       case 'bookmark': {
@@ -245,6 +295,7 @@ export async function main(argv: string[]): Promise<number> {
           return 0;
         }
         const ac = signalController();
+        await followGenerationsOf(state, log);
         const agent = await Agent.open(state.dir, {
           log,
           sink: (ident, api) =>

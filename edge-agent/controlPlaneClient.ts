@@ -10,6 +10,17 @@ export interface Enrollment {
   dataKey: { keyId: string; key: string };
 }
 
+/** GET machines/{id}/disks (machine credential). */
+export interface CloudDisk {
+  id: string;
+  sizeBytes: number;
+  logicalSectorSize: number;
+  /** The generation to send (absent from older control planes: 1). */
+  generation?: number;
+  /** The cloud's watermark in that generation. */
+  appliedSeq?: number;
+}
+
 export interface RecoveryPointDisk {
   diskId: string;
   generation?: number;
@@ -132,11 +143,35 @@ export class ControlPlaneClient {
     return e;
   }
 
+  /** Registers a disk; the answer says its generation (a new size starts the next one). */
   async addDisk(
     machineId: string,
     disk: { id: string; sizeBytes: number; logicalSectorSize: number },
-  ): Promise<void> {
-    await this.request('POST', `machines/${encodeURIComponent(machineId)}/disks`, disk);
+  ): Promise<CloudDisk> {
+    return (
+      await this.request<CloudDisk>('POST', `machines/${encodeURIComponent(machineId)}/disks`, disk)
+    ).body;
+  }
+
+  /** The machine's disks as the control plane knows them (generation to send, cloud watermark). */
+  async listDisks(machineId: string, timeoutMs = 10_000): Promise<CloudDisk[]> {
+    const r = await this.request<{ items?: CloudDisk[] }>(
+      'GET',
+      `machines/${encodeURIComponent(machineId)}/disks`,
+      undefined,
+      timeoutMs,
+    );
+    return r.body?.items ?? [];
+  }
+
+  /** Asks for a resync of a disk (the agent lost its tracking state): the disk's new generation. */
+  async requestResync(machineId: string, diskId: string, reason: string): Promise<CloudDisk> {
+    const r = await this.request<{ disk: CloudDisk }>(
+      'POST',
+      `machines/${encodeURIComponent(machineId)}/disks/${encodeURIComponent(diskId)}/resync-request`,
+      { reason },
+    );
+    return r.body.disk;
   }
 
   async ingestToken(machineId: string): Promise<IngestCredentials> {

@@ -174,6 +174,40 @@ export class Spool {
     return n;
   }
 
+  /** Highest seq of this disk+generation a source checkpoint covered (0 = never checkpointed). */
+  checkpointSeq(k: SpoolKey): number {
+    return this.state.checkpoint[keyOf(k)] ?? 0;
+  }
+
+  /** Generations of a disk that have batches here (or had: acked/checkpointed seqs). */
+  generations(diskId: string): number[] {
+    return Object.keys(this.lastSeq)
+      .filter((k) => k.startsWith(`${diskId}/`))
+      .map((k) => Number(k.slice(diskId.length + 1)))
+      .sort((a, b) => a - b);
+  }
+
+  /**
+   * Gives up the unsent batches of a disk generation a resync replaced (ingest would refuse
+   * them): they count as acknowledged and checkpointed, so they are never sent and their
+   * segments go. Returns how many were dropped.
+   */
+  abandon(k: SpoolKey): Promise<number> {
+    return this.exclusive(async () => {
+      const key = keyOf(k);
+      const last = this.lastSeq[key] ?? 0;
+      const dropped = this.entries.filter(
+        (e) => keyOf(e) === key && e.seq > (this.state.acked[key] ?? 0),
+      ).length;
+      this.state.acked[key] = Math.max(this.state.acked[key] ?? 0, last);
+      this.state.checkpoint[key] = Math.max(this.state.checkpoint[key] ?? 0, last);
+      await this.saveState();
+      await this.collect();
+      for (const w of this.waiters.splice(0)) w();
+      return dropped;
+    });
+  }
+
   /** Entries newer than the source's last checkpoint: their changes may be missing from its state. */
   afterCheckpoint(): SpoolEntry[] {
     return this.entries.filter((e) => e.seq > (this.state.checkpoint[keyOf(e)] ?? 0));

@@ -1,0 +1,192 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminApi, incidents } from './support/admin';
+import { captureRun, publish } from './support/delivery';
+import { changeFiles, fsckClean, keepCopy, makeImage, sha256File } from './support/images';
+import { protectedMachine, restore, runOnce, type Machine, type Point } from './support/machine';
+import { agentJson, sleep, startStack, type StackProc } from './support/procs';
+import { plantStaged } from './support/storage';
+
+const MiB = 2 ** 20;
+
+interface ResyncReply {
+  disk: { id: string; generation: number; sizeBytes: number };
+  job: { id: string; type: string } | null;
+  item: { state: string } | null;
+  created: boolean;
+}
+
+/** Polls `probe` until it returns something truthy (bounded; no timing is asserted). */
+async function eventually<T>(what: string, probe: () => Promise<T>, tries = 600): Promise<T> {
+  for (let i = 0; ; i++) {
+    const v = await probe();
+    if (v) return v;
+    if (i >= tries) throw new Error(`${what}: not reached`);
+    await sleep(250);
+  }
+}
+
+/** Design §2 "Generations and resync": a new generation into a fresh replica; older points stay. */
+describe(
+  'resync end to end (stack and agent as processes, real ext4)',
+  { timeout: 900_000 },
+  () => {
+    let dir: string;
+    let stack: StackProc;
+
+    beforeAll(async () => {
+      dir = mkdtempSync(path.join(tmpdir(), 'haven-e2e-resync-'));
+      stack = await startStack(path.join(dir, 'stack'));
+    }, 300_000);
+    afterAll(async () => {
+      await stack?.stop();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    async function machine(name: string, sizeMiB: number): Promise<Machine> {
+      const mdir = mkdtempSync(path.join(dir, `${name}-`));
+      const image = path.join(mdir, 'server.img');
+      makeImage(image, sizeMiB);
+      return protectedMachine(stack, mdir, image);
+    }
+
+    const resync = (m: Machine, body: Record<string, unknown> = {}) =>
+      adminApi<ResyncReply>(
+        stack,
+        'POST',
+        `machines/${m.machineId}/disks/${m.diskId}/resync`,
+        body,
+      );
+
+    /** Restores `p` to a new image: exact bytes (sha256 and the point's own digest), clean ext4. */
+    async function expectRestores(m: Machine, p: Point, sha: string): Promise<void> {
+      const to = path.join(path.dirname(m.image), `restore-${p.id}.img`);
+      const r = await restore(m, p.id, to);
+      expect(r.verified).toBe(true);
+      expect(sha256File(to)).toBe(sha);
+      expect(fsckClean(to)).toBe(true);
+      rmSync(to);
+    }
+
+    /** The item is protected again and the resync job succeeded (the new generation's first point). */
+    async function expectResynced(m: Machine, jobId: string): Promise<void> {
+      await eventually('resync job succeeded', async () => {
+        const job = await adminApi<{ state: string }>(stack, 'GET', `jobs/${jobId}`);
+        expect(job.state).not.toBe('failed');
+        return job.state === 'succeeded';
+      });
+      const view = await adminApi<{
+        protection: { state: string };
+        disks: { id: string; generation: number; resync?: { completedAt?: string } }[];
+      }>(stack, 'GET', `machines/${m.machineId}`);
+      expect(view.protection.state).toBe('protected');
+      expect(view.disks.find((d) => d.id === m.diskId)?.resync?.completedAt).toBeDefined();
+    }
+
+    const generationOf = (p: Point & { disks?: { generation?: number }[] }) =>
+      p.disks?.[0]?.generation;
+
+    it('operator resync: the agent replicates generation 2 into a fresh replica; both points restore exact', async () => {
+      const m = await machine('operator', 16);
+      const p1 = await runOnce(m);
+      const src1 = keepCopy(m.image, path.join(path.dirname(m.image), 'p1.img'));
+      expect(generationOf(p1)).toBe(1);
+
+      changeFiles(m.image, 'after-p1', 3);
+      const r = await resync(m, { reason: 'e2e', idempotencyKey: 'op-1' });
+      expect(r).toMatchObject({
+        created: true,
+        disk: { generation: 2 },
+        job: { type: 'resync' },
+        item: { state: 'initial-sync' },
+      });
+      // Asking again (same key, or none while it is pending) answers the same generation.
+      const again = await resync(m, { idempotencyKey: 'op-1' });
+      expect(again).toMatchObject({
+        created: false,
+        disk: { generation: 2 },
+        job: { id: r.job!.id },
+      });
+      expect((await resync(m)).disk.generation).toBe(2);
+
+      const p2 = await runOnce(m);
+      const src2 = sha256File(m.image);
+      expect(generationOf(p2)).toBe(2);
+      await expectRestores(m, p2, src2);
+      await expectRestores(m, p1, src1); // generation 1's point is still readable
+      await expectResynced(m, r.job!.id);
+
+      // Replication goes on in generation 2.
+      changeFiles(m.image, 'after-p2', 2);
+      const p3 = await runOnce(m);
+      expect(generationOf(p3)).toBe(2);
+      await expectRestores(m, p3, sha256File(m.image));
+
+      const inc = await incidents(stack, m.machineId);
+      expect(inc.rejections).toEqual([]);
+      expect(inc.alerts).toEqual([]);
+      expect(inc.disks.map((d) => d.generation).sort()).toEqual([1, 2]);
+    });
+
+    it('a disk stopped by an integrity incident recovers through a resync', async () => {
+      const m = await machine('incident', 8);
+      const p1 = await runOnce(m);
+      const src1 = sha256File(m.image);
+
+      // One corrupted staged batch stops generation 1 (core/replication/incidents.ts).
+      changeFiles(m.image, 'rot', 2);
+      const batches = await captureRun(m, path.join(path.dirname(m.image), 'capture'));
+      const first = batches[0]!;
+      const bad = Buffer.from(first.envelope);
+      bad[bad.length - 20]! ^= 0x40;
+      await plantStaged(stack, m, first.seq, bad, first.envelope, true);
+      await publish(
+        m,
+        batches.map((b) => b.envelope),
+      );
+      await eventually('generation 1 stopped', async () =>
+        (await incidents(stack, m.machineId)).disks.some((d) => d.generation === 1 && d.stopped),
+      );
+
+      const r = await resync(m, { reason: 'after replication-integrity incident' });
+      expect(r.disk.generation).toBe(2);
+      const p2 = await runOnce(m);
+      expect(generationOf(p2)).toBe(2);
+      await expectRestores(m, p2, sha256File(m.image));
+      await expectRestores(m, p1, src1);
+      await expectResynced(m, r.job!.id);
+    });
+
+    it('a resized disk replicates as a new generation of the new size and restores exact', async () => {
+      const m = await machine('resize', 16);
+      const p1 = await runOnce(m);
+      const src1 = sha256File(m.image);
+
+      execFileSync('truncate', ['-s', `${24 * MiB}`, m.image]);
+      execFileSync('e2fsck', ['-fy', m.image], { stdio: 'ignore' });
+      execFileSync('resize2fs', [m.image], { stdio: 'ignore' });
+      changeFiles(m.image, 'grown', 3);
+      const added = await agentJson<{ id: string; sizeBytes: number; generation: number }>(
+        m.stateDir,
+        ['disk', 'add', m.image],
+      );
+      expect(added).toMatchObject({ id: m.diskId, sizeBytes: 24 * MiB, generation: 2 });
+
+      const p2 = await runOnce(m);
+      expect(p2.disks?.[0]).toMatchObject({ generation: 2, sizeBytes: 24 * MiB });
+      await expectRestores(m, p2, sha256File(m.image));
+      await expectRestores(m, p1, src1); // the 16 MiB generation-1 point
+      const job = (
+        await adminApi<{ disks: { id: string; resync?: { jobId?: string } }[] }>(
+          stack,
+          'GET',
+          `machines/${m.machineId}`,
+        )
+      ).disks.find((d) => d.id === m.diskId)!.resync!.jobId!;
+      await expectResynced(m, job);
+    });
+  },
+);
