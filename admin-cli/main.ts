@@ -26,6 +26,7 @@ const USAGE = `Usage: haven <command> [options]
   machine ID
   protect MACHINE [--disk ID ...] [--policy NAME]
   unprotect MACHINE
+  resync MACHINE DISK [--reason TEXT]  replicate the disk again as a new generation (older points stay)
   job ID
   health
   groups
@@ -55,6 +56,7 @@ const options = {
   'rpo-alert': { type: 'string' },
   disk: { type: 'string', multiple: true },
   policy: { type: 'string' },
+  reason: { type: 'string' },
   member: { type: 'string', multiple: true },
   app: { type: 'boolean' },
 } as const;
@@ -184,7 +186,7 @@ async function dispatch(
       return print(
         m,
         () =>
-          `${details(rest)}\n\n${table(disks as Row[], ['id', 'sizeBytes', 'logicalSectorSize', 'addedAt'])}`,
+          `${details(rest)}\n\n${table(disks as Row[], ['id', 'sizeBytes', 'logicalSectorSize', 'generation', 'addedAt'])}`,
       );
     }
     case 'protect': {
@@ -201,6 +203,16 @@ async function dispatch(
       const r = await client.request('POST', path, {});
       const verb = r.status === 202 ? 'Protection disabling' : 'Protection disabled';
       return print(r.body, () => protectionLine(verb, r));
+    }
+    case 'resync': {
+      const path = `machines/${enc(need(sub, 'MACHINE'))}/disks/${enc(need(arg, 'DISK'))}/resync`;
+      const r = await client.request('POST', path, v.reason ? { reason: v.reason } : {});
+      const { disk, job, item } = r.body as { disk: Row; job: Row | null; item: Row | null };
+      return print(
+        r.body,
+        () =>
+          `${r.status === 202 ? 'Resync started' : 'Already resyncing'}: disk ${disk.id} generation ${disk.generation}${item ? `, item ${item.state}` : ''}${job ? `; job ${job.id}` : ''}`,
+      );
     }
     case 'job': {
       const j = (await client.request('GET', `jobs/${enc(need(sub, 'job ID'))}`)).body as Row;

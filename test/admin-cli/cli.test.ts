@@ -158,6 +158,15 @@ describe('haven admin CLI against the local host', () => {
     expect(job.out).toMatch(/type\s+enable-protection/);
     expect(job.out).toMatch(/state\s+queued/);
 
+    // Resync of a disk: its next generation (the item stays with the enable job meanwhile).
+    const rs = await haven('resync', machineId, 'sda', '--reason', 'cli test');
+    expect(rs.out).toMatch(/^Resync started: disk sda generation 2, item enabling; job job-\w+$/);
+    expect((await haven('resync', machineId, 'sda')).out).toMatch(
+      /^Already resyncing: disk sda generation 2/,
+    );
+    expect((await haven('machine', machineId)).out).toMatch(/sda\s+\d+\s+512\s+2\s/);
+    expect((await haven('resync', machineId)).err).toMatch(/Missing DISK/);
+
     // No Durable extension in this host: the enable job never started, so unprotect disables
     // the item itself and the enable job ends cancelled. Repeating it answers the same.
     const off = `Protection disabled: ${machineId} disks sda,sdb policy gold, state disabled; job ${jobId}`;
@@ -169,6 +178,10 @@ describe('haven admin CLI against the local host', () => {
       err: "haven: Not found: Machine 'm-nope' does not exist.",
     });
     expect((await haven('unprotect')).err).toMatch(/Missing MACHINE/);
+    expect(await haven('resync', machineId, 'sdb')).toMatchObject({
+      code: 1,
+      err: `haven: Conflict: Disk 'sdb' of machine '${machineId}' is not replicating; nothing to resync.`,
+    });
   });
 
   it('prints one-line problems and exits non-zero', async () => {
