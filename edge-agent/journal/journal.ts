@@ -106,6 +106,24 @@ const SEGMENT_RE = /^seg-(\d{16})\.hvj$/;
 const MAX_SPARES = 2;
 /** Intent-log granularity: a host crash resyncs at most the regions written since a FLUSH. */
 export const INTENT_REGION = 16 * 1024 * 1024;
+/**
+ * Most change records a splitter holds journaled but not yet written to its image (one corked
+ * batch); after a process crash this many of each disk's last records are re-applied.
+ */
+export const REDO_RECORDS = 64;
+
+/** Each disk's last REDO_RECORDS records, oldest first. */
+function lastPerDisk(records: JournalRecord[]): JournalRecord[] {
+  const seen = new Map<number, number>();
+  const out: JournalRecord[] = [];
+  for (let i = records.length - 1; i >= 0; i--) {
+    const r = records[i]!;
+    const n = (seen.get(r.diskIndex) ?? 0) + 1;
+    seen.set(r.diskIndex, n);
+    if (n <= REDO_RECORDS) out.push(r);
+  }
+  return out.reverse();
+}
 
 function currentBootId(): string {
   try {
@@ -140,8 +158,13 @@ export class MachineJournal {
   private resumeGuards: Array<() => boolean> = [];
   private listeners: Array<() => void> = [];
   readonly recovery: RecoveryKind;
-  /** Last write/zero record found at open (re-applied by the splitter after a process crash). */
-  readonly redo?: JournalRecord;
+  /**
+   * The last write/zero records found at open (at most REDO_RECORDS per disk, none from before
+   * an overflow), oldest first: re-applied by the splitter after a process crash, since the
+   * image may lack up to one corked batch of them. Re-applying a suffix of the log in order is
+   * idempotent: every earlier record is on the image already.
+   */
+  readonly redo: JournalRecord[] = [];
   closed = false;
 
   private constructor(opts: JournalOptions) {
@@ -181,7 +204,7 @@ export class MachineJournal {
     else if (previous.bootId !== bootId) recovery = 'host-crash';
     else recovery = 'process-crash';
     this.recovery = recovery;
-    if (recovery === 'process-crash') this.redo = scan.lastChange;
+    if (recovery === 'process-crash') this.redo = scan.lastChanges;
     this.nextLsn = Math.max(scan.nextLsn, this.state.releasedLsn + 1);
     this.state.bootId = bootId;
     this.state.open = true;
@@ -255,7 +278,7 @@ export class MachineJournal {
     nextLsn: number;
     lost: boolean;
     foundAny: boolean;
-    lastChange?: JournalRecord;
+    lastChanges: JournalRecord[];
   } {
     const names = readdirSync(this.dir)
       .filter((n) => SEGMENT_RE.test(n))
@@ -267,7 +290,7 @@ export class MachineJournal {
     }));
     let nextLsn = 1;
     let lost = false;
-    let lastChange: JournalRecord | undefined;
+    let lastChanges: JournalRecord[] = [];
     const expectFirst = this.state.releasedLsn + 1;
     if (
       this.segments.length &&
@@ -292,9 +315,12 @@ export class MachineJournal {
           if (!payloadMatches(h, pl)) break;
         }
         if (h.type === RecordType.Write || h.type === RecordType.Zero) {
-          lastChange = { ...h, segmentPath: seg.path, payloadPos: pos + HEADER_BYTES };
+          lastChanges.push({ ...h, segmentPath: seg.path, payloadPos: pos + HEADER_BYTES });
+          if (lastChanges.length > 4 * REDO_RECORDS) lastChanges = lastPerDisk(lastChanges);
         } else if (h.type === RecordType.Overflow) {
-          lastChange = undefined;
+          // After an overflow the image holds unjournaled writes: replaying older records
+          // over them would undo them.
+          lastChanges = [];
         }
         pos += HEADER_BYTES + h.payloadLen;
         expected = h.lsn + 1;
@@ -314,7 +340,12 @@ export class MachineJournal {
       closeSync(fd);
       nextLsn = expected;
     }
-    return { nextLsn, lost, foundAny: this.segments.length > 0, lastChange };
+    return {
+      nextLsn,
+      lost,
+      foundAny: this.segments.length > 0,
+      lastChanges: lastPerDisk(lastChanges),
+    };
   }
 
   private openTailSegment(): void {
@@ -367,8 +398,14 @@ export class MachineJournal {
     offset: number,
     length: number,
     payload?: Buffer,
+    batched = false,
   ): number {
-    if (this.tail.size >= this.segmentBytes) this.rotate();
+    // Anything not part of the open batch (bookmarks, session records) goes after it.
+    if (!batched) this.flushBatch();
+    if (this.tail.size >= this.segmentBytes) {
+      this.flushBatch();
+      this.rotate();
+    }
     const lsn = this.nextLsn++;
     const h = encodeHeader(
       { type, flags: 0, diskIndex, lsn, offset, length, payloadLen: payload?.length ?? 0 },
@@ -376,13 +413,60 @@ export class MachineJournal {
     );
     const seg = this.tail;
     const total = HEADER_BYTES + (payload?.length ?? 0);
-    const n = payload?.length
-      ? writevSync(this.fd, [h, payload], seg.size)
-      : writeSync(this.fd, h, 0, HEADER_BYTES, seg.size);
-    if (n !== total) throw new Error(`journal: short write (${n}/${total})`);
+    if (batched) {
+      if (!this.batch.length) this.batchPos = seg.size;
+      this.batch.push(h);
+      if (payload?.length) this.batch.push(payload);
+      this.batchBytes += total;
+    } else {
+      const n = payload?.length
+        ? writevSync(this.fd, [h, payload], seg.size)
+        : writeSync(this.fd, h, 0, HEADER_BYTES, seg.size);
+      if (n !== total) throw new Error(`journal: short write (${n}/${total})`);
+    }
     seg.size += total;
     this.unsynced.add(this.fd);
     return lsn;
+  }
+
+  /**
+   * Change records appended while corked (one socket read's worth of WRITEs) are written with
+   * one writev at uncork instead of one write(2) each. The caller (the splitter) writes the
+   * disk only after flushBatch(), so "journal first, disk second" holds for the whole batch.
+   * Every other append, sync, rotation and close flushes the batch first.
+   */
+  private batch: Buffer[] = [];
+  private batchPos = 0;
+  private batchBytes = 0;
+  private corked = 0;
+
+  cork(): void {
+    this.corked++;
+  }
+
+  uncork(): void {
+    if (this.corked > 0) this.corked--;
+    if (this.corked === 0) this.flushBatch();
+  }
+
+  /** Writes the batched records (if any). */
+  flushBatch(): void {
+    if (!this.batch.length) return;
+    const bufs = this.batch;
+    const pos = this.batchPos;
+    const total = this.batchBytes;
+    this.batch = [];
+    this.batchBytes = 0;
+    let done = 0;
+    // writev takes at most IOV_MAX (1024) buffers per call.
+    for (let i = 0; i < bufs.length;) {
+      const part = bufs.slice(i, i + 1024);
+      const want = part.reduce((n, b) => n + b.length, 0);
+      const n = writevSync(this.fd, part, pos + done);
+      if (n !== want) throw new Error(`journal: short write (${done + n}/${total})`);
+      done += n;
+      i += part.length;
+    }
   }
 
   /** Registers a disk (idempotent by diskId) and returns its index in records. */
@@ -449,6 +533,7 @@ export class MachineJournal {
   private admit(bytes: number): boolean {
     if (this.overflowed) return false;
     if (this.retainedBytes() + HEADER_BYTES + bytes > this.capacityBytes) {
+      this.flushBatch();
       this.overflowed = true;
       this.append(RecordType.Overflow, ALL_DISKS, 0, 0);
       this.log(
@@ -462,14 +547,21 @@ export class MachineJournal {
   /** Appends a data write; undefined when journaling is stopped (caller marks the bitmap). */
   appendWrite(diskIndex: number, offset: number, data: Buffer): number | undefined {
     if (!this.admit(data.length)) return undefined;
-    const lsn = this.append(RecordType.Write, diskIndex, offset, data.length, data);
+    const lsn = this.append(
+      RecordType.Write,
+      diskIndex,
+      offset,
+      data.length,
+      data,
+      this.corked > 0,
+    );
     this.notify();
     return lsn;
   }
 
   appendZero(diskIndex: number, offset: number, length: number): number | undefined {
     if (!this.admit(0)) return undefined;
-    const lsn = this.append(RecordType.Zero, diskIndex, offset, length);
+    const lsn = this.append(RecordType.Zero, diskIndex, offset, length, undefined, this.corked > 0);
     this.notify();
     return lsn;
   }
@@ -496,6 +588,7 @@ export class MachineJournal {
 
   /** Resolves when everything appended so far is on stable storage. */
   sync(): Promise<void> {
+    this.flushBatch();
     return this.commit.request();
   }
 
@@ -524,7 +617,9 @@ export class MachineJournal {
         renameSync(s.path, spare);
         this.spares.push(spare);
       } else {
-        unlinkSync(s.path);
+        // Off the event loop: unlinking a 64 MiB file takes milliseconds the NBD server
+        // sharing this loop would wait for. Readers holding it open keep their fd valid.
+        void fsp.unlink(s.path).catch((e: Error) => this.log(`journal: unlink: ${e.message}`));
       }
     }
     this.maybeResume();
@@ -641,6 +736,7 @@ export class MachineJournal {
   /** Clean shutdown: everything synced, state marked closed. */
   async close(): Promise<void> {
     if (this.closed) return;
+    this.corked = 0;
     await this.sync();
     await this.stateWrite.catch(() => undefined);
     if (this.preparing) {

@@ -11,6 +11,13 @@ export interface BlockDevice {
   writeZeroes(offset: number, length: number, fua: boolean): void | Promise<void>;
   trim(offset: number, length: number, fua: boolean): void | Promise<void>;
   flush(): Promise<void>;
+  /**
+   * Optional: the server corks the device around the requests of one socket read and uncorks at
+   * the end of that same event-loop turn, before any reply leaves; the device may defer work
+   * (one journal writev for the batch) until then. Uncork throwing means those writes failed.
+   */
+  cork?(): void;
+  uncork?(): void;
 }
 
 /** An export offered by the server: its name and the device behind it. */

@@ -124,6 +124,10 @@ class Connection {
       // All replies produced by this chunk of requests leave in one write (one syscall).
       sock.cork();
       process.nextTick(() => sock.uncork());
+      // The device may batch this chunk's writes (one journal writev); it writes them out
+      // before this turn ends, so before any of the replies queued above leave.
+      const dev = this.device;
+      dev?.cork?.();
       try {
         while (!this.closed && this.step()) {
           /* keep parsing */
@@ -131,6 +135,17 @@ class Connection {
       } catch (e) {
         this.log(`nbd: protocol error: ${(e as Error).message}`);
         this.hangUp();
+      } finally {
+        try {
+          dev?.uncork?.();
+        } catch (e) {
+          // Writes already answered (in the corked socket) failed: drop the replies with the
+          // connection rather than let them leave as successes.
+          this.log(`nbd: I/O error: ${(e as Error).message}`);
+          this.closed = true;
+          this.phase = 'done';
+          sock.destroy();
+        }
       }
     });
   }

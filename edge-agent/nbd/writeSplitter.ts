@@ -8,12 +8,19 @@ import {
   readSync,
   statSync,
   writeSync,
+  writevSync,
 } from 'node:fs';
 import { promisify } from 'node:util';
 import type { BlockDevice } from './blockDevice';
 import { SECTOR } from './protocol';
 import { GroupCommit } from '../journal/groupCommit';
-import { INTENT_REGION, readPayload, type DiskInfo, type MachineJournal } from '../journal/journal';
+import {
+  INTENT_REGION,
+  readPayload,
+  REDO_RECORDS,
+  type DiskInfo,
+  type MachineJournal,
+} from '../journal/journal';
 import type { DirtyBitmap } from '../journal/dirtyBitmap';
 import { RecordType } from '../journal/records';
 
@@ -92,13 +99,70 @@ export class WriteSplitter implements BlockDevice {
    * between the two writes); every earlier one is on it. Re-applying it makes them equal.
    */
   private redoAfterCrash(): void {
-    const r = this.journal.redo;
-    if (!r || r.diskIndex !== this.disk.index) return;
-    if (r.type === RecordType.Write) this.writeImage(r.offset, readPayload(r));
-    else if (r.type === RecordType.Zero) this.zeroImage(r.offset, r.length);
+    for (const r of this.journal.redo) {
+      if (r.diskIndex !== this.disk.index) continue;
+      if (r.type === RecordType.Write) this.writeImage(r.offset, readPayload(r));
+      else if (r.type === RecordType.Zero) this.zeroImage(r.offset, r.length);
+    }
+  }
+
+  /**
+   * Corked (the NBD server corks around one socket read): journaled WRITEs append their records
+   * to the journal's batch and queue their image writes; uncork writes the journal batch (one
+   * writev), then the image. Anything that reads the image or waits for durability writes the
+   * queue out first, and so does a queue of REDO_RECORDS (what crash recovery re-applies).
+   */
+  private corked = false;
+  private queued: Array<{ offset: number; data: Buffer }> = [];
+
+  cork(): void {
+    if (this.corked) return;
+    this.corked = true;
+    this.journal.cork();
+  }
+
+  uncork(): void {
+    if (!this.corked) return;
+    this.corked = false;
+    try {
+      this.journal.uncork();
+    } finally {
+      this.writeQueued();
+    }
+  }
+
+  /** Journal batch first, then the queued image writes, in order. */
+  private writeQueued(): void {
+    if (!this.queued.length) return;
+    this.journal.flushBatch();
+    const q = this.queued;
+    this.queued = [];
+    for (let i = 0; i < q.length;) {
+      // Adjacent writes (sequential streams) go out in one pwritev.
+      let j = i + 1;
+      let end = q[i]!.offset + q[i]!.data.length;
+      while (j < q.length && q[j]!.offset === end && j - i < 1024) {
+        end += q[j]!.data.length;
+        j++;
+      }
+      if (j === i + 1) this.writeImage(q[i]!.offset, q[i]!.data);
+      else
+        this.writeImageV(
+          q[i]!.offset,
+          q.slice(i, j).map((x) => x.data),
+        );
+      i = j;
+    }
+  }
+
+  private writeImageV(offset: number, bufs: Buffer[]): void {
+    const total = bufs.reduce((n, b) => n + b.length, 0);
+    const n = writevSync(this.fd, bufs, offset);
+    if (n < total) this.writeImage(offset + n, Buffer.concat(bufs).subarray(n));
   }
 
   read(offset: number, length: number): Buffer {
+    this.writeQueued();
     const b = Buffer.allocUnsafe(length);
     let done = 0;
     while (done < length) {
@@ -118,6 +182,7 @@ export class WriteSplitter implements BlockDevice {
 
   /** Zeroes a range without allocating: only chunks that are not already zero are written. */
   private zeroImage(offset: number, length: number): void {
+    this.writeQueued();
     const buf = Buffer.allocUnsafe(ZERO_CHUNK.length);
     for (let pos = offset; pos < offset + length;) {
       const n = Math.min(ZERO_CHUNK.length, offset + length - pos);
@@ -166,6 +231,12 @@ export class WriteSplitter implements BlockDevice {
     const lsn = this.journal.appendWrite(this.disk.index, offset, data);
     if (lsn === undefined)
       return this.unjournaled(offset, data.length, () => this.writeImage(offset, data), fua);
+    if (this.corked && !fua) {
+      this.queued.push({ offset, data });
+      if (this.queued.length >= REDO_RECORDS) this.writeQueued();
+      return;
+    }
+    this.writeQueued();
     this.writeImage(offset, data);
     if (fua) return this.durable();
   }
@@ -264,6 +335,7 @@ export class WriteSplitter implements BlockDevice {
       const bm = this.journal.bitmap(this.disk.index);
       bm.mark(offset, length);
       await bm.persist(); // the bit is on disk before the image changes and before the ack
+      this.writeQueued();
       apply();
     } finally {
       this.overflowInFlight--;
@@ -279,6 +351,7 @@ export class WriteSplitter implements BlockDevice {
    * write must be on the image too, or it would be lost on both sides.
    */
   private durable(): Promise<void> {
+    this.writeQueued();
     return Promise.all([this.journal.sync(), this.backingCommit.request()]).then(() => undefined);
   }
 
@@ -289,6 +362,7 @@ export class WriteSplitter implements BlockDevice {
   }
 
   close(): void {
+    this.writeQueued();
     closeSync(this.fd);
   }
 }
