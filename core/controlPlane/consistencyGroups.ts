@@ -99,6 +99,11 @@ export class ConsistencyGroups {
     await this.machines.getDoc(machineId);
     const current = await this.memberships.get(machineId, machineId);
     if (!current) return false;
+    if (!(await this.groups.get(current.doc.groupId, current.doc.groupId))) {
+      // Left behind by a group delete that stopped half-way: the machine is free.
+      await this.memberships.delete(machineId, machineId, { ifMatch: current.etag });
+      return false;
+    }
     if (current.doc.groupId === groupId) return true;
     throw conflict(
       `Machine '${machineId}' is already in consistency group '${current.doc.groupId}'.`,
@@ -125,6 +130,9 @@ export class ConsistencyGroups {
       createdAt: now,
       updatedAt: now,
     };
+    // Memberships a half-done delete of a same-named group left behind must not come back.
+    for (const m of await this.membersOf([body.name]))
+      await this.memberships.delete(m.machineId, m.machineId);
     await this.groups.create(doc);
     for (const m of body.members) await this.addMember(body.name, m);
     return this.get(body.name);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { MemoryDocumentStore } from '../../../adapters/documents/memoryDocumentStore';
 import { createControlPlane } from '../../../core/controlPlane/controlPlane';
 import { collectionsDefs, type MachineDoc } from '../../../core/controlPlane/model';
-import { GROUP_CUT_TTL_MS } from '../../../core/controlPlane/groupModel';
+import { GROUP_CUT_TTL_MS, groupCollectionsDefs } from '../../../core/controlPlane/groupModel';
 import { ID_PATTERN } from '../../../core/batch';
 import { transient } from '../../../core/errors';
 import { MissingKeyWrapper } from '../../../core/controlPlane/machineKeys';
@@ -33,7 +33,7 @@ async function plane() {
       keyId: 'k',
     });
   }
-  return { cp, groups: cp.groups, advance: (ms: number) => (now += ms) };
+  return { cp, groups: cp.groups, documents, advance: (ms: number) => (now += ms) };
 }
 
 const kindOf = (p: Promise<unknown>) =>
@@ -112,6 +112,20 @@ describe('consistency groups (memory store)', () => {
     // An agent that stays away past the pick-up window no longer sees the cut.
     advance(GROUP_CUT_TTL_MS + 1);
     expect(await ids('m-b')).toEqual([]);
+  });
+
+  it('a membership left behind by a half-done group delete does not hold the machine', async () => {
+    const { groups, documents } = await plane();
+    await groups.create({ name: 'erp', members: ['m-a', 'm-b'] });
+    // The delete stopped after the group document (it goes first).
+    await documents.collection(groupCollectionsDefs.consistencyGroups).delete('erp', 'erp');
+    expect(await kindOf(groups.addMember('web-missing', 'm-a'))).toBe('not-found');
+    await groups.create({ name: 'web', members: [] });
+    expect(await groups.addMember('web', 'm-a')).toMatchObject({ added: true });
+    // Recreating 'erp' does not resurrect m-b's old membership.
+    await groups.create({ name: 'erp', members: ['m-c'] });
+    expect((await groups.get('erp')).members.map((m) => m.machineId)).toEqual(['m-c']);
+    expect(await groups.addMember('erp', 'm-b')).toMatchObject({ added: true });
   });
 
   it('refuses a cut on an empty or unknown group; delete frees members and forgets cuts', async () => {
