@@ -105,7 +105,7 @@ describe('enrollment flow', () => {
     expect(after.json.lastHeartbeatAt).toBe(hb.json.receivedAt);
   });
 
-  it('adds and lists disks with the machine credential; same facts are idempotent, other facts 409', async () => {
+  it('adds and lists disks with the machine credential; same facts are idempotent, a new size resyncs, other facts 409', async () => {
     const { machineId, credential } = await enrolled();
     const at = {
       params: { id: machineId },
@@ -125,9 +125,16 @@ describe('enrollment flow', () => {
         })
       ).status,
     ).toBe(200);
+    // A new size is a resync (core/controlPlane/resyncs.ts): same disk, next generation.
+    const resized = await call(addDisk, {
+      ...at,
+      body: { id: 'nvme0', sizeBytes: 512 * 200, logicalSectorSize: 512 },
+    });
+    expect(resized.status).toBe(200);
+    expect(resized.json).toMatchObject({ id: 'nvme0', sizeBytes: 512 * 200, generation: 2 });
     const before = await storeSnapshot(root);
     const refused: [unknown, number, string][] = [
-      [{ id: 'nvme0', sizeBytes: 512 * 200, logicalSectorSize: 512 }, 409, 'conflict'],
+      [{ id: 'nvme0', sizeBytes: 512 * 200, logicalSectorSize: 4096 }, 409, 'conflict'],
       [{ id: 'nvme1', sizeBytes: 1000, logicalSectorSize: 512 }, 400, 'validation'],
       [{ id: 'bad/id', sizeBytes: 512, logicalSectorSize: 512 }, 400, 'validation'],
     ];
