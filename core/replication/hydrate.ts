@@ -6,7 +6,7 @@ import {
   type DecodedBatch,
   type DecodedExtent,
 } from '../batch';
-import { DIGEST_BLOCK, blockDigest, treeDigest } from '../disk/digest';
+import { DIGEST_BLOCK, blockDigest } from '../disk/digest';
 import { HavenError, conflict, isHavenError } from '../errors';
 import { mapLimit } from '../mapLimit';
 import { MAX_PAGE_WRITE } from './blobPorts';
@@ -529,8 +529,8 @@ async function cutPiece(
       `Bookmark ${bookmark.id} was already cut on disk ${key.diskId} at another seq/generation.`,
     );
   }
-  const sha256 = treeDigest(await index.allDigests(), h.diskSize);
   const changed = await index.readChanged();
+  const sha256 = await index.pointDigest(changed);
   const changes = changeSetBlobName(key.machineId, key.diskId, key.generation, bookmark.id);
   await deps.blobs.putBlockBlob(REPLICA_INDEX, changes, changed, {
     pointId: bookmark.id,

@@ -1,5 +1,15 @@
-import { DIGEST_BLOCK, blockCount, zeroBlockDigests } from '../disk/digest';
+import {
+  CHUNK_BLOCKS,
+  DIGEST_BLOCK,
+  blockCount,
+  chunkCount,
+  chunkDigest,
+  rootDigest,
+  zeroBlockDigest,
+  zeroChunkDigest,
+} from '../disk/digest';
 import { MAX_PAGE_WRITE, PAGE, type BlobStore } from './blobPorts';
+import { mapLimit } from '../mapLimit';
 import { REPLICA_INDEX, indexBlobName } from './names';
 
 const DIGEST_BYTES = 32;
@@ -10,8 +20,9 @@ const roundUp = (n: number, m: number) => Math.ceil(n / m) * m;
 
 /**
  * Haven's own index of one replica (page blob `replica-index/{m}/{d}/g{gen}.index`):
- *   [ sha256 of every 64 KiB block (32 bytes each) | bitmap of blocks changed since the last point ]
- * An all-zero digest entry means "never written": the block reads as zeros. Written only by the
+ *   [ sha256 of every 64 KiB block (32 bytes each) | bitmap of blocks changed since the last point
+ *     | sha256 of every chunk of CHUNK_BLOCKS block digests, as of the last point ]
+ * An all-zero digest entry means "never written": the block (or chunk) reads as zeros. Written only by the
  * replica's lease holder; every update is idempotent (same digests, OR-ed bits), so re-applying a
  * batch after a crash leaves the index consistent with the replica.
  */
@@ -19,6 +30,7 @@ export class ReplicaIndex {
   readonly blocks: number;
   private readonly digestRegion: number;
   private readonly bitmapRegion: number;
+  private readonly chunkRegion: number;
   readonly name: string;
   /** Lease id for writes (the hydrator leases the index together with the replica). */
   leaseId?: string;
@@ -33,6 +45,7 @@ export class ReplicaIndex {
     this.blocks = blockCount(diskSize);
     this.digestRegion = roundUp(this.blocks * DIGEST_BYTES, PAGE);
     this.bitmapRegion = roundUp(Math.ceil(this.blocks / 8), PAGE);
+    this.chunkRegion = roundUp(chunkCount(diskSize) * DIGEST_BYTES, PAGE);
     this.name = indexBlobName(machineId, diskId, generation);
   }
 
@@ -40,7 +53,7 @@ export class ReplicaIndex {
     await this.blobs.createPageBlob(
       REPLICA_INDEX,
       this.name,
-      this.digestRegion + this.bitmapRegion,
+      this.digestRegion + this.bitmapRegion + this.chunkRegion,
       {
         diskSize: String(this.diskSize),
       },
@@ -81,16 +94,50 @@ export class ReplicaIndex {
     ]);
   }
 
-  /** Every block's digest (zero-filled entries resolved to the zero block's digest). */
-  async allDigests(): Promise<Buffer[]> {
-    const raw = await this.blobs.readRange(REPLICA_INDEX, this.name, 0, this.digestRegion);
-    const zero = zeroBlockDigests(this.diskSize);
-    const out = new Array<Buffer>(this.blocks);
-    for (let i = 0; i < this.blocks; i++) {
-      const d = raw.subarray(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES);
-      out[i] = d.every((x) => x === 0) ? zero[i]! : Buffer.from(d);
+  /**
+   * The disk's digest now: chunk digests are recomputed for the chunks `changed` (the bitmap
+   * since the last point) touches and stored, then the root is taken over all of them. Chunks
+   * nobody wrote stay all-zero entries and resolve to the zero chunk's digest. Idempotent: a
+   * re-run after a crash recomputes the same chunks from the same block digests.
+   */
+  async pointDigest(changed: Uint8Array): Promise<string> {
+    const chunks = chunkCount(this.diskSize);
+    const dirty: number[] = [];
+    const bytesPerChunk = CHUNK_BLOCKS / 8;
+    for (let c = 0; c < chunks; c++) {
+      const bits = changed.subarray(c * bytesPerChunk, (c + 1) * bytesPerChunk);
+      if (bits.some((x) => x !== 0)) dirty.push(c);
     }
-    return out;
+    const fresh = new Map<number, Buffer>();
+    await mapLimit(dirty, 8, async (c) => {
+      const first = c * CHUNK_BLOCKS;
+      const n = Math.min(CHUNK_BLOCKS, this.blocks - first);
+      const raw = await this.blobs.readRange(
+        REPLICA_INDEX,
+        this.name,
+        first * DIGEST_BYTES,
+        n * DIGEST_BYTES,
+      );
+      const digests = Array.from({ length: n }, (_, i) => {
+        const d = raw.subarray(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES);
+        return d.every((x) => x === 0) ? zeroBlockDigest(this.diskSize, first + i) : d;
+      });
+      fresh.set(c, chunkDigest(digests));
+    });
+    const region = this.digestRegion + this.bitmapRegion;
+    const pages = unique(dirty.map((c) => Math.floor((c * DIGEST_BYTES) / PAGE)));
+    await this.rewrite(region, pages, (buf, base) => {
+      for (const [c, d] of fresh) {
+        const at = c * DIGEST_BYTES - base;
+        if (at >= 0 && at + DIGEST_BYTES <= buf.length) d.copy(buf, at);
+      }
+    });
+    const raw = await this.blobs.readRange(REPLICA_INDEX, this.name, region, this.chunkRegion);
+    const all = Array.from({ length: chunks }, (_, c) => {
+      const d = raw.subarray(c * DIGEST_BYTES, (c + 1) * DIGEST_BYTES);
+      return d.every((x) => x === 0) ? zeroChunkDigest(this.diskSize, c) : d;
+    });
+    return rootDigest(all, this.diskSize);
   }
 
   /** Bitmap (bit i = block i changed since the last point), `ceil(blocks/8)` bytes. */
