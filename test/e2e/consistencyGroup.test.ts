@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminApi, incidents } from './support/admin';
-import { startReplicating, stopAgent, waitForGroupPoint } from './support/group';
+import { bookmarkIds, startReplicating, stopAgent, waitForGroupPoint } from './support/group';
 import { changeFiles, fsckClean, keepCopy, makeImage, sha256File } from './support/images';
 import { protectedMachine, restore, type Machine } from './support/machine';
 import { startStack, type Child, type StackProc } from './support/procs';
@@ -59,7 +59,8 @@ describe(
         cut1.members.map((m: string) => [m, cut1.id]),
       );
 
-      // Both servers write; cut 2 covers the new bytes of both.
+      // Both servers write; b's agent is down when cut 2 is made: the point waits for it.
+      await stopAgent(agents.pop()!);
       changeFiles(a.image, 'a2', 4);
       changeFiles(b.image, 'b2', 4);
       const src2 = ms.map((m, i) => keepCopy(m.image, path.join(dir, `src2-${i}.img`)));
@@ -67,6 +68,11 @@ describe(
       const cut2 = await adminApi(stack, 'POST', 'consistency-groups/erp/bookmarks', {
         consistency: 'crash',
       });
+      const half = await waitForGroupPoint(stack, 'erp', cut2.id, agents, {
+        until: (p) => p.missing.length === 1,
+      });
+      expect(half).toMatchObject({ state: 'pending', missing: [b.machineId] });
+      agents.push(startReplicating(b)); // learns of cut 2 when it comes back
       await waitForGroupPoint(stack, 'erp', cut2.id, agents);
 
       for (const [i, m] of ms.entries()) {
@@ -99,6 +105,12 @@ describe(
         [cut2.id, 'complete'],
         [cut1.id, 'complete'],
       ]);
+      // Each agent inserted each of its cuts exactly once (it polled every second meanwhile).
+      const mine = [
+        [cut1.id, cut2.id, cut3.id],
+        [cut1.id, cut2.id],
+      ];
+      for (const [i, m] of ms.entries()) expect(bookmarkIds(m).sort()).toEqual(mine[i]!.sort());
       // The data path refused nothing on the way.
       for (const m of ms) expect((await incidents(stack, m.machineId)).rejections).toEqual([]);
     });

@@ -35,26 +35,35 @@ export interface GroupPoint {
   machines: { id: string; machineId: string; disks: { diskId: string; sha256: string }[] }[];
 }
 
-/** Polls the group point until it is complete; fails early if an agent died. */
+/** Polls the group point until it is complete (or `until` holds); fails early if an agent died. */
 export async function waitForGroupPoint(
   stack: StackProc,
   groupId: string,
   pointId: string,
   agents: Child[],
-  timeoutMs = 300_000,
+  opts: { until?: (p: GroupPoint) => boolean; timeoutMs?: number } = {},
 ): Promise<GroupPoint> {
-  const until = Date.now() + timeoutMs;
+  const until = Date.now() + (opts.timeoutMs ?? 300_000);
+  const done = opts.until ?? ((p: GroupPoint) => p.state === 'complete');
   for (;;) {
     const p = await adminApi<GroupPoint>(
       stack,
       'GET',
       `consistency-groups/${groupId}/recovery-points/${pointId}`,
     );
-    if (p.state === 'complete') return p;
+    if (done(p)) return p;
     const dead = agents.find((a) => a.child.exitCode !== null || a.child.signalCode !== null);
     if (dead) throw new Error(`an agent exited: ${dead.out.stdout}${dead.out.stderr.slice(-3000)}`);
     if (Date.now() > until)
       throw new Error(`group point ${pointId} still ${p.state}, missing ${p.missing.join(',')}`);
     await sleep(500);
   }
+}
+
+/** The ids of the bookmarks the agent spooled (its bookmark log), in order. */
+export function bookmarkIds(m: Machine): string[] {
+  const log = JSON.parse(readFileSync(path.join(m.stateDir, 'bookmarks.json'), 'utf8')) as {
+    id: string;
+  }[];
+  return log.map((b) => b.id);
 }
