@@ -190,11 +190,17 @@ export class ControlPlaneClient {
 
   /** Consistency-group cuts this machine has yet to insert (oldest first). */
   async groupBookmarks(machineId: string): Promise<GroupCut[]> {
-    const r = await this.request<{ items?: GroupCut[] }>(
-      'GET',
-      `machines/${encodeURIComponent(machineId)}/group-bookmarks`,
-    );
-    return r.body?.items ?? [];
+    try {
+      const r = await this.request<{ items?: GroupCut[] }>(
+        'GET',
+        `machines/${encodeURIComponent(machineId)}/group-bookmarks`,
+      );
+      return r.body?.items ?? [];
+    } catch (e) {
+      // A control plane without consistency groups has no such route: nothing to insert.
+      if (e instanceof HavenError && e.kind === 'not-found') return [];
+      throw e;
+    }
   }
 
   /** undefined while the point does not exist yet (404). */
