@@ -22,6 +22,9 @@ export interface StagingKey {
   seq: number;
 }
 
+/** One replica: a disk of a machine in one generation. */
+export type DiskKey = Omit<StagingKey, 'seq'>;
+
 /** Parses `{machineId}/{diskId}/{generation}/{seq:012}` (the staging blob name). */
 export function parseStagingName(name: string): StagingKey {
   const m = /^([^/]+)\/([^/]+)\/(\d{1,9})\/(\d{12})$/.exec(name);
