@@ -159,10 +159,10 @@ export class ConsistencyGroups {
    * Deletes the group, then frees its members and forgets its cuts. The group document goes
    * first, so a concurrent add (which re-checks the group after writing) backs out.
    */
-  async delete(groupId: string): Promise<void> {
+  async delete(groupId: string): Promise<GroupView> {
+    const group = await this.get(groupId);
     if (!(await this.groups.delete(groupId, groupId))) throw notFound('Consistency group', groupId);
-    for (const m of await this.membersOf([groupId]))
-      await this.memberships.delete(m.machineId, m.machineId);
+    for (const m of group.members) await this.memberships.delete(m.machineId, m.machineId);
     const cuts = await all((continuation) =>
       this.cuts.query({
         where: [{ field: 'groupId', op: '=', value: groupId }],
@@ -179,6 +179,7 @@ export class ConsistencyGroups {
       }),
     );
     for (const b of bookmarks) await this.bookmarks.delete(groupId, b.id);
+    return group;
   }
 
   /** Adds a machine (idempotent: `added: false` if it is a member already). Later cuts include it. */

@@ -83,12 +83,10 @@ export const deleteGroup = register(
     caller: 'admin',
     tag,
     summary: "Delete a group: frees its members, forgets its cuts (members' own points stay)",
-    responses: { 204: 'Deleted' },
+    response: groupResponse,
+    responses: { 200: 'Deleted; the group as it was' },
   },
-  handler(async (root, req) => {
-    await root.controlPlane.groups.delete(groupOf(req));
-    return { status: 204 };
-  }),
+  handler(async (root, req) => ({ jsonBody: await root.controlPlane.groups.delete(groupOf(req)) })),
 );
 
 export const addMember = register(

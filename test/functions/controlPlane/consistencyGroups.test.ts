@@ -211,7 +211,8 @@ describe('consistency groups over HTTP', () => {
       path: 'consistency-groups/erp',
       params: g('erp'),
     });
-    expect(del.status).toBe(204);
+    expect(del.status).toBe(200);
+    expect(del.json.members.map((m: { machineId: string }) => m.machineId)).toEqual(cut2.members);
     expect((await pending(c)).json.items).toEqual([]);
     expect((await member('PUT', 'web', a.machineId)).status).toBe(201);
   });
