@@ -34,6 +34,46 @@ export type IngestOutcome =
   | { status: 'conflict'; stagingName: string; reason: string }
   | { status: 'rejected'; kind: string; reason: string };
 
+/**
+ * Reads shared by the events of one trigger invocation. A watermark read at the start of the
+ * invocation may be a little behind the hydrator: a batch it already applied is then staged
+ * again, and the hydrator drops it as a late duplicate (same digest) or stops on a conflict.
+ */
+export interface IngestLookups {
+  generations: typeof diskGenerations;
+}
+
+/** The watermark documents of every generation of a disk. */
+async function diskGenerations(
+  deps: ReplicationDeps,
+  machineId: string,
+  diskId: string,
+): Promise<DiskReplicationDoc[]> {
+  const gens = await deps.docs.disks.query({
+    partitionKey: machineId,
+    where: [{ field: 'diskId', op: '=', value: diskId }],
+    limit: 1000,
+  });
+  return gens.items.map((i) => i.doc);
+}
+
+/** `fn` memoized by its string arguments; a rejected call is forgotten so a retry can succeed. */
+function memoize<A extends string[], R>(
+  fn: (deps: ReplicationDeps, ...args: A) => Promise<R>,
+): (deps: ReplicationDeps, ...args: A) => Promise<R> {
+  const seen = new Map<string, Promise<R>>();
+  return (deps, ...args) => {
+    const k = args.join('\u0000');
+    let p = seen.get(k);
+    if (!p) {
+      p = fn(deps, ...args);
+      p.catch(() => seen.delete(k));
+      seen.set(k, p);
+    }
+    return p;
+  };
+}
+
 /** A refusal of the event: recorded, never retried. */
 class Rejection extends Error {
   constructor(
@@ -64,6 +104,7 @@ export async function ingestEvent(
   deps: ReplicationDeps,
   opts: ReplicationOptions,
   ev: IngestEvent,
+  lookups?: IngestLookups,
 ): Promise<IngestOutcome> {
   let header: BatchHeader | undefined;
   let ref: BatchRef | undefined;
@@ -159,12 +200,7 @@ export async function ingestEvent(
     // 4. Where it fits in the disk's sequence.
     const digest = envelopeDigest(envelope);
     const name = stagingBlobName(h.machineId, h.diskId, h.generation, h.seq);
-    const gens = await deps.docs.disks.query({
-      partitionKey: h.machineId,
-      where: [{ field: 'diskId', op: '=', value: h.diskId }],
-      limit: 1000,
-    });
-    const docs = gens.items.map((i) => i.doc);
+    const docs = await (lookups?.generations ?? diskGenerations)(deps, h.machineId, h.diskId);
     const live = Math.max(0, ...docs.filter((d) => d.complete).map((d) => d.generation));
     const newest = Math.max(0, ...docs.map((d) => d.generation));
     if (h.generation < live) {
@@ -323,29 +359,23 @@ export async function ingestEvents(
   const out = new Array<IngestOutcome>(events.length);
   let firstError: unknown;
   let next = 0;
-  // One machine lookup per machine per invocation (a batch of events is mostly one machine).
-  const machines = new Map<string, ReturnType<ReplicationDeps['machines']['getMachine']>>();
+  // One machine and one watermark lookup per disk per invocation (a batch of events is
+  // mostly one machine's consecutive batches).
+  const getMachine = memoize((d: ReplicationDeps, id: string) => d.machines.getMachine(id));
   const cached: ReplicationDeps = {
     ...deps,
     machines: {
-      getMachine: (id) => {
-        let p = machines.get(id);
-        if (!p) {
-          p = deps.machines.getMachine(id);
-          p.catch(() => machines.delete(id));
-          machines.set(id, p);
-        }
-        return p;
-      },
+      getMachine: (id) => getMachine(deps, id),
       listMachineIds: () => deps.machines.listMachineIds(),
     },
   };
+  const lookups: IngestLookups = { generations: memoize(diskGenerations) };
   await Promise.all(
     Array.from({ length: Math.min(concurrency, events.length) }, async () => {
       while (next < events.length) {
         const i = next++;
         try {
-          out[i] = await ingestEvent(cached, opts, events[i]!);
+          out[i] = await ingestEvent(cached, opts, events[i]!, lookups);
         } catch (e) {
           firstError ??= e;
         }
