@@ -11,7 +11,8 @@ import { debugfsWrite, fsckClean, makeExt4Image, sha256File } from '../images/ex
  * `npm run demo`: the furthest Haven goes today, on one machine. Starts the local stack, enrolls
  * an agent, protects a real ext4 disk image, replicates it through Event Hubs into a replica page
  * blob, cuts recovery points, restores each point to a new image and proves it byte-identical to
- * the source at its bookmark (sha256 + e2fsck).
+ * the source at its bookmark (sha256 + e2fsck), then resyncs the disk as a new generation and
+ * proves both the new point and an old-generation point.
  */
 const execFileP = promisify(execFile);
 const root = resolve(__dirname, '..', '..', '..');
@@ -125,10 +126,7 @@ async function main(): Promise<void> {
     ok(`recovery point ${p2} in ${((Date.now() - t) / 1000).toFixed(1)} s`);
 
     step(8, 'Restore both recovery points to new images and prove them byte-identical');
-    for (const [point, source] of [
-      [p1, source1],
-      [p2, disk],
-    ] as const) {
+    const restoreAndCheck = async (point: string, source: string) => {
       const target = join(work, `restored-${point}.img`);
       await agent('restore', '--point', point, '--disk', added.id, '--to', target, '--json');
       const want = sha256File(source);
@@ -137,9 +135,30 @@ async function main(): Promise<void> {
         throw new Error(`restored ${point} differs from the source: ${got} != ${want}`);
       if (!fsckClean(target)) throw new Error(`restored ${point} is not a clean ext4 filesystem`);
       ok(`${point}: sha256 ${got.slice(0, 16)}… equals the source at its bookmark; e2fsck clean`);
-    }
+    };
+    const source2 = join(work, 'source-at-p2.img');
+    copyFileSync(disk, source2);
+    await restoreAndCheck(p1, source1);
+    await restoreAndCheck(p2, source2);
 
-    step(9, 'Recovery points as the admin sees them');
+    step(
+      9,
+      'Admin: resync the disk (a new generation into a fresh replica); older points stay restorable',
+    );
+    const resync = json<{ disk: { generation: number } }>(
+      await run(havenBin, ['resync', enrolled.machineId, added.id, '--reason', 'demo', ...admin]),
+    );
+    debugfsWrite(disk, '/after-resync.bin', randomBytes(512 * 1024));
+    t = Date.now();
+    const p3 = json<{ recoveryPoint: { id: string } }>(await agent('run', '--once', '--json'))
+      .recoveryPoint.id;
+    ok(
+      `generation ${resync.disk.generation} replicated from scratch: point ${p3} in ${((Date.now() - t) / 1000).toFixed(1)} s`,
+    );
+    await restoreAndCheck(p3, disk);
+    await restoreAndCheck(p1, source1);
+
+    step(10, 'The machine as the admin sees it: protection, replication health, disk generations');
     console.log(
       await run(havenBin, [
         'machine',
