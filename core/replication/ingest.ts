@@ -12,6 +12,7 @@ import {
 } from '../batch';
 import { isHavenError, type ErrorKind } from '../errors';
 import { recordRejection, stopDisk } from './incidents';
+import { diskGenerations, liveGeneration } from './generations';
 import { BATCHES, STAGING } from './names';
 import { batchBlobName, encodeStagedPointer } from './stagedBatch';
 import type { ReplicationDeps, ReplicationOptions } from './ports';
@@ -41,20 +42,6 @@ export type IngestOutcome =
  */
 export interface IngestLookups {
   generations: typeof diskGenerations;
-}
-
-/** The watermark documents of every generation of a disk. */
-async function diskGenerations(
-  deps: ReplicationDeps,
-  machineId: string,
-  diskId: string,
-): Promise<DiskReplicationDoc[]> {
-  const gens = await deps.docs.disks.query({
-    partitionKey: machineId,
-    where: [{ field: 'diskId', op: '=', value: diskId }],
-    limit: 1000,
-  });
-  return gens.items.map((i) => i.doc);
 }
 
 /** `fn` memoized by its string arguments; a rejected call is forgotten so a retry can succeed. */
@@ -201,7 +188,7 @@ export async function ingestEvent(
     const digest = envelopeDigest(envelope);
     const name = stagingBlobName(h.machineId, h.diskId, h.generation, h.seq);
     const docs = await (lookups?.generations ?? diskGenerations)(deps, h.machineId, h.diskId);
-    const live = Math.max(0, ...docs.filter((d) => d.complete).map((d) => d.generation));
+    const live = liveGeneration(docs);
     const newest = Math.max(0, ...docs.map((d) => d.generation));
     if (h.generation < live) {
       throw new Rejection(

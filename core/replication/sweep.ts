@@ -1,5 +1,7 @@
+import { diskGenerations, liveGeneration } from './generations';
 import { drainDisk, type HydrateOutcome } from './hydrate';
-import { parseStagingName, STAGING } from './names';
+import { parseStagingName, stagingPrefix, STAGING, type DiskKey } from './names';
+import { deleteStaged } from './stagedBatch';
 import type { ProtectionSignals, ReplicationDeps, ReplicationOptions } from './ports';
 
 /**
@@ -30,10 +32,26 @@ export async function sweepStaged(
   for (const [disk, key] of disks) {
     // One disk's failure (storage hiccup, unknown key) must not starve the others.
     try {
+      if (await dropSuperseded(deps, key)) continue;
       outcomes.push(await drainDisk(deps, opts, key, signals));
     } catch (e) {
       failures.push({ disk, error: e as Error });
     }
   }
   return { outcomes, failures };
+}
+
+/**
+ * Batches of a generation older than the live one can never be applied (ingest refuses them,
+ * the replica of a newer generation is what points and failover use): a resync left them
+ * behind. Deletes them and says so.
+ */
+async function dropSuperseded(deps: ReplicationDeps, key: DiskKey): Promise<boolean> {
+  const live = liveGeneration(await diskGenerations(deps, key.machineId, key.diskId));
+  if (key.generation >= live) return false;
+  const prefix = stagingPrefix(key.machineId, key.diskId, key.generation);
+  for (const item of await deps.blobs.list(STAGING, prefix))
+    await deleteStaged(deps, item.name, item.metadata.batch);
+  deps.log?.('hydrate sweep: dropped batches of a superseded generation', { ...key, live });
+  return true;
 }

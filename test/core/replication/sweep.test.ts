@@ -3,6 +3,7 @@ import { ingestEvent } from '../../../core/replication/ingest';
 import { hydrateStaged } from '../../../core/replication/hydrate';
 import { sweepStaged } from '../../../core/replication/sweep';
 import {
+  BATCHES,
   REPLICAS,
   STAGING,
   replicaBlobName,
@@ -10,6 +11,19 @@ import {
   stagingPrefix,
 } from '../../../core/replication/names';
 import { bookmark, data, harness, type Harness, type TestDisk } from './support';
+import { claimBlobPath, makeBatchRef, peekHeader } from '../../../core/batch';
+
+/** Through a claim check, as large batches travel: staging then holds a pointer. */
+async function sendClaimed(h: Harness, disk: TestDisk, env: Buffer) {
+  const header = peekHeader(env);
+  await h.blobs.ensureContainer('incoming');
+  await h.blobs.putBlockBlob('incoming', claimBlobPath(header), env);
+  const r = await ingestEvent(h.deps, h.opts, {
+    body: Buffer.from(JSON.stringify(makeBatchRef(header, env))),
+    partitionKey: disk.machine.machineId,
+  });
+  expect(r.status).toBe('staged');
+}
 
 const MiB = 1024 * 1024;
 
@@ -45,5 +59,31 @@ describe('hydrate sweep', () => {
     const bytes = await h.blobs.readRange(REPLICAS, replica, 0, d.size);
     expect(bytes.equals(d.image)).toBe(true);
     expect(await h.blobs.list(STAGING, stagingPrefix(m.machineId))).toEqual([]);
+  });
+
+  it('drops the batches a resync left behind in a superseded generation, keeps the live one', async () => {
+    const h = await harness();
+    const m = h.addMachine({ d0: 2 * MiB });
+    const d = m.disks[0]!;
+    // Generation 1 gets stuck behind a gap: seq 3 is staged (through a claim-check pointer), seq 2 never comes.
+    await send(h, d, d.batch([data(0, 4096, 1)]));
+    await hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, d.diskId, 1, 1));
+    d.batch([data(4096, 4096, 2)], undefined, { apply: false });
+    await sendClaimed(h, d, d.batch([data(8192, 2 * 4096, 3)], undefined, { apply: false }));
+    expect(await h.blobs.list(BATCHES, stagingPrefix(m.machineId))).toHaveLength(1);
+    // The operator resyncs: generation 2 replicates and publishes its first point.
+    d.generation = 2;
+    d.seq = 0;
+    await send(h, d, d.batch([data(0, 64 * 1024, 9)], bookmark('g2')));
+    await hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, d.diskId, 2, 1));
+    expect((await h.deps.docs.disks.get(m.machineId, 'd0.g2'))!.doc.complete).toBe(true);
+    await send(h, d, d.batch([data(0, 4096, 10)]));
+
+    const { failures } = await sweepStaged(h.deps, h.opts);
+    expect(failures.filter((f) => f.disk.startsWith(`${m.machineId}/`))).toEqual([]);
+    // Generation 1's leftovers are gone (pointer and envelope copy); generation 2 drained.
+    expect(await h.blobs.list(STAGING, stagingPrefix(m.machineId))).toEqual([]);
+    expect(await h.blobs.list(BATCHES, stagingPrefix(m.machineId))).toEqual([]);
+    expect((await h.deps.docs.disks.get(m.machineId, 'd0.g2'))!.doc.appliedSeq).toBe(2);
   });
 });
