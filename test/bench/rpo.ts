@@ -310,6 +310,7 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
   const sizeMiB = quick ? 256 : 1024;
   const seconds = Number(process.env.HAVEN_BENCH_RPO_SECONDS ?? (quick ? 10 : 30));
   const intervalS = process.env.HAVEN_BENCH_RPO_INTERVAL ?? '1';
+  const drainTimeoutMs = Number(process.env.HAVEN_BENCH_RPO_DRAIN_S ?? 600) * 1000;
   const rates = (process.env.HAVEN_BENCH_RPO_RATES ?? '10,20,50').split(',').map(Number);
   const work = mkdtempSync(join(tmpdir(), 'haven-bench-rpo-'));
   let stack: Stack | undefined;
@@ -399,8 +400,9 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
       const load = loadavg()[0]!.toFixed(1);
       const ph = await churn(nbd, rate, seconds, pool, sample);
       const lastAck = Math.max(...ph.acks);
-      const covering = await watcher.waitCovering(lastAck, 300_000);
-      drains.push(covering ? (covering.seenAt - lastAck) / 1000 : NaN);
+      // Each rate starts from a drained pipeline, so its figures are its own.
+      const covering = await watcher.waitCovering(lastAck, drainTimeoutMs);
+      drains.push(covering ? (covering.seenAt - lastAck) / 1000 : Infinity);
       loads.push(`${load}→${loadavg()[0]!.toFixed(1)}`);
       phases.push(ph);
       console.error(
@@ -409,17 +411,20 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
       await sleep(2000);
     }
     const lastAck = await nbd.flush();
-    const final = await watcher.waitCovering(lastAck, 300_000);
+    const final = await watcher.waitCovering(lastAck, drainTimeoutMs);
     nbd.close();
     await watcher.stop();
-    if (!final) throw new Error('no point after the last write');
 
     // Correctness: the last point restores to exactly the disk (nothing was written after it).
-    const restored = join(work, 'restored.img');
-    await agentJson(['restore', '--point', final.id, '--disk', diskId, '--to', restored, ...st]);
-    const exact = sha256File(restored) === sha256File(image);
-    if (!exact) throw new Error(`restored point ${final.id} differs from the disk`);
-    rmSync(restored, { force: true });
+    let verified = `no point after the last write within ${drainTimeoutMs / 1000} s: not verified`;
+    if (final) {
+      const restored = join(work, 'restored.img');
+      await agentJson(['restore', '--point', final.id, '--disk', diskId, '--to', restored, ...st]);
+      if (sha256File(restored) !== sha256File(image))
+        throw new Error(`restored point ${final.id} differs from the disk`);
+      verified = 'last point restored, sha256 = disk';
+      rmSync(restored, { force: true });
+    }
 
     const published = await publishedTimes(stack, machineId);
     const points = [...watcher.points.values()]
@@ -469,7 +474,7 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
             if (points[mid]!.time > a) hi = mid;
             else lo = mid + 1;
           }
-          return lo < points.length ? (points[lo]!.publishedAt - a) / 1000 : NaN;
+          return lo < points.length ? (points[lo]!.publishedAt - a) / 1000 : Infinity;
         })
         .sort((a, b) => a - b);
       const third = (from: number, to: number) =>
@@ -483,7 +488,7 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
             )
             .map(({ a }) => {
               const p = points.find((x) => x.time > a);
-              return p ? (p.publishedAt - a) / 1000 : NaN;
+              return p ? (p.publishedAt - a) / 1000 : Infinity;
             })
             .sort((a, b) => a - b),
           0.5,
@@ -542,7 +547,7 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
         ) /
         1000 /
         Number(intervalS),
-      note: `${points.length} points over ${span.toFixed(0)} s, max gap ${(Math.max(...pointGaps) / 1000).toFixed(2)} s; initial point ${initialSeconds.toFixed(1)} s; agent CPU ${agentCpu.toFixed(1)} s; last point restored, sha256 = disk (${exact}); ${splitNote}`,
+      note: `${points.length} points over ${span.toFixed(0)} s, max gap ${(Math.max(...pointGaps) / 1000).toFixed(2)} s; initial point ${initialSeconds.toFixed(1)} s; agent CPU ${agentCpu.toFixed(1)} s; ${verified}; ${splitNote}`,
     });
     return rows;
   } finally {
