@@ -244,6 +244,11 @@ export class HubStore {
     }
   }
 
+  /** Deletes a row that may already be gone (work items and outbox rows are deleted idempotently). */
+  async deleteIfPresent(partitionKey: string, rowKey: string): Promise<void> {
+    await this.table.deleteEntity(partitionKey, rowKey).catch(() => undefined);
+  }
+
   async listByRowKeyRange(from: string, to: string): Promise<Record<string, unknown>[]> {
     const out: Record<string, unknown>[] = [];
     const it = this.table.listEntities<Record<string, unknown>>({
