@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { claimBlobPath, envelopeDigest, makeBatchRef, peekHeader } from '../../../core/batch';
+import { envelopeDigest } from '../../../core/batch';
 import { ingestEvent } from '../../../core/replication/ingest';
 import { hydrateStaged } from '../../../core/replication/hydrate';
 import {
@@ -15,25 +15,12 @@ import {
 import { diskDocId } from '../../../core/replication/state';
 import { batchBlobName, encodeStagedPointer } from '../../../core/replication/stagedBatch';
 import { isVhdFooter, vhdFooterSize } from '../../../core/replication/vhdFooter';
-import { bookmark, data, harness, zero, type Harness, type TestDisk } from './support';
+import { bookmark, data, harness, sendClaimed, zero, type Harness, type TestDisk } from './support';
 
 const MiB = 1024 * 1024;
 
 async function send(h: Harness, disk: TestDisk, env: Buffer) {
   return ingestEvent(h.deps, h.opts, { body: env, partitionKey: disk.machine.machineId });
-}
-
-/** Through a claim check, as large batches travel: staging then holds a pointer. */
-async function sendClaimed(h: Harness, disk: TestDisk, env: Buffer) {
-  const header = peekHeader(env);
-  await h.blobs.ensureContainer('incoming');
-  await h.blobs.putBlockBlob('incoming', claimBlobPath(header), env);
-  const ref = makeBatchRef(header, env);
-  const r = await ingestEvent(h.deps, h.opts, {
-    body: Buffer.from(JSON.stringify(ref)),
-    partitionKey: disk.machine.machineId,
-  });
-  expect(r.status).toBe('staged');
 }
 
 async function replicaBytes(h: Harness, disk: TestDisk, gen = 1, snapshot?: string) {
@@ -323,7 +310,7 @@ describe('hydrate', () => {
       await hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, d.diskId, 1, 1));
       const before = await replicaBytes(h, d);
       const env = d.batch([data(0, 2 * MiB, 2)], undefined, { apply: false });
-      await sendClaimed(h, d, env);
+      await sendClaimed(h, env);
       const name = stagingBlobName(m.machineId, d.diskId, 1, 2);
       await mutate(h, name, env);
       const r = await hydrateStaged(h.deps, h.opts, name);

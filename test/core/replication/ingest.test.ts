@@ -2,7 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { AzureBlobStore } from '../../../adapters/blobs/azureBlobStore';
 import { MemoryBlobStore } from '../../../adapters/blobs/memoryBlobStore';
-import { BATCH_MAGIC, makeBatchRef, peekHeader, claimBlobPath } from '../../../core/batch';
+import { BATCH_MAGIC } from '../../../core/batch';
 import { hydrateStaged } from '../../../core/replication/hydrate';
 import { ingestEvent, ingestEvents } from '../../../core/replication/ingest';
 import {
@@ -13,7 +13,7 @@ import {
   stagingBlobName,
 } from '../../../core/replication/names';
 import { readStaged } from '../../../core/replication/stagedBatch';
-import { data, harness, type Harness, type TestDisk } from './support';
+import { data, harness, ingestRef, uploadClaim, type Harness, type TestDisk } from './support';
 
 const MiB = 1024 * 1024;
 
@@ -40,17 +40,10 @@ describe('ingest', () => {
     const h = await harness();
     const m = h.addMachine({ d0: 8 * MiB });
     const d = m.disks[0]!;
-    const env = d.batch([data(0, 3 * MiB)]);
-    const header = peekHeader(env);
-    await h.blobs.ensureContainer('incoming');
-    await h.blobs.putBlockBlob('incoming', claimBlobPath(header), env);
-    const ref = makeBatchRef(header, env);
-    const r = await ingestEvent(h.deps, h.opts, {
-      body: Buffer.from(JSON.stringify(ref)),
-      partitionKey: m.machineId,
-    });
+    const { claim, ref } = await uploadClaim(h, d.batch([data(0, 3 * MiB)]));
+    const r = await ingestRef(h, ref);
     expect(r).toEqual({ status: 'staged', stagingName: stagingBlobName(m.machineId, 'd0', 1, 1) });
-    expect(await h.blobs.getProperties('incoming', claimBlobPath(header))).toBeUndefined();
+    expect(await h.blobs.getProperties('incoming', claim)).toBeUndefined();
     expect(h.events.events).toContainEqual({
       container: STAGING,
       name: stagingBlobName(m.machineId, 'd0', 1, 1),
@@ -72,14 +65,9 @@ describe('ingest', () => {
     const m = h.addMachine({ d0: 8 * MiB });
     const d = m.disks[0]!;
     const env = d.batch([data(0, 3 * MiB)]);
-    const header = peekHeader(env);
-    await h.blobs.ensureContainer('incoming');
-    await h.blobs.putBlockBlob('incoming', claimBlobPath(header), env);
+    const { ref } = await uploadClaim(h, env);
     const put = vi.spyOn(h.blobs, 'putBlockBlobIfAbsent');
-    const r = await ingestEvent(h.deps, h.opts, {
-      body: Buffer.from(JSON.stringify(makeBatchRef(header, env))),
-      partitionKey: m.machineId,
-    });
+    const r = await ingestRef(h, ref);
     expect(r.status).toBe('staged');
     // No second upload of the payload: its copy is made by the storage service, and staging
     // holds a pointer small enough for the blob trigger to download for nothing.
@@ -95,10 +83,7 @@ describe('ingest', () => {
       const m = h.addMachine({ d0: 8 * MiB });
       const d = m.disks[0]!;
       const env = d.batch([data(0, 2 * MiB)]);
-      const header = peekHeader(env);
-      const claim = claimBlobPath(header);
-      await h.blobs.ensureContainer('incoming');
-      await h.blobs.putBlockBlob('incoming', claim, env);
+      const { ref } = await uploadClaim(h, env);
       // Between ingest's verified read and its copy, the claim blob gets other bytes.
       const read = h.blobs.readBlob.bind(h.blobs);
       vi.spyOn(h.blobs, 'readBlob').mockImplementation(async (c, n) => {
@@ -106,10 +91,7 @@ describe('ingest', () => {
         if (c === 'incoming') await h.blobs.putBlockBlob(c, n, randomBytes(env.length));
         return got;
       });
-      const r = await ingestEvent(h.deps, h.opts, {
-        body: Buffer.from(JSON.stringify(makeBatchRef(header, env))),
-        partitionKey: m.machineId,
-      });
+      const r = await ingestRef(h, ref);
       expect(r.status).toBe('staged');
       vi.restoreAllMocks();
       const staged = await readStaged(h.deps, stagingBlobName(m.machineId, 'd0', 1, 1));
@@ -128,49 +110,24 @@ describe('ingest', () => {
     const m = h.addMachine({ d0: 8 * MiB });
     const d = m.disks[0]!;
     const env = d.batch([data(0, 2 * MiB)], undefined, { apply: false });
-    const header = peekHeader(env);
-    await h.blobs.ensureContainer('incoming');
-    await h.blobs.putBlockBlob(
-      'incoming',
-      claimBlobPath(header),
-      env.subarray(0, env.length - 100),
-    );
-    const ref = makeBatchRef(header, env);
-    const r = await ingestEvent(h.deps, h.opts, {
-      body: Buffer.from(JSON.stringify(ref)),
-      partitionKey: m.machineId,
-    });
+    const { claim, ref } = await uploadClaim(h, env, env.subarray(0, env.length - 100));
+    const r = await ingestRef(h, ref);
     expect(r).toMatchObject({ status: 'rejected', kind: 'integrity' });
     const lying = { ...ref, sha256: 'f'.repeat(64) };
-    await h.blobs.putBlockBlob('incoming', claimBlobPath(header), env);
-    expect(
-      await ingestEvent(h.deps, h.opts, {
-        body: Buffer.from(JSON.stringify(lying)),
-        partitionKey: m.machineId,
-      }),
-    ).toMatchObject({
+    await h.blobs.putBlockBlob('incoming', claim, env);
+    expect(await ingestRef(h, lying)).toMatchObject({
       status: 'rejected',
       reason: expect.stringMatching(/does not match its reference/),
     });
     const stolen = {
       ...ref,
-      blob: `incoming/${m.machineId}x/${claimBlobPath(header).split('/')[1]}`,
+      blob: `incoming/${m.machineId}x/${claim.split('/')[1]}`,
     };
-    expect(
-      await ingestEvent(h.deps, h.opts, {
-        body: Buffer.from(JSON.stringify(stolen)),
-        partitionKey: m.machineId,
-      }),
-    ).toMatchObject({
+    expect(await ingestRef(h, stolen)).toMatchObject({
       status: 'rejected',
     });
     const missing = { ...ref, blob: `incoming/${m.machineId}/nothing-here` };
-    expect(
-      await ingestEvent(h.deps, h.opts, {
-        body: Buffer.from(JSON.stringify(missing)),
-        partitionKey: m.machineId,
-      }),
-    ).toMatchObject({
+    expect(await ingestRef(h, missing)).toMatchObject({
       status: 'rejected',
       kind: 'not-found',
     });

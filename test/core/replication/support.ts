@@ -1,12 +1,22 @@
+import { expect } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { AzureBlobStore } from '../../../adapters/blobs/azureBlobStore';
 import { RecordingBlobEvents } from '../../../adapters/blobs/blobEvents';
 import { MemoryBlobStore } from '../../../adapters/blobs/memoryBlobStore';
 import { CosmosDocumentStore } from '../../../adapters/documents/cosmosDocumentStore';
-import { encodeBatch, type BatchBookmark, type ExtentInput } from '../../../core/batch';
+import {
+  claimBlobPath,
+  encodeBatch,
+  makeBatchRef,
+  peekHeader,
+  type BatchBookmark,
+  type BatchRef,
+  type ExtentInput,
+} from '../../../core/batch';
 import { DIGEST_BLOCK, blockDigest, treeDigest } from '../../../core/disk/digest';
 import { notFound } from '../../../core/errors';
 import type { BlobStore } from '../../../core/replication/blobPorts';
+import { ingestEvent } from '../../../core/replication/ingest';
 import {
   DEFAULT_REPLICATION_OPTIONS,
   type KnownMachine,
@@ -171,4 +181,31 @@ export async function harness(
       return { ...m, disks };
     },
   };
+}
+
+/**
+ * Does what the agent does for a large batch before sending its claim check: uploads `uploaded`
+ * (the envelope itself unless a test tampers with it) where the reference to `env` points.
+ */
+export async function uploadClaim(h: Harness, env: Buffer, uploaded: Buffer = env) {
+  const header = peekHeader(env);
+  const claim = claimBlobPath(header);
+  await h.blobs.ensureContainer('incoming');
+  await h.blobs.putBlockBlob('incoming', claim, uploaded);
+  return { header, claim, ref: makeBatchRef(header, env) };
+}
+
+/** Ingests the event carrying claim check `ref`, on the partition of the machine it names. */
+export function ingestRef(h: Harness, ref: BatchRef) {
+  return ingestEvent(h.deps, h.opts, {
+    body: Buffer.from(JSON.stringify(ref)),
+    partitionKey: ref.machineId,
+  });
+}
+
+/** Through a claim check, as large batches travel: staging then holds a pointer. */
+export async function sendClaimed(h: Harness, env: Buffer) {
+  const { ref } = await uploadClaim(h, env);
+  const r = await ingestRef(h, ref);
+  expect(r.status).toBe('staged');
 }

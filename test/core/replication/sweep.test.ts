@@ -10,20 +10,7 @@ import {
   stagingBlobName,
   stagingPrefix,
 } from '../../../core/replication/names';
-import { bookmark, data, harness, type Harness, type TestDisk } from './support';
-import { claimBlobPath, makeBatchRef, peekHeader } from '../../../core/batch';
-
-/** Through a claim check, as large batches travel: staging then holds a pointer. */
-async function sendClaimed(h: Harness, disk: TestDisk, env: Buffer) {
-  const header = peekHeader(env);
-  await h.blobs.ensureContainer('incoming');
-  await h.blobs.putBlockBlob('incoming', claimBlobPath(header), env);
-  const r = await ingestEvent(h.deps, h.opts, {
-    body: Buffer.from(JSON.stringify(makeBatchRef(header, env))),
-    partitionKey: disk.machine.machineId,
-  });
-  expect(r.status).toBe('staged');
-}
+import { bookmark, data, harness, sendClaimed, type Harness, type TestDisk } from './support';
 
 const MiB = 1024 * 1024;
 
@@ -69,7 +56,7 @@ describe('hydrate sweep', () => {
     await send(h, d, d.batch([data(0, 4096, 1)]));
     await hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, d.diskId, 1, 1));
     d.batch([data(4096, 4096, 2)], undefined, { apply: false });
-    await sendClaimed(h, d, d.batch([data(8192, 2 * 4096, 3)], undefined, { apply: false }));
+    await sendClaimed(h, d.batch([data(8192, 2 * 4096, 3)], undefined, { apply: false }));
     expect(await h.blobs.list(BATCHES, stagingPrefix(m.machineId))).toHaveLength(1);
     // The operator resyncs: generation 2 replicates and publishes its first point.
     d.generation = 2;
