@@ -7,7 +7,7 @@ import { debugfsRm, debugfsWrite, makeExt4Image } from '../../local/images/ext4'
 import { mixedData } from './support/testData';
 import { useFakeControlPlane } from './support/useFakeControlPlane';
 import { listCaptured, replayDisk } from './support/replay';
-import { agent, enrollWithDisk, startAgent } from './support/runAgent';
+import { agent, enrollWithDisk, onceToCapture, startAgent } from './support/runAgent';
 
 /** Runs that must die by SIGKILL mid-flight (the loop restarts the agent after each). */
 const KILLS = 20;
@@ -70,16 +70,7 @@ describe('agent crash safety (SIGKILL at random points)', { timeout: 180_000 }, 
       }
       expect(killed).toBeGreaterThanOrEqual(KILLS);
       expect(iterations).toBeGreaterThanOrEqual(KILLS);
-      const final = await agent([
-        'run',
-        '--once',
-        '--json',
-        '--timeout',
-        '120',
-        '--capture',
-        capture,
-        ...st,
-      ]);
+      const final = await agent(onceToCapture(capture, st));
       expect(final.code, final.stderr).toBe(0);
       const pointId = (JSON.parse(final.stdout) as { recoveryPoint: { id: string } }).recoveryPoint
         .id;

@@ -6,7 +6,7 @@ import { debugfsWrite, makeExt4Image } from '../../local/images/ext4';
 import { mixedData } from './support/testData';
 import { useFakeControlPlane } from './support/useFakeControlPlane';
 import { replayDisk } from './support/replay';
-import { enrollWithDisk, startAgent } from './support/runAgent';
+import { enrollWithDisk, onceToCapture, startAgent } from './support/runAgent';
 
 describe(
   'spool bound: a full spool falls back to re-scan instead of growing',
@@ -29,16 +29,7 @@ describe(
       );
       // The "service" is down: the capture path is a file, so every send fails.
       writeFileSync(capture, 'not a directory');
-      const run = startAgent([
-        'run',
-        '--once',
-        '--json',
-        '--timeout',
-        '120',
-        '--capture',
-        capture,
-        ...st,
-      ]);
+      const run = startAgent(onceToCapture(capture, st));
       let maxSpool = 0;
       let sawDrop = false;
       const segBytes = async () => {

@@ -35,6 +35,11 @@ export async function agent(args: string[]): Promise<AgentRun> {
   return startAgent(args).done;
 }
 
+/** One `run --once` into a capture dir that prints its result (and recovery point) as JSON. */
+export function onceToCapture(capture: string, stateArgs: string[]): string[] {
+  return ['run', '--once', '--json', '--timeout', '120', '--capture', capture, ...stateArgs];
+}
+
 /** Enrolls a state dir with the fake control plane and adds `image` as a disk; returns its id. */
 export async function enrollWithDisk(
   cp: { url: string; token: string },
