@@ -48,17 +48,22 @@ async function host(stateDir: string, container: string, pollMs: number, extra: 
   return h;
 }
 
+/** A new container for the fixture's trigger to watch, and a host state dir for its event log. */
+async function watchedContainer(prefix: string) {
+  const name = uniqueName(prefix);
+  const container = BlobServiceClient.fromConnectionString(
+    sharedStack().storageConnection,
+  ).getContainerClient(name);
+  await container.create();
+  const stateDir = mkdtempSync(join(tmpdir(), 'blob-'));
+  return { name, container, stateDir, out: join(stateDir, 'events.jsonl') };
+}
+
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
 describe('blob trigger', () => {
   it('delivers each blob version once, also across a host restart', async () => {
-    const name = uniqueName('blobs');
-    const container = BlobServiceClient.fromConnectionString(
-      sharedStack().storageConnection,
-    ).getContainerClient(name);
-    await container.create();
-    const stateDir = mkdtempSync(join(tmpdir(), 'blob-'));
-    const out = join(stateDir, 'events.jsonl');
+    const { name, container, stateDir, out } = await watchedContainer('blobs');
     await container.getBlockBlobClient('d1/a.bin').upload('alpha', 5);
     await container.getBlockBlobClient('top-level.bin').upload('ignored', 7); // does not match {dir}/{file}
 
@@ -83,13 +88,7 @@ describe('blob trigger', () => {
   });
 
   it('scans at once when nudged with the master key (EventGrid source served the same)', async () => {
-    const name = uniqueName('nudge');
-    const container = BlobServiceClient.fromConnectionString(
-      sharedStack().storageConnection,
-    ).getContainerClient(name);
-    await container.create();
-    const stateDir = mkdtempSync(join(tmpdir(), 'blob-'));
-    const out = join(stateDir, 'events.jsonl');
+    const { name, container, stateDir, out } = await watchedContainer('nudge');
     const h = await host(stateDir, name, 3_600_000, ['--setting', 'BLOB_SOURCE=EventGrid']);
     await container.getBlockBlobClient('m1/seq-1').upload('one', 3);
     const nudge = (key?: string) =>
@@ -124,12 +123,8 @@ describe('blob trigger', () => {
   });
 
   it('poisons a blob whose function keeps failing', async () => {
-    const name = uniqueName('poison');
     const conn = sharedStack().storageConnection;
-    const container = BlobServiceClient.fromConnectionString(conn).getContainerClient(name);
-    await container.create();
-    const stateDir = mkdtempSync(join(tmpdir(), 'blob-'));
-    const out = join(stateDir, 'events.jsonl');
+    const { name, container, stateDir, out } = await watchedContainer('poison');
     await container.getBlockBlobClient('x/bad.bin').upload('fail', 4);
     await host(stateDir, name, 100);
     const queue = QueueServiceClient.fromConnectionString(conn).getQueueClient(
