@@ -3,9 +3,8 @@
 import rhea = require('rhea');
 import type { Connection, EventContext, Sender } from 'rhea';
 import { parseAddress } from './address';
-import type { ConnectionAuth } from './connectionAuth';
-import { EmulatorError, notFound, refuseLink, type AmqpError } from './emulatorError';
-import type { EventHubStore } from './eventHubStore';
+import { EmulatorError, notFound, type AmqpError } from './emulatorError';
+import { EntityLinks } from './entityLinks';
 import type { PartitionLog } from './partitionLog';
 import { selectorFilter, startPosition } from './startPosition';
 
@@ -22,33 +21,20 @@ interface ConsumerLink {
 }
 
 /** Links the clients receive events on (our senders): positions, epochs, flow from the log. */
-export class ConsumerLinks {
+export class ConsumerLinks extends EntityLinks {
   private readonly byConn = new Map<Connection, Set<ConsumerLink>>();
   /** Receivers of one consumer group on one partition, where epochs compete. */
   private readonly groups = new Map<string, Set<ConsumerLink>>();
   private readonly consumers = new WeakMap<Sender, ConsumerLink>();
 
-  constructor(
-    private readonly host: string,
-    private readonly hubs: EventHubStore,
-    private readonly auth: ConnectionAuth,
-    private readonly say: (msg: string) => void,
-  ) {}
-
   onOpen(ctx: EventContext): void {
     const sender = ctx.sender!;
-    const remote = (
-      sender as unknown as {
-        remote: {
-          attach: {
-            source?: { address?: string };
-            target?: unknown;
-            properties?: Record<string, unknown>;
-            snd_settle_mode?: number;
-          };
-        };
-      }
-    ).remote.attach;
+    const remote = this.remoteAttach<{
+      source?: { address?: string };
+      target?: unknown;
+      properties?: Record<string, unknown>;
+      snd_settle_mode?: number;
+    }>(sender);
     sender.set_source(remote.source as rhea.Source);
     sender.set_target(remote.target as rhea.TerminusOptions);
     const addr = parseAddress(remote.source?.address);
@@ -110,7 +96,7 @@ export class ConsumerLinks {
       this.consumers.set(sender, c);
       setImmediate(() => this.pump(c));
     } catch (e) {
-      refuseLink(sender, e, this.say);
+      this.refuse(sender, e);
     }
   }
 

@@ -1,5 +1,3 @@
-import type { Receiver, Sender } from 'rhea';
-
 export const UNAUTHORIZED = 'amqp:unauthorized-access';
 export const NOT_FOUND = 'amqp:not-found';
 
@@ -30,16 +28,4 @@ export function notFound(entity: string): EmulatorError {
 
 export function unauthorized(why: string): EmulatorError {
   return new EmulatorError(UNAUTHORIZED, 401, `Unauthorized access. ${why} status-code: 401`);
-}
-
-/** Detaches a link the client may not open, with the condition the SDK maps to an error type. */
-export function refuseLink(
-  link: Sender | Receiver,
-  err: unknown,
-  say: (msg: string) => void,
-): void {
-  const e =
-    err instanceof EmulatorError ? err : new EmulatorError('amqp:internal-error', 500, String(err));
-  say(`link '${link.name}' refused: ${e.message}`);
-  link.close({ condition: e.condition, description: e.message } as AmqpError);
 }

@@ -11,10 +11,10 @@ import {
   withAnnotations,
 } from './amqpMessage';
 import { parseAddress } from './address';
-import type { ConnectionAuth } from './connectionAuth';
-import { EmulatorError, notFound, refuseLink, UNAUTHORIZED, type AmqpError } from './emulatorError';
+import { EmulatorError, notFound, UNAUTHORIZED, type AmqpError } from './emulatorError';
+import { EntityLinks } from './entityLinks';
 import { MAX_MESSAGE_BYTES } from './emulatorOptions';
-import { partitionForKey, type EventHubStore, type Hub } from './eventHubStore';
+import { partitionForKey, type Hub } from './eventHubStore';
 import type { PartitionLog } from './partitionLog';
 
 const ANN_SEQ = 'x-opt-sequence-number';
@@ -31,23 +31,12 @@ interface ProducerLink {
 }
 
 /** Links the clients send events on (our receivers): authorization, partition choice, append. */
-export class ProducerLinks {
+export class ProducerLinks extends EntityLinks {
   private readonly producers = new WeakMap<Receiver, ProducerLink>();
-
-  constructor(
-    private readonly host: string,
-    private readonly hubs: EventHubStore,
-    private readonly auth: ConnectionAuth,
-    private readonly say: (msg: string) => void,
-  ) {}
 
   onOpen(ctx: EventContext): void {
     const receiver = ctx.receiver!;
-    const remote = (
-      receiver as unknown as {
-        remote: { attach: { target?: { address?: string }; source?: unknown } };
-      }
-    ).remote.attach;
+    const remote = this.remoteAttach<{ target?: { address?: string }; source?: unknown }>(receiver);
     receiver.set_target(remote.target as rhea.TerminusOptions);
     receiver.set_source(remote.source as rhea.Source);
     const addr = parseAddress(remote.target?.address);
@@ -71,7 +60,7 @@ export class ProducerLinks {
         publisher: claim.publisher ?? addr.publisher,
       });
     } catch (e) {
-      refuseLink(receiver, e, this.say);
+      this.refuse(receiver, e);
     }
   }
 
