@@ -14,7 +14,7 @@ interface MemBlob {
   data: Buffer;
   metadata: Record<string, string>;
   etag: number;
-  lease?: { id: string; until: number; broken?: boolean };
+  lease?: { id: string; until: number; durationSec: number; broken?: boolean };
   snapshots: Map<string, { data: Buffer; metadata: Record<string, string> }>;
 }
 
@@ -146,6 +146,7 @@ export class MemoryBlobStore implements BlobStore {
     const id = proposedLeaseId ?? randomUUID();
     b.lease = {
       id,
+      durationSec,
       until: durationSec < 0 ? Number.MAX_SAFE_INTEGER : Date.now() + durationSec * 1000,
     };
     return id;
@@ -155,7 +156,8 @@ export class MemoryBlobStore implements BlobStore {
     const b = this.box(container).get(name);
     if (!b?.lease || b.lease.id !== leaseId || b.lease.broken)
       throw conflict('lease lost', { status: 409 });
-    if (b.lease.until !== Number.MAX_SAFE_INTEGER) b.lease.until = Date.now() + 60_000;
+    // Like the service: the lease runs its original duration again from now.
+    if (b.lease.durationSec >= 0) b.lease.until = Date.now() + b.lease.durationSec * 1000;
   }
 
   async releaseLease(container: string, name: string, leaseId: string) {

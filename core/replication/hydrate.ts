@@ -1,6 +1,7 @@
 import { decodeBatch, envelopeDigest, stagingBlobName, type DecodedBatch } from '../batch';
 import { HavenError, conflict, isHavenError } from '../errors';
 import { cutPiece } from './cutPiece';
+import { LeaseKeeper } from './leaseKeeper';
 import { newDiskDoc, stopDisk } from './incidents';
 import {
   REPLICAS,
@@ -161,7 +162,14 @@ async function drainOnce(
     throw e;
   }
   index.leaseId = leaseId;
-  let leasedAt = deps.clock();
+  const keeper = new LeaseKeeper(
+    async () => {
+      await blobs.renewLease(REPLICAS, replica, leaseId);
+      await blobs.renewLease(REPLICA_INDEX, index.name, leaseId);
+    },
+    (opts.leaseSeconds * 1000) / 3,
+  );
+  keeper.start();
   const out: HydrateOutcome = {
     status: 'drained',
     appliedSeq: state.doc.appliedSeq,
@@ -208,6 +216,7 @@ async function drainOnce(
     const commit = async (piece?: PieceDoc) => {
       await indexing;
       if (pending.length === 0) return;
+      keeper.check();
       state = await advance(deps, state!, pending, piece);
       for (const a of pending) deletes.push(deleteStaged(deps, a.name, a.batch));
       if (deletes.length >= 16) await Promise.all(deletes.splice(0));
@@ -224,11 +233,7 @@ async function drainOnce(
       prefetched.delete(seq);
       if (!staged) break; // a gap (or the end): the missing batch's arrival triggers us again
 
-      if (deps.clock() - leasedAt > (opts.leaseSeconds * 1000) / 3) {
-        await blobs.renewLease(REPLICAS, replica, leaseId);
-        await blobs.renewLease(REPLICA_INDEX, index.name, leaseId);
-        leasedAt = deps.clock();
-      }
+      keeper.check();
 
       const name = stagingBlobName(key.machineId, key.diskId, key.generation, seq);
       const digest = envelopeDigest(staged.data);
@@ -324,6 +329,7 @@ async function drainOnce(
     await dropLateDuplicates(deps, key, state);
     return out;
   } finally {
+    await keeper.stop();
     await blobs.releaseLease(REPLICA_INDEX, index.name, leaseId).catch(() => {});
     await blobs.releaseLease(REPLICAS, replica, leaseId).catch(() => {});
   }

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { envelopeDigest } from '../../../core/batch';
 import { ingestEvent } from '../../../core/replication/ingest';
 import { hydrateStaged } from '../../../core/replication/hydrate';
@@ -385,6 +385,46 @@ describe('hydrate', () => {
       disks: { sha256: string }[];
     };
     expect(p.disks[0]!.sha256).toBe(d.digest());
+  });
+
+  it('a batch slower than the lease keeps it: renewed in the background, nobody else writes', async () => {
+    const h = await harness('memory'); // its leases expire by Date, which the test moves
+    const m = h.addMachine({ d0: 2 * MiB });
+    const d = m.disks[0]!;
+    await send(h, d, d.batch([data(0, 64 * 1024, 1)], bookmark('slow')));
+    const opts = { ...h.opts, leaseSeconds: 15 };
+    const upload = h.blobs.uploadPages.bind(h.blobs);
+    let reached!: () => void;
+    const atWrite = new Promise<void>((r) => (reached = r));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let gated = false;
+    h.blobs.uploadPages = async (...args) => {
+      if (args[0] === REPLICAS && args[2] === 0 && !gated) {
+        gated = true; // only the first hydrator's first page write hangs
+        reached();
+        await gate;
+      }
+      return upload(...args);
+    };
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] });
+    try {
+      const first = hydrateStaged(h.deps, opts, stagingBlobName(m.machineId, d.diskId, 1, 1));
+      await atWrite;
+      await vi.advanceTimersByTimeAsync(40_000); // well past the 15 s lease
+      const second = await hydrateStaged(
+        h.deps,
+        opts,
+        stagingBlobName(m.machineId, d.diskId, 1, 1),
+      );
+      expect(second.status).toBe('busy');
+      release();
+      expect(await first).toMatchObject({ status: 'drained', appliedSeq: 1, points: ['slow'] });
+    } finally {
+      vi.useRealTimers();
+      h.blobs.uploadPages = upload;
+    }
+    expect((await replicaBytes(h, d)).equals(d.image)).toBe(true);
   });
 
   it('a stale index lease left by a crashed holder is broken by the replica lease holder', async () => {
