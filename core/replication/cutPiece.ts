@@ -19,7 +19,11 @@ export async function cutPiece(
 ): Promise<PieceDoc> {
   const bookmark = h.bookmark!;
   const id = pieceDocId(bookmark.id, key.diskId);
-  const existing = await deps.docs.points.get(key.machineId, id);
+  // Round trips in parallel where nothing orders them: a point is on the RPO's critical path.
+  const [existing, changed] = await Promise.all([
+    deps.docs.points.get(key.machineId, id),
+    index.readChanged(),
+  ]);
   if (
     existing &&
     existing.doc.type === 'piece' &&
@@ -34,13 +38,14 @@ export async function cutPiece(
       `Bookmark ${bookmark.id} was already cut on disk ${key.diskId} at another seq/generation.`,
     );
   }
-  const changed = await index.readChanged();
-  const sha256 = await index.pointDigest(changed);
   const changes = changeSetBlobName(key.machineId, key.diskId, key.generation, bookmark.id);
-  await deps.blobs.putBlockBlob(REPLICA_INDEX, changes, changed, {
-    pointId: bookmark.id,
-    seq: String(h.seq),
-  });
+  const [sha256] = await Promise.all([
+    index.pointDigest(changed),
+    deps.blobs.putBlockBlob(REPLICA_INDEX, changes, changed, {
+      pointId: bookmark.id,
+      seq: String(h.seq),
+    }),
+  ]);
   const snapshot = await deps.blobs.createSnapshot(REPLICAS, replica, {
     pointId: bookmark.id,
     seq: String(h.seq),
