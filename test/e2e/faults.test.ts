@@ -47,6 +47,26 @@ async function expectNoIncidents(stack: StackProc, machineId: string): Promise<v
   expect(inc.disks.filter((d) => d.stopped)).toEqual([]);
 }
 
+/**
+ * A protected machine with a first point, and its fault window: as long as an undisturbed run
+ * takes once it holds its state dir (scan, spool, send, hydrate, point).
+ */
+async function warmedUpMachine(
+  stack: StackProc,
+  mdir: string,
+): Promise<{ m: Machine; window: number }> {
+  const image = path.join(mdir, 'disk.img');
+  makeImage(image, SIZE_MIB);
+  const m = await protectedMachine(stack, mdir, image);
+  await runOnce(m);
+  changeFiles(m.image, 'warm', 4);
+  const warm = startRunOnce(m);
+  await agentStarted(m.stateDir, warm);
+  const t = Date.now();
+  expect((await warm.done).code).toBe(0);
+  return { m, window: Date.now() - t };
+}
+
 describe('data safety under faults (design §6.1–6.3)', { timeout: 1_800_000 }, () => {
   let dir: string;
   let stack: StackProc;
@@ -61,18 +81,7 @@ describe('data safety under faults (design §6.1–6.3)', { timeout: 1_800_000 }
 
   it('agent SIGKILLed at random moments: the next point is exact, no seq arrives twice with other content', async () => {
     const mdir = mkdtempSync(path.join(dir, 'agent-kill-'));
-    const image = path.join(mdir, 'disk.img');
-    makeImage(image, SIZE_MIB);
-    const m = await protectedMachine(stack, mdir, image);
-    await runOnce(m);
-    // Kill window: as long as an undisturbed run takes once it holds its state dir (scan,
-    // spool, send, hydrate, point).
-    changeFiles(m.image, 'warm', 4);
-    const warm = startRunOnce(m);
-    await agentStarted(m.stateDir, warm);
-    const t = Date.now();
-    expect((await warm.done).code).toBe(0);
-    const window = Date.now() - t;
+    const { m, window } = await warmedUpMachine(stack, mdir);
     let killed = 0;
     for (let i = 0; i < ITERATIONS; i++) {
       changeFiles(m.image, `a${i}`, 1 + (i % 4), 64 + i * 64);
@@ -92,16 +101,7 @@ describe('data safety under faults (design §6.1–6.3)', { timeout: 1_800_000 }
     const mdir = mkdtempSync(path.join(dir, 'stack-kill-'));
     let own = await startStack(path.join(mdir, 'stack'));
     try {
-      const image = path.join(mdir, 'disk.img');
-      makeImage(image, SIZE_MIB);
-      const m = await protectedMachine(own, mdir, image);
-      await runOnce(m);
-      changeFiles(m.image, 'warm', 4);
-      const warm = startRunOnce(m);
-      await agentStarted(m.stateDir, warm);
-      const t = Date.now();
-      expect((await warm.done).code).toBe(0);
-      const window = Date.now() - t;
+      const { m, window } = await warmedUpMachine(own, mdir);
       const outcomes: Record<string, number> = {};
       for (let i = 0; i < ITERATIONS; i++) {
         changeFiles(m.image, `b${i}`, 1 + (i % 4), 128 + i * 64);
