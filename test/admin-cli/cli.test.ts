@@ -1,52 +1,23 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { startHost, type RunningHost } from '../../local/host/startHost';
+import type { RunningHost } from '../../local/host/startHost';
 import { run } from '../../admin-cli/main';
 import { parseDuration } from '../../admin-cli/duration';
-import { sharedStack, uniqueName } from '../support/stack';
+import { runCli, startCliHost } from './support';
 
 const repo = resolve(__dirname, '../..');
-const masterKey = randomBytes(24).toString('base64url');
+let masterKey: string;
 let host: RunningHost;
 let cwd: string;
 
 /** Runs the CLI in-process with `cwd` holding .haven/local.env, as `haven …` would. */
-async function haven(...argv: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await run(argv, { cwd, env: {}, out: (t) => out.push(t), err: (t) => err.push(t) });
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
+const haven = (...argv: string[]) => runCli(cwd, argv);
 
 beforeAll(async () => {
-  const { cosmosEndpoint, cosmosKey, storageConnection } = sharedStack();
-  const quiet = { info: () => {}, warn: () => {}, error: () => {} };
-  host = await startHost({
-    entry: [join(repo, 'functions/controlPlane/index.ts')],
-    stateDir: mkdtempSync(join(tmpdir(), 'haven-cli-')),
-    masterKey,
-    hostJsonPath: join(repo, 'host.json'),
-    settings: {
-      HAVEN_STORAGE_CONNECTION: storageConnection,
-      HAVEN_COSMOS_ENDPOINT: cosmosEndpoint,
-      HAVEN_COSMOS_KEY: cosmosKey,
-      HAVEN_COSMOS_DATABASE: uniqueName('cli'),
-      HAVEN_KEK: randomBytes(32).toString('base64'),
-      HAVEN_ADMIN_KEY: masterKey,
-    },
-    log: quiet,
-  });
-  cwd = mkdtempSync(join(tmpdir(), 'haven-cwd-'));
-  mkdirSync(join(cwd, '.haven'));
-  writeFileSync(
-    join(cwd, '.haven/local.env'),
-    `# written by the local stack\nHAVEN_API_URL=${host.baseUrl}\nHAVEN_ADMIN_KEY="${masterKey}"\n`,
-  );
+  ({ host, cwd, masterKey } = await startCliHost('cli'));
 });
 afterAll(() => host?.stop());
 
