@@ -18,6 +18,7 @@ import { parseLocalEnv } from '../../local/stack/localEnvFile';
 import { sha256File } from '../../local/images/ext4';
 import { PacedNbdClient } from './rpoNbd';
 import type { BenchRow } from './row';
+import { adminApi } from '../support/adminApi';
 
 /**
  * RPO distribution of continuous replication. The whole path runs as separate processes, as in
@@ -114,17 +115,6 @@ function killGroup(p: ChildProcess): void {
   }
 }
 
-async function admin<T>(stack: Stack, method: string, path: string, body?: unknown): Promise<T> {
-  const res = await fetch(`${stack.apiUrl}/${path}`, {
-    method,
-    headers: { 'x-functions-key': stack.env.HAVEN_ADMIN_KEY!, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (res.status >= 300) throw new Error(`${method} ${path}: HTTP ${res.status} ${text}`);
-  return (text ? JSON.parse(text) : undefined) as T;
-}
-
 interface PointSeen {
   id: string;
   time: number;
@@ -145,7 +135,7 @@ class PointWatcher {
     this.loop = (async () => {
       while (!this.stopped) {
         try {
-          const page = await admin<{ items: Array<{ id: string; time: string }> }>(
+          const page = await adminApi<{ items: Array<{ id: string; time: string }> }>(
             this.stack,
             'GET',
             `machines/${this.machineId}/recovery-points?limit=50`,
@@ -324,8 +314,8 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
     truncateSync(image, sizeMiB * MiB);
 
     stack = await startStack(join(work, 'stack'));
-    const site = await admin<{ id: string }>(stack, 'POST', 'sites', { name: 'rpo-bench' });
-    const { token } = await admin<{ token: string }>(
+    const site = await adminApi<{ id: string }>(stack, 'POST', 'sites', { name: 'rpo-bench' });
+    const { token } = await adminApi<{ token: string }>(
       stack,
       'POST',
       `sites/${site.id}/enrollment-tokens`,
@@ -344,7 +334,7 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
       ...st,
     ]);
     const { id: diskId } = await agentJson<{ id: string }>(['disk', 'add', image, ...st]);
-    await admin(stack, 'POST', `machines/${machineId}/protect`, {});
+    await adminApi(stack, 'POST', `machines/${machineId}/protect`, {});
 
     const sock = join(work, 'nbd.sock');
     const ctl = join(work, 'control.sock');

@@ -1,22 +1,8 @@
 import { CosmosClient } from '@azure/cosmos';
+import { adminApi } from '../../support/adminApi';
 import type { StackProc } from './procs';
 
-/** The admin HTTP API (function key), as the admin CLI uses it. */
-export async function adminApi<T = any>( // eslint-disable-line @typescript-eslint/no-explicit-any
-  stack: StackProc,
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<T> {
-  const res = await fetch(`${stack.apiUrl}/${path}`, {
-    method,
-    headers: { 'x-functions-key': stack.env.HAVEN_ADMIN_KEY!, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (res.status >= 300) throw new Error(`${method} ${path}: HTTP ${res.status} ${text}`);
-  return (text ? JSON.parse(text) : undefined) as T;
-}
+export { adminApi };
 
 /** A site and a one-time enrollment token. */
 export async function enrollmentToken(stack: StackProc): Promise<string> {
