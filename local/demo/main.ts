@@ -6,13 +6,15 @@ import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { startLocalStack, type LocalStack } from '../stack/startLocalStack';
 import { debugfsWrite, fsckClean, makeExt4Image, sha256File } from '../images/ext4';
+import { replicateThroughSplitter } from './continuous';
 
 /**
  * `npm run demo`: the furthest Haven goes today, on one machine. Starts the local stack, enrolls
  * an agent, protects a real ext4 disk image, replicates it through Event Hubs into a replica page
  * blob, cuts recovery points, restores each point to a new image and proves it byte-identical to
- * the source at its bookmark (sha256 + e2fsck), then resyncs the disk as a new generation and
- * proves both the new point and an old-generation point.
+ * the source at its bookmark (sha256 + e2fsck), resyncs the disk as a new generation and proves
+ * both the new point and an old-generation point, then replicates continuously through the NBD
+ * write splitter (serve-disk) and proves that point too.
  */
 const execFileP = promisify(execFile);
 const root = resolve(__dirname, '..', '..', '..');
@@ -158,7 +160,26 @@ async function main(): Promise<void> {
     await restoreAndCheck(p3, disk);
     await restoreAndCheck(p1, source1);
 
-    step(10, 'The machine as the admin sees it: protection, replication health, disk generations');
+    step(
+      10,
+      'Continuous replication: serve-disk journals every write (NBD write splitter); files written through it by qemu-io',
+    );
+    const live = await replicateThroughSplitter({
+      work,
+      disk,
+      diskId: added.id,
+      machineId: enrolled.machineId,
+      agentBin,
+      agentDir,
+      apiUrl: stack.apiUrl,
+      adminKey: stack.env.HAVEN_ADMIN_KEY!,
+    });
+    ok(
+      `${(live.bytes / 2 ** 20).toFixed(1)} MiB written through NBD; point ${live.point} published ${live.secondsAfterAck.toFixed(1)} s after the last acknowledged write`,
+    );
+    await restoreAndCheck(live.point, disk);
+
+    step(11, 'The machine as the admin sees it: protection, replication health, disk generations');
     console.log(
       await run(havenBin, [
         'machine',

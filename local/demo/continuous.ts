@@ -1,0 +1,154 @@
+import { spawn, execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, copyFileSync, openSync, readSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { debugfsWrite } from '../images/ext4';
+
+const execFileP = promisify(execFile);
+const BLOCK = 4096;
+
+export interface ContinuousDemo {
+  work: string;
+  /** The protected image; its replica is already up to date (a point was just cut). */
+  disk: string;
+  diskId: string;
+  machineId: string;
+  agentBin: string;
+  agentDir: string;
+  apiUrl: string;
+  adminKey: string;
+}
+
+/**
+ * Continuous replication as a server would run it: `haven-agent serve-disk` serves the disk over
+ * NBD through the write splitter, a filesystem change is written through it by a real NBD
+ * client (qemu-io), a bookmark is cut between two writes, and the cloud publishes its point.
+ * Returns the point and how long after the last acknowledged write it was published.
+ */
+export async function replicateThroughSplitter(
+  d: ContinuousDemo,
+): Promise<{ point: string; secondsAfterAck: number; bytes: number }> {
+  // The change: files written into a copy with debugfs, then exactly its differing blocks
+  // written through NBD, so the filesystem on the disk stays valid.
+  const changed = join(d.work, 'changed.img');
+  copyFileSync(d.disk, changed);
+  for (let i = 0; i < 3; i++)
+    debugfsWrite(changed, `/live-${i}.bin`, randomBytes(384 * 1024 * (i + 1)));
+  const runs = differingRuns(d.disk, changed);
+
+  const sock = join(d.work, 'nbd.sock');
+  const ctl = join(d.work, 'control.sock');
+  const server = spawn(
+    process.execPath,
+    [
+      d.agentBin,
+      'serve-disk',
+      d.disk,
+      '--socket',
+      sock,
+      '--control',
+      ctl,
+      '--interval',
+      '1',
+    ].concat(['--no-initial-sync', '--state-dir', d.agentDir]),
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stderr = '';
+  server.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.stdout.on('data', (b: Buffer) => b.toString().includes('ready') && resolve());
+      server.once('exit', (code) => reject(new Error(`serve-disk exited ${code}: ${stderr}`)));
+    });
+    const commands: string[] = [];
+    let bytes = 0;
+    for (const [i, [offset, length]] of runs.entries()) {
+      const file = join(d.work, `run-${i}.bin`);
+      writeFileSync(file, readRange(changed, offset, length));
+      commands.push('-c', `write -q -s ${file} ${offset} ${length}`);
+      bytes += length;
+    }
+    await execFileP('qemu-io', [
+      '-f',
+      'raw',
+      `nbd+unix:///${d.diskId}?socket=${sock}`,
+      ...commands,
+    ]);
+    const acked = Date.now();
+    const point = `live-${acked}`;
+    await control(ctl, { op: 'bookmark', id: point });
+    await waitForPoint(d, point);
+    return { point, secondsAfterAck: (Date.now() - acked) / 1000, bytes };
+  } finally {
+    server.kill('SIGTERM');
+    await new Promise((r) => (server.exitCode === null ? server.once('exit', r) : r(null)));
+  }
+}
+
+/** [offset, length] runs of 4 KiB blocks where two images differ. */
+function differingRuns(a: string, b: string): [number, number][] {
+  const fa = openSync(a, 'r');
+  const fb = openSync(b, 'r');
+  const ba = Buffer.alloc(4 * 1024 * 1024);
+  const bb = Buffer.alloc(ba.length);
+  const runs: [number, number][] = [];
+  try {
+    for (let off = 0; ; off += ba.length) {
+      const n = readSync(fa, ba, 0, ba.length, off);
+      readSync(fb, bb, 0, bb.length, off);
+      if (n === 0) break;
+      for (let o = 0; o < n; o += BLOCK) {
+        if (ba.subarray(o, o + BLOCK).equals(bb.subarray(o, o + BLOCK))) continue;
+        const last = runs[runs.length - 1];
+        if (last && last[0] + last[1] === off + o) last[1] += BLOCK;
+        else runs.push([off + o, BLOCK]);
+      }
+    }
+  } finally {
+    closeSync(fa);
+    closeSync(fb);
+  }
+  return runs;
+}
+
+function readRange(file: string, offset: number, length: number): Buffer {
+  const fd = openSync(file, 'r');
+  try {
+    const b = Buffer.alloc(length);
+    readSync(fd, b, 0, length, offset);
+    return b;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** One JSON line to serve-disk's control socket, one JSON line back. */
+function control(path: string, msg: object): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const s = connect(path);
+    let buf = '';
+    s.on('data', (b: Buffer) => {
+      buf += b.toString();
+      if (!buf.includes('\n')) return;
+      s.end();
+      const reply = JSON.parse(buf.split('\n')[0]!) as { ok?: boolean; error?: string };
+      if (reply.error) reject(new Error(`bookmark refused: ${reply.error}`));
+      else resolve();
+    });
+    s.on('error', reject);
+    s.write(`${JSON.stringify(msg)}\n`);
+  });
+}
+
+async function waitForPoint(d: ContinuousDemo, point: string): Promise<void> {
+  const url = `${d.apiUrl}/machines/${d.machineId}/recovery-points/${point}`;
+  const until = Date.now() + 120_000;
+  while (Date.now() < until) {
+    const res = await fetch(url, { headers: { 'x-functions-key': d.adminKey } });
+    if (res.status === 200) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`recovery point ${point} was not published within 120 s`);
+}
