@@ -133,8 +133,9 @@ export class WriteSplitter implements BlockDevice {
 
   /** Journal batch first, then the queued image writes, in order. */
   private writeQueued(): void {
-    if (!this.queued.length) return;
+    // Always: a FUA write or a zeroing applied while corked has its record in the batch too.
     this.journal.flushBatch();
+    if (!this.queued.length) return;
     const q = this.queued;
     this.queued = [];
     for (let i = 0; i < q.length;) {

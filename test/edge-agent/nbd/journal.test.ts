@@ -3,6 +3,7 @@ import {
   appendFileSync,
   closeSync,
   copyFileSync,
+  cpSync,
   openSync,
   readdirSync,
   readFileSync,
@@ -127,6 +128,40 @@ describe('machine journal', () => {
     replayJournal(j2, 'd', replica);
     expect(sha256File(replica)).toBe(sha256File(image));
     s2.close();
+  });
+
+  it('while corked, a FUA write and a zeroing are in the journal file before they touch the image', async () => {
+    const dir = tempDir();
+    const image = newImage(dir);
+    const jdir = join(dir, 'j');
+    const j = MachineJournal.open({ dir: jdir, bootId: 'boot-1' });
+    const s = WriteSplitter.open(j, 'd', image);
+    await s.write(0, Buffer.alloc(4096, 1), false); // the region's intent mark is durable
+    // A kill -9 right after each call returns: the files as they are at that moment.
+    const crashes: Array<() => void | Promise<void>> = [
+      () => s.write(8192, Buffer.alloc(4096, 7), true),
+      () => s.writeZeroes(16384, 8192, false),
+    ];
+    for (const [i, change] of crashes.entries()) {
+      s.cork();
+      const pending = change();
+      const at = join(dir, `crash-${i}`);
+      cpSync(jdir, join(at, 'j'), { recursive: true });
+      copyFileSync(image, join(at, 'disk.img'));
+      s.uncork();
+      await pending;
+
+      const j2 = MachineJournal.open({ dir: join(at, 'j'), bootId: 'boot-1' });
+      expect(j2.recovery).toBe('process-crash');
+      const s2 = WriteSplitter.open(j2, 'd', join(at, 'disk.img'));
+      const replica = join(at, 'replica.img');
+      copyFileSync(`${image}.initial`, replica);
+      replayJournal(j2, 'd', replica);
+      expect(sha256File(replica), `crash ${i}`).toBe(sha256File(join(at, 'disk.img')));
+      s2.close();
+      await j2.close();
+    }
+    s.close();
   });
 
   it('after a host crash (boot id changed while open) only the regions written since their last FLUSH are resynced', async () => {
