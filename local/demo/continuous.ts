@@ -1,10 +1,10 @@
 import { spawn, execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, copyFileSync, openSync, readSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { debugfsWrite } from '../images/ext4';
+import { controlRequest } from '../../edge-agent/nbd/controlClient';
 
 const execFileP = promisify(execFile);
 const BLOCK = 4096;
@@ -78,7 +78,8 @@ export async function replicateThroughSplitter(
     ]);
     const acked = Date.now();
     const point = `live-${acked}`;
-    await control(ctl, { op: 'bookmark', id: point });
+    const reply = await controlRequest(ctl, { op: 'bookmark', id: point });
+    if (reply.ok !== true) throw new Error(`bookmark refused: ${String(reply.error)}`);
     await waitForPoint(d, point);
     return { point, secondsAfterAck: (Date.now() - acked) / 1000, bytes };
   } finally {
@@ -122,24 +123,6 @@ function readRange(file: string, offset: number, length: number): Buffer {
   } finally {
     closeSync(fd);
   }
-}
-
-/** One JSON line to serve-disk's control socket, one JSON line back. */
-function control(path: string, msg: object): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const s = connect(path);
-    let buf = '';
-    s.on('data', (b: Buffer) => {
-      buf += b.toString();
-      if (!buf.includes('\n')) return;
-      s.end();
-      const reply = JSON.parse(buf.split('\n')[0]!) as { ok?: boolean; error?: string };
-      if (reply.error) reject(new Error(`bookmark refused: ${reply.error}`));
-      else resolve();
-    });
-    s.on('error', reject);
-    s.write(`${JSON.stringify(msg)}\n`);
-  });
 }
 
 async function waitForPoint(d: ContinuousDemo, point: string): Promise<void> {

@@ -9,7 +9,6 @@ import {
   truncateSync,
   writeFileSync,
 } from 'node:fs';
-import { connect } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CosmosClient } from '@azure/cosmos';
@@ -19,6 +18,7 @@ import { sha256File } from '../../local/images/ext4';
 import { PacedNbdClient } from './rpoNbd';
 import type { BenchRow } from './row';
 import { adminApi } from '../support/adminApi';
+import { controlRequest } from '../../edge-agent/nbd/controlClient';
 
 /**
  * RPO distribution of continuous replication. The whole path runs as separate processes, as in
@@ -200,24 +200,6 @@ async function publishedTimes(stack: Stack, machineId: string): Promise<Map<stri
   return out;
 }
 
-/** JSON-lines control socket of serve-disk. */
-function control(path: string, msg: object): Promise<Record<string, unknown>> {
-  return new Promise((resolveReply, reject) => {
-    const s = connect(path);
-    let buf = '';
-    s.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const nl = buf.indexOf('\n');
-      if (nl >= 0) {
-        s.end();
-        resolveReply(JSON.parse(buf.slice(0, nl)) as Record<string, unknown>);
-      }
-    });
-    s.on('error', reject);
-    s.write(`${JSON.stringify(msg)}\n`);
-  });
-}
-
 interface Phase {
   rateMBs: number;
   seconds: number;
@@ -368,7 +350,7 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
     // bookmark's batches were acknowledged by Event Hubs (so agent and cloud lag split apart).
     const sentAt = new Map<string, number>();
     const sample = async () => {
-      const s = await control(ctl, { op: 'status' });
+      const s = await controlRequest(ctl, { op: 'status' });
       let spool = 0;
       try {
         const st = JSON.parse(readFileSync(statusFile, 'utf8')) as {

@@ -1,7 +1,6 @@
 import { afterAll } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -44,22 +43,7 @@ export function startServeDisk(args: string[]): Promise<ChildProcess> {
   });
 }
 
-/** One request on serve-disk's control socket (a JSON line each way). */
-export function control(path: string, msg: object): Promise<Record<string, unknown>> {
-  return new Promise((res, rej) => {
-    const s = connect(path);
-    let buf = '';
-    s.on('data', (d: Buffer) => {
-      buf += d.toString();
-      if (buf.includes('\n')) {
-        s.end();
-        res(JSON.parse(buf.slice(0, buf.indexOf('\n'))) as Record<string, unknown>);
-      }
-    });
-    s.on('error', rej);
-    s.write(`${JSON.stringify(msg)}\n`);
-  });
-}
+export { controlRequest as control } from '../../../edge-agent/nbd/controlClient';
 
 export function unixUri(socketPath: string): string {
   return `nbd+unix:///?socket=${socketPath}`;
