@@ -36,6 +36,31 @@ function newImage(dir: string, name = 'disk.img'): string {
   return p;
 }
 
+/** A journaled splitter on a fresh image, with one write done (its region's intent is durable). */
+async function splitterOnNewImage(dir: string) {
+  const image = newImage(dir);
+  const jdir = join(dir, 'j');
+  const j = MachineJournal.open({ dir: jdir, bootId: 'boot-1' });
+  const s = WriteSplitter.open(j, 'd', image);
+  await s.write(0, Buffer.alloc(4096, 1), false);
+  return { image, jdir, j, s };
+}
+
+/** Restarts after kill -9 (same boot): the journal recovers and the splitter redoes its tail. */
+function restartAfterKill(jdir: string, image: string) {
+  const j = MachineJournal.open({ dir: jdir, bootId: 'boot-1' });
+  expect(j.recovery).toBe('process-crash');
+  return { j, s: WriteSplitter.open(j, 'd', image) };
+}
+
+/** Journal ⊇ image: replaying the whole journal onto the initial image gives the image. */
+function expectJournalExplainsImage(j: MachineJournal, initial: string, image: string): void {
+  const replica = `${image}.replayed`;
+  copyFileSync(initial, replica);
+  replayJournal(j, 'd', replica);
+  expect(sha256File(replica)).toBe(sha256File(image));
+}
+
 /** Consumes the source like the agent does: until idle with nothing left, then checkpoint. */
 async function drainAndCommit(source: JournalChangeSource, image: string): Promise<ChangeRecord[]> {
   const ac = new AbortController();
@@ -61,12 +86,7 @@ async function drainAndCommit(source: JournalChangeSource, image: string): Promi
 
 describe('machine journal', () => {
   it('cuts a torn tail and re-applies the last change after a process crash', async () => {
-    const dir = tempDir();
-    const image = newImage(dir);
-    const jdir = join(dir, 'j');
-    const j = MachineJournal.open({ dir: jdir, bootId: 'boot-1' });
-    const s = WriteSplitter.open(j, 'd', image);
-    await s.write(0, Buffer.alloc(4096, 1), false);
+    const { image, jdir, j, s } = await splitterOnNewImage(tempDir());
     // A crash between the journal append and the image write: append only.
     j.appendWrite(s.disk.index, 8192, Buffer.alloc(4096, 2));
     // …and a torn record after it.
@@ -76,26 +96,16 @@ describe('machine journal', () => {
     s.close();
     // (no close(): the state still says "open", as after kill -9)
 
-    const j2 = MachineJournal.open({ dir: jdir, bootId: 'boot-1' });
-    expect(j2.recovery).toBe('process-crash');
+    const { j: j2, s: s2 } = restartAfterKill(jdir, image);
     expect(statSync(join(jdir, seg)).size).toBeGreaterThanOrEqual(before);
-    const s2 = WriteSplitter.open(j2, 'd', image);
     const img = readFileSync(image);
     expect(img.subarray(8192, 12288).every((b) => b === 2)).toBe(true); // redone
-    const replica = join(dir, 'replica.img');
-    copyFileSync(`${image}.initial`, replica);
-    replayJournal(j2, 'd', replica);
-    expect(sha256File(replica)).toBe(sha256File(image));
+    expectJournalExplainsImage(j2, `${image}.initial`, image);
     s2.close();
   });
 
   it('a corked batch journaled but not yet on the image is re-applied whole after a process crash', async () => {
-    const dir = tempDir();
-    const image = newImage(dir);
-    const jdir = join(dir, 'j');
-    const j = MachineJournal.open({ dir: jdir, bootId: 'boot-1' });
-    const s = WriteSplitter.open(j, 'd', image);
-    await s.write(0, Buffer.alloc(4096, 1), false);
+    const { image, jdir, j, s } = await splitterOnNewImage(tempDir());
     // One socket read's worth of writes (corked): the journal gets them in one writev at
     // uncork, the image only after it. Crash in between: journal batch written, image not.
     s.cork();
@@ -114,29 +124,20 @@ describe('machine journal', () => {
         .every((b) => b === 10),
     ).toBe(false);
 
-    const j2 = MachineJournal.open({ dir: jdir, bootId: 'boot-1' });
-    expect(j2.recovery).toBe('process-crash');
+    const { j: j2, s: s2 } = restartAfterKill(jdir, image);
     expect(j2.redo.length).toBe(21);
-    const s2 = WriteSplitter.open(j2, 'd', image);
     const img = readFileSync(image);
     const want = readFileSync(`${image}.initial`);
     want.fill(1, 0, 4096);
     for (const w of writes) w.data.copy(want, w.offset);
     expect(img.equals(want)).toBe(true);
-    const replica = join(dir, 'replica.img');
-    copyFileSync(`${image}.initial`, replica);
-    replayJournal(j2, 'd', replica);
-    expect(sha256File(replica)).toBe(sha256File(image));
+    expectJournalExplainsImage(j2, `${image}.initial`, image);
     s2.close();
   });
 
   it('while corked, a FUA write and a zeroing are in the journal file before they touch the image', async () => {
     const dir = tempDir();
-    const image = newImage(dir);
-    const jdir = join(dir, 'j');
-    const j = MachineJournal.open({ dir: jdir, bootId: 'boot-1' });
-    const s = WriteSplitter.open(j, 'd', image);
-    await s.write(0, Buffer.alloc(4096, 1), false); // the region's intent mark is durable
+    const { image, jdir, s } = await splitterOnNewImage(dir);
     // A kill -9 right after each call returns: the files as they are at that moment.
     const crashes: Array<() => void | Promise<void>> = [
       () => s.write(8192, Buffer.alloc(4096, 7), true),
@@ -151,13 +152,8 @@ describe('machine journal', () => {
       s.uncork();
       await pending;
 
-      const j2 = MachineJournal.open({ dir: join(at, 'j'), bootId: 'boot-1' });
-      expect(j2.recovery).toBe('process-crash');
-      const s2 = WriteSplitter.open(j2, 'd', join(at, 'disk.img'));
-      const replica = join(at, 'replica.img');
-      copyFileSync(`${image}.initial`, replica);
-      replayJournal(j2, 'd', replica);
-      expect(sha256File(replica), `crash ${i}`).toBe(sha256File(join(at, 'disk.img')));
+      const { j: j2, s: s2 } = restartAfterKill(join(at, 'j'), join(at, 'disk.img'));
+      expectJournalExplainsImage(j2, `${image}.initial`, join(at, 'disk.img'));
       s2.close();
       await j2.close();
     }
