@@ -215,7 +215,11 @@ export async function ingestEvent(
     const applied = state?.appliedSeq ?? 0;
     if (h.seq <= applied) {
       const seen = state?.recent.find((r) => r.seq === h.seq);
-      if (seen?.sha256 === digest) return { status: 'duplicate', stagingName: name };
+      if (seen?.sha256 === digest) {
+        // Applied already; a delivery that died before dropping its claim-check upload left it.
+        await dropClaim(deps, ref);
+        return { status: 'duplicate', stagingName: name };
+      }
       if (seen) return await conflictStop(deps, h, name, digest, seen.sha256);
       throw new Rejection(
         'conflict',

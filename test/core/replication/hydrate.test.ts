@@ -12,29 +12,24 @@ import {
   replicaBlobSize,
   stagingBlobName,
 } from '../../../core/replication/names';
-import { diskDocId } from '../../../core/replication/state';
 import { batchBlobName, encodeStagedPointer } from '../../../core/replication/stagedBatch';
 import { isVhdFooter, vhdFooterSize } from '../../../core/replication/vhdFooter';
-import { bookmark, data, harness, sendClaimed, zero, type Harness, type TestDisk } from './support';
+import {
+  bookmark,
+  data,
+  harness,
+  replicaBytes,
+  sendClaimed,
+  watermark,
+  zero,
+  type Harness,
+  type TestDisk,
+} from './support';
 
 const MiB = 1024 * 1024;
 
 async function send(h: Harness, disk: TestDisk, env: Buffer) {
   return ingestEvent(h.deps, h.opts, { body: env, partitionKey: disk.machine.machineId });
-}
-
-async function replicaBytes(h: Harness, disk: TestDisk, gen = 1, snapshot?: string) {
-  return h.blobs.readRange(
-    REPLICAS,
-    replicaBlobName(disk.machine.machineId, disk.diskId, gen),
-    0,
-    disk.size,
-    snapshot,
-  );
-}
-
-async function watermark(h: Harness, disk: TestDisk, gen = 1) {
-  return (await h.deps.docs.disks.get(disk.machine.machineId, diskDocId(disk.diskId, gen)))?.doc;
 }
 
 describe('hydrate', () => {

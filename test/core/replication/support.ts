@@ -16,7 +16,8 @@ import {
 import { DIGEST_BLOCK, blockDigest, treeDigest } from '../../../core/disk/digest';
 import { notFound } from '../../../core/errors';
 import type { BlobStore } from '../../../core/replication/blobPorts';
-import { ingestEvent } from '../../../core/replication/ingest';
+import { ingestEvent, type IngestEvent } from '../../../core/replication/ingest';
+import { REPLICAS, replicaBlobName } from '../../../core/replication/names';
 import {
   DEFAULT_REPLICATION_OPTIONS,
   type KnownMachine,
@@ -24,7 +25,11 @@ import {
   type ReplicationDeps,
   type ReplicationOptions,
 } from '../../../core/replication/ports';
-import { replicationCollections, replicationCollectionsOf } from '../../../core/replication/state';
+import {
+  diskDocId,
+  replicationCollections,
+  replicationCollectionsOf,
+} from '../../../core/replication/state';
 import { sharedStack, uniqueName } from '../../support/stack';
 
 export class StaticDirectory implements MachineDirectory {
@@ -195,12 +200,14 @@ export async function uploadClaim(h: Harness, env: Buffer, uploaded: Buffer = en
   return { header, claim, ref: makeBatchRef(header, env) };
 }
 
-/** Ingests the event carrying claim check `ref`, on the partition of the machine it names. */
+/** The event carrying claim check `ref`, on the partition of the machine it names. */
+export function refEvent(ref: BatchRef): IngestEvent {
+  return { body: Buffer.from(JSON.stringify(ref)), partitionKey: ref.machineId };
+}
+
+/** Ingests the event carrying claim check `ref`. */
 export function ingestRef(h: Harness, ref: BatchRef) {
-  return ingestEvent(h.deps, h.opts, {
-    body: Buffer.from(JSON.stringify(ref)),
-    partitionKey: ref.machineId,
-  });
+  return ingestEvent(h.deps, h.opts, refEvent(ref));
 }
 
 /** Through a claim check, as large batches travel: staging then holds a pointer. */
@@ -208,4 +215,20 @@ export async function sendClaimed(h: Harness, env: Buffer) {
   const { ref } = await uploadClaim(h, env);
   const r = await ingestRef(h, ref);
   expect(r.status).toBe('staged');
+}
+
+/** The replica's disk bytes (without the VHD footer), or of one of its snapshots. */
+export async function replicaBytes(h: Harness, disk: TestDisk, gen = 1, snapshot?: string) {
+  return h.blobs.readRange(
+    REPLICAS,
+    replicaBlobName(disk.machine.machineId, disk.diskId, gen),
+    0,
+    disk.size,
+    snapshot,
+  );
+}
+
+/** The watermark document of (disk, generation). */
+export async function watermark(h: Harness, disk: TestDisk, gen = 1) {
+  return (await h.deps.docs.disks.get(disk.machine.machineId, diskDocId(disk.diskId, gen)))?.doc;
 }
