@@ -14,7 +14,7 @@ import { AgentState, DEFAULT_STATE_DIR } from './agentState';
 import type { AgentDisk } from './changeSource';
 import { ControlPlaneClient } from './controlPlaneClient';
 import { diskFacts, diskIdFor } from './diskInfo';
-import { followGenerations, watchGenerations } from './generations';
+import { followGenerationsOf, GENERATION_POLL_MS, watchGenerations } from './generations';
 import { readJson, sleep, writeFileAtomic } from './fsUtil';
 import { makeProgress } from './progress';
 import { restoreDisk } from './restore';
@@ -96,24 +96,6 @@ function signalController(): AbortController {
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   return ac;
-}
-
-/** How often `run` asks the control plane whether a disk has a new generation. */
-const GENERATION_POLL_MS = Number(process.env.HAVEN_AGENT_GENERATION_POLL_MS ?? 15_000);
-
-/** Follows the control plane's disk generations before the agent opens (edge-agent/generations.ts). */
-async function followGenerationsOf(
-  state: AgentState,
-  log: ReturnType<typeof logger>,
-): Promise<void> {
-  const id = await state.identity();
-  const settings = await state.settings();
-  await followGenerations(
-    state,
-    new ControlPlaneClient(id.api, id.credential),
-    log,
-    settings.spoolMaxBytes ?? 1024 ** 3,
-  );
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { HavenError } from '../core/errors';
 import type { AgentState } from './agentState';
 import type { AgentDisk } from './changeSource';
-import type { CloudDisk, ControlPlaneClient } from './controlPlaneClient';
+import { ControlPlaneClient, type CloudDisk } from './controlPlaneClient';
 import { Spool } from './spool';
 
 type Log = (msg: string, fields?: Record<string, unknown>) => void;
@@ -62,7 +62,10 @@ export async function followGenerations(
   api: ControlPlaneClient,
   log: Log,
   maxSpoolBytes: number,
+  opts: { scanIndex?: boolean } = {},
 ): Promise<GenerationChange[]> {
+  // The journal source (serve-disk) keeps no scan index: a missing one is not lost state there.
+  const scanIndex = opts.scanIndex ?? true;
   const identity = await state.identity();
   const disks = await state.disks();
   if (disks.length === 0 || (await state.runningPid())) return [];
@@ -86,7 +89,11 @@ export async function followGenerations(
       if (!c) continue;
       let target = c.generation ?? 1;
       let requested = false;
-      if (target === d.generation && !(await exists(indexFileOf(state.indexDir, d.id, target)))) {
+      if (
+        scanIndex &&
+        target === d.generation &&
+        !(await exists(indexFileOf(state.indexDir, d.id, target)))
+      ) {
         const s = await openSpool();
         const k = { diskId: d.id, generation: target };
         const lost = s.checkpointSeq(k) > 0 || (s.nextSeq(k) === 1 && (c.appliedSeq ?? 0) > 0);
@@ -133,6 +140,26 @@ export async function followGenerations(
     await spool?.close();
   }
   return changes;
+}
+
+/** How often a replicating agent asks the control plane whether a disk has a new generation. */
+export const GENERATION_POLL_MS = Number(process.env.HAVEN_AGENT_GENERATION_POLL_MS ?? 15_000);
+
+/** followGenerations with the enrolled agent's own control-plane client and spool limit. */
+export async function followGenerationsOf(
+  state: AgentState,
+  log: Log,
+  opts: { scanIndex?: boolean } = {},
+): Promise<GenerationChange[]> {
+  const id = await state.identity();
+  const settings = await state.settings();
+  return followGenerations(
+    state,
+    new ControlPlaneClient(id.api, id.credential),
+    log,
+    settings.spoolMaxBytes ?? 1024 ** 3,
+    opts,
+  );
 }
 
 /**

@@ -678,6 +678,18 @@ export class MachineJournal {
     this.notify();
   }
 
+  /**
+   * The whole disk goes again from its image (the control plane started a new generation: a
+   * fresh replica that has none of it). The bits are durable before the Resync record, so a
+   * crash before the scan ends still resends everything.
+   */
+  resyncWholeDisk(diskIndex: number): void {
+    const bm = this.bitmap(diskIndex);
+    bm.markAll();
+    bm.persistSync();
+    this.requestResync(diskIndex);
+  }
+
   /** Called on every append (readers wake up). */
   onAppend(f: () => void): () => void {
     this.listeners.push(f);

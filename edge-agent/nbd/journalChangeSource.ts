@@ -351,6 +351,14 @@ export class JournalChangeSource implements ChangeSource {
     }
   }
 
+  /**
+   * Bookmarks up to `lsn` describe no state of a replica that is being filled from scratch (a
+   * new generation: its whole disk is resent at a Resync record after them): drop them.
+   */
+  dropBookmarksThrough(lsn: number): void {
+    this.suppressBookmarksUntil = Math.max(this.suppressBookmarksUntil, lsn);
+  }
+
   committed(pos: number): void {
     while (this.marks.length && this.marks[0]!.pos <= pos) {
       const m = this.marks.shift()!;

@@ -9,6 +9,7 @@ import { MachineJournal, type JournalOptions } from '../journal/journal';
 import { NbdServer } from './server';
 import { WriteSplitter } from './writeSplitter';
 import { JournalChangeSource } from './journalChangeSource';
+import { followGenerationsOf, GENERATION_POLL_MS, watchGenerations } from '../generations';
 
 export interface ServeDiskOptions {
   /** Disk images or block devices; each becomes an export named after its disk id. */
@@ -30,8 +31,12 @@ export interface ServingDisks {
   journal: MachineJournal;
   splitters: WriteSplitter[];
   servers: NbdServer[];
-  /** The ChangeSource the agent's batcher reads (continuous mode). */
-  source: JournalChangeSource;
+  /** The ChangeSource the agent's batcher reads (continuous mode); an agent closes it. */
+  readonly source: JournalChangeSource;
+  /** A fresh source for the next agent (a generation switch restarts the agent, not the disks). */
+  reopenSource(): JournalChangeSource;
+  /** Sends a whole disk again from its image (a new generation: a fresh replica). */
+  resyncWholeDisk(diskId: string): void;
   /** Inserts a bookmark on every disk (consistency groups: the control plane chooses id + groupId). */
   bookmark(id: string, opts?: { groupId?: string; consistency?: 'crash' | 'app' }): Promise<void>;
   close(): Promise<void>;
@@ -76,7 +81,8 @@ export async function serveDisks(opts: ServeDiskOptions): Promise<ServingDisks> 
       }`,
     );
   }
-  const source = new JournalChangeSource(journal, { log });
+  let source = new JournalChangeSource(journal, { log });
+  // The cut goes into the journal, which outlives every source: nothing is lost across a reopen.
   const bookmark = async (
     id: string,
     o: { groupId?: string; consistency?: 'crash' | 'app' } = {},
@@ -147,7 +153,19 @@ export async function serveDisks(opts: ServeDiskOptions): Promise<ServingDisks> 
     journal,
     splitters,
     servers,
-    source,
+    get source() {
+      return source;
+    },
+    reopenSource() {
+      source = new JournalChangeSource(journal, { log });
+      return source;
+    },
+    resyncWholeDisk(diskId: string) {
+      const s = splitters.find((x) => x.disk.diskId === diskId);
+      if (!s) throw new Error(`serve-disk: no disk ${diskId}`);
+      journal.resyncWholeDisk(s.disk.index);
+      log(`disk ${diskId}: new generation, the whole disk is sent again from its image`);
+    },
     bookmark,
     async close() {
       if (timer) clearInterval(timer);
@@ -293,28 +311,9 @@ export async function runServeDisk(argv: string[]): Promise<number> {
       initialSync: args.initialSync,
       log,
     });
-    const capture = args.capture;
-    let agent: Agent | undefined;
     try {
-      agent = await Agent.open(state.dir, {
-        log,
-        source: async () => serving.source,
-        sink: (ident, api) =>
-          capture
-            ? new CaptureSink(resolve(capture))
-            : new EventHubsSink(ident.machineId, () => api.ingestToken(ident.machineId)),
-      });
-      console.log('ready');
-      log('replicating from the write journal', {
-        machineId: agent.identity.machineId,
-        disks: disks.length,
-      });
-      await agent.runForever(
-        ac.signal,
-        (args.intervalSeconds ?? agent.settings.bookmarkIntervalSeconds ?? 5) * 1000,
-      );
+      await replicateFromJournal(state, serving, args, ac.signal, log);
     } finally {
-      await agent?.close();
       await serving.close();
     }
     return 0;
@@ -324,6 +323,66 @@ export async function runServeDisk(argv: string[]): Promise<number> {
   } finally {
     process.removeListener('SIGINT', stop);
     process.removeListener('SIGTERM', stop);
+  }
+}
+
+/**
+ * The agent replicates from the journal while the disks stay served. When the control plane
+ * starts a new generation of a disk (resync, integrity incident), only the agent restarts: it
+ * drops the old generation's unsent batches, and the whole disk is sent again into the fresh
+ * replica, then the journal goes on.
+ */
+async function replicateFromJournal(
+  state: AgentState,
+  serving: ServingDisks,
+  args: ServeDiskArgs,
+  signal: AbortSignal,
+  log: (msg: string, fields?: Record<string, unknown>) => void,
+): Promise<void> {
+  for (let first = true; ; first = false) {
+    const source = first ? serving.source : serving.reopenSource();
+    const switched = await followGenerationsOf(state, log, { scanIndex: false });
+    for (const c of switched) serving.resyncWholeDisk(c.diskId);
+    if (switched.length) source.dropBookmarksThrough(serving.journal.lastLsn);
+    const agent = await Agent.open(state.dir, {
+      log,
+      source: async () => source,
+      sink: (ident, api) =>
+        args.capture
+          ? new CaptureSink(resolve(args.capture))
+          : new EventHubsSink(ident.machineId, () => api.ingestToken(ident.machineId)),
+    });
+    const inner = new AbortController();
+    const stop = () => inner.abort();
+    signal.addEventListener('abort', stop, { once: true });
+    let next: { diskId: string; generation: number } | undefined;
+    const unwatch = watchGenerations(
+      agent.api,
+      agent.identity.machineId,
+      agent.disks,
+      GENERATION_POLL_MS,
+      (diskId, generation) => {
+        next = { diskId, generation };
+        inner.abort();
+      },
+    );
+    try {
+      if (first) console.log('ready');
+      log('replicating from the write journal', {
+        machineId: agent.identity.machineId,
+        disks: agent.disks.map((d) => `${d.id} gen ${d.generation}`),
+      });
+      await agent.runForever(
+        inner.signal,
+        (args.intervalSeconds ?? agent.settings.bookmarkIntervalSeconds ?? 5) * 1000,
+      );
+    } finally {
+      unwatch();
+      signal.removeEventListener('abort', stop);
+      await agent.close();
+    }
+    if (!next || signal.aborted) return;
+    log('disk has a new generation; restarting replication (the disks stay served)', next);
   }
 }
 

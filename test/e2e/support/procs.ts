@@ -44,8 +44,8 @@ export function spawnTs(
 }
 
 /** The agent CLI from source on one state dir. */
-export function startAgent(stateDir: string, args: string[]): Child {
-  return spawnTs(AGENT_CLI, [...args, '--state-dir', stateDir]);
+export function startAgent(stateDir: string, args: string[], env?: NodeJS.ProcessEnv): Child {
+  return spawnTs(AGENT_CLI, [...args, '--state-dir', stateDir], { env });
 }
 
 /** Runs the agent to completion; throws with its stderr unless it exits 0; returns parsed --json stdout. */
