@@ -1,8 +1,19 @@
-import { promises as fsp } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { promises as fsp, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { xxh64 } from '@node-rs/xxhash';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { Agent } from '../../edge-agent/agent';
+import { AgentState } from '../../edge-agent/agentState';
+import { indexFileOf } from '../../edge-agent/generations';
 import { IndexFile } from '../../edge-agent/indexFile';
+import { TRACK_BLOCK } from '../../edge-agent/scanSource';
+import { CaptureSink } from '../../edge-agent/sender';
+import { makeExt4Image } from '../../local/images/ext4';
+import { replayDisk } from './support/replay';
+import { enrollWithDisk } from './support/runAgent';
 import { tempDir } from './support/testData';
+import { useFakeControlPlane } from './support/useFakeControlPlane';
 
 const geometry = { trackBlock: 4096, sizeBytes: 4096 * 4000, generation: 3 };
 const ENTRIES = 4000;
@@ -61,5 +72,151 @@ describe('index file', () => {
     expect(await new IndexFile(file, geometry, ENTRIES).load()).toEqual(
       new BigUint64Array(ENTRIES),
     );
+  });
+});
+
+/** One index page: 512 entries, the unit a checkpoint rewrites. */
+const PAGE_BYTES = 512 * 8;
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const entry = (file: Buffer, n: number) => file.readBigUInt64LE(at(n));
+
+/** Index pages whose bytes differ between two versions of the file. */
+function changedPages(old: Buffer, neu: Buffer): number[] {
+  const pages: number[] = [];
+  for (let p = 0; at(p * 512) < old.length; p++) {
+    const [s, e] = [at(p * 512), Math.min(old.length, at((p + 1) * 512))];
+    if (!old.subarray(s, e).equals(neu.subarray(s, e))) pages.push(p);
+  }
+  return pages;
+}
+
+/** A crash after the first half of the dirty pages reached the disk, none of the others. */
+function tearPages(old: Buffer, neu: Buffer): Buffer {
+  const out = Buffer.from(old);
+  const pages = changedPages(old, neu);
+  for (const p of pages.slice(0, Math.floor(pages.length / 2)))
+    neu.copy(out, at(p * 512), at(p * 512), at(p * 512) + PAGE_BYTES);
+  return out;
+}
+
+/** As tearPages, and the next dirty page written only up to a byte inside a changed entry. */
+function tearMidEntry(old: Buffer, neu: Buffer): Buffer {
+  const out = tearPages(old, neu);
+  const pages = changedPages(old, neu);
+  const p = pages[Math.floor(pages.length / 2)]!;
+  let n = p * 512;
+  while (entry(old, n) === entry(neu, n)) n++;
+  neu.copy(out, at(p * 512), at(p * 512), at(n) + 3);
+  return out;
+}
+
+async function writeBlock(image: string, block: number, data: Buffer): Promise<void> {
+  const fh = await fsp.open(image, 'r+');
+  await fh.write(data, 0, TRACK_BLOCK, block * TRACK_BLOCK);
+  await fh.close();
+}
+
+async function readBlock(image: string, block: number): Promise<Buffer> {
+  const fh = await fsp.open(image, 'r');
+  const b = Buffer.alloc(TRACK_BLOCK);
+  await fh.read(b, 0, TRACK_BLOCK, block * TRACK_BLOCK);
+  await fh.close();
+  return b;
+}
+
+/**
+ * A crash inside IndexFile.save() leaves any mix of old and new entries, even an entry written
+ * in part. The dangerous one is a stale old entry: a block changed back to the content it
+ * describes looks unchanged, while the replica applies the newer batch from the spool. What
+ * makes the mix safe is the restart: the spool never heard of the torn checkpoint, so the agent
+ * has the source produce every range spooled after the last complete one again.
+ */
+describe('a checkpoint torn by a crash', { timeout: 300_000 }, () => {
+  const env = useFakeControlPlane('torn-index', { pointLag: 0 });
+  const SIZE = 16 * 2 ** 20; // 4096 blocks: 8 index pages
+
+  it('loses no change when only some dirty pages were written, or a page in part', async () => {
+    const { dir, cp, capture } = env;
+    const image = path.join(dir, 'disk.img');
+    const stateDir = path.join(dir, 'state');
+    // Blocks on index pages 1, 2, 3, 5 and 6; some start with data, some zero.
+    const blocks = [1, 2, 3, 5, 6].flatMap((p) => [p * 512 + 7, p * 512 + 100, p * 512 + 300]);
+    makeExt4Image(image, SIZE, { fill: 0 });
+    for (const [i, b] of blocks.entries())
+      if (i % 2) await writeBlock(image, b, randomBytes(TRACK_BLOCK));
+    const diskId = await enrollWithDisk(cp, image, ['--state-dir', stateDir]);
+    const indexPath = indexFileOf(new AgentState(stateDir).indexDir, diskId, 1);
+    const open = () =>
+      Agent.open(stateDir, { sink: () => new CaptureSink(capture), log: () => undefined });
+    const runOnce = (a: Agent) =>
+      a.once({ signal: new AbortController().signal, pointTimeoutMs: 60_000 });
+    /** One `run --once`; the replica at its recovery point must be the image, byte for byte. */
+    const replicate = async () => {
+      const a = await open();
+      try {
+        const point = await runOnce(a);
+        const rep = await replayDisk(capture, diskId, SIZE, cp.dataKey, point.id);
+        expect(rep.conflicts).toEqual([]);
+        expect(sha256(rep.image)).toBe(sha256(readFileSync(image)));
+      } finally {
+        await a.close();
+      }
+    };
+    await replicate();
+
+    for (const tear of [tearPages, tearMidEntry]) {
+      const before = new Map<number, Buffer>();
+      for (const b of blocks) {
+        before.set(b, await readBlock(image, b));
+        await writeBlock(image, b, randomBytes(TRACK_BLOCK));
+      }
+      // A run spools those changes, then "crashes" in its checkpoint: the index file is left
+      // torn and the spool never hears that a checkpoint covers the new batches.
+      const crashed = await open();
+      const checkpoint = crashed.source.checkpoint.bind(crashed.source);
+      let torn: { old: Buffer; neu: Buffer; file: Buffer } | undefined;
+      vi.spyOn(crashed.source, 'checkpoint').mockImplementation(async () => {
+        const old = await fsp.readFile(indexPath);
+        await checkpoint();
+        const neu = await fsp.readFile(indexPath);
+        if (old.equals(neu)) return;
+        torn = { old, neu, file: tear(old, neu) };
+        await fsp.writeFile(indexPath, torn.file);
+        throw new Error('simulated crash mid-checkpoint');
+      });
+      try {
+        await expect(runOnce(crashed)).rejects.toThrow('simulated crash');
+      } finally {
+        await crashed.close();
+      }
+      const { old, neu, file } = torn!;
+      expect(changedPages(old, neu)).toEqual([1, 2, 3, 5, 6]);
+      const changed = blocks.filter((b) => entry(old, b) !== entry(neu, b));
+      const stale = changed.filter((b) => entry(file, b) === entry(old, b));
+      const fresh = changed.filter((b) => entry(file, b) === entry(neu, b));
+      const mixed = changed.filter((b) => !stale.includes(b) && !fresh.includes(b));
+      expect(changed).toEqual(blocks);
+      expect(stale.length).toBeGreaterThan(0);
+      expect(fresh.length).toBeGreaterThan(0);
+      expect(mixed.length).toBe(tear === tearMidEntry ? 1 : 0);
+
+      // While the agent is down, half of the blocks go back to what they held before: for the
+      // stale entries among them the torn index says "unchanged", though the spool holds the
+      // newer content the replica will apply.
+      const back = blocks.filter((_, i) => i % 2 === 0);
+      expect(back.filter((b) => stale.includes(b)).length).toBeGreaterThan(0);
+      for (const b of back) {
+        await writeBlock(image, b, before.get(b)!);
+        if (stale.includes(b)) expect(entry(file, b)).toBe(xxh64(before.get(b)!));
+      }
+      await replicate();
+
+      // After the restart, the blocks whose entry was stale change again, then all go back to
+      // the content their stale entry described: the restart's checkpoints must have replaced it.
+      for (const b of stale) await writeBlock(image, b, randomBytes(TRACK_BLOCK));
+      await replicate();
+      for (const b of stale) await writeBlock(image, b, before.get(b)!);
+      await replicate();
+    }
   });
 });
