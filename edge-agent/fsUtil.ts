@@ -5,13 +5,15 @@ import * as path from 'node:path';
 /** Writes a file so that after a crash it holds either the old or the new content, never a mix. */
 export async function writeFileAtomic(
   file: string,
-  data: string | Uint8Array,
+  /** Chunks (an iterable) are produced one at a time: a large file need not be in memory. */
+  data: string | Uint8Array | Iterable<Uint8Array>,
   mode = 0o600,
 ): Promise<void> {
   const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   const fh = await fsp.open(tmp, 'w', mode);
   try {
-    await fh.writeFile(data);
+    if (typeof data === 'string' || data instanceof Uint8Array) await fh.writeFile(data);
+    else for (const chunk of data) await fh.write(chunk);
     await fh.datasync();
   } finally {
     await fh.close();

@@ -1,11 +1,14 @@
-import { promises as fsp } from 'node:fs';
+import { closeSync, openSync, promises as fsp, readSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { writeFileAtomic } from './fsUtil';
 
 const MAGIC = 0x48565831; // 'HVX1'
 const HDR = 32;
 /** Entries per persisted page: 512 × 8 B = one 4 KiB file page. */
-const PAGE_ENTRIES = 512;
+export const PAGE_ENTRIES = 512;
+const PAGE_BYTES = PAGE_ENTRIES * 8;
+/** Pages per write when the whole file is written (2 MiB). */
+const WHOLE_CHUNK_PAGES = 512;
 const UNKNOWN = 0n;
 
 export interface IndexGeometry {
@@ -14,115 +17,233 @@ export interface IndexGeometry {
   generation: number;
 }
 
+/** How the file was found at open. */
+export type IndexFileState = 'loaded' | 'missing' | 'other-geometry';
+
 /**
- * A digest index on disk (`HVX1` header, then one little-endian u64 per tracked block) that
- * is written back page by page: a checkpoint costs the pages that changed since the last one,
- * not the whole index (2 MiB per GiB of disk at 4 KiB tracking).
+ * A digest index on disk (`HVX1` header, then one little-endian u64 per tracked block), read
+ * where it is needed and written back page by page. Memory holds only the pages changed since
+ * the last save, never the index itself: a 1 TiB disk at 4 KiB tracking has a 2 GiB index, which
+ * a lightweight agent cannot keep in RAM.
  *
- * Pages are rewritten in place. A crash mid-checkpoint leaves each 8-byte entry either at its
- * previous or at its new value; both are states the spool covers (an entry only ever holds a
- * digest whose batch is durably spooled, or "unknown"), so any mix of them is safe: at worst a
- * block is compared and sent again.
+ * Entries the file does not hold (no file yet, or a file of another geometry) read as the
+ * caller's `missing` value (a fresh generation's zero digests) or as "unknown".
+ *
+ * Pages are rewritten in place; a crash mid-save leaves any mix of old and new entries, even a
+ * torn entry. That is safe only because of the agent's restart rule (edge-agent/agent.ts): the
+ * index is saved before the spool records a checkpoint, and on restart every range spooled
+ * after the spool's last checkpoint is produced again (invalidate), so a stale entry never hides
+ * a change (test/edge-agent/indexFile.test.ts tears a save).
  */
 export class IndexFile {
-  private dirty: Uint8Array;
-  /** The file is missing or of another geometry: the next save writes all of it, atomically. */
-  private whole = true;
+  /** Pages changed since the last save. */
+  private unsaved = new Map<number, BigUint64Array>();
+  /** The pages a save in flight writes (still the newest values where `unsaved` has none). */
+  private saving?: Map<number, BigUint64Array>;
+  private fd = -1;
+  private readonly pages: number;
 
-  constructor(
+  private constructor(
     private readonly file: string,
     private readonly geometry: IndexGeometry,
     private readonly entries: number,
+    private readonly missing: (entry: number) => bigint,
+    private state: IndexFileState,
   ) {
-    this.dirty = new Uint8Array(Math.ceil(entries / PAGE_ENTRIES));
+    this.pages = Math.ceil(entries / PAGE_ENTRIES);
   }
 
   /**
-   * The persisted digests; `undefined` when there is no file. A file of another geometry
-   * reads as all-unknown: everything must be compared again, as if nothing were replicated.
+   * Opens the index. `missing` gives entries when there is no file; a file of another geometry
+   * reads as all-unknown (everything is compared again, as if nothing were replicated).
    */
-  async load(): Promise<BigUint64Array | undefined> {
-    let b: Buffer;
+  static async open(
+    file: string,
+    geometry: IndexGeometry,
+    entries: number,
+    missing: (entry: number) => bigint = () => UNKNOWN,
+  ): Promise<IndexFile> {
+    const h = Buffer.alloc(HDR);
+    let size: number;
     try {
-      b = await fsp.readFile(this.file);
-    } catch {
-      return undefined;
-    }
-    const g = this.geometry;
-    if (
-      b.length !== HDR + this.entries * 8 ||
-      b.readUInt32BE(0) !== MAGIC ||
-      b.readUInt32BE(4) !== g.trackBlock ||
-      Number(b.readBigUInt64BE(8)) !== g.sizeBytes ||
-      b.readUInt32BE(16) !== g.generation
-    ) {
-      return new BigUint64Array(this.entries).fill(UNKNOWN);
-    }
-    this.whole = false;
-    const a = new BigUint64Array(this.entries);
-    if (endianness() === 'LE') b.copy(Buffer.from(a.buffer), 0, HDR);
-    else for (let i = 0; i < this.entries; i++) a[i] = b.readBigUInt64LE(HDR + i * 8);
-    return a;
-  }
-
-  /** Entries [first, end) changed in memory since the last save. */
-  markDirty(first: number, end: number): void {
-    if (end <= first) return;
-    this.dirty.fill(1, Math.floor(first / PAGE_ENTRIES), Math.ceil(end / PAGE_ENTRIES));
-  }
-
-  /** Makes `a` durable: the dirty pages in place (one fdatasync), or all of it the first time. */
-  async save(a: BigUint64Array): Promise<void> {
-    if (this.whole) {
-      this.dirty.fill(0);
-      await writeFileAtomic(this.file, this.encodeWhole(a));
-      this.whole = false;
-      return;
-    }
-    const runs = this.takeDirtyRuns();
-    if (runs.length === 0) return;
-    let fh: fsp.FileHandle | undefined;
-    try {
-      fh = await fsp.open(this.file, 'r+');
-      for (const [p0, p1] of runs) {
-        const first = p0 * PAGE_ENTRIES;
-        const end = Math.min(this.entries, p1 * PAGE_ENTRIES);
-        // A copy: the live array keeps changing while the write is in flight.
-        const data = encodeEntries(a.subarray(first, end));
-        await fh.write(data, 0, data.length, HDR + first * 8);
+      const fh = await fsp.open(file, 'r');
+      try {
+        size = (await fh.stat()).size;
+        await fh.read(h, 0, HDR, 0);
+      } finally {
+        await fh.close();
       }
-      await fh.datasync();
+    } catch {
+      return new IndexFile(file, geometry, entries, missing, 'missing');
+    }
+    const same =
+      size === HDR + entries * 8 &&
+      h.readUInt32BE(0) === MAGIC &&
+      h.readUInt32BE(4) === geometry.trackBlock &&
+      Number(h.readBigUInt64BE(8)) === geometry.sizeBytes &&
+      h.readUInt32BE(16) === geometry.generation;
+    return same
+      ? new IndexFile(file, geometry, entries, missing, 'loaded')
+      : new IndexFile(file, geometry, entries, () => UNKNOWN, 'other-geometry');
+  }
+
+  /** Entries [first, first + out.length) as they are now (saved or not). */
+  read(first: number, out: BigUint64Array): void {
+    if (this.state === 'loaded') this.readFile(first, out);
+    else for (let i = 0; i < out.length; i++) out[i] = this.missing(first + i);
+    overlayPages(first, out, (p) => this.unsaved.get(p) ?? this.saving?.get(p));
+  }
+
+  /** Sets entries from `first` (kept in memory until the next save). */
+  write(first: number, values: BigUint64Array): void {
+    this.update(first, first + values.length, (page, from, to, p0) =>
+      page.set(values.subarray(from - first, to - first), from - p0),
+    );
+  }
+
+  fill(first: number, end: number, value: bigint): void {
+    this.update(first, end, (page, from, to, p0) => page.fill(value, from - p0, to - p0));
+  }
+
+  private update(
+    first: number,
+    end: number,
+    apply: (page: BigUint64Array, from: number, to: number, p0: number) => void,
+  ): void {
+    for (let p = Math.floor(first / PAGE_ENTRIES); p * PAGE_ENTRIES < end; p++) {
+      const p0 = p * PAGE_ENTRIES;
+      let page = this.unsaved.get(p);
+      if (!page) {
+        page = new BigUint64Array(Math.min(PAGE_ENTRIES, this.entries - p0));
+        this.read(p0, page);
+        this.unsaved.set(p, page);
+      }
+      apply(page, Math.max(first, p0), Math.min(end, p0 + page.length), p0);
+    }
+  }
+
+  /** How the file was found at open ('loaded' once a save wrote this geometry). */
+  get found(): IndexFileState {
+    return this.state;
+  }
+
+  /** Pages changed since the last save (what the next save writes, or all of them). */
+  get unsavedPages(): number {
+    return this.unsaved.size;
+  }
+
+  /**
+   * Makes the index durable: the changed pages in place (one fdatasync), or, when the file does
+   * not hold this geometry yet, all of it (atomically, written in chunks).
+   */
+  save(): Promise<void> {
+    // One at a time; when idle the pages to write are taken now, before this call returns.
+    const p = this.tail ? this.tail.then(() => this.saveNow()) : this.saveNow();
+    const t = p.catch(() => undefined);
+    this.tail = t;
+    void t.then(() => {
+      if (this.tail === t) this.tail = undefined;
+    });
+    return p;
+  }
+
+  private tail?: Promise<void>;
+
+  private async saveNow(): Promise<void> {
+    if (this.state === 'loaded' && this.unsaved.size === 0) return;
+    const pages = (this.saving = this.unsaved);
+    this.unsaved = new Map();
+    try {
+      if (this.state === 'loaded') await this.savePages(pages);
+      else await this.saveWhole();
     } catch (e) {
-      for (const [p0, p1] of runs) this.dirty.fill(1, p0, p1);
+      // Newer values win: put back only the pages not changed since.
+      for (const [p, page] of pages) if (!this.unsaved.has(p)) this.unsaved.set(p, page);
       throw e;
     } finally {
-      await fh?.close();
+      this.saving = undefined;
     }
   }
 
-  private takeDirtyRuns(): [number, number][] {
-    const runs: [number, number][] = [];
-    const d = this.dirty;
-    for (let p = 0; p < d.length;) {
-      if (!d[p]) {
-        p++;
-        continue;
+  private async savePages(pages: Map<number, BigUint64Array>): Promise<void> {
+    const order = [...pages.keys()].sort((a, b) => a - b);
+    const fh = await fsp.open(this.file, 'r+');
+    try {
+      for (let i = 0; i < order.length;) {
+        // Adjacent pages go out in one write.
+        let j = i + 1;
+        while (j < order.length && order[j] === order[j - 1]! + 1) j++;
+        const data = Buffer.concat(order.slice(i, j).map((p) => encodeEntries(pages.get(p)!)));
+        await fh.write(data, 0, data.length, HDR + order[i]! * PAGE_BYTES);
+        i = j;
       }
-      const start = p;
-      while (p < d.length && d[p]) d[p++] = 0;
-      runs.push([start, p]);
+      await fh.datasync();
+    } finally {
+      await fh.close();
     }
-    return runs;
   }
 
-  private encodeWhole(a: BigUint64Array): Buffer {
-    const b = Buffer.alloc(HDR + a.length * 8);
+  private async saveWhole(): Promise<void> {
+    await writeFileAtomic(this.file, this.wholeFile());
+    this.state = 'loaded';
+    this.close(); // the old inode, if any
+  }
+
+  private *wholeFile(): Generator<Buffer> {
+    yield this.header();
+    for (let p = 0; p < this.pages; p += WHOLE_CHUNK_PAGES) {
+      const first = p * PAGE_ENTRIES;
+      const a = new BigUint64Array(
+        Math.min(WHOLE_CHUNK_PAGES * PAGE_ENTRIES, this.entries - first),
+      );
+      this.read(first, a);
+      yield encodeEntries(a);
+    }
+  }
+
+  /** Closes the file; a later read opens it again. */
+  close(): void {
+    if (this.fd >= 0) closeSync(this.fd);
+    this.fd = -1;
+  }
+
+  private readFile(first: number, out: BigUint64Array): void {
+    if (this.fd < 0) this.fd = openSync(this.file, 'r');
+    const b = Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+    let done = 0;
+    while (done < b.length) {
+      const n = readSync(this.fd, b, done, b.length - done, HDR + first * 8 + done);
+      if (n === 0) throw new Error(`index ${this.file}: short read`);
+      done += n;
+    }
+    if (endianness() !== 'LE')
+      for (let i = 0; i < out.length; i++) out[i] = b.readBigUInt64LE(i * 8);
+  }
+
+  private header(): Buffer {
+    const b = Buffer.alloc(HDR);
     b.writeUInt32BE(MAGIC, 0);
     b.writeUInt32BE(this.geometry.trackBlock, 4);
     b.writeBigUInt64BE(BigInt(this.geometry.sizeBytes), 8);
     b.writeUInt32BE(this.geometry.generation, 16);
-    encodeEntries(a).copy(b, HDR);
     return b;
+  }
+}
+
+/** Copies into `out` (entries from `first`) the entries of the pages `pageOf` has. */
+export function overlayPages(
+  first: number,
+  out: BigUint64Array,
+  pageOf: (page: number) => BigUint64Array | undefined,
+): void {
+  const end = first + out.length;
+  for (let p = Math.floor(first / PAGE_ENTRIES); p * PAGE_ENTRIES < end; p++) {
+    const page = pageOf(p);
+    if (!page) continue;
+    const p0 = p * PAGE_ENTRIES;
+    const from = Math.max(first, p0);
+    const to = Math.min(end, p0 + page.length);
+    out.set(page.subarray(from - p0, to - p0), from - first);
   }
 }
 

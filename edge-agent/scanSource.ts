@@ -4,7 +4,7 @@ import { xxh64 } from '@node-rs/xxhash';
 import { isAllZero } from '../core/disk/digest';
 import { MAX_BATCH_BYTES } from '../core/batch';
 import type { AgentDisk, BookmarkRequest, ChangeRecord, ChangeSource } from './changeSource';
-import { IndexFile } from './indexFile';
+import { IndexFile, overlayPages, PAGE_ENTRIES } from './indexFile';
 import { sleep } from './fsUtil';
 
 /**
@@ -12,10 +12,13 @@ import { sleep } from './fsUtil';
  * reused buffers), xxh64 per 4 KiB block (the filesystem's block: a 4 KiB write costs one
  * 4 KiB extent, not a 64 KiB one) compared with a persistent index of what the replica holds.
  *
- * Two digest arrays per disk: `shadow` = what has been emitted (so a block is not emitted
- * twice while its batch is in flight) and `committed` = what is durably spooled, the only one
- * ever persisted. A new generation starts with all-zero digests: the replica of a new
- * generation is a fresh (zero) page blob, so initial sync sends only non-zero blocks.
+ * Two views of the digests per disk: `committed` = what is durably spooled, the only one ever
+ * persisted, read from the index file as the scan goes (memory holds its unsaved pages only:
+ * 8 B per 4 KiB block would be 2 GiB of RAM per TiB of disk), and the shadow = what has been
+ * emitted (so a block is not emitted twice while its batch is in flight) = committed overlaid
+ * with the pages that have digests in flight. A new generation starts with all-zero digests:
+ * the replica of a new generation is a fresh (zero) page blob, so initial sync sends only
+ * non-zero blocks.
  *
  * A scan of a disk that is being written is not a point-in-time image: bookmarks from this
  * source are crash-consistent only if writes are quiesced during the pass (app bookmarks
@@ -30,9 +33,10 @@ const UNKNOWN = 0n;
 interface DiskIndex {
   disk: AgentDisk;
   blocks: number;
-  committed: BigUint64Array;
-  shadow: BigUint64Array;
+  /** Committed digests (persisted index + unsaved pages). */
   file: IndexFile;
+  /** Index pages with emitted digests not committed yet: the shadow where it differs. */
+  inflight: Map<number, { page: BigUint64Array; refs: number }>;
 }
 
 interface Pending {
@@ -88,14 +92,23 @@ export class ScanSource implements ChangeSource {
         sizeBytes: disk.sizeBytes,
         generation: disk.generation,
       };
-      const file = new IndexFile(indexFile(indexDir, disk), geometry, blocks);
       const lost = options.sentBefore?.(disk) ?? false;
-      const committed =
-        (await file.load()) ??
-        (lost ? new BigUint64Array(blocks).fill(UNKNOWN) : freshIndex(disk, blocks));
-      out.push({ disk, blocks, committed, shadow: committed.slice(), file });
+      const file = await IndexFile.open(
+        indexFile(indexDir, disk),
+        geometry,
+        blocks,
+        lost ? () => UNKNOWN : freshIndex(disk, blocks),
+      );
+      out.push({ disk, blocks, file, inflight: new Map() });
     }
     return new ScanSource(out, options);
+  }
+
+  /** Index pages held in memory: unsaved committed ones and those with digests in flight. */
+  get indexPagesInMemory(): number {
+    let n = 0;
+    for (const d of this.disks) n += d.file.unsavedPages + d.inflight.size;
+    return n;
   }
 
   requestBookmark(req: BookmarkRequest): Promise<void> {
@@ -108,8 +121,8 @@ export class ScanSource implements ChangeSource {
   committed(pos: number): void {
     while (this.pending.length && this.pending[0]!.pos <= pos) {
       const p = this.pending.shift()!;
-      p.disk.committed.set(p.digests, p.first);
-      p.disk.file.markDirty(p.first, p.first + p.digests.length);
+      p.disk.file.write(p.first, p.digests);
+      this.release(p);
     }
   }
 
@@ -119,22 +132,63 @@ export class ScanSource implements ChangeSource {
     const first = Math.floor(offset / TRACK_BLOCK);
     const end = Math.min(d.blocks, Math.ceil((offset + length) / TRACK_BLOCK));
     this.invalidations++;
-    d.shadow.fill(UNKNOWN, first, end);
     // Pending digests of these blocks were not taken: they must not become committed.
-    this.pending = this.pending.filter(
-      (p) => p.disk !== d || p.first + p.digests.length <= first || p.first >= end,
-    );
+    this.pending = this.pending.filter((p) => {
+      const keep = p.disk !== d || p.first + p.digests.length <= first || p.first >= end;
+      if (!keep) this.release(p);
+      return keep;
+    });
     // Spooled but maybe not in the persisted index (crash recovery): make it durable.
-    d.committed.fill(UNKNOWN, first, end);
-    d.file.markDirty(first, end);
+    d.file.fill(first, end, UNKNOWN);
+    for (const [p, e] of d.inflight) {
+      const p0 = p * PAGE_ENTRIES;
+      if (p0 < end && p0 + e.page.length > first)
+        e.page.fill(UNKNOWN, Math.max(first, p0) - p0, Math.min(end, p0 + e.page.length) - p0);
+    }
   }
 
   async checkpoint(): Promise<void> {
-    for (const d of this.disks) await d.file.save(d.committed);
+    for (const d of this.disks) await d.file.save();
   }
 
   async close(): Promise<void> {
     this.wake?.();
+    for (const d of this.disks) d.file.close();
+  }
+
+  /** Digests the scan compares with: committed, overlaid with what is in flight. */
+  private shadow(d: DiskIndex, first: number, out: BigUint64Array): void {
+    d.file.read(first, out);
+    overlayPages(first, out, (p) => d.inflight.get(p)?.page);
+  }
+
+  /** Emitted digests (not committed yet) enter the shadow. */
+  private track(pos: number, d: DiskIndex, first: number, digests: bigint[]) {
+    const p = { pos, disk: d, first, digests: BigUint64Array.from(digests) };
+    this.pending.push(p);
+    const end = first + digests.length;
+    for (let pg = Math.floor(first / PAGE_ENTRIES); pg * PAGE_ENTRIES < end; pg++) {
+      const p0 = pg * PAGE_ENTRIES;
+      let e = d.inflight.get(pg);
+      if (!e) {
+        e = { page: new BigUint64Array(Math.min(PAGE_ENTRIES, d.blocks - p0)), refs: 0 };
+        d.file.read(p0, e.page);
+        d.inflight.set(pg, e);
+      }
+      const from = Math.max(first, p0);
+      const to = Math.min(end, p0 + e.page.length);
+      e.page.set(p.digests.subarray(from - first, to - first), from - p0);
+      e.refs++;
+    }
+  }
+
+  /** A pending entry is committed or dropped: once a page has none, shadow = committed there. */
+  private release(p: Pending): void {
+    const end = p.first + p.digests.length;
+    for (let pg = Math.floor(p.first / PAGE_ENTRIES); pg * PAGE_ENTRIES < end; pg++) {
+      const e = p.disk.inflight.get(pg);
+      if (e && --e.refs === 0) p.disk.inflight.delete(pg);
+    }
   }
 
   async *changes(signal: AbortSignal): AsyncGenerator<ChangeRecord> {
@@ -213,6 +267,9 @@ export class ScanSource implements ChangeSource {
         // A device or image that shrank reads as zeroes past its end.
         if (got < want) buf.fill(0, got, want);
         this.stats.bytesRead += want;
+        const firstBlock = off / TRACK_BLOCK;
+        const shadow = new BigUint64Array(Math.ceil(want / TRACK_BLOCK));
+        this.shadow(d, firstBlock, shadow);
         let runStart = -1; // data run within this chunk, in bytes relative to the chunk
         let runDigests: bigint[] = [];
         const out: ChangeRecord[] = [];
@@ -236,15 +293,13 @@ export class ScanSource implements ChangeSource {
         for (let rel = 0; rel < want; rel += TRACK_BLOCK) {
           const len = Math.min(TRACK_BLOCK, want - rel);
           const block = buf.subarray(rel, rel + len);
-          const b = (off + rel) / TRACK_BLOCK;
           const h = xxh64(block);
-          if (h === d.shadow[b]) {
+          if (h === shadow[rel / TRACK_BLOCK]) {
             flushData(rel);
             const z = flushZero();
             if (z) out.push(z);
             continue;
           }
-          d.shadow[b] = h;
           if (h === zeroDigest(len) && isAllZero(block)) {
             flushData(rel);
             if (zeroStart >= 0 && zeroEnd === off + rel) zeroEnd += len;
@@ -272,19 +327,15 @@ export class ScanSource implements ChangeSource {
       await fh.close();
     }
   }
-
-  private track(pos: number, d: DiskIndex, first: number, digests: bigint[]) {
-    this.pending.push({ pos, disk: d, first, digests: BigUint64Array.from(digests) });
-  }
 }
 
 function indexFile(dir: string, disk: AgentDisk) {
   return path.join(dir, `${disk.id}.g${disk.generation}.idx`);
 }
 
-function freshIndex(disk: AgentDisk, blocks: number): BigUint64Array {
-  const a = new BigUint64Array(blocks).fill(zeroDigest(TRACK_BLOCK));
-  const tail = disk.sizeBytes - (blocks - 1) * TRACK_BLOCK;
-  if (blocks > 0) a[blocks - 1] = zeroDigest(tail);
-  return a;
+/** A fresh generation's index: every block is zero (the new replica is a zero page blob). */
+function freshIndex(disk: AgentDisk, blocks: number): (entry: number) => bigint {
+  const whole = zeroDigest(TRACK_BLOCK);
+  const tail = zeroDigest(disk.sizeBytes - (blocks - 1) * TRACK_BLOCK);
+  return (entry) => (entry === blocks - 1 ? tail : whole);
 }

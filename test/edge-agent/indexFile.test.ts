@@ -26,52 +26,79 @@ describe('index file', () => {
   });
   afterAll(() => fsp.rm(dir, { recursive: true, force: true }));
 
-  it('a missing file loads as nothing; the first save writes all of it', async () => {
-    const f = new IndexFile(path.join(dir, 'a.idx'), geometry, ENTRIES);
-    expect(await f.load()).toBeUndefined();
-    const a = BigUint64Array.from({ length: ENTRIES }, (_, i) => BigInt(i + 1));
-    await f.save(a);
-    expect(await new IndexFile(path.join(dir, 'a.idx'), geometry, ENTRIES).load()).toEqual(a);
+  const all = async (f: IndexFile) => {
+    const a = new BigUint64Array(ENTRIES);
+    f.read(0, a);
+    return a;
+  };
+  const open = (file: string, g = geometry, missing?: (i: number) => bigint) =>
+    IndexFile.open(path.join(dir, file), g, ENTRIES, missing);
+
+  it("a missing file reads as the caller's values; the first save writes all of it", async () => {
+    const f = await open('a.idx', geometry, (i) => BigInt(i + 1));
+    expect(f.found).toBe('missing');
+    const want = BigUint64Array.from({ length: ENTRIES }, (_, i) => BigInt(i + 1));
+    expect(await all(f)).toEqual(want);
+    f.write(700, BigUint64Array.of(5n, 6n));
+    want.set([5n, 6n], 700);
+    await f.save();
+    const again = await open('a.idx');
+    expect(again.found).toBe('loaded');
+    expect(await all(again)).toEqual(want);
+    f.close();
+    again.close();
   });
 
-  it('later saves rewrite only dirty pages, in place', async () => {
+  it('memory holds only the pages changed since the last save; saves rewrite those in place', async () => {
     const file = path.join(dir, 'b.idx');
-    const f = new IndexFile(file, geometry, ENTRIES);
-    const a = BigUint64Array.from({ length: ENTRIES }, (_, i) => BigInt(i + 1));
-    await f.save(a);
+    const f = await open('b.idx', geometry, (i) => BigInt(i + 1));
+    await f.save();
     const inode = (await fsp.stat(file)).ino;
     // Scribble on page 5 behind the index's back: only a whole rewrite would restore it.
     const fh = await fsp.open(file, 'r+');
     await fh.write(Buffer.alloc(8, 0xee), 0, 8, at(5 * 512 + 3));
     await fh.close();
-    a[10] = 777n;
-    a[3999] = 999n;
-    f.markDirty(10, 11);
-    f.markDirty(3999, 4000);
-    await f.save(a);
+    f.write(10, BigUint64Array.of(777n));
+    f.write(3999, BigUint64Array.of(999n));
+    f.fill(1020, 1030, 4n); // pages 1 and 2
+    expect(f.unsavedPages).toBe(4);
+    const saving = f.save();
+    f.write(11, BigUint64Array.of(888n)); // while the save is in flight: kept for the next one
+    await saving;
+    expect(f.unsavedPages).toBe(1);
     const b = await fsp.readFile(file);
     expect((await fsp.stat(file)).ino).toBe(inode);
     expect(b.readBigUInt64LE(at(10))).toBe(777n);
     expect(b.readBigUInt64LE(at(3999))).toBe(999n);
+    expect(b.readBigUInt64LE(at(1025))).toBe(4n);
     expect(b.subarray(at(5 * 512 + 3), at(5 * 512 + 4)).equals(Buffer.alloc(8, 0xee))).toBe(true);
-    // Nothing dirty: nothing written.
+    const r = new BigUint64Array(3);
+    f.read(10, r);
+    expect([...r]).toEqual([777n, 888n, 13n]);
+    await f.save();
+    expect(f.unsavedPages).toBe(0);
+    expect((await fsp.readFile(file)).readBigUInt64LE(at(11))).toBe(888n);
+    // Nothing unsaved: nothing written.
     const m = (await fsp.stat(file)).mtimeMs;
-    await f.save(a);
+    await f.save();
     expect((await fsp.stat(file)).mtimeMs).toBe(m);
+    f.close();
   });
 
   it('another geometry reads as all-unknown and is rewritten whole', async () => {
-    const file = path.join(dir, 'c.idx');
-    await new IndexFile(file, geometry, ENTRIES).save(new BigUint64Array(ENTRIES).fill(5n));
-    const other = new IndexFile(file, { ...geometry, generation: 4 }, ENTRIES);
-    const loaded = await other.load();
-    expect(loaded?.every((x) => x === 0n)).toBe(true);
-    await other.save(loaded!);
-    const again = await new IndexFile(file, { ...geometry, generation: 4 }, ENTRIES).load();
-    expect(again?.every((x) => x === 0n)).toBe(true);
-    expect(await new IndexFile(file, geometry, ENTRIES).load()).toEqual(
-      new BigUint64Array(ENTRIES),
-    );
+    const five = await open('c.idx', geometry, () => 5n);
+    await five.save();
+    five.close();
+    const other = await open('c.idx', { ...geometry, generation: 4 }, () => 5n);
+    expect(other.found).toBe('other-geometry');
+    expect((await all(other)).every((x) => x === 0n)).toBe(true);
+    await other.save();
+    other.close();
+    const again = await open('c.idx', { ...geometry, generation: 4 });
+    expect(again.found).toBe('loaded');
+    expect((await all(again)).every((x) => x === 0n)).toBe(true);
+    again.close();
+    expect((await open('c.idx')).found).toBe('other-geometry');
   });
 });
 

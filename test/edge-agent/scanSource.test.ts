@@ -149,4 +149,29 @@ describe('scan change source', { timeout: 180_000 }, () => {
     expect(data.size + zero.size).toBe(disk.sizeBytes / TRACK_BLOCK);
     expect(zero.size).toBeGreaterThan(0);
   });
+
+  it('holds no index in memory once its records are committed and checkpointed', async () => {
+    const memDir = path.join(dir, 'mem');
+    const src = await ScanSource.open([disk], memDir, { intervalMs: 10 });
+    expect(src.indexPagesInMemory).toBe(0); // nothing loaded at open (2 GiB per TiB of disk)
+    const ac = new AbortController();
+    let last = 0;
+    for await (const r of src.changes(ac.signal)) {
+      if (r.kind === 'idle') break;
+      last = r.pos;
+    }
+    // Emitted, not committed: those digests are in memory, and a second pass skips them.
+    expect(src.indexPagesInMemory).toBeGreaterThan(0);
+    const second: ChangeRecord[] = [];
+    for await (const r of src.changes(ac.signal)) {
+      if (r.kind === 'idle') break;
+      second.push(r);
+    }
+    expect(second).toEqual([]);
+    src.committed(last);
+    await src.checkpoint();
+    expect(src.indexPagesInMemory).toBe(0);
+    expect(blocksOf(await pass(src)).data.size).toBe(0);
+    await src.close();
+  });
 });
