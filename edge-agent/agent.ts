@@ -9,6 +9,7 @@ import { Batcher } from './batcher';
 import type { AgentDisk, ChangeSource } from './changeSource';
 import { ControlPlaneClient, type RecoveryPoint } from './controlPlaneClient';
 import { readJson, sleep, writeFileAtomic } from './fsUtil';
+import { GENERATION_POLL_MS, watchGenerations } from './generations';
 import { GroupCuts, type GroupCut } from './groupCuts';
 import { runHook } from './hooks';
 import { ScanSource } from './scanSource';
@@ -318,6 +319,37 @@ export class Agent {
   }
 
   /** `run`: forever: deltas, a crash bookmark per interval, requests from `haven-agent bookmark`. */
+  /**
+   * runForever until `signal` aborts or the control plane starts a new generation of a disk;
+   * returns that disk (the caller follows the generation and opens the agent again).
+   */
+  async runUntilNewGeneration(
+    signal: AbortSignal,
+    intervalMs: number,
+  ): Promise<{ diskId: string; generation: number } | undefined> {
+    const inner = new AbortController();
+    const stop = () => inner.abort();
+    signal.addEventListener('abort', stop, { once: true });
+    let next: { diskId: string; generation: number } | undefined;
+    const unwatch = watchGenerations(
+      this.api,
+      this.identity.machineId,
+      this.disks,
+      GENERATION_POLL_MS,
+      (diskId, generation) => {
+        next = { diskId, generation };
+        inner.abort();
+      },
+    );
+    try {
+      await this.runForever(inner.signal, intervalMs);
+    } finally {
+      unwatch();
+      signal.removeEventListener('abort', stop);
+    }
+    return signal.aborted ? undefined : next;
+  }
+
   async runForever(signal: AbortSignal, intervalMs: number): Promise<void> {
     const sending = this.sender.run(signal);
     const timers: NodeJS.Timeout[] = [];

@@ -14,12 +14,12 @@ import { AgentState, DEFAULT_STATE_DIR } from './agentState';
 import type { AgentDisk } from './changeSource';
 import { ControlPlaneClient } from './controlPlaneClient';
 import { diskFacts, diskIdFor } from './diskInfo';
-import { followGenerationsOf, GENERATION_POLL_MS, watchGenerations } from './generations';
+import { followGenerationsOf } from './generations';
 import { readJson, sleep, writeFileAtomic } from './fsUtil';
 import { makeProgress } from './progress';
 import { restoreDisk } from './restore';
 import { runServeDisk } from './nbd/serveDisk';
-import { CaptureSink, EventHubsSink } from './sender';
+import { sinkFor } from './sender';
 
 const USAGE = `usage: haven-agent <command> [options]
   enroll --api URL --token T [--name N]     enroll this machine (stores credential + data key, 0600)
@@ -207,15 +207,9 @@ export async function main(argv: string[]): Promise<number> {
           const agent = await Agent.open(state.dir, {
             log,
             intervalMs: interval,
-            sink: (ident, api) =>
-              capture
-                ? new CaptureSink(path.resolve(capture))
-                : new EventHubsSink(ident.machineId, () => api.ingestToken(ident.machineId)),
+            sink: sinkFor(capture),
           });
-          const inner = new AbortController();
-          const stop = () => inner.abort();
-          ac.signal.addEventListener('abort', stop, { once: true });
-          let switched = false;
+          let next: { diskId: string; generation: number } | undefined;
           try {
             if (a.flags.once) {
               const p = await agent.once({
@@ -227,30 +221,15 @@ export async function main(argv: string[]): Promise<number> {
               return 0;
             }
             log('replicating', { machineId: agent.identity.machineId, disks: agent.disks.length });
-            const unwatch = watchGenerations(
-              agent.api,
-              agent.identity.machineId,
-              agent.disks,
-              GENERATION_POLL_MS,
-              (diskId, generation) => {
-                log('disk has a new generation; restarting replication', { diskId, generation });
-                switched = true;
-                inner.abort();
-              },
+            next = await agent.runUntilNewGeneration(
+              ac.signal,
+              interval ?? (agent.settings.bookmarkIntervalSeconds ?? 5) * 1000,
             );
-            try {
-              await agent.runForever(
-                inner.signal,
-                interval ?? (agent.settings.bookmarkIntervalSeconds ?? 5) * 1000,
-              );
-            } finally {
-              unwatch();
-            }
           } finally {
-            ac.signal.removeEventListener('abort', stop);
             await agent.close();
           }
-          if (!switched || ac.signal.aborted) return 0;
+          if (!next) return 0;
+          log('disk has a new generation; restarting replication', next);
         }
       }
       case 'bookmark': {
@@ -280,8 +259,7 @@ export async function main(argv: string[]): Promise<number> {
         await followGenerationsOf(state, log);
         const agent = await Agent.open(state.dir, {
           log,
-          sink: (ident, api) =>
-            new EventHubsSink(ident.machineId, () => api.ingestToken(ident.machineId)),
+          sink: sinkFor(),
         });
         try {
           await agent.cut(consistency, id, ac.signal);

@@ -13,7 +13,8 @@ import {
 } from '../core/batch';
 import { HavenError } from '../core/errors';
 import { mapLimit } from '../core/mapLimit';
-import type { IngestCredentials } from './controlPlaneClient';
+import type { AgentIdentity } from './agentState';
+import type { ControlPlaneClient, IngestCredentials } from './controlPlaneClient';
 import { sleep } from './fsUtil';
 import type { Spool, SpoolEntry } from './spool';
 
@@ -200,4 +201,12 @@ export class Sender {
       }
     }
   }
+}
+
+/** The agent's sink: Event Hubs with the control plane's ingest token, or a capture dir. */
+export function sinkFor(capture?: string) {
+  return (ident: AgentIdentity, api: ControlPlaneClient): BatchSink =>
+    capture
+      ? new CaptureSink(path.resolve(capture))
+      : new EventHubsSink(ident.machineId, () => api.ingestToken(ident.machineId));
 }

@@ -4,12 +4,12 @@ import { basename, join, resolve } from 'node:path';
 import { HavenError, isHavenError } from '../../core/errors';
 import { Agent } from '../agent';
 import { AgentState, DEFAULT_STATE_DIR } from '../agentState';
-import { CaptureSink, EventHubsSink } from '../sender';
+import { sinkFor } from '../sender';
 import { MachineJournal, type JournalOptions } from '../journal/journal';
 import { NbdServer } from './server';
 import { WriteSplitter } from './writeSplitter';
 import { JournalChangeSource } from './journalChangeSource';
-import { followGenerationsOf, GENERATION_POLL_MS, watchGenerations } from '../generations';
+import { followGenerationsOf } from '../generations';
 
 export interface ServeDiskOptions {
   /** Disk images or block devices; each becomes an export named after its disk id. */
@@ -347,41 +347,23 @@ async function replicateFromJournal(
     const agent = await Agent.open(state.dir, {
       log,
       source: async () => source,
-      sink: (ident, api) =>
-        args.capture
-          ? new CaptureSink(resolve(args.capture))
-          : new EventHubsSink(ident.machineId, () => api.ingestToken(ident.machineId)),
+      sink: sinkFor(args.capture),
     });
-    const inner = new AbortController();
-    const stop = () => inner.abort();
-    signal.addEventListener('abort', stop, { once: true });
     let next: { diskId: string; generation: number } | undefined;
-    const unwatch = watchGenerations(
-      agent.api,
-      agent.identity.machineId,
-      agent.disks,
-      GENERATION_POLL_MS,
-      (diskId, generation) => {
-        next = { diskId, generation };
-        inner.abort();
-      },
-    );
     try {
       if (first) console.log('ready');
       log('replicating from the write journal', {
         machineId: agent.identity.machineId,
         disks: agent.disks.map((d) => `${d.id} gen ${d.generation}`),
       });
-      await agent.runForever(
-        inner.signal,
+      next = await agent.runUntilNewGeneration(
+        signal,
         (args.intervalSeconds ?? agent.settings.bookmarkIntervalSeconds ?? 5) * 1000,
       );
     } finally {
-      unwatch();
-      signal.removeEventListener('abort', stop);
       await agent.close();
     }
-    if (!next || signal.aborted) return;
+    if (!next) return;
     log('disk has a new generation; restarting replication (the disks stay served)', next);
   }
 }
