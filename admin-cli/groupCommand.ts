@@ -9,6 +9,8 @@ export interface GroupFlags {
   member?: string[];
   description?: string;
   app?: boolean;
+  /** Seconds until a cut (`--lead`). */
+  lead?: string;
 }
 
 const members = (g: Row) => (g.members as { machineId: string }[]).map((m) => m.machineId);
@@ -58,12 +60,15 @@ export async function groupCommand(
       return print({ deleted: group }, () => `Deleted consistency group ${group}.`);
     }
     case 'bookmark': {
-      const body = { consistency: v.app ? 'app' : 'crash' };
+      const body = {
+        consistency: v.app ? 'app' : 'crash',
+        ...(v.lead === undefined ? {} : { leadSeconds: Number(v.lead) }),
+      };
       const b = (await client.request('POST', `${base()}/bookmarks`, body)).body as Row;
       return print(
         b,
         () =>
-          `${b.id}\n(${b.consistency} cut of ${b.groupId} for ${(b.members as string[]).join(',')}; agents insert it within seconds)`,
+          `${b.id}\n(${b.consistency} cut of ${b.groupId} for ${(b.members as string[]).join(',')} at ${String(b.cutAt)})`,
       );
     }
     case 'points': {

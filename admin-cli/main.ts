@@ -33,7 +33,9 @@ const USAGE = `Usage: haven <command> [options]
   group create NAME [--member MACHINE ...] [--description TEXT]
   group show|delete GROUP
   group add|remove GROUP MACHINE
-  group bookmark GROUP [--app]        a shared cut: every member's agent inserts it
+  group bookmark GROUP [--app] [--lead S]
+                                      a shared cut: every member's agent inserts it S seconds
+                                      from now (default 10) and holds writes 100 ms after it
   group points GROUP                  group recovery points (complete / pending: missing members)
 
 Options: --api URL  --key KEY  (default: HAVEN_API_URL / HAVEN_ADMIN_KEY from
@@ -59,6 +61,7 @@ const options = {
   reason: { type: 'string' },
   member: { type: 'string', multiple: true },
   app: { type: 'boolean' },
+  lead: { type: 'string' },
 } as const;
 
 type Values = ReturnType<

@@ -10,7 +10,14 @@ import type { AgentDisk, ChangeSource } from './changeSource';
 import { ControlPlaneClient, type RecoveryPoint } from './controlPlaneClient';
 import { readJson, sleep, writeFileAtomic } from './fsUtil';
 import { GENERATION_POLL_MS, watchGenerations } from './generations';
-import { GroupCuts, type GroupCut } from './groupCuts';
+import {
+  GroupCuts,
+  planCut,
+  refineClock,
+  type CutPlan,
+  type GroupCut,
+  type PeerClock,
+} from './groupCuts';
 import { runHook } from './hooks';
 import { ScanSource } from './scanSource';
 import { type BatchSink, Sender } from './sender';
@@ -368,7 +375,7 @@ export class Agent {
     timers.push(
       setInterval(
         () =>
-          void this.pollGroupCuts().catch((e) =>
+          void this.pollGroupCuts(signal).catch((e) =>
             this.log('group cut poll failed', { error: (e as Error).message }),
           ),
         (this.settings.groupPollSeconds ?? 5) * 1000,
@@ -425,17 +432,28 @@ export class Agent {
   }
 
   private pollingGroupCuts = false;
+  private controlPlaneClock?: PeerClock & { at: number };
   /** Inserts the consistency-group cuts the control plane has for this machine (each once). */
-  private async pollGroupCuts(): Promise<void> {
+  private async pollGroupCuts(signal: AbortSignal): Promise<void> {
     if (this.pollingGroupCuts || !this.groupCuts) return;
     this.pollingGroupCuts = true;
     let cuts: GroupCut[] = [];
     let next = 0;
     try {
-      cuts = this.groupCuts.take(await this.api.groupBookmarks(this.identity.machineId));
+      const polled = await this.api.groupBookmarks(this.identity.machineId);
+      this.controlPlaneClock = refineClock(this.controlPlaneClock, polled.clock, Date.now());
+      cuts = this.groupCuts.take(polled.cuts);
       for (const c of cuts) {
-        this.log('group cut', { bookmarkId: c.id, groupId: c.groupId });
-        await this.insertGroupCut(c, () => next++);
+        const plan = planCut(c, this.controlPlaneClock, Date.now());
+        const barrier = plan.holdMs > 0 && this.source.holdWrites !== undefined;
+        this.log('group cut', {
+          bookmarkId: c.id,
+          groupId: c.groupId,
+          inMs: Math.round(plan.at - Date.now()),
+          barrier,
+          ...('notBarrier' in plan ? { why: plan.notBarrier } : {}),
+        });
+        await this.insertGroupCut(c, plan, signal, () => next++);
       }
     } finally {
       // Cuts not requested (a freeze hook failed): the next poll takes them again.
@@ -444,16 +462,30 @@ export class Agent {
     }
   }
 
-  private async insertGroupCut(c: GroupCut, requested: () => void): Promise<void> {
+  private async insertGroupCut(
+    c: GroupCut,
+    plan: CutPlan,
+    signal: AbortSignal,
+    requested: () => void,
+  ): Promise<void> {
     const hooks = this.settings.hooks;
     const app = c.consistency === 'app';
     if (app && hooks?.preFreeze) await runHook('pre-freeze', hooks.preFreeze, hooks.timeoutSeconds);
     try {
-      const decided = this.source.requestBookmark({
-        id: c.id,
-        consistency: c.consistency,
-        groupId: c.groupId,
-      });
+      await sleep(plan.at - Date.now(), signal);
+      if (signal.aborted) return; // not requested: the next run takes the cut again
+      // Same turn: writes stop, then the cut goes in, so no write falls between the two.
+      const release = plan.holdMs > 0 ? this.source.holdWrites?.() : undefined;
+      let decided: Promise<void>;
+      try {
+        decided = this.source.requestBookmark({
+          id: c.id,
+          consistency: c.consistency,
+          groupId: c.groupId,
+        });
+      } finally {
+        if (release) setTimeout(release, plan.holdMs);
+      }
       requested();
       await decided;
     } finally {

@@ -57,6 +57,11 @@ export interface ChangeSource {
    */
   requestBookmark(req: BookmarkRequest): Promise<void>;
   committed(pos: number): void;
+  /**
+   * Stops applying (and so acknowledging) new writes until the returned function is called; a
+   * source that does not see writes (the scan) has none. A timed group cut's barrier.
+   */
+  holdWrites?(): () => void;
   invalidate(diskId: string, offset: number, length: number): void;
   checkpoint(): Promise<void>;
   close(): Promise<void>;

@@ -1,5 +1,5 @@
 import { HavenError, type ErrorKind } from '../core/errors';
-import type { GroupCut } from './groupCuts';
+import type { GroupCut, PeerClock } from './groupCuts';
 
 export type IngestCredentials = import('../core/controlPlane/ingest').IngestCredentials;
 
@@ -188,17 +188,26 @@ export class ControlPlaneClient {
     await this.request('POST', `machines/${encodeURIComponent(machineId)}/heartbeat`, body);
   }
 
-  /** Consistency-group cuts this machine has yet to insert (oldest first). */
-  async groupBookmarks(machineId: string): Promise<GroupCut[]> {
+  /**
+   * Consistency-group cuts this machine has yet to insert (oldest first), and the control
+   * plane's clock as seen from here (its `now`, against the midpoint of the round trip).
+   */
+  async groupBookmarks(machineId: string): Promise<{ cuts: GroupCut[]; clock?: PeerClock }> {
     try {
-      const r = await this.request<{ items?: GroupCut[] }>(
+      const sent = Date.now();
+      const r = await this.request<{ items?: GroupCut[]; now?: string }>(
         'GET',
         `machines/${encodeURIComponent(machineId)}/group-bookmarks`,
       );
-      return r.body?.items ?? [];
+      const received = Date.now();
+      const now = r.body?.now ? Date.parse(r.body.now) : NaN;
+      const clock = Number.isFinite(now)
+        ? { offsetMs: now - (sent + received) / 2, uncertaintyMs: (received - sent) / 2 }
+        : undefined;
+      return { cuts: r.body?.items ?? [], clock };
     } catch (e) {
       // A control plane without consistency groups has no such route: nothing to insert.
-      if (e instanceof HavenError && e.kind === 'not-found') return [];
+      if (e instanceof HavenError && e.kind === 'not-found') return { cuts: [] };
       throw e;
     }
   }

@@ -9,6 +9,60 @@ export interface GroupCut {
   groupId: string;
   consistency: Consistency;
   createdAt: string;
+  /** Timed cut: insert at this moment of the control plane's clock, then hold writes holdMs. */
+  cutAt?: string;
+  holdMs?: number;
+}
+
+/** Another clock as seen from here: theirs ≈ ours + offsetMs, give or take uncertaintyMs. */
+export interface PeerClock {
+  offsetMs: number;
+  uncertaintyMs: number;
+}
+
+/**
+ * Keeps the tightest estimate of the control plane's clock across polls (the sample with the
+ * shortest round trip, as NTP does), letting an old one age by a drift allowance of 100 ppm.
+ */
+export function refineClock(
+  prev: (PeerClock & { at: number }) | undefined,
+  sample: PeerClock | undefined,
+  now: number,
+): (PeerClock & { at: number }) | undefined {
+  if (!sample) return prev;
+  if (!prev) return { ...sample, at: now };
+  const aged = prev.uncertaintyMs + (now - prev.at) * 1e-4;
+  return sample.uncertaintyMs <= aged
+    ? { ...sample, at: now }
+    : { ...prev, uncertaintyMs: aged, at: now };
+}
+
+/** When to insert a cut (local ms) and whether it is a barrier across machines. */
+export type CutPlan =
+  { at: number; holdMs: number } | { at: number; holdMs: 0; notBarrier: string };
+
+/**
+ * Timed cut (docs/consistencyGroups.md): every member inserts the cut at `cutAt` and holds new
+ * writes for `holdMs` after it. A write acknowledged after a member's cut is acknowledged after
+ * cutAt + holdMs by that member's clock; anything it causes on another member happens later
+ * still, which is after that member's cut as long as the two clocks differ by less than holdMs.
+ * Each member knows its own distance to the control plane's clock within uncertaintyMs, so a
+ * member whose uncertainty exceeds half the hold, or who learns of the cut after its moment,
+ * still inserts it (the id must be in its stream) but it is not a barrier.
+ */
+export function planCut(cut: GroupCut, clock: PeerClock | undefined, now: number): CutPlan {
+  if (!cut.cutAt) return { at: now, holdMs: 0, notBarrier: 'untimed cut' };
+  if (!clock) return { at: now, holdMs: 0, notBarrier: 'no control-plane clock' };
+  const at = Date.parse(cut.cutAt) - clock.offsetMs;
+  const holdMs = cut.holdMs ?? 0;
+  if (now > at) return { at: now, holdMs: 0, notBarrier: `seen ${now - at} ms after the cut` };
+  if (clock.uncertaintyMs * 2 > holdMs)
+    return {
+      at,
+      holdMs: 0,
+      notBarrier: `clock uncertainty ${Math.round(clock.uncertaintyMs)} ms exceeds half the ${holdMs} ms hold`,
+    };
+  return { at, holdMs };
 }
 
 /** How many inserted cut ids the state file remembers (the control plane keeps a cut for 24 h). */

@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { Collection, DocumentStore, Page } from '../documents/ports';
 import { HavenError, conflict, notFound } from '../errors';
 import {
+  GROUP_CUT_HOLD_MS,
+  GROUP_CUT_LEAD_MS,
   GROUP_CUT_TTL_MS,
   groupCollectionsDefs,
   type ConsistencyGroupDoc,
@@ -18,7 +20,10 @@ export interface GroupView extends ConsistencyGroupDoc {
 }
 
 /** What a member's agent needs to insert a cut into its stream. */
-export type PendingCut = Pick<GroupCutDoc, 'id' | 'groupId' | 'consistency' | 'createdAt'>;
+export type PendingCut = Pick<
+  GroupCutDoc,
+  'id' | 'groupId' | 'consistency' | 'createdAt' | 'cutAt' | 'holdMs'
+>;
 
 const isKind = (e: unknown, kind: string) => e instanceof HavenError && e.kind === kind;
 
@@ -231,6 +236,10 @@ export class ConsistencyGroups {
       members: group.members.map((m) => m.machineId),
       consistency: body.consistency,
       createdAt: new Date(at).toISOString(),
+      cutAt: new Date(
+        at + (body.leadSeconds ? body.leadSeconds * 1000 : GROUP_CUT_LEAD_MS),
+      ).toISOString(),
+      holdMs: GROUP_CUT_HOLD_MS,
     };
     for (const machineId of doc.members) {
       await this.cuts.create({
@@ -239,6 +248,8 @@ export class ConsistencyGroups {
         groupId,
         consistency: doc.consistency,
         createdAt: doc.createdAt,
+        cutAt: doc.cutAt,
+        holdMs: doc.holdMs,
         expiresAt: at + GROUP_CUT_TTL_MS,
       });
     }
@@ -276,6 +287,7 @@ export class ConsistencyGroups {
       groupId: c.groupId,
       consistency: c.consistency,
       createdAt: c.createdAt,
+      ...(c.cutAt ? { cutAt: c.cutAt, holdMs: c.holdMs } : {}),
     }));
   }
 

@@ -18,7 +18,16 @@ export const createGroupBody = z
   });
 
 export const groupBookmarkBody = z
-  .object({ consistency: z.enum(['crash', 'app']).default('crash') })
+  .object({
+    consistency: z.enum(['crash', 'app']).default('crash'),
+    leadSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(600)
+      .optional()
+      .describe("Seconds until the cut (default 10): longer than the members' poll interval"),
+  })
   .strict();
 
 export type CreateGroupBody = z.infer<typeof createGroupBody>;

@@ -3,6 +3,7 @@ import type { BookmarkRequest, ChangeRecord, ChangeSource } from '../changeSourc
 import { IntervalMap, toExtents, type Extent } from '../journal/coalescer';
 import { readPayload, type JournalReader, type MachineJournal } from '../journal/journal';
 import { ALL_DISKS, RecordType, type BookmarkPayload } from '../journal/records';
+import type { WriteGate } from './writeGate';
 
 /**
  * One coalesced unit: the changes of one disk since the previous unit, optionally ending in a
@@ -35,6 +36,8 @@ export interface JournalChangeSourceOptions {
   maxWindowBytes?: number;
   /** Largest extent emitted (page blob uploadPages takes ≤ 4 MiB). */
   maxExtentBytes?: number;
+  /** The splitters' gate: a timed group cut holds new writes with it. */
+  gate?: WriteGate;
   log?: (msg: string) => void;
 }
 
@@ -72,6 +75,7 @@ export class JournalChangeSource implements ChangeSource {
   private unsubscribe: () => void;
   private bitmapWrites: Promise<void> = Promise.resolve();
   droppedBookmarks: string[] = [];
+  holdWrites?: () => () => void;
   readonly stats = {
     records: 0,
     extents: 0,
@@ -92,6 +96,8 @@ export class JournalChangeSource implements ChangeSource {
     this.maxWindowBytes = opts.maxWindowBytes ?? 8 * 1024 * 1024;
     this.maxExtentBytes = opts.maxExtentBytes ?? 4 * 1024 * 1024;
     this.log = opts.log ?? (() => {});
+    const gate = opts.gate;
+    if (gate) this.holdWrites = () => gate.close();
     this.unsubscribe = journal.onAppend(() => this.wake?.());
   }
 

@@ -9,6 +9,7 @@ import { MachineJournal, type JournalOptions } from '../journal/journal';
 import { NbdServer } from './server';
 import { WriteSplitter } from './writeSplitter';
 import { JournalChangeSource } from './journalChangeSource';
+import { WriteGate } from './writeGate';
 import { followGenerationsOf } from '../generations';
 
 export interface ServeDiskOptions {
@@ -81,7 +82,10 @@ export async function serveDisks(opts: ServeDiskOptions): Promise<ServingDisks> 
       }`,
     );
   }
-  let source = new JournalChangeSource(journal, { log });
+  // One gate for every disk: a group cut's barrier holds the machine's writes, not one disk's.
+  const gate = new WriteGate();
+  for (const s of splitters) s.gate = gate;
+  let source = new JournalChangeSource(journal, { log, gate });
   // The cut goes into the journal, which outlives every source: nothing is lost across a reopen.
   const bookmark = async (
     id: string,
@@ -157,7 +161,7 @@ export async function serveDisks(opts: ServeDiskOptions): Promise<ServingDisks> 
       return source;
     },
     reopenSource() {
-      source = new JournalChangeSource(journal, { log });
+      source = new JournalChangeSource(journal, { log, gate });
       return source;
     },
     resyncWholeDisk(diskId: string) {

@@ -22,6 +22,7 @@ import {
   type MachineJournal,
 } from '../journal/journal';
 import type { DirtyBitmap } from '../journal/dirtyBitmap';
+import type { WriteGate } from './writeGate';
 import { RecordType } from '../journal/records';
 
 const fdatasyncP = promisify(fdatasync);
@@ -213,13 +214,20 @@ export class WriteSplitter implements BlockDevice {
     return offset % SECTOR === 0 && length % SECTOR === 0;
   }
 
+  /** Closed by a timed group cut: new changes wait, in order, until it opens. */
+  gate?: WriteGate;
+
   write(offset: number, data: Buffer, fua: boolean): void | Promise<void> {
     if (data.length === 0) return;
+    const held = this.gate?.waiting;
+    if (held) return held.then(() => this.write(offset, data, fua));
     return this.guarded(offset, data.length, () => this.applyWrite(offset, data, fua));
   }
 
   writeZeroes(offset: number, length: number, fua: boolean): void | Promise<void> {
     if (length === 0) return;
+    const held = this.gate?.waiting;
+    if (held) return held.then(() => this.writeZeroes(offset, length, fua));
     return this.guarded(offset, length, () => this.applyZeroes(offset, length, fua));
   }
 

@@ -20,6 +20,8 @@ export const groupBookmarkResponse = z.object({
   members: z.array(z.string()).describe('Members at cut time'),
   consistency,
   createdAt: time,
+  cutAt: time.optional().describe("When every member inserts it (the control plane's clock)"),
+  holdMs: z.number().optional().describe('New writes held this long after the cut'),
 });
 
 export const groupRecoveryPointResponse = z.object({
@@ -36,5 +38,15 @@ export const groupRecoveryPointResponse = z.object({
 });
 
 export const pendingCutsResponse = z.object({
-  items: z.array(z.object({ id: z.string(), groupId: z.string(), consistency, createdAt: time })),
+  items: z.array(
+    z.object({
+      id: z.string(),
+      groupId: z.string(),
+      consistency,
+      createdAt: time,
+      cutAt: time.optional(),
+      holdMs: z.number().optional(),
+    }),
+  ),
+  now: time.describe("The control plane's clock when it answered (agents align cutAt to it)"),
 });

@@ -213,6 +213,9 @@ export const pendingGroupBookmarks = register(
     const items = await cutsToInsert(root.replication.deps, id, pending, (cut) =>
       groups.forgetCut(id, cut),
     );
-    return { headers: { 'cache-control': 'no-store' }, jsonBody: { items } };
+    return {
+      headers: { 'cache-control': 'no-store' },
+      jsonBody: { items, now: new Date(root.clock()).toISOString() },
+    };
   }),
 );

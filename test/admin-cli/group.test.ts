@@ -49,10 +49,17 @@ describe('haven group (admin CLI through the local host)', () => {
     expect(taken.err).toMatch(/Conflict: .*already in consistency group 'erp'/);
     expect((await haven('group', 'add', 'web')).code).toBe(2);
 
-    const bm = await haven('group', 'bookmark', 'erp', '--app', '--json');
+    const bm = await haven('group', 'bookmark', 'erp', '--app', '--lead', '30', '--json');
     expect(bm.code).toBe(0);
-    const cut = JSON.parse(bm.out) as { id: string; consistency: string; members: string[] };
+    const cut = JSON.parse(bm.out) as {
+      id: string;
+      consistency: string;
+      members: string[];
+      createdAt: string;
+      cutAt: string;
+    };
     expect(cut.consistency).toBe('app');
+    expect(Date.parse(cut.cutAt) - Date.parse(cut.createdAt)).toBe(30_000);
 
     // The member's agent learns of it over its own credential.
     const res = await fetch(`${host.baseUrl}/api/machines/${b.machineId}/group-bookmarks`, {

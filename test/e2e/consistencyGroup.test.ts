@@ -52,12 +52,18 @@ describe(
 
       // Cut 1: the servers are quiet, so their bytes now are the bytes at the cut.
       const src1 = ms.map((m, i) => keepCopy(m.image, path.join(dir, `src1-${i}.img`)));
-      const cut1 = await adminApi(stack, 'POST', 'consistency-groups/erp/bookmarks', {});
+      const cut1 = await adminApi(stack, 'POST', 'consistency-groups/erp/bookmarks', {
+        leadSeconds: 3,
+      });
       expect(cut1.members).toEqual([a.machineId, b.machineId].sort());
       const p1 = await waitForGroupPoint(stack, 'erp', cut1.id, agents);
       expect(p1.machines.map((p) => [p.machineId, p.id])).toEqual(
         cut1.members.map((m: string) => [m, cut1.id]),
       );
+      // A timed cut: no member inserted it before its moment, give or take its own estimate of
+      // the control plane's clock (at most half the hold).
+      for (const p of p1.machines)
+        expect(Date.parse(p.time)).toBeGreaterThanOrEqual(Date.parse(cut1.cutAt) - cut1.holdMs / 2);
 
       // Both servers write; b's agent is down when cut 2 is made: the point waits for it.
       await stopAgent(agents.pop()!);

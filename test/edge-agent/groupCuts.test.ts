@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AgentState } from '../../edge-agent/agentState';
-import { GroupCuts, type GroupCut } from '../../edge-agent/groupCuts';
+import { GroupCuts, planCut, refineClock, type GroupCut } from '../../edge-agent/groupCuts';
 
 const cut = (id: string): GroupCut => ({
   id,
@@ -50,5 +50,52 @@ describe('group cuts in the agent state', () => {
     expect(g.take([cut('gb-1')])).toHaveLength(1);
     g.release('gb-1');
     expect(g.take([cut('gb-1')])).toHaveLength(1);
+  });
+});
+
+describe('timed cut plan', () => {
+  const T = Date.parse('2026-12-01T10:00:10.000Z');
+  const timed: GroupCut = { ...cut('gb-t'), cutAt: new Date(T).toISOString(), holdMs: 100 };
+
+  it("inserts at cutAt on the control plane's clock and holds writes after it", () => {
+    // Our clock is 2.5 s behind the control plane's: cutAt is T - 2500 here.
+    const clock = { offsetMs: 2500, uncertaintyMs: 20 };
+    expect(planCut(timed, clock, T - 9000)).toEqual({ at: T - 2500, holdMs: 100 });
+  });
+
+  it('is no barrier when seen too late, with a clock known too loosely, or untimed', () => {
+    const exact = { offsetMs: 0, uncertaintyMs: 5 };
+    expect(planCut(timed, exact, T + 40)).toMatchObject({
+      at: T + 40,
+      holdMs: 0,
+      notBarrier: 'seen 40 ms after the cut',
+    });
+    // Half the hold must cover our uncertainty (the other member's covers the other half).
+    expect(planCut(timed, { offsetMs: 0, uncertaintyMs: 51 }, T - 5000)).toMatchObject({
+      at: T,
+      holdMs: 0,
+    });
+    expect(planCut(timed, { offsetMs: 0, uncertaintyMs: 50 }, T - 5000)).toEqual({
+      at: T,
+      holdMs: 100,
+    });
+    expect(planCut(cut('gb-old'), exact, T)).toMatchObject({ at: T, holdMs: 0 });
+    expect(planCut(timed, undefined, T - 5000)).toMatchObject({ at: T - 5000, holdMs: 0 });
+  });
+});
+
+describe('control-plane clock estimate', () => {
+  it('keeps the sample with the shortest round trip, letting it age', () => {
+    const a = refineClock(undefined, { offsetMs: 500, uncertaintyMs: 40 }, 0);
+    const b = refineClock(a, { offsetMs: 480, uncertaintyMs: 3 }, 1000);
+    expect(b).toEqual({ offsetMs: 480, uncertaintyMs: 3, at: 1000 });
+    // A slow poll does not replace it…
+    const c = refineClock(b, { offsetMs: 530, uncertaintyMs: 60 }, 2000);
+    expect(c?.offsetMs).toBe(480);
+    expect(c?.uncertaintyMs).toBeCloseTo(3.1);
+    // …until the kept one has aged past it (100 ppm: 10 minutes add 60 ms).
+    const d = refineClock(c, { offsetMs: 530, uncertaintyMs: 60 }, 602_000);
+    expect(d?.offsetMs).toBe(530);
+    expect(refineClock(d, undefined, 603_000)).toBe(d);
   });
 });

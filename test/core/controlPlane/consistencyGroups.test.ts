@@ -2,7 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { MemoryDocumentStore } from '../../../adapters/documents/memoryDocumentStore';
 import { createControlPlane } from '../../../core/controlPlane/controlPlane';
 import { collectionsDefs, type MachineDoc } from '../../../core/controlPlane/model';
-import { GROUP_CUT_TTL_MS, groupCollectionsDefs } from '../../../core/controlPlane/groupModel';
+import {
+  GROUP_CUT_HOLD_MS,
+  GROUP_CUT_LEAD_MS,
+  GROUP_CUT_TTL_MS,
+  groupCollectionsDefs,
+} from '../../../core/controlPlane/groupModel';
 import { ID_PATTERN } from '../../../core/batch';
 import { transient } from '../../../core/errors';
 import { MissingKeyWrapper } from '../../../core/controlPlane/machineKeys';
@@ -97,9 +102,15 @@ describe('consistency groups (memory store)', () => {
     expect(await ids('m-a')).toEqual([c1.id, c2.id]);
     expect(await ids('m-b')).toEqual([c1.id]);
     expect(await ids('m-c')).toEqual([c2.id]);
+    // Timed: each member inserts the cut 10 s after the request, then holds writes 100 ms.
+    const timing = (c: { createdAt: string }) => ({
+      cutAt: new Date(Date.parse(c.createdAt) + GROUP_CUT_LEAD_MS).toISOString(),
+      holdMs: GROUP_CUT_HOLD_MS,
+    });
+    expect(c1).toMatchObject(timing(c1));
     expect(await groups.pendingCuts('m-a')).toEqual([
-      { id: c1.id, groupId: 'erp', consistency: 'app', createdAt: c1.createdAt },
-      { id: c2.id, groupId: 'erp', consistency: 'crash', createdAt: c2.createdAt },
+      { id: c1.id, groupId: 'erp', consistency: 'app', createdAt: c1.createdAt, ...timing(c1) },
+      { id: c2.id, groupId: 'erp', consistency: 'crash', createdAt: c2.createdAt, ...timing(c2) },
     ]);
     await groups.forgetCut('m-a', c1.id);
     expect(await ids('m-a')).toEqual([c2.id]);

@@ -32,7 +32,12 @@ export interface GroupPoint {
   state: 'complete' | 'pending' | 'expired';
   members: string[];
   missing: string[];
-  machines: { id: string; machineId: string; disks: { diskId: string; sha256: string }[] }[];
+  machines: {
+    id: string;
+    machineId: string;
+    time: string;
+    disks: { diskId: string; sha256: string }[];
+  }[];
 }
 
 /** Polls the group point until it is complete (or `until` holds); fails early if an agent died. */

@@ -21,6 +21,8 @@ import { IntervalMap, toExtents } from '../../../edge-agent/journal/coalescer';
 import { NbdServer } from '../../../edge-agent/nbd/server';
 import { WriteSplitter } from '../../../edge-agent/nbd/writeSplitter';
 import { JournalChangeSource } from '../../../edge-agent/nbd/journalChangeSource';
+import { WriteGate } from '../../../edge-agent/nbd/writeGate';
+import { RecordType } from '../../../edge-agent/journal/records';
 import type { ChangeRecord } from '../../../edge-agent/changeSource';
 import { sha256File } from '../../../local/images/ext4';
 import { tempDir, unixUri } from './helpers';
@@ -157,6 +159,40 @@ describe('machine journal', () => {
       s2.close();
       await j2.close();
     }
+    s.close();
+  });
+
+  it('a group cut barrier: writes arriving while writes are held wait, in order, after the cut', async () => {
+    const { image, j, s } = await splitterOnNewImage(tempDir());
+    const gate = new WriteGate();
+    s.gate = gate;
+    const source = new JournalChangeSource(j, { gate });
+    const release = source.holdWrites!();
+    await source.requestBookmark({ id: 'cut-1', consistency: 'crash' });
+    const before = readFileSync(image);
+    const acked: string[] = [];
+    const w = Promise.resolve(s.write(8192, Buffer.alloc(4096, 7), false)).then(() =>
+      acked.push('write'),
+    );
+    const z = Promise.resolve(s.writeZeroes(0, 4096, false)).then(() => acked.push('zero'));
+    const nested = gate.close(); // a second cut in the same window
+    release();
+    await new Promise((r) => setTimeout(r, 30));
+    expect(acked).toEqual([]);
+    expect(readFileSync(image).equals(before)).toBe(true); // not applied either
+    nested();
+    await Promise.all([w, z]);
+    expect(acked).toEqual(['write', 'zero']);
+    const order: string[] = [];
+    const r = j.reader(1);
+    for (let rec = r.next(); rec; rec = r.next()) {
+      if (rec.type === RecordType.Bookmark) order.push('bookmark');
+      else if (rec.type === RecordType.Write) order.push(`write@${rec.offset}`);
+      else if (rec.type === RecordType.Zero) order.push(`zero@${rec.offset}`);
+    }
+    r.close();
+    expect(order).toEqual(['write@0', 'bookmark', 'write@8192', 'zero@0']);
+    await source.close();
     s.close();
   });
 

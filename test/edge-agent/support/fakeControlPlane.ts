@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { DIGEST_BLOCK, blockDigest, treeDigest } from '../../../core/disk/digest';
 import { replayDisk } from './replay';
+import type { GroupCut } from '../../../edge-agent/groupCuts';
 
 /**
  * Stand-in for the control plane (and, through the capture directory, for ingest + hydrate):
@@ -17,6 +18,9 @@ export class FakeControlPlane {
   readonly keyId = 'k-1';
   readonly disks = new Map<string, { id: string; sizeBytes: number; logicalSectorSize: number }>();
   readonly requests: string[] = [];
+  /** Consistency-group cuts served to the agent, and how far this clock runs ahead of ours. */
+  groupCuts: GroupCut[] = [];
+  clockAheadMs = 0;
   /** Reply 404 this many times per point before answering (the hydrator lags). */
   pointLag = 1;
   private polls = new Map<string, number>();
@@ -114,6 +118,11 @@ export class FakeControlPlane {
     }
     if (req.method === 'POST' && rest === 'heartbeat')
       return this.send(res, 200, { receivedAt: new Date().toISOString() });
+    if (req.method === 'GET' && rest === 'group-bookmarks')
+      return this.send(res, 200, {
+        items: this.groupCuts,
+        now: new Date(Date.now() + this.clockAheadMs).toISOString(),
+      });
     if (req.method === 'GET' && rest === 'recovery-points') {
       const first = [...this.disks.values()][0];
       const bms = first

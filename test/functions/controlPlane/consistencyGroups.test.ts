@@ -94,6 +94,8 @@ describe('consistency groups over HTTP', () => {
       [() => member('DELETE', 'web', a.machineId), 404, 'not-found'],
       [() => cut('web'), 409, 'conflict'], // no members
       [() => cut('erp', { consistency: 'fuzzy' }), 400, 'validation'],
+      [() => cut('erp', { leadSeconds: 0 }), 400, 'validation'],
+      [() => cut('erp', { leadSeconds: 1.5 }), 400, 'validation'],
       [() => cut('erp', 'not json'), 400, 'validation'],
       [() => cut('Bad Group'), 400, 'validation'],
       [() => cut('nope'), 404, 'not-found'],
@@ -163,16 +165,27 @@ describe('consistency groups over HTTP', () => {
   });
 
   it('a cut reaches each member at cut time; the group point is complete once all published it', async () => {
-    const r = await cut('erp', { consistency: 'app' });
+    const r = await cut('erp', { consistency: 'app', leadSeconds: 3 });
     expect(r.status).toBe(201);
     const bm = r.json;
+    expect(Date.parse(bm.cutAt) - Date.parse(bm.createdAt)).toBe(3000);
+    expect(bm.holdMs).toBe(100);
     expect(bm.members).toEqual([a.machineId, b.machineId].sort());
     // b leaves, c joins: cut 1 still needs b; c never sees it.
     expect((await member('DELETE', 'erp', b.machineId)).status).toBe(200);
     expect((await member('PUT', 'erp', c.machineId)).status).toBe(201);
-    expect((await pending(a)).json.items).toEqual([
-      { id: bm.id, groupId: 'erp', consistency: 'app', createdAt: bm.createdAt },
+    const seen = (await pending(a)).json;
+    expect(seen.items).toEqual([
+      {
+        id: bm.id,
+        groupId: 'erp',
+        consistency: 'app',
+        createdAt: bm.createdAt,
+        cutAt: bm.cutAt,
+        holdMs: 100,
+      },
     ]);
+    expect(Date.parse(seen.now)).toBeGreaterThanOrEqual(Date.parse(bm.createdAt)); // its clock
     expect((await pending(b)).json.items.map((x: { id: string }) => x.id)).toEqual([bm.id]);
     expect((await pending(c)).json.items).toEqual([]);
 
