@@ -482,6 +482,7 @@ export class Agent {
           id: c.id,
           consistency: c.consistency,
           groupId: c.groupId,
+          ...(release ? { barrier: true } : {}),
         });
       } finally {
         if (release) setTimeout(release, plan.holdMs);

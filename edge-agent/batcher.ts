@@ -80,6 +80,7 @@ export class Batcher {
         id: rec.id,
         consistency: rec.consistency,
         ...(rec.groupId ? { groupId: rec.groupId } : {}),
+        ...(rec.barrier ? { barrier: true } : {}),
         createdAt: rec.createdAt,
       };
       for (const d of this.disks.values()) {

@@ -37,6 +37,7 @@ export type ChangeRecord =
       id: string;
       consistency: Consistency;
       groupId?: string;
+      barrier?: boolean;
       createdAt: string;
     }
   /** The source caught up (end of a scan pass, journal drained): a good time to checkpoint. */
@@ -46,6 +47,8 @@ export interface BookmarkRequest {
   id: string;
   consistency: Consistency;
   groupId?: string;
+  /** The source holds writes for this cut (holdWrites): a cross-machine barrier. */
+  barrier?: boolean;
 }
 
 export interface ChangeSource {

@@ -29,7 +29,7 @@ const HEADER_KEYS = new Set([
   'nonce',
 ]);
 const EXTENT_KEYS = new Set(['offset', 'length', 'kind', 'sha256', 'codec', 'at', 'encodedLength']);
-const BOOKMARK_KEYS = new Set(['id', 'consistency', 'groupId', 'createdAt']);
+const BOOKMARK_KEYS = new Set(['id', 'consistency', 'groupId', 'barrier', 'createdAt']);
 const CODECS: ReadonlySet<string> = new Set<Codec>(['none', 'zstd', 'lz4']);
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 const NONCE_HEX = new RegExp(`^[0-9a-f]{${GCM_NONCE_BYTES * 2}}$`);
@@ -222,10 +222,14 @@ function validateBookmark(value: unknown): BatchBookmark {
   if (typeof b.createdAt !== 'string' || Number.isNaN(Date.parse(b.createdAt))) {
     throw validation('bookmark.createdAt must be an ISO 8601 time.');
   }
+  if (b.barrier !== undefined && (b.barrier !== true || b.groupId === undefined)) {
+    throw validation('bookmark.barrier must be true, on a group bookmark, or absent.');
+  }
   return {
     id: bid,
     consistency: b.consistency,
     ...(b.groupId !== undefined ? { groupId: id(b.groupId, 'bookmark.groupId') } : {}),
+    ...(b.barrier ? { barrier: true } : {}),
     createdAt: b.createdAt,
   };
 }

@@ -6,6 +6,8 @@ export interface BatchBookmark {
   consistency: Consistency;
   /** Consistency group whose members share this bookmark id. */
   groupId?: string;
+  /** A timed group cut that held the machine's writes (docs/consistencyGroups.md). */
+  barrier?: boolean;
   /** ISO 8601, when the agent cut it. */
   createdAt: string;
 }

@@ -25,6 +25,11 @@ export interface GroupRecoveryPoint {
   time: string;
   consistency: Consistency;
   state: 'complete' | 'pending' | 'expired';
+  /**
+   * Every member held its writes at the cut (a timed cut through the write splitter): the point
+   * is consistent across machines, not only within each one (docs/consistencyGroups.md).
+   */
+  barrier: boolean;
   members: string[];
   missing: string[];
   machines: RecoveryPoint[];
@@ -63,6 +68,7 @@ export async function groupRecoveryPoint(
       : Date.parse(cut.createdAt) < expiredBefore
         ? 'expired'
         : 'pending',
+    barrier: complete && machines.every((p) => p.barrier === true),
     members: [...cut.members],
     missing,
     machines,

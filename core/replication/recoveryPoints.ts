@@ -11,6 +11,8 @@ export interface RecoveryPoint {
   time: string;
   consistency: 'crash' | 'app';
   groupId?: string;
+  /** The machine held its writes at this group cut (a cross-machine barrier). */
+  barrier?: boolean;
   generation: number;
   disks: {
     diskId: string;
@@ -29,6 +31,7 @@ function toApi(p: RecoveryPointDoc): RecoveryPoint {
     time: p.time,
     consistency: p.consistency,
     ...(p.groupId ? { groupId: p.groupId } : {}),
+    ...(p.barrier ? { barrier: true } : {}),
     generation: p.generation,
     disks: p.disks.map((d) => ({
       diskId: d.diskId,
@@ -85,6 +88,7 @@ export async function publishPoint(
     time: bookmark.createdAt,
     consistency: bookmark.consistency,
     ...(bookmark.groupId ? { groupId: bookmark.groupId } : {}),
+    ...(bookmark.barrier ? { barrier: true } : {}),
     generation: Math.max(...chosen.map((p) => p.generation)),
     disks: chosen.map((p): PointDiskPiece => ({
       diskId: p.diskId,

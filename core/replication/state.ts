@@ -96,6 +96,7 @@ export interface RecoveryPointDoc {
   time: string; // bookmark createdAt
   consistency: Consistency;
   groupId?: string;
+  barrier?: boolean;
   generation: number;
   disks: PointDiskPiece[];
   publishedAt: string;

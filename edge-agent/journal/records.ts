@@ -30,6 +30,7 @@ export interface BookmarkPayload {
   id: string;
   consistency: 'crash' | 'app';
   groupId?: string;
+  barrier?: boolean;
   createdAt: string;
 }
 

@@ -281,6 +281,7 @@ export class JournalChangeSource implements ChangeSource {
               id: b.id,
               consistency: b.consistency,
               groupId: b.groupId,
+              ...(b.barrier ? { barrier: true } : {}),
               createdAt: b.createdAt,
             };
           }
@@ -336,6 +337,7 @@ export class JournalChangeSource implements ChangeSource {
       id: req.id,
       consistency: req.consistency,
       groupId: req.groupId,
+      ...(req.barrier ? { barrier: true } : {}),
     });
     if (r) return Promise.resolve();
     this.log(`journal source: bookmark ${req.id} waits: journaling is stopped (overflow)`);

@@ -30,6 +30,9 @@ export const groupRecoveryPointResponse = z.object({
   time,
   consistency,
   state: z.enum(['complete', 'pending', 'expired']),
+  barrier: z
+    .boolean()
+    .describe('Every member held its writes at the cut: consistent across the machines'),
   members: z.array(z.string()),
   missing: z.array(z.string()).describe('Members at cut time without their point yet'),
   machines: z

@@ -3,9 +3,16 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminApi, incidents } from './support/admin';
-import { bookmarkIds, startReplicating, stopAgent, waitForGroupPoint } from './support/group';
+import {
+  bookmarkIds,
+  pollGroupCutsEverySecond,
+  startReplicating,
+  stopAgent,
+  waitForGroupPoint,
+} from './support/group';
 import { changeFiles, fsckClean, keepCopy, makeImage, sha256File } from './support/images';
-import { protectedMachine, restore, type Machine } from './support/machine';
+import { protectedMachine, restore, runOnce, type Machine } from './support/machine';
+import { serveDisk } from './support/serveDisk';
 import { startStack, type Child, type StackProc } from './support/procs';
 
 const SIZE_MIB = 32;
@@ -119,6 +126,40 @@ describe(
       for (const [i, m] of ms.entries()) expect(bookmarkIds(m).sort()).toEqual(mine[i]!.sort());
       // The data path refused nothing on the way.
       for (const m of ms) expect((await incidents(stack, m.machineId)).rejections).toEqual([]);
+    });
+
+    it('a timed cut through the write splitter holds both machines at once: the group point is a barrier and restores exact', async () => {
+      const pair: Machine[] = [];
+      for (const name of ['web', 'sql']) {
+        const mdir = path.join(dir, name);
+        mkdirSync(mdir);
+        makeImage(path.join(mdir, 'server.img'), 16);
+        const m = await protectedMachine(stack, mdir, path.join(mdir, 'server.img'));
+        await runOnce(m); // replicated: serve-disk takes over without an initial sync
+        pollGroupCutsEverySecond(m);
+        pair.push(m);
+      }
+      await adminApi(stack, 'POST', 'consistency-groups', {
+        name: 'shop',
+        members: pair.map((m) => m.machineId),
+      });
+      const served = await Promise.all(pair.map((m) => serveDisk(m)));
+      agents.push(...served);
+      served.forEach((s, i) => s.write(0x21 + i, (2 + i) * 2 ** 20));
+      const cut = await adminApi(stack, 'POST', 'consistency-groups/shop/bookmarks', {
+        leadSeconds: 5,
+      });
+      const p = await waitForGroupPoint(stack, 'shop', cut.id, served);
+      expect(p.barrier, served.map((s) => s.out.stderr.slice(-2000)).join('\n')).toBe(true);
+      expect(p.machines.every((x) => Date.parse(x.time) >= Date.parse(cut.cutAt) - 50)).toBe(true);
+      // Quiet since their writes: each image now is its bytes at the cut.
+      const src = pair.map((m) => sha256File(m.image));
+      await Promise.all(served.map(stopAgent));
+      for (const [i, m] of pair.entries()) {
+        const to = path.join(dir, `restored-shop-${i}.img`);
+        expect((await restore(m, cut.id, to)).verified).toBe(true);
+        expect(sha256File(to)).toBe(src[i]);
+      }
     });
   },
 );

@@ -9,7 +9,8 @@ import { controlRequest } from '../../edge-agent/nbd/controlClient';
 import type { RecoveryPoint } from '../../edge-agent/controlPlaneClient';
 import { changeFiles, fsckClean, keepCopy, makeImage, sha256File } from './support/images';
 import { protectedMachine, restore, runOnce, type Machine, type Point } from './support/machine';
-import { agentJson, sleep, startAgent, startStack, type StackProc } from './support/procs';
+import { agentJson, sleep, startStack, type StackProc } from './support/procs';
+import { serveDisk } from './support/serveDisk';
 import { plantStaged } from './support/storage';
 
 const MiB = 2 ** 20;
@@ -194,26 +195,9 @@ describe(
     it('serve-disk follows a resync while it serves: only the agent restarts, the whole disk goes into generation 2, both points restore exact', async () => {
       const m = await machine('served', 16);
       await runOnce(m); // the replica has the disk: serve-disk starts without an initial sync
-      const sock = path.join(path.dirname(m.image), 'nbd.sock');
-      const ctl = path.join(path.dirname(m.image), 'control.sock');
-      const server = startAgent(
-        m.stateDir,
-        ['serve-disk', m.image, '--socket', sock, '--control', ctl, '--interval', '3600'].concat(
-          '--no-initial-sync',
-        ),
-        { HAVEN_AGENT_GENERATION_POLL_MS: '300' },
-      );
+      const server = await serveDisk(m, { HAVEN_AGENT_GENERATION_POLL_MS: '300' });
+      const { ctl, write } = server;
       try {
-        await eventually('serve-disk ready', async () => server.out.stdout.includes('ready'));
-        const nbd = `nbd+unix:///${m.diskId}?socket=${sock}`;
-        const write = (pattern: number, offset: number) =>
-          execFileSync('qemu-io', [
-            '-f',
-            'raw',
-            nbd,
-            '-c',
-            `write -q -P ${pattern} ${offset} 192k`,
-          ]);
         /** Cuts bookmarks until one becomes a point (one cut during a resync scan is dropped). */
         const point = async (tag: string): Promise<RecoveryPoint> => {
           for (let i = 0; ; i++) {

@@ -118,6 +118,23 @@ describe('batch format', () => {
     });
   });
 
+  it('a group bookmark may say it was a barrier; nothing else may', async () => {
+    const at = '2026-11-28T05:00:00Z';
+    const seal = (bookmark: Record<string, unknown>) =>
+      encodeBatch({ ...base, bookmark } as unknown as typeof base, [], key);
+    const d = await decodeBatch(
+      seal({ id: 'b', consistency: 'crash', groupId: 'g1', barrier: true, createdAt: at }),
+      getKey,
+    );
+    expect(d.header.bookmark?.barrier).toBe(true);
+    for (const bad of [
+      { id: 'b', consistency: 'crash', barrier: true, createdAt: at }, // not a group cut
+      { id: 'b', consistency: 'crash', groupId: 'g1', barrier: false, createdAt: at },
+      { id: 'b', consistency: 'crash', groupId: 'g1', barrier: 'yes', createdAt: at },
+    ])
+      expect(() => seal(bad)).toThrow(/bookmark\.barrier/);
+  });
+
   it('refuses every single flipped byte: header, payload or tag', async () => {
     const env = encodeBatch(
       base,

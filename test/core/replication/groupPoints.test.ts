@@ -92,6 +92,22 @@ describe('group recovery points', () => {
       ['m-a', 'gb-1', 'd0'],
       ['m-b', 'gb-1', 'd0'],
     ]);
+    expect(g.barrier).toBe(false); // untimed: consistent per machine only
+  });
+
+  it('is a barrier across machines only when every member held its writes at the cut', async () => {
+    const d = deps();
+    await d.docs.points.create({ ...point('m-a'), barrier: true });
+    await d.docs.points.create(point('m-b'));
+    expect(await groupRecoveryPoint(d, cut, 0)).toMatchObject({
+      state: 'complete',
+      barrier: false,
+    });
+    await d.docs.points.delete('m-b', 'gb-1');
+    await d.docs.points.create({ ...point('m-b'), barrier: true });
+    const g = await groupRecoveryPoint(d, cut, 0);
+    expect(g.barrier).toBe(true);
+    expect(g.machines.map((p) => p.barrier)).toEqual([true, true]);
   });
 
   it('a cut still missing members after the pick-up window is expired', async () => {

@@ -9,6 +9,12 @@ import { sleep, startAgent, type Child, type StackProc } from './procs';
  * for consistency-group cuts every second: the only bookmarks it inserts are the group's.
  */
 export function startReplicating(m: Machine): Child {
+  pollGroupCutsEverySecond(m);
+  return startAgent(m.stateDir, ['run', '--interval', '3600']);
+}
+
+/** The machine's agent asks for consistency-group cuts every second (settings.json). */
+export function pollGroupCutsEverySecond(m: Machine): void {
   const file = path.join(m.stateDir, 'settings.json');
   let settings: Record<string, unknown> = {};
   try {
@@ -17,7 +23,6 @@ export function startReplicating(m: Machine): Child {
     /* no settings yet */
   }
   writeFileSync(file, JSON.stringify({ ...settings, groupPollSeconds: 1 }));
-  return startAgent(m.stateDir, ['run', '--interval', '3600']);
 }
 
 /** SIGTERM (a clean stop: the agent flushes and checkpoints) and wait for the exit. */
@@ -30,6 +35,7 @@ export interface GroupPoint {
   id: string;
   groupId: string;
   state: 'complete' | 'pending' | 'expired';
+  barrier: boolean;
   members: string[];
   missing: string[];
   machines: {

@@ -168,7 +168,12 @@ describe('machine journal', () => {
     s.gate = gate;
     const source = new JournalChangeSource(j, { gate });
     const release = source.holdWrites!();
-    await source.requestBookmark({ id: 'cut-1', consistency: 'crash' });
+    await source.requestBookmark({
+      id: 'cut-1',
+      consistency: 'crash',
+      groupId: 'erp',
+      barrier: true,
+    });
     const before = readFileSync(image);
     const acked: string[] = [];
     const w = Promise.resolve(s.write(8192, Buffer.alloc(4096, 7), false)).then(() =>
@@ -192,6 +197,8 @@ describe('machine journal', () => {
     }
     r.close();
     expect(order).toEqual(['write@0', 'bookmark', 'write@8192', 'zero@0']);
+    const cut = source.poll().find((i) => i.kind === 'set' && i.set.bookmark);
+    expect(cut?.kind === 'set' && cut.set.bookmark).toMatchObject({ id: 'cut-1', barrier: true });
     await source.close();
     s.close();
   });
