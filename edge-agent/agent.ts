@@ -444,6 +444,7 @@ export class Agent {
       this.controlPlaneClock = refineClock(this.controlPlaneClock, polled.clock, Date.now());
       cuts = this.groupCuts.take(polled.cuts);
       for (const c of cuts) {
+        await this.tightenClock(c, signal);
         const plan = planCut(c, this.controlPlaneClock, Date.now());
         const barrier = plan.holdMs > 0 && this.source.holdWrites !== undefined;
         this.log('group cut', {
@@ -459,6 +460,24 @@ export class Agent {
       // Cuts not requested (a freeze hook failed): the next poll takes them again.
       for (const left of cuts.slice(next)) this.groupCuts.release(left.id);
       this.pollingGroupCuts = false;
+    }
+  }
+
+  /**
+   * Before a timed cut, while the estimate of the control plane's clock is looser than half the
+   * hold: a few more samples (a busy host answers some polls slowly; the fastest one counts).
+   */
+  private async tightenClock(c: GroupCut, signal: AbortSignal): Promise<void> {
+    if (!c.cutAt || !c.holdMs) return;
+    for (let i = 0; i < 8 && !signal.aborted; i++) {
+      const clock = this.controlPlaneClock;
+      if (clock && clock.uncertaintyMs * 2 <= c.holdMs) return;
+      // A sample takes a round trip: none that could end after the cut.
+      const left = Date.parse(c.cutAt) - (clock?.offsetMs ?? 0) - Date.now();
+      if (left < 200 + 2 * (clock?.uncertaintyMs ?? 0)) return;
+      const { clock: sample } = await this.api.groupBookmarks(this.identity.machineId);
+      this.controlPlaneClock = refineClock(this.controlPlaneClock, sample, Date.now());
+      await sleep(100, signal);
     }
   }
 

@@ -27,9 +27,12 @@ export interface ContinuousDemo {
  * client (qemu-io), a bookmark is cut between two writes, and the cloud publishes its point.
  * Returns the point and how long after the last acknowledged write it was published.
  */
-export async function replicateThroughSplitter(
-  d: ContinuousDemo,
-): Promise<{ point: string; secondsAfterAck: number; bytes: number }> {
+export async function replicateThroughSplitter(d: ContinuousDemo): Promise<{
+  point: string;
+  secondsAfterAck: number;
+  bytes: number;
+  group: { point: string; barrier: boolean; members: number };
+}> {
   // The change: files written into a copy with debugfs, then exactly its differing blocks
   // written through NBD, so the filesystem on the disk stays valid.
   const changed = join(d.work, 'changed.img');
@@ -81,7 +84,13 @@ export async function replicateThroughSplitter(
     const reply = await controlRequest(ctl, { op: 'bookmark', id: point });
     if (reply.ok !== true) throw new Error(`bookmark refused: ${String(reply.error)}`);
     await waitForPoint(d, point);
-    return { point, secondsAfterAck: (Date.now() - acked) / 1000, bytes };
+    const secondsAfterAck = (Date.now() - acked) / 1000;
+    const group = await timedGroupCut(d);
+    if (!group.barrier) {
+      const why = stderr.split('\n').filter((l) => l.includes('group cut'));
+      throw new Error(`group point ${group.point} is not a barrier: ${why.join('\n')}`);
+    }
+    return { point, secondsAfterAck, bytes, group };
   } finally {
     server.kill('SIGTERM');
     await new Promise((r) => (server.exitCode === null ? server.once('exit', r) : r(null)));
@@ -122,6 +131,41 @@ function readRange(file: string, offset: number, length: number): Buffer {
     return b;
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * A consistency group with this machine and a timed cut (docs/consistencyGroups.md): the agent
+ * inserts it at the control plane's `cutAt` and holds writes 100 ms after it; the group point
+ * says whether every member did (`barrier`).
+ */
+async function timedGroupCut(
+  d: ContinuousDemo,
+): Promise<{ point: string; barrier: boolean; members: number }> {
+  const api = async <T>(method: string, route: string, body?: unknown): Promise<T> => {
+    const res = await fetch(`${d.apiUrl}/${route}`, {
+      method,
+      headers: { 'x-functions-key': d.adminKey, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (res.status >= 300) throw new Error(`${method} ${route}: ${res.status} ${await res.text()}`);
+    return (await res.json()) as T;
+  };
+  await api('POST', 'consistency-groups', { name: 'demo-app', members: [d.machineId] });
+  // Longer than two of the agent's group polls (5 s): it learns of the cut before its moment.
+  const cut = await api<{ id: string }>('POST', 'consistency-groups/demo-app/bookmarks', {
+    leadSeconds: 12,
+  });
+  const until = Date.now() + 120_000;
+  for (;;) {
+    const p = await api<{ state: string; barrier: boolean; members: string[] }>(
+      'GET',
+      `consistency-groups/demo-app/recovery-points/${cut.id}`,
+    );
+    if (p.state === 'complete')
+      return { point: cut.id, barrier: p.barrier, members: p.members.length };
+    if (Date.now() > until) throw new Error(`group point ${cut.id} still ${p.state} after 120 s`);
+    await new Promise((r) => setTimeout(r, 250));
   }
 }
 

@@ -178,6 +178,10 @@ async function main(): Promise<void> {
       `${(live.bytes / 2 ** 20).toFixed(1)} MiB written through NBD; point ${live.point} published ${live.secondsAfterAck.toFixed(1)} s after the last acknowledged write`,
     );
     await restoreAndCheck(live.point, disk);
+    ok(
+      `timed consistency-group cut ${live.group.point}: inserted at the control plane's moment, writes held 100 ms after it (barrier across ${live.group.members} member)`,
+    );
+    await restoreAndCheck(live.group.point, disk);
 
     step(11, 'The machine as the admin sees it: protection, replication health, disk generations');
     console.log(

@@ -36,9 +36,11 @@ describe('timed consistency-group cut in the agent', () => {
     writeFileSync(image, Buffer.alloc(1024 * 1024));
     await enrollWithDisk(env.cp, image, ['--state-dir', state]);
     writeFileSync(path.join(state, 'settings.json'), JSON.stringify({ groupPollSeconds: 0.2 }));
-    // The control plane's clock runs 7 s ahead: its cutAt is 1.5 s from now on ours.
+    // The control plane's clock runs 7 s ahead: its cutAt is 2.5 s from now on ours. The poll
+    // that brings the cut is slow (±200 ms): the agent samples again before relying on it.
     env.cp.clockAheadMs = 7000;
-    const localCutAt = Date.now() + 1500;
+    env.cp.slowGroupPolls = 1;
+    const localCutAt = Date.now() + 2500;
     env.cp.groupCuts = [
       {
         id: 'gb-timed-1',

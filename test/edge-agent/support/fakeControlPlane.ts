@@ -21,6 +21,8 @@ export class FakeControlPlane {
   /** Consistency-group cuts served to the agent, and how far this clock runs ahead of ours. */
   groupCuts: GroupCut[] = [];
   clockAheadMs = 0;
+  /** This many group-bookmark polls answer 400 ms late (a busy host: a loose clock sample). */
+  slowGroupPolls = 0;
   /** Reply 404 this many times per point before answering (the hydrator lags). */
   pointLag = 1;
   private polls = new Map<string, number>();
@@ -118,11 +120,16 @@ export class FakeControlPlane {
     }
     if (req.method === 'POST' && rest === 'heartbeat')
       return this.send(res, 200, { receivedAt: new Date().toISOString() });
-    if (req.method === 'GET' && rest === 'group-bookmarks')
+    if (req.method === 'GET' && rest === 'group-bookmarks') {
+      if (this.slowGroupPolls > 0) {
+        this.slowGroupPolls--;
+        await new Promise((r) => setTimeout(r, 400));
+      }
       return this.send(res, 200, {
         items: this.groupCuts,
         now: new Date(Date.now() + this.clockAheadMs).toISOString(),
       });
+    }
     if (req.method === 'GET' && rest === 'recovery-points') {
       const first = [...this.disks.values()][0];
       const bms = first

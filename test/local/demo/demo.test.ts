@@ -18,7 +18,9 @@ describe('demo', () => {
     });
     expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
     expect(r.stdout).toMatch(/Demo passed/);
-    // The restores it proved: two points, the resync's new and old ones, the live one.
-    expect(r.stdout.match(/equals the source at its bookmark; e2fsck clean/g)).toHaveLength(5);
+    // The restores it proved: two points, the resync's new and old ones, the live one, the
+    // timed group cut (a barrier).
+    expect(r.stdout.match(/equals the source at its bookmark; e2fsck clean/g)).toHaveLength(6);
+    expect(r.stdout).toMatch(/timed consistency-group cut .*\(barrier across 1 member\)/);
   });
 });
