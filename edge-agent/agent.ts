@@ -14,6 +14,7 @@ import {
   GroupCuts,
   planCut,
   refineClock,
+  stillBarrier,
   type CutPlan,
   type GroupCut,
   type PeerClock,
@@ -464,14 +465,15 @@ export class Agent {
   }
 
   /**
-   * Before a timed cut, while the estimate of the control plane's clock is looser than half the
-   * hold: a few more samples (a busy host answers some polls slowly; the fastest one counts).
+   * Before a timed cut, while the estimate of the control plane's clock is looser than a quarter
+   * of the hold: a few more samples (a busy host answers some polls slowly; the fastest counts).
    */
   private async tightenClock(c: GroupCut, signal: AbortSignal): Promise<void> {
     if (!c.cutAt || !c.holdMs) return;
     for (let i = 0; i < 8 && !signal.aborted; i++) {
       const clock = this.controlPlaneClock;
-      if (clock && clock.uncertaintyMs * 2 <= c.holdMs) return;
+      // A quarter of the hold: the other quarter of this member's half is for a late timer.
+      if (clock && clock.uncertaintyMs * 4 <= c.holdMs) return;
       // A sample takes a round trip: none that could end after the cut.
       const left = Date.parse(c.cutAt) - (clock?.offsetMs ?? 0) - Date.now();
       if (left < 200 + 2 * (clock?.uncertaintyMs ?? 0)) return;
@@ -494,7 +496,13 @@ export class Agent {
       await sleep(plan.at - Date.now(), signal);
       if (signal.aborted) return; // not requested: the next run takes the cut again
       // Same turn: writes stop, then the cut goes in, so no write falls between the two.
-      const release = plan.holdMs > 0 ? this.source.holdWrites?.() : undefined;
+      const held = stillBarrier(plan, Date.now());
+      if (plan.holdMs > 0 && !held)
+        this.log('group cut fired late: not a barrier', {
+          bookmarkId: c.id,
+          lateMs: Date.now() - plan.at,
+        });
+      const release = held ? this.source.holdWrites?.() : undefined;
       let decided: Promise<void>;
       try {
         decided = this.source.requestBookmark({

@@ -39,7 +39,8 @@ export function refineClock(
 
 /** When to insert a cut (local ms) and whether it is a barrier across machines. */
 export type CutPlan =
-  { at: number; holdMs: number } | { at: number; holdMs: 0; notBarrier: string };
+  | { at: number; holdMs: number; uncertaintyMs: number }
+  | { at: number; holdMs: 0; notBarrier: string };
 
 /**
  * Timed cut (docs/consistencyGroups.md): every member inserts the cut at `cutAt` and holds new
@@ -62,7 +63,16 @@ export function planCut(cut: GroupCut, clock: PeerClock | undefined, now: number
       holdMs: 0,
       notBarrier: `clock uncertainty ${Math.round(clock.uncertaintyMs)} ms exceeds half the ${holdMs} ms hold`,
     };
-  return { at, holdMs };
+  return { at, holdMs, uncertaintyMs: clock.uncertaintyMs };
+}
+
+/**
+ * Whether a planned barrier still is one when the timer fires at `now`: firing late moves this
+ * member's cut like a clock error does, so lateness and uncertainty share half the hold.
+ */
+export function stillBarrier(plan: CutPlan, now: number): boolean {
+  if ('notBarrier' in plan || plan.holdMs <= 0) return false;
+  return (Math.max(0, now - plan.at) + plan.uncertaintyMs) * 2 <= plan.holdMs;
 }
 
 /** How many inserted cut ids the state file remembers (the control plane keeps a cut for 24 h). */

@@ -3,7 +3,13 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AgentState } from '../../edge-agent/agentState';
-import { GroupCuts, planCut, refineClock, type GroupCut } from '../../edge-agent/groupCuts';
+import {
+  GroupCuts,
+  planCut,
+  refineClock,
+  stillBarrier,
+  type GroupCut,
+} from '../../edge-agent/groupCuts';
 
 const cut = (id: string): GroupCut => ({
   id,
@@ -60,7 +66,11 @@ describe('timed cut plan', () => {
   it("inserts at cutAt on the control plane's clock and holds writes after it", () => {
     // Our clock is 2.5 s behind the control plane's: cutAt is T - 2500 here.
     const clock = { offsetMs: 2500, uncertaintyMs: 20 };
-    expect(planCut(timed, clock, T - 9000)).toEqual({ at: T - 2500, holdMs: 100 });
+    const plan = planCut(timed, clock, T - 9000);
+    expect(plan).toEqual({ at: T - 2500, holdMs: 100, uncertaintyMs: 20 });
+    // A timer that fires late moves the cut like a clock error: they share half the hold.
+    expect(stillBarrier(plan, T - 2500 + 30)).toBe(true);
+    expect(stillBarrier(plan, T - 2500 + 31)).toBe(false);
   });
 
   it('is no barrier when seen too late, with a clock known too loosely, or untimed', () => {
@@ -78,6 +88,7 @@ describe('timed cut plan', () => {
     expect(planCut(timed, { offsetMs: 0, uncertaintyMs: 50 }, T - 5000)).toEqual({
       at: T,
       holdMs: 100,
+      uncertaintyMs: 50,
     });
     expect(planCut(cut('gb-old'), exact, T)).toMatchObject({ at: T, holdMs: 0 });
     expect(planCut(timed, undefined, T - 5000)).toMatchObject({ at: T - 5000, holdMs: 0 });
