@@ -74,7 +74,7 @@ export async function groupCommand(
     case 'points': {
       const ps = await client.all<Row>(`${base()}/recovery-points`);
       return print(ps, () =>
-        table(ps, ['id', 'state', 'consistency', 'time', 'members', 'missing']),
+        table(ps, ['id', 'state', 'barrier', 'consistency', 'time', 'members', 'missing']),
       );
     }
     default:

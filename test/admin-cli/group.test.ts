@@ -77,9 +77,9 @@ describe('haven group (admin CLI through the local host)', () => {
 
     const points = await haven('group', 'points', 'erp');
     expect(points.out.split('\n')[0]).toMatch(
-      /^ID\s+STATE\s+CONSISTENCY\s+TIME\s+MEMBERS\s+MISSING$/,
+      /^ID\s+STATE\s+BARRIER\s+CONSISTENCY\s+TIME\s+MEMBERS\s+MISSING$/,
     );
-    expect(points.out).toMatch(new RegExp(`${cut.id}\\s+pending\\s+app`));
+    expect(points.out).toMatch(new RegExp(`${cut.id}\\s+pending\\s+false\\s+app`));
 
     expect(await haven('group', 'remove', 'erp', a.machineId)).toMatchObject({
       code: 0,
