@@ -591,6 +591,12 @@ export class Agent {
     const s = this.status(true);
     await this.api.heartbeat(this.identity.machineId, {
       agentVersion: AGENT_VERSION,
+      // The recovered VM keeps the source's address where its subnet allows (recovery settings).
+      ipv4: Object.values(os.networkInterfaces())
+        .flat()
+        .filter((a) => a && a.family === 'IPv4' && !a.internal)
+        .map((a) => a!.address)
+        .slice(0, 16),
       disks: s.disks.map((d) => ({
         id: d.id,
         state: d.state === 'idle' ? 'replicating' : d.state,

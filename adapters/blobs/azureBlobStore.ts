@@ -6,7 +6,7 @@ import {
   generateBlobSASQueryParameters,
   type ContainerClient,
 } from '@azure/storage-blob';
-import { conflict, HavenError, transient } from '../../core/errors';
+import { conflict, HavenError, notFound, transient } from '../../core/errors';
 import type {
   BlobListItem,
   BlobProps,
@@ -233,6 +233,29 @@ export class AzureBlobStore implements BlobStore {
         if (code === 'SourceConditionNotMet') return 'source-changed';
         return (await this.getProperties(container, name)) ? 'exists' : 'source-changed';
       }
+      throw mapError(e);
+    }
+  }
+
+  async copyBlob(
+    source: { container: string; name: string; snapshot?: string },
+    container: string,
+    name: string,
+  ): Promise<void> {
+    // Same account: authorized by our own credential; Azure copies inside the service (page
+    // ranges only, so a sparse replica copies fast), Azurite shares the source's extents.
+    const src = this.c(source.container).getBlobClient(source.name);
+    const from = (source.snapshot ? src.withSnapshot(source.snapshot) : src).url;
+    try {
+      const poller = await this.c(container)
+        .getBlobClient(name)
+        .beginCopyFromURL(from, { intervalInMs: 100 });
+      const r = await poller.pollUntilDone();
+      if (r.copyStatus && r.copyStatus !== 'success')
+        throw transient(`copy of ${source.name} ended ${r.copyStatus}`);
+    } catch (e) {
+      if ((e as RestError).statusCode === 404)
+        throw notFound('Blob', `${source.container}/${source.name}`);
       throw mapError(e);
     }
   }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { conflict, HavenError, validation } from '../../core/errors';
+import { conflict, HavenError, notFound, validation } from '../../core/errors';
 import {
   MAX_PAGE_WRITE,
   PAGE,
@@ -206,6 +206,24 @@ export class MemoryBlobStore implements BlobStore {
       snapshots: new Map(),
     });
     return 'created' as const;
+  }
+
+  async copyBlob(
+    source: { container: string; name: string; snapshot?: string },
+    container: string,
+    name: string,
+  ) {
+    this.check();
+    const src = this.box(source.container).get(source.name);
+    const data = source.snapshot ? src?.snapshots.get(source.snapshot)?.data : src?.data;
+    if (!src || !data) throw notFound('Blob', `${source.container}/${source.name}`);
+    this.box(container).set(name, {
+      kind: src.kind,
+      data: Buffer.from(data),
+      metadata: {},
+      etag: this.etag++,
+      snapshots: new Map(),
+    });
   }
 
   async putBlockBlob(

@@ -104,7 +104,12 @@ export class Machines {
         ...toMachineView(found.doc, hb?.doc),
         disks,
         heartbeat: hb
-          ? { agentVersion: hb.doc.agentVersion, at: hb.doc.at, disks: hb.doc.disks }
+          ? {
+              agentVersion: hb.doc.agentVersion,
+              at: hb.doc.at,
+              disks: hb.doc.disks,
+              ...(hb.doc.ipv4 ? { ipv4: hb.doc.ipv4 } : {}),
+            }
           : null,
         protection: item
           ? {
@@ -160,6 +165,7 @@ export class Machines {
       agentVersion: body.agentVersion,
       at: new Date(this.clock()).toISOString(),
       disks: body.disks,
+      ...(body.ipv4 ? { ipv4: body.ipv4 } : {}),
     };
     return (await this.heartbeats.upsert(doc)).doc;
   }

@@ -71,6 +71,7 @@ export interface HeartbeatDoc {
   agentVersion: string;
   at: string;
   disks: DiskStatus[];
+  ipv4?: string[];
 }
 
 export interface DataKeyDoc {
@@ -114,6 +115,15 @@ export interface ProtectedItemDoc {
 
 export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 
+/** One step of a job (recovery jobs show them: point wait, disk import, VM create, boot, probe). */
+export interface JobStep {
+  name: string;
+  state: 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped' | 'compensated';
+  startedAt?: string;
+  endedAt?: string;
+  detail?: string;
+}
+
 export interface JobDoc {
   id: string;
   type: string;
@@ -126,6 +136,16 @@ export interface JobDoc {
   updatedAt: string;
   error?: { kind: string; message: string };
   result?: Record<string, unknown>;
+  /** Ordered steps with their timings (absent on jobs that do not report steps). */
+  steps?: JobStep[];
+  /** What a caller may do now (e.g. `cancel`, `cleanup`, `commit`). */
+  allowedActions?: string[];
+  /** `admin` (API key), `timer` (e.g. the test-failover TTL), or a parent job. */
+  startedBy?: string;
+  /** The job this one is part of (recovery plans build trees on it). */
+  parentJobId?: string;
+  /** The request's Idempotency-Key, if any. */
+  idempotencyKey?: string;
 }
 
 export const collectionsDefs = {

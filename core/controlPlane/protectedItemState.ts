@@ -29,8 +29,11 @@ const transitions: Record<ProtectedItemState, readonly ProtectedItemState[]> = {
   // protected → initial-sync is a resync (new generation).
   protected: ['failing-over', 'initial-sync', 'disabling'],
   // failing-over → protected: the saga compensated (nothing was left running in Azure).
+  // failing-over → failed-over also ends a change of recovery point (or its compensation).
   'failing-over': ['failed-over', 'protected'],
-  'failed-over': ['committed', 'failing-over'],
+  // failed-over → failing-over: change recovery point; → protected: cancel failover (the VM
+  // and its disks are deleted, replication never stopped).
+  'failed-over': ['committed', 'failing-over', 'protected'],
   committed: ['reprotecting', 'disabling'],
   reprotecting: ['reprotected', 'committed'],
   reprotected: ['failing-back', 'disabling'],
@@ -60,12 +63,18 @@ export function assertTransition(from: ProtectedItemState, to: ProtectedItemStat
   }
 }
 
-/** States in which the machine's data is replicating to Azure (ingest accepted). */
+/**
+ * States in which the machine's data is replicating to Azure (ingest accepted). Ingest goes on
+ * while failing over and failed over (a planned failover's final bookmark arrives then, and a
+ * cancelled failover loses nothing: points keep being cut); it stops at commit.
+ */
 export const replicatingToAzure: ReadonlySet<ProtectedItemState> = new Set([
   'enabling',
   'initial-sync',
   'initial-sync-stalled',
   'protected',
+  'failing-over',
+  'failed-over',
 ]);
 
 /** States in which a protect request means "already protected" rather than "re-enable". */

@@ -104,6 +104,11 @@ export const heartbeatBody = z
   .object({
     agentVersion: z.string().min(1).max(64),
     disks: z.array(diskStatusSchema).max(64).default([]),
+    /** The machine's IPv4 addresses, primary first (recovery keeps it where the subnet allows). */
+    ipv4: z
+      .array(z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/))
+      .max(16)
+      .optional(),
   })
   .strict();
 

@@ -122,6 +122,17 @@ export interface BlobStore {
     name: string,
     metadata?: Record<string, string>,
   ): Promise<'created' | 'exists' | 'source-changed'>;
+  /**
+   * Server-side copy of a blob, or of one of its snapshots, to a new blob of the same kind
+   * (replacing one there). Resolves once the copy is complete; no bytes travel through the
+   * caller. Recovery copies a point's replica snapshot to a base blob a managed disk imports.
+   * Throws `not-found` when the source (or snapshot) is missing.
+   */
+  copyBlob(
+    source: { container: string; name: string; snapshot?: string },
+    container: string,
+    name: string,
+  ): Promise<void>;
   readBlob(container: string, name: string): Promise<StoredBlob | undefined>;
   getProperties(container: string, name: string, snapshot?: string): Promise<BlobProps | undefined>;
   setMetadata(container: string, name: string, metadata: Record<string, string>): Promise<void>;

@@ -79,7 +79,12 @@ export const diskResponse = z.object({
 export const machineDetailResponse = machineResponse.extend({
   disks: z.array(diskResponse),
   heartbeat: z
-    .object({ agentVersion: z.string(), at: time, disks: z.array(diskStatusSchema) })
+    .object({
+      agentVersion: z.string(),
+      at: time,
+      disks: z.array(diskStatusSchema),
+      ipv4: z.array(z.string()).optional(),
+    })
     .nullable(),
   health: z
     .object({
@@ -121,6 +126,21 @@ export const jobResponse = z.object({
   updatedAt: time,
   error: z.object({ kind: z.string(), message: z.string() }).optional(),
   result: z.record(z.string(), z.unknown()).optional(),
+  steps: z
+    .array(
+      z.object({
+        name: z.string(),
+        state: z.enum(['pending', 'running', 'succeeded', 'failed', 'skipped', 'compensated']),
+        startedAt: time.optional(),
+        endedAt: time.optional(),
+        detail: z.string().optional(),
+      }),
+    )
+    .optional(),
+  allowedActions: z.array(z.string()).optional(),
+  startedBy: z.string().optional(),
+  parentJobId: z.string().optional(),
+  idempotencyKey: z.string().optional(),
 });
 
 export const protectedItemResponse = z.object({

@@ -167,6 +167,25 @@ export function blobStoreContract(label: string, make: () => BlobStore): void {
       expect((await store.readBlob(container, 'st/1'))?.data.equals(body)).toBe(true);
     });
 
+    it('copies a page blob snapshot server-side to a new page blob (the recovery base blob)', async () => {
+      const { store, container } = await setup();
+      await store.createPageBlob(container, 'r/g1.vhd', 3 * 1024 * 1024);
+      const before = randomBytes(4096);
+      await store.uploadPages(container, 'r/g1.vhd', 1024 * 1024, before);
+      const snap = await store.createSnapshot(container, 'r/g1.vhd');
+      await store.uploadPages(container, 'r/g1.vhd', 1024 * 1024, randomBytes(4096));
+      await store.copyBlob({ container, name: 'r/g1.vhd', snapshot: snap }, container, 'base.vhd');
+      const props = await store.getProperties(container, 'base.vhd');
+      expect(props).toMatchObject({ size: 3 * 1024 * 1024, kind: 'page' });
+      expect(await store.readRange(container, 'base.vhd', 1024 * 1024, 4096)).toEqual(before);
+      expect((await store.readRange(container, 'base.vhd', 0, 4096)).every((b) => b === 0)).toBe(
+        true,
+      );
+      await expect(
+        store.copyBlob({ container, name: 'missing' }, container, 'x'),
+      ).rejects.toMatchObject({ kind: 'not-found' });
+    });
+
     it('reads large and empty block blobs exactly', async () => {
       const { store, container } = await setup();
       const big = randomBytes(3 * 1024 * 1024 + 777);

@@ -4,6 +4,7 @@ import {
   assertTransition,
   canTransition,
   protectedItemStates,
+  replicatingToAzure,
   type ProtectedItemState,
 } from '../../../core/controlPlane/protectedItemState';
 
@@ -30,6 +31,11 @@ describe('protected-item state machine', () => {
     expect(canTransition('initial-sync-stalled', 'initial-sync')).toBe(true);
     expect(canTransition('protected', 'initial-sync')).toBe(true);
     expect(canTransition('failing-over', 'protected')).toBe(true);
+    // change recovery point, and cancel failover (back to protected, replication continues)
+    expect(canTransition('failed-over', 'failing-over')).toBe(true);
+    expect(canTransition('failed-over', 'protected')).toBe(true);
+    expect(replicatingToAzure.has('failed-over')).toBe(true);
+    expect(replicatingToAzure.has('committed')).toBe(false);
     expect(canTransition('failing-back', 'reprotected')).toBe(true);
     expect(canTransition('disabling', 'disabled')).toBe(true);
     expect(canTransition('disabled', 'enabling')).toBe(true);

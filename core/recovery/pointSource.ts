@@ -1,0 +1,66 @@
+import type { ConsistencyGroups } from '../controlPlane/consistencyGroups';
+import { isHavenError } from '../errors';
+import { groupRecoveryPoint } from '../replication/groupPoints';
+import type { ReplicationDeps } from '../replication/ports';
+import type { RecoveryPointDoc } from '../replication/state';
+import type { CandidatePoint } from './pointChoice';
+
+/** What the recovery half reads of recovery points. */
+export interface PointSource {
+  /** The machine's published points, newest first (at most `limit`). */
+  list(machineId: string, limit?: number): Promise<CandidatePoint[]>;
+  /** 'published'; 'pending' while some disk has not hydrated the bookmark; undefined: unknown. */
+  status(machineId: string, pointId: string): Promise<'published' | 'pending' | undefined>;
+  /** Every member at the cut published it (a complete group point). */
+  groupComplete(groupId: string, pointId: string): Promise<boolean>;
+}
+
+/** Over the data path's documents and the control plane's group cuts. */
+export function replicationPointSource(
+  deps: ReplicationDeps,
+  groups: Pick<ConsistencyGroups, 'getBookmark'>,
+): PointSource {
+  return {
+    async list(machineId, limit = 200) {
+      const page = await deps.docs.points.query({
+        partitionKey: machineId,
+        where: [{ field: 'type', op: '=', value: 'point' }],
+        orderBy: [{ field: 'time', direction: 'desc' }],
+        limit,
+      });
+      return page.items.map(({ doc }) => {
+        const p = doc as RecoveryPointDoc;
+        return {
+          id: p.id,
+          machineId: p.machineId,
+          time: p.time,
+          consistency: p.consistency,
+          ...(p.groupId ? { groupId: p.groupId } : {}),
+          ...(p.barrier ? { barrier: true } : {}),
+        };
+      });
+    },
+    async status(machineId, pointId) {
+      const found = await deps.docs.points.get(machineId, pointId);
+      if (found?.doc.type === 'point') return 'published';
+      const pieces = await deps.docs.points.query({
+        partitionKey: machineId,
+        where: [
+          { field: 'type', op: '=', value: 'piece' },
+          { field: 'pointId', op: '=', value: pointId },
+        ],
+        limit: 1,
+      });
+      return pieces.items.length ? 'pending' : undefined;
+    },
+    async groupComplete(groupId, pointId) {
+      try {
+        const cut = await groups.getBookmark(groupId, pointId);
+        return (await groupRecoveryPoint(deps, cut, 0)).state === 'complete';
+      } catch (e) {
+        if (isHavenError(e) && e.kind === 'not-found') return false;
+        throw e;
+      }
+    },
+  };
+}

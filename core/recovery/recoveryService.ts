@@ -1,0 +1,306 @@
+import { conflict, isHavenError, notFound } from '../errors';
+import type { Jobs } from '../controlPlane/jobs';
+import type { JobDoc } from '../controlPlane/model';
+import type { ProtectedItems } from '../controlPlane/protectedItems';
+import type { JobLauncher } from '../controlPlane/protection';
+import type { IdempotencyKeys } from './idempotency';
+import { RecoveryJob, stepsOf, type RecoveryJobInput, type RecoveryJobType } from './operations';
+import { choosePoint, parsePointChoice, type PointChoice } from './pointChoice';
+import type { PointSource } from './pointSource';
+import type { RecoveryRecords } from './recoveryRecords';
+import type { RecoverySettingsStore } from './recoverySettingsStore';
+
+export interface RecoveryRequest {
+  point?: string;
+  planned?: boolean;
+}
+
+export interface StartOptions {
+  idempotencyKey?: string;
+  launcher?: JobLauncher;
+  startedBy?: string;
+  parentJobId?: string;
+}
+
+export interface StartResult {
+  job: JobDoc;
+  /** False when an earlier request with the same Idempotency-Key had started it. */
+  created: boolean;
+}
+
+const HOUR = 3600_000;
+
+/**
+ * Starts recovery operations (issue 12 §4). Every refusal (wrong state, unknown point, a
+ * point of another machine, a point still being cut, a test failover already running) is
+ * decided before anything is written, so it changes nothing. What must not happen twice is
+ * claimed with an ETag: the item's lifecycle transition (failover, change point) or the
+ * record's test/busy slot (test failover, cleanup, commit, cancel).
+ */
+export class RecoveryService {
+  constructor(
+    private readonly d: {
+      items: ProtectedItems;
+      jobs: Jobs;
+      records: RecoveryRecords;
+      settings: RecoverySettingsStore;
+      points: PointSource;
+      keys: IdempotencyKeys;
+      clock: () => number;
+    },
+  ) {}
+
+  async start(
+    operation: RecoveryJobType,
+    machineId: string,
+    body: RecoveryRequest,
+    opts: StartOptions = {},
+  ): Promise<StartResult> {
+    const { jobs, keys } = this.d;
+    if (opts.idempotencyKey) {
+      const earlier = await keys.lookup(machineId, operation, opts.idempotencyKey, body);
+      if (earlier) {
+        const job = await jobs.get(earlier);
+        if (job.state === 'queued') await opts.launcher?.start(job, await this.input(job));
+        return { job, created: false };
+      }
+    }
+    await this.check(operation, machineId, body);
+    const job = await jobs.create(operation, {
+      machineId,
+      startedBy: opts.startedBy ?? 'admin',
+      ...(opts.parentJobId ? { parentJobId: opts.parentJobId } : {}),
+      ...(opts.idempotencyKey ? { idempotencyKey: opts.idempotencyKey } : {}),
+      steps: stepsOf[operation],
+    });
+    if (opts.idempotencyKey) {
+      const winner = await keys.record(machineId, operation, opts.idempotencyKey, body, job.id);
+      if (winner !== job.id) {
+        await jobs.discard(job.id);
+        return { job: await jobs.get(winner), created: false };
+      }
+    }
+    const input = await this.inputFor(operation, machineId, body);
+    try {
+      await this.claim(operation, machineId, job.id, body);
+    } catch (e) {
+      await jobs.discard(job.id).catch(() => undefined);
+      throw e;
+    }
+    await jobs.update(job.id, { result: { input: { ...input, settings: undefined } } });
+    await opts.launcher?.start(job, input as unknown as Record<string, unknown>);
+    return { job: await jobs.get(job.id), created: true };
+  }
+
+  /** The saga input of a job that was accepted but never started (a retried request restarts it). */
+  private async input(job: JobDoc): Promise<Record<string, unknown>> {
+    const saved = (job.result?.input ?? {}) as Partial<RecoveryJobInput>;
+    const settings = (await this.d.settings.get(job.machineId!)).settings;
+    return { ...saved, settings };
+  }
+
+  private async inputFor(
+    operation: RecoveryJobType,
+    machineId: string,
+    body: RecoveryRequest,
+  ): Promise<RecoveryJobInput> {
+    const view = await this.d.settings.get(machineId);
+    const facts = await this.d.settings.facts(machineId);
+    const item = (await this.d.items.get(machineId)).doc;
+    const disks = item.disks.length ? [...item.disks].sort() : facts.disks;
+    const os = disks.includes(view.settings.osDisk) ? view.settings.osDisk : disks[0]!;
+    return {
+      machineId,
+      operation,
+      ...(body.point !== undefined ||
+      operation === RecoveryJob.testFailover ||
+      operation === RecoveryJob.failover
+        ? { choice: body.point ?? 'latest' }
+        : {}),
+      ...(body.planned ? { planned: true } : {}),
+      settings: { ...view.settings, osDisk: os },
+      disks: [os, ...disks.filter((d) => d !== os)].map((diskId) => ({
+        diskId,
+        os: diskId === os,
+      })),
+      sourceIps: facts.ipv4 ?? [],
+    };
+  }
+
+  /** Read-only checks: every refusal happens here, before any write. */
+  private async check(op: RecoveryJobType, machineId: string, body: RecoveryRequest) {
+    const item = await this.d.items.find(machineId);
+    if (!item) throw conflict(`Machine '${machineId}' is not protected.`, { state: null });
+    const state = item.doc.state;
+    const rec = await this.d.records.get(machineId);
+    const need = (want: string) => {
+      if (state !== want)
+        throw conflict(`Machine '${machineId}' is '${state}'; ${op} needs '${want}'.`, { state });
+    };
+    const idle = () => {
+      if (rec.failover?.busyJobId)
+        throw conflict(`Job '${rec.failover.busyJobId}' is already acting on the failover.`, {
+          jobId: rec.failover.busyJobId,
+        });
+    };
+    switch (op) {
+      case RecoveryJob.testFailover:
+        need('protected');
+        if (rec.test)
+          throw conflict(
+            `A test failover of '${machineId}' is already there (job '${rec.test.jobId}'); clean it up first.`,
+            {
+              jobId: rec.test.jobId,
+            },
+          );
+        return this.checkPoint(machineId, parsePointChoice(body.point, 'latest'));
+      case RecoveryJob.failover:
+        need('protected');
+        // A planned failover's point is the final bookmark, taken while it runs.
+        if (body.planned && body.point === undefined)
+          return this.checkPoint(machineId, 'latest-processed');
+        return this.checkPoint(machineId, parsePointChoice(body.point, 'latest'));
+      case RecoveryJob.testFailoverCleanup:
+        if (!rec.test)
+          throw conflict(`Machine '${machineId}' has no test failover.`, { test: null });
+        if (rec.test.state === 'starting')
+          throw conflict(
+            'The test failover is still starting; clean it up once it is ready or failed.',
+            {
+              jobId: rec.test.jobId,
+            },
+          );
+        if (rec.test.state === 'cleaning')
+          throw conflict(`Cleanup job '${rec.test.cleanupJobId}' is already running.`, {
+            jobId: rec.test.cleanupJobId,
+          });
+        return;
+      case RecoveryJob.changePoint: {
+        need('failed-over');
+        idle();
+        if (body.point === undefined) throw conflict('change-recovery-point needs a point.');
+        const p = await this.checkPoint(machineId, parsePointChoice(body.point, 'latest'));
+        if (p.id === rec.failover?.vm?.pointId)
+          throw conflict(`The failover already runs on point '${p.id}'.`, { pointId: p.id });
+        return;
+      }
+      case RecoveryJob.commit:
+      case RecoveryJob.cancel:
+        need('failed-over');
+        return idle();
+    }
+  }
+
+  /** The point the choice names, as of now (refusals as HavenErrors). */
+  private async checkPoint(machineId: string, choice: PointChoice) {
+    const { points } = this.d;
+    if (typeof choice !== 'string') {
+      const status = await points.status(machineId, choice.id);
+      if (status === 'pending')
+        throw conflict(`Recovery point '${choice.id}' is still being cut.`, { pointId: choice.id });
+      if (!status) throw notFound('Recovery point', `${machineId}/${choice.id}`);
+    }
+    const list = await points.list(machineId);
+    const groupId = list.find((p) => p.groupId && p.barrier)?.groupId;
+    const complete = new Set<string>();
+    if (choice === 'latest-group' && groupId) {
+      for (const p of list.filter((x) => x.groupId === groupId && x.barrier).slice(0, 20)) {
+        if (await points.groupComplete(groupId, p.id)) complete.add(p.id);
+      }
+    }
+    return choosePoint(list, choice, {
+      machineId,
+      ...(groupId ? { groupId } : {}),
+      completeGroupPoints: complete,
+    });
+  }
+
+  /** Claims what must not happen twice (ETag-guarded), recording the job on the machine. */
+  private async claim(
+    op: RecoveryJobType,
+    machineId: string,
+    jobId: string,
+    body: RecoveryRequest,
+  ) {
+    const { items, records, clock } = this.d;
+    const now = new Date(clock()).toISOString();
+    switch (op) {
+      case RecoveryJob.testFailover: {
+        const ttl = (await this.d.settings.get(machineId)).settings.testFailoverTtlHours;
+        await records.mutate(machineId, (r) => {
+          if (r.test) throw conflict('A test failover is already there.', { jobId: r.test.jobId });
+          r.test = {
+            jobId,
+            startedAt: now,
+            expiresAt: new Date(clock() + ttl * HOUR).toISOString(),
+            state: 'starting',
+          };
+          return r;
+        });
+        return;
+      }
+      case RecoveryJob.testFailoverCleanup:
+        await records.mutate(machineId, (r) => {
+          if (!r.test || r.test.state === 'cleaning' || r.test.state === 'starting')
+            throw conflict('The test failover cannot be cleaned up now.', { test: r.test ?? null });
+          r.test = { ...r.test, state: 'cleaning', cleanupJobId: jobId };
+          return r;
+        });
+        return;
+      case RecoveryJob.failover:
+        await items.transition(machineId, 'failing-over', {
+          from: ['protected'],
+          jobId,
+          reason: 'failover',
+        });
+        try {
+          await records.mutate(machineId, (r) => {
+            r.failover = { jobId, planned: body.planned === true, startedAt: now };
+            return r;
+          });
+        } catch (e) {
+          await items.transition(machineId, 'protected', {
+            from: ['failing-over'],
+            jobId,
+            reason: 'failover refused',
+          });
+          throw e;
+        }
+        return;
+      default: {
+        const kind =
+          op === RecoveryJob.changePoint
+            ? 'change-point'
+            : op === RecoveryJob.commit
+              ? 'commit'
+              : 'cancel';
+        await records.mutate(machineId, (r) => {
+          if (!r.failover) throw conflict(`Machine '${machineId}' has no failover.`);
+          if (r.failover.busyJobId)
+            throw conflict(`Job '${r.failover.busyJobId}' is already acting on the failover.`);
+          r.failover = { ...r.failover, busyJobId: jobId, busyKind: kind };
+          return r;
+        });
+        if (op === RecoveryJob.changePoint) {
+          try {
+            await items.transition(machineId, 'failing-over', {
+              from: ['failed-over'],
+              jobId,
+              reason: 'change recovery point',
+            });
+          } catch (e) {
+            await records.mutate(machineId, (r) => {
+              if (r.failover?.busyJobId !== jobId) return undefined;
+              r.failover = { ...r.failover, busyJobId: undefined, busyKind: undefined };
+              return r;
+            });
+            throw e;
+          }
+        }
+      }
+    }
+  }
+}
+
+export const isRefusal = (e: unknown): boolean =>
+  isHavenError(e) && (e.kind === 'conflict' || e.kind === 'not-found');
