@@ -34,6 +34,14 @@ export const configSchema = z.object({
   publicApiUrl: z.url().optional(),
   /** Enable-protection waits this long for the initial sync before alerting (initial-sync-stalled). */
   initialSyncTimeoutSeconds: z.coerce.number().int().positive().default(86_400),
+  /** Recovery: the target resource group recovered machines go to unless their settings say otherwise. */
+  recoveryResourceGroup: z.string().min(1).default('haven-recovery'),
+  /** Recovery: default region of recovered machines (settings may override per machine). */
+  recoveryLocation: z.string().min(1).default('westeurope'),
+  /** Recovery sagas poll long-running ARM operations and the health probe this often. */
+  recoveryPollMs: z.coerce.number().int().min(50).max(60_000).default(1000),
+  /** Point choice `latest` waits at most this long for what ingest accepted to be processed. */
+  recoveryLatestWaitSeconds: z.coerce.number().int().min(0).max(86_400).default(300),
   maxBodyBytes: z.coerce
     .number()
     .int()
@@ -62,6 +70,10 @@ export function loadConfig(env: Record<string, string | undefined>): HavenConfig
       : undefined,
     publicApiUrl: env.HAVEN_API_URL,
     initialSyncTimeoutSeconds: env.HAVEN_INITIAL_SYNC_TIMEOUT_SECONDS,
+    recoveryResourceGroup: env.HAVEN_RECOVERY_RESOURCE_GROUP,
+    recoveryLocation: env.HAVEN_RECOVERY_LOCATION,
+    recoveryPollMs: env.HAVEN_RECOVERY_POLL_MS,
+    recoveryLatestWaitSeconds: env.HAVEN_RECOVERY_LATEST_WAIT_SECONDS,
     maxBodyBytes: env.HAVEN_MAX_BODY_BYTES,
   });
   if (!parsed.success) {

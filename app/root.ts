@@ -14,6 +14,8 @@ import { replicationCollections, replicationCollectionsOf } from '../core/replic
 import { ControlPlaneDirectory } from '../core/replication/controlPlaneDirectory';
 import { AzureBlobStore } from '../adapters/blobs/azureBlobStore';
 import { EventGridBlobEvents, HostNudgeBlobEvents } from '../adapters/blobs/blobEvents';
+import { createRecovery, type Recovery } from '../core/recovery';
+import { recoveryCollections } from '../core/recovery/model';
 
 /**
  * The one composition root: builds every adapter and service from the config, once per
@@ -30,6 +32,8 @@ export interface Root {
   readonly controlPlane: ControlPlane;
   /** Data path: ingest, hydrate, recovery points, retention, replication health. */
   readonly replication: Replication;
+  /** Recovery settings, records and the service that starts recovery jobs. */
+  readonly recovery: Recovery;
   /** Creates containers etc. once; every `getRoot()` awaits it. */
   ready(): Promise<void>;
 }
@@ -43,7 +47,7 @@ export interface RootOptions {
 
 /** Every document collection of the app, created at startup (createIfNotExists). */
 export function collections(): CollectionDef[] {
-  return [...controlPlaneCollections, ...replicationCollections()];
+  return [...controlPlaneCollections, ...replicationCollections(), ...recoveryCollections];
 }
 
 export function createRoot(config: HavenConfig, opts: RootOptions = {}): Root {
@@ -87,6 +91,17 @@ export function createRoot(config: HavenConfig, opts: RootOptions = {}): Root {
     clock,
   });
 
+  const recovery = createRecovery({
+    documents,
+    machines: controlPlane.machines,
+    items: controlPlane.protectedItems,
+    jobs: controlPlane.jobs,
+    groups: controlPlane.groups,
+    replication: replication.deps,
+    defaults: { resourceGroup: config.recoveryResourceGroup, location: config.recoveryLocation },
+    clock,
+  });
+
   let readiness: Promise<void> | undefined;
   return {
     config,
@@ -94,6 +109,7 @@ export function createRoot(config: HavenConfig, opts: RootOptions = {}): Root {
     documents,
     controlPlane,
     replication,
+    recovery,
     ready() {
       readiness ??= documents.ensure(collections()).catch((e: unknown) => {
         readiness = undefined; // retry on the next request

@@ -1,11 +1,12 @@
-import { conflict, isHavenError, notFound } from '../errors';
+import { conflict, isHavenError } from '../errors';
 import type { Jobs } from '../controlPlane/jobs';
 import type { JobDoc } from '../controlPlane/model';
 import type { ProtectedItems } from '../controlPlane/protectedItems';
 import type { JobLauncher } from '../controlPlane/protection';
 import type { IdempotencyKeys } from './idempotency';
 import { RecoveryJob, stepsOf, type RecoveryJobInput, type RecoveryJobType } from './operations';
-import { choosePoint, parsePointChoice, type PointChoice } from './pointChoice';
+import { parsePointChoice, type PointChoice } from './pointChoice';
+import { resolvePoint } from './resolvePoint';
 import type { PointSource } from './pointSource';
 import type { RecoveryRecords } from './recoveryRecords';
 import type { RecoverySettingsStore } from './recoverySettingsStore';
@@ -192,27 +193,8 @@ export class RecoveryService {
   }
 
   /** The point the choice names, as of now (refusals as HavenErrors). */
-  private async checkPoint(machineId: string, choice: PointChoice) {
-    const { points } = this.d;
-    if (typeof choice !== 'string') {
-      const status = await points.status(machineId, choice.id);
-      if (status === 'pending')
-        throw conflict(`Recovery point '${choice.id}' is still being cut.`, { pointId: choice.id });
-      if (!status) throw notFound('Recovery point', `${machineId}/${choice.id}`);
-    }
-    const list = await points.list(machineId);
-    const groupId = list.find((p) => p.groupId && p.barrier)?.groupId;
-    const complete = new Set<string>();
-    if (choice === 'latest-group' && groupId) {
-      for (const p of list.filter((x) => x.groupId === groupId && x.barrier).slice(0, 20)) {
-        if (await points.groupComplete(groupId, p.id)) complete.add(p.id);
-      }
-    }
-    return choosePoint(list, choice, {
-      machineId,
-      ...(groupId ? { groupId } : {}),
-      completeGroupPoints: complete,
-    });
+  private checkPoint(machineId: string, choice: PointChoice) {
+    return resolvePoint(this.d.points, machineId, choice);
   }
 
   /** Claims what must not happen twice (ETag-guarded), recording the job on the machine. */
