@@ -14,8 +14,8 @@ export interface GroupCut {
 }
 
 /**
- * A group recovery point: `complete` once every member at cut time has published its point for
- * the cut's bookmark id (then `machines` holds them, one per member); `pending` while some are
+ * A group recovery point: `complete` once every member at cut time has its point for the cut's
+ * bookmark id durable (`materialized` once every member's is) (then `machines` holds them, one per member); `pending` while some are
  * `missing`; `expired` when members are still missing after the agents' pick-up window (an
  * agent offline that long, or a member point retention already dropped).
  */
@@ -30,6 +30,8 @@ export interface GroupRecoveryPoint {
    * is consistent across machines, not only within each one (docs/consistencyGroups.md).
    */
   barrier: boolean;
+  /** Every member's point is materialized (has its snapshots); until then using it drives hydration. */
+  materialized: boolean;
   members: string[];
   missing: string[];
   machines: RecoveryPoint[];
@@ -69,6 +71,7 @@ export async function groupRecoveryPoint(
         ? 'expired'
         : 'pending',
     barrier: complete && machines.every((p) => p.barrier === true),
+    materialized: complete && machines.every((p) => p.materialized),
     members: [...cut.members],
     missing,
     machines,

@@ -3,8 +3,13 @@ import type { ReplicationDeps } from './ports';
 import type { DiskReplicationDoc, RecoveryPointDoc } from './state';
 
 export interface ReplicationHealth {
-  /** now − newest published point's bookmark time; absent before the first point. */
+  /** now − newest durable point's bookmark time; absent before the first point. */
   rpoSeconds?: number;
+  /**
+   * Durable points not materialized yet, and how long the oldest has waited (RTO cost: using it
+   * first drives its hydration). A lag that keeps growing means hydration does not keep up.
+   */
+  hydration: { pendingPoints: number; lagSeconds: number };
   /** Bytes applied per second over the last 10 minutes, all disks. */
   churnBytesPerSecond: number;
   /** Staged batches not yet applied (all disks), and their bytes. */
@@ -27,13 +32,21 @@ export async function replicationHealth(
   machineId: string,
 ): Promise<ReplicationHealth> {
   const now = deps.clock();
-  const [gens, newest, staged, rejections, alerts] = await Promise.all([
+  const [gens, newest, unmaterialized, staged, rejections, alerts] = await Promise.all([
     deps.docs.disks.query({ partitionKey: machineId, limit: 1000 }),
     deps.docs.points.query({
       partitionKey: machineId,
       where: [{ field: 'type', op: '=', value: 'point' }],
       orderBy: [{ field: 'time', direction: 'desc' }],
       limit: 1,
+    }),
+    deps.docs.points.query({
+      partitionKey: machineId,
+      where: [
+        { field: 'type', op: '=', value: 'point' },
+        { field: 'materialized', op: '=', value: false },
+      ],
+      limit: 1000,
     }),
     deps.blobs.list(STAGING, stagingPrefix(machineId), { max: 10_000 }),
     deps.docs.rejections.query({
@@ -60,6 +73,8 @@ export async function replicationHealth(
     0,
   );
   const point = newest.items[0]?.doc as RecoveryPointDoc | undefined;
+  const waiting = unmaterialized.items.map((i) => i.doc as RecoveryPointDoc);
+  const oldest = Math.min(now, ...waiting.map((p) => Date.parse(p.durableAt ?? p.publishedAt)));
   const errors = [
     ...rejections.items.map((r) => ({
       at: r.doc.at,
@@ -80,6 +95,10 @@ export async function replicationHealth(
     ...(point
       ? { rpoSeconds: Math.max(0, Math.round((now - Date.parse(point.time)) / 1000)) }
       : {}),
+    hydration: {
+      pendingPoints: waiting.length,
+      lagSeconds: Math.max(0, Math.round((now - oldest) / 1000)),
+    },
     churnBytesPerSecond: Math.round(recentBytes / 600),
     backlog: { batches: staged.length, bytes: staged.reduce((n, s) => n + s.size, 0) },
     ...(point
@@ -121,6 +140,7 @@ export async function machineHealthView(deps: ReplicationDeps, machineId: string
     churnBytesPerSecond: h.churnBytesPerSecond,
     backlogBytes: h.backlog.bytes,
     backlogBatches: h.backlog.batches,
+    hydration: h.hydration,
     lastPoint: h.lastPoint
       ? { id: h.lastPoint.id, at: h.lastPoint.time, consistency: h.lastPoint.consistency }
       : null,

@@ -15,7 +15,7 @@ import {
 } from './names';
 import { applyExtents, blockSpans, spansOverlap, touchedBlockDigests } from './pageWrites';
 import type { ProtectionSignals, ReplicationDeps, ReplicationOptions } from './ports';
-import { publishPoint } from './recoveryPoints';
+import { materializePoint } from './pointDocs';
 import { ReplicaIndex } from './replicaIndex';
 import { deleteStaged, readStaged, type Staged } from './stagedBatch';
 import { diskDocId, type PieceDoc, type VersionedDisk } from './state';
@@ -313,7 +313,7 @@ async function drainOnce(
         const pieceDoc = await cutPiece(deps, key, replica, index, batch.header);
         await commit(pieceDoc);
         out.points.push(pieceDoc.pointId);
-        const point = await publishPoint(deps, key.machineId, pieceDoc.pointId);
+        const point = await materializePoint(deps, key.machineId, pieceDoc.pointId);
         if (point) {
           await signals?.pointPublished(key.machineId, {
             id: point.id,

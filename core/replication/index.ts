@@ -19,8 +19,10 @@ export function createReplication(
 
 export { ingestEvent, ingestEvents, type IngestEvent, type IngestOutcome } from './ingest';
 export { hydrateStaged, drainDisk, type HydrateOutcome } from './hydrate';
+export { materializePoint, createDurablePoint, isMaterialized } from './pointDocs';
+export { materializeUpTo, waitMaterialized, type Materialization } from './materialize';
+export { recordDurability, type StoredBatch } from './durability';
 export {
-  publishPoint,
   listRecoveryPoints,
   getRecoveryPoint,
   getGroupRecoveryPoint,

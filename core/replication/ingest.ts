@@ -7,13 +7,15 @@ import {
   peekHeader,
   stagingBlobName,
   verifyClaimedEnvelope,
+  type BatchBookmark,
   type BatchHeader,
   type BatchRef,
 } from '../batch';
 import { isHavenError, type ErrorKind } from '../errors';
+import { recordDurability, type StoredBatch } from './durability';
 import { recordRejection, stopDisk } from './incidents';
 import { diskGenerations, liveGeneration } from './generations';
-import { BATCHES, STAGING } from './names';
+import { BATCHES, STAGING, parseStagingName } from './names';
 import { batchBlobName, encodeStagedPointer } from './stagedBatch';
 import type { ReplicationDeps, ReplicationOptions } from './ports';
 import { diskDocId, type DiskReplicationDoc } from './state';
@@ -29,9 +31,10 @@ export interface IngestEvent {
   offset?: string;
 }
 
+/** Staged and duplicate batches are stored: they count towards their points' durability. */
 export type IngestOutcome =
-  | { status: 'staged'; stagingName: string }
-  | { status: 'duplicate'; stagingName: string }
+  | { status: 'staged'; stagingName: string; bookmark?: BatchBookmark; diskSize?: number }
+  | { status: 'duplicate'; stagingName: string; bookmark?: BatchBookmark; diskSize?: number }
   | { status: 'conflict'; stagingName: string; reason: string }
   | { status: 'rejected'; kind: string; reason: string };
 
@@ -218,7 +221,7 @@ export async function ingestEvent(
       if (seen?.sha256 === digest) {
         // Applied already; a delivery that died before dropping its claim-check upload left it.
         await dropClaim(deps, ref);
-        return { status: 'duplicate', stagingName: name };
+        return { status: 'duplicate', stagingName: name, ...marker(h) };
       }
       if (seen) return await conflictStop(deps, h, name, digest, seen.sha256);
       throw new Rejection(
@@ -259,11 +262,11 @@ export async function ingestEvent(
       // Re-nudge: the first delivery may have staged it and failed before nudging.
       await deps.events.written(STAGING, name);
       await dropClaim(deps, ref);
-      return { status: 'duplicate', stagingName: name };
+      return { status: 'duplicate', stagingName: name, ...marker(h) };
     }
     await deps.events.written(STAGING, name);
     await dropClaim(deps, ref);
-    return { status: 'staged', stagingName: name };
+    return { status: 'staged', stagingName: name, ...marker(h) };
   } catch (e) {
     if (!(e instanceof Rejection)) throw e;
     await recordRejection(deps, {
@@ -315,6 +318,9 @@ async function conflictStop(
   });
   return { status: 'conflict', stagingName: name, reason };
 }
+
+const marker = (h: BatchHeader) =>
+  h.bookmark ? { bookmark: h.bookmark, diskSize: h.diskSize } : {};
 
 const refName = (r: BatchRef) => stagingBlobName(r.machineId, r.diskId, r.generation, r.seq);
 
@@ -373,6 +379,22 @@ export async function ingestEvents(
       }
     }),
   );
+  // What is stored now moves the disks' staged frontiers: points become durable here, before
+  // any hydration (an event that failed leaves a gap the frontier stops at until its retry).
+  const stored: StoredBatch[] = [];
+  for (const o of out) {
+    if (o?.status !== 'staged' && o?.status !== 'duplicate') continue;
+    const { bookmark, diskSize } = o;
+    stored.push({
+      ...parseStagingName(o.stagingName),
+      ...(bookmark ? { bookmark, diskSize } : {}),
+    });
+  }
+  try {
+    await recordDurability(cached, stored);
+  } catch (e) {
+    firstError ??= e;
+  }
   if (firstError !== undefined) throw firstError;
   return out;
 }

@@ -1,10 +1,16 @@
-import { isHavenError, notFound } from '../errors';
+import { notFound, transient } from '../errors';
 import { REPLICAS, REPLICA_INDEX, indexBlobName, replicaBlobName } from './names';
+import { isMaterialized } from './pointDocs';
 import { DEFAULT_RETENTION, type ReplicationDeps, type RetentionPolicy } from './ports';
 import { orBitmaps } from './replicaIndex';
-import type { PieceDoc, PointDiskPiece, RecoveryPointDoc } from './state';
+import type { PieceDoc, RecoveryPointDoc } from './state';
 
-/** The API shape of a recovery point. */
+/**
+ * The API shape of a recovery point. Every listed point is `durable` (it survives the loss of
+ * the site); it is `materialized` once each disk has its replica snapshot: until then `disks`
+ * name only where each disk's bookmark sits, and using the point (restore, failover) first
+ * drives its hydration (`materializeUpTo`).
+ */
 export interface RecoveryPoint {
   id: string;
   machineId: string;
@@ -14,17 +20,23 @@ export interface RecoveryPoint {
   /** The machine held its writes at this group cut (a cross-machine barrier). */
   barrier?: boolean;
   generation: number;
+  durable: true;
+  durableAt: string;
+  materialized: boolean;
+  materializedAt?: string;
   disks: {
     diskId: string;
     generation: number;
-    snapshot: string;
-    sha256: string;
-    sizeBytes: number;
-    changedBlocks: number;
+    /** The following are known once materialized. */
+    snapshot?: string;
+    sha256?: string;
+    sizeBytes?: number;
+    changedBlocks?: number;
   }[];
 }
 
-function toApi(p: RecoveryPointDoc): RecoveryPoint {
+export function toApi(p: RecoveryPointDoc): RecoveryPoint {
+  const materialized = isMaterialized(p);
   return {
     id: p.id,
     machineId: p.machineId,
@@ -33,83 +45,25 @@ function toApi(p: RecoveryPointDoc): RecoveryPoint {
     ...(p.groupId ? { groupId: p.groupId } : {}),
     ...(p.barrier ? { barrier: true } : {}),
     generation: p.generation,
-    disks: p.disks.map((d) => ({
-      diskId: d.diskId,
-      generation: d.generation,
-      snapshot: d.snapshot,
-      sha256: d.sha256,
-      sizeBytes: d.sizeBytes,
-      changedBlocks: d.changedBlocks,
-    })),
+    durable: true,
+    durableAt: p.durableAt ?? p.publishedAt,
+    materialized,
+    ...(materialized ? { materializedAt: p.materializedAt ?? p.publishedAt } : {}),
+    disks: materialized
+      ? p.disks.map((d) => ({
+          diskId: d.diskId,
+          generation: d.generation,
+          snapshot: d.snapshot,
+          sha256: d.sha256,
+          sizeBytes: d.sizeBytes,
+          changedBlocks: d.changedBlocks,
+        }))
+      : (p.cuts ?? []).map((c) => ({
+          diskId: c.diskId,
+          generation: c.generation,
+          sizeBytes: c.sizeBytes,
+        })),
   };
-}
-
-async function piecesOf(
-  deps: ReplicationDeps,
-  machineId: string,
-  pointId: string,
-): Promise<PieceDoc[]> {
-  const page = await deps.docs.points.query({
-    partitionKey: machineId,
-    where: [
-      { field: 'type', op: '=', value: 'piece' },
-      { field: 'pointId', op: '=', value: pointId },
-    ],
-    limit: 1000,
-  });
-  return page.items.map((i) => i.doc as PieceDoc);
-}
-
-/**
- * Publishes the point once every protected disk of the machine has its piece. Every disk
- * hydrator calls it after recording its own piece; the last one to arrive sees them all
- * (create is idempotent: a 409 means another hydrator published it).
- */
-export async function publishPoint(
-  deps: ReplicationDeps,
-  machineId: string,
-  pointId: string,
-): Promise<RecoveryPoint | undefined> {
-  const existing = await deps.docs.points.get(machineId, pointId);
-  if (existing?.doc.type === 'point') return toApi(existing.doc);
-  const machine = await deps.machines.getMachine(machineId);
-  if (!machine) return undefined;
-  const protectedDisks = machine.disks.filter((d) => d.protected).map((d) => d.diskId);
-  if (protectedDisks.length === 0) return undefined;
-  const pieces = await piecesOf(deps, machineId, pointId);
-  const byDisk = new Map(pieces.map((p) => [p.diskId, p]));
-  if (!protectedDisks.every((d) => byDisk.has(d))) return undefined;
-  const chosen = protectedDisks.sort().map((d) => byDisk.get(d)!);
-  const bookmark = chosen[0]!.bookmark;
-  const doc: RecoveryPointDoc = {
-    id: pointId,
-    type: 'point',
-    machineId,
-    time: bookmark.createdAt,
-    consistency: bookmark.consistency,
-    ...(bookmark.groupId ? { groupId: bookmark.groupId } : {}),
-    ...(bookmark.barrier ? { barrier: true } : {}),
-    generation: Math.max(...chosen.map((p) => p.generation)),
-    disks: chosen.map((p): PointDiskPiece => ({
-      diskId: p.diskId,
-      generation: p.generation,
-      seq: p.seq,
-      blob: p.blob,
-      snapshot: p.snapshot,
-      sha256: p.sha256,
-      sizeBytes: p.sizeBytes,
-      changes: p.changes,
-      changedBlocks: p.changedBlocks,
-    })),
-    publishedAt: new Date(deps.clock()).toISOString(),
-  };
-  try {
-    await deps.docs.points.create(doc);
-  } catch (e) {
-    if (!(isHavenError(e) && e.kind === 'conflict')) throw e;
-  }
-  deps.log?.('recovery point published', { machineId, pointId, disks: chosen.length });
-  return toApi(doc);
 }
 
 async function allPoints(deps: ReplicationDeps, machineId: string): Promise<RecoveryPointDoc[]> {
@@ -148,7 +102,7 @@ export async function listRecoveryPoints(
   };
 }
 
-/** A published point; `not-found` until every disk has its piece. */
+/** A point; `not-found` until it is durable (every disk's batches up to the bookmark stored). */
 export async function getRecoveryPoint(
   deps: ReplicationDeps,
   machineId: string,
@@ -175,6 +129,11 @@ export async function recoveryPointReadUrl(
 }> {
   const found = await deps.docs.points.get(machineId, pointId);
   if (!found || found.doc.type !== 'point') throw notFound('Recovery point', pointId);
+  if (!isMaterialized(found.doc)) {
+    if (!(found.doc.cuts ?? []).some((c) => c.diskId === diskId))
+      throw notFound('Disk of recovery point', `${pointId}/${diskId}`);
+    throw transient(`Recovery point ${pointId} is durable but not materialized yet; retry.`);
+  }
   const disk = found.doc.disks.find((d) => d.diskId === diskId);
   if (!disk) throw notFound('Disk of recovery point', `${pointId}/${diskId}`);
   const url = await deps.blobs.readUrl(REPLICAS, disk.blob, ttlSec, disk.snapshot);
@@ -221,7 +180,8 @@ export function pointsToKeep(
 
 /**
  * Applies the machine's retention: drops points the policy no longer keeps (point document
- * first, so it is never listed half-deleted), then their pieces (snapshot, change set, piece
+ * first, so it is never listed half-deleted; a point not yet materialized is always kept: its
+ * hydration would write its snapshot after the drop), then their pieces (snapshot, change set, piece
  * document), plus orphan pieces (a bookmark some disk never reached) older than the policy's
  * horizon. A dropped piece's change set is OR-ed into the next piece of the same disk and
  * generation, so "changed since the previous piece" stays a superset across the gap. Finally the
@@ -236,6 +196,7 @@ export async function applyRetention(
   const now = deps.clock();
   const points = await allPoints(deps, machineId);
   const keep = pointsToKeep(points, policy, now);
+  for (const p of points) if (!isMaterialized(p)) keep.add(p.id);
   const dropped = points.filter((p) => !keep.has(p.id)).map((p) => p.id);
   for (const id of dropped) await deps.docs.points.delete(machineId, id);
 

@@ -24,12 +24,18 @@ export const REJECTIONS: CollectionDef = {
   partitionKey: 'machineId',
   orderings: [[{ field: 'at', direction: 'desc' }]],
 };
+/** What ingest has stored per (disk, generation): written by ingest only, never by hydrate. */
+export const STAGED_FRONTIERS: CollectionDef = {
+  name: 'stagedFrontiers',
+  partitionKey: 'machineId',
+};
 
 export const replicationCollections = (): CollectionDef[] => [
   REPLICATION_DISKS,
   RECOVERY_POINTS,
   REPLICATION_ALERTS,
   REJECTIONS,
+  STAGED_FRONTIERS,
 ];
 
 /** How many applied (seq, digest) pairs a disk remembers to tell a late duplicate from a conflicting replay. */
@@ -88,7 +94,23 @@ export interface PieceDoc extends PointDiskPiece {
   createdAt: string;
 }
 
-/** A published recovery point: every protected disk of the machine has its piece. */
+/** Where a point's bookmark sits in one disk's batch stream: what materializing it must reach. */
+export interface PointCut {
+  diskId: string;
+  generation: number;
+  /** Seq of the disk's bookmark batch. */
+  seq: number;
+  /** The disk's size in that generation. */
+  sizeBytes: number;
+}
+
+/**
+ * A recovery point. It exists from the moment it is *durable*: every batch up to its bookmark,
+ * on every protected disk of the machine, is verified and stored (staged or already applied),
+ * so it survives the loss of the site. It is *materialized* once every disk hydrated the
+ * bookmark: `disks` then holds one replica snapshot per disk. Until then `disks` is empty and
+ * `cuts` says how far each disk's hydration has to go.
+ */
 export interface RecoveryPointDoc {
   id: string; // bookmark id
   type: 'point';
@@ -98,8 +120,32 @@ export interface RecoveryPointDoc {
   groupId?: string;
   barrier?: boolean;
   generation: number;
+  /** Empty until materialized. */
   disks: PointDiskPiece[];
+  /** When it became visible (= `durableAt`; kept for readers of the first schema). */
   publishedAt: string;
+  /** Absent on documents written before durability was tracked: they were materialized at `publishedAt`. */
+  durableAt?: string;
+  cuts?: PointCut[];
+  /** Queryable twin of `materializedAt` (absent on the first schema's documents: materialized). */
+  materialized?: boolean;
+  materializedAt?: string;
+}
+
+/** The staged-batch frontier of one (disk, generation), kept by ingest. */
+export interface StagedFrontierDoc {
+  id: string; // `${diskId}.g${generation}`
+  type: 'staged-frontier';
+  machineId: string;
+  diskId: string;
+  generation: number;
+  /** Every seq ≤ this is staged or applied: the dense prefix of the disk's stream in Azure. */
+  stagedSeq: number;
+  /** Seqs staged beyond a gap (out-of-order delivery), ascending; bounded. */
+  ahead: number[];
+  /** Bookmark batches staged on this disk whose point is not durable yet, by seq. */
+  bookmarks: { seq: number; sizeBytes: number; bookmark: BatchBookmark }[];
+  updatedAt: string;
 }
 
 export const pieceDocId = (pointId: string, diskId: string) => `piece:${pointId}:${diskId}`;
@@ -136,6 +182,7 @@ export interface ReplicationCollections {
   points: Collection<RecoveryPointDoc | PieceDoc>;
   alerts: Collection<ReplicationAlertDoc>;
   rejections: Collection<RejectionDoc>;
+  frontiers: Collection<StagedFrontierDoc>;
 }
 
 export function replicationCollectionsOf(store: DocumentStore): ReplicationCollections {
@@ -144,6 +191,7 @@ export function replicationCollectionsOf(store: DocumentStore): ReplicationColle
     points: store.collection<RecoveryPointDoc | PieceDoc>(RECOVERY_POINTS),
     alerts: store.collection<ReplicationAlertDoc>(REPLICATION_ALERTS),
     rejections: store.collection<RejectionDoc>(REJECTIONS),
+    frontiers: store.collection<StagedFrontierDoc>(STAGED_FRONTIERS),
   };
 }
 

@@ -1,6 +1,7 @@
 import { diskGenerations, liveGeneration } from './generations';
 import { drainDisk, type HydrateOutcome } from './hydrate';
 import { parseStagingName, stagingPrefix, STAGING, type DiskKey } from './names';
+import { materializeUpTo } from './materialize';
 import { deleteStaged } from './stagedBatch';
 import type { ProtectionSignals, ReplicationDeps, ReplicationOptions } from './ports';
 
@@ -32,26 +33,66 @@ export async function sweepStaged(
   for (const [disk, key] of disks) {
     // One disk's failure (storage hiccup, unknown key) must not starve the others.
     try {
-      if (await dropSuperseded(deps, key)) continue;
+      const superseded = await isSuperseded(deps, key);
       outcomes.push(await drainDisk(deps, opts, key, signals));
+      if (superseded) await dropSuperseded(deps, key);
     } catch (e) {
       failures.push({ disk, error: e as Error });
+    }
+  }
+  for (const machineId of await deps.machines.listMachineIds()) {
+    try {
+      await settleDurablePoints(deps, opts, machineId, signals);
+    } catch (e) {
+      failures.push({ disk: machineId, error: e as Error });
     }
   }
   return { outcomes, failures };
 }
 
 /**
- * Batches of a generation older than the live one can never be applied (ingest refuses them,
- * the replica of a newer generation is what points and failover use): a resync left them
- * behind. Deletes them and says so.
+ * Durable points still waiting to be materialized, oldest first, get one round of
+ * `materializeUpTo`: a hydrator that died after its watermark moved past a bookmark but before
+ * it recorded the point's snapshots would otherwise leave the point durable forever (nothing
+ * else brings hydration back to a bookmark it passed). Stops at the first one still pending:
+ * the newer ones wait behind it on the same disks.
  */
-async function dropSuperseded(deps: ReplicationDeps, key: DiskKey): Promise<boolean> {
+async function settleDurablePoints(
+  deps: ReplicationDeps,
+  opts: ReplicationOptions,
+  machineId: string,
+  signals?: ProtectionSignals,
+): Promise<void> {
+  const page = await deps.docs.points.query({
+    partitionKey: machineId,
+    where: [
+      { field: 'type', op: '=', value: 'point' },
+      { field: 'materialized', op: '=', value: false },
+    ],
+    orderBy: [{ field: 'time', direction: 'desc' }],
+    limit: 100,
+  });
+  for (const { doc } of [...page.items].reverse()) {
+    const m = await materializeUpTo(deps, opts, machineId, doc.id, signals);
+    if (m.state === 'pending') return;
+  }
+}
+
+async function isSuperseded(deps: ReplicationDeps, key: DiskKey): Promise<boolean> {
   const live = liveGeneration(await diskGenerations(deps, key.machineId, key.diskId));
-  if (key.generation >= live) return false;
+  return key.generation < live;
+}
+
+/**
+ * Batches of a generation older than the live one are left by a resync: ingest refuses more of
+ * them and the newer replica is what new points use. The sweep drains them first (a durable
+ * point of the old generation still materializes from them); what cannot be applied (past a
+ * gap, or the disk stopped) is deleted here, and the log says so.
+ */
+async function dropSuperseded(deps: ReplicationDeps, key: DiskKey): Promise<void> {
+  const live = liveGeneration(await diskGenerations(deps, key.machineId, key.diskId));
   const prefix = stagingPrefix(key.machineId, key.diskId, key.generation);
   for (const item of await deps.blobs.list(STAGING, prefix))
     await deleteStaged(deps, item.name, item.metadata.batch);
   deps.log?.('hydrate sweep: dropped batches of a superseded generation', { ...key, live });
-  return true;
 }

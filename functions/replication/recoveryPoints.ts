@@ -9,10 +9,14 @@ import {
   listRecoveryPoints,
   recoveryPointReadUrl,
 } from '../../core/replication/recoveryPoints';
+import { waitMaterialized } from '../../core/replication/materialize';
 import { register } from '../controlPlane/api';
 import { param } from '../http/body';
 import { authenticateMachine, handler } from '../http/handler';
 import { pageRequest, pageResponse } from '../http/paging';
+
+/** How long a read-url request drives a durable point's hydration before answering 503. */
+const MATERIALIZE_WAIT_MS = 30_000;
 
 /** Bookmark and disk ids follow the batch header's id rules. */
 const batchIdSchema = z.string().regex(ID_PATTERN);
@@ -64,7 +68,8 @@ export const getPoint = register(
     route: 'machines/{id}/recovery-points/{pointId}',
     caller: 'machine',
     tag: 'recovery-points',
-    summary: 'One recovery point (404 until every disk has hydrated its bookmark)',
+    summary:
+      'One recovery point (404 until durable: every disk stored its batches up to the bookmark; `materialized` once hydrated)',
     responses: { 200: 'The recovery point' },
   },
   handler(async (root, req) => {
@@ -82,7 +87,7 @@ export const pointReadUrl = register(
     caller: 'machine',
     tag: 'recovery-points',
     summary:
-      "Short-lived read-only SAS URL of one disk's snapshot (a fixed VHD: strip the 512-byte footer)",
+      "Short-lived read-only SAS URL of one disk's snapshot (a fixed VHD: strip the 512-byte footer); a durable point is materialized first (bounded wait, then 503: retry)",
     responses: { 200: '{ url, expiresAt, sizeBytes, sha256, snapshot }' },
   },
   handler(async (root, req) => {
@@ -90,6 +95,11 @@ export const pointReadUrl = register(
     const pointId = param(req, 'pointId', batchIdSchema);
     const diskId = param(req, 'diskId', batchIdSchema);
     const { deps, options } = root.replication;
+    // Restoring a point that is durable but not hydrated yet drives its hydration here (RTO,
+    // not RPO); past the wait the answer is a retryable 503 and the hydration goes on.
+    await waitMaterialized(deps, options, machineId, pointId, {
+      timeoutMs: MATERIALIZE_WAIT_MS,
+    });
     const link = await recoveryPointReadUrl(
       deps,
       machineId,

@@ -95,8 +95,13 @@ describe('replication functions (ingest trigger → hydrate trigger → recovery
       params: { id: m.machineId, pointId: 'bk-1' },
       path: `machines/${m.machineId}/recovery-points/bk-1`,
     };
+    // Both disks' bookmarks are stored: the point is durable before anything hydrates it.
+    const durable = await call(getPoint, { ...at, headers: bearer(m.credential) });
+    expect(durable.json).toMatchObject({ id: 'bk-1', durable: true, materialized: false });
     await hydrate(a);
-    expectProblem(await call(getPoint, { ...at, headers: bearer(m.credential) }), 404, 'not-found');
+    expect((await call(getPoint, { ...at, headers: bearer(m.credential) })).json).toMatchObject({
+      materialized: false,
+    });
     await hydrate(b);
 
     const list = await call(listPoints, {
@@ -114,6 +119,8 @@ describe('replication functions (ingest trigger → hydrate trigger → recovery
       time: t,
       consistency: 'crash',
       generation: 1,
+      durableAt: durable.json.durableAt,
+      materialized: true,
     });
     for (const d of [a, b]) {
       expect(point.json.disks.find((x: { diskId: string }) => x.diskId === d.diskId).sha256).toBe(

@@ -90,7 +90,7 @@ describe('replication on the local stack', () => {
         undefined,
         machine,
       );
-      if (point.status === 200) break;
+      if (point.status === 200 && point.json.materialized) break;
       await new Promise((r) => setTimeout(r, 100));
     }
     expect(point?.status).toBe(200);
