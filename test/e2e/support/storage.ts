@@ -50,3 +50,11 @@ export async function leaseReplicaAndDie(
     .getBlobClient(`${m.machineId}/${m.diskId}/g1.vhd`);
   await b.getBlobLeaseClient().acquireLease(seconds);
 }
+
+/** Breaks whatever lease the live replica has (what its expiry would do, without the wait). */
+export async function breakReplicaLease(stack: StackProc, m: Machine): Promise<void> {
+  const b = service(stack)
+    .getContainerClient('replicas')
+    .getBlobClient(`${m.machineId}/${m.diskId}/g1.vhd`);
+  await b.getBlobLeaseClient().breakLease(0);
+}
