@@ -22,6 +22,8 @@ export interface DeployedVm {
   nicId: ResourceId;
   publicIpId?: ResourceId;
   nsgId?: ResourceId;
+  /** Haven created the NSG for this job (an operator's NSG from the settings is never deleted). */
+  createdNsg: boolean;
   /** Managed disks, OS disk first. */
   diskIds: ResourceId[];
   vnetId: ResourceId;
@@ -42,6 +44,8 @@ export interface TestFailoverRecord {
   state: 'starting' | 'ready' | 'failed' | 'cleaning';
   cleanupJobId?: string;
   vm?: DeployedVm;
+  /** What a failed test failover could not delete (cleanup retries them). */
+  leftovers?: ResourceId[];
 }
 
 /** The machine's failover (state mirrors the protected item's lifecycle). */

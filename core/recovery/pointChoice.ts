@@ -3,11 +3,12 @@ import { conflict, notFound } from '../errors';
 
 /**
  * Which recovery point a failover uses (issue 12 §4). Pure: the caller lists the machine's
- * published points (newest first) and, for `latest`, first drives hydration
- * (`latestPointBacklog` in `latestPoint.ts`) so that everything already received is a point.
+ * points (newest first). Every listed point is durable (all its batches are stored in Azure);
+ * it is materialized once hydration reached it (each disk has its replica snapshot). A saga
+ * drives the chosen point to materialized before it uses it.
  *
- * - `latest`: lowest RPO: the newest point once everything ingest accepted is processed.
- * - `latest-processed`: lowest RTO: the newest point published now.
+ * - `latest`: lowest RPO: the newest durable point (materialized first: the job shows it).
+ * - `latest-processed`: lowest RTO: the newest point already materialized.
  * - `latest-app-consistent`: the newest point cut with the freeze hooks.
  * - `latest-group`: the newest complete consistency-group point with `barrier: true`.
  * - a point id: exactly that point of this machine.
@@ -42,6 +43,8 @@ export interface CandidatePoint {
   consistency: 'crash' | 'app';
   groupId?: string;
   barrier?: boolean;
+  /** Hydrated up to its bookmark (absent = yes: points of the first schema were). */
+  materialized?: boolean;
 }
 
 export interface ChoiceContext {
@@ -75,8 +78,9 @@ export function choosePoint<P extends CandidatePoint>(
   };
   switch (choice) {
     case 'latest':
+      return pick(() => true, 'the machine has no recovery point yet');
     case 'latest-processed':
-      return pick(() => true, 'the machine has no published recovery point yet');
+      return pick((p) => p.materialized !== false, 'no point is materialized yet');
     case 'latest-app-consistent':
       return pick((p) => p.consistency === 'app', 'no app-consistent point');
     case 'latest-group':

@@ -2,6 +2,7 @@ import type { ConsistencyGroups } from '../controlPlane/consistencyGroups';
 import { isHavenError } from '../errors';
 import { groupRecoveryPoint } from '../replication/groupPoints';
 import type { ReplicationDeps } from '../replication/ports';
+import { isMaterialized } from '../replication/pointDocs';
 import type { RecoveryPointDoc } from '../replication/state';
 import type { CandidatePoint } from './pointChoice';
 
@@ -9,7 +10,7 @@ import type { CandidatePoint } from './pointChoice';
 export interface PointSource {
   /** The machine's published points, newest first (at most `limit`). */
   list(machineId: string, limit?: number): Promise<CandidatePoint[]>;
-  /** 'published'; 'pending' while some disk has not hydrated the bookmark; undefined: unknown. */
+  /** 'published' (durable); 'pending' while the bookmark is not stored for every disk; undefined: unknown. */
   status(machineId: string, pointId: string): Promise<'published' | 'pending' | undefined>;
   /** Every member at the cut published it (a complete group point). */
   groupComplete(groupId: string, pointId: string): Promise<boolean>;
@@ -37,6 +38,7 @@ export function replicationPointSource(
           consistency: p.consistency,
           ...(p.groupId ? { groupId: p.groupId } : {}),
           ...(p.barrier ? { barrier: true } : {}),
+          materialized: isMaterialized(p),
         };
       });
     },

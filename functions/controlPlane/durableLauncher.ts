@@ -3,6 +3,7 @@ import type { InvocationContext } from '@azure/functions';
 import type { JobCanceller, JobLauncher } from '../../core/controlPlane/protection';
 import { ENABLE_PROTECTION_JOB } from '../../core/controlPlane/protection';
 import { RESYNC_JOB } from '../../core/controlPlane/resyncs';
+import { recoveryOrchestrationForJob } from '../../core/recovery/operations';
 import { transient } from '../../core/errors';
 
 /** The durable client input for triggers that start or cancel jobs. */
@@ -15,6 +16,7 @@ export const durableClientInput = df.input.durableClient();
 export const orchestrationForJob: Record<string, string> = {
   [ENABLE_PROTECTION_JOB]: 'enableProtection',
   [RESYNC_JOB]: 'resync',
+  ...recoveryOrchestrationForJob,
 };
 
 /** The external event a saga handles by running its compensations (orchestrations/ `CANCEL`). */

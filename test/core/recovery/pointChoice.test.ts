@@ -14,6 +14,7 @@ const p = (id: string, extra: Partial<CandidatePoint> = {}): CandidatePoint => (
 });
 // newest first
 const points = [
+  p('p10', { materialized: false }),
   p('p9'),
   p('p8', { consistency: 'app' }),
   p('p7', { groupId: 'g1', barrier: true }),
@@ -23,8 +24,9 @@ const points = [
 const ctx = { machineId: 'm1', groupId: 'g1', completeGroupPoints: new Set(['p5', 'p6']) };
 
 describe('point choice', () => {
-  it('latest and latest-processed take the newest, app-consistent the newest app point', () => {
-    expect(choosePoint(points, 'latest', ctx).id).toBe('p9');
+  it('latest takes the newest durable point, latest-processed the newest materialized one', () => {
+    // latest: the newest durable point (it is materialized before use); processed: lowest RTO.
+    expect(choosePoint(points, 'latest', ctx).id).toBe('p10');
     expect(choosePoint(points, 'latest-processed', ctx).id).toBe('p9');
     expect(choosePoint(points, 'latest-app-consistent', ctx).id).toBe('p8');
   });

@@ -1,0 +1,222 @@
+import * as df from 'durable-functions';
+import type { OrchestrationContext, Task } from 'durable-functions';
+import type {
+  OperationHandle,
+  OperationOutcome,
+  ResourceId,
+  ResourceSpec,
+  ResourceView,
+} from '../core/recovery/ports';
+import { ArmActivity } from './activities/armActivities';
+import { RecoveryActivity as A, type JobUpdate } from './activities/recoveryActivities';
+import type { TargetFacts } from './activities/recoveryDeps';
+import { addMs } from './orchestrationTime';
+
+export type Gen<T> = Generator<Task, T, unknown>;
+
+/** A compensation: delete what a step made, put back what it removed, or call an activity. */
+export type Undo =
+  | { kind: 'delete'; id: ResourceId }
+  | { kind: 'put'; spec: ResourceSpec }
+  | { kind: 'call'; name: string; input: unknown };
+
+export type SagaFacts = TargetFacts & { pollMs: number; latestWaitMs: number };
+
+/** A failed ARM operation (the outcome's code and message). */
+export class OperationFailed extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(`${code}: ${message}`);
+  }
+}
+
+/**
+ * What every recovery saga shares (not a saga itself): retried activity calls, ARM operations
+ * started in one activity and polled after durable timers, job steps with their times (from
+ * the replayed orchestration clock, so replays agree), and the compensation stack, which each
+ * step pushes onto *before* it acts.
+ */
+export class RecoverySaga {
+  readonly jobId: string;
+  readonly undo: Undo[] = [];
+  /** Step durations (ms) for the job's result. */
+  readonly timings: Record<string, number> = {};
+  facts!: SagaFacts;
+  private readonly retry: df.RetryOptions;
+
+  constructor(readonly ctx: OrchestrationContext) {
+    this.jobId = ctx.df.instanceId;
+    this.retry = new df.RetryOptions(500, 4);
+    this.retry.backoffCoefficient = 2;
+    this.retry.maxRetryIntervalInMilliseconds = 10_000;
+  }
+
+  call(name: string, input: unknown): Task {
+    return this.ctx.df.callActivityWithRetry(name, this.retry, input);
+  }
+
+  now(): Date {
+    return this.ctx.df.currentUtcDateTime;
+  }
+
+  job(u: Omit<JobUpdate, 'jobId'>): Task {
+    return this.call(A.job, { jobId: this.jobId, ...u });
+  }
+
+  *loadFacts(): Gen<SagaFacts> {
+    this.facts = (yield this.call(ArmActivity.facts, {})) as SagaFacts;
+    return this.facts;
+  }
+
+  *sleep(ms: number): Gen<void> {
+    yield this.ctx.df.createTimer(addMs(this.now(), ms));
+  }
+
+  /** Polls an operation until it ends; a failed one throws `OperationFailed`. */
+  *until(handle: OperationHandle): Gen<ResourceView | undefined> {
+    for (;;) {
+      const o = (yield this.call(ArmActivity.poll, handle)) as OperationOutcome;
+      if (o.status === 'succeeded') return o.resource;
+      if (o.status === 'failed') throw new OperationFailed(o.code, o.message);
+      yield* this.sleep(this.facts.pollMs);
+    }
+  }
+
+  /** PUT and wait; the compensation (delete) is pushed first, unless `keep`. */
+  *put(spec: ResourceSpec, id: ResourceId, keep = false): Gen<ResourceView | undefined> {
+    if (!keep) this.undo.push({ kind: 'delete', id });
+    const handle = (yield this.call(ArmActivity.beginPut, spec)) as OperationHandle;
+    return yield* this.until(handle);
+  }
+
+  *del(id: ResourceId): Gen<void> {
+    const handle = (yield this.call(ArmActivity.beginDelete, { id })) as OperationHandle;
+    yield* this.until(handle);
+  }
+
+  /**
+   * Runs several generators side by side (e.g. one disk import each), yielding their pending
+   * tasks together. A failure lets the others run to their end (so everything they made is
+   * on the compensation stack and no operation is left in flight), then throws the first.
+   */
+  *all<T>(gens: Gen<T>[]): Gen<T[]> {
+    const results: T[] = new Array<T>(gens.length);
+    let failure: { e: unknown } | undefined;
+    const drive = (g: Gen<T>, i: number, f: () => IteratorResult<Task, T>) => {
+      try {
+        const r = f();
+        if (r.done) results[i] = r.value;
+        return r;
+      } catch (e) {
+        failure ??= { e };
+        return undefined;
+      }
+    };
+    let live = gens
+      .map((g, i) => ({ g, i, next: drive(g, i, () => g.next()) }))
+      .filter(
+        (p): p is { g: Gen<T>; i: number; next: IteratorYieldResult<Task> } =>
+          !!p.next && !p.next.done,
+      );
+    while (live.length) {
+      const tasks = live.map((p) => p.next.value);
+      try {
+        yield this.ctx.df.Task.all(tasks);
+      } catch {
+        // One failed: let the rest settle before deciding (their results still count).
+        for (const t of tasks) {
+          if (t.isCompleted || t.isFaulted) continue;
+          try {
+            yield t;
+          } catch {
+            // seen below through isFaulted
+          }
+        }
+      }
+      live = live
+        .map((p) => {
+          const t = p.next.value;
+          return {
+            ...p,
+            next: drive(p.g, p.i, () => (t.isFaulted ? p.g.throw(t.result) : p.g.next(t.result))),
+          };
+        })
+        .filter(
+          (p): p is { g: Gen<T>; i: number; next: IteratorYieldResult<Task> } =>
+            !!p.next && !p.next.done,
+        );
+    }
+    if (failure) throw failure.e;
+    return results;
+  }
+
+  /** A job step: shown running, then succeeded (or failed) with its times. */
+  *step<T>(name: string, body: () => Gen<T>, percent?: number): Gen<T> {
+    const startedAt = this.now();
+    yield this.job({
+      stepName: name,
+      ...(percent !== undefined ? { percent } : {}),
+      step: { name, state: 'running', startedAt: startedAt.toISOString() },
+    });
+    try {
+      const out = yield* body();
+      const endedAt = this.now();
+      this.timings[name] = endedAt.getTime() - startedAt.getTime();
+      yield this.job({
+        step: { name, state: 'succeeded', endedAt: endedAt.toISOString() },
+      });
+      return out;
+    } catch (e) {
+      yield this.job({
+        step: { name, state: 'failed', endedAt: this.now().toISOString(), detail: firstLine(e) },
+      });
+      throw e;
+    }
+  }
+
+  /** Marks a step skipped (e.g. the probe of a VM without a public IP). */
+  skip(name: string, detail: string): Task {
+    return this.job({ step: { name, state: 'skipped', detail } });
+  }
+
+  /** Runs the compensation stack newest first; returns what could not be undone. */
+  *compensate(): Gen<string[]> {
+    const failures: string[] = [];
+    while (this.undo.length) {
+      const u = this.undo.pop()!;
+      try {
+        if (u.kind === 'delete') yield* this.del(u.id);
+        else if (u.kind === 'put')
+          yield* this.until((yield this.call(ArmActivity.beginPut, u.spec)) as OperationHandle);
+        else yield this.call(u.name, u.input);
+      } catch (e) {
+        failures.push(
+          `${u.kind === 'call' ? u.name : u.kind === 'put' ? u.spec.name : u.id}: ${firstLine(e)}`,
+        );
+      }
+    }
+    return failures;
+  }
+
+  /** Ends the job failed, naming the cause and anything compensation could not undo. */
+  fail(e: unknown, failures: string[], result: Record<string, unknown> = {}): Task {
+    return this.job({
+      state: 'failed',
+      percent: 100,
+      stepName: 'failed',
+      error: { kind: 'saga-failed', message: firstLine(e) },
+      result: {
+        ...result,
+        timings: this.timings,
+        ...(failures.length ? { compensationFailures: failures } : {}),
+      },
+      allowedActions: [],
+    });
+  }
+}
+
+export function firstLine(e: unknown): string {
+  return String((e as Error)?.message ?? e).split('\n')[0]!;
+}
