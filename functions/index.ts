@@ -2,4 +2,5 @@
 // deploys to Azure Functions unchanged and the local host loads exactly this file.
 import './controlPlane';
 import './replication';
+import './recovery';
 import '../orchestrations';

@@ -14,6 +14,9 @@ import {
   type SettingsFacts,
 } from './settings';
 
+/** The ETag of settings nobody set yet (If-Match with it: "only if still unset"). */
+export const NEVER_SET = 'new';
+
 /** Deployment defaults of recovery settings (config). */
 export interface RecoveryDefaults {
   resourceGroup: string;
@@ -26,7 +29,7 @@ export interface SettingsView {
   settings: RecoverySettings;
   /** Only what an operator set (the rest follows the defaults). */
   explicit: RecoverySettingsDoc['settings'];
-  /** ETag for If-Match ('' when nothing was ever set). */
+  /** ETag for If-Match ('new' when nothing was ever set). */
   etag: string;
 }
 
@@ -67,14 +70,14 @@ export class RecoverySettingsStore {
       machineId,
       settings: effectiveSettings(found?.doc.settings, f),
       explicit: found?.doc.settings ?? {},
-      etag: found?.etag ?? '',
+      etag: found?.etag ?? NEVER_SET,
     };
   }
 
   /**
    * Applies `body` over the stored values (null clears a field) and validates the whole: on
    * its own, then against the target when one is configured (the subnet and NSG exist, a
-   * static IP lies inside the subnet). `ifMatch` '' means "only if never set".
+   * static IP lies inside the subnet). `ifMatch` 'new' means "only if never set".
    */
   async put(
     machineId: string,
@@ -84,8 +87,7 @@ export class RecoverySettingsStore {
   ): Promise<SettingsView> {
     const f = await this.facts(machineId);
     const found = await this.docs.get(machineId, machineId);
-    if (ifMatch !== undefined && ifMatch !== '*' && ifMatch !== (found?.etag ?? ''))
-      throw precondition();
+    if (ifMatch !== undefined && ifMatch !== (found?.etag ?? NEVER_SET)) throw precondition();
     const { stored, effective } = applySettingsBody(found?.doc.settings, body, f);
     if (target) await validateAgainstTarget(effective, target);
     const doc: RecoverySettingsDoc = {

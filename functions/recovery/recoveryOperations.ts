@@ -1,0 +1,97 @@
+import type { z } from 'zod';
+import { register } from '../controlPlane/api';
+import { jobResponse } from '../controlPlane/responseSchemas';
+import { durableClientInput, launcherFor } from '../controlPlane/durableLauncher';
+import { handler } from '../http/handler';
+import { param, parseBody } from '../http/body';
+import { emptyBody, resourceIdSchema } from '../../core/controlPlane/schemas';
+import { RecoveryJob, type RecoveryJobType } from '../../core/recovery/operations';
+import { changePointBody, failoverBody, testFailoverBody } from '../../core/recovery/schemas';
+
+/**
+ * The recovery operations: each answers 202 + `Location` of its job (200 with the same job for
+ * a repeated `Idempotency-Key` and body). Refusals are problem+json and change nothing.
+ */
+function operation(
+  name: string,
+  route: string,
+  job: RecoveryJobType,
+  body: z.ZodType<{ point?: string; planned?: boolean }>,
+  summary: string,
+) {
+  return register(
+    {
+      name,
+      method: 'POST',
+      route: `machines/{id}/${route}`,
+      caller: 'admin',
+      tag: 'recovery',
+      summary,
+      body,
+      response: jobResponse,
+      responses: {
+        202: 'Started; follow the job at Location',
+        200: 'The job an earlier request with this Idempotency-Key started',
+        409: 'Refused: wrong state, no fitting point, a point still being cut, already running',
+      },
+      extraInputs: [durableClientInput],
+    },
+    handler(async (root, req, context) => {
+      const id = param(req, 'id', resourceIdSchema);
+      const parsed = await parseBody(req, body, root.config.maxBodyBytes);
+      const key = req.headers.get('idempotency-key') ?? undefined;
+      const r = await root.recovery.service.start(job, id, parsed, {
+        ...(key ? { idempotencyKey: key.slice(0, 200) } : {}),
+        launcher: launcherFor(context),
+      });
+      return {
+        status: r.created ? 202 : 200,
+        headers: { location: `/api/jobs/${r.job.id}` },
+        jsonBody: r.job,
+      };
+    }),
+  );
+}
+
+export const testFailover = operation(
+  'testFailover',
+  'test-failover',
+  RecoveryJob.testFailover,
+  testFailoverBody,
+  'Test failover into the isolated test network; replication continues',
+);
+export const testFailoverCleanup = operation(
+  'testFailoverCleanup',
+  'test-failover-cleanup',
+  RecoveryJob.testFailoverCleanup,
+  emptyBody,
+  'Delete everything the test failover made',
+);
+export const failover = operation(
+  'failover',
+  'failover',
+  RecoveryJob.failover,
+  failoverBody,
+  'Fail over to Azure (unplanned, or planned with zero data loss)',
+);
+export const changeRecoveryPoint = operation(
+  'changeRecoveryPoint',
+  'change-recovery-point',
+  RecoveryJob.changePoint,
+  changePointBody,
+  'After failover, before commit: swap the disks to another point (same NIC and IP)',
+);
+export const commitFailover = operation(
+  'commitFailover',
+  'commit',
+  RecoveryJob.commit,
+  emptyBody,
+  'Commit the failover (no more point changes; replication stops)',
+);
+export const cancelFailover = operation(
+  'cancelFailover',
+  'cancel-failover',
+  RecoveryJob.cancel,
+  emptyBody,
+  'Cancel the failover: delete the VM and its disks; back to protected, replication continues',
+);
