@@ -5,6 +5,7 @@ import { formatDuration, parseDuration } from './duration';
 import { readEnvFile } from './envFile';
 import { details, table } from './table';
 import { groupCommand } from './groupCommand';
+import { RECOVERY_USAGE, recoveryCommand, recoveryOptions } from './failoverCommand';
 
 export interface CliIo {
   cwd: string;
@@ -37,6 +38,7 @@ const USAGE = `Usage: haven <command> [options]
                                       a shared cut: every member's agent inserts it S seconds
                                       from now (default 10) and holds writes 100 ms after it
   group points GROUP                  group recovery points (complete / pending: missing members)
+${RECOVERY_USAGE}
 
 Options: --api URL  --key KEY  (default: HAVEN_API_URL / HAVEN_ADMIN_KEY from
          .haven/local.env in the current directory, or --env FILE)
@@ -62,6 +64,7 @@ const options = {
   member: { type: 'string', multiple: true },
   app: { type: 'boolean' },
   lead: { type: 'string' },
+  ...recoveryOptions,
 } as const;
 
 type Values = ReturnType<
@@ -238,6 +241,11 @@ async function dispatch(
     case 'group':
     case 'group create':
       return groupCommand(cmd === 'groups' ? [] : pos.slice(1), v, client, print, need);
+    case 'points':
+    case 'recovery':
+    case 'recovery set':
+    case 'failover':
+      return recoveryCommand(pos, v, client, print, need);
     default:
       throw new UsageError(`Unknown command '${pos.join(' ')}'.`);
   }
