@@ -1,8 +1,8 @@
-import { decodeBatch, envelopeDigest, stagingBlobName, type DecodedBatch } from '../batch';
-import { HavenError, conflict, isHavenError } from '../errors';
-import { cutPiece } from './cutPiece';
+import { stagingBlobName } from '../batch';
+import { conflict, isHavenError } from '../errors';
+import { applyStagedGroups } from './applyGroups';
 import { LeaseKeeper } from './leaseKeeper';
-import { newDiskDoc, stopDisk } from './incidents';
+import { newDiskDoc } from './incidents';
 import {
   REPLICAS,
   REPLICA_INDEX,
@@ -13,14 +13,11 @@ import {
   replicaBlobSize,
   type DiskKey,
 } from './names';
-import { applyExtents, blockSpans, spansOverlap, touchedBlockDigests } from './pageWrites';
 import type { ProtectionSignals, ReplicationDeps, ReplicationOptions } from './ports';
-import { materializePoint } from './pointDocs';
 import { ReplicaIndex } from './replicaIndex';
-import { deleteStaged, readStaged, type Staged } from './stagedBatch';
-import { diskDocId, type PieceDoc, type VersionedDisk } from './state';
+import { diskDocId, type VersionedDisk } from './state';
 import { fixedVhdFooter, isVhdFooter } from './vhdFooter';
-import { advance, dropLateDuplicates, type Applied } from './watermark';
+import { dropLateDuplicates } from './watermark';
 
 export interface HydrateOutcome {
   /**
@@ -33,12 +30,16 @@ export interface HydrateOutcome {
   applied: number;
   points: string[];
   reason?: string;
-}
-
-interface InFlight {
-  spans: [number, number][];
-  done: Promise<unknown>;
-  settled: boolean;
+  /** Merged groups written (one page-write pass and one watermark write each). */
+  groups?: number;
+  /** Requests made against the replica and its index (each page blob takes ~500/s). */
+  requests?: {
+    pageWrites: number;
+    clears: number;
+    readBacks: number;
+    indexReads: number;
+    indexWrites: number;
+  };
 }
 
 /** Blob trigger entry point: a staged batch was written; drain its disk. */
@@ -71,6 +72,17 @@ export async function drainDisk(
     total.applied += r.applied;
     total.points.push(...r.points);
     if (r.reason) total.reason = r.reason;
+    total.groups = (total.groups ?? 0) + (r.groups ?? 0);
+    if (r.requests) {
+      const t = (total.requests ??= {
+        pageWrites: 0,
+        clears: 0,
+        readBacks: 0,
+        indexReads: 0,
+        indexWrites: 0,
+      });
+      for (const k of Object.keys(t) as (keyof typeof t)[]) t[k] += r.requests[k];
+    }
     if (r.status !== 'drained') return total;
     const next = stagingBlobName(key.machineId, key.diskId, key.generation, r.appliedSeq + 1);
     if (!(await deps.blobs.getProperties(STAGING, next))) return total;
@@ -192,141 +204,33 @@ async function drainOnce(
     // Re-read under the lease: the previous holder may have moved the watermark since.
     state = (await deps.docs.disks.get(key.machineId, state.doc.id))!;
     if (state.doc.stopped) return { ...out, status: 'stopped', reason: state.doc.stopped.reason };
-    const deletes: Promise<boolean>[] = [];
-    const prefetched = new Map<number, Promise<Staged | undefined>>();
-    const fetch = (seq: number) => {
-      let p = prefetched.get(seq);
-      if (!p) {
-        p = readStaged(deps, stagingBlobName(key.machineId, key.diskId, key.generation, seq));
-        p.catch(() => {}); // awaited later; don't let an unused prefetch crash the process
-        prefetched.set(seq, p);
-      }
-      return p;
-    };
-
-    // Applied but not yet recorded in the watermark (group commit: one document write per
-    // `commitEvery` batches). Re-applying them after a crash is harmless: same bytes at the same
-    // offsets, digests recomputed; their staged blobs are deleted only once committed.
-    let pending: Applied[] = [];
-    // The previous batch's index update runs while this batch's pages are written (index
-    // updates stay in order; every commit waits for them).
-    let indexing: Promise<void> = Promise.resolve();
-    // Batches whose page writes (and digest read-back) may still be running, in seq order.
-    let inflight: InFlight[] = [];
-    const commit = async (piece?: PieceDoc) => {
-      await indexing;
-      if (pending.length === 0) return;
-      keeper.check();
-      state = await advance(deps, state!, pending, piece);
-      for (const a of pending) deletes.push(deleteStaged(deps, a.name, a.batch));
-      if (deletes.length >= 16) await Promise.all(deletes.splice(0));
-      out.applied += pending.length;
-      out.appliedSeq = state.doc.appliedSeq;
-      pending = [];
-    };
-    let seq = state.doc.appliedSeq;
-
-    for (;;) {
-      seq++;
-      for (let k = 1; k <= opts.prefetch; k++) void fetch(seq + k);
-      const staged = await fetch(seq);
-      prefetched.delete(seq);
-      if (!staged) break; // a gap (or the end): the missing batch's arrival triggers us again
-
-      keeper.check();
-
-      const name = stagingBlobName(key.machineId, key.diskId, key.generation, seq);
-      const digest = envelopeDigest(staged.data);
-      let batch: DecodedBatch;
-      try {
-        if (staged.refused) throw staged.refused;
-        if (staged.metadata.sha256 && staged.metadata.sha256 !== digest) {
-          throw new HavenError(
-            'integrity',
-            `Staged batch ${name} does not match the digest recorded at ingest.`,
-          );
-        }
-        batch = await decodeBatch(staged.data, (m, k) => deps.keys.getDataKey(m, k));
-        const h = batch.header;
-        if (
-          h.machineId !== key.machineId ||
-          h.diskId !== key.diskId ||
-          h.generation !== key.generation ||
-          h.seq !== seq
-        ) {
-          throw new HavenError(
-            'integrity',
-            `Staged batch ${name} holds ${h.machineId}/${h.diskId} g${h.generation} seq ${h.seq}.`,
-          );
-        }
-        if (h.diskSize !== diskSize)
-          throw new HavenError(
-            'integrity',
-            `Staged batch ${name} is for a ${h.diskSize}-byte disk, replica is ${diskSize}.`,
-          );
-      } catch (e) {
-        if (isHavenError(e) && !e.retryable) {
-          await commit();
-          await stopDisk(
-            deps,
-            { ...key, diskSize, seq },
-            'replication-integrity',
-            `Staged batch ${name} refused: ${e.message}`,
-          );
-          return { ...out, status: 'stopped', reason: e.message };
-        }
-        throw e;
-      }
-
-      // Start this batch's writes once no in-flight batch touches its blocks (and the window has
-      // room); its digests go to the index after every earlier batch's (the chain below).
-      const spans = blockSpans(batch.extents);
-      inflight = inflight.filter((f) => !f.settled);
-      const waitFor = inflight.filter((f) => spansOverlap(f.spans, spans)).map((f) => f.done);
-      if (inflight.length >= Math.max(1, opts.applyAhead)) waitFor.push(inflight[0]!.done);
-      await Promise.all(waitFor);
-      const extents = batch.extents;
-      const applied = (async () => {
-        await applyExtents(deps, opts, replica, leaseId, extents);
-        return touchedBlockDigests(deps, replica, diskSize, extents);
-      })();
-      const flight: InFlight = { spans, done: applied, settled: false };
-      applied.then(
-        () => (flight.settled = true),
-        () => (flight.settled = true),
-      );
-      inflight.push(flight);
-      const before = indexing;
-      indexing = (async () => {
-        const digests = await applied;
-        await before;
-        await index.update(digests);
-      })();
-      indexing.catch(() => {}); // surfaced by the next await of it
-
-      const bytes = batch.extents.reduce((n, e) => n + (e.kind === 'data' ? e.length : 0), 0);
-      pending.push({ seq, digest, bytes, name, batch: staged.batch });
-
-      if (batch.header.bookmark) {
-        // A point is committed at once: the watermark never moves past a bookmark without it.
-        await indexing;
-        const pieceDoc = await cutPiece(deps, key, replica, index, batch.header);
-        await commit(pieceDoc);
-        out.points.push(pieceDoc.pointId);
-        const point = await materializePoint(deps, key.machineId, pieceDoc.pointId);
-        if (point) {
-          await signals?.pointPublished(key.machineId, {
-            id: point.id,
-            disks: point.disks.map((d) => d.diskId),
-          });
-        }
-      } else if (pending.length >= opts.commitEvery) {
-        await commit();
-      }
-    }
-    await commit();
-    await Promise.all(deletes.splice(0));
-    await dropLateDuplicates(deps, key, state);
+    const r = await applyStagedGroups(
+      {
+        deps,
+        opts,
+        key,
+        replica,
+        leaseId,
+        diskSize,
+        index,
+        keeper,
+        ...(signals ? { signals } : {}),
+      },
+      state,
+    );
+    Object.assign(out, {
+      applied: r.applied,
+      appliedSeq: r.state.doc.appliedSeq,
+      points: r.points,
+      groups: r.groups,
+      requests: {
+        ...r.requests,
+        indexReads: index.requests.reads,
+        indexWrites: index.requests.writes,
+      },
+    });
+    if (r.stopped) return { ...out, status: 'stopped', reason: r.stopped };
+    await dropLateDuplicates(deps, key, r.state);
     return out;
   } finally {
     await keeper.stop();

@@ -1,5 +1,6 @@
 import type { DecodedExtent } from '../batch';
-import { DIGEST_BLOCK, blockDigest } from '../disk/digest';
+import { SUB_BLOCK, subDigest, zeroSubDigest } from '../disk/digest';
+import { IntervalMap, toExtents } from '../disk/intervalMap';
 import { mapLimit } from '../mapLimit';
 import { MAX_PAGE_WRITE } from './blobPorts';
 import { REPLICAS } from './names';
@@ -11,48 +12,51 @@ const SMALL_OPS_IN_FLIGHT = 32;
 /** Payload bytes in flight that large page writes are sized against. */
 const WRITE_BYTES_IN_FLIGHT = 8 * 1024 * 1024;
 
-/** The 64 KiB digest blocks a batch touches, as sorted, merged [first, last] spans. */
-export function blockSpans(
-  extents: readonly { offset: number; length: number }[],
-): [number, number][] {
-  const raw = extents
-    .filter((e) => e.length > 0)
-    .map((e): [number, number] => [
-      Math.floor(e.offset / DIGEST_BLOCK),
-      Math.floor((e.offset + e.length - 1) / DIGEST_BLOCK),
-    ])
-    .sort((a, z) => a[0] - z[0]);
-  const out: [number, number][] = [];
-  for (const [a, z] of raw) {
-    const last = out[out.length - 1];
-    if (last && a <= last[1] + 1) last[1] = Math.max(last[1], z);
-    else out.push([a, z]);
+/**
+ * Several batches of a disk as one: later batches win where they overlap (last writer wins, as
+ * applying them one by one would leave it), adjacent extents are joined up to one page write
+ * (4 MiB). Scattered small writes are what a page blob absorbs slowest (~500 requests/s), and a
+ * hydrator that is behind has many batches waiting: merging is how it catches up.
+ */
+export function mergeBatches(
+  batches: readonly { extents: readonly DecodedExtent[] }[],
+): DecodedExtent[] {
+  const map = new IntervalMap();
+  for (const b of batches) {
+    for (const e of b.extents) {
+      if (e.kind === 'data') {
+        const data = e.data;
+        map.set(e.offset, e.offset + e.length, {
+          kind: 'data',
+          read: (from, length) => data.subarray(from, from + length),
+          base: 0,
+        });
+      } else map.set(e.offset, e.offset + e.length, { kind: 'zero' });
+    }
   }
-  return out;
+  return toExtents(map, MAX_PAGE_WRITE).map((e) =>
+    e.kind === 'data' ? { ...e, length: e.data.length } : e,
+  );
 }
 
-/** True when two sorted span lists share a block. */
-export function spansOverlap(
-  a: readonly [number, number][],
-  b: readonly [number, number][],
-): boolean {
-  let i = 0;
-  let j = 0;
-  while (i < a.length && j < b.length) {
-    if (a[i]![1] < b[j]![0]) i++;
-    else if (b[j]![1] < a[i]![0]) j++;
-    else return true;
-  }
-  return false;
+/** Requests a drain made against the replica page blob (the budget a page blob has: ~500/s). */
+export interface ReplicaRequests {
+  pageWrites: number;
+  clears: number;
+  readBacks: number;
 }
 
-/** Page writes (≤ 4 MiB each) and clears, a few in flight. Same bytes at same offsets: idempotent. */
+/**
+ * Page writes (≤ 4 MiB each) and clears, several in flight. Same bytes at same offsets:
+ * idempotent. Returns how many requests it made.
+ */
 export async function applyExtents(
   deps: ReplicationDeps,
   opts: ReplicationOptions,
   replica: string,
   leaseId: string,
-  extents: DecodedExtent[],
+  extents: readonly DecodedExtent[],
+  count?: ReplicaRequests,
 ): Promise<void> {
   const jobs: { bytes: number; run: () => Promise<void> }[] = [];
   for (const e of extents) {
@@ -63,6 +67,7 @@ export async function applyExtents(
           bytes: MAX_PAGE_WRITE, // a clear moves no payload; count it as one large request
           run: () => deps.blobs.clearPages(REPLICAS, replica, e.offset + off, len, leaseId),
         });
+        if (count) count.clears++;
       }
     } else {
       // Large extents go in ≥ 1 MiB pieces, several in flight (faster than one 4 MiB call).
@@ -76,6 +81,7 @@ export async function applyExtents(
           bytes: chunk.length,
           run: () => deps.blobs.uploadPages(REPLICAS, replica, e.offset + off, chunk, leaseId),
         });
+        if (count) count.pageWrites++;
       }
     }
   }
@@ -93,64 +99,63 @@ export async function applyExtents(
 }
 
 /**
- * The digest of every 64 KiB block a batch touched: from the batch's own bytes when its
- * extents cover the block, else read back from the replica (after the writes).
+ * The digest of every 4 KiB sub-block the (merged, disjoint, sorted) extents wrote, from their
+ * own bytes: no read of the replica. Only a sub-block a write covers partly (a client writing
+ * 512-byte sectors) is read back, after the writes, as one range per run of such sub-blocks.
  */
-export async function touchedBlockDigests(
+export async function writtenSubDigests(
   deps: ReplicationDeps,
   replica: string,
   diskSize: number,
-  extents: DecodedExtent[],
+  extents: readonly DecodedExtent[],
+  count?: ReplicaRequests,
 ): Promise<Map<number, Buffer>> {
-  type Seg = { at: number; len: number; data?: Buffer };
-  const perBlock = new Map<number, Seg[]>();
+  const out = new Map<number, Buffer>();
+  type Seg = { at: number; data?: Buffer; len: number };
+  const partial = new Map<number, Seg[]>();
   for (const e of extents) {
-    const end = e.offset + e.length;
-    for (let b = Math.floor(e.offset / DIGEST_BLOCK); b * DIGEST_BLOCK < end; b++) {
-      const bs = b * DIGEST_BLOCK;
-      const from = Math.max(bs, e.offset);
-      const to = Math.min(bs + DIGEST_BLOCK, end, diskSize);
-      const seg: Seg = { at: from - bs, len: to - from };
-      if (e.kind === 'data') seg.data = e.data.subarray(from - e.offset, to - e.offset);
-      let list = perBlock.get(b);
-      if (!list) perBlock.set(b, (list = []));
-      list.push(seg);
+    const end = Math.min(e.offset + e.length, diskSize);
+    for (let s = Math.floor(e.offset / SUB_BLOCK); s * SUB_BLOCK < end; s++) {
+      const ss = s * SUB_BLOCK;
+      const subLen = Math.min(SUB_BLOCK, diskSize - ss);
+      const from = Math.max(ss, e.offset);
+      const to = Math.min(ss + subLen, end);
+      const data = e.kind === 'data' ? e.data.subarray(from - e.offset, to - e.offset) : undefined;
+      if (from === ss && to === ss + subLen && !partial.has(s)) {
+        out.set(s, data ? subDigest(data) : zeroSubDigest(diskSize, s));
+        continue;
+      }
+      let segs = partial.get(s);
+      if (!segs) partial.set(s, (segs = []));
+      segs.push({ at: from - ss, len: to - from, ...(data ? { data } : {}) });
     }
   }
-  const out = new Map<number, Buffer>();
   const readBack: number[] = [];
-  for (const [b, segs] of perBlock) {
-    const blockLen = Math.min(DIGEST_BLOCK, diskSize - b * DIGEST_BLOCK);
-    const covered = segs.reduce((n, s) => n + s.len, 0);
-    if (covered < blockLen) {
-      readBack.push(b);
+  for (const [s, segs] of partial) {
+    const subLen = Math.min(SUB_BLOCK, diskSize - s * SUB_BLOCK);
+    if (segs.reduce((n, x) => n + x.len, 0) < subLen) {
+      readBack.push(s);
       continue;
     }
-    if (segs.length === 1 && segs[0]!.data) {
-      out.set(b, blockDigest(segs[0]!.data));
-    } else if (segs.every((s) => !s.data)) {
-      out.set(b, blockDigest(Buffer.alloc(blockLen)));
-    } else {
-      const buf = Buffer.alloc(blockLen);
-      for (const s of segs) if (s.data) s.data.copy(buf, s.at);
-      out.set(b, blockDigest(buf));
-    }
+    const buf = Buffer.alloc(subLen);
+    for (const x of segs) x.data?.copy(buf, x.at);
+    out.set(s, subDigest(buf));
   }
   readBack.sort((a, z) => a - z);
-  // Contiguous runs of partially covered blocks are read in one call each.
   const runs: [number, number][] = [];
-  for (const b of readBack) {
+  for (const s of readBack) {
     const last = runs[runs.length - 1];
-    if (last && last[1] === b - 1 && b - last[0] < 64) last[1] = b;
-    else runs.push([b, b]);
+    if (last && last[1] === s - 1 && s - last[0] < 1024) last[1] = s;
+    else runs.push([s, s]);
   }
   await mapLimit(runs, SMALL_OPS_IN_FLIGHT, async ([first, last]) => {
-    const start = first * DIGEST_BLOCK;
-    const end = Math.min((last + 1) * DIGEST_BLOCK, diskSize);
+    const start = first * SUB_BLOCK;
+    const end = Math.min((last + 1) * SUB_BLOCK, diskSize);
     const buf = await deps.blobs.readRange(REPLICAS, replica, start, end - start);
-    for (let b = first; b <= last; b++) {
-      const s = (b - first) * DIGEST_BLOCK;
-      out.set(b, blockDigest(buf.subarray(s, Math.min(s + DIGEST_BLOCK, buf.length))));
+    if (count) count.readBacks++;
+    for (let s = first; s <= last; s++) {
+      const at = (s - first) * SUB_BLOCK;
+      out.set(s, subDigest(buf.subarray(at, Math.min(at + SUB_BLOCK, buf.length))));
     }
   });
   return out;

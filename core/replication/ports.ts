@@ -67,18 +67,17 @@ export interface ReplicationOptions {
   leaseSeconds: number;
   /** Largest seq accepted ahead of the applied watermark ("seq from the future"). */
   maxSeqAhead: number;
-  /** Staged batches read ahead while applying. */
+  /** Staged batches read (and decoded) ahead while applying. */
   prefetch: number;
-  /** Concurrent page writes per batch. */
+  /** Concurrent large page writes (small scattered ones go wider: they are latency-bound). */
   writeConcurrency: number;
   /**
-   * Batches whose page writes may be in flight at once. A batch starts its writes while earlier
-   * ones are still writing only if it touches none of their 64 KiB blocks (write order = seq
-   * order wherever batches overlap); digests, watermark and points stay strictly in seq order.
+   * Most batches merged into one group (one set of page writes, one index flush, one watermark
+   * write); a group also ends at a bookmark and at the first batch not staged yet.
    */
-  applyAhead: number;
-  /** Batches applied per watermark write (group commit); bookmarks always commit at once. */
-  commitEvery: number;
+  mergeBatches: number;
+  /** Data bytes after which a group ends (bounds the hydrator's memory). */
+  mergeBytes: number;
   /** Lifetime of a restore read URL. */
   readUrlSeconds: number;
 }
@@ -86,9 +85,9 @@ export interface ReplicationOptions {
 export const DEFAULT_REPLICATION_OPTIONS: ReplicationOptions = {
   leaseSeconds: 30,
   maxSeqAhead: 1_000_000,
-  prefetch: 3,
+  prefetch: 8,
   writeConcurrency: 8,
-  applyAhead: 3,
-  commitEvery: 8,
+  mergeBatches: 64,
+  mergeBytes: 64 * 1024 * 1024,
   readUrlSeconds: 15 * 60,
 };

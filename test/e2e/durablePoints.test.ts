@@ -2,10 +2,12 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminApi, incidents } from './support/admin';
+import { adminApi } from '../support/adminApi';
+import { startStack, type StackProc } from '../support/localStack';
+import { sleep } from '../support/procs';
+import { incidents } from './support/admin';
 import { changeFiles, fsckClean, makeImage, sha256File } from './support/images';
 import { protectedMachine, restore, runOnce, type Machine } from './support/machine';
-import { sleep, startStack, type StackProc } from './support/procs';
 import { breakReplicaLease, leaseReplicaAndDie } from './support/storage';
 
 interface ApiPoint {

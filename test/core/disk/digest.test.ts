@@ -4,9 +4,13 @@ import { MemoryBlobStore } from '../../../adapters/blobs/memoryBlobStore';
 import {
   CHUNK_BLOCKS,
   DIGEST_BLOCK,
+  SUB_BLOCK,
+  SUBS_PER_BLOCK,
   blockCount,
   blockDigest,
+  blockDigestOfSubs,
   chunkDigest,
+  subDigest,
   treeDigest,
   zeroChunkDigest,
 } from '../../../core/disk/digest';
@@ -23,6 +27,29 @@ function zeroDigests(size: number): Buffer[] {
 }
 
 describe('disk digest tree', () => {
+  it('a block digest is sha256 of its 4 KiB sub-block digests (short last ones included)', () => {
+    for (const len of [DIGEST_BLOCK, 3 * SUB_BLOCK + 1024, 512]) {
+      const data = randomBytes(len);
+      const subs: Buffer[] = [];
+      for (let o = 0; o < len; o += SUB_BLOCK)
+        subs.push(
+          createHash('sha256')
+            .update(data.subarray(o, Math.min(o + SUB_BLOCK, len)))
+            .digest(),
+        );
+      const want = createHash('sha256').update(Buffer.concat(subs)).digest();
+      expect(blockDigest(data).equals(want)).toBe(true);
+      expect(blockDigestOfSubs(Buffer.concat(subs)).equals(want)).toBe(true);
+    }
+    // The all-zero fast paths give the same digests as hashing the zeros.
+    const z = Buffer.alloc(DIGEST_BLOCK);
+    const zs = createHash('sha256').update(Buffer.alloc(SUB_BLOCK)).digest();
+    expect(subDigest(z.subarray(0, SUB_BLOCK)).equals(zs)).toBe(true);
+    expect(
+      blockDigest(z).equals(blockDigestOfSubs(Buffer.concat(new Array(SUBS_PER_BLOCK).fill(zs)))),
+    ).toBe(true);
+  });
+
   it('is sha256(size ‖ chunk digests), each chunk sha256 of its block digests', () => {
     const blocks = zeroDigests(SIZE).map((d, i) => (i % 7 === 0 ? randomBytes(32) : d));
     const size = Buffer.alloc(8);
@@ -47,30 +74,56 @@ describe('disk digest tree', () => {
     }
   });
 
-  it('the replica index recomputes only changed chunks and agrees with the full tree', async () => {
+  it('the replica index keeps sub-block digests, recomputes only changed chunks and agrees with the full tree', async () => {
     const blobs = new MemoryBlobStore();
     await blobs.ensureContainer(REPLICA_INDEX);
     const index = new ReplicaIndex(blobs, 'm1', 'd1', 1, SIZE);
     await index.ensure();
-    const blocks = zeroDigests(SIZE);
-    expect(await index.pointDigest(await index.readChanged())).toBe(treeDigest(blocks, SIZE));
+    const image = Buffer.alloc(SIZE);
+    const tree = () => {
+      const blocks: Buffer[] = [];
+      for (let o = 0; o < SIZE; o += DIGEST_BLOCK)
+        blocks.push(blockDigest(image.subarray(o, Math.min(o + DIGEST_BLOCK, SIZE))));
+      return treeDigest(blocks, SIZE);
+    };
+    expect(await index.pointDigest(await index.readChanged())).toBe(tree());
+    const subCount = Math.ceil(SIZE / SUB_BLOCK);
+    const last = subCount - 1;
     for (const round of [
-      [0, 5, CHUNK_BLOCKS * 2 + 5], // first and last chunk, the partial last block
-      [CHUNK_BLOCKS + 1],
-      [3, CHUNK_BLOCKS + 1000],
+      [0, 5, last, last - 1], // first block, the partial last block
+      [CHUNK_BLOCKS * SUBS_PER_BLOCK + 3],
+      [3, 4, CHUNK_BLOCKS * SUBS_PER_BLOCK + 1000],
+      Array.from({ length: SUBS_PER_BLOCK }, (_, i) => 2 * SUBS_PER_BLOCK + i), // a whole block
     ]) {
-      const update = new Map(round.map((b) => [b, randomBytes(32)]));
-      for (const [b, d] of update) blocks[b] = d;
+      // One sub-block rewritten at a time: the other 15 of its block come from the index.
+      const update = new Map<number, Buffer>();
+      for (const s of round) {
+        const at = s * SUB_BLOCK;
+        const bytes = randomBytes(Math.min(SUB_BLOCK, SIZE - at));
+        bytes.copy(image, at);
+        update.set(s, subDigest(bytes));
+      }
       await index.update(update);
+      await index.flush();
       const changed = await index.readChanged();
-      expect(await index.pointDigest(changed)).toBe(treeDigest(blocks, SIZE));
+      expect(await index.pointDigest(changed)).toBe(tree());
       await index.clearChanged();
     }
+    // A fresh index object (another drain) reads the same state from the blob.
+    const again = new ReplicaIndex(blobs, 'm1', 'd1', 1, SIZE);
+    const s = 7 * SUBS_PER_BLOCK + 2;
+    const bytes = randomBytes(SUB_BLOCK);
+    bytes.copy(image, s * SUB_BLOCK);
+    await again.update(new Map([[s, subDigest(bytes)]]));
+    await again.flush();
+    expect(await again.pointDigest(await again.readChanged())).toBe(tree());
     // A block changed but its bit lost would leave a stale chunk: the bitmap is the contract.
-    const stale = new Map([[7, randomBytes(32)]]);
-    await index.update(stale);
-    await index.clearChanged();
-    blocks[7] = stale.get(7)!;
-    expect(await index.pointDigest(await index.readChanged())).not.toBe(treeDigest(blocks, SIZE));
+    await again.clearChanged();
+    const t = 9 * SUBS_PER_BLOCK;
+    const lost = randomBytes(SUB_BLOCK);
+    lost.copy(image, t * SUB_BLOCK);
+    await again.update(new Map([[t, subDigest(lost)]]));
+    await again.clearChanged();
+    expect(await again.pointDigest(await again.readChanged())).not.toBe(tree());
   });
 });

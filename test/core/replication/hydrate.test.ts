@@ -156,7 +156,7 @@ describe('hydrate', () => {
 
   it('crash between page write and watermark: the re-run gives exact bytes and digest', async () => {
     const h = await harness();
-    h.opts.commitEvery = 1; // a watermark write per batch: crash right after batch 2's pages
+    h.opts.mergeBatches = 1; // a watermark write per batch: crash right after batch 2's pages
     const m = h.addMachine({ d0: 2 * MiB });
     const d = m.disks[0]!;
     await send(h, d, d.batch([data(0, 200 * 1024)]));
@@ -181,7 +181,7 @@ describe('hydrate', () => {
     expect((piece!.doc as { disks: { sha256: string }[] }).disks[0]!.sha256).toBe(d.digest());
   });
 
-  it('applies disjoint batches with writes in flight together, overlapping ones in seq order', async () => {
+  it('merges waiting batches: overlaps resolved by seq order even when page writes finish out of order', async () => {
     const h = await harness('memory');
     const m = h.addMachine({ d0: 8 * MiB });
     const d = m.disks[0]!;
@@ -436,9 +436,9 @@ describe('hydrate', () => {
     expect((await replicaBytes(h, d)).equals(d.image)).toBe(true);
   });
 
-  it('group commit: a crash before a group’s watermark write re-applies the whole group exactly', async () => {
+  it('merged groups: a crash before a group’s watermark write re-applies the whole group exactly', async () => {
     const h = await harness();
-    h.opts.commitEvery = 4;
+    h.opts.mergeBatches = 4;
     const m = h.addMachine({ d0: 2 * MiB });
     const d = m.disks[0]!;
     for (let i = 0; i < 6; i++)

@@ -1,0 +1,104 @@
+/**
+ * Last-writer-wins interval map over a disk's byte range. Later changes cut away whatever part
+ * of earlier ones they cover, so a block overwritten ten times is written once, with its final
+ * contents: the agent coalesces a batch window with it, the hydrator several waiting batches.
+ * Pieces keep a reference to where their bytes live (journal payload, image, decoded batch)
+ * so overwritten data is never read or copied.
+ */
+export type PieceSource =
+  { kind: 'zero' } | { kind: 'data'; read: (from: number, length: number) => Buffer; base: number };
+
+export interface Piece {
+  start: number;
+  end: number;
+  src: PieceSource;
+}
+
+export class IntervalMap {
+  /** Sorted, non-overlapping. */
+  pieces: Piece[] = [];
+  bytes = 0;
+
+  /** First index whose end > pos. */
+  private lowerBound(pos: number): number {
+    let lo = 0;
+    let hi = this.pieces.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.pieces[mid]!.end <= pos) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  set(start: number, end: number, src: PieceSource): void {
+    if (end <= start) return;
+    const i = this.lowerBound(start);
+    const replaced: Piece[] = [];
+    let j = i;
+    while (j < this.pieces.length && this.pieces[j]!.start < end) j++;
+    for (let k = i; k < j; k++) {
+      const p = this.pieces[k]!;
+      this.bytes -= p.end - p.start;
+      if (p.start < start) replaced.push({ start: p.start, end: start, src: p.src });
+      if (p.end > end) {
+        const src: PieceSource =
+          p.src.kind === 'data' ? { ...p.src, base: p.src.base + (end - p.start) } : p.src;
+        replaced.push({ start: end, end: p.end, src });
+      }
+    }
+    const left = replaced.filter((p) => p.end <= start);
+    const right = replaced.filter((p) => p.start >= end);
+    const mid: Piece = { start, end, src };
+    for (const p of [...left, mid, ...right]) this.bytes += p.end - p.start;
+    this.pieces.splice(i, j - i, ...left, mid, ...right);
+  }
+
+  clear(): void {
+    this.pieces = [];
+    this.bytes = 0;
+  }
+}
+
+export type Extent =
+  { kind: 'data'; offset: number; data: Buffer } | { kind: 'zero'; offset: number; length: number };
+
+/**
+ * Turns the map into extents: adjacent data pieces merge into one extent up to maxExtent bytes
+ * (page blob uploadPages limit), adjacent zero pieces into one zero range.
+ */
+export function toExtents(map: IntervalMap, maxExtent = 4 * 1024 * 1024): Extent[] {
+  const out: Extent[] = [];
+  let run: { start: number; parts: Buffer[]; len: number } | undefined;
+  const flushRun = () => {
+    if (run)
+      out.push({
+        kind: 'data',
+        offset: run.start,
+        data: run.parts.length === 1 ? run.parts[0]! : Buffer.concat(run.parts, run.len),
+      });
+    run = undefined;
+  };
+  for (const p of map.pieces) {
+    if (p.src.kind === 'zero') {
+      flushRun();
+      const last = out[out.length - 1];
+      if (last && last.kind === 'zero' && last.offset + last.length === p.start)
+        last.length += p.end - p.start;
+      else out.push({ kind: 'zero', offset: p.start, length: p.end - p.start });
+      continue;
+    }
+    for (let pos = p.start; pos < p.end;) {
+      if (!run || run.start + run.len !== pos || run.len >= maxExtent) {
+        flushRun();
+        run = { start: pos, parts: [], len: 0 };
+      }
+      const n = Math.min(p.end - pos, maxExtent - run.len);
+      run.parts.push(p.src.read(p.src.base + (pos - p.start), n));
+      run.len += n;
+      pos += n;
+    }
+  }
+  flushRun();
+  return out;
+}

@@ -1,0 +1,204 @@
+import { decodeBatch, envelopeDigest, stagingBlobName, type DecodedBatch } from '../batch';
+import { HavenError, isHavenError } from '../errors';
+import { cutPiece } from './cutPiece';
+import { stopDisk } from './incidents';
+import type { LeaseKeeper } from './leaseKeeper';
+import type { DiskKey } from './names';
+import { applyExtents, mergeBatches, writtenSubDigests, type ReplicaRequests } from './pageWrites';
+import { materializePoint } from './pointDocs';
+import type { ProtectionSignals, ReplicationDeps, ReplicationOptions } from './ports';
+import type { ReplicaIndex } from './replicaIndex';
+import { deleteStaged, readStaged, type Staged } from './stagedBatch';
+import type { VersionedDisk } from './state';
+import { advance, type Applied } from './watermark';
+
+/** One drain's view of a replica it holds the lease of. */
+export interface DrainContext {
+  deps: ReplicationDeps;
+  opts: ReplicationOptions;
+  key: DiskKey;
+  replica: string;
+  leaseId: string;
+  diskSize: number;
+  index: ReplicaIndex;
+  keeper: LeaseKeeper;
+  signals?: ProtectionSignals;
+}
+
+export interface GroupsOutcome {
+  state: VersionedDisk;
+  applied: number;
+  points: string[];
+  /** Groups written (each one page-write pass, one index flush, one watermark write). */
+  groups: number;
+  requests: ReplicaRequests;
+  stopped?: string;
+}
+
+interface Fetched {
+  staged?: Staged;
+  batch?: DecodedBatch;
+  refused?: HavenError;
+}
+
+interface Member extends Applied {
+  decoded: DecodedBatch;
+}
+
+/**
+ * Applies the staged batches after the watermark in seq order, as merged groups: the batches
+ * already waiting (up to `mergeBatches` / `mergeBytes`, never past a bookmark, whose snapshot
+ * must show exactly the batches before it) are merged into one set of page writes (overlaps
+ * resolved by order, adjacent extents joined), their sub-block digests come from the bytes
+ * written (no replica read-back), the index is flushed, then the watermark moves once for the
+ * whole group. A crash anywhere re-applies the group from the same first seq: the batches are
+ * immutable, so the group is the same or longer, and the result is what applying them one by
+ * one would give. Stops at a gap (the missing batch's arrival triggers the next drain).
+ */
+export async function applyStagedGroups(
+  ctx: DrainContext,
+  start: VersionedDisk,
+): Promise<GroupsOutcome> {
+  const { deps, opts, key } = ctx;
+  const out: GroupsOutcome = {
+    state: start,
+    applied: 0,
+    points: [],
+    groups: 0,
+    requests: { pageWrites: 0, clears: 0, readBacks: 0 },
+  };
+  const prefetched = new Map<number, Promise<Fetched>>();
+  const fetch = (seq: number): Promise<Fetched> => {
+    let p = prefetched.get(seq);
+    if (!p) {
+      p = fetchBatch(ctx, seq);
+      p.catch(() => {}); // awaited later; an unused prefetch must not crash the process
+      prefetched.set(seq, p);
+    }
+    return p;
+  };
+  const deletes: Promise<boolean>[] = [];
+  let seq = start.doc.appliedSeq;
+  try {
+    for (;;) {
+      const group: Member[] = [];
+      let bytes = 0;
+      let refused: { seq: number; error: HavenError } | undefined;
+      for (;;) {
+        const s = seq + group.length + 1;
+        for (let k = 1; k <= opts.prefetch; k++) void fetch(s + k);
+        const f = await fetch(s);
+        prefetched.delete(s);
+        if (!f.staged) break; // a gap or the end
+        ctx.keeper.check();
+        if (f.refused) {
+          refused = { seq: s, error: f.refused };
+          break;
+        }
+        const b = f.batch!;
+        const data = b.extents.reduce((n, e) => n + (e.kind === 'data' ? e.length : 0), 0);
+        group.push({
+          seq: s,
+          digest: envelopeDigest(f.staged.data),
+          bytes: data,
+          name: stagingBlobName(key.machineId, key.diskId, key.generation, s),
+          ...(f.staged.batch ? { batch: f.staged.batch } : {}),
+          decoded: b,
+        });
+        bytes += data;
+        if (b.header.bookmark) break;
+        if (group.length >= opts.mergeBatches || bytes >= opts.mergeBytes) break;
+      }
+      if (group.length) {
+        await applyGroup(ctx, group, out);
+        for (const m of group) deletes.push(deleteStaged(deps, m.name, m.batch));
+        if (deletes.length >= 16) await Promise.all(deletes.splice(0));
+        seq = group[group.length - 1]!.seq;
+      }
+      if (refused) {
+        await stopDisk(
+          deps,
+          { ...key, diskSize: ctx.diskSize, seq: refused.seq },
+          'replication-integrity',
+          `Staged batch ${stagingBlobName(key.machineId, key.diskId, key.generation, refused.seq)} refused: ${refused.error.message}`,
+        );
+        out.stopped = refused.error.message;
+        return out;
+      }
+      if (!group.length) return out;
+    }
+  } finally {
+    await Promise.all(deletes.splice(0));
+  }
+}
+
+async function applyGroup(ctx: DrainContext, group: Member[], out: GroupsOutcome): Promise<void> {
+  const { deps, opts, key, replica, leaseId, diskSize, index } = ctx;
+  const merged = mergeBatches(group.map((m) => m.decoded));
+  await applyExtents(deps, opts, replica, leaseId, merged, out.requests);
+  const subs = await writtenSubDigests(deps, replica, diskSize, merged, out.requests);
+  await index.update(subs);
+  await index.flush();
+  ctx.keeper.check();
+  const last = group[group.length - 1]!;
+  const header = last.decoded.header;
+  const applied: Applied[] = group.map(({ decoded: _, ...a }) => a);
+  out.groups++;
+  if (!header.bookmark) {
+    out.state = await advance(deps, out.state, applied, undefined);
+    out.applied += group.length;
+    return;
+  }
+  // A point is committed with its group: the watermark never moves past a bookmark without it.
+  const piece = await cutPiece(deps, key, replica, index, header);
+  out.state = await advance(deps, out.state, applied, piece);
+  out.applied += group.length;
+  out.points.push(piece.pointId);
+  const point = await materializePoint(deps, key.machineId, piece.pointId);
+  if (point) {
+    await ctx.signals?.pointPublished(key.machineId, {
+      id: point.id,
+      disks: point.disks.map((d) => d.diskId),
+    });
+  }
+}
+
+/** Reads, verifies and decodes one staged batch (the prefetcher runs it ahead). */
+async function fetchBatch(ctx: DrainContext, seq: number): Promise<Fetched> {
+  const { deps, key, diskSize } = ctx;
+  const name = stagingBlobName(key.machineId, key.diskId, key.generation, seq);
+  const staged = await readStaged(deps, name);
+  if (!staged) return {};
+  try {
+    if (staged.refused) throw staged.refused;
+    const digest = envelopeDigest(staged.data);
+    if (staged.metadata.sha256 && staged.metadata.sha256 !== digest) {
+      throw new HavenError(
+        'integrity',
+        `Staged batch ${name} does not match the digest recorded at ingest.`,
+      );
+    }
+    const batch = await decodeBatch(staged.data, (m, k) => deps.keys.getDataKey(m, k));
+    const h = batch.header;
+    if (
+      h.machineId !== key.machineId ||
+      h.diskId !== key.diskId ||
+      h.generation !== key.generation ||
+      h.seq !== seq
+    ) {
+      throw new HavenError(
+        'integrity',
+        `Staged batch ${name} holds ${h.machineId}/${h.diskId} g${h.generation} seq ${h.seq}.`,
+      );
+    }
+    if (h.diskSize !== diskSize)
+      throw new HavenError(
+        'integrity',
+        `Staged batch ${name} is for a ${h.diskSize}-byte disk, replica is ${diskSize}.`,
+      );
+    return { staged, batch };
+  } catch (e) {
+    if (isHavenError(e) && !e.retryable) return { staged, refused: e };
+    throw e;
+  }
+}
