@@ -12,6 +12,7 @@ import { changePointBody, failoverBody, testFailoverBody } from '../../core/reco
  * The recovery operations: each answers 202 + `Location` of its job (200 with the same job for
  * a repeated `Idempotency-Key` and body). Refusals are problem+json and change nothing.
  */
+// Function names are `start…`: the sagas' names are taken (one namespace per Functions app).
 function operation(
   name: string,
   route: string,
@@ -54,42 +55,42 @@ function operation(
 }
 
 export const testFailover = operation(
-  'testFailover',
+  'startTestFailover',
   'test-failover',
   RecoveryJob.testFailover,
   testFailoverBody,
   'Test failover into the isolated test network; replication continues',
 );
 export const testFailoverCleanup = operation(
-  'testFailoverCleanup',
+  'startTestFailoverCleanup',
   'test-failover-cleanup',
   RecoveryJob.testFailoverCleanup,
   emptyBody,
   'Delete everything the test failover made',
 );
 export const failover = operation(
-  'failover',
+  'startFailover',
   'failover',
   RecoveryJob.failover,
   failoverBody,
   'Fail over to Azure (unplanned, or planned with zero data loss)',
 );
 export const changeRecoveryPoint = operation(
-  'changeRecoveryPoint',
+  'startChangeRecoveryPoint',
   'change-recovery-point',
   RecoveryJob.changePoint,
   changePointBody,
   'After failover, before commit: swap the disks to another point (same NIC and IP)',
 );
 export const commitFailover = operation(
-  'commitFailover',
+  'startCommitFailover',
   'commit',
   RecoveryJob.commit,
   emptyBody,
   'Commit the failover (no more point changes; replication stops)',
 );
 export const cancelFailover = operation(
-  'cancelFailover',
+  'startCancelFailover',
   'cancel-failover',
   RecoveryJob.cancel,
   emptyBody,
