@@ -1,3 +1,4 @@
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RecoveryPointDoc } from '../../../core/replication/state';
 import { REPLICAS, replicaBlobName, replicaBlobSize } from '../../../core/replication/names';
@@ -15,10 +16,7 @@ export interface RecoveryEnv extends SagaEnv {
  * in `points` (real replica page blobs and snapshots in Azurite, so base-blob copies are real).
  */
 export async function recoveryEnv(points = ['p1']): Promise<RecoveryEnv> {
-  const file = join(
-    require('node:os').tmpdir(),
-    `target-${process.pid}-${Date.now()}-${Math.random()}.json`,
-  );
+  const file = join(tmpdir(), `target-${process.pid}-${Date.now()}-${Math.random()}.json`);
   const env = await sagaEnv({ RECOVERY_TARGET_FILE: file, HAVEN_RECOVERY_RESOURCE_GROUP: 'rg-dr' });
   const { root, machineId } = env;
   const { blobs, docs } = root.replication.deps;
