@@ -80,6 +80,8 @@ export interface ReplicationOptions {
   mergeBytes: number;
   /** Lifetime of a restore read URL. */
   readUrlSeconds: number;
+  /** How often each machine's newest point is read back and checked against its digest. */
+  verifyEveryHours: number;
 }
 
 export const DEFAULT_REPLICATION_OPTIONS: ReplicationOptions = {
@@ -90,4 +92,5 @@ export const DEFAULT_REPLICATION_OPTIONS: ReplicationOptions = {
   mergeBatches: 64,
   mergeBytes: 64 * 1024 * 1024,
   readUrlSeconds: 15 * 60,
+  verifyEveryHours: 24,
 };

@@ -130,6 +130,9 @@ export interface RecoveryPointDoc {
   /** Queryable twin of `materializedAt` (absent on the first schema's documents: materialized). */
   materialized?: boolean;
   materializedAt?: string;
+  /** Set by the verification pass: the snapshots read back match `disks[].sha256`. */
+  verified?: boolean;
+  verifiedAt?: string;
 }
 
 /** The staged-batch frontier of one (disk, generation), kept by ingest. */
@@ -153,7 +156,8 @@ export const pieceDocId = (pointId: string, diskId: string) => `piece:${pointId}
 export interface ReplicationAlertDoc {
   id: string;
   machineId: string;
-  kind: 'replication-conflict' | 'replication-integrity' | 'replication-stopped';
+  kind:
+    'replication-conflict' | 'replication-integrity' | 'replication-stopped' | 'replication-rpo';
   severity: 'critical' | 'error' | 'warning';
   diskId?: string;
   generation?: number;

@@ -28,8 +28,9 @@ export async function hydrateHandler(_blob: unknown, context: InvocationContext)
   const root = await getRoot();
   const { deps, options } = root.replication;
   const r = await hydrateStaged(deps, options, name, signalsFor(root, context));
+  const q = r.requests;
   context.log(
-    `hydrate ${name}: ${r.status}, applied ${r.applied}, watermark ${r.appliedSeq}${r.points.length ? `, points ${r.points.join(',')}` : ''}`,
+    `hydrate ${name}: ${r.status}, applied ${r.applied}, watermark ${r.appliedSeq}${r.points.length ? `, points ${r.points.join(',')}` : ''}${q ? `, groups ${r.groups ?? 0}, page writes ${q.pageWrites}, clears ${q.clears}, read-backs ${q.readBacks}, index reads ${q.indexReads}, index writes ${q.indexWrites}` : ''}`,
   );
 }
 
