@@ -1,0 +1,89 @@
+import { describe, expect, it } from 'vitest';
+import { api, effectLines, finalJob, waitUntil } from './sagaSupport';
+import { leftovers, recoveryEnv, runOp, spawnRecoveryHost } from './recoverySupport';
+
+const RESOURCE_TYPES = [
+  'Microsoft.Network/virtualNetworks',
+  'Microsoft.Network/networkSecurityGroups',
+  'Microsoft.Network/publicIPAddresses',
+  'Microsoft.Network/networkInterfaces',
+  'Microsoft.Compute/disks',
+  'Microsoft.Compute/virtualMachines',
+];
+
+describe('recovery sagas: faults and host kills leave nothing behind', () => {
+  it(
+    'a failure of each step (refused at once, or a failed operation) is compensated: the group is empty again',
+    { timeout: 240_000 },
+    async () => {
+      const env = await recoveryEnv(['p1']);
+      const h = await spawnRecoveryHost(env);
+      try {
+        // Every type as a failed operation; refused at once (retried by the activity policy,
+        // then compensated) once, for the VM.
+        const cases = [
+          ...RESOURCE_TYPES.map((type) => ({ type, mode: 'lro-fail' as const })),
+          { type: 'Microsoft.Compute/virtualMachines', mode: 'throw' as const },
+        ];
+        for (const { type, mode } of cases) {
+          {
+            env.target.setFaults([{ op: `put:${type}`, mode, code: 'InjectedFault' }]);
+            const job = await runOp(h, env, 'test-failover');
+            const label = `${mode} put ${type}`;
+            expect(job.state, label).toBe('failed');
+            expect(job.error.message, label).toMatch(/inject/i);
+            expect(await leftovers(env), label).toEqual([]);
+            const status = (await api(h, 'GET', `/api/machines/${env.machineId}/failover`)).json;
+            expect(status.testFailover, label).toBeNull();
+          }
+        }
+        // Failover compensates the same way and the machine is protected again.
+        env.target.setFaults([{ op: 'put:Microsoft.Compute/virtualMachines', mode: 'lro-fail' }]);
+        expect((await runOp(h, env, 'failover')).state).toBe('failed');
+        expect(await leftovers(env)).toEqual([]);
+        expect((await env.root.controlPlane.protectedItems.get(env.machineId)).doc.state).toBe(
+          'protected',
+        );
+        // With the faults gone it works.
+        env.target.setFaults([]);
+        expect((await runOp(h, env, 'test-failover')).state).toBe('succeeded');
+      } finally {
+        await h.stop();
+      }
+    },
+  );
+
+  it(
+    'the host killed at points through a test failover: it resumes and finishes, nothing twice',
+    { timeout: 240_000 },
+    async () => {
+      for (const killAfter of [4, 18, 36]) {
+        const env = await recoveryEnv(['p1']);
+        let h = await spawnRecoveryHost(env);
+        const r = await api(h, 'POST', `/api/machines/${env.machineId}/test-failover`, {});
+        expect(r.status).toBe(202);
+        await waitUntil(
+          'effects',
+          async () => (effectLines(env).length >= killAfter ? true : undefined),
+          60_000,
+          2,
+        );
+        await h.kill();
+        h = await spawnRecoveryHost(env);
+        try {
+          const job = await finalJob(h, r.json.id as string);
+          expect(job.state, `kill after ${killAfter}`).toBe('succeeded');
+          const left = await leftovers(env);
+          // Exactly one of each (names come from the job id: a retried PUT hits the same resource).
+          expect(left.filter((x) => x.startsWith('virtualMachines/'))).toHaveLength(1);
+          expect(left.filter((x) => x.startsWith('disks/'))).toHaveLength(2);
+          expect(left.filter((x) => x.startsWith('networkInterfaces/'))).toHaveLength(1);
+          await runOp(h, env, 'test-failover-cleanup');
+          expect(await leftovers(env), `kill after ${killAfter}`).toEqual([]);
+        } finally {
+          await h.stop();
+        }
+      }
+    },
+  );
+});
