@@ -52,6 +52,7 @@ export class ControlPlaneDirectory implements MachineDirectory {
       ...(policy
         ? {
             retention: { retentionHours: policy.doc.retentionHours, thinning: policy.doc.thinning },
+            rpoAlertSeconds: policy.doc.rpoAlertSeconds,
           }
         : {}),
     };

@@ -18,6 +18,8 @@ export interface KnownMachine {
   disks: KnownDisk[];
   /** Replication policy's retention (defaults apply when absent). */
   retention?: RetentionPolicy;
+  /** Replication policy's RPO alert threshold. */
+  rpoAlertSeconds?: number;
 }
 
 /**

@@ -165,6 +165,8 @@ export interface ReplicationAlertDoc {
   message: string;
   details?: Record<string, unknown>;
   at: string;
+  /** Alerts about a condition that can pass (RPO) say when it did. */
+  resolvedAt?: string;
 }
 
 export interface RejectionDoc {
