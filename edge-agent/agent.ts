@@ -20,6 +20,7 @@ import {
   type PeerClock,
 } from './groupCuts';
 import { runHook } from './hooks';
+import { FinalBookmark } from './finalBookmark';
 import { ScanSource } from './scanSource';
 import { type BatchSink, Sender } from './sender';
 import { Spool } from './spool';
@@ -380,6 +381,20 @@ export class Agent {
             this.log('group cut poll failed', { error: (e as Error).message }),
           ),
         (this.settings.groupPollSeconds ?? 5) * 1000,
+      ),
+    );
+    const final = new FinalBookmark(
+      this.source,
+      () => this.api.finalBookmark(this.identity.machineId),
+      (m, f) => this.log(m, f),
+    );
+    timers.push(
+      setInterval(
+        () =>
+          void final
+            .poll()
+            .catch((e) => this.log('final bookmark poll failed', { error: (e as Error).message })),
+        2_000,
       ),
     );
     timers.push(

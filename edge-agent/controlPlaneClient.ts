@@ -1,5 +1,6 @@
 import { HavenError, type ErrorKind } from '../core/errors';
 import type { GroupCut, PeerClock } from './groupCuts';
+import type { FinalBookmarkRequest } from './finalBookmark';
 
 export type IngestCredentials = import('../core/controlPlane/ingest').IngestCredentials;
 
@@ -186,6 +187,21 @@ export class ControlPlaneClient {
 
   async heartbeat(machineId: string, body: unknown): Promise<void> {
     await this.request('POST', `machines/${encodeURIComponent(machineId)}/heartbeat`, body);
+  }
+
+  /** A planned failover's final bookmark, if the control plane wants one (null otherwise). */
+  async finalBookmark(machineId: string): Promise<FinalBookmarkRequest | null> {
+    try {
+      const r = await this.request<{ request?: FinalBookmarkRequest | null }>(
+        'GET',
+        `machines/${encodeURIComponent(machineId)}/final-bookmark`,
+      );
+      return r.body?.request ?? null;
+    } catch (e) {
+      // A control plane without recovery has no such route: nothing wanted.
+      if (e instanceof HavenError && e.kind === 'not-found') return null;
+      throw e;
+    }
   }
 
   /**

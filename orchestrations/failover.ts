@@ -2,7 +2,7 @@ import type { OrchestrationContext, OrchestrationHandler } from 'durable-functio
 import { Step, type RecoveryJobInput } from '../core/recovery/operations';
 import { RecoveryActivity as A } from './activities/recoveryActivities';
 import { bringUp, pointStep } from './bringUp';
-import { RecoverySaga } from './recoverySaga';
+import { RecoverySaga, type Gen } from './recoverySaga';
 import type { RecoveryResult } from './testFailover';
 
 /**
@@ -13,10 +13,36 @@ import type { RecoveryResult } from './testFailover';
  * Replication keeps running until commit. A failure compensates everything and returns the
  * item to `protected`.
  *
- * Planned: the point is the newest one after the source's final bookmark has been processed
- * (`latest`); see docs/recovery.md for what the agent does.
+ * Planned (site still up): the agent is asked for a final bookmark; it stops taking writes and
+ * inserts it; once that point is durable the failover uses it, so no acknowledged write is
+ * lost. Compensation withdraws the request (the agent lets writes flow again).
  */
 export const FAILOVER = 'failover';
+
+/** Asks for the final bookmark and waits until its point is durable; returns its id. */
+function* finalBookmark(s: RecoverySaga, machineId: string): Gen<string> {
+  const id = `final-${s.jobId}`;
+  return yield* s.step(
+    Step.finalBookmark,
+    function* () {
+      yield s.call(A.record, {
+        machineId,
+        change: { kind: 'final-bookmark', jobId: s.jobId, id, requestedAt: s.now().toISOString() },
+      });
+      const deadline = s.now().getTime() + s.facts.latestWaitMs;
+      for (;;) {
+        const st = (yield s.call(A.pointStatus, { machineId, pointId: id })) as string | null;
+        if (st === 'published') return id;
+        if (s.now().getTime() >= deadline)
+          throw new Error(
+            `The agent's final bookmark '${id}' did not arrive in time (is the site up?).`,
+          );
+        yield* s.sleep(s.facts.pollMs);
+      }
+    },
+    3,
+  );
+}
 
 export const failoverOrchestrator: OrchestrationHandler = function* (ctx: OrchestrationContext) {
   const input = ctx.df.getInput() as RecoveryJobInput;
@@ -25,7 +51,9 @@ export const failoverOrchestrator: OrchestrationHandler = function* (ctx: Orches
   try {
     yield s.job({ state: 'running', percent: 0, stepName: 'starting', allowedActions: [] });
     yield* s.loadFacts();
-    const point = yield* pointStep(s, input, input.planned ? 'latest' : (input.choice ?? 'latest'));
+    if (!input.planned) yield s.skip(Step.finalBookmark, 'unplanned failover');
+    const choice = input.planned ? yield* finalBookmark(s, machineId) : (input.choice ?? 'latest');
+    const point = yield* pointStep(s, input, choice);
     const vm = yield* bringUp(s, input, point, false);
     yield* s.step(Step.record, function* () {
       yield s.call(A.record, { machineId, change: { kind: 'failover-ready', jobId: s.jobId, vm } });

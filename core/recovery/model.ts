@@ -56,6 +56,8 @@ export interface FailoverRecord {
   /** The job now acting on it (change point, commit, cancel); absent when idle. */
   busyJobId?: string;
   busyKind?: 'change-point' | 'commit' | 'cancel';
+  /** Planned failover: the final bookmark the agent is asked for (it holds writes from then on). */
+  finalBookmark?: { id: string; requestedAt: string };
   vm?: DeployedVm;
   committedAt?: string;
 }

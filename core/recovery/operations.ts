@@ -43,7 +43,8 @@ export const Step = {
 const bring = [Step.point, Step.network, Step.diskImport, Step.vmCreate, Step.boot, Step.probe];
 export const stepsOf: Record<RecoveryJobType, string[]> = {
   [RecoveryJob.testFailover]: [...bring, Step.record],
-  [RecoveryJob.failover]: [...bring, Step.record],
+  // final-bookmark: planned failovers only (skipped otherwise).
+  [RecoveryJob.failover]: [Step.finalBookmark, ...bring, Step.record],
   [RecoveryJob.testFailoverCleanup]: [Step.deleteVm, Step.deleteResources, Step.record],
   [RecoveryJob.cancel]: [Step.deleteVm, Step.deleteResources, Step.record],
   [RecoveryJob.changePoint]: [

@@ -16,6 +16,8 @@ export type RecordChange =
   | { kind: 'failover-ready'; jobId: string; vm: DeployedVm }
   /** The failover compensated, or was cancelled: the machine is protected again. */
   | { kind: 'failover-clear'; jobId: string }
+  /** Planned failover: ask the agent for its final bookmark. */
+  | { kind: 'final-bookmark'; jobId: string; id: string; requestedAt: string }
   /** A change-point / commit / cancel job ends; `vm` replaces the deployed VM when given. */
   | { kind: 'release'; jobId: string; vm?: DeployedVm; committedAt?: string };
 
@@ -44,6 +46,10 @@ export function applyRecordChange(
     case 'failover-ready':
       if (r.failover?.jobId !== c.jobId) return undefined;
       r.failover = { ...r.failover, vm: c.vm };
+      return r;
+    case 'final-bookmark':
+      if (r.failover?.jobId !== c.jobId || r.failover.finalBookmark) return undefined;
+      r.failover = { ...r.failover, finalBookmark: { id: c.id, requestedAt: c.requestedAt } };
       return r;
     case 'failover-clear':
       if (r.failover?.jobId !== c.jobId && r.failover?.busyJobId !== c.jobId) return undefined;

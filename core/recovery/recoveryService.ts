@@ -158,8 +158,7 @@ export class RecoveryService {
       case RecoveryJob.failover:
         need('protected');
         // A planned failover's point is the final bookmark, taken while it runs.
-        if (body.planned && body.point === undefined)
-          return this.checkPoint(machineId, 'latest-processed');
+        if (body.planned && body.point === undefined) return this.checkPoint(machineId, 'latest');
         return this.checkPoint(machineId, parsePointChoice(body.point, 'latest'));
       case RecoveryJob.testFailoverCleanup:
         if (!rec.test)

@@ -3,4 +3,5 @@ import './recoverySettings';
 import './recoveryOperations';
 import './failoverStatus';
 import './testFailoverTtl';
+import './finalBookmark';
 export {};

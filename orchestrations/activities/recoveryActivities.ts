@@ -16,6 +16,7 @@ export const RecoveryActivity = {
   record: 'Recovery_Record',
   getRecord: 'Recovery_GetRecord',
   materialize: 'Recovery_Materialize',
+  pointStatus: 'Recovery_PointStatus',
   resolvePoint: 'Recovery_ResolvePoint',
   copyBase: 'Recovery_CopyBase',
   deleteBase: 'Recovery_DeleteBase',
@@ -103,6 +104,12 @@ async function resolve(i: { machineId: string; choice: string }): Promise<Candid
   return resolvePoint(d.points, i.machineId, parsePointChoice(i.choice, 'latest'));
 }
 
+/** 'published' (durable), 'pending' (being cut) or null (not seen yet). */
+async function pointStatus(i: { machineId: string; pointId: string }): Promise<string | null> {
+  const d = await recoveryDeps();
+  return (await d.points.status(i.machineId, i.pointId)) ?? null;
+}
+
 export type MaterializeRound =
   | { state: 'materialized'; point: ResolvedPoint }
   | { state: 'pending' | 'failed'; reason?: string };
@@ -184,6 +191,7 @@ export const recoveryActivities: Record<string, (input: never) => Promise<unknow
   [RecoveryActivity.record]: record,
   [RecoveryActivity.getRecord]: getRecord,
   [RecoveryActivity.materialize]: materialize,
+  [RecoveryActivity.pointStatus]: pointStatus,
   [RecoveryActivity.resolvePoint]: resolve,
   [RecoveryActivity.copyBase]: copyBase,
   [RecoveryActivity.deleteBase]: deleteBase,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { api } from './sagaSupport';
-import { leftovers, recoveryEnv, runOp, spawnRecoveryHost } from './recoverySupport';
+import { api, finalJob, waitUntil } from './sagaSupport';
+import { addPoint, leftovers, recoveryEnv, runOp, spawnRecoveryHost } from './recoverySupport';
 
 describe('recovery sagas on the durable backend (file-backed target)', () => {
   it('test failover → cleanup; failover → change point → commit; refusals change nothing', async () => {
@@ -67,6 +67,27 @@ describe('recovery sagas on the durable backend (file-backed target)', () => {
         pointId: 'p2',
       });
       expect((await api(h, 'POST', `${base}/cancel-failover`, {})).status).toBe(409);
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it('planned failover: the agent is asked for a final bookmark; the failover uses that point', async () => {
+    const env = await recoveryEnv(['p1']);
+    const h = await spawnRecoveryHost(env);
+    try {
+      const r = await api(h, 'POST', `/api/machines/${env.machineId}/failover`, { planned: true });
+      expect(r.status).toBe(202);
+      const want = await waitUntil(
+        'final bookmark request',
+        async () => (await env.root.recovery.records.get(env.machineId)).failover?.finalBookmark,
+      );
+      expect(want.id).toBe(`final-${r.json.id as string}`);
+      // The agent's bookmark arrives and is hydrated: a point with that id (newer than p1).
+      await addPoint(env, want.id);
+      const job = await finalJob(h, r.json.id as string);
+      expect(job).toMatchObject({ state: 'succeeded', result: { pointId: want.id } });
+      expect(job.steps[0]).toMatchObject({ name: 'final-bookmark', state: 'succeeded' });
     } finally {
       await h.stop();
     }

@@ -19,7 +19,7 @@ export async function recoveryEnv(points = ['p1']): Promise<RecoveryEnv> {
   const file = join(tmpdir(), `target-${process.pid}-${Date.now()}-${Math.random()}.json`);
   const env = await sagaEnv({ RECOVERY_TARGET_FILE: file, HAVEN_RECOVERY_RESOURCE_GROUP: 'rg-dr' });
   const { root, machineId } = env;
-  const { blobs, docs } = root.replication.deps;
+  const { blobs } = root.replication.deps;
   const now = new Date().toISOString();
   await root.controlPlane.protectedItems.create({
     id: machineId,
@@ -34,44 +34,52 @@ export async function recoveryEnv(points = ['p1']): Promise<RecoveryEnv> {
     history: [],
   });
   await blobs.ensureContainer(REPLICAS);
-  const sizes: Record<string, number> = { sda: 3 * 1024 * 1024, sdb: 1024 * 1024 + 512 };
-  for (const d of Object.keys(sizes))
+  for (const d of Object.keys(SIZES))
     await blobs.createPageBlob(
       REPLICAS,
       replicaBlobName(machineId, d, 1),
-      replicaBlobSize(sizes[d]!),
+      replicaBlobSize(SIZES[d]!),
     );
-  for (const [i, id] of points.entries()) {
-    const disks = [];
-    for (const d of Object.keys(sizes)) {
-      const blob = replicaBlobName(machineId, d, 1);
-      await blobs.uploadPages(REPLICAS, blob, 0, Buffer.alloc(512, i + 1));
-      const snapshot = await blobs.createSnapshot(REPLICAS, blob);
-      disks.push({
-        diskId: d,
-        generation: 1,
-        seq: i + 1,
-        blob,
-        snapshot,
-        sha256: 'x',
-        sizeBytes: sizes[d]!,
-        changes: '',
-        changedBlocks: 0,
-      });
-    }
-    const time = new Date(Date.now() - (points.length - i) * 1000).toISOString();
-    await docs.points.create({
-      id,
-      type: 'point',
-      machineId,
-      time,
-      consistency: 'crash',
+  const out = { ...env, target: new FileRecoveryTarget(file) };
+  for (const id of points) await addPoint(out, id);
+  return out;
+}
+
+const SIZES: Record<string, number> = { sda: 3 * 1024 * 1024, sdb: 1024 * 1024 + 512 };
+
+/** A materialized point `id` (newest so far): one real snapshot per disk, its first sector marked. */
+export async function addPoint(env: SagaEnv, id: string): Promise<void> {
+  const { root, machineId } = env;
+  const { blobs, docs } = root.replication.deps;
+  const n = (await docs.points.query({ partitionKey: machineId, limit: 1000 })).items.length;
+  const disks = [];
+  for (const d of Object.keys(SIZES)) {
+    const blob = replicaBlobName(machineId, d, 1);
+    await blobs.uploadPages(REPLICAS, blob, 0, Buffer.alloc(512, n + 1));
+    const snapshot = await blobs.createSnapshot(REPLICAS, blob);
+    disks.push({
+      diskId: d,
       generation: 1,
-      disks,
-      publishedAt: time,
-    } as RecoveryPointDoc);
+      seq: n + 1,
+      blob,
+      snapshot,
+      sha256: 'x',
+      sizeBytes: SIZES[d]!,
+      changes: '',
+      changedBlocks: 0,
+    });
   }
-  return { ...env, target: new FileRecoveryTarget(file) };
+  const time = new Date(Date.now() + n).toISOString();
+  await docs.points.create({
+    id,
+    type: 'point',
+    machineId,
+    time,
+    consistency: 'crash',
+    generation: 1,
+    disks,
+    publishedAt: time,
+  } as RecoveryPointDoc);
 }
 
 export const spawnRecoveryHost = (env: RecoveryEnv): Promise<HostChild> =>
