@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import {
   mkdirSync,
@@ -89,14 +89,24 @@ export function debugfsRm(image: string, fsPath: string): void {
   execFileSync('debugfs', ['-w', '-R', `rm ${fsPath}`, image], { stdio: 'pipe' });
 }
 
-/** e2fsck -fn: true when the filesystem is clean. */
+/**
+ * e2fsck -fn: true when the filesystem is clean, false when e2fsck found errors (exit 1, 2 or
+ * 4: what it found is in its output). Throws when it could not check at all (not installed,
+ * no such image, an operational or usage error: exit 8 and above), which is not "not clean".
+ */
 export function fsckClean(image: string): boolean {
-  try {
-    execFileSync('e2fsck', ['-fn', image], { stdio: 'pipe' });
-    return true;
-  } catch {
-    return false;
-  }
+  const r = spawnSync('e2fsck', ['-fn', image], { encoding: 'utf8' });
+  if (r.error)
+    throw new Error(
+      (r.error as NodeJS.ErrnoException).code === 'ENOENT'
+        ? 'e2fsck is not installed (Debian package e2fsprogs)'
+        : `e2fsck ${image}: ${r.error.message}`,
+    );
+  if (r.status === 0) return true;
+  if (r.status !== null && r.status >= 1 && r.status <= 7 && !(r.status & 8)) return false;
+  throw new Error(
+    `e2fsck could not check ${image} (exit ${r.status ?? r.signal}): ${r.stderr || r.stdout}`,
+  );
 }
 
 export function sha256File(path: string, length?: number): string {

@@ -2,7 +2,11 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminApi, incidents } from './support/admin';
+import type { StackInfo } from '../support/localStack';
+import type { Child } from '../support/procs';
+import { sharedLocalStack } from '../support/stack';
+import { adminApi } from '../support/adminApi';
+import { incidents } from './support/admin';
 import {
   bookmarkIds,
   pollGroupCutsEverySecond,
@@ -13,7 +17,6 @@ import {
 import { changeFiles, fsckClean, keepCopy, makeImage, sha256File } from './support/images';
 import { protectedMachine, restore, runOnce, type Machine } from './support/machine';
 import { serveDisk } from './support/serveDisk';
-import { startStack, type Child, type StackProc } from './support/procs';
 
 const SIZE_MIB = 32;
 
@@ -27,13 +30,13 @@ describe(
   { timeout: 900_000 },
   () => {
     let dir: string;
-    let stack: StackProc;
+    let stack: StackInfo;
     const ms: Machine[] = [];
     const agents: Child[] = [];
 
     beforeAll(async () => {
       dir = mkdtempSync(path.join(tmpdir(), 'haven-e2e-group-'));
-      stack = await startStack(path.join(dir, 'stack'));
+      stack = await sharedLocalStack();
       for (const name of ['app', 'db']) {
         const mdir = path.join(dir, name);
         mkdirSync(mdir);
@@ -44,7 +47,6 @@ describe(
     }, 300_000);
     afterAll(async () => {
       await Promise.all(agents.map(stopAgent));
-      await stack?.stop();
       rmSync(dir, { recursive: true, force: true });
     });
 
@@ -145,7 +147,7 @@ describe(
       });
       const served = await Promise.all(pair.map((m) => serveDisk(m)));
       agents.push(...served);
-      served.forEach((s, i) => s.write(0x21 + i, (2 + i) * 2 ** 20));
+      await Promise.all(served.map((s, i) => s.write(0x21 + i, (2 + i) * 2 ** 20)));
       const cut = await adminApi(stack, 'POST', 'consistency-groups/shop/bookmarks', {
         leadSeconds: 5,
       });

@@ -2,11 +2,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { StackInfo } from '../support/localStack';
+import { sharedLocalStack } from '../support/stack';
 import { incidents } from './support/admin';
 import { bookmarkOf, captureRun, publish, waitForPoint } from './support/delivery';
 import { changeFiles, makeImage, sha256File } from './support/images';
 import { protectedMachine, restore, runOnce } from './support/machine';
-import { startStack, type StackProc } from './support/procs';
 import { leaseReplicaAndDie } from './support/storage';
 
 const LEASE_SECONDS = 15;
@@ -18,13 +19,12 @@ const LEASE_SECONDS = 15;
  */
 describe('hydrator crash while holding the replica lease', { timeout: 600_000 }, () => {
   let dir: string;
-  let stack: StackProc;
+  let stack: StackInfo;
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'haven-e2e-lease-'));
-    stack = await startStack(path.join(dir, 'stack'));
+    stack = await sharedLocalStack();
   }, 300_000);
   afterAll(async () => {
-    await stack?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 

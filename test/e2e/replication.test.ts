@@ -2,10 +2,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { StackInfo } from '../support/localStack';
+import { sharedLocalStack } from '../support/stack';
 import { incidents } from './support/admin';
 import { changeFiles, fsckClean, keepCopy, makeImage, sha256File } from './support/images';
 import { protectedMachine, restore, runOnce, type Machine } from './support/machine';
-import { startStack, type StackProc } from './support/procs';
 
 const SIZE_MIB = 32;
 
@@ -15,18 +16,17 @@ describe(
   { timeout: 900_000 },
   () => {
     let dir: string;
-    let stack: StackProc;
+    let stack: StackInfo;
     let m: Machine;
 
     beforeAll(async () => {
       dir = mkdtempSync(path.join(tmpdir(), 'haven-e2e-repl-'));
-      stack = await startStack(path.join(dir, 'stack'));
+      stack = await sharedLocalStack();
       const image = path.join(dir, 'server.img');
       makeImage(image, SIZE_MIB);
       m = await protectedMachine(stack, dir, image);
     }, 300_000);
     afterAll(async () => {
-      await stack?.stop();
       rmSync(dir, { recursive: true, force: true });
     });
 

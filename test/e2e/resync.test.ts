@@ -3,13 +3,23 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminApi, incidents } from './support/admin';
+import { adminApi } from '../support/adminApi';
+import type { StackInfo } from '../support/localStack';
+import { sharedLocalStack } from '../support/stack';
+import { firstOf, waitFor } from '../support/waitFor';
+import { incidents } from './support/admin';
 import { captureRun, publish, waitForPoint } from './support/delivery';
 import { controlRequest } from '../../edge-agent/nbd/controlClient';
 import type { RecoveryPoint } from '../../edge-agent/controlPlaneClient';
 import { changeFiles, fsckClean, keepCopy, makeImage, sha256File } from './support/images';
-import { protectedMachine, restore, runOnce, type Machine, type Point } from './support/machine';
-import { agentJson, sleep, startStack, type StackProc } from './support/procs';
+import {
+  agentJsonOn,
+  protectedMachine,
+  restore,
+  runOnce,
+  type Machine,
+  type Point,
+} from './support/machine';
 import { serveDisk } from './support/serveDisk';
 import { plantStaged } from './support/storage';
 
@@ -22,30 +32,19 @@ interface ResyncReply {
   created: boolean;
 }
 
-/** Polls `probe` until it returns something truthy (bounded; no timing is asserted). */
-async function eventually<T>(what: string, probe: () => Promise<T>, tries = 600): Promise<T> {
-  for (let i = 0; ; i++) {
-    const v = await probe();
-    if (v) return v;
-    if (i >= tries) throw new Error(`${what}: not reached`);
-    await sleep(250);
-  }
-}
-
 /** Design §2 "Generations and resync": a new generation into a fresh replica; older points stay. */
 describe(
   'resync end to end (stack and agent as processes, real ext4)',
   { timeout: 900_000 },
   () => {
     let dir: string;
-    let stack: StackProc;
+    let stack: StackInfo;
 
     beforeAll(async () => {
       dir = mkdtempSync(path.join(tmpdir(), 'haven-e2e-resync-'));
-      stack = await startStack(path.join(dir, 'stack'));
+      stack = await sharedLocalStack();
     }, 300_000);
     afterAll(async () => {
-      await stack?.stop();
       rmSync(dir, { recursive: true, force: true });
     });
 
@@ -76,11 +75,15 @@ describe(
 
     /** The item is protected again and the resync job succeeded (the new generation's first point). */
     async function expectResynced(m: Machine, jobId: string): Promise<void> {
-      await eventually('resync job succeeded', async () => {
-        const job = await adminApi<{ state: string }>(stack, 'GET', `jobs/${jobId}`);
-        expect(job.state).not.toBe('failed');
-        return job.state === 'succeeded';
-      });
+      await waitFor(
+        `resync job ${jobId} succeeded`,
+        async () => {
+          const job = await adminApi<{ state: string }>(stack, 'GET', `jobs/${jobId}`);
+          expect(job.state).not.toBe('failed');
+          return job.state === 'succeeded';
+        },
+        { timeoutMs: 150_000, intervalMs: 250 },
+      );
       const view = await adminApi<{
         protection: { state: string };
         disks: { id: string; generation: number; resync?: { completedAt?: string } }[];
@@ -150,8 +153,11 @@ describe(
         m,
         batches.map((b) => b.envelope),
       );
-      await eventually('generation 1 stopped', async () =>
-        (await incidents(stack, m.machineId)).disks.some((d) => d.generation === 1 && d.stopped),
+      await waitFor(
+        'generation 1 stopped',
+        async () =>
+          (await incidents(stack, m.machineId)).disks.some((d) => d.generation === 1 && d.stopped),
+        { timeoutMs: 150_000, intervalMs: 250 },
       );
 
       const r = await resync(m, { reason: 'after replication-integrity incident' });
@@ -172,10 +178,11 @@ describe(
       execFileSync('e2fsck', ['-fy', m.image], { stdio: 'ignore' });
       execFileSync('resize2fs', [m.image], { stdio: 'ignore' });
       changeFiles(m.image, 'grown', 3);
-      const added = await agentJson<{ id: string; sizeBytes: number; generation: number }>(
-        m.stateDir,
-        ['disk', 'add', m.image],
-      );
+      const added = await agentJsonOn<{ id: string; sizeBytes: number; generation: number }>(m, [
+        'disk',
+        'add',
+        m.image,
+      ]);
       expect(added).toMatchObject({ id: m.diskId, sizeBytes: 24 * MiB, generation: 2 });
 
       const p2 = await runOnce(m);
@@ -198,29 +205,48 @@ describe(
       const server = await serveDisk(m, { HAVEN_AGENT_GENERATION_POLL_MS: '300' });
       const { ctl, write } = server;
       try {
-        /** Cuts bookmarks until one becomes a point (one cut during a resync scan is dropped). */
-        const point = async (tag: string): Promise<RecoveryPoint> => {
-          for (let i = 0; ; i++) {
+        /**
+         * Cuts bookmarks until one becomes a point. A bookmark cut while a resync scan fills the
+         * new generation describes no state of its replica: the agent drops it, and says so.
+         * Each cut must end one way or the other; the dropped ones are returned.
+         */
+        const point = async (tag: string): Promise<{ p: RecoveryPoint; dropped: string[] }> => {
+          const dropped: string[] = [];
+          for (let i = 0; i < 20; i++) {
             const id = `${tag}-${i}`;
             expect(await controlRequest(ctl, { op: 'bookmark', id })).toMatchObject({ ok: true });
-            const p = await waitForPoint(m, id, 15_000).catch(() => undefined);
-            if (p) return p;
-            if (i >= 20) throw new Error(`no point for ${tag}: ${server.out.stderr.slice(-3000)}`);
+            const p = await firstOf<RecoveryPoint | undefined>(
+              (signal) => waitForPoint(m, id, 120_000, signal),
+              (signal) =>
+                server
+                  .waitForOutput(`bookmark ${id} dropped: it falls inside a resync`, {
+                    signal,
+                    timeoutMs: 120_000,
+                  })
+                  .then(() => undefined),
+            );
+            if (p) return { p, dropped };
+            dropped.push(id);
           }
+          throw new Error(`no point for ${tag}: ${server.out.stderr.slice(-3000)}`);
         };
 
-        write(0x5a, 3 * MiB);
-        const p1 = await point('gen1');
+        await write(0x5a, 3 * MiB);
+        const gen1 = await point('gen1');
+        expect(gen1.dropped).toEqual([]); // no resync running: nothing to drop
         const src1 = sha256File(m.image);
-        expect(generationOf(p1)).toBe(1);
+        expect(generationOf(gen1.p)).toBe(1);
 
         const r = await resync(m, { reason: 'e2e: serve-disk follows' });
         expect(r.disk.generation).toBe(2);
-        await eventually('the agent followed generation 2', async () =>
-          server.out.stderr.includes('restarting replication'),
-        );
-        write(0xa5, 9 * MiB);
-        const p2 = await point('gen2');
+        await server.waitForOutput('restarting replication', { timeoutMs: 120_000 });
+        await write(0xa5, 9 * MiB);
+        const gen2 = await point('gen2');
+        // Cuts are made one at a time, so only the few that fall inside the one resync scan
+        // (16 MiB) can be dropped, each of them reported.
+        expect(gen2.dropped.length, gen2.dropped.join(',')).toBeLessThanOrEqual(3);
+        const p1 = gen1.p;
+        const p2 = gen2.p;
         const src2 = sha256File(m.image);
         expect(generationOf(p2)).toBe(2);
 

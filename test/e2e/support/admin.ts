@@ -1,18 +1,5 @@
 import { CosmosClient } from '@azure/cosmos';
-import { adminApi } from '../../support/adminApi';
-import type { StackProc } from './procs';
-
-export { adminApi };
-
-/** A site and a one-time enrollment token. */
-export async function enrollmentToken(stack: StackProc): Promise<string> {
-  const site = await adminApi<{ id: string }>(stack, 'POST', 'sites', {
-    name: `e2e-${Math.random().toString(36).slice(2, 8)}`,
-  });
-  return (
-    await adminApi<{ token: string }>(stack, 'POST', `sites/${site.id}/enrollment-tokens`, {})
-  ).token;
-}
+import { adminApi, type AdminTarget } from '../../support/adminApi';
 
 /** What the replication data path recorded about a machine, straight from the Cosmos documents. */
 export interface Incidents {
@@ -21,7 +8,7 @@ export interface Incidents {
   disks: { diskId: string; generation: number; appliedSeq: number; stopped?: unknown }[];
 }
 
-export async function incidents(stack: StackProc, machineId: string): Promise<Incidents> {
+export async function incidents(stack: AdminTarget, machineId: string): Promise<Incidents> {
   const client = new CosmosClient({
     endpoint: stack.env.HAVEN_COSMOS_ENDPOINT!,
     key: stack.env.HAVEN_COSMOS_KEY!,
@@ -56,7 +43,7 @@ export async function incidents(stack: StackProc, machineId: string): Promise<In
 }
 
 /** GET /api/machines/{id}: the admin's view (health.errors, per-disk watermarks). */
-export const machineView = (stack: StackProc, machineId: string) =>
+export const machineView = (stack: AdminTarget, machineId: string) =>
   adminApi<{ health?: { errors?: unknown[]; disks?: unknown[] } }>(
     stack,
     'GET',

@@ -5,8 +5,8 @@ import type { AgentIdentity } from '../../../edge-agent/agentState';
 import { ControlPlaneClient, type RecoveryPoint } from '../../../edge-agent/controlPlaneClient';
 import { EventHubsSink, type Outbound } from '../../../edge-agent/sender';
 import type { SpoolEntry } from '../../../edge-agent/spool';
-import type { Machine } from './machine';
-import { sleep, startAgent } from './procs';
+import { waitFor } from '../../support/waitFor';
+import { agentOn, type Machine } from './machine';
 
 export interface Captured {
   seq: number;
@@ -19,8 +19,7 @@ export interface Captured {
  * the point then times out (nothing was delivered): that exit is expected.
  */
 export async function captureRun(m: Machine, dir: string): Promise<Captured[]> {
-  const r = await startAgent(m.stateDir, ['run', '--once', '--capture', dir, '--timeout', '1'])
-    .done;
+  const r = await agentOn(m, ['run', '--once', '--capture', dir, '--timeout', '1']).done;
   const files = (await fsp.readdir(dir).catch(() => [])).filter((f) => f.endsWith('.hvb'));
   if (files.length === 0) throw new Error(`capture run wrote nothing: ${r.stderr.slice(-2000)}`);
   return files
@@ -60,19 +59,23 @@ export async function publish(m: Machine, envelopes: Buffer[]): Promise<void> {
   }
 }
 
+/** The machine's recovery point `pointId`, once it is published. */
 export async function waitForPoint(
   m: Machine,
   pointId: string,
   timeoutMs = 120_000,
+  signal?: AbortSignal,
 ): Promise<RecoveryPoint> {
   const api = machineClient(m);
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const p = await api.recoveryPoint(m.machineId, pointId);
-    if (p) return p;
-    if (Date.now() > until) throw new Error(`point ${pointId} did not appear`);
-    await sleep(250);
-  }
+  return waitFor(
+    `point ${pointId} of ${m.machineId}`,
+    () => api.recoveryPoint(m.machineId, pointId),
+    {
+      timeoutMs,
+      intervalMs: 100,
+      signal,
+    },
+  );
 }
 
 /** Every batch 2–3 times, all of it shuffled. */

@@ -1,8 +1,9 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { adminApi } from './admin';
-import type { Machine } from './machine';
-import { sleep, startAgent, type Child, type StackProc } from './procs';
+import { adminApi, type AdminTarget } from '../../support/adminApi';
+import { stopChild, type Child } from '../../support/procs';
+import { waitFor } from '../../support/waitFor';
+import { agentOn, type Machine } from './machine';
 
 /**
  * `haven-agent run` (continuous) that cuts no crash bookmarks of its own (interval 1 h) and asks
@@ -10,7 +11,7 @@ import { sleep, startAgent, type Child, type StackProc } from './procs';
  */
 export function startReplicating(m: Machine): Child {
   pollGroupCutsEverySecond(m);
-  return startAgent(m.stateDir, ['run', '--interval', '3600']);
+  return agentOn(m, ['run', '--interval', '3600']);
 }
 
 /** The machine's agent asks for consistency-group cuts every second (settings.json). */
@@ -27,8 +28,7 @@ export function pollGroupCutsEverySecond(m: Machine): void {
 
 /** SIGTERM (a clean stop: the agent flushes and checkpoints) and wait for the exit. */
 export async function stopAgent(a: Child): Promise<void> {
-  if (a.child.exitCode === null && a.child.signalCode === null) a.child.kill('SIGTERM');
-  await a.done;
+  await stopChild(a, 'SIGTERM');
 }
 
 export interface GroupPoint {
@@ -48,27 +48,29 @@ export interface GroupPoint {
 
 /** Polls the group point until it is complete (or `until` holds); fails early if an agent died. */
 export async function waitForGroupPoint(
-  stack: StackProc,
+  stack: AdminTarget,
   groupId: string,
   pointId: string,
   agents: Child[],
   opts: { until?: (p: GroupPoint) => boolean; timeoutMs?: number } = {},
 ): Promise<GroupPoint> {
-  const until = Date.now() + (opts.timeoutMs ?? 300_000);
   const done = opts.until ?? ((p: GroupPoint) => p.state === 'complete');
-  for (;;) {
-    const p = await adminApi<GroupPoint>(
-      stack,
-      'GET',
-      `consistency-groups/${groupId}/recovery-points/${pointId}`,
-    );
-    if (done(p)) return p;
-    const dead = agents.find((a) => a.child.exitCode !== null || a.child.signalCode !== null);
-    if (dead) throw new Error(`an agent exited: ${dead.out.stdout}${dead.out.stderr.slice(-3000)}`);
-    if (Date.now() > until)
-      throw new Error(`group point ${pointId} still ${p.state}, missing ${p.missing.join(',')}`);
-    await sleep(500);
-  }
+  return waitFor(
+    `group point ${pointId} of ${groupId}`,
+    async () => {
+      const p = await adminApi<GroupPoint>(
+        stack,
+        'GET',
+        `consistency-groups/${groupId}/recovery-points/${pointId}`,
+      );
+      if (done(p)) return p;
+      const dead = agents.find((a) => a.exited());
+      if (dead)
+        throw new Error(`an agent exited: ${dead.out.stdout}${dead.out.stderr.slice(-3000)}`);
+      return undefined;
+    },
+    { timeoutMs: opts.timeoutMs ?? 300_000, intervalMs: 250 },
+  );
 }
 
 /** The ids of the bookmarks the agent spooled (its bookmark log), in order. */

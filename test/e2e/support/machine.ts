@@ -1,6 +1,7 @@
 import * as path from 'node:path';
-import { adminApi, enrollmentToken } from './admin';
-import { agentJson, startAgent, type Exit, type StackProc } from './procs';
+import { adminApi, enrollmentToken, type AdminTarget } from '../../support/adminApi';
+import { enrollWithDisk } from '../../support/machines';
+import { agentJson, startAgent, type Child } from '../../support/procs';
 
 export interface Machine {
   machineId: string;
@@ -9,26 +10,32 @@ export interface Machine {
   image: string;
 }
 
+/** The agent CLI on the machine's state dir. */
+export const agentOn = (m: { stateDir: string }, args: string[], env?: NodeJS.ProcessEnv): Child =>
+  startAgent([...args, '--state-dir', m.stateDir], env);
+
+/** Runs the agent on the machine to its end (exit 0 or throws); its --json answer. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export const agentJsonOn = <T = any>(m: { stateDir: string }, args: string[]): Promise<T> =>
+  agentJson<T>([...args, '--state-dir', m.stateDir]);
+
 /** Enrolls an agent (own state dir under `dir`), adds `image` as its disk, protects the machine. */
 export async function protectedMachine(
-  stack: StackProc,
+  stack: AdminTarget,
   dir: string,
   image: string,
 ): Promise<Machine> {
   const stateDir = path.join(dir, 'agent');
   const token = await enrollmentToken(stack);
-  const e = await agentJson<{ machineId: string }>(stateDir, [
-    'enroll',
-    '--api',
-    stack.apiUrl,
-    '--token',
+  const e = await enrollWithDisk({
+    api: stack.apiUrl,
     token,
-    '--name',
-    path.basename(dir),
-  ]);
-  const d = await agentJson<{ id: string }>(stateDir, ['disk', 'add', image]);
+    stateDir,
+    image,
+    name: path.basename(dir),
+  });
   await adminApi(stack, 'POST', `machines/${e.machineId}/protect`, {});
-  return { machineId: e.machineId, diskId: d.id, stateDir, image };
+  return { ...e, stateDir, image };
 }
 
 export interface Point {
@@ -38,7 +45,7 @@ export interface Point {
 
 /** `run --once`: replicate, cut a bookmark, wait for its recovery point. */
 export async function runOnce(m: Machine, timeoutS = 600): Promise<Point> {
-  const r = await agentJson<{ recoveryPoint: Point }>(m.stateDir, [
+  const r = await agentJsonOn<{ recoveryPoint: Point }>(m, [
     'run',
     '--once',
     '--timeout',
@@ -48,7 +55,7 @@ export async function runOnce(m: Machine, timeoutS = 600): Promise<Point> {
 }
 
 export const startRunOnce = (m: Machine, extra: string[] = []) =>
-  startAgent(m.stateDir, ['run', '--once', '--json', ...extra]);
+  agentOn(m, ['run', '--once', '--json', ...extra]);
 
 export interface Restored {
   bytesWritten: number;
@@ -58,6 +65,4 @@ export interface Restored {
 }
 
 export const restore = (m: Machine, pointId: string, to: string) =>
-  agentJson<Restored>(m.stateDir, ['restore', '--point', pointId, '--disk', m.diskId, '--to', to]);
-
-export type { Exit };
+  agentJsonOn<Restored>(m, ['restore', '--point', pointId, '--disk', m.diskId, '--to', to]);

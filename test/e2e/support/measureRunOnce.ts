@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { changeFiles, makeImage } from './images';
 import { agentStarted } from './kill';
 import { protectedMachine, startRunOnce, type Machine } from './machine';
-import { startStack, type StackProc } from './procs';
+import { startStack, type StackProc } from '../../support/localStack';
 
 const sec = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 

@@ -1,13 +1,12 @@
-import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
-import type { Machine } from './machine';
-import { sleep, startAgent, type Child } from './procs';
+import { runProgram, type Child } from '../../support/procs';
+import { agentOn, type Machine } from './machine';
 
 export interface ServedDisk extends Child {
   /** serve-disk's control socket (bookmarks, status). */
   ctl: string;
   /** Writes `length` bytes of `pattern` at `offset` through NBD (qemu-io), acknowledged. */
-  write(pattern: number, offset: number, length?: string): void;
+  write(pattern: number, offset: number, length?: string): Promise<void>;
 }
 
 /**
@@ -19,18 +18,14 @@ export async function serveDisk(m: Machine, env?: NodeJS.ProcessEnv): Promise<Se
   const sock = path.join(dir, 'nbd.sock');
   const ctl = path.join(dir, 'control.sock');
   const args = ['serve-disk', m.image, '--socket', sock, '--control', ctl, '--interval', '3600'];
-  const served = startAgent(m.stateDir, [...args, '--no-initial-sync'], env);
-  for (let i = 0; !served.out.stdout.includes('ready'); i++) {
-    if (served.child.exitCode !== null || i > 600)
-      throw new Error(`serve-disk did not start: ${served.out.stderr.slice(-3000)}`);
-    await sleep(100);
-  }
+  const served = agentOn(m, [...args, '--no-initial-sync'], env);
+  await served.waitForOutput('ready', { stream: 'stdout', timeoutMs: 60_000 });
   const nbd = `nbd+unix:///${m.diskId}?socket=${sock}`;
   return {
     ...served,
     ctl,
-    write: (pattern, offset, length = '192k') => {
-      execFileSync('qemu-io', [
+    write: async (pattern, offset, length = '192k') => {
+      await runProgram('qemu-io', [
         '-f',
         'raw',
         nbd,

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { envelopeDigest, stagingBlobName } from '../../../core/batch';
+import type { AdminTarget } from '../../support/adminApi';
 import type { Machine } from './machine';
-import type { StackProc } from './procs';
 
-const service = (stack: StackProc) =>
+const service = (stack: AdminTarget) =>
   BlobServiceClient.fromConnectionString(stack.env.HAVEN_STORAGE_CONNECTION!);
 
 /**
@@ -13,7 +13,7 @@ const service = (stack: StackProc) =>
  * after ingest; without it the blob looks like something written around ingest.
  */
 export async function plantStaged(
-  stack: StackProc,
+  stack: AdminTarget,
   m: Machine,
   seq: number,
   bytes: Buffer,
@@ -28,7 +28,11 @@ export async function plantStaged(
 }
 
 /** sha256 of the live replica's disk bytes (page blob `replicas/{m}/{d}/g1.vhd`, footer excluded). */
-export async function replicaSha(stack: StackProc, m: Machine, sizeBytes: number): Promise<string> {
+export async function replicaSha(
+  stack: AdminTarget,
+  m: Machine,
+  sizeBytes: number,
+): Promise<string> {
   const b = service(stack)
     .getContainerClient('replicas')
     .getBlobClient(`${m.machineId}/${m.diskId}/g1.vhd`);
@@ -41,7 +45,7 @@ export async function replicaSha(stack: StackProc, m: Machine, sizeBytes: number
  * died mid-drain leaves behind (the lease runs out after `seconds`).
  */
 export async function leaseReplicaAndDie(
-  stack: StackProc,
+  stack: AdminTarget,
   m: Machine,
   seconds: number,
 ): Promise<void> {
@@ -52,7 +56,7 @@ export async function leaseReplicaAndDie(
 }
 
 /** Breaks whatever lease the live replica has (what its expiry would do, without the wait). */
-export async function breakReplicaLease(stack: StackProc, m: Machine): Promise<void> {
+export async function breakReplicaLease(stack: AdminTarget, m: Machine): Promise<void> {
   const b = service(stack)
     .getContainerClient('replicas')
     .getBlobClient(`${m.machineId}/${m.diskId}/g1.vhd`);

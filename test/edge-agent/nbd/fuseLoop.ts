@@ -31,9 +31,9 @@ function fusectlMounted(): boolean {
 }
 
 /**
- * Why this machine cannot run a loop-over-FUSE test, or undefined when it can. Synchronous, for
- * `it.skipIf` at module load. Mounts fusectl when missing (a fresh CI machine may lack it):
- * without it a hung export could not be aborted, so the test does not run.
+ * Why this machine cannot run a loop-over-FUSE test, or undefined when it can. Call it from the
+ * test, never at import: it mounts fusectl when missing (a fresh CI machine may lack it), since
+ * without it a hung export could not be aborted.
  */
 export function fuseLoopUnavailable(): string | undefined {
   if (process.platform !== 'linux') return 'not Linux';

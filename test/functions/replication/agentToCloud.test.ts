@@ -2,9 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { startLocalStack, type LocalStack } from '../../../local/stack/startLocalStack';
-import { agent } from '../../edge-agent/support/runAgent';
+import { describe, expect, it } from 'vitest';
+import { adminApi, enrollmentToken } from '../../support/adminApi';
+import { enrollWithDisk } from '../../support/machines';
+import { agentJson } from '../../support/procs';
+import { sharedLocalStack } from '../../support/stack';
 
 const MiB = 1024 * 1024;
 
@@ -15,34 +17,10 @@ const MiB = 1024 * 1024;
  * change, the second point carries only the delta).
  */
 describe('agent → cloud → restore', () => {
-  let stack: LocalStack | undefined;
-  afterAll(async () => {
-    await stack?.stop();
-  });
-
   it('replicates a disk image and restores each point byte for byte', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'haven-a2c-'));
-    stack = await startLocalStack({
-      stateDir: join(dir, 'stack'),
-      persistent: false,
-      port: 0,
-      entry: [join(__dirname, '../../../functions/index.ts')],
-    });
-    const admin = {
-      'x-functions-key': stack.settings.HAVEN_ADMIN_KEY!,
-      'content-type': 'application/json',
-    };
-    const api = async (method: string, path: string, body?: unknown) => {
-      const res = await fetch(`${stack!.apiUrl}/${path}`, {
-        method,
-        headers: admin,
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      const text = await res.text();
-      return { status: res.status, json: text ? JSON.parse(text) : undefined };
-    };
-    expect((await api('POST', 'sites', { name: 'lab' })).status).toBe(201);
-    const token = (await api('POST', 'sites/lab/enrollment-tokens', {})).json.token;
+    const stack = await sharedLocalStack();
+    const token = await enrollmentToken(stack);
 
     // A 6 MiB image: random data, a zero hole, more data.
     const image = join(dir, 'disk.img');
@@ -51,25 +29,18 @@ describe('agent → cloud → restore', () => {
     randomBytes(1 * MiB + 4096).copy(src, 4 * MiB);
     writeFileSync(image, src);
 
-    const state = ['--state-dir', join(dir, 'agent')];
-    const run = async (args: string[]) => {
-      const r = await agent([...args, ...state, '--json']);
-      expect(r.code, `${args.join(' ')}: ${r.stdout}\n${r.stderr}`).toBe(0);
-      return JSON.parse(r.stdout.trim().split('\n').pop()!);
-    };
-    const enrolled = await run([
-      'enroll',
-      '--api',
-      stack.apiUrl,
-      '--token',
+    const stateDir = join(dir, 'agent');
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const run = (args: string[]): Promise<any> => agentJson([...args, '--state-dir', stateDir]);
+    const enrolled = await enrollWithDisk({
+      api: stack.apiUrl,
       token,
-      '--name',
-      'a2c',
-    ]);
-    const disk = await run(['disk', 'add', image]);
-    expect((await api('POST', `machines/${enrolled.machineId}/protect`, {})).status).toBeLessThan(
-      300,
-    );
+      stateDir,
+      image,
+      name: 'a2c',
+    });
+    const disk = { id: enrolled.diskId };
+    await adminApi(stack, 'POST', `machines/${enrolled.machineId}/protect`, {});
 
     const first = await run(['run', '--once']);
     const p1 = first.recoveryPoint.id as string;
@@ -101,8 +72,8 @@ describe('agent → cloud → restore', () => {
     ]);
     expect(again.verified).toBe(true);
 
-    const m = await api('GET', `machines/${enrolled.machineId}`);
-    expect(m.json.protection?.state).toBe('protected');
-    expect(m.json.health.lastPoint.id).toBe(p2);
+    const m = await adminApi(stack, 'GET', `machines/${enrolled.machineId}`);
+    expect(m.protection?.state).toBe('protected');
+    expect(m.health.lastPoint.id).toBe(p2);
   });
 });

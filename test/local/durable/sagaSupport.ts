@@ -1,21 +1,20 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { configSchema } from '../../../app/config';
 import { createRoot, type Root } from '../../../app/root';
 import { HubStore } from '../../../local/durable/store';
 import { EventType } from '../../../local/durable/history';
 import { isVhdFooter } from '../../../core/disk/vhdFooter';
+import { built, spawnNode, stopChild } from '../../support/procs';
 import { sharedStack, uniqueName } from '../../support/stack';
+import { waitFor } from '../../support/waitFor';
 import { expect } from 'vitest';
 import { deriveSystemKey } from '../../../local/durable/httpApi';
 import { MASTER_KEY } from './support';
-
-const repo = join(__dirname, '../../..');
 
 export interface SagaEnv {
   settings: Record<string, string>;
@@ -87,41 +86,20 @@ export async function spawnSagaHost(
   env: SagaEnv,
   entry = join(__dirname, 'fixtures', 'sagaApp.ts'),
 ): Promise<HostChild> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', join(__dirname, 'durableHostMain.ts'), entry, env.stateDir],
-    {
-      cwd: repo,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, DURABLE_HOST_SETTINGS: JSON.stringify(env.settings) },
-    },
-  );
-  let out = '';
-  child.stderr!.on('data', (d: Buffer) => {
-    out += d.toString();
-    if (process.env.DURABLE_TEST_LOG) process.stderr.write(d);
+  const c = spawnNode(join(__dirname, 'durableHostMain.ts'), [built(entry), env.stateDir], {
+    env: { DURABLE_HOST_SETTINGS: JSON.stringify(env.settings) },
   });
-  const baseUrl = await new Promise<string>((resolve, reject) => {
-    const rl = createInterface({ input: child.stdout! });
-    rl.on('line', (line) => {
-      out += line + '\n';
-      if (process.env.DURABLE_TEST_LOG) process.stderr.write(line + '\n');
-      const m = /^Haven host ready at (\S+)/.exec(line);
-      if (m) resolve(m[1]!);
-    });
-    child.once('exit', (code) => reject(new Error(`host exited (${code}): ${out}`)));
-  });
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  if (process.env.DURABLE_TEST_LOG)
+    c.child.stderr!.on('data', (d: Buffer) => process.stderr.write(d));
+  const ready = await c.waitForOutput(/^Haven host ready at (\S+)/m, { stream: 'stdout' });
   return {
-    baseUrl,
-    child,
+    baseUrl: ready[1]!,
+    child: c.child,
     async kill() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited;
+      await stopChild(c, 'SIGKILL');
     },
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      await exited;
+      await stopChild(c, 'SIGTERM');
     },
   };
 }
@@ -192,19 +170,22 @@ export async function replicaBlobs(env: SagaEnv): Promise<{ name: string; footer
   return out.sort((a, b) => (a.name < b.name ? -1 : 1));
 }
 
+/** Waits until `probe` returns something other than undefined (test/support/waitFor). */
 export async function waitUntil<T>(
   what: string,
   probe: () => Promise<T | undefined>,
   timeoutMs = 60_000,
   everyMs = 20,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
+  const got = await waitFor(
+    what,
+    async () => {
+      const v = await probe();
+      return v === undefined ? undefined : { v };
+    },
+    { timeoutMs, intervalMs: everyMs },
+  );
+  return got.v;
 }
 
 const code = deriveSystemKey(MASTER_KEY);

@@ -9,6 +9,7 @@ import {
 } from '../../../local/durable/driver';
 import { deriveSystemKey } from '../../../local/durable/httpApi';
 import { uniqueName } from '../../support/stack';
+import { waitFor as waitUntil } from '../../support/waitFor';
 
 export const MASTER_KEY = 'durable-test-master-key-0123456789';
 
@@ -99,12 +100,12 @@ export async function waitFor(
   timeoutMs = 30_000,
   query = '',
 ): Promise<Status> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const s = await getStatus(h, id, query);
-    if (s.body && statuses.includes(s.body.runtimeStatus)) return s.body;
-    if (Date.now() > deadline)
-      throw new Error(`instance ${id} still ${s.body?.runtimeStatus} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  return waitUntil(
+    `instance ${id} ${statuses.join('/')}`,
+    async () => {
+      const s = await getStatus(h, id, query);
+      return s.body && statuses.includes(s.body.runtimeStatus) ? s.body : undefined;
+    },
+    { timeoutMs, intervalMs: 25 },
+  );
 }

@@ -1,12 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { earliestEventPosition, EventHubProducerClient } from '@azure/event-hubs';
+import { spawnNode, stopChild, type Child } from '../../support/procs';
+import { waitFor } from '../../support/waitFor';
 import { KEY, readPartition, startTestEmulator, tempDir } from './helpers';
-
-const repo = resolve(__dirname, '../../..');
 
 function connectionString(port: number): string {
   return `Endpoint=sb://127.0.0.1:${port};SharedAccessKeyName=${KEY.name};SharedAccessKey=${KEY.key};UseDevelopmentEmulator=true`;
@@ -60,37 +58,24 @@ async function readAll(
   return out;
 }
 
-function startChild(dataDir: string): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      'local/eventhubs/main.ts',
-      '--data-dir',
-      dataDir,
-      '--hub',
-      'hub:2',
-      '--key',
-      `${KEY.name}:${KEY.key}`,
-    ],
-    { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolvePort, reject) => {
-    const rl = createInterface({ input: child.stdout! });
-    rl.once('line', (line) =>
-      resolvePort({ child, port: (JSON.parse(line) as { port: number }).port }),
-    );
-    child.once('exit', (code) => reject(new Error(`emulator exited ${code}: ${stderr}`)));
-  });
+/** `local/eventhubs/main` (built) as a process on `dataDir`, so it can be SIGKILLed. */
+async function startChild(dataDir: string): Promise<{ c: Child; port: number }> {
+  const c = spawnNode('local/eventhubs/main.ts', [
+    '--data-dir',
+    dataDir,
+    '--hub',
+    'hub:2',
+    '--key',
+    `${KEY.name}:${KEY.key}`,
+  ]);
+  const line = await c.waitForOutput(/^(\{.*\})$/m, { stream: 'stdout' });
+  return { c, port: (JSON.parse(line[1]!) as { port: number }).port };
 }
 
 describe('durability of the local Event Hubs endpoint', () => {
-  const children: ChildProcess[] = [];
-  afterEach(() => {
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  const children: Child[] = [];
+  afterEach(async () => {
+    await Promise.all(children.splice(0).map((c) => stopChild(c, 'SIGKILL')));
   });
 
   it('keeps every settled event, with the same numbers and offsets, across a stop and restart', async () => {
@@ -122,7 +107,7 @@ describe('durability of the local Event Hubs endpoint', () => {
   it('keeps every settled event when the endpoint process is SIGKILLed', async () => {
     const dataDir = tempDir();
     const a = await startChild(dataDir);
-    children.push(a.child);
+    children.push(a.c);
     await sendNumbered(connectionString(a.port), 'hub', 0, 200, 4096);
     // Unacknowledged traffic in flight at the moment of the kill may or may not survive; acknowledged must.
     const acked: number[] = [];
@@ -130,13 +115,12 @@ describe('durability of the local Event Hubs endpoint', () => {
       () => undefined,
     );
     // Kill while acknowledged sends are streaming in.
-    while (acked.length < 50) await new Promise((r) => setTimeout(r, 5));
-    a.child.kill('SIGKILL');
-    await new Promise((r) => a.child.once('exit', r));
+    await waitFor('50 acknowledged sends', () => acked.length >= 50, { intervalMs: 5 });
+    await stopChild(a.c, 'SIGKILL');
     await inflight;
 
     const b = await startChild(dataDir);
-    children.push(b.child);
+    children.push(b.c);
     const events = await readAll(connectionString(b.port), 'hub');
     const ns = new Set(events.map((e) => e.n));
     for (let i = 0; i < 200; i++) expect(ns.has(i)).toBe(true);
@@ -155,8 +139,7 @@ describe('durability of the local Event Hubs endpoint', () => {
     const after = await producer.getPartitionProperties('0');
     expect(after.lastEnqueuedSequenceNumber).toBe(before.lastEnqueuedSequenceNumber + 1);
     await producer.close();
-    b.child.kill('SIGTERM');
-    await new Promise((r) => b.child.once('exit', r));
+    await stopChild(b.c, 'SIGTERM');
   });
 
   it('retention drops whole old segments at the head and the beginning moves forward', async () => {

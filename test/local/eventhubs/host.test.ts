@@ -7,7 +7,8 @@ import { createEventHubsDriver } from '../../../local/eventhubs/driver';
 import type { HostLogger } from '../../../local/host/plugin';
 import { startHost, type RunningHost } from '../../../local/host/startHost';
 import { sharedStack } from '../../support/stack';
-import { readEvents, waitFor } from '../host/waitFor';
+import { waitFor } from '../../support/waitFor';
+import { readEvents } from '../host/readEvents';
 import { startTestEmulator } from './helpers';
 
 const quiet: HostLogger = { info: () => {}, warn: () => {}, error: () => {} };
@@ -62,7 +63,7 @@ describe('Event Hubs trigger through the local Functions host', () => {
       { partitionKey: 'machine-1' },
     );
     await producer.close();
-    const events = await waitFor(() => {
+    const events = await waitFor('the recorded events', () => {
       const e = readEvents<Recorded>(out);
       return e.length >= 2 ? e : undefined;
     });
@@ -90,7 +91,7 @@ describe('Event Hubs trigger through the local Functions host', () => {
     const again = new EventHubProducerClient(emu.connectionString(), 'haven-batches');
     await again.sendBatch([{ body: { kind: 'ref', seq: 3 } }, { body: { kind: 'ref', seq: 4 } }]);
     await again.close();
-    const more = await waitFor(() => {
+    const more = await waitFor('the recorded events', () => {
       const e = readEvents<Recorded>(out);
       return e.length >= 3 ? e : undefined;
     });

@@ -5,9 +5,11 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { built } from '../../support/procs';
 import { sharedStack, uniqueName } from '../../support/stack';
 import { spawnHost, type HostProcess } from './hostProcess';
-import { readEvents, waitFor } from './waitFor';
+import { waitFor } from '../../support/waitFor';
+import { readEvents } from './readEvents';
 
 interface BlobEvent {
   dir: string;
@@ -27,7 +29,7 @@ afterEach(async () => {
 async function host(stateDir: string, container: string, pollMs: number, extra: string[] = []) {
   const h = await spawnHost([
     '--entry',
-    join(__dirname, 'fixtures/blobApp.ts'),
+    built(join(__dirname, 'fixtures/blobApp.ts')),
     '--port',
     '0',
     '--state-dir',
@@ -68,14 +70,16 @@ describe('blob trigger', () => {
     await container.getBlockBlobClient('top-level.bin').upload('ignored', 7); // does not match {dir}/{file}
 
     const first = await host(stateDir, name, 200);
-    await waitFor(() => readEvents(out).length >= 1);
+    await waitFor('a first event', () => readEvents(out).length >= 1);
     expect(await first.stop()).toBe(0);
 
     await container.getBlockBlobClient('d2/b.bin').upload('beta', 4);
     await host(stateDir, name, 200);
-    await waitFor(() => readEvents<BlobEvent>(out).some((e) => e.file === 'b.bin'));
+    await waitFor('the event for b.bin', () =>
+      readEvents<BlobEvent>(out).some((e) => e.file === 'b.bin'),
+    );
     await container.getBlockBlobClient('d1/a.bin').upload('alpha-2', 7); // new ETag: new delivery
-    const events = await waitFor(() => {
+    const events = await waitFor('the blob events', () => {
       const e = readEvents<BlobEvent>(out);
       return e.filter((x) => x.file === 'a.bin').length >= 2 && e;
     });
@@ -103,6 +107,7 @@ describe('blob trigger', () => {
     expect(res.status).toBe(202);
     expect(await res.json()).toEqual({ matched: 1 });
     const events = await waitFor(
+      'a blob event',
       () => readEvents<BlobEvent>(out).length >= 1 && readEvents<BlobEvent>(out),
     );
     expect(events[0]).toMatchObject({ dir: 'm1', file: 'seq-1', sha: sha('one') });
@@ -117,6 +122,7 @@ describe('blob trigger', () => {
       }),
     );
     const all = await waitFor(
+      'two blob events',
       () => readEvents<BlobEvent>(out).length >= 2 && readEvents<BlobEvent>(out),
     );
     expect(all.map((e) => e.file)).toEqual(['seq-1', 'seq-2']);
@@ -130,19 +136,23 @@ describe('blob trigger', () => {
     const queue = QueueServiceClient.fromConnectionString(conn).getQueueClient(
       'webjobs-blobtrigger-poison',
     );
-    const msg = await waitFor(async () => {
-      if (!(await queue.exists())) return undefined;
-      const items = (await queue.receiveMessages({ numberOfMessages: 32 })).receivedMessageItems;
-      return items
-        .map(
-          (m) =>
-            JSON.parse(Buffer.from(m.messageText, 'base64').toString()) as {
-              ContainerName: string;
-              BlobName: string;
-            },
-        )
-        .find((m) => m.ContainerName === name);
-    }, 200);
+    const msg = await waitFor(
+      'the queue message',
+      async () => {
+        if (!(await queue.exists())) return undefined;
+        const items = (await queue.receiveMessages({ numberOfMessages: 32 })).receivedMessageItems;
+        return items
+          .map(
+            (m) =>
+              JSON.parse(Buffer.from(m.messageText, 'base64').toString()) as {
+                ContainerName: string;
+                BlobName: string;
+              },
+          )
+          .find((m) => m.ContainerName === name);
+      },
+      { intervalMs: 200 },
+    );
     expect(msg.BlobName).toBe('x/bad.bin');
     expect(readEvents(out)).toHaveLength(5);
   });

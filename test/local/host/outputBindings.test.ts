@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { startHost, type RunningHost } from '../../../local/host/startHost';
 import type { HostLogger } from '../../../local/host/plugin';
 import { sharedStack, uniqueName } from '../../support/stack';
-import { readEvents, waitFor } from './waitFor';
+import { waitFor } from '../../support/waitFor';
+import { readEvents } from './readEvents';
 
 const quiet: HostLogger = { info: () => {}, warn: () => {}, error: () => {} };
 const hosts: RunningHost[] = [];
@@ -64,8 +65,10 @@ describe('host bindings and limits', () => {
       log: { ...quiet, error: (m) => errors.push(m) },
     });
     hosts.push(host);
-    await waitFor(() => readEvents(out).length === 1);
-    const message = await waitFor(() => errors.find((m) => m.includes("Executed 'slow' (Failed")));
+    await waitFor('one event', () => readEvents(out).length === 1);
+    const message = await waitFor('the failed execution of slow', () =>
+      errors.find((m) => m.includes("Executed 'slow' (Failed")),
+    );
     expect(message).toContain('timed out after 1000 ms');
   });
 });

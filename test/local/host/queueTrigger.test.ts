@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { startHost, type RunningHost } from '../../../local/host/startHost';
 import type { HostLogger } from '../../../local/host/plugin';
 import { sharedStack, uniqueName } from '../../support/stack';
-import { readEvents, waitFor } from './waitFor';
+import { waitFor } from '../../support/waitFor';
+import { readEvents } from './readEvents';
 
 const quiet: HostLogger = { info: () => {}, warn: () => {}, error: () => {} };
 let host: RunningHost | undefined;
@@ -41,7 +42,7 @@ describe('storage queue trigger', () => {
     await svc.getQueueClient(queueName).sendMessage(encode({ id: 'good' }));
     await svc.getQueueClient(queueName).sendMessage(encode({ id: 'bad', fail: true }));
     const poison = svc.getQueueClient(`${queueName}-poison`);
-    const poisoned = await waitFor(async () => {
+    const poisoned = await waitFor('the poison message', async () => {
       if (!(await poison.exists())) return undefined;
       const m = await poison.peekMessages();
       return m.peekedMessageItems[0];

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startHost, type RunningHost } from '../../../local/host/startHost';
 import type { HostLogger } from '../../../local/host/plugin';
-import { readEvents, waitFor } from './waitFor';
+import { waitFor } from '../../support/waitFor';
+import { readEvents } from './readEvents';
 
 let host: RunningHost | undefined;
 afterAll(() => host?.stop());
@@ -22,7 +23,7 @@ describe('retry policy', () => {
       settings: { FIXTURE_OUT: out },
       log,
     });
-    const events = await waitFor(() => {
+    const events = await waitFor('the attempts', () => {
       const e = readEvents<{ attempt: number; retry: unknown }>(out);
       return e.length >= 3 && e;
     });

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startHost, type RunningHost } from '../../../local/host/startHost';
 import type { HostLogger } from '../../../local/host/plugin';
-import { readEvents, waitFor } from './waitFor';
+import { waitFor } from '../../support/waitFor';
+import { readEvents } from './readEvents';
 
 const quiet: HostLogger = { info: () => {}, warn: () => {}, error: () => {} };
 let host: RunningHost | undefined;
@@ -39,7 +40,7 @@ async function start(
 describe('timer trigger', () => {
   it('runs an NCRONTAB schedule without overlapping runs and flags late runs as past due', async () => {
     const { out } = await start({ TICK_SCHEDULE: '*/1 * * * * *', TICK_SLEEP_MS: '1500' });
-    const ticks = await waitFor(() => {
+    const ticks = await waitFor('the ticks', () => {
       const e = readEvents<Tick>(out);
       return e.filter((x) => x.phase === 'end').length >= 3 && e;
     });
@@ -55,7 +56,9 @@ describe('timer trigger', () => {
 
   it('runs on startup when asked, with a TimeSpan schedule', async () => {
     const { out } = await start({ TICK_SCHEDULE: '01:00:00', TICK_ON_STARTUP: 'true' });
-    await waitFor(() => readEvents<Tick>(out).some((t) => t.phase === 'end'));
+    await waitFor('the end of the tick', () =>
+      readEvents<Tick>(out).some((t) => t.phase === 'end'),
+    );
     expect(readEvents<Tick>(out)[0]).toMatchObject({ phase: 'start', isPastDue: false });
   });
 
@@ -68,7 +71,7 @@ describe('timer trigger', () => {
       JSON.stringify({ Last: missed, Next: missed, LastUpdated: missed }),
     );
     const { out } = await start({ TICK_SCHEDULE: '0 0 0 1 1 *' }, stateDir);
-    const first = await waitFor(() => readEvents<Tick>(out)[0]);
+    const first = await waitFor('a first tick', () => readEvents<Tick>(out)[0]);
     expect(first).toMatchObject({ phase: 'start', isPastDue: true, last: missed });
   });
 
@@ -90,7 +93,7 @@ describe('timer trigger', () => {
       headers: { 'x-functions-key': 'master-key-for-tests' },
     });
     expect(run.status).toBe(202);
-    expect(await waitFor(() => readEvents<Tick>(out)[0])).toMatchObject({
+    expect(await waitFor('a first tick', () => readEvents<Tick>(out)[0])).toMatchObject({
       phase: 'start',
       isPastDue: false,
     });

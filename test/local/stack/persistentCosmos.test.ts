@@ -7,7 +7,7 @@ import {
   startPersistentCosmos,
   type PersistentCosmos,
 } from '../../../local/stack/persistentCosmos';
-import { waitFor } from '../host/waitFor';
+import { waitFor } from '../../support/waitFor';
 
 const running: PersistentCosmos[] = [];
 afterEach(async () => {
@@ -43,7 +43,10 @@ describe('persistent Cosmos emulator', () => {
     await container.item('i6', 'p0').replace({ id: 'i6', pk: 'p0', code: 'c6', n: 600 });
     // The first instance is never stopped: only what it snapshotted on its own counts.
     const file = join(dir, 'snapshot.json');
-    await waitFor(() => existsSync(file) && readFileSync(file, 'utf8').includes('"n":600'));
+    await waitFor(
+      'the snapshot with n=600',
+      () => existsSync(file) && readFileSync(file, 'utf8').includes('"n":600'),
+    );
 
     const second = await start(dir);
     const c2 = second.client.database('db').container('things');
