@@ -46,6 +46,21 @@ export const getMachine = register(
     const { machine, etag } = await root.controlPlane.machines.get(id);
     // Replication health is computed live by the data path (RPO, churn, backlog, errors).
     const health = await machineHealthView(root.replication.deps, id);
-    return versioned({ doc: { ...machine, health }, etag });
+    // A running or leftover test failover, and a failover, are reported on the machine.
+    const rec = await root.recovery.records.get(id);
+    const recovery = {
+      testFailover: rec.test
+        ? {
+            jobId: rec.test.jobId,
+            state: rec.test.state,
+            expiresAt: rec.test.expiresAt,
+            expired: Date.parse(rec.test.expiresAt) <= root.clock(),
+          }
+        : null,
+      failover: rec.failover
+        ? { jobId: rec.failover.jobId, pointId: rec.failover.vm?.pointId ?? null }
+        : null,
+    };
+    return versioned({ doc: { ...machine, health, recovery }, etag });
   }),
 );

@@ -113,6 +113,14 @@ export const machineDetailResponse = machineResponse.extend({
       jobId: z.string(),
     })
     .nullable(),
+  recovery: z
+    .object({
+      testFailover: z
+        .object({ jobId: z.string(), state: z.string(), expiresAt: time, expired: z.boolean() })
+        .nullable(),
+      failover: z.object({ jobId: z.string(), pointId: z.string().nullable() }).nullable(),
+    })
+    .optional(),
 });
 
 export const jobResponse = z.object({

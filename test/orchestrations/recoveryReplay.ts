@@ -96,13 +96,15 @@ export function happyTarget(over: Partial<Record<string, Responder>> = {}): Resp
           pollMs: 200,
           latestWaitMs: 60_000,
         };
-      case 'Recovery_ResolvePoint':
-        return { id: 'p1', machineId: 'm-1', time: '2026-01-01T00:00:00Z', consistency: 'crash' };
+      case 'Recovery_ResolvePoint': {
+        const id = String(i.choice).startsWith('latest') ? 'p1' : String(i.choice);
+        return { id, machineId: 'm-1', time: '2026-01-01T00:00:00Z', consistency: 'crash' };
+      }
       case 'Recovery_Materialize':
         return {
           state: 'materialized',
           point: {
-            id: 'p1',
+            id: String(i.pointId),
             time: '2026-01-01T00:00:00Z',
             consistency: 'crash',
             disks: ['sda', 'sdb'].map((d) => ({

@@ -25,6 +25,11 @@ describe('recovery sagas on the durable backend (file-backed target)', () => {
         testFailover: { state: 'ready' },
       });
       expect(await leftovers(env)).toContain(`virtualNetworks/haven-${env.machineId}-test-vnet`);
+      // Reported on the machine too.
+      expect((await api(h, 'GET', base)).json.recovery).toMatchObject({
+        testFailover: { jobId: test.id, state: 'ready', expired: false },
+        failover: null,
+      });
       // One test at a time.
       expect((await api(h, 'POST', `${base}/test-failover`, {})).status).toBe(409);
       await runOp(h, env, 'test-failover-cleanup');
