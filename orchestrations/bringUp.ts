@@ -93,24 +93,29 @@ export function* networkStep(
         `${sub}/resourceGroups/${rg}`,
         true,
       );
-      let vnetId: string;
-      let subnetId: string;
-      let prefix: string;
-      let createdVnet = false;
-      if (!test && st.subnetId) {
-        subnetId = st.subnetId;
-        vnetId = subnetId.replace(/\/subnets\/[^/]+$/, '');
-        const view = (yield s.call(ArmActivity.get, { id: subnetId })) as ResourceView | null;
-        if (!view) throw new Error(`The failover subnet '${subnetId}' does not exist.`);
-        prefix = String(view.properties.addressPrefix ?? '');
-      } else {
+      // The vnet, the NSG and the public IP side by side: each only needs the group.
+      const vnet = function* (): Gen<{
+        vnetId: string;
+        subnetId: string;
+        prefix: string;
+        createdVnet: boolean;
+      }> {
+        if (!test && st.subnetId) {
+          const subnetId = st.subnetId;
+          const view = (yield s.call(ArmActivity.get, { id: subnetId })) as ResourceView | null;
+          if (!view) throw new Error(`The failover subnet '${subnetId}' does not exist.`);
+          const prefix = String(view.properties.addressPrefix ?? '');
+          return {
+            vnetId: subnetId.replace(/\/subnets\/[^/]+$/, ''),
+            subnetId,
+            prefix,
+            createdVnet: false,
+          };
+        }
         const net = test ? st.testNetwork : st.failoverNetwork;
-        vnetId = id('Microsoft.Network/virtualNetworks', net.name);
-        subnetId = subnetIdOf(vnetId, 'default');
-        prefix = net.addressPrefix;
+        const vnetId = id('Microsoft.Network/virtualNetworks', net.name);
         const exists = (yield s.call(ArmActivity.get, { id: vnetId })) as ResourceView | null;
-        if (!exists) {
-          createdVnet = true;
+        if (!exists)
           yield* s.put(
             {
               type: 'Microsoft.Network/virtualNetworks',
@@ -123,13 +128,18 @@ export function* networkStep(
             },
             vnetId,
           );
-        }
-      }
+        return {
+          vnetId,
+          subnetId: subnetIdOf(vnetId, 'default'),
+          prefix: net.addressPrefix,
+          createdVnet: !exists,
+        };
+      };
       const nsgId = st.nsgId ?? id('Microsoft.Network/networkSecurityGroups', names.nsg);
       const publicIpId = st.publicIp
         ? id('Microsoft.Network/publicIPAddresses', names.publicIp)
         : undefined;
-      const side: Gen<unknown>[] = [];
+      const side: Gen<unknown>[] = [vnet()];
       if (!st.nsgId)
         side.push(
           s.put(
@@ -168,7 +178,9 @@ export function* networkStep(
             publicIpId,
           ),
         );
-      yield* s.all(side);
+      const [{ vnetId, subnetId, prefix, createdVnet }] = (yield* s.all(side)) as [
+        { vnetId: string; subnetId: string; prefix: string; createdVnet: boolean },
+      ];
       const privateIp = chooseStaticIp(st.privateIp, prefix, input.sourceIps);
       const nicId = id('Microsoft.Network/networkInterfaces', names.nic);
       const nic = yield* s.put(
