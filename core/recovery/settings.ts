@@ -67,7 +67,7 @@ export const recoverySettingsSchema = z
     /** A test failover still running after this long is cleaned up by the timer. */
     testFailoverTtlHours: z
       .number()
-      .min(0.01)
+      .min(0.001)
       .max(24 * 30),
   })
   .strict();
