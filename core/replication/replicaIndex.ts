@@ -183,11 +183,25 @@ export class ReplicaIndex {
       if (this.pages.has(p)) this.pages.set(p, Buffer.alloc(PAGE));
   }
 
-  /** Writes every changed page (contiguous runs, ≤ 4 MiB each). */
+  /**
+   * Writes every changed page: runs of changed pages, joined across unchanged pages the cache
+   * holds (rewriting a few known pages beats another request: scattered block updates touch
+   * scattered index pages), ≤ 4 MiB each.
+   */
   async flush(): Promise<void> {
     const pages = [...this.dirty].sort((a, z) => a - z);
     this.dirty.clear();
-    const runs = mergeSpans(pages, 0, MAX_PAGE_WRITE / PAGE);
+    const max = MAX_PAGE_WRITE / PAGE;
+    const runs: [number, number][] = [];
+    for (const p of pages) {
+      const cur = runs[runs.length - 1];
+      const bridged = (from: number, to: number) => {
+        for (let q = from; q < to; q++) if (!this.pages.has(q)) return false;
+        return true;
+      };
+      if (cur && p - cur[0] < max && bridged(cur[1] + 1, p)) cur[1] = p;
+      else runs.push([p, p]);
+    }
     await mapLimit(runs, 8, async ([first, last]) => {
       const buf = Buffer.concat(
         Array.from({ length: last - first + 1 }, (_, i) => this.pages.get(first + i)!),

@@ -15,8 +15,11 @@ import { param } from '../http/body';
 import { authenticateMachine, handler } from '../http/handler';
 import { pageRequest, pageResponse } from '../http/paging';
 
-/** How long a read-url request drives a durable point's hydration before answering 503. */
-const MATERIALIZE_WAIT_MS = 30_000;
+/**
+ * How long a read-url request drives a durable point's hydration before answering 503 (retry):
+ * under the agent client's 30 s request timeout.
+ */
+const MATERIALIZE_WAIT_MS = 20_000;
 
 /** Bookmark and disk ids follow the batch header's id rules. */
 const batchIdSchema = z.string().regex(ID_PATTERN);
