@@ -33,7 +33,7 @@ export type IndexFileState = 'loaded' | 'missing' | 'other-geometry';
  * torn entry. That is safe only because of the agent's restart rule (edge-agent/agent.ts): the
  * index is saved before the spool records a checkpoint, and on restart every range spooled
  * after the spool's last checkpoint is produced again (invalidate), so a stale entry never hides
- * a change (test/edge-agent/indexFile.test.ts tears a save).
+ * a change (test/edge-agent/indexFile.int.test.ts tears a save).
  */
 export class IndexFile {
   /** Pages changed since the last save. */

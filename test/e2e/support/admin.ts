@@ -4,9 +4,17 @@ import { adminApi, type AdminTarget } from '../../support/adminApi';
 /** What the replication data path recorded about a machine, straight from the Cosmos documents. */
 export interface Incidents {
   rejections: { kind: string; reason: string; seq?: number }[];
+  /** Alerts that say data was refused, conflicting or corrupt. */
   alerts: { kind: string; message: string; seq?: number }[];
+  /**
+   * RPO alerts: replication is late (time-based: a loaded machine or a stack stopped on purpose
+   * raises them), which says nothing about whether data is right; kept apart from `alerts`.
+   */
+  rpoAlerts: { kind: string; message: string }[];
   disks: { diskId: string; generation: number; appliedSeq: number; stopped?: unknown }[];
 }
+
+const RPO_ALERT = 'replication-rpo';
 
 export async function incidents(stack: AdminTarget, machineId: string): Promise<Incidents> {
   const client = new CosmosClient({
@@ -36,7 +44,12 @@ export async function incidents(stack: AdminTarget, machineId: string): Promise<
       read<Incidents['alerts'][number]>('alerts'),
       read<Incidents['disks'][number]>('replicationDisks'),
     ]);
-    return { rejections, alerts, disks };
+    return {
+      rejections,
+      alerts: alerts.filter((a) => a.kind !== RPO_ALERT),
+      rpoAlerts: alerts.filter((a) => a.kind === RPO_ALERT),
+      disks,
+    };
   } finally {
     client.dispose();
   }

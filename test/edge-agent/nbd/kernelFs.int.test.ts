@@ -59,7 +59,7 @@ function requirePrerequisites(ctx: TestContext): void {
   const unavailable = fuseLoopUnavailable();
   if (!unavailable) return;
   if (process.env.CI) throw new Error(`kernel ext4 test cannot run under CI: ${unavailable}`);
-  console.warn(`kernelFs.test: skipped, loop over FUSE unavailable: ${unavailable}`);
+  console.warn(`kernelFs.int.test: skipped, loop over FUSE unavailable: ${unavailable}`);
   ctx.skip(unavailable);
 }
 
