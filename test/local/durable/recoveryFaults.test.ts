@@ -44,6 +44,25 @@ describe('recovery sagas: faults and host kills leave nothing behind', () => {
         expect((await env.root.controlPlane.protectedItems.get(env.machineId)).doc.state).toBe(
           'protected',
         );
+        // What compensation cannot delete stays on the record (reported) and the cleanup takes it.
+        env.target.setFaults([
+          { op: 'put:Microsoft.Compute/virtualMachines', mode: 'lro-fail' },
+          { op: 'delete:Microsoft.Network/networkInterfaces', mode: 'lro-fail' },
+        ]);
+        const failed = await runOp(h, env, 'test-failover');
+        expect(failed.result.compensationFailures).toHaveLength(1);
+        expect(await leftovers(env)).toEqual([expect.stringMatching(/^networkInterfaces\//)]);
+        const status = (await api(h, 'GET', `/api/machines/${env.machineId}/failover`)).json;
+        expect(status.testFailover).toMatchObject({
+          state: 'failed',
+          leftovers: [expect.stringContaining('/networkInterfaces/')],
+        });
+        expect(
+          (await api(h, 'POST', `/api/machines/${env.machineId}/test-failover`, {})).status,
+        ).toBe(409);
+        env.target.setFaults([]);
+        expect((await runOp(h, env, 'test-failover-cleanup')).state).toBe('succeeded');
+        expect(await leftovers(env)).toEqual([]);
         // With the faults gone it works.
         env.target.setFaults([]);
         expect((await runOp(h, env, 'test-failover')).state).toBe('succeeded');
