@@ -2,7 +2,7 @@ import type { OrchestrationContext, OrchestrationHandler } from 'durable-functio
 import type { RecoveryRecordDoc } from '../core/recovery/model';
 import { Step, type RecoveryJobInput } from '../core/recovery/operations';
 import { RecoveryActivity as A } from './activities/recoveryActivities';
-import { RecoverySaga } from './recoverySaga';
+import { runRecoverySaga } from './recoverySaga';
 import { teardown } from './teardown';
 
 /**
@@ -16,38 +16,31 @@ export const CANCEL_FAILOVER = 'cancelFailover';
 export const cancelFailoverOrchestrator: OrchestrationHandler = function* (
   ctx: OrchestrationContext,
 ) {
-  const input = ctx.df.getInput() as RecoveryJobInput;
-  const s = new RecoverySaga(ctx);
-  const { machineId } = input;
-  try {
-    yield s.job({ state: 'running', percent: 0, stepName: 'starting', allowedActions: [] });
-    yield* s.loadFacts();
-    const rec = (yield s.call(A.getRecord, { machineId })) as RecoveryRecordDoc;
-    if (rec.failover?.busyJobId !== s.jobId)
-      throw new Error('The failover is no longer this job’s.');
-    yield* teardown(s, rec.failover.vm);
-    yield* s.step(Step.record, function* () {
-      yield s.call(A.setState, {
-        machineId,
-        jobId: s.jobId,
-        to: 'protected',
-        from: ['failed-over'],
-        reason: 'failover cancelled',
+  return yield* runRecoverySaga<RecoveryJobInput>(
+    ctx,
+    function* (s, { machineId }) {
+      const rec = (yield s.call(A.getRecord, { machineId })) as RecoveryRecordDoc;
+      if (rec.failover?.busyJobId !== s.jobId)
+        throw new Error('The failover is no longer this job’s.');
+      yield* teardown(s, rec.failover.vm);
+      yield* s.step(Step.record, function* () {
+        yield s.call(A.setState, {
+          machineId,
+          jobId: s.jobId,
+          to: 'protected',
+          from: ['failed-over'],
+          reason: 'failover cancelled',
+        });
+        yield s.call(A.record, { machineId, change: { kind: 'failover-clear', jobId: s.jobId } });
       });
-      yield s.call(A.record, { machineId, change: { kind: 'failover-clear', jobId: s.jobId } });
-    });
-    const result = { cancelled: rec.failover.jobId, timings: s.timings };
-    yield s.job({
-      state: 'succeeded',
-      percent: 100,
-      stepName: 'protected',
-      result,
-      allowedActions: [],
-    });
-    return result;
-  } catch (e) {
-    yield s.call(A.record, { machineId, change: { kind: 'release', jobId: s.jobId } });
-    yield s.fail(e, []);
-    throw e;
-  }
+      return {
+        result: { cancelled: rec.failover.jobId },
+        stepName: 'protected',
+        allowedActions: [],
+      };
+    },
+    function* (s, { machineId }) {
+      yield s.call(A.record, { machineId, change: { kind: 'release', jobId: s.jobId } });
+    },
+  );
 };

@@ -6,7 +6,7 @@ import { parseArmId } from '../core/recovery/resourceNames';
 import { ArmActivity } from './activities/armActivities';
 import { RecoveryActivity as A } from './activities/recoveryActivities';
 import { bootAndProbe, diskStep, pointStep, vmStep } from './bringUp';
-import { RecoverySaga } from './recoverySaga';
+import { runRecoverySaga, type RecoverySaga } from './recoverySaga';
 
 /**
  * Change recovery point (after failover, before commit): disks of the other point are imported
@@ -21,10 +21,7 @@ export const CHANGE_RECOVERY_POINT = 'changeRecoveryPoint';
 export const changeRecoveryPointOrchestrator: OrchestrationHandler = function* (
   ctx: OrchestrationContext,
 ) {
-  const input = ctx.df.getInput() as RecoveryJobInput;
-  const s = new RecoverySaga(ctx);
-  const { machineId } = input;
-  const back = (reason: string) =>
+  const back = (s: RecoverySaga, machineId: string, reason: string) =>
     s.call(A.setState, {
       machineId,
       jobId: s.jobId,
@@ -32,62 +29,58 @@ export const changeRecoveryPointOrchestrator: OrchestrationHandler = function* (
       from: ['failing-over'],
       reason,
     });
-  try {
-    yield s.job({ state: 'running', percent: 0, stepName: 'starting', allowedActions: [] });
-    yield* s.loadFacts();
-    const rec = (yield s.call(A.getRecord, { machineId })) as RecoveryRecordDoc;
-    const old = rec.failover?.vm;
-    if (rec.failover?.busyJobId !== s.jobId || !old)
-      throw new Error('The failover is no longer this job’s.');
-    const point = yield* pointStep(s, input, input.choice ?? 'latest');
-    const diskIds = yield* diskStep(s, input, point);
+  return yield* runRecoverySaga<RecoveryJobInput>(
+    ctx,
+    function* (s, input) {
+      const { machineId } = input;
+      const rec = (yield s.call(A.getRecord, { machineId })) as RecoveryRecordDoc;
+      const old = rec.failover?.vm;
+      if (rec.failover?.busyJobId !== s.jobId || !old)
+        throw new Error('The failover is no longer this job’s.');
+      const point = yield* pointStep(s, input, input.choice ?? 'latest');
+      const diskIds = yield* diskStep(s, input, point);
 
-    const vmName = parseArmId(old.vmId).name;
-    const oldVm = (yield s.call(ArmActivity.get, { id: old.vmId })) as ResourceView | null;
-    yield* s.step(Step.deleteVm, function* () {
-      // Undo: the VM as it was, on its old disks (they are kept until the new VM answers).
-      if (oldVm) s.undo.push({ kind: 'put', spec: vmSpecOf(oldVm, old) });
-      yield* s.del(old.vmId);
-    });
-    const vmId = yield* vmStep(s, input, vmName, diskIds, old.nicId);
-    const view = yield* bootAndProbe(s, input, vmId);
+      const vmName = parseArmId(old.vmId).name;
+      const oldVm = (yield s.call(ArmActivity.get, { id: old.vmId })) as ResourceView | null;
+      yield* s.step(Step.deleteVm, function* () {
+        // Undo: the VM as it was, on its old disks (they are kept until the new VM answers).
+        if (oldVm) s.undo.push({ kind: 'put', spec: vmSpecOf(oldVm, old) });
+        yield* s.del(old.vmId);
+      });
+      const vmId = yield* vmStep(s, input, vmName, diskIds, old.nicId);
+      const view = yield* bootAndProbe(s, input, vmId);
 
-    // Point of no return: the new VM answers; the old disks go.
-    s.undo.length = 0;
-    yield* s.step(Step.deleteOldDisks, function* () {
-      yield* s.all(old.diskIds.map((id) => s.del(id)));
-    });
-    const vm: DeployedVm = {
-      ...old,
-      jobId: s.jobId,
-      pointId: point.id,
-      pointTime: point.time,
-      vmId,
-      diskIds,
-      ...(view.privateIps[0] ? { privateIp: view.privateIps[0] } : {}),
-      ...(view.publicIps[0] ? { publicIp: view.publicIps[0] } : {}),
-      readyAt: s.now().toISOString(),
-    };
-    yield* s.step(Step.record, function* () {
-      yield s.call(A.record, { machineId, change: { kind: 'release', jobId: s.jobId, vm } });
-      yield back('recovery point changed');
-    });
-    const result = { vm, pointId: point.id, previousPointId: old.pointId, timings: s.timings };
-    yield s.job({
-      state: 'succeeded',
-      percent: 100,
-      stepName: 'failed-over',
-      result,
-      allowedActions: ['change-point', 'commit', 'cancel'],
-    });
-    return result;
-  } catch (e) {
-    const failures = yield* s.compensate();
-    yield s.call(A.record, { machineId, change: { kind: 'release', jobId: s.jobId } });
-    yield back('change of recovery point compensated');
-    yield s.fail(e, failures);
-    throw e;
-  }
+      // Point of no return: the new VM answers; the old disks go.
+      s.undo.length = 0;
+      yield* s.step(Step.deleteOldDisks, function* () {
+        yield* s.all(old.diskIds.map((id) => s.del(id)));
+      });
+      const vm: DeployedVm = {
+        ...old,
+        jobId: s.jobId,
+        pointId: point.id,
+        pointTime: point.time,
+        vmId,
+        diskIds,
+        ...(view.privateIps[0] ? { privateIp: view.privateIps[0] } : {}),
+        ...(view.publicIps[0] ? { publicIp: view.publicIps[0] } : {}),
+        readyAt: s.now().toISOString(),
+      };
+      yield* s.step(Step.record, function* () {
+        yield s.call(A.record, { machineId, change: { kind: 'release', jobId: s.jobId, vm } });
+        yield back(s, machineId, 'recovery point changed');
+      });
+      return {
+        result: { vm, pointId: point.id, previousPointId: old.pointId },
+        stepName: 'failed-over',
+        allowedActions: ['change-point', 'commit', 'cancel'],
+      };
+    },
+    function* (s, { machineId }) {
+      yield s.call(A.record, { machineId, change: { kind: 'release', jobId: s.jobId } });
+      yield back(s, machineId, 'change of recovery point compensated');
+    },
+  );
 };
 
 /** The VM's spec from what the target shows of it (to bring it back on compensation). */

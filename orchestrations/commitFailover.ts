@@ -1,7 +1,7 @@
 import type { OrchestrationContext, OrchestrationHandler } from 'durable-functions';
 import { Step, type RecoveryJobInput } from '../core/recovery/operations';
 import { RecoveryActivity as A } from './activities/recoveryActivities';
-import { RecoverySaga } from './recoverySaga';
+import { runRecoverySaga } from './recoverySaga';
 
 /**
  * Commit failover: the machine becomes `committed`. The VM stays as it is; the data path stops
@@ -14,39 +14,30 @@ export const COMMIT_FAILOVER = 'commitFailover';
 export const commitFailoverOrchestrator: OrchestrationHandler = function* (
   ctx: OrchestrationContext,
 ) {
-  const input = ctx.df.getInput() as RecoveryJobInput;
-  const s = new RecoverySaga(ctx);
-  const { machineId } = input;
-  try {
-    yield s.job({ state: 'running', percent: 0, stepName: 'starting', allowedActions: [] });
-    yield* s.step(Step.commit, function* () {
-      yield s.call(A.setState, {
-        machineId,
-        jobId: s.jobId,
-        to: 'committed',
-        from: ['failed-over'],
-        reason: 'failover committed',
+  return yield* runRecoverySaga<RecoveryJobInput>(
+    ctx,
+    function* (s, { machineId }) {
+      yield* s.step(Step.commit, function* () {
+        yield s.call(A.setState, {
+          machineId,
+          jobId: s.jobId,
+          to: 'committed',
+          from: ['failed-over'],
+          reason: 'failover committed',
+        });
+        yield s.call(A.record, {
+          machineId,
+          change: { kind: 'release', jobId: s.jobId, committedAt: s.now().toISOString() },
+        });
       });
-      yield s.call(A.record, {
-        machineId,
-        change: { kind: 'release', jobId: s.jobId, committedAt: s.now().toISOString() },
-      });
-    });
-    const result = {
-      committed: true,
-      otherPoints: 'kept until retention drops them; no new points are cut',
-    };
-    yield s.job({
-      state: 'succeeded',
-      percent: 100,
-      stepName: 'committed',
-      result,
-      allowedActions: [],
-    });
-    return result;
-  } catch (e) {
-    yield s.call(A.record, { machineId, change: { kind: 'release', jobId: s.jobId } });
-    yield s.fail(e, []);
-    throw e;
-  }
+      const result = {
+        committed: true,
+        otherPoints: 'kept until retention drops them; no new points are cut',
+      };
+      return { result, stepName: 'committed', allowedActions: [] };
+    },
+    function* (s, { machineId }) {
+      yield s.call(A.record, { machineId, change: { kind: 'release', jobId: s.jobId } });
+    },
+  );
 };

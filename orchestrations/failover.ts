@@ -2,8 +2,7 @@ import type { OrchestrationContext, OrchestrationHandler } from 'durable-functio
 import { Step, type RecoveryJobInput } from '../core/recovery/operations';
 import { RecoveryActivity as A } from './activities/recoveryActivities';
 import { bringUp, pointStep } from './bringUp';
-import { RecoverySaga, type Gen } from './recoverySaga';
-import type { RecoveryResult } from './testFailover';
+import { runRecoverySaga, type Gen, type RecoverySaga } from './recoverySaga';
 
 /**
  * Failover (issue 12 §4): the control plane already moved the item `protected → failing-over`
@@ -45,46 +44,44 @@ function* finalBookmark(s: RecoverySaga, machineId: string): Gen<string> {
 }
 
 export const failoverOrchestrator: OrchestrationHandler = function* (ctx: OrchestrationContext) {
-  const input = ctx.df.getInput() as RecoveryJobInput;
-  const s = new RecoverySaga(ctx);
-  const { machineId } = input;
-  try {
-    yield s.job({ state: 'running', percent: 0, stepName: 'starting', allowedActions: [] });
-    yield* s.loadFacts();
-    if (!input.planned) yield s.skip(Step.finalBookmark, 'unplanned failover');
-    const choice = input.planned ? yield* finalBookmark(s, machineId) : (input.choice ?? 'latest');
-    const point = yield* pointStep(s, input, choice);
-    const vm = yield* bringUp(s, input, point, false);
-    yield* s.step(Step.record, function* () {
-      yield s.call(A.record, { machineId, change: { kind: 'failover-ready', jobId: s.jobId, vm } });
+  return yield* runRecoverySaga<RecoveryJobInput>(
+    ctx,
+    function* (s, input) {
+      const { machineId } = input;
+      if (!input.planned) yield s.skip(Step.finalBookmark, 'unplanned failover');
+      const choice = input.planned
+        ? yield* finalBookmark(s, machineId)
+        : (input.choice ?? 'latest');
+      const point = yield* pointStep(s, input, choice);
+      const vm = yield* bringUp(s, input, point, false);
+      yield* s.step(Step.record, function* () {
+        yield s.call(A.record, {
+          machineId,
+          change: { kind: 'failover-ready', jobId: s.jobId, vm },
+        });
+        yield s.call(A.setState, {
+          machineId,
+          jobId: s.jobId,
+          to: 'failed-over',
+          from: ['failing-over'],
+          reason: input.planned ? 'planned failover' : 'failover',
+        });
+      });
+      return {
+        result: { vm, pointId: vm.pointId },
+        stepName: 'failed-over',
+        allowedActions: ['change-point', 'commit', 'cancel'],
+      };
+    },
+    function* (s, { machineId }) {
+      yield s.call(A.record, { machineId, change: { kind: 'failover-clear', jobId: s.jobId } });
       yield s.call(A.setState, {
         machineId,
         jobId: s.jobId,
-        to: 'failed-over',
+        to: 'protected',
         from: ['failing-over'],
-        reason: input.planned ? 'planned failover' : 'failover',
+        reason: 'failover compensated',
       });
-    });
-    const result: RecoveryResult = { vm, timings: s.timings };
-    yield s.job({
-      state: 'succeeded',
-      percent: 100,
-      stepName: 'failed-over',
-      result: { ...result, pointId: vm.pointId },
-      allowedActions: ['change-point', 'commit', 'cancel'],
-    });
-    return result;
-  } catch (e) {
-    const failures = yield* s.compensate();
-    yield s.call(A.record, { machineId, change: { kind: 'failover-clear', jobId: s.jobId } });
-    yield s.call(A.setState, {
-      machineId,
-      jobId: s.jobId,
-      to: 'protected',
-      from: ['failing-over'],
-      reason: 'failover compensated',
-    });
-    yield s.fail(e, failures);
-    throw e;
-  }
+    },
+  );
 };

@@ -220,3 +220,45 @@ export class RecoverySaga {
 export function firstLine(e: unknown): string {
   return String((e as Error)?.message ?? e).split('\n')[0]!;
 }
+
+/** How a recovery saga ends well: its result, the job's last step and what may follow. */
+export interface SagaOutcome {
+  result: Record<string, unknown>;
+  stepName: string;
+  allowedActions: string[];
+}
+
+/**
+ * The frame every recovery saga shares: the job runs, the target's facts are loaded, `body`
+ * does the work; on success the job ends succeeded with the outcome and the step timings; on
+ * failure the compensation stack runs, then `failed` (the saga's own bookkeeping: clear or
+ * release its record, move the state back), then the job ends failed and the orchestration
+ * fails with the cause.
+ */
+export function* runRecoverySaga<I>(
+  ctx: OrchestrationContext,
+  body: (s: RecoverySaga, input: I) => Gen<SagaOutcome>,
+  failed: (s: RecoverySaga, input: I, compensationFailures: string[]) => Gen<void>,
+): Gen<Record<string, unknown>> {
+  const input = ctx.df.getInput() as I;
+  const s = new RecoverySaga(ctx);
+  try {
+    yield s.job({ state: 'running', percent: 0, stepName: 'starting', allowedActions: [] });
+    yield* s.loadFacts();
+    const out = yield* body(s, input);
+    const result = { ...out.result, timings: s.timings };
+    yield s.job({
+      state: 'succeeded',
+      percent: 100,
+      stepName: out.stepName,
+      result,
+      allowedActions: out.allowedActions,
+    });
+    return result;
+  } catch (e) {
+    const failures = yield* s.compensate();
+    yield* failed(s, input, failures);
+    yield s.fail(e, failures);
+    throw e;
+  }
+}

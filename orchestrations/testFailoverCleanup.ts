@@ -2,7 +2,7 @@ import type { OrchestrationContext, OrchestrationHandler } from 'durable-functio
 import type { RecoveryRecordDoc } from '../core/recovery/model';
 import { Step, type RecoveryJobInput } from '../core/recovery/operations';
 import { RecoveryActivity as A } from './activities/recoveryActivities';
-import { RecoverySaga } from './recoverySaga';
+import { runRecoverySaga } from './recoverySaga';
 import { teardown } from './teardown';
 
 /**
@@ -16,31 +16,27 @@ export const TEST_FAILOVER_CLEANUP = 'testFailoverCleanup';
 export const testFailoverCleanupOrchestrator: OrchestrationHandler = function* (
   ctx: OrchestrationContext,
 ) {
-  const input = ctx.df.getInput() as RecoveryJobInput;
-  const s = new RecoverySaga(ctx);
-  const { machineId } = input;
-  try {
-    yield s.job({ state: 'running', percent: 0, stepName: 'starting', allowedActions: [] });
-    yield* s.loadFacts();
-    const rec = (yield s.call(A.getRecord, { machineId })) as RecoveryRecordDoc;
-    if (rec.test?.cleanupJobId !== s.jobId)
-      throw new Error('The test failover is no longer this cleanup’s.');
-    yield* teardown(s, rec.test.vm, rec.test.leftovers ?? []);
-    yield* s.step(Step.record, function* () {
-      yield s.call(A.record, { machineId, change: { kind: 'test-clear', jobId: s.jobId } });
-    });
-    const result = { testJobId: rec.test.jobId, deleted: true, timings: s.timings };
-    yield s.job({
-      state: 'succeeded',
-      percent: 100,
-      stepName: 'cleaned',
-      result,
-      allowedActions: [],
-    });
-    return result;
-  } catch (e) {
-    yield s.call(A.record, { machineId, change: { kind: 'test-cleanup-failed', jobId: s.jobId } });
-    yield s.fail(e, []);
-    throw e;
-  }
+  return yield* runRecoverySaga<RecoveryJobInput>(
+    ctx,
+    function* (s, { machineId }) {
+      const rec = (yield s.call(A.getRecord, { machineId })) as RecoveryRecordDoc;
+      if (rec.test?.cleanupJobId !== s.jobId)
+        throw new Error('The test failover is no longer this cleanup’s.');
+      yield* teardown(s, rec.test.vm, rec.test.leftovers ?? []);
+      yield* s.step(Step.record, function* () {
+        yield s.call(A.record, { machineId, change: { kind: 'test-clear', jobId: s.jobId } });
+      });
+      return {
+        result: { testJobId: rec.test.jobId, deleted: true },
+        stepName: 'cleaned',
+        allowedActions: [],
+      };
+    },
+    function* (s, { machineId }) {
+      yield s.call(A.record, {
+        machineId,
+        change: { kind: 'test-cleanup-failed', jobId: s.jobId },
+      });
+    },
+  );
 };

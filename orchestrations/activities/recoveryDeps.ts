@@ -1,4 +1,4 @@
-import { getRoot } from '../../app/root';
+import { getRoot, type Root } from '../../app/root';
 import type { Jobs } from '../../core/controlPlane/jobs';
 import type { ProtectedItems } from '../../core/controlPlane/protectedItems';
 import { HavenError } from '../../core/errors';
@@ -45,9 +45,8 @@ interface TargetParts {
   recoveryConfig?: { storageAccountId?: string };
 }
 
-export async function recoveryDeps(): Promise<RecoveryDeps> {
-  if (override) return override();
-  const root = await getRoot();
+/** The activities' dependencies from a root; `over` replaces parts (tests: a target double, a probe). */
+export function recoveryDepsOf(root: Root, over: Partial<RecoveryDeps> = {}): RecoveryDeps {
   const t = root as unknown as TargetParts;
   return {
     target: t.recoveryTarget,
@@ -64,7 +63,13 @@ export async function recoveryDeps(): Promise<RecoveryDeps> {
       latestWaitMs: root.config.recoveryLatestWaitSeconds * 1000,
     },
     fetch,
+    ...over,
   };
+}
+
+export async function recoveryDeps(): Promise<RecoveryDeps> {
+  if (override) return override();
+  return recoveryDepsOf(await getRoot());
 }
 
 /** The target, or a clear error when the deployment has none configured. */
