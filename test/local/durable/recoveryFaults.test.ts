@@ -106,3 +106,40 @@ describe('recovery sagas: faults and host kills leave nothing behind', () => {
     },
   );
 });
+
+describe('recovery sagas: the host killed in the middle of each operation', () => {
+  it(
+    'failover, change point, cancel each resume after a kill and finish',
+    { timeout: 240_000 },
+    async () => {
+      const env = await recoveryEnv(['p1', 'p2']);
+      let h = await spawnRecoveryHost(env);
+      try {
+        for (const [op, body, killAfter] of [
+          ['failover', { point: 'p1' }, 14],
+          ['change-recovery-point', { point: 'p2' }, 12],
+          ['cancel-failover', {}, 6],
+        ] as const) {
+          const before = effectLines(env).length;
+          const r = await api(h, 'POST', `/api/machines/${env.machineId}/${op}`, body);
+          expect(r.status, op).toBe(202);
+          await waitUntil(
+            op,
+            async () => (effectLines(env).length >= before + killAfter ? true : undefined),
+            60_000,
+            2,
+          );
+          await h.kill();
+          h = await spawnRecoveryHost(env);
+          expect((await finalJob(h, r.json.id as string)).state, op).toBe('succeeded');
+        }
+        expect(await leftovers(env)).toEqual([]);
+        expect((await env.root.controlPlane.protectedItems.get(env.machineId)).doc.state).toBe(
+          'protected',
+        );
+      } finally {
+        await h.stop();
+      }
+    },
+  );
+});
