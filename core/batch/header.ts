@@ -70,6 +70,13 @@ export function splitEnvelope(buf: Uint8Array): EnvelopeParts {
     );
   }
   const headerBytes = b.subarray(ENVELOPE_PREFIX_BYTES, cipherStart);
+  const header = headerOf(headerBytes, b.length - cipherStart - GCM_TAG_BYTES);
+  const ciphertext = b.subarray(cipherStart, b.length - GCM_TAG_BYTES);
+  return { headerBytes, header, ciphertext, tag: b.subarray(b.length - GCM_TAG_BYTES) };
+}
+
+/** Parses and validates header bytes against the ciphertext length the envelope has. */
+function headerOf(headerBytes: Uint8Array, ciphertextBytes: number): BatchHeader {
   let parsed: unknown;
   try {
     parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(headerBytes));
@@ -77,15 +84,14 @@ export function splitEnvelope(buf: Uint8Array): EnvelopeParts {
     throw integrity('Batch header is not valid UTF-8 JSON.');
   }
   const header = validateHeader(parsed);
-  const ciphertext = b.subarray(cipherStart, b.length - GCM_TAG_BYTES);
   const expected = ciphertextLength(header);
-  if (ciphertext.length !== expected) {
+  if (ciphertextBytes !== expected) {
     throw integrity(
-      `Batch payload is ${ciphertext.length} bytes but the header describes ${expected} (truncated or lying header).`,
+      `Batch payload is ${ciphertextBytes} bytes but the header describes ${expected} (truncated or lying header).`,
       { machineId: header.machineId, diskId: header.diskId, seq: header.seq },
     );
   }
-  return { headerBytes, header, ciphertext, tag: b.subarray(b.length - GCM_TAG_BYTES) };
+  return header;
 }
 
 /**
@@ -94,6 +100,44 @@ export function splitEnvelope(buf: Uint8Array): EnvelopeParts {
  */
 export function peekHeader(buf: Uint8Array): BatchHeader {
   return splitEnvelope(buf).header;
+}
+
+/**
+ * How many leading bytes of an envelope of `envelopeLength` bytes hold its header (magic and
+ * header length checked on the first 8): what to read of a claim-check upload to peek at it.
+ */
+export function headerPrefixLength(first8: Uint8Array, envelopeLength: number): number {
+  const b = Buffer.from(first8.buffer, first8.byteOffset, first8.byteLength);
+  if (b.length < ENVELOPE_PREFIX_BYTES || !b.subarray(0, 4).equals(BATCH_MAGIC))
+    throw integrity('Batch envelope does not start with the HVB1 magic.');
+  if (envelopeLength > MAX_ENVELOPE_BYTES) {
+    throw new HavenError(
+      'too-large',
+      `Batch envelope is ${envelopeLength} bytes; the limit is ${MAX_ENVELOPE_BYTES}.`,
+    );
+  }
+  const headerLength = b.readUInt32BE(4);
+  if (headerLength > MAX_HEADER_BYTES)
+    throw validation(`Batch header is ${headerLength} bytes; the limit is ${MAX_HEADER_BYTES}.`);
+  return ENVELOPE_PREFIX_BYTES + headerLength;
+}
+
+/**
+ * peekHeader from the first bytes of an envelope (at least `headerPrefixLength` of them) and
+ * its total length: the same checks, the payload's length included, without the payload.
+ */
+export function peekHeaderPrefix(prefix: Uint8Array, envelopeLength: number): BatchHeader {
+  const need = headerPrefixLength(prefix.subarray(0, ENVELOPE_PREFIX_BYTES), envelopeLength);
+  if (prefix.length < need) throw integrity('Batch envelope is truncated inside its header.');
+  if (envelopeLength < need + GCM_TAG_BYTES) {
+    throw integrity(
+      `Batch envelope is truncated: ${envelopeLength} bytes leave no room for the GCM tag.`,
+    );
+  }
+  return headerOf(
+    prefix.subarray(ENVELOPE_PREFIX_BYTES, need),
+    envelopeLength - need - GCM_TAG_BYTES,
+  );
 }
 
 export function ciphertextLength(header: BatchHeader): number {

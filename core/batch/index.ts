@@ -3,7 +3,14 @@ export * from './constants';
 export * from './types';
 export { encodeBatch, type EncodeOptions } from './encodeBatch';
 export { decodeBatch } from './decodeBatch';
-export { peekHeader, splitEnvelope, validateHeader, ciphertextLength } from './header';
+export {
+  peekHeader,
+  peekHeaderPrefix,
+  headerPrefixLength,
+  splitEnvelope,
+  validateHeader,
+  ciphertextLength,
+} from './header';
 export {
   type BatchRef,
   INCOMING_CONTAINER,

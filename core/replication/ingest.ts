@@ -4,9 +4,10 @@ import {
   envelopeDigest,
   isEnvelope,
   parseBatchRef,
+  headerPrefixLength,
   peekHeader,
+  peekHeaderPrefix,
   stagingBlobName,
-  verifyClaimedEnvelope,
   type BatchBookmark,
   type BatchHeader,
   type BatchRef,
@@ -15,8 +16,8 @@ import { isHavenError, type ErrorKind } from '../errors';
 import { recordDurability, type StoredBatch } from './durability';
 import { recordRejection, stopDisk } from './incidents';
 import { diskGenerations, liveGeneration } from './generations';
-import { BATCHES, STAGING, parseStagingName } from './names';
-import { batchBlobName, encodeStagedPointer } from './stagedBatch';
+import { INCOMING, STAGING, parseStagingName } from './names';
+import { encodeStagedPointer, payloadRef } from './stagedBatch';
 import type { ReplicationDeps, ReplicationOptions } from './ports';
 import { diskDocId, type DiskReplicationDoc } from './state';
 
@@ -112,12 +113,15 @@ export async function ingestEvent(
       );
     }
 
-    // 1. The envelope: inline, or fetched through its claim check and checked against it.
-    let envelope: Buffer;
-    // The claim-check blob version whose bytes were verified (copied server-side).
-    let claimed: { container: string; name: string; etag: string } | undefined;
+    // 1. The header: of the inline envelope, or read from the claim-check upload. Only the
+    // header is read there: the payload moves into storage once (the agent's upload) and out
+    // once (hydrate, which checks its sha256 against the reference and the AEAD before
+    // applying anything; a payload that fails that stops the disk as an integrity incident).
+    let envelope: Buffer | undefined;
+    let h: BatchHeader;
     if (isEnvelope(ev.body)) {
       envelope = ev.body;
+      h = await check(() => peekHeader(envelope!));
     } else {
       const r = await check(() => parseBatchRef(ev.body));
       ref = r;
@@ -128,34 +132,47 @@ export async function ingestEvent(
         );
       }
       const claimName = r.blob.slice(INCOMING_CONTAINER.length + 1);
-      // Size first: never download more than the reference admits to.
       const props = await deps.blobs.getProperties(INCOMING_CONTAINER, claimName);
       if (!props) {
         if (await claimAlreadyTaken(deps, r))
           return { status: 'duplicate', stagingName: refName(r) };
         throw new Rejection('not-found', `Claim-check blob ${r.blob} does not exist.`);
       }
-      if (props.size !== r.size) {
+      if (props.kind !== 'block' || props.size !== r.size) {
         throw new Rejection(
           'integrity',
-          `Claim-check blob ${r.blob} is ${props.size} bytes; its reference says ${r.size}.`,
+          `Claim-check blob ${r.blob} is a ${props.size}-byte ${props.kind} blob; its reference says a ${r.size}-byte block blob.`,
         );
       }
-      const blob = await deps.blobs.readBlob(INCOMING_CONTAINER, claimName);
-      if (!blob) {
-        if (await claimAlreadyTaken(deps, r))
-          return { status: 'duplicate', stagingName: refName(r) };
-        throw new Rejection('not-found', `Claim-check blob ${r.blob} does not exist.`);
+      h = await check(async () => {
+        const first = await deps.blobs.readRange(
+          INCOMING_CONTAINER,
+          claimName,
+          0,
+          Math.min(r.size, 8),
+        );
+        const need = headerPrefixLength(first, r.size);
+        const prefix = await deps.blobs.readRange(
+          INCOMING_CONTAINER,
+          claimName,
+          0,
+          Math.min(r.size, need),
+        );
+        return peekHeaderPrefix(prefix, r.size);
+      });
+      if (
+        h.machineId !== r.machineId ||
+        h.diskId !== r.diskId ||
+        h.generation !== r.generation ||
+        h.seq !== r.seq
+      ) {
+        throw new Rejection(
+          'integrity',
+          `Claim-check blob ${r.blob} holds a different batch than its reference names.`,
+        );
       }
-      envelope = blob.data;
-      if (blob.etag) claimed = { container: INCOMING_CONTAINER, name: claimName, etag: blob.etag };
     }
-    const h = await check(() => peekHeader(envelope));
     header = h;
-    if (ref) {
-      const r = ref;
-      await check(() => verifyClaimedEnvelope(r, envelope, h));
-    }
 
     // 2. Who sent it: the partition/publisher is the machine, the machine is known, the disk is its own.
     if (h.machineId !== sender) {
@@ -177,18 +194,28 @@ export async function ingestEvent(
     }
 
     // 3. Authenticity: the AEAD under the machine's data key (also checks every extent's sha256).
-    await check(
-      () => decodeBatch(envelope, (m, k) => deps.keys.getDataKey(m, k)),
-      `Batch ${h.diskId} g${h.generation} seq ${h.seq}: `,
-    ).catch((e: unknown) => {
-      // An unknown key id is an authentication failure, not a missing resource.
-      if (e instanceof Rejection && e.kind === 'not-found')
-        throw new Rejection('unauthenticated', e.message);
-      throw e;
-    });
+    // An inline envelope is in hand; a claim-checked one is checked where it is read, by hydrate.
+    // Its key id is checked here either way: an unknown key is an authentication failure.
+    if (envelope) {
+      const env = envelope;
+      await check(
+        () => decodeBatch(env, (m, k) => deps.keys.getDataKey(m, k)),
+        `Batch ${h.diskId} g${h.generation} seq ${h.seq}: `,
+      ).catch((e: unknown) => {
+        if (e instanceof Rejection && e.kind === 'not-found')
+          throw new Rejection('unauthenticated', e.message);
+        throw e;
+      });
+    } else {
+      await check(() => deps.keys.getDataKey(h.machineId, h.keyId)).catch((e: unknown) => {
+        if (e instanceof Rejection && e.kind === 'not-found')
+          throw new Rejection('unauthenticated', e.message);
+        throw e;
+      });
+    }
 
     // 4. Where it fits in the disk's sequence.
-    const digest = envelopeDigest(envelope);
+    const digest = envelope ? envelopeDigest(envelope) : ref!.sha256;
     const name = stagingBlobName(h.machineId, h.diskId, h.generation, h.seq);
     const docs = await (lookups?.generations ?? diskGenerations)(deps, h.machineId, h.diskId);
     const live = liveGeneration(docs);
@@ -237,21 +264,21 @@ export async function ingestEvent(
     }
 
     // 5. Stage immutably: never overwrite; same content is a duplicate, other content a conflict.
+    // A claim-checked batch is staged as a pointer to the upload itself (nothing is copied);
+    // the blob trigger downloads what it fires on, so staging holds only a few hundred bytes.
     await deps.blobs.ensureContainer(STAGING);
-    const meta: Record<string, string> = { sha256: digest, size: String(envelope.length) };
-    let staged = envelope;
-    if (claimed) {
-      // The verified claim-check version is copied inside the storage service (source ETag
-      // condition: its bytes are not uploaded again) to its content-addressed name; staging
-      // then holds only a pointer, so the blob trigger does not download the payload. If the
-      // claim blob changed since it was read (an agent retry), the verified bytes are uploaded.
-      const batch = batchBlobName(name, digest);
-      await deps.blobs.ensureContainer(BATCHES);
-      const copied = await deps.blobs.copyBlockBlobIfAbsent(claimed, BATCHES, batch, meta);
-      if (copied === 'source-changed')
-        await deps.blobs.putBlockBlobIfAbsent(BATCHES, batch, envelope, meta);
-      staged = encodeStagedPointer({ blob: batch, size: envelope.length, sha256: digest });
-      meta.batch = batch;
+    const size = envelope ? envelope.length : ref!.size;
+    const meta: Record<string, string> = { sha256: digest, size: String(size) };
+    let staged: Buffer = envelope ?? Buffer.alloc(0);
+    if (ref) {
+      const pointer = {
+        container: INCOMING,
+        blob: ref.blob.slice(INCOMING_CONTAINER.length + 1),
+        size,
+        sha256: digest,
+      } as const;
+      staged = encodeStagedPointer(pointer);
+      meta.batch = payloadRef(pointer);
     }
     const put = await deps.blobs.putBlockBlobIfAbsent(STAGING, name, staged, meta);
     if (put === 'exists') {
@@ -259,13 +286,12 @@ export async function ingestEvent(
       const other = props?.metadata.sha256;
       if (other !== undefined && other !== digest)
         return await conflictStop(deps, h, name, digest, other);
-      // Re-nudge: the first delivery may have staged it and failed before nudging.
+      // Re-nudge: the first delivery may have staged it and failed before nudging. The upload
+      // stays: the same envelope has the same claim-check name, so it is what staging names.
       await deps.events.written(STAGING, name);
-      await dropClaim(deps, ref);
       return { status: 'duplicate', stagingName: name, ...marker(h) };
     }
     await deps.events.written(STAGING, name);
-    await dropClaim(deps, ref);
     return { status: 'staged', stagingName: name, ...marker(h) };
   } catch (e) {
     if (!(e instanceof Rejection)) throw e;
@@ -338,7 +364,7 @@ async function claimAlreadyTaken(deps: ReplicationDeps, r: BatchRef): Promise<bo
 
 async function dropClaim(deps: ReplicationDeps, ref: BatchRef | undefined): Promise<void> {
   if (!ref) return;
-  // The staged copy is the durable one now; the claim-check upload is garbage.
+  // Applied already (and its staged payload deleted): this upload is a resend, garbage.
   await deps.blobs.deleteBlob(INCOMING_CONTAINER, ref.blob.slice(INCOMING_CONTAINER.length + 1));
 }
 

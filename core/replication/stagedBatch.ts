@@ -1,20 +1,35 @@
 import { HavenError, integrity, isHavenError } from '../errors';
 import type { StoredBlob } from './blobPorts';
-import { BATCHES, STAGING } from './names';
+import { BATCHES, INCOMING, STAGING, parseStagingName } from './names';
 import type { ReplicationDeps } from './ports';
 
 const MAGIC = Buffer.from('HVP1');
 
 /**
- * What `staging/{name}` holds for a claim-checked batch: a few hundred bytes naming the verified
- * copy of the envelope in `batches/`. The blob trigger downloads what it fires on, so a staged
- * blob stays small; the bulk bytes are read once, by the hydrator that applies them.
+ * What `staging/{name}` holds for a claim-checked batch: a few hundred bytes naming where the
+ * envelope is. The blob trigger downloads what it fires on, so a staged blob stays small; the
+ * bulk bytes are read once, by the hydrator that applies them (which checks their sha256 and
+ * the AEAD before applying anything). Today that is the agent's upload itself in `incoming/`
+ * (nothing copied, nothing read twice); pointers of the first design name a copy in `batches/`.
  */
 export interface StagedPointer {
-  /** Name in the `batches` container: the staging name and the envelope's sha256. */
+  container: typeof INCOMING | typeof BATCHES;
+  /** `incoming`: the claim-check upload (`{machineId}/…`); `batches`: the staging name and the sha256. */
   blob: string;
   size: number;
   sha256: string;
+}
+
+/** `container:name` of a staged batch's payload, as staged metadata and hydrate carry it. */
+export function payloadRef(p: Pick<StagedPointer, 'container' | 'blob'>): string {
+  return p.container === BATCHES ? p.blob : `${p.container}:${p.blob}`;
+}
+
+function parsePayloadRef(ref: string): { container: string; blob: string } {
+  const i = ref.indexOf(':');
+  return i < 0
+    ? { container: BATCHES, blob: ref }
+    : { container: ref.slice(0, i), blob: ref.slice(i + 1) };
 }
 
 /** Content-addressed: a redelivery finds the same name, another envelope never does. */
@@ -23,7 +38,7 @@ export function batchBlobName(stagingName: string, sha256: string): string {
 }
 
 export function encodeStagedPointer(p: StagedPointer): Buffer {
-  return Buffer.concat([MAGIC, Buffer.from(JSON.stringify({ container: BATCHES, ...p }))]);
+  return Buffer.concat([MAGIC, Buffer.from(JSON.stringify(p))]);
 }
 
 /**
@@ -32,26 +47,40 @@ export function encodeStagedPointer(p: StagedPointer): Buffer {
  */
 export function decodeStagedPointer(stagingName: string, b: Buffer): StagedPointer | undefined {
   if (b.length < MAGIC.length || !b.subarray(0, MAGIC.length).equals(MAGIC)) return undefined;
-  let v: Partial<StagedPointer> & { container?: unknown };
+  let v: Partial<Omit<StagedPointer, 'container'>> & { container?: unknown };
   try {
     v = JSON.parse(b.subarray(MAGIC.length).toString('utf8')) as typeof v;
   } catch {
     throw integrity(`Staged pointer ${stagingName} is not JSON.`);
   }
+  const { machineId } = parseStagingName(stagingName);
+  const named =
+    v.container === BATCHES
+      ? v.blob === batchBlobName(stagingName, String(v.sha256))
+      : v.container === INCOMING &&
+        typeof v.blob === 'string' &&
+        v.blob.startsWith(`${machineId}/`) &&
+        /^[A-Za-z0-9._-]+$/.test(v.blob.slice(machineId.length + 1));
   if (
-    v.container !== BATCHES ||
+    !named ||
     typeof v.sha256 !== 'string' ||
     !/^[0-9a-f]{64}$/.test(v.sha256) ||
     typeof v.size !== 'number' ||
     !Number.isSafeInteger(v.size) ||
-    v.blob !== batchBlobName(stagingName, v.sha256)
+    v.size < 1
   ) {
-    throw integrity(`Staged pointer ${stagingName} does not name its batch copy.`);
+    throw integrity(`Staged pointer ${stagingName} does not name its batch's payload.`);
   }
-  return { blob: v.blob, size: v.size, sha256: v.sha256 };
+  return {
+    container: v.container as StagedPointer['container'],
+    blob: v.blob!,
+    size: v.size,
+    sha256: v.sha256,
+  };
 }
 
 export interface Staged extends StoredBlob {
+  /** payloadRef of the envelope a pointer names (deleted with the pointer once applied). */
   batch?: string;
   /** The staged blob cannot be opened (bad pointer, copy gone): the disk stops on it. */
   refused?: HavenError;
@@ -69,23 +98,37 @@ export async function readStaged(deps: ReplicationDeps, name: string): Promise<S
     throw e;
   }
   if (!pointer) return staged;
-  const copy = await deps.blobs.readBlob(BATCHES, pointer.blob);
-  if (!copy || copy.data.length !== pointer.size) {
+  const batch = payloadRef(pointer);
+  // Exactly the size ingest saw: a payload that grew or shrank since is refused, not read.
+  const props = await deps.blobs.getProperties(pointer.container, pointer.blob);
+  const data =
+    props?.size === pointer.size
+      ? await deps.blobs
+          .readRange(pointer.container, pointer.blob, 0, pointer.size)
+          .catch((e: unknown) => {
+            if (isHavenError(e) && e.kind === 'not-found') return undefined;
+            throw e;
+          })
+      : undefined;
+  if (!data) {
     const refused = new HavenError(
       'integrity',
-      `Staged batch ${name} points to ${BATCHES}/${pointer.blob}, which is ${copy ? 'of another size' : 'gone'}.`,
+      `Staged batch ${name} points to ${pointer.container}/${pointer.blob}, which is ${props ? 'of another size' : 'gone'}.`,
     );
-    return { ...staged, batch: pointer.blob, refused };
+    return { ...staged, batch, refused };
   }
-  return { data: copy.data, etag: staged.etag, metadata: staged.metadata, batch: pointer.blob };
+  return { data, etag: staged.etag, metadata: staged.metadata, batch };
 }
 
-/** The envelope's copy first: a pointer left behind by a crash is dropped as a late duplicate. */
+/** The envelope's payload first: a pointer left behind by a crash is dropped as a late duplicate. */
 export async function deleteStaged(
   deps: ReplicationDeps,
   name: string,
   batch?: string,
 ): Promise<boolean> {
-  if (batch) await deps.blobs.deleteBlob(BATCHES, batch).catch(() => false);
+  if (batch) {
+    const p = parsePayloadRef(batch);
+    await deps.blobs.deleteBlob(p.container, p.blob).catch(() => false);
+  }
   return deps.blobs.deleteBlob(STAGING, name).catch(() => false);
 }

@@ -36,7 +36,9 @@ resource containerRes 'Microsoft.Storage/storageAccounts/blobServices/containers
   }
 ]
 
-// Claim-check uploads that ingest never picked up (agent died mid-send) expire by themselves.
+// Claim-check uploads are the staged payloads of their batches until hydrate applies and
+// deletes them; uploads no event ever named (agent died mid-send) expire by themselves. The
+// delay bounds how long hydration of a disk may stall (a stopped disk is resynced before).
 resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05-01' = {
   parent: account
   name: 'default'
@@ -49,7 +51,7 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
           type: 'Lifecycle'
           definition: {
             filters: { blobTypes: ['blockBlob'], prefixMatch: ['incoming/'] }
-            actions: { baseBlob: { delete: { daysAfterModificationGreaterThan: 2 } } }
+            actions: { baseBlob: { delete: { daysAfterModificationGreaterThan: 14 } } }
           }
         }
       ]

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { envelopeDigest } from '../../../core/batch';
+import { claimBlobPath, envelopeDigest, peekHeader } from '../../../core/batch';
 import { ingestEvent } from '../../../core/replication/ingest';
 import { hydrateStaged } from '../../../core/replication/hydrate';
 import {
@@ -277,22 +277,49 @@ describe('hydrate', () => {
     expect(alerts.items.map((a) => a.doc.kind)).toContain('replication-integrity');
   });
 
-  it('a pointer whose batch copy is gone, altered or misnamed is refused: disk stopped, replica unchanged', async () => {
+  it('a pointer whose payload is gone, altered or misnamed is refused: disk stopped, replica unchanged', async () => {
+    const upload = (env: Buffer) => claimBlobPath(peekHeader(env));
     const tamper = {
-      gone: (h: Harness, name: string, env: Buffer) =>
-        h.blobs.deleteBlob(BATCHES, batchBlobName(name, envelopeDigest(env))),
-      altered: async (h: Harness, name: string, env: Buffer) => {
+      gone: (h: Harness, _name: string, env: Buffer) => h.blobs.deleteBlob('incoming', upload(env)),
+      altered: async (h: Harness, _name: string, env: Buffer) => {
         const other = Buffer.from(env);
         other[other.length - 1]! ^= 0x80;
-        await h.blobs.putBlockBlob(BATCHES, batchBlobName(name, envelopeDigest(env)), other);
+        await h.blobs.putBlockBlob('incoming', upload(env), other);
+      },
+      resized: async (h: Harness, _name: string, env: Buffer) => {
+        await h.blobs.putBlockBlob(
+          'incoming',
+          upload(env),
+          Buffer.concat([env, Buffer.alloc(512)]),
+        );
       },
       misnamed: async (h: Harness, name: string, env: Buffer) => {
         const meta = (await h.blobs.getProperties(STAGING, name))!.metadata;
-        const blob = `${name}/${'0'.repeat(64)}`;
+        // Another machine's upload: a pointer may only name its own machine's.
+        const blob = `someone-else/${upload(env).split('/')[1]}`;
         await h.blobs.putBlockBlob(
           STAGING,
           name,
-          encodeStagedPointer({ blob, size: env.length, sha256: '0'.repeat(64) }),
+          encodeStagedPointer({
+            container: 'incoming',
+            blob,
+            size: env.length,
+            sha256: envelopeDigest(env),
+          }),
+          meta,
+        );
+      },
+      'misnamed copy': async (h: Harness, name: string, env: Buffer) => {
+        const meta = (await h.blobs.getProperties(STAGING, name))!.metadata;
+        await h.blobs.putBlockBlob(
+          STAGING,
+          name,
+          encodeStagedPointer({
+            container: BATCHES,
+            blob: batchBlobName(name, '0'.repeat(64)),
+            size: env.length,
+            sha256: envelopeDigest(env),
+          }),
           meta,
         );
       },

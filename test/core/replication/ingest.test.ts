@@ -36,76 +36,87 @@ async function baseline(h: Harness, d: TestDisk) {
 }
 
 describe('ingest', () => {
-  it('stages a claim-checked batch after checking size and sha256, and removes the upload', async () => {
+  it('stages a claim check as a pointer to the upload, reading its header only; hydrate reads the upload once, then removes it', async () => {
     const h = await harness();
     const m = h.addMachine({ d0: 8 * MiB });
     const d = m.disks[0]!;
-    const { claim, ref } = await uploadClaim(h, d.batch([data(0, 3 * MiB)]));
-    const r = await ingestRef(h, ref);
-    expect(r).toEqual({ status: 'staged', stagingName: stagingBlobName(m.machineId, 'd0', 1, 1) });
-    expect(await h.blobs.getProperties('incoming', claim)).toBeUndefined();
-    expect(h.events.events).toContainEqual({
-      container: STAGING,
-      name: stagingBlobName(m.machineId, 'd0', 1, 1),
-    });
-    expect((await h.blobs.list(BATCHES, `${m.machineId}/`)).length).toBe(1);
-    await hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, 'd0', 1, 1));
+    const env = d.batch([data(0, 3 * MiB)]);
+    const { claim, ref } = await uploadClaim(h, env);
+    const read = vi.spyOn(h.blobs, 'readRange');
+    const whole = vi.spyOn(h.blobs, 'readBlob');
+    const put = vi.spyOn(h.blobs, 'putBlockBlobIfAbsent');
+    const copy = vi.spyOn(h.blobs, 'copyBlockBlobIfAbsent');
+    const name = stagingBlobName(m.machineId, 'd0', 1, 1);
+    expect(await ingestRef(h, ref)).toEqual({ status: 'staged', stagingName: name });
+    // Into storage once (the agent's upload): ingest reads its header, copies nothing, uploads
+    // nothing but a pointer small enough for the blob trigger to download for nothing.
+    const ingestRead = read.mock.calls.reduce((n, c) => n + c[3], 0);
+    expect(ingestRead).toBeLessThan(16 * 1024);
+    expect(whole.mock.calls.filter((c) => c[0] === 'incoming')).toEqual([]);
+    expect(copy).not.toHaveBeenCalled();
+    expect(put.mock.calls.map((c) => c[0])).toEqual([STAGING]);
+    expect((await h.blobs.getProperties(STAGING, name))!.size).toBeLessThan(512);
+    expect(await h.blobs.getProperties('incoming', claim)).toBeDefined();
+    expect(h.events.events).toContainEqual({ container: STAGING, name });
+
+    // Out of storage once: hydrate reads the upload (exactly its size), applies it, deletes both.
+    read.mockClear();
+    const staged = await readStaged(h.deps, name);
+    expect(staged?.data.equals(env)).toBe(true);
+    expect(read.mock.calls.filter((c) => c[0] === 'incoming').map((c) => c[3])).toEqual([
+      env.length,
+    ]);
+    vi.restoreAllMocks();
+    await hydrateStaged(h.deps, h.opts, name);
     expect(
       (await h.blobs.readRange(REPLICAS, replicaBlobName(m.machineId, 'd0', 1), 0, d.size)).equals(
         d.image,
       ),
     ).toBe(true);
-    // Applied: the pointer and the envelope's copy are both gone.
     expect(await h.blobs.list(STAGING, `${m.machineId}/`)).toEqual([]);
+    expect(await h.blobs.getProperties('incoming', claim)).toBeUndefined();
     expect(await h.blobs.list(BATCHES, `${m.machineId}/`)).toEqual([]);
   });
 
-  it('stages a claim-checked batch by server-side copy from the version it verified', async () => {
-    const h = await harness();
-    const m = h.addMachine({ d0: 8 * MiB });
-    const d = m.disks[0]!;
-    const env = d.batch([data(0, 3 * MiB)]);
-    const { ref } = await uploadClaim(h, env);
-    const put = vi.spyOn(h.blobs, 'putBlockBlobIfAbsent');
-    const r = await ingestRef(h, ref);
-    expect(r.status).toBe('staged');
-    // No second upload of the payload: its copy is made by the storage service, and staging
-    // holds a pointer small enough for the blob trigger to download for nothing.
-    expect(put.mock.calls.map((c) => c[0])).toEqual([STAGING]);
-    const name = stagingBlobName(m.machineId, 'd0', 1, 1);
-    expect((await h.blobs.getProperties(STAGING, name))!.size).toBeLessThan(512);
-    expect((await readStaged(h.deps, name))?.data.equals(env)).toBe(true);
-  });
-
-  it('stages the verified bytes when the claim blob is overwritten after it was read', async () => {
+  it('an upload rewritten after it was staged: the same bytes are applied, other bytes stop the disk at hydrate', async () => {
     for (const kind of ['memory', 'azure'] as const) {
       const h = await harness(kind);
       const m = h.addMachine({ d0: 8 * MiB });
       const d = m.disks[0]!;
       const env = d.batch([data(0, 2 * MiB)]);
-      const { ref } = await uploadClaim(h, env);
-      // Between ingest's verified read and its copy, the claim blob gets other bytes.
-      const read = h.blobs.readBlob.bind(h.blobs);
-      vi.spyOn(h.blobs, 'readBlob').mockImplementation(async (c, n) => {
-        const got = await read(c, n);
-        if (c === 'incoming') await h.blobs.putBlockBlob(c, n, randomBytes(env.length));
-        return got;
-      });
-      const r = await ingestRef(h, ref);
-      expect(r.status).toBe('staged');
-      vi.restoreAllMocks();
-      const staged = await readStaged(h.deps, stagingBlobName(m.machineId, 'd0', 1, 1));
-      expect(staged?.data.equals(env)).toBe(true);
-      await hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, 'd0', 1, 1));
-      expect(
-        (
-          await h.blobs.readRange(REPLICAS, replicaBlobName(m.machineId, 'd0', 1), 0, d.size)
-        ).equals(d.image),
-      ).toBe(true);
+      const { claim, ref } = await uploadClaim(h, env);
+      expect((await ingestRef(h, ref)).status).toBe('staged');
+      // The agent resends (same envelope, same name): a new ETag, the same bytes.
+      await h.blobs.putBlockBlob('incoming', claim, env);
+      const name = stagingBlobName(m.machineId, 'd0', 1, 1);
+      expect(await hydrateStaged(h.deps, h.opts, name)).toMatchObject({ appliedSeq: 1 });
+      const before = await h.blobs.readRange(
+        REPLICAS,
+        replicaBlobName(m.machineId, 'd0', 1),
+        0,
+        d.size,
+      );
+      expect(before.equals(d.image)).toBe(true);
+
+      // Other bytes of the same size under a staged batch's name: refused, the disk stops.
+      const next = d.batch([data(0, 2 * MiB)], undefined, { apply: false });
+      const up = await uploadClaim(h, next);
+      expect((await ingestRef(h, up.ref)).status).toBe('staged');
+      await h.blobs.putBlockBlob('incoming', up.claim, randomBytes(next.length));
+      const r = await hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, 'd0', 1, 2));
+      expect(r).toMatchObject({ status: 'stopped', appliedSeq: 1 });
+      expect(r.reason).toMatch(/digest recorded at ingest/);
+      const after = await h.blobs.readRange(
+        REPLICAS,
+        replicaBlobName(m.machineId, 'd0', 1),
+        0,
+        d.size,
+      );
+      expect(after.equals(before)).toBe(true);
     }
   });
 
-  it('refuses a claim check whose blob is truncated or whose digest lies', async () => {
+  it('refuses a claim check whose blob is truncated, foreign or missing; a lying digest is caught by hydrate', async () => {
     const h = await harness();
     const m = h.addMachine({ d0: 8 * MiB });
     const d = m.disks[0]!;
@@ -113,12 +124,6 @@ describe('ingest', () => {
     const { claim, ref } = await uploadClaim(h, env, env.subarray(0, env.length - 100));
     const r = await ingestRef(h, ref);
     expect(r).toMatchObject({ status: 'rejected', kind: 'integrity' });
-    const lying = { ...ref, sha256: 'f'.repeat(64) };
-    await h.blobs.putBlockBlob('incoming', claim, env);
-    expect(await ingestRef(h, lying)).toMatchObject({
-      status: 'rejected',
-      reason: expect.stringMatching(/does not match its reference/),
-    });
     const stolen = {
       ...ref,
       blob: `incoming/${m.machineId}x/${claim.split('/')[1]}`,
@@ -132,7 +137,15 @@ describe('ingest', () => {
       kind: 'not-found',
     });
     expect(await stagedCount(h, m.machineId)).toBe(0);
-    expect((await rejections(h, m.machineId)).length).toBe(4);
+    expect((await rejections(h, m.machineId)).length).toBe(3);
+    // The digest is the agent's word until the payload is read: hydrate checks it first.
+    await h.blobs.putBlockBlob('incoming', claim, env);
+    const lying = { ...ref, sha256: 'f'.repeat(64) };
+    expect((await ingestRef(h, lying)).status).toBe('staged');
+    const hy = await hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, 'd0', 1, 1));
+    expect(hy).toMatchObject({ status: 'stopped', appliedSeq: 0 });
+    const alerts = await h.deps.docs.alerts.query({ partitionKey: m.machineId });
+    expect(alerts.items.map((a) => a.doc.kind)).toContain('replication-integrity');
   });
 
   it('rejects forged, truncated, misdirected and lying batches with a clear reason; the replica is unchanged', async () => {
