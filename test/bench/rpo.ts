@@ -100,27 +100,42 @@ async function startStack(stateDir: string): Promise<Stack> {
     { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
   );
   let out = '';
+  p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  p.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  // The host writes its log to <state>/logs/host.log: its hydrate lines count page writes.
   const hydrateLog: HydrateLine[] = [];
+  const hostLog = join(stateDir, 'logs', 'host.log');
+  let read = 0;
   let partial = '';
-  const take = (d: Buffer) => {
-    if (out.length < 1e6) out += d.toString();
-    const lines = (partial + d.toString()).split('\n');
-    partial = lines.pop()!;
-    for (const line of lines) {
-      const m = HYDRATE_LINE.exec(line);
-      if (m) {
+  const tail = setInterval(() => {
+    try {
+      const all = readFileSync(hostLog);
+      const chunk = all.subarray(read).toString();
+      read = all.length;
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop()!;
+      for (const line of lines) {
+        const m = HYDRATE_LINE.exec(line);
+        if (!m) continue;
         const [applied, pageWrites, clears, readBacks] = m.slice(1).map(Number) as [
           number,
           number,
           number,
           number,
         ];
-        hydrateLog.push({ at: Date.now(), applied, pageWrites, clears, readBacks });
+        const at = Date.parse(line.slice(0, 24));
+        hydrateLog.push({
+          at: Number.isNaN(at) ? Date.now() : at,
+          applied,
+          pageWrites,
+          clears,
+          readBacks,
+        });
       }
+    } catch {
+      /* not there yet */
     }
-  };
-  p.stdout.on('data', take);
-  p.stderr.on('data', take);
+  }, 500);
   const exited = new Promise<void>((r) => p.once('exit', () => r()));
   const until = Date.now() + 180_000;
   while (!out.includes('ready at')) {
@@ -136,6 +151,7 @@ async function startStack(stateDir: string): Promise<Stack> {
     env,
     hydrateLog,
     async stop() {
+      clearInterval(tail);
       p.kill('SIGTERM');
       await Promise.race([exited, sleep(30_000)]);
       killGroup(p);
@@ -435,17 +451,13 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
     const loads: string[] = [];
     for (const rate of rates) {
       const load = loadavg()[0]!.toFixed(1);
-      const logFrom = stack.hydrateLog.length;
       const ph = await churn(nbd, rate, rate === 10 ? sustainSeconds : seconds, pool, sample);
       const lastAck = Math.max(...ph.acks);
       const covering = await watcher.waitCovering(lastAck, drainTimeoutMs);
       drains.push(covering ? (covering.seenAt - lastAck) / 1000 : Infinity);
       // Each rate starts from a drained pipeline (hydrated too), so its figures are its own.
       const done = await watcher.waitCovering(lastAck, drainTimeoutMs, true);
-      hydrated.push({
-        seconds: done ? (Date.now() - ph.start) / 1000 : Infinity,
-        log: stack.hydrateLog.slice(logFrom),
-      });
+      hydrated.push({ seconds: done ? (Date.now() - ph.start) / 1000 : Infinity, log: [] });
       loads.push(`${load}→${loadavg()[0]!.toFixed(1)}`);
       phases.push(ph);
       console.error(
@@ -470,6 +482,12 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
       rmSync(restored, { force: true });
     }
 
+    // Each phase's hydrate lines: from its start to the next phase's (the host log is tailed).
+    await sleep(1000);
+    phases.forEach((ph, i) => {
+      const to = phases[i + 1]?.start ?? Infinity;
+      hydrated[i]!.log = stack!.hydrateLog.filter((l) => l.at >= ph.start && l.at < to);
+    });
     const times = await pointTimes(stack, machineId);
     const points = [...watcher.points.values()]
       .map((p) => ({
