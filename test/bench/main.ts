@@ -7,7 +7,16 @@ import type { BenchModule, BenchRow } from './row';
  * next to a baseline measured in the same run on the same machine, so the ratio means something
  * even though absolute numbers move with the hardware. `--quick` uses small inputs.
  */
-const MODULES = ['replication', 'agent', 'hydrate', 'eventHubs', 'splitter', 'rpo', 'durable'];
+const MODULES = [
+  'replication',
+  'agent',
+  'hydrate',
+  'eventHubs',
+  'splitter',
+  'rpo',
+  'durable',
+  'recovery',
+];
 
 function format(n: number): string {
   if (!Number.isFinite(n)) return String(n);
