@@ -67,11 +67,30 @@ export async function applyStagedGroups(
     groups: 0,
     requests: { pageWrites: 0, clears: 0, readBacks: 0 },
   };
+  // One data key read (and unwrap) per key per drain, not per batch.
+  const keys = new Map<string, Promise<Buffer>>();
+  const keyed: DrainContext = {
+    ...ctx,
+    deps: {
+      ...deps,
+      keys: {
+        getDataKey: (m, k) => {
+          let p = keys.get(`${m}/${k}`);
+          if (!p) {
+            p = Promise.resolve(deps.keys.getDataKey(m, k));
+            p.catch(() => keys.delete(`${m}/${k}`));
+            keys.set(`${m}/${k}`, p);
+          }
+          return p;
+        },
+      },
+    },
+  };
   const prefetched = new Map<number, Promise<Fetched>>();
   const fetch = (seq: number): Promise<Fetched> => {
     let p = prefetched.get(seq);
     if (!p) {
-      p = fetchBatch(ctx, seq);
+      p = fetchBatch(keyed, seq);
       p.catch(() => {}); // awaited later; an unused prefetch must not crash the process
       prefetched.set(seq, p);
     }

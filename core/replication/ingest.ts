@@ -385,12 +385,15 @@ export async function ingestEvents(
   // One machine and one watermark lookup per disk per invocation (a batch of events is
   // mostly one machine's consecutive batches).
   const getMachine = memoize((d: ReplicationDeps, id: string) => d.machines.getMachine(id));
+  // The data key too: one document read and unwrap per key per invocation, not per event.
+  const getDataKey = memoize((d: ReplicationDeps, m: string, k: string) => d.keys.getDataKey(m, k));
   const cached: ReplicationDeps = {
     ...deps,
     machines: {
       getMachine: (id) => getMachine(deps, id),
       listMachineIds: () => deps.machines.listMachineIds(),
     },
+    keys: { getDataKey: (m, k) => getDataKey(deps, m, k) },
   };
   const lookups: IngestLookups = { generations: memoize(diskGenerations) };
   await Promise.all(
