@@ -230,6 +230,20 @@ describe('recovery service: starting recovery jobs', () => {
     expect(new Set(started.map((s) => s.job.id))).toEqual(new Set([a.job.id]));
   });
 
+  it("settings follow the agent's reported IPv4: the failover subnet keeps its address", async () => {
+    const { recovery, cp, started, launcher, point } = await setup();
+    await cp.machines.heartbeat(M, {
+      agentVersion: '1',
+      disks: [],
+      ipv4: ['172.16.4.20', '10.0.0.1'],
+    });
+    const v = await recovery.settings.get(M);
+    expect(v.settings.failoverNetwork.addressPrefix).toBe('172.16.4.0/24');
+    await point('p1', '2030-01-01T00:00:00Z');
+    await recovery.service.start(RecoveryJob.failover, M, {}, { launcher });
+    expect(started[0]!.input).toMatchObject({ sourceIps: ['172.16.4.20', '10.0.0.1'] });
+  });
+
   it('settings: defaults, PUT with If-Match, validation', async () => {
     const { recovery } = await setup();
     const v = await recovery.settings.get(M);
