@@ -2,7 +2,7 @@ import type { ConsistencyGroups } from '../controlPlane/consistencyGroups';
 import { isHavenError } from '../errors';
 import { groupRecoveryPoint } from '../replication/groupPoints';
 import type { ReplicationDeps } from '../replication/ports';
-import { isMaterialized } from '../replication/pointDocs';
+import { toApi } from '../replication/recoveryPoints';
 import type { RecoveryPointDoc } from '../replication/state';
 import type { CandidatePoint } from './pointChoice';
 
@@ -29,18 +29,7 @@ export function replicationPointSource(
         orderBy: [{ field: 'time', direction: 'desc' }],
         limit,
       });
-      return page.items.map(({ doc }) => {
-        const p = doc as RecoveryPointDoc;
-        return {
-          id: p.id,
-          machineId: p.machineId,
-          time: p.time,
-          consistency: p.consistency,
-          ...(p.groupId ? { groupId: p.groupId } : {}),
-          ...(p.barrier ? { barrier: true } : {}),
-          materialized: isMaterialized(p),
-        };
-      });
+      return page.items.map(({ doc }) => toApi(doc as RecoveryPointDoc));
     },
     async status(machineId, pointId) {
       const found = await deps.docs.points.get(machineId, pointId);
