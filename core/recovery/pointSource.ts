@@ -2,7 +2,7 @@ import type { ConsistencyGroups } from '../controlPlane/consistencyGroups';
 import { isHavenError } from '../errors';
 import { groupRecoveryPoint } from '../replication/groupPoints';
 import type { ReplicationDeps } from '../replication/ports';
-import { toApi } from '../replication/recoveryPoints';
+import { listRecoveryPoints } from '../replication/recoveryPoints';
 import type { RecoveryPointDoc } from '../replication/state';
 import type { CandidatePoint } from './pointChoice';
 
@@ -23,13 +23,7 @@ export function replicationPointSource(
 ): PointSource {
   return {
     async list(machineId, limit = 200) {
-      const page = await deps.docs.points.query({
-        partitionKey: machineId,
-        where: [{ field: 'type', op: '=', value: 'point' }],
-        orderBy: [{ field: 'time', direction: 'desc' }],
-        limit,
-      });
-      return page.items.map(({ doc }) => toApi(doc as RecoveryPointDoc));
+      return (await listRecoveryPoints(deps, machineId, { limit })).items;
     },
     async status(machineId, pointId) {
       const found = await deps.docs.points.get(machineId, pointId);
