@@ -3,7 +3,6 @@ import { isHavenError } from '../errors';
 import { groupRecoveryPoint } from '../replication/groupPoints';
 import type { ReplicationDeps } from '../replication/ports';
 import { listRecoveryPoints } from '../replication/recoveryPoints';
-import type { RecoveryPointDoc } from '../replication/state';
 import type { CandidatePoint } from './pointChoice';
 
 /** What the recovery half reads of recovery points. */
