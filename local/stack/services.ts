@@ -38,4 +38,7 @@ export interface StackService {
 export const services: StackService[] = [
   { name: 'durable', start: async () => ({ drivers: [createDurableDriver()] }) },
   eventHubsService,
+  // Recovery sagas poll ARM operations and the health probe: the local endpoint has no
+  // throttling and its operations take milliseconds, so poll faster than in Azure (1 s).
+  { name: 'recovery', start: async () => ({ settings: { HAVEN_RECOVERY_POLL_MS: '200' } }) },
 ];
