@@ -65,6 +65,9 @@ function memoize<A extends string[], R>(
   };
 }
 
+/** Bytes of a claim-check upload read to find its header (~170 bytes per extent). */
+const HEADER_READ = 64 * 1024;
+
 /** A refusal of the event: recorded, never retried. */
 class Rejection extends Error {
   constructor(
@@ -145,19 +148,21 @@ export async function ingestEvent(
         );
       }
       h = await check(async () => {
-        const first = await deps.blobs.readRange(
+        // One read holds the header of nearly every batch; a longer header takes a second.
+        let prefix = await deps.blobs.readRange(
           INCOMING_CONTAINER,
           claimName,
           0,
-          Math.min(r.size, 8),
+          Math.min(r.size, HEADER_READ),
         );
-        const need = headerPrefixLength(first, r.size);
-        const prefix = await deps.blobs.readRange(
-          INCOMING_CONTAINER,
-          claimName,
-          0,
-          Math.min(r.size, need),
-        );
+        const need = headerPrefixLength(prefix, r.size);
+        if (need > prefix.length)
+          prefix = await deps.blobs.readRange(
+            INCOMING_CONTAINER,
+            claimName,
+            0,
+            Math.min(r.size, need),
+          );
         return peekHeaderPrefix(prefix, r.size);
       });
       if (

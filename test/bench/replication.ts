@@ -1,4 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
+import { subscribe } from 'node:diagnostics_channel';
+import type { ClientRequest } from 'node:http';
 import { randomBytes, randomInt } from 'node:crypto';
 import {
   appendFileSync,
@@ -31,6 +33,7 @@ import {
   rsyncSeconds,
 } from './baselines';
 import type { BenchRow } from './row';
+import { adminApi } from '../support/adminApi';
 
 /**
  * End-to-end replication: the local stack in-process (persistent state on disk, as `npm start`
@@ -214,6 +217,52 @@ class HubBytes {
   }
 }
 
+/**
+ * Counts the HTTP requests this process (the stack runs in it: ingest, hydrate, the host) makes
+ * to the storage emulator's blob endpoint, by container, through Node's http diagnostics
+ * channel. The agent's own requests (a child process) are its claim-check uploads: one each.
+ */
+class StorageRequests {
+  private counts = new Map<string, number>();
+  constructor(blobUrl: string) {
+    const u = new URL(blobUrl);
+    subscribe('http.client.request.start', (m) => {
+      const req = (m as { request: ClientRequest }).request;
+      if (String(req.getHeader('host')) !== u.host) return;
+      const container = req.path.split('?')[0]!.split('/')[2] ?? '';
+      this.counts.set(container, (this.counts.get(container) ?? 0) + 1);
+    });
+  }
+  snapshot(): Map<string, number> {
+    return new Map(this.counts);
+  }
+  /** Requests since `from`, by container. */
+  since(from: Map<string, number>): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [k, v] of this.counts)
+      if (v - (from.get(k) ?? 0) > 0) out.set(k, v - (from.get(k) ?? 0));
+    return out;
+  }
+}
+
+/** Polls the point until it is materialized (hydrated); returns when that was seen. */
+async function waitMaterialized(
+  target: { apiUrl: string; env: Record<string, string | undefined> },
+  machineId: string,
+  pointId: string,
+): Promise<number> {
+  for (const until = Date.now() + 1800_000; Date.now() < until;) {
+    const p = await adminApi<{ materialized: boolean }>(
+      target,
+      'GET',
+      `machines/${machineId}/recovery-points/${pointId}`,
+    ).catch(() => undefined);
+    if (p?.materialized) return Date.now();
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`point ${pointId} was not materialized within 30 min`);
+}
+
 /** Writes random bytes over `share` of the image's 4 KiB blocks (distinct, random offsets). */
 function churn(image: string, share: number): { blocks: number; bytes: number } {
   const size = statSync(image).size;
@@ -319,12 +368,27 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
     );
 
     // ---- initial sync
+    const requests = new StorageRequests(
+      stack.env.HAVEN_STORAGE_CONNECTION!.match(/BlobEndpoint=([^;]+)/)![1]!,
+    );
     catSeconds(image); // warm the page cache: every contender reads from it
     const pos0 = await hub.positions();
     const m0 = marks.length;
+    const r0 = requests.snapshot();
+    const t0 = Date.now();
     const initial = await agentRunOnce(agentDir, work);
+    // The agent returns once the point is durable; the target is the point materialized.
+    const materializedSecs =
+      ((await waitMaterialized(stack, machineId, initial.pointId)) - t0) / 1000;
+    const initialRequests = requests.since(r0);
     const initialMarks = [...marks.slice(m0), ...initial.marks].sort((a, z) => a.at - z.at);
     const initialWire = await hub.between(pos0, await hub.positions());
+    const cloudRequests = [...initialRequests.values()].reduce((n, v) => n + v, 0);
+    const storageRequests = cloudRequests + initialWire.claims; // + the agent's claim uploads
+    const byContainer = [...initialRequests]
+      .sort((a, z) => z[1] - a[1])
+      .map(([c, n]) => `${c} ${n}`)
+      .join(', ');
     const source1 = join(work, 'source-p1.img');
     copyFileSync(image, source1);
     printBreakdown(`initial ${label}`, breakdown(initialMarks), initialMarks);
@@ -376,13 +440,22 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
     const verified = 'restored point sha256 = source';
     return [
       {
-        name: `replication initial sync ${label} mixed ext4 (run --once → point)`,
-        value: rate(initial.seconds),
+        name: `replication initial sync ${label} mixed ext4 (run --once → point materialized)`,
+        value: rate(materializedSecs),
         unit: 'MB/s',
         baselineName: 'raw Azurite uploadPages 4 MiB ×4',
         baselineValue: rate(raw),
-        ratio: raw / initial.seconds,
-        note: `higher is better; target ≥ 0.8×; ${initial.seconds.toFixed(1)} s; ${verified}`,
+        ratio: raw / materializedSecs,
+        note: `higher is better; target ≥ 0.5×; ${materializedSecs.toFixed(1)} s to materialized, ${initial.seconds.toFixed(1)} s to durable (run --once returned); ${verified}`,
+      },
+      {
+        name: `replication initial sync ${label}: storage requests per GiB`,
+        value: storageRequests / (size / 1024 ** 3),
+        unit: 'req/GiB',
+        baselineName: 'raw uploadPages 4 MiB (the same bytes)',
+        baselineValue: 256,
+        ratio: storageRequests / (size / 1024 ** 3) / 256,
+        note: `lower is better; target ≤ 300; ${storageRequests} requests: ${initialWire.claims} claim uploads (agent), cloud side ${byContainer} (until materialized, all timers included)`,
       },
       {
         name: `replication initial sync ${label} vs cat`,
