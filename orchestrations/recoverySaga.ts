@@ -8,6 +8,7 @@ import type {
   ResourceView,
 } from '../core/recovery/ports';
 import { ArmActivity } from './activities/armActivities';
+import type { JobStep } from '../core/controlPlane/model';
 import { RecoveryActivity as A, type JobUpdate } from './activities/recoveryActivities';
 import type { TargetFacts } from './activities/recoveryDeps';
 import { addMs } from './orchestrationTime';
@@ -61,8 +62,16 @@ export class RecoverySaga {
     return this.ctx.df.currentUtcDateTime;
   }
 
+  /**
+   * Step ends wait here for the next job update (the next step's start, or the end of the job):
+   * one activity instead of two between steps, a shorter RTO.
+   */
+  private pendingSteps: JobStep[] = [];
+
   job(u: Omit<JobUpdate, 'jobId'>): Task {
-    return this.call(A.job, { jobId: this.jobId, ...u });
+    const steps = [...this.pendingSteps, ...(u.steps ?? [])];
+    this.pendingSteps = [];
+    return this.call(A.job, { jobId: this.jobId, ...u, ...(steps.length ? { steps } : {}) });
   }
 
   *loadFacts(): Gen<SagaFacts> {
@@ -158,19 +167,17 @@ export class RecoverySaga {
     yield this.job({
       stepName: name,
       ...(percent !== undefined ? { percent } : {}),
-      step: { name, state: 'running', startedAt: startedAt.toISOString() },
+      steps: [{ name, state: 'running', startedAt: startedAt.toISOString() }],
     });
     try {
       const out = yield* body();
       const endedAt = this.now();
       this.timings[name] = endedAt.getTime() - startedAt.getTime();
-      yield this.job({
-        step: { name, state: 'succeeded', endedAt: endedAt.toISOString() },
-      });
+      this.pendingSteps.push({ name, state: 'succeeded', endedAt: endedAt.toISOString() });
       return out;
     } catch (e) {
       yield this.job({
-        step: { name, state: 'failed', endedAt: this.now().toISOString(), detail: firstLine(e) },
+        steps: [{ name, state: 'failed', endedAt: this.now().toISOString(), detail: firstLine(e) }],
       });
       throw e;
     }
@@ -178,7 +185,7 @@ export class RecoverySaga {
 
   /** Marks a step skipped (e.g. the probe of a VM without a public IP). */
   skip(name: string, detail: string): Task {
-    return this.job({ step: { name, state: 'skipped', detail } });
+    return this.job({ steps: [{ name, state: 'skipped', detail }] });
   }
 
   /** Runs the compensation stack newest first; returns what could not be undone. */

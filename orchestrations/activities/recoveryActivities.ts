@@ -28,7 +28,8 @@ export interface JobUpdate {
   state?: JobDoc['state'];
   percent?: number;
   stepName?: string;
-  step?: JobStep;
+  /** Step changes, applied in order (a step's end and the next one's start travel together). */
+  steps?: JobStep[];
   result?: Record<string, unknown>;
   error?: { kind: string; message: string };
   allowedActions?: string[];
@@ -38,10 +39,10 @@ async function job(u: JobUpdate): Promise<true> {
   const { jobs } = await recoveryDeps();
   await jobs.update(u.jobId, (cur) => {
     const steps = [...(cur.steps ?? [])];
-    if (u.step) {
-      const i = steps.findIndex((s) => s.name === u.step!.name);
-      if (i >= 0) steps[i] = { ...steps[i]!, ...u.step };
-      else steps.push(u.step);
+    for (const step of u.steps ?? []) {
+      const i = steps.findIndex((s) => s.name === step.name);
+      if (i >= 0) steps[i] = { ...steps[i]!, ...step };
+      else steps.push(step);
     }
     return {
       ...(u.state ? { state: u.state } : {}),
@@ -53,7 +54,7 @@ async function job(u: JobUpdate): Promise<true> {
             },
           }
         : {}),
-      ...(u.step ? { steps } : {}),
+      ...(u.steps?.length ? { steps } : {}),
       ...(u.result ? { result: { ...(cur.result ?? {}), ...u.result } } : {}),
       ...(u.error ? { error: u.error } : {}),
       ...(u.allowedActions ? { allowedActions: u.allowedActions } : {}),

@@ -73,8 +73,8 @@ describe('test failover saga, replayed by the real SDK', () => {
     expect(last).toMatchObject({ state: 'succeeded', allowedActions: ['cleanup'] });
     expect(Object.keys(last.result as object)).toContain('timings');
     // Each step reported its start and end.
-    const stepped = names(calls, 'Recovery_Job').flatMap((c) =>
-      c.input.step ? [c.input.step as { name: string; state: string }] : [],
+    const stepped = names(calls, 'Recovery_Job').flatMap(
+      (c) => (c.input.steps ?? []) as { name: string; state: string }[],
     );
     for (const s of [
       'point-wait',
