@@ -66,6 +66,12 @@ export class RecoveryService {
         return { job, created: false };
       }
     }
+    const stuck = await this.neverStarted(operation, machineId);
+    if (stuck) {
+      // Accepted before, but its start failed (Durable unavailable): start it now.
+      await opts.launcher?.start(stuck, await this.input(stuck));
+      return { job: stuck, created: false };
+    }
     await this.check(operation, machineId, body);
     const job = await jobs.create(operation, {
       machineId,
@@ -91,6 +97,25 @@ export class RecoveryService {
     await jobs.update(job.id, { result: { input: { ...input, settings: undefined } } });
     await opts.launcher?.start(job, input as unknown as Record<string, unknown>);
     return { job: await jobs.get(job.id), created: true };
+  }
+
+  /**
+   * The job of this operation that claimed the machine but never started (still queued): the
+   * claim would refuse every new request, so a repeated request starts that job instead.
+   */
+  private async neverStarted(op: RecoveryJobType, machineId: string): Promise<JobDoc | undefined> {
+    const rec = await this.d.records.get(machineId);
+    const id =
+      op === RecoveryJob.testFailover
+        ? rec.test?.jobId
+        : op === RecoveryJob.testFailoverCleanup
+          ? rec.test?.cleanupJobId
+          : op === RecoveryJob.failover
+            ? rec.failover?.jobId
+            : rec.failover?.busyJobId;
+    if (!id) return undefined;
+    const job = await this.d.jobs.get(id).catch(() => undefined);
+    return job?.type === op && job.state === 'queued' ? job : undefined;
   }
 
   /** The saga input of a job that was accepted but never started (a retried request restarts it). */

@@ -21,8 +21,12 @@ async function setup(state: ProtectedItemState = 'protected') {
   let now = Date.parse('2030-01-01T00:00:00Z');
   const clock = () => (now += 1000);
   const started: { job: JobDoc; input: Record<string, unknown> }[] = [];
+  // The saga marks its job running as it starts (its first activity).
   const launcher = {
-    start: async (job: JobDoc, input: Record<string, unknown>) => void started.push({ job, input }),
+    start: async (job: JobDoc, input: Record<string, unknown>) => {
+      started.push({ job, input });
+      await cp.jobs.update(job.id, { state: 'running' });
+    },
   };
   const cp = createControlPlane({
     documents,
@@ -200,6 +204,32 @@ describe('recovery service: starting recovery jobs', () => {
       'commit-failover',
     ]);
     expect(k.job.type).toBe('commit-failover');
+  });
+
+  it('a job whose start failed (Durable down) is started by the next request, not refused', async () => {
+    const { recovery, started, point, cp } = await setup();
+    await point('p1', '2030-01-01T00:00:00Z');
+    const down = {
+      start: async () => Promise.reject(transient('Durable Functions is unavailable.')),
+    };
+    await expect(
+      recovery.service.start(RecoveryJob.failover, M, {}, { launcher: down }),
+    ).rejects.toMatchObject({
+      kind: 'transient',
+    });
+    expect((await cp.protectedItems.get(M)).doc.state).toBe('failing-over');
+    const up = {
+      start: async (job: JobDoc, input: Record<string, unknown>) =>
+        void started.push({ job, input }),
+    };
+    const again = await recovery.service.start(RecoveryJob.failover, M, {}, { launcher: up });
+    expect(again.created).toBe(false);
+    expect(started.map((s) => s.job.id)).toEqual([again.job.id]);
+    expect(started[0]!.input).toMatchObject({
+      machineId: M,
+      choice: 'latest',
+      settings: { osDisk: 'sda' },
+    });
   });
 
   it('Idempotency-Key: same key and body → the same job; another body → 409', async () => {
