@@ -28,10 +28,15 @@ export class OperationFailed extends Error {
   constructor(
     readonly code: string,
     message: string,
+    /** ARM said it may work if tried again (throttled, an internal error). */
+    readonly retryable = false,
   ) {
     super(`${code}: ${message}`);
   }
 }
+
+/** Times a failed operation that ARM calls retryable is started again (idempotent PUT/DELETE). */
+const OPERATION_ATTEMPTS = 3;
 
 /**
  * What every recovery saga shares (not a saga itself): retried activity calls, ARM operations
@@ -88,7 +93,7 @@ export class RecoverySaga {
     for (;;) {
       const o = (yield this.call(ArmActivity.poll, handle)) as OperationOutcome;
       if (o.status === 'succeeded') return o.resource;
-      if (o.status === 'failed') throw new OperationFailed(o.code, o.message);
+      if (o.status === 'failed') throw new OperationFailed(o.code, o.message, o.retryable);
       yield* this.sleep(this.facts.pollMs);
     }
   }
@@ -96,13 +101,25 @@ export class RecoverySaga {
   /** PUT and wait; the compensation (delete) is pushed first, unless `keep`. */
   *put(spec: ResourceSpec, id: ResourceId, keep = false): Gen<ResourceView | undefined> {
     if (!keep) this.undo.push({ kind: 'delete', id });
-    const handle = (yield this.call(ArmActivity.beginPut, spec)) as OperationHandle;
-    return yield* this.until(handle);
+    return yield* this.attempts(ArmActivity.beginPut, spec);
   }
 
   *del(id: ResourceId): Gen<void> {
-    const handle = (yield this.call(ArmActivity.beginDelete, { id })) as OperationHandle;
-    yield* this.until(handle);
+    yield* this.attempts(ArmActivity.beginDelete, { id });
+  }
+
+  /** Starts an operation and waits for it; a retryable failure starts it again, after a pause. */
+  private *attempts(begin: string, input: unknown): Gen<ResourceView | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const handle = (yield this.call(begin, input)) as OperationHandle;
+        return yield* this.until(handle);
+      } catch (e) {
+        if (!(e instanceof OperationFailed && e.retryable) || attempt >= OPERATION_ATTEMPTS)
+          throw e;
+        yield* this.sleep(this.facts.pollMs * 2 ** attempt);
+      }
+    }
   }
 
   /**

@@ -126,6 +126,24 @@ describe('test failover saga, replayed by the real SDK', () => {
     });
   });
 
+  it('an operation ARM calls retryable is started again (same name) and the saga goes on', async () => {
+    let vmFailures = 0;
+    const flaky = happyTarget({
+      Recovery_Poll: (c) =>
+        String(c.input.state).endsWith('-vm') && vmFailures++ === 0
+          ? { status: 'failed', code: 'InternalServerError', message: 'try again', retryable: true }
+          : { status: 'succeeded', resource: { properties: {} } },
+    });
+    const { r, calls } = await runRecovery(testFailoverOrchestrator, TEST_FAILOVER, input, flaky);
+    expect(r.outcome.kind).toBe('completed');
+    const vmPuts = names(calls, 'Recovery_BeginPut').filter(
+      (c) => c.input.type === 'Microsoft.Compute/virtualMachines',
+    );
+    expect(vmPuts).toHaveLength(2);
+    expect(vmPuts[0]!.input.name).toBe(vmPuts[1]!.input.name);
+    expect(names(calls, 'Recovery_BeginDelete')).toHaveLength(0);
+  });
+
   it('an existing test vnet is used and left alone', async () => {
     const target = happyTarget({ Recovery_Get: () => ({ id: 'vnet', properties: {} }) });
     const { r, calls } = await runRecovery(testFailoverOrchestrator, TEST_FAILOVER, input, target);
