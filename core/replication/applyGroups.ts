@@ -38,6 +38,8 @@ export interface GroupsOutcome {
 interface Fetched {
   staged?: Staged;
   batch?: DecodedBatch;
+  /** sha256 of the envelope (what ingest recorded and the watermark remembers). */
+  digest?: string;
   refused?: HavenError;
 }
 
@@ -118,7 +120,7 @@ export async function applyStagedGroups(
         const data = b.extents.reduce((n, e) => n + (e.kind === 'data' ? e.length : 0), 0);
         group.push({
           seq: s,
-          digest: envelopeDigest(f.staged.data),
+          digest: f.digest!,
           bytes: data,
           name: stagingBlobName(key.machineId, key.diskId, key.generation, s),
           ...(f.staged.batch ? { batch: f.staged.batch } : {}),
@@ -215,7 +217,7 @@ async function fetchBatch(ctx: DrainContext, seq: number): Promise<Fetched> {
         'integrity',
         `Staged batch ${name} is for a ${h.diskSize}-byte disk, replica is ${diskSize}.`,
       );
-    return { staged, batch };
+    return { staged, batch, digest };
   } catch (e) {
     if (isHavenError(e) && !e.retryable) return { staged, refused: e };
     throw e;
