@@ -166,6 +166,7 @@ export class Machines {
       at: new Date(this.clock()).toISOString(),
       disks: body.disks,
       ...(body.ipv4 ? { ipv4: body.ipv4 } : {}),
+      ...(body.replication ? { replication: body.replication } : {}),
     };
     return (await this.heartbeats.upsert(doc)).doc;
   }

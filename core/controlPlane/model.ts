@@ -72,6 +72,8 @@ export interface HeartbeatDoc {
   at: string;
   disks: DiskStatus[];
   ipv4?: string[];
+  /** The agent's own view of its backlog and the RPO it can promise (schemas.ts). */
+  replication?: { backlogBytes: number; sendBytesPerSecond: number; promisedRpoSeconds: number };
 }
 
 export interface DataKeyDoc {

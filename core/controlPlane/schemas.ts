@@ -100,6 +100,19 @@ export const diskStatusSchema = z
   })
   .strict();
 
+/**
+ * What the agent reports of its own replication: bytes cut but not yet acknowledged by Event
+ * Hubs (journal and spool), how fast it sends, and the RPO it can promise at that pace (backlog
+ * ÷ send rate + the bookmark interval). The control plane alerts on it before the points age.
+ */
+export const agentReplicationReport = z
+  .object({
+    backlogBytes: z.number().int().min(0),
+    sendBytesPerSecond: z.number().min(0),
+    promisedRpoSeconds: z.number().min(0),
+  })
+  .strict();
+
 export const heartbeatBody = z
   .object({
     agentVersion: z.string().min(1).max(64),
@@ -109,6 +122,7 @@ export const heartbeatBody = z
       .array(z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/))
       .max(16)
       .optional(),
+    replication: agentReplicationReport.optional(),
   })
   .strict();
 
@@ -138,6 +152,7 @@ export type PolicyFields = z.infer<typeof policyFields>;
 export type CreatePolicyBody = z.infer<typeof createPolicyBody>;
 export type DiskStatus = z.infer<typeof diskStatusSchema>;
 export type HeartbeatBody = z.infer<typeof heartbeatBody>;
+export type AgentReplicationReport = z.infer<typeof agentReplicationReport>;
 export type ProtectBody = z.infer<typeof protectBody>;
 export type ResyncBody = z.infer<typeof resyncBody>;
 

@@ -2,11 +2,12 @@ import type { DocumentStore } from '../documents/ports';
 import {
   collectionsDefs,
   type DiskDoc,
+  type HeartbeatDoc,
   type MachineDoc,
   type PolicyDoc,
   type ProtectedItemDoc,
 } from '../controlPlane/model';
-import type { KnownMachine, MachineDirectory } from './ports';
+import type { AgentReport, KnownMachine, MachineDirectory } from './ports';
 
 /** States in which a machine's disks replicate to Azure (their points need every protected disk). */
 const REPLICATING = new Set([
@@ -24,8 +25,10 @@ export class ControlPlaneDirectory implements MachineDirectory {
   private readonly disks;
   private readonly items;
   private readonly policies;
+  private readonly heartbeats;
 
   constructor(documents: DocumentStore) {
+    this.heartbeats = documents.collection<HeartbeatDoc>(collectionsDefs.heartbeats);
     this.machines = documents.collection<MachineDoc>(collectionsDefs.machines);
     this.disks = documents.collection<DiskDoc>(collectionsDefs.disks);
     this.items = documents.collection<ProtectedItemDoc>(collectionsDefs.protectedItems);
@@ -56,6 +59,11 @@ export class ControlPlaneDirectory implements MachineDirectory {
           }
         : {}),
     };
+  }
+
+  async agentReport(machineId: string): Promise<AgentReport | undefined> {
+    const hb = await this.heartbeats.get(machineId, machineId);
+    return hb?.doc.replication ? { at: hb.doc.at, ...hb.doc.replication } : undefined;
   }
 
   async listMachineIds(): Promise<string[]> {

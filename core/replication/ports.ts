@@ -39,6 +39,15 @@ export interface MachineDirectory {
   getMachine(machineId: string): Promise<KnownMachine | undefined>;
   /** Machines that have replication documents to maintain (retention timer). */
   listMachineIds(): Promise<string[]>;
+  /** The agent's last report of its backlog and the RPO it can promise (heartbeat). */
+  agentReport?(machineId: string): Promise<AgentReport | undefined>;
+}
+
+export interface AgentReport {
+  at: string;
+  backlogBytes: number;
+  sendBytesPerSecond: number;
+  promisedRpoSeconds: number;
 }
 
 /** Control plane port (docs/conventions.md): the machine's batch data key, unwrapped. Throws `not-found` for an unknown key. */

@@ -1,6 +1,11 @@
 import { z } from 'zod';
 import { protectedItemStates } from '../../core/controlPlane/protectedItemState';
-import { diskStatusSchema, policyFields, thinningRule } from '../../core/controlPlane/schemas';
+import {
+  agentReplicationReport,
+  diskStatusSchema,
+  policyFields,
+  thinningRule,
+} from '../../core/controlPlane/schemas';
 
 /** Response shapes of the control-plane API, for the OpenAPI document (and contract tests). */
 
@@ -84,6 +89,7 @@ export const machineDetailResponse = machineResponse.extend({
       at: time,
       disks: z.array(diskStatusSchema),
       ipv4: z.array(z.string()).optional(),
+      replication: agentReplicationReport.optional(),
     })
     .nullable(),
   health: z

@@ -44,5 +44,24 @@ describe('RPO alert per policy', () => {
         resolvedAt: new Date(now).toISOString(),
       }),
     ]);
+
+    // The agent reports a backlog it cannot send within the policy: an alert before points age.
+    let report = {
+      at: new Date(now).toISOString(),
+      backlogBytes: 800e6,
+      sendBytesPerSecond: 10e6,
+      promisedRpoSeconds: 81,
+    };
+    h.directory.agentReport = async () => report;
+    now += 1000;
+    const early = await checkRpo(h.deps, m.machineId);
+    expect(early).toMatchObject({ action: 'raised', rpoSeconds: 1, promisedRpoSeconds: 81 });
+    report = { ...report, at: new Date(now).toISOString(), backlogBytes: 0, promisedRpoSeconds: 1 };
+    expect((await checkRpo(h.deps, m.machineId)).action).toBe('resolved');
+    // A report too old to mean anything is ignored.
+    report = { ...report, promisedRpoSeconds: 500 };
+    now += 300_000;
+    await cut('p3');
+    expect(await checkRpo(h.deps, m.machineId)).toMatchObject({ action: 'none', rpoSeconds: 0 });
   });
 });

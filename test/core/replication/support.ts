@@ -34,6 +34,8 @@ import { sharedStack, uniqueName } from '../../support/stack';
 
 export class StaticDirectory implements MachineDirectory {
   readonly machines = new Map<string, KnownMachine>();
+  /** The agent's heartbeat report, when a test sets one. */
+  agentReport?: MachineDirectory['agentReport'];
   async getMachine(id: string) {
     return this.machines.get(id);
   }
