@@ -115,7 +115,27 @@ export interface ProtectedItemDoc {
   history: StateChange[];
 }
 
-export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+/**
+ * `partially-succeeded`: a recovery plan job where some machines failed (each machine's outcome
+ * is in its result); `waiting-for-manual-action`: a job paused until someone resumes it (a plan's
+ * manual action, an alert decision awaiting approval) or its timeout decides.
+ */
+export type JobState =
+  | 'queued'
+  | 'running'
+  | 'waiting-for-manual-action'
+  | 'succeeded'
+  | 'partially-succeeded'
+  | 'failed'
+  | 'cancelled';
+
+/** States a job never leaves. */
+export const terminalJobStates: readonly JobState[] = [
+  'succeeded',
+  'partially-succeeded',
+  'failed',
+  'cancelled',
+];
 
 /** One step of a job (recovery jobs show them: point wait, disk import, VM create, boot, probe). */
 export interface JobStep {

@@ -132,7 +132,15 @@ export const machineDetailResponse = machineResponse.extend({
 export const jobResponse = z.object({
   id: z.string(),
   type: z.string(),
-  state: z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled']),
+  state: z.enum([
+    'queued',
+    'running',
+    'waiting-for-manual-action',
+    'succeeded',
+    'partially-succeeded',
+    'failed',
+    'cancelled',
+  ]),
   instanceId: z.string().describe('Durable orchestration instance id (= job id)'),
   machineId: z.string().optional(),
   progress: z.object({ percent: z.number(), step: z.string().optional() }).loose(),
