@@ -5,7 +5,8 @@ import type { ResourceView } from '../core/recovery/ports';
 import { parseArmId } from '../core/recovery/resourceNames';
 import { ArmActivity } from './activities/armActivities';
 import { RecoveryActivity as A } from './activities/recoveryActivities';
-import { bootAndProbe, diskStep, pointStep, vmStep } from './bringUp';
+import { bootAndProbe, diskStep, vmStep } from './bringUp';
+import { pointStep } from './pointStep';
 import { runRecoverySaga, type RecoverySaga } from './recoverySaga';
 
 /**

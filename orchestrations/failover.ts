@@ -1,7 +1,8 @@
 import type { OrchestrationContext, OrchestrationHandler } from 'durable-functions';
 import { Step, type RecoveryJobInput } from '../core/recovery/operations';
 import { RecoveryActivity as A } from './activities/recoveryActivities';
-import { bringUp, pointStep } from './bringUp';
+import { bringUp } from './bringUp';
+import { pointStep } from './pointStep';
 import { runRecoverySaga, type Gen, type RecoverySaga } from './recoverySaga';
 
 /**
