@@ -60,6 +60,12 @@ export const stepsOf: Record<RecoveryJobType, string[]> = {
   [RecoveryJob.commit]: [Step.commit],
 };
 
+/** The body of a recovery POST (what each operation reads of it). */
+export interface RecoveryRequest {
+  point?: string;
+  planned?: boolean;
+}
+
 /** A disk of the machine as a recovery saga needs it. */
 export interface RecoveryDisk {
   diskId: string;

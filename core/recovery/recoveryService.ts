@@ -1,20 +1,22 @@
-import { conflict, isHavenError } from '../errors';
+import { conflict } from '../errors';
 import type { Jobs } from '../controlPlane/jobs';
 import type { JobDoc } from '../controlPlane/model';
 import type { ProtectedItems } from '../controlPlane/protectedItems';
 import type { JobLauncher } from '../controlPlane/protection';
 import type { IdempotencyKeys } from './idempotency';
-import { RecoveryJob, stepsOf, type RecoveryJobInput, type RecoveryJobType } from './operations';
-import { parsePointChoice, type PointChoice } from './pointChoice';
-import { resolvePoint } from './resolvePoint';
+import {
+  RecoveryJob,
+  stepsOf,
+  type RecoveryJobInput,
+  type RecoveryJobType,
+  type RecoveryRequest,
+} from './operations';
+import { checkRecoveryRequest } from './recoveryRequestChecks';
 import type { PointSource } from './pointSource';
 import type { RecoveryRecords } from './recoveryRecords';
 import type { RecoverySettingsStore } from './recoverySettingsStore';
 
-export interface RecoveryRequest {
-  point?: string;
-  planned?: boolean;
-}
+export type { RecoveryRequest } from './operations';
 
 export interface StartOptions {
   idempotencyKey?: string;
@@ -72,7 +74,7 @@ export class RecoveryService {
       await opts.launcher?.start(stuck, await this.input(stuck));
       return { job: stuck, created: false };
     }
-    await this.check(operation, machineId, body);
+    await checkRecoveryRequest(this.d, operation, machineId, body);
     const job = await jobs.create(operation, {
       machineId,
       startedBy: opts.startedBy ?? 'admin',
@@ -151,74 +153,6 @@ export class RecoveryService {
       })),
       sourceIps: facts.ipv4 ?? [],
     };
-  }
-
-  /** Read-only checks: every refusal happens here, before any write. */
-  private async check(op: RecoveryJobType, machineId: string, body: RecoveryRequest) {
-    const item = await this.d.items.find(machineId);
-    if (!item) throw conflict(`Machine '${machineId}' is not protected.`, { state: null });
-    const state = item.doc.state;
-    const rec = await this.d.records.get(machineId);
-    const need = (want: string) => {
-      if (state !== want)
-        throw conflict(`Machine '${machineId}' is '${state}'; ${op} needs '${want}'.`, { state });
-    };
-    const idle = () => {
-      if (rec.failover?.busyJobId)
-        throw conflict(`Job '${rec.failover.busyJobId}' is already acting on the failover.`, {
-          jobId: rec.failover.busyJobId,
-        });
-    };
-    switch (op) {
-      case RecoveryJob.testFailover:
-        need('protected');
-        if (rec.test)
-          throw conflict(
-            `A test failover of '${machineId}' is already there (job '${rec.test.jobId}'); clean it up first.`,
-            {
-              jobId: rec.test.jobId,
-            },
-          );
-        return this.checkPoint(machineId, parsePointChoice(body.point, 'latest'));
-      case RecoveryJob.failover:
-        need('protected');
-        // A planned failover's point is the final bookmark, taken while it runs.
-        if (body.planned && body.point === undefined) return this.checkPoint(machineId, 'latest');
-        return this.checkPoint(machineId, parsePointChoice(body.point, 'latest'));
-      case RecoveryJob.testFailoverCleanup:
-        if (!rec.test)
-          throw conflict(`Machine '${machineId}' has no test failover.`, { test: null });
-        if (rec.test.state === 'starting')
-          throw conflict(
-            'The test failover is still starting; clean it up once it is ready or failed.',
-            {
-              jobId: rec.test.jobId,
-            },
-          );
-        if (rec.test.state === 'cleaning')
-          throw conflict(`Cleanup job '${rec.test.cleanupJobId}' is already running.`, {
-            jobId: rec.test.cleanupJobId,
-          });
-        return;
-      case RecoveryJob.changePoint: {
-        need('failed-over');
-        idle();
-        if (body.point === undefined) throw conflict('change-recovery-point needs a point.');
-        const p = await this.checkPoint(machineId, parsePointChoice(body.point, 'latest'));
-        if (p.id === rec.failover?.vm?.pointId)
-          throw conflict(`The failover already runs on point '${p.id}'.`, { pointId: p.id });
-        return;
-      }
-      case RecoveryJob.commit:
-      case RecoveryJob.cancel:
-        need('failed-over');
-        return idle();
-    }
-  }
-
-  /** The point the choice names, as of now (refusals as HavenErrors). */
-  private checkPoint(machineId: string, choice: PointChoice) {
-    return resolvePoint(this.d.points, machineId, choice);
   }
 
   /** Claims what must not happen twice (ETag-guarded), recording the job on the machine. */
@@ -307,6 +241,3 @@ export class RecoveryService {
     }
   }
 }
-
-export const isRefusal = (e: unknown): boolean =>
-  isHavenError(e) && (e.kind === 'conflict' || e.kind === 'not-found');
