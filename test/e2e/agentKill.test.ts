@@ -1,10 +1,6 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { StackInfo } from '../support/localStack';
+import { describe, expect, it } from 'vitest';
 import { iterations } from '../support/soak';
-import { sharedLocalStack } from '../support/stack';
+import { useSharedLocalStack } from '../support/useLocalStack';
 import { expectNoIncidents, restoredSha, warmedUpMachine } from './support/faults';
 import { changeFiles, sha256File } from './support/images';
 import {
@@ -28,15 +24,10 @@ const PER_WINDOW = iterations(2, 7);
 const WINDOWS = ['spooling', 'sending', 'awaiting point'] as const satisfies RunPhase[];
 
 describe('agent SIGKILLed while it works (design §6.1–6.3)', { timeout: 1_200_000 }, () => {
-  let dir: string;
-  let stack: StackInfo;
-  beforeAll(async () => {
-    dir = mkdtempSync(path.join(tmpdir(), 'haven-e2e-agent-kill-'));
-    stack = await sharedLocalStack();
-  }, 300_000);
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const env = useSharedLocalStack('haven-e2e-agent-kill-');
 
   it('a kill in each window of a run: the next point is exact, no seq arrives twice with other content', async () => {
+    const { dir, stack } = env;
     const { m, spoolMs } = await warmedUpMachine(stack, dir, 16);
     const landed = tally<RunPhase>();
     const short = () => WINDOWS.filter((w) => landed.get(w) < PER_WINDOW);

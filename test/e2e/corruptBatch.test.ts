@@ -1,10 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync } from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { StackInfo } from '../support/localStack';
+import { describe, expect, it } from 'vitest';
 import { iterations } from '../support/soak';
-import { sharedLocalStack } from '../support/stack';
+import { useSharedLocalStack } from '../support/useLocalStack';
 import { waitFor } from '../support/waitFor';
 import { incidents } from './support/admin';
 import { bookmarkOf, captureRun, machineClient, publish } from './support/delivery';
@@ -17,15 +15,10 @@ import { plantStaged, replicaSha } from './support/storage';
 const MACHINES = iterations(2, 20);
 
 describe('a corrupted staged batch (design §6.1, §6.3)', { timeout: 1_200_000 }, () => {
-  let dir: string;
-  let stack: StackInfo;
-  beforeAll(async () => {
-    dir = mkdtempSync(path.join(tmpdir(), 'haven-e2e-corrupt-'));
-    stack = await sharedLocalStack();
-  }, 300_000);
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const env = useSharedLocalStack('haven-e2e-corrupt-');
 
   it('one flipped bit: refused and recorded, replica unchanged, the disk does not advance past it', async () => {
+    const { dir, stack } = env;
     const once = async (i: number) => {
       const mdir = mkdtempSync(path.join(dir, `${i}-`));
       const image = path.join(mdir, 'disk.img');

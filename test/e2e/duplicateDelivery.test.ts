@@ -1,11 +1,10 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { peekHeader } from '../../core/batch';
-import type { StackInfo } from '../support/localStack';
 import { iterations } from '../support/soak';
-import { sharedLocalStack } from '../support/stack';
+import type { StackInfo } from '../support/localStack';
+import { useSharedLocalStack } from '../support/useLocalStack';
 import {
   bookmarkOf,
   captureRun,
@@ -35,15 +34,10 @@ const hostLogLength = (stack: StackInfo) =>
   readFileSync(path.join(stack.stateDir, 'logs', 'host.log'), 'utf8').length;
 
 describe('duplicated and re-ordered delivery (design §6.3)', { timeout: 1_200_000 }, () => {
-  let dir: string;
-  let stack: StackInfo;
-  beforeAll(async () => {
-    dir = mkdtempSync(path.join(tmpdir(), 'haven-e2e-dup-'));
-    stack = await sharedLocalStack();
-  }, 300_000);
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const env = useSharedLocalStack('haven-e2e-dup-');
 
   it('every batch 2–3 times, shuffled, straight to Event Hubs: points exact, duplicates are no-ops', async () => {
+    const { dir, stack } = env;
     const image = path.join(dir, 'disk.img');
     makeImage(image, 16);
     const m = await protectedMachine(stack, dir, image);

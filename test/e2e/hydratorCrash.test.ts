@@ -1,9 +1,6 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { StackInfo } from '../support/localStack';
-import { sharedLocalStack } from '../support/stack';
+import { describe, expect, it } from 'vitest';
+import { useSharedLocalStack } from '../support/useLocalStack';
 import { incidents } from './support/admin';
 import { bookmarkOf, captureRun, publish, waitForPoint } from './support/delivery';
 import { changeFiles, makeImage, sha256File } from './support/images';
@@ -18,17 +15,10 @@ const LEASE_SECONDS = 15;
  * (design §6.2: no acknowledged write is lost, here: no acknowledged batch is left unapplied).
  */
 describe('hydrator crash while holding the replica lease', { timeout: 600_000 }, () => {
-  let dir: string;
-  let stack: StackInfo;
-  beforeAll(async () => {
-    dir = mkdtempSync(path.join(tmpdir(), 'haven-e2e-lease-'));
-    stack = await sharedLocalStack();
-  }, 300_000);
-  afterAll(async () => {
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const env = useSharedLocalStack('haven-e2e-lease-');
 
   it('batches staged while a dead hydrator holds the lease are applied once it expires', async () => {
+    const { dir, stack } = env;
     const image = path.join(dir, 'disk.img');
     makeImage(image, 16);
     const m = await protectedMachine(stack, dir, image);

@@ -1,9 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { StackInfo } from '../support/localStack';
-import { sharedLocalStack } from '../support/stack';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useSharedLocalStack } from '../support/useLocalStack';
 import { incidents } from './support/admin';
 import { changeFiles, fsckClean, keepCopy, makeImage, sha256File } from './support/images';
 import { protectedMachine, restore, runOnce, type Machine } from './support/machine';
@@ -15,26 +13,20 @@ describe(
   'replication end to end (stack and agent as processes, real ext4)',
   { timeout: 900_000 },
   () => {
-    let dir: string;
-    let stack: StackInfo;
+    const env = useSharedLocalStack('haven-e2e-repl-');
     let m: Machine;
 
     beforeAll(async () => {
-      dir = mkdtempSync(path.join(tmpdir(), 'haven-e2e-repl-'));
-      stack = await sharedLocalStack();
-      const image = path.join(dir, 'server.img');
+      const image = path.join(env.dir, 'server.img');
       makeImage(image, SIZE_MIB);
-      m = await protectedMachine(stack, dir, image);
+      m = await protectedMachine(env.stack, env.dir, image);
     }, 300_000);
-    afterAll(async () => {
-      rmSync(dir, { recursive: true, force: true });
-    });
 
     it('two points restore to their own exact bytes; a restore onto an older copy writes only the difference', async () => {
       const p1 = await runOnce(m);
-      const src1 = keepCopy(m.image, path.join(dir, 'source-p1.img'));
+      const src1 = keepCopy(m.image, path.join(env.dir, 'source-p1.img'));
 
-      const r1 = path.join(dir, 'restored-p1.img');
+      const r1 = path.join(env.dir, 'restored-p1.img');
       const got1 = await restore(m, p1.id, r1);
       expect(got1.verified).toBe(true);
       expect(sha256File(r1)).toBe(src1);
@@ -42,10 +34,10 @@ describe(
 
       changeFiles(m.image, 'p2', 4);
       const p2 = await runOnce(m);
-      const src2 = keepCopy(m.image, path.join(dir, 'source-p2.img'));
+      const src2 = keepCopy(m.image, path.join(env.dir, 'source-p2.img'));
       expect(src2).not.toBe(src1);
 
-      const r2 = path.join(dir, 'restored-p2.img');
+      const r2 = path.join(env.dir, 'restored-p2.img');
       await restore(m, p2.id, r2);
       expect(sha256File(r2)).toBe(src2);
       expect(fsckClean(r2)).toBe(true);
@@ -61,7 +53,7 @@ describe(
       expect(onto.bytesWritten).toBeGreaterThan(0);
       expect(onto.bytesWritten).toBeLessThan(onto.sizeBytes / 4);
 
-      const inc = await incidents(stack, m.machineId);
+      const inc = await incidents(env.stack, m.machineId);
       expect(inc.rejections).toEqual([]);
       expect(inc.alerts).toEqual([]);
     });

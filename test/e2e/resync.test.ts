@@ -1,11 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { adminApi } from '../support/adminApi';
-import type { StackInfo } from '../support/localStack';
-import { sharedLocalStack } from '../support/stack';
+import { useSharedLocalStack } from '../support/useLocalStack';
 import { firstOf, waitFor } from '../support/waitFor';
 import { incidents } from './support/admin';
 import { captureRun, publish, waitForPoint } from './support/delivery';
@@ -37,27 +35,18 @@ describe(
   'resync end to end (stack and agent as processes, real ext4)',
   { timeout: 900_000 },
   () => {
-    let dir: string;
-    let stack: StackInfo;
-
-    beforeAll(async () => {
-      dir = mkdtempSync(path.join(tmpdir(), 'haven-e2e-resync-'));
-      stack = await sharedLocalStack();
-    }, 300_000);
-    afterAll(async () => {
-      rmSync(dir, { recursive: true, force: true });
-    });
+    const env = useSharedLocalStack('haven-e2e-resync-');
 
     async function machine(name: string, sizeMiB: number): Promise<Machine> {
-      const mdir = mkdtempSync(path.join(dir, `${name}-`));
+      const mdir = mkdtempSync(path.join(env.dir, `${name}-`));
       const image = path.join(mdir, 'server.img');
       makeImage(image, sizeMiB);
-      return protectedMachine(stack, mdir, image);
+      return protectedMachine(env.stack, mdir, image);
     }
 
     const resync = (m: Machine, body: Record<string, unknown> = {}) =>
       adminApi<ResyncReply>(
-        stack,
+        env.stack,
         'POST',
         `machines/${m.machineId}/disks/${m.diskId}/resync`,
         body,
@@ -78,7 +67,7 @@ describe(
       await waitFor(
         `resync job ${jobId} succeeded`,
         async () => {
-          const job = await adminApi<{ state: string }>(stack, 'GET', `jobs/${jobId}`);
+          const job = await adminApi<{ state: string }>(env.stack, 'GET', `jobs/${jobId}`);
           expect(job.state).not.toBe('failed');
           return job.state === 'succeeded';
         },
@@ -87,7 +76,7 @@ describe(
       const view = await adminApi<{
         protection: { state: string };
         disks: { id: string; generation: number; resync?: { completedAt?: string } }[];
-      }>(stack, 'GET', `machines/${m.machineId}`);
+      }>(env.stack, 'GET', `machines/${m.machineId}`);
       expect(view.protection.state).toBe('protected');
       expect(view.disks.find((d) => d.id === m.diskId)?.resync?.completedAt).toBeDefined();
     }
@@ -131,7 +120,7 @@ describe(
       expect(generationOf(p3)).toBe(2);
       await expectRestores(m, p3, sha256File(m.image));
 
-      const inc = await incidents(stack, m.machineId);
+      const inc = await incidents(env.stack, m.machineId);
       expect(inc.rejections).toEqual([]);
       expect(inc.alerts).toEqual([]);
       expect(inc.disks.map((d) => d.generation).sort()).toEqual([1, 2]);
@@ -148,7 +137,7 @@ describe(
       const first = batches[0]!;
       const bad = Buffer.from(first.envelope);
       bad[bad.length - 20]! ^= 0x40;
-      await plantStaged(stack, m, first.seq, bad, first.envelope, true);
+      await plantStaged(env.stack, m, first.seq, bad, first.envelope, true);
       await publish(
         m,
         batches.map((b) => b.envelope),
@@ -156,7 +145,9 @@ describe(
       await waitFor(
         'generation 1 stopped',
         async () =>
-          (await incidents(stack, m.machineId)).disks.some((d) => d.generation === 1 && d.stopped),
+          (await incidents(env.stack, m.machineId)).disks.some(
+            (d) => d.generation === 1 && d.stopped,
+          ),
         { timeoutMs: 150_000, intervalMs: 250 },
       );
 
@@ -191,7 +182,7 @@ describe(
       await expectRestores(m, p1, src1); // the 16 MiB generation-1 point
       const job = (
         await adminApi<{ disks: { id: string; resync?: { jobId?: string } }[] }>(
-          stack,
+          env.stack,
           'GET',
           `machines/${m.machineId}`,
         )
@@ -255,7 +246,7 @@ describe(
         await expectRestores(m, p2, src2, false); // pattern writes: raw bytes, not ext4
         await expectRestores(m, p1, src1, false);
         await expectResynced(m, r.job!.id);
-        const inc = await incidents(stack, m.machineId);
+        const inc = await incidents(env.stack, m.machineId);
         expect(inc.rejections).toEqual([]);
         expect(inc.alerts).toEqual([]);
       } finally {

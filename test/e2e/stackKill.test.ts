@@ -1,8 +1,6 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startStack, type StackProc } from '../support/localStack';
+import { useOwnLocalStack } from '../support/useLocalStack';
 import { iterations } from '../support/soak';
 import {
   expectNoIncidents,
@@ -48,19 +46,11 @@ function stopPhase(t: number, stderr: string, stack: StackProc): StopPhase {
 }
 
 describe('stack stopped under a running agent (design §6.1–6.3)', { timeout: 1_800_000 }, () => {
-  let dir: string;
-  let stack: StackProc;
-  beforeAll(async () => {
-    dir = mkdtempSync(path.join(tmpdir(), 'haven-e2e-stack-kill-'));
-    stack = await startStack(path.join(dir, 'stack'));
-  }, 300_000);
-  afterAll(async () => {
-    await stack?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const env = useOwnLocalStack('haven-e2e-stack-kill-');
 
   it('stack stopped while batches are in flight / being ingested and hydrated, restarted on its state: the next point is exact', async () => {
-    const { m } = await warmedUpMachine(stack, dir, 16);
+    const { dir } = env;
+    const { m } = await warmedUpMachine(env.stack, dir, 16);
     const landed = tally<StopPhase>();
     const runs = tally<'run survived' | 'run failed'>();
     const short = () => WINDOWS.filter((w) => landed.get(w) < PER_WINDOW);
@@ -73,12 +63,13 @@ describe('stack stopped under a running agent (design §6.1–6.3)', { timeout: 
         () => undefined,
       );
       const t = Date.now();
-      if (KILL === 'term') await stack.stop();
-      else await stack.kill9(KILL);
-      stack = await startStack(stack.stateDir, stack.port);
+      const down = env.stack;
+      if (KILL === 'term') await down.stop();
+      else await down.kill9(KILL);
+      env.stack = await startStack(down.stateDir, down.port);
       // The interrupted run retries through the outage; it must end either way.
       const r = await run.done;
-      const phase = stopPhase(t, r.stderr, stack);
+      const phase = stopPhase(t, r.stderr, env.stack);
       landed.add(phase);
       runs.add(r.code === 0 ? 'run survived' : 'run failed');
       const p = await runOnce(m, 60);
@@ -87,6 +78,6 @@ describe('stack stopped under a running agent (design §6.1–6.3)', { timeout: 
     console.log(`stack stops landed: ${landed}; interrupted runs: ${runs}`);
     for (const w of WINDOWS)
       expect(landed.get(w), `stops in '${w}': ${landed}`).toBeGreaterThanOrEqual(PER_WINDOW);
-    await expectNoIncidents(stack, m.machineId);
+    await expectNoIncidents(env.stack, m.machineId);
   });
 });

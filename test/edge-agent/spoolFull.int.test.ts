@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { debugfsWrite, makeExt4Image } from '../../local/images/ext4';
 import { mixedData } from './support/testData';
+import { waitFor } from '../support/waitFor';
 import { useFakeControlPlane } from './support/useFakeControlPlane';
 import { replayDisk } from './support/replay';
 import { enrollWithDisk, onceToCapture, startAgent } from './support/runAgent';
@@ -40,17 +41,31 @@ describe(
             n += (await fsp.stat(path.join(d, f)).catch(() => ({ size: 0 }))).size;
         return n;
       };
-      for (let i = 0; i < 60; i++) {
-        maxSpool = Math.max(maxSpool, await segBytes());
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      // The fault must land: the blocked sender lets the spool fill to its bound, and the agent
+      // drops batches (their ranges to be re-scanned) instead of growing it. Its status file
+      // (written every second) says when; until then, watch the spool's size.
+      const droppedSoFar = async () =>
+        (
+          JSON.parse(
+            await fsp.readFile(path.join(stateDir, 'status.json'), 'utf8').catch(() => '{}'),
+          ) as { droppedBatches?: number }
+        ).droppedBatches ?? 0;
+      await waitFor(
+        'the agent dropping batches on a full spool',
+        async () => {
+          maxSpool = Math.max(maxSpool, await segBytes());
+          return (await droppedSoFar()) > 0;
+        },
+        { timeoutMs: 120_000, intervalMs: 100 },
+      );
       // Service back.
       await fsp.rm(capture);
       const r = await run.done;
       sawDrop = /send failed/.test(r.stderr);
       expect(r.code, r.stderr).toBe(0);
       expect(sawDrop).toBe(true);
-      expect(maxSpool).toBeGreaterThan(0);
+      // It filled (most of) its bound, and never went past it.
+      expect(maxSpool).toBeGreaterThan(bound / 2);
       expect(maxSpool).toBeLessThanOrEqual(bound);
       const out = JSON.parse(r.stdout) as {
         recoveryPoint: { id: string };

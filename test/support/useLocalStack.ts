@@ -1,0 +1,39 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
+import { startStack, type StackInfo, type StackProc } from './localStack';
+import { sharedLocalStack } from './stack';
+
+/**
+ * For the enclosing suite: a temp dir (removed afterwards) and this worker's shared local stack
+ * (sharedLocalStack). The fields are set once beforeAll has run; read them inside tests.
+ */
+export function useSharedLocalStack(prefix: string): { dir: string; stack: StackInfo } {
+  const env = {} as { dir: string; stack: StackInfo };
+  beforeAll(async () => {
+    env.dir = mkdtempSync(path.join(tmpdir(), prefix));
+    env.stack = await sharedLocalStack();
+  }, 300_000);
+  afterAll(() => {
+    if (env.dir) rmSync(env.dir, { recursive: true, force: true });
+  });
+  return env;
+}
+
+/**
+ * For a suite that stops, kills or restarts the stack: its own (startStack, state under the
+ * temp dir), stopped afterwards. A test that restarts it assigns the new one to `env.stack`.
+ */
+export function useOwnLocalStack(prefix: string): { dir: string; stack: StackProc } {
+  const env = {} as { dir: string; stack: StackProc };
+  beforeAll(async () => {
+    env.dir = mkdtempSync(path.join(tmpdir(), prefix));
+    env.stack = await startStack(path.join(env.dir, 'stack'));
+  }, 300_000);
+  afterAll(async () => {
+    await env.stack?.stop();
+    if (env.dir) rmSync(env.dir, { recursive: true, force: true });
+  });
+  return env;
+}
