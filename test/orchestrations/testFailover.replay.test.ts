@@ -144,6 +144,35 @@ describe('test failover saga, replayed by the real SDK', () => {
     expect(names(calls, 'Recovery_BeginDelete')).toHaveLength(0);
   });
 
+  it('one disk failing while the network step is still running: both finish, then all is undone', async () => {
+    const failDisk = happyTarget({
+      Recovery_Poll: (c) =>
+        String(c.input.state) === 'op-haven-00abcdef-m-1-osdisk'
+          ? { status: 'failed', code: 'ImportFailed', message: 'not a VHD', retryable: false }
+          : { status: 'succeeded', resource: { properties: {} } },
+    });
+    const { r, calls } = await runRecovery(
+      testFailoverOrchestrator,
+      TEST_FAILOVER,
+      input,
+      failDisk,
+    );
+    expect(r.outcome.kind).toBe('failed');
+    const put = names(calls, 'Recovery_BeginPut').map((c) => String(c.input.name));
+    const deleted = names(calls, 'Recovery_BeginDelete').map((c) =>
+      String(c.input.id).split('/').pop(),
+    );
+    // The network step ran to its end (NIC made) and everything made is deleted; no VM was tried.
+    expect(put).toContain('haven-00abcdef-m-1-nic');
+    expect(put).not.toContain('haven-00abcdef-m-1-vm');
+    for (const name of put.filter((n) => n !== 'rg-dr')) expect(deleted).toContain(name);
+    expect(names(calls, 'Recovery_DeleteBase').length).toBeGreaterThanOrEqual(2);
+    expect(names(calls, 'Recovery_Job').at(-1)!.input).toMatchObject({
+      state: 'failed',
+      error: { message: expect.stringContaining('ImportFailed') },
+    });
+  });
+
   it('an existing test vnet is used and left alone', async () => {
     const target = happyTarget({ Recovery_Get: () => ({ id: 'vnet', properties: {} }) });
     const { r, calls } = await runRecovery(testFailoverOrchestrator, TEST_FAILOVER, input, target);
