@@ -43,11 +43,15 @@ export function* networkStep(
   return yield* s.step(
     Step.network,
     function* () {
-      yield* s.put(
-        { type: 'Microsoft.Resources/resourceGroups', name: rg, location: st.location },
-        `${sub}/resourceGroups/${rg}`,
-        true,
-      );
+      // The group is kept (other recoveries use it); made only when missing, since a PUT of an
+      // existing group with another location is refused by Azure.
+      const rgId = `${sub}/resourceGroups/${rg}`;
+      if (!((yield s.call(ArmActivity.get, { id: rgId })) as ResourceView | null))
+        yield* s.put(
+          { type: 'Microsoft.Resources/resourceGroups', name: rg, location: st.location },
+          rgId,
+          true,
+        );
       // The vnet, the NSG and the public IP side by side: each only needs the group.
       const vnet = function* (): Gen<{
         vnetId: string;
