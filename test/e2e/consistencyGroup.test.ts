@@ -74,8 +74,10 @@ describe(
       changeFiles(b.image, 'b2', 4);
       const src2 = ms.map((m, i) => keepCopy(m.image, path.join(env.dir, `src2-${i}.img`)));
       expect(src2).not.toEqual(src1);
+      // Leads of 3 s (default 10 s): the agents poll for cuts every second.
       const cut2 = await adminApi(env.stack, 'POST', 'consistency-groups/erp/bookmarks', {
         consistency: 'crash',
+        leadSeconds: 3,
       });
       const half = await waitForGroupPoint(env.stack, 'erp', cut2.id, agents, {
         until: (p) => p.missing.length === 1,
@@ -100,7 +102,9 @@ describe(
       await adminApi(env.stack, 'DELETE', `consistency-groups/erp/members/${b.machineId}`);
       changeFiles(a.image, 'a3', 2);
       const src3 = keepCopy(a.image, path.join(env.dir, 'src3-a.img'));
-      const cut3 = await adminApi(env.stack, 'POST', 'consistency-groups/erp/bookmarks', {});
+      const cut3 = await adminApi(env.stack, 'POST', 'consistency-groups/erp/bookmarks', {
+        leadSeconds: 3,
+      });
       expect(cut3.members).toEqual([a.machineId]);
       const p3 = await waitForGroupPoint(env.stack, 'erp', cut3.id, agents);
       expect(p3.machines.map((p) => p.machineId)).toEqual([a.machineId]);

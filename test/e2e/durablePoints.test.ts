@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminApi } from '../support/adminApi';
 import { startStack, type StackProc } from '../support/localStack';
-import { sleep } from '../support/procs';
+import { waitFor } from '../support/waitFor';
 import { incidents } from './support/admin';
 import { changeFiles, fsckClean, makeImage, sha256File } from './support/images';
 import { protectedMachine, restore, runOnce, type Machine } from './support/machine';
@@ -21,15 +21,9 @@ async function pointOf(stack: StackProc, m: Machine, id: string): Promise<ApiPoi
   return adminApi<ApiPoint>(stack, 'GET', `machines/${m.machineId}/recovery-points/${id}`);
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 120_000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
+/** `probe` until it answers (a read that fails meanwhile counts as no answer yet). */
+const until = (what: string, probe: () => Promise<true | undefined>) =>
+  waitFor(what, () => probe().catch(() => undefined), { timeoutMs: 120_000, intervalMs: 200 });
 
 /**
  * Design §2: a point is durable once its batches are stored in Azure, before hydration. The

@@ -8,6 +8,7 @@ import { mixedData } from './support/testData';
 import { useFakeControlPlane } from './support/useFakeControlPlane';
 import { listCaptured, replayDisk } from './support/replay';
 import { agent, enrollWithDisk, startAgent } from './support/runAgent';
+import { waitFor } from '../support/waitFor';
 
 describe(
   'continuous run, app-consistent bookmark with hooks, status while running',
@@ -33,17 +34,17 @@ describe(
       const run = startAgent(['run', '--interval', '1', '--capture', capture, ...st]);
       try {
         // Wait for the first crash bookmark of the continuous run.
-        for (let i = 0; ; i++) {
-          const s = JSON.parse(
-            await fsp.readFile(path.join(stateDir, 'status.json'), 'utf8').catch(() => '{}'),
-          ) as { lastBookmark?: { ackedAt?: string } };
-          if (s.lastBookmark?.ackedAt) break;
-          if (i > 600)
-            throw new Error(
-              `no bookmark: ${run.child.exitCode} ${await run.done.then((r) => r.stderr)}`,
-            );
-          await new Promise((r) => setTimeout(r, 200));
-        }
+        await waitFor(
+          'the first acknowledged crash bookmark',
+          async () => {
+            if (run.exited()) throw new Error(`the agent exited: ${run.out.stderr}`);
+            const s = JSON.parse(
+              await fsp.readFile(path.join(stateDir, 'status.json'), 'utf8').catch(() => '{}'),
+            ) as { lastBookmark?: { ackedAt?: string } };
+            return s.lastBookmark?.ackedAt;
+          },
+          { timeoutMs: 120_000, intervalMs: 200 },
+        );
         const status = await agent(['status', '--json', ...st]);
         expect(JSON.parse(status.stdout)).toMatchObject({ running: true, disks: [{ id: diskId }] });
         expect(
@@ -62,9 +63,9 @@ describe(
           listCaptured(capture).find(
             (c) => peekHeader(readFileSync(c.file)).bookmark?.id === bookmarkId,
           );
-        for (let i = 0; !withBookmark() && i < 100; i++)
-          await new Promise((r) => setTimeout(r, 100));
-        const found = withBookmark();
+        const found = await waitFor(`bookmark ${bookmarkId} captured`, withBookmark, {
+          intervalMs: 100,
+        });
         expect(peekHeader(readFileSync(found!.file)).bookmark?.consistency).toBe('app');
         const rep = await replayDisk(capture, diskId, 32 * 2 ** 20, cp.dataKey, bookmarkId);
         expect(rep.image.equals(readFileSync(image))).toBe(true);

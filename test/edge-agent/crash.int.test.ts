@@ -4,13 +4,18 @@ import { randomInt } from 'node:crypto';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { debugfsRm, debugfsWrite, makeExt4Image } from '../../local/images/ext4';
+import { iterations } from '../support/soak';
+import { waitFor } from '../support/waitFor';
 import { mixedData } from './support/testData';
 import { useFakeControlPlane } from './support/useFakeControlPlane';
 import { listCaptured, replayDisk } from './support/replay';
 import { agent, enrollWithDisk, onceToCapture, startAgent } from './support/runAgent';
 
-/** Runs that must die by SIGKILL mid-flight (the loop restarts the agent after each). */
-const KILLS = 20;
+/**
+ * Runs that must die by SIGKILL mid-flight (the loop restarts the agent after each); the default
+ * run needs a few to prove the point, HAVEN_SOAK=1 runs many more.
+ */
+const KILLS = iterations(6, 20);
 const SIZE_MIB = 96;
 
 describe('agent crash safety (SIGKILL at random points)', { timeout: 180_000 }, () => {
@@ -48,12 +53,13 @@ describe('agent crash safety (SIGKILL at random points)', { timeout: 180_000 }, 
         // Most kills after the agent started working; some during its startup.
         if (randomInt(0, 6) > 0) {
           const lock = path.join(dir, 'state', 'agent.pid');
-          while (
-            !exited &&
-            (await fsp.readFile(lock, 'utf8').catch(() => '')).trim() !== String(run.child.pid)
-          ) {
-            await new Promise((r) => setTimeout(r, 5));
-          }
+          await waitFor(
+            `agent ${run.child.pid} holds its state dir`,
+            async () =>
+              exited ||
+              (await fsp.readFile(lock, 'utf8').catch(() => '')).trim() === String(run.child.pid),
+            { intervalMs: 5 },
+          );
         }
         const started = Date.now();
         const timer = setTimeout(

@@ -6,6 +6,7 @@ import type { BookmarkRequest, ChangeRecord, ChangeSource } from '../../edge-age
 import { CaptureSink } from '../../edge-agent/sender';
 import { enrollWithDisk } from './support/runAgent';
 import { useFakeControlPlane } from './support/useFakeControlPlane';
+import { waitFor } from '../support/waitFor';
 
 /** A change source that only records when the agent holds writes and cuts. */
 class RecordingSource implements ChangeSource {
@@ -60,8 +61,9 @@ describe('timed consistency-group cut in the agent', () => {
     const ac = new AbortController();
     const running = agent.runForever(ac.signal, 3600_000);
     try {
-      for (let i = 0; i < 100 && !source.events.some((e) => e.what === 'release'); i++)
-        await new Promise((r) => setTimeout(r, 50));
+      await waitFor('the hold released', () => source.events.some((e) => e.what === 'release'), {
+        timeoutMs: 30_000,
+      });
     } finally {
       ac.abort();
       await running;

@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { EventHubProducerClient } from '@azure/event-hubs';
 import { startLocalStack, type LocalStack } from '../../../local/stack/startLocalStack';
 import { bookmark, data, TestDisk, zero } from '../../core/replication/support';
+import { waitFor } from '../../support/waitFor';
 
 const MiB = 1024 * 1024;
 
@@ -82,19 +83,21 @@ describe('replication on the local stack', () => {
     await producer.close();
 
     const machine = { authorization: `Bearer ${credential}` };
-    let point: { status: number; json: any } | undefined; // eslint-disable-line @typescript-eslint/no-explicit-any
-    for (let i = 0; i < 300; i++) {
-      point = await api(
-        'GET',
-        `machines/${machineId}/recovery-points/bk-local`,
-        undefined,
-        machine,
-      );
-      if (point.status === 200 && point.json.materialized) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    expect(point?.status).toBe(200);
-    expect(point!.json.disks[0].sha256).toBe(d.digest());
+    const point = await waitFor(
+      'point bk-local materialized',
+      async () => {
+        const p = await api(
+          'GET',
+          `machines/${machineId}/recovery-points/bk-local`,
+          undefined,
+          machine,
+        );
+        return p.status === 200 && p.json.materialized ? p : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 100 },
+    );
+    expect(point.status).toBe(200);
+    expect(point.json.disks[0].sha256).toBe(d.digest());
     const link = await api(
       'GET',
       `machines/${machineId}/recovery-points/bk-local/disks/sda/read-url`,
@@ -107,11 +110,11 @@ describe('replication on the local stack', () => {
     const m = await api('GET', `machines/${machineId}`);
     expect(m.json.health).toMatchObject({ lastPoint: { id: 'bk-local' }, backlogBytes: 0 });
     // The first complete point ends the initial sync: the enable-protection saga marks it protected.
-    let state: string | undefined;
-    for (let i = 0; i < 300 && state !== 'protected'; i++) {
-      state = (await api('GET', `machines/${machineId}`)).json.protection?.state;
-      if (state !== 'protected') await new Promise((r) => setTimeout(r, 100));
-    }
-    expect(state).toBe('protected');
+    await waitFor(
+      'the machine protected',
+      async () =>
+        (await api('GET', `machines/${machineId}`)).json.protection?.state === 'protected',
+      { timeoutMs: 30_000, intervalMs: 100 },
+    );
   });
 });

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startAzurite } from '../../../local/stack/azurite';
-import { startDurableHost, startOrchestration, waitFor } from './support';
+import { waitFor } from '../../support/waitFor';
+import { startDurableHost, startOrchestration, waitFor as waitForInstance } from './support';
 
 const port = (url: string) => Number(new URL(url).port);
 
@@ -24,11 +25,11 @@ describe('storage outage', () => {
       existsSync(effects) ? readFileSync(effects, 'utf8').split('\n').filter(Boolean) : [];
     try {
       const id = await startOrchestration(h, 'Steps', { prefix: 'o', steps: 12, delayMs: 100 });
-      while (lines().length < 3) await new Promise((r) => setTimeout(r, 20));
+      await waitFor('three steps done', () => lines().length >= 3, { intervalMs: 20 });
       await azurite.stop();
       await new Promise((r) => setTimeout(r, 8000)); // longer than the SDK's own retries
       azurite = await startAzurite({ location: join(dir, 'azurite'), ...ports });
-      const s = await waitFor(h, id, undefined, 60_000);
+      const s = await waitForInstance(h, id, undefined, 60_000);
       expect(s.runtimeStatus).toBe('Completed');
       expect(s.output).toEqual(Array.from({ length: 12 }, (_, i) => `o:${i}`));
       const counts = new Map<string, number>();

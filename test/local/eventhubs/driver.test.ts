@@ -10,6 +10,7 @@ import type {
 } from '../../../local/host/plugin';
 import { sharedStack, uniqueName } from '../../support/stack';
 import { startTestEmulator } from './helpers';
+import { waitFor } from '../../support/waitFor';
 
 type Emulator = Awaited<ReturnType<typeof startTestEmulator>>;
 
@@ -52,16 +53,6 @@ function eventHubFunction(name: string, trigger: Record<string, unknown>): HostF
     bindings: { messages: { type: 'eventHubTrigger', direction: 'in', ...trigger } },
   };
 }
-
-const waitFor = async <T>(f: () => T | undefined, what: string, ms = 20_000): Promise<T> => {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-};
 
 describe('Event Hubs trigger driver (real SDK, checkpoints in Azurite)', () => {
   let emu: Emulator;
@@ -124,8 +115,8 @@ describe('Event Hubs trigger driver (real SDK, checkpoints in Azurite)', () => {
       { partitionKey: 'machine-7' },
     );
     await waitFor(
-      () => calls.flatMap((c) => c.input.triggerValue as unknown[]).length >= 5 || undefined,
       '5 events',
+      () => calls.flatMap((c) => c.input.triggerValue as unknown[]).length >= 5 || undefined,
     );
     expect(calls.every((c) => c.name === 'ingest')).toBe(true);
     expect(calls.every((c) => (c.input.triggerValue as unknown[]).length <= 3)).toBe(true);
@@ -155,9 +146,8 @@ describe('Event Hubs trigger driver (real SDK, checkpoints in Azurite)', () => {
     await producer.sendBatch([{ body: { json: 1 } }, { body: { json: 2 } }], {
       partitionKey: 'json-only',
     });
-    const jsonCall = await waitFor(
-      () => calls.find((c) => JSON.stringify(c.input.triggerValue).includes('"json":1')),
-      'JSON batch',
+    const jsonCall = await waitFor('JSON batch', () =>
+      calls.find((c) => JSON.stringify(c.input.triggerValue).includes('"json":1')),
     );
     expect(jsonCall.input.triggerValue).toEqual([{ json: 1 }, { json: 2 }]);
 
@@ -198,7 +188,7 @@ describe('Event Hubs trigger driver (real SDK, checkpoints in Azurite)', () => {
     const p = new EventHubProducerClient(emu.connectionString(), 'one-hub');
     await p.sendBatch([{ body: 'first', properties: { a: 1 } }, { body: { second: true } }]);
     await p.close();
-    await waitFor(() => calls.length >= 2 || undefined, 'two invocations');
+    await waitFor('two invocations', () => calls.length >= 2 || undefined);
     expect(calls.map((c) => c.input.triggerValue)).toEqual(['first', { second: true }]);
     const m = calls[1]!.input.triggerMetadata!;
     expect(m).toMatchObject({ sequenceNumber: 1, partitionKey: null, properties: {} });
@@ -236,7 +226,7 @@ describe('Event Hubs trigger driver (real SDK, checkpoints in Azurite)', () => {
     );
     const p = new EventHubProducerClient(emu.connectionString(), 'retry-hub');
     await p.sendBatch([{ body: 'ok-1' }, { body: 'poisoned-once' }, { body: 'ok-3' }]);
-    await waitFor(() => calls.length >= 3 || undefined, 'two failures and a success');
+    await waitFor('two failures and a success', () => calls.length >= 3 || undefined);
     const seen = calls.map((c) => c.input.triggerValue as unknown[]);
     // Each attempt starts again at the first event after the last checkpoint.
     for (const s of seen.slice(0, 3)) expect(s[0]).toBe('ok-1');
@@ -245,8 +235,8 @@ describe('Event Hubs trigger driver (real SDK, checkpoints in Azurite)', () => {
     // After the success, the checkpoint moved: later events come alone.
     await p.sendBatch([{ body: 'later' }]);
     await waitFor(
-      () => calls.some((c) => (c.input.triggerValue as unknown[]).includes('later')) || undefined,
       'later',
+      () => calls.some((c) => (c.input.triggerValue as unknown[]).includes('later')) || undefined,
     );
     const last = calls[calls.length - 1]!.input.triggerValue as unknown[];
     expect(last).toEqual(['later']);
@@ -272,12 +262,8 @@ describe('Event Hubs trigger driver (real SDK, checkpoints in Azurite)', () => {
     const a = createEventHubsDriver({ checkpointContainer: container });
     await a.start([fn], first.host);
     for (let i = 0; i < 6; i++) await p.sendBatch([{ body: { i } }], { partitionKey: `k${i}` });
-    await waitFor(
-      () =>
-        first.calls.flatMap((c) => c.input.triggerValue as unknown[]).length >= 6
-          ? true
-          : undefined,
-      'first six',
+    await waitFor('first six', () =>
+      first.calls.flatMap((c) => c.input.triggerValue as unknown[]).length >= 6 ? true : undefined,
     );
     // The checkpoint is written right after the handler returns; give that write a moment.
     await new Promise((r) => setTimeout(r, 300));
@@ -288,10 +274,10 @@ describe('Event Hubs trigger driver (real SDK, checkpoints in Azurite)', () => {
     const b = createEventHubsDriver({ checkpointContainer: container });
     drivers.push(b);
     await b.start([fn], second.host);
-    const got = await waitFor(() => {
+    const got = await waitFor('the four new events', () => {
       const v = second.calls.flatMap((c) => c.input.triggerValue as Array<{ i: number }>);
       return v.length >= 4 ? v : undefined;
-    }, 'the four new events');
+    });
     await new Promise((r) => setTimeout(r, 1000)); // nothing older may trickle in
     const all = second.calls.flatMap((c) => c.input.triggerValue as Array<{ i: number }>);
     expect(all.map((e) => e.i).sort((x, y) => x - y)).toEqual([6, 7, 8, 9]);
