@@ -13,60 +13,69 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /**
- * Builds a real ext4 image with mixed content, the shape of a server's disk: incompressible
- * files (media, encrypted data), compressible text and logs, and free space that stays zero.
- * `fill` is the share of the image given to file content.
+ * Writes mixed content into `dir`, the shape of a server's data: incompressible files (media,
+ * encrypted data), compressible text and logs, about `budget` bytes in all.
+ */
+export function writeMixedContent(dir: string, budget: number): void {
+  let used = 0;
+  let i = 0;
+  const text = Buffer.from(
+    Array.from(
+      { length: 2000 },
+      (_, k) => `${k} INFO request served path=/api/items/${k % 97} status=200 ms=${k % 13}\n`,
+    ).join(''),
+  );
+  mkdirSync(join(dir, 'var/log'), { recursive: true });
+  mkdirSync(join(dir, 'srv/data'), { recursive: true });
+  while (used < budget) {
+    const size = Math.min(budget - used, (1 + (i % 8)) * 1024 * 1024);
+    const kind = i % 3;
+    let body: Buffer;
+    if (kind === 0) body = randomBytes(size);
+    else if (kind === 1)
+      body = Buffer.concat(
+        Array.from({ length: Math.ceil(size / text.length) }, () => text),
+      ).subarray(0, size);
+    else body = Buffer.concat([randomBytes(size / 2), Buffer.alloc(size - size / 2, 0x41)]);
+    writeFileSync(join(dir, kind === 1 ? `var/log/app${i}.log` : `srv/data/blob${i}.bin`), body);
+    used += size;
+    i++;
+  }
+}
+
+/** A whole-disk ext4 image of `sizeBytes` holding the tree `dir` (mkfs.ext4 -d: no mount needed). */
+export function mkfsExt4FromDir(path: string, sizeBytes: number, dir: string): void {
+  rmSync(path, { force: true });
+  execFileSync(
+    'mkfs.ext4',
+    [
+      '-q',
+      '-F',
+      '-d',
+      dir,
+      '-E',
+      'lazy_itable_init=0,lazy_journal_init=0',
+      path,
+      `${Math.floor(sizeBytes / 1024)}k`,
+    ],
+    { stdio: 'pipe' },
+  );
+}
+
+/**
+ * Builds a real ext4 image with mixed content, the shape of a server's disk (see
+ * `writeMixedContent`), and free space that stays zero. `fill` is the share of the image given
+ * to file content.
  */
 export function makeExt4Image(
   path: string,
   sizeBytes: number,
   opts: { fill?: number; seed?: string } = {},
 ): void {
-  const fill = opts.fill ?? 0.5;
   const dir = mkdtempSync(join(tmpdir(), 'haven-img-'));
   try {
-    const budget = Math.floor(sizeBytes * fill);
-    let used = 0;
-    let i = 0;
-    const text = Buffer.from(
-      Array.from(
-        { length: 2000 },
-        (_, k) => `${k} INFO request served path=/api/items/${k % 97} status=200 ms=${k % 13}\n`,
-      ).join(''),
-    );
-    mkdirSync(join(dir, 'var/log'), { recursive: true });
-    mkdirSync(join(dir, 'srv/data'), { recursive: true });
-    while (used < budget) {
-      const size = Math.min(budget - used, (1 + (i % 8)) * 1024 * 1024);
-      const kind = i % 3;
-      let body: Buffer;
-      if (kind === 0) body = randomBytes(size);
-      else if (kind === 1)
-        body = Buffer.concat(
-          Array.from({ length: Math.ceil(size / text.length) }, () => text),
-        ).subarray(0, size);
-      else body = Buffer.concat([randomBytes(size / 2), Buffer.alloc(size - size / 2, 0x41)]);
-      writeFileSync(join(dir, kind === 1 ? `var/log/app${i}.log` : `srv/data/blob${i}.bin`), body);
-      used += size;
-      i++;
-    }
-    rmSync(path, { force: true });
-    execFileSync(
-      'mkfs.ext4',
-      [
-        '-q',
-        '-F',
-        '-d',
-        dir,
-        '-E',
-        'lazy_itable_init=0,lazy_journal_init=0',
-        path,
-        `${Math.floor(sizeBytes / 1024)}k`,
-      ],
-      {
-        stdio: 'pipe',
-      },
-    );
+    writeMixedContent(dir, Math.floor(sizeBytes * (opts.fill ?? 0.5)));
+    mkfsExt4FromDir(path, sizeBytes, dir);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -82,6 +91,17 @@ export function debugfsWrite(image: string, fsPath: string, content: Buffer): vo
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Reads a file out of an ext4 image without mounting it (debugfs cat); undefined when absent. */
+export function debugfsRead(image: string, fsPath: string): Buffer | undefined {
+  const stat = spawnSync('debugfs', ['-R', `stat ${fsPath}`, image], { encoding: 'utf8' });
+  if (stat.error) throw stat.error;
+  if (/File not found|not found by ext2_lookup/.test(stat.stderr ?? '')) return undefined;
+  return execFileSync('debugfs', ['-R', `cat ${fsPath}`, image], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    maxBuffer: 1024 * 1024 * 1024,
+  });
 }
 
 /** Removes a file from an ext4 image without mounting it (debugfs -w). */
