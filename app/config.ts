@@ -42,6 +42,23 @@ export const configSchema = z.object({
   recoveryPollMs: z.coerce.number().int().min(50).max(60_000).default(1000),
   /** Point choice `latest` waits at most this long for what ingest accepted to be processed. */
   recoveryLatestWaitSeconds: z.coerce.number().int().min(0).max(86_400).default(300),
+  /** Haven's own site-down alert: every replicating machine of a site silent this long. */
+  siteDownSeconds: z.coerce.number().int().min(10).max(86_400).default(300),
+  /**
+   * Alerts webhook as an Azure Monitor Secure Webhook: when set, a valid Entra token (issuer,
+   * audience, one of the roles; keys from the JWKS URL or a pinned key) is required besides
+   * the function key.
+   */
+  alertsEntra: z
+    .object({
+      issuer: z.string().min(1),
+      audience: z.string().min(1),
+      roles: z.array(z.string().min(1)).min(1),
+      jwksUrl: z.url().optional(),
+      key: z.string().min(1).optional(),
+    })
+    .refine((e) => e.jwksUrl || e.key, 'HAVEN_ALERTS_ENTRA_JWKS_URL or HAVEN_ALERTS_ENTRA_KEY')
+    .optional(),
   maxBodyBytes: z.coerce
     .number()
     .int()
@@ -74,6 +91,19 @@ export function loadConfig(env: Record<string, string | undefined>): HavenConfig
     recoveryLocation: env.HAVEN_RECOVERY_LOCATION,
     recoveryPollMs: env.HAVEN_RECOVERY_POLL_MS,
     recoveryLatestWaitSeconds: env.HAVEN_RECOVERY_LATEST_WAIT_SECONDS,
+    siteDownSeconds: env.HAVEN_SITE_DOWN_SECONDS,
+    alertsEntra: env.HAVEN_ALERTS_ENTRA_ISSUER
+      ? {
+          issuer: env.HAVEN_ALERTS_ENTRA_ISSUER,
+          audience: env.HAVEN_ALERTS_ENTRA_AUDIENCE,
+          roles: (env.HAVEN_ALERTS_ENTRA_ROLES ?? 'ActionGroupsSecureWebhook')
+            .split(',')
+            .map((r) => r.trim())
+            .filter(Boolean),
+          jwksUrl: env.HAVEN_ALERTS_ENTRA_JWKS_URL,
+          key: env.HAVEN_ALERTS_ENTRA_KEY,
+        }
+      : undefined,
     maxBodyBytes: env.HAVEN_MAX_BODY_BYTES,
   });
   if (!parsed.success) {

@@ -16,6 +16,16 @@ import { AzureBlobStore } from '../adapters/blobs/azureBlobStore';
 import { EventGridBlobEvents, HostNudgeBlobEvents } from '../adapters/blobs/blobEvents';
 import { createRecovery, type Recovery } from '../core/recovery';
 import { recoveryCollections } from '../core/recovery/model';
+import { createPlans, type PlansPart } from '../core/plans';
+import { planCollections } from '../core/plans/model';
+import { createAlerts, type AlertsPart } from '../core/alerts';
+import { alertCollections } from '../core/alerts/model';
+import {
+  staticSigningKey,
+  type EntraTokenRules,
+  type SigningKeys,
+} from '../core/alerts/entraToken';
+import { jwksSigningKeys } from '../adapters/jwks/jwksSigningKeys';
 
 /**
  * The one composition root: builds every adapter and service from the config, once per
@@ -34,6 +44,12 @@ export interface Root {
   readonly replication: Replication;
   /** Recovery settings, records and the service that starts recovery jobs. */
   readonly recovery: Recovery;
+  /** Recovery plans, their operations and drill reports. */
+  readonly plans: PlansPart;
+  /** Alert triggers, alert receipts and decisions, Haven's site-down signal. */
+  readonly alerts: AlertsPart;
+  /** The alerts webhook's Secure Webhook check (absent: the function key alone). */
+  readonly alertsEntra?: { rules: EntraTokenRules; keys: SigningKeys };
   /** Creates containers etc. once; every `getRoot()` awaits it. */
   ready(): Promise<void>;
 }
@@ -47,7 +63,13 @@ export interface RootOptions {
 
 /** Every document collection of the app, created at startup (createIfNotExists). */
 export function collections(): CollectionDef[] {
-  return [...controlPlaneCollections, ...replicationCollections(), ...recoveryCollections];
+  return [
+    ...controlPlaneCollections,
+    ...replicationCollections(),
+    ...recoveryCollections,
+    ...planCollections,
+    ...alertCollections,
+  ];
 }
 
 export function createRoot(config: HavenConfig, opts: RootOptions = {}): Root {
@@ -102,6 +124,21 @@ export function createRoot(config: HavenConfig, opts: RootOptions = {}): Root {
     clock,
   });
 
+  const plans = createPlans({
+    documents,
+    jobs: controlPlane.jobs,
+    groups: controlPlane.groups,
+    replication: replication.deps,
+    clock,
+  });
+  const alerts = createAlerts({
+    documents,
+    jobs: controlPlane.jobs,
+    clock,
+    siteDownSeconds: config.siteDownSeconds,
+  });
+  const entra = config.alertsEntra;
+
   let readiness: Promise<void> | undefined;
   return {
     config,
@@ -110,6 +147,16 @@ export function createRoot(config: HavenConfig, opts: RootOptions = {}): Root {
     controlPlane,
     replication,
     recovery,
+    plans,
+    alerts,
+    ...(entra
+      ? {
+          alertsEntra: {
+            rules: { issuer: entra.issuer, audience: entra.audience, roles: entra.roles },
+            keys: entra.key ? staticSigningKey(entra.key) : jwksSigningKeys(entra.jwksUrl!),
+          },
+        }
+      : {}),
     ready() {
       readiness ??= documents.ensure(collections()).catch((e: unknown) => {
         readiness = undefined; // retry on the next request
