@@ -46,6 +46,13 @@ export type IngestOutcome =
  */
 export interface IngestLookups {
   generations: typeof diskGenerations;
+  /**
+   * Set by ingestEvents: instead of telling the hydrate trigger about every staged batch, the
+   * invocation tells it once per disk, about the highest seq, after all are staged (a drain
+   * starts at the watermark and takes everything contiguous; one trigger per batch mostly
+   * answered "busy"). A crash before that is covered by the redelivery (duplicates re-nudge).
+   */
+  nudges?: Map<string, string>;
 }
 
 /** `fn` memoized by its string arguments; a rejected call is forgotten so a retry can succeed. */
@@ -293,10 +300,10 @@ export async function ingestEvent(
         return await conflictStop(deps, h, name, digest, other);
       // Re-nudge: the first delivery may have staged it and failed before nudging. The upload
       // stays: the same envelope has the same claim-check name, so it is what staging names.
-      await deps.events.written(STAGING, name);
+      await nudge(deps, name, lookups);
       return { status: 'duplicate', stagingName: name, ...marker(h) };
     }
-    await deps.events.written(STAGING, name);
+    await nudge(deps, name, lookups);
     return { status: 'staged', stagingName: name, ...marker(h) };
   } catch (e) {
     if (!(e instanceof Rejection)) throw e;
@@ -350,6 +357,14 @@ async function conflictStop(
   return { status: 'conflict', stagingName: name, reason };
 }
 
+/** Tells the hydrate trigger about `name` now, or records it for the invocation's end. */
+async function nudge(deps: ReplicationDeps, name: string, lookups?: IngestLookups): Promise<void> {
+  if (!lookups?.nudges) return deps.events.written(STAGING, name);
+  const disk = name.slice(0, name.lastIndexOf('/'));
+  const cur = lookups.nudges.get(disk);
+  if (!cur || cur < name) lookups.nudges.set(disk, name); // seq is zero-padded: names sort
+}
+
 const marker = (h: BatchHeader) =>
   h.bookmark ? { bookmark: h.bookmark, diskSize: h.diskSize } : {};
 
@@ -400,7 +415,7 @@ export async function ingestEvents(
     },
     keys: { getDataKey: (m, k) => getDataKey(deps, m, k) },
   };
-  const lookups: IngestLookups = { generations: memoize(diskGenerations) };
+  const lookups: IngestLookups = { generations: memoize(diskGenerations), nudges: new Map() };
   await Promise.all(
     Array.from({ length: Math.min(concurrency, events.length) }, async () => {
       while (next < events.length) {
@@ -423,6 +438,11 @@ export async function ingestEvents(
       ...parseStagingName(o.stagingName),
       ...(bookmark ? { bookmark, diskSize } : {}),
     });
+  }
+  try {
+    for (const name of lookups.nudges!.values()) await deps.events.written(STAGING, name);
+  } catch (e) {
+    firstError ??= e;
   }
   try {
     await recordDurability(cached, stored);

@@ -7,8 +7,8 @@ import { REPLICAS } from './names';
 import type { ReplicationDeps, ReplicationOptions } from './ports';
 
 const MIN_PIECE = 1024 * 1024;
-/** Requests in flight for small page writes and digest read-backs (latency-bound). */
-const SMALL_OPS_IN_FLIGHT = 32;
+/** Requests in flight for digest read-backs (rare: partly written sub-blocks). */
+const SMALL_OPS_IN_FLIGHT = 16;
 /** Payload bytes in flight that large page writes are sized against. */
 const WRITE_BYTES_IN_FLIGHT = 8 * 1024 * 1024;
 
@@ -86,10 +86,10 @@ export async function applyExtents(
     }
   }
   // Small scattered writes are bound by the service's per-request latency, not bytes: keep more
-  // of them in flight (up to SMALL_OPS_IN_FLIGHT) while large ones stay at writeConcurrency.
+  // of them in flight (up to smallWritesInFlight) while large ones stay at writeConcurrency.
   const bytes = jobs.reduce((n, j) => n + j.bytes, 0);
   const limit = Math.min(
-    SMALL_OPS_IN_FLIGHT,
+    opts.smallWritesInFlight,
     Math.max(
       opts.writeConcurrency,
       Math.floor(WRITE_BYTES_IN_FLIGHT / Math.max(1, bytes / jobs.length)),

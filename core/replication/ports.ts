@@ -83,6 +83,11 @@ export interface ReplicationOptions {
   /** Concurrent large page writes (small scattered ones go wider: they are latency-bound). */
   writeConcurrency: number;
   /**
+   * Concurrent small page writes. More absorbs latency, but a deep queue at the storage account
+   * delays everything else it serves (ingest's staging, which is what RPO waits for).
+   */
+  smallWritesInFlight: number;
+  /**
    * Most batches merged into one group (one set of page writes, one index flush, one watermark
    * write); a group also ends at a bookmark and at the first batch not staged yet.
    */
@@ -100,6 +105,7 @@ export const DEFAULT_REPLICATION_OPTIONS: ReplicationOptions = {
   maxSeqAhead: 1_000_000,
   prefetch: 8,
   writeConcurrency: 8,
+  smallWritesInFlight: 32,
   mergeBatches: 64,
   mergeBytes: 64 * 1024 * 1024,
   readUrlSeconds: 15 * 60,

@@ -21,6 +21,13 @@ describe('ingest: reads shared by one invocation', () => {
     expect(query).toHaveBeenCalledTimes(2);
     expect(getMachine).toHaveBeenCalledTimes(1);
     vi.restoreAllMocks();
+    // The hydrate trigger is told once per disk, about the newest batch (a drain takes them all).
+    expect(h.events.events).toEqual(
+      m.disks.map((d) => ({
+        container: 'staging',
+        name: stagingBlobName(m.machineId, d.diskId, 1, 5),
+      })),
+    );
     // The same events again (an at-least-once redelivery) after they were applied: the fresh
     // invocation sees the new watermark and calls them duplicates.
     for (const d of m.disks)
