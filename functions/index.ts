@@ -3,4 +3,6 @@
 import './controlPlane';
 import './replication';
 import './recovery';
+import './plans';
+import './alerts';
 import '../orchestrations';

@@ -3,7 +3,9 @@
 import { registerEnableProtection } from './registerEnableProtection';
 import { registerRecovery } from './registerRecovery';
 import { registerResync } from './registerResync';
+import { registerPlans } from './registerPlans';
 
 registerEnableProtection();
 registerResync();
 registerRecovery();
+registerPlans();

@@ -17,6 +17,9 @@ import {
 import { triggerMatches } from './triggerMatch';
 import type { AlertTriggers } from './triggers';
 
+/** The event that wakes a decision orchestration: a signal joined or resolved; look again. */
+export const DECISION_SIGNAL_EVENT = 'Signal';
+
 /** Wakes a running decision orchestration (a signal joined or resolved). */
 export interface DecisionSignaller {
   signal(decisionId: string): Promise<void>;

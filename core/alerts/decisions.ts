@@ -179,12 +179,12 @@ export class Decisions {
   /** After acceptance: the plan job it started, or the refusal that came instead (plan busy). */
   async amend(
     id: string,
-    patch: { planJobId?: string; outcome?: DecisionDoc['outcome'] },
+    patch: { planJobId?: string; outcome?: Omit<NonNullable<DecisionDoc['outcome']>, 'at'> },
   ): Promise<DecisionDoc> {
     const d = await this.mutate(id, (cur) => ({
       ...cur,
       ...(patch.planJobId ? { planJobId: patch.planJobId } : {}),
-      ...(patch.outcome ? { outcome: patch.outcome } : {}),
+      ...(patch.outcome ? { outcome: { ...patch.outcome, at: this.now() } } : {}),
     }));
     await this.recordOnReceipts(d, true);
     return d;

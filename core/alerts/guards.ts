@@ -62,7 +62,9 @@ export type IgnoreReason =
   | 'cooldown'
   | 'no-quorum'
   | 'denied'
-  | 'approval-timed-out';
+  | 'approval-timed-out'
+  /** The guards passed but the plan refused the operation (it became busy, no fitting point). */
+  | 'operation-refused';
 
 export type Verdict =
   | { kind: 'ignore'; reason: IgnoreReason; detail: string }

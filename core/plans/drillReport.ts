@@ -9,6 +9,9 @@ export interface DrillHealth {
   detail?: string;
 }
 
+/** An epoch-ms instant as ISO 8601 (activities stamp their results with it). */
+export const isoTime = (ms: number): string => new Date(ms).toISOString();
+
 const seconds = (from: string | undefined, to: string | undefined): number | undefined => {
   if (!from || !to) return undefined;
   const ms = Date.parse(to) - Date.parse(from);
@@ -17,7 +20,7 @@ const seconds = (from: string | undefined, to: string | undefined): number | und
 
 /**
  * A drill's report (issue 13 §3) from what its test failover did: per machine the boot time
- * (its job's start → the VM answered its probe), the RTO (drill start → health passed) and the
+ * (its job's start → the VM answered its probe), the RTO (drill start → that moment) and the
  * achieved RPO (drill start − the point's time: what a real failover at that moment would have
  * lost); the plan's RTO is the last machine's, and only when every machine came up healthy.
  * A drill succeeds when every machine was healthy and the cleanup left nothing behind.
@@ -37,7 +40,8 @@ export function drillReport(input: {
     const h = input.health[m.machineId];
     const healthy = m.state === 'succeeded' && h?.ok === true;
     const bootSeconds = seconds(m.startedAt, m.vm?.readyAt);
-    const rtoSeconds = healthy ? seconds(input.startedAt, h.at) : undefined;
+    // Up = its own probe passed in the test failover (readyAt); the drill's check confirms it.
+    const rtoSeconds = healthy ? seconds(input.startedAt, m.vm?.readyAt ?? h.at) : undefined;
     const rpoSeconds = seconds(m.pointTime, input.startedAt);
     return {
       machineId: m.machineId,

@@ -4,6 +4,7 @@ import type { DocumentStore } from '../documents/ports';
 import { IdempotencyKeys } from '../recovery/idempotency';
 import type { ReplicationDeps } from '../replication/ports';
 import { Drills } from './drills';
+import { JobControl } from './jobControl';
 import { planPointResolver } from './planPointSource';
 import { PlanService } from './planService';
 import { Plans } from './plans';
@@ -13,6 +14,7 @@ export interface PlansPart {
   plans: Plans;
   service: PlanService;
   drills: Drills;
+  jobControl: JobControl;
 }
 
 export function createPlans(d: {
@@ -31,5 +33,10 @@ export function createPlans(d: {
     resolvePoints: planPointResolver(d.documents, d.groups, d.replication),
     clock: d.clock,
   });
-  return { plans, service, drills: new Drills(d.documents, d.clock) };
+  return {
+    plans,
+    service,
+    drills: new Drills(d.documents, d.clock),
+    jobControl: new JobControl(d.jobs, d.clock),
+  };
 }

@@ -8,6 +8,7 @@ import { planCollectionsDefs, type PlanRunDoc } from './model';
 import type { MachineOutcome } from './planOutcome';
 import { machinesToRestart } from './planOutcome';
 import {
+  DRILL_JOB,
   needsPoint,
   planJobType,
   planOperationOfJob,
@@ -36,6 +37,15 @@ export interface PlanStartOptions {
   restartOf?: string;
   /** Drills: manual actions are skipped (nobody is there to answer). */
   unattended?: boolean;
+  /** Runs under a job that holds the plan (a drill): no claim of its own. */
+  heldBy?: string;
+}
+
+/** Input of the drill saga. */
+export interface DrillJobInput {
+  planName: string;
+  point: string;
+  startedBy: string;
 }
 
 /** Input of the plan saga (kept in its history: webhook secrets are not in it, only names). */
@@ -108,7 +118,10 @@ export class PlanService {
     }
     const plan = (await this.d.plans.get(planName)).doc;
     const run = await this.runs.get(planName, planName);
-    if (run?.doc.active) {
+    if (opts.heldBy) {
+      if (run?.doc.active?.jobId !== opts.heldBy)
+        throw conflict(`Plan '${planName}' is not held by job '${opts.heldBy}'.`);
+    } else if (run?.doc.active) {
       const active = await jobs.get(run.doc.active.jobId).catch(() => undefined);
       // Claimed, but its start failed (Durable unavailable): a repeated request starts it.
       if (active?.state === 'queued' && active.type === type) return this.resume(active, opts);
@@ -156,7 +169,7 @@ export class PlanService {
       }
     }
     try {
-      await this.claim(planName, job.id, op, input.automated);
+      if (!opts.heldBy) await this.claim(planName, job.id, op, input.automated);
     } catch (e) {
       await jobs.discard(job.id).catch(() => undefined);
       throw e;
@@ -237,8 +250,38 @@ export class PlanService {
     throw conflict(`Plan '${planName}' is busy.`);
   }
 
-  /** Claims the plan for a drill (the drill's own job). */
-  claimForDrill = (planName: string, jobId: string) => this.claim(planName, jobId, 'drill', false);
+  /**
+   * Starts a drill of the plan (issue 13 §3): its own job holds the plan while the drill runs a
+   * test failover, checks health, cleans up and writes the report.
+   */
+  async startDrill(
+    planName: string,
+    body: { point?: string },
+    opts: { startedBy: string; launcher?: JobLauncher },
+  ): Promise<{ job: JobDoc; input: DrillJobInput }> {
+    const plan = (await this.d.plans.get(planName)).doc;
+    const input: DrillJobInput = {
+      planName,
+      point: body.point ?? plan.drill?.point ?? 'latest-processed',
+      startedBy: opts.startedBy,
+    };
+    // Refused before anything is written when no point fits.
+    await this.d.resolvePoints(planMachines(plan.groups), input.point);
+    const job = await this.d.jobs.create(DRILL_JOB, {
+      startedBy: opts.startedBy,
+      steps: ['test-failover', 'health', 'cleanup', 'report'],
+      allowedActions: [],
+    });
+    try {
+      await this.claim(planName, job.id, 'drill', false);
+    } catch (e) {
+      await this.d.jobs.discard(job.id).catch(() => undefined);
+      throw e;
+    }
+    await this.d.jobs.update(job.id, { result: { plan: planName, input } });
+    await opts.launcher?.start(job, input as unknown as Record<string, unknown>);
+    return { job: await this.d.jobs.get(job.id), input };
+  }
 
   /**
    * Releases the plan when its operation ends (idempotent: only this job's claim is cleared).

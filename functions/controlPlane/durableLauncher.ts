@@ -4,6 +4,7 @@ import type { JobCanceller, JobLauncher } from '../../core/controlPlane/protecti
 import { ENABLE_PROTECTION_JOB } from '../../core/controlPlane/protection';
 import { RESYNC_JOB } from '../../core/controlPlane/resyncs';
 import { recoveryOrchestrationForJob } from '../../core/recovery/operations';
+import { planOrchestrationForJob } from '../../core/plans/planOperations';
 import { transient } from '../../core/errors';
 
 /** The durable client input for triggers that start or cancel jobs. */
@@ -17,6 +18,7 @@ export const orchestrationForJob: Record<string, string> = {
   [ENABLE_PROTECTION_JOB]: 'enableProtection',
   [RESYNC_JOB]: 'resync',
   ...recoveryOrchestrationForJob,
+  ...planOrchestrationForJob,
 };
 
 /** The external event a saga handles by running its compensations (orchestrations/ `CANCEL`). */

@@ -69,7 +69,13 @@ describe('drill report', () => {
     const r = drillReport({
       startedAt: start,
       endedAt: '2026-12-01T03:01:00.000Z',
-      machines: [m('a'), m('b', { pointTime: '2026-12-01T02:59:50.000Z' })],
+      machines: [
+        m('a'),
+        m('b', {
+          pointTime: '2026-12-01T02:59:50.000Z',
+          vm: { id: 'vm-b', readyAt: '2026-12-01T03:00:20.500Z' },
+        }),
+      ],
       health: {
         a: { ok: true, at: '2026-12-01T03:00:10.000Z' },
         b: { ok: true, at: '2026-12-01T03:00:20.500Z' },
@@ -78,7 +84,7 @@ describe('drill report', () => {
     });
     expect(r.machines[0]).toMatchObject({
       bootSeconds: 8,
-      rtoSeconds: 10,
+      rtoSeconds: 9,
       rpoSeconds: 5,
       health: 'ok',
     });
