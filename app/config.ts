@@ -42,6 +42,29 @@ export const configSchema = z.object({
   recoveryPollMs: z.coerce.number().int().min(50).max(60_000).default(1000),
   /** Point choice `latest` waits at most this long for what ingest accepted to be processed. */
   recoveryLatestWaitSeconds: z.coerce.number().int().min(0).max(86_400).default(300),
+  /**
+   * The recovery target (Azure Resource Manager): absent when HAVEN_ARM_SUBSCRIPTION_ID is unset
+   * (recovery operations then fail with a clear error). Azure: management.azure.com with a
+   * managed identity; locally the stack's ARM endpoint, its CA and a static token.
+   */
+  recoveryTarget: z
+    .object({
+      endpoint: z.url().default('https://management.azure.com'),
+      subscriptionId: z.string().min(1),
+      credential: z
+        .enum(['managed-identity', 'default', 'static-token'])
+        .default('managed-identity'),
+      token: z.string().min(1).optional(),
+      caCert: z.string().min(1).optional(),
+      managedIdentityClientId: z.string().min(1).optional(),
+      /** ARM id of the storage account of the replicas (managed-disk Import names it). */
+      storageAccountId: z.string().min(1).optional(),
+    })
+    .refine(
+      (t) => t.credential !== 'static-token' || !!t.token,
+      'HAVEN_ARM_TOKEN is required with static-token',
+    )
+    .optional(),
   /** Haven's own site-down alert: every replicating machine of a site silent this long. */
   siteDownSeconds: z.coerce.number().int().min(10).max(86_400).default(300),
   /**
@@ -92,6 +115,17 @@ export function loadConfig(env: Record<string, string | undefined>): HavenConfig
     recoveryPollMs: env.HAVEN_RECOVERY_POLL_MS,
     recoveryLatestWaitSeconds: env.HAVEN_RECOVERY_LATEST_WAIT_SECONDS,
     siteDownSeconds: env.HAVEN_SITE_DOWN_SECONDS,
+    recoveryTarget: env.HAVEN_ARM_SUBSCRIPTION_ID
+      ? {
+          endpoint: env.HAVEN_ARM_ENDPOINT,
+          subscriptionId: env.HAVEN_ARM_SUBSCRIPTION_ID,
+          credential: env.HAVEN_ARM_CREDENTIAL,
+          token: env.HAVEN_ARM_TOKEN,
+          caCert: env.HAVEN_ARM_CA_CERT,
+          managedIdentityClientId: env.HAVEN_ARM_CLIENT_ID,
+          storageAccountId: env.HAVEN_STORAGE_ACCOUNT_ID,
+        }
+      : undefined,
     alertsEntra: env.HAVEN_ALERTS_ENTRA_ISSUER
       ? {
           issuer: env.HAVEN_ALERTS_ENTRA_ISSUER,

@@ -15,6 +15,8 @@ import { ControlPlaneDirectory } from '../core/replication/controlPlaneDirectory
 import { AzureBlobStore } from '../adapters/blobs/azureBlobStore';
 import { EventGridBlobEvents, HostNudgeBlobEvents } from '../adapters/blobs/blobEvents';
 import { createRecovery, type Recovery } from '../core/recovery';
+import type { RecoveryTarget } from '../core/recovery/ports';
+import { ArmRecoveryTarget } from '../adapters/arm/armRecoveryTarget';
 import { recoveryCollections } from '../core/recovery/model';
 import { createPlans, type PlansPart } from '../core/plans';
 import { planCollections } from '../core/plans/model';
@@ -44,6 +46,10 @@ export interface Root {
   readonly replication: Replication;
   /** Recovery settings, records and the service that starts recovery jobs. */
   readonly recovery: Recovery;
+  /** The cloud machines are recovered into (ARM); absent when not configured. */
+  readonly recoveryTarget?: RecoveryTarget;
+  /** Facts of that target the sagas need besides the port. */
+  readonly recoveryConfig?: { subscriptionId: string; storageAccountId?: string };
   /** Recovery plans, their operations and drill reports. */
   readonly plans: PlansPart;
   /** Alert triggers, alert receipts and decisions, Haven's site-down signal. */
@@ -138,6 +144,7 @@ export function createRoot(config: HavenConfig, opts: RootOptions = {}): Root {
     siteDownSeconds: config.siteDownSeconds,
   });
   const entra = config.alertsEntra;
+  const armTarget = config.recoveryTarget;
 
   let readiness: Promise<void> | undefined;
   return {
@@ -147,6 +154,15 @@ export function createRoot(config: HavenConfig, opts: RootOptions = {}): Root {
     controlPlane,
     replication,
     recovery,
+    ...(armTarget
+      ? {
+          recoveryTarget: new ArmRecoveryTarget(armTarget),
+          recoveryConfig: {
+            subscriptionId: armTarget.subscriptionId,
+            ...(armTarget.storageAccountId ? { storageAccountId: armTarget.storageAccountId } : {}),
+          },
+        }
+      : {}),
     plans,
     alerts,
     ...(entra

@@ -1,6 +1,7 @@
 import type { HostLogger, TriggerDriver } from '../host/plugin';
 import { createDurableDriver } from '../durable/driver';
 import { eventHubsService } from '../eventhubs/stackService';
+import { armService } from '../arm/armStackService';
 
 /** What a service sees when the stack starts it (storage and Cosmos are already up). */
 export interface StackServiceContext {
@@ -38,6 +39,7 @@ export interface StackService {
 export const services: StackService[] = [
   { name: 'durable', start: async () => ({ drivers: [createDurableDriver()] }) },
   eventHubsService,
+  armService,
   // Recovery sagas poll ARM operations and the health probe: the local endpoint has no
   // throttling and its operations take milliseconds, so poll faster than in Azure (1 s).
   { name: 'recovery', start: async () => ({ settings: { HAVEN_RECOVERY_POLL_MS: '200' } }) },

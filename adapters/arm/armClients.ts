@@ -1,0 +1,95 @@
+import { readFileSync } from 'node:fs';
+import { ComputeManagementClient } from '@azure/arm-compute';
+import { NetworkManagementClient } from '@azure/arm-network';
+import type { AccessToken, TokenCredential } from '@azure/core-auth';
+import {
+  createDefaultHttpClient,
+  createHttpHeaders,
+  createPipelineFromOptions,
+  createPipelineRequest,
+  type PipelineResponse,
+} from '@azure/core-rest-pipeline';
+import { DefaultAzureCredential, ManagedIdentityCredential } from '@azure/identity';
+
+/** ARM's token audience, whatever the endpoint (arm-network would derive one from it). */
+export const ARM_SCOPE = 'https://management.azure.com/.default';
+
+export interface ArmTargetSettings {
+  endpoint: string;
+  subscriptionId: string;
+  credential: 'managed-identity' | 'default' | 'static-token';
+  /** static-token only: the local endpoint's bearer token. */
+  token?: string;
+  /** PEM text, or a path to it: the only CA trusted for the endpoint (the local stack's). */
+  caCert?: string;
+  /** managed-identity: a user-assigned identity's client id. */
+  managedIdentityClientId?: string;
+}
+
+/** A fixed bearer token: the local ARM endpoint's. In Azure the credential is an identity. */
+class StaticTokenCredential implements TokenCredential {
+  constructor(private readonly token: string) {}
+  async getToken(): Promise<AccessToken> {
+    return { token: this.token, expiresOnTimestamp: Date.now() + 3600_000 };
+  }
+}
+
+function credentialOf(s: ArmTargetSettings): TokenCredential {
+  if (s.credential === 'static-token') {
+    if (!s.token) throw new Error('HAVEN_ARM_CREDENTIAL=static-token needs HAVEN_ARM_TOKEN.');
+    return new StaticTokenCredential(s.token);
+  }
+  if (s.credential === 'managed-identity') {
+    return s.managedIdentityClientId
+      ? new ManagedIdentityCredential({ clientId: s.managedIdentityClientId })
+      : new ManagedIdentityCredential();
+  }
+  return new DefaultAzureCredential();
+}
+
+const pem = (caCert: string | undefined) =>
+  caCert && !caCert.includes('-----BEGIN') ? readFileSync(caCert, 'utf8') : caCert;
+
+export interface ArmClients {
+  compute: ComputeManagementClient;
+  network: NetworkManagementClient;
+  /** An ARM request through the network client's pipeline (auth, retries): resource groups, generic GETs. */
+  rest(method: 'GET' | 'PUT' | 'DELETE', url: string, body?: unknown): Promise<PipelineResponse>;
+  /** A request with no ARM credential: SAS URLs of disks, serial logs (the URL carries its own grant). */
+  sas(url: string, headers?: Record<string, string>): Promise<PipelineResponse>;
+}
+
+export function createArmClients(s: ArmTargetSettings): ArmClients {
+  const credential = credentialOf(s);
+  const ca = pem(s.caCert);
+  const tlsOptions = ca ? { ca } : undefined;
+  const compute = new ComputeManagementClient(credential, s.subscriptionId, {
+    endpoint: s.endpoint,
+    ...(tlsOptions ? { tlsOptions } : {}),
+  });
+  const network = new NetworkManagementClient(credential, s.subscriptionId, {
+    endpoint: s.endpoint,
+    credentialScopes: [ARM_SCOPE],
+    ...(tlsOptions ? { tlsOptions } : {}),
+  });
+  const plain = createPipelineFromOptions({ ...(tlsOptions ? { tlsOptions } : {}) });
+  const http = createDefaultHttpClient();
+  return {
+    compute,
+    network,
+    rest: (method, url, body) =>
+      network.sendRequest(
+        createPipelineRequest({
+          url,
+          method,
+          headers: createHttpHeaders({ 'content-type': 'application/json' }),
+          ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        }),
+      ),
+    sas: (url, headers = {}) =>
+      plain.sendRequest(
+        http,
+        createPipelineRequest({ url, method: 'GET', headers: createHttpHeaders(headers) }),
+      ),
+  };
+}

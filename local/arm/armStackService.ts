@@ -1,0 +1,50 @@
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { StackService } from '../stack/services';
+import { startLocalArm } from './localArm';
+
+/** The region the local endpoint serves: the app's default recovery location. */
+export const LOCAL_ARM_LOCATION = 'westeurope';
+
+/**
+ * `npm start` service: the local Azure Resource Manager (state under `<stateDir>/arm`), and the
+ * app settings that point the ARM adapter at it. A persistent stack leaves its VMs running when
+ * it stops (the next start adopts them, as Azure VMs outlive the control plane); an in-memory
+ * stack (tests) stops them, so a test run leaves no guest behind.
+ */
+export const armService: StackService = {
+  name: 'arm',
+  async start(ctx) {
+    const stateDir = ctx.persistent ? ctx.stateDir : mkdtempSync(join(tmpdir(), 'haven-arm-'));
+    const portFile = join(stateDir, 'arm', 'port');
+    const previous =
+      ctx.persistent && existsSync(portFile) ? Number(readFileSync(portFile, 'utf8')) : 0;
+    const start = (port: number) =>
+      startLocalArm({
+        stateDir,
+        storageConnection: ctx.settings.HAVEN_STORAGE_CONNECTION,
+        location: LOCAL_ARM_LOCATION,
+        port,
+      });
+    const arm = await start(previous).catch((e: unknown) => {
+      if (previous && (e as NodeJS.ErrnoException).code === 'EADDRINUSE') return start(0);
+      throw e;
+    });
+    if (ctx.persistent) writeFileSync(portFile, new URL(arm.endpoint).port);
+    ctx.log.info(`local ARM endpoint at ${arm.endpoint}`);
+    return {
+      settings: {
+        HAVEN_ARM_ENDPOINT: arm.endpoint,
+        HAVEN_ARM_SUBSCRIPTION_ID: arm.subscriptionId,
+        HAVEN_ARM_CREDENTIAL: 'static-token',
+        HAVEN_ARM_TOKEN: arm.token,
+        HAVEN_ARM_CA_CERT: arm.caCertPath,
+        HAVEN_RECOVERY_LOCATION: arm.location,
+        ...(arm.storageAccountId ? { HAVEN_STORAGE_ACCOUNT_ID: arm.storageAccountId } : {}),
+      },
+      private: ['HAVEN_ARM_TOKEN'],
+      stop: () => arm.stop({ stopVms: !ctx.persistent }),
+    };
+  },
+};

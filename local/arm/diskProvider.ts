@@ -1,0 +1,330 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, ftruncateSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ArmContext, ArmReply, ArmRequest } from './armContext';
+import { badRequest, conflict } from './armError';
+import {
+  armJson,
+  checkLocation,
+  deleteReply,
+  idOfRequest,
+  props,
+  putReply,
+  tagsOf,
+} from './armJson';
+import type { StoredResource } from './armStore';
+import { copySparse, writeDigestMap } from './diskFiles';
+import { importVhd } from './vhdImport';
+
+const DISK = 'Microsoft.Compute/disks';
+const SNAPSHOT = 'Microsoft.Compute/snapshots';
+const GiB = 1024 ** 3;
+const SKUS = [
+  'Standard_LRS',
+  'StandardSSD_LRS',
+  'Premium_LRS',
+  'PremiumV2_LRS',
+  'UltraSSD_LRS',
+  'StandardSSD_ZRS',
+  'Premium_ZRS',
+];
+
+/**
+ * Microsoft.Compute disks and snapshots. A managed disk is a raw sparse file the VM's QEMU
+ * writes; a snapshot is a sparse copy of it (taken while the VM runs, crash-consistent as in
+ * Azure), incremental ones with a block digest map so that the changed ranges between two of
+ * them are exactly what the VM wrote. Read access is granted as a URL on the endpoint itself
+ * that serves the bytes and page ranges, the way a managed disk's SAS does in Azure.
+ */
+export class DiskProvider {
+  constructor(private readonly ctx: ArmContext) {
+    mkdirSync(ctx.dataDir, { recursive: true, mode: 0o700 });
+  }
+
+  private fileFor(kind: string): string {
+    return join(this.ctx.dataDir, `${kind}-${randomUUID()}.raw`);
+  }
+
+  put(req: ArmRequest): ArmReply {
+    this.ctx.requireGroup(req.route.subscription, req.route.resourceGroup);
+    const id = idOfRequest(req);
+    const existing = this.ctx.store.get(id);
+    const location = checkLocation(this.ctx, req.body);
+    const p = props(req.body);
+    const creationData = (p.creationData as Record<string, unknown> | undefined) ?? {};
+    if (existing) {
+      // Only tags and SKU change on an existing disk; its creation is history.
+      const was = existing.properties.creationData as Record<string, unknown>;
+      if (
+        was.createOption !== creationData.createOption ||
+        was.sourceResourceId !== creationData.sourceResourceId ||
+        was.sourceUri !== creationData.sourceUri
+      ) {
+        throw conflict(
+          'PropertyChangeNotAllowed',
+          "Changing property 'creationData' is not allowed.",
+        );
+      }
+      const updated = this.ctx.store.put({ ...existing, tags: tagsOf(req.body) });
+      return putReply(
+        false,
+        updated,
+        this.ctx.begin(req, req.route.type, id, async () => undefined),
+      );
+    }
+    return req.route.type === SNAPSHOT
+      ? this.snapshot(req, id, location, p)
+      : this.disk(req, id, location, p, creationData);
+  }
+
+  private disk(
+    req: ArmRequest,
+    id: string,
+    location: string,
+    p: Record<string, unknown>,
+    cd: Record<string, unknown>,
+  ): ArmReply {
+    const sku = (req.body.sku as { name?: string } | undefined)?.name ?? 'Standard_LRS';
+    if (!SKUS.includes(sku))
+      throw badRequest(
+        'InvalidParameter',
+        `The value '${sku}' of parameter 'sku.name' is invalid.`,
+      );
+    const file = this.fileFor('disk');
+    let work: () => Promise<number>;
+    switch (cd.createOption) {
+      case 'Import':
+        if (typeof cd.sourceUri !== 'string')
+          throw badRequest('InvalidParameter', "Required parameter 'sourceUri' is missing (null).");
+        if (!cd.storageAccountId)
+          throw badRequest(
+            'InvalidParameter',
+            "Required parameter 'storageAccountId' is missing (null).",
+          );
+        work = () =>
+          importVhd({
+            storageConnection: this.ctx.opts.storageConnection,
+            sourceUri: cd.sourceUri as string,
+            storageAccountId: cd.storageAccountId as string,
+            diskName: req.route.name,
+            file,
+          });
+        break;
+      case 'Copy': {
+        const src = this.ctx.store.get(String(cd.sourceResourceId ?? ''));
+        if (!src || (src.type !== DISK && src.type !== SNAPSHOT))
+          throw badRequest(
+            'InvalidParameter',
+            `Source resource '${String(cd.sourceResourceId)}' is not an existing disk or snapshot.`,
+          );
+        work = async () => {
+          await copySparse(src.local!.file!, file);
+          return statSync(file).size;
+        };
+        break;
+      }
+      case 'Empty': {
+        const gb = Number(p.diskSizeGB);
+        if (!Number.isInteger(gb) || gb < 1 || gb > 32767)
+          throw badRequest(
+            'InvalidParameter',
+            'diskSizeGB must be an integer from 1 to 32767 for an empty disk.',
+          );
+        work = async () => {
+          const fd = openSync(file, 'w', 0o600);
+          ftruncateSync(fd, gb * GiB);
+          closeSync(fd);
+          return gb * GiB;
+        };
+        break;
+      }
+      default:
+        throw badRequest(
+          'InvalidParameter',
+          `createOption '${String(cd.createOption)}' is not supported for a disk here (Import, Copy, Empty).`,
+        );
+    }
+    const r = this.ctx.store.put({
+      id,
+      type: DISK,
+      name: req.route.name,
+      resourceGroup: req.route.resourceGroup,
+      location,
+      tags: tagsOf(req.body),
+      sku: { name: sku },
+      properties: {
+        creationData: cd,
+        ...(p.osType ? { osType: p.osType } : {}),
+        ...(p.hyperVGeneration ? { hyperVGeneration: p.hyperVGeneration } : {}),
+        diskState: 'Unattached',
+        uniqueId: randomUUID(),
+        timeCreated: new Date().toISOString(),
+        provisioningState: 'Creating',
+      },
+      local: { file },
+    });
+    return putReply(
+      true,
+      r,
+      this.ctx.begin(req, DISK, id, async () => {
+        try {
+          const bytes = await work();
+          this.settle(id, { diskSizeBytes: bytes, diskSizeGB: Math.ceil(bytes / GiB) });
+        } catch (e) {
+          rmSync(file, { force: true });
+          this.ctx.provisioned(id, 'Failed');
+          throw e;
+        }
+        return undefined;
+      }),
+    );
+  }
+
+  private snapshot(
+    req: ArmRequest,
+    id: string,
+    location: string,
+    p: Record<string, unknown>,
+  ): ArmReply {
+    const cd = (p.creationData as Record<string, unknown> | undefined) ?? {};
+    if (cd.createOption !== 'Copy')
+      throw badRequest('InvalidParameter', "A snapshot's createOption must be 'Copy' here.");
+    const src = this.ctx.store.get(String(cd.sourceResourceId ?? ''));
+    if (!src || src.type !== DISK)
+      throw badRequest(
+        'InvalidParameter',
+        `Source resource '${String(cd.sourceResourceId)}' is not an existing managed disk.`,
+      );
+    const incremental = p.incremental === true;
+    const file = this.fileFor('snap');
+    const digests = incremental ? `${file}.digests` : undefined;
+    const r = this.ctx.store.put({
+      id,
+      type: SNAPSHOT,
+      name: req.route.name,
+      resourceGroup: req.route.resourceGroup,
+      location,
+      tags: tagsOf(req.body),
+      sku: { name: 'Standard_LRS' },
+      properties: {
+        creationData: {
+          createOption: 'Copy',
+          sourceResourceId: src.id,
+          sourceUniqueId: src.properties.uniqueId,
+        },
+        incremental,
+        diskSizeBytes: src.properties.diskSizeBytes,
+        diskSizeGB: src.properties.diskSizeGB,
+        uniqueId: randomUUID(),
+        timeCreated: new Date().toISOString(),
+        provisioningState: 'Creating',
+      },
+      local: { file, ...(digests ? { digests } : {}) },
+    });
+    return putReply(
+      true,
+      r,
+      this.ctx.begin(req, SNAPSHOT, id, async () => {
+        try {
+          await copySparse(src.local!.file!, file);
+          if (digests) writeDigestMap(file, digests);
+          this.settle(id, {});
+        } catch (e) {
+          rmSync(file, { force: true });
+          this.ctx.provisioned(id, 'Failed');
+          throw e;
+        }
+        return undefined;
+      }),
+    );
+  }
+
+  private settle(id: string, extra: Record<string, unknown>): void {
+    const r = this.ctx.store.get(id);
+    if (r)
+      this.ctx.store.put({
+        ...r,
+        properties: { ...r.properties, ...extra, provisioningState: 'Succeeded' },
+      });
+  }
+
+  delete(req: ArmRequest): ArmReply {
+    const id = idOfRequest(req);
+    const r = this.ctx.store.get(id);
+    if (!r) return deleteReply();
+    if (r.managedBy)
+      throw conflict('OperationNotAllowed', `Disk ${r.name} is attached to VM ${r.managedBy}.`);
+    this.ctx.provisioned(id, 'Deleting');
+    return deleteReply(
+      this.ctx.begin(req, r.type, id, async () => {
+        this.ctx.store.delete(id);
+        for (const f of [r.local?.file, r.local?.digests]) if (f) rmSync(f, { force: true });
+        return undefined;
+      }),
+    );
+  }
+
+  grantAccess(req: ArmRequest, r: StoredResource): ArmReply {
+    const seconds = Number((req.body as { durationInSeconds?: unknown }).durationInSeconds ?? 3600);
+    if (!Number.isInteger(seconds) || seconds < 1)
+      throw badRequest('InvalidParameter', 'durationInSeconds must be a positive integer.');
+    if ((req.body as { access?: string }).access !== 'Read')
+      throw badRequest('InvalidParameter', "Only 'Read' access is granted by the local endpoint.");
+    const token = randomBytes(24).toString('base64url');
+    return {
+      status: 202,
+      headers: this.ctx.begin(req, r.type, r.id, async () => {
+        const now = this.ctx.store.get(r.id);
+        if (!now)
+          throw badRequest('ResourceNotFound', `The Resource '${r.type}/${r.name}' was not found.`);
+        this.ctx.store.put({
+          ...now,
+          properties: {
+            ...now.properties,
+            ...(now.type === DISK ? { diskState: now.managedBy ? 'Attached' : 'ActiveSAS' } : {}),
+          },
+          local: { ...now.local, accessToken: token, accessExpiresAt: Date.now() + seconds * 1000 },
+        });
+        return {
+          accessSAS: `${this.ctx.baseUrl}/haven/disk-access/${encodeURIComponent(r.name)}?sig=${token}`,
+        };
+      }),
+    };
+  }
+
+  revokeAccess(req: ArmRequest, r: StoredResource): ArmReply {
+    return {
+      status: 202,
+      headers: this.ctx.begin(req, r.type, r.id, async () => {
+        const now = this.ctx.store.get(r.id);
+        if (now) {
+          const { accessToken: _t, accessExpiresAt: _e, ...local } = now.local ?? {};
+          this.ctx.store.put({
+            ...now,
+            properties: {
+              ...now.properties,
+              ...(now.type === DISK
+                ? { diskState: now.managedBy ? 'Attached' : 'Unattached' }
+                : {}),
+            },
+            local,
+          });
+        }
+        return undefined;
+      }),
+    };
+  }
+
+  /** The disk or snapshot an access URL's token opens (expired grants open nothing). */
+  byAccessToken(token: string): StoredResource | undefined {
+    return this.ctx.store.list(
+      (r) => r.local?.accessToken === token && (r.local.accessExpiresAt ?? 0) > Date.now(),
+    )[0];
+  }
+
+  view(r: StoredResource): Record<string, unknown> {
+    return armJson(r);
+  }
+}
+
+export const diskTypes = [DISK, SNAPSHOT];
