@@ -56,7 +56,7 @@ export class AlertIngest {
       clock: () => number;
     },
   ) {
-    this.receipts = documents.collection(alertCollectionsDefs.alerts);
+    this.receipts = documents.collection(alertCollectionsDefs.alertReceipts);
   }
 
   private now = () => new Date(this.d.clock()).toISOString();

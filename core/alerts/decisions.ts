@@ -33,7 +33,7 @@ export class Decisions {
   ) {
     this.decisions = documents.collection(alertCollectionsDefs.alertDecisions);
     this.states = documents.collection(alertCollectionsDefs.triggerStates);
-    this.receipts = documents.collection(alertCollectionsDefs.alerts);
+    this.receipts = documents.collection(alertCollectionsDefs.alertReceipts);
   }
 
   private now = () => new Date(this.clock()).toISOString();

@@ -87,8 +87,9 @@ export const ALERT_RETENTION_MS = 30 * 24 * 3600_000;
 export const alertCollectionsDefs = {
   alertTriggers: { name: 'alertTriggers', partitionKey: 'id' },
   triggerStates: { name: 'triggerStates', partitionKey: 'id' },
-  alerts: {
-    name: 'alerts',
+  // Not `alerts`: the data path's replication alerts have that container.
+  alertReceipts: {
+    name: 'alertReceipts',
     partitionKey: 'id',
     expiresAtField: 'expiresAt',
     orderings: [[{ field: 'receivedAt', direction: 'desc' }]],

@@ -53,7 +53,7 @@ export class JobControl {
     const job = await this.jobs.get(jobId);
     if (!isControllable(job.type))
       throw conflict(`Job '${jobId}' (${job.type}) cannot be ${action}d through the jobs API.`, {
-        type: job.type,
+        jobType: job.type,
       });
     if (!job.allowedActions?.includes(action))
       throw conflict(`Job '${jobId}' is ${job.state}: ${action} is not allowed now.`, {
