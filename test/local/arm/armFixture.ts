@@ -33,7 +33,9 @@ export async function armFixture(
   opts: Partial<LocalArmOptions> = {},
 ): Promise<ArmFixture> {
   const stateDir = mkdtempSync(join(tmpdir(), 'haven-arm-test-'));
-  const start = () => startLocalArm({ stateDir, storageConnection, location: LOCATION, ...opts });
+  let current = opts;
+  const start = () =>
+    startLocalArm({ stateDir, storageConnection, location: LOCATION, ...current });
   const f = {} as ArmFixture;
   const bind = (arm: LocalArm) => {
     const settings = {
@@ -52,7 +54,8 @@ export async function armFixture(
   };
   bind(await start());
   f.stateDir = stateDir;
-  f.restart = async () => {
+  f.restart = async (more = {}) => {
+    current = { ...current, ...more };
     await f.arm.stop();
     bind(await start());
   };
