@@ -11,6 +11,9 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { requireTool } from '../setup/requireTool';
+
+const debugfs = () => requireTool('debugfs', 'e2fsprogs', 'to read and write files in disk images');
 
 /**
  * Writes mixed content into `dir`, the shape of a server's data: incompressible files (media,
@@ -47,7 +50,7 @@ export function writeMixedContent(dir: string, budget: number): void {
 export function mkfsExt4FromDir(path: string, sizeBytes: number, dir: string): void {
   rmSync(path, { force: true });
   execFileSync(
-    'mkfs.ext4',
+    requireTool('mkfs.ext4', 'e2fsprogs', 'to make ext4 disk images'),
     [
       '-q',
       '-F',
@@ -87,7 +90,7 @@ export function debugfsWrite(image: string, fsPath: string, content: Buffer): vo
   const src = join(dir, 'f');
   writeFileSync(src, content);
   try {
-    execFileSync('debugfs', ['-w', '-R', `write ${src} ${fsPath}`, image], { stdio: 'pipe' });
+    execFileSync(debugfs(), ['-w', '-R', `write ${src} ${fsPath}`, image], { stdio: 'pipe' });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -95,10 +98,10 @@ export function debugfsWrite(image: string, fsPath: string, content: Buffer): vo
 
 /** Reads a file out of an ext4 image without mounting it (debugfs cat); undefined when absent. */
 export function debugfsRead(image: string, fsPath: string): Buffer | undefined {
-  const stat = spawnSync('debugfs', ['-R', `stat ${fsPath}`, image], { encoding: 'utf8' });
+  const stat = spawnSync(debugfs(), ['-R', `stat ${fsPath}`, image], { encoding: 'utf8' });
   if (stat.error) throw stat.error;
   if (/File not found|not found by ext2_lookup/.test(stat.stderr ?? '')) return undefined;
-  return execFileSync('debugfs', ['-R', `cat ${fsPath}`, image], {
+  return execFileSync(debugfs(), ['-R', `cat ${fsPath}`, image], {
     stdio: ['ignore', 'pipe', 'pipe'],
     maxBuffer: 1024 * 1024 * 1024,
   });
@@ -106,7 +109,7 @@ export function debugfsRead(image: string, fsPath: string): Buffer | undefined {
 
 /** Removes a file from an ext4 image without mounting it (debugfs -w). */
 export function debugfsRm(image: string, fsPath: string): void {
-  execFileSync('debugfs', ['-w', '-R', `rm ${fsPath}`, image], { stdio: 'pipe' });
+  execFileSync(debugfs(), ['-w', '-R', `rm ${fsPath}`, image], { stdio: 'pipe' });
 }
 
 /**
