@@ -10,7 +10,7 @@ import {
 import { addMs } from './orchestrationTime';
 
 /**
- * Enable protection of a machine (design §3, §5): create one replica page blob per protected
+ * Enable protection of a machine (architecture §3, §5): create one replica page blob per protected
  * disk (its current generation: 1 unless resynced/resized before, fixed VHD footer), make sure staging exists, record the protected item,
  * move it to `initial-sync`, wait for the data path to report `InitialSyncComplete`, then mark
  * it `protected`. Every step pushes its compensation first; failure or a `Cancel` event runs

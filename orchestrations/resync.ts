@@ -15,7 +15,7 @@ import { CANCEL, INITIAL_SYNC_COMPLETE } from './enableProtection';
 import { addMs } from './orchestrationTime';
 
 /**
- * Resync of one disk (design §2 "Generations and resync"). The control plane already moved
+ * Resync of one disk (architecture §2 "Generations and resync"). The control plane already moved
  * the disk to generation N (the agent switches to it) and the item to `initial-sync`; this
  * saga creates generation N's fresh replica page blob (size = the disk's size now, fixed VHD
  * footer; the hydrator would create it too on its first batch), then waits until every

@@ -2,7 +2,7 @@ import type { Consistency } from '../batch';
 import type { CollectionDef } from '../documents/ports';
 
 /**
- * Consistency groups (design §1, §2 "Recovery points"): machines that share bookmark ids, so a
+ * Consistency groups (architecture §1, §2 "Recovery points"): machines that share bookmark ids, so a
  * group recovery point is consistent across them. Membership can change at any time; each cut
  * records the members it was made for.
  */

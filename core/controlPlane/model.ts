@@ -49,7 +49,7 @@ export interface DiskDoc {
   resync?: DiskResync;
 }
 
-/** A resync (design §2 "Generations and resync"): the disk replicates again into a fresh replica. */
+/** A resync (architecture §2 "Generations and resync"): the disk replicates again into a fresh replica. */
 export interface DiskResync {
   generation: number;
   requestedAt: string;

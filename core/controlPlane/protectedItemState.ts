@@ -1,7 +1,7 @@
 import { conflict } from '../errors';
 
 /**
- * Protected-item lifecycle (design §3, §5). Pure: which transitions are allowed and why.
+ * Protected-item lifecycle (architecture §3, §5). Pure: which transitions are allowed and why.
  * "to-site" states belong to the reverse direction (Azure → site) after a failover.
  */
 export const protectedItemStates = [

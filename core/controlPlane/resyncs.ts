@@ -59,7 +59,7 @@ export interface AgentDiskView extends DiskView {
 const pending = (r: DiskResync | undefined): r is DiskResync => !!r && !r.completedAt;
 
 /**
- * Resyncs (design §2 "Generations and resync"): a disk's next generation replicates into a
+ * Resyncs (architecture §2 "Generations and resync"): a disk's next generation replicates into a
  * fresh replica (the hydrator creates `g{N}.vhd` at the disk's current size; the resync saga
  * makes sure of it up front), older points stay readable until retention drops them. The
  * control plane holds the generation the agent must send; ingest refuses generations beyond it.

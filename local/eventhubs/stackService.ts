@@ -7,7 +7,7 @@ import type { StackService } from '../stack/services';
 import { createEventHubsDriver } from './driver';
 import { startEventHubsEmulator } from './emulator';
 
-/** The hub the agents publish batches to (design §2), as the local stack creates it. */
+/** The hub the agents publish batches to (architecture §2), as the local stack creates it. */
 export const LOCAL_HUB = {
   name: 'haven-batches',
   partitions: 4,

@@ -23,7 +23,7 @@ const PER_WINDOW = iterations(2, 7);
  */
 const WINDOWS = ['spooling', 'sending', 'awaiting point'] as const satisfies RunPhase[];
 
-describe('agent SIGKILLed while it works (design §6.1–6.3)', { timeout: 1_200_000 }, () => {
+describe('agent SIGKILLed while it works (architecture §6.1–6.3)', { timeout: 1_200_000 }, () => {
   const env = useSharedLocalStack('haven-e2e-agent-kill-');
 
   it('a kill in each window of a run: the next point is exact, no seq arrives twice with other content', async () => {

@@ -14,7 +14,7 @@ import { plantStaged, replicaSha } from './support/storage';
 /** Machines, each with one corrupted batch; even ones rot after ingest, odd ones around it. */
 const MACHINES = iterations(2, 20);
 
-describe('a corrupted staged batch (design §6.1, §6.3)', { timeout: 1_200_000 }, () => {
+describe('a corrupted staged batch (architecture §6.1, §6.3)', { timeout: 1_200_000 }, () => {
   const env = useSharedLocalStack('haven-e2e-corrupt-');
 
   it('one flipped bit: refused and recorded, replica unchanged, the disk does not advance past it', async () => {

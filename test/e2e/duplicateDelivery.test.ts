@@ -33,7 +33,7 @@ function ingested(stack: StackInfo, from: number): { events: number; duplicates:
 const hostLogLength = (stack: StackInfo) =>
   readFileSync(path.join(stack.stateDir, 'logs', 'host.log'), 'utf8').length;
 
-describe('duplicated and re-ordered delivery (design §6.3)', { timeout: 1_200_000 }, () => {
+describe('duplicated and re-ordered delivery (architecture §6.3)', { timeout: 1_200_000 }, () => {
   const env = useSharedLocalStack('haven-e2e-dup-');
 
   it('every batch 2–3 times, shuffled, straight to Event Hubs: points exact, duplicates are no-ops', async () => {

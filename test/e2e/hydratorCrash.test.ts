@@ -12,7 +12,7 @@ const LEASE_SECONDS = 15;
 /**
  * A hydrator that dies mid-drain leaves the replica leased until the lease runs out. The
  * batches staged meanwhile find it "busy"; once the lease is gone they must still be applied
- * (design §6.2: no acknowledged write is lost, here: no acknowledged batch is left unapplied).
+ * (architecture §6.2: no acknowledged write is lost, here: no acknowledged batch is left unapplied).
  */
 describe('hydrator crash while holding the replica lease', { timeout: 600_000 }, () => {
   const env = useSharedLocalStack('haven-e2e-lease-');

@@ -24,7 +24,7 @@ import { runOnce, startRunOnce } from './support/machine';
 const KILL = (process.env.HAVEN_E2E_STACK_KILL ?? 'term') as 'term' | 'host' | 'all';
 
 /** Stops that must land in each window (HAVEN_SOAK=1: many more); each costs a stack restart. */
-const PER_WINDOW = iterations(2, 10);
+const PER_WINDOW = iterations(1, 10);
 
 /**
  * Where a run was when the stack went down at `t`: its batches in flight (the bookmark spooled,
@@ -45,7 +45,7 @@ function stopPhase(t: number, stderr: string, stack: StackProc): StopPhase {
   return 'after point';
 }
 
-describe('stack stopped under a running agent (design §6.1–6.3)', { timeout: 1_800_000 }, () => {
+describe('stack stopped under a running agent (architecture §6.1–6.3)', { timeout: 1_800_000 }, () => {
   const env = useOwnLocalStack('haven-e2e-stack-kill-');
 
   it('stack stopped while batches are in flight / being ingested and hydrated, restarted on its state: the next point is exact', async () => {
