@@ -6,6 +6,9 @@ import { readEnvFile } from './envFile';
 import { details, table } from './table';
 import { groupCommand } from './groupCommand';
 import { RECOVERY_USAGE, recoveryCommand, recoveryOptions } from './failoverCommand';
+import { PLAN_USAGE, planCommand, planOptions } from './planCommand';
+import { ALERT_USAGE, alertCommand, alertOptions } from './alertCommand';
+import { JOB_USAGE, jobCommand, jobOptions } from './jobCommand';
 
 export interface CliIo {
   cwd: string;
@@ -28,7 +31,6 @@ const USAGE = `Usage: haven <command> [options]
   protect MACHINE [--disk ID ...] [--policy NAME]
   unprotect MACHINE
   resync MACHINE DISK [--reason TEXT]  replicate the disk again as a new generation (older points stay)
-  job ID
   health
   groups
   group create NAME [--member MACHINE ...] [--description TEXT]
@@ -39,6 +41,9 @@ const USAGE = `Usage: haven <command> [options]
                                       from now (default 10) and holds writes 100 ms after it
   group points GROUP                  group recovery points (complete / pending: missing members)
 ${RECOVERY_USAGE}
+${PLAN_USAGE}
+${ALERT_USAGE}
+${JOB_USAGE}
 
 Options: --api URL  --key KEY  (default: HAVEN_API_URL / HAVEN_ADMIN_KEY from
          .haven/local.env in the current directory, or --env FILE)
@@ -65,6 +70,9 @@ const options = {
   app: { type: 'boolean' },
   lead: { type: 'string' },
   ...recoveryOptions,
+  ...planOptions,
+  ...alertOptions,
+  ...jobOptions,
 } as const;
 
 type Values = ReturnType<
@@ -220,10 +228,16 @@ async function dispatch(
           `${r.status === 202 ? 'Resync started' : 'Already resyncing'}: disk ${disk.id} generation ${disk.generation}${item ? `, item ${item.state}` : ''}${job ? `; job ${job.id}` : ''}`,
       );
     }
-    case 'job': {
-      const j = (await client.request('GET', `jobs/${enc(need(sub, 'job ID'))}`)).body as Row;
-      return print(j, () => details(j));
-    }
+    case 'job':
+      return jobCommand(pos.slice(1), v, client, print, need);
+    case 'plan':
+    case 'plan create':
+    case 'drills':
+      return planCommand(pos, v, client, print, need);
+    case 'alert-trigger':
+    case 'alert-trigger create':
+    case 'alerts':
+      return alertCommand(pos, v, client, print, need);
     case 'health': {
       const h = await client.request('GET', 'health').catch((e: unknown) => {
         if (e instanceof ApiError && e.status === 503 && e.problem?.dependencies)
