@@ -80,11 +80,19 @@ async function runWorkload(opts: { disks: number; opsPerDisk: number; seed: numb
   const cuts: Cut[] = [];
   let running = true;
   const rnd = prng(opts.seed + 99);
+  // A cut at a random moment while the writes stream, but only once a few more changes were
+  // acknowledged since the last one: a slow (loaded) machine then makes no more cuts than a fast
+  // one, and two cuts of the same state would prove nothing more.
+  const changesNow = () => disks.reduce((a, d) => a + changesOf(d.splitter), 0);
   const cutter = (async () => {
     let n = 0;
+    let last = -1;
     while (running) {
+      const gap = 1 + Math.floor(rnd() * 6);
+      while (running && changesNow() < last + gap) await new Promise((r) => setTimeout(r, 1));
       await new Promise((r) => setTimeout(r, 1 + Math.floor(rnd() * 15)));
       if (!running) break;
+      last = changesNow();
       const id = `bm-${n++}`;
       const k = disks.map((d) => changesOf(d.splitter));
       await source.requestBookmark({ id, consistency: 'crash' });
