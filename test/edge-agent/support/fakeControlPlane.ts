@@ -26,7 +26,13 @@ export class FakeControlPlane {
   /** Reply 404 this many times per point before answering (the hydrator lags). */
   pointLag = 1;
   private polls = new Map<string, number>();
+  /** `${point}/${disk}` → the replica blob of that point (disk bytes, padding, VHD footer). */
   private images = new Map<string, Buffer>();
+  /** Points found so far: a point never changes once its stream reaches it (no replay again). */
+  private points = new Map<
+    string,
+    NonNullable<Awaited<ReturnType<FakeControlPlane['replayPoint']>>>
+  >();
   private server?: Server;
   url = '';
 
@@ -161,13 +167,30 @@ export class FakeControlPlane {
 
   /** A point exists when every disk's captured stream reaches the bookmark. */
   async point(pid: string) {
+    const known = this.points.get(pid);
+    if (known) return known;
+    const p = await this.replayPoint(pid);
+    if (p) this.points.set(pid, p);
+    return p;
+  }
+
+  private async replayPoint(pid: string) {
     const disks = [];
     for (const d of this.disks.values()) {
       const r = await replayDisk(this.captureDir, d.id, d.sizeBytes, this.dataKey, pid);
       if (r.conflicts.length) throw new Error(`conflicting batches: ${r.conflicts.join(', ')}`);
       const bm = r.bookmarks.find((b) => b.id === pid);
       if (!bm) return undefined;
-      this.images.set(`${pid}/${d.id}`, r.image);
+      // Replica layout: disk bytes, rounded up to 1 MiB, then a 512-byte VHD footer.
+      const rounded = Math.ceil(r.image.length / 2 ** 20) * 2 ** 20;
+      this.images.set(
+        `${pid}/${d.id}`,
+        Buffer.concat([
+          r.image,
+          Buffer.alloc(rounded - r.image.length),
+          Buffer.from('conectix'.padEnd(512, '\xff')),
+        ]),
+      );
       const digests = [];
       for (let o = 0; o < d.sizeBytes; o += DIGEST_BLOCK)
         digests.push(blockDigest(r.image.subarray(o, Math.min(o + DIGEST_BLOCK, d.sizeBytes))));
@@ -191,16 +214,9 @@ export class FakeControlPlane {
 
   private serveBlob(req: IncomingMessage, res: ServerResponse, u: URL) {
     const [, , pid, diskId] = u.pathname.split('/').map(decodeURIComponent);
-    const img = this.images.get(`${pid}/${diskId}`);
-    if (!img || u.searchParams.get('sig') !== 'fake')
+    const blob = this.images.get(`${pid}/${diskId}`);
+    if (!blob || u.searchParams.get('sig') !== 'fake')
       return this.problem(res, 403, 'forbidden', 'Bad SAS.');
-    // Replica layout: disk bytes, rounded up to 1 MiB, then a 512-byte VHD footer.
-    const rounded = Math.ceil(img.length / 2 ** 20) * 2 ** 20;
-    const blob = Buffer.concat([
-      img,
-      Buffer.alloc(rounded - img.length),
-      Buffer.from('conectix'.padEnd(512, '\xff')),
-    ]);
     const range = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
     if (!range) {
       res.writeHead(200, { 'content-length': blob.length });
