@@ -1,15 +1,15 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { HavenError, isHavenError } from '../core/errors';
+import { Agent } from './agent';
 import {
-  Agent,
   AGENT_VERSION,
   hostFacts,
   newBookmarkId,
   type AgentStatus,
   type BookmarkLogEntry,
   type BookmarkRequestFile,
-} from './agent';
+} from './agentTypes';
 import { AgentState, DEFAULT_STATE_DIR } from './agentState';
 import type { AgentDisk } from './changeSource';
 import { ControlPlaneClient } from './controlPlaneClient';

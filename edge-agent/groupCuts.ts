@@ -1,6 +1,6 @@
 import type { Consistency } from '../core/batch';
 import type { AgentState } from './agentState';
-import type { BookmarkLogEntry } from './agent';
+import type { BookmarkLogEntry } from './agentTypes';
 import { readJson, writeFileAtomic } from './fsUtil';
 
 /** A consistency-group cut the control plane asks this machine to insert. */

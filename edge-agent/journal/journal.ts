@@ -3,14 +3,11 @@ import {
   existsSync,
   fdatasync,
   fsyncSync,
-  ftruncateSync,
   mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
-  readSync,
   renameSync,
-  statSync,
   unlinkSync,
   writeFileSync,
   writevSync,
@@ -21,18 +18,21 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { DirtyBitmap } from './dirtyBitmap';
 import { GroupCommit } from './groupCommit';
+import { JournalReader } from './journalReader';
 import {
-  ALL_DISKS,
-  decodeHeader,
-  encodeHeader,
-  HEADER_BYTES,
-  payloadMatches,
-  RecordType,
-  type BookmarkPayload,
-  type RecordHeader,
-} from './records';
+  INTENT_REGION,
+  type DiskInfo,
+  type JournalOptions,
+  type JournalRecord,
+  type JournalState,
+  type RecoveryKind,
+  type Segment,
+} from './journalTypes';
+import { scanSegments } from './segmentScan';
+import { ALL_DISKS, encodeHeader, HEADER_BYTES, RecordType, type BookmarkPayload } from './records';
 
 const fdatasyncP = promisify(fdatasync);
+const MAX_SPARES = 2;
 
 /**
  * The machine-wide write journal of the agent: one append-only log shared by every disk the
@@ -46,85 +46,6 @@ const fdatasyncP = promisify(fdatasync);
  * writes that were never flushed may be on the image but not in the journal, so every disk is
  * marked dirty and resynced by the scan path.
  */
-export interface JournalOptions {
-  dir: string;
-  machineId?: string;
-  /** Segment rotation size. */
-  segmentBytes?: number;
-  /** Unreleased bytes above which journaling stops (overflow → dirty bitmaps). */
-  capacityBytes?: number;
-  /** Journaling resumes when unreleased bytes fall below this. */
-  resumeBelowBytes?: number;
-  /** Dirty-bitmap block size. */
-  bitmapBlock?: number;
-  log?: (msg: string) => void;
-  /** Override for tests (host-crash detection). */
-  bootId?: string;
-  /**
-   * Zero-fill the next segment in the background when none can be recycled (default false:
-   * in steady state released segments are recycled for free; zero-filling a growing journal
-   * costs one more write of every journal byte, measured to halve sequential throughput).
-   */
-  preallocate?: boolean;
-}
-
-export interface DiskInfo {
-  index: number;
-  diskId: string;
-  size: number;
-  /** Path of the image / device the splitter serves (the scan path reads it). */
-  path: string;
-}
-
-interface State {
-  v: 1;
-  machineId: string;
-  bootId: string;
-  open: boolean;
-  /** Records with lsn ≤ releasedLsn were handed downstream durably and may be deleted. */
-  releasedLsn: number;
-  disks: Array<Omit<DiskInfo, 'index'>>;
-}
-
-interface Segment {
-  firstLsn: number;
-  path: string;
-  size: number;
-}
-
-export interface JournalRecord extends RecordHeader {
-  /** Segment file and position of the payload (for lazy reads). */
-  segmentPath: string;
-  payloadPos: number;
-  /** The payload, when the reader had it at hand (small records). */
-  data?: Buffer;
-}
-
-export type RecoveryKind = 'fresh' | 'clean' | 'process-crash' | 'host-crash' | 'journal-lost';
-
-const SEGMENT_RE = /^seg-(\d{16})\.hvj$/;
-const MAX_SPARES = 2;
-/** Intent-log granularity: a host crash resyncs at most the regions written since a FLUSH. */
-export const INTENT_REGION = 16 * 1024 * 1024;
-/**
- * Most change records a splitter holds journaled but not yet written to its image (one corked
- * batch); after a process crash this many of each disk's last records are re-applied.
- */
-export const REDO_RECORDS = 64;
-
-/** Each disk's last REDO_RECORDS records, oldest first. */
-function lastPerDisk(records: JournalRecord[]): JournalRecord[] {
-  const seen = new Map<number, number>();
-  const out: JournalRecord[] = [];
-  for (let i = records.length - 1; i >= 0; i--) {
-    const r = records[i]!;
-    const n = (seen.get(r.diskIndex) ?? 0) + 1;
-    seen.set(r.diskIndex, n);
-    if (n <= REDO_RECORDS) out.push(r);
-  }
-  return out.reverse();
-}
-
 function currentBootId(): string {
   try {
     return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
@@ -135,7 +56,7 @@ function currentBootId(): string {
 
 export class MachineJournal {
   readonly dir: string;
-  private state: State;
+  private state: JournalState;
   private segments: Segment[] = [];
   private fd = -1;
   private readonly segmentBytes: number;
@@ -186,8 +107,9 @@ export class MachineJournal {
     }
     const bootId = opts.bootId ?? currentBootId();
     const statePath = join(this.dir, 'state.json');
-    let previous: State | undefined;
-    if (existsSync(statePath)) previous = JSON.parse(readFileSync(statePath, 'utf8')) as State;
+    let previous: JournalState | undefined;
+    if (existsSync(statePath))
+      previous = JSON.parse(readFileSync(statePath, 'utf8')) as JournalState;
     this.state = previous ?? {
       v: 1,
       machineId: opts.machineId ?? 'machine',
@@ -196,7 +118,8 @@ export class MachineJournal {
       releasedLsn: 0,
       disks: [],
     };
-    const scan = this.scanSegments();
+    const scan = scanSegments(this.dir, this.state.releasedLsn, this.log);
+    this.segments = scan.segments;
     let recovery: RecoveryKind;
     if (!previous) recovery = scan.foundAny ? 'journal-lost' : 'fresh';
     else if (scan.lost) recovery = 'journal-lost';
@@ -271,81 +194,6 @@ export class MachineJournal {
     const dfd = openSync(this.dir, 'r');
     fsyncSync(dfd);
     closeSync(dfd);
-  }
-
-  /** Reads every segment: finds the end, truncates a torn tail, notes the last change. */
-  private scanSegments(): {
-    nextLsn: number;
-    lost: boolean;
-    foundAny: boolean;
-    lastChanges: JournalRecord[];
-  } {
-    const names = readdirSync(this.dir)
-      .filter((n) => SEGMENT_RE.test(n))
-      .sort();
-    this.segments = names.map((n) => ({
-      firstLsn: Number(SEGMENT_RE.exec(n)![1]),
-      path: join(this.dir, n),
-      size: statSync(join(this.dir, n)).size,
-    }));
-    let nextLsn = 1;
-    let lost = false;
-    let lastChanges: JournalRecord[] = [];
-    const expectFirst = this.state.releasedLsn + 1;
-    if (
-      this.segments.length &&
-      this.segments[0]!.firstLsn > expectFirst &&
-      this.state.releasedLsn > 0
-    )
-      lost = true;
-    for (let i = 0; i < this.segments.length; i++) {
-      const seg = this.segments[i]!;
-      const isLast = i === this.segments.length - 1;
-      const fd = openSync(seg.path, 'r+');
-      let pos = 0;
-      const hb = Buffer.alloc(HEADER_BYTES);
-      let expected = seg.firstLsn;
-      for (;;) {
-        if (readSync(fd, hb, 0, HEADER_BYTES, pos) < HEADER_BYTES) break;
-        const h = decodeHeader(hb);
-        if (!h || h.lsn !== expected) break;
-        if (h.payloadLen) {
-          const pl = Buffer.allocUnsafe(h.payloadLen);
-          if (readSync(fd, pl, 0, h.payloadLen, pos + HEADER_BYTES) < h.payloadLen) break;
-          if (!payloadMatches(h, pl)) break;
-        }
-        if (h.type === RecordType.Write || h.type === RecordType.Zero) {
-          lastChanges.push({ ...h, segmentPath: seg.path, payloadPos: pos + HEADER_BYTES });
-          if (lastChanges.length > 4 * REDO_RECORDS) lastChanges = lastPerDisk(lastChanges);
-        } else if (h.type === RecordType.Overflow) {
-          // After an overflow the image holds unjournaled writes: replaying older records
-          // over them would undo them.
-          lastChanges = [];
-        }
-        pos += HEADER_BYTES + h.payloadLen;
-        expected = h.lsn + 1;
-      }
-      if (!isLast) {
-        // Segments are preallocated/recycled, so bytes after the last record are normal; what
-        // matters is that the next segment starts where this one ends.
-        if (this.segments[i + 1]!.firstLsn !== expected) lost = true;
-        seg.size = pos;
-      } else if (pos < seg.size) {
-        // The tail: cut whatever follows the last valid record (torn write, an older history in
-        // a recycled file) so it can never be mistaken for records later.
-        this.log(`journal: truncating ${seg.path} at ${pos} (was ${seg.size})`);
-        ftruncateSync(fd, pos);
-        seg.size = pos;
-      }
-      closeSync(fd);
-      nextLsn = expected;
-    }
-    return {
-      nextLsn,
-      lost,
-      foundAny: this.segments.length > 0,
-      lastChanges: lastPerDisk(lastChanges),
-    };
   }
 
   private openTailSegment(): void {
@@ -763,120 +611,5 @@ export class MachineJournal {
     for (const b of this.intents.values()) b.close();
     this.state.open = false;
     this.writeState();
-  }
-}
-
-const READ_AHEAD = 4 * 1024 * 1024;
-/** Payloads up to this size come with the record (copied from the read-ahead buffer). */
-const EAGER_PAYLOAD = 64 * 1024;
-
-/**
- * Sequential reader with a read-ahead buffer (one read(2) per 4 MiB, not per record). Small
- * payloads come with the record; large ones are read lazily so coalescing can skip overwritten
- * data. Only bytes below a segment's logical end are trusted: the tail is being appended to,
- * and recycled segments hold older records past their end.
- */
-export class JournalReader {
-  private seg?: Segment;
-  private fd = -1;
-  private pos = 0;
-  private buf = Buffer.allocUnsafe(READ_AHEAD);
-  private bufStart = 0;
-  private bufLen = 0;
-
-  constructor(
-    private readonly journal: MachineJournal,
-    public nextLsn: number,
-  ) {}
-
-  private openSegment(seg: Segment): void {
-    if (this.fd >= 0) closeSync(this.fd);
-    this.seg = seg;
-    this.fd = openSync(seg.path, 'r');
-    this.pos = 0;
-    this.bufLen = 0;
-  }
-
-  /** n bytes at pos from the buffer (refilled as needed), or undefined past the logical end. */
-  private bytes(pos: number, n: number): Buffer | undefined {
-    if (pos >= this.bufStart && pos + n <= this.bufStart + this.bufLen) {
-      return this.buf.subarray(pos - this.bufStart, pos - this.bufStart + n);
-    }
-    const limit = this.seg!.size - pos;
-    if (limit < n) return undefined;
-    if (n > this.buf.length) this.buf = Buffer.allocUnsafe(n);
-    const want = Math.min(this.buf.length, limit);
-    let got = 0;
-    while (got < want) {
-      const k = readSync(this.fd, this.buf, got, want - got, pos + got);
-      if (k === 0) break;
-      got += k;
-    }
-    this.bufStart = pos;
-    this.bufLen = got;
-    return got >= n ? this.buf.subarray(0, n) : undefined;
-  }
-
-  /** The next record, or undefined at the current end of the journal. */
-  next(): JournalRecord | undefined {
-    if (this.nextLsn > this.journal.lastLsn) return undefined;
-    if (!this.seg) {
-      const segs = this.journal.segmentList();
-      let first: Segment | undefined;
-      for (const sg of segs) if (sg.firstLsn <= this.nextLsn) first = sg;
-      if (!first) return undefined;
-      this.openSegment(first);
-      // Skip to nextLsn.
-      for (;;) {
-        const hb = this.bytes(this.pos, HEADER_BYTES);
-        const h = hb && decodeHeader(hb);
-        if (!h || h.lsn >= this.nextLsn) break;
-        this.pos += HEADER_BYTES + h.payloadLen;
-      }
-    }
-    for (;;) {
-      const hb = this.bytes(this.pos, HEADER_BYTES);
-      const h = hb && decodeHeader(hb);
-      if (h && h.lsn === this.nextLsn) {
-        const rec: JournalRecord = {
-          ...h,
-          segmentPath: this.seg!.path,
-          payloadPos: this.pos + HEADER_BYTES,
-        };
-        if (h.payloadLen && h.payloadLen <= EAGER_PAYLOAD) {
-          const pl = this.bytes(this.pos + HEADER_BYTES, h.payloadLen);
-          if (pl) rec.data = Buffer.from(pl);
-        }
-        this.pos += HEADER_BYTES + h.payloadLen;
-        this.nextLsn++;
-        return rec;
-      }
-      // End of this segment: move to the next one.
-      const segs = this.journal.segmentList();
-      const cur = segs.indexOf(this.seg!);
-      const nxt = cur >= 0 ? segs[cur + 1] : segs.find((sg) => sg.firstLsn === this.nextLsn);
-      if (!nxt || nxt.firstLsn > this.nextLsn) return undefined;
-      this.openSegment(nxt);
-    }
-  }
-
-  close(): void {
-    if (this.fd >= 0) closeSync(this.fd);
-    this.fd = -1;
-    this.seg = undefined;
-  }
-}
-
-/** Reads a record's payload (data of a write, JSON of a bookmark). */
-export function readPayload(rec: JournalRecord, from = 0, length = rec.payloadLen - from): Buffer {
-  if (rec.data) return rec.data.subarray(from, from + length);
-  const fd = openSync(rec.segmentPath, 'r');
-  try {
-    const b = Buffer.allocUnsafe(length);
-    const n = readSync(fd, b, 0, length, rec.payloadPos + from);
-    if (n !== length) throw new Error(`journal: short read in ${rec.segmentPath}`);
-    return b;
-  } finally {
-    closeSync(fd);
   }
 }

@@ -1,5 +1,6 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { readPayload, type MachineJournal } from './journal';
+import type { MachineJournal } from './journal';
+import { readPayload } from './journalReader';
 import { RecordType, type BookmarkPayload } from './records';
 import type { Extent } from './coalescer';
 

@@ -1,7 +1,8 @@
 import { closeSync, openSync, readSync, promises as fsp } from 'node:fs';
 import type { BookmarkRequest, ChangeRecord, ChangeSource } from '../changeSource';
 import { IntervalMap, toExtents, type Extent } from '../journal/coalescer';
-import { readPayload, type JournalReader, type MachineJournal } from '../journal/journal';
+import type { MachineJournal } from '../journal/journal';
+import { readPayload, type JournalReader } from '../journal/journalReader';
 import { ALL_DISKS, RecordType, type BookmarkPayload } from '../journal/records';
 import type { WriteGate } from './writeGate';
 

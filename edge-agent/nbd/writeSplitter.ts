@@ -14,13 +14,9 @@ import { promisify } from 'node:util';
 import type { BlockDevice } from './blockDevice';
 import { SECTOR } from './protocol';
 import { GroupCommit } from '../journal/groupCommit';
-import {
-  INTENT_REGION,
-  readPayload,
-  REDO_RECORDS,
-  type DiskInfo,
-  type MachineJournal,
-} from '../journal/journal';
+import type { MachineJournal } from '../journal/journal';
+import { readPayload } from '../journal/journalReader';
+import { INTENT_REGION, REDO_RECORDS, type DiskInfo } from '../journal/journalTypes';
 import type { DirtyBitmap } from '../journal/dirtyBitmap';
 import type { WriteGate } from './writeGate';
 import { RecordType } from '../journal/records';

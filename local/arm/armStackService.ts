@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { StackService } from '../stack/services';
+import type { StackService } from '../stack/stackService';
 import { startLocalArm } from './localArm';
 
 /** The region the local endpoint serves: the app's default recovery location. */

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { readHostJson } from '../host/hostJson';
-import type { StackService } from '../stack/services';
+import type { StackService } from '../stack/stackService';
 import { createEventHubsDriver } from './driver';
 import { startEventHubsEmulator } from './emulator';
 

@@ -6,7 +6,8 @@ import { startAzurite } from './azurite';
 import { claimPort, PortBusyError } from './freePort';
 import { writeLocalEnv } from './localEnvFile';
 import { startPersistentCosmos } from './persistentCosmos';
-import { services as defaultServices, type StackService, type StartedService } from './services';
+import { services as defaultServices } from './services';
+import type { StackService, StartedService } from './stackService';
 import { loadOrCreateSecrets } from './stackSecrets';
 
 export interface LocalStackOptions {

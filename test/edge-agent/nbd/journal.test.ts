@@ -15,7 +15,8 @@ import {
 } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { INTENT_REGION, MachineJournal } from '../../../edge-agent/journal/journal';
+import { MachineJournal } from '../../../edge-agent/journal/journal';
+import { INTENT_REGION } from '../../../edge-agent/journal/journalTypes';
 import { applyExtents, replayJournal } from '../../../edge-agent/journal/replay';
 import { IntervalMap, toExtents } from '../../../edge-agent/journal/coalescer';
 import { NbdServer } from '../../../edge-agent/nbd/server';

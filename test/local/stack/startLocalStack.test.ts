@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TriggerDriver } from '../../../local/host/plugin';
 import { parseLocalEnv } from '../../../local/stack/localEnvFile';
-import type { StackService } from '../../../local/stack/services';
+import type { StackService } from '../../../local/stack/stackService';
 import { startLocalStack, type LocalStack } from '../../../local/stack/startLocalStack';
 
 const entry = [join(__dirname, '../host/fixtures/stackApp.ts')];

@@ -1,0 +1,68 @@
+import type { AgentStatus } from './agentTypes';
+import type { AgentDisk } from './changeSource';
+import type { Spool } from './spool';
+
+export interface StatusParts {
+  machineId: string;
+  disks: AgentDisk[];
+  spool: Spool;
+  /** Marked acked (in place) once every disk's batch up to it is acknowledged. */
+  lastBookmark?: { id: string; cutAt: string; ackedAt?: string; seqs: Record<string, number> };
+  firstPassDone: boolean;
+  droppedBatches: number;
+  lastError?: string;
+  running: boolean;
+}
+
+/**
+ * The agent's status (status file, `haven-agent status`, heartbeats): per disk its state and
+ * spool backlog; the agent-side RPO estimate from the newest acknowledged bookmark.
+ */
+export function agentStatus(p: StatusParts): AgentStatus {
+  const running = p.running;
+  const last = p.spool.lastSeqs();
+  const pendingAll = p.spool.pending().length;
+  let rpoSeconds: number | undefined;
+  const lb = p.lastBookmark;
+  if (lb) {
+    const acked = Object.entries(lb.seqs).every(([k, v]) => {
+      const [diskId, gen] = k.split('/') as [string, string];
+      return p.spool.ackedSeq({ diskId, generation: Number(gen) }) >= v;
+    });
+    if (acked) {
+      lb.ackedAt ??= new Date().toISOString();
+      rpoSeconds = Math.max(0, (Date.now() - Date.parse(lb.cutAt)) / 1000);
+    }
+  }
+  return {
+    pid: process.pid,
+    updatedAt: new Date().toISOString(),
+    machineId: p.machineId,
+    running,
+    disks: p.disks.map((d) => {
+      const k = { diskId: d.id, generation: d.generation };
+      return {
+        id: d.id,
+        path: d.path,
+        state: !p.firstPassDone && !lb ? 'initial-sync' : pendingAll ? 'replicating' : 'idle',
+        generation: d.generation,
+        spoolPendingBytes: p.spool.pendingBytes(k),
+        lastSpooledSeq: last[`${d.id}/${d.generation}`] ?? 0,
+        lastAckedSeq: p.spool.ackedSeq(k),
+      };
+    }),
+    ...(lb
+      ? {
+          lastBookmark: {
+            id: lb.id,
+            cutAt: lb.cutAt,
+            ...(lb.ackedAt ? { ackedAt: lb.ackedAt } : {}),
+          },
+        }
+      : {}),
+    ...(rpoSeconds !== undefined ? { rpoSeconds } : {}),
+    spoolBytes: p.spool.bytes(),
+    droppedBatches: p.droppedBatches,
+    ...(p.lastError ? { lastError: p.lastError } : {}),
+  };
+}

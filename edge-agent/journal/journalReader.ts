@@ -1,0 +1,124 @@
+import { closeSync, openSync, readSync } from 'node:fs';
+import type { JournalRecord, Segment } from './journalTypes';
+import { decodeHeader, HEADER_BYTES } from './records';
+
+/** What a reader needs of the journal: where it ends and its segments (the journal passes itself). */
+export interface JournalView {
+  readonly lastLsn: number;
+  segmentList(): readonly Segment[];
+}
+
+const READ_AHEAD = 4 * 1024 * 1024;
+/** Payloads up to this size come with the record (copied from the read-ahead buffer). */
+const EAGER_PAYLOAD = 64 * 1024;
+
+/**
+ * Sequential reader with a read-ahead buffer (one read(2) per 4 MiB, not per record). Small
+ * payloads come with the record; large ones are read lazily so coalescing can skip overwritten
+ * data. Only bytes below a segment's logical end are trusted: the tail is being appended to,
+ * and recycled segments hold older records past their end.
+ */
+export class JournalReader {
+  private seg?: Segment;
+  private fd = -1;
+  private pos = 0;
+  private buf = Buffer.allocUnsafe(READ_AHEAD);
+  private bufStart = 0;
+  private bufLen = 0;
+
+  constructor(
+    private readonly journal: JournalView,
+    public nextLsn: number,
+  ) {}
+
+  private openSegment(seg: Segment): void {
+    if (this.fd >= 0) closeSync(this.fd);
+    this.seg = seg;
+    this.fd = openSync(seg.path, 'r');
+    this.pos = 0;
+    this.bufLen = 0;
+  }
+
+  /** n bytes at pos from the buffer (refilled as needed), or undefined past the logical end. */
+  private bytes(pos: number, n: number): Buffer | undefined {
+    if (pos >= this.bufStart && pos + n <= this.bufStart + this.bufLen) {
+      return this.buf.subarray(pos - this.bufStart, pos - this.bufStart + n);
+    }
+    const limit = this.seg!.size - pos;
+    if (limit < n) return undefined;
+    if (n > this.buf.length) this.buf = Buffer.allocUnsafe(n);
+    const want = Math.min(this.buf.length, limit);
+    let got = 0;
+    while (got < want) {
+      const k = readSync(this.fd, this.buf, got, want - got, pos + got);
+      if (k === 0) break;
+      got += k;
+    }
+    this.bufStart = pos;
+    this.bufLen = got;
+    return got >= n ? this.buf.subarray(0, n) : undefined;
+  }
+
+  /** The next record, or undefined at the current end of the journal. */
+  next(): JournalRecord | undefined {
+    if (this.nextLsn > this.journal.lastLsn) return undefined;
+    if (!this.seg) {
+      const segs = this.journal.segmentList();
+      let first: Segment | undefined;
+      for (const sg of segs) if (sg.firstLsn <= this.nextLsn) first = sg;
+      if (!first) return undefined;
+      this.openSegment(first);
+      // Skip to nextLsn.
+      for (;;) {
+        const hb = this.bytes(this.pos, HEADER_BYTES);
+        const h = hb && decodeHeader(hb);
+        if (!h || h.lsn >= this.nextLsn) break;
+        this.pos += HEADER_BYTES + h.payloadLen;
+      }
+    }
+    for (;;) {
+      const hb = this.bytes(this.pos, HEADER_BYTES);
+      const h = hb && decodeHeader(hb);
+      if (h && h.lsn === this.nextLsn) {
+        const rec: JournalRecord = {
+          ...h,
+          segmentPath: this.seg!.path,
+          payloadPos: this.pos + HEADER_BYTES,
+        };
+        if (h.payloadLen && h.payloadLen <= EAGER_PAYLOAD) {
+          const pl = this.bytes(this.pos + HEADER_BYTES, h.payloadLen);
+          if (pl) rec.data = Buffer.from(pl);
+        }
+        this.pos += HEADER_BYTES + h.payloadLen;
+        this.nextLsn++;
+        return rec;
+      }
+      // End of this segment: move to the next one.
+      const segs = this.journal.segmentList();
+      const cur = segs.indexOf(this.seg!);
+      const nxt = cur >= 0 ? segs[cur + 1] : segs.find((sg) => sg.firstLsn === this.nextLsn);
+      if (!nxt || nxt.firstLsn > this.nextLsn) return undefined;
+      this.openSegment(nxt);
+    }
+  }
+
+  close(): void {
+    if (this.fd >= 0) closeSync(this.fd);
+    this.fd = -1;
+    this.seg = undefined;
+  }
+}
+
+/** Reads a record's payload (data of a write, JSON of a bookmark). */
+export function readPayload(rec: JournalRecord, from = 0, length = rec.payloadLen - from): Buffer {
+  if (rec.data) return rec.data.subarray(from, from + length);
+  const fd = openSync(rec.segmentPath, 'r');
+  try {
+    const b = Buffer.allocUnsafe(length);
+    const n = readSync(fd, b, 0, length, rec.payloadPos + from);
+    if (n !== length) throw new Error(`journal: short read in ${rec.segmentPath}`);
+    return b;
+  } finally {
+    closeSync(fd);
+  }
+}
