@@ -9,6 +9,7 @@ import { createRoot, type Root } from '../../../app/root';
 import { HubStore } from '../../../local/durable/store';
 import { EventType } from '../../../local/durable/history';
 import { isVhdFooter } from '../../../core/disk/vhdFooter';
+import { adminRequest } from '../../support/adminApi';
 import { built, spawnNode, stopChild } from '../../support/procs';
 import { sharedStack, uniqueName } from '../../support/stack';
 import { waitFor } from '../../support/waitFor';
@@ -107,19 +108,20 @@ export async function spawnSagaHost(
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies checked by the tests
 type Json = any;
 
+/** The host's HTTP API with the master key (test/support/adminApi); `path` from the root. */
 export async function api(
   h: HostChild,
   method: string,
   path: string,
   body?: unknown,
 ): Promise<{ status: number; json: Json }> {
-  const res = await fetch(`${h.baseUrl}${path}`, {
+  const r = await adminRequest(
+    { apiUrl: h.baseUrl, env: { HAVEN_ADMIN_KEY: MASTER_KEY } },
     method,
-    headers: { 'x-functions-key': MASTER_KEY, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text ? JSON.parse(text) : null };
+    path,
+    body,
+  );
+  return { status: r.status, json: r.json ?? null };
 }
 
 export function effectLines(env: SagaEnv): string[] {
