@@ -1,5 +1,6 @@
 import * as lz4 from 'lz4-napi';
 import * as zstd from 'zstd-napi';
+import * as zstdBinding from 'zstd-napi/binding';
 import { integrity } from '../errors';
 import type { Codec } from './types';
 
@@ -37,27 +38,63 @@ export function pays(plainLength: number, encodedLength: number): boolean {
   return encodedLength <= plainLength - plainLength / 16;
 }
 
+/**
+ * Decompresses one extent into exactly `expectedLength` bytes (the header's length, itself
+ * capped by MAX_BATCH_BYTES) and never more: a frame that declares another size is refused
+ * before any work, and the output buffer is the cap, so a small extent that would expand to
+ * gigabytes (a decompression bomb sealed by an enrolled machine with its own key) costs at most
+ * `expectedLength` bytes of memory and becomes an integrity failure, never a crash.
+ */
 export function decompress(codec: Codec, data: Buffer, expectedLength: number): Buffer {
-  let out: Buffer;
-  try {
-    switch (codec) {
-      case 'zstd':
-        out = zstd.decompress(data);
-        break;
-      case 'lz4':
-        out = lz4.uncompressSync(data);
-        break;
-      case 'none':
-        out = data;
-        break;
-    }
-  } catch (e) {
-    throw integrity(`A ${codec} extent does not decompress: ${(e as Error).message}`);
+  if (codec === 'none') {
+    if (data.length !== expectedLength) throw sizeMismatch(codec, data.length, expectedLength);
+    return data;
   }
-  if (out.length !== expectedLength) {
+  const declared = declaredSize(codec, data);
+  if (declared !== undefined && declared !== expectedLength) {
     throw integrity(
-      `A ${codec} extent decompressed to ${out.length} bytes; the header says ${expectedLength}.`,
+      `A ${codec} extent declares ${declared} bytes; the header says ${expectedLength}. Not decompressed.`,
     );
   }
+  let out: Buffer;
+  try {
+    if (codec === 'zstd') {
+      const buf = Buffer.allocUnsafe(expectedLength);
+      const n = (dctx ??= new zstdBinding.DCtx()).decompress(buf, data);
+      out = buf.subarray(0, n);
+    } else {
+      out = lz4.uncompressSync(data);
+    }
+  } catch (e) {
+    throw integrity(
+      `A ${codec} extent does not decompress within ${expectedLength} bytes: ${(e as Error).message}`,
+    );
+  }
+  if (out.length !== expectedLength) throw sizeMismatch(codec, out.length, expectedLength);
   return out;
 }
+
+let dctx: InstanceType<typeof zstdBinding.DCtx> | undefined;
+
+/** The size an extent says it expands to: the sum of its zstd frames' content sizes, lz4's size prefix. */
+function declaredSize(codec: 'zstd' | 'lz4', data: Buffer): number | undefined {
+  try {
+    if (codec === 'lz4') {
+      if (data.length < 4) throw new Error('shorter than its size prefix');
+      return data.readUInt32LE(0);
+    }
+    let total = 0;
+    for (let frame = data; frame.length > 0;) {
+      const size = zstdBinding.getFrameContentSize(frame);
+      if (size === null) return undefined; // not declared: the output cap still bounds it
+      total += size;
+      frame = frame.subarray(zstdBinding.findFrameCompressedSize(frame));
+    }
+    return total;
+  } catch (e) {
+    throw integrity(`A ${codec} extent has no valid frame: ${(e as Error).message}`);
+  }
+}
+
+const sizeMismatch = (codec: Codec, got: number, want: number) =>
+  integrity(`A ${codec} extent decompressed to ${got} bytes; the header says ${want}.`);
