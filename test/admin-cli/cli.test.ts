@@ -1,14 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import type { RunningHost } from '../../local/host/startHost';
 import { run } from '../../admin-cli/main';
 import { parseDuration } from '../../admin-cli/duration';
+import { spawnNode } from '../support/procs';
 import { runCli, startCliHost } from './support';
 
-const repo = resolve(__dirname, '../..');
 let masterKey: string;
 let host: RunningHost;
 let cwd: string;
@@ -210,20 +208,12 @@ describe('haven admin CLI against the local host', () => {
   });
 
   it('runs as a process: exit code and stderr', async () => {
-    const exec = promisify(execFile);
-    // Run from the repo (tsx resolves from there); point at the env file explicitly.
+    // The built CLI, as `haven` runs it; point at the env file explicitly.
     const envFile = join(cwd, '.haven/local.env');
-    const ok = await exec(
-      process.execPath,
-      ['--import', 'tsx', join(repo, 'admin-cli/main.ts'), 'sites', '--json', '--env', envFile],
-      { cwd: repo },
-    );
+    const ok = await spawnNode('admin-cli/main.ts', ['sites', '--json', '--env', envFile]).done;
+    expect(ok.code, ok.stderr).toBe(0);
     expect(JSON.parse(ok.stdout).map((s: { id: string }) => s.id)).toContain('dc1');
-    const failed = await exec(
-      process.execPath,
-      ['--import', 'tsx', join(repo, 'admin-cli/main.ts'), 'job', 'job-nope', '--env', envFile],
-      { cwd: repo },
-    ).catch((e: { code: number; stderr: string }) => e);
+    const failed = await spawnNode('admin-cli/main.ts', ['job', 'job-nope', '--env', envFile]).done;
     expect(failed).toMatchObject({
       code: 1,
       stderr: "haven: Not found: Job 'job-nope' does not exist.\n",
