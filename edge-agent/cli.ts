@@ -29,7 +29,7 @@ const USAGE = `usage: haven-agent <command> [options]
   bookmark [--app] [--tag T] [--json]        cut a bookmark now (--app: run the freeze/thaw hooks around it)
   status [--json]                            per disk: state, spool backlog, acked seq, RPO
   restore --point ID --disk DISK --to PATH [--json]
-  serve-disk DISK... --socket PATH... | --port N   serve disks over NBD through the write splitter (docs/nbd.md)
+  serve-disk DISK... --socket PATH...        serve disks over NBD (0600 Unix sockets) through the write splitter (docs/nbd.md)
 common: --state-dir D (default ${DEFAULT_STATE_DIR}); run --capture DIR writes batches to DIR instead of Event Hubs`;
 
 interface Args {

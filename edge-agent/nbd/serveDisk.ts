@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:net';
-import { existsSync, realpathSync, unlinkSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { HavenError, isHavenError } from '../../core/errors';
 import { Agent } from '../agent';
@@ -8,6 +8,8 @@ import { sinkFor } from '../sender';
 import { MachineJournal } from '../journal/journal';
 import type { JournalOptions } from '../journal/journalTypes';
 import { NbdServer } from './server';
+import { listenPrivate } from './privateSocket';
+import { parseControl, MAX_CONTROL_LINE } from './controlMessage';
 import { WriteSplitter } from './writeSplitter';
 import { JournalChangeSource } from './journalChangeSource';
 import { WriteGate } from './writeGate';
@@ -15,7 +17,8 @@ import { followGenerationsOf } from '../generations';
 
 export interface ServeDiskOptions {
   /** Disk images or block devices; each becomes an export named after its disk id. */
-  disks: Array<{ path: string; diskId?: string; socketPath?: string; port?: number }>;
+  /** Each disk's NBD Unix socket (mode 0600: only the agent's user can open the disk). */
+  disks: Array<{ path: string; diskId?: string; socketPath: string }>;
   journalDir: string;
   /** Send each disk's whole content first when it is new to the journal (the replica lacks it). */
   initialSync?: boolean;
@@ -24,8 +27,10 @@ export interface ServeDiskOptions {
   segmentBytes?: number;
   /** Crash-consistent bookmark every N ms (0 = only on request). */
   bookmarkIntervalMs?: number;
-  /** Unix socket taking JSON lines: {"op":"bookmark","id":"…","groupId":"…","consistency":"crash"|"app"}. */
+  /** Unix socket (0600) taking JSON lines: {"op":"bookmark","id":"…","groupId":"…","consistency":"crash"|"app"}. */
   controlSocket?: string;
+  /** Freeze/thaw hooks are configured: only then may a bookmark claim to be app-consistent. */
+  appHooks?: boolean;
   log?: (msg: string) => void;
 }
 
@@ -72,16 +77,11 @@ export async function serveDisks(opts: ServeDiskOptions): Promise<ServingDisks> 
     const server = new NbdServer({
       exports: [{ name: s.disk.diskId, description: `haven ${s.disk.diskId}`, device: s }],
       socketPath: d.socketPath,
-      port: d.port,
       log,
     });
     await server.listen();
     servers.push(server);
-    log(
-      `serving ${d.path} as '${s.disk.diskId}' (${s.size} bytes) on ${
-        server.address?.socketPath ?? `nbd://127.0.0.1:${server.address?.port}/${s.disk.diskId}`
-      }`,
-    );
+    log(`serving ${d.path} as '${s.disk.diskId}' (${s.size} bytes) on ${d.socketPath}`);
   }
   // One gate for every disk: a group cut's barrier holds the machine's writes, not one disk's.
   const gate = new WriteGate();
@@ -102,11 +102,17 @@ export async function serveDisks(opts: ServeDiskOptions): Promise<ServingDisks> 
   }
   let control: Server | undefined;
   if (opts.controlSocket) {
-    if (existsSync(opts.controlSocket)) unlinkSync(opts.controlSocket);
     control = createServer((sock) => {
       let buf = '';
       sock.on('data', (d: Buffer) => {
         buf += d.toString('utf8');
+        if (buf.length > MAX_CONTROL_LINE && !buf.includes('\n')) {
+          sock.end(
+            `${JSON.stringify({ ok: false, error: `line longer than ${MAX_CONTROL_LINE} bytes` })}\n`,
+          );
+          buf = '';
+          return;
+        }
         let nl: number;
         while ((nl = buf.indexOf('\n')) >= 0) {
           const line = buf.slice(0, nl);
@@ -118,13 +124,8 @@ export async function serveDisks(opts: ServeDiskOptions): Promise<ServingDisks> 
     });
     const handleControl = async (line: string): Promise<Record<string, unknown>> => {
       try {
-        const m = JSON.parse(line) as {
-          op: string;
-          id?: string;
-          groupId?: string;
-          consistency?: 'crash' | 'app';
-        };
-        if (m.op === 'bookmark' && m.id) {
+        const m = parseControl(line, opts.appHooks === true);
+        if (m.op === 'bookmark') {
           // The cut is appended synchronously inside bookmark(); the counters read right after,
           // in the same turn, say how many changes of each disk precede it.
           const cut = bookmark(m.id, m);
@@ -137,21 +138,18 @@ export async function serveDisks(opts: ServeDiskOptions): Promise<ServingDisks> 
           await Promise.all(splitters.map((s) => s.flush()));
           return { ok: true, lsn: journal.lastLsn };
         }
-        if (m.op === 'status') {
-          return {
-            ok: true,
-            lsn: journal.lastLsn,
-            overflowed: journal.overflowed,
-            retained: journal.retainedBytes(),
-            disks: splitters.map((s) => ({ id: s.disk.diskId, ...s.stats })),
-          };
-        }
-        return { ok: false, error: `unknown op '${m.op}'` };
+        return {
+          ok: true,
+          lsn: journal.lastLsn,
+          overflowed: journal.overflowed,
+          retained: journal.retainedBytes(),
+          disks: splitters.map((s) => ({ id: s.disk.diskId, ...s.stats })),
+        };
       } catch (e) {
         return { ok: false, error: (e as Error).message };
       }
     };
-    await new Promise<void>((r) => control!.listen(opts.controlSocket!, () => r()));
+    await listenPrivate(control, opts.controlSocket);
   }
 
   return {
@@ -184,12 +182,12 @@ export async function serveDisks(opts: ServeDiskOptions): Promise<ServingDisks> 
   };
 }
 
-const USAGE = `usage: haven-agent serve-disk DISK [DISK...] (--socket PATH [--socket PATH...] | --port N)
+const USAGE = `usage: haven-agent serve-disk DISK [DISK...] --socket PATH [--socket PATH...]
        [--state-dir DIR] [--capture DIR] [--interval S] [--no-initial-sync]
        [--journal DIR] [--machine-id ID] [--disk-id ID...] [--bookmark-interval MS]
        [--journal-capacity BYTES] [--control PATH]
 Serves each DISK (image file or block device) over NBD through the write splitter.
---port N serves disk i on port N+i (127.0.0.1 only).
+Each disk is served on its own Unix socket (mode 0600; NBD has no authentication, so no TCP).
 With an enrolled agent state dir (--state-dir, or the default one if it holds agent.json) the
 agent replicates from the journal (batcher, spool, sender); the disks must have been added with
 'haven-agent disk add'. Without one it only serves and journals.`;
@@ -206,7 +204,6 @@ export function parseServeDiskArgs(argv: string[]): ServeDiskArgs {
   const disks: string[] = [];
   const sockets: string[] = [];
   const ids: string[] = [];
-  let port: number | undefined;
   const o: Partial<ServeDiskArgs> = {};
   let initialSync = true;
   for (let i = 0; i < argv.length; i++) {
@@ -217,7 +214,10 @@ export function parseServeDiskArgs(argv: string[]): ServeDiskArgs {
       return v;
     };
     if (a === '--socket') sockets.push(val());
-    else if (a === '--port') port = Number(val());
+    else if (a === '--port')
+      throw new Error(
+        `--port is not supported: NBD has no authentication, so disks are served on Unix sockets only (--socket PATH, mode 0600)\n${USAGE}`,
+      );
     else if (a === '--journal') o.journalDir = val();
     else if (a === '--machine-id') o.machineId = val();
     else if (a === '--disk-id') ids.push(val());
@@ -233,10 +233,7 @@ export function parseServeDiskArgs(argv: string[]): ServeDiskArgs {
     else disks.push(a);
   }
   if (!disks.length) throw new Error(USAGE);
-  if (sockets.length && sockets.length !== disks.length)
-    throw new Error(`one --socket per disk\n${USAGE}`);
-  if (!sockets.length && port === undefined)
-    throw new Error(`--socket or --port is required\n${USAGE}`);
+  if (sockets.length !== disks.length) throw new Error(`one --socket per disk\n${USAGE}`);
   return {
     ...o,
     initialSync,
@@ -244,8 +241,7 @@ export function parseServeDiskArgs(argv: string[]): ServeDiskArgs {
     disks: disks.map((path, i) => ({
       path,
       diskId: ids[i],
-      socketPath: sockets[i],
-      port: port === undefined ? undefined : port === 0 ? 0 : port + i,
+      socketPath: sockets[i]!,
     })),
   };
 }
@@ -308,8 +304,10 @@ export async function runServeDisk(argv: string[]): Promise<number> {
         );
       return { ...d, diskId: k.id };
     });
+    const settings = await state.settings();
     const serving = await serveDisks({
       ...args,
+      appHooks: !!(settings.hooks?.preFreeze || settings.hooks?.postThaw),
       bookmarkIntervalMs: 0, // the agent's policy timer cuts bookmarks
       journalDir: args.journalDir || join(state.dir, 'journal'),
       disks,

@@ -1,6 +1,6 @@
 import { createServer, type Server, type Socket } from 'node:net';
-import { existsSync, unlinkSync } from 'node:fs';
 import { ByteQueue } from './byteQueue';
+import { listenPrivate } from './privateSocket';
 import { NbdError, type BlockDevice, type NbdExport } from './blockDevice';
 import * as P from './protocol';
 
@@ -13,11 +13,11 @@ import * as P from './protocol';
  */
 export interface NbdServerOptions {
   exports: NbdExport[];
-  /** Unix socket path, or… */
-  socketPath?: string;
-  /** …a TCP port on 127.0.0.1 (0 = pick one). */
-  port?: number;
-  host?: string;
+  /**
+   * The Unix socket (mode 0600). NBD has no authentication, so the disk is served on a socket
+   * only its owner can open, never on TCP (any local user could read and write the disk).
+   */
+  socketPath: string;
   log?: (msg: string) => void;
 }
 
@@ -37,8 +37,8 @@ export class NbdServer {
   private server?: Server;
   private readonly sockets = new Set<Socket>();
   private readonly log: (msg: string) => void;
-  /** Bound address after listen(): socket path or TCP port. */
-  address?: { socketPath?: string; port?: number };
+  /** Bound address after listen(). */
+  address?: { socketPath: string };
 
   constructor(private readonly opts: NbdServerOptions) {
     this.log = opts.log ?? (() => {});
@@ -48,18 +48,8 @@ export class NbdServer {
   async listen(): Promise<void> {
     const server = createServer((s) => this.onConnection(s));
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      if (this.opts.socketPath) {
-        if (existsSync(this.opts.socketPath)) unlinkSync(this.opts.socketPath);
-        server.listen(this.opts.socketPath, () => resolve());
-      } else {
-        server.listen(this.opts.port ?? 0, this.opts.host ?? '127.0.0.1', () => resolve());
-      }
-    });
-    const a = server.address();
-    this.address =
-      typeof a === 'string' || a === null ? { socketPath: this.opts.socketPath } : { port: a.port };
+    await listenPrivate(server, this.opts.socketPath);
+    this.address = { socketPath: this.opts.socketPath };
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MachineJournal } from '../../../edge-agent/journal/journal';
 import { RecordType } from '../../../edge-agent/journal/records';
@@ -19,8 +19,6 @@ describe('NBD server (real clients: qemu-io, qemu-img, qemu-nbd, fio)', () => {
   let journal: MachineJournal;
   let splitter: WriteSplitter;
   let unixServer: NbdServer;
-  let tcpServer: NbdServer;
-  let port = 0;
 
   beforeAll(async () => {
     writeFileSync(image, '');
@@ -29,15 +27,11 @@ describe('NBD server (real clients: qemu-io, qemu-img, qemu-nbd, fio)', () => {
     splitter = WriteSplitter.open(journal, 'disk0', image);
     const exports = [{ name: 'disk0', description: 'test disk', device: splitter }];
     unixServer = new NbdServer({ exports, socketPath });
-    tcpServer = new NbdServer({ exports, port: 0 });
     await unixServer.listen();
-    await tcpServer.listen();
-    port = tcpServer.address!.port!;
   });
 
   afterAll(async () => {
     await unixServer.close();
-    await tcpServer.close();
     await journal.close();
     splitter.close();
   });
@@ -90,8 +84,10 @@ describe('NBD server (real clients: qemu-io, qemu-img, qemu-nbd, fio)', () => {
     expect(splitter.stats.flushes).toBeGreaterThanOrEqual(1);
   });
 
-  it('serves qemu-io over loopback TCP', async () => {
-    const q = new QemuIo(`nbd://127.0.0.1:${port}/disk0`);
+  it('serves qemu-io on its 0600 Unix socket, and nothing on TCP', async () => {
+    expect(statSync(socketPath).mode & 0o777).toBe(0o600);
+    expect(() => new NbdServer({ exports: [], socketPath })).toThrow(/no exports/);
+    const q = new QemuIo(`nbd+unix:///disk0?socket=${socketPath}`);
     await q.ready();
     expect(await q.cmd('write -P 0x77 1M 1M')).toMatch(/wrote 1048576/);
     expect(await q.cmd('read -P 0x77 1M 1M')).toMatch(/read 1048576/);
@@ -112,7 +108,7 @@ describe('NBD server (real clients: qemu-io, qemu-img, qemu-nbd, fio)', () => {
     const out = await run('fio', [
       '--name=v',
       '--ioengine=nbd',
-      `--uri=nbd://127.0.0.1:${port}/disk0`,
+      `--uri=nbd+unix:///disk0?socket=${socketPath}`,
       '--rw=randwrite',
       '--bs=4k',
       '--size=4m',
@@ -223,7 +219,7 @@ describe('NBD server (real clients: qemu-io, qemu-img, qemu-nbd, fio)', () => {
   });
 
   it('EXPORT_NAME: 124 zero bytes unless NO_ZEROES; unknown name closes; ABORT acks', async () => {
-    const a = await RawNbd.connect({ port });
+    const a = await RawNbd.connect({ socketPath });
     await a.handshake(P.FLAG_C_FIXED_NEWSTYLE);
     a.option(P.OPT_EXPORT_NAME, Buffer.from('disk0'));
     const r = await a.read(134);
@@ -231,7 +227,7 @@ describe('NBD server (real clients: qemu-io, qemu-img, qemu-nbd, fio)', () => {
     expect(r.subarray(10).every((b) => b === 0)).toBe(true);
     a.close();
 
-    const b = await RawNbd.connect({ port });
+    const b = await RawNbd.connect({ socketPath });
     await b.handshake();
     b.option(P.OPT_EXPORT_NAME, Buffer.from('disk0'));
     expect((await b.read(10)).length).toBe(10);
@@ -240,18 +236,18 @@ describe('NBD server (real clients: qemu-io, qemu-img, qemu-nbd, fio)', () => {
     expect(rd.data.every((x) => x === 0x5a)).toBe(true);
     b.close();
 
-    const c = await RawNbd.connect({ port });
+    const c = await RawNbd.connect({ socketPath });
     await c.handshake();
     c.option(P.OPT_EXPORT_NAME, Buffer.from('nope'));
     expect((await c.read(1)).length).toBe(0);
 
-    const d = await RawNbd.connect({ port });
+    const d = await RawNbd.connect({ socketPath });
     await d.handshake();
     d.option(P.OPT_ABORT);
     expect((await d.optionReply()).type).toBe(P.REP_ACK);
     expect((await d.read(1)).length).toBe(0);
 
-    const e = await RawNbd.connect({ port });
+    const e = await RawNbd.connect({ socketPath });
     await e.handshake(0x80); // unknown client flag
     expect((await e.read(1)).length).toBe(0);
   });

@@ -19,9 +19,9 @@ export class RawNbd {
     });
   }
 
-  static connect(target: { socketPath?: string; port?: number }): Promise<RawNbd> {
+  static connect(target: { socketPath: string }): Promise<RawNbd> {
     return new Promise((resolve, reject) => {
-      const s = target.socketPath ? connect(target.socketPath) : connect(target.port!, '127.0.0.1');
+      const s = connect(target.socketPath);
       s.once('connect', () => resolve(new RawNbd(s)));
       s.once('error', reject);
     });

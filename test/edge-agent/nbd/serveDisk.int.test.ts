@@ -18,16 +18,19 @@ describe('haven-agent serve-disk', () => {
     const o = parseServeDiskArgs([
       '/dev/sdb',
       '/dev/sdc',
-      '--port',
-      '10809',
+      '--socket',
+      '/run/a.sock',
+      '--socket',
+      '/run/b.sock',
       '--journal',
       '/j',
       '--machine-id',
       'm1',
     ]);
-    expect(o.disks.map((d) => d.port)).toEqual([10809, 10810]);
+    expect(o.disks.map((d) => d.socketPath)).toEqual(['/run/a.sock', '/run/b.sock']);
     expect(o.journalDir).toBe('/j');
-    expect(() => parseServeDiskArgs(['/dev/sdb'])).toThrow(/--socket or --port/);
+    expect(() => parseServeDiskArgs(['/dev/sdb'])).toThrow(/one --socket per disk/);
+    expect(() => parseServeDiskArgs(['/dev/sdb', '--port', '10809'])).toThrow(/no authentication/);
     expect(() => parseServeDiskArgs(['a', 'b', '--socket', 's'])).toThrow(/one --socket per disk/);
   });
 
