@@ -39,18 +39,11 @@ export function useRecoveryDeps(factory: (() => Promise<RecoveryDeps>) | undefin
   override = factory;
 }
 
-/** The target parts of the root, added by the ARM adapter's configuration (absent when unset). */
-interface TargetParts {
-  recoveryTarget?: RecoveryTarget;
-  recoveryConfig?: { storageAccountId?: string };
-}
-
 /** The activities' dependencies from a root; `over` replaces parts (tests: a target double, a probe). */
 export function recoveryDepsOf(root: Root, over: Partial<RecoveryDeps> = {}): RecoveryDeps {
-  const t = root as unknown as TargetParts;
   return {
-    target: t.recoveryTarget,
-    storageAccountId: t.recoveryConfig?.storageAccountId,
+    target: root.recoveryTarget,
+    storageAccountId: root.recoveryConfig?.storageAccountId,
     replication: root.replication.deps,
     replicationOptions: root.replication.options,
     jobs: root.controlPlane.jobs,
