@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { startLocalStack, type LocalStack } from '../stack/startLocalStack';
 import { debugfsWrite, fsckClean, makeExt4Image, sha256File } from '../images/ext4';
 import { replicateThroughSplitter } from './continuous';
+import { planFailoverByAlert } from './planDemo';
 
 /**
  * `npm run demo`: the furthest Haven goes today, on one machine. Starts the local stack, enrolls
@@ -195,10 +196,18 @@ async function main(): Promise<void> {
       ]),
     );
 
+    await planFailoverByAlert({
+      work,
+      stack,
+      havenBin,
+      agentBin,
+      run,
+      step: (text) => step(12, text),
+      ok,
+    });
+
     console.log(`\nDemo passed in ${((Date.now() - t0) / 1000).toFixed(1)} s.`);
-    console.log(
-      'Not built yet: failover to Azure VMs (ARM), reprotect and failback; see the issues.',
-    );
+    console.log('Not built yet: reprotect and failback; see the issues.');
   } finally {
     await stack?.stop();
     rmSync(work, { recursive: true, force: true });

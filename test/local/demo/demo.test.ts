@@ -19,5 +19,8 @@ describe('demo', () => {
     // timed group cut (a barrier).
     expect(r.stdout.match(/equals the source at its bookmark; e2fsck clean/g)).toHaveLength(6);
     expect(r.stdout).toMatch(/timed consistency-group cut .*\(barrier across 1 member\)/);
+    // It ends with a recovery plan failed over by an alert, each server serving its data.
+    expect(r.stdout).toMatch(/plan job \S+ succeeded: alert → every server answering in/);
+    expect(r.stdout.match(/runs as a VM at \S+ and serves its data/g)).toHaveLength(2);
   });
 });
