@@ -101,12 +101,18 @@ export class AzureBlobStore implements BlobStore {
     offset: number,
     length: number,
     snapshot?: string,
+    ifMatch?: string,
   ): Promise<Buffer> {
     if (length === 0) return Buffer.alloc(0);
     let blob = this.c(container).getBlobClient(name);
     if (snapshot) blob = blob.withSnapshot(snapshot);
     const out = Buffer.alloc(length);
-    await call(() => blob.downloadToBuffer(out, offset, length, { concurrency: 4 }));
+    await call(() =>
+      blob.downloadToBuffer(out, offset, length, {
+        concurrency: 4,
+        ...(ifMatch ? { conditions: { ifMatch } } : {}),
+      }),
+    );
     return out;
   }
 

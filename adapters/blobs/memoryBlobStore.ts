@@ -109,9 +109,13 @@ export class MemoryBlobStore implements BlobStore {
     offset: number,
     length: number,
     snapshot?: string,
+    ifMatch?: string,
   ) {
     const b = this.box(container).get(name);
     if (!b) throw new HavenError('not-found', 'blob not found', { status: 404 });
+    if (ifMatch && ifMatch !== `"${b.etag}"`) {
+      throw new HavenError('conflict', 'blob changed (ETag mismatch)', { status: 412 });
+    }
     const data = snapshot ? b.snapshots.get(snapshot)?.data : b.data;
     if (!data) throw new HavenError('not-found', 'snapshot not found', { status: 404 });
     if (offset + length > data.length) throw validation('range beyond end of blob');

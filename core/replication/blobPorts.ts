@@ -63,13 +63,18 @@ export interface BlobStore {
     length: number,
     leaseId?: string,
   ): Promise<void>;
-  /** Reads [offset, offset+length) of the blob (or of one of its snapshots). Unwritten pages read as zero. */
+  /**
+   * Reads [offset, offset+length) of the blob (or of one of its snapshots). Unwritten pages read
+   * as zero. With `ifMatch`, the blob must still have that ETag (else a `conflict` with status
+   * 412): what is read is what was checked, not whatever replaced it since.
+   */
   readRange(
     container: string,
     name: string,
     offset: number,
     length: number,
     snapshot?: string,
+    ifMatch?: string,
   ): Promise<Buffer>;
   createSnapshot(
     container: string,

@@ -161,6 +161,8 @@ export async function ingestEvent(
           claimName,
           0,
           Math.min(r.size, HEADER_READ),
+          undefined,
+          props.etag,
         );
         const need = headerPrefixLength(prefix, r.size);
         if (need > prefix.length)
@@ -169,6 +171,8 @@ export async function ingestEvent(
             claimName,
             0,
             Math.min(r.size, need),
+            undefined,
+            props.etag,
           );
         return peekHeaderPrefix(prefix, r.size);
       });

@@ -101,12 +101,15 @@ export async function readStaged(deps: ReplicationDeps, name: string): Promise<S
   const batch = payloadRef(pointer);
   // Exactly the size ingest saw: a payload that grew or shrank since is refused, not read.
   const props = await deps.blobs.getProperties(pointer.container, pointer.blob);
+  // A block blob (what a claim-check upload is), read at the ETag just seen: a payload replaced
+  // between the two calls is refused like a resized one.
   const data =
-    props?.size === pointer.size
+    props?.size === pointer.size && props.kind === 'block'
       ? await deps.blobs
-          .readRange(pointer.container, pointer.blob, 0, pointer.size)
+          .readRange(pointer.container, pointer.blob, 0, pointer.size, undefined, props.etag)
           .catch((e: unknown) => {
-            if (isHavenError(e) && e.kind === 'not-found') return undefined;
+            if (isHavenError(e) && (e.kind === 'not-found' || e.details?.status === 412))
+              return undefined;
             throw e;
           })
       : undefined;

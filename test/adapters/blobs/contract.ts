@@ -14,6 +14,22 @@ export function blobStoreContract(label: string, make: () => BlobStore): void {
       return { store, container };
     };
 
+    it('reads a range only at the ETag it was told (a replaced blob is a 412 conflict)', async () => {
+      const { store, container } = await setup();
+      await store.putBlockBlob(container, 'claim', randomBytes(4096));
+      const seen = (await store.getProperties(container, 'claim'))!;
+      expect((await store.readRange(container, 'claim', 0, 100, undefined, seen.etag)).length).toBe(
+        100,
+      );
+      await store.putBlockBlob(container, 'claim', randomBytes(4096)); // swapped behind our back
+      const err = await store.readRange(container, 'claim', 0, 100, undefined, seen.etag).then(
+        () => undefined,
+        (e: unknown) => e as { kind?: string; details?: { status?: number } },
+      );
+      expect(err?.kind).toBe('conflict');
+      expect(err?.details?.status).toBe(412);
+    });
+
     it('creates a zero-filled page blob once, writes, clears and reads ranges', async () => {
       const { store, container } = await setup();
       expect(await store.createPageBlob(container, 'd/a.vhd', 8192, { k: 'v' })).toBe('created');
