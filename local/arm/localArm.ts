@@ -42,8 +42,19 @@ export interface LocalArm {
   vmRunner: VmRunner;
   /** Waits for operations still running (tests, before they look at state). */
   idle(): Promise<void>;
-  /** Stops the endpoint; guests keep running unless `stopVms` (they are adopted on the next start). */
+  /** Stops the endpoint (again: nothing); guests keep running unless `stopVms` (they are adopted on the next start). */
   stop(opts?: { stopVms?: boolean }): Promise<void>;
+}
+
+/**
+ * Stops every guest the endpoint on `stateDir` ever started (its runner's records), without
+ * starting the endpoint. Guests outlive their stack by design (a restart adopts them), so
+ * whoever wipes a state directory (`npm start -- --fresh`, a test removing its stack's
+ * directory) stops them first: nothing else would, and each holds its memory until then.
+ */
+export async function stopLocalArmVms(stateDir: string): Promise<void> {
+  const runnerDir = join(stateDir, 'arm', 'runner');
+  if (existsSync(runnerDir)) await new QemuVmRunner({ stateDir: runnerDir }).stopAll();
 }
 
 /** Persistent facts of one endpoint: its subscription id and bearer token survive restarts. */
@@ -70,6 +81,7 @@ export async function startLocalArm(opts: LocalArmOptions): Promise<LocalArm> {
   const store = new ArmStore(dir);
   const vmRunner = opts.vmRunner ?? new QemuVmRunner({ stateDir: join(dir, 'runner') });
   const ctx = new ArmContext(store, vmRunner, {
+    subscriptionId,
     storageConnection: opts.storageConnection,
     vmMemoryMiB: opts.vmMemoryMiB ?? 160,
     location,
@@ -111,10 +123,12 @@ export async function startLocalArm(opts: LocalArmOptions): Promise<LocalArm> {
     vmRunner,
     idle: () => ctx.idle(),
     async stop(o = {}) {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
-      await closed;
-      await ctx.idle();
+      if (server.listening) {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeAllConnections();
+        await closed;
+        await ctx.idle();
+      }
       if (o.stopVms) await vmRunner.stopAll();
     },
   };

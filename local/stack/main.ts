@@ -4,6 +4,7 @@
 import { appendFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { stopLocalArmVms } from '../arm/localArm';
 import type { HostLogger } from '../host/plugin';
 import { PortBusyError, startLocalStack } from './startLocalStack';
 
@@ -38,7 +39,10 @@ async function main(): Promise<void> {
     console.error(`Invalid --port '${values.port}'.`);
     process.exit(2);
   }
-  if (values.fresh) rmSync(stateDir, { recursive: true, force: true });
+  if (values.fresh) {
+    await stopLocalArmVms(stateDir); // guests of the wiped state would run on, unreachable
+    rmSync(stateDir, { recursive: true, force: true });
+  }
   mkdirSync(join(stateDir, 'logs'), { recursive: true });
   const log = fileLogger(join(stateDir, 'logs', 'host.log'), values.verbose!);
   // Signals are handled from the start: a stop during start-up waits for it, then stops it all.

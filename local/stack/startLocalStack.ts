@@ -1,5 +1,6 @@
 import { existsSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { stopLocalArmVms } from '../arm/localArm';
 import type { HostLogger, TriggerDriver } from '../host/plugin';
 import { PortInUseError, startHost, type RunningHost } from '../host/startHost';
 import { startAzurite } from './azurite';
@@ -53,7 +54,10 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
   const persistent = opts.persistent ?? true;
   const hostname = opts.hostname ?? '127.0.0.1';
   const log = opts.log ?? { info: () => {}, warn: () => {}, error: () => {} };
-  if (opts.fresh) rmSync(stateDir, { recursive: true, force: true });
+  if (opts.fresh) {
+    await stopLocalArmVms(stateDir); // guests of the wiped state would run on, unreachable
+    rmSync(stateDir, { recursive: true, force: true });
+  }
   // Fail fast on a busy port, before any child process exists.
   const port = await claimPort(opts.port ?? 7071, hostname);
   const baseUrl = `http://${hostname}:${port}`;

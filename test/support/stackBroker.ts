@@ -3,6 +3,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { stopLocalArmVms } from '../../local/arm/localArm';
 import { startStack, type StackInfo, type StackProc } from './localStack';
 
 export interface StackBroker {
@@ -54,7 +55,11 @@ export async function startStackBroker(): Promise<StackBroker> {
       server.close();
       const started = await Promise.allSettled(stacks.values());
       await Promise.all(
-        started.map((s) => (s.status === 'fulfilled' ? s.value.stop() : undefined)),
+        started.map(async (s) => {
+          if (s.status !== 'fulfilled') return;
+          await s.value.stop();
+          await stopLocalArmVms(s.value.stateDir); // a stopped stack's guests run on by design
+        }),
       );
       rmSync(dir, { recursive: true, force: true });
     },

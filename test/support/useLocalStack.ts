@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
+import { stopLocalArmVms } from '../../local/arm/localArm';
 import { startStack, type StackInfo, type StackProc } from './localStack';
 import { sharedLocalStack } from './stack';
 
@@ -33,6 +34,8 @@ export function useOwnLocalStack(prefix: string): { dir: string; stack: StackPro
   }, 300_000);
   afterAll(async () => {
     await env.stack?.stop();
+    // Its guests outlive it by design (a restart adopts them); this directory is going away.
+    if (env.stack) await stopLocalArmVms(env.stack.stateDir);
     if (env.dir) rmSync(env.dir, { recursive: true, force: true });
   });
   return env;

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HavenError } from '../../../core/errors';
 import { makeBootableServerImage, SERVER_READY_MARKER } from '../../../local/images/bootableServer';
+import { stopLocalArmVms } from '../../../local/arm/localArm';
 import { preparePlatform } from '../../../local/vm/platform';
 import { QemuVmRunner } from '../../../local/vm/qemuRunner';
 import { sharedStack, uniqueName } from '../../support/stack';
@@ -161,6 +162,24 @@ describe('local ARM: virtual machines', () => {
     expect((await f.target.instanceView(ids.vm)).powerState).toBe('stopped');
     expect(await answer(view.publicIps[0]!, '/health')).toBeUndefined();
   }, 60_000);
+
+  it('start boots it again; guests outlive a stopped endpoint until stopLocalArmVms; a restart starts them again', async () => {
+    expect((await settle(f.target, await f.target.beginVmAction(ids.vm, 'start'))).status).toBe(
+      'succeeded',
+    );
+    const ip = (await f.target.instanceView(ids.vm)).publicIps[0]!;
+    const healthy = () =>
+      waitFor('the VM answers', () => answer(ip, '/health'), { timeoutMs: 90_000 });
+    expect(await healthy()).toBe('ok\n');
+    await f.arm.stop(); // a persistent stack's stop: Azure VMs outlive their control plane
+    expect(await answer(ip, '/health')).toBe('ok\n');
+    await stopLocalArmVms(f.stateDir); // what wiping the state does first
+    expect(f.arm.vmRunner.state(ids.vm)).toBe('stopped');
+    expect(await answer(ip, '/health')).toBeUndefined();
+    await f.restart(); // the VM should run: restarted, never forgotten
+    expect((await f.target.instanceView(ids.vm)).powerState).toBe('running');
+    expect(await healthy()).toBe('ok\n');
+  }, 150_000);
 
   it('deleting the VM frees its disk and NIC; a group delete removes everything', async () => {
     expect((await settle(f.target, await f.target.beginDelete(ids.vm))).status).toBe('succeeded');
