@@ -42,7 +42,12 @@ export class ArmContext {
   constructor(
     readonly store: ArmStore,
     readonly runner: VmRunner,
-    readonly opts: { storageConnection?: string; vmMemoryMiB: number; location: string },
+    readonly opts: {
+      subscriptionId: string;
+      storageConnection?: string;
+      vmMemoryMiB: number;
+      location: string;
+    },
   ) {}
 
   get dataDir(): string {

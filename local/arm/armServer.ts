@@ -7,7 +7,7 @@ import { armJson } from './armJson';
 import { parseArmPath, resourceId, type ArmRoute } from './armRoute';
 import { serveDiskAccess } from './diskAccess';
 import type { DiskProvider } from './diskProvider';
-import type { Faults } from './faults';
+import type { Faults, RecordedCall } from './faults';
 import type { GroupProvider } from './groupProvider';
 import type { NetworkProvider } from './networkProvider';
 import type { VmProvider } from './vmProvider';
@@ -43,6 +43,11 @@ export function armHandler(ctx: ArmContext, p: ArmProviders, faults: Faults, tok
 
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', ctx.baseUrl || 'https://127.0.0.1');
+    let call: RecordedCall | undefined;
+    const answer = (reply: ArmReply) => {
+      if (call) call.status = reply.status;
+      send(res, reply);
+    };
     try {
       if (url.pathname.startsWith('/haven/disk-access/')) {
         const r = p.disks.byAccessToken(url.searchParams.get('sig') ?? '');
@@ -75,20 +80,28 @@ export function armHandler(ctx: ArmContext, p: ArmProviders, faults: Faults, tok
           'InvalidResourceType',
           `The path '${url.pathname}' is not served by the local ARM endpoint.`,
         );
+      if (route.subscription.toLowerCase() !== ctx.opts.subscriptionId.toLowerCase())
+        throw new ArmError(
+          404,
+          'SubscriptionNotFound',
+          `The subscription '${route.subscription}' could not be found.`,
+        );
       if (route.kind === 'operation') return send(res, operation(ctx, route));
       const type =
         route.kind === 'group' || route.kind === 'groupResources'
           ? 'Microsoft.Resources/resourceGroups'
           : route.type;
-      checkApiVersion(type, url.searchParams.get('api-version'));
+      checkApiVersion(type, url.searchParams.get('api-version'), ctx.opts.location);
       const action = route.kind === 'action' ? route.action : undefined;
       const op = `${req.method} ${type}${action ? `/${action}` : ''}`;
-      const fault = faults.onCall(
+      const recorded = faults.onCall(
         req.method ?? 'GET',
-        url.pathname,
+        url,
         op,
         req.method === 'GET' ? undefined : body,
       );
+      call = recorded.call;
+      const fault = recorded.fault;
       if (fault?.mode === 'http') {
         throw new ArmError(
           fault.status ?? 500,
@@ -104,13 +117,17 @@ export function armHandler(ctx: ArmContext, p: ArmProviders, faults: Faults, tok
         apiVersion: url.searchParams.get('api-version')!,
         ...(fault ? { fault } : {}),
       };
-      return send(res, await dispatch(ctx, p, route, armReq));
+      const reply = await dispatch(ctx, p, route, armReq);
+      // A slow call that started no operation (a GET, a synchronous PUT) is slow to answer.
+      if (fault?.mode === 'slow' && !reply.headers?.['azure-asyncoperation'])
+        await new Promise((r) => setTimeout(r, fault.delayMs ?? 0));
+      return answer(reply);
     } catch (e) {
       const err =
         e instanceof ArmError
           ? e
           : new ArmError(500, 'InternalServerError', (e as Error)?.message ?? String(e));
-      send(res, { status: err.status, body: err.body() });
+      answer({ status: err.status, body: err.body() });
     }
   };
 }
@@ -133,7 +150,7 @@ function routeParts(route: Exclude<ArmRoute, { kind: 'operation' }>): ArmRequest
   };
 }
 
-function checkApiVersion(type: string, v: string | null): void {
+function checkApiVersion(type: string, v: string | null, location: string): void {
   if (!v)
     throw badRequest(
       'MissingApiVersionParameter',
@@ -141,12 +158,17 @@ function checkApiVersion(type: string, v: string | null): void {
     );
   const t = type.toLowerCase();
   const allowed = API_VERSIONS[t] ?? API_VERSIONS[t.split('/')[0]!] ?? [];
-  if (!allowed.includes(v)) {
+  if (allowed.includes(v)) return;
+  // ARM itself answers for resource groups; a resource provider for the types it serves.
+  if (t.startsWith('microsoft.resources/'))
     throw badRequest(
-      'NoRegisteredProviderFound',
-      `No registered resource provider found for API version '${v}' and type '${type}'. The supported api-versions are '${allowed.join(', ')}'.`,
+      'InvalidApiVersionParameter',
+      `The api-version '${v}' is invalid. The supported versions are '${allowed.join(',')}'.`,
     );
-  }
+  throw badRequest(
+    'NoRegisteredProviderFound',
+    `No registered resource provider found for location '${location}' and API version '${v}' for type '${type.split('/').slice(1).join('/')}'. The supported api-versions are '${allowed.join(', ')}'.`,
+  );
 }
 
 async function dispatch(

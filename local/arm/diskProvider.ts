@@ -29,6 +29,12 @@ const SKUS = [
   'Premium_ZRS',
 ];
 
+function checkSku(sku: string): string {
+  if (!SKUS.includes(sku))
+    throw badRequest('InvalidParameter', `The value '${sku}' of parameter 'sku.name' is invalid.`);
+  return sku;
+}
+
 /**
  * Microsoft.Compute disks and snapshots. A managed disk is a raw sparse file the VM's QEMU
  * writes; a snapshot is a sparse copy of it (taken while the VM runs, crash-consistent as in
@@ -65,7 +71,13 @@ export class DiskProvider {
           "Changing property 'creationData' is not allowed.",
         );
       }
-      const updated = this.ctx.store.put({ ...existing, tags: tagsOf(req.body) });
+      const sku = (req.body.sku as { name?: string } | undefined)?.name;
+      if (sku !== undefined && existing.type === DISK) checkSku(sku);
+      const updated = this.ctx.store.put({
+        ...existing,
+        tags: tagsOf(req.body),
+        ...(sku !== undefined && existing.type === DISK ? { sku: { name: sku } } : {}),
+      });
       return putReply(
         false,
         updated,
@@ -84,12 +96,7 @@ export class DiskProvider {
     p: Record<string, unknown>,
     cd: Record<string, unknown>,
   ): ArmReply {
-    const sku = (req.body.sku as { name?: string } | undefined)?.name ?? 'Standard_LRS';
-    if (!SKUS.includes(sku))
-      throw badRequest(
-        'InvalidParameter',
-        `The value '${sku}' of parameter 'sku.name' is invalid.`,
-      );
+    const sku = checkSku((req.body.sku as { name?: string } | undefined)?.name ?? 'Standard_LRS');
     const file = this.fileFor('disk');
     let work: () => Promise<number>;
     switch (cd.createOption) {

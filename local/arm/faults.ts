@@ -22,9 +22,13 @@ export interface FaultSpec {
 export interface RecordedCall {
   method: string;
   path: string;
+  /** The query string as sent (`?api-version=…&…`). */
+  query: string;
   op: string;
   at: string;
   body?: unknown;
+  /** The HTTP status answered (set once the answer is sent). */
+  status?: number;
 }
 
 interface Armed extends FaultSpec {
@@ -49,15 +53,22 @@ export class Faults {
     this.calls.length = 0;
   }
 
-  /** Records the call and returns the fault that fires for it, if any. */
-  onCall(method: string, path: string, op: string, body: unknown): FaultSpec | undefined {
-    this.calls.push({
+  /** Records the call and returns it with the fault that fires for it, if any. */
+  onCall(
+    method: string,
+    url: URL,
+    op: string,
+    body: unknown,
+  ): { call: RecordedCall; fault?: FaultSpec } {
+    const call: RecordedCall = {
       method,
-      path,
+      path: url.pathname,
+      query: url.search,
       op,
       at: new Date().toISOString(),
       ...(body !== undefined ? { body } : {}),
-    });
+    };
+    this.calls.push(call);
     if (this.calls.length > 5000) this.calls.splice(0, 1000);
     let fired: FaultSpec | undefined;
     for (const f of this.armed) {
@@ -65,7 +76,7 @@ export class Faults {
       f.seen++;
       if (!fired && (f.nth === undefined || f.nth === f.seen)) fired = f;
     }
-    return fired;
+    return { call, ...(fired ? { fault: fired } : {}) };
   }
 }
 

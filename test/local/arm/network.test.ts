@@ -39,15 +39,29 @@ describe('local ARM: authentication and resource groups', () => {
     expect(JSON.parse(wrong.bodyAsText!).error.code).toBe('InvalidAuthenticationToken');
   });
 
-  it('PUT of a group is 201 then 200; an unknown api-version is refused', async () => {
+  it('PUT of a group is 201 then 200; an unknown api-version or subscription is refused', async () => {
     const url = `${f.arm.endpoint}${sub}/resourceGroups/${rg}?api-version=2021-04-01`;
     expect((await f.clients.rest('PUT', url, { location: LOCATION })).status).toBe(201);
     expect(
       (await f.clients.rest('PUT', url, { location: LOCATION, tags: { a: 'b' } })).status,
     ).toBe(200);
-    const bad = await f.clients.rest('GET', url.replace('2021-04-01', '1999-01-01'));
-    expect(bad.status).toBe(400);
-    expect(JSON.parse(bad.bodyAsText!).error.code).toBe('NoRegisteredProviderFound');
+    const code = async (u: string) => {
+      const res = await f.clients.rest('GET', u);
+      return [res.status, JSON.parse(res.bodyAsText!).error.code];
+    };
+    // ARM answers for groups itself; for a provider's types, the provider's registration does.
+    expect(await code(url.replace('2021-04-01', '1999-01-01'))).toEqual([
+      400,
+      'InvalidApiVersionParameter',
+    ]);
+    const nsgs = `${f.arm.endpoint}${sub}/resourceGroups/${rg}/providers/Microsoft.Network/networkSecurityGroups`;
+    expect(await code(`${nsgs}?api-version=2019-01-01`)).toEqual([
+      400,
+      'NoRegisteredProviderFound',
+    ]);
+    expect(
+      await code(url.replace(sub, '/subscriptions/00000000-0000-0000-0000-000000000000')),
+    ).toEqual([404, 'SubscriptionNotFound']);
   });
 
   it('a resource in a missing group is ResourceGroupNotFound (not-found)', async () => {
