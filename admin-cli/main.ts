@@ -5,6 +5,7 @@ import { formatDuration, parseDuration } from './duration';
 import { readEnvFile } from './envFile';
 import { details, table } from './table';
 import { groupCommand } from './groupCommand';
+import { accessCommand } from './machineCommand';
 import { RECOVERY_USAGE, recoveryCommand, recoveryOptions } from './failoverCommand';
 import { PLAN_USAGE, planCommand, planOptions } from './planCommand';
 import { ALERT_USAGE, alertCommand, alertOptions } from './alertCommand';
@@ -23,11 +24,13 @@ const USAGE = `Usage: haven <command> [options]
   site create NAME [--description TEXT]
   sites
   token create --site ID [--ttl 1h]
+  token revoke TOKEN                            revoke an unused enrollment token
   policy set NAME [--crash-interval 5s] [--app-interval 1h] [--retention 24h]
                   [--thinning hourly:24h,daily:7d] [--rpo-alert 60s] [--description TEXT]
   policies
   machines [--site ID]
   machine ID
+  machine revoke|delete|rotate-key MACHINE      end or renew a machine's access (docs/security.md)
   protect MACHINE [--disk ID ...] [--policy NAME]
   unprotect MACHINE
   resync MACHINE DISK [--reason TEXT]  replicate the disk again as a new generation (older points stay)
@@ -117,9 +120,13 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     (values.help ? io.out : io.err)(USAGE);
     return values.help ? 0 : 2;
   }
-  const fileEnv = readEnvFile(resolve(io.cwd, values.env ?? '.haven/local.env'));
-  const api = values.api ?? fileEnv.HAVEN_API_URL ?? io.env.HAVEN_API_URL;
-  const key = values.key ?? fileEnv.HAVEN_ADMIN_KEY ?? io.env.HAVEN_ADMIN_KEY;
+  // The environment first, then an env file: a `.haven/local.env` in whatever directory the CLI
+  // runs in (an untrusted checkout) must not redirect a key from the environment to its own URL.
+  // URL and key come from the same source, never one from each.
+  const fromEnv = !values.env && !!io.env.HAVEN_API_URL;
+  const source = fromEnv ? io.env : readEnvFile(resolve(io.cwd, values.env ?? '.haven/local.env'));
+  const api = values.api ?? source.HAVEN_API_URL;
+  const key = values.key ?? source.HAVEN_ADMIN_KEY;
   const print = (json: unknown, human: () => string) =>
     io.out(values.json ? JSON.stringify(json, null, 2) : human());
   try {
@@ -145,6 +152,7 @@ async function dispatch(
 ): Promise<void> {
   const [cmd, sub, arg] = pos;
   const enc = encodeURIComponent;
+  if (await accessCommand(cmd!, sub, arg, client, print, need)) return;
   switch (`${cmd}${sub === 'create' || sub === 'set' ? ` ${sub}` : ''}`) {
     case 'site create': {
       const body = {

@@ -96,13 +96,17 @@ export class Agent {
           retryInMs: Math.round(wait),
         }),
     });
-    const key = Buffer.from(identity.dataKey, 'base64');
+    const sealing = {
+      machineId: identity.machineId,
+      keyId: identity.keyId,
+      key: Buffer.from(identity.dataKey, 'base64'),
+    };
     let self: Agent | undefined = undefined;
     const batcher = new Batcher(
       spool,
       source,
       new Map(disks.map((d) => [d.id, d])),
-      { machineId: identity.machineId, keyId: identity.keyId, key },
+      sealing,
       () => self?.checkpoint() ?? Promise.resolve(),
     );
     self = new Agent(
@@ -292,7 +296,10 @@ export class Agent {
         () =>
           void this.api
             .heartbeat(this.identity.machineId, heartbeatReport(this.status(true)))
-            .catch(() => undefined),
+            .then((r) => (r.rotateKey ? this.rotateKey() : undefined))
+            .catch((e: unknown) =>
+              this.log('heartbeat or key rotation failed', { error: (e as Error).message }),
+            ),
         30_000,
       ),
     );
@@ -382,6 +389,18 @@ export class Agent {
       JSON.stringify(this.status(running), null, 2),
       0o600,
     );
+  }
+
+  /**
+   * Takes the new data key an admin asked for: saved first (a crash after this keeps using it),
+   * then batches sealed from now on name it. Batches already spooled keep the old key, which
+   * the cloud still holds, so nothing needs re-sealing.
+   */
+  async rotateKey(): Promise<void> {
+    const k = await this.api.takeDataKey(this.identity.machineId);
+    await this.state.saveIdentity({ ...this.identity, keyId: k.keyId, dataKey: k.dataKey });
+    this.batcher.useKey(k.keyId, Buffer.from(k.dataKey, 'base64'));
+    this.log('data key rotated', { keyId: k.keyId });
   }
 
   async close(): Promise<void> {

@@ -48,7 +48,7 @@ export class Batcher {
     private readonly spool: Spool,
     private readonly source: ChangeSource,
     private readonly disks: ReadonlyMap<string, AgentDisk>,
-    private readonly ident: { machineId: string; keyId: string; key: Buffer },
+    private ident: { machineId: string; keyId: string; key: Buffer },
     /** Frees acknowledged space (the agent checkpoints the source so the spool can collect). */
     private readonly makeRoom?: () => Promise<void>,
   ) {}
@@ -162,6 +162,11 @@ export class Batcher {
    * committed: what the source's next checkpoint covers, so the spool may drop up to it.
    * Front-of-queue only: conservative when disks interleave, never too generous.
    */
+  /** Seals the batches built from now on with another data key (a rotation). */
+  useKey(keyId: string, key: Buffer): void {
+    this.ident = { ...this.ident, keyId, key };
+  }
+
   async coverage(): Promise<Record<string, number>> {
     await this.settle();
     this.commit();

@@ -185,8 +185,25 @@ export class ControlPlaneClient {
     ).body;
   }
 
-  async heartbeat(machineId: string, body: unknown): Promise<void> {
-    await this.request('POST', `machines/${encodeURIComponent(machineId)}/heartbeat`, body);
+  /** Records the heartbeat; the answer says whether an admin asked for a new data key. */
+  async heartbeat(machineId: string, body: unknown): Promise<{ rotateKey: boolean }> {
+    const r = await this.request<{ rotateKey?: boolean }>(
+      'POST',
+      `machines/${encodeURIComponent(machineId)}/heartbeat`,
+      body,
+    );
+    return { rotateKey: r.body?.rotateKey === true };
+  }
+
+  /** Takes a new data key (returned once): it becomes the machine's current key. */
+  async takeDataKey(machineId: string): Promise<{ keyId: string; dataKey: string }> {
+    return (
+      await this.request<{ keyId: string; dataKey: string }>(
+        'POST',
+        `machines/${encodeURIComponent(machineId)}/data-key`,
+        {},
+      )
+    ).body;
   }
 
   /** A planned failover's final bookmark, if the control plane wants one (null otherwise). */

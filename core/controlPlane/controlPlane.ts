@@ -4,6 +4,7 @@ import { EnrollmentService } from './enrollment';
 import type { HealthProbe } from './health';
 import type { IngestCredentialIssuer } from './ingest';
 import { Jobs } from './jobs';
+import { MachineAccess } from './machineAccess';
 import { MachineAuth } from './machineAuth';
 import { MachineKeys, type KeyWrapper } from './machineKeys';
 import { Machines } from './machines';
@@ -29,6 +30,7 @@ export interface ControlPlane {
   machines: Machines;
   machineAuth: MachineAuth;
   machineKeys: MachineKeys;
+  machineAccess: MachineAccess;
   policies: Policies;
   protectedItems: ProtectedItems;
   protection: Protection;
@@ -52,6 +54,7 @@ export function createControlPlane(d: ControlPlaneDeps): ControlPlane {
     machines,
     machineAuth: new MachineAuth(d.documents),
     machineKeys,
+    machineAccess: new MachineAccess(d.documents, machineKeys, d.clock),
     policies,
     protectedItems,
     protection: new Protection(machines, policies, protectedItems, jobs, d.clock, d.launcher),

@@ -1,5 +1,5 @@
 import type { DocumentStore } from '../documents/ports';
-import { HavenError, unauthenticated } from '../errors';
+import { HavenError, conflict, notFound, unauthenticated } from '../errors';
 import {
   formatCredential,
   newId,
@@ -71,6 +71,26 @@ export class EnrollmentService {
     };
   }
 
+  /** Revokes an unused token (idempotent); a used one is 409: it already enrolled its machine. */
+  async revokeToken(tokenId: string): Promise<{ id: string; revokedAt: string }> {
+    for (;;) {
+      const found = await this.tokens.get(tokenId, tokenId);
+      if (!found) throw notFound('Enrollment token', tokenId);
+      if (found.doc.usedAt)
+        throw conflict(
+          `Token ${tokenId} was already used by machine ${found.doc.usedBy}; revoke the machine instead.`,
+        );
+      if (found.doc.revokedAt) return { id: tokenId, revokedAt: found.doc.revokedAt };
+      const revokedAt = new Date(this.clock()).toISOString();
+      try {
+        await this.tokens.replace({ ...found.doc, revokedAt }, { ifMatch: found.etag });
+        return { id: tokenId, revokedAt };
+      } catch (e) {
+        if (!(e instanceof HavenError && e.kind === 'precondition')) throw e;
+      }
+    }
+  }
+
   /**
    * Redeems a token for a machine identity. The token is claimed with a conditional write
    * (ETag) before anything else is created, so of two concurrent enrollments one wins and the
@@ -80,7 +100,12 @@ export class EnrollmentService {
     const parsed = parseCredential('hvt', body.token);
     if (!parsed) throw invalidToken();
     const found = await this.tokens.get(parsed.id, parsed.id);
-    if (!found || found.doc.usedAt || !secretMatches(parsed.secret, found.doc.secretHash)) {
+    if (
+      !found ||
+      found.doc.usedAt ||
+      found.doc.revokedAt ||
+      !secretMatches(parsed.secret, found.doc.secretHash)
+    ) {
       throw invalidToken();
     }
     const siteId = found.doc.siteId;

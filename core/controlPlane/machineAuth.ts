@@ -21,6 +21,7 @@ export class MachineAuth {
     // Hash anyway when the machine is unknown so timing does not reveal which ids exist.
     const ok = secretMatches(parsed.secret, found?.doc.credentialHash ?? '00'.repeat(32));
     if (!found || !ok) throw unauthenticated('The machine credential is not valid.');
+    if (found.doc.revokedAt) throw unauthenticated('The machine credential was revoked.');
     return found.doc;
   }
 

@@ -32,6 +32,8 @@ export const toMachineView = (m: MachineDoc, hb?: HeartbeatDoc): MachineView => 
     : {}),
   enrolledAt: m.enrolledAt,
   keyId: m.keyId,
+  ...(m.revokedAt ? { revokedAt: m.revokedAt } : {}),
+  ...(m.keyRotationRequestedAt ? { keyRotationRequestedAt: m.keyRotationRequestedAt } : {}),
   ...(hb ? { lastHeartbeatAt: hb.at } : {}),
 });
 

@@ -22,6 +22,8 @@ export interface EnrollmentTokenDoc {
   expiresAt: number;
   usedAt?: string;
   usedBy?: string;
+  /** Revoked before use: it enrolls nothing. */
+  revokedAt?: string;
 }
 
 export interface MachineDoc {
@@ -35,6 +37,10 @@ export interface MachineDoc {
   credentialHash: string;
   /** Current data key id (batches name the key they were sealed with). */
   keyId: string;
+  /** Set when an admin revoked the machine: its credential no longer authenticates anything. */
+  revokedAt?: string;
+  /** An admin asked for a new data key; the agent takes it on its next heartbeat. */
+  keyRotationRequestedAt?: string;
 }
 
 export interface DiskDoc {

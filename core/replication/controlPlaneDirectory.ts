@@ -37,7 +37,8 @@ export class ControlPlaneDirectory implements MachineDirectory {
 
   async getMachine(machineId: string): Promise<KnownMachine | undefined> {
     const machine = await this.machines.get(machineId, machineId);
-    if (!machine) return undefined;
+    // A revoked machine is no longer a known sender: its batches are refused.
+    if (!machine || machine.doc.revokedAt) return undefined;
     const [disks, item] = await Promise.all([
       this.disks.query({ partitionKey: machineId, limit: 1000 }),
       this.items.get(machineId, machineId),

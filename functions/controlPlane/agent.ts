@@ -5,9 +5,14 @@ import {
   ingestCredentialsResponse,
   pageOf,
 } from './responseSchemas';
-import { callingMachine, handler } from '../http/handler';
-import { parseBody } from '../http/body';
-import { diskFactsSchema, emptyBody, heartbeatBody } from '../../core/controlPlane/schemas';
+import { authenticateMachine, callingMachine, handler } from '../http/handler';
+import { param, parseBody } from '../http/body';
+import {
+  diskFactsSchema,
+  emptyBody,
+  heartbeatBody,
+  resourceIdSchema,
+} from '../../core/controlPlane/schemas';
 import { durableClientInput, launcherFor } from './durableLauncher';
 
 // Machine endpoints: anonymous for the host, `Authorization: Bearer hvm.<id>.<secret>` checked here.
@@ -25,11 +30,14 @@ export const heartbeat = register(
     responses: { 200: 'Recorded' },
   },
   handler(async (root, req) => {
-    const id = await callingMachine(root, req);
+    const id = param(req, 'id', resourceIdSchema);
+    const machine = await authenticateMachine(root, req, id);
     const body = await parseBody(req, heartbeatBody, root.config.maxBodyBytes);
     const hb = await root.controlPlane.machines.heartbeat(id, body);
     const protection = await root.controlPlane.protection.agentView(id);
-    return { jsonBody: { receivedAt: hb.at, protection } };
+    return {
+      jsonBody: { receivedAt: hb.at, rotateKey: !!machine.keyRotationRequestedAt, protection },
+    };
   }),
 );
 

@@ -3,6 +3,7 @@ import './sites';
 import './enrollment';
 import './policies';
 import './machines';
+import './machineAccess';
 import './agent';
 import './protection';
 import './resync';

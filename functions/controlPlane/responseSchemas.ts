@@ -55,6 +55,8 @@ export const machineResponse = z.object({
   enrolledAt: time,
   keyId: z.string(),
   lastHeartbeatAt: time.optional(),
+  revokedAt: time.optional(),
+  keyRotationRequestedAt: time.optional(),
 });
 
 export const diskResponse = z.object({
@@ -197,6 +199,8 @@ export const resyncResponse = z.object({
 
 export const heartbeatResponse = z.object({
   receivedAt: time,
+  /** An admin asked for a new data key: the agent takes it with POST machines/{id}/data-key. */
+  rotateKey: z.boolean(),
   protection: z
     .object({
       state: z.enum(protectedItemStates),
