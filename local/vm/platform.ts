@@ -12,8 +12,8 @@ import {
 } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { buildCpioGz, type CpioEntry } from './cpioNewc';
-import { initramfsInit } from './initramfsInit';
+import { withDirLock } from './dirLock';
+import { buildPlatformInitramfs, INITRAMFS_KEY } from './platformInitramfs';
 import { isStaticElf } from './staticElf';
 import { findTool, requireTool } from '../setup/requireTool';
 
@@ -46,18 +46,6 @@ export interface PlatformStatus {
 }
 
 const META_PACKAGE = 'linux-image-cloud-amd64';
-/** In load order; the init script loops anyway (busybox insmod resolves no dependencies). */
-const MODULES = [
-  'drivers/virtio/virtio.ko',
-  'drivers/virtio/virtio_ring.ko',
-  'drivers/virtio/virtio_pci_legacy_dev.ko',
-  'drivers/virtio/virtio_pci_modern_dev.ko',
-  'drivers/virtio/virtio_pci.ko',
-  'drivers/block/virtio_blk.ko',
-  'net/core/failover.ko',
-  'drivers/net/net_failover.ko',
-  'drivers/net/virtio_net.ko',
-];
 const SETUP_HINT = 'npm run setup (as root)';
 
 export function platformDir(opts: PlatformOptions = {}): string {
@@ -73,20 +61,38 @@ export function platformStatus(opts: PlatformOptions = {}): PlatformStatus {
   const missing: string[] = [];
   if (!findTool('qemu-system-x86_64'))
     missing.push('qemu-system-x86_64 (Debian package qemu-system-x86)');
-  const platform = readCurrent(platformDir(opts));
-  if (!platform) missing.push(`the VM platform kernel and initramfs in ${platformDir(opts)}`);
+  const dir = platformDir(opts);
+  const platform = readCurrent(dir);
+  if (!platform) {
+    missing.push(
+      readRecord(dir)
+        ? `an up-to-date VM platform in ${dir} (its initramfs was built by an older Haven)`
+        : `the VM platform kernel and initramfs in ${dir}`,
+    );
+  }
   return missing.length === 0
     ? { ready: true, platform, missing }
     : { ready: false, ...(platform ? { platform } : {}), missing, fix: SETUP_HINT };
 }
 
-function readCurrent(dir: string): Platform | undefined {
+/** What `current.json` records: the platform, and which initramfs recipe built it. */
+interface CurrentRecord extends Platform {
+  initrdKey?: string;
+}
+
+function readRecord(dir: string): CurrentRecord | undefined {
   try {
-    const p = JSON.parse(readFileSync(join(dir, 'current.json'), 'utf8')) as Platform;
-    return existsSync(p.kernel) && existsSync(p.initrd) ? p : undefined;
+    return JSON.parse(readFileSync(join(dir, 'current.json'), 'utf8')) as CurrentRecord;
   } catch {
     return undefined;
   }
+}
+
+function readCurrent(dir: string): Platform | undefined {
+  const r = readRecord(dir);
+  if (!r || r.initrdKey !== INITRAMFS_KEY) return undefined;
+  if (!existsSync(r.kernel) || !existsSync(r.initrd)) return undefined;
+  return { kernel: r.kernel, initrd: r.initrd, kernelVersion: r.kernelVersion };
 }
 
 /** The kernel ABI version the meta package points at, e.g. 6.1.0-57-cloud-amd64. */
@@ -128,33 +134,23 @@ function staticBusybox(): string {
   return path;
 }
 
-/** Builds the initramfs of a kernel tree unpacked by `dpkg -x`. */
-function buildInitramfs(modulesDir: string, busybox: string): Buffer {
-  const entries: CpioEntry[] = ['bin', 'dev', 'proc', 'sys', 'newroot', 'lib', 'lib/modules'].map(
-    (path) => ({ kind: 'dir', path }),
-  );
-  entries.push({ kind: 'char', path: 'dev/console', major: 5, minor: 1 });
-  entries.push({ kind: 'file', path: 'bin/busybox', data: readFileSync(busybox), mode: 0o755 });
-  entries.push({ kind: 'file', path: 'init', data: Buffer.from(initramfsInit), mode: 0o755 });
-  MODULES.forEach((m, i) => {
-    const file = join(modulesDir, 'kernel', m);
-    if (!existsSync(file))
-      throw new Error(`The kernel package has no ${m}; cannot build the VM initramfs.`);
-    const name = `${String(i).padStart(2, '0')}-${m.split('/').pop()!}`;
-    entries.push({ kind: 'file', path: `lib/modules/${name}`, data: readFileSync(file) });
-  });
-  return buildCpioGz(entries);
-}
-
 /**
- * Makes the platform ready (idempotent; the second call only reads `current.json`). Safe when
- * two processes prepare at once: each works in its own temp dir and renames into place.
+ * Makes the platform ready: idempotent, and cached by kernel version and initramfs recipe (a
+ * second call only reads `current.json`). Two processes preparing at once do the work once (a
+ * lock directory), and every file lands by rename, so a reader never sees half of one.
  */
 export async function preparePlatform(opts: PlatformOptions = {}): Promise<Platform> {
   const dir = platformDir(opts);
   const log = opts.log ?? (() => {});
   const current = readCurrent(dir);
   if (current) return current;
+  mkdirSync(dir, { recursive: true });
+  return withDirLock(join(dir, '.prepare.lock'), async () => readCurrent(dir) ?? build(dir, log), {
+    onWait: () => log('waiting for another process preparing the VM platform'),
+  });
+}
+
+async function build(dir: string, log: (line: string) => void): Promise<Platform> {
   for (const [tool, pkg] of [
     ['apt-get', 'apt'],
     ['apt-cache', 'apt'],
@@ -165,36 +161,28 @@ export async function preparePlatform(opts: PlatformOptions = {}): Promise<Platf
   const busybox = staticBusybox();
   const pkg = resolveKernelPackage(log);
   const kernelVersion = pkg.replace(/^linux-image-/, '');
-  mkdirSync(dir, { recursive: true });
   const work = mkdtempSync(join(dir, '.work-'));
   try {
     log(`fetching ${pkg} (the VM platform kernel; unpacked into ${dir}, nothing installed)`);
     execFileSync('apt-get', ['download', '-qq', pkg], { cwd: work, stdio: 'pipe' });
     const deb = readdirSync(work).find((f) => f.endsWith('.deb'));
     if (!deb) throw new Error(`apt-get download ${pkg} produced no .deb`);
-    execFileSync('dpkg', ['-x', deb, 'tree'], { cwd: work, stdio: 'pipe' });
-    const out = join(work, kernelVersion);
-    mkdirSync(out);
-    copyFileSync(join(work, 'tree', 'boot', `vmlinuz-${kernelVersion}`), join(out, 'vmlinuz'));
-    log('building the VM initramfs (static busybox + virtio modules)');
-    writeFileSync(
-      join(out, 'initrd.gz'),
-      buildInitramfs(join(work, 'tree', 'lib', 'modules', kernelVersion), busybox),
-    );
+    const tree = join(work, 'tree');
+    execFileSync('dpkg', ['-x', deb, tree], { cwd: work, stdio: 'pipe' });
     const final = join(dir, kernelVersion);
-    if (!existsSync(final)) {
-      try {
-        renameSync(out, final);
-      } catch (e) {
-        if (!existsSync(final)) throw e; // else another process won the race: use its copy
-      }
+    mkdirSync(final, { recursive: true });
+    const kernel = join(final, 'vmlinuz');
+    if (!existsSync(kernel)) {
+      copyFileSync(join(tree, 'boot', `vmlinuz-${kernelVersion}`), join(work, 'vmlinuz'));
+      renameSync(join(work, 'vmlinuz'), kernel);
     }
-    const platform: Platform = {
-      kernel: join(final, 'vmlinuz'),
-      initrd: join(final, 'initrd.gz'),
-      kernelVersion,
-    };
-    writeFileSync(join(work, 'current.json'), JSON.stringify(platform, null, 2));
+    log('building the VM initramfs (static busybox + virtio modules)');
+    const initrd = join(final, `initrd-${INITRAMFS_KEY}.gz`);
+    writeFileSync(join(work, 'initrd.gz'), buildPlatformInitramfs(tree, kernelVersion, busybox));
+    renameSync(join(work, 'initrd.gz'), initrd);
+    const platform: Platform = { kernel, initrd, kernelVersion };
+    const record: CurrentRecord = { ...platform, initrdKey: INITRAMFS_KEY };
+    writeFileSync(join(work, 'current.json'), JSON.stringify(record, null, 2));
     renameSync(join(work, 'current.json'), join(dir, 'current.json'));
     return platform;
   } finally {
