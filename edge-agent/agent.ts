@@ -3,6 +3,7 @@ import type { Consistency } from '../core/batch';
 import { HavenError } from '../core/errors';
 import { AgentState, type AgentIdentity, type AgentSettings } from './agentState';
 import { Batcher } from './batcher';
+import { sharedEncoder } from './encodePool';
 import type { AgentDisk, ChangeSource } from './changeSource';
 import { ControlPlaneClient, type RecoveryPoint } from './controlPlaneClient';
 import { readJson, sleep, writeFileAtomic } from './fsUtil';
@@ -108,6 +109,7 @@ export class Agent {
       new Map(disks.map((d) => [d.id, d])),
       sealing,
       () => self?.checkpoint() ?? Promise.resolve(),
+      sharedEncoder(),
     );
     self = new Agent(
       state,

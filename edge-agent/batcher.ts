@@ -1,9 +1,24 @@
-import { MAX_BATCH_BYTES, encodeBatch, type BatchBookmark, type ExtentInput } from '../core/batch';
+import { MAX_BATCH_BYTES, type BatchBookmark, type ExtentInput } from '../core/batch';
 import type { AgentDisk, ChangeRecord, ChangeSource } from './changeSource';
+import { inlineEncoder, type BatchEncoder } from './encodePool';
 import type { Spool } from './spool';
 
 /** Extents per batch the agent writes (the format allows more; this keeps headers small). */
 const MAX_EXTENTS = 1024;
+/** Batches being sealed or appended at once (bounds memory: ≤ 4 MiB of data each). */
+const MAX_IN_FLIGHT = 6;
+
+/** A batch handed to the encoder, on its way into the spool (in seq order). */
+interface InFlight {
+  done: Promise<unknown>;
+  settled: boolean;
+  diskId: string;
+  generation: number;
+  seq: number;
+  firstPos: number;
+  /** Upper bound of its envelope (plain data + header), for the spool's room check. */
+  bytes: number;
+}
 
 interface Open {
   extents: ExtentInput[];
@@ -34,14 +49,9 @@ export class Batcher {
   /** Spooled batches not yet covered by a source checkpoint, in append order. */
   private spooled: { key: string; seq: number; maxPos: number }[] = [];
   private committedSoFar = 0;
-  private inflight?: {
-    done: Promise<unknown>;
-    diskId: string;
-    generation: number;
-    seq: number;
-    firstPos: number;
-    bytes: number;
-  };
+  /** Batches sealed in parallel (the encoder's workers) and appended in order by `chain`. */
+  private inflight: InFlight[] = [];
+  private chain: Promise<unknown> = Promise.resolve();
   readonly stats: BatcherStats = { batches: 0, plainBytes: 0, envelopeBytes: 0, droppedBatches: 0 };
 
   constructor(
@@ -51,6 +61,7 @@ export class Batcher {
     private ident: { machineId: string; keyId: string; key: Buffer },
     /** Frees acknowledged space (the agent checkpoints the source so the spool can collect). */
     private readonly makeRoom?: () => Promise<void>,
+    private readonly encoder: BatchEncoder = inlineEncoder,
   ) {}
 
   /** Handles one record; resolves a bookmark's spooled id or undefined. */
@@ -85,7 +96,7 @@ export class Batcher {
       };
       for (const d of this.disks.values()) {
         const seq = this.spool.nextSeq({ diskId: d.id, generation: d.generation });
-        const env = encodeBatch(this.header(d, seq, bookmark), [], this.ident.key);
+        const env = await this.encoder.encode(this.header(d, seq, bookmark), [], this.ident.key);
         // Bookmarks are a few hundred bytes: they are always taken, even over the bound.
         await this.spool.append({ diskId: d.id, generation: d.generation, seq }, env);
         this.spooled.push({ key: `${d.id}/${d.generation}`, seq, maxPos: rec.pos });
@@ -141,7 +152,7 @@ export class Batcher {
   private committedPos(): number {
     let min = this.lastPos;
     for (const o of this.open.values()) min = Math.min(min, o.firstPos - 1);
-    if (this.inflight) min = Math.min(min, this.inflight.firstPos - 1);
+    for (const f of this.inflight) if (!f.settled) min = Math.min(min, f.firstPos - 1);
     return min;
   }
 
@@ -178,12 +189,11 @@ export class Batcher {
     return cov;
   }
 
-  /** Waits for the batch whose append (write + fdatasync) overlaps the next batch's encoding. */
+  /** Waits until every batch handed over is sealed and durably appended (or failed). */
   private async settle(): Promise<void> {
-    const f = this.inflight;
-    if (!f) return;
-    await f.done;
-    if (this.inflight === f) this.inflight = undefined;
+    const all = this.inflight;
+    await Promise.all(all.map((f) => f.done));
+    this.inflight = this.inflight.filter((f) => !all.includes(f));
   }
 
   private header(d: AgentDisk, seq: number, bookmark?: BatchBookmark) {
@@ -215,34 +225,59 @@ export class Batcher {
       }
     }
     this.open.delete(d.id);
-    const f = this.inflight;
-    // The in-flight append of this disk takes the next seq first; numbering stays dense.
-    const seq =
-      f && f.diskId === d.id && f.generation === d.generation
-        ? f.seq + 1
-        : this.spool.nextSeq({ diskId: d.id, generation: d.generation });
-    const env = encodeBatch(this.header(d, seq), o.extents, this.ident.key);
-    if (!this.spool.hasRoom(env.length + (f?.bytes ?? 0))) {
+    this.inflight = this.inflight.filter((f) => !f.settled);
+    const prev = [...this.inflight]
+      .reverse()
+      .find((f) => f.diskId === d.id && f.generation === d.generation);
+    // Batches of this disk still being sealed took the seqs before this one: numbering stays dense.
+    const seq = prev
+      ? prev.seq + 1
+      : this.spool.nextSeq({ diskId: d.id, generation: d.generation });
+    // The envelope is at most the data plus its header (compression is used only when it pays).
+    const bound = o.dataBytes + 256 * o.extents.length + 4096;
+    const queued = this.inflight.reduce((n, f) => n + f.bytes, 0);
+    if (!this.spool.hasRoom(bound + queued)) {
       for (const e of o.extents)
         this.source.invalidate(d.id, e.offset, e.kind === 'data' ? e.data.length : e.length);
       this.droppedSinceBookmark = true;
       this.stats.droppedBatches++;
       return;
     }
-    await this.settle();
-    const done = this.spool.append({ diskId: d.id, generation: d.generation, seq }, env);
+    // Sealed on the encoder (worker threads) while the next batch accumulates; appended in
+    // handing order (the chain), several at once when they queue up (the spool's group commit).
+    const sealed = this.encoder.encode(this.header(d, seq), o.extents, this.ident.key);
+    sealed.catch(() => undefined); // surfaced through `done`
+    const k = { diskId: d.id, generation: d.generation, seq };
+    const appended = this.chain.then(async () => {
+      const env = await sealed;
+      this.stats.envelopeBytes += env.length;
+      // Handing it to the spool fixes its place; the next batch need not wait for the sync.
+      return { durable: this.spool.append(k, env) };
+    });
+    this.chain = appended;
+    const done = appended.then((a) => a.durable);
     done.catch(() => undefined); // surfaced by settle(); never an unhandled rejection
-    this.spooled.push({ key: `${d.id}/${d.generation}`, seq, maxPos: o.lastPos });
-    this.inflight = {
+    const f: InFlight = {
       done,
+      settled: false,
       diskId: d.id,
       generation: d.generation,
       seq,
       firstPos: o.firstPos,
-      bytes: env.length,
+      bytes: bound,
     };
+    done.then(
+      () => (f.settled = true),
+      () => undefined,
+    );
+    this.inflight.push(f);
+    this.spooled.push({ key: `${d.id}/${d.generation}`, seq, maxPos: o.lastPos });
     this.stats.batches++;
     this.stats.plainBytes += o.dataBytes;
-    this.stats.envelopeBytes += env.length;
+    // Backpressure: at most MAX_IN_FLIGHT batches sealed or appended at once.
+    if (this.inflight.filter((x) => !x.settled).length >= MAX_IN_FLIGHT) {
+      const oldest = this.inflight.find((x) => !x.settled)!;
+      await oldest.done;
+    }
   }
 }

@@ -271,16 +271,35 @@ export class ControlPlaneClient {
     return r.body?.items?.[0];
   }
 
+  /**
+   * A read URL of one disk of a point. A point that is durable but not materialized yet is
+   * hydrated by the control plane first: it answers 503 while that takes longer than one
+   * request, so this retries transient answers until `waitMs` is spent.
+   */
   async readUrl(
     machineId: string,
     pointId: string,
     diskId: string,
-  ): Promise<{ url: string; sizeBytes?: number; expiresAt?: string }> {
-    return (
-      await this.request<{ url: string; sizeBytes?: number; expiresAt?: string }>(
-        'GET',
-        `machines/${encodeURIComponent(machineId)}/recovery-points/${encodeURIComponent(pointId)}/disks/${encodeURIComponent(diskId)}/read-url`,
-      )
-    ).body;
+    waitMs = 30 * 60_000,
+  ): Promise<{ url: string; sizeBytes?: number; expiresAt?: string; sha256?: string }> {
+    const until = Date.now() + waitMs;
+    for (let delay = 1000; ; delay = Math.min(delay * 2, 10_000)) {
+      try {
+        return (
+          await this.request<{
+            url: string;
+            sizeBytes?: number;
+            expiresAt?: string;
+            sha256?: string;
+          }>(
+            'GET',
+            `machines/${encodeURIComponent(machineId)}/recovery-points/${encodeURIComponent(pointId)}/disks/${encodeURIComponent(diskId)}/read-url`,
+          )
+        ).body;
+      } catch (e) {
+        if (!(e instanceof HavenError) || !e.retryable || Date.now() + delay > until) throw e;
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
   }
 }

@@ -120,7 +120,9 @@ export async function restoreDisk(
     await fh.datasync();
     progress.stop();
     result.digest = treeDigest(digests, size);
-    const expected = pd?.sha256 ?? pd?.digest;
+    // A point listed before it was materialized has no digest yet: the read URL (which waited
+    // for the materialization) carries it.
+    const expected = pd?.sha256 ?? pd?.digest ?? ru.sha256;
     if (expected) {
       if (expected !== result.digest) {
         throw new HavenError(

@@ -19,7 +19,9 @@ import { sleep } from './fsUtil';
 import type { Spool, SpoolEntry } from './spool';
 
 /** Claim-check PUTs in flight per send. */
-const CLAIM_UPLOADS_IN_FLIGHT = 4;
+const CLAIM_UPLOADS_IN_FLIGHT = 8;
+/** Spooled batches whose claim checks upload ahead, while earlier ones are being sent. */
+const PREPARE_AHEAD = 8;
 
 export interface Outbound {
   entry: SpoolEntry;
@@ -29,8 +31,16 @@ export interface Outbound {
 /** Where sealed batches go. `send` resolves only when the service has acknowledged all of them, in order. */
 export interface BatchSink {
   send(items: readonly Outbound[]): Promise<void>;
+  /**
+   * Optional: start the work for an item that will be sent soon (a claim-check upload), so
+   * its `send` finds it done. Called in spool order; an item may never be sent by this sink
+   * (it closed meanwhile), so the work must be idempotent.
+   */
+  prepare?(item: Outbound): void;
   close(): Promise<void>;
 }
+
+const itemKey = (e: SpoolEntry) => `${e.diskId}/${e.generation}/${e.seq}`;
 
 /**
  * Event Hubs sink: partition key = machineId, publisher path `<hub>/publishers/<machineId>`,
@@ -47,7 +57,10 @@ export class EventHubsSink implements BatchSink {
     private readonly issue: () => Promise<IngestCredentials>,
   ) {}
 
-  private async producer(): Promise<EventHubProducerClient> {
+  private renewing?: Promise<EventHubProducerClient>;
+
+  /** The producer with fresh credentials; concurrent callers (prepare, send) share one renewal. */
+  private producer(): Promise<EventHubProducerClient> {
     const soon = Date.now() + 5 * 60_000;
     if (
       this.client &&
@@ -55,8 +68,13 @@ export class EventHubsSink implements BatchSink {
       Date.parse(this.creds.eventHubs.expiresAt) > soon &&
       Date.parse(this.creds.blob.expiresAt) > soon
     ) {
-      return this.client;
+      return Promise.resolve(this.client);
     }
+    this.renewing ??= this.renew().finally(() => (this.renewing = undefined));
+    return this.renewing;
+  }
+
+  private async renew(): Promise<EventHubProducerClient> {
     await this.client?.close().catch(() => undefined);
     this.client = undefined;
     const c = await this.issue();
@@ -72,29 +90,50 @@ export class EventHubsSink implements BatchSink {
     return this.client;
   }
 
+  /** Claim uploads started ahead by `prepare`, by spool key. */
+  private prepared = new Map<string, Promise<OutboundEvent>>();
+
+  prepare(item: Outbound): void {
+    const k = itemKey(item.entry);
+    if (this.prepared.has(k)) return;
+    const p = this.toEvent(item.envelope);
+    p.catch(() => this.prepared.delete(k)); // sent later without it (and its error then)
+    this.prepared.set(k, p);
+  }
+
+  /** The event for an envelope: itself, or its claim check once the upload has landed. */
+  private async toEvent(envelope: Buffer): Promise<OutboundEvent> {
+    await this.producer();
+    const creds = this.creds!;
+    const header = peekHeader(envelope);
+    let body: Buffer = envelope;
+    let contentType = BATCH_CONTENT_TYPE;
+    if (envelope.length > MAX_INLINE_EVENT_BYTES) {
+      const blobPath = claimBlobPath(header);
+      const url = `${creds.blob.containerUrl.replace(/\/+$/, '')}/${blobPath}?${creds.blob.sas.replace(/^\?/, '')}`;
+      await new BlockBlobClient(url).uploadData(envelope, {
+        blobHTTPHeaders: { blobContentType: BATCH_CONTENT_TYPE },
+      });
+      body = Buffer.from(JSON.stringify(makeBatchRef(header, envelope)));
+      contentType = CLAIM_CONTENT_TYPE;
+    }
+    return {
+      body,
+      contentType,
+      properties: { diskId: header.diskId, generation: header.generation, seq: header.seq },
+    };
+  }
+
   async send(items: readonly Outbound[]): Promise<void> {
     const producer = await this.producer();
-    const creds = this.creds!;
-    // Claim-check uploads run a few at a time (one PUT each is latency-bound); the events
-    // still go out in spool order, after every upload they reference has landed.
-    const events = await mapLimit(items, CLAIM_UPLOADS_IN_FLIGHT, async (it) => {
-      const header = peekHeader(it.envelope);
-      let body: Buffer = it.envelope;
-      let contentType = BATCH_CONTENT_TYPE;
-      if (it.envelope.length > MAX_INLINE_EVENT_BYTES) {
-        const blobPath = claimBlobPath(header);
-        const url = `${creds.blob.containerUrl.replace(/\/+$/, '')}/${blobPath}?${creds.blob.sas.replace(/^\?/, '')}`;
-        await new BlockBlobClient(url).uploadData(it.envelope, {
-          blobHTTPHeaders: { blobContentType: BATCH_CONTENT_TYPE },
-        });
-        body = Buffer.from(JSON.stringify(makeBatchRef(header, it.envelope)));
-        contentType = CLAIM_CONTENT_TYPE;
-      }
-      return {
-        body,
-        contentType,
-        properties: { diskId: header.diskId, generation: header.generation, seq: header.seq },
-      };
+    // Claim-check uploads run several at a time (one PUT each is latency-bound), most of them
+    // started ahead by prepare(); the events still go out in spool order, after every upload
+    // they reference has landed.
+    const events = await mapLimit(items, CLAIM_UPLOADS_IN_FLIGHT, (it) => {
+      const k = itemKey(it.entry);
+      const p = this.prepared.get(k) ?? this.toEvent(it.envelope);
+      this.prepared.delete(k);
+      return p;
     });
     let batch: EventDataBatch = await producer.createBatch({ partitionKey: this.machineId });
     for (const event of events) {
@@ -113,9 +152,16 @@ export class EventHubsSink implements BatchSink {
   }
 
   async close(): Promise<void> {
+    this.prepared.clear();
     await this.client?.close().catch(() => undefined);
     this.client = undefined;
   }
+}
+
+interface OutboundEvent {
+  body: Buffer;
+  contentType: string;
+  properties: { diskId: string; generation: number; seq: number };
 }
 
 /**
@@ -186,6 +232,15 @@ export class Sender {
         const items = await Promise.all(
           take.map(async (entry) => ({ entry, envelope: await this.spool.read(entry) })),
         );
+        // The next ones start their uploads while these are sent and acknowledged.
+        if (this.sink.prepare) {
+          const ahead = pending.slice(take.length, take.length + PREPARE_AHEAD);
+          void Promise.all(
+            ahead.map(async (entry) =>
+              this.sink.prepare!({ entry, envelope: await this.spool.read(entry) }),
+            ),
+          ).catch(() => undefined);
+        }
         await this.sink.send(items);
         await this.spool.ack(take);
         this.events.onSent?.(take, bytes);

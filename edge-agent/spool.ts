@@ -1,6 +1,6 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { xxh32, xxh64 } from '@node-rs/xxhash';
+import { Xxh64, xxh32, xxh64 } from '@node-rs/xxhash';
 import { HavenError } from '../core/errors';
 import { readJson, writeFileAtomic, fsyncDir } from './fsUtil';
 
@@ -56,6 +56,15 @@ export class Spool {
   private lastSeq: SeqMap = {};
   private waiters: (() => void)[] = [];
   private readonly segmentBytes: number;
+  /** Appends taken (seq fixed) and not yet written: the next write takes them all at once. */
+  private appendQueue: {
+    k: SpoolKey & { seq: number };
+    envelope: Buffer;
+    resolve: (e: SpoolEntry) => void;
+    reject: (e: unknown) => void;
+  }[] = [];
+  /** Highest seq queued per disk+generation (written or not). */
+  private reserved: SeqMap = {};
   private mutex: Promise<unknown> = Promise.resolve();
 
   /** append, ack and checkpoint change segments and state: one at a time. */
@@ -139,9 +148,9 @@ export class Spool {
     await this.collect();
   }
 
-  /** The seq the next batch of this disk+generation gets (dense from 1). */
+  /** The seq the next batch of this disk+generation gets (dense from 1; queued appends count). */
   nextSeq(k: SpoolKey): number {
-    return (this.lastSeq[keyOf(k)] ?? 0) + 1;
+    return Math.max(this.lastSeq[keyOf(k)] ?? 0, this.reserved[keyOf(k)] ?? 0) + 1;
   }
 
   lastSeqs(): SeqMap {
@@ -213,48 +222,93 @@ export class Spool {
     return this.entries.filter((e) => e.seq > (this.state.checkpoint[keyOf(e)] ?? 0));
   }
 
-  /** Appends and syncs one sealed batch; returns once it is durable. `seq` must be nextSeq(). */
+  /**
+   * Appends and syncs one sealed batch; resolves once it is durable. `seq` must be nextSeq():
+   * it is taken at the call, so batches sealed in parallel are appended in the order they were
+   * handed over. Appends that arrive while a write is in flight go out together in the next
+   * one (one writev, one fdatasync: group commit).
+   */
   append(k: SpoolKey & { seq: number }, envelope: Buffer): Promise<SpoolEntry> {
-    return this.exclusive(() => this.appendNow(k, envelope));
-  }
-
-  private async appendNow(k: SpoolKey & { seq: number }, envelope: Buffer): Promise<SpoolEntry> {
     if (k.seq !== this.nextSeq(k)) {
-      throw new HavenError(
-        'internal',
-        `Spool expects seq ${this.nextSeq(k)} for ${keyOf(k)}, got ${k.seq}.`,
+      return Promise.reject(
+        new HavenError(
+          'internal',
+          `Spool expects seq ${this.nextSeq(k)} for ${keyOf(k)}, got ${k.seq}.`,
+        ),
       );
     }
-    const meta = Buffer.from(
-      JSON.stringify({ diskId: k.diskId, generation: k.generation, seq: k.seq }),
-    );
-    const h = Buffer.alloc(HDR);
-    h.writeUInt32BE(MAGIC, 0);
-    h.writeUInt32BE(meta.length, 4);
-    h.writeUInt32BE(envelope.length, 8);
-    h.writeBigUInt64BE(xxh64(Buffer.concat([meta, envelope])), 16);
-    h.writeUInt32BE(xxh32(h.subarray(0, 24)), 24);
-    const recLen = HDR + meta.length + envelope.length;
-    if (!this.active || (this.active.size > 0 && this.active.size + recLen > this.segmentBytes))
-      await this.roll();
-    const a = this.active!;
-    const pos = a.size;
-    await a.fh.writev([h, meta, envelope], pos);
-    await a.fh.datasync();
-    a.size += recLen;
-    this.segments.set(a.n, a.size);
-    const e: SpoolEntry = {
-      diskId: k.diskId,
-      generation: k.generation,
-      seq: k.seq,
-      segment: a.n,
-      pos: pos + HDR + meta.length,
-      length: envelope.length,
-    };
-    this.entries.push(e);
-    this.lastSeq[keyOf(k)] = k.seq;
-    for (const w of this.waiters.splice(0)) w();
-    return e;
+    this.reserved[keyOf(k)] = k.seq;
+    return new Promise((resolve, reject) => {
+      this.appendQueue.push({ k, envelope, resolve, reject });
+      void this.exclusive(() => this.writeQueued());
+    });
+  }
+
+  private async writeQueued(): Promise<void> {
+    const recs = this.appendQueue.splice(0);
+    let done = 0;
+    try {
+      while (done < recs.length) {
+        const first = recs[done]!;
+        const metaOf = (r: (typeof recs)[number]) =>
+          Buffer.from(
+            JSON.stringify({ diskId: r.k.diskId, generation: r.k.generation, seq: r.k.seq }),
+          );
+        if (
+          !this.active ||
+          (this.active.size > 0 &&
+            this.active.size + HDR + metaOf(first).length + first.envelope.length >
+              this.segmentBytes)
+        )
+          await this.roll();
+        const a = this.active!;
+        // As many as fit this segment (at least one), in one writev and one fdatasync.
+        const bufs: Buffer[] = [];
+        const placed: { r: (typeof recs)[number]; pos: number; metaLen: number }[] = [];
+        let size = a.size;
+        for (let i = done; i < recs.length; i++) {
+          const r = recs[i]!;
+          const meta = metaOf(r);
+          const recLen = HDR + meta.length + r.envelope.length;
+          if (i > done && size + recLen > this.segmentBytes) break;
+          const h = Buffer.alloc(HDR);
+          h.writeUInt32BE(MAGIC, 0);
+          h.writeUInt32BE(meta.length, 4);
+          h.writeUInt32BE(r.envelope.length, 8);
+          // Hashed in two parts: the envelope is not copied next to its meta to be hashed.
+          h.writeBigUInt64BE(new Xxh64().update(meta).update(r.envelope).digest(), 16);
+          h.writeUInt32BE(xxh32(h.subarray(0, 24)), 24);
+          bufs.push(h, meta, r.envelope);
+          placed.push({ r, pos: size, metaLen: meta.length });
+          size += recLen;
+        }
+        await a.fh.writev(bufs, a.size);
+        await a.fh.datasync();
+        a.size = size;
+        this.segments.set(a.n, a.size);
+        for (const { r, pos, metaLen } of placed) {
+          const e: SpoolEntry = {
+            diskId: r.k.diskId,
+            generation: r.k.generation,
+            seq: r.k.seq,
+            segment: a.n,
+            pos: pos + HDR + metaLen,
+            length: r.envelope.length,
+          };
+          this.entries.push(e);
+          this.lastSeq[keyOf(r.k)] = r.k.seq;
+          r.resolve(e);
+          done++;
+        }
+      }
+    } catch (e) {
+      // Not durable: these seqs (and any queued behind them) were never taken. Numbering
+      // resumes after the last written one.
+      for (const r of [...recs.slice(done), ...this.appendQueue.splice(0)]) r.reject(e);
+      for (const k of Object.keys(this.reserved)) this.reserved[k] = this.lastSeq[k] ?? 0;
+    } finally {
+      for (const w of this.waiters.splice(0)) w();
+    }
   }
 
   private async roll(): Promise<void> {

@@ -32,7 +32,7 @@ export class DirtyBitmap {
     const bytes = Math.ceil(this.blocks / 8);
     this.dirty = new Uint8Array(bytes);
     this.scanning = new Uint8Array(bytes);
-    this.fd = openSync(path, 'a+');
+    this.fd = openSync(path, 'a+', 0o600);
     closeSync(this.fd);
     this.fd = openSync(path, 'r+');
     const st = fstatSync(this.fd);

@@ -1,4 +1,5 @@
 import {
+  chmodSync,
   closeSync,
   existsSync,
   fdatasync,
@@ -96,7 +97,9 @@ export class MachineJournal {
     this.bitmapBlock = opts.bitmapBlock ?? 64 * 1024;
     this.log = opts.log ?? (() => {});
     this.preallocate = opts.preallocate ?? false;
-    mkdirSync(this.dir, { recursive: true });
+    // Owner only: the journal holds every byte the disks were written with.
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    chmodSync(this.dir, 0o700);
     // Spares left by a previous run (released segments kept for reuse).
     for (const n of readdirSync(this.dir)) {
       const m = /^spare-(\d+)\.hvj$/.exec(n);
@@ -186,7 +189,7 @@ export class MachineJournal {
   private writeState(): void {
     const p = join(this.dir, 'state.json');
     const tmp = `${p}.tmp`;
-    writeFileSync(tmp, JSON.stringify(this.state));
+    writeFileSync(tmp, JSON.stringify(this.state), { mode: 0o600 });
     const fd = openSync(tmp, 'r');
     fsyncSync(fd);
     closeSync(fd);
@@ -219,7 +222,7 @@ export class MachineJournal {
       renameSync(spare, path);
       this.fd = openSync(path, 'r+');
     } else {
-      this.fd = openSync(path, 'w+');
+      this.fd = openSync(path, 'w+', 0o600);
     }
     this.prepareSpare();
     this.segments.push({ firstLsn: this.nextLsn, path, size: 0 });
@@ -478,7 +481,7 @@ export class MachineJournal {
     this.stateWrite = this.stateWrite.then(async () => {
       const p = join(this.dir, 'state.json');
       const tmp = `${p}.tmp`;
-      const fh = await fsp.open(tmp, 'w');
+      const fh = await fsp.open(tmp, 'w', 0o600);
       try {
         await fh.writeFile(JSON.stringify(this.state));
         await fh.datasync();
@@ -570,7 +573,7 @@ export class MachineJournal {
     const target = join(this.dir, `spare-${this.spareSeq++}.hvj`);
     const size = this.segmentBytes;
     this.preparing = (async () => {
-      const fh = await fsp.open(tmp, 'w');
+      const fh = await fsp.open(tmp, 'w', 0o600);
       try {
         const zero = Buffer.alloc(4 * 1024 * 1024);
         for (let pos = 0; pos < size && !this.closed; pos += zero.length) {

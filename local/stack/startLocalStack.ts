@@ -1,4 +1,4 @@
-import { existsSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { stopLocalArmVms } from '../arm/localArm';
 import type { HostLogger, TriggerDriver } from '../host/plugin';
@@ -58,6 +58,9 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     await stopLocalArmVms(stateDir); // guests of the wiped state would run on, unreachable
     rmSync(stateDir, { recursive: true, force: true });
   }
+  // Owner only: replicas, the Cosmos snapshot, secrets and VM disks live below it.
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  chmodSync(stateDir, 0o700);
   // Fail fast on a busy port, before any child process exists.
   const port = await claimPort(opts.port ?? 7071, hostname);
   const baseUrl = `http://${hostname}:${port}`;

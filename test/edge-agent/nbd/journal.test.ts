@@ -4,6 +4,7 @@ import {
   closeSync,
   copyFileSync,
   cpSync,
+  mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
@@ -88,6 +89,16 @@ async function drainAndCommit(source: JournalChangeSource, image: string): Promi
 }
 
 describe('machine journal', () => {
+  it('is readable by its owner only (a 0700 directory, 0600 files), even where it was 0755', async () => {
+    const dir = join(tempDir(), 'journal');
+    mkdirSync(dir, { mode: 0o755 });
+    const j = MachineJournal.open({ dir, machineId: 'm-perm' });
+    j.appendWrite(j.registerDisk('d', 1024 * 1024, '/dev/null').index, 0, Buffer.alloc(512, 1));
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    for (const f of readdirSync(dir)) expect(statSync(join(dir, f)).mode & 0o077).toBe(0);
+    await j.close();
+  });
+
   it('cuts a torn tail and re-applies the last change after a process crash', async () => {
     const { image, jdir, j, s } = await splitterOnNewImage(tempDir());
     // A crash between the journal append and the image write: append only.
