@@ -70,7 +70,8 @@ export function armHandler(ctx: ArmContext, p: ArmProviders, faults: Faults, tok
       if (!authorized(req)) {
         throw new ArmError(401, 'InvalidAuthenticationToken', 'The access token is invalid.');
       }
-      const body = await readJson(req);
+      const sent = await readJson(req);
+      const body = sent ?? {};
       if (url.pathname.startsWith('/haven/admin/'))
         return send(res, admin(faults, req.method ?? 'GET', url.pathname, body));
       const route = parseArmPath(url.pathname);
@@ -94,12 +95,7 @@ export function armHandler(ctx: ArmContext, p: ArmProviders, faults: Faults, tok
       checkApiVersion(type, url.searchParams.get('api-version'), ctx.opts.location);
       const action = route.kind === 'action' ? route.action : undefined;
       const op = `${req.method} ${type}${action ? `/${action}` : ''}`;
-      const recorded = faults.onCall(
-        req.method ?? 'GET',
-        url,
-        op,
-        req.method === 'GET' ? undefined : body,
-      );
+      const recorded = faults.onCall(req.method ?? 'GET', url, op, sent);
       call = recorded.call;
       const fault = recorded.fault;
       if (fault?.mode === 'http') {
@@ -310,7 +306,8 @@ function serial(ctx: ArmContext, url: URL, res: ServerResponse): void {
   createReadStream(vm.local.file).pipe(res);
 }
 
-async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+/** The request's JSON object; undefined when it has no body. */
+async function readJson(req: IncomingMessage): Promise<Record<string, unknown> | undefined> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const c of req) {
@@ -319,7 +316,7 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
       throw new ArmError(413, 'RequestEntityTooLarge', 'The request body is too large.');
     chunks.push(c as Buffer);
   }
-  if (size === 0) return {};
+  if (size === 0) return undefined;
   try {
     const v = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
     if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error('not an object');

@@ -2,25 +2,32 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
-import { ArmRecoveryTarget } from '../../../adapters/arm/armRecoveryTarget';
-import { createArmClients, type ArmClients } from '../../../adapters/arm/armClients';
-import { fixedVhdFooter } from '../../../core/replication/vhdFooter';
+import { ArmRecoveryTarget } from '../../adapters/arm/armRecoveryTarget';
+import { createArmClients, type ArmClients } from '../../adapters/arm/armClients';
+import { fixedVhdFooter } from '../../core/replication/vhdFooter';
 import type {
   OperationHandle,
   OperationOutcome,
   RecoveryTarget,
   ResourceSpec,
-} from '../../../core/recovery/ports';
-import { startLocalArm, type LocalArm, type LocalArmOptions } from '../../../local/arm/localArm';
-import { waitFor } from '../../support/waitFor';
+} from '../../core/recovery/ports';
+import { startLocalArm, type LocalArm, type LocalArmOptions } from '../../local/arm/localArm';
+import { armAdmin } from './armAdmin';
+import { waitFor } from './waitFor';
 
 export const LOCATION = 'westeurope';
 
-/** A local ARM endpoint on its own state dir, the adapter and raw clients pointed at it. */
+/**
+ * A local ARM endpoint in this process on its own state dir (removed by `close`), and the ARM
+ * adapter and raw clients pointed at it. Without a storage connection, Import has no storage
+ * account to read (every other operation works).
+ */
 export interface ArmFixture {
   arm: LocalArm;
   target: ArmRecoveryTarget;
   clients: ArmClients;
+  /** The endpoint's fault-injection admin API, over HTTPS. */
+  admin: ReturnType<typeof armAdmin>;
   stateDir: string;
   /** A fresh adapter (as another activity's process would build). */
   freshTarget(): ArmRecoveryTarget;
@@ -29,7 +36,7 @@ export interface ArmFixture {
 }
 
 export async function armFixture(
-  storageConnection: string,
+  storageConnection: string | undefined,
   opts: Partial<LocalArmOptions> = {},
 ): Promise<ArmFixture> {
   const stateDir = mkdtempSync(join(tmpdir(), 'haven-arm-test-'));
@@ -50,6 +57,11 @@ export async function armFixture(
       target: new ArmRecoveryTarget(settings),
       clients: createArmClients(settings),
       freshTarget: () => new ArmRecoveryTarget(settings),
+      admin: armAdmin({
+        endpoint: arm.endpoint,
+        token: arm.token,
+        ca: readFileSync(arm.caCertPath, 'utf8'),
+      }),
     });
   };
   bind(await start());
@@ -109,5 +121,3 @@ export async function uploadVhd(
   }
   return blob.url;
 }
-
-export const readFile = (p: string) => readFileSync(p);

@@ -1,20 +1,9 @@
-import { request } from 'node:https';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { ArmRecoveryTarget } from '../../adapters/arm/armRecoveryTarget';
 import type { ResourceView } from '../../core/recovery/ports';
+import { armAdmin, type ArmFault } from './armAdmin';
 import type { StackInfo } from './localStack';
-
-/** A fault of the local ARM endpoint (local/arm/faults.ts). */
-export interface ArmFault {
-  match: string;
-  nth?: number;
-  mode: 'http' | 'lro' | 'slow';
-  status?: number;
-  code?: string;
-  message?: string;
-  delayMs?: number;
-}
 
 /**
  * The local ARM endpoint of a running (persistent) stack, as a test sees it: the ARM adapter
@@ -34,20 +23,7 @@ export function stackArm(stack: Pick<StackInfo, 'stateDir' | 'env'>) {
     token,
     caCert: ca,
   });
-  const admin = (method: string, p: string, body?: unknown) =>
-    new Promise<number>((resolve, reject) => {
-      const req = request(new URL(p, endpoint), {
-        method,
-        ca,
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      });
-      req.on('response', (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      });
-      req.on('error', reject);
-      req.end(body === undefined ? undefined : JSON.stringify(body));
-    });
+  const admin = armAdmin({ endpoint, token, ca });
   return {
     target,
     /** Resources in the group, optionally only those tagged with one of these jobs. */
@@ -55,12 +31,8 @@ export function stackArm(stack: Pick<StackInfo, 'stateDir' | 'env'>) {
       const all = await target.list(resourceGroup);
       return jobIds ? all.filter((r) => jobIds.includes(r.tags['haven-job'] ?? '')) : all;
     },
-    async fault(f: ArmFault): Promise<void> {
-      const status = await admin('POST', '/haven/admin/faults', f);
-      if (status !== 201) throw new Error(`fault not armed: HTTP ${status}`);
-    },
-    async clearFaults(): Promise<void> {
-      await admin('DELETE', '/haven/admin/faults');
-    },
+    fault: (f: ArmFault) => admin.fault(f),
+    clearFaults: () => admin.clear(),
+    calls: () => admin.calls(),
   };
 }

@@ -4,7 +4,14 @@ import { get } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ResourceView } from '../../../core/recovery/ports';
 import { sharedStack, uniqueName } from '../../support/stack';
-import { armFixture, LOCATION, put, settle, uploadVhd, type ArmFixture } from './armFixture';
+import {
+  armFixture,
+  LOCATION,
+  put,
+  settle,
+  uploadVhd,
+  type ArmFixture,
+} from '../../support/armFixture';
 
 /**
  * Managed disks and snapshots of the local ARM endpoint through the real compute client:

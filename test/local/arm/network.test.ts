@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HavenError } from '../../../core/errors';
 import { sharedStack } from '../../support/stack';
-import { armFixture, LOCATION, put, settle, type ArmFixture } from './armFixture';
+import { armFixture, LOCATION, put, settle, type ArmFixture } from '../../support/armFixture';
 
 /**
  * The local ARM endpoint through the real clients (the ARM adapter over arm-network and plain

@@ -9,7 +9,14 @@ import { preparePlatform } from '../../../local/vm/platform';
 import { QemuVmRunner } from '../../../local/vm/qemuRunner';
 import { sharedStack, uniqueName } from '../../support/stack';
 import { waitFor } from '../../support/waitFor';
-import { armFixture, LOCATION, put, settle, uploadVhd, type ArmFixture } from './armFixture';
+import {
+  armFixture,
+  LOCATION,
+  put,
+  settle,
+  uploadVhd,
+  type ArmFixture,
+} from '../../support/armFixture';
 
 /**
  * End to end through the real clients: a bootable server disk as a replica-shaped page blob →
