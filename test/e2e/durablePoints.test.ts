@@ -77,7 +77,8 @@ describe(
       // point drives its hydration.
       await breakReplicaLease(stack, m);
       const to = path.join(dir, 'restored.img');
-      await restore(m, p.id, to);
+      // The read URL drives the hydration and carries the digest: the restore is verified.
+    expect((await restore(m, p.id, to)).verified).toBe(true);
       expect(sha256File(to)).toBe(want);
       expect(fsckClean(to)).toBe(true);
       const after = await pointOf(stack, m, p.id);
