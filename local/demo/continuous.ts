@@ -4,6 +4,7 @@ import { closeSync, copyFileSync, openSync, readSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { debugfsWrite } from '../images/ext4';
+import { requireTool } from '../setup/requireTool';
 import { controlRequest } from '../../edge-agent/nbd/controlClient';
 
 const execFileP = promisify(execFile);
@@ -73,7 +74,7 @@ export async function replicateThroughSplitter(d: ContinuousDemo): Promise<{
       commands.push('-c', `write -q -s ${file} ${offset} ${length}`);
       bytes += length;
     }
-    await execFileP('qemu-io', [
+    await execFileP(requireTool('qemu-io', 'qemu-utils', 'to write through the NBD server'), [
       '-f',
       'raw',
       `nbd+unix:///${d.diskId}?socket=${sock}`,

@@ -118,13 +118,9 @@ export function debugfsRm(image: string, fsPath: string): void {
  * no such image, an operational or usage error: exit 8 and above), which is not "not clean".
  */
 export function fsckClean(image: string): boolean {
-  const r = spawnSync('e2fsck', ['-fn', image], { encoding: 'utf8' });
-  if (r.error)
-    throw new Error(
-      (r.error as NodeJS.ErrnoException).code === 'ENOENT'
-        ? 'e2fsck is not installed (Debian package e2fsprogs)'
-        : `e2fsck ${image}: ${r.error.message}`,
-    );
+  const e2fsck = requireTool('e2fsck', 'e2fsprogs', 'to prove filesystems clean');
+  const r = spawnSync(e2fsck, ['-fn', image], { encoding: 'utf8' });
+  if (r.error) throw new Error(`e2fsck ${image}: ${r.error.message}`);
   if (r.status === 0) return true;
   if (r.status !== null && r.status >= 1 && r.status <= 7 && !(r.status & 8)) return false;
   throw new Error(

@@ -1,6 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { isStaticElf } from '../vm/staticElf';
-import { preparePlatform } from '../vm/platform';
+import { platformStatus, preparePlatform } from '../vm/platform';
 import { findTool } from './requireTool';
 import { requirements, type Purpose, type Requirement } from './requirements';
 
@@ -9,7 +9,8 @@ import { requirements, type Purpose, type Requirement } from './requirements';
  * makes a fresh Debian 12 + Node 20 machine ready, idempotently. It checks every external
  * program up front; as root it installs what is missing with one apt-get line and says why; not
  * as root it prints that line and stops before anything starts. Then it prepares the VM platform
- * (kernel + initramfs). Silent when everything is there.
+ * (kernel + initramfs). Silent when everything is there; --verbose lists everything, --check
+ * lists it and changes nothing (exit 1 when something is missing).
  *
  *   node dist/local/setup/main.js [--for stack,demo,tests,bench] [--check] [--verbose]
  */
@@ -110,10 +111,17 @@ export async function setup(
     }
   }
   // Every purpose may run VMs (the stack's recovered servers, the demo, tests, the RTO bench).
-  if (!args.check) {
-    const p = await preparePlatform({ log: (l) => log(l) });
-    if (args.verbose) log(`VM platform ready: kernel ${p.kernelVersion}`);
+  if (args.check) {
+    const status = platformStatus();
+    log(
+      status.ready && status.platform
+        ? `ok      VM platform: kernel ${status.platform.kernelVersion}`
+        : `MISSING VM platform: ${status.missing.join('; ')} (npm run setup prepares it)`,
+    );
+    return status.ready ? 0 : 1;
   }
+  const p = await preparePlatform({ log: (l) => log(l) });
+  if (args.verbose) log(`ok      VM platform: kernel ${p.kernelVersion}`);
   return 0;
 }
 

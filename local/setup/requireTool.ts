@@ -12,18 +12,23 @@ export class MissingToolError extends Error {
     why: string,
   ) {
     super(
-      `'${tool}' is not installed (needed ${why}). Install it with: apt-get install -y ${debianPackage}` +
+      `${tool} is not installed (needed ${why}). Install it with: apt-get install -y ${debianPackage}` +
         ` (or run the project's set-up: npm run setup).`,
     );
     this.name = 'MissingToolError';
   }
 }
 
-/** The absolute path of `tool` on PATH (or the path itself when it contains a slash), else undefined. */
+/**
+ * The absolute path of `tool` on PATH (or the path itself when it contains a slash), else
+ * undefined. Debian gives non-root users a PATH without the sbin directories, where mkfs.ext4,
+ * debugfs and e2fsck live, so a system PATH (one with /usr/bin) is searched with them; a PATH
+ * narrowed on purpose (no /usr/bin) is searched as given.
+ */
 export function findTool(tool: string, path = process.env.PATH ?? ''): string | undefined {
-  const candidates = tool.includes('/')
-    ? [tool]
-    : [...path.split(delimiter), '/usr/sbin', '/sbin'].filter(Boolean).map((d) => join(d, tool));
+  const dirs = path.split(delimiter).filter(Boolean);
+  if (dirs.includes('/usr/bin')) dirs.push('/usr/sbin', '/sbin');
+  const candidates = tool.includes('/') ? [tool] : dirs.map((d) => join(d, tool));
   for (const c of candidates) {
     try {
       accessSync(c, constants.X_OK);

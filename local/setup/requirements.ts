@@ -86,5 +86,4 @@ export const requirements: readonly Requirement[] = [
   },
   { tool: 'rsync', debianPackage: 'rsync', why: 'delta-pass baseline', for: ['bench'] },
   { tool: 'restic', debianPackage: 'restic', why: 'backup baseline', for: ['bench'] },
-  { tool: 'zstd', debianPackage: 'zstd', why: 'compression baseline', for: ['bench'] },
 ];

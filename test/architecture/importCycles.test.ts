@@ -1,13 +1,12 @@
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { importsOf, repoRoot as root, sourceFiles } from '../support/sourceTree';
 
 /**
  * No import circles in the product: arrows point down (core ← adapters ← functions/orchestrations
  * ← app), and inside a part, shared types sit below the code that uses them. Type-only imports
  * count too: a circle of types is a circle of concepts. Test code is left out.
  */
-const root = resolve(__dirname, '..', '..');
 const parts = [
   'core',
   'adapters',
@@ -18,27 +17,6 @@ const parts = [
   'admin-cli',
   'local',
 ];
-
-function files(dir: string): string[] {
-  return readdirSync(dir).flatMap((n) => {
-    const p = join(dir, n);
-    if (statSync(p).isDirectory()) return files(p);
-    return p.endsWith('.ts') && !p.endsWith('.d.ts') ? [p] : [];
-  });
-}
-
-function importsOf(file: string): string[] {
-  const text = readFileSync(file, 'utf8');
-  const out: string[] = [];
-  for (const m of text.matchAll(
-    /^\s*(?:import|export)\b[^'"]*?from\s+['"](\.{1,2}\/[^'"]+)['"]/gm,
-  )) {
-    const base = resolve(dirname(file), m[1]!);
-    const target = [`${base}.ts`, join(base, 'index.ts')].find((c) => existsSync(c));
-    if (target) out.push(target);
-  }
-  return out;
-}
 
 /** Strongly connected components with more than one file (Tarjan). */
 function cycles(graph: Map<string, string[]>): string[][] {
@@ -76,7 +54,7 @@ function cycles(graph: Map<string, string[]>): string[][] {
 
 describe('import graph', () => {
   it('has no circles', () => {
-    const all = parts.flatMap((p) => files(join(root, p)));
+    const all = parts.flatMap((p) => sourceFiles(join(root, p)));
     const graph = new Map(all.map((f) => [f, importsOf(f)]));
     expect([...graph.values()].flat().length).toBeGreaterThan(500); // the scan saw the imports
     expect(cycles(graph)).toEqual([]);
