@@ -78,7 +78,7 @@ describe(
       await breakReplicaLease(stack, m);
       const to = path.join(dir, 'restored.img');
       // The read URL drives the hydration and carries the digest: the restore is verified.
-    expect((await restore(m, p.id, to)).verified).toBe(true);
+      expect((await restore(m, p.id, to)).verified).toBe(true);
       expect(sha256File(to)).toBe(want);
       expect(fsckClean(to)).toBe(true);
       const after = await pointOf(stack, m, p.id);
