@@ -1,7 +1,15 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { platformStatus } from './platform';
 import { qmpCommand } from './qmpClient';
@@ -20,18 +28,26 @@ export interface QemuVmRunnerOptions {
   stateDir: string;
   /** The platform cache (see platform.ts); default its default. */
   platformDir?: string;
-  /** Guest memory when a spec asks for none; 160 MiB boots the cloud kernel + busybox. */
+  /**
+   * Guest memory when a spec asks for none. 128 MiB: the cloud kernel and a busybox server boot
+   * in 96 MiB too, 128 leaves the guest room for its page cache.
+   */
   defaultMemoryMiB?: number;
   log?: (line: string) => void;
 }
 
+export const DEFAULT_VM_MEMORY_MIB = 128;
+
 /**
  * Runs local VMs as QEMU guests under TCG (no KVM here). QEMU daemonizes, so guests outlive
  * the stack process the way Azure VMs outlive a control-plane restart; `recover` adopts them
- * again and the stack's ARM endpoint decides when they stop.
+ * again and the stack's ARM endpoint decides when they stop (`stopAll` at the latest).
  *
- * Disks use `cache=writeback`: every guest write is in the host page cache at once (a snapshot
- * that reads the file sees it) and a guest flush (`sync`) becomes an fdatasync of the file.
+ * Disks use `cache=writeback`: QEMU tells the guest its disk has a volatile write cache, so the
+ * guest's `sync` (and every ext4 journal commit) sends a flush, which QEMU turns into an
+ * fdatasync of the image file: what the guest synced is durable on the host. Every write is in
+ * the host page cache at once, so a copy or snapshot of the file sees it. (`unsafe` ignores
+ * flushes; `writethrough` syncs every write, far slower for nothing more.)
  * NICs are user-mode with `restrict=on`: the guest reaches nothing on the host or beyond; only
  * the forwarded ports at its public (loopback) address reach it, as an NSG would allow.
  */
@@ -57,11 +73,18 @@ export class QemuVmRunner implements VmRunner {
     const pid = Number(readFileSync(pidFile, 'utf8').trim());
     if (!Number.isInteger(pid) || pid <= 0) return undefined;
     try {
+      // The pid may have been reused since: it is ours only if it is a QEMU whose command line
+      // carries this guest's name (a zombie has an empty one).
+      if (!basename(readlinkSync(`/proc/${pid}/exe`)).startsWith('qemu-system')) return undefined;
       const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
       return cmdline.includes(this.nameOf(id)) ? pid : undefined;
     } catch {
       return undefined;
     }
+  }
+
+  private qmpOf(id: string): string {
+    return join(this.dirOf(id), 'qmp.sock');
   }
 
   state(id: string): VmProcessState {
@@ -72,10 +95,12 @@ export class QemuVmRunner implements VmRunner {
     const args = [
       '-name',
       this.nameOf(spec.id),
+      // q35 and pc boot these guests in the same CPU time under TCG (measured): q35 is the
+      // modern one (PCIe, as Azure's generation 2 VMs).
       '-machine',
       'q35',
       '-m',
-      String(spec.memoryMiB || this.opts.defaultMemoryMiB || 160),
+      String(spec.memoryMiB || this.opts.defaultMemoryMiB || DEFAULT_VM_MEMORY_MIB),
       '-smp',
       String(Math.max(1, spec.cpus)),
       '-display',
@@ -84,6 +109,9 @@ export class QemuVmRunner implements VmRunner {
       '-daemonize',
       '-pidfile',
       join(dir, 'qemu.pid'),
+      // A log file also keeps the daemon's stderr (QEMU points it there instead of /dev/null).
+      '-D',
+      join(dir, 'qemu.log'),
       '-qmp',
       `unix:${join(dir, 'qmp.sock')},server=on,wait=off`,
       '-chardev',
@@ -106,7 +134,7 @@ export class QemuVmRunner implements VmRunner {
         : '';
       args.push(
         '-netdev',
-        `user,id=n${i},restrict=on,net=${nic.subnet},dhcpstart=${nic.privateIp}${forwards}`,
+        `user,id=n${i},restrict=on,net=${nic.subnet},host=${gatewayOf(nic.subnet)},dhcpstart=${nic.privateIp}${forwards}`,
         '-device',
         `virtio-net-pci,netdev=n${i},mac=${nic.mac}`,
       );
@@ -143,7 +171,7 @@ export class QemuVmRunner implements VmRunner {
   async stop(id: string, opts: { graceful?: boolean; timeoutMs?: number } = {}): Promise<void> {
     const pid = this.livePid(id);
     if (!pid) return;
-    const qmp = join(this.dirOf(id), 'qmp.sock');
+    const qmp = this.qmpOf(id);
     if (opts.graceful) {
       // The ACPI power button: a guest that handles it shuts down cleanly within the timeout.
       await qmpCommand(qmp, 'system_powerdown').catch(() => undefined);
@@ -159,16 +187,25 @@ export class QemuVmRunner implements VmRunner {
     await exited(pid, 5_000);
   }
 
+  /**
+   * Adopts each guest whose QEMU still runs and answers on its QMP socket; one that runs but
+   * does not answer is hung and is killed; the others are started again from their spec.
+   */
   async recover(
     specs: VmLaunchSpec[],
   ): Promise<{ id: string; outcome: 'adopted' | 'restarted' | 'failed'; error?: string }[]> {
     const out = [];
     for (const spec of specs) {
-      if (this.livePid(spec.id)) {
-        out.push({ id: spec.id, outcome: 'adopted' as const });
-        continue;
-      }
       try {
+        if (this.livePid(spec.id)) {
+          const status = await qmpCommand(this.qmpOf(spec.id), 'query-status').catch(() => null);
+          if (status) {
+            out.push({ id: spec.id, outcome: 'adopted' as const });
+            continue;
+          }
+          this.log(`vm ${spec.name}: QEMU runs but its monitor does not answer; restarting it`);
+          await this.stop(spec.id);
+        }
         await this.start(spec);
         out.push({ id: spec.id, outcome: 'restarted' as const });
       } catch (e) {
@@ -186,6 +223,15 @@ export class QemuVmRunner implements VmRunner {
       .map((f) => (JSON.parse(readFileSync(f, 'utf8')) as VmLaunchSpec).id);
     await Promise.all(ids.map((id) => this.stop(id)));
   }
+}
+
+/** The subnet's first host address: Azure's default gateway, so QEMU's virtual host sits there. */
+function gatewayOf(cidr: string): string {
+  const [net = '', bits = '24'] = cidr.split('/');
+  const n = net.split('.').reduce((a, o) => a * 256 + Number(o), 0);
+  const size = 2 ** (32 - Number(bits));
+  const gw = n - (n % size) + 1;
+  return [24, 16, 8, 0].map((s) => Math.floor(gw / 2 ** s) % 256).join('.');
 }
 
 /** Waits until `pid` is gone (it is not our child, so no 'exit' event: /proc is the truth). */
