@@ -56,7 +56,8 @@ describe(
       );
 
       // A hydrator takes the replica and dies with the host: nothing can hydrate meanwhile.
-      await leaseReplicaAndDie(stack, m, -1);
+      // (once the first drain has let go of it: it releases the lease after materializing)
+      await until('the replica lease', () => leaseReplicaAndDie(stack, m, -1).then(() => true));
       changeFiles(m.image, 'durable', 3);
       const want = sha256File(m.image);
       const p = await runOnce(m);
