@@ -382,6 +382,8 @@ export class Agent {
       droppedBatches: this.batcher.stats.droppedBatches,
       lastError: this.sender.lastError,
       running,
+      sendBytesPerSecond: this.sender.rate.perSecond(),
+      bookmarkIntervalSeconds: this.settings.bookmarkIntervalSeconds ?? 5,
     });
   }
 

@@ -1,5 +1,6 @@
 import type { AgentStatus } from './agentTypes';
 import type { AgentDisk } from './changeSource';
+import { replicationReport } from './sendRate';
 import type { Spool } from './spool';
 
 export interface StatusParts {
@@ -12,6 +13,9 @@ export interface StatusParts {
   droppedBatches: number;
   lastError?: string;
   running: boolean;
+  /** Bytes per second Event Hubs acknowledged lately, and the bookmark interval. */
+  sendBytesPerSecond?: number;
+  bookmarkIntervalSeconds?: number;
 }
 
 /**
@@ -62,6 +66,15 @@ export function agentStatus(p: StatusParts): AgentStatus {
       : {}),
     ...(rpoSeconds !== undefined ? { rpoSeconds } : {}),
     spoolBytes: p.spool.bytes(),
+    ...(p.sendBytesPerSecond !== undefined
+      ? {
+          replication: replicationReport({
+            backlogBytes: p.spool.pendingBytes(),
+            sendBytesPerSecond: p.sendBytesPerSecond,
+            bookmarkIntervalSeconds: p.bookmarkIntervalSeconds ?? 5,
+          }),
+        }
+      : {}),
     droppedBatches: p.droppedBatches,
     ...(p.lastError ? { lastError: p.lastError } : {}),
   };

@@ -34,6 +34,8 @@ export interface AgentStatus {
   rpoSource?: 'agent' | 'cloud';
   lastPoint?: { id: string; time?: string };
   spoolBytes: number;
+  /** What the heartbeat reports: backlog, send rate, the RPO the agent can promise (sendRate.ts). */
+  replication?: { backlogBytes: number; sendBytesPerSecond: number; promisedRpoSeconds: number };
   /** Batches not taken because the spool was full (their ranges were re-scanned). */
   droppedBatches: number;
   lastError?: string;

@@ -18,5 +18,7 @@ export function heartbeatReport(s: AgentStatus): Record<string, unknown> {
       lastSeq: d.lastAckedSeq,
       generation: d.generation,
     })),
+    // Backlog, send rate and the RPO the agent can promise: the control plane alerts on it.
+    ...(s.replication ? { replication: s.replication } : {}),
   };
 }

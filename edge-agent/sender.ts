@@ -16,6 +16,7 @@ import { mapLimit } from '../core/mapLimit';
 import type { AgentIdentity } from './agentState';
 import type { ControlPlaneClient, IngestCredentials } from './controlPlaneClient';
 import { sleep } from './fsUtil';
+import { SendRate } from './sendRate';
 import type { Spool, SpoolEntry } from './spool';
 
 /** Claim-check PUTs in flight per send. */
@@ -195,6 +196,8 @@ export interface SenderEvents {
 export class Sender {
   private idleWaiters: (() => void)[] = [];
   lastError?: string;
+  /** Bytes Event Hubs acknowledged per second lately (the heartbeat's promised RPO). */
+  readonly rate = new SendRate();
 
   constructor(
     private readonly spool: Spool,
@@ -243,6 +246,7 @@ export class Sender {
         }
         await this.sink.send(items);
         await this.spool.ack(take);
+        this.rate.record(bytes);
         this.events.onSent?.(take, bytes);
         attempt = 0;
         this.lastError = undefined;
