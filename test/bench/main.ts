@@ -16,6 +16,7 @@ const MODULES = [
   'rpo',
   'durable',
   'recovery',
+  'vmBoot',
 ];
 
 function format(n: number): string {
