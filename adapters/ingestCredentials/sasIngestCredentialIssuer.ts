@@ -6,11 +6,10 @@ import {
   StorageSharedKeyCredential,
   generateBlobSASQueryParameters,
 } from '@azure/storage-blob';
+import { incomingContainerOf } from '../../core/batch';
 import { transient } from '../../core/errors';
 import type { IngestCredentialIssuer, IngestCredentials } from '../../core/controlPlane/ingest';
 import { eventHubsFacts, storageAccountFacts } from './connectionStrings';
-
-export const INCOMING_CONTAINER = 'incoming';
 
 export interface SasIssuerOptions {
   storageConnection: string;
@@ -36,18 +35,20 @@ export function eventHubsSasToken(
 
 /**
  * Issues per-machine ingest credentials: an Event Hubs publisher token for
- * `<hub>/publishers/<machineId>` and a container SAS for claim-check uploads.
+ * `<hub>/publishers/<machineId>` and a SAS for claim-check uploads.
  *
  * Blob SAS scope: a flat-namespace account cannot scope a SAS to a name prefix (directory
- * SAS needs hierarchical namespace), so this is a container SAS on `incoming` with only
- * create+write, 15 minutes. The ingest function only accepts a claim check whose blob is
- * under `incoming/<publisher machineId>/` and whose bytes authenticate under that machine's
- * data key, so a machine cannot inject data into another machine's stream with it.
+ * SAS needs hierarchical namespace), so each machine has a container of its own
+ * (`in-<machineId>`) and gets a container SAS on it with create+write only, for 15 minutes: it
+ * can create blobs there and nowhere else, and read none. The ingest function also accepts a
+ * claim check only under the publisher's own container and name prefix, and only bytes that
+ * authenticate under that machine's data key.
  */
 export class SasIngestCredentialIssuer implements IngestCredentialIssuer {
   private readonly clock: () => number;
   private readonly ttl: number;
-  private containerReady?: Promise<unknown>;
+  /** Containers known to exist (created once per machine per process). */
+  private readonly containers = new Map<string, Promise<unknown>>();
 
   constructor(private readonly opts: SasIssuerOptions) {
     this.clock = opts.clock ?? Date.now;
@@ -69,11 +70,12 @@ export class SasIngestCredentialIssuer implements IngestCredentialIssuer {
     const resourceUri = `sb://${eh.host}/${hub}/publishers/${machineId}`;
 
     const credential = new StorageSharedKeyCredential(storage.accountName, storage.accountKey);
-    await this.ensureContainer(storage.blobEndpoint, credential);
+    const container = incomingContainerOf(machineId);
+    await this.ensureContainer(storage.blobEndpoint, credential, container);
     const permissions = ContainerSASPermissions.parse('cw').toString();
     const sas = generateBlobSASQueryParameters(
       {
-        containerName: INCOMING_CONTAINER,
+        containerName: container,
         permissions: ContainerSASPermissions.parse(permissions),
         // A little slack for clock skew between agent and storage.
         startsOn: new Date(now - 5 * 60 * 1000),
@@ -96,8 +98,8 @@ export class SasIngestCredentialIssuer implements IngestCredentialIssuer {
         ...(eh.useDevelopmentEmulator ? { useDevelopmentEmulator: true } : {}),
       },
       blob: {
-        containerUrl: `${storage.blobEndpoint}/${INCOMING_CONTAINER}`,
-        container: INCOMING_CONTAINER,
+        containerUrl: `${storage.blobEndpoint}/${container}`,
+        container,
         prefix: `${machineId}/`,
         sas,
         permissions,
@@ -110,14 +112,19 @@ export class SasIngestCredentialIssuer implements IngestCredentialIssuer {
   private ensureContainer(
     blobEndpoint: string,
     credential: StorageSharedKeyCredential,
+    container: string,
   ): Promise<unknown> {
-    this.containerReady ??= new BlobServiceClient(blobEndpoint, credential)
-      .getContainerClient(INCOMING_CONTAINER)
-      .createIfNotExists()
-      .catch((e: unknown) => {
-        this.containerReady = undefined;
-        throw transient('Blob storage is unavailable.', e);
-      });
-    return this.containerReady;
+    let ready = this.containers.get(container);
+    if (!ready) {
+      ready = new BlobServiceClient(blobEndpoint, credential)
+        .getContainerClient(container)
+        .createIfNotExists()
+        .catch((e: unknown) => {
+          this.containers.delete(container);
+          throw transient('Blob storage is unavailable.', e);
+        });
+      this.containers.set(container, ready);
+    }
+    return ready;
   }
 }

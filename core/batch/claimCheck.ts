@@ -15,13 +15,31 @@ export interface BatchRef {
   diskId: string;
   generation: number;
   seq: number;
-  /** Container-qualified name: `incoming/<machineId>/<diskId>-<generation>-<seq>-<nonce>`. */
+  /** Container-qualified name: `in-<machineId>/<machineId>/<diskId>-<generation>-<seq>-<nonce>`. */
   blob: string;
   size: number;
   sha256: string;
 }
 
-export const INCOMING_CONTAINER = 'incoming';
+/**
+ * The container a machine's claim-check uploads go to: one per machine, so the SAS a machine
+ * gets (a container SAS: a flat-namespace account cannot scope one to a name prefix) lets it
+ * create blobs in its own container only, never under another machine's names.
+ * Machine ids the control plane issues (`m-<hex>`) make valid container names as they are;
+ * any other id is hashed into one.
+ */
+export function incomingContainerOf(machineId: string): string {
+  const plain = /^[a-z0-9]+(?:-[a-z0-9]+)*$/.test(machineId) && machineId.length <= 60;
+  return plain
+    ? `in-${machineId}`
+    : `in-h${createHash('sha256').update(machineId).digest('hex').slice(0, 40)}`;
+}
+
+/** Where a claim check's upload is: its machine's container and the name inside it. */
+export function claimLocation(ref: Pick<BatchRef, 'blob'>): { container: string; name: string } {
+  const slash = ref.blob.indexOf('/');
+  return { container: ref.blob.slice(0, slash), name: ref.blob.slice(slash + 1) };
+}
 export const STAGING_CONTAINER = 'staging';
 
 /** Blob path (without container) of a claim-check upload; unique per envelope via the nonce. */
@@ -53,7 +71,7 @@ export function makeBatchRef(header: BatchHeader, envelope: Uint8Array): BatchRe
     diskId: header.diskId,
     generation: header.generation,
     seq: header.seq,
-    blob: `${INCOMING_CONTAINER}/${claimBlobPath(header)}`,
+    blob: `${incomingContainerOf(header.machineId)}/${claimBlobPath(header)}`,
     size: envelope.length,
     sha256: envelopeDigest(envelope),
   };
@@ -93,7 +111,7 @@ export function parseBatchRef(body: Uint8Array | string): BatchRef {
   }
   if (typeof r.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(r.sha256))
     throw validation('Claim-check sha256 is invalid.');
-  const prefix = `${INCOMING_CONTAINER}/${r.machineId as string}/`;
+  const prefix = `${incomingContainerOf(r.machineId as string)}/${r.machineId as string}/`;
   if (
     typeof r.blob !== 'string' ||
     !r.blob.startsWith(prefix) ||

@@ -13,7 +13,8 @@ export {
 } from './header';
 export {
   type BatchRef,
-  INCOMING_CONTAINER,
+  incomingContainerOf,
+  claimLocation,
   STAGING_CONTAINER,
   claimBlobPath,
   stagingBlobName,

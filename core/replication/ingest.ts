@@ -1,5 +1,5 @@
 import {
-  INCOMING_CONTAINER,
+  claimLocation,
   decodeBatch,
   envelopeDigest,
   isEnvelope,
@@ -16,7 +16,7 @@ import { isHavenError, type ErrorKind } from '../errors';
 import { recordDurability, type StoredBatch } from './durability';
 import { recordRejection, stopDisk } from './incidents';
 import { diskGenerations, liveGeneration } from './generations';
-import { INCOMING, STAGING, parseStagingName } from './names';
+import { STAGING, parseStagingName } from './names';
 import { encodeStagedPointer, payloadRef } from './stagedBatch';
 import type { ReplicationDeps, ReplicationOptions } from './ports';
 import { diskDocId, type DiskReplicationDoc } from './state';
@@ -141,8 +141,8 @@ export async function ingestEvent(
           `Claim check names machine ${r.machineId} but arrived from ${sender}.`,
         );
       }
-      const claimName = r.blob.slice(INCOMING_CONTAINER.length + 1);
-      const props = await deps.blobs.getProperties(INCOMING_CONTAINER, claimName);
+      const { container: claimContainer, name: claimName } = claimLocation(r);
+      const props = await deps.blobs.getProperties(claimContainer, claimName);
       if (!props) {
         if (await claimAlreadyTaken(deps, r))
           return { status: 'duplicate', stagingName: refName(r) };
@@ -157,7 +157,7 @@ export async function ingestEvent(
       h = await check(async () => {
         // One read holds the header of nearly every batch; a longer header takes a second.
         let prefix = await deps.blobs.readRange(
-          INCOMING_CONTAINER,
+          claimContainer,
           claimName,
           0,
           Math.min(r.size, HEADER_READ),
@@ -167,7 +167,7 @@ export async function ingestEvent(
         const need = headerPrefixLength(prefix, r.size);
         if (need > prefix.length)
           prefix = await deps.blobs.readRange(
-            INCOMING_CONTAINER,
+            claimContainer,
             claimName,
             0,
             Math.min(r.size, need),
@@ -288,8 +288,8 @@ export async function ingestEvent(
     let staged: Buffer = envelope ?? Buffer.alloc(0);
     if (ref) {
       const pointer = {
-        container: INCOMING,
-        blob: ref.blob.slice(INCOMING_CONTAINER.length + 1),
+        container: claimLocation(ref).container,
+        blob: claimLocation(ref).name,
         size,
         sha256: digest,
       } as const;
@@ -389,7 +389,8 @@ async function claimAlreadyTaken(deps: ReplicationDeps, r: BatchRef): Promise<bo
 async function dropClaim(deps: ReplicationDeps, ref: BatchRef | undefined): Promise<void> {
   if (!ref) return;
   // Applied already (and its staged payload deleted): this upload is a resend, garbage.
-  await deps.blobs.deleteBlob(INCOMING_CONTAINER, ref.blob.slice(INCOMING_CONTAINER.length + 1));
+  const { container, name } = claimLocation(ref);
+  await deps.blobs.deleteBlob(container, name);
 }
 
 /**

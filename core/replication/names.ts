@@ -3,7 +3,6 @@ import { ID_PATTERN, STAGING_CONTAINER, stagingBlobName } from '../batch';
 
 /** Containers of the data path (docs/conventions.md "Batches"). */
 export const STAGING = STAGING_CONTAINER;
-export const INCOMING = 'incoming';
 export const REPLICAS = 'replicas';
 /** Verified copies of claim-checked envelopes, named by content; `staging/` points at them. */
 export const BATCHES = 'batches';

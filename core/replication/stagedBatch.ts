@@ -1,6 +1,7 @@
 import { HavenError, integrity, isHavenError } from '../errors';
 import type { StoredBlob } from './blobPorts';
-import { BATCHES, INCOMING, STAGING, parseStagingName } from './names';
+import { incomingContainerOf } from '../batch';
+import { BATCHES, STAGING, parseStagingName } from './names';
 import type { ReplicationDeps } from './ports';
 
 const MAGIC = Buffer.from('HVP1');
@@ -13,7 +14,8 @@ const MAGIC = Buffer.from('HVP1');
  * (nothing copied, nothing read twice); pointers of the first design name a copy in `batches/`.
  */
 export interface StagedPointer {
-  container: typeof INCOMING | typeof BATCHES;
+  /** `batches`, or the machine's claim-check container (`in-<machineId>`). */
+  container: string;
   /** `incoming`: the claim-check upload (`{machineId}/…`); `batches`: the staging name and the sha256. */
   blob: string;
   size: number;
@@ -57,7 +59,7 @@ export function decodeStagedPointer(stagingName: string, b: Buffer): StagedPoint
   const named =
     v.container === BATCHES
       ? v.blob === batchBlobName(stagingName, String(v.sha256))
-      : v.container === INCOMING &&
+      : v.container === incomingContainerOf(machineId) &&
         typeof v.blob === 'string' &&
         v.blob.startsWith(`${machineId}/`) &&
         /^[A-Za-z0-9._-]+$/.test(v.blob.slice(machineId.length + 1));

@@ -224,7 +224,7 @@ export const ingestCredentialsResponse = z.object({
   }),
   blob: z.object({
     containerUrl: z.string(),
-    container: z.literal('incoming'),
+    container: z.string(),
     prefix: z.string(),
     sas: z.string(),
     permissions: z.string(),

@@ -50,7 +50,11 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
           enabled: true
           type: 'Lifecycle'
           definition: {
-            filters: { blobTypes: ['blockBlob'], prefixMatch: ['incoming/'] }
+            // Every machine's claim-check container is `in-<machineId>`. Lifecycle rules cover
+            // block and append blobs (Azure has no lifecycle for page blobs): a page blob in a
+            // machine's own container can only come from that machine, is refused by ingest, and
+            // goes with the machine (haven machine delete).
+            filters: { blobTypes: ['blockBlob', 'appendBlob'], prefixMatch: ['in-'] }
             actions: { baseBlob: { delete: { daysAfterModificationGreaterThan: 14 } } }
           }
         }

@@ -17,6 +17,8 @@ import {
   parseBatchRef,
   peekHeader,
   verifyClaimedEnvelope,
+  claimLocation,
+  incomingContainerOf,
 } from '../../core/batch';
 import { EventHubsSink } from '../../edge-agent/sender';
 import {
@@ -108,10 +110,13 @@ describe(
       expect(Buffer.from(a!.body as Uint8Array).equals(small)).toBe(true);
       expect(b!.contentType).toBe(CLAIM_CONTENT_TYPE);
       const ref = parseBatchRef(Buffer.from(b!.body as Uint8Array));
-      expect(ref.blob.startsWith(`incoming/${machineId}/d1-1-2-`)).toBe(true);
+      expect(ref.blob.startsWith(`${incomingContainerOf(machineId)}/${machineId}/d1-1-2-`)).toBe(
+        true,
+      );
+      const { container, name } = claimLocation(ref);
       const blob = await BlobServiceClient.fromConnectionString(storageConnection)
-        .getContainerClient('incoming')
-        .getBlobClient(ref.blob.slice('incoming/'.length))
+        .getContainerClient(container)
+        .getBlobClient(name)
         .downloadToBuffer();
       expect(() => verifyClaimedEnvelope(ref, blob, peekHeader(blob))).not.toThrow();
     });

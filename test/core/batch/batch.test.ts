@@ -229,14 +229,18 @@ describe('batch format', () => {
     const env = encodeBatch(base, extents, key);
     const h = peekHeader(env);
     const ref = makeBatchRef(h, env);
-    expect(ref.blob).toBe(`incoming/m-1/d-1-1-7-${h.nonce}`);
+    expect(ref.blob).toBe(`in-m-1/m-1/d-1-1-7-${h.nonce}`);
     const parsed = parseBatchRef(Buffer.from(JSON.stringify(ref)));
     expect(parsed).toEqual(ref);
     expect(() => verifyClaimedEnvelope(parsed, env, h)).not.toThrow();
     const other = encodeBatch({ ...base, seq: 8 }, extents, key);
     expect(() => verifyClaimedEnvelope(parsed, other, peekHeader(other))).toThrow(/does not match/);
-    expect(() => parseBatchRef(JSON.stringify({ ...ref, blob: 'incoming/other/x' }))).toThrow(
-      /under incoming\/m-1\//,
+    expect(() => parseBatchRef(JSON.stringify({ ...ref, blob: 'in-m-1/other/x' }))).toThrow(
+      /under in-m-1\/m-1\//,
+    );
+    // Another machine's container, even with this machine's name prefix.
+    expect(() => parseBatchRef(JSON.stringify({ ...ref, blob: 'in-m-2/m-1/x' }))).toThrow(
+      /under in-m-1\/m-1\//,
     );
   });
 });

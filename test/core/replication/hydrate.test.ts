@@ -1,5 +1,10 @@
 import { describe, expect, it, vi } from 'vitest';
-import { claimBlobPath, envelopeDigest, peekHeader } from '../../../core/batch';
+import {
+  claimBlobPath,
+  envelopeDigest,
+  incomingContainerOf,
+  peekHeader,
+} from '../../../core/batch';
 import { isHavenError } from '../../../core/errors';
 import { ingestEvent } from '../../../core/replication/ingest';
 import { hydrateStaged } from '../../../core/replication/hydrate';
@@ -285,15 +290,20 @@ describe('hydrate', () => {
   it('a pointer whose payload is gone, altered or misnamed is refused: disk stopped, replica unchanged', async () => {
     const upload = (env: Buffer) => claimBlobPath(peekHeader(env));
     const tamper = {
-      gone: (h: Harness, _name: string, env: Buffer) => h.blobs.deleteBlob('incoming', upload(env)),
+      gone: (h: Harness, _name: string, env: Buffer) =>
+        h.blobs.deleteBlob(incomingContainerOf(peekHeader(env).machineId), upload(env)),
       altered: async (h: Harness, _name: string, env: Buffer) => {
         const other = Buffer.from(env);
         other[other.length - 1]! ^= 0x80;
-        await h.blobs.putBlockBlob('incoming', upload(env), other);
+        await h.blobs.putBlockBlob(
+          incomingContainerOf(peekHeader(env).machineId),
+          upload(env),
+          other,
+        );
       },
       resized: async (h: Harness, _name: string, env: Buffer) => {
         await h.blobs.putBlockBlob(
-          'incoming',
+          incomingContainerOf(peekHeader(env).machineId),
           upload(env),
           Buffer.concat([env, Buffer.alloc(512)]),
         );
@@ -306,7 +316,7 @@ describe('hydrate', () => {
           STAGING,
           name,
           encodeStagedPointer({
-            container: 'incoming',
+            container: incomingContainerOf(peekHeader(env).machineId),
             blob,
             size: env.length,
             sha256: envelopeDigest(env),

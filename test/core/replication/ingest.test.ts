@@ -2,7 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { AzureBlobStore } from '../../../adapters/blobs/azureBlobStore';
 import { MemoryBlobStore } from '../../../adapters/blobs/memoryBlobStore';
-import { BATCH_MAGIC } from '../../../core/batch';
+import { BATCH_MAGIC, incomingContainerOf } from '../../../core/batch';
 import { hydrateStaged } from '../../../core/replication/hydrate';
 import { ingestEvent, ingestEvents } from '../../../core/replication/ingest';
 import {
@@ -52,20 +52,20 @@ describe('ingest', () => {
     // nothing but a pointer small enough for the blob trigger to download for nothing.
     const ingestRead = read.mock.calls.reduce((n, c) => n + c[3], 0);
     expect(ingestRead).toBeLessThanOrEqual(64 * 1024); // a header read, not the 3 MiB payload
-    expect(whole.mock.calls.filter((c) => c[0] === 'incoming')).toEqual([]);
+    expect(whole.mock.calls.filter((c) => c[0] === incomingContainerOf(m.machineId))).toEqual([]);
     expect(copy).not.toHaveBeenCalled();
     expect(put.mock.calls.map((c) => c[0])).toEqual([STAGING]);
     expect((await h.blobs.getProperties(STAGING, name))!.size).toBeLessThan(512);
-    expect(await h.blobs.getProperties('incoming', claim)).toBeDefined();
+    expect(await h.blobs.getProperties(incomingContainerOf(m.machineId), claim)).toBeDefined();
     expect(h.events.events).toContainEqual({ container: STAGING, name });
 
     // Out of storage once: hydrate reads the upload (exactly its size), applies it, deletes both.
     read.mockClear();
     const staged = await readStaged(h.deps, name);
     expect(staged?.data.equals(env)).toBe(true);
-    expect(read.mock.calls.filter((c) => c[0] === 'incoming').map((c) => c[3])).toEqual([
-      env.length,
-    ]);
+    expect(
+      read.mock.calls.filter((c) => c[0] === incomingContainerOf(m.machineId)).map((c) => c[3]),
+    ).toEqual([env.length]);
     vi.restoreAllMocks();
     await hydrateStaged(h.deps, h.opts, name);
     expect(
@@ -74,7 +74,7 @@ describe('ingest', () => {
       ),
     ).toBe(true);
     expect(await h.blobs.list(STAGING, `${m.machineId}/`)).toEqual([]);
-    expect(await h.blobs.getProperties('incoming', claim)).toBeUndefined();
+    expect(await h.blobs.getProperties(incomingContainerOf(m.machineId), claim)).toBeUndefined();
     expect(await h.blobs.list(BATCHES, `${m.machineId}/`)).toEqual([]);
   });
 
@@ -87,7 +87,7 @@ describe('ingest', () => {
       const { claim, ref } = await uploadClaim(h, env);
       expect((await ingestRef(h, ref)).status).toBe('staged');
       // The agent resends (same envelope, same name): a new ETag, the same bytes.
-      await h.blobs.putBlockBlob('incoming', claim, env);
+      await h.blobs.putBlockBlob(incomingContainerOf(m.machineId), claim, env);
       const name = stagingBlobName(m.machineId, 'd0', 1, 1);
       expect(await hydrateStaged(h.deps, h.opts, name)).toMatchObject({ appliedSeq: 1 });
       const before = await h.blobs.readRange(
@@ -102,7 +102,11 @@ describe('ingest', () => {
       const next = d.batch([data(0, 2 * MiB)], undefined, { apply: false });
       const up = await uploadClaim(h, next);
       expect((await ingestRef(h, up.ref)).status).toBe('staged');
-      await h.blobs.putBlockBlob('incoming', up.claim, randomBytes(next.length));
+      await h.blobs.putBlockBlob(
+        incomingContainerOf(m.machineId),
+        up.claim,
+        randomBytes(next.length),
+      );
       const r = await hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, 'd0', 1, 2));
       expect(r).toMatchObject({ status: 'stopped', appliedSeq: 1 });
       expect(r.reason).toMatch(/digest recorded at ingest/);
@@ -126,12 +130,15 @@ describe('ingest', () => {
     expect(r).toMatchObject({ status: 'rejected', kind: 'integrity' });
     const stolen = {
       ...ref,
-      blob: `incoming/${m.machineId}x/${claim.split('/')[1]}`,
+      blob: `${incomingContainerOf(m.machineId)}/${m.machineId}x/${claim.split('/')[1]}`,
     };
     expect(await ingestRef(h, stolen)).toMatchObject({
       status: 'rejected',
     });
-    const missing = { ...ref, blob: `incoming/${m.machineId}/nothing-here` };
+    const missing = {
+      ...ref,
+      blob: `${incomingContainerOf(m.machineId)}/${m.machineId}/nothing-here`,
+    };
     expect(await ingestRef(h, missing)).toMatchObject({
       status: 'rejected',
       kind: 'not-found',
@@ -139,7 +146,7 @@ describe('ingest', () => {
     expect(await stagedCount(h, m.machineId)).toBe(0);
     expect((await rejections(h, m.machineId)).length).toBe(3);
     // The digest is the agent's word until the payload is read: hydrate checks it first.
-    await h.blobs.putBlockBlob('incoming', claim, env);
+    await h.blobs.putBlockBlob(incomingContainerOf(m.machineId), claim, env);
     const lying = { ...ref, sha256: 'f'.repeat(64) };
     expect((await ingestRef(h, lying)).status).toBe('staged');
     const hy = await hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, 'd0', 1, 1));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { envelopeDigest } from '../../../core/batch';
+import { envelopeDigest, incomingContainerOf } from '../../../core/batch';
 import type { BlobEvents, BlobStore } from '../../../core/replication/blobPorts';
 import { hydrateStaged } from '../../../core/replication/hydrate';
 import { ingestEvent, type IngestEvent } from '../../../core/replication/ingest';
@@ -214,7 +214,10 @@ async function expectApplied(h: Harness, s: Scenario, at: string) {
   expect(await h.blobs.list(STAGING, `${machineId}/`), `${at}: staging`).toEqual([]);
   expect(await h.blobs.list(BATCHES, `${machineId}/`), `${at}: batches`).toEqual([]);
   if (s.claim) {
-    expect(await h.blobs.getProperties('incoming', s.claim), `${at}: claim upload`).toBeUndefined();
+    expect(
+      await h.blobs.getProperties(incomingContainerOf(machineId), s.claim),
+      `${at}: claim upload`,
+    ).toBeUndefined();
   }
 }
 

@@ -12,6 +12,7 @@ import {
   type BatchBookmark,
   type BatchRef,
   type ExtentInput,
+  incomingContainerOf,
 } from '../../../core/batch';
 import { DIGEST_BLOCK, blockDigest, treeDigest } from '../../../core/disk/digest';
 import { notFound } from '../../../core/errors';
@@ -197,9 +198,10 @@ export async function harness(
 export async function uploadClaim(h: Harness, env: Buffer, uploaded: Buffer = env) {
   const header = peekHeader(env);
   const claim = claimBlobPath(header);
-  await h.blobs.ensureContainer('incoming');
-  await h.blobs.putBlockBlob('incoming', claim, uploaded);
-  return { header, claim, ref: makeBatchRef(header, env) };
+  const container = incomingContainerOf(header.machineId);
+  await h.blobs.ensureContainer(container);
+  await h.blobs.putBlockBlob(container, claim, uploaded);
+  return { header, claim, container, ref: makeBatchRef(header, env) };
 }
 
 /** The event carrying claim check `ref`, on the partition of the machine it names. */

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { incomingContainerOf } from '../../../core/batch';
 import { ingestEvent } from '../../../core/replication/ingest';
 import { hydrateStaged } from '../../../core/replication/hydrate';
 import { sweepStaged } from '../../../core/replication/sweep';
@@ -56,7 +57,7 @@ describe('hydrate sweep', () => {
     await hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, d.diskId, 1, 1));
     d.batch([data(4096, 4096, 2)], undefined, { apply: false });
     await sendClaimed(h, d.batch([data(8192, 2 * 4096, 3)], undefined, { apply: false }));
-    expect(await h.blobs.list('incoming', `${m.machineId}/`)).toHaveLength(1); // its payload
+    expect(await h.blobs.list(incomingContainerOf(m.machineId), `${m.machineId}/`)).toHaveLength(1); // its payload
     // The operator resyncs: generation 2 replicates and publishes its first point.
     d.generation = 2;
     d.seq = 0;
@@ -69,7 +70,7 @@ describe('hydrate sweep', () => {
     expect(failures.filter((f) => f.disk.startsWith(`${m.machineId}/`))).toEqual([]);
     // Generation 1's leftovers are gone (pointer and payload); generation 2 drained.
     expect(await h.blobs.list(STAGING, stagingPrefix(m.machineId))).toEqual([]);
-    expect(await h.blobs.list('incoming', `${m.machineId}/`)).toEqual([]);
+    expect(await h.blobs.list(incomingContainerOf(m.machineId), `${m.machineId}/`)).toEqual([]);
     expect((await h.deps.docs.disks.get(m.machineId, 'd0.g2'))!.doc.appliedSeq).toBe(2);
   });
 });

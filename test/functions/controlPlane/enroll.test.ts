@@ -162,7 +162,7 @@ describe('enrollment flow', () => {
     expect(eh.sasToken).toMatch(/^SharedAccessSignature sr=[^&]+&sig=[^&]+&se=\d+&skn=send$/);
     expect(decodeURIComponent(/sr=([^&]+)/.exec(eh.sasToken)![1]!)).toBe(eh.resourceUri);
     expect(r.json.blob).toMatchObject({
-      container: 'incoming',
+      container: `in-${machineId}`,
       prefix: `${machineId}/`,
       permissions: 'cw',
     });

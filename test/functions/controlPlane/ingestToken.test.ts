@@ -57,7 +57,7 @@ describe('ingest credentials against the local Event Hubs endpoint and Azurite',
     }
   });
 
-  it('the blob SAS can create under incoming/<machineId>/ but cannot read', async () => {
+  it("the blob SAS creates in the machine's own container only, and reads nothing", async () => {
     const { machineId, credential } = await enrollInto('lab');
     const r = await requestIngestToken(machineId, credential);
     const { containerUrl, prefix, sas } = r.json.blob;
@@ -68,6 +68,11 @@ describe('ingest credentials against the local Event Hubs endpoint and Azurite',
       `${containerUrl}/${prefix}batch-2?${sas.replace(/sig=[^&]+/, 'sig=AAAA')}`,
     );
     await expect(other.upload(Buffer.from('x'), 1)).rejects.toMatchObject({ statusCode: 403 });
+    // Another machine's container with this machine's SAS: refused.
+    const neighbour = await enrollInto('lab');
+    const theirs = (await requestIngestToken(neighbour.machineId, neighbour.credential)).json.blob;
+    const intrude = new BlockBlobClient(`${theirs.containerUrl}/${neighbour.machineId}/x?${sas}`);
+    await expect(intrude.upload(Buffer.from('x'), 1)).rejects.toMatchObject({ statusCode: 403 });
   });
 
   it('health reports the Event Hubs endpoint as ok', async () => {

@@ -9,7 +9,7 @@ import { ingestHandler } from '../../../functions/replication/ingest';
 import { hydrateHandler } from '../../../functions/replication/hydrate';
 import { retentionHandler } from '../../../functions/replication/retention';
 import { getPoint, listPoints, pointReadUrl } from '../../../functions/replication/recoveryPoints';
-import { claimBlobPath, makeBatchRef, peekHeader } from '../../../core/batch';
+import { claimBlobPath, incomingContainerOf, makeBatchRef, peekHeader } from '../../../core/batch';
 import { stagingBlobName } from '../../../core/replication/names';
 import { bookmark, data, TestDisk, zero } from '../../core/replication/support';
 import { bearer, call, expectProblem, testRoot } from '../controlPlane/support';
@@ -80,8 +80,12 @@ describe('replication functions (ingest trigger → hydrate trigger → recovery
     const [a, b] = m.disks as [TestDisk, TestDisk];
     // Inline envelope and a claim check in one trigger invocation.
     const big = a.batch([data(0, 1536 * 1024), zero(1536 * 1024, 64 * 1024)]);
-    await root.replication.deps.blobs.ensureContainer('incoming');
-    await root.replication.deps.blobs.putBlockBlob('incoming', claimBlobPath(peekHeader(big)), big);
+    await root.replication.deps.blobs.ensureContainer(incomingContainerOf(m.machineId));
+    await root.replication.deps.blobs.putBlockBlob(
+      incomingContainerOf(m.machineId),
+      claimBlobPath(peekHeader(big)),
+      big,
+    );
     const ref = makeBatchRef(peekHeader(big), big); // the host hands parsed JSON bodies over as objects
     await deliver(m.machineId, [ref, b.batch([data(512, 4096)])]);
     await hydrate(a, 1);
