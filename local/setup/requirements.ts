@@ -33,6 +33,12 @@ export const requirements: readonly Requirement[] = [
     why: 'proving restored filesystems clean',
     for: images,
   },
+  {
+    tool: 'filefrag',
+    debianPackage: 'e2fsprogs',
+    why: 'snapshot digests read only the blocks a local managed disk holds',
+    for: all,
+  },
   { tool: 'resize2fs', debianPackage: 'e2fsprogs', why: 'resized-disk tests', for: ['tests'] },
   {
     tool: 'qemu-io',
