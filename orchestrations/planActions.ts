@@ -4,6 +4,7 @@ import type { ActionOutcome } from '../core/plans/planOutcome';
 import type { PlanAction } from '../core/plans/planSchema';
 import type { GroupRun } from '../core/plans/planRun';
 import { PlanActivity, type ProbeOutcome, type WebhookOutcome } from './activities/planActivities';
+import { addMs } from './orchestrationTime';
 import type { Gen, PlanSaga } from './planSaga';
 
 /**
@@ -97,10 +98,13 @@ function* manual(
     allowedActions: ['resume', 'cancel'],
     result: s.progress(),
   });
-  const timeout = s.timer(a.timeoutSeconds * 1000);
+  const deadline = addMs(s.now(), a.timeoutSeconds * 1000);
   let outcome: Pick<ActionOutcome, 'state' | 'detail'> | undefined;
   while (!outcome) {
+    // A fresh timer each round (same deadline): a scheduled one must not go into a new Task.any.
+    const timeout = s.ctx.df.createTimer(deadline);
     const r = yield* s.waitAny([timeout]);
+    if (!r.task) timeout.cancel();
     if (r.task) {
       const cont = a.onTimeout === 'continue';
       s.manual.push({ step, by: 'timeout', at: s.iso(), outcome: cont ? 'continued' : 'failed' });
@@ -108,7 +112,6 @@ function* manual(
         ? { state: 'succeeded', detail: `nobody resumed within ${a.timeoutSeconds} s: continued` }
         : { state: 'failed', detail: `nobody resumed within ${a.timeoutSeconds} s` };
     } else if (s.cancelled) {
-      timeout.cancel();
       s.manual.push({
         step,
         by: r.event!.by,
@@ -118,7 +121,6 @@ function* manual(
       });
       outcome = { state: 'failed', detail: `cancelled by ${r.event!.by}` };
     } else if (!r.event!.step || r.event!.step === step) {
-      timeout.cancel();
       const e = r.event!;
       s.manual.push({
         step,

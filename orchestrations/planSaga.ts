@@ -97,17 +97,31 @@ export class PlanSaga {
     return { event };
   }
 
+  /** Whether a cancel has arrived (also one not yet taken by a wait). */
+  seenCancel(): boolean {
+    if (!this.cancelled && (this.control.isCompleted || this.control.isFaulted)) {
+      if (this.take().action === 'cancel') this.cancelled = true;
+    }
+    return this.cancelled;
+  }
+
   /** A durable timer a cancel interrupts (true when it ran to its end). */
   *sleep(ms: number): Gen<boolean> {
-    if (this.cancelled) return false;
-    const t = this.timer(ms);
+    return yield* this.until(addMs(this.now(), ms));
+  }
+
+  /**
+   * Waits until `at` unless a cancel comes first (true when the time came). After any other
+   * event a new timer for the same moment replaces the old one: a scheduled task must never go
+   * into a new Task.any (azure-functions-durable-js#574).
+   */
+  *until(at: Date): Gen<boolean> {
     for (;;) {
+      if (this.seenCancel()) return false;
+      const t = this.ctx.df.createTimer(at);
       const r = yield* this.waitAny([t]);
       if (r.task) return true;
-      if (this.cancelled) {
-        t.cancel();
-        return false;
-      }
+      t.cancel();
     }
   }
 }

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeBootableServerImage } from '../../local/images/bootableServer';
 import { preparePlatform } from '../../local/vm/platform';
 import { runCli } from '../admin-cli/support';
-import { adminApi } from '../support/adminApi';
+import { adminApi, adminRequest } from '../support/adminApi';
 import { commonAlert } from '../support/alertPayloads';
 import type { Child } from '../support/procs';
 import { stackArm } from '../support/stackArm';
@@ -36,8 +36,14 @@ describe(
     beforeAll(async () => {
       await preparePlatform();
     }, 600_000);
+    /** Undone after the suite even when a test failed half way: no VM outlives it. */
+    const undo: { plan: string; op: 'cancel-failover' | 'test-failover-cleanup' }[] = [];
     afterAll(async () => {
       await Promise.all(agents.map(stopAgent));
+      for (const u of undo) {
+        const r = await adminRequest(env.stack, 'POST', `plans/${u.plan}/${u.op}`, {});
+        if (r.status === 202) await job(r.json.id).catch(() => undefined);
+      }
     });
 
     /** A protected server with a bootable disk (its data in /srv/data), recovered into `rg`. */
@@ -117,6 +123,7 @@ describe(
           { id: 2, machines: [pair[0].machineId] },
         ],
       });
+      undo.push({ plan: `cg${n}`, op: 'cancel-failover' });
       const started = await adminApi(env.stack, 'POST', `plans/cg${n}/failover`, {});
       expect(started.result.groupPoints).toEqual({
         [group]: { id: cut1.id, time: expect.any(String) },
@@ -153,6 +160,7 @@ describe(
       });
       await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
       const plan = `three${n}`;
+      undo.push({ plan, op: 'test-failover-cleanup' });
       try {
         await adminApi(env.stack, 'POST', 'plans', {
           name: plan,
@@ -224,6 +232,7 @@ describe(
         ms.push(m);
       }
       const plan = `alerted${n}`;
+      undo.push({ plan, op: 'cancel-failover' });
       await adminApi(env.stack, 'POST', 'plans', {
         name: plan,
         maxParallel: 1,

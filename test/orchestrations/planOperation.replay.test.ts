@@ -69,6 +69,7 @@ describe('plan operation saga, replayed by the real SDK', () => {
     const input = planInput(threeGroups);
     const { r, calls, subs } = await drive(planOperationOrchestrator, PLAN_OPERATION, input, {
       idle: resumer(),
+      subsOneAtATime: true,
     });
     expect(r.outcome.kind).toBe('completed');
     const seq = names(calls).filter((n) => !['Recovery_Job', 'Plan_Facts'].includes(n));
@@ -131,8 +132,19 @@ describe('plan operation saga, replayed by the real SDK', () => {
       maxParallel: 2,
       groups: [{ id: 1, machines: ['a', 'b', 'c', 'd', 'e'] }],
     });
-    const { maxInFlight, calls } = await drive(planOperationOrchestrator, PLAN_OPERATION, input);
+    // Machines end one at a time while others run: each is scheduled exactly once (the driver
+    // fails on a second start of the same sub-orchestration).
+    const { maxInFlight, calls, subs } = await drive(
+      planOperationOrchestrator,
+      PLAN_OPERATION,
+      input,
+      {
+        subsOneAtATime: true,
+      },
+    );
     expect(maxInFlight).toBe(2);
+    expect(subs.map((x) => x.instanceId)).toEqual(['a', 'b', 'c', 'd', 'e'].map((m) => `job-${m}`));
+    expect(calls.filter((c) => c.name === 'Plan_StartMachine')).toHaveLength(5);
     expect(last(calls)).toMatchObject({ state: 'succeeded' });
   });
 

@@ -23,6 +23,8 @@ export interface World {
   sub?: (sub: SubCall) => { result: unknown } | { error: string };
   /** Called when nothing but timers or events are pending; messages to deliver, or undefined to fire the next timer. */
   idle?: (r: Replay, calls: Call[]) => InboxMessage[] | undefined;
+  /** Sub-orchestrations end one per round, oldest first (others stay running meanwhile). */
+  subsOneAtATime?: boolean;
   /** Extra messages delivered with each round's answers (e.g. a cancel while machines run). */
   along?: (r: Replay, calls: Call[], subs: SubCall[]) => InboxMessage[];
 }
@@ -100,6 +102,13 @@ export async function drive(
   const calls: Call[] = [];
   const subs: SubCall[] = [];
   const inFlight = new Set<string>();
+  const held: { taskId: number; sub: SubCall }[] = [];
+  const finish = (taskId: number, sub: SubCall): InboxMessage => {
+    const out = (world.sub ?? subOk)(sub);
+    return 'error' in out
+      ? { kind: 'subFailed', executionId: 'e1', taskId, reason: out.error, details: 'Error' }
+      : { kind: 'subCompleted', executionId: 'e1', taskId, result: JSON.stringify(out.result) };
+  };
   let maxInFlight = 0;
   await r.start();
   for (let guard = 0; guard < 5000; guard++) {
@@ -108,7 +117,7 @@ export async function drive(
     const starts = r.work.filter(
       (w): w is Extract<WorkItem, { kind: 'startSub' }> => w.kind === 'startSub',
     );
-    if (acts.length || starts.length) {
+    if (acts.length || starts.length || held.length) {
       const messages: InboxMessage[] = acts.map((a) => {
         const call = {
           name: a.name,
@@ -140,25 +149,20 @@ export async function drive(
           instanceId: w.instanceId,
           input: JSON.parse(w.input ?? 'null') as Record<string, unknown>,
         };
+        // The SDK must never start a sub-orchestration twice (durable-js#574 re-yield bug).
+        if (subs.some((x) => x.instanceId === sub.instanceId))
+          throw new Error(`sub-orchestration ${sub.instanceId} scheduled twice`);
         subs.push(sub);
-        inFlight.delete(String(sub.input.machineId));
-        const out = (world.sub ?? subOk)(sub);
-        messages.push(
-          'error' in out
-            ? {
-                kind: 'subFailed',
-                executionId: 'e1',
-                taskId: w.taskId,
-                reason: out.error,
-                details: 'Error',
-              }
-            : {
-                kind: 'subCompleted',
-                executionId: 'e1',
-                taskId: w.taskId,
-                result: JSON.stringify(out.result),
-              },
-        );
+        if (world.subsOneAtATime) held.push({ taskId: w.taskId, sub });
+        else {
+          inFlight.delete(String(sub.input.machineId));
+          messages.push(finish(w.taskId, sub));
+        }
+      }
+      if (world.subsOneAtATime && held.length && !acts.length) {
+        const h = held.shift()!;
+        inFlight.delete(String(h.sub.input.machineId));
+        messages.push(finish(h.taskId, h.sub));
       }
       messages.push(...(world.along?.(r, calls, subs) ?? []));
       await r.deliver(messages);
