@@ -11,6 +11,11 @@ param environmentName string
 param location string
 @description('Object id of the deploying user, granted data-plane roles for local debugging against Azure.')
 param principalId string = ''
+@description('Alerts into Haven as a Secure Webhook: the Entra app registration fronting Haven (object id, identifier URI); empty = a Function action.')
+param alertsAppObjectId string = ''
+param alertsAppIdentifierUri string = ''
+@description('Optional: a site VPN connection to alert on (example metric alert rule site-vpn-down).')
+param vpnConnectionId string = ''
 
 var tags = { 'azd-env-name': environmentName, app: 'haven' }
 var token = toLower(uniqueString(subscription().id, environmentName, location))
@@ -104,6 +109,19 @@ module blobEvents 'modules/blobevents.bicep' = {
   dependsOn: [roles]
 }
 
+module alertActionGroup 'modules/alertactiongroup.bicep' = {
+  name: 'alertactiongroup'
+  scope: rg
+  params: {
+    tags: tags
+    functionAppName: functions.outputs.name
+    secureWebhookAppObjectId: alertsAppObjectId
+    secureWebhookIdentifierUri: alertsAppIdentifierUri
+    vpnConnectionId: vpnConnectionId
+  }
+}
+
+output HAVEN_ALERTS_ACTION_GROUP_ID string = alertActionGroup.outputs.actionGroupId
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output AZURE_RESOURCE_GROUP string = rg.name
 output HAVEN_API_URL string = 'https://${functions.outputs.defaultHostName}/api'
