@@ -13,7 +13,9 @@ export interface StackSecrets {
 export function loadOrCreateSecrets(file: string | undefined): StackSecrets {
   if (file && existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as StackSecrets;
   const secrets = {
-    adminKey: randomBytes(32).toString('base64url'),
+    // Hex, not base64url: a key starting with '-' reads as an option on a command line
+    // (`haven --key -x…` failed as "ambiguous").
+    adminKey: randomBytes(32).toString('hex'),
     kek: randomBytes(32).toString('base64'),
   };
   if (file) {

@@ -124,8 +124,7 @@ describe('haven admin CLI against the local host', () => {
       `haven: Conflict: Machine '${machineId}' is already protected with other settings.`,
     );
     const job = await haven('job', jobId);
-    expect(job.out).toMatch(/type\s+enable-protection/);
-    expect(job.out).toMatch(/state\s+queued/);
+    expect(job.out).toMatch(new RegExp(`^job ${jobId} enable-protection: queued`));
 
     // Resync of a disk: its next generation (the item stays with the enable job meanwhile).
     const rs = await haven('resync', machineId, 'sda', '--reason', 'cli test');
