@@ -140,7 +140,9 @@ describe('haven admin CLI against the local host', () => {
     const off = `Protection disabled: ${machineId} disks sda,sdb policy gold, state disabled; job ${jobId}`;
     expect(await haven('unprotect', machineId)).toMatchObject({ code: 0, out: off });
     expect(await haven('unprotect', machineId)).toMatchObject({ code: 0, out: off });
-    expect((await haven('job', jobId)).out).toMatch(new RegExp(`^job ${jobId} enable-protection: cancelled`));
+    expect((await haven('job', jobId)).out).toMatch(
+      new RegExp(`^job ${jobId} enable-protection: cancelled`),
+    );
     expect(await haven('unprotect', 'm-nope')).toMatchObject({
       code: 1,
       err: "haven: Not found: Machine 'm-nope' does not exist.",
