@@ -10,6 +10,7 @@ import {
   recoveryPointReadUrl,
 } from '../../core/replication/recoveryPoints';
 import { waitMaterialized } from '../../core/replication/materialize';
+import { hydrateDurableClient, signalsFor } from './protectionSignals';
 import { register } from '../controlPlane/api';
 import { param } from '../http/body';
 import { authenticateMachine, handler } from '../http/handler';
@@ -92,8 +93,10 @@ export const pointReadUrl = register(
     summary:
       "Short-lived read-only SAS URL of one disk's snapshot (a fixed VHD: strip the 512-byte footer); a durable point is materialized first (bounded wait, then 503: retry)",
     responses: { 200: '{ url, expiresAt, sizeBytes, sha256, snapshot }' },
+    // A point materialized here may be the one a waiting saga needs (initial sync, resync).
+    extraInputs: [hydrateDurableClient],
   },
-  handler(async (root, req) => {
+  handler(async (root, req, context) => {
     const machineId = await authorize(root, req);
     const pointId = param(req, 'pointId', batchIdSchema);
     const diskId = param(req, 'diskId', batchIdSchema);
@@ -102,6 +105,7 @@ export const pointReadUrl = register(
     // not RPO); past the wait the answer is a retryable 503 and the hydration goes on.
     await waitMaterialized(deps, options, machineId, pointId, {
       timeoutMs: MATERIALIZE_WAIT_MS,
+      signals: signalsFor(root, context),
     });
     const link = await recoveryPointReadUrl(
       deps,
