@@ -17,6 +17,8 @@ const MODULES = [
   'durable',
   'recovery',
   'vmBoot',
+  'plans',
+  'arm',
 ];
 
 function format(n: number): string {
