@@ -185,12 +185,14 @@ export async function serveDisks(opts: ServeDiskOptions): Promise<ServingDisks> 
 const USAGE = `usage: haven-agent serve-disk DISK [DISK...] --socket PATH [--socket PATH...]
        [--state-dir DIR] [--capture DIR] [--interval S] [--no-initial-sync]
        [--journal DIR] [--machine-id ID] [--disk-id ID...] [--bookmark-interval MS]
-       [--journal-capacity BYTES] [--control PATH]
+       [--journal-capacity BYTES] [--control PATH] [--caller-freezes]
 Serves each DISK (image file or block device) over NBD through the write splitter.
 Each disk is served on its own Unix socket (mode 0600; NBD has no authentication, so no TCP).
 With an enrolled agent state dir (--state-dir, or the default one if it holds agent.json) the
 agent replicates from the journal (batcher, spool, sender); the disks must have been added with
-'haven-agent disk add'. Without one it only serves and journals.`;
+'haven-agent disk add'. Without one it only serves and journals; app-consistent bookmarks on the
+control socket are then refused unless --caller-freezes says its caller quiesces the
+application itself before asking (an agent state dir uses the agent's freeze hooks instead).`;
 
 export interface ServeDiskArgs extends ServeDiskOptions {
   stateDir?: string;
@@ -228,6 +230,7 @@ export function parseServeDiskArgs(argv: string[]): ServeDiskArgs {
     else if (a === '--capture') o.capture = val();
     else if (a === '--interval') o.intervalSeconds = Number(val());
     else if (a === '--no-initial-sync') initialSync = false;
+    else if (a === '--caller-freezes') o.appHooks = true;
     else if (a === '-h' || a === '--help') throw new Error(USAGE);
     else if (a.startsWith('-')) throw new Error(`unknown option ${a}\n${USAGE}`);
     else disks.push(a);

@@ -211,6 +211,11 @@ export async function startHost(opts: HostOptions): Promise<RunningHost> {
   const owned = new Map<TriggerDriver, HostFunction[]>();
   for (const fn of functions) {
     if (/^httptrigger$/i.test(fn.triggerType)) continue;
+    if (isDisabled(fn.name, settings)) {
+      // As in Azure: the trigger does not fire; the admin endpoint can still run it.
+      log.info(`Function '${fn.name}' is disabled (AzureWebJobs.${fn.name}.Disabled)`);
+      continue;
+    }
     const d = allDrivers.find((x) =>
       x.triggerTypes.some((t) => t.toLowerCase() === fn.triggerType.toLowerCase()),
     );
@@ -272,4 +277,12 @@ export async function startHost(opts: HostOptions): Promise<RunningHost> {
     functions: functions.map((f) => `${f.name} (${f.triggerType})`),
   });
   return { baseUrl, functions, context, stop };
+}
+
+/** `AzureWebJobs.<name>.Disabled` (or its Linux spelling with `__` or `_`) set to true or 1. */
+function isDisabled(name: string, settings: Record<string, string>): boolean {
+  const v = ['.', '__', '_']
+    .map((sep) => settings[`AzureWebJobs${sep}${name}${sep}Disabled`])
+    .find((x) => x !== undefined);
+  return v !== undefined && /^(true|1)$/i.test(v.trim());
 }

@@ -86,6 +86,7 @@ describe('kernel ext4 on the splitter (loop over a FUSE export of the NBD disk)'
         'disk0',
         '--control',
         ctl,
+        '--caller-freezes', // the test freezes the filesystem itself (fsfreeze) around 'app'
       ]),
     );
     const bookmark = (id: string, consistency: 'crash' | 'app') =>

@@ -99,6 +99,25 @@ describe('timer trigger', () => {
     });
   });
 
+  it('a disabled function (AzureWebJobs.<name>.Disabled) does not tick; the admin API still runs it', async () => {
+    const { out } = await start({
+      TICK_SCHEDULE: '*/1 * * * * *',
+      TICK_ON_STARTUP: 'true',
+      'AzureWebJobs.tick.Disabled': 'true',
+    });
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(readEvents<Tick>(out)).toEqual([]);
+    const run = await fetch(`${host!.baseUrl}/admin/functions/tick`, {
+      method: 'POST',
+      body: '{}',
+      headers: { 'x-functions-key': 'master-key-for-tests' },
+    });
+    expect(run.status).toBe(202);
+    await waitFor('the tick run by hand', () => readEvents<Tick>(out)[0]);
+    // The host exports its settings to process.env (the app reads them there): not to the next test.
+    delete process.env['AzureWebJobs.tick.Disabled'];
+  });
+
   it('rejects an invalid schedule at start', async () => {
     await expect(start({ TICK_SCHEDULE: 'every now and then' })).rejects.toThrow(/NCRONTAB/);
   });
