@@ -1,5 +1,5 @@
 import type { BackendHost, BackendOptions } from './backendOptions';
-import type { InboxMessage } from './engine';
+import type { InboxMessage } from './engineState';
 import { parseJson } from './history';
 import { inboxKey, type ActivityRow, type HubStore } from './store';
 import type { WorkTracker } from './workTracker';

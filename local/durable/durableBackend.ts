@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { ActivityRunner, activityFromRow } from './activityRunner';
 import type { BackendHost, BackendOptions } from './backendOptions';
-import type { InboxMessage } from './engine';
+import type { InboxMessage } from './engineState';
 import type { HistoryEvent } from './history';
 import { HttpError } from './httpError';
 import { OrchestrationRunner } from './orchestrationRunner';

@@ -1,12 +1,7 @@
 import type { TableEntity, TransactionAction } from '@azure/data-tables';
 import { randomUUID } from 'node:crypto';
-import {
-  newEngineState,
-  type Applied,
-  type InboxMessage,
-  type Prepared,
-  type WorkItem,
-} from './engine';
+import type { Applied } from './applyResult';
+import { newEngineState, type InboxMessage, type Prepared, type WorkItem } from './engineState';
 import { EventType, type HistoryEvent } from './history';
 import {
   activityRowKey,

@@ -1,5 +1,6 @@
 import type { BackendHost } from './backendOptions';
-import { applyResult, parseOrchestratorFailure, type Applied, type Prepared } from './engine';
+import { applyResult, parseOrchestratorFailure, type Applied } from './applyResult';
+import type { Prepared } from './engineState';
 import {
   EventType,
   UPPER_SCHEMA_VERSION,

@@ -1,12 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { BackendHost, BackendOptions } from './backendOptions';
-import {
-  newEngineState,
-  prepareEpisode,
-  type Applied,
-  type InboxMessage,
-  type Prepared,
-} from './engine';
+import type { Applied } from './applyResult';
+import { newEngineState, type InboxMessage, type Prepared } from './engineState';
+import { prepareEpisode } from './prepareEpisode';
 import { planEpisodeCommit } from './episodeCommit';
 import type { HistoryEvent } from './history';
 import { invokeOrchestrator } from './invokeOrchestrator';

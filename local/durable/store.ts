@@ -1,7 +1,7 @@
 import { TableClient, type TableEntity, type TransactionAction } from '@azure/data-tables';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { randomBytes } from 'node:crypto';
-import type { EngineState, InboxMessage } from './engine';
+import type { EngineState, InboxMessage } from './engineState';
 import type { HistoryEvent } from './history';
 
 /**

@@ -1,5 +1,5 @@
 import type { OrchestrationHandler } from 'durable-functions';
-import type { InboxMessage, WorkItem } from '../../local/durable/engine';
+import type { InboxMessage, WorkItem } from '../../local/durable/engineState';
 import { planBody } from '../../core/plans/planSchema';
 import { groupsToRun } from '../../core/plans/planRun';
 import { redactGroups } from '../../core/plans/planSecrets';

@@ -2,14 +2,16 @@ import type { OrchestrationHandler } from 'durable-functions';
 import { DummyOrchestrationContext } from 'durable-functions';
 import {
   applyResult,
-  newEngineState,
   parseOrchestratorFailure,
-  prepareEpisode,
   type Applied,
+} from '../../local/durable/applyResult';
+import {
+  newEngineState,
   type EngineState,
   type InboxMessage,
   type WorkItem,
-} from '../../local/durable/engine';
+} from '../../local/durable/engineState';
+import { prepareEpisode } from '../../local/durable/prepareEpisode';
 import {
   UPPER_SCHEMA_VERSION,
   type HistoryEvent,
