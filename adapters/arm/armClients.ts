@@ -57,6 +57,8 @@ export interface ArmClients {
   rest(method: 'GET' | 'PUT' | 'DELETE', url: string, body?: unknown): Promise<PipelineResponse>;
   /** A request with no ARM credential: SAS URLs of disks, serial logs (the URL carries its own grant). */
   sas(url: string, headers?: Record<string, string>): Promise<PipelineResponse>;
+  /** A ranged binary GET of a SAS URL (disk and snapshot access URIs): status and bytes. */
+  sasBytes(url: string, offset: number, length: number): Promise<{ status: number; body: Buffer }>;
 }
 
 export function createArmClients(s: ArmTargetSettings): ArmClients {
@@ -91,5 +93,19 @@ export function createArmClients(s: ArmTargetSettings): ArmClients {
         http,
         createPipelineRequest({ url, method: 'GET', headers: createHttpHeaders(headers) }),
       ),
+    sasBytes: async (url, offset, length) => {
+      const res = await plain.sendRequest(
+        http,
+        createPipelineRequest({
+          url,
+          method: 'GET',
+          headers: createHttpHeaders({ range: `bytes=${offset}-${offset + length - 1}` }),
+          streamResponseStatusCodes: new Set([200, 206]),
+        }),
+      );
+      const chunks: Buffer[] = [];
+      for await (const c of res.readableStreamBody ?? []) chunks.push(Buffer.from(c as Buffer));
+      return { status: res.status, body: Buffer.concat(chunks) };
+    },
   };
 }

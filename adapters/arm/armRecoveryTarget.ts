@@ -6,9 +6,11 @@ import type {
   ResourceId,
   ResourceSpec,
   ResourceView,
+  SnapshotReader,
   VmAction,
   VmInstanceView,
 } from '../../core/recovery/ports';
+import { openSnapshotReader } from './snapshotReader';
 import { createArmClients, type ArmClients, type ArmTargetSettings } from './armClients';
 import { armError, failedOperation } from './armErrors';
 import {
@@ -389,6 +391,10 @@ export class ArmRecoveryTarget implements RecoveryTarget {
         );
       }
     });
+  }
+
+  openSnapshot(snapshotId: ResourceId, seconds: number): Promise<SnapshotReader> {
+    return this.guard(`read ${snapshotId}`, () => openSnapshotReader(this.c, snapshotId, seconds));
   }
 
   private idOf(spec: ResourceSpec): string {

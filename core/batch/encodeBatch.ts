@@ -86,6 +86,7 @@ export function encodeBatch(
     cipher: 'aes-256-gcm',
     keyId: input.keyId,
     nonce: nonce.toString('hex'),
+    ...(input.direction ? { direction: input.direction } : {}),
   };
   // Same rules as the receiver: the agent must never produce a batch the cloud refuses.
   validateHeader(header);

@@ -27,6 +27,7 @@ const HEADER_KEYS = new Set([
   'cipher',
   'keyId',
   'nonce',
+  'direction',
 ]);
 const EXTENT_KEYS = new Set(['offset', 'length', 'kind', 'sha256', 'codec', 'at', 'encodedLength']);
 const BOOKMARK_KEYS = new Set(['id', 'consistency', 'groupId', 'barrier', 'createdAt']);
@@ -176,6 +177,9 @@ export function validateHeader(value: unknown): BatchHeader {
     throw validation(`nonce must be ${GCM_NONCE_BYTES * 2} lowercase hex digits.`);
   }
   const bookmark = h.bookmark === undefined ? undefined : validateBookmark(h.bookmark);
+  if (h.direction !== undefined && h.direction !== 'to-site') {
+    throw validation(`direction ${JSON.stringify(h.direction)} is not supported (want to-site).`);
+  }
   if (!Array.isArray(h.extents)) throw validation('extents must be an array.');
   if (h.extents.length > MAX_EXTENTS_PER_BATCH) {
     throw validation(
@@ -253,6 +257,7 @@ export function validateHeader(value: unknown): BatchHeader {
     cipher: 'aes-256-gcm',
     keyId,
     nonce: h.nonce,
+    ...(h.direction === 'to-site' ? { direction: 'to-site' as const } : {}),
   };
 }
 

@@ -38,6 +38,11 @@ export interface BatchHeader {
   keyId: string;
   /** 96-bit GCM nonce, hex; random per envelope. */
   nonce: string;
+  /**
+   * 'to-site': a reverse batch (Azure disk → site, failback). Authenticated with the header, so
+   * a forward batch can never be replayed onto the site disk, nor a reverse one into a replica.
+   */
+  direction?: 'to-site';
 }
 
 /** What the caller of encodeBatch decides; the rest of the header is derived. */

@@ -191,6 +191,15 @@ export interface ByteRange {
   length: number;
 }
 
+/** Reads of one snapshot through a short-lived grant (never seen outside the adapter). */
+export interface SnapshotReader {
+  readonly sizeBytes: number;
+  /** [offset, offset+length) of the snapshot; 512-aligned. */
+  read(offset: number, length: number): Promise<Buffer>;
+  /** Revokes the grant (idempotent). */
+  close(): Promise<void>;
+}
+
 export interface RecoveryTarget {
   /** The subscription's resource id prefix, e.g. `/subscriptions/{sub}`. */
   readonly subscriptionPath: string;
@@ -216,4 +225,10 @@ export interface RecoveryTarget {
    * (Azure: page-range diff of the two snapshots' access URIs); without a base, every written range.
    */
   changedRanges(snapshotId: ResourceId, baseSnapshotId?: ResourceId): Promise<ByteRange[]>;
+  /**
+   * Opens a snapshot for reading (grant access, ranged GETs of its access URI, revoke): the
+   * failback diff reads the changed ranges this way. The access URI stays inside the adapter,
+   * out of saga histories and logs.
+   */
+  openSnapshot(snapshotId: ResourceId, seconds: number): Promise<SnapshotReader>;
 }

@@ -265,4 +265,8 @@ export class FileRecoveryTarget implements RecoveryTarget {
   async changedRanges(): Promise<never> {
     throw new Error('not needed by these tests');
   }
+
+  async openSnapshot(): Promise<never> {
+    throw new Error('not needed by these tests');
+  }
 }
