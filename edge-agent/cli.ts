@@ -18,6 +18,7 @@ import { followGenerationsOf } from './generations';
 import { readJson, sleep, writeFileAtomic } from './fsUtil';
 import { makeProgress } from './progress';
 import { restoreDisk } from './restore';
+import { receiveFailback } from './failbackReceive';
 import { runServeDisk } from './nbd/serveDisk';
 import { sinkFor } from './sender';
 
@@ -29,6 +30,8 @@ const USAGE = `usage: haven-agent <command> [options]
   bookmark [--app] [--tag T] [--json]        cut a bookmark now (--app: run the freeze/thaw hooks around it)
   status [--json]                            per disk: state, spool backlog, acked seq, RPO
   restore --point ID --disk DISK --to PATH [--json]
+  failback-receive --disk DISK --to PATH [--wait] [--json]
+                                             failback: prove PATH equals the failover point, apply the reverse batches in order, report the digest
   serve-disk DISK... --socket PATH...        serve disks over NBD (0600 Unix sockets) through the write splitter (docs/nbd.md)
 common: --state-dir D (default ${DEFAULT_STATE_DIR}); run --capture DIR writes batches to DIR instead of Event Hubs`;
 
@@ -37,7 +40,7 @@ interface Args {
   flags: Record<string, string | true>;
 }
 
-const BOOL_FLAGS = new Set(['once', 'json', 'app', 'help']);
+const BOOL_FLAGS = new Set(['once', 'json', 'app', 'help', 'wait']);
 
 export function parseArgs(argv: string[]): Args {
   const out: Args = { _: [], flags: {} };
@@ -334,6 +337,26 @@ export async function main(argv: string[]): Promise<number> {
         );
         print(
           `Restored ${diskId} of ${pointId} to ${to}: ${(r.bytesWritten / 2 ** 20).toFixed(1)} MiB written of ${(r.sizeBytes / 2 ** 20).toFixed(1)} MiB; digest ${r.verified ? 'verified' : 'not recorded by the point'}.`,
+          r,
+        );
+        return 0;
+      }
+      case 'failback-receive': {
+        const id = await state.identity();
+        const diskId = str(a, 'disk', true)!;
+        const to = path.resolve(str(a, 'to', true)!);
+        const r = await receiveFailback({
+          api: new ControlPlaneClient(id.api, id.credential),
+          machineId: id.machineId,
+          diskId,
+          target: to,
+          stateDir: state.dir,
+          key: { keyId: id.keyId, dataKey: Buffer.from(id.dataKey, 'base64') },
+          progress: makeProgress({ json, tty: !!process.stderr.isTTY }),
+          wait: a.flags.wait === true,
+        });
+        print(
+          `Failback of ${diskId} onto ${to}: ${r.batchesApplied} reverse batches applied (${(r.bytesFetched / 2 ** 20).toFixed(1)} MiB fetched), up to #${r.lastSeq}; ${r.done ? 'digest equals the Azure disk: done' : 'final diff not listed yet'}.`,
           r,
         );
         return 0;

@@ -3,6 +3,7 @@
 import './controlPlane';
 import './replication';
 import './recovery';
+import './failback';
 import './plans';
 import './alerts';
 import '../orchestrations';

@@ -1,11 +1,14 @@
 import * as df from 'durable-functions';
 import type { ActivityHandler, OrchestrationHandler } from 'durable-functions';
 import { armActivities } from './activities/armActivities';
+import { failbackActivities } from './activities/failbackActivities';
 import { recoveryActivities } from './activities/recoveryActivities';
 import { CANCEL_FAILOVER, cancelFailoverOrchestrator } from './cancelFailover';
 import { CHANGE_RECOVERY_POINT, changeRecoveryPointOrchestrator } from './changeRecoveryPoint';
 import { COMMIT_FAILOVER, commitFailoverOrchestrator } from './commitFailover';
+import { FAILBACK, failbackOrchestrator } from './failback';
 import { FAILOVER, failoverOrchestrator } from './failover';
+import { REPROTECT, reprotectOrchestrator } from './reprotect';
 import type { ActivityWrapper } from './registerEnableProtection';
 import { TEST_FAILOVER, testFailoverOrchestrator } from './testFailover';
 import { TEST_FAILOVER_CLEANUP, testFailoverCleanupOrchestrator } from './testFailoverCleanup';
@@ -18,12 +21,18 @@ export const recoveryOrchestrators: Record<string, OrchestrationHandler> = {
   [CHANGE_RECOVERY_POINT]: changeRecoveryPointOrchestrator,
   [COMMIT_FAILOVER]: commitFailoverOrchestrator,
   [CANCEL_FAILOVER]: cancelFailoverOrchestrator,
+  [REPROTECT]: reprotectOrchestrator,
+  [FAILBACK]: failbackOrchestrator,
 };
 
 /** Registers the recovery sagas and their activities. */
 export function registerRecovery(wrap: ActivityWrapper = (_n, h) => h): void {
   for (const [name, fn] of Object.entries(recoveryOrchestrators)) df.app.orchestration(name, fn);
-  for (const [name, handler] of Object.entries({ ...armActivities, ...recoveryActivities })) {
+  for (const [name, handler] of Object.entries({
+    ...armActivities,
+    ...recoveryActivities,
+    ...failbackActivities,
+  })) {
     df.app.activity(name, { handler: wrap(name, handler) as unknown as ActivityHandler });
   }
 }

@@ -1,4 +1,5 @@
 import type { CollectionDef } from '../documents/ports';
+import type { FailbackRecord } from '../failback/model';
 import type { ResourceId } from './ports';
 import type { StoredRecoverySettings } from './settings';
 
@@ -67,6 +68,8 @@ export interface RecoveryRecordDoc {
   machineId: string;
   test?: TestFailoverRecord;
   failover?: FailoverRecord;
+  /** The way back after a committed failover (reprotect, failback). */
+  failback?: FailbackRecord;
   updatedAt: string;
 }
 

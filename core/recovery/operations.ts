@@ -12,6 +12,8 @@ export const RecoveryJob = {
   changePoint: 'change-recovery-point',
   commit: 'commit-failover',
   cancel: 'cancel-failover',
+  reprotect: 'reprotect',
+  failback: 'failback',
 } as const;
 export type RecoveryJobType = (typeof RecoveryJob)[keyof typeof RecoveryJob];
 
@@ -22,6 +24,8 @@ export const recoveryOrchestrationForJob: Record<RecoveryJobType, string> = {
   [RecoveryJob.changePoint]: 'changeRecoveryPoint',
   [RecoveryJob.commit]: 'commitFailover',
   [RecoveryJob.cancel]: 'cancelFailover',
+  [RecoveryJob.reprotect]: 'reprotect',
+  [RecoveryJob.failback]: 'failback',
 };
 
 /** Step names; the bench and the job result report their durations. */
@@ -38,6 +42,12 @@ export const Step = {
   deleteResources: 'delete-resources',
   deleteOldDisks: 'delete-old-disks',
   commit: 'commit',
+  // The way back (docs/failback.md).
+  reverseSession: 'reverse-session',
+  firstDiff: 'first-diff',
+  powerOff: 'power-off',
+  finalDiff: 'final-diff',
+  siteApply: 'site-apply',
 } as const;
 
 const bring = [Step.point, Step.network, Step.diskImport, Step.vmCreate, Step.boot, Step.probe];
@@ -58,6 +68,8 @@ export const stepsOf: Record<RecoveryJobType, string[]> = {
     Step.record,
   ],
   [RecoveryJob.commit]: [Step.commit],
+  [RecoveryJob.reprotect]: [Step.reverseSession, Step.firstDiff, Step.record],
+  [RecoveryJob.failback]: [Step.powerOff, Step.finalDiff, Step.siteApply, Step.record],
 };
 
 /** The body of a recovery POST (what each operation reads of it). */

@@ -75,5 +75,12 @@ export async function checkRecoveryRequest(
     case RecoveryJob.cancel:
       need('failed-over');
       return idle();
+    case RecoveryJob.reprotect:
+      return need('committed');
+    case RecoveryJob.failback:
+      need('reprotected');
+      if (!rec.failback)
+        throw conflict(`Machine '${machineId}' has no reverse replication to fail back with.`);
+      return;
   }
 }

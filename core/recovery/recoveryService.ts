@@ -114,7 +114,9 @@ export class RecoveryService {
           ? rec.test?.cleanupJobId
           : op === RecoveryJob.failover
             ? rec.failover?.jobId
-            : rec.failover?.busyJobId;
+            : op === RecoveryJob.reprotect || op === RecoveryJob.failback
+              ? rec.failback?.failbackJobId
+              : rec.failover?.busyJobId;
     if (!id) return undefined;
     const job = await this.d.jobs.get(id).catch(() => undefined);
     return job?.type === op && job.state === 'queued' ? job : undefined;
@@ -207,6 +209,20 @@ export class RecoveryService {
           throw e;
         }
         return;
+      case RecoveryJob.reprotect:
+      case RecoveryJob.failback: {
+        const [to, from] =
+          op === RecoveryJob.reprotect
+            ? (['reprotecting', 'committed'] as const)
+            : (['failing-back', 'reprotected'] as const);
+        await items.transition(machineId, to, { from: [from], jobId, reason: op });
+        await records.mutate(machineId, (r) => {
+          if (!r.failback) return undefined;
+          r.failback = { ...r.failback, failbackJobId: jobId };
+          return r;
+        });
+        return;
+      }
       default: {
         const kind =
           op === RecoveryJob.changePoint

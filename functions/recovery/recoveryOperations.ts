@@ -96,3 +96,17 @@ export const cancelFailover = operation(
   emptyBody,
   'Cancel the failover: delete the VM and its disks; back to protected, replication continues',
 );
+export const reprotect = operation(
+  'startReprotect',
+  'reprotect',
+  RecoveryJob.reprotect,
+  emptyBody,
+  'After commit: replicate the Azure disks back to the site (the first diff since the failover point)',
+);
+export const failback = operation(
+  'startFailback',
+  'failback',
+  RecoveryJob.failback,
+  emptyBody,
+  "Planned failback: power off the Azure VM, ship the final diff, wait for the site's digest",
+);

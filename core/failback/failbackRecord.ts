@@ -1,0 +1,129 @@
+import { conflict, notFound } from '../errors';
+import type { RecoveryRecords } from '../recovery/recoveryRecords';
+import type { BlobStore } from '../replication/blobPorts';
+import type { FailbackDisk, FailbackRecord, ReverseBatchRef } from './model';
+import { diskFailedBack, outContainerOf } from './model';
+
+/**
+ * The failback session as the site agent sees it (its plan: the batches to apply, with short
+ * read URLs) and what it reports (the digest after the last batch), over the recovery record.
+ */
+
+export interface PlanDisk {
+  diskId: string;
+  session: number;
+  pointId: string;
+  pointDigest: string;
+  sizeBytes: number;
+  batches: { seq: number; url: string; sha256: string; bytes: number }[];
+  expectedDigest: string;
+  final: boolean;
+}
+
+/** The agent's plan: every listed batch with a read-only URL of `ttlSec` (no storage key). */
+export async function failbackPlan(
+  d: { records: RecoveryRecords; blobs: Pick<BlobStore, 'readUrl'> },
+  machineId: string,
+  ttlSec: number,
+): Promise<{ disks: PlanDisk[] }> {
+  const fb = (await d.records.get(machineId)).failback;
+  if (!fb) throw notFound('Failback of machine', machineId);
+  const container = outContainerOf(machineId);
+  const disks: PlanDisk[] = [];
+  for (const x of fb.disks) {
+    disks.push({
+      diskId: x.diskId,
+      session: fb.session,
+      pointId: fb.pointId,
+      pointDigest: x.pointDigest,
+      sizeBytes: x.sizeBytes,
+      batches: await Promise.all(
+        x.batches.map(async (b) => ({
+          seq: b.seq,
+          sha256: b.sha256,
+          bytes: b.bytes,
+          url: await d.blobs.readUrl(container, b.blob, ttlSec),
+        })),
+      ),
+      expectedDigest: x.expectedDigest,
+      final: x.final,
+    });
+  }
+  return { disks };
+}
+
+export interface AppliedReport {
+  diskId: string;
+  session: number;
+  seq: number;
+  digest: string;
+}
+
+/**
+ * The agent applied up to `seq` and computed `digest`: accepted only when that is the last
+ * batch of the final diff and the digest is the Azure disk's; anything else is kept as a
+ * mismatch (never as done).
+ */
+export async function reportApplied(
+  records: RecoveryRecords,
+  machineId: string,
+  rep: AppliedReport,
+  now: string,
+): Promise<{ accepted: boolean; expectedDigest: string }> {
+  let out = { accepted: false, expectedDigest: '' };
+  await records.mutate(machineId, (r) => {
+    const fb = r.failback;
+    if (!fb || fb.session !== rep.session)
+      throw conflict(`Failback session ${rep.session} of '${machineId}' is not the current one.`);
+    const disk = fb.disks.find((x) => x.diskId === rep.diskId);
+    if (!disk) throw notFound('Failback disk', rep.diskId);
+    const last = disk.batches[disk.batches.length - 1]?.seq ?? 0;
+    const ok = disk.final && rep.seq === last && rep.digest === disk.expectedDigest;
+    out = { accepted: ok, expectedDigest: disk.final ? disk.expectedDigest : '' };
+    if (ok) disk.applied = { seq: rep.seq, digest: rep.digest, at: now };
+    else disk.mismatch = { seq: rep.seq, digest: rep.digest, at: now };
+    return r;
+  });
+  return out;
+}
+
+/** Adds a shipment to a disk (idempotent by `key`: a repeated activity records nothing twice). */
+export function recordShipment(
+  fb: FailbackRecord,
+  key: string,
+  diskId: string,
+  s: {
+    batches: ReverseBatchRef[];
+    bytesChanged: number;
+    expectedDigest: string;
+    snapshotId: string;
+    final: boolean;
+  },
+): boolean {
+  if (fb.shipped.includes(key)) return false;
+  const disk = fb.disks.find((x) => x.diskId === diskId);
+  if (!disk) throw notFound('Failback disk', diskId);
+  disk.batches.push(...s.batches);
+  disk.bytesChanged += s.bytesChanged;
+  disk.expectedDigest = s.expectedDigest;
+  disk.baseSnapshotId = s.snapshotId;
+  disk.final = s.final;
+  delete disk.mismatch;
+  fb.shipped.push(key);
+  return true;
+}
+
+/** Per disk: done, or what is outstanding (for the saga waiting on the site). */
+export function siteStatus(fb: FailbackRecord): {
+  done: boolean;
+  disks: { diskId: string; done: boolean; applied?: number; last: number; mismatch?: string }[];
+} {
+  const disks = fb.disks.map((d: FailbackDisk) => ({
+    diskId: d.diskId,
+    done: diskFailedBack(d),
+    ...(d.applied ? { applied: d.applied.seq } : {}),
+    last: d.batches[d.batches.length - 1]?.seq ?? 0,
+    ...(d.mismatch ? { mismatch: d.mismatch.digest } : {}),
+  }));
+  return { done: disks.every((d) => d.done), disks };
+}

@@ -1,0 +1,70 @@
+import { incomingContainerOf } from '../batch';
+
+/**
+ * The failback session of a machine (kept in its recovery record, `failback`): what the Azure
+ * disks shipped back to the site as reverse batches, and what the site agent applied.
+ */
+
+/** One sealed reverse batch in the machine's `out-<machineId>` container. */
+export interface ReverseBatchRef {
+  seq: number;
+  blob: string;
+  /** sha256 of the envelope (the agent checks it before opening). */
+  sha256: string;
+  /** Envelope bytes (what travels to the site). */
+  bytes: number;
+  /** Disk bytes it carries. */
+  dataBytes: number;
+}
+
+export interface FailbackDisk {
+  diskId: string;
+  /** The managed disk the failover made for it. */
+  azureDiskId: string;
+  sizeBytes: number;
+  /** Digest of the failover point: the site disk must equal it before any batch is applied. */
+  pointDigest: string;
+  /** The newest snapshot shipped: the next diff is taken against it. */
+  baseSnapshotId?: string;
+  batches: ReverseBatchRef[];
+  /** The Azure disk's digest once every listed batch is applied (the last snapshot's). */
+  expectedDigest: string;
+  /** The last diff (Azure VM powered off) is listed: nothing more will come. */
+  final: boolean;
+  /** Bytes the Azure disk changed, by the diffs (changed ranges, block-aligned). */
+  bytesChanged: number;
+  /** What the agent reported: the last seq applied and the digest it then computed. */
+  applied?: { seq: number; digest: string; at: string };
+  /** A digest the agent reported that was not the expected one (never accepted as done). */
+  mismatch?: { seq: number; digest: string; at: string };
+}
+
+export interface FailbackRecord {
+  /** Numbers the sessions of a machine: the reverse batches' generation. */
+  session: number;
+  reprotectJobId: string;
+  failbackJobId?: string;
+  pointId: string;
+  vmId: string;
+  disks: FailbackDisk[];
+  /** Idempotency of the ship activity: instance id + step → done. */
+  shipped: string[];
+  startedAt: string;
+}
+
+/** The container of a machine's reverse batches: one per machine, named like its `in-` one. */
+export const outContainerOf = (machineId: string): string =>
+  `out-${incomingContainerOf(machineId).slice('in-'.length)}`;
+
+export const reverseBlobName = (diskId: string, session: number, seq: number): string =>
+  `${diskId}/g${session}/${String(seq).padStart(12, '0')}`;
+
+export const digestsBlobName = (diskId: string, session: number): string =>
+  `${diskId}/g${session}/block-digests`;
+
+/** Done: the final diff is listed and the agent applied its last batch with the right digest. */
+export const diskFailedBack = (d: FailbackDisk): boolean =>
+  d.final &&
+  d.applied !== undefined &&
+  d.applied.seq === (d.batches[d.batches.length - 1]?.seq ?? 0) &&
+  d.applied.digest === d.expectedDigest;

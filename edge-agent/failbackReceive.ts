@@ -1,0 +1,223 @@
+import { createHash } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { DIGEST_BLOCK, blockCount, blockDigest, treeDigest } from '../core/disk/digest';
+import { HavenError, integrity } from '../core/errors';
+import { openReverseBatch } from '../core/failback/reverseBatch';
+import type { ControlPlaneClient } from './controlPlaneClient';
+import { readJson, sleep, writeFileAtomic } from './fsUtil';
+import type { Progress } from './progress';
+import { restoreDisk } from './restore';
+
+/** One disk of the failback plan the control plane lists for the agent. */
+export interface FailbackPlanDisk {
+  diskId: string;
+  session: number;
+  pointId: string;
+  pointDigest: string;
+  sizeBytes: number;
+  batches: { seq: number; url: string; sha256: string; bytes: number }[];
+  expectedDigest: string;
+  final: boolean;
+}
+
+/** Where a disk's failback stands on the site (written after every applied batch). */
+export interface FailbackCursor {
+  session: number;
+  /** The site disk was proven equal to the failover point (or restored to it). */
+  proved: boolean;
+  /** The last reverse batch applied and synced. */
+  seq: number;
+}
+
+export interface ReceiveResult {
+  diskId: string;
+  session: number;
+  target: string;
+  /** Site blocks that differed from the failover point and were restored first. */
+  provedBytesWritten: number;
+  batchesApplied: number;
+  /** Envelope bytes fetched (what travelled to the site). */
+  bytesFetched: number;
+  dataBytesApplied: number;
+  lastSeq: number;
+  digest: string;
+  /** The control plane accepted the digest as the Azure disk's at failback. */
+  done: boolean;
+}
+
+export const cursorFile = (stateDir: string, diskId: string): string =>
+  path.join(stateDir, 'failback', `${diskId}.json`);
+
+/** sha256 tree digest of a disk image or device (the same tree the cloud computes). */
+export async function diskDigest(file: string, sizeBytes: number): Promise<string> {
+  const fh = await fsp.open(file, 'r');
+  try {
+    const digests: Buffer[] = new Array<Buffer>(blockCount(sizeBytes));
+    const buf = Buffer.alloc(4 * 1024 * 1024);
+    for (let off = 0; off < sizeBytes; off += buf.length) {
+      const len = Math.min(buf.length, sizeBytes - off);
+      const { bytesRead } = await fh.read(buf, 0, len, off);
+      buf.fill(0, bytesRead, len);
+      for (let i = 0; i < len; i += DIGEST_BLOCK)
+        digests[(off + i) / DIGEST_BLOCK] = blockDigest(
+          buf.subarray(i, Math.min(i + DIGEST_BLOCK, len)),
+        );
+    }
+    return treeDigest(digests, sizeBytes);
+  } finally {
+    await fh.close();
+  }
+}
+
+export interface ReceiveOptions {
+  api: ControlPlaneClient;
+  machineId: string;
+  diskId: string;
+  target: string;
+  stateDir: string;
+  key: { keyId: string; dataKey: Buffer };
+  progress: Progress;
+  /** Keep going until the final diff is applied (else: apply what is listed now and stop). */
+  wait?: boolean;
+  pollMs?: number;
+  fetchImpl?: typeof fetch;
+  /** Tests: called after each batch is applied and its cursor written. */
+  onApplied?: (seq: number) => void;
+}
+
+/**
+ * Receives a failback onto the site disk: proves the disk equals the failover point (a disk
+ * that does not is restored to it first, moving only the blocks that differ), then applies
+ * the reverse batches strictly in seq order, each synced before the cursor moves past it. A
+ * crash re-applies at most the batch in flight (absolute writes: idempotent). Once the final
+ * diff is applied the disk's digest is reported; done only when the control plane finds it
+ * equal to the Azure disk's.
+ */
+export async function receiveFailback(o: ReceiveOptions): Promise<ReceiveResult> {
+  const f = o.fetchImpl ?? fetch;
+  const cfile = cursorFile(o.stateDir, o.diskId);
+  await fsp.mkdir(path.dirname(cfile), { recursive: true, mode: 0o700 });
+  const r: ReceiveResult = {
+    diskId: o.diskId,
+    session: 0,
+    target: o.target,
+    provedBytesWritten: 0,
+    batchesApplied: 0,
+    bytesFetched: 0,
+    dataBytesApplied: 0,
+    lastSeq: 0,
+    digest: '',
+    done: false,
+  };
+  for (;;) {
+    const plan = await planFor(o);
+    r.session = plan.session;
+    let cur = await readJson<FailbackCursor>(cfile);
+    if (!cur || cur.session !== plan.session)
+      cur = { session: plan.session, proved: false, seq: 0 };
+    if (!cur.proved) {
+      const have = await diskDigest(o.target, plan.sizeBytes).catch(() => '');
+      if (have !== plan.pointDigest) {
+        const restored = await restoreDisk(
+          o.api,
+          o.machineId,
+          plan.pointId,
+          o.diskId,
+          o.target,
+          o.progress,
+        );
+        r.provedBytesWritten = restored.bytesWritten;
+      }
+      cur = { ...cur, proved: true };
+      await writeFileAtomic(cfile, JSON.stringify(cur));
+    }
+    const fh = await fsp.open(o.target, 'r+');
+    try {
+      for (const b of plan.batches) {
+        if (b.seq <= cur.seq) continue;
+        if (b.seq !== cur.seq + 1)
+          throw integrity(`Reverse batch #${cur.seq + 1} of ${o.diskId} is missing from the plan.`);
+        const env = await fetchBatch(f, b);
+        r.bytesFetched += env.length;
+        const opened = await openReverseBatch(
+          env,
+          { machineId: o.machineId, diskId: o.diskId, session: plan.session, seq: b.seq },
+          (_m, keyId) => {
+            if (keyId !== o.key.keyId)
+              throw new HavenError(
+                'forbidden',
+                `Reverse batch sealed under key '${keyId}', not the agent's.`,
+              );
+            return o.key.dataKey;
+          },
+        );
+        for (const e of opened.extents) {
+          const data = e.kind === 'data' ? e.data : Buffer.alloc(e.length);
+          await fh.write(data, 0, data.length, e.offset);
+          r.dataBytesApplied += data.length;
+        }
+        await fh.datasync();
+        cur = { ...cur, seq: b.seq };
+        await writeFileAtomic(cfile, JSON.stringify(cur));
+        r.batchesApplied++;
+        o.onApplied?.(b.seq);
+      }
+    } finally {
+      await fh.close();
+    }
+    r.lastSeq = cur.seq;
+    if (plan.final) {
+      r.digest = await diskDigest(o.target, plan.sizeBytes);
+      const rep = await o.api.request<{ accepted: boolean }>(
+        'POST',
+        `machines/${o.machineId}/failback/applied`,
+        { diskId: o.diskId, session: plan.session, seq: cur.seq, digest: r.digest },
+      );
+      r.done = rep.body.accepted;
+      if (!r.done)
+        throw integrity(
+          `The site disk ${o.diskId} (digest ${r.digest.slice(0, 12)}…) does not equal the Azure disk at failback.`,
+        );
+      return r;
+    }
+    if (!o.wait) return r;
+    await sleep(o.pollMs ?? 2000);
+  }
+}
+
+async function planFor(o: ReceiveOptions): Promise<FailbackPlanDisk> {
+  const res = await o.api.request<{ disks: FailbackPlanDisk[] }>(
+    'GET',
+    `machines/${o.machineId}/failback`,
+  );
+  const d = res.body.disks.find((x) => x.diskId === o.diskId);
+  if (!d) throw new HavenError('not-found', `No failback lists disk '${o.diskId}'.`);
+  return d;
+}
+
+/** One envelope, checked against the sha256 the plan lists (a swapped blob never opens). */
+async function fetchBatch(
+  f: typeof fetch,
+  b: FailbackPlanDisk['batches'][number],
+): Promise<Buffer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const res = await f(b.url, { headers: { 'x-ms-version': '2021-08-06' } });
+      if (res.status !== 200)
+        throw new HavenError(
+          res.status >= 500 ? 'transient' : 'integrity',
+          `Reverse batch #${b.seq}: HTTP ${res.status}.`,
+        );
+      const buf = Buffer.from(await res.arrayBuffer());
+      if (createHash('sha256').update(buf).digest('hex') !== b.sha256)
+        throw integrity(
+          `Reverse batch #${b.seq} is not the batch the control plane listed (sha256).`,
+        );
+      return buf;
+    } catch (e) {
+      if (attempt >= 4 || (e instanceof HavenError && !e.retryable)) throw e;
+      await sleep(300 * 2 ** attempt);
+    }
+  }
+}

@@ -1,0 +1,3 @@
+// The way back (reprotect, failback): the site agent's routes.
+import './agentFailback';
+export {};

@@ -1,0 +1,97 @@
+import type { OrchestrationContext, OrchestrationHandler } from 'durable-functions';
+import { Step, type RecoveryJobInput } from '../core/recovery/operations';
+import type { VmInstanceView } from '../core/recovery/ports';
+import { FailbackActivity as F, type BegunSession } from './activities/failbackActivities';
+import { ArmActivity } from './activities/armActivities';
+import { RecoveryActivity as A } from './activities/recoveryActivities';
+import type { OperationHandle } from '../core/recovery/ports';
+import { snapshotAndShip } from './failbackDiff';
+import { runRecoverySaga, type Gen, type RecoverySaga } from './recoverySaga';
+
+/**
+ * Failback (reprotected → failing-back → failed-back), planned: the Azure VM is powered off
+ * (its writes end), the final diff is shipped, and the saga waits until the site agent has
+ * applied every reverse batch and reported the site disk's digest equal to the Azure disk's.
+ * Failing before that (or the agent never reporting within the wait) starts the Azure VM
+ * again and returns the machine to `reprotected`: the batches shipped stay listed, so the
+ * site never has to undo anything.
+ */
+export const FAILBACK = 'failback';
+
+/** How long the saga waits for the site to apply the final diff before giving up. */
+export const SITE_APPLY_WAIT_MS = 2 * 3600_000;
+
+export const failbackOrchestrator: OrchestrationHandler = function* (ctx: OrchestrationContext) {
+  return yield* runRecoverySaga<RecoveryJobInput>(
+    ctx,
+    function* (s, input) {
+      const { machineId } = input;
+      // The session reprotect opened (begin is idempotent on it).
+      const session = (yield s.call(F.begin, {
+        machineId,
+        jobId: s.jobId,
+        existing: true,
+      })) as BegunSession;
+      yield* s.step(Step.powerOff, function* () {
+        s.undo.push({
+          kind: 'call',
+          name: ArmActivity.beginVmAction,
+          input: { id: session.vmId, action: 'start' },
+        });
+        yield* vmAction(s, session.vmId, 'powerOff');
+      });
+      s.undo.push({ kind: 'call', name: F.unfinal, input: { machineId } });
+      const disks = yield* s.step(
+        Step.finalDiff,
+        () => snapshotAndShip(s, input, session, 'final', true),
+        40,
+      );
+      yield* s.step(Step.siteApply, () => waitForSite(s, machineId), 60);
+      yield* s.step(Step.record, function* () {
+        yield s.call(A.setState, {
+          machineId,
+          jobId: s.jobId,
+          to: 'failed-back',
+          from: ['failing-back'],
+          reason: 'failed back: the site disk equals the Azure disk',
+        });
+      });
+      return {
+        result: { session: session.session, disks },
+        stepName: 'failed-back',
+        allowedActions: ['reenable'],
+      };
+    },
+    function* (s, { machineId }) {
+      yield s.call(A.setState, {
+        machineId,
+        jobId: s.jobId,
+        to: 'reprotected',
+        from: ['failing-back'],
+        reason: 'failback did not complete; the Azure VM runs again',
+      });
+    },
+  );
+};
+
+function* vmAction(s: RecoverySaga, vmId: string, action: 'powerOff' | 'start'): Gen<void> {
+  const handle = (yield s.call(ArmActivity.beginVmAction, { id: vmId, action })) as OperationHandle;
+  yield* s.until(handle);
+  for (;;) {
+    const v = (yield s.call(ArmActivity.instanceView, { id: vmId })) as VmInstanceView | null;
+    if (!v || v.powerState === 'stopped' || v.powerState === 'deallocated') return;
+    yield* s.sleep(s.facts.pollMs);
+  }
+}
+
+/** Until every disk is applied on the site with the Azure disk's digest. */
+function* waitForSite(s: RecoverySaga, machineId: string): Gen<void> {
+  const deadline = s.now().getTime() + SITE_APPLY_WAIT_MS;
+  for (;;) {
+    const st = (yield s.call(F.status, { machineId })) as { done: boolean };
+    if (st.done) return;
+    if (s.now().getTime() >= deadline)
+      throw new Error('The site agent did not apply the final diff in time.');
+    yield* s.sleep(Math.max(s.facts.pollMs, 1000));
+  }
+}
