@@ -1,15 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { extname, join } from 'node:path';
-import { createRoot, useRoot } from '../../app/root';
-import { loadConfig } from '../../app/config';
 import { mapLimit } from '../../core/mapLimit';
-import { createDurableDriver } from '../../local/durable/driver';
-import { startHost } from '../../local/host/startHost';
-import { startAzurite } from '../../local/stack/azurite';
-import { startCosmos } from '../../local/stack/cosmos';
 import { addPoint, recoverableMachine } from '../support/recoverableMachine';
+import { benchHost } from './benchHost';
 import type { BenchRow } from './row';
 
 /**
@@ -19,29 +11,11 @@ import type { BenchRow } from './row';
  * answers at once): the plan's own orchestration cost at scale. Baseline, same run: the same n
  * machines' test failovers and cleanups started at once through the machine API (no plan).
  */
-const KEY = 'bench-master-key-0123456789abcdef';
 const ENDED = ['succeeded', 'partially-succeeded', 'failed', 'cancelled'];
 
 export async function planOrchestration(n: number): Promise<BenchRow[]> {
-  const [azurite, cosmos] = await Promise.all([startAzurite(), startCosmos()]);
-  const stateDir = mkdtempSync(join(tmpdir(), 'plan-orch-bench-'));
-  const settings: Record<string, string> = {
-    AzureWebJobsStorage: azurite.connectionString,
-    HAVEN_STORAGE_CONNECTION: azurite.connectionString,
-    HAVEN_COSMOS_ENDPOINT: cosmos.endpoint,
-    HAVEN_COSMOS_KEY: cosmos.key,
-    HAVEN_COSMOS_DATABASE: 'planbench',
-    HAVEN_ADMIN_KEY: KEY,
-    HAVEN_KEK: randomBytes(32).toString('base64'),
-    HAVEN_RECOVERY_RESOURCE_GROUP: 'rg-bench',
-    RECOVERY_TARGET_FILE: join(stateDir, 'target.json'),
-    RECOVERY_POLL_MS: '100',
-  };
-  // A root cached by an earlier host in this process (the plan bench's local stack) points at
-  // its stopped emulators: the app here must build its own.
-  useRoot(undefined);
-  const root = createRoot(loadConfig(settings));
-  await root.ready();
+  const bench = await benchHost('plan-orch');
+  const { root, call } = bench;
   const machines = await mapLimit(
     Array.from({ length: n }, (_, i) => i),
     8,
@@ -51,22 +25,7 @@ export async function planOrchestration(n: number): Promise<BenchRow[]> {
       return id;
     },
   );
-  const host = await startHost({
-    entry: [join(__dirname, `planBenchApp${extname(__filename)}`)],
-    stateDir: join(stateDir, 'host'),
-    masterKey: KEY,
-    settings,
-    drivers: [createDurableDriver({ hubName: 'PlanBench' })],
-    log: { info() {}, warn() {}, error() {} },
-  });
-  const call = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${host.baseUrl}/api/${path}`, {
-      method,
-      headers: { 'x-functions-key': KEY, 'content-type': 'application/json' },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    return (await res.json()) as Record<string, unknown>;
-  };
+  await bench.start(join(__dirname, `planBenchApp${extname(__filename)}`), 'PlanBench');
   const ended = async (ids: string[]) => {
     const deadline = Date.now() + 15 * 60_000;
     for (const id of ids)
@@ -114,8 +73,6 @@ export async function planOrchestration(n: number): Promise<BenchRow[]> {
       },
     ];
   } finally {
-    await host.stop();
-    await Promise.all([azurite.stop(), cosmos.stop()]);
-    rmSync(stateDir, { recursive: true, force: true });
+    await bench.stop();
   }
 }

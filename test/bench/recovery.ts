@@ -1,18 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { extname, join } from 'node:path';
-import { createRoot } from '../../app/root';
-import { loadConfig } from '../../app/config';
 import { RECOVERY_CONTAINER } from '../../core/recovery/resourceNames';
 import type { OperationHandle, ResourceSpec } from '../../core/recovery/ports';
 import { REPLICAS } from '../../core/replication/names';
-import { createDurableDriver } from '../../local/durable/driver';
-import { startHost } from '../../local/host/startHost';
-import { startAzurite } from '../../local/stack/azurite';
-import { startCosmos } from '../../local/stack/cosmos';
 import { FileRecoveryTarget, idOf } from '../support/fileRecoveryTarget';
 import { addPoint, recoverableMachine } from '../support/recoverableMachine';
+import { benchHost } from './benchHost';
 import type { BenchRow } from './row';
 
 /**
@@ -23,27 +16,12 @@ import type { BenchRow } from './row';
  * to an RTO besides Azure's own disk import, VM create and the guest's boot. Baseline, same run:
  * the same blob copy and target operations called directly, one after another.
  */
-const KEY = 'bench-master-key-0123456789abcdef';
 const MiB = 1024 * 1024;
 
 export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
-  const [azurite, cosmos] = await Promise.all([startAzurite(), startCosmos()]);
-  const stateDir = mkdtempSync(join(tmpdir(), 'recovery-bench-'));
+  const bench = await benchHost('recovery');
+  const { root, call, stateDir } = bench;
   const sizeMiB = quick ? 64 : 256;
-  const settings: Record<string, string> = {
-    AzureWebJobsStorage: azurite.connectionString,
-    HAVEN_STORAGE_CONNECTION: azurite.connectionString,
-    HAVEN_COSMOS_ENDPOINT: cosmos.endpoint,
-    HAVEN_COSMOS_KEY: cosmos.key,
-    HAVEN_COSMOS_DATABASE: 'recoverybench',
-    HAVEN_ADMIN_KEY: KEY,
-    HAVEN_KEK: randomBytes(32).toString('base64'),
-    HAVEN_RECOVERY_RESOURCE_GROUP: 'rg-bench',
-    RECOVERY_TARGET_FILE: join(stateDir, 'target.json'),
-    RECOVERY_POLL_MS: '100',
-  };
-  const root = createRoot(loadConfig(settings));
-  await root.ready();
   const { blobs } = root.replication.deps;
   const machineId = await recoverableMachine(root, { sda: sizeMiB * MiB });
   // A quarter of the disk written (4 MiB pages spread over it): the copy moves real ranges.
@@ -51,22 +29,10 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
     for (let off = 0; off < sizeMiB * MiB; off += 16 * MiB)
       await blobs.uploadPages(REPLICAS, blob, off, randomBytes(4 * MiB));
   });
-  const host = await startHost({
-    entry: [join(__dirname, `../local/durable/fixtures/recoveryApp${extname(__filename)}`)],
-    stateDir: join(stateDir, 'host'),
-    masterKey: KEY,
-    settings,
-    drivers: [createDurableDriver({ hubName: 'RecoveryBench' })],
-    log: { info() {}, warn() {}, error() {} },
-  });
-  const call = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${host.baseUrl}/api/${path}`, {
-      method,
-      headers: { 'x-functions-key': KEY, 'content-type': 'application/json' },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    return (await res.json()) as Record<string, unknown>;
-  };
+  await bench.start(
+    join(__dirname, `../local/durable/fixtures/recoveryApp${extname(__filename)}`),
+    'RecoveryBench',
+  );
   /** Starts an operation, waits for its job; seconds and the job's step timings. */
   const timed = async (op: string, body: unknown = {}) => {
     const t = process.hrtime.bigint();
@@ -201,9 +167,7 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
       },
     ];
   } finally {
-    await host.stop();
-    await Promise.all([azurite.stop(), cosmos.stop()]);
-    rmSync(stateDir, { recursive: true, force: true });
+    await bench.stop();
   }
 }
 
