@@ -3,7 +3,7 @@ import type { ReplicationDeps } from './ports';
 import type { DiskReplicationDoc, RecoveryPointDoc } from './state';
 
 export interface ReplicationHealth {
-  /** now − newest durable point's bookmark time; absent before the first point. */
+  /** now − newest durable point's time (the agent's, never ahead of the server's); absent before the first point. */
   rpoSeconds?: number;
   /**
    * Durable points not materialized yet, and how long the oldest has waited (RTO cost: using it

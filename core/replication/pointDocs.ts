@@ -5,19 +5,35 @@ import type { PieceDoc, PointCut, PointDiskPiece, RecoveryPointDoc } from './sta
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/**
+ * How far ahead of the server clock an agent may date a point. A bookmark's time is the agent's
+ * clock at the cut: it may be old (cut while the site was offline, sent with the backlog) and
+ * that is real data age, so the past is kept. The future is not: a point dated ahead would stay
+ * "newest" (failover's `latest`), show RPO 0 and outlive retention for as long as the agent
+ * likes. Beyond this skew the server's time wins and the agent's is kept as `agentTime`.
+ */
+export const MAX_AGENT_CLOCK_AHEAD_MS = 5 * 60_000;
+
+/** A point's time: the agent's bookmark time, at most `MAX_AGENT_CLOCK_AHEAD_MS` past `now`. */
+export function pointTime(agentTime: string, now: number): { time: string; agentTime?: string } {
+  const limit = now + MAX_AGENT_CLOCK_AHEAD_MS;
+  return Date.parse(agentTime) > limit ? { time: iso(limit), agentTime } : { time: agentTime };
+}
+
 /** The fields a point takes from its bookmark: one place decides what a point's time is. */
 function fromBookmark(
   machineId: string,
   bookmark: BatchBookmark,
+  now: number,
 ): Pick<
   RecoveryPointDoc,
-  'id' | 'type' | 'machineId' | 'time' | 'consistency' | 'groupId' | 'barrier'
+  'id' | 'type' | 'machineId' | 'time' | 'agentTime' | 'consistency' | 'groupId' | 'barrier'
 > {
   return {
     id: bookmark.id,
     type: 'point',
     machineId,
-    time: bookmark.createdAt,
+    ...pointTime(bookmark.createdAt, now),
     consistency: bookmark.consistency,
     ...(bookmark.groupId ? { groupId: bookmark.groupId } : {}),
     ...(bookmark.barrier ? { barrier: true } : {}),
@@ -40,9 +56,10 @@ export async function createDurablePoint(
   bookmark: BatchBookmark,
   cuts: PointCut[],
 ): Promise<boolean> {
-  const now = iso(deps.clock());
+  const at = deps.clock();
+  const now = iso(at);
   const doc: RecoveryPointDoc = {
-    ...fromBookmark(machineId, bookmark),
+    ...fromBookmark(machineId, bookmark, at),
     generation: Math.max(...cuts.map((c) => c.generation)),
     disks: [],
     cuts: [...cuts].sort((a, z) => a.diskId.localeCompare(z.diskId)),
@@ -56,7 +73,11 @@ export async function createDurablePoint(
     if (isHavenError(e) && e.kind === 'conflict') return false;
     throw e;
   }
-  deps.log?.('recovery point durable', { machineId, pointId: bookmark.id });
+  deps.log?.('recovery point durable', {
+    machineId,
+    pointId: bookmark.id,
+    ...(doc.agentTime ? { agentClockAhead: doc.agentTime } : {}),
+  });
   return true;
 }
 
@@ -117,7 +138,8 @@ export async function materializePoint(
     sizeBytes: p.sizeBytes,
   }));
   for (let current = existing; ;) {
-    const now = iso(deps.clock());
+    const at = deps.clock();
+    const now = iso(at);
     try {
       if (current?.doc.type === 'point') {
         if (isMaterialized(current.doc)) return current.doc;
@@ -132,7 +154,7 @@ export async function materializePoint(
         return doc;
       }
       const doc: RecoveryPointDoc = {
-        ...fromBookmark(machineId, chosen[0]!.bookmark),
+        ...fromBookmark(machineId, chosen[0]!.bookmark, at),
         generation: Math.max(...chosen.map((p) => p.generation)),
         disks,
         cuts,

@@ -1,6 +1,6 @@
 import { notFound, transient } from '../errors';
 import { REPLICAS, REPLICA_INDEX, indexBlobName, replicaBlobName } from './names';
-import { isMaterialized } from './pointDocs';
+import { isMaterialized, pointTime } from './pointDocs';
 import { DEFAULT_RETENTION, type ReplicationDeps, type RetentionPolicy } from './ports';
 import { orBitmaps } from './replicaIndex';
 import type { PieceDoc, RecoveryPointDoc } from './state';
@@ -14,7 +14,10 @@ import type { PieceDoc, RecoveryPointDoc } from './state';
 export interface RecoveryPoint {
   id: string;
   machineId: string;
+  /** The agent's bookmark time, never more than a few minutes ahead of the server clock. */
   time: string;
+  /** The agent's own time when its clock was ahead of the server's (information only). */
+  agentTime?: string;
   consistency: 'crash' | 'app';
   groupId?: string;
   /** The machine held its writes at this group cut (a cross-machine barrier). */
@@ -41,6 +44,7 @@ export function toApi(p: RecoveryPointDoc): RecoveryPoint {
     id: p.id,
     machineId: p.machineId,
     time: p.time,
+    ...(p.agentTime ? { agentTime: p.agentTime } : {}),
     consistency: p.consistency,
     ...(p.groupId ? { groupId: p.groupId } : {}),
     ...(p.barrier ? { barrier: true } : {}),
@@ -222,7 +226,10 @@ export async function applyRetention(
     const superseded = chain[0]!.generation < newestGen.get(chain[0]!.diskId)!;
     for (let i = 0; i < chain.length - (superseded ? 0 : 1); i++) {
       const piece = chain[i]!;
-      const orphanAge = now - Date.parse(piece.bookmark.createdAt);
+      // Dated like a point: the agent's time, never far past the server's (a piece dated in the
+      // future would never age out).
+      const pieceTime = pointTime(piece.bookmark.createdAt, Date.parse(piece.createdAt)).time;
+      const orphanAge = now - Date.parse(pieceTime);
       const drop =
         dropped.includes(piece.pointId) || (!published.has(piece.pointId) && orphanAge > horizonMs);
       if (!drop) continue;

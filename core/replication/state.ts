@@ -115,7 +115,10 @@ export interface RecoveryPointDoc {
   id: string; // bookmark id
   type: 'point';
   machineId: string;
-  time: string; // bookmark createdAt
+  /** The bookmark's time, clamped to the server clock at creation (pointDocs.pointTime). */
+  time: string;
+  /** The agent's own bookmark time when it was ahead of the server clock (kept, not used). */
+  agentTime?: string;
   consistency: Consistency;
   groupId?: string;
   barrier?: boolean;

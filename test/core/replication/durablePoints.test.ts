@@ -157,4 +157,26 @@ describe('durable before materialized', () => {
     await hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, 'd0', 1, 1));
     expect((await applyRetention(h.deps, m.machineId)).dropped).toEqual(['old']);
   });
+
+  it('an agent clock ahead cannot date a point in the future: newest, RPO and retention follow the server', async () => {
+    const start = Date.parse('2026-12-01T00:00:00.000Z');
+    let now = start;
+    const h = await harness('memory', () => now);
+    const m = h.addMachine({ d0: 1 * MiB });
+    const d = m.disks[0]!;
+    const future = '2027-12-01T00:00:00.000Z'; // a year ahead: newest forever, RPO 0
+    await ingest(h, d, [d.batch([data(0, 4096)]), d.batch([], bookmark('future', future))]);
+    const p = await getRecoveryPoint(h.deps, m.machineId, 'future');
+    expect(p).toMatchObject({ time: '2026-12-01T00:05:00.000Z', agentTime: future });
+    now += 3600_000; // an hour without a point: the RPO says so
+    expect((await replicationHealth(h.deps, m.machineId)).rpoSeconds).toBe(55 * 60);
+    // An honest later point is the newest, and retention ages the future-dated one.
+    await ingest(h, d, [d.batch([], bookmark('honest', new Date(now).toISOString()))]);
+    const ids = async () => (await listRecoveryPoints(h.deps, m.machineId)).items.map((x) => x.id);
+    expect(await ids()).toEqual(['honest', 'future']);
+    await hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, 'd0', 1, 1));
+    now += 72 * 3600_000;
+    expect((await applyRetention(h.deps, m.machineId)).dropped).toEqual(['future']);
+    expect(await ids()).toEqual(['honest']);
+  });
 });
