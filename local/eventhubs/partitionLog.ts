@@ -1,38 +1,19 @@
-import {
-  closeSync,
-  fdatasyncSync,
-  fsyncSync,
-  ftruncateSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  unlinkSync,
-} from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, unlinkSync } from 'node:fs';
 import { fdatasync, read, writev } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
+import { HEADER, recoverPartition, type Segment } from './partitionRecovery';
 
 /**
- * One partition's append-only log: segment files named by the byte offset of their first record.
- * Record = 24-byte header (payload length u32, crc32 u32 of the rest, seq f64, enqueued-time f64)
- * then the payload (the fully annotated AMQP message as it is delivered to receivers).
- * A record's offset is its byte position in the concatenated segments, so it is stable across restarts.
+ * One partition's append-only log: segment files named by the byte offset of their first record
+ * (record layout and recovery: partitionRecovery.ts); the payload is the fully annotated AMQP
+ * message as it is delivered to receivers. A record's offset is its byte position in the
+ * concatenated segments, so it is stable across restarts.
  */
-const HEADER = 24;
-
 export interface RecordPosition {
   seq: number;
   offset: number;
   time: number;
-}
-
-interface Segment {
-  base: number; // offset of the segment's first byte
-  firstSeq: number;
-  size: number; // bytes appended (committed or pending)
-  fd: number;
-  path: string;
 }
 
 interface Pending {
@@ -95,59 +76,14 @@ export class PartitionLog {
   }
 
   private recover(): void {
-    const names = readdirSync(this.dir)
-      .filter((n) => /^\d{20}\.log$/.test(n))
-      .sort();
-    let first = true;
-    for (let i = 0; i < names.length; i++) {
-      const path = join(this.dir, names[i]!);
-      const base = Number(names[i]!.slice(0, 20));
-      const data = readFileSync(path);
-      let pos = 0;
-      let firstSeq = -1;
-      while (pos + HEADER <= data.length) {
-        const len = data.readUInt32BE(pos);
-        if (pos + HEADER + len > data.length) break;
-        const crc = data.readUInt32BE(pos + 4);
-        if (crc32(data.subarray(pos + 8, pos + HEADER + len)) !== crc) break;
-        const seq = data.readDoubleBE(pos + 8);
-        const time = data.readDoubleBE(pos + 16);
-        if (first) {
-          this.firstSeq = seq;
-          first = false;
-        }
-        if (firstSeq < 0) firstSeq = seq;
-        this.offsets.push(base + pos);
-        this.times.push(time);
-        this.lengths.push(len);
-        this.lastTime = Math.max(this.lastTime, time);
-        pos += HEADER + len;
-      }
-      const fd = openSync(path, 'r+');
-      if (pos < data.length) {
-        // Torn or corrupt tail: never acknowledged (acks follow fdatasync), so drop it.
-        ftruncateSync(fd, pos);
-        fdatasyncSync(fd);
-      }
-      if (firstSeq < 0 && i < names.length - 1) {
-        closeSync(fd);
-        unlinkSync(path);
-        continue;
-      }
-      this.segments.push({
-        base,
-        firstSeq: firstSeq < 0 ? this.firstSeq + this.offsets.length : firstSeq,
-        size: pos,
-        fd,
-        path,
-      });
-      this.nextOffset = base + pos;
-      if (pos < data.length) {
-        // Anything after a corrupt record (later segments) cannot be trusted either.
-        for (const rest of names.slice(i + 1)) unlinkSync(join(this.dir, rest));
-        break;
-      }
-    }
+    const r = recoverPartition(this.dir);
+    this.segments.push(...r.segments);
+    this.offsets = r.offsets;
+    this.times = r.times;
+    this.lengths = r.lengths;
+    this.firstSeq = r.firstSeq;
+    this.lastTime = r.lastTime;
+    this.nextOffset = r.nextOffset;
     this.committedEnd = this.firstSeq + this.offsets.length;
     this.cacheStart = this.committedEnd;
     if (this.segments.length === 0) this.newSegment();
