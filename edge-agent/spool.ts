@@ -1,8 +1,13 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { Xxh64, xxh32, xxh64 } from '@node-rs/xxhash';
 import { HavenError } from '../core/errors';
 import { readJson, writeFileAtomic, fsyncDir } from './fsUtil';
+import {
+  scanSpoolSegment,
+  SPOOL_HEADER_BYTES as HDR,
+  spoolRecordHeader,
+  spoolRecordMeta,
+} from './spoolRecord';
 
 /**
  * Durable on-disk journal of sealed batches between the batcher and the sender.
@@ -14,13 +19,9 @@ import { readJson, writeFileAtomic, fsyncDir } from './fsUtil';
  * source's checkpoint is still here, so the agent can tell the source to produce it again.
  *
  * Layout: `seg-<n>.log` segments of records, and `state.json` (acked and checkpointed seq per
- * disk+generation), replaced atomically. Record: 32-byte header
- *   'HVS1' u32 | metaLen u32 | payloadLen u32 | 0 u32 | xxh64(meta‖payload) u64 | xxh32(hdr[0..24]) u32 | 0 u32
- * then meta JSON `{diskId, generation, seq}` then the envelope. A torn tail (crash mid-append)
- * fails its hashes and is cut off on open; it was never synced, so never sent.
+ * disk+generation), replaced atomically; records as in spoolRecord.ts. A torn tail (crash
+ * mid-append) fails its hashes and is cut off on open; it was never synced, so never sent.
  */
-const MAGIC = 0x48565331; // 'HVS1'
-const HDR = 32;
 
 export interface SpoolKey {
   diskId: string;
@@ -104,30 +105,12 @@ export class Spool {
       .sort((a, b) => a - b);
     for (const [i, n] of segs.entries()) {
       const buf = await fsp.readFile(this.segPath(n));
-      let off = 0;
-      while (off + HDR <= buf.length) {
-        const h = buf.subarray(off, off + HDR);
-        if (h.readUInt32BE(0) !== MAGIC || h.readUInt32BE(24) !== xxh32(h.subarray(0, 24))) break;
-        const metaLen = h.readUInt32BE(4);
-        const payloadLen = h.readUInt32BE(8);
-        const end = off + HDR + metaLen + payloadLen;
-        if (end > buf.length) break;
-        if (h.readBigUInt64BE(16) !== xxh64(buf.subarray(off + HDR, end))) break;
-        const meta = JSON.parse(
-          buf.subarray(off + HDR, off + HDR + metaLen).toString(),
-        ) as SpoolKey & { seq: number };
-        const e: SpoolEntry = {
-          diskId: meta.diskId,
-          generation: meta.generation,
-          seq: meta.seq,
-          segment: n,
-          pos: off + HDR + metaLen,
-          length: payloadLen,
-        };
+      const { records, end: off } = scanSpoolSegment(buf);
+      for (const r of records) {
+        const e: SpoolEntry = { ...r, segment: n };
         this.entries.push(e);
         const k = keyOf(e);
         this.lastSeq[k] = Math.max(this.lastSeq[k] ?? 0, e.seq);
-        off = end;
       }
       if (off < buf.length) {
         if (i !== segs.length - 1) {
@@ -250,10 +233,7 @@ export class Spool {
     try {
       while (done < recs.length) {
         const first = recs[done]!;
-        const metaOf = (r: (typeof recs)[number]) =>
-          Buffer.from(
-            JSON.stringify({ diskId: r.k.diskId, generation: r.k.generation, seq: r.k.seq }),
-          );
+        const metaOf = (r: (typeof recs)[number]) => spoolRecordMeta(r.k);
         if (
           !this.active ||
           (this.active.size > 0 &&
@@ -271,14 +251,7 @@ export class Spool {
           const meta = metaOf(r);
           const recLen = HDR + meta.length + r.envelope.length;
           if (i > done && size + recLen > this.segmentBytes) break;
-          const h = Buffer.alloc(HDR);
-          h.writeUInt32BE(MAGIC, 0);
-          h.writeUInt32BE(meta.length, 4);
-          h.writeUInt32BE(r.envelope.length, 8);
-          // Hashed in two parts: the envelope is not copied next to its meta to be hashed.
-          h.writeBigUInt64BE(new Xxh64().update(meta).update(r.envelope).digest(), 16);
-          h.writeUInt32BE(xxh32(h.subarray(0, 24)), 24);
-          bufs.push(h, meta, r.envelope);
+          bufs.push(spoolRecordHeader(meta, r.envelope), meta, r.envelope);
           placed.push({ r, pos: size, metaLen: meta.length });
           size += recLen;
         }
