@@ -251,7 +251,7 @@ export class ControlPlaneClient {
       return (
         await this.request<RecoveryPoint>(
           'GET',
-          `machines/${encodeURIComponent(machineId)}/recovery-points/${encodeURIComponent(pointId)}`,
+          `machines/${encodeURIComponent(machineId)}/agent/recovery-points/${encodeURIComponent(pointId)}`,
         )
       ).body;
     } catch (e) {
@@ -264,7 +264,7 @@ export class ControlPlaneClient {
   async latestPoint(machineId: string, timeoutMs = 3000): Promise<RecoveryPoint | undefined> {
     const r = await this.request<{ items?: RecoveryPoint[] }>(
       'GET',
-      `machines/${encodeURIComponent(machineId)}/recovery-points?limit=1`,
+      `machines/${encodeURIComponent(machineId)}/agent/recovery-points?limit=1`,
       undefined,
       timeoutMs,
     );
@@ -293,7 +293,7 @@ export class ControlPlaneClient {
             sha256?: string;
           }>(
             'GET',
-            `machines/${encodeURIComponent(machineId)}/recovery-points/${encodeURIComponent(pointId)}/disks/${encodeURIComponent(diskId)}/read-url`,
+            `machines/${encodeURIComponent(machineId)}/agent/recovery-points/${encodeURIComponent(pointId)}/disks/${encodeURIComponent(diskId)}/read-url`,
           )
         ).body;
       } catch (e) {

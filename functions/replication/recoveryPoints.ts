@@ -1,5 +1,4 @@
-import { timingSafeEqual } from 'node:crypto';
-import type { HttpRequest } from '@azure/functions';
+import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import type { Root } from '../../app/root';
 import { z } from 'zod';
 import { ID_PATTERN } from '../../core/batch';
@@ -11,9 +10,9 @@ import {
 } from '../../core/replication/recoveryPoints';
 import { waitMaterialized } from '../../core/replication/materialize';
 import { hydrateDurableClient, signalsFor } from './protectionSignals';
-import { register } from '../controlPlane/api';
+import { register, type Operation } from '../controlPlane/api';
 import { param } from '../http/body';
-import { authenticateMachine, handler } from '../http/handler';
+import { callingMachine, handler, type Handler } from '../http/handler';
 import { pageRequest, pageResponse } from '../http/paging';
 
 /**
@@ -25,70 +24,85 @@ const MATERIALIZE_WAIT_MS = 20_000;
 /** Bookmark and disk ids follow the batch header's id rules. */
 const batchIdSchema = z.string().regex(ID_PATTERN);
 
-// Recovery points: the machine itself (Bearer credential; its restore reads them) or an admin
-// (function key) may read them. The route is anonymous for the host; both are checked here.
+// Recovery points are read by the operator (admin routes: the host checks the function key, as
+// for every admin route) and by the machine itself, its restore (the same operations under
+// `machines/{id}/agent/`, Bearer machine credential). Two routes rather than one route taking
+// either: the app never checks an admin key of its own.
 
-function isAdmin(root: Root, req: HttpRequest): boolean {
-  const given = req.headers.get('x-functions-key') ?? req.query.get('code');
-  const want = root.config.adminKey;
-  if (!given || !want) return false;
-  const a = Buffer.from(given);
-  const b = Buffer.from(want);
-  return a.length === b.length && timingSafeEqual(a, b);
+type PointBody = (
+  root: Root,
+  req: HttpRequest,
+  machineId: string,
+  context: InvocationContext,
+) => Promise<HttpResponseInit>;
+
+/** Registers `op` for the operator and, under `machines/{id}/agent/`, for the machine. */
+function adminAndMachine(
+  op: Omit<Operation, 'caller'>,
+  body: PointBody,
+): { admin: Handler; machine: Handler } {
+  const admin = register(
+    { ...op, caller: 'admin' },
+    handler(async (root, req, context) => {
+      const machineId = param(req, 'id', resourceIdSchema);
+      await root.controlPlane.machines.getDoc(machineId); // 404 if unknown
+      return body(root, req, machineId, context);
+    }),
+  );
+  const machine = register(
+    {
+      ...op,
+      name: `agent${op.name[0]!.toUpperCase()}${op.name.slice(1)}`,
+      route: op.route.replace(/^machines\/\{id\}\//, 'machines/{id}/agent/'),
+      caller: 'machine',
+      summary: `${op.summary} (the machine itself)`,
+    },
+    handler(async (root, req, context) =>
+      body(root, req, await callingMachine(root, req), context),
+    ),
+  );
+  return { admin, machine };
 }
 
-async function authorize(root: Root, req: HttpRequest): Promise<string> {
-  const machineId = param(req, 'id', resourceIdSchema);
-  if (isAdmin(root, req))
-    await root.controlPlane.machines.getDoc(machineId); // 404 if unknown
-  else await authenticateMachine(root, req, machineId);
-  return machineId;
-}
-
-export const listPoints = register(
+const list = adminAndMachine(
   {
     name: 'listRecoveryPoints',
     method: 'GET',
     route: 'machines/{id}/recovery-points',
-    caller: 'machine',
     tag: 'recovery-points',
-    summary: 'Recovery points of a machine, newest first (machine credential or admin key)',
+    summary: 'Recovery points of a machine, newest first',
     query: { limit: 'Page size', continuation: 'Token from the previous page' },
     responses: { 200: 'A page of recovery points' },
   },
-  handler(async (root, req) => {
-    const machineId = await authorize(root, req);
-    return pageResponse(
-      req,
-      await listRecoveryPoints(root.replication.deps, machineId, pageRequest(req)),
-    );
-  }),
+  async (root, req, machineId) =>
+    pageResponse(req, await listRecoveryPoints(root.replication.deps, machineId, pageRequest(req))),
 );
+export const listPoints = list.admin;
+export const agentListPoints = list.machine;
 
-export const getPoint = register(
+const get = adminAndMachine(
   {
     name: 'getRecoveryPoint',
     method: 'GET',
     route: 'machines/{id}/recovery-points/{pointId}',
-    caller: 'machine',
     tag: 'recovery-points',
     summary:
       'One recovery point (404 until durable: every disk stored its batches up to the bookmark; `materialized` once hydrated)',
     responses: { 200: 'The recovery point' },
   },
-  handler(async (root, req) => {
-    const machineId = await authorize(root, req);
+  async (root, req, machineId) => {
     const pointId = param(req, 'pointId', batchIdSchema);
     return { jsonBody: await getRecoveryPoint(root.replication.deps, machineId, pointId) };
-  }),
+  },
 );
+export const getPoint = get.admin;
+export const agentGetPoint = get.machine;
 
-export const pointReadUrl = register(
+const readUrl = adminAndMachine(
   {
     name: 'getRecoveryPointReadUrl',
     method: 'GET',
     route: 'machines/{id}/recovery-points/{pointId}/disks/{diskId}/read-url',
-    caller: 'machine',
     tag: 'recovery-points',
     summary:
       "Short-lived read-only SAS URL of one disk's snapshot (a fixed VHD: strip the 512-byte footer); a durable point is materialized first (bounded wait, then 503: retry)",
@@ -96,8 +110,7 @@ export const pointReadUrl = register(
     // A point materialized here may be the one a waiting saga needs (initial sync, resync).
     extraInputs: [hydrateDurableClient],
   },
-  handler(async (root, req, context) => {
-    const machineId = await authorize(root, req);
+  async (root, req, machineId, context) => {
     const pointId = param(req, 'pointId', batchIdSchema);
     const diskId = param(req, 'diskId', batchIdSchema);
     const { deps, options } = root.replication;
@@ -115,5 +128,7 @@ export const pointReadUrl = register(
       options.readUrlSeconds,
     );
     return { headers: { 'cache-control': 'no-store' }, jsonBody: link };
-  }),
+  },
 );
+export const pointReadUrl = readUrl.admin;
+export const agentPointReadUrl = readUrl.machine;

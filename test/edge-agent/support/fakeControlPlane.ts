@@ -136,7 +136,7 @@ export class FakeControlPlane {
         now: new Date(Date.now() + this.clockAheadMs).toISOString(),
       });
     }
-    if (req.method === 'GET' && rest === 'recovery-points') {
+    if (req.method === 'GET' && rest === 'agent/recovery-points') {
       const first = [...this.disks.values()][0];
       const bms = first
         ? (await replayDisk(this.captureDir, first.id, first.sizeBytes, this.dataKey)).bookmarks
@@ -145,7 +145,7 @@ export class FakeControlPlane {
       const p = last ? await this.point(last.id) : undefined;
       return this.send(res, 200, { items: p ? [p] : [] });
     }
-    const rp = /^recovery-points\/([^/]+)(?:\/disks\/([^/]+)\/read-url)?$/.exec(rest);
+    const rp = /^agent\/recovery-points\/([^/]+)(?:\/disks\/([^/]+)\/read-url)?$/.exec(rest);
     if (req.method === 'GET' && rp) {
       const pid = decodeURIComponent(rp[1]!);
       const n = (this.polls.get(pid) ?? 0) + 1;

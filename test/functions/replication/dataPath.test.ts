@@ -8,7 +8,14 @@ import { getMachine } from '../../../functions/controlPlane/machines';
 import { ingestHandler } from '../../../functions/replication/ingest';
 import { hydrateHandler } from '../../../functions/replication/hydrate';
 import { retentionHandler } from '../../../functions/replication/retention';
-import { getPoint, listPoints, pointReadUrl } from '../../../functions/replication/recoveryPoints';
+import {
+  agentGetPoint,
+  agentListPoints,
+  agentPointReadUrl,
+  getPoint,
+  listPoints,
+} from '../../../functions/replication/recoveryPoints';
+import { operationOf } from '../../../functions/controlPlane/api';
 import { claimBlobPath, incomingContainerOf, makeBatchRef, peekHeader } from '../../../core/batch';
 import { stagingBlobName } from '../../../core/replication/names';
 import { bookmark, data, TestDisk, zero } from '../../core/replication/support';
@@ -97,19 +104,21 @@ describe('replication functions (ingest trigger → hydrate trigger → recovery
     ]);
     const at = {
       params: { id: m.machineId, pointId: 'bk-1' },
-      path: `machines/${m.machineId}/recovery-points/bk-1`,
+      path: `machines/${m.machineId}/agent/recovery-points/bk-1`,
     };
     // Both disks' bookmarks are stored: the point is durable before anything hydrates it.
-    const durable = await call(getPoint, { ...at, headers: bearer(m.credential) });
+    const durable = await call(agentGetPoint, { ...at, headers: bearer(m.credential) });
     expect(durable.json).toMatchObject({ id: 'bk-1', durable: true, materialized: false });
     await hydrate(a);
-    expect((await call(getPoint, { ...at, headers: bearer(m.credential) })).json).toMatchObject({
+    expect(
+      (await call(agentGetPoint, { ...at, headers: bearer(m.credential) })).json,
+    ).toMatchObject({
       materialized: false,
     });
     await hydrate(b);
 
-    const list = await call(listPoints, {
-      path: `machines/${m.machineId}/recovery-points`,
+    const list = await call(agentListPoints, {
+      path: `machines/${m.machineId}/agent/recovery-points`,
       params: { id: m.machineId },
       headers: bearer(m.credential),
     });
@@ -130,7 +139,7 @@ describe('replication functions (ingest trigger → hydrate trigger → recovery
       expect(point.json.disks.find((x: { diskId: string }) => x.diskId === d.diskId).sha256).toBe(
         d.digest(),
       );
-      const link = await call(pointReadUrl, {
+      const link = await call(agentPointReadUrl, {
         path: `${at.path}/disks/${d.diskId}/read-url`,
         params: { ...at.params, diskId: d.diskId },
         headers: bearer(m.credential),
@@ -157,7 +166,7 @@ describe('replication functions (ingest trigger → hydrate trigger → recovery
     );
     expect(
       (
-        await call(listPoints, {
+        await call(agentListPoints, {
           path: 'x',
           params: { id: m.machineId },
           headers: bearer(m.credential),
@@ -169,24 +178,22 @@ describe('replication functions (ingest trigger → hydrate trigger → recovery
   it('only the machine or an admin reads points; bad events never throw and are recorded', async () => {
     const m = await enrolled({ sda: 1 * MiB });
     const other = await enrolled({ sda: 1 * MiB });
-    const at = { path: `machines/${m.machineId}/recovery-points`, params: { id: m.machineId } };
-    expectProblem(await call(listPoints, at), 401, 'unauthenticated');
+    const at = {
+      path: `machines/${m.machineId}/agent/recovery-points`,
+      params: { id: m.machineId },
+    };
+    expectProblem(await call(agentListPoints, at), 401, 'unauthenticated');
     expectProblem(
-      await call(listPoints, { ...at, headers: bearer(other.credential) }),
+      await call(agentListPoints, { ...at, headers: bearer(other.credential) }),
       403,
       'forbidden',
     );
-    expectProblem(
-      await call(listPoints, {
-        ...at,
-        headers: { 'x-functions-key': 'wrong-key-wrong-key-wrong' },
-      }),
-      401,
-      'unauthenticated',
-    );
-    expect((await call(listPoints, { ...at, headers: { 'x-functions-key': ADMIN } })).status).toBe(
-      200,
-    );
+    // The operator's routes are admin routes: the host checks the function key, as for every
+    // other admin route (the app has no admin key of its own to accept).
+    for (const h of [listPoints, getPoint]) expect(operationOf.get(h)?.caller).toBe('admin');
+    for (const h of [agentListPoints, agentGetPoint, agentPointReadUrl])
+      expect(operationOf.get(h)).toMatchObject({ caller: 'machine', route: /\/agent\// });
+    expect((await call(listPoints, { ...at, params: { id: m.machineId } })).status).toBe(200);
     // Another machine's batch on our partition, garbage, an empty object: recorded, no throw.
     await deliver(m.machineId, [other.disks[0]!.batch([data(0, 512)]), Buffer.from('garbage'), {}]);
     const rejections = await root.replication.deps.docs.rejections.query({

@@ -88,7 +88,7 @@ describe('replication on the local stack', () => {
       async () => {
         const p = await api(
           'GET',
-          `machines/${machineId}/recovery-points/bk-local`,
+          `machines/${machineId}/agent/recovery-points/bk-local`,
           undefined,
           machine,
         );
@@ -100,7 +100,7 @@ describe('replication on the local stack', () => {
     expect(point.json.disks[0].sha256).toBe(d.digest());
     const link = await api(
       'GET',
-      `machines/${machineId}/recovery-points/bk-local/disks/sda/read-url`,
+      `machines/${machineId}/agent/recovery-points/bk-local/disks/sda/read-url`,
       undefined,
       machine,
     );
