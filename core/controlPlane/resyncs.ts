@@ -117,6 +117,20 @@ export class Resyncs {
       if (last && req.idempotencyKey && last.idempotencyKey === req.idempotencyKey) {
         return this.answer(cur.doc, item, launcher);
       }
+      // One resize at a time: a size that flip-flops (A, B, A, B…) would otherwise start a
+      // generation, a fresh replica and a job per report. The next resize waits until this
+      // generation has its first point (or stopped: then it can never get one).
+      if (
+        protectedNow &&
+        resized &&
+        pending(last) &&
+        !(await this.stopped(machineId, diskId, last.generation))
+      ) {
+        throw conflict(
+          `Disk '${diskId}' of machine '${machineId}' is resyncing as generation ${last.generation} (${last.requestedBy}); resize it again once that generation has its first recovery point.`,
+          { generation: last.generation, sizeBytes: cur.doc.sizeBytes, jobId: last.jobId ?? null },
+        );
+      }
       if (
         protectedNow &&
         pending(last) &&

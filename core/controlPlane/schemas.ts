@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_DISK_BYTES } from '../batch/constants';
 
 /**
  * Request and resource schemas of the control-plane API. The HTTP layer validates bodies
@@ -39,11 +40,17 @@ export const diskFactsSchema = z
       .number()
       .int()
       .positive()
-      .max(Number.MAX_SAFE_INTEGER)
+      // The replica is one page blob (at most 8 TiB with its footer): a larger disk could be
+      // enrolled but never replicated (ingest refuses its batches), so it is refused here.
+      .max(MAX_DISK_BYTES, 'sizeBytes is beyond the largest disk a page blob holds')
       .refine((n) => n % 512 === 0, 'sizeBytes must be a multiple of 512'),
     logicalSectorSize: z.union([z.literal(512), z.literal(4096)]),
   })
-  .strict();
+  .strict()
+  .refine((d) => d.sizeBytes % d.logicalSectorSize === 0, {
+    message: 'sizeBytes must be whole logical sectors',
+    path: ['sizeBytes'],
+  });
 
 export const enrollBody = z
   .object({

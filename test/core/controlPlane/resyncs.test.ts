@@ -204,7 +204,7 @@ describe('resync (control plane)', () => {
   });
 
   it('a resized disk is a resync into a replica of the new size; other changed facts stay a conflict', async () => {
-    const { cp, started } = await setup('protected');
+    const { cp, started, hydrated } = await setup('protected');
     const same = await cp.resyncs.addDisk(M, {
       id: 'a',
       sizeBytes: 8 * MiB,
@@ -230,13 +230,27 @@ describe('resync (control plane)', () => {
     await expect(
       cp.resyncs.addDisk(M, { id: 'a', sizeBytes: 12 * MiB, logicalSectorSize: 4096 }),
     ).rejects.toMatchObject({ kind: 'conflict' });
-    // A resize while generation 2 is still pending starts generation 3 (new size).
+    // A size flip-flopping while generation 2 is pending starts nothing: no generation, no job.
+    const jobs = started.length;
+    for (const sizeBytes of [8 * MiB, 16 * MiB, 8 * MiB, 16 * MiB])
+      await expect(
+        cp.resyncs.addDisk(M, { id: 'a', sizeBytes, logicalSectorSize: 512 }),
+      ).rejects.toMatchObject({ kind: 'conflict', details: { generation: 2 } });
+    expect(started).toHaveLength(jobs);
+    expect((await cp.machines.listDisks(M)).find((d) => d.id === 'a')).toMatchObject({
+      generation: 2,
+      sizeBytes: 12 * MiB,
+    });
+    // Once generation 2 has its first point, the next resize starts generation 3.
+    await hydrated('a', 2, { complete: true });
+    await cp.resyncs.settle(M);
     const bigger = await cp.resyncs.addDisk(M, {
       id: 'a',
       sizeBytes: 16 * MiB,
       logicalSectorSize: 512,
     });
     expect(bigger.disk).toMatchObject({ generation: 3, sizeBytes: 16 * MiB });
+    expect(started).toHaveLength(jobs + 1);
   });
 
   it('a resize of an unprotected disk records the new size and generation without a job', async () => {

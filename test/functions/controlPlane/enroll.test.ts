@@ -136,6 +136,9 @@ describe('enrollment flow', () => {
     const refused: [unknown, number, string][] = [
       [{ id: 'nvme0', sizeBytes: 512 * 200, logicalSectorSize: 4096 }, 409, 'conflict'],
       [{ id: 'nvme1', sizeBytes: 1000, logicalSectorSize: 512 }, 400, 'validation'],
+      // Larger than a page blob holds (8 TiB less the replica's footer room), or not whole sectors.
+      [{ id: 'nvme1', sizeBytes: 8 * 1024 ** 4, logicalSectorSize: 512 }, 400, 'validation'],
+      [{ id: 'nvme1', sizeBytes: 4096 + 512, logicalSectorSize: 4096 }, 400, 'validation'],
       [{ id: 'bad/id', sizeBytes: 512, logicalSectorSize: 512 }, 400, 'validation'],
     ];
     for (const [body, status, kind] of refused)
@@ -265,6 +268,16 @@ describe('enrollment refusals change nothing', () => {
           hostname: 'h',
           os: 'linux',
           disks: [{ id: 'sda', sizeBytes: 1024, logicalSectorSize: 1024 }],
+        },
+        400,
+        'validation',
+      ],
+      [
+        {
+          token,
+          hostname: 'h',
+          os: 'linux',
+          disks: [{ id: 'sda', sizeBytes: 2 ** 50, logicalSectorSize: 512 }],
         },
         400,
         'validation',
