@@ -16,8 +16,7 @@ export async function parseBody<S extends z.ZodType>(
   if (Number.isFinite(declared) && declared > maxBytes) {
     throw tooLarge(`The request body exceeds ${maxBytes} bytes.`);
   }
-  const bytes = Buffer.from(await req.arrayBuffer());
-  if (bytes.length > maxBytes) throw tooLarge(`The request body exceeds ${maxBytes} bytes.`);
+  const bytes = await readCapped(req, maxBytes);
   const type = req.headers.get('content-type');
   if (bytes.length && type && !/^application\/(.+\+)?json\b/i.test(type)) {
     throw validation(`Content-Type must be application/json, not '${type}'.`);
@@ -45,6 +44,28 @@ export async function parseBody<S extends z.ZodType>(
     );
   }
   return parsed.data;
+}
+
+/**
+ * The body's bytes, reading no further than `maxBytes`: a chunked body (no content-length, or a
+ * false one) is refused at the limit instead of being buffered whole first.
+ */
+async function readCapped(req: HttpRequest, maxBytes: number): Promise<Buffer> {
+  if (!req.body) return Buffer.alloc(0);
+  const reader = req.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel().catch(() => undefined);
+      throw tooLarge(`The request body exceeds ${maxBytes} bytes.`);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks, size);
 }
 
 /** A route parameter validated against a schema (400 on mismatch). */
