@@ -14,6 +14,7 @@ import { AgentState, DEFAULT_STATE_DIR } from './agentState';
 import type { AgentDisk } from './changeSource';
 import { ControlPlaneClient } from './controlPlaneClient';
 import { diskFacts, diskIdFor } from './diskInfo';
+import { checkApiUrl, readEnrollToken } from './enrollInputs';
 import { followGenerationsOf } from './generations';
 import { readJson, sleep, writeFileAtomic } from './fsUtil';
 import { makeProgress } from './progress';
@@ -23,7 +24,10 @@ import { runServeDisk } from './nbd/serveDisk';
 import { sinkFor } from './sender';
 
 const USAGE = `usage: haven-agent <command> [options]
-  enroll --api URL --token T [--name N]     enroll this machine (stores credential + data key, 0600)
+  enroll --api URL --token-file F [--name N] enroll this machine (stores credential + data key, 0600);
+                                             --token - reads the token from stdin, --token T takes it
+                                             from the command line (visible in ps); the URL is https
+                                             (plain http only to this host)
   disk add PATH                              protect a block device or raw image
   disk list
   run [--once] [--json] [--interval S]       replicate; --once: sync, cut a bookmark, wait for its recovery point
@@ -119,8 +123,11 @@ export async function main(argv: string[]): Promise<number> {
     const [cmd, sub] = a._;
     switch (cmd) {
       case 'enroll': {
-        const api = str(a, 'api', true)!;
-        const token = str(a, 'token', true)!;
+        const api = checkApiUrl(str(a, 'api', true)!);
+        const token = await readEnrollToken({
+          token: str(a, 'token'),
+          tokenFile: str(a, 'token-file'),
+        });
         const name = str(a, 'name') ?? hostFacts().hostname;
         const existing = await readJson(state.identityFile);
         if (existing)

@@ -35,12 +35,19 @@ describe('haven-agent CLI against a fake control plane', { timeout: 180_000 }, (
     expect(bad.code).not.toBe(0);
     expect(bad.stderr.trim().split('\n')).toHaveLength(1);
     expect(bad.stderr).toMatch(/^haven-agent: The enrollment token is invalid/);
+    // Plain http to another host would send the token, then the credential, in the clear.
+    const http = await agent(['enroll', '--api', 'http://192.0.2.1/api', '--token', 'x', ...st()]);
+    expect(http.code).not.toBe(0);
+    expect(http.stderr).toMatch(/--api must be an https:\/\/ URL/);
+    // The token from a file stays out of the process list.
+    const tokenFile = path.join(dir, 'token');
+    await fsp.writeFile(tokenFile, `${cp.token}\n`, { mode: 0o600 });
     const r = await agent([
       'enroll',
       '--api',
       cp.url,
-      '--token',
-      cp.token,
+      '--token-file',
+      tokenFile,
       '--name',
       'web-1',
       '--json',
