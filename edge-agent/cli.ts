@@ -15,6 +15,7 @@ import type { AgentDisk } from './changeSource';
 import { ControlPlaneClient } from './controlPlaneClient';
 import { diskFacts, diskIdFor } from './diskInfo';
 import { checkApiUrl, readEnrollToken } from './enrollInputs';
+import { redact } from './redact';
 import { followGenerationsOf } from './generations';
 import { readJson, sleep, writeFileAtomic } from './fsUtil';
 import { makeProgress } from './progress';
@@ -71,15 +72,6 @@ const str = (a: Args, name: string, required = false): string | undefined => {
     throw new HavenError('validation', `Option --${name} is required and takes a value.`);
   return v as string | undefined;
 };
-
-/** SDK error texts can echo URLs or connection strings: never let a SAS or credential reach a log. */
-export function redact(text: string): string {
-  return text
-    .replace(/(sig=)[^&\s"';]+/gi, '$1REDACTED')
-    .replace(/SharedAccessSignature[^;"'\n]*/g, 'SharedAccessSignature REDACTED')
-    .replace(/(SharedAccessKey=)[^;"'\s]+/gi, '$1REDACTED')
-    .replace(/hvm\.[A-Za-z0-9-]+\.[A-Za-z0-9_-]{20,}/g, 'hvm.REDACTED');
-}
 
 function logger(json: boolean) {
   return (msg: string, fields?: Record<string, unknown>) => {

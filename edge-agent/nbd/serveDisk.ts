@@ -14,6 +14,7 @@ import { WriteSplitter } from './writeSplitter';
 import { JournalChangeSource } from './journalChangeSource';
 import { WriteGate } from './writeGate';
 import { followGenerationsOf } from '../generations';
+import { redact } from '../redact';
 
 export interface ServeDiskOptions {
   /** Disk images or block devices; each becomes an export named after its disk id. */
@@ -258,6 +259,14 @@ function realpath(p: string): string {
 }
 
 /**
+ * One line of serve-disk's log. Sender and SDK errors reach it and can quote a SAS URL, a
+ * connection string or the machine credential: they are redacted as in the agent's own log.
+ */
+export function serveDiskLogLine(msg: string, fields?: Record<string, unknown>): string {
+  return redact(`${new Date().toISOString()} ${msg}${fields ? ` ${JSON.stringify(fields)}` : ''}`);
+}
+
+/**
  * Runs serve-disk until SIGINT/SIGTERM; prints "ready" once every disk is served. Returns the
  * exit code (the CLI's main() contract).
  */
@@ -270,9 +279,7 @@ export async function runServeDisk(argv: string[]): Promise<number> {
     return 2;
   }
   const log = (msg: string, fields?: Record<string, unknown>) =>
-    console.error(
-      `${new Date().toISOString()} ${msg}${fields ? ` ${JSON.stringify(fields)}` : ''}`,
-    );
+    console.error(serveDiskLogLine(msg, fields));
   const stateDir =
     args.stateDir ??
     (existsSync(join(DEFAULT_STATE_DIR, 'agent.json')) ? DEFAULT_STATE_DIR : undefined);
@@ -324,7 +331,7 @@ export async function runServeDisk(argv: string[]): Promise<number> {
     }
     return 0;
   } catch (e) {
-    console.error(`haven-agent: ${(e as Error).message}`);
+    console.error(`haven-agent: ${redact((e as Error).message)}`);
     return isHavenError(e) && e.kind === 'validation' ? 2 : 1;
   } finally {
     process.removeListener('SIGINT', stop);
