@@ -100,6 +100,9 @@ export class CosmosDocumentStore implements DocumentStore {
           db.containers.createIfNotExists({
             id: def.name,
             partitionKey: { paths: [`/${def.partitionKey}`] },
+            // Expiring collections: TTL on, per item (-1: an item expires only when it sets
+            // `ttl`, as rejections do); reads skip expired items before Cosmos deletes them.
+            ...(def.expiresAtField ? { defaultTtl: -1 } : {}),
             indexingPolicy: def.orderings?.length
               ? {
                   // Exactly the ORDER BY that planQuery produces (id follows the last key).

@@ -35,13 +35,37 @@ export function newDiskDoc(
   };
 }
 
+/**
+ * Rejections are bounded per machine (and for `unknown`, events naming no machine): at most
+ * `REJECTIONS_PER_MINUTE` are recorded a minute (beyond that they are only logged), the
+ * retention timer keeps the newest `REJECTIONS_KEPT` (`pruneRejections`), and each expires after
+ * `REJECTION_TTL_SECONDS`. A flood of bad batches from one machine cannot grow the store.
+ */
+export const REJECTIONS_PER_MINUTE = 30;
+export const REJECTIONS_KEPT = 100;
+export const REJECTION_TTL_SECONDS = 14 * 24 * 3600;
+
 export async function recordRejection(
   deps: ReplicationDeps,
-  r: Omit<RejectionDoc, 'id' | 'at'>,
+  r: Omit<RejectionDoc, 'id' | 'at' | 'expiresAt' | 'ttl'>,
 ): Promise<RejectionDoc> {
-  const doc: RejectionDoc = { ...r, id: randomUUID(), at: iso(deps.clock()) };
-  await deps.docs.rejections.create(doc);
-  deps.log?.('batch rejected', {
+  const now = deps.clock();
+  const doc: RejectionDoc = {
+    ...r,
+    id: randomUUID(),
+    at: iso(now),
+    expiresAt: now + REJECTION_TTL_SECONDS * 1000,
+    ttl: REJECTION_TTL_SECONDS,
+  };
+  const recent = await deps.docs.rejections.query({
+    partitionKey: r.machineId,
+    where: [{ field: 'at', op: '>', value: iso(now - 60_000) }],
+    orderBy: [{ field: 'at', direction: 'desc' }],
+    limit: REJECTIONS_PER_MINUTE,
+  });
+  const limited = recent.items.length >= REJECTIONS_PER_MINUTE;
+  if (!limited) await deps.docs.rejections.create(doc);
+  deps.log?.(limited ? 'batch rejected (not recorded: rate limit)' : 'batch rejected', {
     machineId: r.machineId,
     diskId: r.diskId,
     seq: r.seq,
@@ -49,6 +73,35 @@ export async function recordRejection(
     reason: r.reason,
   });
   return doc;
+}
+
+/** Deletes a machine's rejections beyond the newest `keep` (the retention timer runs it). */
+export async function pruneRejections(
+  deps: ReplicationDeps,
+  machineId: string,
+  keep = REJECTIONS_KEPT,
+): Promise<number> {
+  const newest = await deps.docs.rejections.query({
+    partitionKey: machineId,
+    orderBy: [{ field: 'at', direction: 'desc' }],
+    limit: keep,
+  });
+  let continuation = newest.continuation;
+  let deleted = 0;
+  while (continuation) {
+    const page = await deps.docs.rejections.query({
+      partitionKey: machineId,
+      orderBy: [{ field: 'at', direction: 'desc' }],
+      limit: 1000,
+      continuation,
+    });
+    for (const { doc } of page.items) {
+      await deps.docs.rejections.delete(machineId, doc.id);
+      deleted++;
+    }
+    continuation = page.continuation;
+  }
+  return deleted;
 }
 
 export async function recordAlert(
@@ -89,16 +142,24 @@ export async function stopDisk(
       if (!retry || attempt > 10) throw e instanceof HavenError && retry ? precondition() : e;
     }
   }
-  await recordAlert(deps, {
-    machineId: key.machineId,
-    diskId: key.diskId,
-    generation: key.generation,
-    ...(key.seq !== undefined ? { seq: key.seq } : {}),
-    kind,
-    severity: 'critical',
-    message: reason,
-    ...(details ? { details } : {}),
-  });
+  // One alert per stop, by id: every later bad batch of the stopped disk calls this again (a
+  // flood of them must not add a document each), and a retry after a crash still records it.
+  await deps.docs.alerts
+    .create({
+      machineId: key.machineId,
+      diskId: key.diskId,
+      generation: key.generation,
+      ...(key.seq !== undefined ? { seq: key.seq } : {}),
+      kind,
+      severity: 'critical',
+      message: reason,
+      ...(details ? { details } : {}),
+      id: `stopped-${key.diskId}-g${key.generation}`,
+      at: iso(deps.clock()),
+    })
+    .catch((e: unknown) => {
+      if (!(e instanceof HavenError && e.kind === 'conflict')) throw e;
+    });
   deps.log?.('replication stopped for disk', {
     machineId: key.machineId,
     diskId: key.diskId,

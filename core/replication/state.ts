@@ -23,6 +23,7 @@ export const REJECTIONS: CollectionDef = {
   name: 'rejections',
   partitionKey: 'machineId',
   orderings: [[{ field: 'at', direction: 'desc' }]],
+  expiresAtField: 'expiresAt',
 };
 /** What ingest has stored per (disk, generation): written by ingest only, never by hydrate. */
 export const STAGED_FRONTIERS: CollectionDef = {
@@ -184,6 +185,10 @@ export interface RejectionDoc {
   reason: string;
   source: { partitionKey?: string; sequenceNumber?: number; offset?: string; blob?: string };
   at: string;
+  /** Epoch ms: reads skip it after this (the emulator has no TTL). */
+  expiresAt?: number;
+  /** Seconds: Cosmos deletes it then (the container has TTL on). */
+  ttl?: number;
 }
 
 export interface ReplicationCollections {
