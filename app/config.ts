@@ -16,6 +16,11 @@ export const configSchema = z.object({
     .object({
       connection: z.string().min(1),
       hub: z.string().min(1).default('haven-batches'),
+      /**
+       * The Send-only rule whose key signs the agents' publisher tokens (Azure: not the rule the
+       * ingest trigger listens with); defaults to `connection` (the local stack has one key).
+       */
+      signingConnection: z.string().min(1).optional(),
     })
     .optional(),
   adminKey: z.string().min(16).optional(),
@@ -100,7 +105,11 @@ export function loadConfig(env: Record<string, string | undefined>): HavenConfig
       database: env.HAVEN_COSMOS_DATABASE,
     },
     eventHubs: env.HAVEN_EVENTHUBS_CONNECTION
-      ? { connection: env.HAVEN_EVENTHUBS_CONNECTION, hub: env.HAVEN_EVENTHUBS_HUB }
+      ? {
+          connection: env.HAVEN_EVENTHUBS_CONNECTION,
+          hub: env.HAVEN_EVENTHUBS_HUB,
+          signingConnection: env.HAVEN_EVENTHUBS_SIGNING_CONNECTION,
+        }
       : undefined,
     adminKey: env.HAVEN_ADMIN_KEY,
     documentStore: env.HAVEN_DOCUMENT_STORE,

@@ -13,7 +13,8 @@ import { eventHubsFacts, storageAccountFacts } from './connectionStrings';
 
 export interface SasIssuerOptions {
   storageConnection: string;
-  eventHubs?: { connection: string; hub: string };
+  /** `signingConnection` (a Send-only rule) signs the tokens when set, else `connection`. */
+  eventHubs?: { connection: string; hub: string; signingConnection?: string };
   clock?: () => number;
   ttlSeconds?: number;
 }
@@ -56,7 +57,9 @@ export class SasIngestCredentialIssuer implements IngestCredentialIssuer {
   }
 
   async issue(machineId: string): Promise<IngestCredentials> {
-    const eh = this.opts.eventHubs && eventHubsFacts(this.opts.eventHubs.connection);
+    const eh =
+      this.opts.eventHubs &&
+      eventHubsFacts(this.opts.eventHubs.signingConnection ?? this.opts.eventHubs.connection);
     if (!this.opts.eventHubs || !eh) {
       throw transient('Event Hubs is not configured (HAVEN_EVENTHUBS_CONNECTION with a SAS key).');
     }
