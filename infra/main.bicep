@@ -16,6 +16,12 @@ param alertsAppObjectId string = ''
 param alertsAppIdentifierUri string = ''
 @description('Optional: a site VPN connection to alert on (example metric alert rule site-vpn-down).')
 param vpnConnectionId string = ''
+@description('Public egress ranges (CIDR) of the protected sites. With appSubnetId, Storage and Event Hubs accept only these and the app; Cosmos DB and Key Vault only the app.')
+param siteIpRanges array = []
+@description('A subnet delegated to Microsoft.App/environments with service endpoints for Storage, Event Hubs, Cosmos DB and Key Vault: the function app integrates with it.')
+param appSubnetId string = ''
+@description('Shared-key access to Storage and key auth to Cosmos DB off. Needs the app changes listed in docs/security.md first.')
+param entraOnly bool = false
 
 var tags = { 'azd-env-name': environmentName, app: 'haven' }
 var token = toLower(uniqueString(subscription().id, environmentName, location))
@@ -35,25 +41,32 @@ module monitoring 'modules/monitoring.bicep' = {
 module storage 'modules/storage.bicep' = {
   name: 'storage'
   scope: rg
-  params: { location: location, tags: tags, token: token }
+  params: {
+    location: location
+    tags: tags
+    token: token
+    entraOnly: entraOnly
+    siteIpRanges: siteIpRanges
+    appSubnetId: appSubnetId
+  }
 }
 
 module cosmos 'modules/cosmos.bicep' = {
   name: 'cosmos'
   scope: rg
-  params: { location: location, tags: tags, token: token }
+  params: { location: location, tags: tags, token: token, entraOnly: entraOnly, appSubnetId: appSubnetId }
 }
 
 module eventHubs 'modules/eventhubs.bicep' = {
   name: 'eventhubs'
   scope: rg
-  params: { location: location, tags: tags, token: token }
+  params: { location: location, tags: tags, token: token, siteIpRanges: siteIpRanges, appSubnetId: appSubnetId }
 }
 
 module keyVault 'modules/keyvault.bicep' = {
   name: 'keyvault'
   scope: rg
-  params: { location: location, tags: tags, token: token }
+  params: { location: location, tags: tags, token: token, appSubnetId: appSubnetId }
 }
 
 module secrets 'modules/secrets.bicep' = {
@@ -79,9 +92,9 @@ module functions 'modules/functions.bicep' = {
     deploymentContainerName: storage.outputs.deploymentContainer
     appInsightsConnectionString: monitoring.outputs.connectionString
     cosmosEndpoint: cosmos.outputs.endpoint
-    eventHubsNamespaceFqdn: eventHubs.outputs.fqdn
     eventHubName: eventHubs.outputs.hubName
     keyVaultUri: keyVault.outputs.uri
+    appSubnetId: appSubnetId
   }
 }
 

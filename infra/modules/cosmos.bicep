@@ -1,6 +1,10 @@
 param location string
 param tags object
 param token string
+@description('True once the app authenticates to Cosmos DB with its identity: local (key) auth off.')
+param entraOnly bool = false
+@description('Subnet of the function app: with it, only that subnet reaches the account.')
+param appSubnetId string = ''
 
 resource account 'Microsoft.DocumentDB/databaseAccounts@2024-05-15' = {
   name: 'cosmos-haven-${token}'
@@ -13,8 +17,11 @@ resource account 'Microsoft.DocumentDB/databaseAccounts@2024-05-15' = {
     consistencyPolicy: { defaultConsistencyLevel: 'Session' }
     capabilities: [{ name: 'EnableServerless' }]
     // The app's Cosmos adapter authenticates with the account key today (from Key Vault);
-    // switching to Entra ID (data-plane RBAC, granted in roles.bicep) is the next step.
-    disableLocalAuth: false
+    // with entraOnly it must use its identity (data-plane RBAC, granted in roles.bicep).
+    disableLocalAuth: entraOnly
+    // Only the app talks to Cosmos: with its subnet, nothing else reaches the account.
+    isVirtualNetworkFilterEnabled: !empty(appSubnetId)
+    virtualNetworkRules: empty(appSubnetId) ? [] : [{ id: appSubnetId }]
   }
 }
 

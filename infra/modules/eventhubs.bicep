@@ -1,9 +1,15 @@
 // The ordered log of what changed. Standard tier: 1 MB events, ~1 MB/s per TU; bulk bytes
 // travel as claim-checked blobs. Agents send with publisher-scoped SAS tokens the control
-// plane signs with the 'haven-app' rule, scoped to their publisher path.
+// plane signs with the Send-only 'haven-agent-signing' rule, scoped to their publisher path.
 param location string
 param tags object
 param token string
+@description('Public egress ranges (CIDR) of the protected sites; with appSubnetId, only these and the app reach the namespace.')
+param siteIpRanges array = []
+@description('Subnet the function app is integrated with (service endpoints for Storage, Event Hubs, Cosmos DB, Key Vault).')
+param appSubnetId string = ''
+
+var restrictNetwork = !empty(siteIpRanges) && !empty(appSubnetId)
 
 resource ns 'Microsoft.EventHub/namespaces@2024-01-01' = {
   name: 'evhns-haven-${token}'
@@ -24,12 +30,36 @@ resource ingestGroup 'Microsoft.EventHub/namespaces/eventhubs/consumergroups@202
   name: 'ingest'
 }
 
-resource sendRule 'Microsoft.EventHub/namespaces/eventhubs/authorizationRules@2024-01-01' = {
+// Two rules, neither with both rights: the ingest trigger listens with 'haven-listen'; the
+// control plane signs the agents' publisher tokens with 'haven-agent-signing', which can only
+// send (a token is scoped to one publisher path and expires within the hour). Identity-based
+// listening (the app's Event Hubs Data Receiver role, roles.bicep) could replace 'haven-listen':
+// the trigger's connection would become HAVEN_EVENTHUBS_CONNECTION__fullyQualifiedNamespace and
+// the app would read the namespace for its health probe instead of a connection string.
+resource listenRule 'Microsoft.EventHub/namespaces/eventhubs/authorizationRules@2024-01-01' = {
   parent: hub
-  // The app's rule: the ingest trigger listens with it and it signs agents' tokens, which are
-  // scoped to one publisher path (send only) and expire within the hour.
-  name: 'haven-app'
-  properties: { rights: ['Send', 'Listen'] }
+  name: 'haven-listen'
+  properties: { rights: ['Listen'] }
+}
+
+resource signingRule 'Microsoft.EventHub/namespaces/eventhubs/authorizationRules@2024-01-01' = {
+  parent: hub
+  name: 'haven-agent-signing'
+  properties: { rights: ['Send'] }
+}
+
+// Agents send from their sites: with site ranges (and the app's subnet) the namespace accepts
+// only those; without them it stays public (TLS 1.2, SAS tokens per publisher).
+resource network 'Microsoft.EventHub/namespaces/networkRuleSets@2024-01-01' = if (restrictNetwork) {
+  parent: ns
+  name: 'default'
+  properties: {
+    defaultAction: 'Deny'
+    publicNetworkAccess: 'Enabled'
+    trustedServiceAccessEnabled: true
+    ipRules: map(siteIpRanges, r => { ipMask: r, action: 'Allow' })
+    virtualNetworkRules: [{ subnet: { id: appSubnetId }, ignoreMissingVnetServiceEndpoint: false }]
+  }
 }
 
 output namespaceName string = ns.name

@@ -5,9 +5,10 @@ param storageAccountName string
 param deploymentContainerName string
 param appInsightsConnectionString string
 param cosmosEndpoint string
-param eventHubsNamespaceFqdn string
 param eventHubName string
 param keyVaultUri string
+@description('Subnet for VNet integration (outbound to Storage, Event Hubs, Cosmos DB, Key Vault through service endpoints); empty = none.')
+param appSubnetId string = ''
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
@@ -31,6 +32,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
+    virtualNetworkSubnetId: empty(appSubnetId) ? null : appSubnetId
     functionAppConfig: {
       deployment: {
         storage: {
@@ -52,7 +54,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'HAVEN_COSMOS_KEY', value: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/cosmos-key/)' }
         { name: 'HAVEN_DOCUMENT_STORE', value: 'cosmos' }
         { name: 'HAVEN_EVENTHUBS_CONNECTION', value: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/eventhubs-connection/)' }
-        { name: 'HAVEN_EVENTHUBS_NAMESPACE', value: eventHubsNamespaceFqdn }
+        { name: 'HAVEN_EVENTHUBS_SIGNING_CONNECTION', value: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/eventhubs-signing-connection/)' }
         { name: 'HAVEN_EVENTHUBS_HUB', value: eventHubName }
         { name: 'HAVEN_KEK', value: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/haven-kek/)' }
       ]

@@ -12,6 +12,7 @@ var roleIds = {
   eventHubsDataReceiver: 'a638d3c7-ab3a-418d-83e6-5f17a39d4fde'
   eventHubsDataSender: '2b629674-e913-4c01-ae53-ef4638d8f975'
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
+  keyVaultCryptoUser: '12338af0-0e69-4776-bea7-57ae8d297424'
 }
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
@@ -44,14 +45,14 @@ resource hubRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
 ]
 
 resource vaultRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
-  for p in principalIds: {
+  for pair in flatten(map(principalIds, p => map([roleIds.keyVaultSecretsUser, roleIds.keyVaultCryptoUser], r => { p: p, r: r }))): {
     scope: vault
-    name: guid(vault.id, p, roleIds.keyVaultSecretsUser)
-    properties: { principalId: p, roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.keyVaultSecretsUser) }
+    name: guid(vault.id, pair.p, pair.r)
+    properties: { principalId: pair.p, roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', pair.r) }
   }
 ]
 
-// Cosmos DB Built-in Data Contributor (data plane RBAC, local auth is disabled).
+// Cosmos DB Built-in Data Contributor (data plane RBAC: what the app needs once local auth is off).
 resource cosmosRoles 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-05-15' = [
   for p in principalIds: {
     parent: cosmos

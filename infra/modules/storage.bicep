@@ -3,6 +3,13 @@
 param location string
 param tags object
 param token string
+@description('True once the app signs user-delegation SAS with its identity: shared-key access off (see docs/security.md).')
+param entraOnly bool = false
+@description('Public egress ranges (CIDR) of the protected sites (claim-check uploads, restores); with appSubnetId, only these and the app reach the account.')
+param siteIpRanges array = []
+param appSubnetId string = ''
+
+var restrictNetwork = !empty(siteIpRanges) && !empty(appSubnetId)
 
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: 'sthaven${token}'
@@ -12,10 +19,19 @@ resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   sku: { name: 'Standard_ZRS' }
   properties: {
     allowBlobPublicAccess: false
-    allowSharedKeyAccess: true // user-delegation SAS would be stricter; account-key SAS is used for agent uploads today
+    // The app signs agent upload SAS and read URLs with the account key today; with entraOnly
+    // it must sign user-delegation SAS instead (its identity is Storage Blob Data Owner).
+    allowSharedKeyAccess: !entraOnly
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
-    networkAcls: { defaultAction: 'Allow', bypass: 'AzureServices' }
+    networkAcls: restrictNetwork
+      ? {
+          defaultAction: 'Deny'
+          bypass: 'AzureServices'
+          ipRules: map(siteIpRanges, r => { value: r, action: 'Allow' })
+          virtualNetworkRules: [{ id: appSubnetId, action: 'Allow' }]
+        }
+      : { defaultAction: 'Allow', bypass: 'AzureServices' }
   }
 }
 
