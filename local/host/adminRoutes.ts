@@ -1,7 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HostFunction, HostContext } from './plugin';
 import { sendProblem } from './problem';
-import { readBody } from './readBody';
+import { BodyTooLargeError, readBody } from './readBody';
+
+const ADMIN_BODY_LIMIT = 10 * 1024 * 1024;
 
 const json = (res: ServerResponse, status: number, body: unknown) => {
   const text = JSON.stringify(body);
@@ -44,8 +46,24 @@ export function createAdminRoutes(functions: () => HostFunction[], ctx: () => Ho
         sendProblem(res, 404, `No function named '${name}'.`);
         return true;
       }
-      const raw = (await readBody(req, 10 * 1024 * 1024)).toString('utf8');
-      const input = raw ? (JSON.parse(raw) as { input?: unknown }).input : undefined;
+      let input: unknown;
+      try {
+        const raw = (await readBody(req, ADMIN_BODY_LIMIT)).toString('utf8');
+        input = raw ? (JSON.parse(raw) as { input?: unknown }).input : undefined;
+      } catch (e) {
+        // Refusals of the caller's body are the caller's (400, 413), not a host failure (500).
+        if (e instanceof BodyTooLargeError) {
+          res.setHeader('connection', 'close');
+          sendProblem(res, 413, `The request body is larger than ${e.limit} bytes.`);
+          req.resume();
+          return true;
+        }
+        if (e instanceof SyntaxError) {
+          sendProblem(res, 400, 'The body is not valid JSON.');
+          return true;
+        }
+        throw e;
+      }
       const triggerValue = /^timertrigger$/i.test(fn.triggerType)
         ? { Schedule: { AdjustForDST: true }, ScheduleStatus: null, IsPastDue: false }
         : input;

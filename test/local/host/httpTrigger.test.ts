@@ -100,6 +100,46 @@ describe('HTTP trigger', () => {
     expect(ok.status).toBe(201);
   });
 
+  it('answers every host-level refusal as problem+json with a stable type', async () => {
+    const problem = async (res: Response, status: number, kind: string) => {
+      expect(res.status).toBe(status);
+      expect(res.headers.get('content-type')).toBe('application/problem+json');
+      expect(await res.json()).toMatchObject({
+        type: `https://haven.dev/problems/${kind}`,
+        status,
+      });
+    };
+    await problem(await fetch(`${api}/secure/fn`), 401, 'unauthenticated');
+    await problem(await fetch(`${host.baseUrl}/admin/functions`), 401, 'unauthenticated');
+    await problem(await fetch(`${api}/nope`), 404, 'not-found');
+    await problem(
+      await fetch(`${api}/echo/1`, { method: 'POST', body: randomBytes(65 * 1024) }),
+      413,
+      'too-large',
+    );
+    // Chunked (no content-length): stopped at the limit all the same.
+    const chunked = new ReadableStream<Uint8Array>({
+      pull: (c) => c.enqueue(new Uint8Array(16 * 1024)),
+    });
+    await problem(
+      await fetch(`${api}/echo/1`, {
+        method: 'POST',
+        body: chunked,
+        duplex: 'half',
+      } as RequestInit),
+      413,
+      'too-large',
+    );
+    const admin = (body: string | Uint8Array) =>
+      fetch(`${host.baseUrl}/admin/functions/echo`, {
+        method: 'POST',
+        headers: { 'x-functions-key': masterKey },
+        body,
+      });
+    await problem(await admin('{not json'), 400, 'validation');
+    await problem(await admin(randomBytes(11 * 1024 * 1024)), 413, 'too-large');
+  });
+
   it('sends a streamed response body in full', async () => {
     const res = await fetch(`${api}/stream/300`);
     expect(res.status).toBe(200);
