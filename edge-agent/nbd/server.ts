@@ -2,6 +2,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { ByteQueue } from './byteQueue';
 import { listenPrivate } from './privateSocket';
 import { NbdError, type BlockDevice, type NbdExport } from './blockDevice';
+import { negotiateOption } from './nbdOptions';
 import * as P from './protocol';
 
 /**
@@ -20,16 +21,6 @@ export interface NbdServerOptions {
   socketPath: string;
   log?: (msg: string) => void;
 }
-
-export const TRANSMISSION_FLAGS =
-  P.TFLAG_HAS_FLAGS |
-  P.TFLAG_SEND_FLUSH |
-  P.TFLAG_SEND_FUA |
-  P.TFLAG_SEND_TRIM |
-  P.TFLAG_SEND_WRITE_ZEROES |
-  // Safe: every connection reaches the same in-process device, and FLUSH makes durable
-  // everything completed on any connection (one journal, one backing fd).
-  P.TFLAG_CAN_MULTI_CONN;
 
 const MAX_OPTION_BYTES = 64 * 1024;
 
@@ -175,15 +166,6 @@ class Connection {
     }
   }
 
-  private optionReply(opt: number, type: number, data: Buffer = Buffer.alloc(0)): void {
-    const h = Buffer.alloc(20);
-    h.writeBigUInt64BE(P.OPT_REPLY_MAGIC, 0);
-    h.writeUInt32BE(opt, 8);
-    h.writeUInt32BE(type >>> 0, 12);
-    h.writeUInt32BE(data.length, 16);
-    this.sock.write(data.length ? Buffer.concat([h, data]) : h);
-  }
-
   private pendingOption?: { opt: number; len: number };
 
   private option(): boolean {
@@ -203,106 +185,18 @@ class Connection {
   }
 
   private handleOption(opt: number, data: Buffer): boolean {
-    switch (opt) {
-      case P.OPT_EXPORT_NAME: {
-        const exp = this.server.lookup(data.toString('utf8'));
-        if (!exp) {
-          // EXPORT_NAME has no error reply: the spec says close the connection.
-          this.log(`nbd: unknown export '${data.toString('utf8')}'`);
-          this.hangUp();
-          return false;
-        }
-        const r = Buffer.alloc(this.noZeroes ? 10 : 134);
-        r.writeBigUInt64BE(BigInt(exp.device.size), 0);
-        r.writeUInt16BE(TRANSMISSION_FLAGS, 8);
-        this.sock.write(r);
-        this.device = exp.device;
-        this.phase = 'transmission';
-        return true;
-      }
-      case P.OPT_ABORT:
-        this.optionReply(opt, P.REP_ACK);
-        this.hangUp();
-        return false;
-      case P.OPT_LIST: {
-        if (data.length !== 0) {
-          this.optionReply(opt, P.REP_ERR_INVALID, Buffer.from('NBD_OPT_LIST takes no data'));
-          return true;
-        }
-        for (const e of this.server.list()) {
-          const name = Buffer.from(e.name, 'utf8');
-          const desc = Buffer.from(e.description ?? '', 'utf8');
-          const b = Buffer.alloc(4 + name.length + desc.length);
-          b.writeUInt32BE(name.length, 0);
-          name.copy(b, 4);
-          desc.copy(b, 4 + name.length);
-          this.optionReply(opt, P.REP_SERVER, b);
-        }
-        this.optionReply(opt, P.REP_ACK);
-        return true;
-      }
-      case P.OPT_INFO:
-      case P.OPT_GO: {
-        if (data.length < 6) {
-          this.optionReply(opt, P.REP_ERR_INVALID, Buffer.from('malformed request'));
-          return true;
-        }
-        const nameLen = data.readUInt32BE(0);
-        if (4 + nameLen + 2 > data.length) {
-          this.optionReply(opt, P.REP_ERR_INVALID, Buffer.from('malformed request'));
-          return true;
-        }
-        const name = data.subarray(4, 4 + nameLen).toString('utf8');
-        const nInfo = data.readUInt16BE(4 + nameLen);
-        if (4 + nameLen + 2 + nInfo * 2 !== data.length) {
-          this.optionReply(opt, P.REP_ERR_INVALID, Buffer.from('malformed request'));
-          return true;
-        }
-        const wanted = new Set<number>();
-        for (let i = 0; i < nInfo; i++) wanted.add(data.readUInt16BE(4 + nameLen + 2 + i * 2));
-        const exp = this.server.lookup(name);
-        if (!exp) {
-          this.optionReply(opt, P.REP_ERR_UNKNOWN, Buffer.from(`no export named '${name}'`));
-          return true;
-        }
-        const info = Buffer.alloc(12);
-        info.writeUInt16BE(P.INFO_EXPORT, 0);
-        info.writeBigUInt64BE(BigInt(exp.device.size), 2);
-        info.writeUInt16BE(TRANSMISSION_FLAGS, 10);
-        this.optionReply(opt, P.REP_INFO, info);
-        if (wanted.has(P.INFO_NAME)) {
-          const n = Buffer.from(exp.name, 'utf8');
-          const b = Buffer.alloc(2 + n.length);
-          b.writeUInt16BE(P.INFO_NAME, 0);
-          n.copy(b, 2);
-          this.optionReply(opt, P.REP_INFO, b);
-        }
-        if (wanted.has(P.INFO_DESCRIPTION) && exp.description) {
-          const n = Buffer.from(exp.description, 'utf8');
-          const b = Buffer.alloc(2 + n.length);
-          b.writeUInt16BE(P.INFO_DESCRIPTION, 0);
-          n.copy(b, 2);
-          this.optionReply(opt, P.REP_INFO, b);
-        }
-        // Always sent: the journal works in sectors, so clients should too. Unaligned requests
-        // from clients that ignore it are still handled (the splitter widens them).
-        const bs = Buffer.alloc(14);
-        bs.writeUInt16BE(P.INFO_BLOCK_SIZE, 0);
-        bs.writeUInt32BE(P.SECTOR, 2);
-        bs.writeUInt32BE(4096, 6);
-        bs.writeUInt32BE(P.MAX_PAYLOAD, 10);
-        this.optionReply(opt, P.REP_INFO, bs);
-        this.optionReply(opt, P.REP_ACK);
-        if (opt === P.OPT_GO) {
-          this.device = exp.device;
-          this.phase = 'transmission';
-        }
-        return true;
-      }
-      default:
-        this.optionReply(opt, P.REP_ERR_UNSUP, Buffer.from(`option ${opt} not supported`));
-        return true;
+    const { replies, next } = negotiateOption(opt, data, this.server, this.noZeroes);
+    for (const r of replies) this.sock.write(r);
+    if (next.kind === 'hangUp') {
+      if (next.reason) this.log(`nbd: ${next.reason}`);
+      this.hangUp();
+      return false;
     }
+    if (next.kind === 'transmit') {
+      this.device = next.device;
+      this.phase = 'transmission';
+    }
+    return true;
   }
 
   private reply(cookie: Buffer, error: number, data?: Buffer): void {
