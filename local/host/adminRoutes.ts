@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HostFunction, HostContext } from './plugin';
 import { sendProblem } from './problem';
-import { BodyTooLargeError, readBody } from './readBody';
+import { BodyTooLargeError, readBody, sendTooLarge } from './readBody';
 
 const ADMIN_BODY_LIMIT = 10 * 1024 * 1024;
 
@@ -53,9 +53,7 @@ export function createAdminRoutes(functions: () => HostFunction[], ctx: () => Ho
       } catch (e) {
         // Refusals of the caller's body are the caller's (400, 413), not a host failure (500).
         if (e instanceof BodyTooLargeError) {
-          res.setHeader('connection', 'close');
-          sendProblem(res, 413, `The request body is larger than ${e.limit} bytes.`);
-          req.resume();
+          sendTooLarge(req, res, e);
           return true;
         }
         if (e instanceof SyntaxError) {

@@ -6,7 +6,7 @@ import type { PlainHttpResponse } from './httpRpc';
 import type { InvokeOnce } from './invoker';
 import type { HostFunction, HostLogger } from './plugin';
 import { sendProblem } from './problem';
-import { BodyTooLargeError, flatHeaders, readBody } from './readBody';
+import { BodyTooLargeError, flatHeaders, readBody, sendTooLarge } from './readBody';
 import { proxyStreamingInvocation } from './httpStream';
 
 export interface HttpTriggerOptions {
@@ -83,9 +83,7 @@ export function createHttpTrigger(opts: HttpTriggerOptions) {
       });
     } catch (e) {
       if (e instanceof BodyTooLargeError) {
-        res.setHeader('connection', 'close');
-        sendProblem(res, 413, `The request body is larger than ${e.limit} bytes.`);
-        req.resume();
+        sendTooLarge(req, res, e);
         return true;
       }
       opts.log.error(`Function '${fn.name}' failed: ${(e as Error)?.stack ?? String(e)}`, {

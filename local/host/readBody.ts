@@ -1,9 +1,21 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { sendProblem } from './problem';
 
 export class BodyTooLargeError extends Error {
   constructor(readonly limit: number) {
     super(`Request body exceeds ${limit} bytes`);
   }
+}
+
+/** Answers a body over the limit: 413, and the connection closes (the rest is drained, not read). */
+export function sendTooLarge(
+  req: IncomingMessage,
+  res: ServerResponse,
+  e: BodyTooLargeError,
+): void {
+  res.setHeader('connection', 'close');
+  sendProblem(res, 413, `The request body is larger than ${e.limit} bytes.`);
+  req.resume();
 }
 
 /** Reads the whole request body as raw bytes, refusing more than `limit`. */

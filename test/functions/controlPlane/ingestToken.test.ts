@@ -18,9 +18,20 @@ beforeAll(async () => {
   eh = await startEventHubsEmulator({
     dataDir: mkdtempSync(join(tmpdir(), 'haven-eh-')),
     hubs: [{ name: 'haven-batches', partitions: 2 }],
-    keys: [{ name: 'send', key: 'c2VuZC1rZXktZm9yLWluZ2VzdC10ZXN0cw==', rights: ['Send'] }],
+    keys: [
+      { name: 'send', key: 'c2VuZC1rZXktZm9yLWluZ2VzdC10ZXN0cw==', rights: ['Send'] },
+      { name: 'listen', key: 'bGlzdGVuLWtleS1mb3ItaW5nZXN0LXRlc3Rz', rights: ['Listen'] },
+    ],
   });
-  testRoot({ eventHubs: { connection: eh.connectionString('send'), hub: 'haven-batches' } });
+  // As infra/ deploys it: the trigger listens with one rule, agent tokens are signed with
+  // another that can only send.
+  testRoot({
+    eventHubs: {
+      connection: eh.connectionString('listen'),
+      hub: 'haven-batches',
+      signingConnection: eh.connectionString('send'),
+    },
+  });
   await call(createSite, { path: 'sites', body: { name: 'lab' } });
 });
 afterAll(() => eh?.stop());
@@ -38,6 +49,7 @@ describe('ingest credentials against the local Event Hubs endpoint and Azurite',
     const r = await requestIngestToken(machineId, credential);
     expect(r.status).toBe(200);
     const token: string = r.json.eventHubs.sasToken;
+    expect(token).toMatch(/&skn=send$/); // the Send-only rule, not the trigger's
     expect(r.json.eventHubs.useDevelopmentEmulator).toBe(true);
 
     const producer = producerWith(token);
