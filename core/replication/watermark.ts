@@ -1,6 +1,7 @@
 import { conflict, isHavenError } from '../errors';
 import { stopDisk } from './incidents';
 import { STAGING, type DiskKey } from './names';
+import { pointTime } from './pointDocs';
 import type { ReplicationDeps } from './ports';
 import { deleteStaged } from './stagedBatch';
 import {
@@ -48,7 +49,12 @@ export async function advance(
     ...(piece
       ? {
           complete: true,
-          lastPoint: { pointId: piece.pointId, seq: piece.seq, time: piece.bookmark.createdAt },
+          // Dated like its point: never ahead of the server clock (pointDocs.pointTime).
+          lastPoint: {
+            pointId: piece.pointId,
+            seq: piece.seq,
+            time: pointTime(piece.bookmark.createdAt, now).time,
+          },
         }
       : {}),
   };

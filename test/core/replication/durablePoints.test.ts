@@ -18,6 +18,7 @@ import {
   zero,
   type Harness,
   type TestDisk,
+  watermark,
 } from './support';
 
 const MiB = 1024 * 1024;
@@ -168,13 +169,15 @@ describe('durable before materialized', () => {
     await ingest(h, d, [d.batch([data(0, 4096)]), d.batch([], bookmark('future', future))]);
     const p = await getRecoveryPoint(h.deps, m.machineId, 'future');
     expect(p).toMatchObject({ time: '2026-12-01T00:05:00.000Z', agentTime: future });
+    await hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, 'd0', 1, 1));
+    expect((await watermark(h, d))?.lastPoint).toMatchObject({ pointId: 'future', time: p.time });
     now += 3600_000; // an hour without a point: the RPO says so
     expect((await replicationHealth(h.deps, m.machineId)).rpoSeconds).toBe(55 * 60);
     // An honest later point is the newest, and retention ages the future-dated one.
     await ingest(h, d, [d.batch([], bookmark('honest', new Date(now).toISOString()))]);
     const ids = async () => (await listRecoveryPoints(h.deps, m.machineId)).items.map((x) => x.id);
     expect(await ids()).toEqual(['honest', 'future']);
-    await hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, 'd0', 1, 1));
+    await hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, 'd0', 1, 3));
     now += 72 * 3600_000;
     expect((await applyRetention(h.deps, m.machineId)).dropped).toEqual(['future']);
     expect(await ids()).toEqual(['honest']);
