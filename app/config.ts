@@ -23,7 +23,6 @@ export const configSchema = z.object({
       signingConnection: z.string().min(1).optional(),
     })
     .optional(),
-  adminKey: z.string().min(16).optional(),
   /** Document store adapter: Cosmos DB, or in-process memory (demos, unit tests). */
   documentStore: z.enum(['cosmos', 'memory']).default('cosmos'),
   /** Key-encryption key for per-machine data keys: base64 of 32 bytes (Key Vault in Azure). */
@@ -111,7 +110,6 @@ export function loadConfig(env: Record<string, string | undefined>): HavenConfig
           signingConnection: env.HAVEN_EVENTHUBS_SIGNING_CONNECTION,
         }
       : undefined,
-    adminKey: env.HAVEN_ADMIN_KEY,
     documentStore: env.HAVEN_DOCUMENT_STORE,
     kek: env.HAVEN_KEK,
     hostNudge: env.HAVEN_HOST_NUDGE_URL
