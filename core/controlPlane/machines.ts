@@ -7,7 +7,7 @@ import {
   type MachineDoc,
   type ProtectedItemDoc,
 } from './model';
-import type { DiskFacts, HeartbeatBody } from './schemas';
+import { MAX_DISKS_PER_MACHINE, type DiskFacts, type HeartbeatBody } from './schemas';
 
 /** A machine as the API shows it (no credential hash). */
 export interface MachineView extends Omit<MachineDoc, 'credentialHash'> {
@@ -140,6 +140,22 @@ export class Machines {
     facts: DiskFacts,
   ): Promise<{ disk: DiskView; created: boolean }> {
     await this.getDoc(machineId);
+    // A bound on what one machine makes the service hold: without it an agent could register
+    // disk after disk under new ids. Checked before the write, so concurrent adds may pass it
+    // together (by at most the number in flight).
+    const known = await this.disks.query({
+      partitionKey: machineId,
+      limit: MAX_DISKS_PER_MACHINE + 1,
+    });
+    if (
+      known.items.length >= MAX_DISKS_PER_MACHINE &&
+      !known.items.some((x) => x.doc.id === facts.id)
+    ) {
+      throw conflict(
+        `Machine '${machineId}' already has ${known.items.length} disks, the most one machine may register.`,
+        { maxDisks: MAX_DISKS_PER_MACHINE },
+      );
+    }
     const doc: DiskDoc = { ...facts, machineId, addedAt: new Date(this.clock()).toISOString() };
     try {
       return { disk: toDiskView((await this.disks.create(doc)).doc), created: true };

@@ -33,6 +33,12 @@ export const createTokenBody = z
   })
   .strict();
 
+/**
+ * The most disks one machine may register (enrollment and `disk add` together): each is a
+ * document, a replica and a generation chain the service holds for the machine.
+ */
+export const MAX_DISKS_PER_MACHINE = 64;
+
 export const diskFactsSchema = z
   .object({
     id: diskIdSchema,
@@ -58,7 +64,7 @@ export const enrollBody = z
     hostname: z.string().min(1).max(255),
     os: z.string().min(1).max(200),
     agentVersion: z.string().max(64).optional(),
-    disks: z.array(diskFactsSchema).max(64).default([]),
+    disks: z.array(diskFactsSchema).max(MAX_DISKS_PER_MACHINE).default([]),
   })
   .strict()
   .refine((b) => new Set(b.disks.map((d) => d.id)).size === b.disks.length, {
@@ -123,7 +129,7 @@ export const agentReplicationReport = z
 export const heartbeatBody = z
   .object({
     agentVersion: z.string().min(1).max(64),
-    disks: z.array(diskStatusSchema).max(64).default([]),
+    disks: z.array(diskStatusSchema).max(MAX_DISKS_PER_MACHINE).default([]),
     /** The machine's IPv4 addresses, primary first (recovery keeps it where the subnet allows). */
     ipv4: z
       .array(z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/))
@@ -135,7 +141,7 @@ export const heartbeatBody = z
 
 export const protectBody = z
   .object({
-    disks: z.array(diskIdSchema).min(1).max(64).optional(),
+    disks: z.array(diskIdSchema).min(1).max(MAX_DISKS_PER_MACHINE).optional(),
     policy: policyNameSchema.optional(),
   })
   .strict();

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Root } from '../../../app/root';
-import type { DiskFacts } from '../../../core/controlPlane/schemas';
+import { MAX_DISKS_PER_MACHINE, type DiskFacts } from '../../../core/controlPlane/schemas';
 import { createEnrollmentToken, createSite } from '../../../functions/controlPlane/sites';
 import { enroll } from '../../../functions/controlPlane/enrollment';
 import { addDisk, heartbeat, listDisks } from '../../../functions/controlPlane/agent';
@@ -150,6 +150,25 @@ describe('enrollment flow', () => {
       'sda',
       'sdb',
     ]);
+  });
+
+  it('a machine registers at most MAX_DISKS_PER_MACHINE disks: one more is a 409, a known one still answers', async () => {
+    const many = Array.from({ length: MAX_DISKS_PER_MACHINE }, (_, i) => ({
+      id: `d${i}`,
+      sizeBytes: 4096,
+      logicalSectorSize: 512 as const,
+    }));
+    const { machineId, credential } = await enrollInto('lab', { hostname: 'wide', disks: many });
+    const at = {
+      params: { id: machineId },
+      path: `machines/${machineId}/disks`,
+      headers: bearer(credential),
+    };
+    const before = await storeSnapshot(root);
+    const extra = { id: 'one-more', sizeBytes: 4096, logicalSectorSize: 512 };
+    expectProblem(await call(addDisk, { ...at, body: extra }), 409, 'conflict');
+    expect(await storeSnapshot(root)).toEqual(before);
+    expect((await call(addDisk, { ...at, body: many[0] })).status).toBe(200);
   });
 
   it('issues ingest credentials scoped to the machine', async () => {
