@@ -2,20 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { negotiateOption, TRANSMISSION_FLAGS } from '../../../edge-agent/nbd/nbdOptions';
 import * as P from '../../../edge-agent/nbd/protocol';
 import type { BlockDevice, NbdExport } from '../../../edge-agent/nbd/blockDevice';
+import { RawNbd } from './rawNbd';
 
 const device = { size: 1 << 20 } as BlockDevice;
 const catalog = {
   lookup: (n: string): NbdExport | undefined => (n === 'd' ? { name: 'd', device } : undefined),
   list: (): NbdExport[] => [{ name: 'd', device }],
 };
-const goData = (name: string, infos: number[] = []) => {
-  const b = Buffer.alloc(4 + name.length + 2 + infos.length * 2);
-  b.writeUInt32BE(name.length, 0);
-  b.write(name, 4);
-  b.writeUInt16BE(infos.length, 4 + name.length);
-  infos.forEach((t, i) => b.writeUInt16BE(t, 4 + name.length + 2 + i * 2));
-  return b;
-};
+const goData = RawNbd.goData;
 const replyType = (b: Buffer) => b.readUInt32BE(12);
 
 describe('NBD option negotiation', () => {
