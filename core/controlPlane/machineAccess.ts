@@ -100,13 +100,24 @@ export class MachineAccess {
 
   /**
    * The machine itself (authenticated by its credential): a new data key becomes current and is
-   * returned once. A lost answer is harmless: the agent asks again, and the key it never got is
-   * simply never used.
+   * returned once — only while an admin's request is pending. Otherwise a stolen credential
+   * alone could mint a data key and seal batches of its own (and every call would leave one
+   * more key document). A lost answer leaves the agent on its old key, which stays valid: the
+   * machine's `keyId` then names a key no batch uses, and the admin asks again.
    */
   async rotateKey(id: string): Promise<{ keyId: string; dataKey: string }> {
+    const notRequested = () =>
+      conflict(
+        `No data key rotation is pending for machine ${id}: an admin asks for one (haven machine rotate-key).`,
+      );
+    const current = await this.machines.get(id, id);
+    if (!current) throw notFound('Machine', id);
+    if (!current.doc.keyRotationRequestedAt) throw notRequested();
     const fresh = await this.keys.prepare(id);
     await this.keys.store(fresh.doc);
     await this.update(id, (m) => {
+      // Two calls racing on one request: the second is refused (its key is never used).
+      if (!m.keyRotationRequestedAt) throw notRequested();
       const { keyRotationRequestedAt: _done, ...rest } = m;
       return { ...rest, keyId: fresh.keyId };
     });

@@ -77,7 +77,7 @@ export const takeDataKey = register(
     summary: 'The machine takes a new data key (returned once); new batches use its keyId',
     body: emptyBody,
     response: dataKeyResponse,
-    responses: { 201: 'A new current data key' },
+    responses: { 201: 'A new current data key', 409: 'No rotation requested by an admin' },
   },
   handler(async (root, req) => {
     const id = await callingMachine(root, req);

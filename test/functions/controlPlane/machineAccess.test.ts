@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeBatch, encodeBatch } from '../../../core/batch';
+import { collectionsDefs } from '../../../core/controlPlane/model';
 import { heartbeat } from '../../../functions/controlPlane/agent';
 import { enroll } from '../../../functions/controlPlane/enrollment';
 import {
@@ -157,6 +158,22 @@ describe('rotating a data key', () => {
       oldKey,
     );
     expect((await hb(m.machineId, m.credential)).json.rotateKey).toBe(false);
+    const take = () =>
+      call(takeDataKey, {
+        path: `machines/${m.machineId}/data-key`,
+        params: { id: m.machineId },
+        headers: bearer(m.credential),
+        body: {},
+      });
+    // Unasked, the credential alone mints no key (a thief could seal batches with it).
+    const keyDocs = async () =>
+      (
+        await root.documents
+          .collection(collectionsDefs.dataKeys)
+          .query({ partitionKey: m.machineId })
+      ).items.length;
+    expectProblem(await take(), 409, 'conflict');
+    expect(await keyDocs()).toBe(1);
     const req = await call(requestKeyRotation, {
       path: `machines/${m.machineId}/rotate-key`,
       params: { id: m.machineId },
@@ -164,13 +181,11 @@ describe('rotating a data key', () => {
     });
     expect(req.status).toBe(202);
     expect((await hb(m.machineId, m.credential)).json.rotateKey).toBe(true);
-    const k = await call(takeDataKey, {
-      path: `machines/${m.machineId}/data-key`,
-      params: { id: m.machineId },
-      headers: bearer(m.credential),
-      body: {},
-    });
+    const k = await take();
     expect(k.status).toBe(201);
+    // Taken once: asking again is refused until an admin asks again.
+    expectProblem(await take(), 409, 'conflict');
+    expect(await keyDocs()).toBe(2);
     expect(k.headers['cache-control']).toBe('no-store');
     expect(k.json.keyId).not.toBe(m.dataKey.keyId);
     expect((await hb(m.machineId, m.credential)).json.rotateKey).toBe(false);
