@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { requireSecureUrl } from '../core/requireSecureUrl';
 import { AdminClient, ApiError, type ApiReply } from './client';
 import { formatDuration, parseDuration } from './duration';
 import { readEnvFile } from './envFile';
@@ -131,6 +132,12 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     io.out(values.json ? JSON.stringify(json, null, 2) : human());
   try {
     if (!api) throw new UsageError('No API URL: pass --api or run where .haven/local.env exists.');
+    // The admin key goes with every request: never in clear text across a network.
+    try {
+      requireSecureUrl(api, 'The API URL');
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
     const client = new AdminClient(api, key, io.fetch);
     await dispatch(positionals, values, client, print);
     return 0;

@@ -1,31 +1,13 @@
 import { promises as fsp } from 'node:fs';
-import { isIP } from 'node:net';
 import { HavenError } from '../core/errors';
+import { requireSecureUrl } from '../core/requireSecureUrl';
 
 /**
- * The control plane URL an agent may enroll with: https, or plain http to this host only (the
- * local stack). Over plain http to another host the enrollment token, then the credential and
- * the data key in the answer, would cross the network readable by anyone on the path.
+ * The control plane URL an agent may enroll with: the enrollment token goes there, and the
+ * credential and the data key come back (core/requireSecureUrl.ts).
  */
 export function checkApiUrl(api: string): string {
-  let url: URL;
-  try {
-    url = new URL(api);
-  } catch {
-    throw new HavenError('validation', `--api is not a URL: ${JSON.stringify(api)}.`);
-  }
-  if (url.protocol === 'https:') return api;
-  if (url.protocol === 'http:' && isLoopback(url.hostname)) return api;
-  throw new HavenError(
-    'validation',
-    `--api must be an https:// URL (plain http is accepted only for this host: localhost, 127.0.0.0/8, [::1]); got ${url.protocol}//${url.host}.`,
-  );
-}
-
-function isLoopback(hostname: string): boolean {
-  const h = hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  if (h === 'localhost' || h === '::1') return true;
-  return isIP(h) === 4 && h.startsWith('127.');
+  return requireSecureUrl(api, '--api');
 }
 
 /** Bounds what stdin or a file may hand over: a token is ~80 characters. */

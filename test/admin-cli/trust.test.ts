@@ -39,7 +39,7 @@ describe('haven CLI trust', () => {
     mkdirSync(join(cwd, '.haven'));
     writeFileSync(
       join(cwd, '.haven/local.env'),
-      'HAVEN_API_URL=http://evil.example/api\nHAVEN_ADMIN_KEY=evil\n',
+      'HAVEN_API_URL=https://evil.example/api\nHAVEN_ADMIN_KEY=evil\n',
     );
     const t = io({ HAVEN_API_URL: 'http://127.0.0.1:7071/api', HAVEN_ADMIN_KEY: 'real-key' }, cwd);
     expect(await run(['sites', '--json'], t.io)).toBe(0);
@@ -48,7 +48,22 @@ describe('haven CLI trust', () => {
     // Without the environment the file is used (the local stack's), key and URL together.
     const f = io({}, cwd);
     expect(await run(['sites', '--json'], f.io)).toBe(0);
-    expect(f.calls[0]).toEqual({ url: 'http://evil.example/api/sites', key: 'evil' });
+    expect(f.calls[0]).toEqual({ url: 'https://evil.example/api/sites', key: 'evil' });
+  });
+
+  it('sends the key over https, or plain http to this host only', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'haven-cli-'));
+    for (const api of ['http://haven.example.com/api', 'http://10.0.0.5:7071/api', 'not a url']) {
+      const t = io({ HAVEN_API_URL: api, HAVEN_ADMIN_KEY: 'real-key' }, cwd);
+      expect(await run(['sites', '--json'], t.io)).toBe(2);
+      expect(t.calls).toEqual([]); // refused before anything is sent
+      expect(t.out.join('\n')).toMatch(/API URL/);
+    }
+    for (const api of ['https://haven.example.com/api', 'http://localhost:7071/api']) {
+      const t = io({ HAVEN_API_URL: api, HAVEN_ADMIN_KEY: 'real-key' }, cwd);
+      expect(await run(['sites', '--json'], t.io)).toBe(0);
+      expect(t.calls).toHaveLength(1);
+    }
   });
 
   it('shows control characters from agents as \\xNN', () => {
