@@ -5,6 +5,7 @@ import { callingMachine, handler } from '../http/handler';
 import { param, parseBody } from '../http/body';
 import { emptyBody, resourceIdSchema } from '../../core/controlPlane/schemas';
 import { toMachineView } from '../../core/controlPlane/machines';
+import { purgeIncoming } from '../../core/replication/purgeIncoming';
 
 /** Revoking, deleting and re-keying machines; revoking enrollment tokens (docs/security.md). */
 const deletedResponse = z.object({ id: z.string(), deleted: z.array(z.string()) });
@@ -41,9 +42,18 @@ export const deleteMachine = register(
     response: deletedResponse,
     responses: { 200: 'Deleted', 409: 'Still protected: disable protection first' },
   },
-  handler(async (root, req) => ({
-    jsonBody: await root.controlPlane.machineAccess.delete(param(req, 'id', resourceIdSchema)),
-  })),
+  handler(async (root, req) => {
+    const removed = await root.controlPlane.machineAccess.delete(
+      param(req, 'id', resourceIdSchema),
+    );
+    // After the documents: a refused (still protected) delete keeps its claim checks.
+    const claimChecks = await purgeIncoming(root.replication.deps.blobs, removed.id);
+    return {
+      jsonBody: claimChecks
+        ? { ...removed, deleted: [...removed.deleted, `${claimChecks} claim check(s)`] }
+        : removed,
+    };
+  }),
 );
 
 export const requestKeyRotation = register(

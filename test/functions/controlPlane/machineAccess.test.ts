@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { decodeBatch, encodeBatch } from '../../../core/batch';
+import { decodeBatch, encodeBatch, incomingContainerOf } from '../../../core/batch';
 import { collectionsDefs } from '../../../core/controlPlane/model';
 import { heartbeat } from '../../../functions/controlPlane/agent';
 import { enroll } from '../../../functions/controlPlane/enrollment';
@@ -122,13 +122,25 @@ describe('revoking machines and tokens', () => {
     const free = await enrollInto('acc', {
       disks: [{ id: 'sda', sizeBytes: 1024 * 1024 * 1024, logicalSectorSize: 512 }],
     });
+    // A page blob in its claim-check container: no lifecycle rule would ever delete it.
+    const blobs = root.replication.deps.blobs;
+    const incoming = incomingContainerOf(free.machineId);
+    await blobs.ensureContainer(incoming);
+    await blobs.createPageBlob(incoming, `${free.machineId}/left.bin`, 4096);
+    await blobs.putBlockBlob(incoming, `${free.machineId}/left.batch`, Buffer.from('x'));
     const d = await call(deleteMachine, {
       method: 'DELETE',
       path: `machines/${free.machineId}`,
       params: { id: free.machineId },
     });
     expect(d.status).toBe(200);
-    expect(d.json.deleted).toEqual(['disk sda', '1 data key(s)', `machine ${free.machineId}`]);
+    expect(d.json.deleted).toEqual([
+      'disk sda',
+      '1 data key(s)',
+      `machine ${free.machineId}`,
+      '2 claim check(s)',
+    ]);
+    expect(await blobs.list(incoming, '')).toEqual([]);
     expectProblem(
       await call(getMachine, {
         path: `machines/${free.machineId}`,
