@@ -1,6 +1,7 @@
 import type { DocumentStore, Versioned } from '../documents/ports';
 import { HavenError, conflict, notFound } from '../errors';
 import { diskDocId, replicationCollectionsOf } from '../replication/state';
+import { assertMachineResyncPace } from './machineResyncPace';
 import type { Jobs } from './jobs';
 import { toDiskView, type DiskView, type Machines } from './machines';
 import {
@@ -141,6 +142,8 @@ export class Resyncs {
         return this.answer(cur.doc, item, launcher);
       }
 
+      if (protectedNow)
+        assertMachineResyncPace({ machineId, diskId }, req.requestedBy, last, this.clock());
       const job = protectedNow ? await this.jobs.create(RESYNC_JOB, { machineId }) : null;
       const now = new Date(this.clock()).toISOString();
       const resync: DiskResync = {

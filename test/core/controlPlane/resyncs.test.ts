@@ -9,6 +9,7 @@ import {
   type ProtectedItemDoc,
 } from '../../../core/controlPlane/model';
 import { AesKeyWrapper } from '../../../core/controlPlane/machineKeys';
+import { MACHINE_RESYNC_INTERVAL_MS } from '../../../core/controlPlane/machineResyncPace';
 import type { ProtectedItemState } from '../../../core/controlPlane/protectedItemState';
 import { RESYNC_JOB } from '../../../core/controlPlane/resyncs';
 import { transient } from '../../../core/errors';
@@ -81,7 +82,8 @@ async function setup(state?: ProtectedItemState) {
       ...(patch.stopped ? { stopped: { reason: 'integrity', at: doc.createdAt } } : {}),
     });
   };
-  return { cp, documents, started, hydrated, enableJob };
+  const advance = (ms: number) => void (now += ms);
+  return { cp, documents, started, hydrated, enableJob, advance };
 }
 
 describe('resync (control plane)', () => {
@@ -204,7 +206,7 @@ describe('resync (control plane)', () => {
   });
 
   it('a resized disk is a resync into a replica of the new size; other changed facts stay a conflict', async () => {
-    const { cp, started, hydrated } = await setup('protected');
+    const { cp, started, hydrated, advance } = await setup('protected');
     const same = await cp.resyncs.addDisk(M, {
       id: 'a',
       sizeBytes: 8 * MiB,
@@ -241,9 +243,11 @@ describe('resync (control plane)', () => {
       generation: 2,
       sizeBytes: 12 * MiB,
     });
-    // Once generation 2 has its first point, the next resize starts generation 3.
+    // Once generation 2 has its first point (and the machine's pace allows), the next resize
+    // starts generation 3.
     await hydrated('a', 2, { complete: true });
     await cp.resyncs.settle(M);
+    advance(MACHINE_RESYNC_INTERVAL_MS);
     const bigger = await cp.resyncs.addDisk(M, {
       id: 'a',
       sizeBytes: 16 * MiB,
@@ -251,6 +255,31 @@ describe('resync (control plane)', () => {
     });
     expect(bigger.disk).toMatchObject({ generation: 3, sizeBytes: 16 * MiB });
     expect(started).toHaveLength(jobs + 1);
+  });
+
+  it('the machine starts at most one generation per disk per interval, however it ends the last (an admin is not held back)', async () => {
+    const { cp, started, hydrated, advance } = await setup('protected');
+    const agent = { requestedBy: 'agent' as const, reason: 'lost index' };
+    expect(await cp.resyncs.request(M, 'a', agent)).toMatchObject({ disk: { generation: 2 } });
+    // Stopped at once by a conflicting batch, or done at once by a bare bookmark: no new one.
+    await hydrated('a', 2, { stopped: true });
+    await expect(cp.resyncs.request(M, 'a', agent)).rejects.toMatchObject({
+      kind: 'conflict',
+      details: { generation: 2 },
+    });
+    await hydrated('a', 2, { complete: true });
+    await cp.resyncs.settle(M);
+    await expect(
+      cp.resyncs.addDisk(M, { id: 'a', sizeBytes: 12 * MiB, logicalSectorSize: 512 }),
+    ).rejects.toMatchObject({ kind: 'conflict', details: { generation: 2 } });
+    expect(started).toHaveLength(1);
+    // Later, the machine may; an admin may any time.
+    advance(MACHINE_RESYNC_INTERVAL_MS);
+    expect(await cp.resyncs.request(M, 'a', agent)).toMatchObject({ disk: { generation: 3 } });
+    await hydrated('a', 3, { stopped: true });
+    const admin = await cp.resyncs.request(M, 'a', { requestedBy: 'admin' });
+    expect(admin).toMatchObject({ created: true, disk: { generation: 4 } });
+    expect(started).toHaveLength(3);
   });
 
   it('a resize of an unprotected disk records the new size and generation without a job', async () => {
