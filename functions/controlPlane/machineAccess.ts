@@ -6,6 +6,7 @@ import { param, parseBody } from '../http/body';
 import { emptyBody, resourceIdSchema } from '../../core/controlPlane/schemas';
 import { toMachineView } from '../../core/controlPlane/machines';
 import { purgeIncoming } from '../../core/replication/purgeIncoming';
+import { isHavenError } from '../../core/errors';
 
 /** Revoking, deleting and re-keying machines; revoking enrollment tokens (docs/security.md). */
 const deletedResponse = z.object({ id: z.string(), deleted: z.array(z.string()) });
@@ -43,11 +44,15 @@ export const deleteMachine = register(
     responses: { 200: 'Deleted', 409: 'Still protected: disable protection first' },
   },
   handler(async (root, req) => {
-    const removed = await root.controlPlane.machineAccess.delete(
-      param(req, 'id', resourceIdSchema),
-    );
-    // After the documents: a refused (still protected) delete keeps its claim checks.
-    const claimChecks = await purgeIncoming(root.replication.deps.blobs, removed.id);
+    const id = param(req, 'id', resourceIdSchema);
+    const blobs = root.replication.deps.blobs;
+    // After the documents: a refused (still protected) delete keeps its claim checks. A delete
+    // that failed while purging is retried: the machine is gone (404), its container is not.
+    const removed = await root.controlPlane.machineAccess.delete(id).catch(async (e: unknown) => {
+      if (isHavenError(e) && e.kind === 'not-found') await purgeIncoming(blobs, id);
+      throw e;
+    });
+    const claimChecks = await purgeIncoming(blobs, id);
     return {
       jsonBody: claimChecks
         ? { ...removed, deleted: [...removed.deleted, `${claimChecks} claim check(s)`] }

@@ -141,6 +141,15 @@ describe('revoking machines and tokens', () => {
       '2 claim check(s)',
     ]);
     expect(await blobs.list(incoming, '')).toEqual([]);
+    // A delete that failed while purging is retried: 404, and what is left goes.
+    await blobs.createPageBlob(incoming, `${free.machineId}/late.bin`, 4096);
+    const again = await call(deleteMachine, {
+      method: 'DELETE',
+      path: `machines/${free.machineId}`,
+      params: { id: free.machineId },
+    });
+    expectProblem(again, 404, 'not-found');
+    expect(await blobs.list(incoming, '')).toEqual([]);
     expectProblem(
       await call(getMachine, {
         path: `machines/${free.machineId}`,
