@@ -17,6 +17,7 @@ const MODULES = [
   'durable',
   'recovery',
   'vmBoot',
+  'rto',
   'plans',
   'arm',
 ];
