@@ -9,7 +9,9 @@ import { stackArm } from '../support/stackArm';
 import { useSharedLocalStack } from '../support/useLocalStack';
 import { waitFor } from '../support/waitFor';
 import { fileRanges } from './support/fileBlocks';
+import { stopAgent } from './support/group';
 import { protectedMachine, runOnce, type Machine } from './support/machine';
+import { serveDisk } from './support/serveDisk';
 
 const MiB = 1024 * 1024;
 const ENDED = ['succeeded', 'failed', 'cancelled'];
@@ -197,6 +199,34 @@ describe(
       rewrite(m, 'xyz');
       const p2 = await runOnce(m);
       expect(p2.id).not.toBe(p1.id);
+    });
+
+    it('planned failover loses nothing: a write acknowledged by the running site server just before is served by the recovered VM', async () => {
+      const rg = `rg-rec-planned-${Date.now()}`;
+      const m = await server(rg, 'old');
+      const p1 = await runOnce(m);
+      await waitFor('protected', async () =>
+        (await status(m.machineId)).state === 'protected' ? true : undefined,
+      );
+      // The site server runs: its disk is served by the agent's write splitter (NBD), which
+      // journals every write; the agent cuts no points of its own (interval 1 h).
+      const site = await serveDisk(m);
+      try {
+        const [block] = fileRanges(m.image, '/srv/data/v.txt');
+        // Acknowledged by NBD, and after the last point: only a final bookmark can hold it.
+        await site.write(0x5a, block!.offset, String(block!.length));
+        const f = await cli('failover', 'start', m.machineId, '--planned', '--wait', '--json');
+        expect(f.code, f.out + f.err).toBe(0);
+        const j = JSON.parse(f.out);
+        expect(j.state).toBe('succeeded');
+        expect(j.result.pointId).not.toBe(p1.id);
+        expect(await served(j.result.vm.publicIp, '/data/v.txt')).toBe('ZZZ');
+        const c = await start(m.machineId, 'cancel-failover');
+        expect(c.state, JSON.stringify(c.error)).toBe('succeeded');
+        expect(await stackArm(env.stack).list(rg, [j.id])).toEqual([]);
+      } finally {
+        await stopAgent(site);
+      }
     });
   },
 );
