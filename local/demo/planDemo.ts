@@ -1,22 +1,5 @@
-import { join } from 'node:path';
-import type { LocalStack } from '../stack/startLocalStack';
-import { makeBootableServerImage } from '../images/bootableServer';
 import { preparePlatform } from '../vm/platform';
-
-/** What the demo's main gives its parts. */
-export interface DemoContext {
-  work: string;
-  stack: LocalStack;
-  havenBin: string;
-  agentBin: string;
-  /** Runs a bin (node) with args; its stdout. */
-  run(bin: string, args: string[]): Promise<string>;
-  step(text: string): void;
-  ok(text: string): void;
-}
-
-type Row = Record<string, unknown>;
-const MiB = 1024 * 1024;
+import { demoClient, type DemoContext, type Row } from './demoClient';
 
 /**
  * The demo's last part (issue 13): two small servers with bootable disks are protected and
@@ -28,32 +11,7 @@ const MiB = 1024 * 1024;
  */
 export async function planFailoverByAlert(d: DemoContext): Promise<void> {
   const { stack } = d;
-  const admin = ['--api', stack.apiUrl, '--key', stack.env.HAVEN_ADMIN_KEY!, '--json'];
-  const haven = async (...args: string[]) =>
-    JSON.parse(await d.run(d.havenBin, [...args, ...admin])) as Row;
-  const api = async (method: string, path: string, body?: unknown) => {
-    const r = await fetch(`${stack.apiUrl}/${path}`, {
-      method,
-      headers: {
-        'x-functions-key': stack.env.HAVEN_ADMIN_KEY!,
-        'content-type': 'application/json',
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    if (!r.ok) throw new Error(`${method} ${path}: HTTP ${r.status} ${await r.text()}`);
-    return (await r.json()) as Row;
-  };
-  const until = async (what: string, probe: () => Promise<Row | undefined>, ms = 300_000) => {
-    for (
-      const end = Date.now() + ms;
-      Date.now() < end;
-      await new Promise((r) => setTimeout(r, 500))
-    ) {
-      const v = await probe();
-      if (v) return v;
-    }
-    throw new Error(`${what}: not within ${ms / 1000} s`);
-  };
+  const { haven, api, until, bootableServer } = demoClient(d);
 
   d.step(
     'Recovery plan failed over by an alert: two servers with bootable disks, protected and replicated',
@@ -62,34 +20,9 @@ export async function planFailoverByAlert(d: DemoContext): Promise<void> {
   const site = await haven('site', 'create', 'dc-east');
   const servers: { name: string; machineId: string }[] = [];
   for (const name of ['db', 'web']) {
-    const image = join(d.work, `${name}.img`);
-    makeBootableServerImage(image, {
-      sizeBytes: 16 * MiB,
-      hostname: name,
-      files: { 'role.txt': `${name}\n` },
-    });
-    const token = await haven('token', 'create', '--site', String(site.id), '--ttl', '1h');
-    const agentDir = join(d.work, `agent-${name}`);
-    const agent = (...args: string[]) => d.run(d.agentBin, [...args, '--state-dir', agentDir]);
-    const { machineId } = JSON.parse(
-      await agent(
-        'enroll',
-        '--api',
-        stack.apiUrl,
-        '--token',
-        String(token.token),
-        '--name',
-        name,
-        '--json',
-      ),
-    ) as { machineId: string };
-    await agent('disk', 'add', image, '--json');
-    await haven('protect', machineId);
-    const point = JSON.parse(await agent('run', '--once', '--json')) as {
-      recoveryPoint: { id: string };
-    };
-    servers.push({ name, machineId });
-    d.ok(`${name}: machine ${machineId}, recovery point ${point.recoveryPoint.id}`);
+    const server = await bootableServer(String(site.id), name, { 'role.txt': `${name}\n` });
+    servers.push(server);
+    d.ok(`${name}: machine ${server.machineId}, recovery point ${server.pointId}`);
   }
 
   await haven(

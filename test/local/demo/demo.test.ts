@@ -19,6 +19,10 @@ describe('demo', () => {
     // timed group cut (a barrier).
     expect(r.stdout.match(/equals the source at its bookmark; e2fsck clean/g)).toHaveLength(6);
     expect(r.stdout).toMatch(/timed consistency-group cut .*\(barrier across 1 member\)/);
+    // One machine recovered step by step, each step checked by the demo itself.
+    expect(r.stdout).toMatch(/test failover \(job \S+\): a VM at \S+ serves 'v1'/);
+    expect(r.stdout).toMatch(/recovery point changed \(job \S+\): the same \S+ serves 'v1' now/);
+    expect(r.stdout).toMatch(/committed at \S+: the server runs in Azure/);
     // It ends with a recovery plan failed over by an alert, each server serving its data.
     expect(r.stdout).toMatch(/plan job \S+ succeeded: alert → every server answering in/);
     expect(r.stdout.match(/runs as a VM at \S+ and serves its data/g)).toHaveLength(2);
