@@ -136,13 +136,17 @@ async function ship(i: ShipInput): Promise<ShipResult> {
     session: fb.session,
     sizeBytes: disk.sizeBytes,
   };
+  let digests = disk.baseSnapshotId ? await loadDigests(deps, target) : undefined;
+  // The changed ranges first: asking for them grants and then revokes the snapshot's access,
+  // and a snapshot has one access grant at a time (as in Azure), so a reader opened before
+  // would lose its URI mid-diff.
+  let ranges =
+    disk.baseSnapshotId && digests
+      ? await t.changedRanges(i.snapshotId, disk.baseSnapshotId)
+      : undefined;
   const reader = await t.openSnapshot(i.snapshotId, READ_GRANT_SECONDS);
   try {
-    let ranges;
-    let digests = disk.baseSnapshotId ? await loadDigests(deps, target) : undefined;
-    if (disk.baseSnapshotId && digests) {
-      ranges = await t.changedRanges(i.snapshotId, disk.baseSnapshotId);
-    } else {
+    if (!ranges) {
       const point = (await d.replication.docs.points.get(i.machineId, fb.pointId))!
         .doc as RecoveryPointDoc;
       const piece = point.disks.find((p) => p.diskId === i.diskId)!;
@@ -155,7 +159,7 @@ async function ship(i: ShipInput): Promise<ShipResult> {
       // applied are superseded by absolute writes of the same blocks (idempotent).
     }
     const first = (disk.batches[disk.batches.length - 1]?.seq ?? 0) + 1;
-    const shipped = await shipRanges(deps, target, reader, ranges, first, digests);
+    const shipped = await shipRanges(deps, target, reader, ranges, first, digests!);
     const after = await d.records.mutate(i.machineId, (r) => {
       if (!r.failback || r.failback.session !== fb.session) return undefined;
       return recordShipment(r.failback, i.key, i.diskId, {

@@ -1,0 +1,204 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync, openSync, readFileSync, writeSync, closeSync } from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeBootableServerImage } from '../../local/images/bootableServer';
+import { fsckClean } from '../../local/images/ext4';
+import { preparePlatform } from '../../local/vm/platform';
+import { QemuVmRunner } from '../../local/vm/qemuRunner';
+import { adminApi, adminRequest } from '../support/adminApi';
+import { stackArm } from '../support/stackArm';
+import { useSharedLocalStack } from '../support/useLocalStack';
+import { waitFor } from '../support/waitFor';
+import { agentJsonOn, protectedMachine, runOnce } from './support/machine';
+
+const MiB = 1024 * 1024;
+const ENDED = ['succeeded', 'partially-succeeded', 'failed', 'cancelled'];
+
+interface Received {
+  batchesApplied: number;
+  bytesFetched: number;
+  provedBytesWritten: number;
+  lastSeq: number;
+  digest: string;
+  done: boolean;
+}
+
+interface ShippedDisk {
+  diskId: string;
+  snapshotId: string;
+  bytesChanged: number;
+  bytesShipped: number;
+}
+
+/**
+ * The way back end to end (issue 14): a bootable ext4 server protected, failed over to a real
+ * QEMU VM through the local ARM endpoint, committed; files written inside the Azure VM;
+ * reprotect ships the VM's changes, failback powers it off and ships the rest; the agent
+ * applies them onto the original site image, which then boots and serves the files written
+ * in Azure, equals the Azure disk byte for byte and checks clean.
+ */
+describe(
+  'reprotect and failback end to end (real bootable disk, local ARM, QEMU)',
+  { timeout: 900_000 },
+  () => {
+    const env = useSharedLocalStack('haven-e2e-failback-');
+    const runner = () => new QemuVmRunner({ stateDir: path.join(env.dir, 'site-vms') });
+    let site: QemuVmRunner | undefined;
+
+    beforeAll(async () => {
+      await preparePlatform();
+    }, 600_000);
+    afterAll(async () => {
+      await site?.stopAll();
+    });
+
+    const job = (id: string) =>
+      waitFor(
+        `job ${id}`,
+        async () => {
+          const j = await adminApi(env.stack, 'GET', `jobs/${id}`);
+          return ENDED.includes(j.state) ? j : undefined;
+        },
+        { timeoutMs: 600_000, intervalMs: 500 },
+      );
+    const run = async (machineId: string, op: string) => {
+      const started = await adminApi(env.stack, 'POST', `machines/${machineId}/${op}`, {});
+      const done = await job(started.id);
+      expect(done.state, `${op}: ${JSON.stringify(done.error ?? done.result)}`).toBe('succeeded');
+      return done;
+    };
+    const write = async (ip: string, name: string, body: string) => {
+      const r = await fetch(`http://${ip}/write/${name}`, { method: 'POST', body });
+      expect(r.status).toBe(200);
+    };
+
+    it('fails back only what changed: the site image boots with the files written in Azure and equals the Azure disk', async () => {
+      const dir = path.join(env.dir, 'fb');
+      mkdirSync(dir);
+      const image = path.join(dir, 'server.img');
+      makeBootableServerImage(image, {
+        sizeBytes: 16 * MiB,
+        hostname: 'fbsrv',
+        files: { 'site.txt': 'written on the site\n' },
+      });
+      const m = await protectedMachine(env.stack, dir, image);
+      const rg = `rg-failback-${Date.now()}`;
+      await adminApi(env.stack, 'PUT', `machines/${m.machineId}/recovery-settings`, {
+        resourceGroup: rg,
+      });
+      const state = async () =>
+        (
+          await adminApi<{ protection: { state: string } }>(
+            env.stack,
+            'GET',
+            `machines/${m.machineId}`,
+          )
+        ).protection.state;
+      await runOnce(m);
+      await waitFor('protected', async () => ((await state()) === 'protected' ? true : undefined), {
+        timeoutMs: 180_000,
+        intervalMs: 500,
+      });
+      const failedOver = await run(m.machineId, 'failover');
+      const ip = failedOver.result.vm.publicIp as string;
+      await run(m.machineId, 'commit');
+
+      // Refused before reprotect: failback needs reprotected.
+      const early = await adminRequest(env.stack, 'POST', `machines/${m.machineId}/failback`, {});
+      expect(early.status).toBe(409);
+
+      await write(ip, 'azure1.txt', 'written in Azure before reprotect\n');
+      const reprotected = await run(m.machineId, 'reprotect');
+
+      expect(await state()).toBe('reprotected');
+      // The site image drifted from the failover point in a block the VM never wrote: the
+      // agent restores that block from the point before applying anything.
+      const fd = openSync(image, 'r+');
+      writeSync(fd, Buffer.alloc(4096, 0x5a), 0, 4096, 15 * MiB);
+      closeSync(fd);
+      const first = await agentJsonOn<Received>(m, [
+        'failback-receive',
+        '--disk',
+        m.diskId,
+        '--to',
+        image,
+        '--json',
+      ]);
+      expect(first.provedBytesWritten).toBeGreaterThan(0);
+      expect(first.batchesApplied).toBeGreaterThan(0);
+      expect(first.done).toBe(false);
+
+      await write(ip, 'azure2.txt', 'written in Azure after reprotect\n');
+      const started = await adminApi(env.stack, 'POST', `machines/${m.machineId}/failback`, {});
+      const received = await agentJsonOn<Received>(m, [
+        'failback-receive',
+        '--disk',
+        m.diskId,
+        '--to',
+        image,
+        '--wait',
+        '--json',
+      ]);
+      expect(received.done).toBe(true);
+      const done = await job(started.id);
+      expect(done.state, JSON.stringify(done.error ?? done.result)).toBe('succeeded');
+      expect(await state()).toBe('failed-back');
+
+      // Byte for byte the Azure disk at failback (its final snapshot, read through an access URI).
+      const finalDisk = (done.result.disks as ShippedDisk[])[0]!;
+      const reader = await stackArm(env.stack).target.openSnapshot(finalDisk.snapshotId, 600);
+      const sizeBytes = readFileSync(image).length;
+      const azure = await reader.read(0, sizeBytes);
+      await reader.close();
+      const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+      expect(sha(readFileSync(image))).toBe(sha(azure));
+
+      // Only what changed travelled: envelope bytes against the changed blocks of both diffs.
+      const firstDisk = (reprotected.result.disks as ShippedDisk[])[0]!;
+      const shipped = first.bytesFetched + received.bytesFetched;
+      expect(shipped).toBe(finalDisk.bytesShipped);
+      expect(finalDisk.bytesChanged).toBeGreaterThan(firstDisk.bytesChanged);
+      expect(finalDisk.bytesChanged).toBeLessThan(sizeBytes / 2);
+      console.log(
+        `failback: ${(finalDisk.bytesChanged / MiB).toFixed(2)} MiB changed in Azure, ${(shipped / MiB).toFixed(2)} MiB shipped (ratio ${(shipped / finalDisk.bytesChanged).toFixed(3)}) of a ${sizeBytes / MiB} MiB disk`,
+      );
+
+      // The site server boots from its own disk and serves what was written in Azure.
+      site = runner();
+      const spec = {
+        id: `/site/${m.machineId}`,
+        name: 'fbsrv-site',
+        memoryMiB: 0,
+        cpus: 1,
+        disks: [image],
+        nics: [
+          {
+            mac: '52:54:00:12:35:07',
+            subnet: '10.30.1.0/24',
+            privateIp: '10.30.1.7',
+            publicIp: `127.78.${Math.floor(Math.random() * 200) + 20}.9`,
+            tcpPorts: [80],
+          },
+        ],
+        serialLogPath: path.join(dir, 'site.serial.log'),
+      };
+      await site.start(spec);
+      const get = async (p: string) => {
+        const r = await fetch(`http://${spec.nics[0]!.publicIp}${p}`, {
+          signal: AbortSignal.timeout(3000),
+        });
+        return r.status === 200 ? r.text() : undefined;
+      };
+      await waitFor('the site server answers', () => get('/health').catch(() => undefined), {
+        timeoutMs: 120_000,
+        intervalMs: 300,
+      });
+      expect(await get('/data/site.txt')).toBe('written on the site\n');
+      expect(await get('/data/azure1.txt')).toBe('written in Azure before reprotect\n');
+      expect(await get('/data/azure2.txt')).toBe('written in Azure after reprotect\n');
+      await site.stop(spec.id, { graceful: true, timeoutMs: 30_000 });
+      expect(fsckClean(image)).toBe(true);
+    });
+  },
+);
