@@ -189,6 +189,14 @@ export async function ingestEvent(
       }
     }
     header = h;
+    // A reverse batch (cloud → site, sealed under the same data key) never enters the forward
+    // path: the direction is in the authenticated header, so this cannot be stripped.
+    if (h.direction === 'to-site') {
+      throw new Rejection(
+        'validation',
+        `Batch ${h.diskId} #${h.seq} is a to-site (failback) batch.`,
+      );
+    }
 
     // 2. Who sent it: the partition/publisher is the machine, the machine is known, the disk is its own.
     if (h.machineId !== sender) {

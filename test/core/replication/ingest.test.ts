@@ -13,6 +13,7 @@ import {
   stagingBlobName,
 } from '../../../core/replication/names';
 import { readStaged } from '../../../core/replication/stagedBatch';
+import { sealReverseBatch } from '../../../core/failback/reverseBatch';
 import { data, harness, ingestRef, uploadClaim, type Harness, type TestDisk } from './support';
 
 const MiB = 1024 * 1024;
@@ -314,6 +315,27 @@ describe('ingest', () => {
       status: 'rejected',
       kind: 'unauthenticated',
     });
+  });
+
+  it('a reverse (to-site) batch of the machine, on its own key, is refused by the forward path', async () => {
+    const h = await harness();
+    const m = h.addMachine({ d0: 1 * MiB });
+    const env = sealReverseBatch(
+      {
+        machineId: m.machineId,
+        diskId: 'd0',
+        session: 1,
+        seq: 1,
+        diskSize: 1 * MiB,
+        keyId: m.keyId,
+      },
+      [{ offset: 0, data: randomBytes(4096) }],
+      m.key,
+    );
+    const r = await ingestEvent(h.deps, h.opts, { body: env, partitionKey: m.machineId });
+    expect(r).toMatchObject({ status: 'rejected', kind: 'validation' });
+    expect(JSON.stringify(r)).toMatch(/to-site/);
+    expect(await stagedCount(h, m.machineId)).toBe(0);
   });
 
   it('storage outages throw (the checkpoint must not advance); rejections do not', async () => {
