@@ -58,7 +58,9 @@ export const RECOVERY_USAGE = `  points MACHINE                      recovery po
   failover commit MACHINE
   failover cancel MACHINE             back to protected (replication continues)
   failover status MACHINE
-                                      failover commands take --wait (print the final job)`;
+  reprotect MACHINE                   after commit: ship what the Azure VM wrote back to the site
+  failback MACHINE                    power the Azure VM off, ship the rest, wait for the site agent
+                                      failover, reprotect and failback take --wait (print the final job)`;
 
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
 
@@ -113,6 +115,9 @@ const OPS: Record<string, string> = {
   'change-point': 'change-recovery-point',
   commit: 'commit',
   cancel: 'cancel-failover',
+  // `haven reprotect|failback MACHINE`: the way back after a committed failover.
+  reprotect: 'reprotect',
+  failback: 'failback',
 };
 
 /** `haven failover …`, `haven recovery show|set`, `haven points`. */

@@ -275,6 +275,9 @@ async function dispatch(
     case 'recovery set':
     case 'failover':
       return recoveryCommand(pos, v, client, print, need);
+    case 'reprotect':
+    case 'failback':
+      return recoveryCommand(['failover', cmd, pos[1]], v, client, print, need);
     default:
       throw new UsageError(`Unknown command '${pos.join(' ')}'.`);
   }

@@ -6,6 +6,7 @@ import { makeBootableServerImage } from '../../local/images/bootableServer';
 import { fsckClean } from '../../local/images/ext4';
 import { preparePlatform } from '../../local/vm/platform';
 import { QemuVmRunner } from '../../local/vm/qemuRunner';
+import { runCli } from '../admin-cli/support';
 import { adminApi, adminRequest } from '../support/adminApi';
 import { stackArm } from '../support/stackArm';
 import { useSharedLocalStack } from '../support/useLocalStack';
@@ -109,7 +110,13 @@ describe(
       expect(early.status).toBe(409);
 
       await write(ip, 'azure1.txt', 'written in Azure before reprotect\n');
-      const reprotected = await run(m.machineId, 'reprotect');
+      // Through the CLI, as an operator would: reprotect, waiting for its job.
+      const cli = (...argv: string[]) =>
+        runCli(env.dir, [...argv, '--env', path.join(env.stack.stateDir, 'local.env')]);
+      const rp = await cli('reprotect', m.machineId, '--wait', '--json');
+      expect(rp.code, rp.out + rp.err).toBe(0);
+      const reprotected = JSON.parse(rp.out);
+      expect(reprotected.state).toBe('succeeded');
 
       expect(await state()).toBe('reprotected');
       // The site image drifted from the failover point in a block the VM never wrote: the
@@ -130,7 +137,9 @@ describe(
       expect(first.done).toBe(false);
 
       await write(ip, 'azure2.txt', 'written in Azure after reprotect\n');
-      const started = await adminApi(env.stack, 'POST', `machines/${m.machineId}/failback`, {});
+      const fb = await cli('failback', m.machineId, '--json');
+      expect(fb.code, fb.out + fb.err).toBe(0);
+      const started = JSON.parse(fb.out);
       const received = await agentJsonOn<Received>(m, [
         'failback-receive',
         '--disk',
