@@ -5,10 +5,7 @@
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
 export const printable = (s: string): string =>
-  s.replace(
-    CONTROL,
-    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
-  );
+  s.replace(CONTROL, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 
 /** Plain-text table: a header row and aligned columns; missing values print as '-'. */
 export function table(rows: Record<string, unknown>[], columns: string[]): string {

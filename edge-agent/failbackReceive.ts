@@ -3,23 +3,12 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { DIGEST_BLOCK, blockCount, blockDigest, treeDigest } from '../core/disk/digest';
 import { HavenError, integrity } from '../core/errors';
+import type { PlanDisk as FailbackPlanDisk } from '../core/failback/failbackRecord';
 import { openReverseBatch } from '../core/failback/reverseBatch';
 import type { ControlPlaneClient } from './controlPlaneClient';
 import { readJson, sleep, writeFileAtomic } from './fsUtil';
 import type { Progress } from './progress';
 import { restoreDisk } from './restore';
-
-/** One disk of the failback plan the control plane lists for the agent. */
-export interface FailbackPlanDisk {
-  diskId: string;
-  session: number;
-  pointId: string;
-  pointDigest: string;
-  sizeBytes: number;
-  batches: { seq: number; url: string; sha256: string; bytes: number }[];
-  expectedDigest: string;
-  final: boolean;
-}
 
 /** Where a disk's failback stands on the site (written after every applied batch). */
 export interface FailbackCursor {

@@ -11,10 +11,10 @@ import { adminApi, adminRequest } from '../support/adminApi';
 import { stackArm } from '../support/stackArm';
 import { useSharedLocalStack } from '../support/useLocalStack';
 import { waitFor } from '../support/waitFor';
+import { endedJob } from './support/jobs';
 import { agentJsonOn, protectedMachine, runOnce } from './support/machine';
 
 const MiB = 1024 * 1024;
-const ENDED = ['succeeded', 'partially-succeeded', 'failed', 'cancelled'];
 
 interface Received {
   batchesApplied: number;
@@ -54,15 +54,7 @@ describe(
       await site?.stopAll();
     });
 
-    const job = (id: string) =>
-      waitFor(
-        `job ${id}`,
-        async () => {
-          const j = await adminApi(env.stack, 'GET', `jobs/${id}`);
-          return ENDED.includes(j.state) ? j : undefined;
-        },
-        { timeoutMs: 600_000, intervalMs: 500 },
-      );
+    const job = (id: string) => endedJob(env.stack, id);
     const run = async (machineId: string, op: string) => {
       const started = await adminApi(env.stack, 'POST', `machines/${machineId}/${op}`, {});
       const done = await job(started.id);

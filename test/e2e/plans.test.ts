@@ -14,11 +14,11 @@ import { useSharedLocalStack } from '../support/useLocalStack';
 import { waitFor } from '../support/waitFor';
 import { fileRanges } from './support/fileBlocks';
 import { pollGroupCutsEverySecond, stopAgent, waitForGroupPoint } from './support/group';
+import { endedJob, served } from './support/jobs';
 import { protectedMachine, runOnce, type Machine } from './support/machine';
 import { serveDisk } from './support/serveDisk';
 
 const MiB = 1024 * 1024;
-const ENDED = ['succeeded', 'partially-succeeded', 'failed', 'cancelled'];
 
 /**
  * Recovery plans end to end on the local stack (issue 13 proof): real bootable ext4 server
@@ -59,22 +59,7 @@ describe(
       return m;
     }
 
-    const job = (id: string) =>
-      waitFor(
-        `job ${id}`,
-        async () => {
-          const j = await adminApi(env.stack, 'GET', `jobs/${id}`);
-          return ENDED.includes(j.state) ? j : undefined;
-        },
-        { timeoutMs: 600_000, intervalMs: 500 },
-      );
-
-    /** What the recovered server serves at `path` (its public IP, port 80). */
-    async function served(ip: string, p: string): Promise<string> {
-      const r = await fetch(`http://${ip}${p}`, { signal: AbortSignal.timeout(5000) });
-      expect(r.status).toBe(200);
-      return r.text();
-    }
+    const job = (id: string) => endedJob(env.stack, id);
 
     it('a consistency group recovered at its newest barrier cut: every machine serves data of the same cut', async () => {
       const rg = `rg-plan-cg-${Date.now()}`;

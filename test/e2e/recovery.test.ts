@@ -10,11 +10,11 @@ import { useSharedLocalStack } from '../support/useLocalStack';
 import { waitFor } from '../support/waitFor';
 import { fileRanges } from './support/fileBlocks';
 import { stopAgent } from './support/group';
+import { endedJob, served } from './support/jobs';
 import { protectedMachine, runOnce, type Machine } from './support/machine';
 import { serveDisk } from './support/serveDisk';
 
 const MiB = 1024 * 1024;
-const ENDED = ['succeeded', 'failed', 'cancelled'];
 
 /**
  * One machine recovered end to end on the local stack (issue 12 proof): a real bootable ext4
@@ -73,28 +73,13 @@ describe(
       }
     }
 
-    const job = (id: string) =>
-      waitFor(
-        `job ${id}`,
-        async () => {
-          const j = await adminApi(env.stack, 'GET', `jobs/${id}`);
-          return ENDED.includes(j.state) ? j : undefined;
-        },
-        { timeoutMs: 600_000, intervalMs: 500 },
-      );
+    const job = (id: string) => endedJob(env.stack, id);
     const start = async (machineId: string, op: string, body: unknown = {}) =>
       job((await adminApi(env.stack, 'POST', `machines/${machineId}/${op}`, body)).id);
     const status = (machineId: string) =>
       adminApi(env.stack, 'GET', `machines/${machineId}/failover`);
     const cli = (...argv: string[]) =>
       runCli(env.dir, [...argv, '--env', path.join(env.stack.stateDir, 'local.env')]);
-
-    /** What the recovered server serves at `p` (its public IP, port 80). */
-    async function served(ip: string, p: string): Promise<string> {
-      const r = await fetch(`http://${ip}${p}`, { signal: AbortSignal.timeout(5000) });
-      expect(r.status).toBe(200);
-      return r.text();
-    }
 
     it('test failover serves its point and cleanup leaves nothing; failover (CLI) → change point → commit', async () => {
       const rg = `rg-rec-${Date.now()}`;

@@ -45,39 +45,43 @@ function stopPhase(t: number, stderr: string, stack: StackProc): StopPhase {
   return 'after point';
 }
 
-describe('stack stopped under a running agent (architecture §6.1–6.3)', { timeout: 1_800_000 }, () => {
-  const env = useOwnLocalStack('haven-e2e-stack-kill-');
+describe(
+  'stack stopped under a running agent (architecture §6.1–6.3)',
+  { timeout: 1_800_000 },
+  () => {
+    const env = useOwnLocalStack('haven-e2e-stack-kill-');
 
-  it('stack stopped while batches are in flight / being ingested and hydrated, restarted on its state: the next point is exact', async () => {
-    const { dir } = env;
-    const { m } = await warmedUpMachine(env.stack, dir, 16);
-    const landed = tally<StopPhase>();
-    const runs = tally<'run survived' | 'run failed'>();
-    const short = () => WINDOWS.filter((w) => landed.get(w) < PER_WINDOW);
-    for (let i = 0; short().length > 0 && i < PER_WINDOW * WINDOWS.length * 3; i++) {
-      changeFiles(m.image, `b${i}`, 1 + (i % 4), 128 + i * 64);
-      const want = sha256File(m.image);
-      const run = startRunOnce(m, ['--timeout', '60']);
-      const aim = short().sort((a, b) => landed.get(a) - landed.get(b))[0]!;
-      await phaseStarts(run, aim === 'batches in flight' ? 'sending' : 'awaiting point').catch(
-        () => undefined,
-      );
-      const t = Date.now();
-      const down = env.stack;
-      if (KILL === 'term') await down.stop();
-      else await down.kill9(KILL);
-      env.stack = await startStack(down.stateDir, down.port);
-      // The interrupted run retries through the outage; it must end either way.
-      const r = await run.done;
-      const phase = stopPhase(t, r.stderr, env.stack);
-      landed.add(phase);
-      runs.add(r.code === 0 ? 'run survived' : 'run failed');
-      const p = await runOnce(m, 60);
-      expect(await restoredSha(m, dir, p.id), `run ${i}, stopped while ${phase}`).toBe(want);
-    }
-    console.log(`stack stops landed: ${landed}; interrupted runs: ${runs}`);
-    for (const w of WINDOWS)
-      expect(landed.get(w), `stops in '${w}': ${landed}`).toBeGreaterThanOrEqual(PER_WINDOW);
-    await expectNoIncidents(env.stack, m.machineId);
-  });
-});
+    it('stack stopped while batches are in flight / being ingested and hydrated, restarted on its state: the next point is exact', async () => {
+      const { dir } = env;
+      const { m } = await warmedUpMachine(env.stack, dir, 16);
+      const landed = tally<StopPhase>();
+      const runs = tally<'run survived' | 'run failed'>();
+      const short = () => WINDOWS.filter((w) => landed.get(w) < PER_WINDOW);
+      for (let i = 0; short().length > 0 && i < PER_WINDOW * WINDOWS.length * 3; i++) {
+        changeFiles(m.image, `b${i}`, 1 + (i % 4), 128 + i * 64);
+        const want = sha256File(m.image);
+        const run = startRunOnce(m, ['--timeout', '60']);
+        const aim = short().sort((a, b) => landed.get(a) - landed.get(b))[0]!;
+        await phaseStarts(run, aim === 'batches in flight' ? 'sending' : 'awaiting point').catch(
+          () => undefined,
+        );
+        const t = Date.now();
+        const down = env.stack;
+        if (KILL === 'term') await down.stop();
+        else await down.kill9(KILL);
+        env.stack = await startStack(down.stateDir, down.port);
+        // The interrupted run retries through the outage; it must end either way.
+        const r = await run.done;
+        const phase = stopPhase(t, r.stderr, env.stack);
+        landed.add(phase);
+        runs.add(r.code === 0 ? 'run survived' : 'run failed');
+        const p = await runOnce(m, 60);
+        expect(await restoredSha(m, dir, p.id), `run ${i}, stopped while ${phase}`).toBe(want);
+      }
+      console.log(`stack stops landed: ${landed}; interrupted runs: ${runs}`);
+      for (const w of WINDOWS)
+        expect(landed.get(w), `stops in '${w}': ${landed}`).toBeGreaterThanOrEqual(PER_WINDOW);
+      await expectNoIncidents(env.stack, m.machineId);
+    });
+  },
+);

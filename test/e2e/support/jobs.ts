@@ -1,0 +1,23 @@
+import { expect } from 'vitest';
+import { adminApi, type AdminTarget } from '../../support/adminApi';
+import { waitFor } from '../../support/waitFor';
+
+const ENDED = ['succeeded', 'partially-succeeded', 'failed', 'cancelled'];
+
+/** The job once it has ended (whatever the outcome: the caller checks it). */
+export const endedJob = (stack: AdminTarget, id: string) =>
+  waitFor(
+    `job ${id}`,
+    async () => {
+      const j = await adminApi(stack, 'GET', `jobs/${id}`);
+      return ENDED.includes(j.state) ? j : undefined;
+    },
+    { timeoutMs: 600_000, intervalMs: 500 },
+  );
+
+/** What a recovered server serves at `path` (its public IP, port 80); it must answer 200. */
+export async function served(ip: string, path: string): Promise<string> {
+  const r = await fetch(`http://${ip}${path}`, { signal: AbortSignal.timeout(5000) });
+  expect(r.status).toBe(200);
+  return r.text();
+}
