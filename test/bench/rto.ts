@@ -1,15 +1,13 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { makeBootableServerImage } from '../../local/images/bootableServer';
 import { startLocalStack } from '../../local/stack/startLocalStack';
 import { preparePlatform } from '../../local/vm/platform';
 import { QemuVmRunner } from '../../local/vm/qemuRunner';
-import { adminApi, enrollmentToken, type AdminTarget } from '../support/adminApi';
-import { enrollWithDisk } from '../support/machines';
-import { agentJson } from '../support/procs';
+import { adminApi, type AdminTarget } from '../support/adminApi';
 import { waitFor } from '../support/waitFor';
+import { bootableMachine } from './bootableMachine';
 import type { BenchRow } from './row';
 
 /**
@@ -78,36 +76,25 @@ async function rtoFor(sizeMiB: number): Promise<BenchRow[]> {
     log: { info() {}, warn() {}, error() {} },
   });
   try {
-    const dir = join(work, 'm');
-    mkdirSync(dir);
-    const image = join(dir, 'server.img');
     // A quarter of the disk is file data (what the import copies); the rest is free space.
     const data = Math.min(sizeMiB / 4, 128);
-    makeBootableServerImage(image, {
+    const image = join(work, 'm', 'server.img');
+    const machineId = await bootableMachine(stack, join(work, 'm'), {
       sizeBytes: sizeMiB * MiB,
       hostname: 'rto',
       files: { 'data.bin': 'r'.repeat(data * MiB) },
     });
-    const stateDir = join(dir, 'agent');
-    const e = await enrollWithDisk({
-      api: stack.apiUrl,
-      token: await enrollmentToken(stack),
-      stateDir,
-      image,
-    });
-    await adminApi(stack, 'POST', `machines/${e.machineId}/protect`, {});
-    await agentJson(['run', '--once', '--state-dir', stateDir]);
     await waitFor('protected', async () =>
-      (await adminApi<{ state: string }>(stack, 'GET', `machines/${e.machineId}/failover`))
-        .state === 'protected'
+      (await adminApi<{ state: string }>(stack, 'GET', `machines/${machineId}/failover`)).state ===
+      'protected'
         ? true
         : undefined,
     );
 
-    const test = await timedOp(stack, e.machineId, 'test-failover', true);
-    const cleanup = await timedOp(stack, e.machineId, 'test-failover-cleanup', false);
-    const failover = await timedOp(stack, e.machineId, 'failover', true);
-    await timedOp(stack, e.machineId, 'cancel-failover', false);
+    const test = await timedOp(stack, machineId, 'test-failover', true);
+    const cleanup = await timedOp(stack, machineId, 'test-failover-cleanup', false);
+    const failover = await timedOp(stack, machineId, 'failover', true);
+    await timedOp(stack, machineId, 'cancel-failover', false);
 
     // Baselines: the same image booted by the runner directly; a sparse copy of it.
     const runner = new QemuVmRunner({ stateDir: join(work, 'runner') });
