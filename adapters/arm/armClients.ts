@@ -1,7 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { ComputeManagementClient } from '@azure/arm-compute';
 import { NetworkManagementClient } from '@azure/arm-network';
-import type { AccessToken, TokenCredential } from '@azure/core-auth';
 import {
   createDefaultHttpClient,
   createHttpHeaders,
@@ -9,7 +7,7 @@ import {
   createPipelineRequest,
   type PipelineResponse,
 } from '@azure/core-rest-pipeline';
-import { DefaultAzureCredential, ManagedIdentityCredential } from '@azure/identity';
+import { pemText, tokenCredentialOf } from '../identity/tokenCredential';
 
 /** ARM's token audience, whatever the endpoint (arm-network would derive one from it). */
 export const ARM_SCOPE = 'https://management.azure.com/.default';
@@ -26,30 +24,6 @@ export interface ArmTargetSettings {
   managedIdentityClientId?: string;
 }
 
-/** A fixed bearer token: the local ARM endpoint's. In Azure the credential is an identity. */
-class StaticTokenCredential implements TokenCredential {
-  constructor(private readonly token: string) {}
-  async getToken(): Promise<AccessToken> {
-    return { token: this.token, expiresOnTimestamp: Date.now() + 3600_000 };
-  }
-}
-
-function credentialOf(s: ArmTargetSettings): TokenCredential {
-  if (s.credential === 'static-token') {
-    if (!s.token) throw new Error('HAVEN_ARM_CREDENTIAL=static-token needs HAVEN_ARM_TOKEN.');
-    return new StaticTokenCredential(s.token);
-  }
-  if (s.credential === 'managed-identity') {
-    return s.managedIdentityClientId
-      ? new ManagedIdentityCredential({ clientId: s.managedIdentityClientId })
-      : new ManagedIdentityCredential();
-  }
-  return new DefaultAzureCredential();
-}
-
-const pem = (caCert: string | undefined) =>
-  caCert && !caCert.includes('-----BEGIN') ? readFileSync(caCert, 'utf8') : caCert;
-
 export interface ArmClients {
   compute: ComputeManagementClient;
   network: NetworkManagementClient;
@@ -62,8 +36,8 @@ export interface ArmClients {
 }
 
 export function createArmClients(s: ArmTargetSettings): ArmClients {
-  const credential = credentialOf(s);
-  const ca = pem(s.caCert);
+  const credential = tokenCredentialOf(s, 'HAVEN_ARM_TOKEN');
+  const ca = pemText(s.caCert);
   const tlsOptions = ca ? { ca } : undefined;
   const compute = new ComputeManagementClient(credential, s.subscriptionId, {
     endpoint: s.endpoint,
