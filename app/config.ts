@@ -25,10 +25,32 @@ export const configSchema = z.object({
     .optional(),
   /** Document store adapter: Cosmos DB, or in-process memory (demos, unit tests). */
   documentStore: z.enum(['cosmos', 'memory']).default('cosmos'),
-  /** Key-encryption key for per-machine data keys: base64 of 32 bytes (Key Vault in Azure). */
+  /** Key-encryption key for per-machine data keys: base64 of 32 bytes (a Key Vault secret in Azure). */
   kek: z
     .string()
     .refine((s) => Buffer.from(s, 'base64').length === 32, 'HAVEN_KEK must be base64 of 32 bytes')
+    .optional(),
+  /**
+   * The KEK as a Key Vault key (wrap/unwrap in the vault, RSA-OAEP-256): when set, new data keys
+   * are wrapped with it and `kek` (if also set) only unwraps keys wrapped before. Azure: the
+   * deployment's vault and `haven-kek-wrap` with the app's managed identity; locally the stack's
+   * vault, its CA and a static token.
+   */
+  keyVault: z
+    .object({
+      url: z.url(),
+      keyName: z.string().min(1).default('haven-kek-wrap'),
+      credential: z
+        .enum(['managed-identity', 'default', 'static-token'])
+        .default('managed-identity'),
+      token: z.string().min(1).optional(),
+      caCert: z.string().min(1).optional(),
+      managedIdentityClientId: z.string().min(1).optional(),
+    })
+    .refine(
+      (k) => k.credential !== 'static-token' || !!k.token,
+      'HAVEN_KEYVAULT_TOKEN is required with static-token',
+    )
     .optional(),
   /**
    * Blob-written notifications for the hydrate trigger: absent in Azure (Event Grid delivers
@@ -112,6 +134,16 @@ export function loadConfig(env: Record<string, string | undefined>): HavenConfig
       : undefined,
     documentStore: env.HAVEN_DOCUMENT_STORE,
     kek: env.HAVEN_KEK,
+    keyVault: env.HAVEN_KEYVAULT_URL
+      ? {
+          url: env.HAVEN_KEYVAULT_URL,
+          keyName: env.HAVEN_KEK_KEY_NAME,
+          credential: env.HAVEN_KEYVAULT_CREDENTIAL,
+          token: env.HAVEN_KEYVAULT_TOKEN,
+          caCert: env.HAVEN_KEYVAULT_CA_CERT,
+          managedIdentityClientId: env.HAVEN_KEYVAULT_CLIENT_ID,
+        }
+      : undefined,
     hostNudge: env.HAVEN_HOST_NUDGE_URL
       ? { url: env.HAVEN_HOST_NUDGE_URL, key: env.HAVEN_HOST_NUDGE_KEY ?? env.HAVEN_ADMIN_KEY }
       : undefined,

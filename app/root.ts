@@ -4,7 +4,13 @@ import { CosmosDocumentStore } from '../adapters/documents/cosmosDocumentStore';
 import { MemoryDocumentStore } from '../adapters/documents/memoryDocumentStore';
 import { createControlPlane, type ControlPlane } from '../core/controlPlane/controlPlane';
 import { controlPlaneCollections } from '../core/controlPlane/model';
-import { AesKeyWrapper, MissingKeyWrapper } from '../core/controlPlane/machineKeys';
+import {
+  AesKeyWrapper,
+  KeyRing,
+  MissingKeyWrapper,
+  type KeyWrapper,
+} from '../core/controlPlane/machineKeys';
+import { createKeyVaultKeyWrapper } from '../adapters/keyvault/keyVaultKeyWrapper';
 import type { JobLauncher } from '../core/controlPlane/protection';
 import type { HealthProbe } from '../core/controlPlane/health';
 import { SasIngestCredentialIssuer } from '../adapters/ingestCredentials/sasIngestCredentialIssuer';
@@ -78,6 +84,13 @@ export function collections(): CollectionDef[] {
   ];
 }
 
+/** The Key Vault key wraps when configured; HAVEN_KEK then only unwraps what it wrapped before. */
+function keyWrapperOf(config: HavenConfig): KeyWrapper {
+  const aes = config.kek ? new AesKeyWrapper(Buffer.from(config.kek, 'base64')) : undefined;
+  if (!config.keyVault) return aes ?? new MissingKeyWrapper();
+  return new KeyRing(createKeyVaultKeyWrapper(config.keyVault), aes ? [aes] : []);
+}
+
 export function createRoot(config: HavenConfig, opts: RootOptions = {}): Root {
   const clock = opts.clock ?? Date.now;
   const documents: DocumentStore =
@@ -95,9 +108,7 @@ export function createRoot(config: HavenConfig, opts: RootOptions = {}): Root {
   const controlPlane = createControlPlane({
     documents,
     clock,
-    keyWrapper: config.kek
-      ? new AesKeyWrapper(Buffer.from(config.kek, 'base64'))
-      : new MissingKeyWrapper(),
+    keyWrapper: keyWrapperOf(config),
     ingest: new SasIngestCredentialIssuer({
       storageConnection: config.storageConnection,
       eventHubs: config.eventHubs,

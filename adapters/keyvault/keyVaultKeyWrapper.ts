@@ -4,6 +4,7 @@ import { isRestError } from '@azure/core-rest-pipeline';
 import { CryptographyClient, KeyClient, type KeyClientOptions } from '@azure/keyvault-keys';
 import type { KeyWrapper } from '../../core/controlPlane/machineKeys';
 import { HavenError, integrity, transient } from '../../core/errors';
+import { pemText, tokenCredentialOf, type CredentialSettings } from '../identity/tokenCredential';
 
 const ALGORITHM = 'RSA-OAEP-256';
 const DATA_KEY_BYTES = 32;
@@ -150,6 +151,30 @@ export class KeyVaultKeyWrapper implements KeyWrapper {
       cause: e,
     });
   }
+}
+
+/** The app's Key Vault settings (HAVEN_KEYVAULT_*, HAVEN_KEK_KEY_NAME). */
+export interface KeyVaultSettings extends CredentialSettings {
+  url: string;
+  keyName: string;
+  /** PEM text or a path: the only CA trusted for the vault (the local stack's). */
+  caCert?: string;
+}
+
+export function createKeyVaultKeyWrapper(s: KeyVaultSettings): KeyVaultKeyWrapper {
+  const ca = pemText(s.caCert);
+  return new KeyVaultKeyWrapper({
+    vaultUrl: s.url,
+    keyName: s.keyName,
+    credential: tokenCredentialOf(s, 'HAVEN_KEYVAULT_TOKEN'),
+    clientOptions: {
+      ...(ca ? { tlsOptions: { ca } } : {}),
+      // The SDK sends a token only to hosts under the challenge's resource (*.vault.azure.net).
+      // The local vault's host is 127.0.0.1; a static token is only ever the local vault's, so
+      // there is no real credential for the check to protect.
+      ...(s.credential === 'static-token' ? { disableChallengeResourceVerification: true } : {}),
+    },
+  });
 }
 
 const digest = (aad: Buffer) => createHash('sha256').update(aad).digest();

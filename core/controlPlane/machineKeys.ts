@@ -50,6 +50,31 @@ export class MissingKeyWrapper implements KeyWrapper {
   }
 }
 
+/**
+ * The KEK that wraps new data keys and the older ones still unwrapping theirs (after a move
+ * from HAVEN_KEK to a Key Vault key, keys wrapped before stay readable until rewrapped).
+ * Each data key document names the KEK it was wrapped under (`kekId`).
+ */
+export class KeyRing implements KeyWrapper {
+  readonly kekId: string;
+  constructor(
+    private readonly current: KeyWrapper,
+    private readonly older: readonly KeyWrapper[] = [],
+  ) {
+    this.kekId = current.kekId;
+  }
+  wrap(plain: Buffer, aad: Buffer): Promise<Buffer> {
+    return this.current.wrap(plain, aad);
+  }
+  unwrap(wrapped: Buffer, aad: Buffer): Promise<Buffer> {
+    return this.current.unwrap(wrapped, aad);
+  }
+  /** The wrapper of documents wrapped under `kekId`; undefined when this app lacks that KEK. */
+  under(kekId: string): KeyWrapper | undefined {
+    return [this.current, ...this.older].find((w) => w.kekId === kekId);
+  }
+}
+
 const aadFor = (machineId: string, keyId: string) =>
   Buffer.from(`haven-data-key|${machineId}|${keyId}`, 'utf8');
 
@@ -59,12 +84,14 @@ const aadFor = (machineId: string, keyId: string) =>
  */
 export class MachineKeys {
   private readonly keys;
+  private readonly ring: KeyRing;
   constructor(
     documents: DocumentStore,
     private readonly wrapper: KeyWrapper,
     private readonly clock: () => number,
   ) {
     this.keys = documents.collection<DataKeyDoc>(collectionsDefs.dataKeys);
+    this.ring = wrapper instanceof KeyRing ? wrapper : new KeyRing(wrapper);
   }
 
   /** Creates the wrapped form of a fresh key without storing it (enrollment stores it last). */
@@ -90,8 +117,14 @@ export class MachineKeys {
   async getDataKey(machineId: string, keyId: string): Promise<Buffer> {
     const found = await this.keys.get(machineId, keyId);
     if (!found) throw notFound('Data key', `${machineId}/${keyId}`);
+    // A KEK this app is not given is configuration, not a bad key: retryable, never a refusal.
+    const wrapper = this.ring.under(found.doc.kekId);
+    if (!wrapper)
+      throw transient(
+        `Data key ${machineId}/${keyId} is wrapped under KEK '${found.doc.kekId}', which this app is not configured with (HAVEN_KEK, HAVEN_KEYVAULT_URL).`,
+      );
     try {
-      return await this.wrapper.unwrap(
+      return await wrapper.unwrap(
         Buffer.from(found.doc.wrapped, 'base64'),
         aadFor(machineId, keyId),
       );
