@@ -1,0 +1,42 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { StackService } from '../stack/stackService';
+import { LOCAL_KEK_KEY_NAME, startLocalKeyVault } from './localKeyVault';
+
+/**
+ * `npm start` service: the local Key Vault (keys under `<stateDir>/keyvault`) and the app
+ * settings that make the app wrap data keys with its key, as in Azure. Keys a stack wrapped
+ * before under HAVEN_KEK keep unwrapping with it (the stack still sets it): each data key
+ * document names the KEK it was wrapped under.
+ */
+export const keyVaultService: StackService = {
+  name: 'keyvault',
+  async start(ctx) {
+    const stateDir = ctx.persistent ? ctx.stateDir : mkdtempSync(join(tmpdir(), 'haven-kv-'));
+    const portFile = join(stateDir, 'keyvault', 'port');
+    const previous =
+      ctx.persistent && existsSync(portFile) ? Number(readFileSync(portFile, 'utf8')) : 0;
+    const start = (port: number) => startLocalKeyVault({ stateDir, port });
+    const vault = await start(previous).catch((e: unknown) => {
+      if (previous && (e as NodeJS.ErrnoException).code === 'EADDRINUSE') return start(0);
+      throw e;
+    });
+    if (ctx.persistent) writeFileSync(portFile, new URL(vault.url).port);
+    ctx.log.info(`local Key Vault at ${vault.url}`);
+    return {
+      settings: {
+        HAVEN_KEYVAULT_URL: vault.url,
+        HAVEN_KEK_KEY_NAME: LOCAL_KEK_KEY_NAME,
+        HAVEN_KEYVAULT_CREDENTIAL: 'static-token',
+        HAVEN_KEYVAULT_TOKEN: vault.token,
+        HAVEN_KEYVAULT_CA_CERT: vault.caCertPath,
+      },
+      private: ['HAVEN_KEYVAULT_TOKEN'],
+      async stop() {
+        await vault.stop();
+        if (!ctx.persistent) rmSync(stateDir, { recursive: true, force: true });
+      },
+    };
+  },
+};
