@@ -94,6 +94,7 @@ module functions 'modules/functions.bicep' = {
     cosmosEndpoint: cosmos.outputs.endpoint
     eventHubName: eventHubs.outputs.hubName
     keyVaultUri: keyVault.outputs.uri
+    kekKeyName: keyVault.outputs.kekKeyName
     appSubnetId: appSubnetId
   }
 }

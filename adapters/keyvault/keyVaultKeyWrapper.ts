@@ -40,10 +40,14 @@ export class KeyVaultKeyWrapper implements KeyWrapper {
   private readonly unwrapped = new Map<string, { key: Buffer; at: number }>();
   private readonly clock: () => number;
 
-  constructor(private readonly o: KeyVaultKeyWrapperOptions) {
-    this.kekId = `keyvault:${new URL(o.vaultUrl).hostname}/${o.keyName}`;
-    this.keys = new KeyClient(o.vaultUrl, o.credential, o.clientOptions);
-    this.clock = o.clock ?? Date.now;
+  private readonly o: KeyVaultKeyWrapperOptions;
+  constructor(options: KeyVaultKeyWrapperOptions) {
+    // Azure's vaultUri ends in '/'; ids and paths are built without it.
+    this.o = { ...options, vaultUrl: options.vaultUrl.replace(/\/+$/, '') };
+    // The host, not the URL: the local vault's port may change between stack starts.
+    this.kekId = `keyvault:${new URL(this.o.vaultUrl).hostname}/${this.o.keyName}`;
+    this.keys = new KeyClient(this.o.vaultUrl, this.o.credential, this.o.clientOptions);
+    this.clock = options.clock ?? Date.now;
   }
 
   async wrap(plain: Buffer, aad: Buffer): Promise<Buffer> {
@@ -112,7 +116,7 @@ export class KeyVaultKeyWrapper implements KeyWrapper {
   private client(version: string): CryptographyClient {
     let c = this.byVersion.get(version);
     if (!c) {
-      const id = `${this.o.vaultUrl.replace(/\/+$/, '')}/keys/${this.o.keyName}/${version}`;
+      const id = `${this.o.vaultUrl}/keys/${this.o.keyName}/${version}`;
       c = new CryptographyClient(id, this.o.credential, this.o.clientOptions);
       this.byVersion.set(version, c);
     }

@@ -7,6 +7,8 @@ param appInsightsConnectionString string
 param cosmosEndpoint string
 param eventHubName string
 param keyVaultUri string
+@description('The Key Vault key that wraps machine data keys (keyvault.bicep).')
+param kekKeyName string
 @description('Subnet for VNet integration (outbound to Storage, Event Hubs, Cosmos DB, Key Vault through service endpoints); empty = none.')
 param appSubnetId string = ''
 
@@ -56,6 +58,11 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'HAVEN_EVENTHUBS_CONNECTION', value: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/eventhubs-connection/)' }
         { name: 'HAVEN_EVENTHUBS_SIGNING_CONNECTION', value: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/eventhubs-signing-connection/)' }
         { name: 'HAVEN_EVENTHUBS_HUB', value: eventHubName }
+        // New data keys are wrapped by the vault's key with the app's identity; HAVEN_KEK only
+        // unwraps keys wrapped before the app had the vault key (each key names its KEK).
+        { name: 'HAVEN_KEYVAULT_URL', value: keyVaultUri }
+        { name: 'HAVEN_KEK_KEY_NAME', value: kekKeyName }
+        { name: 'HAVEN_KEYVAULT_CREDENTIAL', value: 'managed-identity' }
         { name: 'HAVEN_KEK', value: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/haven-kek/)' }
       ]
     }

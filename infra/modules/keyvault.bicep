@@ -1,5 +1,6 @@
-// Holds HAVEN_KEK (wraps per-machine batch keys), its successor as a Key Vault key, and the
-// connection secrets; the function app reads them through Key Vault references.
+// Holds the key-encryption key `haven-kek-wrap` (wraps per-machine batch keys), the HAVEN_KEK
+// secret that wrapped them before (still read to unwrap those), and the connection secrets; the
+// function app reads the secrets through Key Vault references.
 param location string
 param tags object
 param token string
@@ -23,10 +24,9 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
 }
 
 // The key-encryption key as a Key Vault key: it never leaves the vault, the app asks the vault
-// to wrap and unwrap machines' data keys (Key Vault Crypto User, roles.bicep). The app still
-// reads HAVEN_KEK (a secret, AES-GCM in process) until it has a Key Vault KeyWrapper adapter:
-// core/controlPlane/machineKeys.ts KeyWrapper, recording the key version (kid) with each
-// wrapped key, since a redeploy of this resource may add a version.
+// to wrap and unwrap machines' data keys (RSA-OAEP-256; Key Vault Crypto User, roles.bicep;
+// adapters/keyvault/keyVaultKeyWrapper.ts). Each wrapped data key records the key version it
+// was wrapped with, so a redeploy or rotation that adds a version leaves older keys readable.
 resource kek 'Microsoft.KeyVault/vaults/keys@2023-07-01' = {
   parent: vault
   name: 'haven-kek-wrap'
@@ -35,3 +35,4 @@ resource kek 'Microsoft.KeyVault/vaults/keys@2023-07-01' = {
 
 output name string = vault.name
 output uri string = vault.properties.vaultUri
+output kekKeyName string = kek.name

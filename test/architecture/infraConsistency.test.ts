@@ -9,6 +9,9 @@ const functions = read('infra', 'modules', 'functions.bicep');
 const secrets = read('infra', 'modules', 'secrets.bicep');
 const eventHubs = read('infra', 'modules', 'eventhubs.bicep');
 const azureYaml = read('azure.yaml');
+const keyVault = read('infra', 'modules', 'keyvault.bicep');
+const roles = read('infra', 'modules', 'roles.bicep');
+const main = read('infra', 'main.bicep');
 const config = read('app', 'config.ts');
 
 describe('infra and the app agree', () => {
@@ -26,6 +29,25 @@ describe('infra and the app agree', () => {
     const settings = [...functions.matchAll(/name: '(HAVEN_[A-Z_]+)'/g)].map((m) => m[1]!);
     expect(settings).toContain('HAVEN_EVENTHUBS_SIGNING_CONNECTION');
     for (const s of settings) expect(config, s).toContain(`env.${s}`);
+  });
+
+  it('the app wraps data keys with the vault key the deployment makes, by identity, with wrap/unwrap rights', () => {
+    expect(functions).toMatch(/name: 'HAVEN_KEYVAULT_URL', value: keyVaultUri \}/);
+    expect(functions).toMatch(/name: 'HAVEN_KEK_KEY_NAME', value: kekKeyName \}/);
+    expect(functions).toMatch(/name: 'HAVEN_KEYVAULT_CREDENTIAL', value: 'managed-identity' \}/);
+    expect(main).toMatch(/kekKeyName: keyVault\.outputs\.kekKeyName/);
+    expect(keyVault).toMatch(/output kekKeyName string = kek\.name/);
+    const key =
+      /resource kek 'Microsoft\.KeyVault\/vaults\/keys@[^']+' = \{[^}]*name: '([a-z0-9-]+)'\s*properties: \{([^}]*)\}/.exec(
+        keyVault,
+      );
+    expect(key?.[1]).toBe('haven-kek-wrap');
+    // RSA-OAEP-256 of a 64-byte plaintext (data key + AAD hash) needs a 2048-bit key or larger.
+    expect(key![2]).toMatch(
+      /kty: 'RSA', keySize: (2048|3072|4096), keyOps: \['wrapKey', 'unwrapKey'\]/,
+    );
+    expect(roles).toMatch(/keyVaultCryptoUser: '12338af0-0e69-4776-bea7-57ae8d297424'/);
+    expect(roles).toMatch(/roleIds\.keyVaultCryptoUser/);
   });
 
   it('no Event Hubs rule both listens and sends; the one signing agent tokens only sends', () => {

@@ -57,6 +57,10 @@ describe('KeyVaultKeyWrapper over the local Key Vault', () => {
     const w = wrapperOf(vault);
     expect(w.kekId).toBe(`keyvault:127.0.0.1/${LOCAL_KEK_KEY_NAME}`);
     const wrapped = await w.wrap(randomBytes(32), aad);
+    // Azure's vaultUri ends in '/': the same key, the same kekId.
+    const slash = wrapperOf({ ...vault, url: `${vault.url}/` });
+    expect(slash.kekId).toBe(w.kekId);
+    expect((await slash.unwrap(wrapped, aad)).length).toBe(32);
     const version = wrapped.subarray(1, 1 + wrapped[0]!).toString('ascii');
     expect(version).toMatch(/^[0-9a-f]{32}$/);
     expect(wrapped.length).toBe(1 + 32 + 256); // RSA 2048 ciphertext
