@@ -1,6 +1,19 @@
 import { z } from 'zod';
 
 /**
+ * How the app authenticates to an Azure endpoint (ARM, Key Vault): a managed identity in Azure;
+ * locally a static token and the local endpoint's CA (PEM or a path).
+ */
+const azureCredential = {
+  credential: z.enum(['managed-identity', 'default', 'static-token']).default('managed-identity'),
+  token: z.string().min(1).optional(),
+  caCert: z.string().min(1).optional(),
+  managedIdentityClientId: z.string().min(1).optional(),
+};
+const hasToken = (c: { credential: string; token?: string }) =>
+  c.credential !== 'static-token' || !!c.token;
+
+/**
  * Haven's whole configuration, read once from the environment (app settings in Azure,
  * `.haven/local.env` locally) by the composition root. Adapters are chosen from it; no
  * other module reads process.env.
@@ -40,17 +53,9 @@ export const configSchema = z.object({
     .object({
       url: z.url(),
       keyName: z.string().min(1).default('haven-kek-wrap'),
-      credential: z
-        .enum(['managed-identity', 'default', 'static-token'])
-        .default('managed-identity'),
-      token: z.string().min(1).optional(),
-      caCert: z.string().min(1).optional(),
-      managedIdentityClientId: z.string().min(1).optional(),
+      ...azureCredential,
     })
-    .refine(
-      (k) => k.credential !== 'static-token' || !!k.token,
-      'HAVEN_KEYVAULT_TOKEN is required with static-token',
-    )
+    .refine(hasToken, 'HAVEN_KEYVAULT_TOKEN is required with static-token')
     .optional(),
   /**
    * Blob-written notifications for the hydrate trigger: absent in Azure (Event Grid delivers
@@ -77,19 +82,11 @@ export const configSchema = z.object({
     .object({
       endpoint: z.url().default('https://management.azure.com'),
       subscriptionId: z.string().min(1),
-      credential: z
-        .enum(['managed-identity', 'default', 'static-token'])
-        .default('managed-identity'),
-      token: z.string().min(1).optional(),
-      caCert: z.string().min(1).optional(),
-      managedIdentityClientId: z.string().min(1).optional(),
+      ...azureCredential,
       /** ARM id of the storage account of the replicas (managed-disk Import names it). */
       storageAccountId: z.string().min(1).optional(),
     })
-    .refine(
-      (t) => t.credential !== 'static-token' || !!t.token,
-      'HAVEN_ARM_TOKEN is required with static-token',
-    )
+    .refine(hasToken, 'HAVEN_ARM_TOKEN is required with static-token')
     .optional(),
   /** Haven's own site-down alert: every replicating machine of a site silent this long. */
   siteDownSeconds: z.coerce.number().int().min(10).max(86_400).default(300),

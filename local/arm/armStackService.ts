@@ -1,6 +1,7 @@
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startOnKeptPort } from '../stack/keptPort';
 import type { StackService } from '../stack/stackService';
 import { startLocalArm } from './localArm';
 
@@ -17,21 +18,17 @@ export const armService: StackService = {
   name: 'arm',
   async start(ctx) {
     const stateDir = ctx.persistent ? ctx.stateDir : mkdtempSync(join(tmpdir(), 'haven-arm-'));
-    const portFile = join(stateDir, 'arm', 'port');
-    const previous =
-      ctx.persistent && existsSync(portFile) ? Number(readFileSync(portFile, 'utf8')) : 0;
-    const start = (port: number) =>
-      startLocalArm({
-        stateDir,
-        storageConnection: ctx.settings.HAVEN_STORAGE_CONNECTION,
-        location: LOCAL_ARM_LOCATION,
-        port,
-      });
-    const arm = await start(previous).catch((e: unknown) => {
-      if (previous && (e as NodeJS.ErrnoException).code === 'EADDRINUSE') return start(0);
-      throw e;
-    });
-    if (ctx.persistent) writeFileSync(portFile, new URL(arm.endpoint).port);
+    const arm = await startOnKeptPort(
+      ctx.persistent ? join(stateDir, 'arm', 'port') : undefined,
+      (port) =>
+        startLocalArm({
+          stateDir,
+          storageConnection: ctx.settings.HAVEN_STORAGE_CONNECTION,
+          location: LOCAL_ARM_LOCATION,
+          port,
+        }),
+      (a) => a.endpoint,
+    );
     ctx.log.info(`local ARM endpoint at ${arm.endpoint}`);
     return {
       settings: {

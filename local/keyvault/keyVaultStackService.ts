@@ -1,6 +1,7 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startOnKeptPort } from '../stack/keptPort';
 import type { StackService } from '../stack/stackService';
 import { LOCAL_KEK_KEY_NAME, startLocalKeyVault } from './localKeyVault';
 
@@ -14,15 +15,11 @@ export const keyVaultService: StackService = {
   name: 'keyvault',
   async start(ctx) {
     const stateDir = ctx.persistent ? ctx.stateDir : mkdtempSync(join(tmpdir(), 'haven-kv-'));
-    const portFile = join(stateDir, 'keyvault', 'port');
-    const previous =
-      ctx.persistent && existsSync(portFile) ? Number(readFileSync(portFile, 'utf8')) : 0;
-    const start = (port: number) => startLocalKeyVault({ stateDir, port });
-    const vault = await start(previous).catch((e: unknown) => {
-      if (previous && (e as NodeJS.ErrnoException).code === 'EADDRINUSE') return start(0);
-      throw e;
-    });
-    if (ctx.persistent) writeFileSync(portFile, new URL(vault.url).port);
+    const vault = await startOnKeptPort(
+      ctx.persistent ? join(stateDir, 'keyvault', 'port') : undefined,
+      (port) => startLocalKeyVault({ stateDir, port }),
+      (v) => v.url,
+    );
     ctx.log.info(`local Key Vault at ${vault.url}`);
     return {
       settings: {

@@ -1,30 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../app/config';
 import { createRoot } from '../../app/root';
 import { createKeyVaultKeyWrapper } from '../../adapters/keyvault/keyVaultKeyWrapper';
 import { decodeBatch, encodeBatch } from '../../core/batch';
 import { AesKeyWrapper, MachineKeys } from '../../core/controlPlane/machineKeys';
 import { collectionsDefs, type DataKeyDoc } from '../../core/controlPlane/model';
-import {
-  LOCAL_KEK_KEY_NAME,
-  startLocalKeyVault,
-  type LocalKeyVault,
-} from '../../local/keyvault/localKeyVault';
+import { LOCAL_KEK_KEY_NAME, type LocalKeyVault } from '../../local/keyvault/localKeyVault';
+import { useLocalKeyVault } from '../support/localKeyVault';
 
-let dir: string;
-let vault: LocalKeyVault;
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'haven-kv-root-'));
-  vault = await startLocalKeyVault({ stateDir: dir });
-});
-afterAll(async () => {
-  await vault?.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
+const env = useLocalKeyVault('haven-kv-root-');
 
 const kek = randomBytes(32);
 /** The app as the local stack configures it: the vault's key wraps, HAVEN_KEK stays for old keys. */
@@ -57,7 +42,7 @@ const versionOf = (doc: DataKeyDoc) => {
 
 describe('the control plane with the KEK in Key Vault', () => {
   it('enrollment wraps the data key in the vault; ingest opens the machine batches with it, across a key rotation', async () => {
-    const root = rootOf(vault);
+    const root = rootOf(env.vault);
     const cp = root.controlPlane;
     await cp.sites.create({ name: 'branch' });
     const enrollOne = async () => {
@@ -76,9 +61,9 @@ describe('the control plane with the KEK in Key Vault', () => {
 
     // Rotated in the vault: the app started after it wraps with the new version, and the
     // first machine's key (the old version) still opens its batches.
-    const newer = vault.rotate(LOCAL_KEK_KEY_NAME);
+    const newer = env.vault.rotate(LOCAL_KEK_KEY_NAME);
     expect(newer).not.toBe(versionOf(firstDoc));
-    const after = rootOf(vault);
+    const after = rootOf(env.vault);
     await after.controlPlane.sites.create({ name: 'branch' });
     const { token } = await after.controlPlane.enrollment.issueToken('branch', { ttlSeconds: 60 });
     const second = await after.controlPlane.enrollment.enroll({
@@ -105,7 +90,7 @@ describe('the control plane with the KEK in Key Vault', () => {
   });
 
   it('keys wrapped under HAVEN_KEK before the move still open; without HAVEN_KEK they wait (transient), never refused', async () => {
-    const root = rootOf(vault);
+    const root = rootOf(env.vault);
     const legacy = new MachineKeys(root.documents, new AesKeyWrapper(kek), Date.now);
     const old = await legacy.prepare('m-old');
     await legacy.store(old.doc);
@@ -116,11 +101,11 @@ describe('the control plane with the KEK in Key Vault', () => {
     const vaultOnly = new MachineKeys(
       root.documents,
       createKeyVaultKeyWrapper({
-        url: vault.url,
+        url: env.vault.url,
         keyName: LOCAL_KEK_KEY_NAME,
         credential: 'static-token',
-        token: vault.token,
-        caCert: vault.caCertPath,
+        token: env.vault.token,
+        caCert: env.vault.caCertPath,
       }),
       Date.now,
     );
