@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -29,6 +30,29 @@ const wrapperFrom = (settings: Record<string, string>) =>
     }).keyVault!,
   );
 
+function rotateOverHttp(
+  s: Record<string, string>,
+  name: string,
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      `${s.HAVEN_KEYVAULT_URL}/haven/admin/keys/${name}/rotate?api-version=2025-07-01`,
+      {
+        method: 'POST',
+        ca: readFileSync(s.HAVEN_KEYVAULT_CA_CERT!),
+        headers: { authorization: `Bearer ${s.HAVEN_KEYVAULT_TOKEN}` },
+      },
+      (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 describe('the local stack Key Vault service', () => {
   it('hands the app its vault; keys, token and port survive a restart; the token stays out of local.env', async () => {
     const stateDir = mkdtempSync(join(tmpdir(), 'haven-kvs-'));
@@ -54,6 +78,16 @@ describe('the local stack Key Vault service', () => {
       expect(rest).toEqual(firstRest);
       expect(url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
       expect((await wrapperFrom(second.settings!).unwrap(wrapped, aad)).equals(key)).toBe(true);
+      // A test driving a stack in another process rotates the key over HTTP (bearer token).
+      const s2 = second.settings!;
+      const rotated = await rotateOverHttp(s2, 'haven-kek-wrap');
+      expect(rotated.status).toBe(200);
+      const kid = (JSON.parse(rotated.body) as { key: { kid: string } }).key.kid;
+      const after = await wrapperFrom(s2).wrap(key, aad);
+      expect(kid.endsWith(`/${after.subarray(1, 1 + after[0]!).toString('ascii')}`)).toBe(true);
+      expect(
+        (await rotateOverHttp({ ...s2, HAVEN_KEYVAULT_TOKEN: 'x' }, 'haven-kek-wrap')).status,
+      ).toBe(401);
     } finally {
       await second.stop!();
     }
