@@ -60,7 +60,11 @@ export const RECOVERY_USAGE = `  points MACHINE                      recovery po
   failover status MACHINE
   reprotect MACHINE                   after commit: ship what the Azure VM wrote back to the site
   failback MACHINE                    power the Azure VM off, ship the rest, wait for the site agent
-                                      failover, reprotect and failback take --wait (print the final job)`;
+  failback cancel MACHINE             before the site took over: the Azure VM runs again
+  failback commit MACHINE             remove the Azure VM, disks and snapshots (the seeds stay)
+  reenable MACHINE                    after failback commit: protect the site server again,
+                                      sending only what it wrote since failback
+                                      failover, reprotect, failback and reenable take --wait`;
 
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
 
@@ -118,6 +122,9 @@ const OPS: Record<string, string> = {
   // `haven reprotect|failback MACHINE`: the way back after a committed failover.
   reprotect: 'reprotect',
   failback: 'failback',
+  'failback-commit': 'commit-failback',
+  'failback-cancel': 'cancel-failback',
+  reenable: 'reenable',
 };
 
 /** `haven failover …`, `haven recovery show|set`, `haven points`. */

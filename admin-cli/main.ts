@@ -276,8 +276,19 @@ async function dispatch(
     case 'failover':
       return recoveryCommand(pos, v, client, print, need);
     case 'reprotect':
-    case 'failback':
+    case 'reenable':
       return recoveryCommand(['failover', cmd, pos[1]], v, client, print, need);
+    case 'failback':
+      // `haven failback MACHINE`, `haven failback commit|cancel MACHINE`.
+      return recoveryCommand(
+        sub === 'commit' || sub === 'cancel'
+          ? ['failover', `failback-${sub}`, arg]
+          : ['failover', cmd, sub],
+        v,
+        client,
+        print,
+        need,
+      );
     default:
       throw new UsageError(`Unknown command '${pos.join(' ')}'.`);
   }

@@ -20,6 +20,8 @@ export interface CloudDisk {
   generation?: number;
   /** The cloud's watermark in that generation. */
   appliedSeq?: number;
+  /** Re-enable after failback: this generation's replica starts as the disk with `digest`. */
+  seed?: { generation: number; digest: string };
 }
 
 export interface RecoveryPointDisk {

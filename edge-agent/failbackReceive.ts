@@ -9,6 +9,7 @@ import type { ControlPlaneClient } from './controlPlaneClient';
 import { readJson, sleep, writeFileAtomic } from './fsUtil';
 import type { Progress } from './progress';
 import { restoreDisk } from './restore';
+import { writeSeedIndex } from './seedIndex';
 
 /** Where a disk's failback stands on the site (written after every applied batch). */
 export interface FailbackCursor {
@@ -168,6 +169,13 @@ export async function receiveFailback(o: ReceiveOptions): Promise<ReceiveResult>
         throw integrity(
           `The site disk ${o.diskId} (digest ${r.digest.slice(0, 12)}…) does not equal the Azure disk at failback.`,
         );
+      // Re-enable then sends only what the site writes from now on (edge-agent/seedIndex.ts).
+      await writeSeedIndex(o.stateDir, {
+        diskId: o.diskId,
+        sizeBytes: plan.sizeBytes,
+        path: o.target,
+        digest: r.digest,
+      });
       return r;
     }
     if (!o.wait) return r;

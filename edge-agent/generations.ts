@@ -4,6 +4,9 @@ import { HavenError } from '../core/errors';
 import type { AgentState } from './agentState';
 import type { AgentDisk } from './changeSource';
 import { ControlPlaneClient, type CloudDisk } from './controlPlaneClient';
+import { IndexFile } from './indexFile';
+import { TRACK_BLOCK } from './scanSource';
+import { installSeedIndex } from './seedIndex';
 import { Spool } from './spool';
 
 type Log = (msg: string, fields?: Record<string, unknown>) => void;
@@ -124,6 +127,8 @@ export async function followGenerations(
         if (g < target) dropped += await s.abandon({ diskId: d.id, generation: g });
       for (const g of older) await fsp.rm(indexFileOf(state.indexDir, d.id, g), { force: true });
       if (target !== d.generation) {
+        const seeded = c.seed?.generation === target ? c.seed.digest : undefined;
+        if (seeded && scanIndex) await seedGeneration(state, d, target, seeded, log);
         changes.push({ diskId: d.id, from: d.generation, to: target, dropped, requested });
         log('disk switches generation', {
           diskId: d.id,
@@ -140,6 +145,39 @@ export async function followGenerations(
     await spool?.close();
   }
   return changes;
+}
+
+/**
+ * A generation re-enable seeded in the cloud with the disk as it was at failback: its replica
+ * is not a zero page blob, so the fresh all-zero index would hide blocks that became zero.
+ * The seed index of that moment (written by the failback receiver) makes only what changed
+ * since travel; without it every block is compared and sent again (correct, just slower).
+ */
+async function seedGeneration(
+  state: AgentState,
+  d: AgentDisk,
+  generation: number,
+  digest: string,
+  log: Log,
+): Promise<void> {
+  const file = indexFileOf(state.indexDir, d.id, generation);
+  await fsp.mkdir(state.indexDir, { recursive: true, mode: 0o700 });
+  const installed = await installSeedIndex(state.dir, file, generation, d, digest);
+  if (!installed) {
+    const blocks = Math.ceil(d.sizeBytes / TRACK_BLOCK);
+    const all = await IndexFile.open(
+      file,
+      { trackBlock: TRACK_BLOCK, sizeBytes: d.sizeBytes, generation },
+      blocks,
+    );
+    await all.save(); // every entry unknown: every block is sent again
+    all.close();
+  }
+  log('disk follows a seeded generation', {
+    diskId: d.id,
+    generation,
+    index: installed ? 'seed of the failback' : 'none matches: every block is sent again',
+  });
 }
 
 /** How often a replicating agent asks the control plane whether a disk has a new generation. */

@@ -87,6 +87,28 @@ export class IndexFile {
       : new IndexFile(file, geometry, entries, () => UNKNOWN, 'other-geometry');
   }
 
+  /**
+   * Copies a saved index to `to` as the index of `generation` (same track block and size): a
+   * seed index taken at failback becomes the index of the generation re-enable starts. The copy
+   * is a copy renamed into place (atomic).
+   */
+  static async copyAs(from: string, to: string, generation: number): Promise<void> {
+    const tmp = `${to}.tmp`;
+    await fsp.copyFile(from, tmp);
+    const fh = await fsp.open(tmp, 'r+');
+    try {
+      const h = Buffer.alloc(HDR);
+      await fh.read(h, 0, HDR, 0);
+      if (h.readUInt32BE(0) !== MAGIC) throw new Error(`${from} is not an index.`);
+      h.writeUInt32BE(generation, 16);
+      await fh.write(h, 16, 4, 16);
+      await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+    await fsp.rename(tmp, to);
+  }
+
   /** Entries [first, first + out.length) as they are now (saved or not). */
   read(first: number, out: BigUint64Array): void {
     if (this.state === 'loaded') this.readFile(first, out);

@@ -6,15 +6,15 @@ import { ArmActivity } from './activities/armActivities';
 import { RecoveryActivity as A } from './activities/recoveryActivities';
 import type { OperationHandle } from '../core/recovery/ports';
 import { snapshotAndShip } from './failbackDiff';
-import { runRecoverySaga, type Gen, type RecoverySaga } from './recoverySaga';
+import { SagaCancelled, runRecoverySaga, type Gen, type RecoverySaga } from './recoverySaga';
 
 /**
  * Failback (reprotected → failing-back → failed-back), planned: the Azure VM is powered off
  * (its writes end), the final diff is shipped, and the saga waits until the site agent has
  * applied every reverse batch and reported the site disk's digest equal to the Azure disk's.
- * Failing before that (or the agent never reporting within the wait) starts the Azure VM
- * again and returns the machine to `reprotected`: the batches shipped stay listed, so the
- * site never has to undo anything.
+ * Failing before that (or the agent never reporting within the wait, or an operator's cancel
+ * before the site took over) starts the Azure VM again and returns the machine to
+ * `reprotected`: the batches shipped stay listed, so the site never has to undo anything.
  */
 export const FAILBACK = 'failback';
 
@@ -88,8 +88,9 @@ function* vmAction(s: RecoverySaga, vmId: string, action: 'powerOff' | 'start'):
 function* waitForSite(s: RecoverySaga, machineId: string): Gen<void> {
   const deadline = s.now().getTime() + SITE_APPLY_WAIT_MS;
   for (;;) {
-    const st = (yield s.call(F.status, { machineId })) as { done: boolean };
+    const st = (yield s.call(F.status, { machineId })) as { done: boolean; cancel: boolean };
     if (st.done) return;
+    if (st.cancel) throw new SagaCancelled('Failback cancelled by an operator.');
     if (s.now().getTime() >= deadline)
       throw new Error('The site agent did not apply the final diff in time.');
     yield* s.sleep(Math.max(s.facts.pollMs, 1000));

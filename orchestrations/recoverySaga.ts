@@ -224,13 +224,14 @@ export class RecoverySaga {
     return failures;
   }
 
-  /** Ends the job failed, naming the cause and anything compensation could not undo. */
+  /** Ends the job failed (or cancelled), naming the cause and anything compensation could not undo. */
   fail(e: unknown, failures: string[], result: Record<string, unknown> = {}): Task {
+    const cancelled = e instanceof SagaCancelled;
     return this.job({
-      state: 'failed',
+      state: cancelled ? 'cancelled' : 'failed',
       percent: 100,
-      stepName: 'failed',
-      error: { kind: 'saga-failed', message: firstLine(e) },
+      stepName: cancelled ? 'cancelled' : 'failed',
+      error: { kind: cancelled ? 'cancelled' : 'saga-failed', message: firstLine(e) },
       result: {
         ...result,
         timings: this.timings,
@@ -240,6 +241,9 @@ export class RecoverySaga {
     });
   }
 }
+
+/** An operator cancelled the operation: compensated like a failure, the job ends `cancelled`. */
+export class SagaCancelled extends Error {}
 
 export function firstLine(e: unknown): string {
   return String((e as Error)?.message ?? e).split('\n')[0]!;
@@ -283,6 +287,7 @@ export function* runRecoverySaga<I>(
     const failures = yield* s.compensate();
     yield* failed(s, input, failures);
     yield s.fail(e, failures);
+    if (e instanceof SagaCancelled) return { cancelled: true, compensationFailures: failures };
     throw e;
   }
 }

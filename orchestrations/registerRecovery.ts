@@ -2,12 +2,15 @@ import * as df from 'durable-functions';
 import type { ActivityHandler, OrchestrationHandler } from 'durable-functions';
 import { armActivities } from './activities/armActivities';
 import { failbackActivities } from './activities/failbackActivities';
+import { failbackEndActivities } from './activities/failbackEndActivities';
 import { recoveryActivities } from './activities/recoveryActivities';
 import { CANCEL_FAILOVER, cancelFailoverOrchestrator } from './cancelFailover';
 import { CHANGE_RECOVERY_POINT, changeRecoveryPointOrchestrator } from './changeRecoveryPoint';
+import { COMMIT_FAILBACK, commitFailbackOrchestrator } from './commitFailback';
 import { COMMIT_FAILOVER, commitFailoverOrchestrator } from './commitFailover';
 import { FAILBACK, failbackOrchestrator } from './failback';
 import { FAILOVER, failoverOrchestrator } from './failover';
+import { REENABLE, reenableOrchestrator } from './reenable';
 import { REPROTECT, reprotectOrchestrator } from './reprotect';
 import type { ActivityWrapper } from './registerEnableProtection';
 import { TEST_FAILOVER, testFailoverOrchestrator } from './testFailover';
@@ -23,6 +26,8 @@ export const recoveryOrchestrators: Record<string, OrchestrationHandler> = {
   [CANCEL_FAILOVER]: cancelFailoverOrchestrator,
   [REPROTECT]: reprotectOrchestrator,
   [FAILBACK]: failbackOrchestrator,
+  [COMMIT_FAILBACK]: commitFailbackOrchestrator,
+  [REENABLE]: reenableOrchestrator,
 };
 
 /** Registers the recovery sagas and their activities. */
@@ -32,6 +37,7 @@ export function registerRecovery(wrap: ActivityWrapper = (_n, h) => h): void {
     ...armActivities,
     ...recoveryActivities,
     ...failbackActivities,
+    ...failbackEndActivities,
   })) {
     df.app.activity(name, { handler: wrap(name, handler) as unknown as ActivityHandler });
   }

@@ -53,6 +53,12 @@ export interface DiskDoc {
   generation?: number;
   /** The last resync of this disk (pending until its generation publishes a recovery point). */
   resync?: DiskResync;
+  /**
+   * Re-enable after failback: this generation's replica was seeded in the cloud with the disk
+   * as the site had it at failback (`digest`); the agent then compares against its index of
+   * that moment instead of sending everything.
+   */
+  seed?: { generation: number; digest: string; jobId: string };
 }
 
 /** A resync (architecture §2 "Generations and resync"): the disk replicates again into a fresh replica. */

@@ -23,7 +23,8 @@ export const protectedItemStates = [
 export type ProtectedItemState = (typeof protectedItemStates)[number];
 
 const transitions: Record<ProtectedItemState, readonly ProtectedItemState[]> = {
-  enabling: ['initial-sync', 'disabling'],
+  // enabling → failed-back: a re-enable after failback compensated before the disks switched.
+  enabling: ['initial-sync', 'disabling', 'failed-back'],
   'initial-sync': ['protected', 'initial-sync-stalled', 'disabling'],
   'initial-sync-stalled': ['initial-sync', 'disabling'],
   // protected → initial-sync is a resync (new generation).

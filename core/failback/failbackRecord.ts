@@ -1,8 +1,9 @@
+import type { ProtectedItems } from '../controlPlane/protectedItems';
 import { conflict, notFound } from '../errors';
 import type { RecoveryRecords } from '../recovery/recoveryRecords';
 import type { BlobStore } from '../replication/blobPorts';
 import type { FailbackDisk, FailbackRecord, ReverseBatchRef } from './model';
-import { diskFailedBack, outContainerOf } from './model';
+import { diskFailedBack, outContainerOf, siteTookOver } from './model';
 
 /**
  * The failback session as the site agent sees it (its plan: the batches to apply, with short
@@ -107,15 +108,53 @@ export function recordShipment(
   disk.bytesChanged += s.bytesChanged;
   disk.expectedDigest = s.expectedDigest;
   disk.baseSnapshotId = s.snapshotId;
+  disk.snapshots = [...(disk.snapshots ?? []).filter((x) => x !== s.snapshotId), s.snapshotId];
   disk.final = s.final;
   delete disk.mismatch;
   fb.shipped.push(key);
   return true;
 }
 
+/**
+ * Asks the running failback to stop (the saga compensates: the Azure VM starts again and the
+ * machine is `reprotected`). Refused once the site has reported the Azure disk's digest for a
+ * disk: from then on the site is the server, and the failback only completes.
+ */
+export async function requestCancel(
+  d: { records: RecoveryRecords; items: Pick<ProtectedItems, 'find'> },
+  machineId: string,
+  now: string,
+): Promise<{ jobId: string }> {
+  const state = (await d.items.find(machineId))?.doc.state ?? null;
+  if (state !== 'failing-back')
+    throw conflict(
+      `Machine '${machineId}' is '${state}'; only a running failback can be cancelled.`,
+      {
+        state,
+      },
+    );
+  let jobId = '';
+  await d.records.mutate(machineId, (r) => {
+    const fb = r.failback;
+    if (!fb?.failbackJobId) throw conflict(`Machine '${machineId}' has no failback running.`);
+    if (siteTookOver(fb))
+      throw conflict(
+        `The site already took over '${machineId}' (it reported the Azure disk's digest): the failback can no longer be cancelled.`,
+        { jobId: fb.failbackJobId },
+      );
+    jobId = fb.failbackJobId;
+    if (fb.cancelRequestedAt) return undefined;
+    fb.cancelRequestedAt = now;
+    return r;
+  });
+  return { jobId };
+}
+
 /** Per disk: done, or what is outstanding (for the saga waiting on the site). */
 export function siteStatus(fb: FailbackRecord): {
   done: boolean;
+  /** Cancel was asked and the site has not taken over: the saga compensates. */
+  cancel: boolean;
   disks: { diskId: string; done: boolean; applied?: number; last: number; mismatch?: string }[];
 } {
   const disks = fb.disks.map((d: FailbackDisk) => ({
@@ -125,5 +164,6 @@ export function siteStatus(fb: FailbackRecord): {
     last: d.batches[d.batches.length - 1]?.seq ?? 0,
     ...(d.mismatch ? { mismatch: d.mismatch.digest } : {}),
   }));
-  return { done: disks.every((d) => d.done), disks };
+  const done = disks.every((d) => d.done);
+  return { done, cancel: !done && !siteTookOver(fb) && !!fb.cancelRequestedAt, disks };
 }

@@ -24,8 +24,10 @@ export interface FailbackDisk {
   sizeBytes: number;
   /** Digest of the failover point: the site disk must equal it before any batch is applied. */
   pointDigest: string;
-  /** The newest snapshot shipped: the next diff is taken against it. */
+  /** The newest snapshot shipped: the next diff is taken against it (and re-enable's seed). */
   baseSnapshotId?: string;
+  /** Every snapshot a shipment took of this disk (commit of failback removes all but the seed). */
+  snapshots?: string[];
   batches: ReverseBatchRef[];
   /** The Azure disk's digest once every listed batch is applied (the last snapshot's). */
   expectedDigest: string;
@@ -50,6 +52,14 @@ export interface FailbackRecord {
   /** Idempotency of the ship activity: instance id + step → done. */
   shipped: string[];
   startedAt: string;
+  /** An operator asked to cancel the running failback (honoured before the point of no return). */
+  cancelRequestedAt?: string;
+  /** The commit-failback job acting on it, and what the commit removed once done. */
+  commitJobId?: string;
+  committedAt?: string;
+  removed?: string[];
+  /** The re-enable job that protects the site server again from the seed snapshots. */
+  reenableJobId?: string;
 }
 
 /** The container of a machine's reverse batches: one per machine, named like its `in-` one. */
@@ -61,6 +71,10 @@ export const reverseBlobName = (diskId: string, session: number, seq: number): s
 
 export const digestsBlobName = (diskId: string, session: number): string =>
   `${diskId}/g${session}/block-digests`;
+
+/** The point of no return of a failback: the site reported the Azure disk's digest for a disk. */
+export const siteTookOver = (fb: FailbackRecord): boolean =>
+  fb.disks.some((d) => d.applied !== undefined);
 
 /** Done: the final diff is listed and the agent applied its last batch with the right digest. */
 export const diskFailedBack = (d: FailbackDisk): boolean =>

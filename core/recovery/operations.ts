@@ -14,6 +14,8 @@ export const RecoveryJob = {
   cancel: 'cancel-failover',
   reprotect: 'reprotect',
   failback: 'failback',
+  commitFailback: 'commit-failback',
+  reenable: 'reenable',
 } as const;
 export type RecoveryJobType = (typeof RecoveryJob)[keyof typeof RecoveryJob];
 
@@ -26,6 +28,8 @@ export const recoveryOrchestrationForJob: Record<RecoveryJobType, string> = {
   [RecoveryJob.cancel]: 'cancelFailover',
   [RecoveryJob.reprotect]: 'reprotect',
   [RecoveryJob.failback]: 'failback',
+  [RecoveryJob.commitFailback]: 'commitFailback',
+  [RecoveryJob.reenable]: 'reenable',
 };
 
 /** Step names; the bench and the job result report their durations. */
@@ -48,6 +52,11 @@ export const Step = {
   powerOff: 'power-off',
   finalDiff: 'final-diff',
   siteApply: 'site-apply',
+  deleteSnapshots: 'delete-snapshots',
+  deleteBatches: 'delete-reverse-batches',
+  seed: 'seed-replicas',
+  switchGeneration: 'switch-generation',
+  firstPoint: 'first-point',
 } as const;
 
 const bring = [Step.point, Step.network, Step.diskImport, Step.vmCreate, Step.boot, Step.probe];
@@ -70,6 +79,20 @@ export const stepsOf: Record<RecoveryJobType, string[]> = {
   [RecoveryJob.commit]: [Step.commit],
   [RecoveryJob.reprotect]: [Step.reverseSession, Step.firstDiff, Step.record],
   [RecoveryJob.failback]: [Step.powerOff, Step.finalDiff, Step.siteApply, Step.record],
+  [RecoveryJob.commitFailback]: [
+    Step.deleteVm,
+    Step.deleteResources,
+    Step.deleteSnapshots,
+    Step.deleteBatches,
+    Step.record,
+  ],
+  [RecoveryJob.reenable]: [
+    Step.seed,
+    Step.switchGeneration,
+    Step.firstPoint,
+    Step.deleteSnapshots,
+    Step.record,
+  ],
 };
 
 /** The body of a recovery POST (what each operation reads of it). */

@@ -82,5 +82,27 @@ export async function checkRecoveryRequest(
       if (!rec.failback)
         throw conflict(`Machine '${machineId}' has no reverse replication to fail back with.`);
       return;
+    case RecoveryJob.commitFailback:
+      need('failed-back');
+      if (!rec.failback) throw conflict(`Machine '${machineId}' has no failback to commit.`);
+      if (rec.failback.committedAt)
+        throw conflict(`The failback of '${machineId}' is already committed.`, {
+          committedAt: rec.failback.committedAt,
+        });
+      if (rec.failback.commitJobId)
+        throw conflict(`Job '${rec.failback.commitJobId}' is already committing the failback.`, {
+          jobId: rec.failback.commitJobId,
+        });
+      return;
+    case RecoveryJob.reenable:
+      need('failed-back');
+      // As in ASR: the failback is committed first (the Azure VM and disks are gone; the final
+      // snapshots stay as the new replicas' seed), so nothing of the old failover is left half.
+      if (!rec.failback?.committedAt)
+        throw conflict(
+          `Commit the failback of '${machineId}' first (haven failback commit ${machineId}).`,
+          { committed: false },
+        );
+      return;
   }
 }

@@ -116,7 +116,11 @@ export class RecoveryService {
             ? rec.failover?.jobId
             : op === RecoveryJob.reprotect || op === RecoveryJob.failback
               ? rec.failback?.failbackJobId
-              : rec.failover?.busyJobId;
+              : op === RecoveryJob.commitFailback
+                ? rec.failback?.commitJobId
+                : op === RecoveryJob.reenable
+                  ? rec.failback?.reenableJobId
+                  : rec.failover?.busyJobId;
     if (!id) return undefined;
     const job = await this.d.jobs.get(id).catch(() => undefined);
     return job?.type === op && job.state === 'queued' ? job : undefined;
@@ -219,10 +223,31 @@ export class RecoveryService {
         await records.mutate(machineId, (r) => {
           if (!r.failback) return undefined;
           r.failback = { ...r.failback, failbackJobId: jobId };
+          delete r.failback.cancelRequestedAt;
           return r;
         });
         return;
       }
+      case RecoveryJob.commitFailback:
+        await records.mutate(machineId, (r) => {
+          if (!r.failback || r.failback.committedAt || r.failback.commitJobId)
+            throw conflict(`The failback of '${machineId}' cannot be committed now.`);
+          r.failback = { ...r.failback, commitJobId: jobId };
+          return r;
+        });
+        return;
+      case RecoveryJob.reenable:
+        await items.transition(machineId, 'enabling', {
+          from: ['failed-back'],
+          jobId,
+          reason: 're-enable after failback',
+        });
+        await records.mutate(machineId, (r) => {
+          if (!r.failback) return undefined;
+          r.failback = { ...r.failback, reenableJobId: jobId };
+          return r;
+        });
+        return;
       default: {
         const kind =
           op === RecoveryJob.changePoint

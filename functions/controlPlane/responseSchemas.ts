@@ -81,6 +81,12 @@ export const diskResponse = z.object({
     })
     .optional(),
   appliedSeq: z.number().int().optional().describe("The agent's listing: the cloud's watermark"),
+  seed: z
+    .object({ generation: z.number().int(), digest: z.string(), jobId: z.string() })
+    .optional()
+    .describe(
+      'Re-enable after failback: the generation whose replica starts as the disk at failback',
+    ),
 });
 
 export const machineDetailResponse = machineResponse.extend({

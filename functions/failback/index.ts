@@ -1,3 +1,4 @@
-// The way back (reprotect, failback): the site agent's routes.
+// The way back (reprotect, failback): the site agent's routes and the cancel of a failback.
 import './agentFailback';
+import './cancelFailback';
 export {};

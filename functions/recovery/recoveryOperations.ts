@@ -110,3 +110,17 @@ export const failback = operation(
   emptyBody,
   "Planned failback: power off the Azure VM, ship the final diff, wait for the site's digest",
 );
+export const commitFailback = operation(
+  'startCommitFailback',
+  'commit-failback',
+  RecoveryJob.commitFailback,
+  emptyBody,
+  'After failback: remove the Azure VM, its disks, network and snapshots (each disk keeps its final snapshot as the seed of re-enable); the result lists what was removed',
+);
+export const reenable = operation(
+  'startReenable',
+  'reenable',
+  RecoveryJob.reenable,
+  emptyBody,
+  'After failback commit: protect the site server again; the new replicas start from the seed snapshots, so only what the site wrote since failback travels',
+);

@@ -1,7 +1,8 @@
 import { getRoot } from '../../app/root';
 import { conflict, notFound } from '../../core/errors';
 import { recordShipment, siteStatus } from '../../core/failback/failbackRecord';
-import { outContainerOf, type FailbackDisk } from '../../core/failback/model';
+import { outContainerOf, type FailbackDisk, type FailbackRecord } from '../../core/failback/model';
+import type { BlobStore } from '../../core/replication/blobPorts';
 import {
   compareDisks,
   loadDigests,
@@ -213,19 +214,31 @@ async function clear(i: { machineId: string; jobId: string }): Promise<true> {
   const rec = await d.records.get(i.machineId);
   const fb = rec.failback;
   if (!fb || fb.reprotectJobId !== i.jobId) return true;
-  const container = outContainerOf(i.machineId);
-  for (const x of fb.disks) {
-    const items = await d.replication.blobs
-      .list(container, `${x.diskId}/g${fb.session}/`)
-      .catch(() => []);
-    for (const b of items) await d.replication.blobs.deleteBlob(container, b.name);
-  }
+  await deleteSessionBlobs(d.replication.blobs, i.machineId, fb);
   await d.records.mutate(i.machineId, (r) => {
     if (r.failback?.reprotectJobId !== i.jobId) return undefined;
     delete r.failback;
     return r;
   });
   return true;
+}
+
+/** Deletes every reverse batch and digest blob of a session; returns how many. */
+export async function deleteSessionBlobs(
+  blobs: Pick<BlobStore, 'list' | 'deleteBlob'>,
+  machineId: string,
+  fb: FailbackRecord,
+): Promise<number> {
+  const container = outContainerOf(machineId);
+  let n = 0;
+  for (const x of fb.disks) {
+    const items = await blobs.list(container, `${x.diskId}/g${fb.session}/`).catch(() => []);
+    for (const b of items) {
+      await blobs.deleteBlob(container, b.name);
+      n++;
+    }
+  }
+  return n;
 }
 
 export const failbackActivities: Record<string, (input: never) => Promise<unknown>> = {

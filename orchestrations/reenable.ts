@@ -1,0 +1,100 @@
+import type { OrchestrationContext, OrchestrationHandler } from 'durable-functions';
+import { Step, type RecoveryJobInput } from '../core/recovery/operations';
+import {
+  EnableProtectionActivity as P,
+  type ReplicaInput,
+} from './activities/enableProtectionActivities';
+import { FailbackEndActivity as E, type SeedDisk } from './activities/failbackEndActivities';
+import { runRecoverySaga, type Gen, type RecoverySaga } from './recoverySaga';
+
+/**
+ * Re-enable after a committed failback (`failed-back` → `enabling` → `initial-sync` →
+ * `protected`), without a full resync: each disk's next generation gets a replica seeded in
+ * the cloud from the disk's final failback snapshot (equal to the site disk at failback, which
+ * the seed proves by digest), then the disks switch to it. The agent, following the switch,
+ * compares the site disk against its index of the failback moment, so only what the site
+ * wrote since failback travels. At the first point of every disk the item is `protected`, the
+ * seed snapshots are deleted and the old failover's records are closed.
+ *
+ * Before the switch, a failure deletes the seeded replicas and returns to `failed-back`; after
+ * it, the disks replicate and the saga only waits (a slow first point is not a failure).
+ */
+export const REENABLE = 'reenable';
+
+/** How long re-enable waits for the first point of every disk. */
+const FIRST_POINT_WAIT_MS = 24 * 3600_000;
+
+export const reenableOrchestrator: OrchestrationHandler = function* (ctx: OrchestrationContext) {
+  return yield* runRecoverySaga<RecoveryJobInput>(
+    ctx,
+    function* (s, { machineId }) {
+      s.undo.push({ kind: 'call', name: E.release, input: { machineId, jobId: s.jobId } });
+      const disks = (yield s.call(E.plan, { machineId, jobId: s.jobId })) as SeedDisk[];
+      const seeded = yield* s.step(
+        Step.seed,
+        () => s.all(disks.map((d) => seedOne(s, machineId, d))),
+        30,
+      );
+      yield* s.step(Step.switchGeneration, function* () {
+        yield s.call(E.switchGeneration, { machineId, jobId: s.jobId, disks });
+        s.undo.length = 0; // the disks replicate into the seeded generations from here on
+      });
+      yield* s.step(Step.firstPoint, () => waitFirstPoint(s, machineId, disks), 80);
+      yield* s.step(Step.deleteSnapshots, function* () {
+        yield* s.all(disks.map((d) => s.del(d.snapshotId)));
+      });
+      yield* s.step(Step.record, function* () {
+        yield s.call(E.finish, { machineId, jobId: s.jobId });
+      });
+      return {
+        result: {
+          disks: disks.map((d, i) => ({
+            diskId: d.diskId,
+            generation: d.generation,
+            seededBytes: seeded[i]!.bytesWritten,
+            digest: seeded[i]!.digest,
+          })),
+        },
+        stepName: 'protected',
+        allowedActions: ['failover', 'test-failover'],
+      };
+    },
+    function* () {
+      // The compensation stack holds all of it (release, replicas, indexes).
+    },
+  );
+};
+
+function* seedOne(
+  s: RecoverySaga,
+  machineId: string,
+  d: SeedDisk,
+): Gen<{ bytesWritten: number; digest: string }> {
+  const replica: ReplicaInput = {
+    machineId,
+    diskId: d.diskId,
+    sizeBytes: d.sizeBytes,
+    generation: d.generation,
+    owner: s.jobId,
+    createdAt: s.now().toISOString(),
+  };
+  s.undo.push({ kind: 'call', name: P.deleteReplica, input: replica });
+  s.undo.push({
+    kind: 'call',
+    name: E.unseed,
+    input: { machineId, diskId: d.diskId, generation: d.generation },
+  });
+  yield s.call(P.createReplica, replica);
+  return (yield s.call(E.seed, { ...d, machineId })) as { bytesWritten: number; digest: string };
+}
+
+function* waitFirstPoint(s: RecoverySaga, machineId: string, disks: SeedDisk[]): Gen<void> {
+  const deadline = s.now().getTime() + FIRST_POINT_WAIT_MS;
+  for (;;) {
+    const st = (yield s.call(E.settle, { machineId, jobId: s.jobId, disks })) as { done: boolean };
+    if (st.done) return;
+    if (s.now().getTime() >= deadline)
+      throw new Error('The site agent sent no recovery point of the seeded generations in time.');
+    yield* s.sleep(Math.max(s.facts.pollMs, 1000));
+  }
+}
