@@ -33,14 +33,14 @@ export interface KeyVaultKeyWrapperOptions {
  */
 export class KeyVaultKeyWrapper implements KeyWrapper {
   readonly kekId: string;
+  private readonly o: KeyVaultKeyWrapperOptions;
   private readonly keys: KeyClient;
   private readonly byVersion = new Map<string, CryptographyClient>();
   private current?: { version: string; at: number };
-  /** Ingest opens every batch with its machine's key: one vault call per key per TTL, not per invocation. */
+  /** Ingest opens every batch with its machine's key: one vault call per key per TTL, not per batch. */
   private readonly unwrapped = new Map<string, { key: Buffer; at: number }>();
   private readonly clock: () => number;
 
-  private readonly o: KeyVaultKeyWrapperOptions;
   constructor(options: KeyVaultKeyWrapperOptions) {
     // Azure's vaultUri ends in '/'; ids and paths are built without it.
     this.o = { ...options, vaultUrl: options.vaultUrl.replace(/\/+$/, '') };
