@@ -194,7 +194,9 @@ export async function recoveryCommand(
   let job = r.body as Row;
   if (v.wait) job = await waitJob(client, String(job.id));
   print(job, () => jobLine(job));
-  if (v.wait && job.state !== 'succeeded')
+  // A cancelled failback's job ends `cancelled`: that is the cancel succeeding.
+  const wanted = sub === 'failback-cancel' ? 'cancelled' : 'succeeded';
+  if (v.wait && job.state !== wanted)
     throw new Error(
       `job ${String(job.id)} ${String(job.state)}: ${String((job.error as Row | undefined)?.message ?? '')}`,
     );

@@ -11,10 +11,20 @@ import { adminApi, adminRequest } from '../support/adminApi';
 import { stackArm } from '../support/stackArm';
 import { useSharedLocalStack } from '../support/useLocalStack';
 import { waitFor } from '../support/waitFor';
-import { endedJob } from './support/jobs';
-import { agentJsonOn, protectedMachine, runOnce } from './support/machine';
+import { incidents } from './support/admin';
+import { endedJob, served } from './support/jobs';
+import { agentJsonOn, protectedMachine, restore, runOnce } from './support/machine';
 
 const MiB = 1024 * 1024;
+
+/** Bytes of the 4 KiB blocks in which two images differ. */
+function changedBlockBytes(a: Buffer, b: Buffer): number {
+  let n = 0;
+  for (let off = 0; off < b.length; off += 4096)
+    if (!a.subarray(off, off + 4096).equals(b.subarray(off, off + 4096)))
+      n += Math.min(4096, b.length - off);
+  return n;
+}
 
 interface Received {
   batchesApplied: number;
@@ -128,6 +138,25 @@ describe(
       expect(first.batchesApplied).toBeGreaterThan(0);
       expect(first.done).toBe(false);
 
+      // A failback cancelled before the site took over: the Azure VM runs (and serves) again.
+      const fb0 = await cli('failback', m.machineId, '--json');
+      expect(fb0.code, fb0.out + fb0.err).toBe(0);
+      const cancel = await cli('failback', 'cancel', m.machineId, '--wait', '--json');
+      expect(cancel.code, cancel.out + cancel.err).toBe(0);
+      expect(JSON.parse(cancel.out)).toMatchObject({
+        id: JSON.parse(fb0.out).id,
+        state: 'cancelled',
+      });
+      expect(await state()).toBe('reprotected');
+      await waitFor(
+        'the Azure VM serves again',
+        () => served(ip, '/health').catch(() => undefined),
+        {
+          timeoutMs: 120_000,
+          intervalMs: 500,
+        },
+      );
+
       await write(ip, 'azure2.txt', 'written in Azure after reprotect\n');
       const fb = await cli('failback', m.machineId, '--json');
       expect(fb.code, fb.out + fb.err).toBe(0);
@@ -144,6 +173,15 @@ describe(
       expect(received.done).toBe(true);
       const done = await job(started.id);
       expect(done.state, JSON.stringify(done.error ?? done.result)).toBe('succeeded');
+      expect(await state()).toBe('failed-back');
+      // Past the point of no return: a cancel is refused and changes nothing.
+      const late = await adminRequest(
+        env.stack,
+        'POST',
+        `machines/${m.machineId}/cancel-failback`,
+        {},
+      );
+      expect(late.status).toBe(409);
       expect(await state()).toBe('failed-back');
 
       // Byte for byte the Azure disk at failback (its final snapshot, read through an access URI).
@@ -165,6 +203,7 @@ describe(
         `failback: ${(finalDisk.bytesChanged / MiB).toFixed(2)} MiB changed in Azure, ${(shipped / MiB).toFixed(2)} MiB shipped (ratio ${(shipped / finalDisk.bytesChanged).toFixed(3)}) of a ${sizeBytes / MiB} MiB disk`,
       );
 
+      const atFailback = readFileSync(image);
       // The site server boots from its own disk and serves what was written in Azure.
       site = runner();
       const spec = {
@@ -198,8 +237,67 @@ describe(
       expect(await get('/data/site.txt')).toBe('written on the site\n');
       expect(await get('/data/azure1.txt')).toBe('written in Azure before reprotect\n');
       expect(await get('/data/azure2.txt')).toBe('written in Azure after reprotect\n');
+      // The server runs on the site again and writes there.
+      await fetch(`http://${spec.nics[0]!.publicIp}/write/site2.txt`, {
+        method: 'POST',
+        body: 'written on the site after failback\n',
+      }).then((r) => expect(r.status).toBe(200));
       await site.stop(spec.id, { graceful: true, timeoutMs: 30_000 });
       expect(fsckClean(image)).toBe(true);
+
+      // Commit of the failback: what the failover made in Azure goes, but the final snapshot.
+      const vmId = failedOver.result.vm.vmId as string;
+      const cm = await cli('failback', 'commit', m.machineId, '--wait', '--json');
+      expect(cm.code, cm.out + cm.err).toBe(0);
+      const committed = JSON.parse(cm.out).result as { removed: string[]; kept: string[] };
+      expect(committed.removed).toContain(vmId);
+      expect(committed.kept).toEqual([finalDisk.snapshotId]);
+      const left = (await stackArm(env.stack).list(rg)).map((r) => r.id);
+      expect(left.filter((id) => !/virtualNetworks/i.test(id))).toEqual([finalDisk.snapshotId]);
+
+      // Re-enable without a full resync: the new replica starts as the disk at failback, and the
+      // agent sends only the blocks the site changed since (the boot, site2.txt).
+      const changed = changedBlockBytes(atFailback, readFileSync(image));
+      const nonZero = changedBlockBytes(Buffer.alloc(atFailback.length), readFileSync(image));
+      const re = await cli('reenable', m.machineId, '--json');
+      expect(re.code, re.out + re.err).toBe(0);
+      const reJob = JSON.parse(re.out).id as string;
+      await waitFor(
+        'the disks switched to their seeded generation',
+        async () => {
+          const j = await adminApi<{ steps: { name: string; state: string }[] }>(
+            env.stack,
+            'GET',
+            `jobs/${reJob}`,
+          );
+          return j.steps.some((x) => x.name === 'switch-generation' && x.state === 'succeeded')
+            ? true
+            : undefined;
+        },
+        { timeoutMs: 180_000, intervalMs: 500 },
+      );
+      const point = await runOnce(m);
+      const reDone = await job(reJob);
+      expect(reDone.state, JSON.stringify(reDone.error ?? reDone.result)).toBe('succeeded');
+      expect(await state()).toBe('protected');
+      const gen = (reDone.result.disks as { generation: number }[])[0]!.generation;
+      const doc = (await incidents(env.stack, m.machineId)).disks.find(
+        (x) => x.diskId === m.diskId && x.generation === gen,
+      )!;
+      expect(doc.bytesApplied).toBeGreaterThan(0);
+      expect(doc.bytesApplied).toBeLessThanOrEqual(changed);
+      expect(doc.bytesApplied).toBeLessThan(nonZero / 4);
+      // The point is the site disk, whole: restored, it equals the image byte for byte.
+      const back = path.join(dir, 'reenabled.img');
+      const restored = await restore(m, point.id, back);
+      expect(restored.verified).toBe(true);
+      expect(sha(readFileSync(back))).toBe(sha(readFileSync(image)));
+      expect((await stackArm(env.stack).list(rg)).filter((r) => /snapshots/i.test(r.id))).toEqual(
+        [],
+      );
+      console.log(
+        `re-enable: ${(doc.bytesApplied / MiB).toFixed(2)} MiB sent for ${(changed / MiB).toFixed(2)} MiB of blocks the site changed since failback (a full sync: ${(nonZero / MiB).toFixed(2)} MiB)`,
+      );
     });
   },
 );

@@ -11,7 +11,14 @@ export interface Incidents {
    * raises them), which says nothing about whether data is right; kept apart from `alerts`.
    */
   rpoAlerts: { kind: string; message: string }[];
-  disks: { diskId: string; generation: number; appliedSeq: number; stopped?: unknown }[];
+  disks: {
+    diskId: string;
+    generation: number;
+    appliedSeq: number;
+    /** Disk bytes the hydrator applied to that generation's replica (what the agent sent). */
+    bytesApplied: number;
+    stopped?: unknown;
+  }[];
 }
 
 const RPO_ALERT = 'replication-rpo';
