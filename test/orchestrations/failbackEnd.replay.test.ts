@@ -1,0 +1,188 @@
+import { describe, expect, it } from 'vitest';
+import { FailbackActivity as F } from '../../orchestrations/activities/failbackActivities';
+import { FailbackEndActivity as E } from '../../orchestrations/activities/failbackEndActivities';
+import { EnableProtectionActivity as P } from '../../orchestrations/activities/enableProtectionActivities';
+import { COMMIT_FAILBACK, commitFailbackOrchestrator } from '../../orchestrations/commitFailback';
+import { FAILBACK, failbackOrchestrator } from '../../orchestrations/failback';
+import { REENABLE, reenableOrchestrator } from '../../orchestrations/reenable';
+import { SUB, happyTarget, recoveryInput, runRecovery, type Call } from './recoveryReplay';
+
+const JOB = 'job-00000000000000abcdef';
+const rg = `${SUB}/resourceGroups/rg-dr/providers`;
+const snap = (n: string) => `${rg}/Microsoft.Compute/snapshots/${n}`;
+const vm = {
+  jobId: 'job-failover',
+  pointId: 'p1',
+  pointTime: '2026-01-01T00:00:00Z',
+  resourceGroup: 'rg-dr',
+  vmId: `${rg}/Microsoft.Compute/virtualMachines/haven-vm`,
+  nicId: `${rg}/Microsoft.Network/networkInterfaces/haven-nic`,
+  publicIpId: `${rg}/Microsoft.Network/publicIPAddresses/haven-ip`,
+  diskIds: [`${rg}/Microsoft.Compute/disks/os`],
+  vnetId: `${rg}/Microsoft.Network/virtualNetworks/v`,
+  subnetId: `${rg}/Microsoft.Network/virtualNetworks/v/subnets/default`,
+  createdVnet: false,
+  createdNsg: false,
+  readyAt: '2026-01-01T00:01:00Z',
+};
+const named = (calls: Call[], name: string) => calls.filter((c) => c.name === name);
+const lastJob = (calls: Call[]) => named(calls, 'Recovery_Job').at(-1)!.input;
+const seeds = [
+  { diskId: 'sda', sizeBytes: 1 << 24, generation: 2, snapshotId: snap('final-0'), digest: 'a' },
+  { diskId: 'sdb', sizeBytes: 1 << 24, generation: 3, snapshotId: snap('final-1'), digest: 'b' },
+];
+
+describe('the end of the way back, replayed by the real SDK', () => {
+  it('commit of failback: the VM first, then its NIC, the rest and the older snapshots; the final snapshot stays', async () => {
+    const { r, calls } = await runRecovery(
+      commitFailbackOrchestrator,
+      COMMIT_FAILBACK,
+      recoveryInput('commit-failback'),
+      happyTarget({
+        Recovery_GetRecord: () => ({
+          failover: { jobId: 'job-failover', planned: false, startedAt: 'x', vm },
+          failback: {
+            commitJobId: JOB,
+            disks: [
+              {
+                diskId: 'sda',
+                baseSnapshotId: snap('final-0'),
+                snapshots: [snap('first-0'), snap('final-0')],
+              },
+            ],
+          },
+        }),
+        [E.deleteBatches]: () => 4,
+      }),
+      JOB,
+    );
+    expect(r.outcome.kind).toBe('completed');
+    const deletes = named(calls, 'Recovery_BeginDelete').map((c) => c.input.id);
+    expect(deletes[0]).toBe(vm.vmId);
+    expect(deletes[1]).toBe(vm.nicId);
+    expect(deletes).toContain(snap('first-0'));
+    expect(deletes).not.toContain(snap('final-0'));
+    expect(deletes).not.toContain(vm.vnetId); // Haven did not make it
+    expect(named(calls, E.committed)[0]!.input.removed).toEqual(
+      expect.arrayContaining([vm.vmId, vm.nicId, vm.publicIpId, ...vm.diskIds, snap('first-0')]),
+    );
+    expect(lastJob(calls)).toMatchObject({
+      state: 'succeeded',
+      result: { kept: [snap('final-0')], reverseBatchesRemoved: 4 },
+    });
+  });
+
+  it('a failed commit of failback is released (it may run again) and records nothing committed', async () => {
+    const { calls } = await runRecovery(
+      commitFailbackOrchestrator,
+      COMMIT_FAILBACK,
+      recoveryInput('commit-failback'),
+      happyTarget({
+        Recovery_GetRecord: () => ({
+          failover: { jobId: 'job-failover', planned: false, startedAt: 'x', vm },
+          failback: { commitJobId: JOB, disks: [] },
+        }),
+        Recovery_Poll: (c) => {
+          if (String(c.input.state).includes('haven-nic'))
+            return { status: 'failed', error: { code: 'Conflict', message: 'in use' } };
+          return { status: 'succeeded' };
+        },
+      }),
+      JOB,
+    );
+    expect(named(calls, E.committed)).toEqual([]);
+    expect(named(calls, E.releaseCommit)).toHaveLength(1);
+    expect(lastJob(calls)).toMatchObject({ state: 'failed' });
+  });
+
+  it('re-enable: seeds every disk, switches, waits for the first points, then deletes the seeds and closes the records', async () => {
+    let settles = 0;
+    const { r, calls } = await runRecovery(
+      reenableOrchestrator,
+      REENABLE,
+      recoveryInput('reenable'),
+      happyTarget({
+        [E.plan]: () => seeds,
+        [E.seed]: () => ({ bytesWritten: 1000, digest: 'a' }),
+        [E.settle]: () => ({ done: ++settles > 2, pending: settles > 2 ? [] : ['sda'] }),
+      }),
+      JOB,
+    );
+    expect(r.outcome.kind).toBe('completed');
+    const order = calls.map((c) => c.name).filter((n) => n !== 'Recovery_Job');
+    const at = (n: string) => order.indexOf(n);
+    expect(named(calls, P.createReplica).map((c) => c.input.generation)).toEqual([2, 3]);
+    expect(at(E.switchGeneration)).toBeGreaterThan(order.lastIndexOf(E.seed));
+    expect(at(E.settle)).toBeGreaterThan(at(E.switchGeneration));
+    expect(named(calls, 'Recovery_BeginDelete').map((c) => c.input.id)).toEqual(
+      seeds.map((s) => s.snapshotId),
+    );
+    expect(order.indexOf('Recovery_BeginDelete')).toBeGreaterThan(order.lastIndexOf(E.settle));
+    expect(order.at(-1)).toBe(E.finish);
+    expect(named(calls, E.release)).toEqual([]);
+  });
+
+  it('re-enable failing to seed deletes what it seeded and returns to failed-back; the disks never switch', async () => {
+    const { r, calls } = await runRecovery(
+      reenableOrchestrator,
+      REENABLE,
+      recoveryInput('reenable'),
+      happyTarget({
+        [E.plan]: () => seeds,
+        [E.seed]: (c) => {
+          if (c.input.diskId === 'sdb')
+            throw new Error('integrity: the seed is not the disk the site reported');
+          return { bytesWritten: 1, digest: 'a' };
+        },
+      }),
+      JOB,
+    );
+    expect(r.outcome.kind).toBe('failed');
+    expect(named(calls, E.switchGeneration)).toEqual([]);
+    expect(
+      named(calls, P.deleteReplica)
+        .map((c) => c.input.generation)
+        .sort(),
+    ).toEqual([2, 3]);
+    expect(
+      named(calls, E.unseed)
+        .map((c) => c.input.diskId)
+        .sort(),
+    ).toEqual(['sda', 'sdb']);
+    expect(named(calls, E.release)).toHaveLength(1);
+    expect(calls.map((c) => c.name).lastIndexOf(E.release)).toBeGreaterThan(
+      calls.map((c) => c.name).lastIndexOf(P.deleteReplica),
+    );
+    expect(lastJob(calls)).toMatchObject({ state: 'failed' });
+  });
+
+  it('a cancelled failback starts the Azure VM again, returns to reprotected and ends cancelled', async () => {
+    const { r, calls } = await runRecovery(
+      failbackOrchestrator,
+      FAILBACK,
+      recoveryInput('failback'),
+      happyTarget({
+        [F.begin]: () => ({
+          session: 1,
+          vmId: vm.vmId,
+          disks: [{ diskId: 'sda', azureDiskId: vm.diskIds[0] }],
+        }),
+        Recovery_BeginVmAction: (c) => ({
+          resourceId: vm.vmId,
+          action: c.input.action,
+          state: `vm-${String(c.input.action)}`,
+        }),
+        Recovery_InstanceView: () => ({ powerState: 'stopped', privateIps: [], publicIps: [] }),
+        [F.ship]: () => ({ batches: 1, bytesChanged: 4096, bytesShipped: 100 }),
+        [F.status]: () => ({ done: false, cancel: true, disks: [] }),
+      }),
+      JOB,
+    );
+    expect(r.outcome.kind).toBe('completed');
+    const actions = named(calls, 'Recovery_BeginVmAction').map((c) => c.input.action);
+    expect(actions).toEqual(['powerOff', 'start']);
+    expect(named(calls, F.unfinal)).toHaveLength(1);
+    expect(named(calls, 'Recovery_SetState').at(-1)!.input).toMatchObject({ to: 'reprotected' });
+    expect(lastJob(calls)).toMatchObject({ state: 'cancelled', error: { kind: 'cancelled' } });
+  });
+});
