@@ -3,7 +3,10 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { DIGEST_BLOCK, blockCount, blockDigest, treeDigest } from '../core/disk/digest';
 import { HavenError, integrity } from '../core/errors';
-import type { PlanDisk as FailbackPlanDisk } from '../core/failback/failbackRecord';
+import {
+  MAX_REPAIR_RANGES,
+  type PlanDisk as FailbackPlanDisk,
+} from '../core/failback/failbackRecord';
 import { openReverseBatch } from '../core/failback/reverseBatch';
 import type { ControlPlaneClient } from './controlPlaneClient';
 import { readJson, sleep, writeFileAtomic } from './fsUtil';
@@ -34,13 +37,18 @@ export interface ReceiveResult {
   digest: string;
   /** The control plane accepted the digest as the Azure disk's at failback. */
   done: boolean;
+  /** Repair rounds asked for: blocks still different after the final diff, shipped again. */
+  repairs: number;
+  /** Bytes of the blocks named in those repairs, and the envelope bytes fetched for them. */
+  repairedBytes: number;
+  repairBytesFetched: number;
 }
 
 export const cursorFile = (stateDir: string, diskId: string): string =>
   path.join(stateDir, 'failback', `${diskId}.json`);
 
-/** sha256 tree digest of a disk image or device (the same tree the cloud computes). */
-export async function diskDigest(file: string, sizeBytes: number): Promise<string> {
+/** sha256 of every 64 KiB block of a disk image or device (the cloud's digest blocks). */
+export async function blockDigestsOf(file: string, sizeBytes: number): Promise<Buffer[]> {
   const fh = await fsp.open(file, 'r');
   try {
     const digests: Buffer[] = new Array<Buffer>(blockCount(sizeBytes));
@@ -54,10 +62,15 @@ export async function diskDigest(file: string, sizeBytes: number): Promise<strin
           buf.subarray(i, Math.min(i + DIGEST_BLOCK, len)),
         );
     }
-    return treeDigest(digests, sizeBytes);
+    return digests;
   } finally {
     await fh.close();
   }
+}
+
+/** sha256 tree digest of a disk image or device (the same tree the cloud computes). */
+export async function diskDigest(file: string, sizeBytes: number): Promise<string> {
+  return treeDigest(await blockDigestsOf(file, sizeBytes), sizeBytes);
 }
 
 export interface ReceiveOptions {
@@ -99,9 +112,19 @@ export async function receiveFailback(o: ReceiveOptions): Promise<ReceiveResult>
     lastSeq: 0,
     digest: '',
     done: false,
+    repairs: 0,
+    repairedBytes: 0,
+    repairBytesFetched: 0,
   };
+  /** After a repair request: the last seq listed then (new batches must follow it). */
+  let repairAfter: number | undefined;
   for (;;) {
     const plan = await planFor(o);
+    const listed = plan.batches[plan.batches.length - 1]?.seq ?? 0;
+    if (repairAfter !== undefined && listed <= repairAfter) {
+      await sleep(o.pollMs ?? 2000);
+      continue;
+    }
     r.session = plan.session;
     let cur = await readJson<FailbackCursor>(cfile);
     if (!cur || cur.session !== plan.session)
@@ -130,6 +153,7 @@ export async function receiveFailback(o: ReceiveOptions): Promise<ReceiveResult>
           throw integrity(`Reverse batch #${cur.seq + 1} of ${o.diskId} is missing from the plan.`);
         const env = await fetchBatch(f, b);
         r.bytesFetched += env.length;
+        if (repairAfter !== undefined) r.repairBytesFetched += env.length;
         const opened = await openReverseBatch(
           env,
           { machineId: o.machineId, diskId: o.diskId, session: plan.session, seq: b.seq },
@@ -158,25 +182,42 @@ export async function receiveFailback(o: ReceiveOptions): Promise<ReceiveResult>
     }
     r.lastSeq = cur.seq;
     if (plan.final) {
-      r.digest = await diskDigest(o.target, plan.sizeBytes);
+      const mine = await blockDigestsOf(o.target, plan.sizeBytes);
+      r.digest = treeDigest(mine, plan.sizeBytes);
       const rep = await o.api.request<{ accepted: boolean }>(
         'POST',
-        `machines/${o.machineId}/failback/applied`,
+        `machines/${o.machineId}/agent/failback/applied`,
         { diskId: o.diskId, session: plan.session, seq: cur.seq, digest: r.digest },
       );
       r.done = rep.body.accepted;
-      if (!r.done)
+      if (r.done) {
+        // Re-enable then sends only what the site writes from now on (edge-agent/seedIndex.ts).
+        await writeSeedIndex(o.stateDir, {
+          diskId: o.diskId,
+          sizeBytes: plan.sizeBytes,
+          path: o.target,
+          digest: r.digest,
+        });
+        return r;
+      }
+      // Not the Azure disk: find the blocks that differ and have them shipped again.
+      const ranges = plan.digestsUrl ? await differingBlocks(f, plan, mine) : [];
+      if (ranges.length > MAX_REPAIR_RANGES)
+        throw integrity(
+          `The site disk ${o.diskId} differs from the Azure disk in ${ranges.length} places: restore it from the failover point and fail back again.`,
+        );
+      if (ranges.length === 0)
         throw integrity(
           `The site disk ${o.diskId} (digest ${r.digest.slice(0, 12)}…) does not equal the Azure disk at failback.`,
         );
-      // Re-enable then sends only what the site writes from now on (edge-agent/seedIndex.ts).
-      await writeSeedIndex(o.stateDir, {
+      await o.api.request('POST', `machines/${o.machineId}/agent/failback/repair`, {
         diskId: o.diskId,
-        sizeBytes: plan.sizeBytes,
-        path: o.target,
-        digest: r.digest,
+        session: plan.session,
+        ranges,
       });
-      return r;
+      r.repairs++;
+      r.repairedBytes += ranges.reduce((n, x) => n + x.length, 0);
+      repairAfter = listed;
     }
     if (!o.wait) return r;
     await sleep(o.pollMs ?? 2000);
@@ -186,7 +227,7 @@ export async function receiveFailback(o: ReceiveOptions): Promise<ReceiveResult>
 async function planFor(o: ReceiveOptions): Promise<FailbackPlanDisk> {
   const res = await o.api.request<{ disks: FailbackPlanDisk[] }>(
     'GET',
-    `machines/${o.machineId}/failback`,
+    `machines/${o.machineId}/agent/failback`,
   );
   const d = res.body.disks.find((x) => x.diskId === o.diskId);
   if (!d) throw new HavenError('not-found', `No failback lists disk '${o.diskId}'.`);
@@ -217,4 +258,28 @@ async function fetchBatch(
       await sleep(300 * 2 ** attempt);
     }
   }
+}
+
+/** The 64 KiB blocks (merged into ranges) where the site disk differs from the Azure disk. */
+async function differingBlocks(
+  f: typeof fetch,
+  plan: FailbackPlanDisk,
+  mine: Buffer[],
+): Promise<{ offset: number; length: number }[]> {
+  const res = await f(plan.digestsUrl!, { headers: { 'x-ms-version': '2021-08-06' } });
+  if (res.status !== 200)
+    throw new HavenError('transient', `Block digests of ${plan.diskId}: HTTP ${res.status}.`);
+  const theirs = Buffer.from(await res.arrayBuffer());
+  if (theirs.length !== mine.length * 32)
+    throw integrity(`Block digests of ${plan.diskId} do not describe a disk of its size.`);
+  const out: { offset: number; length: number }[] = [];
+  for (let b = 0; b < mine.length; b++) {
+    if (mine[b]!.equals(theirs.subarray(b * 32, b * 32 + 32))) continue;
+    const offset = b * DIGEST_BLOCK;
+    const length = Math.min(DIGEST_BLOCK, plan.sizeBytes - offset);
+    const last = out[out.length - 1];
+    if (last && last.offset + last.length === offset) last.length += length;
+    else out.push({ offset, length });
+  }
+  return out;
 }

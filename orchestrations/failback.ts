@@ -1,7 +1,12 @@
 import type { OrchestrationContext, OrchestrationHandler } from 'durable-functions';
 import { Step, type RecoveryJobInput } from '../core/recovery/operations';
 import type { VmInstanceView } from '../core/recovery/ports';
-import { FailbackActivity as F, type BegunSession } from './activities/failbackActivities';
+import type { siteStatus } from '../core/failback/failbackRecord';
+import {
+  FailbackActivity as F,
+  type BegunSession,
+  type ShipInput,
+} from './activities/failbackActivities';
 import { ArmActivity } from './activities/armActivities';
 import { RecoveryActivity as A } from './activities/recoveryActivities';
 import type { OperationHandle } from '../core/recovery/ports';
@@ -46,7 +51,7 @@ export const failbackOrchestrator: OrchestrationHandler = function* (ctx: Orches
         () => snapshotAndShip(s, input, session, 'final', true),
         40,
       );
-      yield* s.step(Step.siteApply, () => waitForSite(s, machineId), 60);
+      yield* s.step(Step.siteApply, () => waitForSite(s, input, disks), 60);
       yield* s.step(Step.record, function* () {
         yield s.call(A.setState, {
           machineId,
@@ -84,13 +89,34 @@ function* vmAction(s: RecoverySaga, vmId: string, action: 'powerOff' | 'start'):
   }
 }
 
-/** Until every disk is applied on the site with the Azure disk's digest. */
-function* waitForSite(s: RecoverySaga, machineId: string): Gen<void> {
+/**
+ * Until every disk is applied on the site with the Azure disk's digest. A disk whose site copy
+ * still differs after the final diff (a lost range, a write behind Haven's back) names its
+ * differing blocks; they are shipped again from the final snapshot and the site applies them.
+ */
+function* waitForSite(
+  s: RecoverySaga,
+  input: RecoveryJobInput,
+  shipped: { diskId: string; snapshotId: string }[],
+): Gen<void> {
+  const { machineId } = input;
   const deadline = s.now().getTime() + SITE_APPLY_WAIT_MS;
   for (;;) {
-    const st = (yield s.call(F.status, { machineId })) as { done: boolean; cancel: boolean };
+    const st = (yield s.call(F.status, { machineId })) as ReturnType<typeof siteStatus>;
     if (st.done) return;
     if (st.cancel) throw new SagaCancelled('Failback cancelled by an operator.');
+    for (const d of st.disks.filter((x) => x.repair)) {
+      const snapshotId = shipped.find((x) => x.diskId === d.diskId)!.snapshotId;
+      yield s.call(F.ship, {
+        machineId,
+        key: `${s.jobId}/repair-${d.repair!.n}/${d.diskId}`,
+        diskId: d.diskId,
+        snapshotId,
+        final: true,
+        ranges: d.repair!.ranges,
+        repair: d.repair!.n,
+      } satisfies ShipInput);
+    }
     if (s.now().getTime() >= deadline)
       throw new Error('The site agent did not apply the final diff in time.');
     yield* s.sleep(Math.max(s.facts.pollMs, 1000));

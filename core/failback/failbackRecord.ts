@@ -1,9 +1,10 @@
 import type { ProtectedItems } from '../controlPlane/protectedItems';
-import { conflict, notFound } from '../errors';
+import { DIGEST_BLOCK } from '../disk/digest';
+import { conflict, notFound, validation } from '../errors';
 import type { RecoveryRecords } from '../recovery/recoveryRecords';
 import type { BlobStore } from '../replication/blobPorts';
 import type { FailbackDisk, FailbackRecord, ReverseBatchRef } from './model';
-import { diskFailedBack, outContainerOf, siteTookOver } from './model';
+import { diskFailedBack, digestsBlobName, outContainerOf, siteTookOver } from './model';
 
 /**
  * The failback session as the site agent sees it (its plan: the batches to apply, with short
@@ -19,7 +20,14 @@ export interface PlanDisk {
   batches: { seq: number; url: string; sha256: string; bytes: number }[];
   expectedDigest: string;
   final: boolean;
+  /** Final diff: the Azure disk's 64 KiB block digests (sha256 each), to find what differs. */
+  digestsUrl?: string;
 }
+
+/** Repair rounds a failback allows before its mismatch is left to an operator. */
+export const MAX_REPAIRS = 5;
+/** Ranges one repair request may name (a larger loss is a restore, not a repair). */
+export const MAX_REPAIR_RANGES = 4096;
 
 /** The agent's plan: every listed batch with a read-only URL of `ttlSec` (no storage key). */
 export async function failbackPlan(
@@ -48,6 +56,15 @@ export async function failbackPlan(
       ),
       expectedDigest: x.expectedDigest,
       final: x.final,
+      ...(x.final
+        ? {
+            digestsUrl: await d.blobs.readUrl(
+              container,
+              digestsBlobName(x.diskId, fb.session),
+              ttlSec,
+            ),
+          }
+        : {}),
     });
   }
   return { disks };
@@ -88,6 +105,52 @@ export async function reportApplied(
   return out;
 }
 
+/**
+ * The site found blocks that differ from the Azure disk after applying the final diff: they
+ * are recorded for the saga to ship again from the final snapshot. Refused when the disk is
+ * not at its final diff, the ranges are not whole 64 KiB blocks inside it, or the rounds ran out.
+ */
+export async function requestRepair(
+  records: RecoveryRecords,
+  machineId: string,
+  req: { diskId: string; session: number; ranges: { offset: number; length: number }[] },
+  now: string,
+): Promise<{ n: number }> {
+  let n = 0;
+  await records.mutate(machineId, (r) => {
+    const fb = r.failback;
+    if (!fb || fb.session !== req.session)
+      throw conflict(`Failback session ${req.session} of '${machineId}' is not the current one.`);
+    const disk = fb.disks.find((x) => x.diskId === req.diskId);
+    if (!disk) throw notFound('Failback disk', req.diskId);
+    if (!disk.final || disk.applied)
+      throw conflict(`Disk '${req.diskId}' has no final diff waiting to be repaired.`);
+    if (disk.repair) {
+      n = disk.repair.n; // asked already: the saga is on it
+      return undefined;
+    }
+    if ((disk.repairs ?? 0) >= MAX_REPAIRS)
+      throw conflict(
+        `Disk '${req.diskId}' was repaired ${MAX_REPAIRS} times and still differs; restore it from the point and fail back again.`,
+      );
+    const bad = req.ranges.find(
+      (x) =>
+        x.length <= 0 ||
+        x.offset % DIGEST_BLOCK !== 0 ||
+        (x.length % DIGEST_BLOCK !== 0 && x.offset + x.length !== disk.sizeBytes) ||
+        x.offset + x.length > disk.sizeBytes,
+    );
+    if (bad || req.ranges.length === 0 || req.ranges.length > MAX_REPAIR_RANGES)
+      throw validation(
+        `A repair names 1 to ${MAX_REPAIR_RANGES} ranges of whole 64 KiB blocks inside the disk.`,
+      );
+    n = (disk.repairs ?? 0) + 1;
+    disk.repair = { n, ranges: req.ranges, at: now };
+    return r;
+  });
+  return { n };
+}
+
 /** Adds a shipment to a disk (idempotent by `key`: a repeated activity records nothing twice). */
 export function recordShipment(
   fb: FailbackRecord,
@@ -99,11 +162,17 @@ export function recordShipment(
     expectedDigest: string;
     snapshotId: string;
     final: boolean;
+    /** The repair round this shipment answers. */
+    repair?: number;
   },
 ): boolean {
   if (fb.shipped.includes(key)) return false;
   const disk = fb.disks.find((x) => x.diskId === diskId);
   if (!disk) throw notFound('Failback disk', diskId);
+  if (s.repair !== undefined) {
+    if (disk.repair?.n === s.repair) delete disk.repair;
+    disk.repairs = Math.max(disk.repairs ?? 0, s.repair);
+  }
   disk.batches.push(...s.batches);
   disk.bytesChanged += s.bytesChanged;
   disk.expectedDigest = s.expectedDigest;
@@ -155,7 +224,14 @@ export function siteStatus(fb: FailbackRecord): {
   done: boolean;
   /** Cancel was asked and the site has not taken over: the saga compensates. */
   cancel: boolean;
-  disks: { diskId: string; done: boolean; applied?: number; last: number; mismatch?: string }[];
+  disks: {
+    diskId: string;
+    done: boolean;
+    applied?: number;
+    last: number;
+    mismatch?: string;
+    repair?: { n: number; ranges: { offset: number; length: number }[] };
+  }[];
 } {
   const disks = fb.disks.map((d: FailbackDisk) => ({
     diskId: d.diskId,
@@ -163,6 +239,7 @@ export function siteStatus(fb: FailbackRecord): {
     ...(d.applied ? { applied: d.applied.seq } : {}),
     last: d.batches[d.batches.length - 1]?.seq ?? 0,
     ...(d.mismatch ? { mismatch: d.mismatch.digest } : {}),
+    ...(d.repair ? { repair: { n: d.repair.n, ranges: d.repair.ranges } } : {}),
   }));
   const done = disks.every((d) => d.done);
   return { done, cancel: !done && !siteTookOver(fb) && !!fb.cancelRequestedAt, disks };

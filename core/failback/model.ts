@@ -39,6 +39,13 @@ export interface FailbackDisk {
   applied?: { seq: number; digest: string; at: string };
   /** A digest the agent reported that was not the expected one (never accepted as done). */
   mismatch?: { seq: number; digest: string; at: string };
+  /**
+   * Blocks the site found different from the Azure disk after the final diff (a range lost on
+   * the way, a site write behind Haven's back): the saga ships them again (`n` numbers the
+   * rounds; `repairs` counts the rounds shipped).
+   */
+  repair?: { n: number; ranges: { offset: number; length: number }[]; at: string };
+  repairs?: number;
 }
 
 export interface FailbackRecord {

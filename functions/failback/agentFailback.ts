@@ -1,19 +1,24 @@
 import { z } from 'zod';
-import { failbackPlan, reportApplied } from '../../core/failback/failbackRecord';
+import {
+  MAX_REPAIR_RANGES,
+  failbackPlan,
+  reportApplied,
+  requestRepair,
+} from '../../core/failback/failbackRecord';
 import { register } from '../controlPlane/api';
 import { parseBody } from '../http/body';
 import { callingMachine, handler } from '../http/handler';
 
 /**
  * The site agent's side of failback: its plan (the reverse batches to apply, each with a
- * short read-only URL of its own out- container; no storage key) and its report of the site
- * disk's digest after the last batch.
+ * short read-only URL of its own out- container; no storage key), its report of the site
+ * disk's digest after the last batch, and the blocks it still finds different (a repair).
  */
 export const machineFailbackPlan = register(
   {
     name: 'machineFailbackPlan',
     method: 'GET',
-    route: 'machines/{id}/failback',
+    route: 'machines/{id}/agent/failback',
     caller: 'machine',
     tag: 'agent',
     summary:
@@ -44,7 +49,7 @@ export const machineFailbackApplied = register(
   {
     name: 'machineFailbackApplied',
     method: 'POST',
-    route: 'machines/{id}/failback/applied',
+    route: 'machines/{id}/agent/failback/applied',
     caller: 'machine',
     tag: 'agent',
     summary:
@@ -62,5 +67,51 @@ export const machineFailbackApplied = register(
       new Date(root.clock()).toISOString(),
     );
     return { jsonBody: r };
+  }),
+);
+
+const repairBody = z
+  .object({
+    diskId: z.string().min(1).max(200),
+    session: z.number().int().min(1),
+    ranges: z
+      .array(
+        z
+          .object({
+            offset: z.number().int().min(0),
+            length: z.number().int().min(1),
+          })
+          .strict(),
+      )
+      .min(1)
+      .max(MAX_REPAIR_RANGES),
+  })
+  .strict();
+
+export const machineFailbackRepair = register(
+  {
+    name: 'machineFailbackRepair',
+    method: 'POST',
+    route: 'machines/{id}/agent/failback/repair',
+    caller: 'machine',
+    tag: 'agent',
+    summary:
+      'After the final diff the site disk still differs in these 64 KiB blocks: the failback ships them again from the final snapshot',
+    body: repairBody,
+    responses: {
+      202: '{ n }: the repair round; new batches follow in the plan',
+      409: 'Not the current session, no final diff, or the repair rounds ran out',
+    },
+  },
+  handler(async (root, req) => {
+    const id = await callingMachine(root, req);
+    const body = await parseBody(req, repairBody, root.config.maxBodyBytes);
+    const r = await requestRepair(
+      root.recovery.records,
+      id,
+      body,
+      new Date(root.clock()).toISOString(),
+    );
+    return { status: 202, jsonBody: r };
   }),
 );

@@ -10,6 +10,7 @@ import {
   type DiffSource,
   type ShipTarget,
 } from '../../core/failback/shipDiff';
+import type { ByteRange } from '../../core/recovery/ports';
 import { REPLICAS } from '../../core/replication/names';
 import type { RecoveryPointDoc } from '../../core/replication/state';
 import { recoveryDeps, targetOf } from './recoveryDeps';
@@ -102,6 +103,12 @@ export interface ShipInput {
   diskId: string;
   snapshotId: string;
   final: boolean;
+  /**
+   * A repair: these blocks again from `snapshotId` (the one already shipped), whatever the
+   * diff says; `repair` is the round it answers.
+   */
+  ranges?: ByteRange[];
+  repair?: number;
 }
 
 export interface ShipResult {
@@ -141,10 +148,13 @@ async function ship(i: ShipInput): Promise<ShipResult> {
   // The changed ranges first: asking for them grants and then revokes the snapshot's access,
   // and a snapshot has one access grant at a time (as in Azure), so a reader opened before
   // would lose its URI mid-diff.
+  if (i.ranges && !digests)
+    throw conflict(`Disk '${i.diskId}' has no shipped digests to repair against.`);
   let ranges =
-    disk.baseSnapshotId && digests
+    i.ranges ??
+    (disk.baseSnapshotId && digests
       ? await t.changedRanges(i.snapshotId, disk.baseSnapshotId)
-      : undefined;
+      : undefined);
   const reader = await t.openSnapshot(i.snapshotId, READ_GRANT_SECONDS);
   try {
     if (!ranges) {
@@ -167,6 +177,7 @@ async function ship(i: ShipInput): Promise<ShipResult> {
         ...shipped,
         snapshotId: i.snapshotId,
         final: i.final,
+        ...(i.repair !== undefined ? { repair: i.repair } : {}),
       })
         ? r
         : undefined;

@@ -33,6 +33,9 @@ interface Received {
   lastSeq: number;
   digest: string;
   done: boolean;
+  repairs: number;
+  repairedBytes: number;
+  repairBytesFetched: number;
 }
 
 interface ShippedDisk {
@@ -138,6 +141,13 @@ describe(
       expect(first.batchesApplied).toBeGreaterThan(0);
       expect(first.done).toBe(false);
 
+      // A site block damaged after the first diff was applied (a write behind Haven's back, or
+      // a range lost on the way): the final digest differs, the agent names the block, the
+      // failback ships it again from the final snapshot, and only then is the digest accepted.
+      const lost = openSync(image, 'r+');
+      writeSync(lost, Buffer.alloc(4096, 0x77), 0, 4096, 14 * MiB);
+      closeSync(lost);
+
       // A failback cancelled before the site took over: the Azure VM runs (and serves) again.
       const fb0 = await cli('failback', m.machineId, '--json');
       expect(fb0.code, fb0.out + fb0.err).toBe(0);
@@ -171,6 +181,8 @@ describe(
         '--json',
       ]);
       expect(received.done).toBe(true);
+      expect(received.repairs).toBe(1);
+      expect(received.repairedBytes).toBe(64 * 1024);
       const done = await job(started.id);
       expect(done.state, JSON.stringify(done.error ?? done.result)).toBe('succeeded');
       expect(await state()).toBe('failed-back');
@@ -195,8 +207,9 @@ describe(
 
       // Only what changed travelled: envelope bytes against the changed blocks of both diffs.
       const firstDisk = (reprotected.result.disks as ShippedDisk[])[0]!;
-      const shipped = first.bytesFetched + received.bytesFetched;
+      const shipped = first.bytesFetched + received.bytesFetched - received.repairBytesFetched;
       expect(shipped).toBe(finalDisk.bytesShipped);
+      expect(received.repairBytesFetched).toBeGreaterThan(0);
       expect(finalDisk.bytesChanged).toBeGreaterThan(firstDisk.bytesChanged);
       expect(finalDisk.bytesChanged).toBeLessThan(sizeBytes / 2);
       console.log(
