@@ -12,7 +12,7 @@ import { stackArm } from '../support/stackArm';
 import { useSharedLocalStack } from '../support/useLocalStack';
 import { waitFor } from '../support/waitFor';
 import { incidents } from './support/admin';
-import { endedJob, served } from './support/jobs';
+import { endedJob, protectionState, served, succeededOp, writeOnServer } from './support/jobs';
 import { agentJsonOn, protectedMachine, restore, runOnce } from './support/machine';
 
 const MiB = 1024 * 1024;
@@ -68,16 +68,8 @@ describe(
     });
 
     const job = (id: string) => endedJob(env.stack, id);
-    const run = async (machineId: string, op: string) => {
-      const started = await adminApi(env.stack, 'POST', `machines/${machineId}/${op}`, {});
-      const done = await job(started.id);
-      expect(done.state, `${op}: ${JSON.stringify(done.error ?? done.result)}`).toBe('succeeded');
-      return done;
-    };
-    const write = async (ip: string, name: string, body: string) => {
-      const r = await fetch(`http://${ip}/write/${name}`, { method: 'POST', body });
-      expect(r.status).toBe(200);
-    };
+    const run = (machineId: string, op: string) => succeededOp(env.stack, machineId, op);
+    const write = writeOnServer;
 
     it('fails back only what changed: the site image boots with the files written in Azure and equals the Azure disk', async () => {
       const dir = path.join(env.dir, 'fb');
@@ -93,14 +85,7 @@ describe(
       await adminApi(env.stack, 'PUT', `machines/${m.machineId}/recovery-settings`, {
         resourceGroup: rg,
       });
-      const state = async () =>
-        (
-          await adminApi<{ protection: { state: string } }>(
-            env.stack,
-            'GET',
-            `machines/${m.machineId}`,
-          )
-        ).protection.state;
+      const state = () => protectionState(env.stack, m.machineId);
       await runOnce(m);
       await waitFor('protected', async () => ((await state()) === 'protected' ? true : undefined), {
         timeoutMs: 180_000,

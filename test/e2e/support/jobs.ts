@@ -21,3 +21,22 @@ export async function served(ip: string, path: string): Promise<string> {
   expect(r.status).toBe(200);
   return r.text();
 }
+
+/** Starts a recovery operation through the API and waits until its job succeeded. */
+export async function succeededOp(stack: AdminTarget, machineId: string, op: string) {
+  const started = await adminApi(stack, 'POST', `machines/${machineId}/${op}`, {});
+  const done = await endedJob(stack, started.id);
+  expect(done.state, `${op}: ${JSON.stringify(done.error ?? done.result)}`).toBe('succeeded');
+  return done;
+}
+
+/** The protected item's state (GET machines/{id}). */
+export const protectionState = async (stack: AdminTarget, machineId: string): Promise<string> =>
+  (await adminApi<{ protection: { state: string } }>(stack, 'GET', `machines/${machineId}`))
+    .protection.state;
+
+/** Writes a file inside a recovered server (its HTTP service's /write/NAME). */
+export async function writeOnServer(ip: string, name: string, body: string): Promise<void> {
+  const r = await fetch(`http://${ip}/write/${name}`, { method: 'POST', body });
+  expect(r.status).toBe(200);
+}

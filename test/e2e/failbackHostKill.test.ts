@@ -1,0 +1,101 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { makeBootableServerImage } from '../../local/images/bootableServer';
+import { preparePlatform } from '../../local/vm/platform';
+import { adminApi } from '../support/adminApi';
+import { startStack } from '../support/localStack';
+import { stackArm } from '../support/stackArm';
+import { useOwnLocalStack } from '../support/useLocalStack';
+import { waitFor } from '../support/waitFor';
+import { endedJob, protectionState, succeededOp, writeOnServer } from './support/jobs';
+import { agentJsonOn, protectedMachine, runOnce } from './support/machine';
+
+const MiB = 1024 * 1024;
+
+interface JobView {
+  id: string;
+  state: string;
+  steps: { name: string; state: string }[];
+  result: { disks: { snapshotId: string }[] };
+}
+
+/**
+ * The control plane goes down in the middle of a failback (issue 14: host killed mid-saga):
+ * the stack is stopped while the failback saga waits for the site, and restarted on its state.
+ * The saga resumes from its history, the agent applies the final diff, the job succeeds, and
+ * the site disk equals the Azure disk byte for byte.
+ */
+describe('failback with the host stopped mid-saga', { timeout: 900_000 }, () => {
+  const env = useOwnLocalStack('haven-e2e-failback-kill-');
+
+  beforeAll(async () => {
+    await preparePlatform();
+  }, 600_000);
+
+  it('the failback saga resumes after a host restart and completes with the site equal to Azure', async () => {
+    const dir = path.join(env.dir, 'fb');
+    mkdirSync(dir);
+    const image = path.join(dir, 'server.img');
+    makeBootableServerImage(image, { sizeBytes: 16 * MiB, hostname: 'fbkill' });
+    const m = await protectedMachine(env.stack, dir, image);
+    await adminApi(env.stack, 'PUT', `machines/${m.machineId}/recovery-settings`, {
+      resourceGroup: `rg-fbkill-${Date.now()}`,
+    });
+    await runOnce(m);
+    await waitFor(
+      'protected',
+      async () =>
+        (await protectionState(env.stack, m.machineId)) === 'protected' ? true : undefined,
+      { timeoutMs: 180_000, intervalMs: 500 },
+    );
+    const failedOver = await succeededOp(env.stack, m.machineId, 'failover');
+    const ip = failedOver.result.vm.publicIp as string;
+    await succeededOp(env.stack, m.machineId, 'commit');
+    await writeOnServer(ip, 'before.txt', 'written in Azure before reprotect\n');
+    await succeededOp(env.stack, m.machineId, 'reprotect');
+    await writeOnServer(ip, 'after.txt', 'written in Azure after reprotect\n');
+
+    const started = await adminApi<JobView>(
+      env.stack,
+      'POST',
+      `machines/${m.machineId}/failback`,
+      {},
+    );
+    await waitFor(
+      'the failback waits for the site',
+      async () => {
+        const j = await adminApi<JobView>(env.stack, 'GET', `jobs/${started.id}`);
+        return j.steps.some((s) => s.name === 'site-apply' && s.state === 'running')
+          ? j
+          : undefined;
+      },
+      { timeoutMs: 300_000, intervalMs: 300 },
+    );
+    const down = env.stack;
+    await down.stop();
+    env.stack = await startStack(down.stateDir, down.port);
+
+    const received = await agentJsonOn<{ done: boolean; repairs: number }>(m, [
+      'failback-receive',
+      '--disk',
+      m.diskId,
+      '--to',
+      image,
+      '--wait',
+      '--json',
+    ]);
+    expect(received).toMatchObject({ done: true, repairs: 0 });
+    const done = (await endedJob(env.stack, started.id)) as JobView;
+    expect(done.state, JSON.stringify(done)).toBe('succeeded');
+    expect(await protectionState(env.stack, m.machineId)).toBe('failed-back');
+
+    const snapshotId = done.result.disks[0]!.snapshotId;
+    const reader = await stackArm(env.stack).target.openSnapshot(snapshotId, 600);
+    const azure = await reader.read(0, 16 * MiB);
+    await reader.close();
+    const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+    expect(sha(readFileSync(image))).toBe(sha(azure));
+  });
+});
