@@ -39,7 +39,7 @@ export const reenableOrchestrator: OrchestrationHandler = function* (ctx: Orches
         yield s.call(E.switchGeneration, { machineId, jobId: s.jobId, disks });
         s.undo.length = 0; // the disks replicate into the seeded generations from here on
       });
-      yield* s.step(Step.firstPoint, () => waitFirstPoint(s, machineId, disks), 80);
+      const sent = yield* s.step(Step.firstPoint, () => waitFirstPoint(s, machineId, disks), 80);
       yield* s.step(Step.deleteSnapshots, function* () {
         yield* s.all(disks.map((d) => s.del(d.snapshotId)));
       });
@@ -53,6 +53,8 @@ export const reenableOrchestrator: OrchestrationHandler = function* (ctx: Orches
             generation: d.generation,
             seededBytes: seeded[i]!.bytesWritten,
             digest: seeded[i]!.digest,
+            // What the agent sent up to the first point: the site's writes since failback.
+            bytesSentToFirstPoint: sent[d.diskId] ?? 0,
           })),
         },
         stepName: 'protected',
@@ -88,11 +90,19 @@ function* seedOne(
   return (yield s.call(E.seed, { ...d, machineId })) as { bytesWritten: number; digest: string };
 }
 
-function* waitFirstPoint(s: RecoverySaga, machineId: string, disks: SeedDisk[]): Gen<void> {
+/** Until every disk's seeded generation has a point; the bytes each disk's agent sent by then. */
+function* waitFirstPoint(
+  s: RecoverySaga,
+  machineId: string,
+  disks: SeedDisk[],
+): Gen<Record<string, number>> {
   const deadline = s.now().getTime() + FIRST_POINT_WAIT_MS;
   for (;;) {
-    const st = (yield s.call(E.settle, { machineId, jobId: s.jobId, disks })) as { done: boolean };
-    if (st.done) return;
+    const st = (yield s.call(E.settle, { machineId, jobId: s.jobId, disks })) as {
+      done: boolean;
+      bytesApplied?: Record<string, number>;
+    };
+    if (st.done) return st.bytesApplied ?? {};
     if (s.now().getTime() >= deadline)
       throw new Error('The site agent sent no recovery point of the seeded generations in time.');
     yield* s.sleep(Math.max(s.facts.pollMs, 1000));

@@ -9,6 +9,7 @@ import { debugfsWrite, fsckClean, makeExt4Image, sha256File } from '../images/ex
 import { replicateThroughSplitter } from './continuous';
 import { planFailoverByAlert } from './planDemo';
 import { singleMachineRecovery } from './recoveryDemo';
+import { wayBack } from './failbackDemo';
 import { stopLocalArmVms } from '../arm/localArm';
 
 /**
@@ -201,13 +202,11 @@ async function main(): Promise<void> {
     );
 
     const parts = { work, stack, havenBin, agentBin, run, ok };
-    await singleMachineRecovery({ ...parts, step: (text) => step(12, text) });
+    const recovered = await singleMachineRecovery({ ...parts, step: (text) => step(12, text) });
     await planFailoverByAlert({ ...parts, step: (text) => step(13, text) });
+    await wayBack({ ...parts, step: (text) => step(14, text) }, recovered);
 
     console.log(`\nDemo passed in ${((Date.now() - t0) / 1000).toFixed(1)} s.`);
-    console.log(
-      'Not in the demo yet: reprotect and failback (docs/failback.md); not built yet: re-enable.',
-    );
   } finally {
     await stack?.stop();
     // Guests outlive their stack by design (a restart adopts them): this one is going away.

@@ -9,7 +9,7 @@ import { demoClient, type DemoContext, type Row } from './demoClient';
  * serves 'v2'; a change of recovery point serves 'v1' again on the same public IP; commit makes
  * it final. Locally the VMs are QEMU guests of the stack's ARM endpoint.
  */
-export async function singleMachineRecovery(d: DemoContext): Promise<void> {
+export async function singleMachineRecovery(d: DemoContext): Promise<RecoveredServer> {
   const { haven, bootableServer, served } = demoClient(d);
   d.step('One server recovered: test failover, cleanup, failover, change of point, commit');
   await preparePlatform();
@@ -50,4 +50,13 @@ export async function singleMachineRecovery(d: DemoContext): Promise<void> {
   const committed = await haven('failover', 'status', m);
   if (committed.state !== 'committed') throw new Error(`after commit: ${String(committed.state)}`);
   d.ok(`committed at ${app.pointId}: the server runs in Azure; the other points are dropped`);
+  return { ...app, ip };
 }
+
+/** The demo's server after its committed failover (step 14 brings it home). */
+export type RecoveredServer = Awaited<
+  ReturnType<ReturnType<typeof demoClient>['bootableServer']>
+> & {
+  /** The Azure VM's public IP. */
+  ip: string;
+};

@@ -179,14 +179,16 @@ async function settle(i: {
   machineId: string;
   jobId: string;
   disks: SeedDisk[];
-}): Promise<{ done: boolean; pending: string[] }> {
+}): Promise<{ done: boolean; pending: string[]; bytesApplied: Record<string, number> }> {
   const d = await recoveryDeps();
   const pending: string[] = [];
+  const bytesApplied: Record<string, number> = {};
   for (const x of i.disks) {
     const gen = await d.replication.docs.disks.get(i.machineId, diskDocId(x.diskId, x.generation));
     if (!gen?.doc.complete) pending.push(x.diskId);
+    bytesApplied[x.diskId] = gen?.doc.bytesApplied ?? 0;
   }
-  if (pending.length) return { done: false, pending };
+  if (pending.length) return { done: false, pending, bytesApplied };
   const item = await d.items.get(i.machineId);
   if (item.doc.state === 'initial-sync')
     await d.items.transition(i.machineId, 'protected', {
@@ -194,7 +196,7 @@ async function settle(i: {
       jobId: i.jobId,
       reason: 're-enabled: every disk has a recovery point again',
     });
-  return { done: true, pending };
+  return { done: true, pending, bytesApplied };
 }
 
 /** The failover and failback of the past are closed: a new failover may start from here. */

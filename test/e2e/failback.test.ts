@@ -283,6 +283,9 @@ describe(
         (x) => x.diskId === m.diskId && x.generation === gen,
       )!;
       expect(doc.bytesApplied).toBeGreaterThan(0);
+      expect(
+        (reDone.result.disks as { bytesSentToFirstPoint: number }[])[0]!.bytesSentToFirstPoint,
+      ).toBe(doc.bytesApplied);
       expect(doc.bytesApplied).toBeLessThanOrEqual(changed);
       expect(doc.bytesApplied).toBeLessThan(nonZero / 4);
       // The point is the site disk, whole: restored, it equals the image byte for byte.

@@ -26,5 +26,15 @@ describe('demo', () => {
     // It ends with a recovery plan failed over by an alert, each server serving its data.
     expect(r.stdout).toMatch(/plan job \S+ succeeded: alert → every server answering in/);
     expect(r.stdout.match(/runs as a VM at \S+ and serves its data/g)).toHaveLength(2);
+    // And the way back: failback onto the site disk, which boots and serves what Azure wrote;
+    // commit; re-enable without a full resync.
+    expect(r.stdout).toMatch(/failed back \(job \S+\): the agent applied \d+ reverse batches/);
+    expect(r.stdout).toMatch(
+      /the site server boots from its own disk .* serves the file written in Azure/,
+    );
+    expect(r.stdout).toMatch(
+      /failback committed: \d+ Azure resources removed, 1 seed snapshot kept/,
+    );
+    expect(r.stdout).toMatch(/re-enabled \(job \S+\) without a full resync/);
   });
 });
