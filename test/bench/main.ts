@@ -18,6 +18,7 @@ const MODULES = [
   'recovery',
   'vmBoot',
   'rto',
+  'failback',
   'plans',
   'arm',
 ];
