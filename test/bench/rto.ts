@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { stopLocalArmVms } from '../../local/arm/localArm';
 import { startLocalStack } from '../../local/stack/startLocalStack';
 import { preparePlatform } from '../../local/vm/platform';
 import { QemuVmRunner } from '../../local/vm/qemuRunner';
@@ -150,6 +151,8 @@ async function rtoFor(sizeMiB: number): Promise<BenchRow[]> {
     ];
   } finally {
     await stack.stop();
+    // Guests outlive their stack by design (a restart adopts them): this one is going away.
+    await stopLocalArmVms(join(work, 'haven'));
     rmSync(work, { recursive: true, force: true });
   }
 }
