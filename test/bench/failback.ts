@@ -1,14 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stopLocalArmVms } from '../../local/arm/localArm';
-import { startLocalStack } from '../../local/stack/startLocalStack';
 import { preparePlatform } from '../../local/vm/platform';
 import { adminApi, type AdminTarget } from '../support/adminApi';
 import { agentJson } from '../support/procs';
 import { waitFor } from '../support/waitFor';
 import { bootableMachine } from './bootableMachine';
+import { withLocalStack } from './benchStack';
 import type { BenchRow } from './row';
 
 /**
@@ -61,14 +58,7 @@ async function writeInVm(ip: string, mib: number): Promise<void> {
 }
 
 async function wayBack(sizeMiB: number, changedMiB: number): Promise<BenchRow[]> {
-  const work = mkdtempSync(join(tmpdir(), 'failback-bench-'));
-  const stack = await startLocalStack({
-    stateDir: join(work, 'haven'),
-    port: 0,
-    fresh: true,
-    log: { info() {}, warn() {}, error() {} },
-  });
-  try {
+  return withLocalStack('failback-bench-', async (stack, work) => {
     const dir = join(work, 'm');
     const image = join(dir, 'server.img');
     const agent = ['--state-dir', join(dir, 'agent')];
@@ -161,12 +151,7 @@ async function wayBack(sizeMiB: number, changedMiB: number): Promise<BenchRow[]>
         note: 'includes the Azure VM power-off, two incremental snapshots and their diffs; lower is better',
       },
     ];
-  } finally {
-    await stack.stop();
-    // Guests outlive their stack by design (a restart adopts them): this one is going away.
-    await stopLocalArmVms(join(work, 'haven'));
-    rmSync(work, { recursive: true, force: true });
-  }
+  });
 }
 
 export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {

@@ -1,8 +1,6 @@
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeBootableServerImage } from '../../local/images/bootableServer';
-import { startLocalStack } from '../../local/stack/startLocalStack';
 import { preparePlatform } from '../../local/vm/platform';
 import { mapLimit } from '../../core/mapLimit';
 import { adminApi, enrollmentToken, type AdminTarget } from '../support/adminApi';
@@ -10,6 +8,7 @@ import { enrollWithDisk } from '../support/machines';
 import { agentJson } from '../support/procs';
 import { commonAlert } from '../support/alertPayloads';
 import { planOrchestration } from './planOrchestration';
+import { withLocalStack } from './benchStack';
 import type { BenchRow } from './row';
 
 /**
@@ -50,14 +49,7 @@ async function healthy(ip: string): Promise<boolean> {
 
 async function alertToHealthy(n: number): Promise<BenchRow> {
   await preparePlatform();
-  const work = mkdtempSync(join(tmpdir(), 'plan-bench-'));
-  const stack = await startLocalStack({
-    stateDir: join(work, 'haven'),
-    port: 0,
-    fresh: true,
-    log: { info() {}, warn() {}, error() {} },
-  });
-  try {
+  return withLocalStack('plan-bench-', async (stack, work) => {
     // n protected servers with a recovery point each (agents: three at a time).
     const machines = await mapLimit(
       Array.from({ length: n }, (_, i) => i),
@@ -129,10 +121,7 @@ async function alertToHealthy(n: number): Promise<BenchRow> {
       ratio: seconds / slowest,
       note: `target ≤ 90 s for 10 (ASR RTO SLA 2 h); ${n} QEMU guests booting at once on this machine`,
     };
-  } finally {
-    await stack.stop();
-    rmSync(work, { recursive: true, force: true });
-  }
+  });
 }
 
 export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {

@@ -1,14 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stopLocalArmVms } from '../../local/arm/localArm';
-import { startLocalStack } from '../../local/stack/startLocalStack';
 import { preparePlatform } from '../../local/vm/platform';
 import { QemuVmRunner } from '../../local/vm/qemuRunner';
 import { adminApi, type AdminTarget } from '../support/adminApi';
 import { waitFor } from '../support/waitFor';
 import { bootableMachine } from './bootableMachine';
+import { withLocalStack } from './benchStack';
 import type { BenchRow } from './row';
 
 /**
@@ -69,14 +66,7 @@ const steps = (t: Record<string, number>) =>
     .join(', ');
 
 async function rtoFor(sizeMiB: number): Promise<BenchRow[]> {
-  const work = mkdtempSync(join(tmpdir(), 'rto-bench-'));
-  const stack = await startLocalStack({
-    stateDir: join(work, 'haven'),
-    port: 0,
-    fresh: true,
-    log: { info() {}, warn() {}, error() {} },
-  });
-  try {
+  return withLocalStack('rto-bench-', async (stack, work) => {
     // A quarter of the disk is file data (what the import copies); the rest is free space.
     const data = Math.min(sizeMiB / 4, 128);
     const image = join(work, 'm', 'server.img');
@@ -149,12 +139,7 @@ async function rtoFor(sizeMiB: number): Promise<BenchRow[]> {
         note: `test ${test.seconds.toFixed(1)} s (${steps(test.timings)}) + cleanup ${cleanup.seconds.toFixed(1)} s; lower is better`,
       },
     ];
-  } finally {
-    await stack.stop();
-    // Guests outlive their stack by design (a restart adopts them): this one is going away.
-    await stopLocalArmVms(join(work, 'haven'));
-    rmSync(work, { recursive: true, force: true });
-  }
+  });
 }
 
 export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
