@@ -91,7 +91,11 @@ export interface HeartbeatDoc {
 export interface DataKeyDoc {
   id: string; // = keyId
   machineId: string;
-  /** base64(nonce ‖ ciphertext ‖ tag), AES-256-GCM under the KEK. */
+  /**
+   * base64 of the data key wrapped by the KEK `kekId` names: the Key Vault key (its version ‖
+   * RSA-OAEP-256 of the key and its AAD's hash) or, for keys wrapped before, `HAVEN_KEK`
+   * (nonce ‖ AES-256-GCM ciphertext ‖ tag). Unwrapped by that same KEK.
+   */
   wrapped: string;
   kekId: string;
   createdAt: string;
