@@ -1,0 +1,135 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { sealReverseBatch } from '../../core/failback/reverseBatch';
+import type { ControlPlaneClient } from '../../edge-agent/controlPlaneClient';
+import { diskDigest, receiveFailback } from '../../edge-agent/failbackReceive';
+
+const KiB = 1024;
+const SIZE = 1024 * KiB;
+const key = randomBytes(32);
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+/**
+ * The site agent's receiver against a control plane double serving a final diff of three
+ * reverse batches from `data:` URLs (real sealed envelopes, real digests): it resumes after a
+ * crash past batch k without re-reporting, and a batch that is not the one listed never opens.
+ */
+describe('failback receiver', () => {
+  const dirs: string[] = [];
+  afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+  async function fixture() {
+    const dir = mkdtempSync(path.join(tmpdir(), 'fb-recv-'));
+    dirs.push(dir);
+    const site = randomBytes(SIZE);
+    const target = path.join(dir, 'site.img');
+    writeFileSync(target, site);
+    const azure = Buffer.from(site);
+    const extents = [0, 1, 2].map((i) => ({ offset: i * 256 * KiB, data: randomBytes(64 * KiB) }));
+    for (const e of extents) e.data.copy(azure, e.offset);
+    const envelopes = extents.map((e, i) =>
+      sealReverseBatch(
+        { machineId: 'm-1', diskId: 'sda', session: 1, seq: i + 1, keyId: 'k1', diskSize: SIZE },
+        [e],
+        key,
+      ),
+    );
+    const azurePath = path.join(dir, 'azure.img');
+    writeFileSync(azurePath, azure);
+    const expectedDigest = await diskDigest(azurePath, SIZE);
+    const reports: { seq: number; digest: string }[] = [];
+    let served = envelopes;
+    const plan = () => ({
+      disks: [
+        {
+          diskId: 'sda',
+          session: 1,
+          pointId: 'p1',
+          pointDigest: 'unused: the cursor proves the disk',
+          sizeBytes: SIZE,
+          batches: served.map((env, i) => ({
+            seq: i + 1,
+            url: `data:application/octet-stream;base64,${env.toString('base64')}`,
+            sha256: sha(envelopes[i]!),
+            bytes: env.length,
+          })),
+          expectedDigest,
+          final: true,
+        },
+      ],
+    });
+    const api = {
+      request: async (method: string, p: string, body?: { seq: number; digest: string }) => {
+        if (method === 'GET' && p === 'machines/m-1/agent/failback')
+          return { status: 200, body: plan() };
+        if (method === 'POST' && p === 'machines/m-1/agent/failback/applied') {
+          reports.push(body!);
+          return {
+            status: 200,
+            body: { accepted: body!.digest === expectedDigest && body!.seq === 3 },
+          };
+        }
+        throw new Error(`unexpected ${method} ${p}`);
+      },
+    } as unknown as ControlPlaneClient;
+    // The site disk was proven equal to the failover point before (the cursor says so).
+    const stateDir = path.join(dir, 'agent');
+    mkdirSync(path.join(stateDir, 'failback'), { recursive: true });
+    writeFileSync(
+      path.join(stateDir, 'failback', 'sda.json'),
+      JSON.stringify({ session: 1, proved: true, seq: 0 }),
+    );
+    const receive = (onApplied?: (seq: number) => void) =>
+      receiveFailback({
+        api,
+        machineId: 'm-1',
+        diskId: 'sda',
+        target,
+        stateDir,
+        key: { keyId: 'k1', dataKey: key },
+        progress: { start() {}, update() {}, stop() {} },
+        ...(onApplied ? { onApplied } : {}),
+      });
+    const corrupt = (i: number) => {
+      served = envelopes.map((e, j) =>
+        j === i ? Buffer.concat([e.subarray(0, -1), Buffer.from([e.at(-1)! ^ 1])]) : e,
+      );
+    };
+    const heal = () => (served = envelopes);
+    return { target, azure, reports, receive, corrupt, heal, stateDir };
+  }
+
+  it('an agent stopped after batch 2 resumes at batch 3 and only then reports; the disk equals the Azure disk', async () => {
+    const f = await fixture();
+    await expect(
+      f.receive((seq) => {
+        if (seq === 2) throw new Error('agent killed');
+      }),
+    ).rejects.toThrow('agent killed');
+    expect(f.reports).toEqual([]); // nothing half-applied is reported
+    const cursor = JSON.parse(readFileSync(path.join(f.stateDir, 'failback', 'sda.json'), 'utf8'));
+    expect(cursor.seq).toBe(2);
+    const applied: number[] = [];
+    const r = await f.receive((seq) => applied.push(seq));
+    expect(applied).toEqual([3]);
+    expect(r).toMatchObject({ done: true, lastSeq: 3, batchesApplied: 1 });
+    expect(f.reports).toHaveLength(1);
+    expect(sha(readFileSync(f.target))).toBe(sha(f.azure));
+  });
+
+  it('a batch that is not the one listed is refused: the cursor stays before it, nothing is reported; once it is right the receive completes', async () => {
+    const f = await fixture();
+    f.corrupt(1);
+    await expect(f.receive()).rejects.toThrow(/not the batch the control plane listed/);
+    const cursor = JSON.parse(readFileSync(path.join(f.stateDir, 'failback', 'sda.json'), 'utf8'));
+    expect(cursor.seq).toBe(1);
+    expect(f.reports).toEqual([]);
+    f.heal();
+    const r = await f.receive();
+    expect(r).toMatchObject({ done: true, lastSeq: 3 });
+    expect(sha(readFileSync(f.target))).toBe(sha(f.azure));
+  });
+});
