@@ -1,11 +1,12 @@
 import { getRoot } from '../../app/root';
 import { collectionsDefs, type DiskDoc } from '../../core/controlPlane/model';
+import type { ProtectedItemState } from '../../core/controlPlane/protectedItemState';
 import { HavenError, conflict, notFound } from '../../core/errors';
 import { seedReplica, type SeedResult } from '../../core/failback/seedReplica';
 import { REPLICA_INDEX, indexBlobName } from '../../core/replication/names';
 import { diskDocId } from '../../core/replication/state';
 import { deleteSessionBlobs } from './failbackActivities';
-import { recoveryDeps, targetOf } from './recoveryDeps';
+import { recoveryDeps, targetOf, type RecoveryDeps } from './recoveryDeps';
 
 /**
  * Activities of the end of the way back: commit of a failback (what stays in Azure is only
@@ -164,13 +165,13 @@ async function switchGeneration(i: {
       }
     }
   }
-  const item = await d.items.get(i.machineId);
-  if (item.doc.state === 'enabling')
-    await d.items.transition(i.machineId, 'initial-sync', {
-      from: ['enabling'],
-      jobId: i.jobId,
-      reason: 're-enable: disks switched to their seeded generations',
-    });
+  await moveIf(
+    d,
+    i,
+    'enabling',
+    'initial-sync',
+    're-enable: disks switched to their seeded generations',
+  );
   return true;
 }
 
@@ -189,13 +190,13 @@ async function settle(i: {
     bytesApplied[x.diskId] = gen?.doc.bytesApplied ?? 0;
   }
   if (pending.length) return { done: false, pending, bytesApplied };
-  const item = await d.items.get(i.machineId);
-  if (item.doc.state === 'initial-sync')
-    await d.items.transition(i.machineId, 'protected', {
-      from: ['initial-sync'],
-      jobId: i.jobId,
-      reason: 're-enabled: every disk has a recovery point again',
-    });
+  await moveIf(
+    d,
+    i,
+    'initial-sync',
+    'protected',
+    're-enabled: every disk has a recovery point again',
+  );
   return { done: true, pending, bytesApplied };
 }
 
@@ -214,19 +215,25 @@ async function finish(i: { machineId: string; jobId: string }): Promise<true> {
 /** Compensation of a re-enable before its switch: the machine is `failed-back` again. */
 async function release(i: { machineId: string; jobId: string }): Promise<true> {
   const d = await recoveryDeps();
-  const item = await d.items.get(i.machineId);
-  if (item.doc.state === 'enabling')
-    await d.items.transition(i.machineId, 'failed-back', {
-      from: ['enabling'],
-      jobId: i.jobId,
-      reason: 're-enable failed',
-    });
+  await moveIf(d, i, 'enabling', 'failed-back', 're-enable failed');
   await d.records.mutate(i.machineId, (r) => {
     if (r.failback?.reenableJobId !== i.jobId) return undefined;
     delete r.failback.reenableJobId;
     return r;
   });
   return true;
+}
+
+/** Moves the item `from` → `to` when it is still `from` (a retried activity finds it moved). */
+async function moveIf(
+  d: RecoveryDeps,
+  i: { machineId: string; jobId: string },
+  from: ProtectedItemState,
+  to: ProtectedItemState,
+  reason: string,
+): Promise<void> {
+  if ((await d.items.get(i.machineId)).doc.state === from)
+    await d.items.transition(i.machineId, to, { from: [from], jobId: i.jobId, reason });
 }
 
 export const failbackEndActivities: Record<string, (input: never) => Promise<unknown>> = {
