@@ -24,8 +24,9 @@ interface JobView {
 /**
  * The control plane goes down in the middle of a failback (issue 14: host killed mid-saga):
  * the stack is stopped while the failback saga waits for the site, and restarted on its state.
- * The saga resumes from its history, the agent applies the final diff, the job succeeds, and
- * the site disk equals the Azure disk byte for byte.
+ * The saga resumes from its history; the site disk is lost as well, so the agent receives onto
+ * a new blank disk (it restores the failover point onto it, then applies the diffs); the job
+ * succeeds and the new disk equals the Azure disk byte for byte.
  */
 describe('failback with the host stopped mid-saga', { timeout: 900_000 }, () => {
   const env = useOwnLocalStack('haven-e2e-failback-kill-');
@@ -34,7 +35,7 @@ describe('failback with the host stopped mid-saga', { timeout: 900_000 }, () => 
     await preparePlatform();
   }, 600_000);
 
-  it('the failback saga resumes after a host restart and completes with the site equal to Azure', async () => {
+  it('the failback saga resumes after a host restart and completes onto a new blank disk equal to Azure', async () => {
     const dir = path.join(env.dir, 'fb');
     mkdirSync(dir);
     const image = path.join(dir, 'server.img');
@@ -77,16 +78,16 @@ describe('failback with the host stopped mid-saga', { timeout: 900_000 }, () => 
     await down.stop();
     env.stack = await startStack(down.stateDir, down.port);
 
-    const received = await agentJsonOn<{ done: boolean; repairs: number }>(m, [
-      'failback-receive',
-      '--disk',
-      m.diskId,
-      '--to',
-      image,
-      '--wait',
-      '--json',
-    ]);
+    // The site's disk is lost too: the server comes back onto a new, blank disk (the agent
+    // restores the failover point onto it first, then applies the diffs).
+    const fresh = path.join(dir, 'new-disk.img');
+    const received = await agentJsonOn<{
+      done: boolean;
+      repairs: number;
+      provedBytesWritten: number;
+    }>(m, ['failback-receive', '--disk', m.diskId, '--to', fresh, '--wait', '--json']);
     expect(received).toMatchObject({ done: true, repairs: 0 });
+    expect(received.provedBytesWritten).toBeGreaterThan(0);
     const done = (await endedJob(env.stack, started.id)) as JobView;
     expect(done.state, JSON.stringify(done)).toBe('succeeded');
     expect(await protectionState(env.stack, m.machineId)).toBe('failed-back');
@@ -96,6 +97,6 @@ describe('failback with the host stopped mid-saga', { timeout: 900_000 }, () => 
     const azure = await reader.read(0, 16 * MiB);
     await reader.close();
     const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-    expect(sha(readFileSync(image))).toBe(sha(azure));
+    expect(sha(readFileSync(fresh))).toBe(sha(azure));
   });
 });
