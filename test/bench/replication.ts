@@ -224,25 +224,41 @@ class HubBytes {
  */
 class StorageRequests {
   private counts = new Map<string, number>();
+  /** By `container method comp` (e.g. `replicas PUT page`), for a closer look at one container. */
+  private ops = new Map<string, number>();
   constructor(blobUrl: string) {
     const u = new URL(blobUrl);
     subscribe('http.client.request.start', (m) => {
       const req = (m as { request: ClientRequest }).request;
       if (String(req.getHeader('host')) !== u.host) return;
-      const container = req.path.split('?')[0]!.split('/')[2] ?? '';
+      const [path, query = ''] = req.path.split('?');
+      const container = path!.split('/')[2] ?? '';
       this.counts.set(container, (this.counts.get(container) ?? 0) + 1);
+      const comp = new URLSearchParams(query).get('comp') ?? '';
+      const op = `${container} ${req.method} ${comp}`.trim();
+      this.ops.set(op, (this.ops.get(op) ?? 0) + 1);
     });
   }
   snapshot(): Map<string, number> {
     return new Map(this.counts);
   }
+  opsSnapshot(): Map<string, number> {
+    return new Map(this.ops);
+  }
   /** Requests since `from`, by container. */
   since(from: Map<string, number>): Map<string, number> {
-    const out = new Map<string, number>();
-    for (const [k, v] of this.counts)
-      if (v - (from.get(k) ?? 0) > 0) out.set(k, v - (from.get(k) ?? 0));
-    return out;
+    return diff(this.counts, from);
   }
+  /** Requests since `from`, by container, method and `comp`. */
+  opsSince(from: Map<string, number>): Map<string, number> {
+    return diff(this.ops, from);
+  }
+}
+
+function diff(now: Map<string, number>, from: Map<string, number>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [k, v] of now) if (v - (from.get(k) ?? 0) > 0) out.set(k, v - (from.get(k) ?? 0));
+  return out;
 }
 
 /** Polls the point until it is materialized (hydrated); returns when that was seen. */
@@ -375,12 +391,16 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
     const pos0 = await hub.positions();
     const m0 = marks.length;
     const r0 = requests.snapshot();
+    const o0 = requests.opsSnapshot();
     const t0 = Date.now();
     const initial = await agentRunOnce(agentDir, work);
     // The agent returns once the point is durable; the target is the point materialized.
     const materializedSecs =
       ((await waitMaterialized(stack, machineId, initial.pointId)) - t0) / 1000;
     const initialRequests = requests.since(r0);
+    console.error('bench: replication initial sync, storage requests by container, method, comp:');
+    for (const [op, n] of [...requests.opsSince(o0)].sort((a, z) => z[1] - a[1]))
+      console.error(`  ${op.replace(/^in-m-\w+/, 'in-<machine>').padEnd(42)} ${n}`);
     const initialMarks = [...marks.slice(m0), ...initial.marks].sort((a, z) => a.at - z.at);
     const initialWire = await hub.between(pos0, await hub.positions());
     const cloudRequests = [...initialRequests.values()].reduce((n, v) => n + v, 0);
