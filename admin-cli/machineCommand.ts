@@ -4,8 +4,8 @@ type Row = Record<string, unknown>;
 type Print = (json: unknown, human: () => string) => void;
 
 /**
- * `haven machine revoke|delete|rotate-key MACHINE` and `haven token revoke TOKEN`: ending or
- * renewing access (docs/security.md). Returns false when `sub` is not one of these (the caller
+ * `haven machine revoke|delete|rotate-key|replace MACHINE` and `haven token revoke TOKEN`: ending
+ * or renewing access (docs/security.md). Returns false when `sub` is not one of these (the caller
  * shows the machine instead).
  */
 export async function accessCommand(
@@ -15,6 +15,8 @@ export async function accessCommand(
   client: AdminClient,
   print: Print,
   need: (v: string | undefined, what: string) => string,
+  /** `--ttl` of a replacement token, as the API takes it. */
+  tokenBody: { ttlSeconds?: number } = {},
 ): Promise<boolean> {
   const enc = encodeURIComponent;
   if (cmd === 'token' && sub === 'revoke') {
@@ -37,6 +39,21 @@ export async function accessCommand(
       deleted: string[];
     };
     print(r, () => `Deleted: ${r.deleted.join(', ')}.`);
+    return true;
+  }
+  if (sub === 'replace') {
+    const t = (
+      await client.request(
+        'POST',
+        `machines/${enc(need(arg, 'MACHINE'))}/replacement-token`,
+        tokenBody,
+      )
+    ).body as Row;
+    print(
+      t,
+      () =>
+        `${t.token}\n(one-time token for a new agent to take over machine ${t.replaces}: haven-agent enroll with it; expires ${t.expiresAt}; shown once)`,
+    );
     return true;
   }
   if (sub === 'rotate-key') {

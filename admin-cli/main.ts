@@ -32,6 +32,7 @@ const USAGE = `Usage: haven <command> [options]
   machines [--site ID]
   machine ID
   machine revoke|delete|rotate-key MACHINE      end or renew a machine's access (docs/security.md)
+  machine replace MACHINE [--ttl 1h]           one-time token for a new agent to take over MACHINE
   protect MACHINE [--disk ID ...] [--policy NAME]
   unprotect MACHINE
   resync MACHINE DISK [--reason TEXT]  replicate the disk again as a new generation (older points stay)
@@ -159,7 +160,8 @@ async function dispatch(
 ): Promise<void> {
   const [cmd, sub, arg] = pos;
   const enc = encodeURIComponent;
-  if (await accessCommand(cmd!, sub, arg, client, print, need)) return;
+  const tokenBody = v.ttl ? { ttlSeconds: parseDuration(v.ttl) } : {};
+  if (await accessCommand(cmd!, sub, arg, client, print, need, tokenBody)) return;
   switch (`${cmd}${sub === 'create' || sub === 'set' ? ` ${sub}` : ''}`) {
     case 'site create': {
       const body = {
@@ -175,8 +177,7 @@ async function dispatch(
     }
     case 'token create': {
       const site = need(v.site, '--site ID');
-      const body = v.ttl ? { ttlSeconds: parseDuration(v.ttl) } : {};
-      const t = (await client.request('POST', `sites/${enc(site)}/enrollment-tokens`, body))
+      const t = (await client.request('POST', `sites/${enc(site)}/enrollment-tokens`, tokenBody))
         .body as Row;
       return print(
         t,

@@ -402,7 +402,11 @@ export class Agent {
    */
   async rotateKey(): Promise<void> {
     const k = await this.api.takeDataKey(this.identity.machineId);
-    await this.state.saveIdentity({ ...this.identity, keyId: k.keyId, dataKey: k.dataKey });
+    // Read back: an earlier rotation of this run saved a newer identity than the one we started with.
+    const cur = await this.state.identity();
+    // The old key stays with the agent: reverse batches sealed under it may still arrive.
+    const previousKeys = [...(cur.previousKeys ?? []), { keyId: cur.keyId, dataKey: cur.dataKey }];
+    await this.state.saveIdentity({ ...cur, keyId: k.keyId, dataKey: k.dataKey, previousKeys });
     this.batcher.useKey(k.keyId, Buffer.from(k.dataKey, 'base64'));
     this.log('data key rotated', { keyId: k.keyId });
   }

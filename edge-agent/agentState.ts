@@ -14,6 +14,11 @@ export interface AgentIdentity {
   keyId: string;
   /** base64 of the 32-byte batch data key. */
   dataKey: string;
+  /**
+   * Earlier data keys of this machine (after a rotation or a replacement): they open what the
+   * cloud sealed before (reverse batches of a failback in flight); nothing new is sealed with them.
+   */
+  previousKeys?: { keyId: string; dataKey: string }[];
   name: string;
   enrolledAt: string;
 }
@@ -28,6 +33,13 @@ export interface AgentSettings {
   /** How often `run` asks the control plane for consistency-group cuts (default 5 s). */
   groupPollSeconds?: number;
   hooks?: { preFreeze?: string; postThaw?: string; timeoutSeconds?: number };
+}
+
+/** The data key named `keyId`, current or earlier; undefined when this agent never held it. */
+export function dataKeyOf(id: AgentIdentity, keyId: string): Buffer | undefined {
+  const k =
+    id.keyId === keyId ? id.dataKey : id.previousKeys?.find((p) => p.keyId === keyId)?.dataKey;
+  return k === undefined ? undefined : Buffer.from(k, 'base64');
 }
 
 /** Everything the agent keeps under its state directory. */

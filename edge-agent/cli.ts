@@ -10,7 +10,7 @@ import {
   type BookmarkLogEntry,
   type BookmarkRequestFile,
 } from './agentTypes';
-import { AgentState, DEFAULT_STATE_DIR } from './agentState';
+import { AgentState, DEFAULT_STATE_DIR, dataKeyOf } from './agentState';
 import type { AgentDisk } from './changeSource';
 import { ControlPlaneClient } from './controlPlaneClient';
 import { diskFacts, diskIdFor } from './diskInfo';
@@ -21,6 +21,7 @@ import { readJson, sleep, writeFileAtomic } from './fsUtil';
 import { makeProgress } from './progress';
 import { restoreDisk } from './restore';
 import { receiveFailback } from './failbackReceive';
+import { adoptSiteDisk } from './adoptSiteDisk';
 import { runServeDisk } from './nbd/serveDisk';
 import { sinkFor } from './sender';
 
@@ -28,7 +29,8 @@ const USAGE = `usage: haven-agent <command> [options]
   enroll --api URL --token-file F [--name N] enroll this machine (stores credential + data key, 0600);
                                              --token - reads the token from stdin, --token T takes it
                                              from the command line (visible in ps); the URL is https
-                                             (plain http only to this host)
+                                             (plain http only to this host); a replacement token
+                                             (haven machine replace M) takes over machine M
   disk add PATH                              protect a block device or raw image
   disk list
   run [--once] [--json] [--interval S]       replicate; --once: sync, cut a bookmark, wait for its recovery point
@@ -139,20 +141,26 @@ export async function main(argv: string[]): Promise<number> {
             logicalSectorSize: d.sectorSize,
           })),
         });
+        const previousKeys = e.replaced?.previousKeys.map((k) => ({
+          keyId: k.keyId,
+          dataKey: k.key,
+        }));
         await state.saveIdentity({
           api,
           machineId: e.machineId,
           credential: e.credential,
           keyId: e.dataKey.keyId,
           dataKey: e.dataKey.key,
+          ...(previousKeys?.length ? { previousKeys } : {}),
           name,
           enrolledAt: new Date().toISOString(),
         });
-        print(`Enrolled as machine ${e.machineId}.`, {
-          machineId: e.machineId,
-          siteId: e.siteId,
-          stateDir: state.dir,
-        });
+        print(
+          e.replaced
+            ? `Took over machine ${e.machineId}: the old agent's credential no longer works; new batches use a new data key.`
+            : `Enrolled as machine ${e.machineId}.`,
+          { machineId: e.machineId, siteId: e.siteId, stateDir: state.dir, replaced: !!e.replaced },
+        );
         return 0;
       }
       case 'disk': {
@@ -344,19 +352,23 @@ export async function main(argv: string[]): Promise<number> {
         const id = await state.identity();
         const diskId = str(a, 'disk', true)!;
         const to = path.resolve(str(a, 'to', true)!);
+        const api = new ControlPlaneClient(id.api, id.credential);
         const r = await receiveFailback({
-          api: new ControlPlaneClient(id.api, id.credential),
+          api,
           machineId: id.machineId,
           diskId,
           target: to,
           stateDir: state.dir,
-          key: { keyId: id.keyId, dataKey: Buffer.from(id.dataKey, 'base64') },
+          keyOf: (keyId) => dataKeyOf(id, keyId),
           progress: makeProgress({ json, tty: !!process.stderr.isTTY }),
           wait: a.flags.wait === true,
         });
+        const siteDisk = r.done
+          ? await adoptSiteDisk(state, api, id.machineId, diskId, to)
+          : undefined;
         print(
-          `Failback of ${diskId} onto ${to}: ${r.batchesApplied} reverse batches applied (${(r.bytesFetched / 2 ** 20).toFixed(1)} MiB fetched), up to #${r.lastSeq}; ${r.done ? 'digest equals the Azure disk: done' : 'final diff not listed yet'}.`,
-          r,
+          `Failback of ${diskId} onto ${to}: ${r.batchesApplied} reverse batches applied (${(r.bytesFetched / 2 ** 20).toFixed(1)} MiB fetched), up to #${r.lastSeq}; ${r.done ? `digest equals the Azure disk: done${siteDisk === 'kept' ? '' : ` (the agent now protects ${to} as ${diskId})`}` : 'final diff not listed yet'}.`,
+          { ...r, ...(siteDisk ? { siteDisk } : {}) },
         );
         return 0;
       }

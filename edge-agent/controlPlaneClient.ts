@@ -9,6 +9,8 @@ export interface Enrollment {
   siteId?: string;
   credential: string;
   dataKey: { keyId: string; key: string };
+  /** A replacement token: this agent took over an existing machine (and its earlier keys). */
+  replaced?: { previousKeys: { keyId: string; key: string }[] };
 }
 
 /** GET machines/{id}/disks (machine credential). */

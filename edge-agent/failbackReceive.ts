@@ -79,7 +79,8 @@ export interface ReceiveOptions {
   diskId: string;
   target: string;
   stateDir: string;
-  key: { keyId: string; dataKey: Buffer };
+  /** The agent's data key named `keyId` (current or earlier; edge-agent/agentState.ts dataKeyOf). */
+  keyOf: (keyId: string) => Buffer | undefined;
   progress: Progress;
   /** Keep going until the final diff is applied (else: apply what is listed now and stop). */
   wait?: boolean;
@@ -158,12 +159,13 @@ export async function receiveFailback(o: ReceiveOptions): Promise<ReceiveResult>
           env,
           { machineId: o.machineId, diskId: o.diskId, session: plan.session, seq: b.seq },
           (_m, keyId) => {
-            if (keyId !== o.key.keyId)
+            const key = o.keyOf(keyId);
+            if (!key)
               throw new HavenError(
                 'forbidden',
-                `Reverse batch sealed under key '${keyId}', not the agent's.`,
+                `Reverse batch sealed under key '${keyId}', which this agent does not hold.`,
               );
-            return o.key.dataKey;
+            return key;
           },
         );
         for (const e of opened.extents) {

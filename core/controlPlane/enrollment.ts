@@ -28,6 +28,12 @@ export interface Enrollment {
   credential: string;
   /** Batch AEAD key, shown once (base64 of 32 bytes). */
   dataKey: { keyId: string; key: string };
+  /**
+   * Set when a replacement token was redeemed: this agent took over an existing machine. It
+   * gets the machine's earlier data keys too, which open what the cloud already sealed for the
+   * machine (reverse batches of a failback in flight); new batches use the new `dataKey`.
+   */
+  replaced?: { previousKeys: { keyId: string; key: string }[] };
 }
 
 const invalidToken = () =>
@@ -52,6 +58,29 @@ export class EnrollmentService {
 
   async issueToken(siteId: string, body: CreateTokenBody): Promise<IssuedToken> {
     await this.sites.get(siteId);
+    return this.newToken(siteId, body);
+  }
+
+  /**
+   * Admin: a one-time token that lets a freshly installed agent take over `machineId` (its
+   * hardware or its agent state was lost). Redeeming it renews the machine's credential (the
+   * old one stops working), rotates its data key and keeps everything else: disks,
+   * generations, protection, recovery points, a failback in flight.
+   */
+  async issueReplacementToken(
+    machineId: string,
+    body: CreateTokenBody,
+  ): Promise<IssuedToken & { replaces: string }> {
+    const m = await this.machines.get(machineId, machineId);
+    if (!m) throw notFound('Machine', machineId);
+    return { ...(await this.newToken(m.doc.siteId, body, machineId)), replaces: machineId };
+  }
+
+  private async newToken(
+    siteId: string,
+    body: CreateTokenBody,
+    replaces?: string,
+  ): Promise<IssuedToken> {
     const id = newId('t');
     const secret = newSecret();
     const now = this.clock();
@@ -62,6 +91,7 @@ export class EnrollmentService {
       secretHash: sha256Hex(secret),
       createdAt: new Date(now).toISOString(),
       expiresAt,
+      ...(replaces ? { replaces } : {}),
     });
     return {
       id,
@@ -109,10 +139,12 @@ export class EnrollmentService {
       throw invalidToken();
     }
     const siteId = found.doc.siteId;
-    const machineId = newId('m');
+    const replaces = found.doc.replaces;
+    const machineId = replaces ?? newId('m');
     const secret = newSecret();
     // Prepare everything that can fail without side effects (KEK missing → 503) first.
     const key = await this.keys.prepare(machineId);
+    const previousKeys = replaces ? await this.unwrappedKeys(replaces) : [];
     const now = new Date(this.clock()).toISOString();
 
     let claimEtag: string;
@@ -130,22 +162,23 @@ export class EnrollmentService {
     }
     try {
       await this.keys.store(key.doc);
-      for (const d of body.disks) {
-        await this.disks.create({ ...d, machineId, addedAt: now });
-      }
-      await this.machines.create({
-        id: machineId,
-        siteId,
+      const agent = {
         hostname: body.hostname,
         os: body.os,
         ...(body.agentVersion ? { agentVersion: body.agentVersion } : {}),
-        enrolledAt: now,
         credentialHash: sha256Hex(secret),
         keyId: key.keyId,
-      });
+      };
+      if (replaces) await this.takeOver(replaces, agent, now);
+      else {
+        for (const d of body.disks) {
+          await this.disks.create({ ...d, machineId, addedAt: now });
+        }
+        await this.machines.create({ id: machineId, siteId, enrolledAt: now, ...agent });
+      }
     } catch (e) {
       // Compensate: release the token; partial docs of the unborn machine are unreachable
-      // (no machine document, no credential) and harmless.
+      // (no machine document, no credential) and harmless; a replacement's new key is unused.
       await this.tokens.replace(found.doc, { ifMatch: claimEtag }).catch(() => undefined);
       throw e;
     }
@@ -154,6 +187,44 @@ export class EnrollmentService {
       siteId,
       credential: formatCredential('hvm', machineId, secret),
       dataKey: { keyId: key.keyId, key: key.key.toString('base64') },
+      ...(replaces ? { replaced: { previousKeys } } : {}),
     };
+  }
+
+  /**
+   * The new agent becomes the machine: its credential and data key replace the old ones in one
+   * conditional write, so the old agent's credential stops working at that instant. Disks,
+   * generations and protection stay (the disks the new agent listed are ignored: it has none
+   * yet, it adopts the machine's as it receives them). A replacement also ends a revocation:
+   * the admin who issued the token vouches for the new agent.
+   */
+  private async takeOver(
+    machineId: string,
+    agent: Pick<MachineDoc, 'hostname' | 'os' | 'agentVersion' | 'credentialHash' | 'keyId'>,
+    now: string,
+  ): Promise<void> {
+    for (;;) {
+      const m = await this.machines.get(machineId, machineId);
+      if (!m) throw invalidToken(); // deleted since the token was issued
+      const { revokedAt: _r, keyRotationRequestedAt: _k, agentVersion: _v, ...kept } = m.doc;
+      try {
+        await this.machines.replace({ ...kept, ...agent, replacedAt: now }, { ifMatch: m.etag });
+        return;
+      } catch (e) {
+        if (!(e instanceof HavenError && e.kind === 'precondition')) throw e;
+      }
+    }
+  }
+
+  /** Every data key the machine had, opened (for a replacement agent only: shown once). */
+  private async unwrappedKeys(machineId: string): Promise<{ keyId: string; key: string }[]> {
+    if (!(await this.machines.get(machineId, machineId))) throw invalidToken();
+    const ids = await this.keys.keyIds(machineId);
+    return Promise.all(
+      ids.map(async (keyId) => ({
+        keyId,
+        key: (await this.keys.getDataKey(machineId, keyId)).toString('base64'),
+      })),
+    );
   }
 }

@@ -113,6 +113,12 @@ export class MachineKeys {
     await this.keys.create(doc);
   }
 
+  /** Ids of every data key the machine has had (each still opens what it sealed). */
+  async keyIds(machineId: string): Promise<string[]> {
+    const res = await this.keys.query({ partitionKey: machineId, limit: 1000 });
+    return res.items.map((x) => x.doc.id);
+  }
+
   /** The 32-byte data key; `not-found` for an unknown (machine, key), `integrity` if it fails to unwrap. */
   async getDataKey(machineId: string, keyId: string): Promise<Buffer> {
     const found = await this.keys.get(machineId, keyId);

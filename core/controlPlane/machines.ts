@@ -34,6 +34,7 @@ export const toMachineView = (m: MachineDoc, hb?: HeartbeatDoc): MachineView => 
   keyId: m.keyId,
   ...(m.revokedAt ? { revokedAt: m.revokedAt } : {}),
   ...(m.keyRotationRequestedAt ? { keyRotationRequestedAt: m.keyRotationRequestedAt } : {}),
+  ...(m.replacedAt ? { replacedAt: m.replacedAt } : {}),
   ...(hb ? { lastHeartbeatAt: hb.at } : {}),
 });
 

@@ -24,6 +24,11 @@ export interface EnrollmentTokenDoc {
   usedBy?: string;
   /** Revoked before use: it enrolls nothing. */
   revokedAt?: string;
+  /**
+   * A replacement token (admin, for one machine): the agent that redeems it becomes that
+   * machine on new hardware instead of enrolling a new one (core/controlPlane/replacement.ts).
+   */
+  replaces?: string;
 }
 
 export interface MachineDoc {
@@ -41,6 +46,8 @@ export interface MachineDoc {
   revokedAt?: string;
   /** An admin asked for a new data key; the agent takes it on its next heartbeat. */
   keyRotationRequestedAt?: string;
+  /** Last time a new agent took over this machine with a replacement token. */
+  replacedAt?: string;
 }
 
 export interface DiskDoc {

@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { register } from './api';
-import { machineResponse } from './responseSchemas';
+import { issuedTokenResponse, machineResponse } from './responseSchemas';
 import { callingMachine, handler } from '../http/handler';
 import { param, parseBody } from '../http/body';
-import { emptyBody, resourceIdSchema } from '../../core/controlPlane/schemas';
+import { createTokenBody, emptyBody, resourceIdSchema } from '../../core/controlPlane/schemas';
 import { toMachineView } from '../../core/controlPlane/machines';
 import { purgeIncoming } from '../../core/replication/purgeIncoming';
 import { isHavenError } from '../../core/errors';
@@ -99,6 +99,27 @@ export const takeDataKey = register(
     await parseBody(req, emptyBody, root.config.maxBodyBytes);
     const key = await root.controlPlane.machineAccess.rotateKey(id);
     return { status: 201, headers: { 'cache-control': 'no-store' }, jsonBody: key };
+  }),
+);
+
+export const createReplacementToken = register(
+  {
+    name: 'createReplacementToken',
+    method: 'POST',
+    route: 'machines/{id}/replacement-token',
+    caller: 'admin',
+    tag: 'enrollment',
+    summary:
+      'Issue a one-time token that lets a new agent take over this machine (new hardware, lost agent state)',
+    body: createTokenBody,
+    response: issuedTokenResponse.extend({ replaces: z.string() }),
+    responses: { 201: 'Token issued (returned once)' },
+  },
+  handler(async (root, req) => {
+    const id = param(req, 'id', resourceIdSchema);
+    const body = await parseBody(req, createTokenBody, root.config.maxBodyBytes);
+    const token = await root.controlPlane.enrollment.issueReplacementToken(id, body);
+    return { status: 201, headers: { 'cache-control': 'no-store' }, jsonBody: token };
   }),
 );
 

@@ -36,6 +36,12 @@ export const enrollmentResponse = z.object({
     keyId: z.string(),
     key: z.string().describe('base64, 32 bytes, shown once'),
   }),
+  replaced: z
+    .object({
+      previousKeys: z.array(z.object({ keyId: z.string(), key: z.string() })),
+    })
+    .optional()
+    .describe('a replacement token was redeemed: this agent took over the machine'),
 });
 
 export const policyResponse = policyFields.extend({
@@ -57,6 +63,9 @@ export const machineResponse = z.object({
   lastHeartbeatAt: time.optional(),
   revokedAt: time.optional(),
   keyRotationRequestedAt: time.optional(),
+  replacedAt: time
+    .optional()
+    .describe('last time a new agent took over this machine (replacement token)'),
 });
 
 export const diskResponse = z.object({

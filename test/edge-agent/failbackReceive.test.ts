@@ -89,7 +89,7 @@ describe('failback receiver', () => {
         diskId: 'sda',
         target,
         stateDir,
-        key: { keyId: 'k1', dataKey: key },
+        keyOf: (keyId) => (keyId === 'k1' ? key : undefined),
         progress: { start() {}, update() {}, stop() {} },
         ...(onApplied ? { onApplied } : {}),
       });
