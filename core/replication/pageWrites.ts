@@ -6,7 +6,6 @@ import { MAX_PAGE_WRITE } from './blobPorts';
 import { REPLICAS } from './names';
 import type { ReplicationDeps, ReplicationOptions } from './ports';
 
-const MIN_PIECE = 1024 * 1024;
 /** Requests in flight for digest read-backs (rare: partly written sub-blocks). */
 const SMALL_OPS_IN_FLIGHT = 16;
 /** Payload bytes in flight that large page writes are sized against. */
@@ -70,13 +69,11 @@ export async function applyExtents(
         if (count) count.clears++;
       }
     } else {
-      // Large extents go in ≥ 1 MiB pieces, several in flight (faster than one 4 MiB call).
-      const piece = Math.min(
-        MAX_PAGE_WRITE,
-        Math.max(MIN_PIECE, Math.ceil(e.length / opts.writeConcurrency / 512) * 512),
-      );
-      for (let off = 0; off < e.length; off += piece) {
-        const chunk = e.data.subarray(off, Math.min(e.length, off + piece));
+      // As large as a page write may be (4 MiB): requests are what a page blob and the bill
+      // count; a merged group has many such writes to keep in flight (an initial sync at 1 MiB
+      // pieces made four times the page writes for the same bytes).
+      for (let off = 0; off < e.length; off += MAX_PAGE_WRITE) {
+        const chunk = e.data.subarray(off, Math.min(e.length, off + MAX_PAGE_WRITE));
         jobs.push({
           bytes: chunk.length,
           run: () => deps.blobs.uploadPages(REPLICAS, replica, e.offset + off, chunk, leaseId),
