@@ -11,8 +11,14 @@ import { adminApi, adminRequest } from '../support/adminApi';
 import { stackArm } from '../support/stackArm';
 import { useSharedLocalStack } from '../support/useLocalStack';
 import { waitFor } from '../support/waitFor';
-import { incidents } from './support/admin';
-import { endedJob, protectionState, served, succeededOp, writeOnServer } from './support/jobs';
+import {
+  endedJob,
+  firstPointAfterReenable,
+  protectionState,
+  served,
+  succeededOp,
+  writeOnServer,
+} from './support/jobs';
 import { agentJsonOn, protectedMachine, restore, runOnce } from './support/machine';
 
 const MiB = 1024 * 1024;
@@ -260,32 +266,9 @@ describe(
       const re = await cli('reenable', m.machineId, '--json');
       expect(re.code, re.out + re.err).toBe(0);
       const reJob = JSON.parse(re.out).id as string;
-      await waitFor(
-        'the disks switched to their seeded generation',
-        async () => {
-          const j = await adminApi<{ steps: { name: string; state: string }[] }>(
-            env.stack,
-            'GET',
-            `jobs/${reJob}`,
-          );
-          return j.steps.some((x) => x.name === 'switch-generation' && x.state === 'succeeded')
-            ? true
-            : undefined;
-        },
-        { timeoutMs: 180_000, intervalMs: 500 },
-      );
-      const point = await runOnce(m);
-      const reDone = await job(reJob);
-      expect(reDone.state, JSON.stringify(reDone.error ?? reDone.result)).toBe('succeeded');
-      expect(await state()).toBe('protected');
-      const gen = (reDone.result.disks as { generation: number }[])[0]!.generation;
-      const doc = (await incidents(env.stack, m.machineId)).disks.find(
-        (x) => x.diskId === m.diskId && x.generation === gen,
-      )!;
+      const { point, ...doc } = await firstPointAfterReenable(env.stack, m, reJob);
       expect(doc.bytesApplied).toBeGreaterThan(0);
-      expect(
-        (reDone.result.disks as { bytesSentToFirstPoint: number }[])[0]!.bytesSentToFirstPoint,
-      ).toBe(doc.bytesApplied);
+      expect(doc.bytesSentToFirstPoint).toBe(doc.bytesApplied);
       expect(doc.bytesApplied).toBeLessThanOrEqual(changed);
       expect(doc.bytesApplied).toBeLessThan(nonZero / 4);
       // The point is the site disk, whole: restored, it equals the image byte for byte.

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { makeBootableServerImage } from '../../local/images/bootableServer';
@@ -9,8 +9,14 @@ import { startStack } from '../support/localStack';
 import { stackArm } from '../support/stackArm';
 import { useOwnLocalStack } from '../support/useLocalStack';
 import { waitFor } from '../support/waitFor';
-import { endedJob, protectionState, succeededOp, writeOnServer } from './support/jobs';
-import { agentJsonOn, protectedMachine, runOnce } from './support/machine';
+import {
+  endedJob,
+  firstPointAfterReenable,
+  protectionState,
+  succeededOp,
+  writeOnServer,
+} from './support/jobs';
+import { agentJsonOn, protectedMachine, restore, runOnce, type Machine } from './support/machine';
 
 const MiB = 1024 * 1024;
 
@@ -24,18 +30,20 @@ interface JobView {
 /**
  * The control plane goes down in the middle of a failback (issue 14: host killed mid-saga):
  * the stack is stopped while the failback saga waits for the site, and restarted on its state.
- * The saga resumes from its history; the site disk is lost as well, so the agent receives onto
- * a new blank disk (it restores the failover point onto it, then applies the diffs); the job
- * succeeds and the new disk equals the Azure disk byte for byte.
+ * The saga resumes from its history. The site was lost with its hardware: a new agent takes
+ * the machine over (replacement token) and receives onto a new blank disk (it restores the
+ * failover point onto it, then applies the diffs); the job succeeds and the new disk equals
+ * the Azure disk byte for byte. Re-enabled from there, the first point sends only the site's
+ * new writes.
  */
-describe('failback with the host stopped mid-saga', { timeout: 900_000 }, () => {
+describe('failback with the host stopped mid-saga, onto new hardware', { timeout: 900_000 }, () => {
   const env = useOwnLocalStack('haven-e2e-failback-kill-');
 
   beforeAll(async () => {
     await preparePlatform();
   }, 600_000);
 
-  it('the failback saga resumes after a host restart and completes onto a new blank disk equal to Azure', async () => {
+  it('the saga resumes after a host restart; a replacement agent receives onto a blank disk equal to Azure and re-enables from it', async () => {
     const dir = path.join(env.dir, 'fb');
     mkdirSync(dir);
     const image = path.join(dir, 'server.img');
@@ -78,15 +86,37 @@ describe('failback with the host stopped mid-saga', { timeout: 900_000 }, () => 
     await down.stop();
     env.stack = await startStack(down.stateDir, down.port);
 
-    // The site's disk is lost too: the server comes back onto a new, blank disk (the agent
-    // restores the failover point onto it first, then applies the diffs).
+    // The site was lost with its hardware: a freshly installed agent, with none of the old
+    // agent's state, takes the machine over with a replacement token, and the server comes
+    // back onto a new, blank disk (the agent restores the failover point onto it first, then
+    // applies the diffs, sealed under the machine's keys it was handed).
+    const token = await adminApi<{ token: string }>(
+      env.stack,
+      'POST',
+      `machines/${m.machineId}/replacement-token`,
+      {},
+    );
     const fresh = path.join(dir, 'new-disk.img');
+    const hw: Machine = { ...m, stateDir: path.join(dir, 'new-agent'), image: fresh };
+    const took = await agentJsonOn<{ machineId: string; replaced: boolean }>(hw, [
+      'enroll',
+      '--api',
+      env.stack.apiUrl,
+      '--token',
+      token.token,
+    ]);
+    expect(took).toMatchObject({ machineId: m.machineId, replaced: true });
+    // The old agent's credential died with the takeover.
+    await expect(
+      agentJsonOn(m, ['failback-receive', '--disk', m.diskId, '--to', fresh, '--json']),
+    ).rejects.toThrow(/401|unauthenticated|credential/i);
     const received = await agentJsonOn<{
       done: boolean;
       repairs: number;
       provedBytesWritten: number;
-    }>(m, ['failback-receive', '--disk', m.diskId, '--to', fresh, '--wait', '--json']);
-    expect(received).toMatchObject({ done: true, repairs: 0 });
+      siteDisk: string;
+    }>(hw, ['failback-receive', '--disk', m.diskId, '--to', fresh, '--wait', '--json']);
+    expect(received).toMatchObject({ done: true, repairs: 0, siteDisk: 'added' });
     expect(received.provedBytesWritten).toBeGreaterThan(0);
     const done = (await endedJob(env.stack, started.id)) as JobView;
     expect(done.state, JSON.stringify(done)).toBe('succeeded');
@@ -98,5 +128,24 @@ describe('failback with the host stopped mid-saga', { timeout: 900_000 }, () => 
     await reader.close();
     const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
     expect(sha(readFileSync(fresh))).toBe(sha(azure));
+
+    // Protected again from the new hardware without a full sync: the new agent replicates the
+    // disk it received onto, and its first point carries only what was written there since.
+    await succeededOp(env.stack, m.machineId, 'commit-failback');
+    const fd = openSync(fresh, 'r+');
+    writeSync(fd, Buffer.alloc(8192, 0x5a), 0, 8192, 4 * MiB);
+    closeSync(fd);
+    const re = await adminApi<{ id: string }>(
+      env.stack,
+      'POST',
+      `machines/${m.machineId}/reenable`,
+      {},
+    );
+    const first = await firstPointAfterReenable(env.stack, hw, re.id);
+    expect(first.bytesApplied).toBeGreaterThan(0);
+    expect(first.bytesApplied).toBeLessThan(MiB);
+    const back = path.join(dir, 'reenabled.img');
+    expect((await restore(hw, first.point.id, back)).verified).toBe(true);
+    expect(sha(readFileSync(back))).toBe(sha(readFileSync(fresh)));
   });
 });

@@ -1,6 +1,8 @@
 import { expect } from 'vitest';
 import { adminApi, type AdminTarget } from '../../support/adminApi';
 import { waitFor } from '../../support/waitFor';
+import { incidents } from './admin';
+import { runOnce, type Machine, type Point } from './machine';
 
 const ENDED = ['succeeded', 'partially-succeeded', 'failed', 'cancelled'];
 
@@ -39,4 +41,49 @@ export const protectionState = async (stack: AdminTarget, machineId: string): Pr
 export async function writeOnServer(ip: string, name: string, body: string): Promise<void> {
   const r = await fetch(`http://${ip}/write/${name}`, { method: 'POST', body });
   expect(r.status).toBe(200);
+}
+
+/**
+ * Re-enable after failback, its first point: waits until job `reenableJob` switched the disks
+ * to their seeded generation, runs the agent once (it sends what the site wrote since
+ * failback), and returns that point, the finished job (which must have succeeded) and the
+ * bytes the cloud applied for the machine's first disk in the new generation.
+ */
+export async function firstPointAfterReenable(
+  stack: AdminTarget,
+  m: Machine,
+  reenableJob: string,
+): Promise<{ point: Point; job: Job; bytesApplied: number; bytesSentToFirstPoint: number }> {
+  await waitFor(
+    'the disks switched to their seeded generation',
+    async () => {
+      const j = await adminApi<Job>(stack, 'GET', `jobs/${reenableJob}`);
+      return j.steps.some((x) => x.name === 'switch-generation' && x.state === 'succeeded')
+        ? true
+        : undefined;
+    },
+    { timeoutMs: 180_000, intervalMs: 500 },
+  );
+  const point = await runOnce(m);
+  const job = (await endedJob(stack, reenableJob)) as Job;
+  expect(job.state, JSON.stringify(job.error ?? job.result)).toBe('succeeded');
+  expect(await protectionState(stack, m.machineId)).toBe('protected');
+  const disk = (job.result.disks as { generation: number; bytesSentToFirstPoint: number }[])[0]!;
+  const doc = (await incidents(stack, m.machineId)).disks.find(
+    (x) => x.diskId === m.diskId && x.generation === disk.generation,
+  )!;
+  return {
+    point,
+    job,
+    bytesApplied: doc.bytesApplied,
+    bytesSentToFirstPoint: disk.bytesSentToFirstPoint,
+  };
+}
+
+interface Job {
+  state: string;
+  steps: { name: string; state: string }[];
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  result: any;
+  error?: unknown;
 }
