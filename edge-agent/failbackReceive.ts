@@ -12,7 +12,7 @@ import type { ControlPlaneClient } from './controlPlaneClient';
 import { readJson, sleep, writeFileAtomic } from './fsUtil';
 import type { Progress } from './progress';
 import { restoreDisk } from './restore';
-import { writeSeedIndex } from './seedIndex';
+import { SeedIndexWriter } from './seedIndex';
 
 /** Where a disk's failback stands on the site (written after every applied batch). */
 export interface FailbackCursor {
@@ -47,8 +47,15 @@ export interface ReceiveResult {
 export const cursorFile = (stateDir: string, diskId: string): string =>
   path.join(stateDir, 'failback', `${diskId}.json`);
 
-/** sha256 of every 64 KiB block of a disk image or device (the cloud's digest blocks). */
-export async function blockDigestsOf(file: string, sizeBytes: number): Promise<Buffer[]> {
+/**
+ * sha256 of every 64 KiB block of a disk image or device (the cloud's digest blocks).
+ * `visit` sees each chunk as it was hashed (4 MiB, zero-filled past a short read).
+ */
+export async function blockDigestsOf(
+  file: string,
+  sizeBytes: number,
+  visit?: (off: number, chunk: Buffer) => Promise<void>,
+): Promise<Buffer[]> {
   const fh = await fsp.open(file, 'r');
   try {
     const digests: Buffer[] = new Array<Buffer>(blockCount(sizeBytes));
@@ -61,6 +68,7 @@ export async function blockDigestsOf(file: string, sizeBytes: number): Promise<B
         digests[(off + i) / DIGEST_BLOCK] = blockDigest(
           buf.subarray(i, Math.min(i + DIGEST_BLOCK, len)),
         );
+      await visit?.(off, buf.subarray(0, len));
     }
     return digests;
   } finally {
@@ -184,17 +192,25 @@ export async function receiveFailback(o: ReceiveOptions): Promise<ReceiveResult>
     }
     r.lastSeq = cur.seq;
     if (plan.final) {
-      const mine = await blockDigestsOf(o.target, plan.sizeBytes);
-      r.digest = treeDigest(mine, plan.sizeBytes);
-      const rep = await o.api.request<{ accepted: boolean }>(
-        'POST',
-        `machines/${o.machineId}/agent/failback/applied`,
-        { diskId: o.diskId, session: plan.session, seq: cur.seq, digest: r.digest },
-      );
-      r.done = rep.body.accepted;
+      // One read of the disk gives its digest and the scan index re-enable starts from.
+      const seed = await SeedIndexWriter.open(o.stateDir, o.diskId, plan.sizeBytes);
+      let mine: Buffer[];
+      try {
+        mine = await blockDigestsOf(o.target, plan.sizeBytes, (off, c) => seed.add(off, c));
+        r.digest = treeDigest(mine, plan.sizeBytes);
+        const rep = await o.api.request<{ accepted: boolean }>(
+          'POST',
+          `machines/${o.machineId}/agent/failback/applied`,
+          { diskId: o.diskId, session: plan.session, seq: cur.seq, digest: r.digest },
+        );
+        r.done = rep.body.accepted;
+      } catch (e) {
+        await seed.discard();
+        throw e;
+      }
       if (r.done) {
         // Re-enable then sends only what the site writes from now on (edge-agent/seedIndex.ts).
-        await writeSeedIndex(o.stateDir, {
+        await seed.commit({
           diskId: o.diskId,
           sizeBytes: plan.sizeBytes,
           path: o.target,
@@ -202,6 +218,7 @@ export async function receiveFailback(o: ReceiveOptions): Promise<ReceiveResult>
         });
         return r;
       }
+      await seed.discard();
       // Not the Azure disk: find the blocks that differ and have them shipped again.
       const ranges = plan.digestsUrl ? await differingBlocks(f, plan, mine) : [];
       if (ranges.length > MAX_REPAIR_RANGES)

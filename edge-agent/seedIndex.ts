@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { xxh64 } from '@node-rs/xxhash';
 import { readJson, writeFileAtomic } from './fsUtil';
 import { IndexFile } from './indexFile';
-import { SCAN_READ_BYTES, TRACK_BLOCK } from './scanSource';
+import { TRACK_BLOCK } from './scanSource';
 
 /** What a seed index describes: the disk as it was when the site took it over at failback. */
 export interface SeedIndexInfo {
@@ -27,36 +27,57 @@ const SAVE_EVERY = 256 * 1024 * 1024;
  * The scan index of the disk at the moment its failback was accepted (xxh64 per 4 KiB, the
  * scan source's index), kept until re-enable: the cloud seeds the new generation's replica
  * with exactly this disk, so the agent then sends only the blocks that differ from it — what
- * the site wrote after failback — instead of the whole disk. Written before the server starts
- * on site (the receiver runs while the disk is quiet).
+ * the site wrote after failback — instead of the whole disk.
+ *
+ * It is fed the very chunks the receiver hashes for the disk's final digest (one read of the
+ * disk, not two), so the index describes exactly the bytes whose digest the control plane
+ * accepts: no write can slip in between the digest and the index. It stays staged until
+ * `commit` (digest accepted); `discard` drops it (a repair round reads again).
  */
-export async function writeSeedIndex(stateDir: string, info: SeedIndexInfo): Promise<void> {
-  const f = seedFiles(stateDir, info.diskId);
-  await fsp.rm(f.info, { force: true }); // an index without its info is never used
-  const blocks = Math.ceil(info.sizeBytes / TRACK_BLOCK);
-  const index = await IndexFile.open(
-    f.index,
-    { trackBlock: TRACK_BLOCK, sizeBytes: info.sizeBytes, generation: 0 },
-    blocks,
-  );
-  const fh = await fsp.open(info.path, 'r');
-  try {
-    const buf = Buffer.alloc(SCAN_READ_BYTES);
-    for (let off = 0; off < info.sizeBytes; off += buf.length) {
-      const len = Math.min(buf.length, info.sizeBytes - off);
-      const { bytesRead } = await fh.read(buf, 0, len, off);
-      buf.fill(0, bytesRead, len);
-      const digests = new BigUint64Array(Math.ceil(len / TRACK_BLOCK));
-      for (let i = 0; i < digests.length; i++)
-        digests[i] = xxh64(buf.subarray(i * TRACK_BLOCK, Math.min((i + 1) * TRACK_BLOCK, len)));
-      index.write(off / TRACK_BLOCK, digests);
-      if ((off + len) % SAVE_EVERY === 0 || off + len >= info.sizeBytes) await index.save();
-    }
-  } finally {
-    await fh.close();
-    index.close();
+export class SeedIndexWriter {
+  private constructor(
+    private readonly files: { index: string; info: string; staged: string },
+    private readonly index: IndexFile,
+    private readonly sizeBytes: number,
+  ) {}
+
+  static async open(stateDir: string, diskId: string, sizeBytes: number): Promise<SeedIndexWriter> {
+    const f = seedFiles(stateDir, diskId);
+    const staged = `${f.index}.staged`;
+    await fsp.mkdir(path.dirname(staged), { recursive: true, mode: 0o700 });
+    await fsp.rm(staged, { force: true });
+    const index = await IndexFile.open(
+      staged,
+      { trackBlock: TRACK_BLOCK, sizeBytes, generation: 0 },
+      Math.ceil(sizeBytes / TRACK_BLOCK),
+    );
+    return new SeedIndexWriter({ ...f, staged }, index, sizeBytes);
   }
-  await writeFileAtomic(f.info, JSON.stringify(info));
+
+  /** The disk's bytes at `off` (a whole number of 4 KiB blocks, or the disk's tail). */
+  async add(off: number, chunk: Buffer): Promise<void> {
+    if (off % TRACK_BLOCK !== 0) throw new Error(`seed index chunk at ${off} is not block-aligned`);
+    const digests = new BigUint64Array(Math.ceil(chunk.length / TRACK_BLOCK));
+    for (let i = 0; i < digests.length; i++)
+      digests[i] = xxh64(chunk.subarray(i * TRACK_BLOCK, (i + 1) * TRACK_BLOCK));
+    this.index.write(off / TRACK_BLOCK, digests);
+    const end = off + chunk.length;
+    if (end % SAVE_EVERY === 0 || end >= this.sizeBytes) await this.index.save();
+  }
+
+  /** The digest was accepted: the staged index becomes the disk's seed index. */
+  async commit(info: SeedIndexInfo): Promise<void> {
+    await this.index.save();
+    this.index.close();
+    await fsp.rm(this.files.info, { force: true }); // an index without its info is never used
+    await fsp.rename(this.files.staged, this.files.index);
+    await writeFileAtomic(this.files.info, JSON.stringify(info));
+  }
+
+  async discard(): Promise<void> {
+    this.index.close();
+    await fsp.rm(this.files.staged, { force: true });
+  }
 }
 
 /**

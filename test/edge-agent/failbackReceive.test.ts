@@ -1,11 +1,24 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sealReverseBatch } from '../../core/failback/reverseBatch';
 import type { ControlPlaneClient } from '../../edge-agent/controlPlaneClient';
 import { diskDigest, receiveFailback } from '../../edge-agent/failbackReceive';
+import { IndexFile } from '../../edge-agent/indexFile';
+import { TRACK_BLOCK } from '../../edge-agent/scanSource';
+import { installSeedIndex } from '../../edge-agent/seedIndex';
+import { xxh64 } from '@node-rs/xxhash';
 
 const KiB = 1024;
 const SIZE = 1024 * KiB;
@@ -21,7 +34,7 @@ describe('failback receiver', () => {
   const dirs: string[] = [];
   afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
 
-  async function fixture() {
+  async function fixture(onReport?: () => void) {
     const dir = mkdtempSync(path.join(tmpdir(), 'fb-recv-'));
     dirs.push(dir);
     const site = randomBytes(SIZE);
@@ -67,6 +80,7 @@ describe('failback receiver', () => {
           return { status: 200, body: plan() };
         if (method === 'POST' && p === 'machines/m-1/agent/failback/applied') {
           reports.push(body!);
+          onReport?.();
           return {
             status: 200,
             body: { accepted: body!.digest === expectedDigest && body!.seq === 3 },
@@ -131,5 +145,42 @@ describe('failback receiver', () => {
     const r = await f.receive();
     expect(r).toMatchObject({ done: true, lastSeq: 3 });
     expect(sha(readFileSync(f.target))).toBe(sha(f.azure));
+  });
+
+  it('the seed index describes exactly the bytes whose digest was accepted, even if the site writes right after', async () => {
+    // A write lands on the site disk while the digest is being reported: it is after the
+    // digest, so re-enable must send it; the seed index must not already contain it.
+    const at = 512 * KiB;
+    const late = randomBytes(4 * KiB);
+    const f = await fixture(() => {
+      const fd = openSync(path.join(f.stateDir, '..', 'site.img'), 'r+');
+      writeSync(fd, late, 0, late.length, at);
+      closeSync(fd);
+    });
+    expect(await f.receive()).toMatchObject({ done: true });
+    const idx = path.join(f.stateDir, 'sda.g2.idx');
+    const digest = f.reports[0]!.digest;
+    const disk = { id: 'sda', path: f.target, sizeBytes: SIZE };
+    expect(await installSeedIndex(f.stateDir, idx, 2, disk, digest)).toBe(true);
+    const index = await IndexFile.open(
+      idx,
+      { trackBlock: TRACK_BLOCK, sizeBytes: SIZE, generation: 2 },
+      SIZE / TRACK_BLOCK,
+    );
+    const entries = new BigUint64Array(SIZE / TRACK_BLOCK);
+    index.read(0, entries);
+    index.close();
+    const hashes = (img: Buffer) =>
+      Array.from({ length: SIZE / TRACK_BLOCK }, (_, i) =>
+        xxh64(img.subarray(i * TRACK_BLOCK, (i + 1) * TRACK_BLOCK)),
+      );
+    // Every block as accepted (the Azure disk): the late block reads as changed to the scan.
+    expect([...entries]).toEqual(hashes(f.azure));
+    expect(entries[at / TRACK_BLOCK]).not.toBe(xxh64(late));
+    // A seed for another digest, or another device, is never installed.
+    expect(await installSeedIndex(f.stateDir, idx, 2, disk, 'f'.repeat(64))).toBe(false);
+    expect(
+      await installSeedIndex(f.stateDir, idx, 2, { ...disk, path: `${f.target}.other` }, digest),
+    ).toBe(false);
   });
 });
