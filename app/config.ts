@@ -19,12 +19,36 @@ const hasToken = (c: { credential: string; token?: string }) =>
  * other module reads process.env.
  */
 export const configSchema = z.object({
-  storageConnection: z.string().min(1),
-  cosmos: z.object({
-    endpoint: z.url(),
-    key: z.string().min(1).optional(),
-    database: z.string().min(1).default('haven'),
-  }),
+  /**
+   * The storage account: a connection string with the account key (`HAVEN_STORAGE_CONNECTION`,
+   * the local stack), or its blob URL and a token credential (`HAVEN_STORAGE_ACCOUNT_URL`,
+   * Azure: the managed identity; SAS are then user-delegation SAS). Exactly one of the two.
+   */
+  storage: z.union([
+    z.object({ connection: z.string().min(1) }).strict(),
+    z
+      .object({ accountUrl: z.url(), ...azureCredential })
+      .strict()
+      .refine(hasToken, 'HAVEN_STORAGE_TOKEN is required with static-token'),
+  ]),
+  cosmos: z
+    .object({
+      endpoint: z.url(),
+      key: z.string().min(1).optional(),
+      database: z.string().min(1).default('haven'),
+      /** Entra ID instead of the key (Azure: the managed identity, data-plane RBAC). */
+      credential: z.enum(['managed-identity', 'default', 'static-token']).optional(),
+      token: z.string().min(1).optional(),
+      managedIdentityClientId: z.string().min(1).optional(),
+    })
+    .refine(
+      (c) => !(c.key && c.credential),
+      'HAVEN_COSMOS_KEY or HAVEN_COSMOS_CREDENTIAL, not both',
+    )
+    .refine(
+      (c) => c.credential !== 'static-token' || !!c.token,
+      'HAVEN_COSMOS_TOKEN is required with static-token',
+    ),
   eventHubs: z
     .object({
       connection: z.string().min(1),
@@ -116,11 +140,14 @@ export type HavenConfig = z.infer<typeof configSchema>;
 
 export function loadConfig(env: Record<string, string | undefined>): HavenConfig {
   const parsed = configSchema.safeParse({
-    storageConnection: env.HAVEN_STORAGE_CONNECTION ?? env.AzureWebJobsStorage,
+    storage: storageOf(env),
     cosmos: {
       endpoint: env.HAVEN_COSMOS_ENDPOINT,
       key: env.HAVEN_COSMOS_KEY,
       database: env.HAVEN_COSMOS_DATABASE,
+      credential: env.HAVEN_COSMOS_CREDENTIAL,
+      token: env.HAVEN_COSMOS_TOKEN,
+      managedIdentityClientId: env.HAVEN_COSMOS_CLIENT_ID,
     },
     eventHubs: env.HAVEN_EVENTHUBS_CONNECTION
       ? {
@@ -181,4 +208,24 @@ export function loadConfig(env: Record<string, string | undefined>): HavenConfig
     throw new Error(`Invalid Haven configuration: ${fields}. ${z.prettifyError(parsed.error)}`);
   }
   return parsed.data;
+}
+
+/**
+ * The storage settings: the account URL (by identity) or the connection string, never both
+ * (`AzureWebJobsStorage` stands in for a missing connection string only without a URL).
+ */
+function storageOf(env: Record<string, string | undefined>): unknown {
+  const url = env.HAVEN_STORAGE_ACCOUNT_URL;
+  if (url && env.HAVEN_STORAGE_CONNECTION)
+    throw new Error(
+      'Invalid Haven configuration: storage. Set HAVEN_STORAGE_CONNECTION or HAVEN_STORAGE_ACCOUNT_URL, not both.',
+    );
+  if (!url) return { connection: env.HAVEN_STORAGE_CONNECTION ?? env.AzureWebJobsStorage };
+  return {
+    accountUrl: url,
+    credential: env.HAVEN_STORAGE_CREDENTIAL,
+    token: env.HAVEN_STORAGE_TOKEN,
+    caCert: env.HAVEN_STORAGE_CA_CERT,
+    managedIdentityClientId: env.HAVEN_STORAGE_CLIENT_ID,
+  };
 }

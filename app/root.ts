@@ -100,7 +100,7 @@ export function createRoot(config: HavenConfig, opts: RootOptions = {}): Root {
 
   const probes: HealthProbe[] = [
     cosmosProbe(documents),
-    storageProbe(config.storageConnection),
+    storageProbe(config.storage),
     ...(config.eventHubs
       ? [eventHubsProbe(config.eventHubs.connection, config.eventHubs.hub)]
       : []),
@@ -110,7 +110,7 @@ export function createRoot(config: HavenConfig, opts: RootOptions = {}): Root {
     clock,
     keyWrapper: keyWrapperOf(config),
     ingest: new SasIngestCredentialIssuer({
-      storageConnection: config.storageConnection,
+      storage: config.storage,
       eventHubs: config.eventHubs,
       clock,
     }),
@@ -119,7 +119,7 @@ export function createRoot(config: HavenConfig, opts: RootOptions = {}): Root {
   });
 
   const replication = createReplication({
-    blobs: new AzureBlobStore(config.storageConnection),
+    blobs: new AzureBlobStore(config.storage),
     // Azure: Event Grid raises blob-created itself; locally the host is nudged.
     events: config.hostNudge
       ? new HostNudgeBlobEvents(config.hostNudge.url, config.hostNudge.key)

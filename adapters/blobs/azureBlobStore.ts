@@ -2,8 +2,6 @@ import {
   BlobSASPermissions,
   BlobServiceClient,
   RestError,
-  StorageSharedKeyCredential,
-  generateBlobSASQueryParameters,
   type ContainerClient,
 } from '@azure/storage-blob';
 import { conflict, HavenError, notFound, transient } from '../../core/errors';
@@ -11,19 +9,25 @@ import type {
   BlobListItem,
   BlobProps,
   BlobStore,
+  HeadRead,
   StoredBlob,
 } from '../../core/replication/blobPorts';
+import { BlobSasSigner, blobServiceOf, type StorageAccess } from './storageAccess';
 
 /** Blob port over `@azure/storage-blob` (Azure Storage and Azurite). */
 export class AzureBlobStore implements BlobStore {
   private readonly svc: BlobServiceClient;
-  private readonly sharedKey?: StorageSharedKeyCredential;
+  private readonly sas: BlobSasSigner;
   private readonly ensured = new Set<string>();
 
-  constructor(connectionString: string) {
+  /** `access`: a connection string (account key) or an account URL and a token credential. */
+  constructor(
+    access: StorageAccess | string,
+    private readonly clock: () => number = Date.now,
+  ) {
     // Few, short retries: a trigger that fails is retried by the host anyway, and a hanging
     // call holds the replica lease.
-    this.svc = BlobServiceClient.fromConnectionString(connectionString, {
+    this.svc = blobServiceOf(access, {
       retryOptions: {
         maxTries: 3,
         retryDelayInMs: 200,
@@ -31,8 +35,7 @@ export class AzureBlobStore implements BlobStore {
         tryTimeoutInMs: 60_000,
       },
     });
-    if (this.svc.credential instanceof StorageSharedKeyCredential)
-      this.sharedKey = this.svc.credential;
+    this.sas = new BlobSasSigner(this.svc, this.clock);
   }
 
   private c(container: string): ContainerClient {
@@ -114,6 +117,32 @@ export class AzureBlobStore implements BlobStore {
       }),
     );
     return out;
+  }
+
+  async readHead(container: string, name: string, length: number): Promise<HeadRead | undefined> {
+    const blob = this.c(container).getBlobClient(name);
+    try {
+      // One ranged GET: its Content-Range carries the blob's size, and the ETag and type come
+      // with it. The body is one stream (ranged reads in parallel would be a request each).
+      const r = await call(() => blob.download(0, length));
+      const chunks: Buffer[] = [];
+      for await (const chunk of r.readableStreamBody as AsyncIterable<Buffer>) chunks.push(chunk);
+      const total = /\/(\d+)$/.exec(r.contentRange ?? '')?.[1];
+      return {
+        data: Buffer.concat(chunks),
+        size: total !== undefined ? Number(total) : (r.contentLength ?? 0),
+        etag: r.etag ?? '',
+        kind: r.blobType === 'PageBlob' ? 'page' : r.blobType === 'AppendBlob' ? 'append' : 'block',
+      };
+    } catch (e) {
+      if (isStatus(e, 404)) return undefined;
+      // A range from 0 of an empty blob is "unsatisfiable": the blob is there and holds nothing.
+      if (isStatus(e, 416)) {
+        const p = await this.getProperties(container, name);
+        return p ? { data: Buffer.alloc(0), size: p.size, etag: p.etag, kind: p.kind } : undefined;
+      }
+      throw e;
+    }
   }
 
   async createSnapshot(
@@ -369,21 +398,18 @@ export class AzureBlobStore implements BlobStore {
     ttlSec: number,
     snapshot?: string,
   ): Promise<string> {
-    if (!this.sharedKey)
-      throw new HavenError('internal', 'read URLs need a shared-key storage connection');
     const blob = this.c(container).getBlobClient(name);
-    const now = Date.now();
-    const sas = generateBlobSASQueryParameters(
-      {
-        containerName: container,
-        blobName: name,
-        snapshotTime: snapshot,
-        permissions: BlobSASPermissions.parse('r'),
-        startsOn: new Date(now - 5 * 60_000), // clock skew
-        expiresOn: new Date(now + ttlSec * 1000),
-      },
-      this.sharedKey,
-    ).toString();
+    const now = this.clock();
+    // Read only, this blob (or snapshot) only: signed with the account key or, by identity,
+    // with a user-delegation key.
+    const sas = await this.sas.sign({
+      containerName: container,
+      blobName: name,
+      snapshotTime: snapshot,
+      permissions: BlobSASPermissions.parse('r'),
+      startsOn: new Date(now - 5 * 60_000), // clock skew
+      expiresOn: new Date(now + ttlSec * 1000),
+    });
     const base = snapshot ? blob.withSnapshot(snapshot).url : blob.url;
     return `${base}${base.includes('?') ? '&' : '?'}${sas}`;
   }

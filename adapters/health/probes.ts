@@ -1,19 +1,21 @@
-import { BlobServiceClient } from '@azure/storage-blob';
 import { EventHubProducerClient } from '@azure/event-hubs';
 import type { HealthProbe } from '../../core/controlPlane/health';
 import type { DocumentStore } from '../../core/documents/ports';
+import { blobServiceOf, type StorageAccess } from '../blobs/storageAccess';
 
 /** Dependency probes for GET /api/health (each one cheap round trip). */
 export function cosmosProbe(documents: DocumentStore): HealthProbe {
   return { name: 'cosmos', check: () => documents.ping() };
 }
 
-export function storageProbe(connection: string): HealthProbe {
-  const client = BlobServiceClient.fromConnectionString(connection);
+export function storageProbe(access: StorageAccess | string): HealthProbe {
+  const client = blobServiceOf(access);
   return {
     name: 'storage',
     check: async () => {
-      await client.getProperties();
+      // One page of one container: the service properties need a management role the app's
+      // identity has not (Storage Blob Data Owner covers listing containers).
+      await client.listContainers().byPage({ maxPageSize: 1 }).next();
     },
   };
 }

@@ -1,18 +1,14 @@
 import { createHmac } from 'node:crypto';
-import {
-  BlobServiceClient,
-  ContainerSASPermissions,
-  SASProtocol,
-  StorageSharedKeyCredential,
-  generateBlobSASQueryParameters,
-} from '@azure/storage-blob';
+import { ContainerSASPermissions, SASProtocol, type BlobServiceClient } from '@azure/storage-blob';
 import { incomingContainerOf } from '../../core/batch';
 import { transient } from '../../core/errors';
 import type { IngestCredentialIssuer, IngestCredentials } from '../../core/controlPlane/ingest';
-import { eventHubsFacts, storageAccountFacts } from './connectionStrings';
+import { BlobSasSigner, blobServiceOf, type StorageAccess } from '../blobs/storageAccess';
+import { eventHubsFacts } from './connectionStrings';
 
 export interface SasIssuerOptions {
-  storageConnection: string;
+  /** A connection string (account key) or an account URL and a token credential. */
+  storage: StorageAccess | string;
   /** `signingConnection` (a Send-only rule) signs the tokens when set, else `connection`. */
   eventHubs?: { connection: string; hub: string; signingConnection?: string };
   clock?: () => number;
@@ -43,17 +39,22 @@ export function eventHubsSasToken(
  * (`in-<machineId>`) and gets a container SAS on it with create+write only, for 15 minutes: it
  * can create blobs there and nowhere else, and read none. The ingest function also accepts a
  * claim check only under the publisher's own container and name prefix, and only bytes that
- * authenticate under that machine's data key.
+ * authenticate under that machine's data key. With the account key the SAS is a service SAS;
+ * by identity it is a user-delegation SAS with the same scope, rights and expiry.
  */
 export class SasIngestCredentialIssuer implements IngestCredentialIssuer {
   private readonly clock: () => number;
   private readonly ttl: number;
   /** Containers known to exist (created once per machine per process). */
   private readonly containers = new Map<string, Promise<unknown>>();
+  private readonly svc: BlobServiceClient;
+  private readonly signer: BlobSasSigner;
 
   constructor(private readonly opts: SasIssuerOptions) {
     this.clock = opts.clock ?? Date.now;
     this.ttl = opts.ttlSeconds ?? 15 * 60;
+    this.svc = blobServiceOf(opts.storage);
+    this.signer = new BlobSasSigner(this.svc, this.clock);
   }
 
   async issue(machineId: string): Promise<IngestCredentials> {
@@ -63,8 +64,7 @@ export class SasIngestCredentialIssuer implements IngestCredentialIssuer {
     if (!this.opts.eventHubs || !eh) {
       throw transient('Event Hubs is not configured (HAVEN_EVENTHUBS_CONNECTION with a SAS key).');
     }
-    const storage = storageAccountFacts(this.opts.storageConnection);
-    if (!storage) throw transient('The storage connection has no account key to sign a SAS with.');
+    const blobEndpoint = this.svc.url.replace(/\/+$/, '');
 
     const now = this.clock();
     const expirySeconds = Math.floor(now / 1000) + this.ttl;
@@ -72,23 +72,17 @@ export class SasIngestCredentialIssuer implements IngestCredentialIssuer {
     const hub = this.opts.eventHubs.hub;
     const resourceUri = `sb://${eh.host}/${hub}/publishers/${machineId}`;
 
-    const credential = new StorageSharedKeyCredential(storage.accountName, storage.accountKey);
     const container = incomingContainerOf(machineId);
-    await this.ensureContainer(storage.blobEndpoint, credential, container);
+    await this.ensureContainer(container);
     const permissions = ContainerSASPermissions.parse('cw').toString();
-    const sas = generateBlobSASQueryParameters(
-      {
-        containerName: container,
-        permissions: ContainerSASPermissions.parse(permissions),
-        // A little slack for clock skew between agent and storage.
-        startsOn: new Date(now - 5 * 60 * 1000),
-        expiresOn: expiresAt,
-        protocol: storage.blobEndpoint.startsWith('https')
-          ? SASProtocol.Https
-          : SASProtocol.HttpsAndHttp,
-      },
-      credential,
-    ).toString();
+    const sas = await this.signer.sign({
+      containerName: container,
+      permissions: ContainerSASPermissions.parse(permissions),
+      // A little slack for clock skew between agent and storage.
+      startsOn: new Date(now - 5 * 60 * 1000),
+      expiresOn: expiresAt,
+      protocol: blobEndpoint.startsWith('https') ? SASProtocol.Https : SASProtocol.HttpsAndHttp,
+    });
 
     return {
       eventHubs: {
@@ -101,7 +95,7 @@ export class SasIngestCredentialIssuer implements IngestCredentialIssuer {
         ...(eh.useDevelopmentEmulator ? { useDevelopmentEmulator: true } : {}),
       },
       blob: {
-        containerUrl: `${storage.blobEndpoint}/${container}`,
+        containerUrl: `${blobEndpoint}/${container}`,
         container,
         prefix: `${machineId}/`,
         sas,
@@ -112,14 +106,10 @@ export class SasIngestCredentialIssuer implements IngestCredentialIssuer {
   }
 
   /** The agent cannot create the container with its SAS; make sure it exists (once per process). */
-  private ensureContainer(
-    blobEndpoint: string,
-    credential: StorageSharedKeyCredential,
-    container: string,
-  ): Promise<unknown> {
+  private ensureContainer(container: string): Promise<unknown> {
     let ready = this.containers.get(container);
     if (!ready) {
-      ready = new BlobServiceClient(blobEndpoint, credential)
+      ready = this.svc
         .getContainerClient(container)
         .createIfNotExists()
         .catch((e: unknown) => {

@@ -53,7 +53,7 @@ describe(
     it('sends small envelopes inline and large ones as claim checks, with the issued SAS', async () => {
       const storageConnection = inject('storageConnection');
       const issuer = new SasIngestCredentialIssuer({
-        storageConnection,
+        storage: storageConnection,
         eventHubs: { connection: emu.connectionString('root'), hub: HUB },
       });
       const sink = new EventHubsSink(machineId, () => issuer.issue(machineId));

@@ -19,7 +19,7 @@ export const EH_CONNECTION =
 export function testRoot(overrides: Partial<HavenConfig> = {}, clock?: () => number): Root {
   const { cosmosEndpoint, cosmosKey, storageConnection } = sharedStack();
   const config = configSchema.parse({
-    storageConnection,
+    storage: { connection: storageConnection },
     cosmos: { endpoint: cosmosEndpoint, key: cosmosKey, database: uniqueName('cp') },
     eventHubs: { connection: EH_CONNECTION },
     kek: randomBytes(32).toString('base64'),

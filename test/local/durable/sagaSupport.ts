@@ -44,7 +44,7 @@ export async function sagaEnv(extra: Record<string, string> = {}): Promise<SagaE
   };
   const root = createRoot(
     configSchema.parse({
-      storageConnection,
+      storage: { connection: storageConnection },
       cosmos: {
         endpoint: cosmosEndpoint,
         key: cosmosKey,

@@ -1,0 +1,109 @@
+import { isTokenCredential } from '@azure/core-auth';
+import { createDefaultHttpClient, type HttpClient } from '@azure/core-rest-pipeline';
+import {
+  BlobServiceClient,
+  StorageSharedKeyCredential,
+  generateBlobSASQueryParameters,
+  newPipeline,
+  type BlobSASSignatureValues,
+  type StoragePipelineOptions,
+  type UserDelegationKey,
+} from '@azure/storage-blob';
+import { HavenError, transient } from '../../core/errors';
+import { pemText, tokenCredentialOf, type CredentialSettings } from '../identity/tokenCredential';
+
+/**
+ * How the app reaches its storage account: a connection string with the account key (the
+ * local stack's Azurite), or the account's blob URL and a token credential (Azure: the app's
+ * managed identity, so the account can refuse shared keys). With a token credential every SAS
+ * the app hands out is a user-delegation SAS.
+ */
+export type StorageAccess =
+  | { connection: string }
+  | (CredentialSettings & {
+      accountUrl: string;
+      /** PEM text or a path: the only CA trusted for the endpoint (a local HTTPS Azurite's). */
+      caCert?: string;
+    });
+
+/** The blob service client of the access; `options` tunes retries. */
+export function blobServiceOf(
+  access: StorageAccess | string,
+  options: StoragePipelineOptions = {},
+): BlobServiceClient {
+  if (typeof access === 'string' || 'connection' in access) {
+    const cs = typeof access === 'string' ? access : access.connection;
+    return BlobServiceClient.fromConnectionString(cs, options);
+  }
+  const credential = tokenCredentialOf(access, 'HAVEN_STORAGE_TOKEN');
+  const pipeline = newPipeline(credential, options);
+  const ca = pemText(access.caCert);
+  // The storage pipeline options have no TLS settings; the client the pipeline sends with
+  // does (a local endpoint's CA only: the system store is never widened).
+  if (ca) (pipeline as unknown as { _coreHttpClient: HttpClient })._coreHttpClient = withCa(ca);
+  return new BlobServiceClient(access.accountUrl.replace(/\/+$/, ''), pipeline);
+}
+
+function withCa(ca: string): HttpClient {
+  const inner = createDefaultHttpClient();
+  return {
+    sendRequest: (request) => {
+      request.tlsSettings = { ...request.tlsSettings, ca };
+      return inner.sendRequest(request);
+    },
+  };
+}
+
+/** A user-delegation key is valid for at most 7 days (Azure's limit). */
+const MAX_KEY_LIFETIME_MS = 7 * 24 * 3600_000;
+/** Keys are asked for a day at a time: one key request a day, not one per SAS. */
+const KEY_LIFETIME_MS = 24 * 3600_000;
+/** A key starts a little before it is asked for: SAS start times allow for clock skew. */
+const KEY_BACKDATE_MS = 10 * 60_000;
+
+/**
+ * Signs blob and container SAS for one account: with the account key when the client has
+ * one, else with a user-delegation key of the client's identity (asked once, reused while it
+ * covers the SAS asked for, renewed before it stops doing so).
+ */
+export class BlobSasSigner {
+  private key?: Promise<UserDelegationKey>;
+
+  constructor(
+    private readonly svc: BlobServiceClient,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  /** True when SAS are user-delegation SAS (the account key is not known). */
+  get delegated(): boolean {
+    return !(this.svc.credential instanceof StorageSharedKeyCredential);
+  }
+
+  async sign(values: BlobSASSignatureValues): Promise<string> {
+    const cred = this.svc.credential;
+    if (cred instanceof StorageSharedKeyCredential)
+      return generateBlobSASQueryParameters(values, cred).toString();
+    if (!isTokenCredential(cred))
+      throw transient('The storage connection has no account key or identity to sign a SAS with.');
+    if (!values.expiresOn) throw new HavenError('internal', 'a SAS needs an expiry');
+    const key = await this.keyCovering(values.expiresOn);
+    return generateBlobSASQueryParameters(values, key, this.svc.accountName).toString();
+  }
+
+  private async keyCovering(expiresOn: Date): Promise<UserDelegationKey> {
+    const now = this.clock();
+    if (expiresOn.getTime() > now + MAX_KEY_LIFETIME_MS - KEY_BACKDATE_MS)
+      throw new HavenError('internal', 'a user-delegation SAS lasts at most 7 days');
+    const cached = this.key && (await this.key.catch(() => undefined));
+    if (cached && cached.signedExpiresOn.getTime() >= expiresOn.getTime()) return cached;
+    const until = Math.max(now + KEY_LIFETIME_MS, expiresOn.getTime());
+    const asked = this.svc
+      .getUserDelegationKey(new Date(now - KEY_BACKDATE_MS), new Date(until))
+      .catch((e: unknown) => {
+        if (this.key === asked) this.key = undefined;
+        throw transient('Blob storage gave no user-delegation key.', e);
+      });
+    this.key = asked;
+    return asked;
+  }
+}
