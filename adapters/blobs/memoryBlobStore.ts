@@ -6,6 +6,7 @@ import {
   type BlobListItem,
   type BlobProps,
   type BlobStore,
+  type HeadRead,
   type StoredBlob,
 } from '../../core/replication/blobPorts';
 
@@ -120,6 +121,17 @@ export class MemoryBlobStore implements BlobStore {
     if (!data) throw new HavenError('not-found', 'snapshot not found', { status: 404 });
     if (offset + length > data.length) throw validation('range beyond end of blob');
     return Buffer.from(data.subarray(offset, offset + length));
+  }
+
+  async readHead(container: string, name: string, length: number): Promise<HeadRead | undefined> {
+    const b = this.box(container).get(name);
+    if (!b) return undefined;
+    return {
+      data: Buffer.from(b.data.subarray(0, Math.min(length, b.data.length))),
+      size: b.data.length,
+      etag: `"${b.etag}"`,
+      kind: b.kind,
+    };
   }
 
   async createSnapshot(container: string, name: string, metadata?: Record<string, string>) {

@@ -30,6 +30,15 @@ export interface BlobListItem {
   snapshot?: string;
 }
 
+/** The start of a blob, with what the same response says about the whole blob. */
+export interface HeadRead {
+  /** Bytes [0, min(length, size)). */
+  data: Buffer;
+  size: number;
+  etag: string;
+  kind: BlobProps['kind'];
+}
+
 export interface StoredBlob {
   data: Buffer;
   etag: string;
@@ -76,6 +85,12 @@ export interface BlobStore {
     snapshot?: string,
     ifMatch?: string,
   ): Promise<Buffer>;
+  /**
+   * One request for bytes [0, length) of a blob and its size, ETag and kind (a claim check is
+   * checked and read at once: a properties call first cost a request per batch, twice).
+   * `undefined` when the blob does not exist.
+   */
+  readHead(container: string, name: string, length: number): Promise<HeadRead | undefined>;
   createSnapshot(
     container: string,
     name: string,

@@ -72,8 +72,11 @@ function memoize<A extends string[], R>(
   };
 }
 
-/** Bytes of a claim-check upload read to find its header (~170 bytes per extent). */
-const HEADER_READ = 64 * 1024;
+/**
+ * Bytes of a claim-check upload read to find its header (~170 bytes per extent: the agent's
+ * batches have at most 1024 extents, so one read holds the header of each).
+ */
+const HEADER_READ = 256 * 1024;
 
 /** A refusal of the event: recorded, never retried. */
 class Rejection extends Error {
@@ -142,28 +145,26 @@ export async function ingestEvent(
         );
       }
       const { container: claimContainer, name: claimName } = claimLocation(r);
-      const props = await deps.blobs.getProperties(claimContainer, claimName);
-      if (!props) {
+      // One request: the blob's start with its size, kind and ETag.
+      const head = await deps.blobs.readHead(
+        claimContainer,
+        claimName,
+        Math.min(r.size, HEADER_READ),
+      );
+      if (!head) {
         if (await claimAlreadyTaken(deps, r))
           return { status: 'duplicate', stagingName: refName(r) };
         throw new Rejection('not-found', `Claim-check blob ${r.blob} does not exist.`);
       }
-      if (props.kind !== 'block' || props.size !== r.size) {
+      if (head.kind !== 'block' || head.size !== r.size) {
         throw new Rejection(
           'integrity',
-          `Claim-check blob ${r.blob} is a ${props.size}-byte ${props.kind} blob; its reference says a ${r.size}-byte block blob.`,
+          `Claim-check blob ${r.blob} is a ${head.size}-byte ${head.kind} blob; its reference says a ${r.size}-byte block blob.`,
         );
       }
       h = await check(async () => {
-        // One read holds the header of nearly every batch; a longer header takes a second.
-        let prefix = await deps.blobs.readRange(
-          claimContainer,
-          claimName,
-          0,
-          Math.min(r.size, HEADER_READ),
-          undefined,
-          props.etag,
-        );
+        // One read holds the header of every batch the agent makes; a longer one takes a second.
+        let prefix = head.data;
         const need = headerPrefixLength(prefix, r.size);
         if (need > prefix.length)
           prefix = await deps.blobs.readRange(
@@ -172,7 +173,7 @@ export async function ingestEvent(
             0,
             Math.min(r.size, need),
             undefined,
-            props.etag,
+            head.etag,
           );
         return peekHeaderPrefix(prefix, r.size);
       });

@@ -101,28 +101,22 @@ export async function readStaged(deps: ReplicationDeps, name: string): Promise<S
   }
   if (!pointer) return staged;
   const batch = payloadRef(pointer);
-  // Exactly the size ingest saw: a payload that grew or shrank since is refused, not read.
-  const props = await deps.blobs.getProperties(pointer.container, pointer.blob);
-  // A block blob (what a claim-check upload is), read at the ETag just seen: a payload replaced
-  // between the two calls is refused like a resized one.
-  const data =
-    props?.size === pointer.size && props.kind === 'block'
-      ? await deps.blobs
-          .readRange(pointer.container, pointer.blob, 0, pointer.size, undefined, props.etag)
-          .catch((e: unknown) => {
-            if (isHavenError(e) && (e.kind === 'not-found' || e.details?.status === 412))
-              return undefined;
-            throw e;
-          })
-      : undefined;
-  if (!data) {
+  // Exactly the size ingest saw, of a block blob (what a claim-check upload is): a payload that
+  // grew, shrank or changed kind since is refused. One request reads it and says what it is.
+  const head = await deps.blobs.readHead(pointer.container, pointer.blob, pointer.size);
+  if (
+    !head ||
+    head.size !== pointer.size ||
+    head.kind !== 'block' ||
+    head.data.length !== pointer.size
+  ) {
     const refused = new HavenError(
       'integrity',
-      `Staged batch ${name} points to ${pointer.container}/${pointer.blob}, which is ${props ? 'of another size' : 'gone'}.`,
+      `Staged batch ${name} points to ${pointer.container}/${pointer.blob}, which is ${head ? 'of another size' : 'gone'}.`,
     );
     return { ...staged, batch, refused };
   }
-  return { data, etag: staged.etag, metadata: staged.metadata, batch };
+  return { data: head.data, etag: staged.etag, metadata: staged.metadata, batch };
 }
 
 /** The envelope's payload first: a pointer left behind by a crash is dropped as a late duplicate. */

@@ -30,6 +30,22 @@ export function blobStoreContract(label: string, make: () => BlobStore): void {
       expect(err?.details?.status).toBe(412);
     });
 
+    it('reads the start of a blob with its size, kind and ETag in one call; a missing blob is undefined', async () => {
+      const { store, container } = await setup();
+      const data = randomBytes(10_000);
+      await store.putBlockBlob(container, 'claim', data);
+      const props = (await store.getProperties(container, 'claim'))!;
+      const head = (await store.readHead(container, 'claim', 4096))!;
+      expect(head.data.equals(data.subarray(0, 4096))).toBe(true);
+      expect(head).toMatchObject({ size: 10_000, kind: 'block', etag: props.etag });
+      const whole = (await store.readHead(container, 'claim', 64_000))!;
+      expect(whole.data.equals(data)).toBe(true); // shorter than asked: the blob is shorter
+      expect(whole.size).toBe(10_000);
+      await store.createPageBlob(container, 'p', 8192);
+      expect(await store.readHead(container, 'p', 512)).toMatchObject({ size: 8192, kind: 'page' });
+      expect(await store.readHead(container, 'missing', 512)).toBeUndefined();
+    });
+
     it('creates a zero-filled page blob once, writes, clears and reads ranges', async () => {
       const { store, container } = await setup();
       expect(await store.createPageBlob(container, 'd/a.vhd', 8192, { k: 'v' })).toBe('created');

@@ -44,6 +44,7 @@ describe('ingest', () => {
     const env = d.batch([data(0, 3 * MiB)]);
     const { claim, ref } = await uploadClaim(h, env);
     const read = vi.spyOn(h.blobs, 'readRange');
+    const head = vi.spyOn(h.blobs, 'readHead');
     const whole = vi.spyOn(h.blobs, 'readBlob');
     const put = vi.spyOn(h.blobs, 'putBlockBlobIfAbsent');
     const copy = vi.spyOn(h.blobs, 'copyBlockBlobIfAbsent');
@@ -51,8 +52,10 @@ describe('ingest', () => {
     expect(await ingestRef(h, ref)).toEqual({ status: 'staged', stagingName: name });
     // Into storage once (the agent's upload): ingest reads its header, copies nothing, uploads
     // nothing but a pointer small enough for the blob trigger to download for nothing.
-    const ingestRead = read.mock.calls.reduce((n, c) => n + c[3], 0);
-    expect(ingestRead).toBeLessThanOrEqual(64 * 1024); // a header read, not the 3 MiB payload
+    const ingestRead =
+      read.mock.calls.reduce((n, c) => n + c[3], 0) + head.mock.calls.reduce((n, c) => n + c[2], 0);
+    expect(ingestRead).toBeLessThanOrEqual(256 * 1024); // a header read, not the 3 MiB payload
+    expect(head.mock.calls.length + read.mock.calls.length).toBe(1); // one request, no HEAD
     expect(whole.mock.calls.filter((c) => c[0] === incomingContainerOf(m.machineId))).toEqual([]);
     expect(copy).not.toHaveBeenCalled();
     expect(put.mock.calls.map((c) => c[0])).toEqual([STAGING]);
@@ -62,11 +65,13 @@ describe('ingest', () => {
 
     // Out of storage once: hydrate reads the upload (exactly its size), applies it, deletes both.
     read.mockClear();
+    head.mockClear();
+    const props = vi.spyOn(h.blobs, 'getProperties');
     const staged = await readStaged(h.deps, name);
     expect(staged?.data.equals(env)).toBe(true);
-    expect(
-      read.mock.calls.filter((c) => c[0] === incomingContainerOf(m.machineId)).map((c) => c[3]),
-    ).toEqual([env.length]);
+    const incoming = (c: unknown[]) => c[0] === incomingContainerOf(m.machineId);
+    expect(head.mock.calls.filter(incoming).map((c) => c[2])).toEqual([env.length]);
+    expect([...read.mock.calls, ...props.mock.calls].filter(incoming)).toEqual([]);
     vi.restoreAllMocks();
     await hydrateStaged(h.deps, h.opts, name);
     expect(
