@@ -5,8 +5,14 @@ import type { Spool } from './spool';
 
 /** Extents per batch the agent writes (the format allows more; this keeps headers small). */
 const MAX_EXTENTS = 1024;
-/** Batches being sealed or appended at once (bounds memory: ≤ 4 MiB of data each). */
+/** Batches being sealed or appended at once (with the bytes bound below, bounds memory). */
 const MAX_IN_FLIGHT = 6;
+/** Plain data of the batches being sealed or appended at once. */
+const MAX_IN_FLIGHT_BYTES = 48 * 1024 * 1024;
+/** A batch never takes more than this share of the spool (a small spool must still fit one). */
+const SPOOL_SHARE = 8;
+/** Batches as large as the format allows cost the fewest requests; never below this though. */
+const MIN_BATCH_BYTES = 4 * 1024 * 1024;
 
 /** A batch handed to the encoder, on its way into the spool (in seq order). */
 interface InFlight {
@@ -37,7 +43,7 @@ export interface BatcherStats {
 
 /**
  * Turns change records into sealed batches in the spool. Per disk: extents accumulate in
- * offset order up to MAX_BATCH_BYTES of data; a record that goes backwards or overlaps
+ * offset order up to MAX_BATCH_BYTES of data (less with a small spool); a record that goes backwards or overlaps
  * starts the next batch (the order of writes is the order of seqs). A batch gets its seq
  * only when it is spooled. If the spool is full the batch is not taken: its ranges go
  * back to the source as dirty and the next bookmark waits until they were produced again.
@@ -53,6 +59,8 @@ export class Batcher {
   private inflight: InFlight[] = [];
   private chain: Promise<unknown> = Promise.resolve();
   readonly stats: BatcherStats = { batches: 0, plainBytes: 0, envelopeBytes: 0, droppedBatches: 0 };
+  /** Data bytes per batch: the format's limit, or less when the spool is small. */
+  private readonly maxBatchBytes: number;
 
   constructor(
     private readonly spool: Spool,
@@ -62,7 +70,10 @@ export class Batcher {
     /** Frees acknowledged space (the agent checkpoints the source so the spool can collect). */
     private readonly makeRoom?: () => Promise<void>,
     private readonly encoder: BatchEncoder = inlineEncoder,
-  ) {}
+  ) {
+    const share = Math.floor(spool.options.maxBytes / SPOOL_SHARE / 512) * 512;
+    this.maxBatchBytes = Math.min(MAX_BATCH_BYTES, Math.max(MIN_BATCH_BYTES, share));
+  }
 
   /** Handles one record; resolves a bookmark's spooled id or undefined. */
   async add(rec: ChangeRecord): Promise<{ bookmark?: string; dropped?: boolean }> {
@@ -108,14 +119,14 @@ export class Batcher {
     }
     const disk = this.disks.get(rec.diskId);
     if (!disk) return {};
-    // Split oversized writes so a batch never exceeds MAX_BATCH_BYTES of data.
+    // Split oversized writes so a batch never exceeds maxBatchBytes of data.
     const pieces: ExtentInput[] = [];
     if (rec.data) {
-      for (let o = 0; o < rec.data.length; o += MAX_BATCH_BYTES) {
+      for (let o = 0; o < rec.data.length; o += this.maxBatchBytes) {
         pieces.push({
           kind: 'data',
           offset: rec.offset + o,
-          data: rec.data.subarray(o, o + MAX_BATCH_BYTES),
+          data: rec.data.subarray(o, o + this.maxBatchBytes),
         });
       }
     } else {
@@ -128,7 +139,7 @@ export class Batcher {
       if (
         o &&
         (p.offset < o.end ||
-          o.dataBytes + dataLen > MAX_BATCH_BYTES ||
+          o.dataBytes + dataLen > this.maxBatchBytes ||
           o.extents.length >= MAX_EXTENTS)
       ) {
         await this.flush(disk);
@@ -274,10 +285,12 @@ export class Batcher {
     this.spooled.push({ key: `${d.id}/${d.generation}`, seq, maxPos: o.lastPos });
     this.stats.batches++;
     this.stats.plainBytes += o.dataBytes;
-    // Backpressure: at most MAX_IN_FLIGHT batches sealed or appended at once.
-    if (this.inflight.filter((x) => !x.settled).length >= MAX_IN_FLIGHT) {
-      const oldest = this.inflight.find((x) => !x.settled)!;
-      await oldest.done;
+    // Backpressure: at most MAX_IN_FLIGHT batches (MAX_IN_FLIGHT_BYTES) sealed or appended at once.
+    for (;;) {
+      const busy = this.inflight.filter((x) => !x.settled);
+      const bytes = busy.reduce((n, x) => n + x.bytes, 0);
+      if (busy.length < MAX_IN_FLIGHT && (busy.length < 2 || bytes < MAX_IN_FLIGHT_BYTES)) break;
+      await busy[0]!.done;
     }
   }
 }

@@ -23,6 +23,8 @@ import type { Spool, SpoolEntry } from './spool';
 const CLAIM_UPLOADS_IN_FLIGHT = 8;
 /** Spooled batches whose claim checks upload ahead, while earlier ones are being sent. */
 const PREPARE_AHEAD = 8;
+/** ... and their envelope bytes (batches go up to 16 MiB: bounds the memory they hold). */
+const PREPARE_AHEAD_BYTES = 48 * 1024 * 1024;
 
 export interface Outbound {
   entry: SpoolEntry;
@@ -237,7 +239,13 @@ export class Sender {
         );
         // The next ones start their uploads while these are sent and acknowledged.
         if (this.sink.prepare) {
-          const ahead = pending.slice(take.length, take.length + PREPARE_AHEAD);
+          const ahead: SpoolEntry[] = [];
+          let aheadBytes = 0;
+          for (const e of pending.slice(take.length, take.length + PREPARE_AHEAD)) {
+            if (ahead.length > 0 && aheadBytes + e.length > PREPARE_AHEAD_BYTES) break;
+            ahead.push(e);
+            aheadBytes += e.length;
+          }
           void Promise.all(
             ahead.map(async (entry) =>
               this.sink.prepare!({ entry, envelope: await this.spool.read(entry) }),

@@ -18,11 +18,14 @@ export const BATCH_ALIGN = 512;
 export const MAX_INLINE_EVENT_BYTES = 900 * 1024;
 
 /**
- * Largest sum of *plain* data-extent bytes in one batch: the hydrator writes a batch with
- * uploadPages calls of ≤ 4 MiB, so one staged batch is at most one page write per extent run.
- * Zero extents carry no bytes and are not counted (they become clearPages ranges).
+ * Largest sum of *plain* data-extent bytes in one batch. Every batch costs a fixed number of
+ * storage requests on its way (claim-check upload, ingest's header read, staging, hydrate's
+ * reads, the deletes), so an initial sync of large batches costs a fraction of the requests of
+ * small ones; a claim-check blob can be far larger than an Event Hubs event. The hydrator cuts
+ * the merged extents into page writes of ≤ 4 MiB. Zero extents carry no bytes and are not
+ * counted (they become clearPages ranges). Was 4 MiB: such batches are still accepted.
  */
-export const MAX_BATCH_BYTES = 4 * 1024 * 1024;
+export const MAX_BATCH_BYTES = 16 * 1024 * 1024;
 
 /** Extents per batch: bounds header size and per-batch work (a 4 KiB write journal fills ~1024). */
 export const MAX_EXTENTS_PER_BATCH = 4096;

@@ -1,4 +1,10 @@
-import { decodeBatch, envelopeDigest, stagingBlobName, type DecodedBatch } from '../batch';
+import {
+  MAX_BATCH_BYTES,
+  decodeBatch,
+  envelopeDigest,
+  stagingBlobName,
+  type DecodedBatch,
+} from '../batch';
 import { HavenError, isHavenError } from '../errors';
 import { cutPiece } from './cutPiece';
 import { stopDisk } from './incidents';
@@ -34,6 +40,9 @@ export interface GroupsOutcome {
   requests: ReplicaRequests;
   stopped?: string;
 }
+
+/** Decoded batch bytes a drain reads ahead (with `prefetch` as the bound in batches). */
+const PREFETCH_BYTES = 32 * 1024 * 1024;
 
 interface Fetched {
   staged?: Staged;
@@ -100,6 +109,9 @@ export async function applyStagedGroups(
   };
   const deletes: Promise<boolean>[] = [];
   let seq = start.doc.appliedSeq;
+  // Read ahead by bytes as well as batches: a batch holds up to 16 MiB. Until one is seen,
+  // assume the largest (this also spares a short drain most of its probes past the end).
+  let lastBytes = MAX_BATCH_BYTES;
   try {
     for (;;) {
       const group: Member[] = [];
@@ -107,7 +119,8 @@ export async function applyStagedGroups(
       let refused: { seq: number; error: HavenError } | undefined;
       for (;;) {
         const s = seq + group.length + 1;
-        for (let k = 1; k <= opts.prefetch; k++) void fetch(s + k);
+        const ahead = Math.min(opts.prefetch, Math.max(1, Math.floor(PREFETCH_BYTES / lastBytes)));
+        for (let k = 1; k <= ahead; k++) void fetch(s + k);
         const f = await fetch(s);
         prefetched.delete(s);
         if (!f.staged) break; // a gap or the end
@@ -127,6 +140,7 @@ export async function applyStagedGroups(
           decoded: b,
         });
         bytes += data;
+        if (data > 0) lastBytes = data; // a bookmark says nothing about the next batches
         if (b.header.bookmark) break;
         if (group.length >= opts.mergeBatches || bytes >= opts.mergeBytes) break;
       }
