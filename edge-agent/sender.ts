@@ -23,7 +23,7 @@ import type { Spool, SpoolEntry } from './spool';
 const CLAIM_UPLOADS_IN_FLIGHT = 8;
 /** Spooled batches whose claim checks upload ahead, while earlier ones are being sent. */
 const PREPARE_AHEAD = 8;
-/** ... and their envelope bytes (batches go up to 16 MiB: bounds the memory they hold). */
+/** ... and their envelope bytes (batches go up to 32 MiB: bounds the memory they hold). */
 const PREPARE_AHEAD_BYTES = 48 * 1024 * 1024;
 
 export interface Outbound {

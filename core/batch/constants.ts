@@ -25,7 +25,7 @@ export const MAX_INLINE_EVENT_BYTES = 900 * 1024;
  * the merged extents into page writes of ≤ 4 MiB. Zero extents carry no bytes and are not
  * counted (they become clearPages ranges). Was 4 MiB: such batches are still accepted.
  */
-export const MAX_BATCH_BYTES = 16 * 1024 * 1024;
+export const MAX_BATCH_BYTES = 32 * 1024 * 1024;
 
 /** Extents per batch: bounds header size and per-batch work (a 4 KiB write journal fills ~1024). */
 export const MAX_EXTENTS_PER_BATCH = 4096;

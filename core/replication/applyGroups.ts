@@ -109,7 +109,7 @@ export async function applyStagedGroups(
   };
   const deletes: Promise<boolean>[] = [];
   let seq = start.doc.appliedSeq;
-  // Read ahead by bytes as well as batches: a batch holds up to 16 MiB. Until one is seen,
+  // Read ahead by bytes as well as batches: a batch holds up to 32 MiB. Until one is seen,
   // assume the largest (this also spares a short drain most of its probes past the end).
   let lastBytes = MAX_BATCH_BYTES;
   try {
