@@ -4,32 +4,16 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_BATCH_BYTES, peekHeader } from '../../core/batch';
 import { Batcher } from '../../edge-agent/batcher';
-import type { AgentDisk, ChangeSource } from '../../edge-agent/changeSource';
 import { Spool } from '../../edge-agent/spool';
+import { fakeDisk, fakeSource } from './support/batcherFakes';
 import { tempDir } from './support/testData';
 
 const MiB = 1024 * 1024;
 
-const source = {
-  changes: async function* () {},
-  requestBookmark: async () => undefined,
-  committed: () => undefined,
-  invalidate: () => {
-    throw new Error('nothing may be handed back: the spool has room');
-  },
-  checkpoint: async () => undefined,
-  close: async () => undefined,
-} satisfies ChangeSource;
-
 /** Data bytes of each spooled batch after `total` bytes of contiguous 4 MiB writes (a scan's reads). */
 async function batchSizes(dir: string, spoolBytes: number, total = 40 * MiB): Promise<number[]> {
-  const disk: AgentDisk = {
-    id: 'd0',
-    path: '-',
-    sizeBytes: 64 * MiB,
-    sectorSize: 512,
-    generation: 1,
-  };
+  const disk = fakeDisk(64 * MiB);
+  const { source } = fakeSource();
   const spool = await Spool.open(dir, { maxBytes: spoolBytes });
   const key = randomBytes(32);
   const batcher = new Batcher(spool, source, new Map([[disk.id, disk]]), {

@@ -4,28 +4,12 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeBatch } from '../../core/batch';
 import { Batcher } from '../../edge-agent/batcher';
-import type { AgentDisk, ChangeSource } from '../../edge-agent/changeSource';
 import { EncodePool } from '../../edge-agent/encodePool';
 import { Spool } from '../../edge-agent/spool';
+import { fakeDisk, fakeSource } from './support/batcherFakes';
 import { tempDir } from './support/testData';
 
 const MiB = 1024 * 1024;
-
-/** The batcher's view of a source: what it was told (committed positions, handed-back ranges). */
-function fakeSource() {
-  const committed: number[] = [];
-  const source = {
-    changes: async function* () {},
-    requestBookmark: async () => undefined,
-    committed: (pos: number) => committed.push(pos),
-    invalidate: () => {
-      throw new Error('nothing may be handed back: the spool has room');
-    },
-    checkpoint: async () => undefined,
-    close: async () => undefined,
-  } satisfies ChangeSource;
-  return { source, committed };
-}
 
 describe('sealing batches on worker threads', { timeout: 120_000 }, () => {
   let dir: string;
@@ -40,13 +24,7 @@ describe('sealing batches on worker threads', { timeout: 120_000 }, () => {
   });
 
   it('batches sealed in parallel land in the spool in seq order and decode to exactly the writes', async () => {
-    const disk: AgentDisk = {
-      id: 'd0',
-      path: '-',
-      sizeBytes: 64 * MiB,
-      sectorSize: 512,
-      generation: 1,
-    };
+    const disk = fakeDisk(64 * MiB);
     const key = randomBytes(32);
     const spool = await Spool.open(path.join(dir, 'spool'), { maxBytes: 1024 * MiB });
     const { source, committed } = fakeSource();
