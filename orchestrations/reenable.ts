@@ -5,6 +5,8 @@ import {
   type ReplicaInput,
 } from './activities/enableProtectionActivities';
 import { FailbackEndActivity as E, type SeedDisk } from './activities/failbackEndActivities';
+import { DEFAULT_INITIAL_SYNC_TIMEOUT_MS, INITIAL_SYNC_COMPLETE } from './enableProtection';
+import { addMs } from './orchestrationTime';
 import { runRecoverySaga, type Gen, type RecoverySaga } from './recoverySaga';
 
 /**
@@ -17,12 +19,19 @@ import { runRecoverySaga, type Gen, type RecoverySaga } from './recoverySaga';
  * seed snapshots are deleted and the old failover's records are closed.
  *
  * Before the switch, a failure deletes the seeded replicas and returns to `failed-back`; after
- * it, the disks replicate and the saga only waits (a slow first point is not a failure).
+ * it, the disks replicate and the saga only waits (a slow first point is not a failure: the
+ * item is marked stalled and an alert raised, and it becomes `protected` when the point comes).
  */
 export const REENABLE = 'reenable';
 
-/** How long re-enable waits for the first point of every disk. */
-const FIRST_POINT_WAIT_MS = 24 * 3600_000;
+/**
+ * Without a first point this long, the item is `initial-sync-stalled` and an alert is raised,
+ * as for an initial sync (orchestrations/enableProtection.ts); the saga keeps waiting, since
+ * the disks already replicate into the seeded generations and nothing is left to undo.
+ */
+const STALL_AFTER_MS = DEFAULT_INITIAL_SYNC_TIMEOUT_MS;
+/** The longest pause between two checks: only a lost first-point signal waits that long. */
+const MAX_CHECK_INTERVAL_MS = 10 * 60_000;
 
 export const reenableOrchestrator: OrchestrationHandler = function* (ctx: OrchestrationContext) {
   return yield* runRecoverySaga<RecoveryJobInput>(
@@ -90,21 +99,51 @@ function* seedOne(
   return (yield s.call(E.seed, { ...d, machineId })) as { bytesWritten: number; digest: string };
 }
 
-/** Until every disk's seeded generation has a point; the bytes each disk's agent sent by then. */
+/**
+ * Until every disk's seeded generation has a point; the bytes each disk's agent sent by then.
+ * Woken by the first-point signal hydrate raises for the job holding the item
+ * (functions/replication/protectionSignals.ts), or at the latest after a pause that doubles up
+ * to MAX_CHECK_INTERVAL_MS (keeps the history short over a long wait).
+ */
 function* waitFirstPoint(
   s: RecoverySaga,
   machineId: string,
   disks: SeedDisk[],
 ): Gen<Record<string, number>> {
-  const deadline = s.now().getTime() + FIRST_POINT_WAIT_MS;
+  const stallAt = s.now().getTime() + STALL_AFTER_MS;
+  let stalled = false;
+  let pause = Math.max(s.facts.pollMs, 1000);
   for (;;) {
     const st = (yield s.call(E.settle, { machineId, jobId: s.jobId, disks })) as {
       done: boolean;
       bytesApplied?: Record<string, number>;
     };
     if (st.done) return st.bytesApplied ?? {};
-    if (s.now().getTime() >= deadline)
-      throw new Error('The site agent sent no recovery point of the seeded generations in time.');
-    yield* s.sleep(Math.max(s.facts.pollMs, 1000));
+    if (!stalled && s.now().getTime() >= stallAt) {
+      stalled = true;
+      yield s.call(P.raiseAlert, {
+        machineId,
+        jobId: s.jobId,
+        kind: 'initial-sync-stalled',
+        message: `Re-enable of machine '${machineId}': no recovery point of the seeded generations within ${Math.round(STALL_AFTER_MS / 1000)} s.`,
+        at: s.now().toISOString(),
+      });
+      yield s.call(P.setState, {
+        machineId,
+        jobId: s.jobId,
+        to: 'initial-sync-stalled',
+        from: ['initial-sync'],
+      });
+    }
+    yield* signalOrPause(s, pause);
+    pause = Math.min(pause * 2, MAX_CHECK_INTERVAL_MS);
   }
+}
+
+function* signalOrPause(s: RecoverySaga, ms: number): Gen<void> {
+  const signal = s.ctx.df.waitForExternalEvent(INITIAL_SYNC_COMPLETE);
+  // A signal buffered before the wait completes the task at once (Task.any would not see it).
+  if (signal.isCompleted) return;
+  const timer = s.ctx.df.createTimer(addMs(s.now(), ms));
+  if ((yield s.ctx.df.Task.any([signal, timer])) === signal) timer.cancel();
 }

@@ -190,6 +190,7 @@ async function settle(i: {
     bytesApplied[x.diskId] = gen?.doc.bytesApplied ?? 0;
   }
   if (pending.length) return { done: false, pending, bytesApplied };
+  await moveIf(d, i, 'initial-sync-stalled', 'initial-sync', 're-enable: the first point came');
   await moveIf(
     d,
     i,

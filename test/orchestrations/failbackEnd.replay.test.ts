@@ -122,6 +122,31 @@ describe('the end of the way back, replayed by the real SDK', () => {
     expect(named(calls, E.release)).toEqual([]);
   });
 
+  it('re-enable without a first point for a day: alert and stalled, checks spaced out, protected when the point comes', async () => {
+    const { r, calls } = await runRecovery(
+      reenableOrchestrator,
+      REENABLE,
+      recoveryInput('reenable'),
+      happyTarget({
+        [E.plan]: () => seeds,
+        [E.seed]: () => ({ bytesWritten: 1, digest: 'a' }),
+        // The point comes only after the stall was recorded.
+        [E.settle]: (_c, all) =>
+          named(all, P.setState).length
+            ? { done: true, pending: [], bytesApplied: { sda: 7 } }
+            : { done: false, pending: ['sda'] },
+      }),
+      JOB,
+    );
+    expect(r.outcome.kind).toBe('completed');
+    expect(named(calls, P.raiseAlert).map((c) => c.input.kind)).toEqual(['initial-sync-stalled']);
+    expect(named(calls, P.setState).map((c) => c.input.to)).toEqual(['initial-sync-stalled']);
+    // A day of waiting in a bounded history: the pause between checks grows to 10 min.
+    expect(named(calls, E.settle).length).toBeLessThan(200);
+    expect(lastJob(calls)).toMatchObject({ state: 'succeeded' });
+    expect(named(calls, E.release)).toEqual([]);
+  });
+
   it('re-enable failing to seed deletes what it seeded and returns to failed-back; the disks never switch', async () => {
     const { r, calls } = await runRecovery(
       reenableOrchestrator,
