@@ -5,8 +5,10 @@ import { BlockBlobClient } from '@azure/storage-blob';
 import {
   BATCH_CONTENT_TYPE,
   CLAIM_CONTENT_TYPE,
+  MAX_INLINE_DATA_BYTES,
   MAX_INLINE_EVENT_BYTES,
   claimBlobPath,
+  dataBytes,
   envelopeDigest,
   makeBatchRef,
   peekHeader,
@@ -111,7 +113,9 @@ export class EventHubsSink implements BatchSink {
     const header = peekHeader(envelope);
     let body: Buffer = envelope;
     let contentType = BATCH_CONTENT_TYPE;
-    if (envelope.length > MAX_INLINE_EVENT_BYTES) {
+    const plain = dataBytes(header);
+    // Ingest refuses an inline batch of more data than it decodes at once (however well it compressed).
+    if (envelope.length > MAX_INLINE_EVENT_BYTES || plain > MAX_INLINE_DATA_BYTES) {
       const blobPath = claimBlobPath(header);
       const url = `${creds.blob.containerUrl.replace(/\/+$/, '')}/${blobPath}?${creds.blob.sas.replace(/^\?/, '')}`;
       await new BlockBlobClient(url).uploadData(envelope, {

@@ -27,6 +27,13 @@ export const MAX_INLINE_EVENT_BYTES = 900 * 1024;
  */
 export const MAX_BATCH_BYTES = 32 * 1024 * 1024;
 
+/**
+ * Largest sum of plain data-extent bytes of a batch that rides inline in an event. Ingest
+ * decodes inline batches (several at once) to verify them; a highly compressible batch of
+ * MAX_BATCH_BYTES could fit an event, so larger ones go as claim checks, which hydrate decodes.
+ */
+export const MAX_INLINE_DATA_BYTES = 4 * 1024 * 1024;
+
 /** Extents per batch: bounds header size and per-batch work (a 4 KiB write journal fills ~1024). */
 export const MAX_EXTENTS_PER_BATCH = 4096;
 

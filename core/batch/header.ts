@@ -141,6 +141,11 @@ export function peekHeaderPrefix(prefix: Uint8Array, envelopeLength: number): Ba
   );
 }
 
+/** Plain bytes of a batch's data extents (what MAX_BATCH_BYTES and MAX_INLINE_DATA_BYTES bound). */
+export function dataBytes(header: Pick<BatchHeader, 'extents'>): number {
+  return header.extents.reduce((n, e) => n + (e.kind === 'data' ? e.length : 0), 0);
+}
+
 export function ciphertextLength(header: BatchHeader): number {
   let n = 0;
   for (const e of header.extents) n += e.encodedLength;

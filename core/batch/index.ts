@@ -10,6 +10,7 @@ export {
   splitEnvelope,
   validateHeader,
   ciphertextLength,
+  dataBytes,
 } from './header';
 export {
   type BatchRef,

@@ -1,5 +1,6 @@
 import {
   MAX_BATCH_BYTES,
+  dataBytes,
   decodeBatch,
   envelopeDigest,
   stagingBlobName,
@@ -130,7 +131,7 @@ export async function applyStagedGroups(
           break;
         }
         const b = f.batch!;
-        const data = b.extents.reduce((n, e) => n + (e.kind === 'data' ? e.length : 0), 0);
+        const data = dataBytes(b.header);
         group.push({
           seq: s,
           digest: f.digest!,

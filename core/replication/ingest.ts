@@ -1,5 +1,7 @@
 import {
+  MAX_INLINE_DATA_BYTES,
   claimLocation,
+  dataBytes,
   decodeBatch,
   envelopeDigest,
   isEnvelope,
@@ -135,6 +137,12 @@ export async function ingestEvent(
     if (isEnvelope(ev.body)) {
       envelope = ev.body;
       h = await check(() => peekHeader(envelope!));
+      const plain = dataBytes(h);
+      if (plain > MAX_INLINE_DATA_BYTES)
+        throw new Rejection(
+          'too-large',
+          `Inline batch ${h.diskId} #${h.seq} carries ${plain} bytes of data; over ${MAX_INLINE_DATA_BYTES} it must be a claim check.`,
+        );
     } else {
       const r = await check(() => parseBatchRef(ev.body));
       ref = r;

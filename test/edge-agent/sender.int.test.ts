@@ -12,6 +12,7 @@ import { SasIngestCredentialIssuer } from '../../adapters/ingestCredentials/sasI
 import {
   BATCH_CONTENT_TYPE,
   CLAIM_CONTENT_TYPE,
+  MAX_INLINE_DATA_BYTES,
   MAX_INLINE_EVENT_BYTES,
   encodeBatch,
   parseBatchRef,
@@ -70,6 +71,19 @@ describe(
         key,
       );
       expect(big.length).toBeGreaterThan(MAX_INLINE_EVENT_BYTES);
+      // Small once compressed, but more data than ingest decodes inline: a claim check too.
+      const packed = encodeBatch(
+        { ...base, seq: 3 },
+        [
+          {
+            kind: 'data',
+            offset: 8 * 2 ** 20,
+            data: Buffer.alloc(MAX_INLINE_DATA_BYTES + 4096, 7),
+          },
+        ],
+        key,
+      );
+      expect(packed.length).toBeLessThan(MAX_INLINE_EVENT_BYTES);
       const entry = (seq: number, length: number) => ({
         diskId: 'd1',
         generation: 1,
@@ -81,6 +95,7 @@ describe(
       await sink.send([
         { entry: entry(1, small.length), envelope: small },
         { entry: entry(2, big.length), envelope: big },
+        { entry: entry(3, packed.length), envelope: packed },
       ]);
       await sink.close();
 
@@ -91,7 +106,7 @@ describe(
           {
             processEvents: async (events) => {
               got.push(...events);
-              if (got.length >= 2) void sub.close().then(resolve);
+              if (got.length >= 3) void sub.close().then(resolve);
             },
             processError: async (e) => reject(e),
           },
@@ -103,8 +118,8 @@ describe(
         );
       });
       await consumer.close();
-      expect(got).toHaveLength(2);
-      const [a, b] = got.sort((x, y) => Number(x.properties?.seq) - Number(y.properties?.seq));
+      expect(got).toHaveLength(3);
+      const [a, b, c] = got.sort((x, y) => Number(x.properties?.seq) - Number(y.properties?.seq));
       expect(a!.partitionKey).toBe(machineId);
       expect(a!.contentType).toBe(BATCH_CONTENT_TYPE);
       expect(Buffer.from(a!.body as Uint8Array).equals(small)).toBe(true);
@@ -119,6 +134,8 @@ describe(
         .getBlobClient(name)
         .downloadToBuffer();
       expect(() => verifyClaimedEnvelope(ref, blob, peekHeader(blob))).not.toThrow();
+      expect(c!.contentType).toBe(CLAIM_CONTENT_TYPE);
+      expect(parseBatchRef(Buffer.from(c!.body as Uint8Array)).size).toBe(packed.length);
     });
   },
 );

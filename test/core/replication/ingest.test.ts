@@ -126,6 +126,21 @@ describe('ingest', () => {
     }
   });
 
+  it('refuses an inline batch of more than 4 MiB of data (it must come as a claim check, which ingest does not decode) and takes it as one', async () => {
+    const h = await harness();
+    const m = h.addMachine({ d0: 8 * MiB });
+    const d = m.disks[0]!;
+    const env = d.batch([data(0, 4 * MiB + 512)]);
+    const r = await ingestEvent(h.deps, h.opts, { body: env, partitionKey: m.machineId });
+    expect(r).toMatchObject({ status: 'rejected', kind: 'too-large' });
+    expect(await stagedCount(h, m.machineId)).toBe(0);
+    const { ref } = await uploadClaim(h, env);
+    expect((await ingestRef(h, ref)).status).toBe('staged');
+    await hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, 'd0', 1, 1));
+    const replica = replicaBlobName(m.machineId, 'd0', 1);
+    expect((await h.blobs.readRange(REPLICAS, replica, 0, d.size)).equals(d.image)).toBe(true);
+  });
+
   it('refuses a claim check whose blob is truncated, foreign or missing; a lying digest is caught by hydrate', async () => {
     const h = await harness();
     const m = h.addMachine({ d0: 8 * MiB });
