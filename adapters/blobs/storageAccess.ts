@@ -54,6 +54,11 @@ function withCa(ca: string): HttpClient {
   };
 }
 
+/**
+ * The user-delegation SAS format signed: the newest the local stand-in (Azurite 3.35) checks;
+ * Azure takes it too, and nothing of later formats (signed request headers) is used.
+ */
+const UDK_SAS_VERSION = '2025-07-05';
 /** A user-delegation key is valid for at most 7 days (Azure's limit). */
 const MAX_KEY_LIFETIME_MS = 7 * 24 * 3600_000;
 /** Keys are asked for a day at a time: one key request a day, not one per SAS. */
@@ -87,7 +92,11 @@ export class BlobSasSigner {
       throw transient('The storage connection has no account key or identity to sign a SAS with.');
     if (!values.expiresOn) throw new HavenError('internal', 'a SAS needs an expiry');
     const key = await this.keyCovering(values.expiresOn);
-    return generateBlobSASQueryParameters(values, key, this.svc.accountName).toString();
+    return generateBlobSASQueryParameters(
+      { version: UDK_SAS_VERSION, ...values },
+      key,
+      this.svc.accountName,
+    ).toString();
   }
 
   private async keyCovering(expiresOn: Date): Promise<UserDelegationKey> {

@@ -12,6 +12,11 @@ export interface AzuriteOptions {
   blobPort?: number;
   queuePort?: number;
   tablePort?: number;
+  /**
+   * HTTPS with this certificate (PEM paths) and Entra ID bearer tokens accepted (`--oauth
+   * basic`: issuer, audience and lifetime checked, not the signature): the identity path.
+   */
+  oauth?: { cert: string; key: string };
 }
 
 export interface RunningAzurite {
@@ -58,6 +63,7 @@ export async function startAzurite(opts: AzuriteOptions = {}): Promise<RunningAz
     '--tablePort',
     String(opts.tablePort ?? 0),
   ];
+  if (opts.oauth) args.push('--oauth', 'basic', '--cert', opts.oauth.cert, '--key', opts.oauth.key);
   if (opts.location) {
     mkdirSync(opts.location, { recursive: true });
     args.push('--location', opts.location);
