@@ -40,6 +40,7 @@ export const configSchema = z.object({
       credential: z.enum(['managed-identity', 'default', 'static-token']).optional(),
       token: z.string().min(1).optional(),
       managedIdentityClientId: z.string().min(1).optional(),
+      caCert: z.string().min(1).optional(),
     })
     .refine(
       (c) => !(c.key && c.credential),
@@ -148,6 +149,7 @@ export function loadConfig(env: Record<string, string | undefined>): HavenConfig
       credential: env.HAVEN_COSMOS_CREDENTIAL,
       token: env.HAVEN_COSMOS_TOKEN,
       managedIdentityClientId: env.HAVEN_COSMOS_CLIENT_ID,
+      caCert: env.HAVEN_COSMOS_CA_CERT,
     },
     eventHubs: env.HAVEN_EVENTHUBS_CONNECTION
       ? {

@@ -1,7 +1,6 @@
 import {
   CosmosClient,
   type Container,
-  type CosmosClientOptions,
   type Database,
   type ItemDefinition,
   type RequestOptions,
@@ -26,37 +25,10 @@ import type {
   WriteOptions,
 } from '../../core/documents/ports';
 import { assertDeclaredOrdering, planQuery } from '../../core/documents/query';
-import { tokenCredentialOf, type CredentialSettings } from '../identity/tokenCredential';
+import { cosmosClientOptions, type CosmosStoreOptions } from './cosmosClientOptions';
 import { isExpired, partitionKeyOf, toPage } from './collectionRules';
 
-export interface CosmosStoreOptions {
-  endpoint: string;
-  /** The account key; without it, `credential` (Entra ID, data-plane RBAC). */
-  key?: string;
-  credential?: CredentialSettings['credential'];
-  token?: string;
-  managedIdentityClientId?: string;
-  database: string;
-  /** Injected clock for expiry checks. */
-  now?: () => number;
-}
-
-/**
- * The client's options: the key, or (no key sent at all) an Entra ID token credential, so the
- * account can run with local auth off.
- */
-export function cosmosClientOptions(opts: CosmosStoreOptions): CosmosClientOptions {
-  const base = { endpoint: opts.endpoint, connectionPolicy: { enableEndpointDiscovery: false } };
-  if (!opts.credential) return { ...base, key: opts.key };
-  const { credential, token, managedIdentityClientId } = opts;
-  return {
-    ...base,
-    aadCredentials: tokenCredentialOf(
-      { credential, token, managedIdentityClientId },
-      'HAVEN_COSMOS_TOKEN',
-    ),
-  };
-}
+export type { CosmosStoreOptions };
 
 /** Maps SDK failures to Haven's error kinds; `what`/`id` name the resource for 404s. */
 function mapError(e: unknown, what: string, id: string): HavenError {
