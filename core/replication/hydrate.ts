@@ -109,6 +109,13 @@ async function loadDiskDoc(
   }
 }
 
+/**
+ * A watermark past 0 means a drain applied batches, which it does only after it created the
+ * index and wrote the footer under its lease: later drains need not check either (two requests
+ * each, paid by every drain of an initial sync).
+ */
+const setUp = (state: VersionedDisk) => state.doc.appliedSeq > 0;
+
 async function drainOnce(
   deps: ReplicationDeps,
   opts: ReplicationOptions,
@@ -153,7 +160,7 @@ async function drainOnce(
     // The holder drains (and looks for the next seq after releasing): answer at once instead
     // of paying the index and lease round trips of a certain refusal.
     return { status: 'busy', appliedSeq: state.doc.appliedSeq, applied: 0, points: [] };
-  } else {
+  } else if (!setUp(state)) {
     await index.ensure();
   }
 
@@ -191,7 +198,10 @@ async function drainOnce(
   try {
     // The fixed VHD footer (idempotent: deterministic bytes), under our lease.
     const footerAt = blobSize - VHD_FOOTER_BYTES;
-    if (!isVhdFooter(await blobs.readRange(REPLICAS, replica, footerAt, VHD_FOOTER_BYTES))) {
+    if (
+      !setUp(state) &&
+      !isVhdFooter(await blobs.readRange(REPLICAS, replica, footerAt, VHD_FOOTER_BYTES))
+    ) {
       const createdAt = Date.parse(state.doc.createdAt);
       await blobs.uploadPages(
         REPLICAS,
