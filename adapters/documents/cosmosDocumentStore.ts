@@ -26,6 +26,7 @@ import type {
 } from '../../core/documents/ports';
 import { assertDeclaredOrdering, planQuery } from '../../core/documents/query';
 import { cosmosClientOptions, type CosmosStoreOptions } from './cosmosClientOptions';
+import { cosmosContainerOf } from './cosmosContainerDefinition';
 import { isExpired, partitionKeyOf, toPage } from './collectionRules';
 
 export type { CosmosStoreOptions };
@@ -87,27 +88,7 @@ export class CosmosDocumentStore implements DocumentStore {
     let p = this.containers.get(def.name);
     if (!p) {
       p = this.db()
-        .then((db) =>
-          db.containers.createIfNotExists({
-            id: def.name,
-            partitionKey: { paths: [`/${def.partitionKey}`] },
-            // Expiring collections: TTL on, per item (-1: an item expires only when it sets
-            // `ttl`, as rejections do); reads skip expired items before Cosmos deletes them.
-            ...(def.expiresAtField ? { defaultTtl: -1 } : {}),
-            indexingPolicy: def.orderings?.length
-              ? {
-                  // Exactly the ORDER BY that planQuery produces (id follows the last key).
-                  compositeIndexes: def.orderings.map((ord) =>
-                    planQuery({ orderBy: ord }).orderBy.map((o) => ({
-                      path: `/${o.field.replace(/\./g, '/')}`,
-                      order:
-                        o.direction === 'desc' ? ('descending' as const) : ('ascending' as const),
-                    })),
-                  ),
-                }
-              : undefined,
-          }),
-        )
+        .then((db) => db.containers.createIfNotExists(cosmosContainerOf(def)))
         .then((r) => r.container)
         .catch((e: unknown) => {
           this.containers.delete(def.name);
