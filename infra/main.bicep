@@ -74,8 +74,6 @@ module secrets 'modules/secrets.bicep' = {
   scope: rg
   params: {
     keyVaultName: keyVault.outputs.name
-    storageAccountName: storage.outputs.name
-    cosmosAccountName: cosmos.outputs.name
     eventHubsNamespaceName: eventHubs.outputs.namespaceName
     eventHubName: eventHubs.outputs.hubName
   }

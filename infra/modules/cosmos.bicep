@@ -1,7 +1,7 @@
 param location string
 param tags object
 param token string
-@description('True once the app authenticates to Cosmos DB with its identity: local (key) auth off.')
+@description('Local (key) auth off: the app authenticates with its identity (data-plane RBAC, roles.bicep).')
 param entraOnly bool = false
 @description('Subnet of the function app: with it, only that subnet reaches the account.')
 param appSubnetId string = ''
@@ -16,8 +16,8 @@ resource account 'Microsoft.DocumentDB/databaseAccounts@2024-05-15' = {
     locations: [{ locationName: location, failoverPriority: 0, isZoneRedundant: false }]
     consistencyPolicy: { defaultConsistencyLevel: 'Session' }
     capabilities: [{ name: 'EnableServerless' }]
-    // The app's Cosmos adapter authenticates with the account key today (from Key Vault);
-    // with entraOnly it must use its identity (data-plane RBAC, granted in roles.bicep).
+    // The app authenticates with its identity (HAVEN_COSMOS_CREDENTIAL, data-plane RBAC granted
+    // in roles.bicep); entraOnly turns key auth off for everyone else too.
     disableLocalAuth: entraOnly
     // Only the app talks to Cosmos: with its subnet, nothing else reaches the account.
     isVirtualNetworkFilterEnabled: !empty(appSubnetId)
@@ -30,6 +30,19 @@ resource db 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases@2024-05-15' = {
   name: 'haven'
   properties: { resource: { id: 'haven' } }
 }
+
+// Every container of the app, as the app would create it (adapters/documents/
+// cosmosContainerDefinition.ts; test/architecture keeps the file equal to the app's
+// collections). Data-plane RBAC has no right to create containers: with local auth off the app
+// could not create them itself.
+var containers = loadJsonContent('cosmosContainers.json')
+resource containerRes 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-05-15' = [
+  for c in containers: {
+    parent: db
+    name: c.id
+    properties: { resource: c }
+  }
+]
 
 output name string = account.name
 output endpoint string = account.properties.documentEndpoint

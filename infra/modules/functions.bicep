@@ -51,9 +51,17 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       appSettings: [
         { name: 'AzureWebJobsStorage__accountName', value: storageAccountName }
         { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: appInsightsConnectionString }
-        { name: 'HAVEN_STORAGE_CONNECTION', value: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/storage-connection/)' }
+        // Storage and Cosmos DB by the app's identity, no keys (so entraOnly can turn them off):
+        // blobs and user-delegation SAS through the account URL; the hydrate blob trigger's
+        // connection (HAVEN_STORAGE_CONNECTION) as an identity-based connection (blob service,
+        // queue service for its poison queue).
+        { name: 'HAVEN_STORAGE_ACCOUNT_URL', value: storage.properties.primaryEndpoints.blob }
+        { name: 'HAVEN_STORAGE_CREDENTIAL', value: 'managed-identity' }
+        { name: 'HAVEN_STORAGE_CONNECTION__blobServiceUri', value: storage.properties.primaryEndpoints.blob }
+        { name: 'HAVEN_STORAGE_CONNECTION__queueServiceUri', value: storage.properties.primaryEndpoints.queue }
+        { name: 'HAVEN_STORAGE_CONNECTION__credential', value: 'managedidentity' }
         { name: 'HAVEN_COSMOS_ENDPOINT', value: cosmosEndpoint }
-        { name: 'HAVEN_COSMOS_KEY', value: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/cosmos-key/)' }
+        { name: 'HAVEN_COSMOS_CREDENTIAL', value: 'managed-identity' }
         { name: 'HAVEN_DOCUMENT_STORE', value: 'cosmos' }
         { name: 'HAVEN_EVENTHUBS_CONNECTION', value: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/eventhubs-connection/)' }
         { name: 'HAVEN_EVENTHUBS_SIGNING_CONNECTION', value: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/eventhubs-signing-connection/)' }

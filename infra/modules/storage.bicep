@@ -3,7 +3,7 @@
 param location string
 param tags object
 param token string
-@description('True once the app signs user-delegation SAS with its identity: shared-key access off (see docs/security.md).')
+@description('Shared-key access off: the app reaches blobs and signs user-delegation SAS with its identity (see docs/security.md).')
 param entraOnly bool = false
 @description('Public egress ranges (CIDR) of the protected sites (claim-check uploads, restores); with appSubnetId, only these and the app reach the account.')
 param siteIpRanges array = []
@@ -19,8 +19,8 @@ resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   sku: { name: 'Standard_ZRS' }
   properties: {
     allowBlobPublicAccess: false
-    // The app signs agent upload SAS and read URLs with the account key today; with entraOnly
-    // it must sign user-delegation SAS instead (its identity is Storage Blob Data Owner).
+    // The app reaches blobs and signs agent upload SAS and read URLs (user-delegation SAS) with
+    // its identity (Storage Blob Data Owner); entraOnly refuses the account key to everyone.
     allowSharedKeyAccess: !entraOnly
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true

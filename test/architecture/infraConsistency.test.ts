@@ -1,7 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { format, resolveConfig } from 'prettier';
 import { describe, expect, it } from 'vitest';
-import { repoRoot } from '../support/sourceTree';
+import { collections } from '../../app/root';
+import { configSchema } from '../../app/config';
+import { cosmosContainerOf } from '../../adapters/documents/cosmosContainerDefinition';
+import { repoRoot, sourceFiles } from '../support/sourceTree';
 
 // No Bicep compiler here: these keep infra/ and the app consistent by reading both.
 const read = (...p: string[]) => readFileSync(join(repoRoot, ...p), 'utf8');
@@ -13,6 +17,12 @@ const keyVault = read('infra', 'modules', 'keyvault.bicep');
 const roles = read('infra', 'modules', 'roles.bicep');
 const main = read('infra', 'main.bicep');
 const config = read('app', 'config.ts');
+const cosmos = read('infra', 'modules', 'cosmos.bicep');
+const storage = read('infra', 'modules', 'storage.bicep');
+/** The `connection:` setting names of the app's triggers. */
+const triggerConnections = sourceFiles(join(repoRoot, 'functions')).flatMap((f) =>
+  [...readFileSync(f, 'utf8').matchAll(/connection: '([A-Za-z_]+)'/g)].map((m) => m[1]!),
+);
 
 describe('infra and the app agree', () => {
   it('every Key Vault reference of the app names a secret the deployment writes', () => {
@@ -25,10 +35,76 @@ describe('infra and the app agree', () => {
     for (const name of referenced) expect(written, name).toContain(name);
   });
 
-  it('every HAVEN_ app setting is one the app reads', () => {
-    const settings = [...functions.matchAll(/name: '(HAVEN_[A-Z_]+)'/g)].map((m) => m[1]!);
+  it('every HAVEN_ app setting is one the app reads (or a trigger connection of the host)', () => {
+    const settings = [...functions.matchAll(/name: '(HAVEN_[A-Za-z_]+)'/g)].map((m) => m[1]!);
     expect(settings).toContain('HAVEN_EVENTHUBS_SIGNING_CONNECTION');
-    for (const s of settings) expect(config, s).toContain(`env.${s}`);
+    for (const s of settings) {
+      const [name, property] = s.split('__');
+      if (property) expect(triggerConnections, s).toContain(name);
+      else expect(config, s).toContain(`env.${s}`);
+    }
+  });
+
+  it('the app reaches Storage and Cosmos DB by its identity: no key setting, no key written', () => {
+    expect(functions).toMatch(
+      /name: 'HAVEN_STORAGE_ACCOUNT_URL', value: storage\.properties\.primaryEndpoints\.blob \}/,
+    );
+    expect(functions).toMatch(/name: 'HAVEN_STORAGE_CREDENTIAL', value: 'managed-identity' \}/);
+    expect(functions).toMatch(/name: 'HAVEN_COSMOS_CREDENTIAL', value: 'managed-identity' \}/);
+    expect(functions).not.toMatch(/name: '(HAVEN_STORAGE_CONNECTION|HAVEN_COSMOS_KEY)'/);
+    expect(functions).not.toMatch(/name: 'AzureWebJobsStorage'/);
+    expect(secrets).not.toMatch(/storage\.listKeys|cosmos\.listKeys|AccountKey=/);
+    // The identity's data-plane roles: blobs, the queues of the blob trigger and the durable
+    // hub, tables of the hub, Cosmos data.
+    for (const r of [
+      'storageBlobDataOwner',
+      'storageQueueDataContributor',
+      'storageTableDataContributor',
+    ])
+      expect(roles).toMatch(new RegExp(`roleIds\\.${r}`));
+    expect(roles).toMatch(/sqlRoleDefinitions\/00000000-0000-0000-0000-000000000002/);
+  });
+
+  it('the storage trigger connections are identity-based (blob and queue service, managed identity)', () => {
+    const storageTriggers = triggerConnections.filter((c) => !c.includes('EVENTHUBS'));
+    expect(storageTriggers).toContain('HAVEN_STORAGE_CONNECTION');
+    for (const c of storageTriggers) {
+      expect(functions).toMatch(
+        new RegExp(
+          `name: '${c}__blobServiceUri', value: storage\\.properties\\.primaryEndpoints\\.blob \\}`,
+        ),
+      );
+      expect(functions).toMatch(
+        new RegExp(
+          `name: '${c}__queueServiceUri', value: storage\\.properties\\.primaryEndpoints\\.queue \\}`,
+        ),
+      );
+      expect(functions).toMatch(
+        new RegExp(`name: '${c}__credential', value: 'managedidentity' \\}`),
+      );
+    }
+  });
+
+  it('the deployment creates every Cosmos container of the app, as the app would', async () => {
+    expect(cosmos).toMatch(/var containers = loadJsonContent\('cosmosContainers\.json'\)/);
+    expect(cosmos).toMatch(/parent: db\s+name: c\.id\s+properties: \{ resource: c \}/);
+    expect(cosmos).toMatch(/name: 'haven'/);
+    expect(configSchema.shape.cosmos.parse({ endpoint: 'https://c.example/' }).database).toBe(
+      'haven',
+    );
+    // `vitest -u` rewrites the file after a collection changes (formatted as the repo formats).
+    const file = join(repoRoot, 'infra', 'modules', 'cosmosContainers.json');
+    const expected = await format(JSON.stringify(collections().map(cosmosContainerOf)), {
+      ...(await resolveConfig(file)),
+      filepath: file,
+    });
+    await expect(expected).toMatchFileSnapshot(file);
+  });
+
+  it('entraOnly turns shared-key access and Cosmos local auth off', () => {
+    expect(storage).toMatch(/allowSharedKeyAccess: !entraOnly/);
+    expect(cosmos).toMatch(/disableLocalAuth: entraOnly/);
+    expect(main).toMatch(/entraOnly: entraOnly/);
   });
 
   it('the app wraps data keys with the vault key the deployment makes, by identity, with wrap/unwrap rights', () => {
