@@ -20,7 +20,7 @@ param vpnConnectionId string = ''
 param siteIpRanges array = []
 @description('A subnet delegated to Microsoft.App/environments with service endpoints for Storage, Event Hubs, Cosmos DB and Key Vault: the function app integrates with it.')
 param appSubnetId string = ''
-@description('Shared-key access to Storage and key auth to Cosmos DB off. Needs the app changes listed in docs/security.md first.')
+@description('Shared-key access to Storage and key auth to Cosmos DB off. The app uses neither key; docs/security.md says what is left to check before this is the default.')
 param entraOnly bool = false
 
 var tags = { 'azd-env-name': environmentName, app: 'haven' }
