@@ -132,7 +132,18 @@ export async function startHost(opts: HostOptions): Promise<RunningHost> {
     FUNCTIONS_WORKER_RUNTIME: 'node',
     ...opts.settings,
   };
+  // The app reads process.env; what this host exported goes again at stop, so a later host in
+  // this process (benches, tests restarting a stack) never inherits this one's settings (its
+  // stopped emulators' endpoints, a Key Vault that is gone).
+  const envBefore = new Map(Object.keys(settings).map((k) => [k, process.env[k]]));
   Object.assign(process.env, settings);
+  const restoreEnv = () => {
+    for (const [k, v] of envBefore) {
+      if (process.env[k] !== settings[k]) continue; // set again since by someone else
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  };
 
   let app: LoadedApp;
   try {
@@ -249,6 +260,7 @@ export async function startHost(opts: HostOptions): Promise<RunningHost> {
       server.closeAllConnections();
     });
     app.unload();
+    restoreEnv();
   }
 
   try {
