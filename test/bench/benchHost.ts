@@ -67,6 +67,8 @@ export async function benchHost(name: string): Promise<BenchHost> {
         headers: { 'x-functions-key': KEY, 'content-type': 'application/json' },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
+      // A failing app fails the bench at once instead of being polled until a deadline.
+      if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
       return (await res.json()) as Record<string, unknown>;
     },
     async stop() {
