@@ -79,11 +79,6 @@ export class BlobSasSigner {
     private readonly clock: () => number = Date.now,
   ) {}
 
-  /** True when SAS are user-delegation SAS (the account key is not known). */
-  get delegated(): boolean {
-    return !(this.svc.credential instanceof StorageSharedKeyCredential);
-  }
-
   async sign(values: BlobSASSignatureValues): Promise<string> {
     const cred = this.svc.credential;
     if (cred instanceof StorageSharedKeyCredential)
