@@ -2,7 +2,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../../app/config';
+import { createRoot } from '../../../app/root';
 import { AzureBlobStore } from '../../../adapters/blobs/azureBlobStore';
+import { checkHealth } from '../../../core/controlPlane/health';
 import type { StorageAccess } from '../../../adapters/blobs/storageAccess';
 import { SasIngestCredentialIssuer } from '../../../adapters/ingestCredentials/sasIngestCredentialIssuer';
 import { loadOrCreateTls } from '../../../local/arm/tls';
@@ -156,5 +159,32 @@ describe('storage by identity', () => {
     expect(
       (await store.readBlob(mine.blob.container, `${mine.blob.prefix}b1`))?.data.toString(),
     ).toBe('payload');
+  });
+
+  it('the app configured by account URL and credential: storage healthy, blobs by identity', async () => {
+    const rootWith = (tok: string) =>
+      createRoot(
+        loadConfig({
+          HAVEN_DOCUMENT_STORE: 'memory',
+          HAVEN_COSMOS_ENDPOINT: 'https://127.0.0.1:8081',
+          HAVEN_STORAGE_ACCOUNT_URL: `${azurite.blobUrl}/${AZURITE_ACCOUNT}`,
+          HAVEN_STORAGE_CREDENTIAL: 'static-token',
+          HAVEN_STORAGE_TOKEN: tok,
+          HAVEN_STORAGE_CA_CERT: join(dir, 'ca.pem'),
+        }),
+      );
+    const storageHealth = async (tok: string) =>
+      (await checkHealth(rootWith(tok).controlPlane.probes)).dependencies.find(
+        (d) => d.name === 'storage',
+      )?.status;
+    expect(await storageHealth(token)).toBe('ok');
+    expect(await storageHealth(entraToken({ aud: 'https://vault.azure.net' }))).toBe('failed');
+    const blobs = rootWith(token).replication.deps.blobs;
+    const container = uniqueName('c');
+    await blobs.ensureContainer(container);
+    await blobs.putBlockBlob(container, 'x', Buffer.from('by identity'));
+    const url = await blobs.readUrl(container, 'x', 60);
+    expect(new URL(url).searchParams.get('skoid')).toBeTruthy();
+    expect(await (await httpsFetch(url)).text()).toBe('by identity');
   });
 });
