@@ -32,6 +32,16 @@ const seeds = [
   { diskId: 'sdb', sizeBytes: 1 << 24, generation: 3, snapshotId: snap('final-1'), digest: 'b' },
 ];
 
+/** A re-enable of the two seeded disks, against a well-behaved target with these answers. */
+const reenable = (over: Parameters<typeof happyTarget>[0]) =>
+  runRecovery(
+    reenableOrchestrator,
+    REENABLE,
+    recoveryInput('reenable'),
+    happyTarget({ [E.plan]: () => seeds, ...over }),
+    JOB,
+  );
+
 describe('the end of the way back, replayed by the real SDK', () => {
   it('commit of failback: the VM first, then its NIC, the rest and the older snapshots; the final snapshot stays', async () => {
     const { r, calls } = await runRecovery(
@@ -97,17 +107,10 @@ describe('the end of the way back, replayed by the real SDK', () => {
 
   it('re-enable: seeds every disk, switches, waits for the first points, then deletes the seeds and closes the records', async () => {
     let settles = 0;
-    const { r, calls } = await runRecovery(
-      reenableOrchestrator,
-      REENABLE,
-      recoveryInput('reenable'),
-      happyTarget({
-        [E.plan]: () => seeds,
-        [E.seed]: () => ({ bytesWritten: 1000, digest: 'a' }),
-        [E.settle]: () => ({ done: ++settles > 2, pending: settles > 2 ? [] : ['sda'] }),
-      }),
-      JOB,
-    );
+    const { r, calls } = await reenable({
+      [E.seed]: () => ({ bytesWritten: 1000, digest: 'a' }),
+      [E.settle]: () => ({ done: ++settles > 2, pending: settles > 2 ? [] : ['sda'] }),
+    });
     expect(r.outcome.kind).toBe('completed');
     const order = calls.map((c) => c.name).filter((n) => n !== 'Recovery_Job');
     const at = (n: string) => order.indexOf(n);
@@ -123,21 +126,14 @@ describe('the end of the way back, replayed by the real SDK', () => {
   });
 
   it('re-enable without a first point for a day: alert and stalled, checks spaced out, protected when the point comes', async () => {
-    const { r, calls } = await runRecovery(
-      reenableOrchestrator,
-      REENABLE,
-      recoveryInput('reenable'),
-      happyTarget({
-        [E.plan]: () => seeds,
-        [E.seed]: () => ({ bytesWritten: 1, digest: 'a' }),
-        // The point comes only after the stall was recorded.
-        [E.settle]: (_c, all) =>
-          named(all, P.setState).length
-            ? { done: true, pending: [], bytesApplied: { sda: 7 } }
-            : { done: false, pending: ['sda'] },
-      }),
-      JOB,
-    );
+    const { r, calls } = await reenable({
+      [E.seed]: () => ({ bytesWritten: 1, digest: 'a' }),
+      // The point comes only after the stall was recorded.
+      [E.settle]: (_c, all) =>
+        named(all, P.setState).length
+          ? { done: true, pending: [], bytesApplied: { sda: 7 } }
+          : { done: false, pending: ['sda'] },
+    });
     expect(r.outcome.kind).toBe('completed');
     expect(named(calls, P.raiseAlert).map((c) => c.input.kind)).toEqual(['initial-sync-stalled']);
     expect(named(calls, P.setState).map((c) => c.input.to)).toEqual(['initial-sync-stalled']);
@@ -148,20 +144,13 @@ describe('the end of the way back, replayed by the real SDK', () => {
   });
 
   it('re-enable failing to seed deletes what it seeded and returns to failed-back; the disks never switch', async () => {
-    const { r, calls } = await runRecovery(
-      reenableOrchestrator,
-      REENABLE,
-      recoveryInput('reenable'),
-      happyTarget({
-        [E.plan]: () => seeds,
-        [E.seed]: (c) => {
-          if (c.input.diskId === 'sdb')
-            throw new Error('integrity: the seed is not the disk the site reported');
-          return { bytesWritten: 1, digest: 'a' };
-        },
-      }),
-      JOB,
-    );
+    const { r, calls } = await reenable({
+      [E.seed]: (c) => {
+        if (c.input.diskId === 'sdb')
+          throw new Error('integrity: the seed is not the disk the site reported');
+        return { bytesWritten: 1, digest: 'a' };
+      },
+    });
     expect(r.outcome.kind).toBe('failed');
     expect(named(calls, E.switchGeneration)).toEqual([]);
     expect(

@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeBatch, encodeBatch, incomingContainerOf } from '../../../core/batch';
 import { collectionsDefs } from '../../../core/controlPlane/model';
-import { heartbeat } from '../../../functions/controlPlane/agent';
 import { enroll } from '../../../functions/controlPlane/enrollment';
 import {
   deleteMachine,
@@ -16,7 +15,15 @@ import { createEnrollmentToken, createSite } from '../../../functions/controlPla
 import { protect } from '../../../functions/controlPlane/protection';
 import { createPolicy } from '../../../functions/controlPlane/policies';
 import type { Root } from '../../../app/root';
-import { bearer, call, enrollInto, expectProblem, requestIngestToken, testRoot } from './support';
+import {
+  bearer,
+  call,
+  enrollInto,
+  expectProblem,
+  heartbeatAs,
+  requestIngestToken,
+  testRoot,
+} from './support';
 
 /**
  * Revocation and rotation: a revoked credential stops working at once (every machine route,
@@ -29,18 +36,10 @@ beforeAll(async () => {
   await call(createSite, { path: 'sites', body: { name: 'acc' } });
 });
 
-const hb = (id: string, credential: string) =>
-  call(heartbeat, {
-    path: `machines/${id}/heartbeat`,
-    params: { id },
-    headers: bearer(credential),
-    body: { agentVersion: '1', disks: [] },
-  });
-
 describe('revoking machines and tokens', () => {
   it('a revoked machine authenticates nowhere, gets no ingest token, and is unknown to the data path', async () => {
     const m = await enrollInto('acc');
-    expect((await hb(m.machineId, m.credential)).status).toBe(200);
+    expect((await heartbeatAs(m.machineId, m.credential)).status).toBe(200);
     const r = await call(revokeMachine, {
       path: `machines/${m.machineId}/revoke`,
       params: { id: m.machineId },
@@ -54,7 +53,7 @@ describe('revoking machines and tokens', () => {
       body: {},
     });
     expect(again.json.revokedAt).toBe(r.json.revokedAt); // idempotent
-    expectProblem(await hb(m.machineId, m.credential), 401, 'unauthenticated');
+    expectProblem(await heartbeatAs(m.machineId, m.credential), 401, 'unauthenticated');
     expectProblem(await requestIngestToken(m.machineId, m.credential), 401, 'unauthenticated');
     expect(await root.replication.deps.machines.getMachine(m.machineId)).toBeUndefined();
   });
@@ -178,7 +177,7 @@ describe('rotating a data key', () => {
       [{ kind: 'data', offset: 0, data: randomBytes(4096) }],
       oldKey,
     );
-    expect((await hb(m.machineId, m.credential)).json.rotateKey).toBe(false);
+    expect((await heartbeatAs(m.machineId, m.credential)).json.rotateKey).toBe(false);
     const take = () =>
       call(takeDataKey, {
         path: `machines/${m.machineId}/data-key`,
@@ -201,7 +200,7 @@ describe('rotating a data key', () => {
       body: {},
     });
     expect(req.status).toBe(202);
-    expect((await hb(m.machineId, m.credential)).json.rotateKey).toBe(true);
+    expect((await heartbeatAs(m.machineId, m.credential)).json.rotateKey).toBe(true);
     const k = await take();
     expect(k.status).toBe(201);
     // Taken once: asking again is refused until an admin asks again.
@@ -209,7 +208,7 @@ describe('rotating a data key', () => {
     expect(await keyDocs()).toBe(2);
     expect(k.headers['cache-control']).toBe('no-store');
     expect(k.json.keyId).not.toBe(m.dataKey.keyId);
-    expect((await hb(m.machineId, m.credential)).json.rotateKey).toBe(false);
+    expect((await heartbeatAs(m.machineId, m.credential)).json.rotateKey).toBe(false);
     const shown = await call(getMachine, {
       path: `machines/${m.machineId}`,
       params: { id: m.machineId },

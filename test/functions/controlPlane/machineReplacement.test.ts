@@ -1,5 +1,4 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { heartbeat } from '../../../functions/controlPlane/agent';
 import { enroll } from '../../../functions/controlPlane/enrollment';
 import {
   createReplacementToken,
@@ -9,7 +8,7 @@ import {
 import { getMachine } from '../../../functions/controlPlane/machines';
 import { createSite } from '../../../functions/controlPlane/sites';
 import type { Root } from '../../../app/root';
-import { bearer, call, enrollInto, expectProblem, storeSnapshot, testRoot } from './support';
+import { call, enrollInto, expectProblem, heartbeatAs, storeSnapshot, testRoot } from './support';
 
 /**
  * New hardware, or an agent whose state was lost: an admin issues a replacement token for the
@@ -24,14 +23,6 @@ beforeAll(async () => {
 });
 
 const disk = { id: 'd-rep-1', sizeBytes: 1024 * 1024, logicalSectorSize: 512 as const };
-
-const hb = (id: string, credential: string) =>
-  call(heartbeat, {
-    path: `machines/${id}/heartbeat`,
-    params: { id },
-    headers: bearer(credential),
-    body: { agentVersion: '1', disks: [] },
-  });
 
 const replacementToken = (id: string, body: object = {}) =>
   call(createReplacementToken, {
@@ -68,8 +59,8 @@ describe('replacing a machine', () => {
     expect(r.json.dataKey.keyId).not.toBe(m.dataKey.keyId);
     expect(r.json.replaced.previousKeys).toEqual([{ keyId: m.dataKey.keyId, key: m.dataKey.key }]);
 
-    expectProblem(await hb(m.machineId, m.credential), 401, 'unauthenticated');
-    expect((await hb(m.machineId, r.json.credential)).status).toBe(200);
+    expectProblem(await heartbeatAs(m.machineId, m.credential), 401, 'unauthenticated');
+    expect((await heartbeatAs(m.machineId, r.json.credential)).status).toBe(200);
     const shown = await call(getMachine, {
       path: `machines/${m.machineId}`,
       params: { id: m.machineId },
@@ -94,7 +85,7 @@ describe('replacing a machine', () => {
     const lost = [a, b].filter((x) => x.status !== 201);
     expect(won).toHaveLength(1);
     expectProblem(lost[0]!, 401, 'unauthenticated');
-    expect((await hb(m.machineId, won[0]!.json.credential)).status).toBe(200);
+    expect((await heartbeatAs(m.machineId, won[0]!.json.credential)).status).toBe(200);
   });
 
   it('unknown machine, bad body, or a machine deleted since: a clear error and nothing changes', async () => {

@@ -8,7 +8,7 @@ import type { Handler } from '../../../functions/http/handler';
 import { operationOf } from '../../../functions/controlPlane/api';
 import { createEnrollmentToken } from '../../../functions/controlPlane/sites';
 import { enroll } from '../../../functions/controlPlane/enrollment';
-import { ingestToken } from '../../../functions/controlPlane/agent';
+import { heartbeat, ingestToken } from '../../../functions/controlPlane/agent';
 import type { DiskFacts } from '../../../core/controlPlane/schemas';
 import { sharedStack, uniqueName } from '../../support/stack';
 
@@ -145,4 +145,13 @@ export const requestIngestToken = (machineId: string, credential: string) =>
     params: { id: machineId },
     headers: bearer(credential),
     body: {},
+  });
+
+/** An empty heartbeat of `machineId` with a (possibly wrong or dead) machine credential. */
+export const heartbeatAs = (machineId: string, credential: string) =>
+  call(heartbeat, {
+    path: `machines/${machineId}/heartbeat`,
+    params: { id: machineId },
+    headers: bearer(credential),
+    body: { agentVersion: '1', disks: [] },
   });
