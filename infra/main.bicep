@@ -20,8 +20,10 @@ param vpnConnectionId string = ''
 param siteIpRanges array = []
 @description('A subnet delegated to Microsoft.App/environments with service endpoints for Storage, Event Hubs, Cosmos DB and Key Vault: the function app integrates with it.')
 param appSubnetId string = ''
-@description('Shared-key access to Storage and key auth to Cosmos DB off. The app uses neither key; docs/security.md says what is left to check before this is the default.')
+@description('Shared-key access to Storage off. The app uses no storage key; docs/security.md says what is left to check before this is the default.')
 param entraOnly bool = false
+@description('Key auth to Cosmos DB on (off by default: the app uses its identity, the deployment makes the containers).')
+param cosmosKeyAuth bool = false
 
 var tags = { 'azd-env-name': environmentName, app: 'haven' }
 var token = toLower(uniqueString(subscription().id, environmentName, location))
@@ -54,7 +56,13 @@ module storage 'modules/storage.bicep' = {
 module cosmos 'modules/cosmos.bicep' = {
   name: 'cosmos'
   scope: rg
-  params: { location: location, tags: tags, token: token, entraOnly: entraOnly, appSubnetId: appSubnetId }
+  params: {
+    location: location
+    tags: tags
+    token: token
+    keyAuth: cosmosKeyAuth
+    appSubnetId: appSubnetId
+  }
 }
 
 module eventHubs 'modules/eventhubs.bicep' = {

@@ -1,8 +1,8 @@
 param location string
 param tags object
 param token string
-@description('Local (key) auth off: the app authenticates with its identity (data-plane RBAC, roles.bicep).')
-param entraOnly bool = false
+@description('Key auth on: the app never uses it (it authenticates with its identity, data-plane RBAC in roles.bicep).')
+param keyAuth bool = false
 @description('Subnet of the function app: with it, only that subnet reaches the account.')
 param appSubnetId string = ''
 
@@ -17,8 +17,8 @@ resource account 'Microsoft.DocumentDB/databaseAccounts@2024-05-15' = {
     consistencyPolicy: { defaultConsistencyLevel: 'Session' }
     capabilities: [{ name: 'EnableServerless' }]
     // The app authenticates with its identity (HAVEN_COSMOS_CREDENTIAL, data-plane RBAC granted
-    // in roles.bicep); entraOnly turns key auth off for everyone else too.
-    disableLocalAuth: entraOnly
+    // in roles.bicep) and the deployment makes every container, so no key is needed by anyone.
+    disableLocalAuth: !keyAuth
     // Only the app talks to Cosmos: with its subnet, nothing else reaches the account.
     isVirtualNetworkFilterEnabled: !empty(appSubnetId)
     virtualNetworkRules: empty(appSubnetId) ? [] : [{ id: appSubnetId }]

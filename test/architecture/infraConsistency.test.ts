@@ -101,10 +101,13 @@ describe('infra and the app agree', () => {
     await expect(expected).toMatchFileSnapshot(file);
   });
 
-  it('entraOnly turns shared-key access and Cosmos local auth off', () => {
+  it('entraOnly turns shared-key access off; Cosmos key auth is off unless asked for', () => {
     expect(storage).toMatch(/allowSharedKeyAccess: !entraOnly/);
-    expect(cosmos).toMatch(/disableLocalAuth: entraOnly/);
     expect(main).toMatch(/entraOnly: entraOnly/);
+    expect(cosmos).toMatch(/disableLocalAuth: !keyAuth/);
+    expect(cosmos).toMatch(/param keyAuth bool = false/);
+    expect(main).toMatch(/param cosmosKeyAuth bool = false/);
+    expect(main).toMatch(/keyAuth: cosmosKeyAuth/);
   });
 
   it('the app wraps data keys with the vault key the deployment makes, by identity, with wrap/unwrap rights', () => {
