@@ -20,9 +20,20 @@ const MiB = 1024 * 1024;
 const say = (what: string) => console.error(`bench failback: ${what}`);
 const since = (t: bigint) => Number(process.hrtime.bigint() - t) / 1e9;
 
+/** Where a job's time went: its slowest steps, e.g. `power-off 12.1 s`. */
+const slowSteps = (j: Job, n = 3) =>
+  (j.steps ?? [])
+    .filter((x) => x.startedAt && x.endedAt)
+    .map((x) => ({ name: x.name, s: (Date.parse(x.endedAt!) - Date.parse(x.startedAt!)) / 1000 }))
+    .sort((a, b) => b.s - a.s)
+    .slice(0, n)
+    .map((x) => `${x.name} ${x.s.toFixed(1)} s`)
+    .join(', ');
+
 interface Job {
   id: string;
   state: string;
+  steps?: { name: string; startedAt?: string; endedAt?: string }[];
   error?: unknown;
   result?: {
     vm?: { publicIp?: string; pointId?: string };
@@ -104,15 +115,19 @@ async function wayBack(sizeMiB: number, changedMiB: number): Promise<BenchRow[]>
       ]);
 
     const t0 = process.hrtime.bigint();
-    await op(stack, machineId, 'reprotect');
-    say('reprotected');
+    const reprotect = await op(stack, machineId, 'reprotect');
+    const tReprotect = since(t0);
+    say(`reprotected at ${tReprotect.toFixed(1)} s (${slowSteps(reprotect)})`);
     const first = await receive(false);
-    say('first diff applied');
+    const tFirst = since(t0) - tReprotect;
+    say(`first diff applied by the agent in ${tFirst.toFixed(1)} s`);
     const started = await adminApi<Job>(stack, 'POST', `machines/${machineId}/failback`, {});
     const final = await receive(true);
-    say('final diff applied');
+    say(`final diff applied at ${since(t0).toFixed(1)} s`);
     const done = await ended(stack, started.id);
     const seconds = since(t0);
+    const breakdown = `reprotect ${tReprotect.toFixed(1)} s (${slowSteps(reprotect)}); agent's first apply ${tFirst.toFixed(1)} s; failback ${(seconds - tReprotect - tFirst).toFixed(1)} s (${slowSteps(done)})`;
+    say(breakdown);
     const disk = done.result!.disks![0]!;
     const wire = first.bytesFetched + final.bytesFetched;
 
@@ -148,7 +163,7 @@ async function wayBack(sizeMiB: number, changedMiB: number): Promise<BenchRow[]>
         baselineName: 'full restore of the failover point by the agent',
         baselineValue: full,
         ratio: seconds / full,
-        note: 'includes the Azure VM power-off, two incremental snapshots and their diffs; lower is better',
+        note: `lower is better; ${breakdown}`,
       },
     ];
   });
