@@ -48,8 +48,9 @@ export type CutPlan =
  * cutAt + holdMs by that member's clock; anything it causes on another member happens later
  * still, which is after that member's cut as long as the two clocks differ by less than holdMs.
  * Each member knows its own distance to the control plane's clock within uncertaintyMs, so a
- * member whose uncertainty exceeds half the hold, or who learns of the cut after its moment,
- * still inserts it (the id must be in its stream) but it is not a barrier.
+ * member whose uncertainty exceeds half the hold (it inserts the cut once the moment has
+ * certainly come), or who learns of the cut after its moment, still inserts it (the id must be
+ * in its stream) but it is not a barrier.
  */
 export function planCut(cut: GroupCut, clock: PeerClock | undefined, now: number): CutPlan {
   if (!cut.cutAt) return { at: now, holdMs: 0, notBarrier: 'untimed cut' };
@@ -57,9 +58,11 @@ export function planCut(cut: GroupCut, clock: PeerClock | undefined, now: number
   const at = Date.parse(cut.cutAt) - clock.offsetMs;
   const holdMs = cut.holdMs ?? 0;
   if (now > at) return { at: now, holdMs: 0, notBarrier: `seen ${now - at} ms after the cut` };
+  // Not a barrier, but still never before the cut by the control plane's clock: inserted once
+  // the cut has certainly come, wherever in its uncertainty the true offset lies.
   if (clock.uncertaintyMs * 2 > holdMs)
     return {
-      at,
+      at: at + clock.uncertaintyMs,
       holdMs: 0,
       notBarrier: `clock uncertainty ${Math.round(clock.uncertaintyMs)} ms exceeds half the ${holdMs} ms hold`,
     };

@@ -80,9 +80,14 @@ describe('timed cut plan', () => {
       holdMs: 0,
       notBarrier: 'seen 40 ms after the cut',
     });
-    // Half the hold must cover our uncertainty (the other member's covers the other half).
+    // Half the hold must cover our uncertainty (the other member's covers the other half);
+    // a looser clock inserts the cut once it has certainly come, never before it.
     expect(planCut(timed, { offsetMs: 0, uncertaintyMs: 51 }, T - 5000)).toMatchObject({
-      at: T,
+      at: T + 51,
+      holdMs: 0,
+    });
+    expect(planCut(timed, { offsetMs: 300, uncertaintyMs: 900 }, T - 5000)).toMatchObject({
+      at: T - 300 + 900,
       holdMs: 0,
     });
     expect(planCut(timed, { offsetMs: 0, uncertaintyMs: 50 }, T - 5000)).toEqual({
