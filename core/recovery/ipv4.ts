@@ -27,3 +27,22 @@ export function cidrContains(cidr: string, ip: string): boolean {
   const mask = net.bits === 0 ? 0 : (0xffffffff << (32 - net.bits)) >>> 0;
   return (n & mask) >>> 0 === net.base;
 }
+
+/** The dotted quad of an unsigned 32-bit address. */
+export function formatIpv4(n: number): string {
+  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+}
+
+/** How many addresses a valid CIDR holds. */
+export function cidrSize(cidr: string): number {
+  return 2 ** (32 - parseCidr(cidr)!.bits);
+}
+
+/** Whether two valid CIDRs share an address (one holds the other's base under the wider mask). */
+export function cidrsOverlap(a: string, b: string): boolean {
+  const x = parseCidr(a)!;
+  const y = parseCidr(b)!;
+  const bits = Math.min(x.bits, y.bits);
+  const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
+  return (x.base & mask) >>> 0 === (y.base & mask) >>> 0;
+}
