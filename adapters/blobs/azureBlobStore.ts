@@ -1,10 +1,9 @@
 import {
   BlobSASPermissions,
   BlobServiceClient,
-  RestError,
+  type BlobClient,
   type ContainerClient,
 } from '@azure/storage-blob';
-import { conflict, HavenError, notFound, transient } from '../../core/errors';
 import type {
   BlobListItem,
   BlobProps,
@@ -12,6 +11,10 @@ import type {
   HeadRead,
   StoredBlob,
 } from '../../core/replication/blobPorts';
+import { copyIfAbsent, copyOver } from './blobCopies';
+import { acquireLease, breakLease, releaseLease, renewLease } from './blobLeases';
+import { propertiesOf, readHead, readWhole } from './blobReads';
+import { callStorage, isStatus, mapStorageError } from './storageErrors';
 import { BlobSasSigner, blobServiceOf, type StorageAccess } from './storageAccess';
 
 /** Blob port over `@azure/storage-blob` (Azure Storage and Azurite). */
@@ -42,9 +45,13 @@ export class AzureBlobStore implements BlobStore {
     return this.svc.getContainerClient(container);
   }
 
+  private blob(container: string, name: string): BlobClient {
+    return this.c(container).getBlobClient(name);
+  }
+
   async ensureContainer(container: string): Promise<void> {
     if (this.ensured.has(container)) return;
-    await call(() => this.c(container).createIfNotExists());
+    await callStorage(() => this.c(container).createIfNotExists());
     this.ensured.add(container);
   }
 
@@ -55,7 +62,7 @@ export class AzureBlobStore implements BlobStore {
     metadata?: Record<string, string>,
   ): Promise<'created' | 'exists'> {
     try {
-      await call(() =>
+      await callStorage(() =>
         this.c(container)
           .getPageBlobClient(name)
           .create(size, { metadata, conditions: { ifNoneMatch: '*' } }),
@@ -77,7 +84,7 @@ export class AzureBlobStore implements BlobStore {
     const body = Buffer.isBuffer(data)
       ? data
       : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    await call(() =>
+    await callStorage(() =>
       this.c(container)
         .getPageBlobClient(name)
         .uploadPages(body, offset, body.length, { conditions: leaseId ? { leaseId } : undefined }),
@@ -91,7 +98,7 @@ export class AzureBlobStore implements BlobStore {
     length: number,
     leaseId?: string,
   ): Promise<void> {
-    await call(() =>
+    await callStorage(() =>
       this.c(container)
         .getPageBlobClient(name)
         .clearPages(offset, length, { conditions: leaseId ? { leaseId } : undefined }),
@@ -107,10 +114,10 @@ export class AzureBlobStore implements BlobStore {
     ifMatch?: string,
   ): Promise<Buffer> {
     if (length === 0) return Buffer.alloc(0);
-    let blob = this.c(container).getBlobClient(name);
+    let blob = this.blob(container, name);
     if (snapshot) blob = blob.withSnapshot(snapshot);
     const out = Buffer.alloc(length);
-    await call(() =>
+    await callStorage(() =>
       blob.downloadToBuffer(out, offset, length, {
         concurrency: 4,
         ...(ifMatch ? { conditions: { ifMatch } } : {}),
@@ -120,29 +127,7 @@ export class AzureBlobStore implements BlobStore {
   }
 
   async readHead(container: string, name: string, length: number): Promise<HeadRead | undefined> {
-    const blob = this.c(container).getBlobClient(name);
-    try {
-      // One ranged GET: its Content-Range carries the blob's size, and the ETag and type come
-      // with it. The body is one stream (ranged reads in parallel would be a request each).
-      const r = await call(() => blob.download(0, length));
-      const chunks: Buffer[] = [];
-      for await (const chunk of r.readableStreamBody as AsyncIterable<Buffer>) chunks.push(chunk);
-      const total = /\/(\d+)$/.exec(r.contentRange ?? '')?.[1];
-      return {
-        data: Buffer.concat(chunks),
-        size: total !== undefined ? Number(total) : (r.contentLength ?? 0),
-        etag: r.etag ?? '',
-        kind: r.blobType === 'PageBlob' ? 'page' : r.blobType === 'AppendBlob' ? 'append' : 'block',
-      };
-    } catch (e) {
-      if (isStatus(e, 404)) return undefined;
-      // A range from 0 of an empty blob is "unsatisfiable": the blob is there and holds nothing.
-      if (isStatus(e, 416)) {
-        const p = await this.getProperties(container, name);
-        return p ? { data: Buffer.alloc(0), size: p.size, etag: p.etag, kind: p.kind } : undefined;
-      }
-      throw e;
-    }
+    return readHead(this.blob(container, name), length);
   }
 
   async createSnapshot(
@@ -150,13 +135,13 @@ export class AzureBlobStore implements BlobStore {
     name: string,
     metadata?: Record<string, string>,
   ): Promise<string> {
-    const r = await call(() => this.c(container).getBlobClient(name).createSnapshot({ metadata }));
+    const r = await callStorage(() => this.blob(container, name).createSnapshot({ metadata }));
     return r.snapshot!;
   }
 
   async deleteSnapshot(container: string, name: string, snapshot: string): Promise<void> {
     try {
-      await call(() => this.c(container).getBlobClient(name).withSnapshot(snapshot).delete());
+      await callStorage(() => this.blob(container, name).withSnapshot(snapshot).delete());
     } catch (e) {
       if (!isStatus(e, 404)) throw e;
     }
@@ -168,44 +153,19 @@ export class AzureBlobStore implements BlobStore {
     durationSec: number,
     proposedLeaseId?: string,
   ): Promise<string | undefined> {
-    const lease = this.c(container).getBlobClient(name).getBlobLeaseClient(proposedLeaseId);
-    try {
-      const r = await call(() => lease.acquireLease(durationSec));
-      return r.leaseId ?? lease.leaseId;
-    } catch (e) {
-      if (isStatus(e, 409)) return undefined;
-      throw e;
-    }
+    return acquireLease(this.blob(container, name), durationSec, proposedLeaseId);
   }
 
   async renewLease(container: string, name: string, leaseId: string): Promise<void> {
-    await call(() =>
-      this.c(container).getBlobClient(name).getBlobLeaseClient(leaseId).renewLease(),
-    );
+    await renewLease(this.blob(container, name), leaseId);
   }
 
   async releaseLease(container: string, name: string, leaseId: string): Promise<void> {
-    try {
-      await call(() =>
-        this.c(container).getBlobClient(name).getBlobLeaseClient(leaseId).releaseLease(),
-      );
-    } catch (e) {
-      // Already released, expired and taken, or blob gone: nothing of ours to release.
-      if (e instanceof HavenError && e.kind === 'conflict') return;
-      if (isStatus(e, 404)) return;
-      throw e;
-    }
+    await releaseLease(this.blob(container, name), leaseId);
   }
 
   async breakLease(container: string, name: string, breakPeriodSec: number): Promise<void> {
-    try {
-      await call(() =>
-        this.c(container).getBlobClient(name).getBlobLeaseClient().breakLease(breakPeriodSec),
-      );
-    } catch (e) {
-      if (e instanceof HavenError && e.kind === 'conflict') return; // no lease to break
-      throw e;
-    }
+    await breakLease(this.blob(container, name), breakPeriodSec);
   }
 
   async putBlockBlobIfAbsent(
@@ -215,21 +175,15 @@ export class AzureBlobStore implements BlobStore {
     metadata?: Record<string, string>,
   ): Promise<'created' | 'exists'> {
     try {
-      await call(() =>
+      await callStorage(() =>
         this.c(container)
           .getBlockBlobClient(name)
           .upload(data, data.byteLength, { metadata, conditions: { ifNoneMatch: '*' } }),
       );
       return 'created';
     } catch (e) {
+      // `callStorage` maps 409/412 to conflict (status kept); this method answers 'exists'.
       if (isStatus(e, 409) || isStatus(e, 412)) return 'exists';
-      // `call` maps 409/412 to conflict; undo for this method's contract.
-      if (
-        e instanceof HavenError &&
-        e.kind === 'conflict' &&
-        (e.details?.status === 409 || e.details?.status === 412)
-      )
-        return 'exists';
       throw e;
     }
   }
@@ -240,36 +194,8 @@ export class AzureBlobStore implements BlobStore {
     name: string,
     metadata?: Record<string, string>,
   ): Promise<'created' | 'exists' | 'source-changed'> {
-    // Same account: authorized by our own credential, no bytes through this process (Azurite
-    // shares the source's extents; Azure copies inside the storage service).
-    const from = this.c(source.container).getBlobClient(source.name).url;
-    try {
-      const poller = await this.c(container)
-        .getBlobClient(name)
-        .beginCopyFromURL(from, {
-          metadata,
-          conditions: { ifNoneMatch: '*' },
-          sourceConditions: { ifMatch: source.etag },
-          intervalInMs: 100,
-        });
-      const r = await poller.pollUntilDone();
-      if (r.copyStatus && r.copyStatus !== 'success')
-        throw transient(`copy of ${source.name} ended ${r.copyStatus}`);
-      return 'created';
-    } catch (e) {
-      const status = (e as RestError).statusCode;
-      const code = (e as RestError).code ?? '';
-      // Target exists: 409 BlobAlreadyExists (a pending copy onto it is another matter).
-      if (status === 409 && code !== 'PendingCopyOperation') return 'exists';
-      if (status === 404) return 'source-changed'; // source gone
-      if (status === 412) {
-        // Azure says SourceConditionNotMet, Azurite ConditionNotMet for both conditions: the
-        // target's existence tells them apart.
-        if (code === 'SourceConditionNotMet') return 'source-changed';
-        return (await this.getProperties(container, name)) ? 'exists' : 'source-changed';
-      }
-      throw mapError(e);
-    }
+    const from = this.blob(source.container, source.name);
+    return copyIfAbsent(from, source.etag, this.blob(container, name), metadata);
   }
 
   async copyBlob(
@@ -277,22 +203,10 @@ export class AzureBlobStore implements BlobStore {
     container: string,
     name: string,
   ): Promise<void> {
-    // Same account: authorized by our own credential; Azure copies inside the service (page
-    // ranges only, so a sparse replica copies fast), Azurite shares the source's extents.
-    const src = this.c(source.container).getBlobClient(source.name);
-    const from = (source.snapshot ? src.withSnapshot(source.snapshot) : src).url;
-    try {
-      const poller = await this.c(container)
-        .getBlobClient(name)
-        .beginCopyFromURL(from, { intervalInMs: 100 });
-      const r = await poller.pollUntilDone();
-      if (r.copyStatus && r.copyStatus !== 'success')
-        throw transient(`copy of ${source.name} ended ${r.copyStatus}`);
-    } catch (e) {
-      if ((e as RestError).statusCode === 404)
-        throw notFound('Blob', `${source.container}/${source.name}`);
-      throw mapError(e);
-    }
+    const src = this.blob(source.container, source.name);
+    const from = source.snapshot ? src.withSnapshot(source.snapshot) : src;
+    const what = `${source.container}/${source.name}`;
+    await copyOver(from, this.blob(container, name), what);
   }
 
   async putBlockBlob(
@@ -301,23 +215,13 @@ export class AzureBlobStore implements BlobStore {
     data: Uint8Array,
     metadata?: Record<string, string>,
   ): Promise<void> {
-    await call(() =>
+    await callStorage(() =>
       this.c(container).getBlockBlobClient(name).upload(data, data.byteLength, { metadata }),
     );
   }
 
   async readBlob(container: string, name: string): Promise<StoredBlob | undefined> {
-    try {
-      const blob = this.c(container).getBlobClient(name);
-      // One stream: on Azurite it is 2-3x faster than parallel ranged reads of a 4 MiB blob.
-      const r = await call(() => blob.download());
-      const chunks: Buffer[] = [];
-      for await (const chunk of r.readableStreamBody as AsyncIterable<Buffer>) chunks.push(chunk);
-      return { data: Buffer.concat(chunks), etag: r.etag ?? '', metadata: r.metadata ?? {} };
-    } catch (e) {
-      if (isStatus(e, 404)) return undefined;
-      throw e;
-    }
+    return readWhole(this.blob(container, name));
   }
 
   async getProperties(
@@ -325,21 +229,8 @@ export class AzureBlobStore implements BlobStore {
     name: string,
     snapshot?: string,
   ): Promise<BlobProps | undefined> {
-    try {
-      let blob = this.c(container).getBlobClient(name);
-      if (snapshot) blob = blob.withSnapshot(snapshot);
-      const p = await call(() => blob.getProperties());
-      return {
-        size: p.contentLength ?? 0,
-        etag: p.etag ?? '',
-        metadata: p.metadata ?? {},
-        leaseState: (p.leaseState ?? 'available') as BlobProps['leaseState'],
-        kind: p.blobType === 'PageBlob' ? 'page' : p.blobType === 'AppendBlob' ? 'append' : 'block',
-      };
-    } catch (e) {
-      if (isStatus(e, 404)) return undefined;
-      throw e;
-    }
+    const blob = this.blob(container, name);
+    return propertiesOf(snapshot ? blob.withSnapshot(snapshot) : blob);
   }
 
   async setMetadata(
@@ -347,12 +238,12 @@ export class AzureBlobStore implements BlobStore {
     name: string,
     metadata: Record<string, string>,
   ): Promise<void> {
-    await call(() => this.c(container).getBlobClient(name).setMetadata(metadata));
+    await callStorage(() => this.blob(container, name).setMetadata(metadata));
   }
 
   async deleteBlob(container: string, name: string, leaseId?: string): Promise<boolean> {
     try {
-      await call(() =>
+      await callStorage(() =>
         this.c(container)
           .getBlobClient(name)
           .delete({ deleteSnapshots: 'include', conditions: leaseId ? { leaseId } : undefined }),
@@ -387,7 +278,7 @@ export class AzureBlobStore implements BlobStore {
       }
     } catch (e) {
       if (isStatus(e, 404)) return out; // container not created yet: nothing listed
-      throw mapError(e);
+      throw mapStorageError(e);
     }
     return out;
   }
@@ -398,7 +289,7 @@ export class AzureBlobStore implements BlobStore {
     ttlSec: number,
     snapshot?: string,
   ): Promise<string> {
-    const blob = this.c(container).getBlobClient(name);
+    const blob = this.blob(container, name);
     const now = this.clock();
     // Read only, this blob (or snapshot) only: signed with the account key or, by identity,
     // with a user-delegation key.
@@ -413,41 +304,4 @@ export class AzureBlobStore implements BlobStore {
     const base = snapshot ? blob.withSnapshot(snapshot).url : blob.url;
     return `${base}${base.includes('?') ? '&' : '?'}${sas}`;
   }
-}
-
-function isStatus(e: unknown, status: number): boolean {
-  if (e instanceof RestError) return e.statusCode === status;
-  if (e instanceof HavenError) return e.details?.status === status;
-  return false;
-}
-
-async function call<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    throw mapError(e);
-  }
-}
-
-/** Maps SDK errors onto the port's contract; keeps the status for callers that branch on it. */
-function mapError(e: unknown): unknown {
-  if (e instanceof HavenError) return e;
-  if (e instanceof RestError) {
-    const status = e.statusCode;
-    const code = (e.code ??
-      (e.details as { errorCode?: string } | undefined)?.errorCode ??
-      '') as string;
-    if (status === 404)
-      return new HavenError('not-found', `blob not found (${code})`, { status, code });
-    if (status === 409 || status === 412)
-      return conflict(`storage refused the operation: ${code || status}`, { status, code });
-    if (status === undefined || status === 408 || status === 429 || status >= 500)
-      return transient(`storage unavailable: ${code || e.message}`, e);
-    return new HavenError('internal', `storage error ${status} ${code}`, { status, code });
-  }
-  const code = (e as { code?: string })?.code;
-  if (code && /ECONN|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN|ECONNRESET|REQUEST_SEND_ERROR/.test(code))
-    return transient(`storage unreachable: ${code}`, e);
-  if ((e as { name?: string })?.name === 'AbortError') return transient('storage call aborted', e);
-  return e;
 }
