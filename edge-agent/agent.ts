@@ -12,7 +12,7 @@ import { GroupCuts } from './groupCuts';
 import { GroupCutRunner } from './groupCutRunner';
 import { BookmarkRequests } from './bookmarkRequests';
 import { heartbeatReport } from './heartbeatReport';
-import { agentStatus } from './agentStatus';
+import { agentStatus, markIfAcked } from './agentStatus';
 import { redoAfterCheckpoint } from './spoolRecovery';
 import { waitForRecoveryPoint } from './pointWait';
 import { runHook } from './hooks';
@@ -89,6 +89,7 @@ export class Agent {
     const spooledBookmarks = await redoAfterCheckpoint(spool, source, opts.log);
     const api = new ControlPlaneClient(identity.api, identity.credential);
     const sink = opts.sink(identity, api);
+    let self: Agent | undefined = undefined;
     const sender = new Sender(spool, sink, {
       onError: (e, attempt, wait) =>
         opts.log('send failed, retrying', {
@@ -96,13 +97,15 @@ export class Agent {
           attempt,
           retryInMs: Math.round(wait),
         }),
+      onSent: () => {
+        if (self?.lastBookmark) markIfAcked(self.lastBookmark, spool);
+      },
     });
     const sealing = {
       machineId: identity.machineId,
       keyId: identity.keyId,
       key: Buffer.from(identity.dataKey, 'base64'),
     };
-    let self: Agent | undefined = undefined;
     const batcher = new Batcher(
       spool,
       source,

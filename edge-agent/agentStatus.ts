@@ -19,6 +19,23 @@ export interface StatusParts {
 }
 
 /**
+ * Stamps `ackedAt` on the bookmark once Event Hubs acknowledged every disk's batch up to it
+ * (the sender calls this on each acknowledgement, so the time is exact); answers whether it is.
+ */
+export function markIfAcked(
+  lb: { ackedAt?: string; seqs: Record<string, number> },
+  spool: Pick<Spool, 'ackedSeq'>,
+): boolean {
+  if (lb.ackedAt) return true;
+  const acked = Object.entries(lb.seqs).every(([k, v]) => {
+    const [diskId, gen] = k.split('/') as [string, string];
+    return spool.ackedSeq({ diskId, generation: Number(gen) }) >= v;
+  });
+  if (acked) lb.ackedAt = new Date().toISOString();
+  return acked;
+}
+
+/**
  * The agent's status (status file, `haven-agent status`, heartbeats): per disk its state and
  * spool backlog; the agent-side RPO estimate from the newest acknowledged bookmark.
  */
@@ -29,12 +46,7 @@ export function agentStatus(p: StatusParts): AgentStatus {
   let rpoSeconds: number | undefined;
   const lb = p.lastBookmark;
   if (lb) {
-    const acked = Object.entries(lb.seqs).every(([k, v]) => {
-      const [diskId, gen] = k.split('/') as [string, string];
-      return p.spool.ackedSeq({ diskId, generation: Number(gen) }) >= v;
-    });
-    if (acked) {
-      lb.ackedAt ??= new Date().toISOString();
+    if (markIfAcked(lb, p.spool)) {
       rpoSeconds = Math.max(0, (Date.now() - Date.parse(lb.cutAt)) / 1000);
     }
   }

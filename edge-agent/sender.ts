@@ -216,8 +216,12 @@ export class Sender {
   drained(signal?: AbortSignal): Promise<void> {
     if (this.spool.pending().length === 0) return Promise.resolve();
     return new Promise((resolve) => {
-      this.idleWaiters.push(resolve);
-      signal?.addEventListener('abort', () => resolve(), { once: true });
+      const done = () => {
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      this.idleWaiters.push(done);
+      signal?.addEventListener('abort', done, { once: true });
     });
   }
 

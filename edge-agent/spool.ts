@@ -387,8 +387,13 @@ export class Spool {
   changed(signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       if (signal?.aborted) return resolve();
-      this.waiters.push(resolve);
-      signal?.addEventListener('abort', () => resolve(), { once: true });
+      // The listener goes with the wait: a long-lived signal would otherwise collect one per wait.
+      const done = () => {
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      this.waiters.push(done);
+      signal?.addEventListener('abort', done, { once: true });
     });
   }
 

@@ -498,7 +498,8 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
       .sort((a, b) => a.time - b.time);
     const pointGaps = points.slice(1).map((p, i) => p.time - points[i]!.time);
     // Per bookmark: cut → acked by Event Hubs (agent: journal source, batcher, spool, send;
-    // sampled every 250 ms, the status file is rewritten every second) → durable (cloud).
+    // stamped by the agent when acknowledged; sampled every 250 ms from the status file, which is
+    // rewritten every second, so not every bookmark is seen) → durable (cloud).
     const split = points
       .filter((p) => sentAt.has(p.id))
       .map((p) => ({
@@ -572,7 +573,12 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
       const firstThird = third(0, 1);
       const lastThird = third(2, 3);
       const keptUp = lastThird <= firstThird * 1.5 + 0.5 && drains[i]! < 10;
-      const common = `${ph.writes} writes of 4–64 KiB, ${achieved.toFixed(1)} MB/s achieved over ${seconds} s, bookmark every ${intervalS} s; p50/p90/p99/max ${p50.toFixed(2)}/${p90.toFixed(2)}/${p99.toFixed(2)}/${max.toFixed(2)} s; ack p99 ${quantile(lat, 0.99)} ms; RPO p50 first third ${firstThird.toFixed(2)} s, last third ${lastThird.toFixed(2)} s; journal backlog max ${maxJournal.toFixed(0)} MiB, end ${endJournal.toFixed(0)} MiB, spool max ${maxSpool.toFixed(0)} MiB; ${keptUp ? 'kept up' : 'FELL BEHIND'}; load ${loads[i]}`;
+      // What the pipeline adds after the cut (the rest of the RPO is the wait for the cut).
+      const cutLag = points
+        .filter((p) => p.time >= ph.start && p.time <= ph.end)
+        .map((p) => p.publishedAt - p.time)
+        .sort((a, b) => a - b);
+      const common = `${ph.writes} writes of 4–64 KiB, ${achieved.toFixed(1)} MB/s achieved over ${seconds} s, bookmark every ${intervalS} s; p50/p90/p99/max ${p50.toFixed(2)}/${p90.toFixed(2)}/${p99.toFixed(2)}/${max.toFixed(2)} s; ack p99 ${quantile(lat, 0.99)} ms; RPO p50 first third ${firstThird.toFixed(2)} s, last third ${lastThird.toFixed(2)} s; cut → durable p50 ${(quantile(cutLag, 0.5) / 1000).toFixed(2)} s, p90 ${(quantile(cutLag, 0.9) / 1000).toFixed(2)} s; journal backlog max ${maxJournal.toFixed(0)} MiB, end ${endJournal.toFixed(0)} MiB, spool max ${maxSpool.toFixed(0)} MiB; ${keptUp ? 'kept up' : 'FELL BEHIND'}; load ${loads[i]}`;
       console.error(`bench: rpo ${ph.rateMBs} MB/s: ${common}`);
       // Hydration: lag of the phase's points (durable → materialized), its trend, and the page
       // writes the phase's churn cost (from the host's hydrate lines).
