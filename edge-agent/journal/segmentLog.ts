@@ -70,7 +70,11 @@ export class SegmentLog {
         this.spareSeq = Math.max(this.spareSeq, Number(m[1]) + 1);
       } else if (n === 'spare-prep.tmp') unlinkSync(join(opts.dir, n));
     }
-    this.commit = new GroupCommit(() => this.syncWritten());
+    // A sync started after the last append covers every record: later callers share it.
+    this.commit = new GroupCommit(
+      () => this.syncWritten(),
+      () => this.unsynced.size > 0 || this.batch.length > 0,
+    );
     const last = this.segments[this.segments.length - 1];
     if (last && last.size < opts.segmentBytes) this.fd = openSync(last.path, 'r+');
     else this.rotate(nextLsn);

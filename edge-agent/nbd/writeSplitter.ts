@@ -23,6 +23,8 @@ import { RecordType } from '../journal/records';
 
 const fdatasyncP = promisify(fdatasync);
 const ZERO_CHUNK = Buffer.alloc(1024 * 1024);
+/** A region's intent mark outlives its last write by this much (see clearIntent). */
+export const INTENT_LINGER_MS = 1000;
 
 /** Size of an image file or a block device (fstat reports 0 for the latter; sysfs knows). */
 export function deviceSize(fd: number): number {
@@ -55,17 +57,29 @@ export class WriteSplitter implements BlockDevice {
   private readonly pendingIntent = new Map<number, Promise<void>>();
   private readonly inflight = new Map<number, number>();
   private readonly lastWrite = new Map<number, number>();
+  /** When each marked region was last written (ms, monotonic): recently written ones stay marked. */
+  private readonly lastWriteAt = new Map<number, number>();
   private writeSeq = 0;
+  /** Image writes issued, and how many of them the running image sync was started after. */
+  private imageWrites = 0;
+  private imageWritesAtSync = 0;
   stats = { writes: 0, zeroes: 0, bytes: 0, overflowWrites: 0, flushes: 0 };
 
   private constructor(
     readonly journal: MachineJournal,
     readonly disk: DiskInfo,
     fd: number,
+    private readonly intentLingerMs: number,
   ) {
     this.fd = fd;
     this.size = disk.size;
-    this.backingCommit = new GroupCommit(() => fdatasyncP(this.fd));
+    this.backingCommit = new GroupCommit(
+      () => {
+        this.imageWritesAtSync = this.imageWrites;
+        return fdatasyncP(this.fd);
+      },
+      () => this.imageWrites !== this.imageWritesAtSync,
+    );
     this.intent = journal.intent(disk.index);
     journal.addResumeGuard(() => this.overflowInFlight === 0);
     this.redoAfterCrash();
@@ -76,7 +90,7 @@ export class WriteSplitter implements BlockDevice {
     journal: MachineJournal,
     diskId: string,
     path: string,
-    opts: { initialSync?: boolean } = {},
+    opts: { initialSync?: boolean; intentLingerMs?: number } = {},
   ): WriteSplitter {
     // A block device is opened O_EXCL: Linux then refuses if it is mounted or held by another
     // exclusive opener, which enforces "the splitter is the only writer" for real disks.
@@ -88,7 +102,7 @@ export class WriteSplitter implements BlockDevice {
       throw new Error(`${path}: size ${size} is not a multiple of ${SECTOR}`);
     }
     const disk = journal.registerDisk(diskId, size, path, opts);
-    return new WriteSplitter(journal, disk, fd);
+    return new WriteSplitter(journal, disk, fd, opts.intentLingerMs ?? INTENT_LINGER_MS);
   }
 
   /**
@@ -155,6 +169,7 @@ export class WriteSplitter implements BlockDevice {
 
   private writeImageV(offset: number, bufs: Buffer[]): void {
     const total = bufs.reduce((n, b) => n + b.length, 0);
+    this.imageWrites++;
     const n = writevSync(this.fd, bufs, offset);
     if (n < total) this.writeImage(offset + n, Buffer.concat(bufs).subarray(n));
   }
@@ -173,6 +188,7 @@ export class WriteSplitter implements BlockDevice {
   }
 
   private writeImage(offset: number, data: Buffer): void {
+    this.imageWrites++;
     let done = 0;
     while (done < data.length)
       done += writeSync(this.fd, data, done, data.length - done, offset + done);
@@ -273,9 +289,11 @@ export class WriteSplitter implements BlockDevice {
     const first = Math.floor(offset / INTENT_REGION);
     const last = Math.floor((offset + length - 1) / INTENT_REGION);
     const seq = ++this.writeSeq;
+    const now = performance.now();
     const waits: Promise<void>[] = [];
     for (let r = first; r <= last; r++) {
       this.lastWrite.set(r, seq);
+      this.lastWriteAt.set(r, now);
       this.inflight.set(r, (this.inflight.get(r) ?? 0) + 1);
       if (!this.intent.isSet(r)) {
         this.intent.mark(r * INTENT_REGION, Math.min(INTENT_REGION, this.size - r * INTENT_REGION));
@@ -306,14 +324,23 @@ export class WriteSplitter implements BlockDevice {
       .finally(done);
   }
 
-  /** After a FLUSH: regions with no write since it started are consistent; forget them. */
+  /**
+   * After a FLUSH: regions with no write since it started are consistent and may be forgotten.
+   * Only those idle for INTENT_LINGER_MS are: a region written between every pair of FLUSHes
+   * (fio's fsync every 64, a database's log) would otherwise be cleared and marked again each
+   * time, two more fdatasyncs in series with the next write. Keeping a mark longer is always
+   * safe (it only widens the resync after a host crash).
+   */
   private clearIntent(flushStartSeq: number): void {
     let changed = false;
+    const idleSince = performance.now() - this.intentLingerMs;
     for (const r of this.intent.setBlocks()) {
       if ((this.lastWrite.get(r) ?? 0) > flushStartSeq) continue;
+      if ((this.lastWriteAt.get(r) ?? 0) >= idleSince && this.intentLingerMs > 0) continue;
       if ((this.inflight.get(r) ?? 0) > 0 || this.pendingIntent.has(r)) continue;
       this.intent.clear(r);
       this.lastWrite.delete(r);
+      this.lastWriteAt.delete(r);
       changed = true;
     }
     // Lazily: a region still marked on disk only costs a rescan after a host crash.

@@ -10,7 +10,7 @@ import {
   writeFileSync,
   writeSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { MachineJournal } from '../../edge-agent/journal/journal';
@@ -155,10 +155,18 @@ async function best(n: number, f: () => Promise<number>): Promise<number> {
   return b;
 }
 
+/** `HAVEN_BENCH_SPLITTER_JOBS=seq1m,…` / `_TARGETS=split,qemu,…`: a subset, for A/B runs. */
+function selected(env: string | undefined, name: string): boolean {
+  return !env || env.split(',').includes(name);
+}
+
+const load = () => loadavg()[0]!.toFixed(1);
+
 export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
   const dir = mkdtempSync(join(tmpdir(), 'haven-bench-splitter-'));
   const diskSize = quick ? 256 * 1024 * 1024 : 2 * 1024 * 1024 * 1024;
-  const tries = quick ? 2 : 3;
+  const tries = Number(process.env.HAVEN_BENCH_SPLITTER_TRIES) || (quick ? 2 : 3);
+  const want = (t: string) => selected(process.env.HAVEN_BENCH_SPLITTER_TARGETS, t);
   const rows: BenchRow[] = [];
   const MiB = 1024 * 1024;
   const jobs: Job[] = [
@@ -190,17 +198,19 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
   ];
   try {
     for (const job of jobs) {
+      if (!selected(process.env.HAVEN_BENCH_SPLITTER_JOBS, job.name)) continue;
+      const loadBefore = load();
       const image = join(dir, 'disk.img');
       const sock = join(dir, 'nbd.sock');
-      const direct = await best(tries, async () => {
+      const direct = await best(want('direct') ? tries : 0, async () => {
         freshImage(image, diskSize);
         return fio(job, { file: image });
       });
-      const qemu = await best(tries, async () => {
+      const qemu = await best(want('qemu') ? tries : 0, async () => {
         freshImage(image, diskSize);
         return withQemuNbd(image, sock, (uri) => fio(job, { uri }));
       });
-      const plain = await best(tries, async () => {
+      const plain = await best(want('plain') ? tries : 0, async () => {
         freshImage(image, diskSize);
         const fd = openSync(image, 'r+');
         try {
@@ -211,9 +221,11 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
       });
       let journalBytes = 0;
       let syncs = 0;
+      let flushes = 0;
       let consumed = 0;
-      const split = await best(tries, async () => {
+      const split = await best(want('split') ? tries : 0, async () => {
         freshImage(image, diskSize);
+        consumed = 0;
         rmSync(join(dir, 'journal'), { recursive: true, force: true });
         const journal = MachineJournal.open({
           dir: join(dir, 'journal'),
@@ -241,6 +253,7 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
           await source.close();
           journalBytes = journal.retainedBytes();
           syncs = journal.syncCount;
+          flushes = splitter.stats.flushes;
           await journal.close();
           splitter.close();
           rmSync(join(dir, 'journal'), { recursive: true, force: true });
@@ -248,7 +261,7 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
       });
 
       const label = job.label;
-      const common = `fio ${job.rw} bs=${job.bs} iodepth=${job.iodepth} ${(job.size / MiB).toFixed(0)} MiB${job.fsync ? ` fsync=${job.fsync}` : ''}, end_fsync, best of ${tries}; journal left ${(journalBytes / MiB).toFixed(0)} MiB, ${syncs} journal syncs; source consumed ${(consumed / MiB).toFixed(0)} MiB (coalesced)`;
+      const common = `fio ${job.rw} bs=${job.bs} iodepth=${job.iodepth} ${(job.size / MiB).toFixed(0)} MiB${job.fsync ? ` fsync=${job.fsync}` : ''}, end_fsync, best of ${tries}; journal left ${(journalBytes / MiB).toFixed(0)} MiB, ${syncs} journal syncs for ${flushes} FLUSH; load ${loadBefore} → ${load()}; source consumed ${(consumed / MiB).toFixed(0)} MiB (coalesced)`;
       rows.push({
         name: `splitter ${label}`,
         value: split,
@@ -285,6 +298,10 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
 
 if (require.main === module) {
   void run({ quick: process.argv.includes('--quick') }).then((rows) =>
-    console.table(rows.map((r) => ({ ...r, note: r.note?.slice(0, 60) }))),
+    rows.forEach((r) =>
+      console.log(
+        `${r.name} | ${r.value.toFixed(1)} vs ${r.baselineName} ${r.baselineValue.toFixed(1)} ${r.unit} = ${r.ratio.toFixed(2)}× | ${r.note ?? ''}`,
+      ),
+    ),
   );
 }

@@ -225,7 +225,7 @@ describe('machine journal', () => {
     copyFileSync(image, replica); // the replica had the disk as it was (zeroes)
     const jdir = join(dir, 'j');
     const j = MachineJournal.open({ dir: jdir, bootId: 'boot-1' });
-    const s = WriteSplitter.open(j, 'd', image);
+    const s = WriteSplitter.open(j, 'd', image, { intentLingerMs: 0 });
     await s.write(0, Buffer.alloc(4096, 1), false); // first write to a region waits for the intent
     await s.write(R + 8192, Buffer.alloc(4096, 2), false);
     await s.flush(); // regions 0 and 1 are consistent now
@@ -251,6 +251,25 @@ describe('machine journal', () => {
     await source.close();
     await j2.close();
     s2.close();
+  });
+
+  it('a region written between FLUSHes keeps its intent mark while it is busy (no re-mark per FLUSH)', async () => {
+    const dir = tempDir();
+    const image = join(dir, 'big.img');
+    writeFileSync(image, '');
+    truncateSync(image, 2 * INTENT_REGION);
+    const j = MachineJournal.open({ dir: join(dir, 'j'), bootId: 'boot-1' });
+    const s = WriteSplitter.open(j, 'd', image, { intentLingerMs: 60_000 });
+    const intent = j.intent(s.disk.index);
+    for (let i = 0; i < 4; i++) {
+      await s.write(i * 4096, Buffer.alloc(4096, i + 1), false);
+      await s.flush();
+      expect(intent.setBlocks()).toEqual([0]); // still marked: written less than a linger ago
+    }
+    // The mark costs one intent sync, not one per FLUSH: only the first write waited for it.
+    expect(intent['commit'].syncs).toBe(1);
+    await j.close();
+    s.close();
   });
 
   it('journal loss (state gone, segments left) resyncs every disk from its image', async () => {
