@@ -10,7 +10,6 @@ import type {
   VmAction,
   VmInstanceView,
 } from '../../core/recovery/ports';
-import { openSnapshotReader } from './snapshotReader';
 import { createArmClients, type ArmClients, type ArmTargetSettings } from './armClients';
 import { armError, failedOperation } from './armErrors';
 import {
@@ -22,6 +21,9 @@ import {
   pollSaved,
 } from './armOperations';
 import { apiVersionOf, parseId, viewOf } from './armViews';
+import { beginComputePut } from './beginComputePut';
+import { snapshotChangedRanges } from './snapshotChangedRanges';
+import { openSnapshotReader } from './snapshotReader';
 
 /**
  * The recovery target over Azure Resource Manager with the real `@azure/arm-compute` and
@@ -70,11 +72,7 @@ export class ArmRecoveryTarget implements RecoveryTarget {
   beginPut(spec: ResourceSpec): Promise<OperationHandle> {
     const id = this.idOf(spec);
     return this.guard(`PUT ${id}`, async () => {
-      const handle = (state?: string): OperationHandle => ({
-        resourceId: id,
-        action: 'put',
-        ...(state ? { state } : {}),
-      });
+      const handle = (state?: string) => handleOf(id, 'put', state);
       if (spec.type === 'Microsoft.Resources/resourceGroups') {
         await this.rest('PUT', this.url(id, apiVersionOf(spec.type)), {
           location: spec.location,
@@ -86,84 +84,14 @@ export class ArmRecoveryTarget implements RecoveryTarget {
         const net = networkPut(spec);
         return handle(await beginNetwork(this.c, net.op, net.args));
       }
-      const tags = spec.tags ?? {};
-      if (spec.type === 'Microsoft.Compute/disks') {
-        const s = spec.source;
-        const creationData =
-          s.kind === 'import'
-            ? {
-                createOption: 'Import' as const,
-                sourceUri: s.sourceUri,
-                storageAccountId: s.storageAccountId,
-              }
-            : s.kind === 'copy'
-              ? { createOption: 'Copy' as const, sourceResourceId: s.sourceResourceId }
-              : { createOption: 'Empty' as const };
-        return handle(
-          await beginCompute(
-            this.c.compute.disks.createOrUpdate(spec.resourceGroup, spec.name, {
-              location: spec.location,
-              tags,
-              sku: { name: spec.sku ?? 'Standard_LRS' },
-              creationData,
-              ...(s.kind === 'empty' ? { diskSizeGB: s.sizeGiB } : {}),
-              ...(spec.osType ? { osType: spec.osType } : {}),
-              ...(spec.hyperVGeneration ? { hyperVGeneration: spec.hyperVGeneration } : {}),
-            }),
-          ),
-        );
-      }
-      if (spec.type === 'Microsoft.Compute/snapshots') {
-        return handle(
-          await beginCompute(
-            this.c.compute.snapshots.createOrUpdate(spec.resourceGroup, spec.name, {
-              location: spec.location,
-              tags,
-              incremental: spec.incremental,
-              creationData: { createOption: 'Copy', sourceResourceId: spec.sourceResourceId },
-            }),
-          ),
-        );
-      }
-      return handle(
-        await beginCompute(
-          this.c.compute.virtualMachines.createOrUpdate(spec.resourceGroup, spec.name, {
-            location: spec.location,
-            tags,
-            hardwareProfile: { vmSize: spec.size },
-            storageProfile: {
-              osDisk: {
-                osType: spec.osType,
-                createOption: 'Attach',
-                managedDisk: { id: spec.osDiskId },
-              },
-              dataDisks: spec.dataDisks.map((d) => ({
-                lun: d.lun,
-                createOption: 'Attach',
-                managedDisk: { id: d.diskId },
-              })),
-            },
-            networkProfile: {
-              networkInterfaces: spec.networkInterfaceIds.map((id, i) => ({
-                id,
-                primary: i === 0,
-              })),
-            },
-            diagnosticsProfile: { bootDiagnostics: { enabled: spec.bootDiagnostics } },
-          }),
-        ),
-      );
+      return handle(await beginComputePut(this.c, spec));
     });
   }
 
   beginDelete(id: ResourceId): Promise<OperationHandle> {
     return this.guard(`DELETE ${id}`, async () => {
       const { type, resourceGroup, name } = parseId(id);
-      const handle = (state?: string): OperationHandle => ({
-        resourceId: id,
-        action: 'delete',
-        ...(state ? { state } : {}),
-      });
+      const handle = (state?: string) => handleOf(id, 'delete', state);
       const parent = /\/virtualNetworks\/([^/]+)\/subnets\//i.exec(id)?.[1];
       const net = networkDelete(type, resourceGroup, name, parent);
       if (net) return handle(await beginNetwork(this.c, net.op, net.args));
@@ -355,41 +283,7 @@ export class ArmRecoveryTarget implements RecoveryTarget {
 
   changedRanges(snapshotId: ResourceId, baseSnapshotId?: ResourceId): Promise<ByteRange[]> {
     return this.guard(`changed ranges ${snapshotId}`, async () => {
-      const grant = async (id: string) => {
-        const { resourceGroup, name } = parseId(id);
-        const r = await this.c.compute.snapshots.grantAccess(resourceGroup, name, {
-          access: 'Read',
-          durationInSeconds: 3600,
-        });
-        if (!r.accessSAS) throw new Error(`No access URI for ${id}`);
-        return r.accessSAS;
-      };
-      const ids = [snapshotId, ...(baseSnapshotId ? [baseSnapshotId] : [])];
-      const [sas, baseSas] = await Promise.all(ids.map(grant));
-      try {
-        const res = await this.c.sas(
-          `${sas}&comp=pagelist`,
-          baseSas ? { 'x-ms-previous-snapshot-url': baseSas } : {},
-        );
-        if (res.status !== 200)
-          throw Object.assign(new Error(res.bodyAsText ?? `HTTP ${res.status}`), {
-            statusCode: res.status,
-          });
-        return [
-          ...(res.bodyAsText ?? '').matchAll(
-            /<PageRange><Start>(\d+)<\/Start><End>(\d+)<\/End><\/PageRange>/g,
-          ),
-        ].map((m) => ({ offset: Number(m[1]), length: Number(m[2]) - Number(m[1]) + 1 }));
-      } finally {
-        await Promise.all(
-          ids.map((id) => {
-            const { resourceGroup, name } = parseId(id);
-            return this.c.compute.snapshots
-              .revokeAccess(resourceGroup, name)
-              .catch(() => undefined);
-          }),
-        );
-      }
+      return snapshotChangedRanges(this.c, snapshotId, baseSnapshotId);
     });
   }
 
@@ -405,4 +299,13 @@ export class ArmRecoveryTarget implements RecoveryTarget {
     }
     return `${this.subscriptionPath}/resourceGroups/${spec.resourceGroup}/providers/${spec.type}/${spec.name}`;
   }
+}
+
+/** A started operation; no state when it finished at once (a synchronous answer). */
+function handleOf(
+  resourceId: ResourceId,
+  action: OperationHandle['action'],
+  state: string | undefined,
+): OperationHandle {
+  return { resourceId, action, ...(state ? { state } : {}) };
 }
