@@ -1,8 +1,8 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, unlinkSync } from 'node:fs';
-import { fdatasync, read, writev } from 'node:fs';
+import { closeSync, mkdirSync, openSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { crc32 } from 'node:zlib';
-import { HEADER, recoverPartition, type Segment } from './partitionRecovery';
+import { encodeRecordHeader, HEADER, recoverPartition, type Segment } from './partitionRecovery';
+import { fdatasyncAsync, fsyncDirectory, readFullyAt, writevAll } from './positionalIo';
+import { TailCache } from './tailCache';
 
 /**
  * One partition's append-only log: segment files named by the byte offset of their first record
@@ -50,11 +50,7 @@ export class PartitionLog {
   private flushing = false;
   private failed: Error | undefined;
   private closed = false;
-  /** Recently appended payloads by seq, so live readers don't go to disk. */
-  private cache = new Map<number, Buffer>();
-  private cacheStart = 0;
-  private cacheBytes = 0;
-  private readonly maxCacheBytes: number;
+  private readonly cache: TailCache;
   private readonly segmentBytes: number;
   private readonly listeners = new Set<() => void>();
   private readonly retired = new Map<NodeJS.Timeout, number>();
@@ -64,7 +60,7 @@ export class PartitionLog {
     opts: PartitionLogOptions,
   ) {
     this.segmentBytes = opts.segmentBytes ?? 64 * 1024 * 1024;
-    this.maxCacheBytes = opts.cacheBytes ?? 32 * 1024 * 1024;
+    this.cache = new TailCache(opts.cacheBytes ?? 32 * 1024 * 1024);
   }
 
   /** Opens (and recovers) the log in `dir`: a torn tail left by a crash is cut off. */
@@ -85,7 +81,7 @@ export class PartitionLog {
     this.lastTime = r.lastTime;
     this.nextOffset = r.nextOffset;
     this.committedEnd = this.firstSeq + this.offsets.length;
-    this.cacheStart = this.committedEnd;
+    this.cache.startAt(this.committedEnd);
     if (this.segments.length === 0) this.newSegment();
   }
 
@@ -96,12 +92,7 @@ export class PartitionLog {
     const seg: Segment = { base, firstSeq: this.firstSeq + this.offsets.length, size: 0, fd, path };
     this.segments.push(seg);
     // The new file's directory entry must be durable too.
-    const dfd = openSync(this.dir, 'r');
-    try {
-      fsyncSync(dfd);
-    } finally {
-      closeSync(dfd);
-    }
+    fsyncDirectory(this.dir);
     return seg;
   }
 
@@ -145,22 +136,17 @@ export class PartitionLog {
       if (seg.size > 0 && seg.size + HEADER + payload.length > this.segmentBytes) {
         seg = this.newSegment();
       }
-      const header = Buffer.allocUnsafe(HEADER);
-      header.writeUInt32BE(payload.length, 0);
-      header.writeDoubleBE(seq, 8);
-      header.writeDoubleBE(now, 16);
-      header.writeUInt32BE(crc32(payload, crc32(header.subarray(8, HEADER))), 4);
+      const header = encodeRecordHeader(payload, seq, now);
       this.pending.push({ header, payload, segment: seg, position: seg.size });
       seg.size += HEADER + payload.length;
       this.nextOffset += HEADER + payload.length;
       this.offsets.push(pos.offset);
       this.times.push(now);
       this.lengths.push(payload.length);
-      this.cache.set(seq, payload);
-      this.cacheBytes += payload.length;
+      this.cache.add(seq, payload);
       positions.push(pos);
     }
-    this.evictCache();
+    this.cache.evict(this.committedEnd);
     const target = this.firstSeq + this.offsets.length;
     const done = new Promise<void>((resolve, reject) =>
       this.waiters.push({ count: target, resolve, reject }),
@@ -170,15 +156,6 @@ export class PartitionLog {
       setImmediate(() => void this.flush());
     }
     return done.then(() => positions);
-  }
-
-  private evictCache(): void {
-    while (this.cacheBytes > this.maxCacheBytes && this.cacheStart < this.committedEnd) {
-      const b = this.cache.get(this.cacheStart);
-      if (b) this.cacheBytes -= b.length;
-      this.cache.delete(this.cacheStart);
-      this.cacheStart++;
-    }
   }
 
   private async flush(): Promise<void> {
@@ -197,7 +174,7 @@ export class PartitionLog {
           const bufs: Buffer[] = [];
           for (const p of list) bufs.push(p.header, p.payload);
           await writevAll(seg.fd, bufs, list[0]!.position);
-          await new Promise<void>((res, rej) => fdatasync(seg.fd, (e) => (e ? rej(e) : res())));
+          await fdatasyncAsync(seg.fd);
         }
       } catch (e) {
         this.failed = e as Error;
@@ -206,7 +183,7 @@ export class PartitionLog {
         break;
       }
       this.committedEnd = end;
-      this.evictCache();
+      this.cache.evict(end);
       const ready = this.waiters.filter((w) => w.count <= end);
       this.waiters = this.waiters.filter((w) => w.count > end);
       for (const w of ready) w.resolve();
@@ -233,7 +210,7 @@ export class PartitionLog {
     const out: Buffer[] = [];
     let bytes = 0;
     // Fast path: the cache holds the recent tail.
-    while (seq >= this.cacheStart && seq < this.committedEnd && out.length < maxCount) {
+    while (seq >= this.cache.start && seq < this.committedEnd && out.length < maxCount) {
       const b = this.cache.get(seq)!;
       if (out.length > 0 && bytes + b.length > maxBytes) return out;
       out.push(b);
@@ -257,14 +234,7 @@ export class PartitionLog {
     }
     const start = this.offsets[i0]! - seg.base;
     const buf = Buffer.allocUnsafe(span);
-    let got = 0;
-    while (got < span) {
-      const r = await new Promise<number>((res, rej) =>
-        read(seg.fd, buf, got, span - got, start + got, (e, b) => (e ? rej(e) : res(b))),
-      );
-      if (r === 0) throw new Error('short read from partition log');
-      got += r;
-    }
+    await readFullyAt(seg.fd, buf, start);
     let p = 0;
     for (let k = 0; k < n; k++) {
       const len = buf.readUInt32BE(p);
@@ -334,27 +304,4 @@ function lowerBound(arr: number[], n: number, before: (v: number) => boolean): n
     else hi = mid;
   }
   return lo;
-}
-
-function writeAt(fd: number, bufs: Buffer[], position: number): Promise<number> {
-  return new Promise((res, rej) => writev(fd, bufs, position, (e, n) => (e ? rej(e) : res(n))));
-}
-
-async function writevAll(fd: number, bufs: Buffer[], position: number): Promise<void> {
-  let pos = position;
-  for (let i = 0; i < bufs.length; i += 512) {
-    const chunk = bufs.slice(i, i + 512);
-    const total = chunk.reduce((n, b) => n + b.length, 0);
-    const written = await writeAt(fd, chunk, pos);
-    pos += written;
-    if (written < total) {
-      // Short writes are legal; finish the rest from one buffer.
-      const rest = Buffer.concat(chunk).subarray(written);
-      for (let off = 0; off < rest.length;) {
-        const n = await writeAt(fd, [rest.subarray(off)], pos);
-        off += n;
-        pos += n;
-      }
-    }
-  }
 }

@@ -16,6 +16,16 @@ import { crc32 } from 'node:zlib';
  */
 export const HEADER = 24;
 
+/** The header a record of `payload` is written with (the layout above). */
+export function encodeRecordHeader(payload: Buffer, seq: number, time: number): Buffer {
+  const header = Buffer.allocUnsafe(HEADER);
+  header.writeUInt32BE(payload.length, 0);
+  header.writeDoubleBE(seq, 8);
+  header.writeDoubleBE(time, 16);
+  header.writeUInt32BE(crc32(payload, crc32(header.subarray(8, HEADER))), 4);
+  return header;
+}
+
 export interface Segment {
   base: number; // offset of the segment's first byte
   firstSeq: number;
