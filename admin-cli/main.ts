@@ -1,8 +1,8 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { requireSecureUrl } from '../core/requireSecureUrl';
-import { AdminClient, ApiError, type ApiReply } from './client';
-import { formatDuration, parseDuration } from './duration';
+import { AdminClient, ApiError } from './client';
+import { parseDuration } from './duration';
 import { readEnvFile } from './envFile';
 import { details, table } from './table';
 import { groupCommand } from './groupCommand';
@@ -11,6 +11,9 @@ import { RECOVERY_USAGE, recoveryCommand, recoveryOptions } from './failoverComm
 import { PLAN_USAGE, planCommand, planOptions } from './planCommand';
 import { ALERT_USAGE, alertCommand, alertOptions } from './alertCommand';
 import { JOB_USAGE, jobCommand, jobOptions } from './jobCommand';
+import { listPolicies, POLICY_USAGE, policyOptions, policySet } from './policyCommand';
+import { PROTECTION_USAGE, protectionCommand, protectionOptions } from './protectionCommand';
+import { need, UsageError } from './usageError';
 
 export interface CliIo {
   cwd: string;
@@ -26,16 +29,12 @@ const USAGE = `Usage: haven <command> [options]
   sites
   token create --site ID [--ttl 1h]
   token revoke TOKEN                            revoke an unused enrollment token
-  policy set NAME [--crash-interval 5s] [--app-interval 1h] [--retention 24h]
-                  [--thinning hourly:24h,daily:7d] [--rpo-alert 60s] [--description TEXT]
-  policies
+${POLICY_USAGE}
   machines [--site ID]
   machine ID
   machine revoke|delete|rotate-key MACHINE      end or renew a machine's access (docs/security.md)
   machine replace MACHINE [--ttl 1h]           one-time token for a new agent to take over MACHINE
-  protect MACHINE [--disk ID ...] [--policy NAME]
-  unprotect MACHINE
-  resync MACHINE DISK [--reason TEXT]  replicate the disk again as a new generation (older points stay)
+${PROTECTION_USAGE}
   health
   groups
   group create NAME [--member MACHINE ...] [--description TEXT]
@@ -63,17 +62,11 @@ const options = {
   site: { type: 'string' },
   ttl: { type: 'string' },
   description: { type: 'string' },
-  'crash-interval': { type: 'string' },
-  'app-interval': { type: 'string' },
-  retention: { type: 'string' },
-  thinning: { type: 'string' },
-  'rpo-alert': { type: 'string' },
-  disk: { type: 'string', multiple: true },
-  policy: { type: 'string' },
-  reason: { type: 'string' },
   member: { type: 'string', multiple: true },
   app: { type: 'boolean' },
   lead: { type: 'string' },
+  ...policyOptions,
+  ...protectionOptions,
   ...recoveryOptions,
   ...planOptions,
   ...alertOptions,
@@ -83,23 +76,6 @@ const options = {
 type Values = ReturnType<
   typeof parseArgs<{ options: typeof options; allowPositionals: true }>
 >['values'];
-
-class UsageError extends Error {}
-
-const need = (v: string | undefined, what: string): string => {
-  if (!v) throw new UsageError(`Missing ${what}.`);
-  return v;
-};
-
-function parseThinning(text: string): { keep: string; forHours: number }[] {
-  return text.split(',').map((rule) => {
-    const [keep, dur] = rule.split(':');
-    if (!keep || !dur || !['hourly', 'daily', 'weekly'].includes(keep)) {
-      throw new UsageError(`Invalid thinning rule '${rule}' (use e.g. hourly:24h,daily:7d).`);
-    }
-    return { keep, forHours: Math.ceil(parseDuration(dur) / 3600) };
-  });
-}
 
 type Row = Record<string, unknown>;
 
@@ -187,22 +163,8 @@ async function dispatch(
     }
     case 'policy set':
       return policySet(need(arg, 'policy NAME'), v, client, print);
-    case 'policies': {
-      const ps = await client.all<Row>('policies');
-      const rows = ps.map((p) => ({
-        ...p,
-        crash: formatDuration(p.crashIntervalSeconds as number),
-        app: p.appIntervalSeconds ? formatDuration(p.appIntervalSeconds as number) : 'off',
-        retention: formatDuration((p.retentionHours as number) * 3600),
-        thinning: (p.thinning as { keep: string; forHours: number }[]).map(
-          (t) => `${t.keep}:${formatDuration(t.forHours * 3600)}`,
-        ),
-        rpoAlert: formatDuration(p.rpoAlertSeconds as number),
-      }));
-      return print(ps, () =>
-        table(rows, ['name', 'crash', 'app', 'retention', 'thinning', 'rpoAlert']),
-      );
-    }
+    case 'policies':
+      return listPolicies(client, print);
     case 'machines': {
       const ms = await client.all<Row>(v.site ? `machines?siteId=${enc(v.site)}` : 'machines');
       return print(ms, () =>
@@ -219,31 +181,10 @@ async function dispatch(
           `${details(rest)}\n\n${table(disks as Row[], ['id', 'sizeBytes', 'logicalSectorSize', 'generation', 'addedAt'])}`,
       );
     }
-    case 'protect': {
-      const body = {
-        ...(v.disk?.length ? { disks: v.disk } : {}),
-        ...(v.policy ? { policy: v.policy } : {}),
-      };
-      const r = await client.request('POST', `machines/${enc(need(sub, 'MACHINE'))}/protect`, body);
-      const verb = r.status === 202 ? 'Protection enabling' : 'Already protected';
-      return print(r.body, () => protectionLine(verb, r));
-    }
-    case 'unprotect': {
-      const path = `machines/${enc(need(sub, 'MACHINE'))}/disable-protection`;
-      const r = await client.request('POST', path, {});
-      const verb = r.status === 202 ? 'Protection disabling' : 'Protection disabled';
-      return print(r.body, () => protectionLine(verb, r));
-    }
-    case 'resync': {
-      const path = `machines/${enc(need(sub, 'MACHINE'))}/disks/${enc(need(arg, 'DISK'))}/resync`;
-      const r = await client.request('POST', path, v.reason ? { reason: v.reason } : {});
-      const { disk, job, item } = r.body as { disk: Row; job: Row | null; item: Row | null };
-      return print(
-        r.body,
-        () =>
-          `${r.status === 202 ? 'Resync started' : 'Already resyncing'}: disk ${disk.id} generation ${disk.generation}${item ? `, item ${item.state}` : ''}${job ? `; job ${job.id}` : ''}`,
-      );
-    }
+    case 'protect':
+    case 'unprotect':
+    case 'resync':
+      return protectionCommand(pos, v, client, print, need);
     case 'job':
       return jobCommand(pos.slice(1), v, client, print, need);
     case 'plan':
@@ -293,49 +234,6 @@ async function dispatch(
     default:
       throw new UsageError(`Unknown command '${pos.join(' ')}'.`);
   }
-}
-
-/** One line for a protect/unprotect reply (`{ item, job }`). */
-function protectionLine(verb: string, r: ApiReply): string {
-  const { item, job } = r.body as { item: Row; job: Row };
-  return `${verb}: ${item.machineId} disks ${(item.disks as string[]).join(',')} policy ${item.policy}, state ${item.state}; job ${job.id}`;
-}
-
-/** Creates the policy, or merges the given flags into the existing one (conditional on its ETag). */
-async function policySet(
-  name: string,
-  v: Values,
-  client: AdminClient,
-  print: (json: unknown, human: () => string) => void,
-): Promise<void> {
-  const fields: Row = {};
-  if (v['crash-interval']) fields.crashIntervalSeconds = parseDuration(v['crash-interval']);
-  if (v['app-interval']) fields.appIntervalSeconds = parseDuration(v['app-interval']);
-  if (v.retention) fields.retentionHours = Math.ceil(parseDuration(v.retention) / 3600);
-  if (v.thinning) fields.thinning = parseThinning(v.thinning);
-  if (v['rpo-alert']) fields.rpoAlertSeconds = parseDuration(v['rpo-alert']);
-  if (v.description) fields.description = v.description;
-  let existing: ApiReply | undefined;
-  try {
-    existing = await client.request('GET', `policies/${encodeURIComponent(name)}`);
-  } catch (e) {
-    if (!(e instanceof ApiError && e.status === 404)) throw e;
-  }
-  let saved;
-  if (!existing) {
-    saved = (await client.request('POST', 'policies', { name, ...fields })).body as Row;
-  } else {
-    const { name: _n, id: _i, createdAt: _c, updatedAt: _u, ...current } = existing.body as Row;
-    saved = (
-      await client.request(
-        'PUT',
-        `policies/${encodeURIComponent(name)}`,
-        { ...current, ...fields },
-        existing.etag ? { 'if-match': existing.etag } : {},
-      )
-    ).body as Row;
-  }
-  print(saved, () => `${existing ? 'Updated' : 'Created'} policy ${saved.name}.`);
 }
 
 /** Entry for bin/haven.js. */
