@@ -1,33 +1,14 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { checkApiVersion } from './apiVersions';
 import type { ArmContext, ArmReply, ArmRequest } from './armContext';
+import { armDispatch, type ArmProviders } from './armDispatch';
 import { ArmError, badRequest } from './armError';
-import { armJson } from './armJson';
-import { parseArmPath, resourceId, type ArmRoute } from './armRoute';
+import { readJson, send } from './armHttpIo';
+import { parseArmPath, type ArmRoute } from './armRoute';
 import { serveDiskAccess } from './diskAccess';
-import type { DiskProvider } from './diskProvider';
 import type { Faults, RecordedCall } from './faults';
-import type { GroupProvider } from './groupProvider';
-import type { NetworkProvider } from './networkProvider';
-import type { VmProvider } from './vmProvider';
-
-/** The api-versions the pinned clients send (arm-compute 24.1.0, arm-network 36.0.0) and the one for groups. */
-const API_VERSIONS: Record<string, string[]> = {
-  'microsoft.compute/disks': ['2025-01-02'],
-  'microsoft.compute/snapshots': ['2025-01-02'],
-  'microsoft.compute/virtualmachines': ['2026-03-01'],
-  'microsoft.network': ['2025-05-01'],
-  'microsoft.resources': ['2021-04-01'],
-};
-const MAX_BODY = 4 * 1024 * 1024;
-
-export interface ArmProviders {
-  groups: GroupProvider;
-  network: NetworkProvider;
-  disks: DiskProvider;
-  vms: VmProvider;
-}
 
 /**
  * The HTTPS front of the local ARM endpoint: bearer authentication, api-version checks, routing
@@ -113,7 +94,7 @@ export function armHandler(ctx: ArmContext, p: ArmProviders, faults: Faults, tok
         apiVersion: url.searchParams.get('api-version')!,
         ...(fault ? { fault } : {}),
       };
-      const reply = await dispatch(ctx, p, route, armReq);
+      const reply = await armDispatch(ctx, p, route, armReq);
       // A slow call that started no operation (a GET, a synchronous PUT) is slow to answer.
       if (fault?.mode === 'slow' && !reply.headers?.['azure-asyncoperation'])
         await new Promise((r) => setTimeout(r, fault.delayMs ?? 0));
@@ -144,111 +125,6 @@ function routeParts(route: Exclude<ArmRoute, { kind: 'operation' }>): ArmRequest
     name: 'name' in route ? route.name : '',
     ...('parent' in route && route.parent ? { parent: route.parent } : {}),
   };
-}
-
-function checkApiVersion(type: string, v: string | null, location: string): void {
-  if (!v)
-    throw badRequest(
-      'MissingApiVersionParameter',
-      'The api-version query parameter (?api-version=) is required for all requests.',
-    );
-  const t = type.toLowerCase();
-  const allowed = API_VERSIONS[t] ?? API_VERSIONS[t.split('/')[0]!] ?? [];
-  if (allowed.includes(v)) return;
-  // ARM itself answers for resource groups; a resource provider for the types it serves.
-  if (t.startsWith('microsoft.resources/'))
-    throw badRequest(
-      'InvalidApiVersionParameter',
-      `The api-version '${v}' is invalid. The supported versions are '${allowed.join(',')}'.`,
-    );
-  throw badRequest(
-    'NoRegisteredProviderFound',
-    `No registered resource provider found for location '${location}' and API version '${v}' for type '${type.split('/').slice(1).join('/')}'. The supported api-versions are '${allowed.join(', ')}'.`,
-  );
-}
-
-async function dispatch(
-  ctx: ArmContext,
-  p: ArmProviders,
-  route: Exclude<ArmRoute, { kind: 'operation' }>,
-  req: ArmRequest,
-): Promise<ArmReply> {
-  const provider = (type: string) => {
-    const t = type.toLowerCase();
-    if (t.startsWith('microsoft.network/')) return p.network;
-    if (t === 'microsoft.compute/virtualmachines') return p.vms;
-    if (t === 'microsoft.compute/disks' || t === 'microsoft.compute/snapshots') return p.disks;
-    throw new ArmError(
-      400,
-      'InvalidResourceType',
-      `The resource type '${type}' is not served by the local ARM endpoint.`,
-    );
-  };
-  if (route.kind === 'group') {
-    if (req.method === 'PUT') return p.groups.put(req);
-    if (req.method === 'DELETE') return p.groups.delete(req);
-    return p.groups.get(req);
-  }
-  if (route.kind === 'groupResources') return p.groups.resources(req);
-  if (route.kind === 'collection') {
-    ctx.requireGroup(route.subscription, route.resourceGroup);
-    provider(route.type);
-    const prefix = resourceId(
-      route.subscription,
-      route.resourceGroup,
-      route.type,
-      '',
-      route.parent,
-    ).toLowerCase();
-    const value = ctx.store
-      .list(
-        (r) =>
-          r.type.toLowerCase() === route.type.toLowerCase() &&
-          r.id.toLowerCase().startsWith(prefix),
-      )
-      .map((r) => viewOf(p, r));
-    return { status: 200, body: { value } };
-  }
-  if (route.kind === 'action') {
-    const t = route.type.toLowerCase();
-    if (t === 'microsoft.compute/virtualmachines') return p.vms.action(req, route.action);
-    const r = ctx.store.get(
-      resourceId(route.subscription, route.resourceGroup, route.type, route.name),
-    );
-    if (!r)
-      throw new ArmError(
-        404,
-        'ResourceNotFound',
-        `The Resource '${route.type}/${route.name}' under resource group '${route.resourceGroup}' was not found.`,
-      );
-    if (route.action === 'beginGetAccess') return p.disks.grantAccess(req, r);
-    if (route.action === 'endGetAccess') return p.disks.revokeAccess(req, r);
-    throw new ArmError(
-      400,
-      'InvalidResourceType',
-      `Action '${route.action}' is not served for ${route.type}.`,
-    );
-  }
-  const prov = provider(route.type);
-  if (req.method === 'PUT') return prov.put(req);
-  if (req.method === 'DELETE') return prov.delete(req);
-  if (req.method !== 'GET')
-    throw new ArmError(405, 'MethodNotAllowed', `${req.method} is not allowed here.`);
-  ctx.requireGroup(route.subscription, route.resourceGroup);
-  const r = ctx.store.get(
-    resourceId(route.subscription, route.resourceGroup, route.type, route.name, route.parent),
-  );
-  if (!r)
-    throw new ArmError(
-      404,
-      'ResourceNotFound',
-      `The Resource '${route.type}/${route.name}' under resource group '${route.resourceGroup}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix`,
-    );
-  return { status: 200, body: viewOf(p, r) };
-}
-
-function viewOf(p: ArmProviders, r: Parameters<typeof armJson>[0]) {
-  return armJson(p.network.view(r));
 }
 
 function operation(ctx: ArmContext, route: Extract<ArmRoute, { kind: 'operation' }>): ArmReply {
@@ -305,48 +181,3 @@ function serial(ctx: ArmContext, url: URL, res: ServerResponse): void {
   if (!vm.local?.file || !existsSync(vm.local.file)) return void res.end();
   createReadStream(vm.local.file).pipe(res);
 }
-
-/** The request's JSON object; undefined when it has no body. */
-async function readJson(req: IncomingMessage): Promise<Record<string, unknown> | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of req) {
-    size += (c as Buffer).length;
-    if (size > MAX_BODY)
-      throw new ArmError(413, 'RequestEntityTooLarge', 'The request body is too large.');
-    chunks.push(c as Buffer);
-  }
-  if (size === 0) return undefined;
-  try {
-    const v = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
-    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error('not an object');
-    return v as Record<string, unknown>;
-  } catch {
-    throw badRequest(
-      'InvalidRequestContent',
-      'The request content was invalid and could not be deserialized.',
-    );
-  }
-}
-
-function send(res: ServerResponse, reply: ArmReply): void {
-  const headers: Record<string, string> = {
-    'x-ms-request-id': cryptoId(),
-    ...(reply.headers ?? {}),
-  };
-  if (reply.body === undefined) {
-    res.writeHead(reply.status, headers);
-    res.end();
-    return;
-  }
-  const body = JSON.stringify(reply.body);
-  res.writeHead(reply.status, {
-    ...headers,
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': String(Buffer.byteLength(body)),
-  });
-  res.end(body);
-}
-
-let counter = 0;
-const cryptoId = () => `local-${process.pid}-${++counter}`;
