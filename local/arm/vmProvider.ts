@@ -15,19 +15,15 @@ import {
 } from './armJson';
 import type { StoredResource } from './armStore';
 import type { NetworkProvider } from './networkProvider';
+import { NSG } from './networkResources';
 import { allowedInboundPorts } from './nsgPorts';
+import { VmAttachments } from './vmAttachments';
+import { vmInstanceView } from './vmInstanceView';
+import { parseVmShape } from './vmShape';
 import { isKnownVmSize } from './vmSizes';
 
 const VM = 'Microsoft.Compute/virtualMachines';
 const DISK = 'Microsoft.Compute/disks';
-const NIC = 'Microsoft.Network/networkInterfaces';
-const NSG = 'Microsoft.Network/networkSecurityGroups';
-
-interface VmShape {
-  osDiskId: string;
-  dataDisks: { lun: number; id: string }[];
-  nicIds: string[];
-}
 
 /**
  * Microsoft.Compute virtual machines, run as QEMU guests by the VM runner. A create succeeds
@@ -36,54 +32,14 @@ interface VmShape {
  * runner; boot diagnostics are the guest's serial console.
  */
 export class VmProvider {
+  private readonly attachments: VmAttachments;
+
   constructor(
     private readonly ctx: ArmContext,
     private readonly network: NetworkProvider,
   ) {
+    this.attachments = new VmAttachments(ctx);
     mkdirSync(ctx.vmDir, { recursive: true, mode: 0o700 });
-  }
-
-  private shape(body: Record<string, unknown>): VmShape {
-    const p = props(body);
-    const storage = (p.storageProfile as Record<string, unknown> | undefined) ?? {};
-    const os = (storage.osDisk as Record<string, unknown> | undefined) ?? {};
-    if (os.createOption !== 'Attach') {
-      throw badRequest(
-        'InvalidParameter',
-        "osDisk.createOption must be 'Attach' here (VMs boot existing managed disks).",
-      );
-    }
-    const osDiskId = (os.managedDisk as { id?: string } | undefined)?.id;
-    const dataDisks = ((storage.dataDisks as Record<string, unknown>[] | undefined) ?? []).map(
-      (d) => ({
-        lun: Number(d.lun),
-        id: String((d.managedDisk as { id?: string } | undefined)?.id),
-      }),
-    );
-    const luns = new Set(dataDisks.map((d) => d.lun));
-    if (
-      luns.size !== dataDisks.length ||
-      [...luns].some((l) => !Number.isInteger(l) || l < 0 || l > 63)
-    ) {
-      throw badRequest(
-        'InvalidParameter',
-        'Data disk LUNs must be distinct integers from 0 to 63.',
-      );
-    }
-    const nicIds = (
-      ((p.networkProfile as Record<string, unknown> | undefined)?.networkInterfaces as
-        { id?: string }[] | undefined) ?? []
-    ).map((n) => String(n.id));
-    if (nicIds.length === 0)
-      throw badRequest(
-        'InvalidParameter',
-        'A virtual machine needs at least one network interface.',
-      );
-    return {
-      osDiskId: String(osDiskId),
-      dataDisks: dataDisks.sort((a, b) => a.lun - b.lun),
-      nicIds,
-    };
   }
 
   put(req: ArmRequest): ArmReply {
@@ -98,33 +54,10 @@ export class VmProvider {
         'InvalidParameter',
         `The value ${size} provided for the VM size is not valid.`,
       );
-    const shape = this.shape(req.body);
-    const disks = [shape.osDiskId, ...shape.dataDisks.map((d) => d.id)].map((d) =>
-      this.ctx.ref(d, DISK, 'managed disk'),
-    );
-    for (const d of disks) {
-      if (d.properties.provisioningState !== 'Succeeded')
-        throw conflict(
-          'OperationNotAllowed',
-          `Disk ${d.name} is not ready (provisioningState ${String(d.properties.provisioningState)}).`,
-        );
-      if (d.managedBy && !this.ctx.same(d.managedBy, id))
-        throw conflict(
-          'OperationNotAllowed',
-          `Disk ${d.name} is already attached to VM ${d.managedBy}.`,
-        );
-    }
-    const nics = shape.nicIds.map((n) => this.ctx.ref(n, NIC, 'network interface'));
-    for (const n of nics) {
-      const owner = (n.properties.virtualMachine as { id?: string } | undefined)?.id;
-      if (owner && !this.ctx.same(owner, id))
-        throw badRequest(
-          'NicInUse',
-          `Network interface ${n.id} is used by existing resource ${owner}.`,
-        );
-    }
+    const shape = parseVmShape(req.body);
+    const { disks, nics } = this.attachments.resolve(id, shape);
     if (existing) {
-      const was = this.shape({ properties: existing.properties });
+      const was = parseVmShape({ properties: existing.properties });
       const changed = JSON.stringify(was).toLowerCase() !== JSON.stringify(shape).toLowerCase();
       if (changed && this.ctx.runner.state(id) === 'running') {
         throw conflict(
@@ -132,16 +65,9 @@ export class VmProvider {
           'Disks and network interfaces of a VM can only be changed while it is stopped or deallocated.',
         );
       }
-      this.detach(existing);
+      this.attachments.detach(existing.id);
     }
-    for (const d of disks)
-      this.ctx.store.put({
-        ...d,
-        managedBy: id,
-        properties: { ...d.properties, diskState: 'Attached' },
-      });
-    for (const n of nics)
-      this.ctx.store.put({ ...n, properties: { ...n.properties, virtualMachine: { id } } });
+    this.attachments.attach(id, disks, nics);
     const r = this.ctx.store.put({
       id,
       type: VM,
@@ -196,7 +122,7 @@ export class VmProvider {
 
   /** The runner's launch spec of a VM, from its disks, NICs and the NSGs that apply. */
   launchSpec(vm: StoredResource): VmLaunchSpec {
-    const shape = this.shape({ properties: vm.properties });
+    const shape = parseVmShape({ properties: vm.properties });
     const file = (id: string) => this.ctx.ref(id, DISK, 'managed disk').local!.file!;
     return {
       id: vm.id,
@@ -240,23 +166,6 @@ export class VmProvider {
     if (r) this.ctx.store.put({ ...r, local: { ...r.local, ...patch } });
   }
 
-  private detach(vm: StoredResource): void {
-    for (const d of this.ctx.store.list(
-      (r) => r.type === DISK && this.ctx.same(r.managedBy, vm.id),
-    )) {
-      const { managedBy: _m, ...rest } = d;
-      this.ctx.store.put({ ...rest, properties: { ...d.properties, diskState: 'Unattached' } });
-    }
-    for (const n of this.ctx.store.list(
-      (r) =>
-        r.type === NIC &&
-        this.ctx.same((r.properties.virtualMachine as { id?: string } | undefined)?.id, vm.id),
-    )) {
-      const { virtualMachine: _v, ...rest } = n.properties;
-      this.ctx.store.put({ ...n, properties: rest });
-    }
-  }
-
   delete(req: ArmRequest): ArmReply {
     const id = idOfRequest(req);
     const vm = this.ctx.store.get(id);
@@ -265,7 +174,7 @@ export class VmProvider {
     return deleteReply(
       this.ctx.begin(req, VM, id, async () => {
         await this.ctx.runner.stop(id, { graceful: false });
-        this.detach(vm);
+        this.attachments.detach(vm.id);
         this.ctx.store.delete(id);
         return undefined;
       }),
@@ -276,7 +185,10 @@ export class VmProvider {
     const id = idOfRequest(req);
     const vm = this.ctx.store.get(id);
     if (!vm) throw notFound(VM, req.route.name, req.route.resourceGroup);
-    if (action === 'instanceView') return { status: 200, body: this.instanceView(vm) };
+    if (action === 'instanceView') {
+      const live = this.ctx.runner.state(vm.id) === 'running';
+      return { status: 200, body: vmInstanceView(vm, live) };
+    }
     if (action === 'retrieveBootDiagnosticsData') {
       const uri = `${this.ctx.baseUrl}/haven/serial-log/${encodeURIComponent(vm.name)}?sig=${vm.local?.accessToken}`;
       return { status: 200, body: { consoleScreenshotBlobUri: uri, serialConsoleLogBlobUri: uri } };
@@ -309,30 +221,6 @@ export class VmProvider {
         await fn();
         return undefined;
       }),
-    };
-  }
-
-  private instanceView(vm: StoredResource): Record<string, unknown> {
-    const live = this.ctx.runner.state(vm.id) === 'running';
-    const power = live ? 'running' : vm.local?.power === 'deallocated' ? 'deallocated' : 'stopped';
-    const display = { running: 'VM running', stopped: 'VM stopped', deallocated: 'VM deallocated' }[
-      power
-    ];
-    return {
-      computerName: vm.name,
-      statuses: [
-        {
-          code: `ProvisioningState/${String(vm.properties.provisioningState).toLowerCase()}`,
-          level: 'Info',
-          displayStatus: `Provisioning ${String(vm.properties.provisioningState).toLowerCase()}`,
-        },
-        {
-          code: `PowerState/${power}`,
-          level: 'Info',
-          displayStatus: display,
-          ...(vm.local?.statusMessage && !live ? { message: vm.local.statusMessage } : {}),
-        },
-      ],
     };
   }
 
