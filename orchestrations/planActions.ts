@@ -1,5 +1,4 @@
-import type { PlanJobInput } from '../core/plans/planService';
-import { actionStep } from '../core/plans/planService';
+import { actionStep, type PlanJobInput } from '../core/plans/planJobInput';
 import type { ActionOutcome } from '../core/plans/planOutcome';
 import type { PlanAction } from '../core/plans/planSchema';
 import type { GroupRun } from '../core/plans/planRun';

@@ -2,7 +2,7 @@ import type { OrchestrationContext, OrchestrationHandler } from 'durable-functio
 import { drillReport, type DrillHealth } from '../core/plans/drillReport';
 import type { DrillReportDoc } from '../core/plans/model';
 import { DRILL_ORCHESTRATION, PlanOperation } from '../core/plans/planOperations';
-import type { DrillJobInput } from '../core/plans/planService';
+import type { DrillJobInput } from '../core/plans/planJobInput';
 import { PlanActivity, type ProbeOutcome, type StartedPlan } from './activities/planActivities';
 import { PLAN_OPERATION, type PlanOperationResult } from './planOperation';
 import { PlanSaga, type Gen } from './planSaga';

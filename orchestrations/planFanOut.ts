@@ -2,7 +2,7 @@ import type { Task } from 'durable-functions';
 import type { DeployedVm } from '../core/recovery/model';
 import { machineJobOf } from '../core/plans/planOperations';
 import { BoundedQueue, type GroupRun } from '../core/plans/planRun';
-import { groupStep, type PlanJobInput } from '../core/plans/planService';
+import { groupStep, type PlanJobInput } from '../core/plans/planJobInput';
 import type { MachineOutcome } from '../core/plans/planOutcome';
 import { PlanActivity, type StartedMachine } from './activities/planActivities';
 import type { Gen, PlanSaga } from './planSaga';

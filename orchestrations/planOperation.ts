@@ -6,7 +6,7 @@ import {
   type MachineOutcome,
 } from '../core/plans/planOutcome';
 import { PLAN_OPERATION_ORCHESTRATION } from '../core/plans/planOperations';
-import type { PlanJobInput } from '../core/plans/planService';
+import type { PlanJobInput } from '../core/plans/planJobInput';
 import { PlanActivity } from './activities/planActivities';
 import { runAction } from './planActions';
 import { runGroup } from './planFanOut';

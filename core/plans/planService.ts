@@ -1,10 +1,11 @@
 import type { Jobs } from '../controlPlane/jobs';
 import type { JobDoc } from '../controlPlane/model';
 import type { JobLauncher } from '../controlPlane/protection';
-import type { Collection, DocumentStore } from '../documents/ports';
-import { conflict, HavenError, isHavenError } from '../errors';
+import type { DocumentStore } from '../documents/ports';
+import { conflict, HavenError } from '../errors';
 import type { IdempotencyKeys } from '../recovery/idempotency';
-import { planCollectionsDefs, type PlanRunDoc } from './model';
+import type { PlanRunDoc } from './model';
+import { stepsOfRun, type DrillJobInput, type PlanJobInput } from './planJobInput';
 import type { MachineOutcome } from './planOutcome';
 import { machinesToRestart } from './planOutcome';
 import {
@@ -15,7 +16,8 @@ import {
   type PlanOperationType,
 } from './planOperations';
 import type { PlanPointResolver } from './planPointSource';
-import { groupsToRun, planMachines, type GroupRun } from './planRun';
+import { groupsToRun, planMachines } from './planRun';
+import { PlanRuns } from './planRuns';
 import { redactGroups } from './planSecrets';
 import type { Plans } from './plans';
 
@@ -41,45 +43,11 @@ export interface PlanStartOptions {
   heldBy?: string;
 }
 
-/** Input of the drill saga. */
-export interface DrillJobInput {
-  planName: string;
-  point: string;
-  startedBy: string;
-}
-
-/** Input of the plan saga (kept in its history: webhook secrets are not in it, only names). */
-export interface PlanJobInput {
-  planName: string;
-  operation: PlanOperationType;
-  planned: boolean;
-  choice?: string;
-  /** The point each machine's saga is given (a named choice or a point id). */
-  points: Record<string, string>;
-  notes: Record<string, string>;
-  groups: GroupRun[];
-  maxParallel: number;
-  automated: boolean;
-  unattended: boolean;
-  restartOf?: string;
-}
-
 export interface PlanStartResult {
   job: JobDoc;
   created: boolean;
   input: PlanJobInput;
 }
-
-/** Step names of a plan job: each group's pre-actions, its machines, its post-actions. */
-export const groupStep = (g: number) => `group ${g}`;
-export const actionStep = (g: number, phase: 'pre' | 'post', name: string) =>
-  `group ${g} ${phase} ${name}`;
-export const stepsOfRun = (groups: readonly GroupRun[]): string[] =>
-  groups.flatMap((g) => [
-    ...g.pre.map((a) => actionStep(g.id, 'pre', a.name)),
-    groupStep(g.id),
-    ...g.post.map((a) => actionStep(g.id, 'post', a.name)),
-  ]);
 
 /**
  * Starts operations on recovery plans (issue 13 §1). One operation at a time per plan: the
@@ -87,7 +55,7 @@ export const stepsOfRun = (groups: readonly GroupRun[]): string[] =>
  * refusal (unknown plan, busy plan, no fitting point) happens before anything is written.
  */
 export class PlanService {
-  private readonly runs: Collection<PlanRunDoc>;
+  private readonly runs: PlanRuns;
   constructor(
     private readonly d: {
       documents: DocumentStore;
@@ -98,10 +66,9 @@ export class PlanService {
       clock: () => number;
     },
   ) {
-    this.runs = d.documents.collection(planCollectionsDefs.planRuns);
+    this.runs = new PlanRuns(d.documents, d.clock);
   }
 
-  private now = () => new Date(this.d.clock()).toISOString();
   private scope = (plan: string) => `plan:${plan}`;
 
   async start(
@@ -117,16 +84,16 @@ export class PlanService {
       if (earlier) return this.resume(await jobs.get(earlier), opts);
     }
     const plan = (await this.d.plans.get(planName)).doc;
-    const run = await this.runs.get(planName, planName);
+    const run = await this.runs.get(planName);
     if (opts.heldBy) {
-      if (run?.doc.active?.jobId !== opts.heldBy)
+      if (run?.active?.jobId !== opts.heldBy)
         throw conflict(`Plan '${planName}' is not held by job '${opts.heldBy}'.`);
-    } else if (run?.doc.active) {
-      const active = await jobs.get(run.doc.active.jobId).catch(() => undefined);
+    } else if (run?.active) {
+      const active = await jobs.get(run.active.jobId).catch(() => undefined);
       // Claimed, but its start failed (Durable unavailable): a repeated request starts it.
       if (active?.state === 'queued' && active.type === type) return this.resume(active, opts);
-      throw conflict(`Job '${run.doc.active.jobId}' is already running on plan '${planName}'.`, {
-        jobId: run.doc.active.jobId,
+      throw conflict(`Job '${run.active.jobId}' is already running on plan '${planName}'.`, {
+        jobId: run.active.jobId,
       });
     }
     const planned = body.planned === true;
@@ -169,7 +136,7 @@ export class PlanService {
       }
     }
     try {
-      if (!opts.heldBy) await this.claim(planName, job.id, op, input.automated);
+      if (!opts.heldBy) await this.runs.claim(planName, job.id, op, input.automated);
     } catch (e) {
       await jobs.discard(job.id).catch(() => undefined);
       throw e;
@@ -218,36 +185,8 @@ export class PlanService {
   }
 
   /** The plan's run facts (absent: never ran). */
-  async runOf(planName: string): Promise<PlanRunDoc | undefined> {
-    return (await this.runs.get(planName, planName))?.doc;
-  }
-
-  private async claim(
-    planName: string,
-    jobId: string,
-    op: PlanOperationType | 'drill',
-    automated: boolean,
-  ) {
-    const active = { jobId, operation: op, since: this.now(), automated };
-    for (let attempt = 0; attempt < 10; attempt++) {
-      const cur = await this.runs.get(planName, planName);
-      if (cur?.doc.active && cur.doc.active.jobId !== jobId)
-        throw conflict(`Job '${cur.doc.active.jobId}' is already running on plan '${planName}'.`, {
-          jobId: cur.doc.active.jobId,
-        });
-      try {
-        if (!cur) await this.runs.create({ id: planName, active, updatedAt: this.now() });
-        else
-          await this.runs.replace(
-            { ...cur.doc, active, updatedAt: this.now() },
-            { ifMatch: cur.etag },
-          );
-        return;
-      } catch (e) {
-        if (!(isHavenError(e) && (e.kind === 'precondition' || e.kind === 'conflict'))) throw e;
-      }
-    }
-    throw conflict(`Plan '${planName}' is busy.`);
+  runOf(planName: string): Promise<PlanRunDoc | undefined> {
+    return this.runs.get(planName);
   }
 
   /**
@@ -273,7 +212,7 @@ export class PlanService {
       allowedActions: [],
     });
     try {
-      await this.claim(planName, job.id, 'drill', false);
+      await this.runs.claim(planName, job.id, 'drill', false);
     } catch (e) {
       await this.d.jobs.discard(job.id).catch(() => undefined);
       throw e;
@@ -287,60 +226,17 @@ export class PlanService {
    * Releases the plan when its operation ends (idempotent: only this job's claim is cleared).
    * An automated operation starts the cooldown of the plan's triggers.
    */
-  async release(planName: string, jobId: string, decisionId?: string): Promise<void> {
-    for (let attempt = 0; attempt < 10; attempt++) {
-      const cur = await this.runs.get(planName, planName);
-      if (!cur || cur.doc.active?.jobId !== jobId) return;
-      const { active, ...rest } = cur.doc;
-      const next: PlanRunDoc = {
-        ...rest,
-        ...(active.automated
-          ? {
-              lastAutomated: {
-                jobId,
-                operation: active.operation,
-                at: this.now(),
-                ...(decisionId ? { decisionId } : {}),
-              },
-            }
-          : {}),
-        updatedAt: this.now(),
-      };
-      try {
-        await this.runs.replace(next, { ifMatch: cur.etag });
-        return;
-      } catch (e) {
-        if (!(isHavenError(e) && e.kind === 'precondition')) throw e;
-      }
-    }
+  release(planName: string, jobId: string, decisionId?: string): Promise<void> {
+    return this.runs.release(planName, jobId, decisionId);
   }
 
   /** Records when the drill schedule fires next. */
-  async setNextDrill(planName: string, at: string | undefined): Promise<void> {
-    for (let attempt = 0; attempt < 10; attempt++) {
-      const cur = await this.runs.get(planName, planName);
-      const doc: PlanRunDoc = { ...(cur?.doc ?? { id: planName }), updatedAt: this.now() };
-      if (at) doc.nextDrillAt = at;
-      else delete doc.nextDrillAt;
-      try {
-        if (cur) await this.runs.replace(doc, { ifMatch: cur.etag });
-        else await this.runs.create(doc);
-        return;
-      } catch (e) {
-        if (!(isHavenError(e) && (e.kind === 'precondition' || e.kind === 'conflict'))) throw e;
-      }
-    }
+  setNextDrill(planName: string, at: string | undefined): Promise<void> {
+    return this.runs.setNextDrill(planName, at);
   }
 
   /** Every plan's run facts (the drill timer reads them). */
-  async allRuns(): Promise<PlanRunDoc[]> {
-    const out: PlanRunDoc[] = [];
-    let continuation: string | undefined;
-    do {
-      const page = await this.runs.query({ limit: 500, ...(continuation ? { continuation } : {}) });
-      out.push(...page.items.map((x) => x.doc));
-      continuation = page.continuation;
-    } while (continuation);
-    return out;
+  allRuns(): Promise<PlanRunDoc[]> {
+    return this.runs.all();
   }
 }

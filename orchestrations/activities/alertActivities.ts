@@ -2,7 +2,7 @@ import { decide, type Approval, type IgnoreReason, type Verdict } from '../../co
 import { planFacts } from '../../core/alerts/planFacts';
 import type { JobControlEvent } from '../../core/plans/jobControl';
 import { PlanOperation } from '../../core/plans/planOperations';
-import type { PlanJobInput } from '../../core/plans/planService';
+import type { PlanJobInput } from '../../core/plans/planJobInput';
 import { isHavenError } from '../../core/errors';
 import { planDeps, type PlanDeps } from './planDeps';
 

@@ -1,7 +1,8 @@
 import { isHavenError } from '../../core/errors';
 import type { DrillReportDoc } from '../../core/plans/model';
 import type { PlanOperationType } from '../../core/plans/planOperations';
-import type { PlanJobInput, PlanRequest, PlanStartOptions } from '../../core/plans/planService';
+import type { PlanJobInput } from '../../core/plans/planJobInput';
+import type { PlanRequest, PlanStartOptions } from '../../core/plans/planService';
 import { webhookTarget } from '../../core/plans/planSecrets';
 import { isoTime } from '../../core/plans/drillReport';
 import { recoveryOrchestrationForJob, type RecoveryJobType } from '../../core/recovery/operations';

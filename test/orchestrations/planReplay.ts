@@ -3,7 +3,7 @@ import type { InboxMessage, WorkItem } from '../../local/durable/engineState';
 import { planBody } from '../../core/plans/planSchema';
 import { groupsToRun } from '../../core/plans/planRun';
 import { redactGroups } from '../../core/plans/planSecrets';
-import type { PlanJobInput } from '../../core/plans/planService';
+import type { PlanJobInput } from '../../core/plans/planJobInput';
 import type { PlanOperationType } from '../../core/plans/planOperations';
 import { Replay } from './replayHarness';
 
