@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { conflict, HavenError, notFound, validation } from '../../core/errors';
 import {
   MAX_PAGE_WRITE,
@@ -9,15 +8,14 @@ import {
   type HeadRead,
   type StoredBlob,
 } from '../../core/replication/blobPorts';
-
-interface MemBlob {
-  kind: 'page' | 'block';
-  data: Buffer;
-  metadata: Record<string, string>;
-  etag: number;
-  lease?: { id: string; until: number; durationSec: number; broken?: boolean };
-  snapshots: Map<string, { data: Buffer; metadata: Record<string, string> }>;
-}
+import {
+  alignedRange,
+  blobNotFound,
+  checkWritable,
+  leaseStateOf,
+  takeLease,
+  type MemBlob,
+} from './memoryBlob';
 
 /** In-memory blob port for fast core tests; same contract as AzureBlobStore (see the contract suite). */
 export class MemoryBlobStore implements BlobStore {
@@ -38,16 +36,25 @@ export class MemoryBlobStore implements BlobStore {
     if (this.down) throw new HavenError('transient', 'storage unavailable (memory store down)');
   }
 
-  private writable(b: MemBlob, leaseId?: string): void {
-    const active = b.lease && !b.lease.broken && b.lease.until > Date.now();
-    if (active && b.lease!.id !== leaseId)
-      throw conflict('lease id missing or wrong', { status: 412 });
-    if (!active && leaseId) throw conflict('lease lost', { status: 412 });
+  /** A new blob with the next ETag; it owns `data` (callers pass a copy). */
+  private fresh(
+    kind: MemBlob['kind'],
+    data: Buffer,
+    metadata: Record<string, string>,
+    snapshots: MemBlob['snapshots'] = new Map(),
+  ): MemBlob {
+    return {
+      kind,
+      data,
+      metadata: { ...metadata },
+      etag: this.etag++,
+      snapshots,
+    };
   }
 
   private page(container: string, name: string): MemBlob {
     const b = this.box(container).get(name);
-    if (!b) throw new HavenError('not-found', 'blob not found', { status: 404 });
+    if (!b) throw blobNotFound();
     if (b.kind !== 'page') throw conflict('not a page blob', { status: 409 });
     return b;
   }
@@ -65,13 +72,7 @@ export class MemoryBlobStore implements BlobStore {
     const c = this.box(container);
     if (c.has(name)) return 'exists';
     if (size % PAGE !== 0) throw validation('page blob size must be a multiple of 512');
-    c.set(name, {
-      kind: 'page',
-      data: Buffer.alloc(size),
-      metadata: { ...metadata },
-      etag: this.etag++,
-      snapshots: new Map(),
-    });
+    c.set(name, this.fresh('page', Buffer.alloc(size), metadata));
     return 'created';
   }
 
@@ -85,7 +86,7 @@ export class MemoryBlobStore implements BlobStore {
     const b = this.page(container, name);
     alignedRange(offset, data.byteLength, b.data.length);
     if (data.byteLength > MAX_PAGE_WRITE) throw validation('page write over 4 MiB');
-    this.writable(b, leaseId);
+    checkWritable(b, leaseId);
     b.data.set(data, offset);
     b.etag = this.etag++;
   }
@@ -99,7 +100,7 @@ export class MemoryBlobStore implements BlobStore {
   ) {
     const b = this.page(container, name);
     alignedRange(offset, length, b.data.length);
-    this.writable(b, leaseId);
+    checkWritable(b, leaseId);
     b.data.fill(0, offset, offset + length);
     b.etag = this.etag++;
   }
@@ -113,7 +114,7 @@ export class MemoryBlobStore implements BlobStore {
     ifMatch?: string,
   ) {
     const b = this.box(container).get(name);
-    if (!b) throw new HavenError('not-found', 'blob not found', { status: 404 });
+    if (!b) throw blobNotFound();
     if (ifMatch && ifMatch !== `"${b.etag}"`) {
       throw new HavenError('conflict', 'blob changed (ETag mismatch)', { status: 412 });
     }
@@ -136,7 +137,7 @@ export class MemoryBlobStore implements BlobStore {
 
   async createSnapshot(container: string, name: string, metadata?: Record<string, string>) {
     const b = this.box(container).get(name);
-    if (!b) throw new HavenError('not-found', 'blob not found', { status: 404 });
+    if (!b) throw blobNotFound();
     // Strictly increasing, ISO-like like Azure's snapshot timestamps.
     const t = Math.max(Date.now() * 1000, this.snapClock + 1);
     this.snapClock = t;
@@ -156,16 +157,8 @@ export class MemoryBlobStore implements BlobStore {
     proposedLeaseId?: string,
   ) {
     const b = this.box(container).get(name);
-    if (!b) throw new HavenError('not-found', 'blob not found', { status: 404 });
-    const active = b.lease && !b.lease.broken && b.lease.until > Date.now();
-    if (active && b.lease!.id !== proposedLeaseId) return undefined;
-    const id = proposedLeaseId ?? randomUUID();
-    b.lease = {
-      id,
-      durationSec,
-      until: durationSec < 0 ? Number.MAX_SAFE_INTEGER : Date.now() + durationSec * 1000,
-    };
-    return id;
+    if (!b) throw blobNotFound();
+    return takeLease(b, durationSec, proposedLeaseId);
   }
 
   async renewLease(container: string, name: string, leaseId: string) {
@@ -194,13 +187,7 @@ export class MemoryBlobStore implements BlobStore {
   ) {
     const c = this.box(container);
     if (c.has(name)) return 'exists' as const;
-    c.set(name, {
-      kind: 'block',
-      data: Buffer.from(data),
-      metadata: { ...metadata },
-      etag: this.etag++,
-      snapshots: new Map(),
-    });
+    c.set(name, this.fresh('block', Buffer.from(data), metadata));
     return 'created' as const;
   }
 
@@ -214,13 +201,7 @@ export class MemoryBlobStore implements BlobStore {
     if (!src || `"${src.etag}"` !== source.etag) return 'source-changed' as const;
     const c = this.box(container);
     if (c.has(name)) return 'exists' as const;
-    c.set(name, {
-      kind: 'block',
-      data: Buffer.from(src.data),
-      metadata: { ...metadata },
-      etag: this.etag++,
-      snapshots: new Map(),
-    });
+    c.set(name, this.fresh('block', Buffer.from(src.data), metadata));
     return 'created' as const;
   }
 
@@ -233,13 +214,7 @@ export class MemoryBlobStore implements BlobStore {
     const src = this.box(source.container).get(source.name);
     const data = source.snapshot ? src?.snapshots.get(source.snapshot)?.data : src?.data;
     if (!src || !data) throw notFound('Blob', `${source.container}/${source.name}`);
-    this.box(container).set(name, {
-      kind: src.kind,
-      data: Buffer.from(data),
-      metadata: {},
-      etag: this.etag++,
-      snapshots: new Map(),
-    });
+    this.box(container).set(name, this.fresh(src.kind, Buffer.from(data), {}));
   }
 
   async putBlockBlob(
@@ -250,14 +225,8 @@ export class MemoryBlobStore implements BlobStore {
   ) {
     const c = this.box(container);
     const prev = c.get(name);
-    if (prev) this.writable(prev);
-    c.set(name, {
-      kind: 'block',
-      data: Buffer.from(data),
-      metadata: { ...metadata },
-      etag: this.etag++,
-      snapshots: prev?.snapshots ?? new Map(),
-    });
+    if (prev) checkWritable(prev);
+    c.set(name, this.fresh('block', Buffer.from(data), metadata, prev?.snapshots));
   }
 
   async readBlob(container: string, name: string): Promise<StoredBlob | undefined> {
@@ -284,19 +253,18 @@ export class MemoryBlobStore implements BlobStore {
         kind: b.kind,
       };
     }
-    const active = b.lease && !b.lease.broken && b.lease.until > Date.now();
     return {
       size: b.data.length,
       etag: `"${b.etag}"`,
       metadata: { ...b.metadata },
-      leaseState: active ? 'leased' : b.lease?.broken ? 'broken' : 'available',
+      leaseState: leaseStateOf(b),
       kind: b.kind,
     };
   }
 
   async setMetadata(container: string, name: string, metadata: Record<string, string>) {
     const b = this.box(container).get(name);
-    if (!b) throw new HavenError('not-found', 'blob not found', { status: 404 });
+    if (!b) throw blobNotFound();
     b.metadata = { ...metadata };
     b.etag = this.etag++;
   }
@@ -305,7 +273,7 @@ export class MemoryBlobStore implements BlobStore {
     const c = this.box(container);
     const b = c.get(name);
     if (!b) return false;
-    this.writable(b, leaseId);
+    checkWritable(b, leaseId);
     c.delete(name);
     return true;
   }
@@ -336,9 +304,4 @@ export class MemoryBlobStore implements BlobStore {
     if (snapshot) q.set('snapshot', snapshot);
     return `memory://${container}/${name}?${q.toString()}`;
   }
-}
-
-function alignedRange(offset: number, length: number, size: number): void {
-  if (offset % PAGE !== 0 || length % PAGE !== 0) throw validation('page range not 512-aligned');
-  if (offset < 0 || offset + length > size) throw validation('page range beyond end of blob');
 }
