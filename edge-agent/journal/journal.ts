@@ -1,6 +1,7 @@
 import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DirtyBitmap } from './dirtyBitmap';
+import { DiskSyncs, syncDiskFiles } from './diskSyncs';
 import { JournalReader } from './journalReader';
 import { currentBootId, JournalStateFile } from './journalStateFile';
 import {
@@ -54,6 +55,10 @@ export class MachineJournal {
    */
   readonly redo: JournalRecord[] = [];
   closed = false;
+  private readonly diskSyncs: DiskSyncs;
+  private readonly diskSyncLagBytes: number;
+  /** Set while journaling is stopped: every journaled record made durable on the disks. */
+  private preOverflowSync?: Promise<void>;
 
   private constructor(opts: JournalOptions) {
     this.dir = opts.dir;
@@ -83,8 +88,22 @@ export class MachineJournal {
     else if (previous.bootId !== bootId) recovery = 'host-crash';
     else recovery = 'process-crash';
     this.recovery = recovery;
-    if (recovery === 'process-crash') this.redo = scan.lastChanges;
+    if (recovery === 'process-crash') {
+      this.redo = scan.lastChanges;
+      // The killed process's image writes are in the page cache only; a disk this process
+      // does not serve again would never be synced by it (see DiskSyncs).
+      syncDiskFiles(
+        this.state.disks.map((d) => d.path),
+        this.log,
+      );
+    }
     this.nextLsn = Math.max(scan.nextLsn, this.state.releasedLsn + 1);
+    this.diskSyncs = new DiskSyncs(this.state.diskSyncedLsn ?? 0);
+    const segmentBytes = opts.segmentBytes ?? 64 * 1024 * 1024;
+    this.diskSyncLagBytes = Math.min(
+      opts.diskSyncLagBytes ?? 4 * segmentBytes,
+      Math.floor(this.resumeBelowBytes / 2),
+    );
     this.state.bootId = bootId;
     this.state.open = true;
     if (opts.machineId) this.state.machineId = opts.machineId;
@@ -92,7 +111,7 @@ export class MachineJournal {
     this.segs = new SegmentLog(
       {
         dir: this.dir,
-        segmentBytes: opts.segmentBytes ?? 64 * 1024 * 1024,
+        segmentBytes,
         preallocate: opts.preallocate ?? false,
         log: this.log,
       },
@@ -301,16 +320,60 @@ export class MachineJournal {
     return this.nextLsn - 1;
   }
 
-  /** Downstream (batcher + spool) durably holds everything ≤ lsn: drop whole segments. */
+  /**
+   * Downstream (batcher + spool) durably holds everything ≤ lsn: drop whole segments. A segment
+   * also waits until a disk sync covers its records (a FLUSH synced the journal only, so until
+   * then the journal is the durable copy of those changes); the disks are synced here once
+   * `diskSyncLagBytes` of released segments are held back for it.
+   */
   async release(lsn: number): Promise<void> {
     if (lsn <= this.state.releasedLsn) return;
     this.state.releasedLsn = lsn;
+    const held = this.segs.droppableBytes(lsn) - this.segs.droppableBytes(this.diskSyncs.syncedLsn);
+    if (held > 0 && (held >= this.diskSyncLagBytes || this.overflowed)) await this.syncDisks();
     // The released LSN is on disk before any segment goes: a restart must never find a gap
     // between it and the first segment (that would read as journal loss → full resync).
     // Async, so the NBD server sharing this event loop is not held by two fsyncs.
+    this.state.diskSyncedLsn = this.diskSyncs.syncedLsn;
     await this.stateFile.write(this.state);
-    this.segs.releaseThrough(this.state.releasedLsn);
+    this.segs.releaseThrough(Math.min(this.state.releasedLsn, this.diskSyncs.syncedLsn));
     this.maybeResume();
+  }
+
+  /** The splitter of a disk registers its image sync (see DiskSyncs). */
+  onDiskSync(diskIndex: number, sync: () => Promise<void>): () => void {
+    return this.diskSyncs.register(diskIndex, sync);
+  }
+
+  /** Every record appended so far becomes durable on its disk. */
+  syncDisks(): Promise<void> {
+    this.flushBatch();
+    return this.diskSyncs.syncAll(this.lastLsn);
+  }
+
+  /**
+   * Before an unjournaled (overflow) write changes a disk: every journaled record is durable on
+   * the disks, and the state says so. A host crash redoes only records after `diskSyncedLsn`,
+   * so the redo never replays a record over a newer write the journal does not have. Once per
+   * overflow (the caller writes its own queued records to the image first).
+   */
+  beforeUnjournaled(): Promise<void> {
+    this.preOverflowSync ??= this.syncDisks().then(() => {
+      this.state.diskSyncedLsn = this.diskSyncs.syncedLsn;
+      return this.stateFile.write(this.state);
+    });
+    return this.preOverflowSync;
+  }
+
+  /**
+   * After a host crash: where the redo onto the disks starts (records after the last disk sync;
+   * undefined after any other kind of start). Segments below it were dropped only after a disk
+   * sync, so the retained journal holds every record the redo needs.
+   */
+  hostCrashRedoFrom(): number | undefined {
+    if (this.recovery !== 'host-crash') return undefined;
+    const first = this.segs.list()[0]?.firstLsn ?? this.nextLsn;
+    return Math.max(this.diskSyncs.syncedLsn + 1, first);
   }
 
   get releasedLsn(): number {
@@ -327,6 +390,7 @@ export class MachineJournal {
     if (this.retainedBytes() >= this.resumeBelowBytes) return false;
     if (!this.resumeGuards.every((g) => g())) return false;
     this.overflowed = false;
+    this.preOverflowSync = undefined;
     this.append(RecordType.Resync, ALL_DISKS, 0, 0);
     this.log('journal: resumed; dirty blocks will be sent by the scan path');
     this.notify();
@@ -382,6 +446,9 @@ export class MachineJournal {
     if (this.closed) return;
     this.corked = 0;
     await this.sync();
+    // The disks hold every record durably: the next start (clean) needs no redo.
+    await this.syncDisks();
+    this.state.diskSyncedLsn = this.diskSyncs.syncedLsn;
     await this.stateFile.settled();
     await this.segs.close();
     this.closed = true;

@@ -21,6 +21,12 @@ export interface JournalOptions {
    * costs one more write of every journal byte, measured to halve sequential throughput).
    */
   preallocate?: boolean;
+  /**
+   * Released journal bytes kept until the disks are synced (a FLUSH syncs the journal only, so
+   * a segment is dropped only once a disk sync covers its records): the disks are fdatasync'ed
+   * when this much is held back (default 4 segments; less when the capacity is small).
+   */
+  diskSyncLagBytes?: number;
 }
 
 export interface DiskInfo {
@@ -38,6 +44,11 @@ export interface JournalState {
   open: boolean;
   /** Records with lsn ≤ releasedLsn were handed downstream durably and may be deleted. */
   releasedLsn: number;
+  /**
+   * Records with lsn ≤ this are durable on their disks (an fdatasync of every served disk
+   * covered them); a host crash redoes the later ones onto the disks (absent: 0).
+   */
+  diskSyncedLsn?: number;
   disks: Array<Omit<DiskInfo, 'index'>>;
 }
 

@@ -195,6 +195,16 @@ export class SegmentLog {
     return this.segments;
   }
 
+  /** Bytes releaseThrough(upTo) would drop. */
+  droppableBytes(upTo: number): number {
+    let n = 0;
+    for (let i = 0; i + 1 < this.segments.length; i++) {
+      if (this.segments[i + 1]!.firstLsn > upTo + 1) break;
+      n += this.segments[i]!.size;
+    }
+    return n;
+  }
+
   /** Drops every whole segment whose records all have lsn ≤ upTo (kept as spares or deleted). */
   releaseThrough(upTo: number): void {
     while (this.segments.length > 1 && this.segments[1]!.firstLsn <= upTo + 1) {

@@ -2,6 +2,7 @@ import {
   closeSync,
   constants,
   fdatasync,
+  fdatasyncSync,
   fstatSync,
   openSync,
   readFileSync,
@@ -63,7 +64,7 @@ export class WriteSplitter implements BlockDevice {
   /** Image writes issued, and how many of them the running image sync was started after. */
   private imageWrites = 0;
   private imageWritesAtSync = 0;
-  stats = { writes: 0, zeroes: 0, bytes: 0, overflowWrites: 0, flushes: 0 };
+  stats = { writes: 0, zeroes: 0, bytes: 0, overflowWrites: 0, flushes: 0, redone: 0 };
 
   private constructor(
     readonly journal: MachineJournal,
@@ -82,8 +83,12 @@ export class WriteSplitter implements BlockDevice {
     );
     this.intent = journal.intent(disk.index);
     journal.addResumeGuard(() => this.overflowInFlight === 0);
+    this.unregisterSync = journal.onDiskSync(disk.index, () => this.backingCommit.request());
     this.redoAfterCrash();
+    this.redoAfterHostCrash();
   }
+
+  private readonly unregisterSync: () => void;
 
   /** Opens the image (the splitter is its only writer while it runs) and registers it. */
   static open(
@@ -115,6 +120,31 @@ export class WriteSplitter implements BlockDevice {
       if (r.type === RecordType.Write) this.writeImage(r.offset, readPayload(r));
       else if (r.type === RecordType.Zero) this.zeroImage(r.offset, r.length);
     }
+  }
+
+  /**
+   * After a host crash the disk may lack changes a FLUSH acknowledged: a FLUSH syncs the journal,
+   * the disk is synced lazily (rule 3). Every record of this disk after the last disk sync is
+   * re-applied in order; re-applying a suffix is idempotent. Unflushed writes the journal lost
+   * are in intent-log regions, resynced from the disk after this.
+   */
+  private redoAfterHostCrash(): void {
+    const from = this.journal.hostCrashRedoFrom();
+    if (from === undefined) return;
+    const reader = this.journal.reader(from);
+    let n = 0;
+    try {
+      for (let r = reader.next(); r; r = reader.next()) {
+        if (r.diskIndex !== this.disk.index) continue;
+        if (r.type === RecordType.Write) this.writeImage(r.offset, readPayload(r));
+        else if (r.type === RecordType.Zero) this.zeroImage(r.offset, r.length);
+        else continue;
+        n++;
+      }
+    } finally {
+      reader.close();
+    }
+    this.stats.redone = n;
   }
 
   /**
@@ -366,9 +396,12 @@ export class WriteSplitter implements BlockDevice {
       this.stats.overflowWrites++;
       const bm = this.journal.bitmap(this.disk.index);
       bm.mark(offset, length);
-      await bm.persist(); // the bit is on disk before the image changes and before the ack
-      this.writeQueued();
+      this.writeQueued(); // journaled records first: the sync below must cover them
+      // The bit is on disk before the image changes and before the ack; so are the journaled
+      // records before the overflow (a host-crash redo must not replay them over this write).
+      await Promise.all([bm.persist(), this.journal.beforeUnjournaled()]);
       apply();
+      this.unjournaledWrites++;
     } finally {
       this.overflowInFlight--;
     }
@@ -376,15 +409,24 @@ export class WriteSplitter implements BlockDevice {
     this.journal.maybeResume();
   }
 
+  /** Unjournaled (overflow) writes applied, and how many of them an image sync covers. */
+  private unjournaledWrites = 0;
+  private unjournaledDurable = 0;
+
   /**
-   * FLUSH and FUA: the journal is fdatasync'ed (group commit) and so is the image. The image
-   * sync is not needed for the replica (the journal has the data) but it is for the *source*:
-   * after a host crash the agent resyncs every disk from its image, so an acknowledged-durable
-   * write must be on the image too, or it would be lost on both sides.
+   * FLUSH and FUA: the journal is fdatasync'ed (group commit); it is the write-ahead log, the
+   * durable copy of every journaled change until a disk sync covers it (the journal keeps its
+   * segments until then, and a host crash redoes them onto the disk before it is served). The
+   * image is synced too only when it holds unjournaled (overflow) writes: the journal lacks them.
    */
   private durable(): Promise<void> {
     this.writeQueued();
-    return Promise.all([this.journal.sync(), this.backingCommit.request()]).then(() => undefined);
+    const n = this.unjournaledWrites;
+    if (n === this.unjournaledDurable) return this.journal.sync();
+    const image = this.backingCommit.request().then(() => {
+      this.unjournaledDurable = Math.max(this.unjournaledDurable, n);
+    });
+    return Promise.all([this.journal.sync(), image]).then(() => undefined);
   }
 
   flush(): Promise<void> {
@@ -393,8 +435,11 @@ export class WriteSplitter implements BlockDevice {
     return this.durable().then(() => this.clearIntent(startSeq));
   }
 
+  /** Closes the image, synced: the journal no longer covers it once unregistered. */
   close(): void {
     this.writeQueued();
+    this.unregisterSync();
+    fdatasyncSync(this.fd);
     closeSync(this.fd);
   }
 }

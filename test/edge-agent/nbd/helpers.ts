@@ -4,6 +4,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runProgram, spawnNode } from '../../support/procs';
+import type { ChangeRecord } from '../../../edge-agent/changeSource';
+import { applyExtents } from '../../../edge-agent/journal/replay';
+import type { JournalChangeSource } from '../../../edge-agent/nbd/journalChangeSource';
 
 const tempDirs: string[] = [];
 // Images and journals are large: remove them after the test file (hooks registered here attach
@@ -44,3 +47,29 @@ export function unixUri(socketPath: string): string {
 
 /** Runs a command to completion; rejects on a non-zero exit (unless allowFail). */
 export const run = runProgram;
+
+/** Consumes the source like the agent does (applying extents to `image`): until idle with nothing left, then checkpoint. */
+export async function drainAndCommit(
+  source: JournalChangeSource,
+  image: string,
+): Promise<ChangeRecord[]> {
+  const ac = new AbortController();
+  const out: ChangeRecord[] = [];
+  for await (const r of source.changes(ac.signal)) {
+    if (r.kind === 'idle') {
+      source.committed(r.pos);
+      await source.checkpoint();
+      if (source.journal.lastLsn < source['reader'].nextLsn) break;
+      continue;
+    }
+    out.push(r);
+    if (r.kind === 'extent')
+      applyExtents(image, [
+        r.data
+          ? { kind: 'data', offset: r.offset, data: r.data }
+          : { kind: 'zero', offset: r.offset, length: r.length },
+      ]);
+  }
+  ac.abort();
+  return out;
+}

@@ -18,16 +18,15 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { MachineJournal } from '../../../edge-agent/journal/journal';
 import { INTENT_REGION } from '../../../edge-agent/journal/journalTypes';
-import { applyExtents, replayJournal } from '../../../edge-agent/journal/replay';
+import { replayJournal } from '../../../edge-agent/journal/replay';
 import { IntervalMap, toExtents } from '../../../edge-agent/journal/coalescer';
 import { NbdServer } from '../../../edge-agent/nbd/server';
 import { WriteSplitter } from '../../../edge-agent/nbd/writeSplitter';
 import { JournalChangeSource } from '../../../edge-agent/nbd/journalChangeSource';
 import { WriteGate } from '../../../edge-agent/nbd/writeGate';
 import { RecordType } from '../../../edge-agent/journal/records';
-import type { ChangeRecord } from '../../../edge-agent/changeSource';
 import { sha256File } from '../../../local/images/ext4';
-import { tempDir, unixUri } from './helpers';
+import { drainAndCommit, tempDir, unixUri } from './helpers';
 import { QemuIo } from './qemuIo';
 import { makeWorkload, qemuIoCommand } from './workload';
 
@@ -63,29 +62,6 @@ function expectJournalExplainsImage(j: MachineJournal, initial: string, image: s
   copyFileSync(initial, replica);
   replayJournal(j, 'd', replica);
   expect(sha256File(replica)).toBe(sha256File(image));
-}
-
-/** Consumes the source like the agent does: until idle with nothing left, then checkpoint. */
-async function drainAndCommit(source: JournalChangeSource, image: string): Promise<ChangeRecord[]> {
-  const ac = new AbortController();
-  const out: ChangeRecord[] = [];
-  for await (const r of source.changes(ac.signal)) {
-    if (r.kind === 'idle') {
-      source.committed(r.pos);
-      await source.checkpoint();
-      if (source.journal.lastLsn < source['reader'].nextLsn) break;
-      continue;
-    }
-    out.push(r);
-    if (r.kind === 'extent')
-      applyExtents(image, [
-        r.data
-          ? { kind: 'data', offset: r.offset, data: r.data }
-          : { kind: 'zero', offset: r.offset, length: r.length },
-      ]);
-  }
-  ac.abort();
-  return out;
 }
 
 describe('machine journal', () => {
@@ -352,6 +328,13 @@ describe('machine journal', () => {
         // The bits are on disk: a fresh reader of the bitmap file sees them.
         const onDisk = readFileSync(join(jdir, 'dirty-d.bitmap'));
         expect(onDisk.subarray(16).some((b) => b !== 0)).toBe(true);
+        // Every journaled record (up to the Overflow record, the last one) was made durable on
+        // the disk before the unjournaled write, and the state says so: a host-crash redo
+        // starts after it and never replays an older record over that write.
+        const state = JSON.parse(readFileSync(join(jdir, 'state.json'), 'utf8')) as {
+          diskSyncedLsn: number;
+        };
+        expect(state.diskSyncedLsn).toBe(j.lastLsn);
         // No bookmark while the history has a gap.
         expect(j.insertBookmark({ id: 'during-overflow', consistency: 'crash' })).toBeUndefined();
         bookmarkRefused = true;
