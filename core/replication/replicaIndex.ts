@@ -5,6 +5,7 @@ import {
   blockCount,
   blockDigestOfSubs,
   chunkCount,
+  isAllZero,
   chunkDigest,
   rootDigest,
   subBlockCount,
@@ -27,7 +28,6 @@ const MERGE_GAP_PAGES = 1024;
 const CACHE_PAGES = 16 * 1024;
 
 const roundUp = (n: number, m: number) => Math.ceil(n / m) * m;
-const isZero = (b: Uint8Array) => b.every((x) => x === 0);
 
 /**
  * Haven's own index of one replica (page blob `replica-index/{m}/{d}/g{gen}.index`):
@@ -112,7 +112,7 @@ export class ReplicaIndex {
         const d = subs.get(s);
         if (d) d.copy(page, i * DIGEST_BYTES);
         const entry = page.subarray(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES);
-        (isZero(entry) ? zeroSubDigest(this.diskSize, s) : entry).copy(leaves, i * DIGEST_BYTES);
+        (isAllZero(entry) ? zeroSubDigest(this.diskSize, s) : entry).copy(leaves, i * DIGEST_BYTES);
       }
       this.put(this.blockAt + b * DIGEST_BYTES, blockDigestOfSubs(leaves));
       const at = this.bitmapAt + Math.floor(b / 8);
@@ -157,14 +157,14 @@ export class ReplicaIndex {
       const digests = this.slice(this.blockAt + first * DIGEST_BYTES, n * DIGEST_BYTES);
       const blocks = Array.from({ length: n }, (_, i) => {
         const d = digests.subarray(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES);
-        return isZero(d) ? zeroBlockDigest(this.diskSize, first + i) : d;
+        return isAllZero(d) ? zeroBlockDigest(this.diskSize, first + i) : d;
       });
       this.put(this.chunkAt + c * DIGEST_BYTES, chunkDigest(blocks));
     }
     const raw = this.slice(this.chunkAt, chunks * DIGEST_BYTES);
     const all = Array.from({ length: chunks }, (_, c) => {
       const d = raw.subarray(c * DIGEST_BYTES, (c + 1) * DIGEST_BYTES);
-      return isZero(d) ? zeroChunkDigest(this.diskSize, c) : d;
+      return isAllZero(d) ? zeroChunkDigest(this.diskSize, c) : d;
     });
     return rootDigest(all, this.diskSize);
   }

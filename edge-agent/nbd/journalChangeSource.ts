@@ -1,4 +1,5 @@
 import { closeSync, openSync, readSync, promises as fsp } from 'node:fs';
+import { isAllZero } from '../../core/disk/digest';
 import type { BookmarkRequest, ChangeRecord, ChangeSource } from '../changeSource';
 import { IntervalMap, toExtents, type Extent } from '../journal/coalescer';
 import type { MachineJournal } from '../journal/journal';
@@ -305,7 +306,7 @@ export class JournalChangeSource implements ChangeSource {
           if (bytesRead < n) buf.fill(0, bytesRead, n);
           this.stats.scannedBytes += n;
           const chunk = buf.subarray(0, n);
-          if (chunk.every((x) => x === 0))
+          if (isAllZero(chunk))
             yield { kind: 'extent', pos: this.nextPos(), diskId: s.diskId, offset: off, length: n };
           else
             yield {
