@@ -14,7 +14,7 @@ import {
   peekHeader,
 } from '../core/batch';
 import { HavenError } from '../core/errors';
-import { mapLimit } from '../core/mapLimit';
+import { startLimited } from '../core/mapLimit';
 import type { AgentIdentity } from './agentState';
 import type { ControlPlaneClient, IngestCredentials } from './controlPlaneClient';
 import { sleep } from './fsUtil';
@@ -134,28 +134,47 @@ export class EventHubsSink implements BatchSink {
   async send(items: readonly Outbound[]): Promise<void> {
     const producer = await this.producer();
     // Claim-check uploads run several at a time (one PUT each is latency-bound), most of them
-    // started ahead by prepare(); the events still go out in spool order, after every upload
-    // they reference has landed.
-    const events = await mapLimit(items, CLAIM_UPLOADS_IN_FLIGHT, (it) => {
+    // started ahead by prepare(). Events go out in spool order as soon as the uploads they
+    // reference have landed: whatever is ready goes in one Event Hubs batch while later uploads
+    // still run, so a bookmark behind a large take is not held until the whole take uploaded.
+    // Batches are sent one after another (one link, in order; the cloud orders by seq anyway).
+    const events = startLimited(items, CLAIM_UPLOADS_IN_FLIGHT, (it) => {
       const k = itemKey(it.entry);
       const p = this.prepared.get(k) ?? this.toEvent(it.envelope);
       this.prepared.delete(k);
       return p;
     });
-    let batch: EventDataBatch = await producer.createBatch({ partitionKey: this.machineId });
-    for (const event of events) {
-      if (!batch.tryAdd(event)) {
-        await producer.sendBatch(batch);
-        batch = await producer.createBatch({ partitionKey: this.machineId });
+    let sending: Promise<void> = Promise.resolve();
+    let batch: EventDataBatch | undefined;
+    const flush = () => {
+      if (!batch || batch.count === 0) return;
+      const b = batch;
+      batch = undefined;
+      sending = sending.then(() => producer.sendBatch(b));
+    };
+    try {
+      for (let i = 0; i < events.length; i++) {
+        const event = await events[i]!.promise;
+        batch ??= await producer.createBatch({ partitionKey: this.machineId });
         if (!batch.tryAdd(event)) {
-          throw new HavenError(
-            'too-large',
-            `Event for seq ${String(event.properties.seq)} does not fit an Event Hubs batch.`,
-          );
+          flush();
+          batch = await producer.createBatch({ partitionKey: this.machineId });
+          if (!batch.tryAdd(event)) {
+            throw new HavenError(
+              'too-large',
+              `Event for seq ${String(event.properties.seq)} does not fit an Event Hubs batch.`,
+            );
+          }
         }
+        if (!events[i + 1]?.settled) flush();
       }
+      flush();
+    } finally {
+      // A failed upload or send fails the whole call (the sender retries it); no send is left behind.
+      await sending.catch(() => undefined);
+      await Promise.allSettled(events.map((e) => e.promise));
     }
-    if (batch.count > 0) await producer.sendBatch(batch);
+    await sending;
   }
 
   async close(): Promise<void> {
