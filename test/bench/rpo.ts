@@ -9,7 +9,7 @@ import {
   truncateSync,
   writeFileSync,
 } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CosmosClient } from '@azure/cosmos';
 import { claimPort } from '../../local/stack/freePort';
@@ -17,6 +17,7 @@ import { parseLocalEnv } from '../../local/stack/localEnvFile';
 import { sha256File } from '../../local/images/ext4';
 import { PacedNbdClient } from './rpoNbd';
 import type { BenchRow } from './row';
+import { coresBusy, sampleCpu, type CpuPart } from './processCpu';
 import { adminApi } from '../support/adminApi';
 import { controlRequest } from '../../edge-agent/nbd/controlClient';
 
@@ -73,6 +74,7 @@ async function agentJson<T>(args: string[]): Promise<T> {
 }
 
 interface Stack {
+  pid: number;
   apiUrl: string;
   env: Record<string, string>;
   /** The host's hydrate lines (requests per drain), with the time each arrived. */
@@ -147,6 +149,7 @@ async function startStack(stateDir: string): Promise<Stack> {
   }
   const env = parseLocalEnv(readFileSync(join(stateDir, 'local.env'), 'utf8'));
   return {
+    pid: p.pid!,
     apiUrl: env.HAVEN_API_URL!,
     env,
     hydrateLog,
@@ -445,13 +448,25 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
       }
       return { journal: s.retained as number, spool };
     };
+    // Who burns the cores during each phase (is the machine itself the limit?).
+    const cpuParts: CpuPart[] = [
+      { label: 'Azurite', match: /azurite/ },
+      { label: 'agent', pid: serve.pid! },
+      { label: 'Functions host + emulators', pid: stack.pid },
+      { label: 'bench writer', pid: process.pid },
+    ];
+    const cpuNotes: string[] = [];
     const phases: Phase[] = [];
     const drains: number[] = [];
     const hydrated: { seconds: number; log: HydrateLine[] }[] = [];
     const loads: string[] = [];
     for (const rate of rates) {
       const load = loadavg()[0]!.toFixed(1);
+      const cpu0 = sampleCpu(cpuParts);
       const ph = await churn(nbd, rate, rate === 10 ? sustainSeconds : seconds, pool, sample);
+      cpuNotes.push(
+        coresBusy(cpu0, sampleCpu(cpuParts), (ph.end - ph.start) / 1000, cpus().length),
+      );
       const lastAck = Math.max(...ph.acks);
       const covering = await watcher.waitCovering(lastAck, drainTimeoutMs);
       drains.push(covering ? (covering.seenAt - lastAck) / 1000 : Infinity);
@@ -578,7 +593,7 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
         .filter((p) => p.time >= ph.start && p.time <= ph.end)
         .map((p) => p.publishedAt - p.time)
         .sort((a, b) => a - b);
-      const common = `${ph.writes} writes of 4–64 KiB, ${achieved.toFixed(1)} MB/s achieved over ${seconds} s, bookmark every ${intervalS} s; p50/p90/p99/max ${p50.toFixed(2)}/${p90.toFixed(2)}/${p99.toFixed(2)}/${max.toFixed(2)} s; ack p99 ${quantile(lat, 0.99)} ms; RPO p50 first third ${firstThird.toFixed(2)} s, last third ${lastThird.toFixed(2)} s; cut → durable p50 ${(quantile(cutLag, 0.5) / 1000).toFixed(2)} s, p90 ${(quantile(cutLag, 0.9) / 1000).toFixed(2)} s; journal backlog max ${maxJournal.toFixed(0)} MiB, end ${endJournal.toFixed(0)} MiB, spool max ${maxSpool.toFixed(0)} MiB; ${keptUp ? 'kept up' : 'FELL BEHIND'}; load ${loads[i]}`;
+      const common = `${ph.writes} writes of 4–64 KiB, ${achieved.toFixed(1)} MB/s achieved over ${seconds} s, bookmark every ${intervalS} s; p50/p90/p99/max ${p50.toFixed(2)}/${p90.toFixed(2)}/${p99.toFixed(2)}/${max.toFixed(2)} s; ack p99 ${quantile(lat, 0.99)} ms; RPO p50 first third ${firstThird.toFixed(2)} s, last third ${lastThird.toFixed(2)} s; cut → durable p50 ${(quantile(cutLag, 0.5) / 1000).toFixed(2)} s, p90 ${(quantile(cutLag, 0.9) / 1000).toFixed(2)} s; journal backlog max ${maxJournal.toFixed(0)} MiB, end ${endJournal.toFixed(0)} MiB, spool max ${maxSpool.toFixed(0)} MiB; ${keptUp ? 'kept up' : 'FELL BEHIND'}; load ${loads[i]}; CPU during the phase: ${cpuNotes[i]}`;
       console.error(`bench: rpo ${ph.rateMBs} MB/s: ${common}`);
       // Hydration: lag of the phase's points (durable → materialized), its trend, and the page
       // writes the phase's churn cost (from the host's hydrate lines).
