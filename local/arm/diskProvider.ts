@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, ftruncateSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ArmContext, ArmReply, ArmRequest } from './armContext';
 import { badRequest, conflict } from './armError';
@@ -13,11 +13,10 @@ import {
   tagsOf,
 } from './armJson';
 import type { StoredResource } from './armStore';
+import { DISK, SNAPSHOT } from './computeTypes';
+import { diskContent } from './diskContent';
 import { copySparse, writeDigestMap } from './diskFiles';
-import { importVhd } from './vhdImport';
 
-const DISK = 'Microsoft.Compute/disks';
-const SNAPSHOT = 'Microsoft.Compute/snapshots';
 const GiB = 1024 ** 3;
 const SKUS = [
   'Standard_LRS',
@@ -98,59 +97,7 @@ export class DiskProvider {
   ): ArmReply {
     const sku = checkSku((req.body.sku as { name?: string } | undefined)?.name ?? 'Standard_LRS');
     const file = this.fileFor('disk');
-    let work: () => Promise<number>;
-    switch (cd.createOption) {
-      case 'Import':
-        if (typeof cd.sourceUri !== 'string')
-          throw badRequest('InvalidParameter', "Required parameter 'sourceUri' is missing (null).");
-        if (!cd.storageAccountId)
-          throw badRequest(
-            'InvalidParameter',
-            "Required parameter 'storageAccountId' is missing (null).",
-          );
-        work = () =>
-          importVhd({
-            storageConnection: this.ctx.opts.storageConnection,
-            sourceUri: cd.sourceUri as string,
-            storageAccountId: cd.storageAccountId as string,
-            diskName: req.route.name,
-            file,
-          });
-        break;
-      case 'Copy': {
-        const src = this.ctx.store.get(String(cd.sourceResourceId ?? ''));
-        if (!src || (src.type !== DISK && src.type !== SNAPSHOT))
-          throw badRequest(
-            'InvalidParameter',
-            `Source resource '${String(cd.sourceResourceId)}' is not an existing disk or snapshot.`,
-          );
-        work = async () => {
-          await copySparse(src.local!.file!, file);
-          return statSync(file).size;
-        };
-        break;
-      }
-      case 'Empty': {
-        const gb = Number(p.diskSizeGB);
-        if (!Number.isInteger(gb) || gb < 1 || gb > 32767)
-          throw badRequest(
-            'InvalidParameter',
-            'diskSizeGB must be an integer from 1 to 32767 for an empty disk.',
-          );
-        work = async () => {
-          const fd = openSync(file, 'w', 0o600);
-          ftruncateSync(fd, gb * GiB);
-          closeSync(fd);
-          return gb * GiB;
-        };
-        break;
-      }
-      default:
-        throw badRequest(
-          'InvalidParameter',
-          `createOption '${String(cd.createOption)}' is not supported for a disk here (Import, Copy, Empty).`,
-        );
-    }
+    const work = diskContent(this.ctx, req.route.name, cd, p, file);
     const r = this.ctx.store.put({
       id,
       type: DISK,
@@ -173,16 +120,9 @@ export class DiskProvider {
     return putReply(
       true,
       r,
-      this.ctx.begin(req, DISK, id, async () => {
-        try {
-          const bytes = await work();
-          this.settle(id, { diskSizeBytes: bytes, diskSizeGB: Math.ceil(bytes / GiB) });
-        } catch (e) {
-          rmSync(file, { force: true });
-          this.ctx.provisioned(id, 'Failed');
-          throw e;
-        }
-        return undefined;
+      this.fill(req, DISK, id, file, async () => {
+        const bytes = await work();
+        return { diskSizeBytes: bytes, diskSizeGB: Math.ceil(bytes / GiB) };
       }),
     );
   }
@@ -231,28 +171,41 @@ export class DiskProvider {
     return putReply(
       true,
       r,
-      this.ctx.begin(req, SNAPSHOT, id, async () => {
-        try {
-          await copySparse(src.local!.file!, file);
-          if (digests) writeDigestMap(file, digests);
-          this.settle(id, {});
-        } catch (e) {
-          rmSync(file, { force: true });
-          this.ctx.provisioned(id, 'Failed');
-          throw e;
-        }
-        return undefined;
+      this.fill(req, SNAPSHOT, id, file, async () => {
+        await copySparse(src.local!.file!, file);
+        if (digests) writeDigestMap(file, digests);
+        return {};
       }),
     );
   }
 
-  private settle(id: string, extra: Record<string, unknown>): void {
-    const r = this.ctx.store.get(id);
-    if (r)
-      this.ctx.store.put({
-        ...r,
-        properties: { ...r.properties, ...extra, provisioningState: 'Succeeded' },
-      });
+  /**
+   * The create operation of a disk or snapshot: `work` fills its file and answers the
+   * properties it learnt; a failure leaves no file and the resource Failed.
+   */
+  private fill(
+    req: ArmRequest,
+    type: string,
+    id: string,
+    file: string,
+    work: () => Promise<Record<string, unknown>>,
+  ): Record<string, string> {
+    return this.ctx.begin(req, type, id, async () => {
+      try {
+        const extra = await work();
+        const r = this.ctx.store.get(id);
+        if (r)
+          this.ctx.store.put({
+            ...r,
+            properties: { ...r.properties, ...extra, provisioningState: 'Succeeded' },
+          });
+      } catch (e) {
+        rmSync(file, { force: true });
+        this.ctx.provisioned(id, 'Failed');
+        throw e;
+      }
+      return undefined;
+    });
   }
 
   delete(req: ArmRequest): ArmReply {
@@ -333,5 +286,3 @@ export class DiskProvider {
     return armJson(r);
   }
 }
-
-export const diskTypes = [DISK, SNAPSHOT];

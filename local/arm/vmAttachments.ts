@@ -1,10 +1,9 @@
 import type { ArmContext } from './armContext';
+import { DISK } from './computeTypes';
 import { badRequest, conflict } from './armError';
 import type { StoredResource } from './armStore';
 import { NIC } from './networkResources';
 import type { VmShape } from './vmShape';
-
-const DISK = 'Microsoft.Compute/disks';
 
 const nicOwner = (n: StoredResource) =>
   (n.properties.virtualMachine as { id?: string } | undefined)?.id;

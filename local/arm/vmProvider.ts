@@ -14,6 +14,7 @@ import {
   tagsOf,
 } from './armJson';
 import type { StoredResource } from './armStore';
+import { DISK, VM } from './computeTypes';
 import type { NetworkProvider } from './networkProvider';
 import { NSG } from './networkResources';
 import { allowedInboundPorts } from './nsgPorts';
@@ -21,9 +22,6 @@ import { VmAttachments } from './vmAttachments';
 import { vmInstanceView } from './vmInstanceView';
 import { parseVmShape } from './vmShape';
 import { isKnownVmSize } from './vmSizes';
-
-const VM = 'Microsoft.Compute/virtualMachines';
-const DISK = 'Microsoft.Compute/disks';
 
 /**
  * Microsoft.Compute virtual machines, run as QEMU guests by the VM runner. A create succeeds
