@@ -148,13 +148,6 @@ async function withQemuNbd<T>(
   }
 }
 
-/** Best of `n` runs: the machine is shared, so the least disturbed run is the fairest figure. */
-async function best(n: number, f: () => Promise<number>): Promise<number> {
-  let b = 0;
-  for (let i = 0; i < n; i++) b = Math.max(b, await f());
-  return b;
-}
-
 /** `HAVEN_BENCH_SPLITTER_JOBS=seq1m,…` / `_TARGETS=split,qemu,…`: a subset, for A/B runs. */
 function selected(env: string | undefined, name: string): boolean {
   return !env || env.split(',').includes(name);
@@ -202,15 +195,15 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
       const loadBefore = load();
       const image = join(dir, 'disk.img');
       const sock = join(dir, 'nbd.sock');
-      const direct = await best(want('direct') ? tries : 0, async () => {
+      const runDirect = async () => {
         freshImage(image, diskSize);
         return fio(job, { file: image });
-      });
-      const qemu = await best(want('qemu') ? tries : 0, async () => {
+      };
+      const runQemu = async () => {
         freshImage(image, diskSize);
         return withQemuNbd(image, sock, (uri) => fio(job, { uri }));
-      });
-      const plain = await best(want('plain') ? tries : 0, async () => {
+      };
+      const runPlain = async () => {
         freshImage(image, diskSize);
         const fd = openSync(image, 'r+');
         try {
@@ -218,12 +211,12 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
         } finally {
           closeSync(fd);
         }
-      });
+      };
       let journalBytes = 0;
       let syncs = 0;
       let flushes = 0;
       let consumed = 0;
-      const split = await best(want('split') ? tries : 0, async () => {
+      const runSplit = async () => {
         freshImage(image, diskSize);
         consumed = 0;
         rmSync(join(dir, 'journal'), { recursive: true, force: true });
@@ -258,7 +251,17 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
           splitter.close();
           rmSync(join(dir, 'journal'), { recursive: true, force: true });
         }
-      });
+      };
+      // Best of `tries`, the targets taking turns: the machine is shared and its load moves,
+      // so each target gets runs at the same moments.
+      const bestOf = { direct: 0, qemu: 0, plain: 0, split: 0 };
+      const runners = { direct: runDirect, qemu: runQemu, plain: runPlain, split: runSplit };
+      for (let i = 0; i < tries; i++) {
+        for (const t of ['direct', 'qemu', 'plain', 'split'] as const) {
+          if (want(t)) bestOf[t] = Math.max(bestOf[t], await runners[t]());
+        }
+      }
+      const { direct, qemu, plain, split } = bestOf;
 
       const label = job.label;
       const common = `fio ${job.rw} bs=${job.bs} iodepth=${job.iodepth} ${(job.size / MiB).toFixed(0)} MiB${job.fsync ? ` fsync=${job.fsync}` : ''}, end_fsync, best of ${tries}; journal left ${(journalBytes / MiB).toFixed(0)} MiB, ${syncs} journal syncs for ${flushes} FLUSH; load ${loadBefore} → ${load()}; source consumed ${(consumed / MiB).toFixed(0)} MiB (coalesced)`;
