@@ -420,7 +420,10 @@ export async function ingestEvents(
   opts: ReplicationOptions,
   events: IngestEvent[],
   concurrency = 8,
+  /** Filled in when given: where the invocation's time went (its log line). */
+  timing?: IngestTiming,
 ): Promise<IngestOutcome[]> {
+  const started = deps.clock();
   const out = new Array<IngestOutcome>(events.length);
   let firstError: unknown;
   let next = 0;
@@ -461,16 +464,29 @@ export async function ingestEvents(
       ...(bookmark ? { bookmark, diskSize } : {}),
     });
   }
+  const staged = deps.clock();
   try {
     for (const name of lookups.nudges!.values()) await deps.events.written(STAGING, name);
   } catch (e) {
     firstError ??= e;
   }
   try {
-    await recordDurability(cached, stored);
+    const points = await recordDurability(cached, stored);
+    if (timing) timing.durablePoints = points.length;
   } catch (e) {
     firstError ??= e;
   }
+  if (timing) {
+    timing.verifyAndStageMs = staged - started;
+    timing.durabilityMs = deps.clock() - staged;
+  }
   if (firstError !== undefined) throw firstError;
   return out;
+}
+
+/** How long an invocation verified and staged its events, then moved frontiers and made points. */
+export interface IngestTiming {
+  verifyAndStageMs?: number;
+  durabilityMs?: number;
+  durablePoints?: number;
 }

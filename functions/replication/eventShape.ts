@@ -39,3 +39,11 @@ export function toIngestEvents(messages: unknown, meta: Meta): IngestEvent[] {
     };
   });
 }
+
+/** How long the oldest event of the invocation waited in Event Hubs (from its enqueued time). */
+export function queuedMs(meta: Meta, now: number): number | undefined {
+  const times = meta?.enqueuedTimeUtcArray;
+  if (!Array.isArray(times)) return undefined;
+  const first = Math.min(...times.map((t) => Date.parse(String(t))).filter(Number.isFinite));
+  return Number.isFinite(first) ? Math.max(0, now - first) : undefined;
+}

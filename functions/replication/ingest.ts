@@ -1,7 +1,7 @@
 import { app, type InvocationContext } from '@azure/functions';
 import { getRoot } from '../../app/root';
-import { ingestEvents } from '../../core/replication/ingest';
-import { toIngestEvents } from './eventShape';
+import { ingestEvents, type IngestTiming } from '../../core/replication/ingest';
+import { queuedMs, toIngestEvents } from './eventShape';
 
 /**
  * Event Hubs → staging. Never throws for bad input (it is recorded as a rejection: a poison
@@ -10,10 +10,13 @@ import { toIngestEvents } from './eventShape';
 export async function ingestHandler(messages: unknown, context: InvocationContext): Promise<void> {
   const root = await getRoot();
   const { deps, options } = root.replication;
-  const out = await ingestEvents(deps, options, toIngestEvents(messages, context.triggerMetadata));
+  const t: IngestTiming = {};
+  const queued = queuedMs(context.triggerMetadata, Date.now());
+  const events = toIngestEvents(messages, context.triggerMetadata);
+  const out = await ingestEvents(deps, options, events, undefined, t);
   const count = (s: string) => out.filter((o) => o.status === s).length;
   context.log(
-    `ingest: ${out.length} events, staged ${count('staged')}, duplicate ${count('duplicate')}, rejected ${count('rejected')}, conflict ${count('conflict')}`,
+    `ingest: ${out.length} events, staged ${count('staged')}, duplicate ${count('duplicate')}, rejected ${count('rejected')}, conflict ${count('conflict')}; points durable ${t.durablePoints ?? 0}; queued ${queued ?? '?'} ms, verify + stage ${t.verifyAndStageMs} ms, durability ${t.durabilityMs} ms`,
   );
 }
 
