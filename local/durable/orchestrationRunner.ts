@@ -5,6 +5,7 @@ import { newEngineState, type InboxMessage, type Prepared } from './engineState'
 import { prepareEpisode } from './prepareEpisode';
 import { planEpisodeCommit } from './episodeCommit';
 import type { HistoryEvent } from './history';
+import { triageInbox } from './inboxTriage';
 import { invokeOrchestrator } from './invokeOrchestrator';
 import {
   TERMINAL,
@@ -142,33 +143,14 @@ export class OrchestrationRunner {
       await this.dropInbox(instanceId, orphans);
       return true;
     }
-    const canceled = new Set(instance.state.canceledTimers ?? []);
-    const visible = [];
-    for (const m of inbox) {
-      if (m.visibleAt > now.getTime()) {
-        if (
-          m.msg.kind === 'timerFired' &&
-          m.msg.executionId === instance.executionId &&
-          canceled.has(m.msg.timerId)
-        ) {
-          visible.push(m); // a canceled timer: consume it now rather than wait
-        } else this.armTimer(instanceId, m.rowKey, m.visibleAt);
-        continue;
-      }
-      visible.push(m);
-    }
+    const { visible, batch, messages, later } = triageInbox(
+      inbox,
+      instance,
+      now.getTime(),
+      this.opts.maxMessagesPerEpisode ?? 50,
+    );
+    for (const m of later) this.armTimer(instanceId, m.rowKey, m.visibleAt);
     if (!visible.length) return false;
-    const batch = visible.slice(0, this.opts.maxMessagesPerEpisode ?? 50);
-    const messages = batch
-      .map((m) => m.msg)
-      .filter(
-        (m) =>
-          !(
-            m.kind === 'timerFired' &&
-            m.executionId === instance.executionId &&
-            canceled.has(m.timerId)
-          ),
-      );
 
     const history = await this.loadHistory(instance);
     const prepared = prepareEpisode({
