@@ -1,13 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { HostContext, HostFunction, TriggerDriver } from '../host/plugin';
 import { DurableBackend } from './durableBackend';
-import {
-  WEBHOOK_PREFIX,
-  clientPayload,
-  createDurableHttpHandler,
-  deriveSystemKey,
-  type ApiConfig,
-} from './httpApi';
+import { WEBHOOK_PREFIX, clientPayload, type ApiConfig } from './apiUrls';
+import { createDurableHttpHandler, deriveSystemKey } from './httpApi';
 
 export interface DurableDriverOptions {
   /** Storage for the task hub; default: the host setting `AzureWebJobsStorage`. */

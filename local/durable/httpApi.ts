@@ -1,21 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { managementUrls, WEBHOOK_PREFIX, type ApiConfig } from './apiUrls';
+import { historyForApi, statusBody } from './apiViews';
 import { HttpError, type DurableBackend } from './durableBackend';
-import { EventTypeName, parseJson, type HistoryEvent } from './history';
-import { TERMINAL, type InstanceRow } from './store';
-
-export const WEBHOOK_PREFIX = '/runtime/webhooks/durabletask/';
-
-export interface ApiConfig {
-  baseUrl: string;
-  hubName: string;
-  /** Key accepted as `code` / `x-functions-key` on the webhooks (durabletask system key). */
-  systemKey?: string;
-  /** Further keys accepted (the host master key). */
-  extraKeys: string[];
-  /** Secret path segment of the rpc base URL (the client binding's `rpcBaseUrl`). */
-  rpcToken: string;
-}
+import { TERMINAL } from './store';
 
 /** The durabletask extension's system key, derived from the master key so it can be given out alone. */
 export function deriveSystemKey(masterKey: string): string {
@@ -30,43 +18,6 @@ function keyMatches(presented: string | undefined, keys: (string | undefined)[])
     const b = Buffer.from(k);
     return b.length === p.length && timingSafeEqual(b, p);
   });
-}
-
-export function managementUrls(cfg: ApiConfig, id: string): Record<string, string> {
-  const base = `${cfg.baseUrl}${WEBHOOK_PREFIX.slice(0, -1)}`;
-  const q = `taskHub=${encodeURIComponent(cfg.hubName)}&connection=Storage${cfg.systemKey ? `&code=${cfg.systemKey}` : ''}`;
-  const i = id === 'INSTANCEID' ? id : encodeURIComponent(id);
-  return {
-    id,
-    statusQueryGetUri: `${base}/instances/${i}?${q}`,
-    sendEventPostUri: `${base}/instances/${i}/raiseEvent/{eventName}?${q}`,
-    terminatePostUri: `${base}/instances/${i}/terminate?reason={text}&${q}`,
-    rewindPostUri: `${base}/instances/${i}/rewind?reason={text}&${q}`,
-    purgeHistoryDeleteUri: `${base}/instances/${i}?${q}`,
-    restartPostUri: `${base}/instances/${i}/restart?${q}`,
-    suspendPostUri: `${base}/instances/${i}/suspend?reason={text}&${q}`,
-    resumePostUri: `${base}/instances/${i}/resume?reason={text}&${q}`,
-  };
-}
-
-/** The `durableClient` input binding payload, as the extension hands it to `df.getClient`. */
-export function clientPayload(cfg: ApiConfig): Record<string, unknown> {
-  const base = `${cfg.baseUrl}${WEBHOOK_PREFIX.slice(0, -1)}`;
-  const code = cfg.systemKey ? `code=${cfg.systemKey}` : '';
-  return {
-    taskHubName: cfg.hubName,
-    creationUrls: {
-      createNewInstancePostUri: `${base}/orchestrators/{functionName}[/{instanceId}]${code ? `?${code}` : ''}`,
-      createAndWaitOnNewInstancePostUri: `${base}/orchestrators/{functionName}[/{instanceId}]?timeout={timeoutInSeconds}&pollingInterval={intervalInSeconds}${code ? `&${code}` : ''}`,
-    },
-    managementUrls: managementUrls(cfg, 'INSTANCEID'),
-    baseUrl: base,
-    requiredQueryStringParameters: code,
-    rpcBaseUrl: `${cfg.baseUrl}${WEBHOOK_PREFIX}rpc/${cfg.rpcToken}/`,
-    httpBaseUrl: base,
-    maxGrpcMessageSizeInBytes: 0,
-    grpcHttpClientTimeout: '00:01:40',
-  };
 }
 
 function send(
@@ -105,52 +56,6 @@ function jsonBody(text: string): string | undefined {
     throw new HttpError(400, 'The request body is not valid JSON.');
   }
   return text;
-}
-
-function historyForApi(events: HistoryEvent[], showOutput: boolean): Record<string, unknown>[] {
-  const scheduled = new Map<number, string>();
-  for (const e of events)
-    if (e.EventId >= 0 && typeof e.Name === 'string') scheduled.set(e.EventId, e.Name);
-  const out: Record<string, unknown>[] = [];
-  for (const e of events) {
-    const type = EventTypeName[e.EventType] ?? String(e.EventType);
-    if (type === 'OrchestratorStarted' || type === 'OrchestratorCompleted') continue;
-    const item: Record<string, unknown> = { EventType: type, Timestamp: e.Timestamp };
-    if (e.EventId >= 0) item.EventId = e.EventId;
-    if (typeof e.Name === 'string') item.Name = e.Name;
-    const ref = (e.TaskScheduledId ?? e.TimerId) as number | undefined;
-    if (ref !== undefined) {
-      item.ScheduledId = ref;
-      if (scheduled.has(ref)) item.FunctionName = scheduled.get(ref);
-    }
-    if (type === 'ExecutionStarted') {
-      item.FunctionName = e.Name;
-      item.Input = parseJson(e.Input as string | null);
-    }
-    if (type === 'ExecutionCompleted') item.OrchestrationStatus = e.OrchestrationStatus;
-    if (e.FireAt) item.FireAt = e.FireAt;
-    if ((type === 'TaskFailed' || type === 'SubOrchestrationInstanceFailed') && e.Reason) {
-      item.Reason = e.Reason;
-      item.Details = e.Details;
-    }
-    if (showOutput && e.Result !== undefined) item.Result = parseJson(e.Result as string | null);
-    if (type === 'EventRaised' && showOutput) item.Input = parseJson(e.Input as string | null);
-    out.push(item);
-  }
-  return out;
-}
-
-export function statusBody(inst: InstanceRow, showInput: boolean): Record<string, unknown> {
-  return {
-    name: inst.name,
-    instanceId: inst.instanceId,
-    runtimeStatus: inst.status,
-    input: showInput ? parseJson(inst.input) : null,
-    customStatus: parseJson(inst.customStatus),
-    output: parseJson(inst.output),
-    createdTime: inst.createdTime.replace(/\.\d{3}Z$/, 'Z'),
-    lastUpdatedTime: inst.lastUpdatedTime.replace(/\.\d{3}Z$/, 'Z'),
-  };
 }
 
 /** Serves the Durable Functions HTTP API (webhooks and the client's rpc base URL). */
