@@ -1,6 +1,6 @@
 import * as df from 'durable-functions';
 import type { OrchestrationContext, OrchestrationHandler, Task } from 'durable-functions';
-import type { ResyncJobInput } from '../core/controlPlane/resyncs';
+import type { ResyncJobInput } from '../core/controlPlane/resyncJob';
 import {
   EnableProtectionActivity as P,
   type ReplicaInput,

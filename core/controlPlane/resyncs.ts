@@ -12,11 +12,10 @@ import {
   type ProtectedItemDoc,
 } from './model';
 import type { ProtectedItemState } from './protectedItemState';
+import { RESYNC_JOB, resyncJobInput } from './resyncJob';
 import type { ProtectedItems } from './protectedItems';
 import type { JobLauncher } from './protection';
 import type { DiskFacts } from './schemas';
-
-export const RESYNC_JOB = 'resync';
 
 /** States whose disks replicate to Azure: a resync starts a new generation there. */
 const RESYNCABLE: ReadonlySet<ProtectedItemState> = new Set([
@@ -42,14 +41,6 @@ export interface ResyncResult {
   /** False when an earlier request already started this generation (same key, or still pending). */
   created: boolean;
 }
-
-/** The orchestration input of a resync job (orchestrations/resync.ts). */
-export type ResyncJobInput = {
-  machineId: string;
-  diskId: string;
-  generation: number;
-  sizeBytes: number;
-};
 
 /** A disk as the agent sees it: which generation to send, and how far the cloud applied it. */
 export interface AgentDiskView extends DiskView {
@@ -183,7 +174,7 @@ export class Resyncs {
           // Moved meanwhile (another resync took it, a failover): the disk's generation stands.
           .catch(async () => (await this.items.find(machineId))?.doc ?? null);
       }
-      await launcher?.start(job, this.jobInput(written.doc));
+      await launcher?.start(job, resyncJobInput(written.doc));
       return { disk: toDiskView(written.doc), job, item: itemNow, created: true };
     }
   }
@@ -281,15 +272,6 @@ export class Resyncs {
     }));
   }
 
-  private jobInput(d: DiskDoc): ResyncJobInput {
-    return {
-      machineId: d.machineId,
-      diskId: d.id,
-      generation: d.generation ?? 1,
-      sizeBytes: d.sizeBytes,
-    };
-  }
-
   private async stopped(machineId: string, diskId: string, generation: number) {
     return !!(await this.replication.get(machineId, diskDocId(diskId, generation)))?.doc.stopped;
   }
@@ -302,7 +284,7 @@ export class Resyncs {
   ): Promise<ResyncResult> {
     const jobId = doc.resync?.jobId;
     const job = jobId ? await this.jobs.get(jobId).catch(() => null) : null;
-    if (job?.state === 'queued') await launcher?.start(job, this.jobInput(doc));
+    if (job?.state === 'queued') await launcher?.start(job, resyncJobInput(doc));
     return { disk: toDiskView(doc), job, item, created: false };
   }
 }

@@ -2,7 +2,7 @@ import * as df from 'durable-functions';
 import type { InvocationContext } from '@azure/functions';
 import type { JobCanceller, JobLauncher } from '../../core/controlPlane/protection';
 import { ENABLE_PROTECTION_JOB } from '../../core/controlPlane/protection';
-import { RESYNC_JOB } from '../../core/controlPlane/resyncs';
+import { RESYNC_JOB } from '../../core/controlPlane/resyncJob';
 import { recoveryOrchestrationForJob } from '../../core/recovery/operations';
 import { planOrchestrationForJob } from '../../core/plans/planOperations';
 import { transient } from '../../core/errors';

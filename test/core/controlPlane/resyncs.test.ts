@@ -11,7 +11,7 @@ import {
 import { AesKeyWrapper } from '../../../core/controlPlane/machineKeys';
 import { MACHINE_RESYNC_INTERVAL_MS } from '../../../core/controlPlane/machineResyncPace';
 import type { ProtectedItemState } from '../../../core/controlPlane/protectedItemState';
-import { RESYNC_JOB } from '../../../core/controlPlane/resyncs';
+import { RESYNC_JOB } from '../../../core/controlPlane/resyncJob';
 import { transient } from '../../../core/errors';
 import { newDiskDoc } from '../../../core/replication/incidents';
 import { diskDocId, replicationCollectionsOf } from '../../../core/replication/state';
