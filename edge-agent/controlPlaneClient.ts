@@ -1,4 +1,5 @@
-import { HavenError, type ErrorKind } from '../core/errors';
+import { HavenError } from '../core/errors';
+import { problemError } from '../core/problemError';
 import type { GroupCut, PeerClock } from './groupCuts';
 import type { FinalBookmarkRequest } from './finalBookmark';
 
@@ -44,19 +45,6 @@ export interface RecoveryPoint {
   disks?: RecoveryPointDisk[];
   [k: string]: unknown;
 }
-
-const problemKinds = new Set<ErrorKind>([
-  'validation',
-  'unauthenticated',
-  'forbidden',
-  'not-found',
-  'conflict',
-  'precondition',
-  'too-large',
-  'integrity',
-  'transient',
-  'internal',
-]);
 
 /** Thin HTTP client of the control plane; maps problem+json answers to HavenError. */
 export class ControlPlaneClient {
@@ -104,29 +92,8 @@ export class ControlPlaneClient {
     } catch {
       parsed = undefined;
     }
-    if (res.status >= 400) {
-      const pr = (parsed ?? {}) as { type?: string; title?: string; detail?: string };
-      const fromType = pr.type?.split('/').pop() as ErrorKind | undefined;
-      const kind: ErrorKind =
-        fromType && problemKinds.has(fromType)
-          ? fromType
-          : res.status === 401
-            ? 'unauthenticated'
-            : res.status === 403
-              ? 'forbidden'
-              : res.status === 404
-                ? 'not-found'
-                : res.status === 409
-                  ? 'conflict'
-                  : res.status >= 500 || res.status === 429
-                    ? 'transient'
-                    : 'validation';
-      throw new HavenError(
-        kind,
-        pr.detail ?? pr.title ?? `${method} ${p} failed with HTTP ${res.status}.`,
-        { status: res.status },
-      );
-    }
+    if (res.status >= 400)
+      throw problemError(res.status, parsed, `${method} ${p} failed with HTTP ${res.status}.`);
     return { status: res.status, body: parsed as T };
   }
 
@@ -212,17 +179,14 @@ export class ControlPlaneClient {
 
   /** A planned failover's final bookmark, if the control plane wants one (null otherwise). */
   async finalBookmark(machineId: string): Promise<FinalBookmarkRequest | null> {
-    try {
+    // A control plane without recovery has no such route: nothing wanted.
+    return whenFound(async () => {
       const r = await this.request<{ request?: FinalBookmarkRequest | null }>(
         'GET',
         `machines/${encodeURIComponent(machineId)}/final-bookmark`,
       );
       return r.body?.request ?? null;
-    } catch (e) {
-      // A control plane without recovery has no such route: nothing wanted.
-      if (e instanceof HavenError && e.kind === 'not-found') return null;
-      throw e;
-    }
+    }, null);
   }
 
   /**
@@ -230,38 +194,37 @@ export class ControlPlaneClient {
    * plane's clock as seen from here (its `now`, against the midpoint of the round trip).
    */
   async groupBookmarks(machineId: string): Promise<{ cuts: GroupCut[]; clock?: PeerClock }> {
-    try {
-      const sent = Date.now();
-      const r = await this.request<{ items?: GroupCut[]; now?: string }>(
-        'GET',
-        `machines/${encodeURIComponent(machineId)}/group-bookmarks`,
-      );
-      const received = Date.now();
-      const now = r.body?.now ? Date.parse(r.body.now) : NaN;
-      const clock = Number.isFinite(now)
-        ? { offsetMs: now - (sent + received) / 2, uncertaintyMs: (received - sent) / 2 }
-        : undefined;
-      return { cuts: r.body?.items ?? [], clock };
-    } catch (e) {
-      // A control plane without consistency groups has no such route: nothing to insert.
-      if (e instanceof HavenError && e.kind === 'not-found') return { cuts: [] };
-      throw e;
-    }
+    // A control plane without consistency groups has no such route: nothing to insert.
+    return whenFound(
+      async () => {
+        const sent = Date.now();
+        const r = await this.request<{ items?: GroupCut[]; now?: string }>(
+          'GET',
+          `machines/${encodeURIComponent(machineId)}/group-bookmarks`,
+        );
+        const received = Date.now();
+        const now = r.body?.now ? Date.parse(r.body.now) : NaN;
+        const clock = Number.isFinite(now)
+          ? { offsetMs: now - (sent + received) / 2, uncertaintyMs: (received - sent) / 2 }
+          : undefined;
+        return { cuts: r.body?.items ?? [], clock };
+      },
+      { cuts: [] },
+    );
   }
 
   /** undefined while the point does not exist yet (404). */
   async recoveryPoint(machineId: string, pointId: string): Promise<RecoveryPoint | undefined> {
-    try {
-      return (
-        await this.request<RecoveryPoint>(
-          'GET',
-          `machines/${encodeURIComponent(machineId)}/agent/recovery-points/${encodeURIComponent(pointId)}`,
-        )
-      ).body;
-    } catch (e) {
-      if (e instanceof HavenError && e.kind === 'not-found') return undefined;
-      throw e;
-    }
+    return whenFound(
+      async () =>
+        (
+          await this.request<RecoveryPoint>(
+            'GET',
+            `machines/${encodeURIComponent(machineId)}/agent/recovery-points/${encodeURIComponent(pointId)}`,
+          )
+        ).body,
+      undefined,
+    );
   }
 
   /** Newest recovery point of the machine, if any (short timeout: used by `status`). */
@@ -305,5 +268,15 @@ export class ControlPlaneClient {
         await new Promise((r) => setTimeout(r, delay));
       }
     }
+  }
+}
+
+/** The call's answer, or `absent` when the control plane answers 404. */
+async function whenFound<T, A>(call: () => Promise<T>, absent: A): Promise<T | A> {
+  try {
+    return await call();
+  } catch (e) {
+    if (e instanceof HavenError && e.kind === 'not-found') return absent;
+    throw e;
   }
 }
