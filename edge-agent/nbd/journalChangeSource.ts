@@ -74,6 +74,8 @@ export class JournalChangeSource implements ChangeSource {
   private scansToForget: number[] = [];
   private waiting: BookmarkRequest[] = [];
   private wake?: () => void;
+  /** LSN of the newest bookmark this source inserted: a wake-up that brings it skips the window. */
+  private bookmarkLsn = 0;
   private unsubscribe: () => void;
   private bitmapWrites: Promise<void> = Promise.resolve();
   droppedBookmarks: string[] = [];
@@ -245,8 +247,11 @@ export class JournalChangeSource implements ChangeSource {
         signal.removeEventListener('abort', onAbort);
         this.wake = undefined;
         if (signal.aborted) break;
-        // The batch window: let overwrites of the same blocks land before reading them.
-        if (this.windowMs > 0) await new Promise((r) => setTimeout(r, this.windowMs));
+        // The batch window: let overwrites of the same blocks land before reading them. Not
+        // when a bookmark is among the new records: everything before it goes out anyway, and
+        // the window would only add its length to the point's RPO.
+        if (this.windowMs > 0 && this.bookmarkLsn < this.reader.nextLsn)
+          await new Promise((r) => setTimeout(r, this.windowMs));
       }
       await new Promise((r) => setImmediate(r));
       for (const item of this.poll()) {
@@ -341,7 +346,10 @@ export class JournalChangeSource implements ChangeSource {
       groupId: req.groupId,
       ...(req.barrier ? { barrier: true } : {}),
     });
-    if (r) return Promise.resolve();
+    if (r) {
+      this.bookmarkLsn = r.lsn;
+      return Promise.resolve();
+    }
     this.log(`journal source: bookmark ${req.id} waits: journaling is stopped (overflow)`);
     return new Promise((resolve) => {
       this.waiting.push({ ...req, resolve } as BookmarkRequest & { resolve: () => void });
@@ -352,11 +360,13 @@ export class JournalChangeSource implements ChangeSource {
   private insertWaitingBookmarks(): void {
     while (this.waiting.length && !this.journal.overflowed) {
       const req = this.waiting.shift()! as BookmarkRequest & { resolve?: () => void };
-      this.journal.insertBookmark({
+      const r = this.journal.insertBookmark({
         id: req.id,
         consistency: req.consistency,
         groupId: req.groupId,
+        ...(req.barrier ? { barrier: true } : {}),
       });
+      if (r) this.bookmarkLsn = r.lsn;
       req.resolve?.();
     }
   }

@@ -231,4 +231,33 @@ describe('write splitter: bookmarks are crash-consistent by construction', () =>
     expect(readFileSync(disks[0]!.image).length).toBe(SIZE);
     await journal.close();
   }, 120_000);
+
+  it('a bookmark reaches the stream without waiting for the batch window (its records go out anyway)', async () => {
+    const dir = tempDir();
+    const journal = MachineJournal.open({ dir: join(dir, 'journal'), machineId: 'm-win' });
+    const image = join(dir, 'disk.img');
+    writeFileSync(image, Buffer.alloc(SIZE));
+    const splitter = WriteSplitter.open(journal, 'disk0', image);
+    // A window far longer than the test's timeout: only skipping it lets the bookmark through.
+    const source = new JournalChangeSource(journal, { windowMs: 10 * 60_000 });
+    const ac = new AbortController();
+    const seen: ChangeRecord[] = [];
+    const reading = (async () => {
+      for await (const r of source.changes(ac.signal)) {
+        if (r.kind === 'idle' && seen.length === 0) {
+          // Caught up and waiting: now a write and a bookmark arrive together.
+          await splitter.write(4096, Buffer.alloc(4096, 7), false); // the intent mark may defer it
+          await source.requestBookmark({ id: 'bm-now', consistency: 'crash' });
+        }
+        if (r.kind !== 'idle') seen.push(r);
+        if (r.kind === 'bookmark') break;
+      }
+    })();
+    await reading;
+    ac.abort();
+    expect(seen.map((r) => r.kind)).toEqual(['extent', 'bookmark']);
+    expect(seen[0]).toMatchObject({ offset: 4096, length: 4096 });
+    await source.close();
+    await journal.close();
+  }, 30_000);
 });
