@@ -4,9 +4,9 @@ import {
   EnableProtectionActivity as A,
   type DiskToProtect,
   type ProtectionSettings,
-  type ReplicaInput,
   type UpdateJobInput,
 } from './activities/enableProtectionActivities';
+import type { ReplicaInput } from './activities/replicaActivities';
 import { addMs } from './orchestrationTime';
 
 /**

@@ -1,9 +1,7 @@
 import type { OrchestrationContext, OrchestrationHandler } from 'durable-functions';
 import { Step, type RecoveryJobInput } from '../core/recovery/operations';
-import {
-  EnableProtectionActivity as P,
-  type ReplicaInput,
-} from './activities/enableProtectionActivities';
+import { EnableProtectionActivity as P } from './activities/enableProtectionActivities';
+import type { ReplicaInput } from './activities/replicaActivities';
 import { FailbackEndActivity as E, type SeedDisk } from './activities/failbackEndActivities';
 import { DEFAULT_INITIAL_SYNC_TIMEOUT_MS, INITIAL_SYNC_COMPLETE } from './enableProtection';
 import { addMs } from './orchestrationTime';

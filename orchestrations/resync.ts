@@ -3,9 +3,9 @@ import type { OrchestrationContext, OrchestrationHandler, Task } from 'durable-f
 import type { ResyncJobInput } from '../core/controlPlane/resyncJob';
 import {
   EnableProtectionActivity as P,
-  type ReplicaInput,
   type UpdateJobInput,
 } from './activities/enableProtectionActivities';
+import type { ReplicaInput } from './activities/replicaActivities';
 import {
   ResyncActivity as A,
   type ResyncCheck,

@@ -2,14 +2,9 @@ import { HavenError, conflict, notFound } from '../../core/errors';
 import { collectionsDefs, type ProtectedItemDoc } from '../../core/controlPlane/model';
 import type { ProtectedItemState } from '../../core/controlPlane/protectedItemState';
 import type { JobPatch } from '../../core/controlPlane/jobs';
-import { REPLICAS, STAGING, replicaBlobName } from '../../core/replication/names';
-import {
-  isVhdFooter,
-  replicaBlobSize,
-  replicaFooter,
-  VHD_FOOTER_BYTES,
-} from '../../core/disk/vhdFooter';
+import { STAGING } from '../../core/replication/names';
 import { protectionDeps } from './protectionDeps';
+import { createReplica, deleteReplica } from './replicaActivities';
 
 /**
  * Activities of the enable-protection saga. Each is idempotent, keyed by what the saga passes
@@ -49,16 +44,6 @@ export interface DiskToProtect {
   sizeBytes: number;
   /** The disk's current generation (> 1 after a resync); absent from older saga histories. */
   generation?: number;
-}
-export interface ReplicaInput {
-  machineId: string;
-  diskId: string;
-  sizeBytes: number;
-  generation: number;
-  /** Job (instance) id that owns the replica; only its owner's compensation deletes it. */
-  owner: string;
-  /** Deterministic creation time (orchestration clock) for the VHD footer. */
-  createdAt: string;
 }
 export interface RecordItemInput {
   machineId: string;
@@ -119,51 +104,6 @@ export interface ProtectionSettings {
 async function getSettings(): Promise<ProtectionSettings> {
   const { initialSyncTimeoutMs } = await protectionDeps();
   return { initialSyncTimeoutMs };
-}
-
-async function createReplica(input: ReplicaInput): Promise<{ blob: string; created: boolean }> {
-  const { blobs } = await protectionDeps();
-  await blobs.ensureContainer(REPLICAS);
-  const blob = replicaBlobName(input.machineId, input.diskId, input.generation);
-  const size = replicaBlobSize(input.sizeBytes);
-  // If-None-Match: * — a re-run (or the hydrator having been first) finds the blob and keeps it.
-  const created = await blobs.createPageBlob(REPLICAS, blob, size, {
-    machineId: input.machineId,
-    diskId: input.diskId,
-    generation: String(input.generation),
-    diskSize: String(input.sizeBytes),
-    createdBy: input.owner,
-  });
-  const props = await blobs.getProperties(REPLICAS, blob);
-  if (props && props.size !== size) {
-    throw conflict(`Replica ${blob} exists with size ${props.size}, expected ${size}.`);
-  }
-  const footerAt = size - VHD_FOOTER_BYTES;
-  const tail = await blobs.readRange(REPLICAS, blob, footerAt, VHD_FOOTER_BYTES);
-  if (!isVhdFooter(tail) && props?.leaseState !== 'leased') {
-    // Deterministic bytes: a re-run writes exactly the same footer. A leased replica belongs to
-    // the hydrator, which writes its own footer under its lease.
-    await blobs.uploadPages(
-      REPLICAS,
-      blob,
-      footerAt,
-      replicaFooter(input.sizeBytes, blob, Date.parse(input.createdAt)),
-    );
-  }
-  return { blob, created: created === 'created' };
-}
-
-async function deleteReplica(input: ReplicaInput): Promise<'deleted' | 'absent' | 'kept'> {
-  const { blobs } = await protectionDeps();
-  const blob = replicaBlobName(input.machineId, input.diskId, input.generation);
-  const props = await blobs.getProperties(REPLICAS, blob);
-  if (!props) return 'absent';
-  // Metadata names are case-insensitive in Azure Storage (some stacks return them lower-cased).
-  const owner = Object.entries(props.metadata).find(([k]) => k.toLowerCase() === 'createdby')?.[1];
-  if (owner !== input.owner) return 'kept'; // not ours: another job's replica (or the hydrator's)
-  if (props.leaseState === 'leased') await blobs.breakLease(REPLICAS, blob, 0);
-  await blobs.deleteBlob(REPLICAS, blob);
-  return 'deleted';
 }
 
 async function ensureStaging(): Promise<true> {
