@@ -1,26 +1,28 @@
 import { describe, expect, it } from 'vitest';
 import { GroupCommit } from '../../../edge-agent/journal/groupCommit';
 
-/** A sync the test completes by hand, so "while it runs" is exact. */
-function manualSyncs() {
+/**
+ * A GroupCommit over syncs the test completes by hand (so "while it runs" is exact), whose
+ * owner counts writes the way the splitter and the segment log do.
+ */
+function trackedCommit() {
   const pending: Array<() => void> = [];
-  const doSync = () => new Promise<void>((resolve) => pending.push(resolve));
-  return { pending, doSync };
+  let written = 0;
+  let atStart = 0;
+  const gc = new GroupCommit(
+    () => {
+      atStart = written;
+      return new Promise<void>((resolve) => pending.push(resolve));
+    },
+    () => written !== atStart,
+  );
+  return { gc, pending, write: () => written++ };
 }
 
 describe('GroupCommit', () => {
   it('a request while a sync runs, with nothing written since it started, shares that sync', async () => {
-    const { pending, doSync } = manualSyncs();
-    let written = 0;
-    let atStart = 0;
-    const gc = new GroupCommit(
-      () => {
-        atStart = written;
-        return doSync();
-      },
-      () => written !== atStart,
-    );
-    written++;
+    const { gc, pending, write } = trackedCommit();
+    write();
     const a = gc.request();
     const b = gc.request(); // a FLUSH right behind another, no write in between
     expect(pending).toHaveLength(1);
@@ -30,18 +32,9 @@ describe('GroupCommit', () => {
   });
 
   it('a request after a write that the running sync may not cover waits for the next sync', async () => {
-    const { pending, doSync } = manualSyncs();
-    let written = 0;
-    let atStart = 0;
-    const gc = new GroupCommit(
-      () => {
-        atStart = written;
-        return doSync();
-      },
-      () => written !== atStart,
-    );
+    const { gc, pending, write } = trackedCommit();
     const a = gc.request();
-    written++;
+    write();
     let bDone = false;
     const b = gc.request().then(() => (bDone = true));
     const c = gc.request(); // shares b's sync
