@@ -1,7 +1,8 @@
 import type { BackendHost, BackendOptions } from './backendOptions';
 import type { InboxMessage } from './engineState';
 import { parseJson } from './history';
-import { inboxKey, type ActivityRow, type HubStore } from './store';
+import { inboxKey, type ActivityRow } from './hubRows';
+import type { HubStore } from './store';
 import type { WorkTracker } from './workTracker';
 
 class ActivityTimeout extends Error {}

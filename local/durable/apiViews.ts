@@ -1,5 +1,5 @@
 import { EventTypeName, parseJson, type HistoryEvent } from './history';
-import type { InstanceRow } from './store';
+import type { InstanceRow } from './hubRows';
 
 /** The JSON the extension answers for an instance: its history (`showHistory`) and its status. */
 export function historyForApi(

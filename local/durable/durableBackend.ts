@@ -6,7 +6,8 @@ import type { HistoryEvent } from './history';
 import { HttpError } from './httpError';
 import { OrchestrationRunner } from './orchestrationRunner';
 import { OutboxDelivery } from './outboxDelivery';
-import { HubStore, TERMINAL, inboxKey, type InstanceRow, type OutboxMessage } from './store';
+import { TERMINAL, inboxKey, type InstanceRow, type OutboxMessage } from './hubRows';
+import { HubStore } from './store';
 import { WorkTracker } from './workTracker';
 
 export type { BackendHost, BackendOptions } from './backendOptions';

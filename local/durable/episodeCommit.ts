@@ -8,10 +8,10 @@ import {
   inboxKey,
   pad,
   type ActivityRow,
-  type HubStore,
   type InstanceRow,
   type OutboxMessage,
-} from './store';
+} from './hubRows';
+import type { HubStore } from './store';
 
 /** One episode's outcome as table actions, and the work to start once they are committed. */
 export interface EpisodeCommit {

@@ -3,7 +3,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { managementUrls, WEBHOOK_PREFIX, type ApiConfig } from './apiUrls';
 import { historyForApi, statusBody } from './apiViews';
 import { HttpError, type DurableBackend } from './durableBackend';
-import { TERMINAL } from './store';
+import { TERMINAL } from './hubRows';
 
 /** The durabletask extension's system key, derived from the master key so it can be given out alone. */
 export function deriveSystemKey(masterKey: string): string {

@@ -1,5 +1,5 @@
 import type { InboxMessage } from './engineState';
-import type { InboxRow, InstanceRow } from './store';
+import type { InboxRow, InstanceRow } from './hubRows';
 
 export interface InboxTriage {
   /** Rows visible now, oldest first (a canceled timer's is visible at once: consumed, not waited for). */

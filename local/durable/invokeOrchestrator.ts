@@ -8,7 +8,7 @@ import {
   type HistoryEvent,
   type OrchestratorStateWire,
 } from './history';
-import type { InstanceRow } from './store';
+import type { InstanceRow } from './hubRows';
 
 /** Replays the orchestrator function over the history plus this episode's new events. */
 export async function invokeOrchestrator(

@@ -11,10 +11,10 @@ import {
   TERMINAL,
   inboxKey,
   type ActivityRow,
-  type HubStore,
   type InstanceRow,
   type OutboxMessage,
-} from './store';
+} from './hubRows';
+import type { HubStore } from './store';
 import type { WorkTracker } from './workTracker';
 
 interface HistoryCache {

@@ -1,4 +1,5 @@
-import { TERMINAL, inboxKey, type HubStore, type InstanceRow, type OutboxMessage } from './store';
+import { TERMINAL, inboxKey, type InstanceRow, type OutboxMessage } from './hubRows';
+import type { HubStore } from './store';
 import type { WorkTracker } from './workTracker';
 
 function ignoreConflict(e: { statusCode?: number }): void {

@@ -3,83 +3,16 @@ import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { randomBytes } from 'node:crypto';
 import type { EngineState, InboxMessage } from './engineState';
 import type { HistoryEvent } from './history';
+import { esc, type InboxRow, type InstanceRow, type OutboxMessage } from './hubRows';
 
-/**
- * Task-hub storage in Azure Tables (Azurite locally), laid out like the Azure Storage provider
- * but with every row of an instance in ONE partition (PartitionKey = instanceId), so that an
- * episode (append history, consume inbox messages, schedule activities/timers, update the
- * instance) and an activity completion (delete the work item, add the result message) are each
- * one entity-group transaction: a crash leaves either all of it or none of it.
- *
- * RowKeys of a partition:
- *   `a|{exec}|{taskId}`   activity work item (deleted atomically with its result message)
- *   `h|{exec}|{episode}`  history of one episode (JSON array; large ones in a blob)
- *   `i`                   the instance row (status, input, output, custom status, engine state)
- *   `m|{time}|{tag}`      inbox message (start, event, completion, timer with VisibleAt, terminate)
- *   `o|{exec}|{tag}`      outbox message to another instance (sub-orchestration start, parent notify)
- * Rows written ahead of a large (> 100 operation) episode carry `Ep`; rows whose Ep is above the
- * instance's committed Ep are leftovers of a crashed episode and are deleted on recovery.
- */
-
-export const TERMINAL = new Set(['Completed', 'Failed', 'Terminated']);
 /** Table string properties hold 64 KiB; longer texts go to the large-message container. */
 const MAX_INLINE = 30_000;
 const BLOB_MARK = '\u0000blob:';
 
-export interface InstanceRow {
-  instanceId: string;
-  name: string;
-  status: string;
-  input: string | null;
-  output: string | null;
-  customStatus: string | null;
-  createdTime: string;
-  lastUpdatedTime: string;
-  executionId: string;
-  parent: { instanceId: string; executionId: string; taskId: number } | null;
-  ep: number;
-  state: EngineState;
-  etag?: string;
-}
-
-export interface InboxRow {
-  rowKey: string;
-  msg: InboxMessage;
-  visibleAt: number;
-  ep: number;
-}
-
-export type OutboxMessage =
-  | {
-      kind: 'startSub';
-      instanceId: string;
-      name: string;
-      input?: string;
-      parent: { instanceId: string; executionId: string; taskId: number };
-    }
-  | { kind: 'toParent'; parentInstanceId: string; msg: InboxMessage };
-
-export interface ActivityRow {
-  instanceId: string;
-  rowKey: string;
-  executionId: string;
-  taskId: number;
-  name: string;
-  input?: string;
-  ep: number;
-}
-
-let seq = 0;
-/** Sortable, unique inbox key: arrival time, then a process-local counter, then randomness. */
-export function inboxKey(atMs: number, tag?: string): string {
-  seq = (seq + 1) % 1_000_000;
-  return `m|${String(atMs).padStart(15, '0')}|${tag ?? `${String(seq).padStart(6, '0')}${randomBytes(3).toString('hex')}`}`;
-}
-
-export function pad(n: number, width = 10): string {
-  return String(n).padStart(width, '0');
-}
-
+/**
+ * Task-hub storage in Azure Tables (Azurite locally), one partition per instance (layout:
+ * hubRows.ts), large texts in the hub's large-message container.
+ */
 export class HubStore {
   readonly table: TableClient;
   readonly container: ContainerClient;
@@ -290,12 +223,4 @@ export class HubStore {
     }
     return found;
   }
-}
-
-export function esc(s: string): string {
-  return s.replace(/'/g, "''");
-}
-
-export function activityRowKey(executionId: string, taskId: number): string {
-  return `a|${executionId}|${pad(taskId, 8)}`;
 }
