@@ -98,7 +98,10 @@ export class MachineJournal {
       );
     }
     this.nextLsn = Math.max(scan.nextLsn, this.state.releasedLsn + 1);
-    this.diskSyncs = new DiskSyncs(this.state.diskSyncedLsn ?? 0);
+    // A state from before the journal was the write-ahead log: every FLUSH synced the disks
+    // then, so a host crash needs no redo of what it holds (the intent log covers the rest).
+    this.state.diskSyncedLsn ??= scan.nextLsn - 1;
+    this.diskSyncs = new DiskSyncs(this.state.diskSyncedLsn);
     const segmentBytes = opts.segmentBytes ?? 64 * 1024 * 1024;
     this.diskSyncLagBytes = Math.min(
       opts.diskSyncLagBytes ?? 4 * segmentBytes,

@@ -109,4 +109,25 @@ describe('host crash with unsynced disk writes (journal as write-ahead log)', ()
     await j2.close();
     s2.close();
   });
+
+  it('a journal left by a version that synced the disks at every FLUSH (no diskSyncedLsn) is not redone', async () => {
+    const dir = tempDir();
+    const { image } = newImage(dir);
+    const jdir = join(dir, 'j');
+    const j = MachineJournal.open({ dir: jdir, bootId: 'boot-1' });
+    const s = WriteSplitter.open(j, 'd', image);
+    await s.write(0, randomBytes(4 * KiB), false);
+    await s.flush();
+    s.close();
+    const { diskSyncedLsn, ...old } = stateOf(jdir);
+    expect(diskSyncedLsn).toBe(0); // a new journal says so from its first open
+    writeFileSync(join(jdir, 'state.json'), JSON.stringify(old));
+    const j2 = MachineJournal.open({ dir: jdir, bootId: 'boot-2' });
+    expect(j2.recovery).toBe('host-crash');
+    expect(j2.hostCrashRedoFrom()).toBe(j.lastLsn + 1);
+    const s2 = WriteSplitter.open(j2, 'd', image);
+    expect(s2.stats.redone).toBe(0);
+    await j2.close();
+    s2.close();
+  });
 });
