@@ -104,7 +104,7 @@ export class MachineJournal {
     this.diskSyncs = new DiskSyncs(this.state.diskSyncedLsn);
     const segmentBytes = opts.segmentBytes ?? 64 * 1024 * 1024;
     this.diskSyncLagBytes = Math.min(
-      opts.diskSyncLagBytes ?? 4 * segmentBytes,
+      opts.diskSyncLagBytes ?? 2 * segmentBytes,
       Math.floor(this.resumeBelowBytes / 2),
     );
     this.state.bootId = bootId;

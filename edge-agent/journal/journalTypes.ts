@@ -24,7 +24,8 @@ export interface JournalOptions {
   /**
    * Released journal bytes kept until the disks are synced (a FLUSH syncs the journal only, so
    * a segment is dropped only once a disk sync covers its records): the disks are fdatasync'ed
-   * when this much is held back (default 4 segments; less when the capacity is small).
+   * when this much is held back (default 2 segments, what is kept as spares once released, so
+   * every rotation still reuses a recycled file; less when the capacity is small).
    */
   diskSyncLagBytes?: number;
 }
