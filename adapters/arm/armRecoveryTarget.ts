@@ -20,7 +20,7 @@ import {
   networkPut,
   pollSaved,
 } from './armOperations';
-import { apiVersionOf, parseId, viewOf } from './armViews';
+import { apiVersionOf, parseId, powerStateOf, viewOf } from './armViews';
 import { beginComputePut } from './beginComputePut';
 import { snapshotChangedRanges } from './snapshotChangedRanges';
 import { openSnapshotReader } from './snapshotReader';
@@ -237,10 +237,6 @@ export class ArmRecoveryTarget implements RecoveryTarget {
         this.c.compute.virtualMachines.instanceView(resourceGroup, name),
         this.get(vmId),
       ]);
-      const code = (view.statuses ?? [])
-        .map((s) => s.code ?? '')
-        .find((c) => c.startsWith('PowerState/'));
-      const power = (code?.split('/')[1] ?? 'unknown') as VmInstanceView['powerState'];
       const nics = await Promise.all(
         ((vm?.properties.networkInterfaceIds as string[] | undefined) ?? []).map((n) =>
           this.get(n),
@@ -252,16 +248,7 @@ export class ArmRecoveryTarget implements RecoveryTarget {
         ),
       );
       return {
-        powerState: [
-          'starting',
-          'running',
-          'stopping',
-          'stopped',
-          'deallocating',
-          'deallocated',
-        ].includes(power)
-          ? power
-          : 'unknown',
+        powerState: powerStateOf(view.statuses),
         privateIps: nics.map((n) => String(n?.properties.privateIp ?? '')).filter(Boolean),
         publicIps: pips.map((p) => String(p?.properties.ipAddress ?? '')).filter(Boolean),
       };

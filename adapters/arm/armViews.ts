@@ -1,4 +1,4 @@
-import type { ResourceType, ResourceView } from '../../core/recovery/ports';
+import type { ResourceType, ResourceView, VmInstanceView } from '../../core/recovery/ports';
 
 /** api-version per type for plain ARM requests (GET of any resource, groups): what the pinned clients use. */
 export function apiVersionOf(type: string): string {
@@ -96,4 +96,22 @@ export function viewOf(body: Json): ResourceView {
     provisioningState: String(p.provisioningState ?? body.provisioningState ?? 'Succeeded'),
     properties: facts(type, body),
   };
+}
+
+const POWER_STATES: ReadonlySet<string> = new Set([
+  'starting',
+  'running',
+  'stopping',
+  'stopped',
+  'deallocating',
+  'deallocated',
+]);
+
+/** A VM's power state from its instance view's statuses (`PowerState/<state>`). */
+export function powerStateOf(
+  statuses: { code?: string }[] | undefined,
+): VmInstanceView['powerState'] {
+  const code = (statuses ?? []).map((s) => s.code ?? '').find((c) => c.startsWith('PowerState/'));
+  const power = code?.split('/')[1] ?? 'unknown';
+  return POWER_STATES.has(power) ? (power as VmInstanceView['powerState']) : 'unknown';
 }
