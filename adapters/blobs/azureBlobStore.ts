@@ -1,9 +1,4 @@
-import {
-  BlobSASPermissions,
-  BlobServiceClient,
-  type BlobClient,
-  type ContainerClient,
-} from '@azure/storage-blob';
+import { BlobServiceClient, type BlobClient, type ContainerClient } from '@azure/storage-blob';
 import type {
   BlobListItem,
   BlobProps,
@@ -289,19 +284,6 @@ export class AzureBlobStore implements BlobStore {
     ttlSec: number,
     snapshot?: string,
   ): Promise<string> {
-    const blob = this.blob(container, name);
-    const now = this.clock();
-    // Read only, this blob (or snapshot) only: signed with the account key or, by identity,
-    // with a user-delegation key.
-    const sas = await this.sas.sign({
-      containerName: container,
-      blobName: name,
-      snapshotTime: snapshot,
-      permissions: BlobSASPermissions.parse('r'),
-      startsOn: new Date(now - 5 * 60_000), // clock skew
-      expiresOn: new Date(now + ttlSec * 1000),
-    });
-    const base = snapshot ? blob.withSnapshot(snapshot).url : blob.url;
-    return `${base}${base.includes('?') ? '&' : '?'}${sas}`;
+    return this.sas.readUrl(this.blob(container, name), container, name, ttlSec, snapshot);
   }
 }

@@ -1,7 +1,9 @@
 import { isTokenCredential } from '@azure/core-auth';
 import { createDefaultHttpClient, type HttpClient } from '@azure/core-rest-pipeline';
 import {
+  BlobSASPermissions,
   BlobServiceClient,
+  type BlobClient,
   StorageSharedKeyCredential,
   generateBlobSASQueryParameters,
   newPipeline,
@@ -92,6 +94,32 @@ export class BlobSasSigner {
       key,
       this.svc.accountName,
     ).toString();
+  }
+
+  /**
+   * A read-only URL of one blob (or one of its snapshots) for `ttlSec`: `blob` is the client of
+   * `container`/`name`, which the SAS is signed for as given.
+   */
+  async readUrl(
+    blob: BlobClient,
+    container: string,
+    name: string,
+    ttlSec: number,
+    snapshot?: string,
+  ): Promise<string> {
+    const now = this.clock();
+    // Read only, this blob (or snapshot) only: signed with the account key or, by identity,
+    // with a user-delegation key.
+    const sas = await this.sign({
+      containerName: container,
+      blobName: name,
+      snapshotTime: snapshot,
+      permissions: BlobSASPermissions.parse('r'),
+      startsOn: new Date(now - 5 * 60_000), // clock skew
+      expiresOn: new Date(now + ttlSec * 1000),
+    });
+    const base = snapshot ? blob.withSnapshot(snapshot).url : blob.url;
+    return `${base}${base.includes('?') ? '&' : '?'}${sas}`;
   }
 
   private async keyCovering(expiresOn: Date): Promise<UserDelegationKey> {
