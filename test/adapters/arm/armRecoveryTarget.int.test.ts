@@ -125,28 +125,38 @@ describe('ARM adapter: operations', () => {
   });
 
   it('an operation still running is polled to its end by a fresh adapter from its JSON handle', async () => {
-    await f.admin.fault({ match: 'PUT snapshots', mode: 'slow', delayMs: 800 });
-    await f.admin.fault({ match: 'POST virtualMachines/powerOff', mode: 'slow', delayMs: 800 });
-    await f.admin.fault({ match: 'PUT networkSecurityGroups', mode: 'slow', delayMs: 800 });
-    const started = [
-      await f.target.beginPut({
-        type: 'Microsoft.Compute/snapshots',
-        resourceGroup: rg,
-        name: 'os-snap',
-        location: LOCATION,
-        sourceResourceId: ids.disk(),
-        incremental: true,
-      }),
-      await f.target.beginVmAction(ids.vm(), 'powerOff'),
-      await f.target.beginPut({
-        type: 'Microsoft.Network/networkSecurityGroups',
-        resourceGroup: rg,
-        name: 'nsg-slow',
-        location: LOCATION,
-        rules: [],
-      }),
-    ].map(viaJson);
-    for (const h of started) expect(await f.freshTarget().poll(h)).toEqual({ status: 'running' });
+    // Each is polled right after it starts (a loaded machine must not let the delay run out
+    // between starting all three and polling the first).
+    const delayMs = 3000;
+    await f.admin.fault({ match: 'PUT snapshots', mode: 'slow', delayMs });
+    await f.admin.fault({ match: 'POST virtualMachines/powerOff', mode: 'slow', delayMs });
+    await f.admin.fault({ match: 'PUT networkSecurityGroups', mode: 'slow', delayMs });
+    const begins = [
+      () =>
+        f.target.beginPut({
+          type: 'Microsoft.Compute/snapshots',
+          resourceGroup: rg,
+          name: 'os-snap',
+          location: LOCATION,
+          sourceResourceId: ids.disk(),
+          incremental: true,
+        }),
+      () => f.target.beginVmAction(ids.vm(), 'powerOff'),
+      () =>
+        f.target.beginPut({
+          type: 'Microsoft.Network/networkSecurityGroups',
+          resourceGroup: rg,
+          name: 'nsg-slow',
+          location: LOCATION,
+          rules: [],
+        }),
+    ];
+    const started = [];
+    for (const begin of begins) {
+      const h = viaJson(await begin());
+      expect(await f.freshTarget().poll(h)).toEqual({ status: 'running' });
+      started.push(h);
+    }
     const ended = await Promise.all(started.map((h) => settle(f.freshTarget(), h)));
     expect(ended.map((o) => o.status)).toEqual(['succeeded', 'succeeded', 'succeeded']);
     expect(ended[0]).toMatchObject({
