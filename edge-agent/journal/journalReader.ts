@@ -14,8 +14,9 @@ const EAGER_PAYLOAD = 64 * 1024;
 
 /**
  * Sequential reader with a read-ahead buffer (one read(2) per 4 MiB, not per record). Small
- * payloads come with the record; large ones are read lazily so coalescing can skip overwritten
- * data. Only bytes below a segment's logical end are trusted: the tail is being appended to,
+ * payloads come with the record; large ones too when the read-ahead already holds them, else
+ * they are read lazily so coalescing can skip overwritten data. Each refill gets a new buffer,
+ * so a record's data is a view into it, never a copy (the buffer lives while records use it). Only bytes below a segment's logical end are trusted: the tail is being appended to,
  * and recycled segments hold older records past their end.
  */
 export class JournalReader {
@@ -46,8 +47,9 @@ export class JournalReader {
     }
     const limit = this.seg!.size - pos;
     if (limit < n) return undefined;
-    if (n > this.buf.length) this.buf = Buffer.allocUnsafe(n);
-    const want = Math.min(this.buf.length, limit);
+    // A new buffer: records handed out earlier keep views into the old one.
+    this.buf = Buffer.allocUnsafe(Math.max(n, Math.min(READ_AHEAD, limit)));
+    const want = this.buf.length;
     let got = 0;
     while (got < want) {
       const k = readSync(this.fd, this.buf, got, want - got, pos + got);
@@ -57,6 +59,12 @@ export class JournalReader {
     this.bufStart = pos;
     this.bufLen = got;
     return got >= n ? this.buf.subarray(0, n) : undefined;
+  }
+
+  /** n bytes at pos if the read-ahead holds them already (no read). */
+  private buffered(pos: number, n: number): Buffer | undefined {
+    if (pos < this.bufStart || pos + n > this.bufStart + this.bufLen) return undefined;
+    return this.buf.subarray(pos - this.bufStart, pos - this.bufStart + n);
   }
 
   /** The next record, or undefined at the current end of the journal. */
@@ -86,8 +94,9 @@ export class JournalReader {
           payloadPos: this.pos + HEADER_BYTES,
         };
         if (h.payloadLen && h.payloadLen <= EAGER_PAYLOAD) {
-          const pl = this.bytes(this.pos + HEADER_BYTES, h.payloadLen);
-          if (pl) rec.data = Buffer.from(pl);
+          rec.data = this.bytes(this.pos + HEADER_BYTES, h.payloadLen);
+        } else if (h.payloadLen) {
+          rec.data = this.buffered(this.pos + HEADER_BYTES, h.payloadLen);
         }
         this.pos += HEADER_BYTES + h.payloadLen;
         this.nextLsn++;
