@@ -102,9 +102,12 @@ class Connection {
     sock.write(hello);
     sock.on('data', (b: Buffer) => {
       this.q.push(b);
-      // All replies produced by this chunk of requests leave in one write (one syscall).
+      // All replies produced by this chunk of requests leave in one write (one syscall). The
+      // ones answered in this turn are joined into one buffer first: a corked socket hands
+      // each small write to writev as its own piece, which cost more than the write itself.
       sock.cork();
       process.nextTick(() => sock.uncork());
+      this.batch = [];
       // The device may batch this chunk's writes (one journal writev); it writes them out
       // before this turn ends, so before any of the replies queued above leave.
       const dev = this.device;
@@ -119,21 +122,45 @@ class Connection {
       } finally {
         try {
           dev?.uncork?.();
+          this.sendBatch();
         } catch (e) {
-          // Writes already answered (in the corked socket) failed: drop the replies with the
+          // Writes already answered (in the batch) failed: drop the replies with the
           // connection rather than let them leave as successes.
           this.log(`nbd: I/O error: ${(e as Error).message}`);
+          this.batch = undefined;
           this.closed = true;
           this.phase = 'done';
           sock.destroy();
+        }
+        if (this.endAfterBatch) {
+          this.endAfterBatch = false;
+          this.end();
         }
       }
     });
   }
 
+  /** Replies of the current socket read, sent together once its writes are done. */
+  private batch?: Buffer[];
+
+  private sendBatch(): void {
+    const b = this.batch;
+    this.batch = undefined;
+    if (!b?.length || this.sock.destroyed) return;
+    this.sock.write(b.length === 1 ? b[0]! : Buffer.concat(b));
+  }
+
+  /** A hang-up inside a socket read waits for that read's replies (after its writes). */
+  private endAfterBatch = false;
+
   private hangUp(): void {
     this.phase = 'done';
     this.closed = true;
+    if (this.batch) this.endAfterBatch = true;
+    else this.end();
+  }
+
+  private end(): void {
     this.sock.end();
     this.sock.destroySoon?.();
   }
@@ -205,6 +232,10 @@ class Connection {
     h.writeUInt32BE(P.SIMPLE_REPLY_MAGIC, 0);
     h.writeUInt32BE(error, 4);
     cookie.copy(h, 8);
+    if (this.batch && !data) {
+      this.batch.push(h);
+      return;
+    }
     if (data) {
       this.sock.cork();
       this.sock.write(h);
