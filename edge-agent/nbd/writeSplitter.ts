@@ -17,15 +17,13 @@ import { SECTOR } from './protocol';
 import { GroupCommit } from '../journal/groupCommit';
 import type { MachineJournal } from '../journal/journal';
 import { readPayload } from '../journal/journalReader';
-import { INTENT_REGION, REDO_RECORDS, type DiskInfo } from '../journal/journalTypes';
-import type { DirtyBitmap } from '../journal/dirtyBitmap';
+import { REDO_RECORDS, type DiskInfo } from '../journal/journalTypes';
+import { INTENT_LINGER_MS, IntentLog } from './intentLog';
 import type { WriteGate } from './writeGate';
 import { RecordType } from '../journal/records';
 
 const fdatasyncP = promisify(fdatasync);
 const ZERO_CHUNK = Buffer.alloc(1024 * 1024);
-/** A region's intent mark outlives its last write by this much (see clearIntent). */
-export const INTENT_LINGER_MS = 1000;
 
 /** Size of an image file or a block device (fstat reports 0 for the latter; sysfs knows). */
 export function deviceSize(fd: number): number {
@@ -54,13 +52,6 @@ export class WriteSplitter implements BlockDevice {
   private readonly backingCommit: GroupCommit;
   /** Unjournaled writes between "bitmap durable" and "image written". */
   private overflowInFlight = 0;
-  private readonly intent: DirtyBitmap;
-  private readonly pendingIntent = new Map<number, Promise<void>>();
-  private readonly inflight = new Map<number, number>();
-  private readonly lastWrite = new Map<number, number>();
-  /** When each marked region was last written (ms, monotonic): recently written ones stay marked. */
-  private readonly lastWriteAt = new Map<number, number>();
-  private writeSeq = 0;
   /** Image writes issued, and how many of them the running image sync was started after. */
   private imageWrites = 0;
   private imageWritesAtSync = 0;
@@ -70,7 +61,7 @@ export class WriteSplitter implements BlockDevice {
     readonly journal: MachineJournal,
     readonly disk: DiskInfo,
     fd: number,
-    private readonly intentLingerMs: number,
+    intentLingerMs: number,
   ) {
     this.fd = fd;
     this.size = disk.size;
@@ -81,7 +72,7 @@ export class WriteSplitter implements BlockDevice {
       },
       () => this.imageWrites !== this.imageWritesAtSync,
     );
-    this.intent = journal.intent(disk.index);
+    this.intentLog = new IntentLog(journal.intent(disk.index), disk.size, intentLingerMs);
     journal.addResumeGuard(() => this.overflowInFlight === 0);
     this.unregisterSync = journal.onDiskSync(disk.index, () => this.backingCommit.request());
     this.redoAfterCrash();
@@ -89,6 +80,7 @@ export class WriteSplitter implements BlockDevice {
   }
 
   private readonly unregisterSync: () => void;
+  private readonly intentLog: IntentLog;
 
   /** Opens the image (the splitter is its only writer while it runs) and registers it. */
   static open(
@@ -263,14 +255,14 @@ export class WriteSplitter implements BlockDevice {
     if (data.length === 0) return;
     const held = this.gate?.waiting;
     if (held) return held.then(() => this.write(offset, data, fua));
-    return this.guarded(offset, data.length, () => this.applyWrite(offset, data, fua));
+    return this.intentLog.guard(offset, data.length, () => this.applyWrite(offset, data, fua));
   }
 
   writeZeroes(offset: number, length: number, fua: boolean): void | Promise<void> {
     if (length === 0) return;
     const held = this.gate?.waiting;
     if (held) return held.then(() => this.writeZeroes(offset, length, fua));
-    return this.guarded(offset, length, () => this.applyZeroes(offset, length, fua));
+    return this.intentLog.guard(offset, length, () => this.applyZeroes(offset, length, fua));
   }
 
   /** Journal, then image. Unaligned writes are widened here, at apply time, never earlier. */
@@ -303,78 +295,6 @@ export class WriteSplitter implements BlockDevice {
       return this.unjournaled(offset, length, () => this.zeroImage(offset, length), fua);
     this.zeroImage(offset, length);
     if (fua) return this.durable();
-  }
-
-  /**
-   * The intent log: before the image is changed in a region (INTENT_REGION bytes) for the first
-   * time since that region's last FLUSH, the region is marked durably. After a host crash only
-   * these regions can hold image writes the journal lacks, so only they are resynced. The first
-   * write to a clean region waits for one fdatasync (group-committed); later ones run at once.
-   */
-  private guarded(
-    offset: number,
-    length: number,
-    apply: () => void | Promise<void>,
-  ): void | Promise<void> {
-    const first = Math.floor(offset / INTENT_REGION);
-    const last = Math.floor((offset + length - 1) / INTENT_REGION);
-    const seq = ++this.writeSeq;
-    const now = performance.now();
-    const waits: Promise<void>[] = [];
-    for (let r = first; r <= last; r++) {
-      this.lastWrite.set(r, seq);
-      this.lastWriteAt.set(r, now);
-      this.inflight.set(r, (this.inflight.get(r) ?? 0) + 1);
-      if (!this.intent.isSet(r)) {
-        this.intent.mark(r * INTENT_REGION, Math.min(INTENT_REGION, this.size - r * INTENT_REGION));
-        const p = this.intent.persist();
-        this.pendingIntent.set(r, p);
-        void p.then(
-          () => {
-            if (this.pendingIntent.get(r) === p) this.pendingIntent.delete(r);
-          },
-          () => undefined,
-        );
-      }
-      const p = this.pendingIntent.get(r);
-      if (p) waits.push(p);
-    }
-    const done = () => {
-      for (let r = first; r <= last; r++) this.inflight.set(r, (this.inflight.get(r) ?? 1) - 1);
-    };
-    if (waits.length === 0) {
-      try {
-        return apply();
-      } finally {
-        done();
-      }
-    }
-    return Promise.all(waits)
-      .then(() => apply())
-      .finally(done);
-  }
-
-  /**
-   * After a FLUSH: regions with no write since it started are consistent and may be forgotten.
-   * Only those idle for INTENT_LINGER_MS are: a region written between every pair of FLUSHes
-   * (fio's fsync every 64, a database's log) would otherwise be cleared and marked again each
-   * time, two more fdatasyncs in series with the next write. Keeping a mark longer is always
-   * safe (it only widens the resync after a host crash).
-   */
-  private clearIntent(flushStartSeq: number): void {
-    let changed = false;
-    const idleSince = performance.now() - this.intentLingerMs;
-    for (const r of this.intent.setBlocks()) {
-      if ((this.lastWrite.get(r) ?? 0) > flushStartSeq) continue;
-      if ((this.lastWriteAt.get(r) ?? 0) >= idleSince && this.intentLingerMs > 0) continue;
-      if ((this.inflight.get(r) ?? 0) > 0 || this.pendingIntent.has(r)) continue;
-      this.intent.clear(r);
-      this.lastWrite.delete(r);
-      this.lastWriteAt.delete(r);
-      changed = true;
-    }
-    // Lazily: a region still marked on disk only costs a rescan after a host crash.
-    if (changed) void this.intent.persist().catch(() => undefined);
   }
 
   /**
@@ -431,8 +351,8 @@ export class WriteSplitter implements BlockDevice {
 
   flush(): Promise<void> {
     this.stats.flushes++;
-    const startSeq = this.writeSeq;
-    return this.durable().then(() => this.clearIntent(startSeq));
+    const startSeq = this.intentLog.lastSeq;
+    return this.durable().then(() => this.intentLog.afterFlush(startSeq));
   }
 
   /** Closes the image, synced: the journal no longer covers it once unregistered. */
