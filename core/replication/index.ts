@@ -17,7 +17,8 @@ export function createReplication(
   return { deps, options: { ...DEFAULT_REPLICATION_OPTIONS, ...options } };
 }
 
-export { ingestEvent, ingestEvents, type IngestEvent, type IngestOutcome } from './ingest';
+export { ingestEvent, type IngestEvent, type IngestOutcome } from './ingest';
+export { ingestEvents } from './ingestEvents';
 export { hydrateStaged, drainDisk, type HydrateOutcome } from './hydrate';
 export { materializePoint, createDurablePoint, isMaterialized } from './pointDocs';
 export { materializeUpTo, waitMaterialized, type Materialization } from './materialize';

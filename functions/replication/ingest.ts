@@ -1,6 +1,6 @@
 import { app, type InvocationContext } from '@azure/functions';
 import { getRoot } from '../../app/root';
-import { ingestEvents, type IngestTiming } from '../../core/replication/ingest';
+import { ingestEvents, type IngestTiming } from '../../core/replication/ingestEvents';
 import { queuedMs, toIngestEvents } from './eventShape';
 
 /**

@@ -8,7 +8,7 @@ import { EventGridBlobEvents } from '../../adapters/blobs/blobEvents';
 import { CosmosDocumentStore } from '../../adapters/documents/cosmosDocumentStore';
 import { encodeBatch, type BatchBookmark } from '../../core/batch';
 import { drainDisk } from '../../core/replication/hydrate';
-import { ingestEvents } from '../../core/replication/ingest';
+import { ingestEvents } from '../../core/replication/ingestEvents';
 import { DEFAULT_REPLICATION_OPTIONS, type ReplicationDeps } from '../../core/replication/ports';
 import { replicationCollections, replicationCollectionsOf } from '../../core/replication/state';
 import { startAzurite } from '../../local/stack/azurite';

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { hydrateStaged } from '../../../core/replication/hydrate';
-import { ingestEvent, ingestEvents } from '../../../core/replication/ingest';
+import { ingestEvent } from '../../../core/replication/ingest';
+import { ingestEvents } from '../../../core/replication/ingestEvents';
 import { materializeUpTo, waitMaterialized } from '../../../core/replication/materialize';
 import { REPLICAS, replicaBlobName, stagingBlobName } from '../../../core/replication/names';
 import {

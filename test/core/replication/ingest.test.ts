@@ -4,7 +4,8 @@ import { AzureBlobStore } from '../../../adapters/blobs/azureBlobStore';
 import { MemoryBlobStore } from '../../../adapters/blobs/memoryBlobStore';
 import { BATCH_MAGIC, incomingContainerOf } from '../../../core/batch';
 import { hydrateStaged } from '../../../core/replication/hydrate';
-import { ingestEvent, ingestEvents } from '../../../core/replication/ingest';
+import { ingestEvent } from '../../../core/replication/ingest';
+import { ingestEvents } from '../../../core/replication/ingestEvents';
 import {
   BATCHES,
   REPLICAS,

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { hydrateStaged } from '../../../core/replication/hydrate';
-import { ingestEvents } from '../../../core/replication/ingest';
+import { ingestEvents } from '../../../core/replication/ingestEvents';
 import { REPLICAS, replicaBlobName, stagingBlobName } from '../../../core/replication/names';
 import { data, harness } from './support';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ingestEvents } from '../../../core/replication/ingest';
+import { ingestEvents } from '../../../core/replication/ingestEvents';
 import { checkRpo } from '../../../core/replication/rpoAlerts';
 import { bookmark, data, harness } from './support';
 
