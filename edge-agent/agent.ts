@@ -19,7 +19,8 @@ import { runHook } from './hooks';
 import { FinalBookmark } from './finalBookmark';
 import { ScanSource } from './scanSource';
 import { newBookmarkId, type AgentStatus, type BookmarkLogEntry, type Log } from './agentTypes';
-import { type BatchSink, Sender } from './sender';
+import type { BatchSink } from './batchSink';
+import { Sender } from './sender';
 import { Spool } from './spool';
 
 const DEFAULT_SPOOL_BYTES = 1024 ** 3;

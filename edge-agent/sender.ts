@@ -1,4 +1,3 @@
-import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { EventHubProducerClient, type EventDataBatch } from '@azure/event-hubs';
 import { BlockBlobClient } from '@azure/storage-blob';
@@ -9,7 +8,6 @@ import {
   MAX_INLINE_EVENT_BYTES,
   claimBlobPath,
   dataBytes,
-  envelopeDigest,
   makeBatchRef,
   peekHeader,
 } from '../core/batch';
@@ -17,6 +15,8 @@ import { HavenError } from '../core/errors';
 import { startLimited } from '../core/mapLimit';
 import type { AgentIdentity } from './agentState';
 import type { ControlPlaneClient, IngestCredentials } from './controlPlaneClient';
+import type { BatchSink, Outbound } from './batchSink';
+import { CaptureSink } from './captureSink';
 import { sleep } from './fsUtil';
 import { SendRate } from './sendRate';
 import type { Spool, SpoolEntry } from './spool';
@@ -27,23 +27,6 @@ const CLAIM_UPLOADS_IN_FLIGHT = 8;
 const PREPARE_AHEAD = 8;
 /** ... and their envelope bytes (batches go up to 32 MiB: bounds the memory they hold). */
 const PREPARE_AHEAD_BYTES = 48 * 1024 * 1024;
-
-export interface Outbound {
-  entry: SpoolEntry;
-  envelope: Buffer;
-}
-
-/** Where sealed batches go. `send` resolves only when the service has acknowledged all of them, in order. */
-export interface BatchSink {
-  send(items: readonly Outbound[]): Promise<void>;
-  /**
-   * Optional: start the work for an item that will be sent soon (a claim-check upload), so
-   * its `send` finds it done. Called in spool order; an item may never be sent by this sink
-   * (it closed meanwhile), so the work must be idempotent.
-   */
-  prepare?(item: Outbound): void;
-  close(): Promise<void>;
-}
 
 const itemKey = (e: SpoolEntry) => `${e.diskId}/${e.generation}/${e.seq}`;
 
@@ -188,25 +171,6 @@ interface OutboundEvent {
   body: Buffer;
   contentType: string;
   properties: { diskId: string; generation: number; seq: number };
-}
-
-/**
- * Offline sink: writes each envelope to `<dir>/<diskId>.<generation>.<seq>.<sha256>.hvb`
- * (what Event Hubs would have received). For air-gapped dry runs and the agent's tests.
- */
-export class CaptureSink implements BatchSink {
-  constructor(private readonly dir: string) {}
-  async send(items: readonly Outbound[]): Promise<void> {
-    await fsp.mkdir(this.dir, { recursive: true });
-    for (const it of items) {
-      const e = it.entry;
-      const name = `${e.diskId}.${e.generation}.${e.seq}.${envelopeDigest(it.envelope)}.hvb`;
-      const tmp = path.join(this.dir, `.${name}.${process.pid}.tmp`);
-      await fsp.writeFile(tmp, it.envelope);
-      await fsp.rename(tmp, path.join(this.dir, name));
-    }
-  }
-  async close(): Promise<void> {}
 }
 
 export interface SenderEvents {

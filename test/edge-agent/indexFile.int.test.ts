@@ -8,7 +8,7 @@ import { AgentState } from '../../edge-agent/agentState';
 import { indexFileOf } from '../../edge-agent/generations';
 import { IndexFile } from '../../edge-agent/indexFile';
 import { TRACK_BLOCK } from '../../edge-agent/scanSource';
-import { CaptureSink } from '../../edge-agent/sender';
+import { CaptureSink } from '../../edge-agent/captureSink';
 import { makeExt4Image } from '../../local/images/ext4';
 import { replayDisk } from './support/replay';
 import { enrollWithDisk } from './support/runAgent';

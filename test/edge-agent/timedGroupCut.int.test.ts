@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Agent } from '../../edge-agent/agent';
 import type { BookmarkRequest, ChangeRecord, ChangeSource } from '../../edge-agent/changeSource';
-import { CaptureSink } from '../../edge-agent/sender';
+import { CaptureSink } from '../../edge-agent/captureSink';
 import { enrollWithDisk } from './support/runAgent';
 import { useFakeControlPlane } from './support/useFakeControlPlane';
 import { waitFor } from '../support/waitFor';
