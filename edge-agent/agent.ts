@@ -241,7 +241,8 @@ export class Agent {
       this.log('bookmark spooled', { bookmarkId: id });
       await this.sender.drained(opts.signal);
       if (opts.signal.aborted) throw new HavenError('transient', 'Interrupted.');
-      if (this.lastBookmark?.id === id) this.lastBookmark.ackedAt = new Date().toISOString();
+      // Normally stamped already, at the ack itself (onSent); this keeps that exact time.
+      if (this.lastBookmark?.id === id) markIfAcked(this.lastBookmark, this.spool);
       this.log('bookmark sent', { bookmarkId: id });
       await this.writeStatus(true);
       return await this.waitForPoint(id, opts.signal, opts.pointTimeoutMs ?? 15 * 60_000);
