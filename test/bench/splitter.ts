@@ -155,10 +155,17 @@ function selected(env: string | undefined, name: string): boolean {
 
 const load = () => loadavg()[0]!.toFixed(1);
 
+function median(xs: number[]): number {
+  if (!xs.length) return 0;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
 export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
   const dir = mkdtempSync(join(tmpdir(), 'haven-bench-splitter-'));
   const diskSize = quick ? 256 * 1024 * 1024 : 2 * 1024 * 1024 * 1024;
-  const tries = Number(process.env.HAVEN_BENCH_SPLITTER_TRIES) || (quick ? 2 : 3);
+  const tries = Number(process.env.HAVEN_BENCH_SPLITTER_TRIES) || 3;
   const want = (t: string) => selected(process.env.HAVEN_BENCH_SPLITTER_TARGETS, t);
   const rows: BenchRow[] = [];
   const MiB = 1024 * 1024;
@@ -252,46 +259,65 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
           rmSync(join(dir, 'journal'), { recursive: true, force: true });
         }
       };
-      // Best of `tries`, the targets taking turns: the machine is shared and its load moves,
-      // so each target gets runs at the same moments.
-      const bestOf = { direct: 0, qemu: 0, plain: 0, split: 0 };
+      // The targets take turns within each try, so a change of the shared machine's load hits
+      // them alike; the figures are medians over the tries and each try's ratio is printed.
+      const runs = {
+        direct: [] as number[],
+        qemu: [] as number[],
+        plain: [] as number[],
+        split: [] as number[],
+      };
+      const loads: string[] = [];
       const runners = { direct: runDirect, qemu: runQemu, plain: runPlain, split: runSplit };
       for (let i = 0; i < tries; i++) {
+        loads.push(load());
         for (const t of ['direct', 'qemu', 'plain', 'split'] as const) {
-          if (want(t)) bestOf[t] = Math.max(bestOf[t], await runners[t]());
+          if (want(t)) runs[t].push(await runners[t]());
         }
       }
-      const { direct, qemu, plain, split } = bestOf;
+      const direct = median(runs.direct);
+      const qemu = median(runs.qemu);
+      const plain = median(runs.plain);
+      const split = median(runs.split);
+      const each = (base: number[]) =>
+        runs.split.map((v, i) => (base[i] ? (v / base[i]!).toFixed(2) : '-')).join(', ');
 
       const label = job.label;
-      const common = `fio ${job.rw} bs=${job.bs} iodepth=${job.iodepth} ${(job.size / MiB).toFixed(0)} MiB${job.fsync ? ` fsync=${job.fsync}` : ''}, end_fsync, best of ${tries}; journal left ${(journalBytes / MiB).toFixed(0)} MiB, ${syncs} journal syncs for ${flushes} FLUSH; load ${loadBefore} → ${load()}; source consumed ${(consumed / MiB).toFixed(0)} MiB (coalesced)`;
-      rows.push({
-        name: `splitter ${label}`,
-        value: split,
-        unit: 'MB/s',
-        baselineName: 'fio straight to the image file',
-        baselineValue: direct,
-        ratio: split / direct,
-        note: `rate, higher is better; overhead ${(direct / split).toFixed(2)}× (target ≤ 1.5×); ${common}`,
-      });
-      rows.push({
-        name: `splitter ${label}`,
-        value: split,
-        unit: 'MB/s',
-        baselineName: 'qemu-nbd (C, no journal), same fio nbd job',
-        baselineValue: qemu,
-        ratio: split / qemu,
-        note: `rate; overhead ${(qemu / split).toFixed(2)}× vs a userspace NBD server without splitting`,
-      });
-      rows.push({
-        name: `splitter ${label}`,
-        value: split,
-        unit: 'MB/s',
-        baselineName: 'same NBD server, journal off',
-        baselineValue: plain,
-        ratio: split / plain,
-        note: `rate; the journaling cost alone: ${(plain / split).toFixed(2)}×`,
-      });
+      const common = `fio ${job.rw} bs=${job.bs} iodepth=${job.iodepth} ${(job.size / MiB).toFixed(0)} MiB${job.fsync ? ` fsync=${job.fsync}` : ''}, end_fsync, median of ${tries} (seed 42); journal left ${(journalBytes / MiB).toFixed(0)} MiB, ${syncs} journal syncs for ${flushes} FLUSH; load ${loadBefore} → ${load()} (each try: ${loads.join(', ')}); source consumed ${(consumed / MiB).toFixed(0)} MiB (coalesced)`;
+      const firstRow = rows.length;
+      if (direct)
+        rows.push({
+          name: `splitter ${label}`,
+          value: split,
+          unit: 'MB/s',
+          baselineName: 'fio straight to the image file',
+          baselineValue: direct,
+          ratio: split / direct,
+          note: `rate, higher is better; overhead ${(direct / split).toFixed(2)}× (target ≤ 1.5×), each try ${each(runs.direct)}`,
+        });
+      if (qemu)
+        rows.push({
+          name: `splitter ${label}`,
+          value: split,
+          unit: 'MB/s',
+          baselineName: 'qemu-nbd (C, no journal), same fio nbd job',
+          baselineValue: qemu,
+          ratio: split / qemu,
+          note: `rate; overhead ${(qemu / split).toFixed(2)}× vs a userspace NBD server without splitting; each try ${each(runs.qemu)}`,
+        });
+      if (plain)
+        rows.push({
+          name: `splitter ${label}`,
+          value: split,
+          unit: 'MB/s',
+          baselineName: 'same NBD server, journal off',
+          baselineValue: plain,
+          ratio: split / plain,
+          note: `rate; the journaling cost alone: ${(plain / split).toFixed(2)}×; each try ${each(runs.plain)}`,
+        });
+      // The run's conditions go with its first row.
+      const first = rows[firstRow];
+      if (first) first.note = `${first.note}; ${common}`;
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
