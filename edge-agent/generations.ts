@@ -5,7 +5,7 @@ import type { AgentState } from './agentState';
 import type { AgentDisk } from './changeSource';
 import { ControlPlaneClient, type CloudDisk } from './controlPlaneClient';
 import { IndexFile } from './indexFile';
-import { TRACK_BLOCK } from './scanSource';
+import { TRACK_BLOCK } from './shadowIndex';
 import { installSeedIndex } from './seedIndex';
 import { Spool } from './spool';
 

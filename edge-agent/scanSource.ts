@@ -1,47 +1,26 @@
 import { promises as fsp } from 'node:fs';
-import * as path from 'node:path';
 import { xxh64 } from '@node-rs/xxhash';
 import { isAllZero } from '../core/disk/digest';
 import { MAX_BATCH_BYTES } from '../core/batch';
 import type { AgentDisk, BookmarkRequest, ChangeRecord, ChangeSource } from './changeSource';
-import { IndexFile, overlayPages, PAGE_ENTRIES } from './indexFile';
 import { sleep } from './fsUtil';
+import { ShadowIndex, TRACK_BLOCK, zeroDigest } from './shadowIndex';
 
 /**
  * Change source that finds changes by reading each disk: large sequential reads (4 MiB into
  * reused buffers), xxh64 per 4 KiB block (the filesystem's block: a 4 KiB write costs one
- * 4 KiB extent, not a 64 KiB one) compared with a persistent index of what the replica holds.
- *
- * Two views of the digests per disk: `committed` = what is durably spooled, the only one ever
- * persisted, read from the index file as the scan goes (memory holds its unsaved pages only:
- * 8 B per 4 KiB block would be 2 GiB of RAM per TiB of disk), and the shadow = what has been
- * emitted (so a block is not emitted twice while its batch is in flight) = committed overlaid
- * with the pages that have digests in flight. A new generation starts with all-zero digests:
- * the replica of a new generation is a fresh (zero) page blob, so initial sync sends only
- * non-zero blocks.
+ * 4 KiB extent, not a 64 KiB one) compared with a persistent index of what the replica holds (one `ShadowIndex` per disk: what is
+ * durably spooled, overlaid with what is in flight).
  *
  * A scan of a disk that is being written is not a point-in-time image: bookmarks from this
  * source are crash-consistent only if writes are quiesced during the pass (app bookmarks
  * freeze the application around the pass; images in tests are quiet).
  */
 export const SCAN_READ_BYTES = 4 * 1024 * 1024;
-/** Change-tracking granularity; divides SCAN_READ_BYTES and the cloud's 64 KiB digest block. */
-export const TRACK_BLOCK = 4 * 1024;
-/** "Must be produced again" marker; xxh64 of a real block is 0 with probability 2^-64. */
-const UNKNOWN = 0n;
-
-interface DiskIndex {
-  disk: AgentDisk;
-  blocks: number;
-  /** Committed digests (persisted index + unsaved pages). */
-  file: IndexFile;
-  /** Index pages with emitted digests not committed yet: the shadow where it differs. */
-  inflight: Map<number, { page: BigUint64Array; refs: number }>;
-}
 
 interface Pending {
   pos: number;
-  disk: DiskIndex;
+  disk: ShadowIndex;
   first: number;
   digests: BigUint64Array;
 }
@@ -57,13 +36,6 @@ export interface ScanSourceOptions {
   sentBefore?: (disk: AgentDisk) => boolean;
 }
 
-const zeroDigestCache = new Map<number, bigint>();
-function zeroDigest(len: number): bigint {
-  let d = zeroDigestCache.get(len);
-  if (d === undefined) zeroDigestCache.set(len, (d = xxh64(Buffer.alloc(len))));
-  return d;
-}
-
 export class ScanSource implements ChangeSource {
   private pos = 0;
   private pending: Pending[] = [];
@@ -74,7 +46,7 @@ export class ScanSource implements ChangeSource {
   readonly stats = { passes: 0, bytesRead: 0, dataBytes: 0, zeroBytes: 0 };
 
   private constructor(
-    private readonly disks: DiskIndex[],
+    private readonly disks: ShadowIndex[],
     private readonly options: ScanSourceOptions,
   ) {}
 
@@ -84,30 +56,16 @@ export class ScanSource implements ChangeSource {
     options: ScanSourceOptions,
   ): Promise<ScanSource> {
     await fsp.mkdir(indexDir, { recursive: true, mode: 0o700 });
-    const out: DiskIndex[] = [];
-    for (const disk of disks) {
-      const blocks = Math.ceil(disk.sizeBytes / TRACK_BLOCK);
-      const geometry = {
-        trackBlock: TRACK_BLOCK,
-        sizeBytes: disk.sizeBytes,
-        generation: disk.generation,
-      };
-      const lost = options.sentBefore?.(disk) ?? false;
-      const file = await IndexFile.open(
-        indexFile(indexDir, disk),
-        geometry,
-        blocks,
-        lost ? () => UNKNOWN : freshIndex(disk, blocks),
-      );
-      out.push({ disk, blocks, file, inflight: new Map() });
-    }
+    const out: ShadowIndex[] = [];
+    for (const disk of disks)
+      out.push(await ShadowIndex.open(indexDir, disk, options.sentBefore?.(disk) ?? false));
     return new ScanSource(out, options);
   }
 
   /** Index pages held in memory: unsaved committed ones and those with digests in flight. */
   get indexPagesInMemory(): number {
     let n = 0;
-    for (const d of this.disks) n += d.file.unsavedPages + d.inflight.size;
+    for (const d of this.disks) n += d.pagesInMemory;
     return n;
   }
 
@@ -121,8 +79,8 @@ export class ScanSource implements ChangeSource {
   committed(pos: number): void {
     while (this.pending.length && this.pending[0]!.pos <= pos) {
       const p = this.pending.shift()!;
-      p.disk.file.write(p.first, p.digests);
-      this.release(p);
+      p.disk.commit(p.first, p.digests);
+      p.disk.release(p.first, p.digests.length);
     }
   }
 
@@ -135,60 +93,26 @@ export class ScanSource implements ChangeSource {
     // Pending digests of these blocks were not taken: they must not become committed.
     this.pending = this.pending.filter((p) => {
       const keep = p.disk !== d || p.first + p.digests.length <= first || p.first >= end;
-      if (!keep) this.release(p);
+      if (!keep) p.disk.release(p.first, p.digests.length);
       return keep;
     });
-    // Spooled but maybe not in the persisted index (crash recovery): make it durable.
-    d.file.fill(first, end, UNKNOWN);
-    for (const [p, e] of d.inflight) {
-      const p0 = p * PAGE_ENTRIES;
-      if (p0 < end && p0 + e.page.length > first)
-        e.page.fill(UNKNOWN, Math.max(first, p0) - p0, Math.min(end, p0 + e.page.length) - p0);
-    }
+    d.forget(first, end);
   }
 
   async checkpoint(): Promise<void> {
-    for (const d of this.disks) await d.file.save();
+    for (const d of this.disks) await d.save();
   }
 
   async close(): Promise<void> {
     this.wake?.();
-    for (const d of this.disks) d.file.close();
+    for (const d of this.disks) d.close();
   }
 
-  /** Digests the scan compares with: committed, overlaid with what is in flight. */
-  private shadow(d: DiskIndex, first: number, out: BigUint64Array): void {
-    d.file.read(first, out);
-    overlayPages(first, out, (p) => d.inflight.get(p)?.page);
-  }
-
-  /** Emitted digests (not committed yet) enter the shadow. */
-  private track(pos: number, d: DiskIndex, first: number, digests: bigint[]) {
+  /** Emitted digests (not committed yet) enter the shadow until the spool commits them. */
+  private track(pos: number, d: ShadowIndex, first: number, digests: bigint[]) {
     const p = { pos, disk: d, first, digests: BigUint64Array.from(digests) };
     this.pending.push(p);
-    const end = first + digests.length;
-    for (let pg = Math.floor(first / PAGE_ENTRIES); pg * PAGE_ENTRIES < end; pg++) {
-      const p0 = pg * PAGE_ENTRIES;
-      let e = d.inflight.get(pg);
-      if (!e) {
-        e = { page: new BigUint64Array(Math.min(PAGE_ENTRIES, d.blocks - p0)), refs: 0 };
-        d.file.read(p0, e.page);
-        d.inflight.set(pg, e);
-      }
-      const from = Math.max(first, p0);
-      const to = Math.min(end, p0 + e.page.length);
-      e.page.set(p.digests.subarray(from - first, to - first), from - p0);
-      e.refs++;
-    }
-  }
-
-  /** A pending entry is committed or dropped: once a page has none, shadow = committed there. */
-  private release(p: Pending): void {
-    const end = p.first + p.digests.length;
-    for (let pg = Math.floor(p.first / PAGE_ENTRIES); pg * PAGE_ENTRIES < end; pg++) {
-      const e = p.disk.inflight.get(pg);
-      if (e && --e.refs === 0) p.disk.inflight.delete(pg);
-    }
+    d.track(first, p.digests);
   }
 
   async *changes(signal: AbortSignal): AsyncGenerator<ChangeRecord> {
@@ -231,7 +155,7 @@ export class ScanSource implements ChangeSource {
   }
 
   private async *scanDisk(
-    d: DiskIndex,
+    d: ShadowIndex,
     buf: Buffer,
     signal: AbortSignal,
   ): AsyncGenerator<ChangeRecord> {
@@ -269,7 +193,7 @@ export class ScanSource implements ChangeSource {
         this.stats.bytesRead += want;
         const firstBlock = off / TRACK_BLOCK;
         const shadow = new BigUint64Array(Math.ceil(want / TRACK_BLOCK));
-        this.shadow(d, firstBlock, shadow);
+        d.shadow(firstBlock, shadow);
         let runStart = -1; // data run within this chunk, in bytes relative to the chunk
         let runDigests: bigint[] = [];
         const out: ChangeRecord[] = [];
@@ -327,15 +251,4 @@ export class ScanSource implements ChangeSource {
       await fh.close();
     }
   }
-}
-
-function indexFile(dir: string, disk: AgentDisk) {
-  return path.join(dir, `${disk.id}.g${disk.generation}.idx`);
-}
-
-/** A fresh generation's index: every block is zero (the new replica is a zero page blob). */
-function freshIndex(disk: AgentDisk, blocks: number): (entry: number) => bigint {
-  const whole = zeroDigest(TRACK_BLOCK);
-  const tail = zeroDigest(disk.sizeBytes - (blocks - 1) * TRACK_BLOCK);
-  return (entry) => (entry === blocks - 1 ? tail : whole);
 }

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { xxh64 } from '@node-rs/xxhash';
 import { readJson, writeFileAtomic } from './fsUtil';
 import { IndexFile } from './indexFile';
-import { TRACK_BLOCK } from './scanSource';
+import { TRACK_BLOCK } from './shadowIndex';
 
 /** What a seed index describes: the disk as it was when the site took it over at failback. */
 export interface SeedIndexInfo {

@@ -16,7 +16,7 @@ import { sealReverseBatch } from '../../core/failback/reverseBatch';
 import type { ControlPlaneClient } from '../../edge-agent/controlPlaneClient';
 import { diskDigest, receiveFailback } from '../../edge-agent/failbackReceive';
 import { IndexFile } from '../../edge-agent/indexFile';
-import { TRACK_BLOCK } from '../../edge-agent/scanSource';
+import { TRACK_BLOCK } from '../../edge-agent/shadowIndex';
 import { installSeedIndex } from '../../edge-agent/seedIndex';
 import { xxh64 } from '@node-rs/xxhash';
 

@@ -7,7 +7,7 @@ import { Agent } from '../../edge-agent/agent';
 import { AgentState } from '../../edge-agent/agentState';
 import { indexFileOf } from '../../edge-agent/generations';
 import { IndexFile } from '../../edge-agent/indexFile';
-import { TRACK_BLOCK } from '../../edge-agent/scanSource';
+import { TRACK_BLOCK } from '../../edge-agent/shadowIndex';
 import { CaptureSink } from '../../edge-agent/captureSink';
 import { makeExt4Image } from '../../local/images/ext4';
 import { replayDisk } from './support/replay';

@@ -2,7 +2,7 @@ import { readFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TRACK_BLOCK } from '../../edge-agent/scanSource';
+import { TRACK_BLOCK } from '../../edge-agent/shadowIndex';
 import type { AgentDisk, ChangeRecord } from '../../edge-agent/changeSource';
 import { ScanSource } from '../../edge-agent/scanSource';
 import { debugfsWrite, makeExt4Image } from '../../local/images/ext4';
