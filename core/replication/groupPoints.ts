@@ -1,6 +1,7 @@
 import type { Consistency } from '../batch';
 import type { ReplicationDeps } from './ports';
-import { getRecoveryPoint, type RecoveryPoint } from './recoveryPoints';
+import { getRecoveryPoint } from './recoveryPoints';
+import type { RecoveryPoint } from './recoveryPointApi';
 import type { RecoveryPointDoc } from './state';
 
 /** A consistency group's cut as the control plane recorded it (core/controlPlane/groupModel.ts). */

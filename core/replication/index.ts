@@ -29,9 +29,9 @@ export {
   getGroupRecoveryPoint,
   recoveryPointReadUrl,
   applyRetention,
-  pointsToKeep,
-  type RecoveryPoint,
 } from './recoveryPoints';
+export type { RecoveryPoint } from './recoveryPointApi';
+export { pointsToKeep } from './retentionPolicy';
 export { replicationHealth, type ReplicationHealth } from './health';
 export { replicationCollections, replicationCollectionsOf } from './state';
 export { ControlPlaneDirectory } from './controlPlaneDirectory';

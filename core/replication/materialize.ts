@@ -3,7 +3,7 @@ import { liveGeneration } from './generations';
 import { drainDisk } from './hydrate';
 import { isMaterialized, materializePoint } from './pointDocs';
 import type { ProtectionSignals, ReplicationDeps, ReplicationOptions } from './ports';
-import { toApi, type RecoveryPoint } from './recoveryPoints';
+import { toApi, type RecoveryPoint } from './recoveryPointApi';
 import type { DiskReplicationDoc, PointCut, RecoveryPointDoc } from './state';
 
 /**

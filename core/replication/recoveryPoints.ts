@@ -1,91 +1,11 @@
 import { notFound, transient } from '../errors';
 import { REPLICAS, REPLICA_INDEX, indexBlobName, replicaBlobName } from './names';
 import { isMaterialized, pointTime } from './pointDocs';
-import { DEFAULT_RETENTION, type ReplicationDeps, type RetentionPolicy } from './ports';
+import { DEFAULT_RETENTION, type ReplicationDeps } from './ports';
+import { toApi, type RecoveryPoint } from './recoveryPointApi';
 import { orBitmaps } from './replicaIndex';
+import { HOUR, pointsToKeep } from './retentionPolicy';
 import type { PieceDoc, RecoveryPointDoc } from './state';
-
-/**
- * The API shape of a recovery point. Every listed point is `durable` (it survives the loss of
- * the site); it is `materialized` once each disk has its replica snapshot: until then `disks`
- * name only where each disk's bookmark sits, and using the point (restore, failover) first
- * drives its hydration (`materializeUpTo`).
- */
-export interface RecoveryPoint {
-  id: string;
-  machineId: string;
-  /** The agent's bookmark time, never more than a few minutes ahead of the server clock. */
-  time: string;
-  /** The agent's own time when its clock was ahead of the server's (information only). */
-  agentTime?: string;
-  consistency: 'crash' | 'app';
-  groupId?: string;
-  /** The machine held its writes at this group cut (a cross-machine barrier). */
-  barrier?: boolean;
-  generation: number;
-  durable: true;
-  durableAt: string;
-  materialized: boolean;
-  materializedAt?: string;
-  disks: {
-    diskId: string;
-    generation: number;
-    /** The following are known once materialized. */
-    snapshot?: string;
-    sha256?: string;
-    sizeBytes?: number;
-    changedBlocks?: number;
-  }[];
-}
-
-export function toApi(p: RecoveryPointDoc): RecoveryPoint {
-  const materialized = isMaterialized(p);
-  return {
-    id: p.id,
-    machineId: p.machineId,
-    time: p.time,
-    ...(p.agentTime ? { agentTime: p.agentTime } : {}),
-    consistency: p.consistency,
-    ...(p.groupId ? { groupId: p.groupId } : {}),
-    ...(p.barrier ? { barrier: true } : {}),
-    generation: p.generation,
-    durable: true,
-    durableAt: p.durableAt ?? p.publishedAt,
-    materialized,
-    ...(materialized ? { materializedAt: p.materializedAt ?? p.publishedAt } : {}),
-    disks: materialized
-      ? p.disks.map((d) => ({
-          diskId: d.diskId,
-          generation: d.generation,
-          snapshot: d.snapshot,
-          sha256: d.sha256,
-          sizeBytes: d.sizeBytes,
-          changedBlocks: d.changedBlocks,
-        }))
-      : (p.cuts ?? []).map((c) => ({
-          diskId: c.diskId,
-          generation: c.generation,
-          sizeBytes: c.sizeBytes,
-        })),
-  };
-}
-
-async function allPoints(deps: ReplicationDeps, machineId: string): Promise<RecoveryPointDoc[]> {
-  const out: RecoveryPointDoc[] = [];
-  let continuation: string | undefined;
-  do {
-    const page = await deps.docs.points.query({
-      partitionKey: machineId,
-      where: [{ field: 'type', op: '=', value: 'point' }],
-      orderBy: [{ field: 'time', direction: 'desc' }],
-      limit: 1000,
-      ...(continuation ? { continuation } : {}),
-    });
-    out.push(...page.items.map((i) => i.doc as RecoveryPointDoc));
-    continuation = page.continuation;
-  } while (continuation);
-  return out;
-}
 
 /** Published points of a machine, newest first. */
 export async function listRecoveryPoints(
@@ -150,38 +70,6 @@ export async function recoveryPointReadUrl(
   };
 }
 
-const HOUR = 3600_000;
-const bucketMs = { hourly: HOUR, daily: 24 * HOUR, weekly: 7 * 24 * HOUR } as const;
-
-/** Which points a policy keeps at `now` (pure; points newest first). */
-export function pointsToKeep(
-  points: readonly { id: string; time: string }[],
-  policy: RetentionPolicy,
-  now: number,
-): Set<string> {
-  const keep = new Set<string>();
-  if (points.length) keep.add(points[0]!.id); // never drop the newest point
-  const seenBuckets = new Set<string>();
-  for (const p of points) {
-    const t = Date.parse(p.time);
-    const age = now - t;
-    if (age <= policy.retentionHours * HOUR) {
-      keep.add(p.id);
-      continue;
-    }
-    for (const rule of policy.thinning) {
-      if (age > rule.forHours * HOUR) continue;
-      const bucket = `${rule.keep}:${Math.floor(t / bucketMs[rule.keep])}`;
-      // Newest first: the first point seen in a bucket is its newest.
-      if (!seenBuckets.has(bucket)) {
-        seenBuckets.add(bucket);
-        keep.add(p.id);
-      }
-    }
-  }
-  return keep;
-}
-
 /**
  * Applies the machine's retention: drops points the policy no longer keeps (point document
  * first, so it is never listed half-deleted; a point not yet materialized is always kept: its
@@ -198,7 +86,7 @@ export async function applyRetention(
   const machine = await deps.machines.getMachine(machineId);
   const policy = machine?.retention ?? DEFAULT_RETENTION;
   const now = deps.clock();
-  const points = await allPoints(deps, machineId);
+  const points = await allOfType<RecoveryPointDoc>(deps, machineId, 'point', true);
   const keep = pointsToKeep(points, policy, now);
   for (const p of points) if (!isMaterialized(p)) keep.add(p.id);
   const dropped = points.filter((p) => !keep.has(p.id)).map((p) => p.id);
@@ -207,7 +95,7 @@ export async function applyRetention(
   const published = new Set(points.filter((p) => keep.has(p.id)).map((p) => p.id));
   const horizonMs =
     Math.max(policy.retentionHours, ...policy.thinning.map((t) => t.forHours)) * HOUR;
-  const pieces = await allPieces(deps, machineId);
+  const pieces = await allOfType<PieceDoc>(deps, machineId, 'piece');
   const chains = new Map<string, PieceDoc[]>();
   for (const piece of pieces) {
     const k = `${piece.diskId}/${piece.generation}`;
@@ -260,17 +148,24 @@ export async function applyRetention(
   return { dropped, orphanPieces };
 }
 
-async function allPieces(deps: ReplicationDeps, machineId: string): Promise<PieceDoc[]> {
-  const out: PieceDoc[] = [];
+/** Every document of one type in a machine's partition, all pages. */
+async function allOfType<T extends RecoveryPointDoc | PieceDoc>(
+  deps: ReplicationDeps,
+  machineId: string,
+  type: T['type'],
+  newestFirst = false,
+): Promise<T[]> {
+  const out: T[] = [];
   let continuation: string | undefined;
   do {
     const page = await deps.docs.points.query({
       partitionKey: machineId,
-      where: [{ field: 'type', op: '=', value: 'piece' }],
+      where: [{ field: 'type', op: '=', value: type }],
+      ...(newestFirst ? { orderBy: [{ field: 'time', direction: 'desc' as const }] } : {}),
       limit: 1000,
       ...(continuation ? { continuation } : {}),
     });
-    out.push(...page.items.map((i) => i.doc as PieceDoc));
+    out.push(...page.items.map((i) => i.doc as T));
     continuation = page.continuation;
   } while (continuation);
   return out;

@@ -12,9 +12,9 @@ import {
   getGroupRecoveryPoint,
   getRecoveryPoint,
   listRecoveryPoints,
-  pointsToKeep,
   recoveryPointReadUrl,
 } from '../../../core/replication/recoveryPoints';
+import { pointsToKeep } from '../../../core/replication/retentionPolicy';
 import { replicationHealth } from '../../../core/replication/health';
 import { isVhdFooter } from '../../../core/replication/vhdFooter';
 import { popcount } from '../../../core/replication/replicaIndex';
