@@ -9,7 +9,7 @@ import {
   GCM_TAG_BYTES,
   MAX_HEADER_BYTES,
 } from './constants';
-import { validateHeader } from './header';
+import { validateHeader } from './validateHeader';
 import type { BatchHeader, BatchHeaderInput, Codec, ExtentHeader, ExtentInput } from './types';
 
 export interface EncodeOptions {

@@ -8,10 +8,10 @@ export {
   peekHeaderPrefix,
   headerPrefixLength,
   splitEnvelope,
-  validateHeader,
   ciphertextLength,
   dataBytes,
 } from './header';
+export { validateHeader } from './validateHeader';
 export {
   type BatchRef,
   incomingContainerOf,
