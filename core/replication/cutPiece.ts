@@ -2,7 +2,8 @@ import type { BatchHeader } from '../batch';
 import { conflict } from '../errors';
 import { REPLICA_INDEX, REPLICAS, changeSetBlobName, type DiskKey } from './names';
 import type { ReplicationDeps } from './ports';
-import { ReplicaIndex, popcount } from './replicaIndex';
+import { popcount } from './bitmaps';
+import { ReplicaIndex } from './replicaIndex';
 import { pieceDocId, type PieceDoc } from './state';
 
 /**

@@ -3,7 +3,7 @@ import { REPLICAS, REPLICA_INDEX, indexBlobName, replicaBlobName } from './names
 import { isMaterialized, pointTime } from './pointDocs';
 import { DEFAULT_RETENTION, type ReplicationDeps } from './ports';
 import { toApi, type RecoveryPoint } from './recoveryPointApi';
-import { orBitmaps } from './replicaIndex';
+import { orBitmaps } from './bitmaps';
 import { HOUR, pointsToKeep } from './retentionPolicy';
 import type { PieceDoc, RecoveryPointDoc } from './state';
 

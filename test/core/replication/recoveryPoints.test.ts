@@ -17,7 +17,7 @@ import {
 import { pointsToKeep } from '../../../core/replication/retentionPolicy';
 import { replicationHealth } from '../../../core/replication/health';
 import { isVhdFooter } from '../../../core/replication/vhdFooter';
-import { popcount } from '../../../core/replication/replicaIndex';
+import { popcount } from '../../../core/replication/bitmaps';
 import { bookmark, data, harness, zero, type Harness, type TestDisk } from './support';
 
 const MiB = 1024 * 1024;
