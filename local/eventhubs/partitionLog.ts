@@ -2,6 +2,7 @@ import { closeSync, mkdirSync, openSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeRecordHeader, HEADER, recoverPartition, type Segment } from './partitionRecovery';
 import { fdatasyncAsync, fsyncDirectory, readFullyAt, writevAll } from './positionalIo';
+import { RecordIndex } from './recordIndex';
 import { TailCache } from './tailCache';
 
 /**
@@ -36,11 +37,8 @@ export interface PartitionLogOptions {
 
 export class PartitionLog {
   private readonly segments: Segment[] = [];
-  /** Index of every record from `firstSeq` on: offsets and enqueued times. */
-  private offsets: number[] = [];
-  private times: number[] = [];
-  private lengths: number[] = [];
-  private firstSeq = 0;
+  /** Where every record is, from the oldest one held on. */
+  private index = new RecordIndex(0, [], [], []);
   private nextOffset = 0;
   private lastTime = 0;
   /** Records with seq < committedEnd are durable and visible to readers. */
@@ -74,13 +72,10 @@ export class PartitionLog {
   private recover(): void {
     const r = recoverPartition(this.dir);
     this.segments.push(...r.segments);
-    this.offsets = r.offsets;
-    this.times = r.times;
-    this.lengths = r.lengths;
-    this.firstSeq = r.firstSeq;
+    this.index = new RecordIndex(r.firstSeq, r.offsets, r.times, r.lengths);
     this.lastTime = r.lastTime;
     this.nextOffset = r.nextOffset;
-    this.committedEnd = this.firstSeq + this.offsets.length;
+    this.committedEnd = this.index.end;
     this.cache.startAt(this.committedEnd);
     if (this.segments.length === 0) this.newSegment();
   }
@@ -89,7 +84,7 @@ export class PartitionLog {
     const base = this.nextOffset;
     const path = join(this.dir, `${String(base).padStart(20, '0')}.log`);
     const fd = openSync(path, 'w+'); // not O_APPEND: writes are positional
-    const seg: Segment = { base, firstSeq: this.firstSeq + this.offsets.length, size: 0, fd, path };
+    const seg: Segment = { base, firstSeq: this.index.end, size: 0, fd, path };
     this.segments.push(seg);
     // The new file's directory entry must be durable too.
     fsyncDirectory(this.dir);
@@ -97,16 +92,16 @@ export class PartitionLog {
   }
 
   get beginSequenceNumber(): number {
-    return this.firstSeq;
+    return this.index.firstSeq;
   }
   /** Sequence number the next committed record will get (= committed count incl. trimmed). */
   get endSequenceNumber(): number {
     return this.committedEnd;
   }
   get lastCommitted(): RecordPosition | undefined {
-    if (this.committedEnd <= this.firstSeq) return undefined;
-    const i = this.committedEnd - 1 - this.firstSeq;
-    return { seq: this.committedEnd - 1, offset: this.offsets[i]!, time: this.times[i]! };
+    if (this.committedEnd <= this.index.firstSeq) return undefined;
+    const seq = this.committedEnd - 1;
+    return { seq, offset: this.index.offsetOf(seq), time: this.index.timeOf(seq) };
   }
 
   onCommit(listener: () => void): () => void {
@@ -129,7 +124,7 @@ export class PartitionLog {
     const now = Math.max(Date.now(), this.lastTime);
     this.lastTime = now;
     for (let i = 0; i < count; i++) {
-      const seq = this.firstSeq + this.offsets.length;
+      const seq = this.index.end;
       let seg = this.segments[this.segments.length - 1]!;
       const pos: RecordPosition = { seq, offset: this.nextOffset, time: now };
       const payload = build(pos, i);
@@ -140,14 +135,12 @@ export class PartitionLog {
       this.pending.push({ header, payload, segment: seg, position: seg.size });
       seg.size += HEADER + payload.length;
       this.nextOffset += HEADER + payload.length;
-      this.offsets.push(pos.offset);
-      this.times.push(now);
-      this.lengths.push(payload.length);
+      this.index.push(pos.offset, now, payload.length);
       this.cache.add(seq, payload);
       positions.push(pos);
     }
     this.cache.evict(this.committedEnd);
-    const target = this.firstSeq + this.offsets.length;
+    const target = this.index.end;
     const done = new Promise<void>((resolve, reject) =>
       this.waiters.push({ count: target, resolve, reject }),
     );
@@ -162,7 +155,7 @@ export class PartitionLog {
     while (this.pending.length > 0 && !this.failed) {
       const batch = this.pending;
       this.pending = [];
-      const end = this.firstSeq + this.offsets.length;
+      const end = this.index.end;
       try {
         const bySegment = new Map<Segment, Pending[]>();
         for (const p of batch) {
@@ -194,19 +187,15 @@ export class PartitionLog {
 
   /** Index of the first record at or after a position; returns a sequence number (may equal end). */
   seqForOffset(offset: number, inclusive: boolean): number {
-    const i = lowerBound(this.offsets, this.committedEnd - this.firstSeq, (o) =>
-      inclusive ? o < offset : o <= offset,
-    );
-    return this.firstSeq + i;
+    return this.index.seqForOffset(offset, inclusive, this.committedEnd);
   }
   seqForTime(timeMs: number): number {
-    const i = lowerBound(this.times, this.committedEnd - this.firstSeq, (t) => t <= timeMs);
-    return this.firstSeq + i;
+    return this.index.seqForTime(timeMs, this.committedEnd);
   }
 
   /** Committed payloads from `seq` on, at most `maxCount` and (beyond the first) `maxBytes`. */
   async read(seq: number, maxCount: number, maxBytes: number): Promise<Buffer[]> {
-    seq = Math.max(seq, this.firstSeq);
+    seq = Math.max(seq, this.index.firstSeq);
     const out: Buffer[] = [];
     let bytes = 0;
     // Fast path: the cache holds the recent tail.
@@ -220,19 +209,14 @@ export class PartitionLog {
     if (out.length > 0 || seq >= this.committedEnd) return out;
     // From disk: one pread of consecutive records within a segment.
     const seg = this.segmentFor(seq);
-    const i0 = seq - this.firstSeq;
-    let n = 0;
-    let span = 0;
-    const segEnd = seg.base + seg.size;
-    while (seq + n < this.committedEnd && n < maxCount) {
-      const i = i0 + n;
-      if (this.offsets[i]! >= segEnd) break;
-      const len = HEADER + this.lengths[i]!;
-      if (n > 0 && span + len > maxBytes) break;
-      span += len;
-      n++;
-    }
-    const start = this.offsets[i0]! - seg.base;
+    const { count: n, bytes: span } = this.index.run(
+      seq,
+      this.committedEnd,
+      seg.base + seg.size,
+      maxCount,
+      maxBytes,
+    );
+    const start = this.index.offsetOf(seq) - seg.base;
     const buf = Buffer.allocUnsafe(span);
     await readFullyAt(seg.fd, buf, start);
     let p = 0;
@@ -260,14 +244,10 @@ export class PartitionLog {
     while (this.segments.length > 1) {
       const seg = this.segments[0]!;
       const next = this.segments[1]!;
-      const lastIdx = next.firstSeq - 1 - this.firstSeq;
-      if (lastIdx >= 0 && this.times[lastIdx]! >= cutoffMs) break;
+      const last = next.firstSeq - 1;
+      if (last >= this.index.firstSeq && this.index.timeOf(last) >= cutoffMs) break;
       if (next.firstSeq > this.committedEnd) break;
-      const drop = next.firstSeq - this.firstSeq;
-      this.offsets = this.offsets.slice(drop);
-      this.times = this.times.slice(drop);
-      this.lengths = this.lengths.slice(drop);
-      this.firstSeq = next.firstSeq;
+      this.index.dropBefore(next.firstSeq);
       this.segments.shift();
       unlinkSync(seg.path);
       // A reader may still have a pread in flight on this fd; closing it now could let the
@@ -293,15 +273,4 @@ export class PartitionLog {
     this.segments.length = 0;
     this.listeners.clear();
   }
-}
-
-function lowerBound(arr: number[], n: number, before: (v: number) => boolean): number {
-  let lo = 0;
-  let hi = n;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (before(arr[mid]!)) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
