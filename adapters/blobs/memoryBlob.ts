@@ -52,3 +52,21 @@ export function alignedRange(offset: number, length: number, size: number): void
   if (offset % PAGE !== 0 || length % PAGE !== 0) throw validation('page range not 512-aligned');
   if (offset < 0 || offset + length > size) throw validation('page range beyond end of blob');
 }
+
+/** The ETag as the service sends it: quoted. */
+export const etagOf = (b: MemBlob): string => `"${b.etag}"`;
+
+export function renewLease(b: MemBlob | undefined, leaseId: string): void {
+  if (!b?.lease || b.lease.id !== leaseId || b.lease.broken)
+    throw conflict('lease lost', { status: 409 });
+  // Like the service: the lease runs its original duration again from now.
+  if (b.lease.durationSec >= 0) b.lease.until = Date.now() + b.lease.durationSec * 1000;
+}
+
+export function releaseLease(b: MemBlob | undefined, leaseId: string): void {
+  if (b?.lease?.id === leaseId) b.lease = undefined;
+}
+
+export function breakLease(b: MemBlob | undefined): void {
+  if (b?.lease) b.lease.broken = true;
+}

@@ -2,7 +2,6 @@ import { conflict, HavenError, notFound, validation } from '../../core/errors';
 import {
   MAX_PAGE_WRITE,
   PAGE,
-  type BlobListItem,
   type BlobProps,
   type BlobStore,
   type HeadRead,
@@ -11,11 +10,15 @@ import {
 import {
   alignedRange,
   blobNotFound,
+  breakLease,
   checkWritable,
-  leaseStateOf,
+  etagOf,
+  releaseLease,
+  renewLease,
   takeLease,
   type MemBlob,
 } from './memoryBlob';
+import { headOf, listOf, propertiesOf, readRangeOf, storedBlobOf } from './memoryBlobReads';
 
 /** In-memory blob port for fast core tests; same contract as AzureBlobStore (see the contract suite). */
 export class MemoryBlobStore implements BlobStore {
@@ -115,24 +118,12 @@ export class MemoryBlobStore implements BlobStore {
   ) {
     const b = this.box(container).get(name);
     if (!b) throw blobNotFound();
-    if (ifMatch && ifMatch !== `"${b.etag}"`) {
-      throw new HavenError('conflict', 'blob changed (ETag mismatch)', { status: 412 });
-    }
-    const data = snapshot ? b.snapshots.get(snapshot)?.data : b.data;
-    if (!data) throw new HavenError('not-found', 'snapshot not found', { status: 404 });
-    if (offset + length > data.length) throw validation('range beyond end of blob');
-    return Buffer.from(data.subarray(offset, offset + length));
+    return readRangeOf(b, offset, length, snapshot, ifMatch);
   }
 
   async readHead(container: string, name: string, length: number): Promise<HeadRead | undefined> {
     const b = this.box(container).get(name);
-    if (!b) return undefined;
-    return {
-      data: Buffer.from(b.data.subarray(0, Math.min(length, b.data.length))),
-      size: b.data.length,
-      etag: `"${b.etag}"`,
-      kind: b.kind,
-    };
+    return b && headOf(b, length);
   }
 
   async createSnapshot(container: string, name: string, metadata?: Record<string, string>) {
@@ -162,21 +153,15 @@ export class MemoryBlobStore implements BlobStore {
   }
 
   async renewLease(container: string, name: string, leaseId: string) {
-    const b = this.box(container).get(name);
-    if (!b?.lease || b.lease.id !== leaseId || b.lease.broken)
-      throw conflict('lease lost', { status: 409 });
-    // Like the service: the lease runs its original duration again from now.
-    if (b.lease.durationSec >= 0) b.lease.until = Date.now() + b.lease.durationSec * 1000;
+    renewLease(this.box(container).get(name), leaseId);
   }
 
   async releaseLease(container: string, name: string, leaseId: string) {
-    const b = this.box(container).get(name);
-    if (b?.lease?.id === leaseId) b.lease = undefined;
+    releaseLease(this.box(container).get(name), leaseId);
   }
 
   async breakLease(container: string, name: string, _breakPeriodSec: number) {
-    const b = this.box(container).get(name);
-    if (b?.lease) b.lease.broken = true;
+    breakLease(this.box(container).get(name));
   }
 
   async putBlockBlobIfAbsent(
@@ -198,7 +183,7 @@ export class MemoryBlobStore implements BlobStore {
     metadata: Record<string, string> = {},
   ) {
     const src = this.box(source.container).get(source.name);
-    if (!src || `"${src.etag}"` !== source.etag) return 'source-changed' as const;
+    if (!src || etagOf(src) !== source.etag) return 'source-changed' as const;
     const c = this.box(container);
     if (c.has(name)) return 'exists' as const;
     c.set(name, this.fresh('block', Buffer.from(src.data), metadata));
@@ -231,8 +216,7 @@ export class MemoryBlobStore implements BlobStore {
 
   async readBlob(container: string, name: string): Promise<StoredBlob | undefined> {
     const b = this.box(container).get(name);
-    if (!b) return undefined;
-    return { data: Buffer.from(b.data), etag: `"${b.etag}"`, metadata: { ...b.metadata } };
+    return b && storedBlobOf(b);
   }
 
   async getProperties(
@@ -241,25 +225,7 @@ export class MemoryBlobStore implements BlobStore {
     snapshot?: string,
   ): Promise<BlobProps | undefined> {
     const b = this.box(container).get(name);
-    if (!b) return undefined;
-    if (snapshot) {
-      const s = b.snapshots.get(snapshot);
-      if (!s) return undefined;
-      return {
-        size: s.data.length,
-        etag: `"${b.etag}"`,
-        metadata: { ...s.metadata },
-        leaseState: 'available',
-        kind: b.kind,
-      };
-    }
-    return {
-      size: b.data.length,
-      etag: `"${b.etag}"`,
-      metadata: { ...b.metadata },
-      leaseState: leaseStateOf(b),
-      kind: b.kind,
-    };
+    return b && propertiesOf(b, snapshot);
   }
 
   async setMetadata(container: string, name: string, metadata: Record<string, string>) {
@@ -283,17 +249,7 @@ export class MemoryBlobStore implements BlobStore {
     prefix: string,
     opts: { includeSnapshots?: boolean; max?: number } = {},
   ) {
-    const out: BlobListItem[] = [];
-    const names = [...this.box(container).keys()].filter((n) => n.startsWith(prefix)).sort();
-    for (const name of names) {
-      const b = this.box(container).get(name)!;
-      if (opts.includeSnapshots)
-        for (const [snapshot, s] of [...b.snapshots].sort(([a], [z]) => a.localeCompare(z)))
-          out.push({ name, size: s.data.length, metadata: { ...s.metadata }, snapshot });
-      out.push({ name, size: b.data.length, metadata: { ...b.metadata } });
-      if (opts.max !== undefined && out.length >= opts.max) break;
-    }
-    return out;
+    return listOf(this.box(container), prefix, opts);
   }
 
   async readUrl(container: string, name: string, ttlSec: number, snapshot?: string) {
