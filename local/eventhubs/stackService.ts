@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -28,6 +28,14 @@ function loadOrCreateKey(file: string | undefined): string {
   const key = randomBytes(32).toString('base64');
   if (file) writeFileSync(file, JSON.stringify({ key }), { mode: 0o600 });
   return key;
+}
+
+/** The trigger's owner id, kept with the state: a restarted stack is the same instance. */
+function loadOrCreateOwnerId(file: string | undefined): string {
+  if (file && existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const id = randomUUID();
+  if (file) writeFileSync(file, id);
+  return id;
 }
 
 /**
@@ -64,6 +72,7 @@ export const eventHubsService: StackService = {
       maxEventBatchSize: eh.maxEventBatchSize,
       prefetchCount: eh.prefetchCount,
       batchCheckpointFrequency: eh.batchCheckpointFrequency,
+      ownerId: loadOrCreateOwnerId(ctx.persistent ? join(dataDir, 'owner-id') : undefined),
     });
     return {
       settings: {

@@ -66,6 +66,7 @@ describe('Event Hubs trigger driver (real SDK, checkpoints in Azurite)', () => {
         { name: 'one-hub', partitions: 1 },
         { name: 'retry-hub', partitions: 1 },
         { name: 'restart-hub', partitions: 2 },
+        { name: 'owner-hub', partitions: 2 },
       ],
     });
     producer = new EventHubProducerClient(emu.connectionString(), 'many-hub');
@@ -282,6 +283,49 @@ describe('Event Hubs trigger driver (real SDK, checkpoints in Azurite)', () => {
     const all = second.calls.flatMap((c) => c.input.triggerValue as Array<{ i: number }>);
     expect(all.map((e) => e.i).sort((x, y) => x - y)).toEqual([6, 7, 8, 9]);
     expect(got.length).toBe(4);
+    await p.close();
+  });
+
+  it('a host restarted after a crash with its owner id takes its partitions back without waiting for its claims to lapse', async () => {
+    const container = uniqueName('ehown');
+    const fn = eventHubFunction('owner', {
+      eventHubName: 'owner-hub',
+      connection: 'EH_CONN',
+      cardinality: 'many',
+    });
+    const p = new EventHubProducerClient(emu.connectionString(), 'owner-hub');
+    const first = fakeHost(settings());
+    const a = createEventHubsDriver({ checkpointContainer: container, ownerId: 'host-a' });
+    await a.start([fn], first.host);
+    await p.sendBatch([{ body: { i: 0 } }], { partitionId: '0' });
+    await waitFor('the first event', () => first.calls.length > 0);
+    await a.stop();
+    // A clean stop gives the partitions up; a crash leaves them claimed. Claim them again as
+    // host-a did, fresh: any other owner would wait 30 s for these claims to lapse.
+    const store = new ContainerClient(sharedStack().storageConnection, container);
+    let claims = 0;
+    for await (const b of store.listBlobsFlat({ prefix: '', includeMetadata: true })) {
+      if (!b.name.includes('/ownership/')) continue;
+      await store.getBlobClient(b.name).setMetadata({ ...b.metadata, ownerid: 'host-a' });
+      claims++;
+    }
+    expect(claims).toBe(2);
+
+    const second = fakeHost(settings());
+    const b = createEventHubsDriver({ checkpointContainer: container, ownerId: 'host-a' });
+    drivers.push(b);
+    await b.start([fn], second.host);
+    await p.sendBatch([{ body: { i: 1 } }], { partitionId: '0' });
+    await p.sendBatch([{ body: { i: 2 } }], { partitionId: '1' });
+    const got = await waitFor(
+      'both partitions delivering to the restarted host',
+      () => {
+        const v = second.calls.flatMap((c) => c.input.triggerValue as Array<{ i: number }>);
+        return v.length >= 2 ? v : undefined;
+      },
+      { timeoutMs: 20_000 },
+    );
+    expect(got.map((e) => e.i).sort()).toEqual([1, 2]);
     await p.close();
   });
 });
