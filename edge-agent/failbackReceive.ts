@@ -1,14 +1,12 @@
-import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { DIGEST_BLOCK, blockCount, blockDigest, treeDigest } from '../core/disk/digest';
+import { treeDigest } from '../core/disk/digest';
 import { HavenError, integrity } from '../core/errors';
-import {
-  MAX_REPAIR_RANGES,
-  type PlanDisk as FailbackPlanDisk,
-} from '../core/failback/failbackRecord';
+import { MAX_REPAIR_RANGES } from '../core/failback/failbackRecord';
 import { openReverseBatch } from '../core/failback/reverseBatch';
 import type { ControlPlaneClient } from './controlPlaneClient';
+import { blockDigestsOf, diskDigest } from './diskDigests';
+import { fetchDifferingBlocks, fetchFailbackPlan, fetchReverseBatch } from './failbackPlan';
 import { readJson, sleep, writeFileAtomic } from './fsUtil';
 import type { Progress } from './progress';
 import { restoreDisk } from './restore';
@@ -46,40 +44,6 @@ export interface ReceiveResult {
 
 export const cursorFile = (stateDir: string, diskId: string): string =>
   path.join(stateDir, 'failback', `${diskId}.json`);
-
-/**
- * sha256 of every 64 KiB block of a disk image or device (the cloud's digest blocks).
- * `visit` sees each chunk as it was hashed (4 MiB, zero-filled past a short read).
- */
-export async function blockDigestsOf(
-  file: string,
-  sizeBytes: number,
-  visit?: (off: number, chunk: Buffer) => Promise<void>,
-): Promise<Buffer[]> {
-  const fh = await fsp.open(file, 'r');
-  try {
-    const digests: Buffer[] = new Array<Buffer>(blockCount(sizeBytes));
-    const buf = Buffer.alloc(4 * 1024 * 1024);
-    for (let off = 0; off < sizeBytes; off += buf.length) {
-      const len = Math.min(buf.length, sizeBytes - off);
-      const { bytesRead } = await fh.read(buf, 0, len, off);
-      buf.fill(0, bytesRead, len);
-      for (let i = 0; i < len; i += DIGEST_BLOCK)
-        digests[(off + i) / DIGEST_BLOCK] = blockDigest(
-          buf.subarray(i, Math.min(i + DIGEST_BLOCK, len)),
-        );
-      await visit?.(off, buf.subarray(0, len));
-    }
-    return digests;
-  } finally {
-    await fh.close();
-  }
-}
-
-/** sha256 tree digest of a disk image or device (the same tree the cloud computes). */
-export async function diskDigest(file: string, sizeBytes: number): Promise<string> {
-  return treeDigest(await blockDigestsOf(file, sizeBytes), sizeBytes);
-}
 
 export interface ReceiveOptions {
   api: ControlPlaneClient;
@@ -128,7 +92,7 @@ export async function receiveFailback(o: ReceiveOptions): Promise<ReceiveResult>
   /** After a repair request: the last seq listed then (new batches must follow it). */
   let repairAfter: number | undefined;
   for (;;) {
-    const plan = await planFor(o);
+    const plan = await fetchFailbackPlan(o.api, o.machineId, o.diskId);
     const listed = plan.batches[plan.batches.length - 1]?.seq ?? 0;
     if (repairAfter !== undefined && listed <= repairAfter) {
       await sleep(o.pollMs ?? 2000);
@@ -160,7 +124,7 @@ export async function receiveFailback(o: ReceiveOptions): Promise<ReceiveResult>
         if (b.seq <= cur.seq) continue;
         if (b.seq !== cur.seq + 1)
           throw integrity(`Reverse batch #${cur.seq + 1} of ${o.diskId} is missing from the plan.`);
-        const env = await fetchBatch(f, b);
+        const env = await fetchReverseBatch(f, b);
         r.bytesFetched += env.length;
         if (repairAfter !== undefined) r.repairBytesFetched += env.length;
         const opened = await openReverseBatch(
@@ -220,7 +184,7 @@ export async function receiveFailback(o: ReceiveOptions): Promise<ReceiveResult>
       }
       await seed.discard();
       // Not the Azure disk: find the blocks that differ and have them shipped again.
-      const ranges = plan.digestsUrl ? await differingBlocks(f, plan, mine) : [];
+      const ranges = plan.digestsUrl ? await fetchDifferingBlocks(f, plan, mine) : [];
       if (ranges.length > MAX_REPAIR_RANGES)
         throw integrity(
           `The site disk ${o.diskId} differs from the Azure disk in ${ranges.length} places: restore it from the failover point and fail back again.`,
@@ -241,64 +205,4 @@ export async function receiveFailback(o: ReceiveOptions): Promise<ReceiveResult>
     if (!o.wait) return r;
     await sleep(o.pollMs ?? 2000);
   }
-}
-
-async function planFor(o: ReceiveOptions): Promise<FailbackPlanDisk> {
-  const res = await o.api.request<{ disks: FailbackPlanDisk[] }>(
-    'GET',
-    `machines/${o.machineId}/agent/failback`,
-  );
-  const d = res.body.disks.find((x) => x.diskId === o.diskId);
-  if (!d) throw new HavenError('not-found', `No failback lists disk '${o.diskId}'.`);
-  return d;
-}
-
-/** One envelope, checked against the sha256 the plan lists (a swapped blob never opens). */
-async function fetchBatch(
-  f: typeof fetch,
-  b: FailbackPlanDisk['batches'][number],
-): Promise<Buffer> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const res = await f(b.url, { headers: { 'x-ms-version': '2021-08-06' } });
-      if (res.status !== 200)
-        throw new HavenError(
-          res.status >= 500 ? 'transient' : 'integrity',
-          `Reverse batch #${b.seq}: HTTP ${res.status}.`,
-        );
-      const buf = Buffer.from(await res.arrayBuffer());
-      if (createHash('sha256').update(buf).digest('hex') !== b.sha256)
-        throw integrity(
-          `Reverse batch #${b.seq} is not the batch the control plane listed (sha256).`,
-        );
-      return buf;
-    } catch (e) {
-      if (attempt >= 4 || (e instanceof HavenError && !e.retryable)) throw e;
-      await sleep(300 * 2 ** attempt);
-    }
-  }
-}
-
-/** The 64 KiB blocks (merged into ranges) where the site disk differs from the Azure disk. */
-async function differingBlocks(
-  f: typeof fetch,
-  plan: FailbackPlanDisk,
-  mine: Buffer[],
-): Promise<{ offset: number; length: number }[]> {
-  const res = await f(plan.digestsUrl!, { headers: { 'x-ms-version': '2021-08-06' } });
-  if (res.status !== 200)
-    throw new HavenError('transient', `Block digests of ${plan.diskId}: HTTP ${res.status}.`);
-  const theirs = Buffer.from(await res.arrayBuffer());
-  if (theirs.length !== mine.length * 32)
-    throw integrity(`Block digests of ${plan.diskId} do not describe a disk of its size.`);
-  const out: { offset: number; length: number }[] = [];
-  for (let b = 0; b < mine.length; b++) {
-    if (mine[b]!.equals(theirs.subarray(b * 32, b * 32 + 32))) continue;
-    const offset = b * DIGEST_BLOCK;
-    const length = Math.min(DIGEST_BLOCK, plan.sizeBytes - offset);
-    const last = out[out.length - 1];
-    if (last && last.offset + last.length === offset) last.length += length;
-    else out.push({ offset, length });
-  }
-  return out;
 }
