@@ -1,24 +1,13 @@
-import { closeSync, openSync, readSync, promises as fsp } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import { isAllZero } from '../../core/disk/digest';
 import type { BookmarkRequest, ChangeRecord, ChangeSource } from '../changeSource';
-import { IntervalMap, toExtents, type Extent } from '../journal/coalescer';
 import type { MachineJournal } from '../journal/journal';
-import { readPayload, type JournalReader } from '../journal/journalReader';
-import { ALL_DISKS, RecordType, type BookmarkPayload } from '../journal/records';
+import { ALL_DISKS } from '../journal/records';
+import { DrainThread, InlineDrain, type Drain } from './drainThread';
+import type { JournalChangeSet, JournalSnapshot } from './journalDrain';
 import type { WriteGate } from './writeGate';
 
-/**
- * One coalesced unit: the changes of one disk since the previous unit, optionally ending in a
- * bookmark (the disk's state after `extents` is the bookmark's point).
- */
-export interface JournalChangeSet {
-  diskId: string;
-  diskIndex: number;
-  extents: Extent[];
-  bookmark?: BookmarkPayload;
-  /** Journal position covered once this set (and every earlier one) is durable downstream. */
-  upToLsn: number;
-}
+export type { JournalChangeSet } from './journalDrain';
 
 /** Blocks to send from a disk's image (overflow, journal loss, invalidated ranges). */
 export interface ScanItem {
@@ -40,6 +29,11 @@ export interface JournalChangeSourceOptions {
   maxExtentBytes?: number;
   /** The splitters' gate: a timed group cut holds new writes with it. */
   gate?: WriteGate;
+  /**
+   * Read the journal back and build extents in a worker thread (default), not on the event
+   * loop that serves NBD requests.
+   */
+  drainThread?: boolean;
   log?: (msg: string) => void;
 }
 
@@ -57,16 +51,14 @@ export interface JournalChangeSourceOptions {
  * the replica is not in a state the disk ever had.
  */
 export class JournalChangeSource implements ChangeSource {
-  private readonly reader: JournalReader;
-  private readonly windows = new Map<number, IntervalMap>();
+  private readonly drain: Drain;
+  /** Next journal LSN the drain will read. */
+  private drainedTo: number;
   private readonly windowMs: number;
-  private readonly maxWindowBytes: number;
   private readonly maxExtentBytes: number;
   private readonly log: (msg: string) => void;
   /** Bookmarks at or below this LSN are not crash-consistent (a gap is being filled). */
   private suppressBookmarksUntil = 0;
-  private readonly fdCache = new Map<string, number>();
-  private lastLsn = 0;
   private pos = 0;
   /** pos of the last record of a unit → the journal LSN it completes. */
   private marks: Array<{ pos: number; lsn: number; scanDisk?: number }> = [];
@@ -93,136 +85,84 @@ export class JournalChangeSource implements ChangeSource {
     readonly journal: MachineJournal,
     opts: JournalChangeSourceOptions = {},
   ) {
-    this.reader = journal.reader();
-    this.lastLsn = this.reader.nextLsn - 1;
-    this.committedLsn = this.lastLsn;
+    this.drainedTo = journal.releasedLsn + 1;
+    this.committedLsn = this.drainedTo - 1;
     this.windowMs = opts.windowMs ?? 100;
-    this.maxWindowBytes = opts.maxWindowBytes ?? 8 * 1024 * 1024;
     this.maxExtentBytes = opts.maxExtentBytes ?? 4 * 1024 * 1024;
+    const drainOpts = {
+      maxWindowBytes: opts.maxWindowBytes ?? 8 * 1024 * 1024,
+      maxExtentBytes: this.maxExtentBytes,
+    };
+    this.drain =
+      opts.drainThread === false
+        ? new InlineDrain(this.drainedTo, drainOpts)
+        : new DrainThread(this.drainedTo, drainOpts);
     this.log = opts.log ?? (() => {});
     const gate = opts.gate;
     if (gate) this.holdWrites = () => gate.close();
     this.unsubscribe = journal.onAppend(() => this.wake?.());
   }
 
-  private window(diskIndex: number): IntervalMap {
-    let w = this.windows.get(diskIndex);
-    if (!w) {
-      w = new IntervalMap();
-      this.windows.set(diskIndex, w);
-    }
-    return w;
+  /** Next journal LSN the source will read (everything below it has been read). */
+  get readLsn(): number {
+    return this.drainedTo;
   }
 
-  private readRecordData(segmentPath: string, payloadPos: number) {
-    return (from: number, length: number): Buffer => {
-      let fd = this.fdCache.get(segmentPath);
-      if (fd === undefined) {
-        fd = openSync(segmentPath, 'r');
-        this.fdCache.set(segmentPath, fd);
-      }
-      const b = Buffer.allocUnsafe(length);
-      const n = readSync(fd, b, 0, length, payloadPos + from);
-      if (n !== length) throw new Error(`journal: short read in ${segmentPath}`);
-      return b;
+  private caughtUp(): boolean {
+    return this.drainedTo > this.journal.lastLsn;
+  }
+
+  /** The journal now, for the drain: records up to lastLsn are in the files (batch written). */
+  private snapshot(): JournalSnapshot {
+    this.journal.flushBatch();
+    return {
+      lastLsn: this.journal.lastLsn,
+      segments: this.journal.segmentList().map((x) => ({ ...x })),
+      disks: this.journal.disks().map((d) => ({ index: d.index, diskId: d.diskId })),
     };
   }
 
-  private windowBytes(): number {
-    let n = 0;
-    for (const w of this.windows.values()) n += w.bytes;
-    return n;
-  }
-
-  /** Emits every non-empty window (one set per disk); a bookmark goes on the last set. */
-  private cut(out: PollItem[], upToLsn: number, bookmark?: BookmarkPayload): void {
-    const sets: JournalChangeSet[] = [];
-    for (const d of this.journal.disks()) {
-      const w = this.windows.get(d.index);
-      if (!w || !w.pieces.length) continue;
-      sets.push({
-        diskId: d.diskId,
-        diskIndex: d.index,
-        extents: toExtents(w, this.maxExtentBytes),
-        upToLsn,
-      });
-      w.clear();
-    }
-    if (bookmark) {
-      if (sets.length) sets[sets.length - 1]!.bookmark = bookmark;
-      else sets.push({ diskId: '', diskIndex: ALL_DISKS, extents: [], bookmark, upToLsn });
-    }
-    for (const set of sets) out.push({ kind: 'set', set });
+  private dropBookmark(id: string): void {
+    this.log(`journal source: bookmark ${id} dropped: it falls inside a resync`);
+    this.droppedBookmarks.push(id);
   }
 
   /**
-   * Reads what the journal holds now, coalesced, in stream order. Windows without a bookmark
-   * are cut when they exceed maxWindowBytes or at the journal's end.
+   * Reads what the journal holds now, coalesced, in stream order (the drain thread does the
+   * reading; Resync records become scans of the dirty-bitmap blocks here, where the bitmaps
+   * are). Windows without a bookmark are cut when they exceed maxWindowBytes or at the end.
    */
-  poll(maxItems = 256, maxRecords = 4096): PollItem[] {
+  async poll(maxItems = 256, maxRecords = 4096): Promise<PollItem[]> {
+    const res = await this.drain.poll({
+      snapshot: this.snapshot(),
+      suppressBookmarksUntil: this.suppressBookmarksUntil,
+      maxItems,
+      maxRecords,
+    });
+    this.drainedTo = res.nextLsn;
+    this.stats.records += res.records;
+    this.stats.coalescedBytes += res.coalescedBytes;
+    for (const id of res.dropped) this.dropBookmark(id);
     const out: PollItem[] = [];
-    let records = 0;
-    // Bounded work per call: the NBD server shares this event loop.
-    while (out.length < maxItems && records++ < maxRecords) {
-      const rec = this.reader.next();
-      if (!rec) break;
-      this.lastLsn = rec.lsn;
-      this.stats.records++;
-      switch (rec.type) {
-        case RecordType.Write: {
-          const w = this.window(rec.diskIndex);
-          const before = w.bytes;
-          const data = rec.data;
-          w.set(rec.offset, rec.offset + rec.length, {
-            kind: 'data',
-            base: 0,
-            read: data
-              ? (f, l) => data.subarray(f, f + l)
-              : this.readRecordData(rec.segmentPath, rec.payloadPos),
-          });
-          this.stats.coalescedBytes += before + rec.length - w.bytes;
-          break;
-        }
-        case RecordType.Zero:
-          this.window(rec.diskIndex).set(rec.offset, rec.offset + rec.length, { kind: 'zero' });
-          break;
-        case RecordType.Bookmark: {
-          const b = JSON.parse(readPayload(rec).toString('utf8')) as BookmarkPayload;
-          if (rec.lsn <= this.suppressBookmarksUntil) {
-            this.log(`journal source: bookmark ${b.id} dropped: it falls inside a resync`);
-            this.droppedBookmarks.push(b.id);
-            break;
-          }
-          this.cut(out, rec.lsn, b);
-          break;
-        }
-        case RecordType.Resync: {
-          this.cut(out, rec.lsn - 1);
-          const disks =
-            rec.diskIndex === ALL_DISKS
-              ? this.journal.disks()
-              : [this.journal.disks()[rec.diskIndex]!];
-          for (const d of disks) {
-            const ranges = this.journal.bitmap(d.index).takeForScan();
-            if (ranges.length)
-              out.push({
-                kind: 'scan',
-                scan: { diskId: d.diskId, diskIndex: d.index, path: d.path, ranges, lsn: rec.lsn },
-              });
-          }
-          // Until the scan has read the image, no bookmark describes a real state; the scan
-          // lowers this to the journal's end when it finishes.
-          this.suppressBookmarksUntil = Number.MAX_SAFE_INTEGER;
-          break;
-        }
-        default:
-          break; // Open, Overflow: nothing to send
+    for (const item of res.items) {
+      if (item.kind === 'set') {
+        out.push(item);
+        continue;
       }
-      if (this.windowBytes() >= this.maxWindowBytes) this.cut(out, rec.lsn);
+      const all = this.journal.disks();
+      const disks = item.diskIndex === ALL_DISKS ? all : [all[item.diskIndex]!];
+      for (const d of disks) {
+        const ranges = this.journal.bitmap(d.index).takeForScan();
+        if (ranges.length)
+          out.push({
+            kind: 'scan',
+            scan: { diskId: d.diskId, diskIndex: d.index, path: d.path, ranges, lsn: item.lsn },
+          });
+      }
+      // Until the scan has read the image, no bookmark describes a real state; the scan
+      // lowers this to the journal's end when it finishes.
+      this.suppressBookmarksUntil = Number.MAX_SAFE_INTEGER;
     }
-    // Caught up: the window ends here. Otherwise it stays open for the next call (its pieces'
-    // records are not committed, so their segments stay).
-    if (this.reader.nextLsn > this.journal.lastLsn) this.cut(out, this.lastLsn);
     return out;
   }
 
@@ -234,15 +174,14 @@ export class JournalChangeSource implements ChangeSource {
     const buf = Buffer.allocUnsafe(this.maxExtentBytes);
     while (!signal.aborted) {
       this.insertWaitingBookmarks();
-      if (this.reader.nextLsn > this.journal.lastLsn) {
+      if (this.caughtUp()) {
         yield { kind: 'idle', pos: this.nextPos() };
         let onAbort = () => {};
         await new Promise<void>((resolve) => {
           this.wake = resolve;
           onAbort = () => resolve();
           signal.addEventListener('abort', onAbort, { once: true });
-          if (signal.aborted || this.reader.nextLsn <= this.journal.lastLsn || this.waiting.length)
-            resolve();
+          if (signal.aborted || !this.caughtUp() || this.waiting.length) resolve();
         });
         signal.removeEventListener('abort', onAbort);
         this.wake = undefined;
@@ -250,13 +189,18 @@ export class JournalChangeSource implements ChangeSource {
         // The batch window: let overwrites of the same blocks land before reading them. Not
         // when a bookmark is among the new records: everything before it goes out anyway, and
         // the window would only add its length to the point's RPO.
-        if (this.windowMs > 0 && this.bookmarkLsn < this.reader.nextLsn)
+        if (this.windowMs > 0 && this.bookmarkLsn < this.drainedTo)
           await new Promise((r) => setTimeout(r, this.windowMs));
       }
       await new Promise((r) => setImmediate(r));
-      for (const item of this.poll()) {
+      for (const item of await this.poll()) {
         if (item.kind === 'set') {
           const s = item.set;
+          // A resync met since the drain read this cut drops it (the drain dropped those it knew of).
+          if (s.bookmark && s.upToLsn <= this.suppressBookmarksUntil) {
+            this.dropBookmark(s.bookmark.id);
+            delete s.bookmark;
+          }
           for (const e of s.extents) {
             this.stats.extents++;
             if (e.kind === 'data') {
@@ -406,20 +350,11 @@ export class JournalChangeSource implements ChangeSource {
     await this.bitmapWrites;
     for (const i of this.scansToForget.splice(0)) await this.journal.bitmap(i).commitScan();
     await this.journal.release(this.committedLsn);
-    const live = new Set(this.journal.segmentList().map((s) => s.path));
-    for (const [path, fd] of this.fdCache) {
-      if (!live.has(path)) {
-        closeSync(fd);
-        this.fdCache.delete(path);
-      }
-    }
   }
 
   async close(): Promise<void> {
     this.unsubscribe();
     this.wake?.();
-    this.reader.close();
-    for (const fd of this.fdCache.values()) closeSync(fd);
-    this.fdCache.clear();
+    await this.drain.close();
   }
 }

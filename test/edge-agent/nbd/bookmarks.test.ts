@@ -39,7 +39,7 @@ async function drain(source: JournalChangeSource): Promise<ChangeRecord[]> {
   const out: ChangeRecord[] = [];
   for await (const r of source.changes(ac.signal)) {
     if (r.kind === 'idle') {
-      if (source.journal.lastLsn < source['reader'].nextLsn) break;
+      if (source.journal.lastLsn < source.readLsn) break;
       continue;
     }
     out.push(r);

@@ -59,7 +59,7 @@ export async function drainAndCommit(
     if (r.kind === 'idle') {
       source.committed(r.pos);
       await source.checkpoint();
-      if (source.journal.lastLsn < source['reader'].nextLsn) break;
+      if (source.journal.lastLsn < source.readLsn) break;
       continue;
     }
     out.push(r);

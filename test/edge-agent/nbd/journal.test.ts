@@ -185,7 +185,7 @@ describe('machine journal', () => {
     }
     r.close();
     expect(order).toEqual(['write@0', 'bookmark', 'write@8192', 'zero@0']);
-    const cut = source.poll().find((i) => i.kind === 'set' && i.set.bookmark);
+    const cut = (await source.poll()).find((i) => i.kind === 'set' && i.set.bookmark);
     expect(cut?.kind === 'set' && cut.set.bookmark).toMatchObject({ id: 'cut-1', barrier: true });
     await source.close();
     s.close();

@@ -1,0 +1,104 @@
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { unpackResult, type PackedResult } from './drainTransfer';
+import type { DrainWorkerData, DrainWorkerMessage } from './drainWorker';
+import {
+  JournalDrain,
+  type DrainOptions,
+  type DrainRequest,
+  type DrainResult,
+} from './journalDrain';
+
+/** Where the journal drain runs: its own thread (DrainThread), or the caller's (InlineDrain). */
+export interface Drain {
+  poll(req: DrainRequest): Promise<DrainResult>;
+  close(): Promise<void>;
+}
+
+/** The drain on the calling thread: the NBD server's event loop waits while it reads. */
+export class InlineDrain implements Drain {
+  private readonly drain: JournalDrain;
+  constructor(fromLsn: number, opts: DrainOptions) {
+    this.drain = new JournalDrain(fromLsn, opts);
+  }
+  poll(req: DrainRequest): Promise<DrainResult> {
+    try {
+      return Promise.resolve(this.drain.poll(req));
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
+  }
+  close(): Promise<void> {
+    this.drain.close();
+    return Promise.resolve();
+  }
+}
+
+const BOOT = `const { workerData } = require('node:worker_threads');
+if (workerData.loader) require(workerData.loader);
+require(workerData.file);`;
+
+/**
+ * The drain in a worker thread: the journal read-back, coalescing and extent joins (a copy of
+ * every byte) leave the event loop that serves NBD requests. Requests and results are messages;
+ * extent bytes are moved, not copied (drainTransfer.ts).
+ */
+export class DrainThread implements Drain {
+  private readonly worker: Worker;
+  private nextId = 1;
+  private readonly pending = new Map<
+    number,
+    { resolve: (v: PackedResult | undefined) => void; reject: (e: Error) => void }
+  >();
+  private failed?: Error;
+
+  constructor(fromLsn: number, opts: DrainOptions) {
+    // Built JS in dist/; TypeScript from source (tests, `node --import tsx`): loader hooks do
+    // not reach worker threads, so the worker registers tsx's require hook itself first.
+    const file = path.join(__dirname, `drainWorker${path.extname(__filename)}`);
+    const workerData: DrainWorkerData & { file: string; loader?: string } = {
+      file,
+      loader: file.endsWith('.ts') ? require.resolve('tsx/cjs') : undefined,
+      fromLsn,
+      opts,
+    };
+    this.worker = new Worker(BOOT, { eval: true, workerData });
+    // A source nobody closed must not keep the process alive.
+    this.worker.unref();
+    this.worker.on('message', (m: { id: number; res?: PackedResult; error?: string }) => {
+      const p = this.pending.get(m.id);
+      this.pending.delete(m.id);
+      if (!this.pending.size) this.worker.unref();
+      if (m.error !== undefined) p?.reject(new Error(m.error));
+      else p?.resolve(m.res);
+    });
+    const fail = (e: Error) => {
+      this.failed = e;
+      for (const p of this.pending.values()) p.reject(e);
+      this.pending.clear();
+    };
+    this.worker.on('error', fail);
+    this.worker.on('exit', (code) => fail(new Error(`journal drain thread exited (${code})`)));
+  }
+
+  private send(m: { req: DrainRequest } | { close: true }): Promise<PackedResult | undefined> {
+    if (this.failed) return Promise.reject(this.failed);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      // Referenced only while a reply is awaited: an idle drain never keeps the process alive.
+      if (!this.pending.size) this.worker.ref();
+      this.pending.set(id, { resolve, reject });
+      const msg: DrainWorkerMessage = { ...m, id };
+      this.worker.postMessage(msg);
+    });
+  }
+
+  async poll(req: DrainRequest): Promise<DrainResult> {
+    return unpackResult((await this.send({ req }))!);
+  }
+
+  async close(): Promise<void> {
+    if (!this.failed) await this.send({ close: true }).catch(() => undefined);
+    await this.worker.terminate();
+  }
+}

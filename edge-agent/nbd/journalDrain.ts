@@ -1,0 +1,243 @@
+import { closeSync, openSync, readSync } from 'node:fs';
+import { IntervalMap, toExtents, type Extent } from '../journal/coalescer';
+import { JournalReader, readPayload, type JournalView } from '../journal/journalReader';
+import type { Segment } from '../journal/journalTypes';
+import { ALL_DISKS, RecordType, type BookmarkPayload } from '../journal/records';
+
+/**
+ * One coalesced unit: the changes of one disk since the previous unit, optionally ending in a
+ * bookmark (the disk's state after `extents` is the bookmark's point).
+ */
+export interface JournalChangeSet {
+  diskId: string;
+  diskIndex: number;
+  extents: Extent[];
+  bookmark?: BookmarkPayload;
+  /** Journal position covered once this set (and every earlier one) is durable downstream. */
+  upToLsn: number;
+}
+
+/**
+ * What the drain hands back, in stream order: coalesced sets, and Resync records (the caller
+ * takes the dirty-bitmap blocks to scan: the bitmaps live with the splitters).
+ */
+export type DrainItem =
+  { kind: 'set'; set: JournalChangeSet } | { kind: 'resync'; diskIndex: number; lsn: number };
+
+/** The journal as the drain sees it at one moment: its end, its files and its disks. */
+export interface JournalSnapshot {
+  lastLsn: number;
+  segments: Segment[];
+  disks: Array<{ index: number; diskId: string }>;
+}
+
+export interface DrainRequest {
+  snapshot: JournalSnapshot;
+  /** Bookmarks at or below this LSN are dropped without cutting the window (a gap is being filled). */
+  suppressBookmarksUntil: number;
+  maxItems: number;
+  maxRecords: number;
+}
+
+export interface DrainResult {
+  items: DrainItem[];
+  /** Next LSN the drain will read: everything below it has been read. */
+  nextLsn: number;
+  /** Bookmarks read and dropped (they fall inside a resync). */
+  dropped: string[];
+  records: number;
+  coalescedBytes: number;
+}
+
+export interface DrainOptions {
+  maxWindowBytes: number;
+  maxExtentBytes: number;
+}
+
+/**
+ * Reads the journal in LSN order and coalesces overwrites within a window (last writer wins),
+ * cutting the window at every bookmark, so coalescing never moves a write across one. Only file
+ * reads and memory: it runs in a worker thread beside the NBD server (see DrainThread), which
+ * is why it sees the journal through snapshots rather than the journal object.
+ */
+export class JournalDrain implements JournalView {
+  private readonly reader: JournalReader;
+  private readonly windows = new Map<number, IntervalMap>();
+  private readonly fdCache = new Map<string, number>();
+  /** Segment objects by path, kept across snapshots (the reader follows them by identity). */
+  private readonly segments = new Map<string, Segment>();
+  /** Buffers shared by several records (the reader's read-ahead): views of them are not ours to give away. */
+  private readonly shared = new WeakSet<ArrayBufferLike>();
+  private view: JournalSnapshot = { lastLsn: 0, segments: [], disks: [] };
+  /** LSN of the last record read. */
+  private readLsn: number;
+
+  constructor(
+    fromLsn: number,
+    private readonly opts: DrainOptions,
+  ) {
+    this.readLsn = fromLsn - 1;
+    this.reader = new JournalReader(this, fromLsn);
+  }
+
+  /** The reader's JournalView: the journal as of the last snapshot. */
+  get lastLsn(): number {
+    return this.view.lastLsn;
+  }
+
+  segmentList(): readonly Segment[] {
+    return this.view.segments;
+  }
+
+  get nextLsn(): number {
+    return this.reader.nextLsn;
+  }
+
+  /** Takes the journal's current state; files no longer in it are closed. */
+  private update(s: JournalSnapshot): void {
+    const live = new Set<string>();
+    const segments = s.segments.map((x) => {
+      live.add(x.path);
+      const known = this.segments.get(x.path);
+      if (!known) {
+        const seg = { ...x };
+        this.segments.set(x.path, seg);
+        return seg;
+      }
+      known.size = x.size;
+      return known;
+    });
+    for (const path of [...this.segments.keys()]) if (!live.has(path)) this.segments.delete(path);
+    for (const [path, fd] of this.fdCache) {
+      if (!live.has(path)) {
+        closeSync(fd);
+        this.fdCache.delete(path);
+      }
+    }
+    this.view = { ...s, segments };
+  }
+
+  private window(diskIndex: number): IntervalMap {
+    let w = this.windows.get(diskIndex);
+    if (!w) {
+      w = new IntervalMap();
+      this.windows.set(diskIndex, w);
+    }
+    return w;
+  }
+
+  private readRecordData(segmentPath: string, payloadPos: number) {
+    return (from: number, length: number): Buffer => {
+      let fd = this.fdCache.get(segmentPath);
+      if (fd === undefined) {
+        fd = openSync(segmentPath, 'r');
+        this.fdCache.set(segmentPath, fd);
+      }
+      const b = Buffer.allocUnsafe(length);
+      const n = readSync(fd, b, 0, length, payloadPos + from);
+      if (n !== length) throw new Error(`journal: short read in ${segmentPath}`);
+      return b;
+    };
+  }
+
+  private windowBytes(): number {
+    let n = 0;
+    for (const w of this.windows.values()) n += w.bytes;
+    return n;
+  }
+
+  /** Emits every non-empty window (one set per disk); a bookmark goes on the last set. */
+  private cut(out: DrainItem[], upToLsn: number, bookmark?: BookmarkPayload): void {
+    const sets: JournalChangeSet[] = [];
+    for (const d of this.view.disks) {
+      const w = this.windows.get(d.index);
+      if (!w || !w.pieces.length) continue;
+      sets.push({
+        diskId: d.diskId,
+        diskIndex: d.index,
+        extents: toExtents(w, this.opts.maxExtentBytes),
+        upToLsn,
+      });
+      w.clear();
+    }
+    if (bookmark) {
+      if (sets.length) sets[sets.length - 1]!.bookmark = bookmark;
+      else sets.push({ diskId: '', diskIndex: ALL_DISKS, extents: [], bookmark, upToLsn });
+    }
+    for (const set of sets) out.push({ kind: 'set', set });
+  }
+
+  /**
+   * Reads what the journal holds in the snapshot, coalesced, in stream order. Windows without a
+   * bookmark are cut when they exceed maxWindowBytes or at the snapshot's end.
+   */
+  poll(req: DrainRequest): DrainResult {
+    this.update(req.snapshot);
+    let suppress = req.suppressBookmarksUntil;
+    const res: DrainResult = { items: [], nextLsn: 0, dropped: [], records: 0, coalescedBytes: 0 };
+    const out = res.items;
+    while (out.length < req.maxItems && res.records < req.maxRecords) {
+      const rec = this.reader.next();
+      if (!rec) break;
+      res.records++;
+      this.readLsn = rec.lsn;
+      switch (rec.type) {
+        case RecordType.Write: {
+          const w = this.window(rec.diskIndex);
+          const before = w.bytes;
+          const data = rec.data;
+          if (data) this.shared.add(data.buffer);
+          w.set(rec.offset, rec.offset + rec.length, {
+            kind: 'data',
+            base: 0,
+            read: data
+              ? (f, l) => data.subarray(f, f + l)
+              : this.readRecordData(rec.segmentPath, rec.payloadPos),
+          });
+          res.coalescedBytes += before + rec.length - w.bytes;
+          break;
+        }
+        case RecordType.Zero:
+          this.window(rec.diskIndex).set(rec.offset, rec.offset + rec.length, { kind: 'zero' });
+          break;
+        case RecordType.Bookmark: {
+          const b = JSON.parse(readPayload(rec).toString('utf8')) as BookmarkPayload;
+          if (rec.lsn <= suppress) {
+            res.dropped.push(b.id);
+            break;
+          }
+          this.cut(out, rec.lsn, b);
+          break;
+        }
+        case RecordType.Resync:
+          this.cut(out, rec.lsn - 1);
+          out.push({ kind: 'resync', diskIndex: rec.diskIndex, lsn: rec.lsn });
+          // Until the scan has read the image, no bookmark describes a real state.
+          suppress = Number.MAX_SAFE_INTEGER;
+          break;
+        default:
+          break; // Open, Overflow: nothing to send
+      }
+      if (this.windowBytes() >= this.opts.maxWindowBytes) this.cut(out, rec.lsn);
+    }
+    // Caught up: the window ends here. Otherwise it stays open for the next call (its pieces'
+    // records are not committed, so their segments stay).
+    if (this.reader.nextLsn > this.view.lastLsn) this.cut(out, this.readLsn);
+    res.nextLsn = this.reader.nextLsn;
+    return res;
+  }
+
+  /**
+   * An extent's bytes are a buffer of their own, nothing else refers to (a join of several
+   * pieces, or a payload read for it alone): it can be handed to another thread as it is.
+   */
+  owns(b: Buffer): boolean {
+    return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && !this.shared.has(b.buffer);
+  }
+
+  close(): void {
+    this.reader.close();
+    for (const fd of this.fdCache.values()) closeSync(fd);
+    this.fdCache.clear();
+  }
+}
