@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   EventHubConsumerClient,
+  EventHubProducerClient,
   type EventPosition,
   type ReceivedEventData,
 } from '@azure/event-hubs';
@@ -93,4 +94,22 @@ export async function errorOf(
     return e as { code?: string; name?: string; message: string };
   }
   throw new Error('expected the call to fail');
+}
+
+/**
+ * The emulator the SDK tests of one file share: `hub` (4 partitions, consumer group `ingest`),
+ * `haven-batches` (2 partitions), a listen-only key, and a producer on `hub`.
+ */
+export async function startSdkEmulator(): Promise<{
+  emu: RunningEventHubsEmulator & { dataDir: string };
+  producer: EventHubProducerClient;
+}> {
+  const emu = await startTestEmulator({
+    hubs: [
+      { name: 'hub', partitions: 4, consumerGroups: ['ingest'] },
+      { name: 'haven-batches', partitions: 2 },
+    ],
+    keys: [KEY, { name: 'listen-only', key: 'listen-key', rights: ['Listen'] }],
+  });
+  return { emu, producer: new EventHubProducerClient(emu.connectionString(), 'hub') };
 }
