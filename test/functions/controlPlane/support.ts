@@ -6,7 +6,7 @@ import { createRoot, useRoot, type Root } from '../../../app/root';
 import { controlPlaneCollections } from '../../../core/controlPlane/model';
 import type { Handler } from '../../../functions/http/handler';
 import { operationOf } from '../../../functions/controlPlane/api';
-import { createEnrollmentToken } from '../../../functions/controlPlane/sites';
+import { createEnrollmentToken, createSite } from '../../../functions/controlPlane/sites';
 import { enroll } from '../../../functions/controlPlane/enrollment';
 import { heartbeat, ingestToken } from '../../../functions/controlPlane/agent';
 import type { DiskFacts } from '../../../core/controlPlane/schemas';
@@ -155,3 +155,16 @@ export const heartbeatAs = (machineId: string, credential: string) =>
     headers: bearer(credential),
     body: { agentVersion: '1', disks: [] },
   });
+
+/** The two disks the enrollment tests enroll machines with. */
+export const LAB_DISKS: DiskFacts[] = [
+  { id: 'sda', sizeBytes: 8 * 1024 * 1024, logicalSectorSize: 512 },
+  { id: 'sdb', sizeBytes: 1024 * 1024, logicalSectorSize: 4096 },
+];
+
+/** testRoot with the site `lab` created (the enrollment tests' control plane). */
+export async function labRoot(clock?: () => number): Promise<Root> {
+  const root = testRoot({}, clock);
+  expect((await call(createSite, { path: 'sites', body: { name: 'lab' } })).status).toBe(201);
+  return root;
+}
