@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:net';
+import type { Server } from 'node:net';
 import { existsSync, realpathSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { HavenError, isHavenError } from '../../core/errors';
@@ -8,32 +8,16 @@ import { sinkFor } from '../sender';
 import { MachineJournal } from '../journal/journal';
 import type { JournalOptions } from '../journal/journalTypes';
 import { NbdServer } from './server';
-import { listenPrivate } from './privateSocket';
-import { parseControl, MAX_CONTROL_LINE } from './controlMessage';
+import { parseControl } from './controlMessage';
+import { listenControl } from './controlServer';
+import { parseServeDiskArgs, type ServeDiskArgs, type ServeDiskOptions } from './serveDiskArgs';
 import { WriteSplitter } from './writeSplitter';
 import { JournalChangeSource } from './journalChangeSource';
 import { WriteGate } from './writeGate';
 import { followGenerationsOf } from '../generations';
 import { redact } from '../redact';
 
-export interface ServeDiskOptions {
-  /** Disk images or block devices; each becomes an export named after its disk id. */
-  /** Each disk's NBD Unix socket (mode 0600: only the agent's user can open the disk). */
-  disks: Array<{ path: string; diskId?: string; socketPath: string }>;
-  journalDir: string;
-  /** Send each disk's whole content first when it is new to the journal (the replica lacks it). */
-  initialSync?: boolean;
-  machineId?: string;
-  capacityBytes?: number;
-  segmentBytes?: number;
-  /** Crash-consistent bookmark every N ms (0 = only on request). */
-  bookmarkIntervalMs?: number;
-  /** Unix socket (0600) taking JSON lines: {"op":"bookmark","id":"…","groupId":"…","consistency":"crash"|"app"}. */
-  controlSocket?: string;
-  /** Freeze/thaw hooks are configured: only then may a bookmark claim to be app-consistent. */
-  appHooks?: boolean;
-  log?: (msg: string) => void;
-}
+export type { ServeDiskOptions } from './serveDiskArgs';
 
 export interface ServingDisks {
   journal: MachineJournal;
@@ -103,26 +87,6 @@ export async function serveDisks(opts: ServeDiskOptions): Promise<ServingDisks> 
   }
   let control: Server | undefined;
   if (opts.controlSocket) {
-    control = createServer((sock) => {
-      let buf = '';
-      sock.on('data', (d: Buffer) => {
-        buf += d.toString('utf8');
-        if (buf.length > MAX_CONTROL_LINE && !buf.includes('\n')) {
-          sock.end(
-            `${JSON.stringify({ ok: false, error: `line longer than ${MAX_CONTROL_LINE} bytes` })}\n`,
-          );
-          buf = '';
-          return;
-        }
-        let nl: number;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          void handleControl(line).then((r) => sock.write(`${JSON.stringify(r)}\n`));
-        }
-      });
-      sock.on('error', () => sock.destroy());
-    });
     const handleControl = async (line: string): Promise<Record<string, unknown>> => {
       try {
         const m = parseControl(line, opts.appHooks === true);
@@ -150,7 +114,7 @@ export async function serveDisks(opts: ServeDiskOptions): Promise<ServingDisks> 
         return { ok: false, error: (e as Error).message };
       }
     };
-    await listenPrivate(control, opts.controlSocket);
+    control = await listenControl(opts.controlSocket, handleControl);
   }
 
   return {
@@ -180,73 +144,6 @@ export async function serveDisks(opts: ServeDiskOptions): Promise<ServingDisks> 
       await journal.close();
       for (const s of splitters) s.close();
     },
-  };
-}
-
-const USAGE = `usage: haven-agent serve-disk DISK [DISK...] --socket PATH [--socket PATH...]
-       [--state-dir DIR] [--capture DIR] [--interval S] [--no-initial-sync]
-       [--journal DIR] [--machine-id ID] [--disk-id ID...] [--bookmark-interval MS]
-       [--journal-capacity BYTES] [--control PATH] [--caller-freezes]
-Serves each DISK (image file or block device) over NBD through the write splitter.
-Each disk is served on its own Unix socket (mode 0600; NBD has no authentication, so no TCP).
-With an enrolled agent state dir (--state-dir, or the default one if it holds agent.json) the
-agent replicates from the journal (batcher, spool, sender); the disks must have been added with
-'haven-agent disk add'. Without one it only serves and journals; app-consistent bookmarks on the
-control socket are then refused unless --caller-freezes says its caller quiesces the
-application itself before asking (an agent state dir uses the agent's freeze hooks instead).`;
-
-export interface ServeDiskArgs extends ServeDiskOptions {
-  stateDir?: string;
-  capture?: string;
-  intervalSeconds?: number;
-  initialSync: boolean;
-}
-
-/** Parses `serve-disk` arguments (after the command word). */
-export function parseServeDiskArgs(argv: string[]): ServeDiskArgs {
-  const disks: string[] = [];
-  const sockets: string[] = [];
-  const ids: string[] = [];
-  const o: Partial<ServeDiskArgs> = {};
-  let initialSync = true;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const val = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value\n${USAGE}`);
-      return v;
-    };
-    if (a === '--socket') sockets.push(val());
-    else if (a === '--port')
-      throw new Error(
-        `--port is not supported: NBD has no authentication, so disks are served on Unix sockets only (--socket PATH, mode 0600)\n${USAGE}`,
-      );
-    else if (a === '--journal') o.journalDir = val();
-    else if (a === '--machine-id') o.machineId = val();
-    else if (a === '--disk-id') ids.push(val());
-    else if (a === '--bookmark-interval') o.bookmarkIntervalMs = Number(val());
-    else if (a === '--journal-capacity') o.capacityBytes = Number(val());
-    else if (a === '--control') o.controlSocket = val();
-    else if (a === '--state-dir') o.stateDir = val();
-    else if (a === '--capture') o.capture = val();
-    else if (a === '--interval') o.intervalSeconds = Number(val());
-    else if (a === '--no-initial-sync') initialSync = false;
-    else if (a === '--caller-freezes') o.appHooks = true;
-    else if (a === '-h' || a === '--help') throw new Error(USAGE);
-    else if (a.startsWith('-')) throw new Error(`unknown option ${a}\n${USAGE}`);
-    else disks.push(a);
-  }
-  if (!disks.length) throw new Error(USAGE);
-  if (sockets.length !== disks.length) throw new Error(`one --socket per disk\n${USAGE}`);
-  return {
-    ...o,
-    initialSync,
-    journalDir: o.journalDir ?? '',
-    disks: disks.map((path, i) => ({
-      path,
-      diskId: ids[i],
-      socketPath: sockets[i]!,
-    })),
   };
 }
 

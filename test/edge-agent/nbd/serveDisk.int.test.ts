@@ -6,7 +6,7 @@ import { MachineJournal } from '../../../edge-agent/journal/journal';
 import { readPayload } from '../../../edge-agent/journal/journalReader';
 import { RecordType, type BookmarkPayload } from '../../../edge-agent/journal/records';
 import { replayJournal } from '../../../edge-agent/journal/replay';
-import { parseServeDiskArgs } from '../../../edge-agent/nbd/serveDisk';
+import { parseServeDiskArgs } from '../../../edge-agent/nbd/serveDiskArgs';
 import { sha256File } from '../../../local/images/ext4';
 import { control, startServeDisk, tempDir, unixUri } from './helpers';
 import { QemuIo } from './qemuIo';
