@@ -236,3 +236,8 @@ export async function replicaBytes(h: Harness, disk: TestDisk, gen = 1, snapshot
 export async function watermark(h: Harness, disk: TestDisk, gen = 1) {
   return (await h.deps.docs.disks.get(disk.machine.machineId, diskDocId(disk.diskId, gen)))?.doc;
 }
+
+/** Ingests `env` inline, on the partition of `disk`'s machine. */
+export async function send(h: Harness, disk: TestDisk, env: Buffer) {
+  return ingestEvent(h.deps, h.opts, { body: env, partitionKey: disk.machine.machineId });
+}
