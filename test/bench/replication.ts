@@ -1,15 +1,11 @@
-import { execFile, spawn } from 'node:child_process';
-import { subscribe } from 'node:diagnostics_channel';
-import type { ClientRequest } from 'node:http';
+import { execFile } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import {
-  appendFileSync,
   closeSync,
   copyFileSync,
   existsSync,
   mkdtempSync,
   openSync,
-  readFileSync,
   rmSync,
   statSync,
   writeSync,
@@ -17,11 +13,6 @@ import {
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import {
-  EventHubConsumerClient,
-  type ReceivedEventData,
-  type Subscription,
-} from '@azure/event-hubs';
 import { startLocalStack, type LocalStack } from '../../local/stack/startLocalStack';
 import { makeExt4Image, sha256File } from '../../local/images/ext4';
 import {
@@ -34,6 +25,10 @@ import {
 } from './baselines';
 import type { BenchRow } from './row';
 import { adminApi } from '../support/adminApi';
+import { agentBin, agentRunOnce } from './agentRunOnce';
+import { HubBytes } from './hubBytes';
+import { breakdown, drainLogged, printBreakdown, type Mark } from './phaseMarks';
+import { StorageRequests } from './storageRequests';
 
 /**
  * End-to-end replication: the local stack in-process (persistent state on disk, as `npm start`
@@ -49,14 +44,6 @@ const MB = 1e6;
 const BLOCK = 4096;
 const root = resolve(__dirname, '..', '..', '..');
 const havenBin = join(root, 'bin', 'haven.js');
-const agentBin = join(root, 'bin', 'haven-agent.js');
-const preload = join(__dirname, 'rusagePreload.js');
-
-interface Mark {
-  at: number;
-  src: 'host' | 'agent';
-  msg: string;
-}
 
 async function cli(bin: string, args: string[]): Promise<string> {
   try {
@@ -70,195 +57,6 @@ async function cli(bin: string, args: string[]): Promise<string> {
       `${bin.split('/').pop()} ${args.slice(0, 2).join(' ')} failed: ${(err.stderr || err.stdout || err.message).trim()}`,
     );
   }
-}
-
-interface AgentRun {
-  seconds: number;
-  pointId: string;
-  cpuSeconds: number;
-  peakRssMiB: number;
-  marks: Mark[];
-}
-
-/** `haven-agent run --once` as a child process, with its own resource usage and log lines. */
-function agentRunOnce(stateDir: string, work: string): Promise<AgentRun> {
-  const rusage = join(work, `rusage-${Date.now()}.json`);
-  return new Promise((resolveRun, reject) => {
-    const t0 = Date.now();
-    const child = spawn(
-      process.execPath,
-      [
-        '--require',
-        preload,
-        agentBin,
-        'run',
-        '--once',
-        '--json',
-        '--timeout',
-        '1800',
-        '--state-dir',
-        stateDir,
-      ],
-      {
-        env: { ...process.env, HAVEN_BENCH_RUSAGE_FILE: rusage },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    const marks: Mark[] = [{ at: t0, src: 'agent', msg: 'agent started' }];
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => {
-      const now = Date.now();
-      err += d.toString();
-      for (const line of d.toString().split('\n')) {
-        if (!line.trim()) continue;
-        try {
-          const j = JSON.parse(line) as { at?: string; msg?: string };
-          marks.push({ at: j.at ? Date.parse(j.at) : now, src: 'agent', msg: j.msg ?? line });
-        } catch {
-          marks.push({ at: now, src: 'agent', msg: line });
-        }
-      }
-    });
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      const seconds = (Date.now() - t0) / 1000;
-      marks.push({ at: Date.now(), src: 'agent', msg: 'agent exited' });
-      if (code !== 0) return reject(new Error(`agent run --once exited ${code}: ${err || out}`));
-      try {
-        const r = JSON.parse(out) as { recoveryPoint: { id: string } };
-        const u = JSON.parse(readFileSync(rusage, 'utf8')) as {
-          userSeconds: number;
-          systemSeconds: number;
-          maxRssKiB: number;
-        };
-        resolveRun({
-          seconds,
-          pointId: r.recoveryPoint.id,
-          cpuSeconds: u.userSeconds + u.systemSeconds,
-          peakRssMiB: u.maxRssKiB / 1024,
-          marks,
-        });
-      } catch (e) {
-        reject(new Error(`agent output unreadable: ${(e as Error).message}: ${out}`));
-      }
-    });
-  });
-}
-
-/** What the agent put on the wire, read back from the hub itself ($Default consumer group). */
-class HubBytes {
-  private readonly client: EventHubConsumerClient;
-  constructor(connection: string, hub: string) {
-    this.client = new EventHubConsumerClient('$Default', connection, hub);
-  }
-
-  async positions(): Promise<Map<string, number>> {
-    const out = new Map<string, number>();
-    for (const id of await this.client.getPartitionIds()) {
-      const p = await this.client.getPartitionProperties(id);
-      out.set(id, p.isEmpty ? -1 : p.lastEnqueuedSequenceNumber);
-    }
-    return out;
-  }
-
-  /** Bytes of the events after `from` up to `to`: inline envelopes plus the claim-checked ones. */
-  async between(
-    from: Map<string, number>,
-    to: Map<string, number>,
-  ): Promise<{ events: number; eventBytes: number; envelopeBytes: number; claims: number }> {
-    const tally = { events: 0, eventBytes: 0, envelopeBytes: 0, claims: 0 };
-    const want = [...to].filter(([id, last]) => last > (from.get(id) ?? -1));
-    if (want.length === 0) return tally;
-    await new Promise<void>((done, fail) => {
-      let open = want.length;
-      const subs: Subscription[] = [];
-      const timer = setTimeout(() => fail(new Error('hub read-back timed out')), 120_000);
-      for (const [id, last] of want) {
-        const sub = this.client.subscribe(
-          id,
-          {
-            processEvents: async (events: ReceivedEventData[]) => {
-              for (const e of events) {
-                if (e.sequenceNumber > last) continue;
-                const body = e.body as Buffer;
-                tally.events++;
-                tally.eventBytes += body.length;
-                if (e.contentType?.includes('claim')) {
-                  tally.claims++;
-                  tally.envelopeBytes += (
-                    JSON.parse(body.toString('utf8')) as { size: number }
-                  ).size;
-                } else tally.envelopeBytes += body.length;
-                if (e.sequenceNumber === last && --open === 0) {
-                  clearTimeout(timer);
-                  void Promise.all(subs.map((s) => s.close())).then(() => done());
-                }
-              }
-            },
-            processError: async (e) => fail(e),
-          },
-          {
-            startPosition: { sequenceNumber: from.get(id) ?? -1, isInclusive: false },
-            skipParsingBodyAsJson: true,
-            maxBatchSize: 100,
-            maxWaitTimeInSeconds: 1,
-          },
-        );
-        subs.push(sub);
-      }
-    });
-    return tally;
-  }
-
-  close(): Promise<void> {
-    return this.client.close();
-  }
-}
-
-/**
- * Counts the HTTP requests this process (the stack runs in it: ingest, hydrate, the host) makes
- * to the storage emulator's blob endpoint, by container, through Node's http diagnostics
- * channel. The agent's own requests (a child process) are its claim-check uploads: one each.
- */
-class StorageRequests {
-  private counts = new Map<string, number>();
-  /** By `container method comp` (e.g. `replicas PUT page`), for a closer look at one container. */
-  private ops = new Map<string, number>();
-  constructor(blobUrl: string) {
-    const u = new URL(blobUrl);
-    subscribe('http.client.request.start', (m) => {
-      const req = (m as { request: ClientRequest }).request;
-      if (String(req.getHeader('host')) !== u.host) return;
-      const [path, query = ''] = req.path.split('?');
-      const container = path!.split('/')[2] ?? '';
-      this.counts.set(container, (this.counts.get(container) ?? 0) + 1);
-      const comp = new URLSearchParams(query).get('comp') ?? '';
-      const op = `${container} ${req.method} ${comp}`.trim();
-      this.ops.set(op, (this.ops.get(op) ?? 0) + 1);
-    });
-  }
-  snapshot(): Map<string, number> {
-    return new Map(this.counts);
-  }
-  opsSnapshot(): Map<string, number> {
-    return new Map(this.ops);
-  }
-  /** Requests since `from`, by container. */
-  since(from: Map<string, number>): Map<string, number> {
-    return diff(this.counts, from);
-  }
-  /** Requests since `from`, by container, method and `comp`. */
-  opsSince(from: Map<string, number>): Map<string, number> {
-    return diff(this.ops, from);
-  }
-}
-
-function diff(now: Map<string, number>, from: Map<string, number>): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const [k, v] of now) if (v - (from.get(k) ?? 0) > 0) out.set(k, v - (from.get(k) ?? 0));
-  return out;
 }
 
 /** Polls the point until it is materialized (hydrated); returns when that was seen. */
@@ -279,15 +77,6 @@ async function waitMaterialized(
   throw new Error(`point ${pointId} was not materialized within 30 min`);
 }
 
-/** Waits for the host's log line of the drain that published a point (it ends with the deletes). */
-async function drainLogged(marks: Mark[], from: number): Promise<void> {
-  for (const until = Date.now() + 60_000; Date.now() < until;) {
-    if (marks.slice(from).some((m) => /^hydrate .*points /.test(m.msg))) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('the drain that published the point did not finish within 60 s');
-}
-
 /** Writes random bytes over `share` of the image's 4 KiB blocks (distinct, random offsets). */
 function churn(image: string, share: number): { blocks: number; bytes: number } {
   const size = statSync(image).size;
@@ -302,46 +91,6 @@ function churn(image: string, share: number): { blocks: number; bytes: number } 
     closeSync(fd);
   }
   return { blocks: n, bytes: n * BLOCK };
-}
-
-/** Phase durations from host and agent log lines (ms since the agent started). */
-function breakdown(marks: Mark[]): Record<string, number> {
-  const t0 = marks.find((m) => m.msg === 'agent started')!.at;
-  const first = (re: RegExp) => marks.find((m) => re.test(m.msg))?.at;
-  const last = (re: RegExp) => [...marks].reverse().find((m) => re.test(m.msg))?.at;
-  const sum = (re: RegExp) =>
-    marks
-      .map((m) => re.exec(m.msg))
-      .filter((x): x is RegExpExecArray => !!x)
-      .reduce((n, x) => n + Number(x[1]), 0);
-  const rel = (t?: number) => (t === undefined ? NaN : (t - t0) / 1000);
-  return {
-    'bookmark spooled (scan+encode+spool done)': rel(first(/^bookmark spooled/)),
-    'bookmark sent (all events acked)': rel(first(/^bookmark sent/)),
-    'first ingest done': rel(first(/^Executed 'ingest'/)),
-    'last ingest done': rel(last(/^Executed 'ingest'/)),
-    'ingest busy (sum of invocations)': sum(/^Executed 'ingest' \(Succeeded, (\d+) ms/) / 1000,
-    'first hydrate done': rel(first(/^Executed 'hydrate'/)),
-    'point published (hydrate with point)': rel(first(/^hydrate .*points /)),
-    'hydrate busy (sum of invocations)': sum(/^Executed 'hydrate' \(Succeeded, (\d+) ms/) / 1000,
-    'agent exited (point seen)': rel(last(/^agent exited/)),
-  };
-}
-
-function printBreakdown(label: string, b: Record<string, number>, marks: Mark[]): void {
-  // HAVEN_BENCH_TRACE=file: every host/agent log line with its time, for a closer look.
-  const trace = process.env.HAVEN_BENCH_TRACE;
-  if (trace) {
-    const t0 = marks.find((m) => m.msg === 'agent started')!.at;
-    appendFileSync(
-      trace,
-      `## ${label}\n` +
-        marks.map((m) => `${((m.at - t0) / 1000).toFixed(3)} ${m.src} ${m.msg}`).join('\n') +
-        '\n',
-    );
-  }
-  console.error(`bench: replication ${label}, seconds since the agent started:`);
-  for (const [k, v] of Object.entries(b)) console.error(`  ${k.padEnd(42)} ${v.toFixed(2)}`);
 }
 
 export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
