@@ -1,8 +1,8 @@
-import { promises as fsp } from 'node:fs';
-import { isAllZero } from '../../core/disk/digest';
 import type { BookmarkRequest, ChangeRecord, ChangeSource } from '../changeSource';
 import type { MachineJournal } from '../journal/journal';
 import { ALL_DISKS } from '../journal/records';
+import { BookmarkRequests } from './bookmarkRequests';
+import { readImageRanges } from './readImageRanges';
 import { DrainThread, InlineDrain, type Drain } from './drainThread';
 import type { JournalChangeSet, JournalSnapshot } from './journalDrain';
 import type { WriteGate } from './writeGate';
@@ -64,10 +64,9 @@ export class JournalChangeSource implements ChangeSource {
   private marks: Array<{ pos: number; lsn: number; scanDisk?: number }> = [];
   private committedLsn = 0;
   private scansToForget: number[] = [];
-  private waiting: BookmarkRequest[] = [];
   private wake?: () => void;
-  /** LSN of the newest bookmark this source inserted: a wake-up that brings it skips the window. */
-  private bookmarkLsn = 0;
+  /** Their lastLsn: a wake-up that brings the newest bookmark skips the window. */
+  private readonly bookmarks: BookmarkRequests;
   private unsubscribe: () => void;
   private bitmapWrites: Promise<void> = Promise.resolve();
   droppedBookmarks: string[] = [];
@@ -98,6 +97,7 @@ export class JournalChangeSource implements ChangeSource {
         ? new InlineDrain(this.drainedTo, drainOpts)
         : new DrainThread(this.drainedTo, drainOpts);
     this.log = opts.log ?? (() => {});
+    this.bookmarks = new BookmarkRequests(journal, this.log);
     const gate = opts.gate;
     if (gate) this.holdWrites = () => gate.close();
     this.unsubscribe = journal.onAppend(() => this.wake?.());
@@ -173,7 +173,7 @@ export class JournalChangeSource implements ChangeSource {
   async *changes(signal: AbortSignal): AsyncGenerator<ChangeRecord> {
     const buf = Buffer.allocUnsafe(this.maxExtentBytes);
     while (!signal.aborted) {
-      this.insertWaitingBookmarks();
+      this.bookmarks.insertWaiting();
       if (this.caughtUp()) {
         yield { kind: 'idle', pos: this.nextPos() };
         let onAbort = () => {};
@@ -181,7 +181,7 @@ export class JournalChangeSource implements ChangeSource {
           this.wake = resolve;
           onAbort = () => resolve();
           signal.addEventListener('abort', onAbort, { once: true });
-          if (signal.aborted || !this.caughtUp() || this.waiting.length) resolve();
+          if (signal.aborted || !this.caughtUp() || this.bookmarks.pending) resolve();
         });
         signal.removeEventListener('abort', onAbort);
         this.wake = undefined;
@@ -189,7 +189,7 @@ export class JournalChangeSource implements ChangeSource {
         // The batch window: let overwrites of the same blocks land before reading them. Not
         // when a bookmark is among the new records: everything before it goes out anyway, and
         // the window would only add its length to the point's RPO.
-        if (this.windowMs > 0 && this.bookmarkLsn < this.drainedTo)
+        if (this.windowMs > 0 && this.bookmarks.lastLsn < this.drainedTo)
           await new Promise((r) => setTimeout(r, this.windowMs));
       }
       await new Promise((r) => setImmediate(r));
@@ -203,26 +203,14 @@ export class JournalChangeSource implements ChangeSource {
           }
           for (const e of s.extents) {
             this.stats.extents++;
-            if (e.kind === 'data') {
-              this.stats.dataBytes += e.data.length;
-              yield {
-                kind: 'extent',
-                pos: this.nextPos(),
-                diskId: s.diskId,
-                offset: e.offset,
-                length: e.data.length,
-                data: e.data,
-              };
-            } else {
-              this.stats.zeroBytes += e.length;
-              yield {
-                kind: 'extent',
-                pos: this.nextPos(),
-                diskId: s.diskId,
-                offset: e.offset,
-                length: e.length,
-              };
-            }
+            const length = e.kind === 'data' ? e.data.length : e.length;
+            if (e.kind === 'data') this.stats.dataBytes += length;
+            else this.stats.zeroBytes += length;
+            const { offset } = e;
+            const pos = this.nextPos();
+            yield e.kind === 'data'
+              ? { kind: 'extent', pos, diskId: s.diskId, offset, length, data: e.data }
+              : { kind: 'extent', pos, diskId: s.diskId, offset, length };
           }
           if (s.bookmark) {
             const b = s.bookmark;
@@ -246,30 +234,9 @@ export class JournalChangeSource implements ChangeSource {
 
   /** Sends the scan ranges from the image in extents of ≤ maxExtentBytes, zeroes as ranges. */
   private async *scan(s: ScanItem, buf: Buffer): AsyncGenerator<ChangeRecord> {
-    const fh = await fsp.open(s.path, 'r');
-    try {
-      for (const r of s.ranges) {
-        for (let off = r.offset; off < r.offset + r.length; off += buf.length) {
-          const n = Math.min(buf.length, r.offset + r.length - off);
-          const { bytesRead } = await fh.read(buf, 0, n, off);
-          if (bytesRead < n) buf.fill(0, bytesRead, n);
-          this.stats.scannedBytes += n;
-          const chunk = buf.subarray(0, n);
-          if (isAllZero(chunk))
-            yield { kind: 'extent', pos: this.nextPos(), diskId: s.diskId, offset: off, length: n };
-          else
-            yield {
-              kind: 'extent',
-              pos: this.nextPos(),
-              diskId: s.diskId,
-              offset: off,
-              length: n,
-              data: Buffer.from(chunk),
-            };
-        }
-      }
-    } finally {
-      await fh.close();
+    for await (const c of readImageRanges(s.path, s.ranges, buf)) {
+      this.stats.scannedBytes += c.length;
+      yield { kind: 'extent', pos: this.nextPos(), diskId: s.diskId, ...c };
     }
     this.log(
       `journal source: resync of ${s.diskId}: ${s.ranges.reduce((a, r) => a + r.length, 0)} bytes from the image`,
@@ -279,40 +246,9 @@ export class JournalChangeSource implements ChangeSource {
     this.suppressBookmarksUntil = this.journal.lastLsn;
   }
 
-  /**
-   * The cut is decided when the record is appended to the machine journal: one append between
-   * writes of all disks. While journaling is stopped (overflow) the request waits for resume.
-   */
+  /** See BookmarkRequests: appended now, or once journaling resumes after an overflow. */
   requestBookmark(req: BookmarkRequest): Promise<void> {
-    const r = this.journal.insertBookmark({
-      id: req.id,
-      consistency: req.consistency,
-      groupId: req.groupId,
-      ...(req.barrier ? { barrier: true } : {}),
-    });
-    if (r) {
-      this.bookmarkLsn = r.lsn;
-      return Promise.resolve();
-    }
-    this.log(`journal source: bookmark ${req.id} waits: journaling is stopped (overflow)`);
-    return new Promise((resolve) => {
-      this.waiting.push({ ...req, resolve } as BookmarkRequest & { resolve: () => void });
-      this.wake?.();
-    });
-  }
-
-  private insertWaitingBookmarks(): void {
-    while (this.waiting.length && !this.journal.overflowed) {
-      const req = this.waiting.shift()! as BookmarkRequest & { resolve?: () => void };
-      const r = this.journal.insertBookmark({
-        id: req.id,
-        consistency: req.consistency,
-        groupId: req.groupId,
-        ...(req.barrier ? { barrier: true } : {}),
-      });
-      if (r) this.bookmarkLsn = r.lsn;
-      req.resolve?.();
-    }
+    return this.bookmarks.request(req, () => this.wake?.());
   }
 
   /**
