@@ -1,13 +1,8 @@
 import { promises as fsp } from 'node:fs';
-import * as path from 'node:path';
 import { HavenError } from '../core/errors';
-import { readJson, writeFileAtomic, fsyncDir } from './fsUtil';
-import {
-  scanSpoolSegment,
-  SPOOL_HEADER_BYTES as HDR,
-  spoolRecordHeader,
-  spoolRecordMeta,
-} from './spoolRecord';
+import { SPOOL_HEADER_BYTES as HDR, spoolRecordHeader, spoolRecordMeta } from './spoolRecord';
+import { createSegment, recoverSegments, segmentPath } from './spoolSegments';
+import { SpoolState, type SeqMap } from './spoolState';
 
 /**
  * Durable on-disk journal of sealed batches between the batcher and the sender.
@@ -18,8 +13,9 @@ import {
  * source checkpointed state that covers them: after a crash, anything newer than the
  * source's checkpoint is still here, so the agent can tell the source to produce it again.
  *
- * Layout: `seg-<n>.log` segments of records, and `state.json` (acked and checkpointed seq per
- * disk+generation), replaced atomically; records as in spoolRecord.ts. A torn tail (crash
+ * Layout: `seg-<n>.log` segments of records (spoolSegments.ts), and `state.json` (acked and
+ * checkpointed seq per disk+generation, spoolState.ts), replaced atomically; records as in
+ * spoolRecord.ts. A torn tail (crash
  * mid-append) fails its hashes and is cut off on open; it was never synced, so never sent.
  */
 
@@ -34,13 +30,6 @@ export interface SpoolEntry extends SpoolKey {
   pos: number;
   length: number;
 }
-type SeqMap = Record<string, number>; // `${diskId}/${generation}` -> seq
-
-interface SpoolState {
-  acked: SeqMap;
-  checkpoint: SeqMap;
-}
-
 export interface SpoolOptions {
   /** Upper bound on the bytes of live segments; when full, the agent stops taking extents. */
   maxBytes: number;
@@ -53,7 +42,7 @@ export class Spool {
   private entries: SpoolEntry[] = [];
   private segments = new Map<number, number>(); // segment -> bytes
   private active?: { n: number; fh: fsp.FileHandle; size: number };
-  private state: SpoolState = { acked: {}, checkpoint: {} };
+  private state!: SpoolState;
   private lastSeq: SeqMap = {};
   private waiters: (() => void)[] = [];
   private readonly segmentBytes: number;
@@ -89,45 +78,18 @@ export class Spool {
     return s;
   }
 
-  private segPath(n: number) {
-    return path.join(this.dir, `seg-${String(n).padStart(8, '0')}.log`);
-  }
-
   private async recover(): Promise<void> {
-    this.state = (await readJson<SpoolState>(path.join(this.dir, 'state.json'))) ?? {
-      acked: {},
-      checkpoint: {},
-    };
-    const segs = (await fsp.readdir(this.dir))
-      .map((f) => /^seg-(\d{8})\.log$/.exec(f))
-      .filter((m): m is RegExpExecArray => !!m)
-      .map((m) => Number(m[1]))
-      .sort((a, b) => a - b);
-    for (const [i, n] of segs.entries()) {
-      const buf = await fsp.readFile(this.segPath(n));
-      const { records, end: off } = scanSpoolSegment(buf);
-      for (const r of records) {
-        const e: SpoolEntry = { ...r, segment: n };
+    this.state = await SpoolState.load(this.dir);
+    for (const seg of await recoverSegments(this.dir)) {
+      for (const r of seg.records) {
+        const e: SpoolEntry = { ...r, segment: seg.n };
         this.entries.push(e);
         const k = keyOf(e);
         this.lastSeq[k] = Math.max(this.lastSeq[k] ?? 0, e.seq);
       }
-      if (off < buf.length) {
-        if (i !== segs.length - 1) {
-          throw new HavenError(
-            'integrity',
-            `Spool segment ${this.segPath(n)} is corrupt in the middle (byte ${off}); refusing to guess.`,
-          );
-        }
-        // Torn tail of the last segment: the append never completed its fdatasync.
-        await fsp.truncate(this.segPath(n), off);
-      }
-      this.segments.set(n, off);
+      this.segments.set(seg.n, seg.size);
     }
-    for (const [k, v] of Object.entries(this.state.acked))
-      this.lastSeq[k] = Math.max(this.lastSeq[k] ?? 0, v);
-    for (const [k, v] of Object.entries(this.state.checkpoint))
-      this.lastSeq[k] = Math.max(this.lastSeq[k] ?? 0, v);
+    for (const [k, v] of this.state.seqs()) this.lastSeq[k] = Math.max(this.lastSeq[k] ?? 0, v);
     await this.collect();
   }
 
@@ -141,7 +103,7 @@ export class Spool {
   }
 
   ackedSeq(k: SpoolKey): number {
-    return this.state.acked[keyOf(k)] ?? 0;
+    return this.state.acked(keyOf(k));
   }
 
   /** Live bytes on disk (acked records stay until their segment can go). */
@@ -157,7 +119,7 @@ export class Spool {
 
   /** Unacked entries, in append order (= seq order per disk). */
   pending(): SpoolEntry[] {
-    return this.entries.filter((e) => e.seq > (this.state.acked[keyOf(e)] ?? 0));
+    return this.entries.filter((e) => e.seq > this.state.acked(keyOf(e)));
   }
 
   pendingBytes(k?: SpoolKey): number {
@@ -168,7 +130,7 @@ export class Spool {
 
   /** Highest seq of this disk+generation a source checkpoint covered (0 = never checkpointed). */
   checkpointSeq(k: SpoolKey): number {
-    return this.state.checkpoint[keyOf(k)] ?? 0;
+    return this.state.checkpoint(keyOf(k));
   }
 
   /** Generations of a disk that have batches here (or had: acked/checkpointed seqs). */
@@ -189,11 +151,10 @@ export class Spool {
       const key = keyOf(k);
       const last = this.lastSeq[key] ?? 0;
       const dropped = this.entries.filter(
-        (e) => keyOf(e) === key && e.seq > (this.state.acked[key] ?? 0),
+        (e) => keyOf(e) === key && e.seq > this.state.acked(key),
       ).length;
-      this.state.acked[key] = Math.max(this.state.acked[key] ?? 0, last);
-      this.state.checkpoint[key] = Math.max(this.state.checkpoint[key] ?? 0, last);
-      await this.saveState();
+      this.state.raiseBoth(key, last);
+      await this.state.save();
       await this.collect();
       for (const w of this.waiters.splice(0)) w();
       return dropped;
@@ -202,7 +163,7 @@ export class Spool {
 
   /** Entries newer than the source's last checkpoint: their changes may be missing from its state. */
   afterCheckpoint(): SpoolEntry[] {
-    return this.entries.filter((e) => e.seq > (this.state.checkpoint[keyOf(e)] ?? 0));
+    return this.entries.filter((e) => e.seq > this.state.checkpoint(keyOf(e)));
   }
 
   /**
@@ -290,15 +251,14 @@ export class Spool {
     if (old) await old.fh.close();
     // Never append to a recovered segment: start a fresh one after the highest.
     const n = Math.max(0, ...this.segments.keys()) + 1;
-    const fh = await fsp.open(this.segPath(n), 'wx+', 0o600);
-    await fsyncDir(this.dir);
+    const fh = await createSegment(this.dir, n);
     this.active = { n, fh, size: 0 };
     this.segments.set(n, 0);
   }
 
   /** Reads through its own descriptor, so a concurrent roll or collection cannot close it underneath. */
   async read(e: SpoolEntry): Promise<Buffer> {
-    const fh = await fsp.open(this.segPath(e.segment), 'r');
+    const fh = await fsp.open(segmentPath(this.dir, e.segment), 'r');
     try {
       const b = Buffer.allocUnsafe(e.length);
       const { bytesRead } = await fh.read(b, 0, e.length, e.pos);
@@ -317,11 +277,8 @@ export class Spool {
   }
 
   private async ackNow(done: readonly SpoolEntry[]): Promise<void> {
-    for (const e of done) {
-      const k = keyOf(e);
-      if (e.seq > (this.state.acked[k] ?? 0)) this.state.acked[k] = e.seq;
-    }
-    await this.saveState();
+    for (const e of done) this.state.raiseAcked(keyOf(e), e.seq);
+    await this.state.save();
     await this.collect();
     for (const w of this.waiters.splice(0)) w();
   }
@@ -332,26 +289,14 @@ export class Spool {
   }
 
   private async setCheckpointNow(seqs: SeqMap): Promise<void> {
-    for (const [k, v] of Object.entries(seqs)) {
-      if (v > (this.state.checkpoint[k] ?? 0)) this.state.checkpoint[k] = v;
-    }
-    await this.saveState();
+    for (const [k, v] of Object.entries(seqs)) this.state.raiseCheckpoint(k, v);
+    await this.state.save();
     await this.collect();
-  }
-
-  private saving: Promise<void> = Promise.resolve();
-  /** Serialized: each write snapshots the state when it runs, so the newest state lands last. */
-  private saveState(): Promise<void> {
-    const run = this.saving.then(() =>
-      writeFileAtomic(path.join(this.dir, 'state.json'), JSON.stringify(this.state)),
-    );
-    this.saving = run.catch(() => undefined);
-    return run;
   }
 
   private removable(e: SpoolEntry): boolean {
     const k = keyOf(e);
-    return e.seq <= (this.state.acked[k] ?? 0) && e.seq <= (this.state.checkpoint[k] ?? 0);
+    return e.seq <= this.state.acked(k) && e.seq <= this.state.checkpoint(k);
   }
 
   private async collect(): Promise<void> {
@@ -362,7 +307,7 @@ export class Spool {
     for (const n of [...this.segments.keys()]) {
       if (n === this.active?.n) continue;
       if (bySeg.get(n) === false) continue;
-      await fsp.rm(this.segPath(n), { force: true });
+      await fsp.rm(segmentPath(this.dir, n), { force: true });
       this.segments.delete(n);
       freed = true;
     }

@@ -1,0 +1,49 @@
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { HavenError } from '../core/errors';
+import { fsyncDir } from './fsUtil';
+import { scanSpoolSegment, type ScannedSpoolRecord } from './spoolRecord';
+
+/** The segment files of a spool directory: `seg-<n>.log`, n counting up from 1. */
+export function segmentPath(dir: string, n: number): string {
+  return path.join(dir, `seg-${String(n).padStart(8, '0')}.log`);
+}
+
+/**
+ * The segments a spool directory holds, in order, with their intact records and sizes. A torn
+ * tail of the last segment (an append that never completed its fdatasync) is cut off; damage
+ * anywhere else is refused.
+ */
+export async function recoverSegments(
+  dir: string,
+): Promise<{ n: number; records: ScannedSpoolRecord[]; size: number }[]> {
+  const segs = (await fsp.readdir(dir))
+    .map((f) => /^seg-(\d{8})\.log$/.exec(f))
+    .filter((m): m is RegExpExecArray => !!m)
+    .map((m) => Number(m[1]))
+    .sort((a, b) => a - b);
+  const out: { n: number; records: ScannedSpoolRecord[]; size: number }[] = [];
+  for (const [i, n] of segs.entries()) {
+    const buf = await fsp.readFile(segmentPath(dir, n));
+    const { records, end: off } = scanSpoolSegment(buf);
+    if (off < buf.length) {
+      if (i !== segs.length - 1) {
+        throw new HavenError(
+          'integrity',
+          `Spool segment ${segmentPath(dir, n)} is corrupt in the middle (byte ${off}); refusing to guess.`,
+        );
+      }
+      // Torn tail of the last segment: the append never completed its fdatasync.
+      await fsp.truncate(segmentPath(dir, n), off);
+    }
+    out.push({ n, records, size: off });
+  }
+  return out;
+}
+
+/** A new, empty segment file, its directory entry durable. */
+export async function createSegment(dir: string, n: number): Promise<fsp.FileHandle> {
+  const fh = await fsp.open(segmentPath(dir, n), 'wx+', 0o600);
+  await fsyncDir(dir);
+  return fh;
+}
