@@ -1,7 +1,6 @@
-import { notFound } from '../errors';
 import { liveGeneration } from './generations';
 import { drainDisk } from './hydrate';
-import { isMaterialized, materializePoint } from './pointDocs';
+import { isMaterialized, materializePoint, pointDocOf } from './pointDocs';
 import type { ProtectionSignals, ReplicationDeps, ReplicationOptions } from './ports';
 import { toApi, type RecoveryPoint } from './recoveryPointApi';
 import type { DiskReplicationDoc, PointCut, RecoveryPointDoc } from './state';
@@ -35,8 +34,7 @@ export async function materializeUpTo(
   pointId: string,
   signals?: ProtectionSignals,
 ): Promise<Materialization> {
-  const found = await deps.docs.points.get(machineId, pointId);
-  if (!found || found.doc.type !== 'point') throw notFound('Recovery point', pointId);
+  const found = await pointDocOf(deps, machineId, pointId);
   let doc: RecoveryPointDoc = found.doc;
   if (isMaterialized(doc)) return report(doc, 'materialized', []);
   const cuts = doc.cuts ?? [];

@@ -1,5 +1,6 @@
 import type { BatchBookmark } from '../batch';
-import { isHavenError } from '../errors';
+import type { Versioned } from '../documents/ports';
+import { isHavenError, notFound } from '../errors';
 import type { ReplicationDeps } from './ports';
 import type { PieceDoc, PointCut, PointDiskPiece, RecoveryPointDoc } from './state';
 
@@ -171,4 +172,15 @@ export async function materializePoint(
       current = await deps.docs.points.get(machineId, pointId);
     }
   }
+}
+
+/** A machine's point document and its ETag; `not-found` until the point is durable (published). */
+export async function pointDocOf(
+  deps: ReplicationDeps,
+  machineId: string,
+  pointId: string,
+): Promise<Versioned<RecoveryPointDoc>> {
+  const found = await deps.docs.points.get(machineId, pointId);
+  if (!found || found.doc.type !== 'point') throw notFound('Recovery point', pointId);
+  return { ...found, doc: found.doc };
 }

@@ -1,6 +1,6 @@
 import { notFound, transient } from '../errors';
 import { REPLICAS, REPLICA_INDEX, indexBlobName, replicaBlobName } from './names';
-import { isMaterialized, pointTime } from './pointDocs';
+import { isMaterialized, pointDocOf, pointTime } from './pointDocs';
 import { DEFAULT_RETENTION, type ReplicationDeps } from './ports';
 import { toApi, type RecoveryPoint } from './recoveryPointApi';
 import { orBitmaps } from './bitmaps';
@@ -32,8 +32,7 @@ export async function getRecoveryPoint(
   machineId: string,
   pointId: string,
 ): Promise<RecoveryPoint> {
-  const found = await deps.docs.points.get(machineId, pointId);
-  if (!found || found.doc.type !== 'point') throw notFound('Recovery point', pointId);
+  const found = await pointDocOf(deps, machineId, pointId);
   return toApi(found.doc);
 }
 
@@ -51,8 +50,7 @@ export async function recoveryPointReadUrl(
   sha256: string;
   snapshot: string;
 }> {
-  const found = await deps.docs.points.get(machineId, pointId);
-  if (!found || found.doc.type !== 'point') throw notFound('Recovery point', pointId);
+  const found = await pointDocOf(deps, machineId, pointId);
   if (!isMaterialized(found.doc)) {
     if (!(found.doc.cuts ?? []).some((c) => c.diskId === diskId))
       throw notFound('Disk of recovery point', `${pointId}/${diskId}`);

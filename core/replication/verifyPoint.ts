@@ -3,7 +3,7 @@ import { isHavenError, notFound } from '../errors';
 import { mapLimit } from '../mapLimit';
 import { recordAlert } from './incidents';
 import { REPLICAS } from './names';
-import { isMaterialized } from './pointDocs';
+import { isMaterialized, pointDocOf } from './pointDocs';
 import type { ReplicationDeps } from './ports';
 import type { RecoveryPointDoc } from './state';
 
@@ -28,8 +28,7 @@ export async function verifyPoint(
   machineId: string,
   pointId: string,
 ): Promise<PointVerification> {
-  const found = await deps.docs.points.get(machineId, pointId);
-  if (!found || found.doc.type !== 'point') throw notFound('Recovery point', pointId);
+  const found = await pointDocOf(deps, machineId, pointId);
   const point = found.doc;
   if (!isMaterialized(point)) throw notFound('Materialized recovery point', pointId);
   const disks = await Promise.all(
