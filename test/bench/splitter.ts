@@ -11,6 +11,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { MachineJournal } from '../../edge-agent/journal/journal';
@@ -167,6 +168,7 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
   const diskSize = quick ? 256 * 1024 * 1024 : 2 * 1024 * 1024 * 1024;
   const tries = Number(process.env.HAVEN_BENCH_SPLITTER_TRIES) || 3;
   const want = (t: string) => selected(process.env.HAVEN_BENCH_SPLITTER_TARGETS, t);
+  const wantInline = !!process.env.HAVEN_BENCH_SPLITTER_TARGETS?.split(',').includes('inline');
   const rows: BenchRow[] = [];
   const MiB = 1024 * 1024;
   const jobs: Job[] = [
@@ -223,7 +225,10 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
       let syncs = 0;
       let flushes = 0;
       let consumed = 0;
-      const runSplit = async () => {
+      // Per run: CPU seconds of this process (all its threads: the server's and the drain's)
+      // and how busy the server's event loop was.
+      const serverUse = { split: [] as string[], inline: [] as string[] };
+      const runSplit = async (drainThread = true) => {
         freshImage(image, diskSize);
         consumed = 0;
         rmSync(join(dir, 'journal'), { recursive: true, force: true });
@@ -235,7 +240,7 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
         // The agent's side runs too: the coalescing change source drains the journal and
         // checkpoints (releasing segments, which are then recycled), as in production; only
         // batch encoding and sending are left out.
-        const source = new JournalChangeSource(journal, { windowMs: 50 });
+        const source = new JournalChangeSource(journal, { windowMs: 50, drainThread });
         const ac = new AbortController();
         const consumer = (async () => {
           for await (const r of source.changes(ac.signal)) {
@@ -246,7 +251,15 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
           }
         })();
         try {
-          return await withServer(splitter, sock, (uri) => fio(job, { uri }));
+          const cpu0 = process.cpuUsage();
+          const elu0 = performance.eventLoopUtilization();
+          const rate = await withServer(splitter, sock, (uri) => fio(job, { uri }));
+          const cpu = process.cpuUsage(cpu0);
+          const elu = performance.eventLoopUtilization(elu0);
+          (drainThread ? serverUse.split : serverUse.inline).push(
+            `${((cpu.user + cpu.system) / 1e6).toFixed(1)} s/${(elu.utilization * 100).toFixed(0)}%`,
+          );
+          return rate;
         } finally {
           ac.abort();
           await consumer;
@@ -266,24 +279,32 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
         qemu: [] as number[],
         plain: [] as number[],
         split: [] as number[],
+        inline: [] as number[],
       };
       const loads: string[] = [];
-      const runners = { direct: runDirect, qemu: runQemu, plain: runPlain, split: runSplit };
+      const runners = {
+        direct: runDirect,
+        qemu: runQemu,
+        plain: runPlain,
+        split: () => runSplit(),
+        inline: () => runSplit(false),
+      };
       for (let i = 0; i < tries; i++) {
         loads.push(load());
-        for (const t of ['direct', 'qemu', 'plain', 'split'] as const) {
-          if (want(t)) runs[t].push(await runners[t]());
+        for (const t of ['direct', 'qemu', 'plain', 'split', 'inline'] as const) {
+          // `inline` (the drain on the server's event loop, as before it had a thread): on request.
+          if (t === 'inline' ? wantInline : want(t)) runs[t].push(await runners[t]());
         }
       }
       const direct = median(runs.direct);
       const qemu = median(runs.qemu);
       const plain = median(runs.plain);
       const split = median(runs.split);
-      const each = (base: number[]) =>
-        runs.split.map((v, i) => (base[i] ? (v / base[i]!).toFixed(2) : '-')).join(', ');
+      const each = (base: number[], xs = runs.split) =>
+        xs.map((v, i) => (base[i] ? (v / base[i]!).toFixed(2) : '-')).join(', ');
 
       const label = job.label;
-      const common = `fio ${job.rw} bs=${job.bs} iodepth=${job.iodepth} ${(job.size / MiB).toFixed(0)} MiB${job.fsync ? ` fsync=${job.fsync}` : ''}, end_fsync, median of ${tries} (seed 42); journal left ${(journalBytes / MiB).toFixed(0)} MiB, ${syncs} journal syncs for ${flushes} FLUSH; load ${loadBefore} → ${load()} (each try: ${loads.join(', ')}); source consumed ${(consumed / MiB).toFixed(0)} MiB (coalesced)`;
+      const common = `fio ${job.rw} bs=${job.bs} iodepth=${job.iodepth} ${(job.size / MiB).toFixed(0)} MiB${job.fsync ? ` fsync=${job.fsync}` : ''}, end_fsync, median of ${tries} (seed 42); journal left ${(journalBytes / MiB).toFixed(0)} MiB, ${syncs} journal syncs for ${flushes} FLUSH; load ${loadBefore} → ${load()} (each try: ${loads.join(', ')}); source consumed ${(consumed / MiB).toFixed(0)} MiB (coalesced); server CPU/event loop busy per run: ${serverUse.split.join(', ')}${serverUse.inline.length ? `; drain inline: ${serverUse.inline.join(', ')}` : ''}`;
       const firstRow = rows.length;
       if (direct)
         rows.push({
@@ -314,6 +335,17 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
           baselineValue: plain,
           ratio: split / plain,
           note: `rate; the journaling cost alone: ${(plain / split).toFixed(2)}×; each try ${each(runs.plain)}`,
+        });
+      const inline = median(runs.inline);
+      if (inline && qemu)
+        rows.push({
+          name: `splitter ${label}, change source drained on the server's event loop`,
+          value: inline,
+          unit: 'MB/s',
+          baselineName: 'qemu-nbd (C, no journal), same fio nbd job',
+          baselineValue: qemu,
+          ratio: inline / qemu,
+          note: `rate; each try ${each(runs.qemu, runs.inline)}`,
         });
       // The run's conditions go with its first row.
       const first = rows[firstRow];
