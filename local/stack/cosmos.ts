@@ -13,7 +13,9 @@ export interface RunningCosmos {
 
 /** Runs @vercel/cosmosdb-server in-process over plain HTTP (clients disable endpoint discovery). */
 export async function startCosmos(port = 0): Promise<RunningCosmos> {
-  const server = createHttpServer();
+  // keepAlive: the server otherwise answers `connection: close`, and every request of every
+  // client paid a new TCP connection.
+  const server = createHttpServer({ keepAlive: true });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () => resolve());

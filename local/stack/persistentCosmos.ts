@@ -53,7 +53,9 @@ export interface PersistentCosmos extends RunningCosmos {
 export async function startPersistentCosmos(
   opts: PersistentCosmosOptions = {},
 ): Promise<PersistentCosmos> {
-  const server = createHttpServer();
+  // keepAlive: the server otherwise answers `connection: close`, and every request of every
+  // client paid a new TCP connection.
+  const server = createHttpServer({ keepAlive: true });
   const file = opts.dir ? join(opts.dir, 'snapshot.json') : undefined;
   if (opts.dir) mkdirSync(opts.dir, { recursive: true });
   const log = opts.dir ? new WriteLog(opts.dir) : undefined;
