@@ -1,20 +1,6 @@
-import {
-  closeSync,
-  constants,
-  fdatasync,
-  fdatasyncSync,
-  fstatSync,
-  openSync,
-  readFileSync,
-  readSync,
-  statSync,
-  writeSync,
-  writevSync,
-} from 'node:fs';
-import { promisify } from 'node:util';
 import type { BlockDevice } from './blockDevice';
 import { SECTOR } from './protocol';
-import { GroupCommit } from '../journal/groupCommit';
+import { DiskImage } from './diskImage';
 import type { MachineJournal } from '../journal/journal';
 import { readPayload } from '../journal/journalReader';
 import { REDO_RECORDS, type DiskInfo } from '../journal/journalTypes';
@@ -22,18 +8,7 @@ import { INTENT_LINGER_MS, IntentLog } from './intentLog';
 import type { WriteGate } from './writeGate';
 import { RecordType } from '../journal/records';
 
-const fdatasyncP = promisify(fdatasync);
-const ZERO_CHUNK = Buffer.alloc(1024 * 1024);
-
-/** Size of an image file or a block device (fstat reports 0 for the latter; sysfs knows). */
-export function deviceSize(fd: number): number {
-  const st = fstatSync(fd);
-  if (!st.isBlockDevice()) return st.size;
-  const major = Math.floor(st.rdev / 256) & 0xfff;
-  const minor = (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00);
-  const sectors = Number(readFileSync(`/sys/dev/block/${major}:${minor}/size`, 'utf8').trim());
-  return sectors * 512;
-}
+export { deviceSize } from './diskImage';
 
 /**
  * The write splitter: a BlockDevice that applies every change to the disk image AND appends it
@@ -48,33 +23,22 @@ export function deviceSize(fd: number): number {
  */
 export class WriteSplitter implements BlockDevice {
   readonly size: number;
-  private readonly fd: number;
-  private readonly backingCommit: GroupCommit;
+  private readonly image: DiskImage;
   /** Unjournaled writes between "bitmap durable" and "image written". */
   private overflowInFlight = 0;
-  /** Image writes issued, and how many of them the running image sync was started after. */
-  private imageWrites = 0;
-  private imageWritesAtSync = 0;
   stats = { writes: 0, zeroes: 0, bytes: 0, overflowWrites: 0, flushes: 0, redone: 0 };
 
   private constructor(
     readonly journal: MachineJournal,
     readonly disk: DiskInfo,
-    fd: number,
+    image: DiskImage,
     intentLingerMs: number,
   ) {
-    this.fd = fd;
+    this.image = image;
     this.size = disk.size;
-    this.backingCommit = new GroupCommit(
-      () => {
-        this.imageWritesAtSync = this.imageWrites;
-        return fdatasyncP(this.fd);
-      },
-      () => this.imageWrites !== this.imageWritesAtSync,
-    );
     this.intentLog = new IntentLog(journal.intent(disk.index), disk.size, intentLingerMs);
     journal.addResumeGuard(() => this.overflowInFlight === 0);
-    this.unregisterSync = journal.onDiskSync(disk.index, () => this.backingCommit.request());
+    this.unregisterSync = journal.onDiskSync(disk.index, () => this.image.sync());
     this.redoAfterCrash();
     this.redoAfterHostCrash();
   }
@@ -89,17 +53,9 @@ export class WriteSplitter implements BlockDevice {
     path: string,
     opts: { initialSync?: boolean; intentLingerMs?: number } = {},
   ): WriteSplitter {
-    // A block device is opened O_EXCL: Linux then refuses if it is mounted or held by another
-    // exclusive opener, which enforces "the splitter is the only writer" for real disks.
-    const isBlock = statSync(path).isBlockDevice();
-    const fd = openSync(path, isBlock ? constants.O_RDWR | constants.O_EXCL : 'r+');
-    const size = deviceSize(fd);
-    if (size % SECTOR !== 0) {
-      closeSync(fd);
-      throw new Error(`${path}: size ${size} is not a multiple of ${SECTOR}`);
-    }
-    const disk = journal.registerDisk(diskId, size, path, opts);
-    return new WriteSplitter(journal, disk, fd, opts.intentLingerMs ?? INTENT_LINGER_MS);
+    const image = DiskImage.open(path);
+    const disk = journal.registerDisk(diskId, image.size, path, opts);
+    return new WriteSplitter(journal, disk, image, opts.intentLingerMs ?? INTENT_LINGER_MS);
   }
 
   /**
@@ -181,7 +137,7 @@ export class WriteSplitter implements BlockDevice {
       }
       if (j === i + 1) this.writeImage(q[i]!.offset, q[i]!.data);
       else
-        this.writeImageV(
+        this.image.writev(
           q[i]!.offset,
           q.slice(i, j).map((x) => x.data),
         );
@@ -189,45 +145,18 @@ export class WriteSplitter implements BlockDevice {
     }
   }
 
-  private writeImageV(offset: number, bufs: Buffer[]): void {
-    const total = bufs.reduce((n, b) => n + b.length, 0);
-    this.imageWrites++;
-    const n = writevSync(this.fd, bufs, offset);
-    if (n < total) this.writeImage(offset + n, Buffer.concat(bufs).subarray(n));
-  }
-
   read(offset: number, length: number): Buffer {
     this.writeQueued();
-    const b = Buffer.allocUnsafe(length);
-    let done = 0;
-    while (done < length) {
-      const n = readSync(this.fd, b, done, length - done, offset + done);
-      if (n === 0) break;
-      done += n;
-    }
-    if (done < length) b.fill(0, done);
-    return b;
+    return this.image.read(offset, length);
   }
 
   private writeImage(offset: number, data: Buffer): void {
-    this.imageWrites++;
-    let done = 0;
-    while (done < data.length)
-      done += writeSync(this.fd, data, done, data.length - done, offset + done);
+    this.image.write(offset, data);
   }
 
-  /** Zeroes a range without allocating: only chunks that are not already zero are written. */
   private zeroImage(offset: number, length: number): void {
     this.writeQueued();
-    const buf = Buffer.allocUnsafe(ZERO_CHUNK.length);
-    for (let pos = offset; pos < offset + length;) {
-      const n = Math.min(ZERO_CHUNK.length, offset + length - pos);
-      const got = readSync(this.fd, buf, 0, n, pos);
-      if (got < n || !buf.subarray(0, n).equals(ZERO_CHUNK.subarray(0, n))) {
-        this.writeImage(pos, ZERO_CHUNK.subarray(0, n));
-      }
-      pos += n;
-    }
+    this.image.zero(offset, length);
   }
 
   /** Widens an unaligned change to whole sectors (the journal and page blobs work in sectors). */
@@ -343,7 +272,7 @@ export class WriteSplitter implements BlockDevice {
     this.writeQueued();
     const n = this.unjournaledWrites;
     if (n === this.unjournaledDurable) return this.journal.sync();
-    const image = this.backingCommit.request().then(() => {
+    const image = this.image.sync().then(() => {
       this.unjournaledDurable = Math.max(this.unjournaledDurable, n);
     });
     return Promise.all([this.journal.sync(), image]).then(() => undefined);
@@ -359,7 +288,6 @@ export class WriteSplitter implements BlockDevice {
   close(): void {
     this.writeQueued();
     this.unregisterSync();
-    fdatasyncSync(this.fd);
-    closeSync(this.fd);
+    this.image.close();
   }
 }

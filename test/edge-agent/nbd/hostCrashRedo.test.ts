@@ -48,7 +48,7 @@ describe('host crash with unsynced disk writes (journal as write-ahead log)', ()
     await s.write(1000 * KiB, randomBytes(8 * KiB), true); // FUA
     await s.flush();
     // Only the journal was synced: the disk copy is not durable yet.
-    expect(s['backingCommit'].syncs).toBe(0);
+    expect(s['image'].syncs).toBe(0);
     const flushed = sha256File(image);
 
     // Host crash: the page cache is gone, the disk is back to what it held durably.
@@ -87,13 +87,13 @@ describe('host crash with unsynced disk writes (journal as write-ahead log)', ()
     await s.flush();
     await drainAndCommit(source, sink);
     // Released, but fewer than diskSyncLagBytes held back: kept, no disk sync yet.
-    expect(s['backingCommit'].syncs).toBe(0);
+    expect(s['image'].syncs).toBe(0);
     expect(j.segmentList()[0]!.firstLsn).toBe(1);
     for (let i = 0; i < 16; i++) await s.write(i * 16 * KiB, randomBytes(16 * KiB), false);
     await s.flush();
     await drainAndCommit(source, sink);
     // Enough held back: the disk was synced, then the segments went.
-    expect(s['backingCommit'].syncs).toBe(1);
+    expect(s['image'].syncs).toBe(1);
     const synced = stateOf(jdir).diskSyncedLsn!;
     expect(synced).toBeGreaterThan(1);
     expect(j.segmentList()[0]!.firstLsn).toBeLessThanOrEqual(synced + 1);
