@@ -1,11 +1,10 @@
-import { chmodSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { DirtyBitmap } from './dirtyBitmap';
-import { DiskSyncs, syncDiskFiles } from './diskSyncs';
+import type { DirtyBitmap } from './dirtyBitmap';
+import { DiskBitmaps } from './diskBitmaps';
+import { DiskSyncs } from './diskSyncs';
 import { JournalReader } from './journalReader';
-import { currentBootId, JournalStateFile } from './journalStateFile';
+import { JournalStateFile } from './journalStateFile';
+import { recoverJournal } from './recoverJournal';
 import {
-  INTENT_REGION,
   type DiskInfo,
   type JournalOptions,
   type JournalRecord,
@@ -14,7 +13,6 @@ import {
   type Segment,
 } from './journalTypes';
 import { SegmentLog } from './segmentLog';
-import { scanSegments } from './segmentScan';
 import { ALL_DISKS, encodeHeader, HEADER_BYTES, RecordType, type BookmarkPayload } from './records';
 
 /**
@@ -36,10 +34,8 @@ export class MachineJournal {
   private readonly segs: SegmentLog;
   readonly capacityBytes: number;
   private readonly resumeBelowBytes: number;
-  private readonly bitmapBlock: number;
   private readonly log: (msg: string) => void;
-  private readonly bitmaps = new Map<number, DirtyBitmap>();
-  private readonly intents = new Map<number, DirtyBitmap>();
+  private readonly diskBitmaps: DiskBitmaps;
   /** Next LSN to assign. */
   private nextLsn = 1;
   overflowed = false;
@@ -53,7 +49,7 @@ export class MachineJournal {
    * image may lack up to one corked batch of them. Re-applying a suffix of the log in order is
    * idempotent: every earlier record is on the image already.
    */
-  readonly redo: JournalRecord[] = [];
+  readonly redo: JournalRecord[];
   closed = false;
   private readonly diskSyncs: DiskSyncs;
   private readonly diskSyncLagBytes: number;
@@ -64,44 +60,16 @@ export class MachineJournal {
     this.dir = opts.dir;
     this.capacityBytes = opts.capacityBytes ?? 4 * 1024 * 1024 * 1024;
     this.resumeBelowBytes = opts.resumeBelowBytes ?? Math.floor(this.capacityBytes / 2);
-    this.bitmapBlock = opts.bitmapBlock ?? 64 * 1024;
     this.log = opts.log ?? (() => {});
-    // Owner only: the journal holds every byte the disks were written with.
-    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    chmodSync(this.dir, 0o700);
-    const bootId = opts.bootId ?? currentBootId();
-    this.stateFile = new JournalStateFile(this.dir);
-    const previous = this.stateFile.load();
-    this.state = previous ?? {
-      v: 1,
-      machineId: opts.machineId ?? 'machine',
-      bootId,
-      open: false,
-      releasedLsn: 0,
-      disks: [],
-    };
-    const scan = scanSegments(this.dir, this.state.releasedLsn, this.log);
-    let recovery: RecoveryKind;
-    if (!previous) recovery = scan.foundAny ? 'journal-lost' : 'fresh';
-    else if (scan.lost) recovery = 'journal-lost';
-    else if (!previous.open) recovery = 'clean';
-    else if (previous.bootId !== bootId) recovery = 'host-crash';
-    else recovery = 'process-crash';
+    this.diskBitmaps = new DiskBitmaps(this.dir, opts.bitmapBlock ?? 64 * 1024, this.log);
+    const found = recoverJournal({ ...opts, log: this.log });
+    const { scan, recovery, bootId } = found;
+    this.stateFile = found.stateFile;
+    this.state = found.state;
     this.recovery = recovery;
-    if (recovery === 'process-crash') {
-      this.redo = scan.lastChanges;
-      // The killed process's image writes are in the page cache only; a disk this process
-      // does not serve again would never be synced by it (see DiskSyncs).
-      syncDiskFiles(
-        this.state.disks.map((d) => d.path),
-        this.log,
-      );
-    }
+    this.redo = found.redo;
     this.nextLsn = Math.max(scan.nextLsn, this.state.releasedLsn + 1);
-    // A state from before the journal was the write-ahead log: every FLUSH synced the disks
-    // then, so a host crash needs no redo of what it holds (the intent log covers the rest).
-    this.state.diskSyncedLsn ??= scan.nextLsn - 1;
-    this.diskSyncs = new DiskSyncs(this.state.diskSyncedLsn);
+    this.diskSyncs = new DiskSyncs(this.state.diskSyncedLsn!);
     const segmentBytes = opts.segmentBytes ?? 64 * 1024 * 1024;
     this.diskSyncLagBytes = Math.min(
       opts.diskSyncLagBytes ?? 2 * segmentBytes,
@@ -209,26 +177,12 @@ export class MachineJournal {
       this.state.disks[index] = { diskId, size, path };
       this.stateFile.writeSync(this.state);
     }
-    const bm = new DirtyBitmap(join(this.dir, `dirty-${diskId}.bitmap`), size, this.bitmapBlock);
-    this.bitmaps.set(index, bm);
-    const intent = new DirtyBitmap(join(this.dir, `intent-${diskId}.bitmap`), size, INTENT_REGION);
-    this.intents.set(index, intent);
-    // A disk new to the journal: the replica does not have its current content yet (initial
-    // sync), unless the caller knows it does. Full resync goes through the same scan path.
-    if (this.pendingFullResync || (isNew && opts.initialSync)) {
-      bm.markAll();
-      bm.persistSync();
-    } else if (this.recovery === 'host-crash' && !isNew) {
-      // Only regions written since their last FLUSH can differ between image and journal.
-      // No intent file for a known disk: nothing is known, resync all of it.
-      if (!intent.existed) bm.markAll();
-      for (const r of intent.setBlocks()) bm.mark(r * INTENT_REGION, INTENT_REGION);
-      bm.persistSync();
-      this.log(
-        `journal: host crash: ${intent.setBlocks().length} region(s) of ${diskId} to resync`,
-      );
-    }
-    if (bm.dirtyCount() > 0) {
+    const dirty = this.diskBitmaps.open(
+      index,
+      { diskId, size, isNew, initialSync: opts.initialSync },
+      { fullResync: this.pendingFullResync, hostCrash: this.recovery === 'host-crash' },
+    );
+    if (dirty) {
       // Leftover dirty blocks (overflow before a restart, host crash): scan them from here.
       this.append(RecordType.Resync, index, 0, 0);
     }
@@ -241,15 +195,11 @@ export class MachineJournal {
 
   /** Regions (INTENT_REGION bytes) written since their last FLUSH: what a host crash can tear. */
   intent(diskIndex: number): DirtyBitmap {
-    const b = this.intents.get(diskIndex);
-    if (!b) throw new Error(`journal: disk ${diskIndex} not registered in this process`);
-    return b;
+    return this.diskBitmaps.intentOf(diskIndex);
   }
 
   bitmap(diskIndex: number): DirtyBitmap {
-    const b = this.bitmaps.get(diskIndex);
-    if (!b) throw new Error(`journal: disk ${diskIndex} not registered in this process`);
-    return b;
+    return this.diskBitmaps.dirtyOf(diskIndex);
   }
 
   /** Would a change of `bytes` payload fit? If not, journaling stops (overflow). */
@@ -455,8 +405,7 @@ export class MachineJournal {
     await this.stateFile.settled();
     await this.segs.close();
     this.closed = true;
-    for (const b of this.bitmaps.values()) b.close();
-    for (const b of this.intents.values()) b.close();
+    this.diskBitmaps.close();
     this.state.open = false;
     this.stateFile.writeSync(this.state);
   }
