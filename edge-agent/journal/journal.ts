@@ -12,8 +12,9 @@ import {
   type RecoveryKind,
   type Segment,
 } from './journalTypes';
+import { OverflowState } from './overflowState';
 import { SegmentLog } from './segmentLog';
-import { ALL_DISKS, encodeHeader, HEADER_BYTES, RecordType, type BookmarkPayload } from './records';
+import { ALL_DISKS, encodeHeader, RecordType, type BookmarkPayload } from './records';
 
 /**
  * The machine-wide write journal of the agent: one append-only log shared by every disk the
@@ -32,15 +33,18 @@ export class MachineJournal {
   private state: JournalState;
   private readonly stateFile: JournalStateFile;
   private readonly segs: SegmentLog;
-  readonly capacityBytes: number;
-  private readonly resumeBelowBytes: number;
+  private readonly overflow: OverflowState;
   private readonly log: (msg: string) => void;
   private readonly diskBitmaps: DiskBitmaps;
   /** Next LSN to assign. */
   private nextLsn = 1;
-  overflowed = false;
-  /** Callers that must agree before journaling resumes (no overflow write in flight). */
-  private resumeGuards: Array<() => boolean> = [];
+  /** Journaling is stopped (overflow, rule 5): changes go to the dirty bitmaps. */
+  get overflowed(): boolean {
+    return this.overflow.stopped;
+  }
+  get capacityBytes(): number {
+    return this.overflow.capacityBytes;
+  }
   private listeners: Array<() => void> = [];
   readonly recovery: RecoveryKind;
   /**
@@ -53,13 +57,12 @@ export class MachineJournal {
   closed = false;
   private readonly diskSyncs: DiskSyncs;
   private readonly diskSyncLagBytes: number;
-  /** Set while journaling is stopped: every journaled record made durable on the disks. */
-  private preOverflowSync?: Promise<void>;
 
   private constructor(opts: JournalOptions) {
     this.dir = opts.dir;
-    this.capacityBytes = opts.capacityBytes ?? 4 * 1024 * 1024 * 1024;
-    this.resumeBelowBytes = opts.resumeBelowBytes ?? Math.floor(this.capacityBytes / 2);
+    const capacityBytes = opts.capacityBytes ?? 4 * 1024 * 1024 * 1024;
+    const resumeBelowBytes = opts.resumeBelowBytes ?? Math.floor(capacityBytes / 2);
+    this.overflow = new OverflowState(capacityBytes, resumeBelowBytes);
     this.log = opts.log ?? (() => {});
     this.diskBitmaps = new DiskBitmaps(this.dir, opts.bitmapBlock ?? 64 * 1024, this.log);
     const found = recoverJournal({ ...opts, log: this.log });
@@ -73,7 +76,7 @@ export class MachineJournal {
     const segmentBytes = opts.segmentBytes ?? 64 * 1024 * 1024;
     this.diskSyncLagBytes = Math.min(
       opts.diskSyncLagBytes ?? 2 * segmentBytes,
-      Math.floor(this.resumeBelowBytes / 2),
+      Math.floor(resumeBelowBytes / 2),
     );
     this.state.bootId = bootId;
     this.state.open = true;
@@ -205,9 +208,9 @@ export class MachineJournal {
   /** Would a change of `bytes` payload fit? If not, journaling stops (overflow). */
   private admit(bytes: number): boolean {
     if (this.overflowed) return false;
-    if (this.retainedBytes() + HEADER_BYTES + bytes > this.capacityBytes) {
+    if (!this.overflow.fits(this.retainedBytes(), bytes)) {
       this.flushBatch();
-      this.overflowed = true;
+      this.overflow.stopped = true;
       this.append(RecordType.Overflow, ALL_DISKS, 0, 0);
       this.log(
         'journal: capacity reached; tracking changes in dirty bitmaps until the sender catches up',
@@ -311,11 +314,12 @@ export class MachineJournal {
    * overflow (the caller writes its own queued records to the image first).
    */
   beforeUnjournaled(): Promise<void> {
-    this.preOverflowSync ??= this.syncDisks().then(() => {
-      this.state.diskSyncedLsn = this.diskSyncs.syncedLsn;
-      return this.stateFile.write(this.state);
-    });
-    return this.preOverflowSync;
+    return this.overflow.syncOnce(() =>
+      this.syncDisks().then(() => {
+        this.state.diskSyncedLsn = this.diskSyncs.syncedLsn;
+        return this.stateFile.write(this.state);
+      }),
+    );
   }
 
   /**
@@ -334,16 +338,12 @@ export class MachineJournal {
   }
 
   addResumeGuard(g: () => boolean): void {
-    this.resumeGuards.push(g);
+    this.overflow.addGuard(g);
   }
 
   /** Resume journaling once there is room again and no unjournaled write is in flight. */
   maybeResume(): boolean {
-    if (!this.overflowed) return false;
-    if (this.retainedBytes() >= this.resumeBelowBytes) return false;
-    if (!this.resumeGuards.every((g) => g())) return false;
-    this.overflowed = false;
-    this.preOverflowSync = undefined;
+    if (!this.overflow.tryResume(this.retainedBytes())) return false;
     this.append(RecordType.Resync, ALL_DISKS, 0, 0);
     this.log('journal: resumed; dirty blocks will be sent by the scan path');
     this.notify();
