@@ -11,6 +11,8 @@ interface Proc {
   pid: number;
   ppid: number;
   seconds: number;
+  /** Of which in the kernel (stime): file and socket I/O, page faults. */
+  kernel: number;
   cmd: string;
 }
 
@@ -24,8 +26,9 @@ function readProcs(): Proc[] {
       const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       const ppid = Number(rest[1]);
       const seconds = (Number(rest[11]) + Number(rest[12])) / TICKS; // utime + stime
+      const kernel = Number(rest[12]) / TICKS;
       const cmd = readFileSync(`/proc/${name}/cmdline`, 'utf8').replace(/\0/g, ' ');
-      out.push({ pid: Number(name), ppid, seconds, cmd });
+      out.push({ pid: Number(name), ppid, seconds, kernel, cmd });
     } catch {
       /* exited meanwhile */
     }
@@ -40,7 +43,9 @@ export interface CpuPart {
   match?: RegExp;
 }
 
+/** CPU seconds per part, and of those the seconds in the kernel (`<label> kernel`). */
 export type CpuSample = Map<string, number>;
+const KERNEL = ' kernel';
 
 /**
  * CPU seconds so far per part. A process belongs to the first part whose `match` its command
@@ -57,25 +62,35 @@ export function sampleCpu(parts: readonly CpuPart[]): CpuSample {
       part = parts.find((x) => x.pid === q!.pid);
       if (q.ppid === q.pid) break;
     }
-    if (part) out.set(part.label, out.get(part.label)! + p.seconds);
+    if (part) {
+      out.set(part.label, out.get(part.label)! + p.seconds);
+      out.set(part.label + KERNEL, (out.get(part.label + KERNEL) ?? 0) + p.kernel);
+    }
   }
   // The rest of the machine (other processes, the kernel's own threads): busy time of all
   // cores from /proc/stat minus the parts.
   const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1);
   const [user, nice, system, , , irq, softirq, steal] = cpu.map(Number) as number[];
   const busy = (user! + nice! + system! + irq! + softirq! + steal!) / TICKS;
-  const mine = [...out.values()].reduce((n, x) => n + x, 0);
+  const mine = parts.reduce((n, x) => n + out.get(x.label)!, 0);
   out.set('rest of the machine', busy - mine);
   return out;
 }
 
-/** "agent 0.62, Azurite 0.48, … = 1.71 of 2 cores" over `wallSeconds` between two samples. */
+/**
+ * "agent 0.62 (kernel 0.20), Azurite 0.48 (kernel 0.05), … = 1.71 of 2 cores" over
+ * `wallSeconds` between two samples.
+ */
 export function coresBusy(a: CpuSample, b: CpuSample, wallSeconds: number, cores: number): string {
   let total = 0;
-  const parts = [...b.entries()].map(([label, s]) => {
-    const c = (s - (a.get(label) ?? 0)) / wallSeconds;
-    total += c;
-    return `${label} ${c.toFixed(2)}`;
-  });
+  const per = (label: string) => ((b.get(label) ?? 0) - (a.get(label) ?? 0)) / wallSeconds;
+  const parts = [...b.keys()]
+    .filter((label) => !label.endsWith(KERNEL))
+    .map((label) => {
+      const c = per(label);
+      total += c;
+      const k = b.has(label + KERNEL) ? ` (kernel ${per(label + KERNEL).toFixed(2)})` : '';
+      return `${label} ${c.toFixed(2)}${k}`;
+    });
   return `${parts.join(', ')} = ${total.toFixed(2)} of ${cores} cores busy`;
 }
