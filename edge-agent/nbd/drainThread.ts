@@ -11,6 +11,8 @@ import {
 
 /** Where the journal drain runs: its own thread (DrainThread), or the caller's (InlineDrain). */
 export interface Drain {
+  /** Resolves once the drain can answer at once (its thread started, its code loaded). */
+  ready(): Promise<void>;
   poll(req: DrainRequest): Promise<DrainResult>;
   close(): Promise<void>;
 }
@@ -20,6 +22,9 @@ export class InlineDrain implements Drain {
   private readonly drain: JournalDrain;
   constructor(fromLsn: number, opts: DrainOptions) {
     this.drain = new JournalDrain(fromLsn, opts);
+  }
+  ready(): Promise<void> {
+    return Promise.resolve();
   }
   poll(req: DrainRequest): Promise<DrainResult> {
     try {
@@ -51,6 +56,7 @@ export class DrainThread implements Drain {
     { resolve: (v: PackedResult | undefined) => void; reject: (e: Error) => void }
   >();
   private failed?: Error;
+  private readonly started: Promise<void>;
 
   constructor(fromLsn: number, opts: DrainOptions) {
     // Built JS in dist/; TypeScript from source (tests, `node --import tsx`): loader hooks do
@@ -65,7 +71,10 @@ export class DrainThread implements Drain {
     this.worker = new Worker(BOOT, { eval: true, workerData });
     // A source nobody closed must not keep the process alive.
     this.worker.unref();
+    let started = () => {};
+    this.started = new Promise((resolve) => (started = resolve));
     this.worker.on('message', (m: { id: number; res?: PackedResult; error?: string }) => {
+      if (m.id === 0) return started();
       const p = this.pending.get(m.id);
       this.pending.delete(m.id);
       if (!this.pending.size) this.worker.unref();
@@ -74,6 +83,7 @@ export class DrainThread implements Drain {
     });
     const fail = (e: Error) => {
       this.failed = e;
+      started();
       for (const p of this.pending.values()) p.reject(e);
       this.pending.clear();
     };
@@ -91,6 +101,10 @@ export class DrainThread implements Drain {
       const msg: DrainWorkerMessage = { ...m, id };
       this.worker.postMessage(msg);
     });
+  }
+
+  ready(): Promise<void> {
+    return this.started;
   }
 
   async poll(req: DrainRequest): Promise<DrainResult> {

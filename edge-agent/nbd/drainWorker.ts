@@ -17,6 +17,8 @@ export type DrainWorkerMessage = { id: number; req: DrainRequest } | { id: numbe
 const data = workerData as DrainWorkerData;
 const drain = new JournalDrain(data.fromLsn, data.opts);
 const port = parentPort!;
+// Loaded and ready: the first request will not wait for the thread to start.
+port.postMessage({ id: 0 });
 port.on('message', (m: DrainWorkerMessage) => {
   try {
     if ('close' in m) {

@@ -103,6 +103,11 @@ export class JournalChangeSource implements ChangeSource {
     this.unsubscribe = journal.onAppend(() => this.wake?.());
   }
 
+  /** Resolves once the drain is running (its thread started): callers may wait before serving. */
+  ready(): Promise<void> {
+    return this.drain.ready();
+  }
+
   /** Next journal LSN the source will read (everything below it has been read). */
   get readLsn(): number {
     return this.drainedTo;
