@@ -34,6 +34,8 @@ export interface SpoolOptions {
   /** Upper bound on the bytes of live segments; when full, the agent stops taking extents. */
   maxBytes: number;
   segmentBytes?: number;
+  /** Envelopes kept in memory after their append, until acknowledged (default 64 MiB). */
+  hotBytes?: number;
 }
 
 const keyOf = (k: SpoolKey) => `${k.diskId}/${k.generation}`;
@@ -56,6 +58,13 @@ export class Spool {
   /** Highest seq queued per disk+generation (written or not). */
   private reserved: SeqMap = {};
   private mutex: Promise<unknown> = Promise.resolve();
+  /**
+   * The envelopes just appended, so the sender sends them without reading each back into a
+   * fresh buffer (a read, page faults, and external memory that drives V8's collections):
+   * the bytes are the ones written, and the file stays the copy that survives a crash.
+   */
+  private readonly hot = new Map<SpoolEntry, Buffer>();
+  private hotBytes = 0;
 
   /** append, ack and checkpoint change segments and state: one at a time. */
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -154,6 +163,7 @@ export class Spool {
         (e) => keyOf(e) === key && e.seq > this.state.acked(key),
       ).length;
       this.state.raiseBoth(key, last);
+      this.dropAckedHot();
       await this.state.save();
       await this.collect();
       for (const w of this.waiters.splice(0)) w();
@@ -230,6 +240,10 @@ export class Spool {
             length: r.envelope.length,
           };
           this.entries.push(e);
+          if (this.hotBytes + e.length <= (this.options.hotBytes ?? 64 * 1024 * 1024)) {
+            this.hot.set(e, r.envelope);
+            this.hotBytes += e.length;
+          }
           this.lastSeq[keyOf(r.k)] = r.k.seq;
           r.resolve(e);
           done++;
@@ -258,6 +272,8 @@ export class Spool {
 
   /** Reads through its own descriptor, so a concurrent roll or collection cannot close it underneath. */
   async read(e: SpoolEntry): Promise<Buffer> {
+    const kept = this.hot.get(e);
+    if (kept) return kept;
     const fh = await fsp.open(segmentPath(this.dir, e.segment), 'r');
     try {
       const b = Buffer.allocUnsafe(e.length);
@@ -278,6 +294,7 @@ export class Spool {
 
   private async ackNow(done: readonly SpoolEntry[]): Promise<void> {
     for (const e of done) this.state.raiseAcked(keyOf(e), e.seq);
+    this.dropAckedHot();
     await this.state.save();
     await this.collect();
     for (const w of this.waiters.splice(0)) w();
@@ -292,6 +309,15 @@ export class Spool {
     for (const [k, v] of Object.entries(seqs)) this.state.raiseCheckpoint(k, v);
     await this.state.save();
     await this.collect();
+  }
+
+  /** Acknowledged (or abandoned) envelopes are never read again. */
+  private dropAckedHot(): void {
+    for (const [e, b] of this.hot) {
+      if (e.seq > this.state.acked(keyOf(e))) continue;
+      this.hot.delete(e);
+      this.hotBytes -= b.length;
+    }
   }
 
   private removable(e: SpoolEntry): boolean {

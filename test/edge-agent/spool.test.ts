@@ -14,6 +14,30 @@ describe('spool', { timeout: 180_000 }, () => {
   }, 180_000);
   afterAll(() => fsp.rm(dir, { recursive: true, force: true }));
 
+  it('hands the sender an envelope it just appended from memory, up to hotBytes, until it is acknowledged', async () => {
+    const d = path.join(dir, 'hot');
+    const s = await Spool.open(d, { maxBytes: 64 * 2 ** 20, hotBytes: 50_000 });
+    const bodies = [randomBytes(30_000), randomBytes(30_000)];
+    const [e1, e2] = [
+      await s.append({ ...k, seq: 1 }, bodies[0]!),
+      await s.append({ ...k, seq: 2 }, bodies[1]!),
+    ];
+    // Overwrite both records in the file: only a read of the file sees it.
+    const seg = path.join(
+      d,
+      (await fsp.readdir(d)).find((f) => f.startsWith('seg-'))!,
+    );
+    const fh = await fsp.open(seg, 'r+');
+    for (const e of [e1!, e2!]) await fh.write(Buffer.alloc(e.length, 7), 0, e.length, e.pos);
+    await fh.close();
+    expect(await s.read(e1!)).toBe(bodies[0]); // the appended buffer itself
+    // The second did not fit under hotBytes: it is read from the file.
+    expect((await s.read(e2!)).equals(Buffer.alloc(30_000, 7))).toBe(true);
+    await s.ack([e1!]);
+    expect((await s.read(e1!)).equals(Buffer.alloc(30_000, 7))).toBe(true);
+    await s.close();
+  });
+
   it('numbers densely, survives reopen, cuts a torn tail, frees only acked and checkpointed segments', async () => {
     const d = path.join(dir, 'a');
     const s = await Spool.open(d, { maxBytes: 64 * 2 ** 20, segmentBytes: 100_000 });
