@@ -1,9 +1,9 @@
 import { availableParallelism } from 'node:os';
-import * as path from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { encodeBatch, type BatchHeaderInput, type ExtentInput } from '../core/batch';
 import { HavenError, type ErrorKind } from '../core/errors';
 import type { EncodeRequest } from './encodeWorker';
+import { startModuleWorker } from './moduleWorker';
 
 /** Something that seals batches: the pool, or (tests, tiny batches) the calling thread. */
 export interface BatchEncoder {
@@ -20,10 +20,6 @@ export const inlineEncoder: BatchEncoder = {
   encode: async (input, extents, key) => encodeBatch(input, extents, key),
   close: async () => undefined,
 };
-
-const BOOT = `const { workerData } = require('node:worker_threads');
-if (workerData.loader) require(workerData.loader);
-require(workerData.file);`;
 
 interface Job {
   req: EncodeRequest;
@@ -47,15 +43,8 @@ export class EncodePool implements BatchEncoder {
   private nextId = 1;
 
   constructor(size = Math.max(1, Math.min(4, availableParallelism()))) {
-    // Built JS in dist/; TypeScript from source (tests, `node --import tsx`): loader hooks do
-    // not reach worker threads, so the worker registers tsx's require hook itself first.
-    const file = path.join(__dirname, `encodeWorker${path.extname(__filename)}`);
-    const workerData = {
-      file,
-      loader: file.endsWith('.ts') ? require.resolve('tsx/cjs') : undefined,
-    };
     for (let i = 0; i < size; i++) {
-      const w = new Worker(BOOT, { eval: true, workerData });
+      const w = startModuleWorker(__filename, 'encodeWorker');
       w.on(
         'message',
         (m: { id: number; env?: Uint8Array; error?: { message: string; kind?: string } }) => {

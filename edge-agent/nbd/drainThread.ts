@@ -1,5 +1,5 @@
-import * as path from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startModuleWorker } from '../moduleWorker';
 import { unpackResult, type PackedResult } from './drainTransfer';
 import type { DrainWorkerData, DrainWorkerMessage } from './drainWorker';
 import {
@@ -39,10 +39,6 @@ export class InlineDrain implements Drain {
   }
 }
 
-const BOOT = `const { workerData } = require('node:worker_threads');
-if (workerData.loader) require(workerData.loader);
-require(workerData.file);`;
-
 /**
  * The drain in a worker thread: the journal read-back, coalescing and extent joins (a copy of
  * every byte) leave the event loop that serves NBD requests. Requests and results are messages;
@@ -59,16 +55,8 @@ export class DrainThread implements Drain {
   private readonly started: Promise<void>;
 
   constructor(fromLsn: number, opts: DrainOptions) {
-    // Built JS in dist/; TypeScript from source (tests, `node --import tsx`): loader hooks do
-    // not reach worker threads, so the worker registers tsx's require hook itself first.
-    const file = path.join(__dirname, `drainWorker${path.extname(__filename)}`);
-    const workerData: DrainWorkerData & { file: string; loader?: string } = {
-      file,
-      loader: file.endsWith('.ts') ? require.resolve('tsx/cjs') : undefined,
-      fromLsn,
-      opts,
-    };
-    this.worker = new Worker(BOOT, { eval: true, workerData });
+    const data: DrainWorkerData = { fromLsn, opts };
+    this.worker = startModuleWorker(__filename, 'drainWorker', data);
     // A source nobody closed must not keep the process alive.
     this.worker.unref();
     let started = () => {};
