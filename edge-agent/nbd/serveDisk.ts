@@ -71,7 +71,8 @@ export async function serveDisks(opts: ServeDiskOptions): Promise<ServingDisks> 
   // One gate for every disk: a group cut's barrier holds the machine's writes, not one disk's.
   const gate = new WriteGate();
   for (const s of splitters) s.gate = gate;
-  let source = new JournalChangeSource(journal, { log, gate });
+  const drainThread = !opts.drainOnEventLoop;
+  let source = new JournalChangeSource(journal, { log, gate, drainThread });
   // The cut goes into the journal, which outlives every source: nothing is lost across a reopen.
   const bookmark = async (
     id: string,
@@ -125,7 +126,7 @@ export async function serveDisks(opts: ServeDiskOptions): Promise<ServingDisks> 
       return source;
     },
     reopenSource() {
-      source = new JournalChangeSource(journal, { log, gate });
+      source = new JournalChangeSource(journal, { log, gate, drainThread });
       return source;
     },
     resyncWholeDisk(diskId: string) {

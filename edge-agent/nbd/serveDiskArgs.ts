@@ -15,13 +15,18 @@ export interface ServeDiskOptions {
   controlSocket?: string;
   /** Freeze/thaw hooks are configured: only then may a bookmark claim to be app-consistent. */
   appHooks?: boolean;
+  /**
+   * Drain the journal on the event loop that serves NBD, not in a worker thread: on a server
+   * with one core the thread cannot run beside the event loop and only adds its own cost.
+   */
+  drainOnEventLoop?: boolean;
   log?: (msg: string) => void;
 }
 
 export const SERVE_DISK_USAGE = `usage: haven-agent serve-disk DISK [DISK...] --socket PATH [--socket PATH...]
        [--state-dir DIR] [--capture DIR] [--interval S] [--no-initial-sync]
        [--journal DIR] [--machine-id ID] [--disk-id ID...] [--bookmark-interval MS]
-       [--journal-capacity BYTES] [--control PATH] [--caller-freezes]
+       [--journal-capacity BYTES] [--control PATH] [--caller-freezes] [--drain-on-event-loop]
 Serves each DISK (image file or block device) over NBD through the write splitter.
 Each disk is served on its own Unix socket (mode 0600; NBD has no authentication, so no TCP).
 With an enrolled agent state dir (--state-dir, or the default one if it holds agent.json) the
@@ -67,6 +72,7 @@ export function parseServeDiskArgs(argv: string[]): ServeDiskArgs {
     else if (a === '--interval') o.intervalSeconds = Number(val());
     else if (a === '--no-initial-sync') initialSync = false;
     else if (a === '--caller-freezes') o.appHooks = true;
+    else if (a === '--drain-on-event-loop') o.drainOnEventLoop = true;
     else if (a === '-h' || a === '--help') throw new Error(SERVE_DISK_USAGE);
     else if (a.startsWith('-')) throw new Error(`unknown option ${a}\n${SERVE_DISK_USAGE}`);
     else disks.push(a);

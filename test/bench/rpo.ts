@@ -407,7 +407,19 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
     if (process.env.HAVEN_BENCH_CPU_PROF)
       mkdirSync(process.env.HAVEN_BENCH_CPU_PROF, { recursive: true });
     serve = agentCli(
-      ['serve-disk', image, '--socket', sock, '--control', ctl, '--interval', intervalS, ...st],
+      [
+        'serve-disk',
+        image,
+        '--socket',
+        sock,
+        '--control',
+        ctl,
+        '--interval',
+        intervalS,
+        // A/B of the journal drain's thread: HAVEN_BENCH_RPO_DRAIN=event-loop.
+        ...(process.env.HAVEN_BENCH_RPO_DRAIN === 'event-loop' ? ['--drain-on-event-loop'] : []),
+        ...st,
+      ],
       { HAVEN_BENCH_RUSAGE_FILE: rusage },
       ['--require', preload, ...nodeFlags('agent')],
     );

@@ -26,9 +26,12 @@ describe('haven-agent serve-disk', () => {
       '/j',
       '--machine-id',
       'm1',
+      '--drain-on-event-loop',
     ]);
     expect(o.disks.map((d) => d.socketPath)).toEqual(['/run/a.sock', '/run/b.sock']);
     expect(o.journalDir).toBe('/j');
+    expect(o.drainOnEventLoop).toBe(true);
+    expect(parseServeDiskArgs(['/dev/sdb', '--socket', '/s']).drainOnEventLoop).toBeUndefined();
     expect(() => parseServeDiskArgs(['/dev/sdb'])).toThrow(/one --socket per disk/);
     expect(() => parseServeDiskArgs(['/dev/sdb', '--port', '10809'])).toThrow(/no authentication/);
     expect(() => parseServeDiskArgs(['a', 'b', '--socket', 's'])).toThrow(/one --socket per disk/);
