@@ -21,12 +21,16 @@ describe('ingest: reads shared by one invocation', () => {
     expect(query).toHaveBeenCalledTimes(2);
     expect(getMachine).toHaveBeenCalledTimes(1);
     vi.restoreAllMocks();
-    // The hydrate trigger is told once per disk, about the newest batch (a drain takes them all).
-    expect(h.events.events).toEqual(
-      m.disks.map((d) => ({
-        container: 'staging',
-        name: stagingBlobName(m.machineId, d.diskId, 1, 5),
-      })),
+    // The hydrate trigger is told once per disk, about the newest batch (a drain takes them all);
+    // the disks are told in parallel, so in any order.
+    const byName = (a: { name: string }, b: { name: string }) => a.name.localeCompare(b.name);
+    expect([...h.events.events].sort(byName)).toEqual(
+      m.disks
+        .map((d) => ({
+          container: 'staging',
+          name: stagingBlobName(m.machineId, d.diskId, 1, 5),
+        }))
+        .sort(byName),
     );
     // The same events again (an at-least-once redelivery) after they were applied: the fresh
     // invocation sees the new watermark and calls them duplicates.
