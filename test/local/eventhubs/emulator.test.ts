@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   earliestEventPosition,
   EventHubConsumerClient,
@@ -6,34 +6,23 @@ import {
   latestEventPosition,
 } from '@azure/event-hubs';
 import { partitionForKey } from '../../../local/eventhubs/emulator';
-import { errorOf, fastRetry, readPartition, startSdkEmulator } from './helpers';
-
-type Emulator = Awaited<ReturnType<typeof startSdkEmulator>>['emu'];
+import { errorOf, fastRetry, readPartition, useSdkEmulator } from './helpers';
 
 describe('local Event Hubs endpoint with the real SDK: events and positions', () => {
-  let emu: Emulator;
-  let producer: EventHubProducerClient;
-
-  beforeAll(async () => {
-    ({ emu, producer } = await startSdkEmulator());
-  });
-  afterAll(async () => {
-    await producer?.close();
-    await emu?.stop();
-  });
+  const sdk = useSdkEmulator();
 
   it('reports hub and partition properties', async () => {
-    const hub = await producer.getEventHubProperties();
+    const hub = await sdk.producer.getEventHubProperties();
     expect(hub.name).toBe('hub');
     expect(hub.partitionIds).toEqual(['0', '1', '2', '3']);
     expect(hub.createdOn.getTime()).toBeGreaterThan(0);
-    const p = await producer.getPartitionProperties('3');
+    const p = await sdk.producer.getPartitionProperties('3');
     expect(p).toMatchObject({ partitionId: '3', isEmpty: true, lastEnqueuedSequenceNumber: -1 });
   });
 
   it('round-trips binary, JSON and string bodies with properties and partition keys', async () => {
     const binary = Buffer.from([0, 1, 2, 250, 255]);
-    await producer.sendBatch(
+    await sdk.producer.sendBatch(
       [
         { body: binary, properties: { kind: 'bin', n: 7 } },
         {
@@ -46,7 +35,7 @@ describe('local Event Hubs endpoint with the real SDK: events and positions', ()
     );
     const partition = String(partitionForKey('machine-42', 4));
     const events = await readPartition(
-      emu.connectionString(),
+      sdk.emu.connectionString(),
       'hub',
       partition,
       earliestEventPosition,
@@ -65,7 +54,7 @@ describe('local Event Hubs endpoint with the real SDK: events and positions', ()
     expect(offsets[0]).toBe(0);
     expect(offsets[1]!).toBeGreaterThan(offsets[0]!);
     expect(offsets[2]!).toBeGreaterThan(offsets[1]!);
-    const props = await producer.getPartitionProperties(partition);
+    const props = await sdk.producer.getPartitionProperties(partition);
     expect(props).toMatchObject({
       isEmpty: false,
       lastEnqueuedSequenceNumber: 2,
@@ -77,16 +66,16 @@ describe('local Event Hubs endpoint with the real SDK: events and positions', ()
   it('keeps order within a partition across many sends, and the same key always lands on one partition', async () => {
     const key = 'ordering-key';
     const partition = String(partitionForKey(key, 4));
-    const before = await producer.getPartitionProperties(partition);
+    const before = await sdk.producer.getPartitionProperties(partition);
     const sends: Promise<void>[] = [];
     for (let i = 0; i < 20; i++) {
-      const batch = await producer.createBatch({ partitionKey: key });
+      const batch = await sdk.producer.createBatch({ partitionKey: key });
       for (let j = 0; j < 5; j++) expect(batch.tryAdd({ body: { i: i * 5 + j } })).toBe(true);
-      await producer.sendBatch(batch); // sequential: order of sends defines order of events
+      await sdk.producer.sendBatch(batch); // sequential: order of sends defines order of events
     }
     await Promise.all(sends);
     const events = await readPartition(
-      emu.connectionString(),
+      sdk.emu.connectionString(),
       'hub',
       partition,
       { sequenceNumber: before.lastEnqueuedSequenceNumber },
@@ -100,19 +89,19 @@ describe('local Event Hubs endpoint with the real SDK: events and positions', ()
 
   it('spreads events without a key round robin and honours an explicit partition id', async () => {
     const before = await Promise.all(
-      ['0', '1', '2', '3'].map((p) => producer.getPartitionProperties(p)),
+      ['0', '1', '2', '3'].map((p) => sdk.producer.getPartitionProperties(p)),
     );
-    for (let i = 0; i < 8; i++) await producer.sendBatch([{ body: i }]);
-    await producer.sendBatch([{ body: 'to-2' }], { partitionId: '2' });
+    for (let i = 0; i < 8; i++) await sdk.producer.sendBatch([{ body: i }]);
+    await sdk.producer.sendBatch([{ body: 'to-2' }], { partitionId: '2' });
     const after = await Promise.all(
-      ['0', '1', '2', '3'].map((p) => producer.getPartitionProperties(p)),
+      ['0', '1', '2', '3'].map((p) => sdk.producer.getPartitionProperties(p)),
     );
     const added = after.map(
       (a, i) => a.lastEnqueuedSequenceNumber - before[i]!.lastEnqueuedSequenceNumber,
     );
     expect(added).toEqual([2, 2, 3, 2]);
     const last = await readPartition(
-      emu.connectionString(),
+      sdk.emu.connectionString(),
       'hub',
       '2',
       { sequenceNumber: after[2]!.lastEnqueuedSequenceNumber, isInclusive: true },
@@ -122,13 +111,13 @@ describe('local Event Hubs endpoint with the real SDK: events and positions', ()
   });
 
   it('starts from earliest, latest, a sequence number, an offset and an enqueued time', async () => {
-    await producer.sendBatch(
+    await sdk.producer.sendBatch(
       ['a', 'b', 'c', 'd'].map((body) => ({ body })),
       { partitionId: '1' },
     );
-    const n = await producer.getPartitionProperties('1');
+    const n = await sdk.producer.getPartitionProperties('1');
     const allEvents = await readPartition(
-      emu.connectionString(),
+      sdk.emu.connectionString(),
       'hub',
       '1',
       earliestEventPosition,
@@ -139,7 +128,7 @@ describe('local Event Hubs endpoint with the real SDK: events and positions', ()
     const [a, b, c] = abcd as [(typeof abcd)[0], (typeof abcd)[0], (typeof abcd)[0]];
 
     const fromSeq = await readPartition(
-      emu.connectionString(),
+      sdk.emu.connectionString(),
       'hub',
       '1',
       { sequenceNumber: a.sequenceNumber },
@@ -147,7 +136,7 @@ describe('local Event Hubs endpoint with the real SDK: events and positions', ()
     );
     expect(fromSeq.map((e) => e.body)).toEqual(['b', 'c', 'd']);
     const fromSeqIncl = await readPartition(
-      emu.connectionString(),
+      sdk.emu.connectionString(),
       'hub',
       '1',
       { sequenceNumber: b.sequenceNumber, isInclusive: true },
@@ -155,7 +144,7 @@ describe('local Event Hubs endpoint with the real SDK: events and positions', ()
     );
     expect(fromSeqIncl.map((e) => e.body)).toEqual(['b', 'c', 'd']);
     const fromOffset = await readPartition(
-      emu.connectionString(),
+      sdk.emu.connectionString(),
       'hub',
       '1',
       { offset: b.offset },
@@ -163,7 +152,7 @@ describe('local Event Hubs endpoint with the real SDK: events and positions', ()
     );
     expect(fromOffset.map((e) => e.body)).toEqual(['c', 'd']);
     const fromOffsetIncl = await readPartition(
-      emu.connectionString(),
+      sdk.emu.connectionString(),
       'hub',
       '1',
       { offset: c.offset, isInclusive: true },
@@ -171,7 +160,7 @@ describe('local Event Hubs endpoint with the real SDK: events and positions', ()
     );
     expect(fromOffsetIncl.map((e) => e.body)).toEqual(['c', 'd']);
     const fromTime = await readPartition(
-      emu.connectionString(),
+      sdk.emu.connectionString(),
       'hub',
       '1',
       { enqueuedOn: new Date(a.enqueuedTimeUtc.getTime() - 1) },
@@ -180,7 +169,7 @@ describe('local Event Hubs endpoint with the real SDK: events and positions', ()
     expect(fromTime.map((e) => e.body)).toEqual(['a', 'b', 'c', 'd']);
 
     // latest: only events sent after the receiver attached
-    const client = new EventHubConsumerClient('$Default', emu.connectionString(), 'hub');
+    const client = new EventHubConsumerClient('$Default', sdk.emu.connectionString(), 'hub');
     const seen: unknown[] = [];
     const sub = client.subscribe(
       '1',
@@ -194,7 +183,7 @@ describe('local Event Hubs endpoint with the real SDK: events and positions', ()
     );
     // The receive link attaches at some point after subscribe(): probe until it sees something.
     for (let i = 0; seen.length === 0 && i < 100; i++) {
-      await producer.sendBatch([{ body: `probe-${i}` }], { partitionId: '1' });
+      await sdk.producer.sendBatch([{ body: `probe-${i}` }], { partitionId: '1' });
       await new Promise((r) => setTimeout(r, 100));
     }
     expect(seen.length).toBeGreaterThan(0);
@@ -204,11 +193,11 @@ describe('local Event Hubs endpoint with the real SDK: events and positions', ()
   });
 
   it('gives two consumer groups the same events, independently', async () => {
-    await producer.sendBatch([{ body: 'x1' }, { body: 'x2' }], { partitionId: '3' });
-    const props = await producer.getPartitionProperties('3');
+    await sdk.producer.sendBatch([{ body: 'x1' }, { body: 'x2' }], { partitionId: '3' });
+    const props = await sdk.producer.getPartitionProperties('3');
     const count = props.lastEnqueuedSequenceNumber + 1;
     const a = await readPartition(
-      emu.connectionString(),
+      sdk.emu.connectionString(),
       'hub',
       '3',
       earliestEventPosition,
@@ -216,7 +205,7 @@ describe('local Event Hubs endpoint with the real SDK: events and positions', ()
       '$Default',
     );
     const b = await readPartition(
-      emu.connectionString(),
+      sdk.emu.connectionString(),
       'hub',
       '3',
       earliestEventPosition,
@@ -229,7 +218,7 @@ describe('local Event Hubs endpoint with the real SDK: events and positions', ()
   });
 
   it('reports an unknown consumer group and an unknown hub as not found', async () => {
-    const client = new EventHubConsumerClient('nope', emu.connectionString(), 'hub', fastRetry);
+    const client = new EventHubConsumerClient('nope', sdk.emu.connectionString(), 'hub', fastRetry);
     const err = await new Promise<{ code?: string }>((resolve) => {
       const sub = client.subscribe('0', {
         processEvents: async () => undefined,
@@ -242,7 +231,7 @@ describe('local Event Hubs endpoint with the real SDK: events and positions', ()
     expect(err.code).toBe('MessagingEntityNotFoundError');
     await client.close();
 
-    const ghost = new EventHubProducerClient(emu.connectionString(), 'no-such-hub', fastRetry);
+    const ghost = new EventHubProducerClient(sdk.emu.connectionString(), 'no-such-hub', fastRetry);
     expect((await errorOf(ghost.getEventHubProperties())).code).toBe(
       'MessagingEntityNotFoundError',
     );

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   earliestEventPosition,
   EventHubConsumerClient,
@@ -7,25 +7,14 @@ import {
 import * as rhea from 'rhea';
 import { partitionForKey } from '../../../local/eventhubs/emulator';
 import { createSasToken } from '../../../local/eventhubs/sas';
-import { errorOf, fastRetry, KEY, readPartition, startSdkEmulator } from './helpers';
-
-type Emulator = Awaited<ReturnType<typeof startSdkEmulator>>['emu'];
+import { errorOf, fastRetry, KEY, readPartition, useSdkEmulator } from './helpers';
 
 describe('local Event Hubs endpoint with the real SDK: keys, tokens and SASL', () => {
-  let emu: Emulator;
-  let producer: EventHubProducerClient;
-
-  beforeAll(async () => {
-    ({ emu, producer } = await startSdkEmulator());
-  });
-  afterAll(async () => {
-    await producer?.close();
-    await emu?.stop();
-  });
+  const sdk = useSdkEmulator();
 
   it('refuses a wrong key and an expired SAS token with an authorization error', async () => {
     const wrong = new EventHubProducerClient(
-      `Endpoint=sb://127.0.0.1:${emu.port};SharedAccessKeyName=${KEY.name};SharedAccessKey=not-the-key;UseDevelopmentEmulator=true`,
+      `Endpoint=sb://127.0.0.1:${sdk.emu.port};SharedAccessKeyName=${KEY.name};SharedAccessKey=not-the-key;UseDevelopmentEmulator=true`,
       'hub',
       fastRetry,
     );
@@ -34,7 +23,7 @@ describe('local Event Hubs endpoint with the real SDK: keys, tokens and SASL', (
     await wrong.close();
 
     const unknownKey = new EventHubProducerClient(
-      `Endpoint=sb://127.0.0.1:${emu.port};SharedAccessKeyName=ghost;SharedAccessKey=${KEY.key};UseDevelopmentEmulator=true`,
+      `Endpoint=sb://127.0.0.1:${sdk.emu.port};SharedAccessKeyName=ghost;SharedAccessKey=${KEY.key};UseDevelopmentEmulator=true`,
       'hub',
       fastRetry,
     );
@@ -42,13 +31,13 @@ describe('local Event Hubs endpoint with the real SDK: keys, tokens and SASL', (
     await unknownKey.close();
 
     const expired = createSasToken(
-      `sb://127.0.0.1:${emu.port}/hub`,
+      `sb://127.0.0.1:${sdk.emu.port}/hub`,
       KEY.name,
       KEY.key,
       Math.floor(Date.now() / 1000) - 60,
     );
     const stale = new EventHubProducerClient(
-      `Endpoint=sb://127.0.0.1:${emu.port};SharedAccessSignature=${expired};UseDevelopmentEmulator=true;EntityPath=hub`,
+      `Endpoint=sb://127.0.0.1:${sdk.emu.port};SharedAccessSignature=${expired};UseDevelopmentEmulator=true;EntityPath=hub`,
       fastRetry,
     );
     expect((await errorOf(stale.sendBatch([{ body: 1 }]))).code).toBe('UnauthorizedError');
@@ -56,13 +45,13 @@ describe('local Event Hubs endpoint with the real SDK: keys, tokens and SASL', (
 
     // A valid token signed the Azure way (lower-cased resource) works.
     const valid = createSasToken(
-      `sb://127.0.0.1:${emu.port}/hub`,
+      `sb://127.0.0.1:${sdk.emu.port}/hub`,
       KEY.name,
       KEY.key,
       Math.floor(Date.now() / 1000) + 600,
     );
     const ok = new EventHubProducerClient(
-      `Endpoint=sb://127.0.0.1:${emu.port};SharedAccessSignature=${valid};UseDevelopmentEmulator=true;EntityPath=hub`,
+      `Endpoint=sb://127.0.0.1:${sdk.emu.port};SharedAccessSignature=${valid};UseDevelopmentEmulator=true;EntityPath=hub`,
       fastRetry,
     );
     await ok.sendBatch([{ body: 'signed-by-hand' }], { partitionId: '0' });
@@ -71,7 +60,7 @@ describe('local Event Hubs endpoint with the real SDK: keys, tokens and SASL', (
 
   it('refuses sending with a listen-only key', async () => {
     const listener = new EventHubProducerClient(
-      emu.connectionString('listen-only'),
+      sdk.emu.connectionString('listen-only'),
       'hub',
       fastRetry,
     );
@@ -82,21 +71,21 @@ describe('local Event Hubs endpoint with the real SDK: keys, tokens and SASL', (
   it('binds a publisher-scoped token to its publisher: send only, only as itself', async () => {
     const expiry = Math.floor(Date.now() / 1000) + 600;
     const token = createSasToken(
-      `sb://127.0.0.1:${emu.port}/haven-batches/publishers/m1`,
+      `sb://127.0.0.1:${sdk.emu.port}/haven-batches/publishers/m1`,
       KEY.name,
       KEY.key,
       expiry,
     );
-    const cs = `Endpoint=sb://127.0.0.1:${emu.port};SharedAccessSignature=${token};UseDevelopmentEmulator=true;EntityPath=haven-batches`;
+    const cs = `Endpoint=sb://127.0.0.1:${sdk.emu.port};SharedAccessSignature=${token};UseDevelopmentEmulator=true;EntityPath=haven-batches`;
     const agent = new EventHubProducerClient(cs, fastRetry);
     await agent.sendBatch([{ body: 'as-m1' }], { partitionKey: 'm1' });
     await agent.sendBatch([{ body: 'implicit-m1' }]);
     const partition = String(partitionForKey('m1', 2));
-    const admin = new EventHubProducerClient(emu.connectionString(), 'haven-batches');
+    const admin = new EventHubProducerClient(sdk.emu.connectionString(), 'haven-batches');
     const props = await admin.getPartitionProperties(partition);
     await admin.close();
     const events = await readPartition(
-      emu.connectionString(),
+      sdk.emu.connectionString(),
       'haven-batches',
       partition,
       earliestEventPosition,
@@ -130,13 +119,13 @@ describe('local Event Hubs endpoint with the real SDK: keys, tokens and SASL', (
     await reader.close();
 
     const other = createSasToken(
-      `sb://127.0.0.1:${emu.port}/haven-batches/publishers/m1`,
+      `sb://127.0.0.1:${sdk.emu.port}/haven-batches/publishers/m1`,
       KEY.name,
       'wrong',
       expiry,
     );
     const forged = new EventHubProducerClient(
-      `Endpoint=sb://127.0.0.1:${emu.port};SharedAccessSignature=${other};UseDevelopmentEmulator=true;EntityPath=haven-batches`,
+      `Endpoint=sb://127.0.0.1:${sdk.emu.port};SharedAccessSignature=${other};UseDevelopmentEmulator=true;EntityPath=haven-batches`,
       fastRetry,
     );
     expect((await errorOf(forged.sendBatch([{ body: 'x' }]))).code).toBe('UnauthorizedError');
@@ -149,7 +138,7 @@ describe('local Event Hubs endpoint with the real SDK: keys, tokens and SASL', (
         const c = rhea.create_container();
         const conn = c.connect({
           host: '127.0.0.1',
-          port: emu.port,
+          port: sdk.emu.port,
           reconnect: false,
           ...opts,
         } as rhea.ConnectionOptions);
@@ -167,9 +156,9 @@ describe('local Event Hubs endpoint with the real SDK: keys, tokens and SASL', (
 
   it('detaches a link once its token expires; the expired token is then refused', async () => {
     const expiry = Math.floor(Date.now() / 1000) + 2;
-    const token = createSasToken(`sb://127.0.0.1:${emu.port}/hub`, KEY.name, KEY.key, expiry);
+    const token = createSasToken(`sb://127.0.0.1:${sdk.emu.port}/hub`, KEY.name, KEY.key, expiry);
     const shortLived = new EventHubProducerClient(
-      `Endpoint=sb://127.0.0.1:${emu.port};SharedAccessSignature=${token};UseDevelopmentEmulator=true;EntityPath=hub`,
+      `Endpoint=sb://127.0.0.1:${sdk.emu.port};SharedAccessSignature=${token};UseDevelopmentEmulator=true;EntityPath=hub`,
       { retryOptions: { maxRetries: 0, timeoutInMs: 2000 } },
     );
     await shortLived.sendBatch([{ body: 'while-valid' }], { partitionId: '0' });

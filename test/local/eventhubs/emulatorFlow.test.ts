@@ -1,64 +1,52 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   earliestEventPosition,
   EventHubConsumerClient,
-  EventHubProducerClient,
   latestEventPosition,
 } from '@azure/event-hubs';
 import * as rhea from 'rhea';
 import { MAX_MESSAGE_BYTES } from '../../../local/eventhubs/emulator';
 import { createSasToken } from '../../../local/eventhubs/sas';
-import { errorOf, fastRetry, KEY, readPartition, startSdkEmulator } from './helpers';
-
-type Emulator = Awaited<ReturnType<typeof startSdkEmulator>>['emu'];
+import { errorOf, fastRetry, KEY, readPartition, useSdkEmulator } from './helpers';
 
 describe('local Event Hubs endpoint with the real SDK: size limit, link credit and owner level', () => {
-  let emu: Emulator;
-  let producer: EventHubProducerClient;
-
-  beforeAll(async () => {
-    ({ emu, producer } = await startSdkEmulator());
-  });
-  afterAll(async () => {
-    await producer?.close();
-    await emu?.stop();
-  });
+  const sdk = useSdkEmulator();
 
   it('rejects an event over 1 MiB as MessageTooLargeError and stores nothing of it', async () => {
-    const before = await producer.getPartitionProperties('0');
+    const before = await sdk.producer.getPartitionProperties('0');
     const big = Buffer.alloc(MAX_MESSAGE_BYTES + 1, 7);
     const err = await errorOf(
-      producer.sendBatch([{ body: big }], { partitionId: '0', ...fastRetry }),
+      sdk.producer.sendBatch([{ body: big }], { partitionId: '0', ...fastRetry }),
     );
     expect(err.code).toBe('MessageTooLargeError');
     // A batch whose events are each small but which is too large as a whole, too.
     const parts = [0, 1, 2].map(() => ({ body: Buffer.alloc(400 * 1024, 1) }));
     expect(
-      (await errorOf(producer.sendBatch(parts, { partitionId: '0', ...fastRetry }))).code,
+      (await errorOf(sdk.producer.sendBatch(parts, { partitionId: '0', ...fastRetry }))).code,
     ).toBe('MessageTooLargeError');
-    const after = await producer.getPartitionProperties('0');
+    const after = await sdk.producer.getPartitionProperties('0');
     expect(after.lastEnqueuedSequenceNumber).toBe(before.lastEnqueuedSequenceNumber);
     expect(after.lastEnqueuedOffset).toBe(before.lastEnqueuedOffset);
     // The link advertises the limit, so the SDK's own batches refuse such an event up front.
-    const batch = await producer.createBatch({ partitionId: '0' });
+    const batch = await sdk.producer.createBatch({ partitionId: '0' });
     expect(batch.maxSizeInBytes).toBe(MAX_MESSAGE_BYTES);
     expect(batch.tryAdd({ body: big })).toBe(false);
     // Just under the limit still works.
-    await producer.sendBatch([{ body: Buffer.alloc(1000 * 1024, 3) }], { partitionId: '0' });
+    await sdk.producer.sendBatch([{ body: Buffer.alloc(1000 * 1024, 3) }], { partitionId: '0' });
   });
 
   it('never sends beyond the link credit, and a stalled receiver does not hold up others', async () => {
-    await producer.sendBatch(
+    await sdk.producer.sendBatch(
       Array.from({ length: 10 }, (_, i) => ({ body: `credit-${i}` })),
       { partitionId: '2' },
     );
-    const props = await producer.getPartitionProperties('2');
+    const props = await sdk.producer.getPartitionProperties('2');
     const total = props.lastEnqueuedSequenceNumber + 1;
     const container = rhea.create_container();
-    const conn = container.connect({ host: '127.0.0.1', port: emu.port, reconnect: false });
+    const conn = container.connect({ host: '127.0.0.1', port: sdk.emu.port, reconnect: false });
     const received: unknown[] = [];
     const token = createSasToken(
-      `sb://127.0.0.1:${emu.port}/hub`,
+      `sb://127.0.0.1:${sdk.emu.port}/hub`,
       KEY.name,
       KEY.key,
       Math.floor(Date.now() / 1000) + 600,
@@ -86,7 +74,7 @@ describe('local Event Hubs endpoint with the real SDK: size limit, link credit a
             message_id: 'put-1',
             application_properties: {
               operation: 'put-token',
-              name: `sb://127.0.0.1:${emu.port}/hub`,
+              name: `sb://127.0.0.1:${sdk.emu.port}/hub`,
               type: 'servicebus.windows.net:sastoken',
             },
           });
@@ -110,7 +98,7 @@ describe('local Event Hubs endpoint with the real SDK: size limit, link credit a
     await expect.poll(() => received.length, { timeout: 10_000 }).toBe(3);
     // This receiver now holds no credit; another consumer group still reads everything.
     const other = await readPartition(
-      emu.connectionString(),
+      sdk.emu.connectionString(),
       'hub',
       '2',
       earliestEventPosition,
@@ -125,8 +113,18 @@ describe('local Event Hubs endpoint with the real SDK: size limit, link credit a
   });
 
   it('lets a receiver with a higher owner level take a partition over (how load balancing hands it on)', async () => {
-    const first = new EventHubConsumerClient('ingest', emu.connectionString(), 'hub', fastRetry);
-    const second = new EventHubConsumerClient('ingest', emu.connectionString(), 'hub', fastRetry);
+    const first = new EventHubConsumerClient(
+      'ingest',
+      sdk.emu.connectionString(),
+      'hub',
+      fastRetry,
+    );
+    const second = new EventHubConsumerClient(
+      'ingest',
+      sdk.emu.connectionString(),
+      'hub',
+      fastRetry,
+    );
     const lost = new Promise<{ code?: string }>((resolve) => {
       first.subscribe(
         '1',
@@ -149,7 +147,7 @@ describe('local Event Hubs endpoint with the real SDK: size limit, link credit a
       { ownerLevel: 2, startPosition: latestEventPosition, maxWaitTimeInSeconds: 0.2 },
     );
     expect((await lost).code).toBe('ReceiverDisconnectedError');
-    await producer.sendBatch([{ body: 'for-the-new-owner' }], { partitionId: '1' });
+    await sdk.producer.sendBatch([{ body: 'for-the-new-owner' }], { partitionId: '1' });
     await expect.poll(() => seenBySecond, { timeout: 10_000 }).toContain('for-the-new-owner');
     await first.close();
     await second.close();

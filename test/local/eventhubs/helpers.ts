@@ -1,3 +1,4 @@
+import { afterAll, beforeAll } from 'vitest';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -98,18 +99,27 @@ export async function errorOf(
 
 /**
  * The emulator the SDK tests of one file share: `hub` (4 partitions, consumer group `ingest`),
- * `haven-batches` (2 partitions), a listen-only key, and a producer on `hub`.
+ * `haven-batches` (2 partitions), a listen-only key, and a producer on `hub`. Registers the
+ * file's beforeAll/afterAll; the fields are set once beforeAll has run (read them in tests).
  */
-export async function startSdkEmulator(): Promise<{
+export function useSdkEmulator(): {
   emu: RunningEventHubsEmulator & { dataDir: string };
   producer: EventHubProducerClient;
-}> {
-  const emu = await startTestEmulator({
-    hubs: [
-      { name: 'hub', partitions: 4, consumerGroups: ['ingest'] },
-      { name: 'haven-batches', partitions: 2 },
-    ],
-    keys: [KEY, { name: 'listen-only', key: 'listen-key', rights: ['Listen'] }],
+} {
+  const sdk = {} as ReturnType<typeof useSdkEmulator>;
+  beforeAll(async () => {
+    sdk.emu = await startTestEmulator({
+      hubs: [
+        { name: 'hub', partitions: 4, consumerGroups: ['ingest'] },
+        { name: 'haven-batches', partitions: 2 },
+      ],
+      keys: [KEY, { name: 'listen-only', key: 'listen-key', rights: ['Listen'] }],
+    });
+    sdk.producer = new EventHubProducerClient(sdk.emu.connectionString(), 'hub');
   });
-  return { emu, producer: new EventHubProducerClient(emu.connectionString(), 'hub') };
+  afterAll(async () => {
+    await sdk.producer?.close();
+    await sdk.emu?.stop();
+  });
+  return sdk;
 }
