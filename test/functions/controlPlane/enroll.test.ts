@@ -1,5 +1,4 @@
-import { beforeAll, describe, expect, it } from 'vitest';
-import type { Root } from '../../../app/root';
+import { describe, expect, it } from 'vitest';
 import { MAX_DISKS_PER_MACHINE } from '../../../core/controlPlane/schemas';
 import { enroll } from '../../../functions/controlPlane/enrollment';
 import { addDisk, heartbeat, listDisks } from '../../../functions/controlPlane/agent';
@@ -10,42 +9,39 @@ import {
   enrollInto,
   expectProblem,
   LAB_DISKS,
-  labRoot,
   requestIngestToken,
   storeSnapshot,
-  tokenFor,
+  useLab,
 } from './support';
 
-let root: Root;
-const skew = 0;
-const disks = LAB_DISKS;
-const newToken = () => tokenFor('lab');
-const enrolled = () => enrollInto('lab', { hostname: 'db1', disks });
-
-beforeAll(async () => {
-  root = await labRoot(() => Date.now() + skew);
-});
+const lab = useLab();
 
 describe('enrollment flow', () => {
   it('token → enroll → credential works, data key is stored wrapped and retrievable', async () => {
-    const token = await newToken();
+    const token = await lab.newToken();
     expect(token).toMatch(/^hvt\.t-[a-f0-9]+\.[A-Za-z0-9_-]{43}$/);
     const r = await call(enroll, {
       path: 'enroll',
-      body: { token, hostname: 'web1', os: 'ubuntu 24.04', agentVersion: '0.1.0', disks },
+      body: {
+        token,
+        hostname: 'web1',
+        os: 'ubuntu 24.04',
+        agentVersion: '0.1.0',
+        disks: LAB_DISKS,
+      },
     });
     expect(r.status).toBe(201);
     const { machineId, credential, dataKey, siteId } = r.json;
     expect(siteId).toBe('lab');
     expect(credential).toMatch(new RegExp(`^hvm\\.${machineId}\\.[A-Za-z0-9_-]{43}$`));
     expect(Buffer.from(dataKey.key, 'base64')).toHaveLength(32);
-    const key = await root.controlPlane.machineKeys.getDataKey(machineId, dataKey.keyId);
+    const key = await lab.root.controlPlane.machineKeys.getDataKey(machineId, dataKey.keyId);
     expect(key.toString('base64')).toBe(dataKey.key);
     // Only hashes and wrapped keys at rest.
     const snapshot = JSON.stringify(
       await Promise.all(
         ['machines', 'dataKeys', 'enrollmentTokens'].map((name) =>
-          root.documents
+          lab.root.documents
             .collection({ name, partitionKey: name === 'dataKeys' ? 'machineId' : 'id' })
             .query({ limit: 1000 }),
         ),
@@ -101,7 +97,7 @@ describe('enrollment flow', () => {
   });
 
   it('adds and lists disks with the machine credential; same facts are idempotent, a new size resyncs, other facts 409', async () => {
-    const { machineId, credential } = await enrolled();
+    const { machineId, credential } = await lab.enrolled();
     const at = {
       params: { id: machineId },
       path: `machines/${machineId}/disks`,
@@ -127,7 +123,7 @@ describe('enrollment flow', () => {
     });
     expect(resized.status).toBe(200);
     expect(resized.json).toMatchObject({ id: 'nvme0', sizeBytes: 512 * 200, generation: 2 });
-    const before = await storeSnapshot(root);
+    const before = await storeSnapshot(lab.root);
     const refused: [unknown, number, string][] = [
       [{ id: 'nvme0', sizeBytes: 512 * 200, logicalSectorSize: 4096 }, 409, 'conflict'],
       [{ id: 'nvme1', sizeBytes: 1000, logicalSectorSize: 512 }, 400, 'validation'],
@@ -138,7 +134,7 @@ describe('enrollment flow', () => {
     ];
     for (const [body, status, kind] of refused)
       expectProblem(await call(addDisk, { ...at, body }), status, kind);
-    expect(await storeSnapshot(root)).toEqual(before);
+    expect(await storeSnapshot(lab.root)).toEqual(before);
     const list = await call(listDisks, { ...at, body: undefined });
     expect(list.json.items.map((d: { id: string }) => d.id).sort()).toEqual([
       'nvme0',
@@ -159,15 +155,15 @@ describe('enrollment flow', () => {
       path: `machines/${machineId}/disks`,
       headers: bearer(credential),
     };
-    const before = await storeSnapshot(root);
+    const before = await storeSnapshot(lab.root);
     const extra = { id: 'one-more', sizeBytes: 4096, logicalSectorSize: 512 };
     expectProblem(await call(addDisk, { ...at, body: extra }), 409, 'conflict');
-    expect(await storeSnapshot(root)).toEqual(before);
+    expect(await storeSnapshot(lab.root)).toEqual(before);
     expect((await call(addDisk, { ...at, body: many[0] })).status).toBe(200);
   });
 
   it('issues ingest credentials scoped to the machine', async () => {
-    const { machineId, credential } = await enrolled();
+    const { machineId, credential } = await lab.enrolled();
     const r = await requestIngestToken(machineId, credential);
     expect(r.status).toBe(200);
     expect(r.headers['cache-control']).toBe('no-store');
@@ -185,7 +181,7 @@ describe('enrollment flow', () => {
     });
     expect(r.json.blob.sas).toMatch(/sp=cw/);
     expect(Date.parse(r.json.blob.expiresAt) - Date.now()).toBeLessThanOrEqual(
-      15 * 60 * 1000 + skew + 1000,
+      15 * 60 * 1000 + lab.skew + 1000,
     );
   });
 });

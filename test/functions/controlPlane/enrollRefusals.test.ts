@@ -1,40 +1,29 @@
-import { beforeAll, describe, expect, it } from 'vitest';
-import type { Root } from '../../../app/root';
+import { describe, expect, it } from 'vitest';
 import { createEnrollmentToken } from '../../../functions/controlPlane/sites';
 import { enroll } from '../../../functions/controlPlane/enrollment';
 import {
   call,
-  enrollInto,
   expectProblem,
   LAB_DISKS,
-  labRoot,
   requestIngestToken,
   storeSnapshot,
   testRoot,
-  tokenFor,
+  useLab,
 } from './support';
 
-let root: Root;
-let skew = 0;
-const disks = LAB_DISKS;
-const newToken = () => tokenFor('lab');
-const enrolled = () => enrollInto('lab', { hostname: 'db1', disks });
-
-beforeAll(async () => {
-  root = await labRoot(() => Date.now() + skew);
-});
+const lab = useLab();
 
 describe('enrollment refusals change nothing', () => {
   it('a reused token is refused, and two concurrent enrollments cannot both win', async () => {
-    const token = await newToken();
-    const body = { token, hostname: 'h', os: 'linux', disks };
+    const token = await lab.newToken();
+    const body = { token, hostname: 'h', os: 'linux', disks: LAB_DISKS };
     const results = await Promise.all([1, 2, 3].map(() => call(enroll, { path: 'enroll', body })));
     expect(results.filter((r) => r.status === 201)).toHaveLength(1);
     for (const r of results.filter((x) => x.status !== 201))
       expectProblem(r, 401, 'unauthenticated');
-    const before = await storeSnapshot(root);
+    const before = await storeSnapshot(lab.root);
     expectProblem(await call(enroll, { path: 'enroll', body }), 401, 'unauthenticated');
-    expect(await storeSnapshot(root)).toEqual(before);
+    expect(await storeSnapshot(lab.root)).toEqual(before);
   });
 
   it('an expired token is refused', async () => {
@@ -43,9 +32,9 @@ describe('enrollment refusals change nothing', () => {
       params: { id: 'lab' },
       body: { ttlSeconds: 60 },
     });
-    const before = await storeSnapshot(root);
+    const before = await storeSnapshot(lab.root);
     expect(before.filter((x) => x.startsWith(`enrollmentTokens/${r.json.id}@`))).toHaveLength(1);
-    skew += 61_000;
+    lab.skew += 61_000;
     try {
       expectProblem(
         await call(enroll, {
@@ -56,15 +45,15 @@ describe('enrollment refusals change nothing', () => {
         'unauthenticated',
       );
     } finally {
-      skew -= 61_000;
+      lab.skew -= 61_000;
     }
-    expect(await storeSnapshot(root)).toEqual(before);
+    expect(await storeSnapshot(lab.root)).toEqual(before);
   });
 
   it('a token with a wrong secret or a garbage token is refused', async () => {
-    const token = await newToken();
+    const token = await lab.newToken();
     const forged = token.slice(0, -4) + (token.endsWith('AAAA') ? 'BBBB' : 'AAAA');
-    const before = await storeSnapshot(root);
+    const before = await storeSnapshot(lab.root);
     for (const t of [forged, 'hvt.nope.x', 'not-a-token']) {
       expectProblem(
         await call(enroll, { path: 'enroll', body: { token: t, hostname: 'h', os: 'linux' } }),
@@ -72,7 +61,7 @@ describe('enrollment refusals change nothing', () => {
         'unauthenticated',
       );
     }
-    expect(await storeSnapshot(root)).toEqual(before);
+    expect(await storeSnapshot(lab.root)).toEqual(before);
     // The real token is still usable afterwards.
     expect(
       (await call(enroll, { path: 'enroll', body: { token, hostname: 'h', os: 'linux' } })).status,
@@ -80,7 +69,7 @@ describe('enrollment refusals change nothing', () => {
   });
 
   it('a token for an unknown site cannot be issued', async () => {
-    const before = await storeSnapshot(root);
+    const before = await storeSnapshot(lab.root);
     expectProblem(
       await call(createEnrollmentToken, {
         path: 'sites/nowhere/enrollment-tokens',
@@ -90,12 +79,12 @@ describe('enrollment refusals change nothing', () => {
       404,
       'not-found',
     );
-    expect(await storeSnapshot(root)).toEqual(before);
+    expect(await storeSnapshot(lab.root)).toEqual(before);
   });
 
   it('bad bodies: malformed JSON, unknown fields, wrong types, bad disk facts, oversized', async () => {
-    const token = await newToken();
-    const before = await storeSnapshot(root);
+    const token = await lab.newToken();
+    const before = await storeSnapshot(lab.root);
     const cases: [unknown, number, string][] = [
       ['{"token": ', 400, 'validation'],
       [{ token, hostname: 'h', os: 'linux', admin: true }, 400, 'validation'],
@@ -130,7 +119,11 @@ describe('enrollment refusals change nothing', () => {
         400,
         'validation',
       ],
-      [{ token, hostname: 'h', os: 'linux', disks: [disks[0], disks[0]] }, 400, 'validation'],
+      [
+        { token, hostname: 'h', os: 'linux', disks: [LAB_DISKS[0], LAB_DISKS[0]] },
+        400,
+        'validation',
+      ],
       [{ token, hostname: 'h'.repeat(5000), os: 'linux' }, 413, 'too-large'],
       ['[]', 400, 'validation'],
     ];
@@ -149,7 +142,7 @@ describe('enrollment refusals change nothing', () => {
       body: { token, hostname: 42, os: 'linux' },
     });
     expect(wrongType.json.errors[0]).toMatchObject({ path: 'hostname' });
-    expect(await storeSnapshot(root)).toEqual(before);
+    expect(await storeSnapshot(lab.root)).toEqual(before);
     // None of that consumed the token.
     expect(
       (await call(enroll, { path: 'enroll', body: { token, hostname: 'h', os: 'linux' } })).status,
@@ -159,8 +152,8 @@ describe('enrollment refusals change nothing', () => {
 
 describe('dependencies missing', () => {
   it('ingest-token without Event Hubs config is 503, enrollment without a KEK is 503 and consumes nothing', async () => {
-    const { machineId, credential } = await enrolled();
-    const bare = testRoot({ eventHubs: undefined, kek: undefined, cosmos: root.config.cosmos });
+    const { machineId, credential } = await lab.enrolled();
+    const bare = testRoot({ eventHubs: undefined, kek: undefined, cosmos: lab.root.config.cosmos });
     try {
       const r = await requestIngestToken(machineId, credential);
       expectProblem(r, 503, 'transient');
@@ -175,7 +168,7 @@ describe('dependencies missing', () => {
       );
       expect(await storeSnapshot(bare)).toEqual(before);
     } finally {
-      testRoot({}, () => Date.now() + skew); // back to a fully configured root for other tests
+      testRoot({}, () => Date.now() + lab.skew); // back to a fully configured root for other tests
     }
   });
 });

@@ -1,30 +1,14 @@
-import { beforeAll, describe, expect, it } from 'vitest';
-import type { Root } from '../../../app/root';
+import { describe, expect, it } from 'vitest';
 import { addDisk, heartbeat } from '../../../functions/controlPlane/agent';
-import {
-  bearer,
-  call,
-  enrollInto,
-  expectProblem,
-  LAB_DISKS,
-  labRoot,
-  requestIngestToken,
-  storeSnapshot,
-} from './support';
+import { bearer, call, expectProblem, requestIngestToken, storeSnapshot, useLab } from './support';
 
-let root: Root;
-const disks = LAB_DISKS;
-const enrolled = () => enrollInto('lab', { hostname: 'db1', disks });
-
-beforeAll(async () => {
-  root = await labRoot();
-});
+const lab = useLab();
 
 describe('machine credential checks', () => {
   it('missing, malformed, wrong or foreign credentials are refused and nothing is written', async () => {
-    const a = await enrolled();
-    const b = await enrolled();
-    const before = await storeSnapshot(root);
+    const a = await lab.enrolled();
+    const b = await lab.enrolled();
+    const before = await storeSnapshot(lab.root);
     const hb = { agentVersion: '1', disks: [] };
     const at = (headers: Record<string, string>) => ({
       path: `machines/${a.machineId}/heartbeat`,
@@ -63,17 +47,17 @@ describe('machine credential checks', () => {
       403,
       'forbidden',
     );
-    expect(await storeSnapshot(root)).toEqual(before);
+    expect(await storeSnapshot(lab.root)).toEqual(before);
   });
 
   it('unknown data keys are not-found', async () => {
-    const a = await enrolled();
+    const a = await lab.enrolled();
     await expect(
-      root.controlPlane.machineKeys.getDataKey(a.machineId, 'k-nope'),
+      lab.root.controlPlane.machineKeys.getDataKey(a.machineId, 'k-nope'),
     ).rejects.toMatchObject({ kind: 'not-found' });
-    const b = await enrolled();
+    const b = await lab.enrolled();
     await expect(
-      root.controlPlane.machineKeys.getDataKey(b.machineId, a.dataKey.keyId),
+      lab.root.controlPlane.machineKeys.getDataKey(b.machineId, a.dataKey.keyId),
     ).rejects.toMatchObject({ kind: 'not-found' });
   });
 });

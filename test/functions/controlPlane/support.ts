@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { HttpRequest, InvocationContext, type HttpResponseInit } from '@azure/functions';
-import { expect } from 'vitest';
+import { beforeAll, expect } from 'vitest';
 import { configSchema, type HavenConfig } from '../../../app/config';
 import { createRoot, useRoot, type Root } from '../../../app/root';
 import { controlPlaneCollections } from '../../../core/controlPlane/model';
@@ -167,4 +167,27 @@ export async function labRoot(clock?: () => number): Promise<Root> {
   const root = testRoot({}, clock);
   expect((await call(createSite, { path: 'sites', body: { name: 'lab' } })).status).toBe(201);
   return root;
+}
+
+/** The enrollment tests' lab: its root (set once beforeAll has run) and its helpers. */
+export interface Lab {
+  root: Root;
+  /** Added to the root's clock; a test moves it to expire tokens and puts it back. */
+  skew: number;
+  newToken(): Promise<string>;
+  enrolled(): Promise<Enrolled>;
+}
+
+/** Registers the file's beforeAll that builds the lab root (labRoot, clock skewed by `skew`). */
+export function useLab(): Lab {
+  const lab: Lab = {
+    root: undefined as unknown as Root,
+    skew: 0,
+    newToken: () => tokenFor('lab'),
+    enrolled: () => enrollInto('lab', { hostname: 'db1', disks: LAB_DISKS }),
+  };
+  beforeAll(async () => {
+    lab.root = await labRoot(() => Date.now() + lab.skew);
+  });
+  return lab;
 }
