@@ -28,6 +28,8 @@ interface InFlight {
 
 interface Open {
   extents: ExtentInput[];
+  /** Of the records whose last piece is in this batch: called once it is sealed or dropped. */
+  releases: (() => void)[];
   firstPos: number;
   lastPos: number;
   dataBytes: number;
@@ -146,7 +148,14 @@ export class Batcher {
         o = undefined;
       }
       if (!o) {
-        o = { extents: [], firstPos: rec.pos, lastPos: rec.pos, dataBytes: 0, end: 0 };
+        o = {
+          extents: [],
+          releases: [],
+          firstPos: rec.pos,
+          lastPos: rec.pos,
+          dataBytes: 0,
+          end: 0,
+        };
         this.open.set(disk.id, o);
       }
       o.extents.push(p);
@@ -154,6 +163,8 @@ export class Batcher {
       o.dataBytes += dataLen;
       o.end = p.offset + len;
     }
+    // Batches are sealed in the order they were opened: the one with the last piece goes last.
+    if (rec.release) this.open.get(disk.id)!.releases.push(rec.release);
     this.lastPos = rec.pos;
     this.commit();
     return {};
@@ -252,12 +263,15 @@ export class Batcher {
         this.source.invalidate(d.id, e.offset, e.kind === 'data' ? e.data.length : e.length);
       this.droppedSinceBookmark = true;
       this.stats.droppedBatches++;
+      for (const r of o.releases) r();
       return;
     }
     // Sealed on the encoder (worker threads) while the next batch accumulates; appended in
     // handing order (the chain), several at once when they queue up (the spool's group commit).
     const sealed = this.encoder.encode(this.header(d, seq), o.extents, this.ident.key);
     sealed.catch(() => undefined); // surfaced through `done`
+    // The encoder has read (or copied) the extents' bytes by now: their memory may be reused.
+    for (const r of o.releases) r();
     const k = { diskId: d.id, generation: d.generation, seq };
     const appended = this.chain.then(async () => {
       const env = await sealed;

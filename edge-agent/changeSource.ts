@@ -30,6 +30,11 @@ export type ChangeRecord =
       length: number;
       /** The bytes; absent = the range reads as zeroes (sent as a zero range). */
       data?: Buffer;
+      /**
+       * Called once `data` is no longer needed (sealed into a batch, or handed back): the
+       * source may then fill that memory again. Not called for records never taken.
+       */
+      release?: () => void;
     }
   | {
       kind: 'bookmark';

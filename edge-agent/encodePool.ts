@@ -7,6 +7,10 @@ import { startModuleWorker } from './moduleWorker';
 
 /** Something that seals batches: the pool, or (tests, tiny batches) the calling thread. */
 export interface BatchEncoder {
+  /**
+   * Seals a batch. The extents' bytes are read (or copied) before encode() returns, whenever the
+   * promise settles: the caller may reuse that memory at once (the batcher does).
+   */
   encode(
     input: BatchHeaderInput,
     extents: readonly ExtentInput[],

@@ -8,29 +8,37 @@ export interface JournalView {
   segmentList(): readonly Segment[];
 }
 
-const READ_AHEAD = 4 * 1024 * 1024;
+export const READ_AHEAD = 4 * 1024 * 1024;
 /** Payloads up to this size come with the record (copied from the read-ahead buffer). */
 const EAGER_PAYLOAD = 64 * 1024;
 
 /**
  * Sequential reader with a read-ahead buffer (one read(2) per 4 MiB, not per record). Small
  * payloads come with the record; large ones too when the read-ahead already holds them, else
- * they are read lazily so coalescing can skip overwritten data. Each refill gets a new buffer,
- * so a record's data is a view into it, never a copy (the buffer lives while records use it). Only bytes below a segment's logical end are trusted: the tail is being appended to,
- * and recycled segments hold older records past their end.
+ * they are read lazily so coalescing can skip overwritten data. Each refill takes another
+ * buffer (from `alloc`: the drain thread hands back ones no record refers to any more), so a
+ * record's data is a view into it, never a copy. Only bytes below a segment's logical end are
+ * trusted: the tail is being appended to, and recycled segments hold older records past their end.
  */
 export class JournalReader {
   private seg?: Segment;
   private fd = -1;
   private pos = 0;
-  private buf = Buffer.allocUnsafe(READ_AHEAD);
+  private buf: Buffer = Buffer.alloc(0);
   private bufStart = 0;
   private bufLen = 0;
 
   constructor(
     private readonly journal: JournalView,
     public nextLsn: number,
+    /** Read-ahead buffers, at least `size` bytes (by default a new one each time). */
+    private readonly alloc: (size: number) => Buffer = (size) => Buffer.allocUnsafe(size),
   ) {}
+
+  /** The buffer refills read into now: records still to be read may lie in it. */
+  get current(): Buffer {
+    return this.buf;
+  }
 
   private openSegment(seg: Segment): void {
     if (this.fd >= 0) closeSync(this.fd);
@@ -47,9 +55,9 @@ export class JournalReader {
     }
     const limit = this.seg!.size - pos;
     if (limit < n) return undefined;
-    // A new buffer: records handed out earlier keep views into the old one.
-    this.buf = Buffer.allocUnsafe(Math.max(n, Math.min(READ_AHEAD, limit)));
-    const want = this.buf.length;
+    // Another buffer: records handed out earlier keep views into the old one.
+    const want = Math.max(n, Math.min(READ_AHEAD, limit));
+    this.buf = this.alloc(want);
     let got = 0;
     while (got < want) {
       const k = readSync(this.fd, this.buf, got, want - got, pos + got);

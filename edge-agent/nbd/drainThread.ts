@@ -11,6 +11,8 @@ import {
 
 /** Where the journal drain runs: its own thread (DrainThread), or the caller's (InlineDrain). */
 export interface Drain {
+  /** Polls run beside the caller (a thread): asking for the next one early overlaps them. */
+  readonly background: boolean;
   /** Resolves once the drain can answer at once (its thread started, its code loaded). */
   ready(): Promise<void>;
   poll(req: DrainRequest): Promise<DrainResult>;
@@ -19,6 +21,7 @@ export interface Drain {
 
 /** The drain on the calling thread: the NBD server's event loop waits while it reads. */
 export class InlineDrain implements Drain {
+  readonly background = false;
   private readonly drain: JournalDrain;
   constructor(fromLsn: number, opts: DrainOptions) {
     this.drain = new JournalDrain(fromLsn, opts);
@@ -45,6 +48,7 @@ export class InlineDrain implements Drain {
  * extent bytes are moved, not copied (drainTransfer.ts).
  */
 export class DrainThread implements Drain {
+  readonly background = true;
   private readonly worker: Worker;
   private nextId = 1;
   private readonly pending = new Map<
@@ -95,8 +99,16 @@ export class DrainThread implements Drain {
     return this.started;
   }
 
+  /**
+   * Extents come with release(): once each extent of a pack chunk was released, the chunk goes
+   * back to the thread to be filled again.
+   */
   async poll(req: DrainRequest): Promise<DrainResult> {
-    return unpackResult((await this.send({ req }))!);
+    return unpackResult((await this.send({ req }))!, (chunk) => {
+      if (this.failed) return;
+      const msg: DrainWorkerMessage = { id: 0, spare: [chunk] };
+      this.worker.postMessage(msg, [chunk]);
+    });
   }
 
   async close(): Promise<void> {

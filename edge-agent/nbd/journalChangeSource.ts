@@ -3,8 +3,8 @@ import type { MachineJournal } from '../journal/journal';
 import { ALL_DISKS } from '../journal/records';
 import { BookmarkRequests } from './bookmarkRequests';
 import { readImageRanges } from './readImageRanges';
-import { DrainThread, InlineDrain, type Drain } from './drainThread';
-import type { JournalChangeSet, JournalSnapshot } from './journalDrain';
+import { DrainPoller } from './drainPoller';
+import type { JournalChangeSet } from './journalDrain';
 import type { WriteGate } from './writeGate';
 
 export type { JournalChangeSet } from './journalDrain';
@@ -51,7 +51,7 @@ export interface JournalChangeSourceOptions {
  * the replica is not in a state the disk ever had.
  */
 export class JournalChangeSource implements ChangeSource {
-  private readonly drain: Drain;
+  private readonly drain: DrainPoller;
   /** Next journal LSN the drain will read. */
   private drainedTo: number;
   private readonly windowMs: number;
@@ -88,14 +88,16 @@ export class JournalChangeSource implements ChangeSource {
     this.committedLsn = this.drainedTo - 1;
     this.windowMs = opts.windowMs ?? 100;
     this.maxExtentBytes = opts.maxExtentBytes ?? 4 * 1024 * 1024;
-    const drainOpts = {
-      maxWindowBytes: opts.maxWindowBytes ?? 8 * 1024 * 1024,
-      maxExtentBytes: this.maxExtentBytes,
-    };
-    this.drain =
-      opts.drainThread === false
-        ? new InlineDrain(this.drainedTo, drainOpts)
-        : new DrainThread(this.drainedTo, drainOpts);
+    this.drain = new DrainPoller(
+      journal,
+      this.drainedTo,
+      {
+        maxWindowBytes: opts.maxWindowBytes ?? 8 * 1024 * 1024,
+        maxExtentBytes: this.maxExtentBytes,
+        thread: opts.drainThread !== false,
+      },
+      () => this.suppressBookmarksUntil,
+    );
     this.log = opts.log ?? (() => {});
     this.bookmarks = new BookmarkRequests(journal, this.log);
     const gate = opts.gate;
@@ -117,16 +119,6 @@ export class JournalChangeSource implements ChangeSource {
     return this.drainedTo > this.journal.lastLsn;
   }
 
-  /** The journal now, for the drain: records up to lastLsn are in the files (batch written). */
-  private snapshot(): JournalSnapshot {
-    this.journal.flushBatch();
-    return {
-      lastLsn: this.journal.lastLsn,
-      segments: this.journal.segmentList().map((x) => ({ ...x })),
-      disks: this.journal.disks().map((d) => ({ index: d.index, diskId: d.diskId })),
-    };
-  }
-
   private dropBookmark(id: string): void {
     this.log(`journal source: bookmark ${id} dropped: it falls inside a resync`);
     this.droppedBookmarks.push(id);
@@ -138,12 +130,7 @@ export class JournalChangeSource implements ChangeSource {
    * are). Windows without a bookmark are cut when they exceed maxWindowBytes or at the end.
    */
   async poll(maxItems = 256, maxRecords = 4096): Promise<PollItem[]> {
-    const res = await this.drain.poll({
-      snapshot: this.snapshot(),
-      suppressBookmarksUntil: this.suppressBookmarksUntil,
-      maxItems,
-      maxRecords,
-    });
+    const res = await this.drain.poll(maxItems, maxRecords);
     this.drainedTo = res.nextLsn;
     this.stats.records += res.records;
     this.stats.coalescedBytes += res.coalescedBytes;
@@ -214,7 +201,15 @@ export class JournalChangeSource implements ChangeSource {
             const { offset } = e;
             const pos = this.nextPos();
             yield e.kind === 'data'
-              ? { kind: 'extent', pos, diskId: s.diskId, offset, length, data: e.data }
+              ? {
+                  kind: 'extent',
+                  pos,
+                  diskId: s.diskId,
+                  offset,
+                  length,
+                  data: e.data,
+                  release: e.release,
+                }
               : { kind: 'extent', pos, diskId: s.diskId, offset, length };
           }
           if (s.bookmark) {

@@ -1,8 +1,15 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { IntervalMap, toExtents, type Extent } from '../journal/coalescer';
 import { JournalReader, readPayload, type JournalView } from '../journal/journalReader';
+import { ReadAheadPool } from '../journal/readAheadPool';
 import type { Segment } from '../journal/journalTypes';
 import { ALL_DISKS, RecordType, type BookmarkPayload } from '../journal/records';
+
+/**
+ * An extent of a change set. One whose bytes were moved over from the drain thread names what
+ * to call once they are no longer needed (drainTransfer.ts).
+ */
+export type DrainExtent = Extent & { release?: () => void };
 
 /**
  * One coalesced unit: the changes of one disk since the previous unit, optionally ending in a
@@ -11,7 +18,7 @@ import { ALL_DISKS, RecordType, type BookmarkPayload } from '../journal/records'
 export interface JournalChangeSet {
   diskId: string;
   diskIndex: number;
-  extents: Extent[];
+  extents: DrainExtent[];
   bookmark?: BookmarkPayload;
   /** Journal position covered once this set (and every earlier one) is durable downstream. */
   upToLsn: number;
@@ -37,6 +44,8 @@ export interface DrainRequest {
   suppressBookmarksUntil: number;
   maxItems: number;
   maxRecords: number;
+  /** Stop once the records read carry this many payload bytes (default: no bound). */
+  maxBytes?: number;
 }
 
 export interface DrainResult {
@@ -71,13 +80,33 @@ export class JournalDrain implements JournalView {
   private view: JournalSnapshot = { lastLsn: 0, segments: [], disks: [] };
   /** LSN of the last record read. */
   private readLsn: number;
+  /** Read-ahead buffers, reused once the records in them were cut and copied out. */
+  private readonly readAheads = new ReadAheadPool();
+  /** LSN of the last record read when the windows were last all empty (cut). */
+  private cutLsn: number;
 
   constructor(
     fromLsn: number,
     private readonly opts: DrainOptions,
   ) {
     this.readLsn = fromLsn - 1;
-    this.reader = new JournalReader(this, fromLsn);
+    this.cutLsn = this.readLsn;
+    this.reader = new JournalReader(this, fromLsn, (size) =>
+      this.readAheads.take(size, this.reader.nextLsn),
+    );
+  }
+
+  /** Read-ahead buffers allocated (not reused) so far. */
+  get readAheadsAllocated(): number {
+    return this.readAheads.allocated;
+  }
+
+  /**
+   * Call once nothing outside the drain refers to the bytes of the last poll (they were copied
+   * out): read-ahead buffers that hold only records cut since may be refilled.
+   */
+  recycle(): void {
+    this.readAheads.release(this.cutLsn);
   }
 
   /** The reader's JournalView: the journal as of the last snapshot. */
@@ -165,6 +194,8 @@ export class JournalDrain implements JournalView {
       else sets.push({ diskId: '', diskIndex: ALL_DISKS, extents: [], bookmark, upToLsn });
     }
     for (const set of sets) out.push({ kind: 'set', set });
+    // No window refers to a record read so far (once the caller copied these sets out).
+    if ([...this.windows.values()].every((w) => !w.pieces.length)) this.cutLsn = this.readLsn;
   }
 
   /**
@@ -176,10 +207,13 @@ export class JournalDrain implements JournalView {
     let suppress = req.suppressBookmarksUntil;
     const res: DrainResult = { items: [], nextLsn: 0, dropped: [], records: 0, coalescedBytes: 0 };
     const out = res.items;
-    while (out.length < req.maxItems && res.records < req.maxRecords) {
+    const maxBytes = req.maxBytes ?? Number.MAX_SAFE_INTEGER;
+    let bytes = 0;
+    while (out.length < req.maxItems && res.records < req.maxRecords && bytes < maxBytes) {
       const rec = this.reader.next();
       if (!rec) break;
       res.records++;
+      bytes += rec.payloadLen;
       this.readLsn = rec.lsn;
       switch (rec.type) {
         case RecordType.Write: {

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { join } from 'node:path';
 import { truncateSync, writeFileSync } from 'node:fs';
 import { MachineJournal } from '../../../edge-agent/journal/journal';
 import { WriteSplitter } from '../../../edge-agent/nbd/writeSplitter';
 import { JournalChangeSource } from '../../../edge-agent/nbd/journalChangeSource';
+import { JournalDrain } from '../../../edge-agent/nbd/journalDrain';
 import { tempDir } from './helpers';
 
 const SIZE = 8 * 1024 * 1024;
@@ -57,6 +58,149 @@ describe('the journal drain in its own thread', () => {
     expect(a).toEqual(b);
     expect(threaded.stats).toEqual(inline.stats);
     await threaded.close();
+    await inline.close();
+    s.close();
+    await j.close();
+  });
+});
+
+describe('reused memory in the drain', () => {
+  /** A journal of `n` random 4–64 KiB writes on an 8 MiB disk (segments of 1 MiB). */
+  async function journalWith(n: number) {
+    const dir = tempDir();
+    const image = join(dir, 'disk.img');
+    writeFileSync(image, '');
+    truncateSync(image, SIZE);
+    const j = MachineJournal.open({ dir: join(dir, 'j'), segmentBytes: 1024 * 1024 });
+    const s = WriteSplitter.open(j, 'd0', image, { initialSync: false });
+    const write = async (count: number) => {
+      for (let i = 0; i < count; i++) {
+        const len = 4096 * (1 + randomInt(16));
+        await s.write(4096 * randomInt((SIZE - len) / 4096), randomBytes(len), false);
+      }
+    };
+    await write(n);
+    return { j, s, write };
+  }
+
+  /** A drain that reuses buffers beside one that never does, polled alike over one journal. */
+  async function pair(n: number, maxWindowBytes: number) {
+    const { j, s, write } = await journalWith(n);
+    const snapshot = () => {
+      j.flushBatch();
+      return {
+        lastLsn: j.lastLsn,
+        segments: j.segmentList().map((x) => ({ ...x })),
+        disks: j.disks().map((d) => ({ index: d.index, diskId: d.diskId })),
+      };
+    };
+    const opts = { maxWindowBytes, maxExtentBytes: 4 * 1024 * 1024 };
+    const drain = new JournalDrain(j.releasedLsn + 1, opts);
+    const reference = new JournalDrain(j.releasedLsn + 1, opts);
+    const poll = (d: JournalDrain, maxRecords: number) =>
+      d.poll({ snapshot: snapshot(), suppressBookmarksUntil: 0, maxItems: 4096, maxRecords });
+    const hashes = (r: ReturnType<JournalDrain['poll']>) =>
+      r.items.flatMap((it) =>
+        it.kind === 'set'
+          ? it.set.extents.map((e) =>
+              e.kind === 'data' ? createHash('sha256').update(e.data).digest('hex') : 'zero',
+            )
+          : [],
+      );
+    return {
+      drain,
+      reference,
+      write,
+      /** Polls both to the end: each poll's bytes equal the reference's (whose buffers are never refilled). */
+      same: (maxRecords: number) => {
+        for (let polls = 0; drain.nextLsn <= j.lastLsn; polls++) {
+          expect(hashes(poll(drain, maxRecords))).toEqual(hashes(poll(reference, maxRecords)));
+          drain.recycle();
+          expect(polls).toBeLessThan(1000);
+        }
+      },
+      close: async () => {
+        drain.close();
+        reference.close();
+        s.close();
+        await j.close();
+      },
+    };
+  }
+
+  it('reuses read-ahead buffers once a poll was copied out, and the data read stays right', async () => {
+    // Windows of one record (always empty after a poll) and polls of 37 records: a poll often
+    // ends inside a read-ahead that later records still lie in, and then recycles.
+    const p = await pair(300, 1);
+    p.same(37);
+    expect(p.reference.readAheadsAllocated).toBeGreaterThan(2); // ~10 MiB: several read-aheads
+    await p.write(60);
+    p.same(4096);
+    // Polls of ~2 MiB (segments of 1 MiB: a few refills each) from now on: the spares cover them.
+    const warm = p.drain.readAheadsAllocated;
+    for (let round = 0; round < 3; round++) {
+      await p.write(60);
+      p.same(4096);
+    }
+    expect(p.drain.readAheadsAllocated).toBe(warm);
+    expect(p.reference.readAheadsAllocated).toBeGreaterThan(warm + 3);
+    await p.close();
+  });
+
+  it('keeps the read-aheads a window still holds across polls', async () => {
+    // Windows of 1 MiB, polls of 5 records: most polls end with a window open on older buffers.
+    const p = await pair(600, 1024 * 1024);
+    p.same(5);
+    expect(p.drain.readAheadsAllocated).toBeLessThan(p.reference.readAheadsAllocated);
+    await p.close();
+  });
+
+  it('never changes bytes the agent still holds while released pack chunks are filled again', async () => {
+    const { j, s } = await journalWith(1500);
+    // Small windows and polls of 256 sets: the stream takes several polls, chunks come back between.
+    const source = new JournalChangeSource(j, { windowMs: 0, maxWindowBytes: 64 * 1024 });
+    const inline = new JournalChangeSource(j, {
+      windowMs: 0,
+      maxWindowBytes: 64 * 1024,
+      drainThread: false,
+    });
+    const ac = new AbortController();
+    const held: Array<{ data: Buffer; hash: string; release?: () => void }> = [];
+    const seen: string[] = [];
+    let released = 0;
+    for await (const r of source.changes(ac.signal)) {
+      if (r.kind === 'idle') {
+        if (source.readLsn > j.lastLsn) break;
+        continue;
+      }
+      if (r.kind !== 'extent' || !r.data) continue;
+      const hash = createHash('sha256').update(r.data).digest('hex');
+      seen.push(`${r.offset} ${hash}`);
+      held.push({ data: r.data, hash, release: r.release });
+      // Released 200 records later, as a batcher seals them: by then chunks are being refilled.
+      if (held.length > 200) {
+        const h = held.shift()!;
+        expect(createHash('sha256').update(h.data).digest('hex')).toBe(h.hash);
+        h.release?.();
+        released++;
+      }
+    }
+    ac.abort();
+    expect(released).toBeGreaterThan(1000);
+    for (const h of held) expect(createHash('sha256').update(h.data).digest('hex')).toBe(h.hash);
+    const expected: string[] = [];
+    const ac2 = new AbortController();
+    for await (const r of inline.changes(ac2.signal)) {
+      if (r.kind === 'idle') {
+        if (inline.readLsn > j.lastLsn) break;
+        continue;
+      }
+      if (r.kind === 'extent' && r.data)
+        expected.push(`${r.offset} ${createHash('sha256').update(r.data).digest('hex')}`);
+    }
+    ac2.abort();
+    expect(seen).toEqual(expected);
+    await source.close();
     await inline.close();
     s.close();
     await j.close();

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { packResult, unpackResult } from '../../../edge-agent/nbd/drainTransfer';
+import { PACK_CHUNK_BYTES, packResult, unpackResult } from '../../../edge-agent/nbd/drainTransfer';
 import type { DrainResult } from '../../../edge-agent/nbd/journalDrain';
+
+const MiB = 1024 * 1024;
 
 describe('drain results across threads', () => {
   it('round-trips sets, zero ranges and resyncs; owned buffers move, views are copied once', () => {
@@ -60,5 +62,76 @@ describe('drain results across threads', () => {
     const first = back.items[0];
     const e = first?.kind === 'set' ? first.set.extents[0] : undefined;
     expect(e?.kind === 'data' && Buffer.isBuffer(e.data)).toBe(true);
+  });
+});
+
+describe('pack chunks', () => {
+  const result = (datas: Buffer[]): DrainResult => ({
+    items: [
+      {
+        kind: 'set',
+        set: {
+          diskId: 'd0',
+          diskIndex: 0,
+          upToLsn: 1,
+          extents: datas.map((data, i) => ({ kind: 'data', offset: i * 8 * MiB, data })),
+        },
+      },
+    ],
+    nextLsn: 2,
+    dropped: [],
+    records: datas.length,
+    coalescedBytes: 0,
+  });
+
+  it('are filled from the provider, and each is freed once, after its last extent is released', () => {
+    const src = Buffer.alloc(16 * MiB, 5);
+    // 3 + 3 + 3 MiB: the third does not fit the first chunk's 8 MiB; 9 MiB gets a buffer of its own.
+    const datas = [
+      src.subarray(0, 3 * MiB),
+      src.subarray(0, 3 * MiB),
+      src.subarray(0, 3 * MiB),
+      src.subarray(0, 9 * MiB),
+    ];
+    let provided = 0;
+    const { packed, transfer } = packResult(
+      result(datas),
+      () => false,
+      () => (provided++, new ArrayBuffer(PACK_CHUNK_BYTES)),
+    );
+    expect(provided).toBe(2);
+    expect(packed.chunks).toBe(3);
+    const freed: ArrayBuffer[] = [];
+    const back = unpackResult(structuredClone(packed, { transfer }), (c) => freed.push(c));
+    const item = back.items[0]!;
+    const ext = item.kind === 'set' ? item.set.extents : [];
+    expect(ext.map((e) => (e.kind === 'data' ? e.data.length : 0))).toEqual(
+      datas.map((d) => d.length),
+    );
+    expect(ext.every((e) => e.kind === 'data' && e.data.every((b) => b === 5))).toBe(true);
+    ext[0]!.release!();
+    ext[0]!.release!(); // a second call is ignored: the chunk still has a user
+    expect(freed).toEqual([]);
+    ext[1]!.release!();
+    expect(freed.map((c) => c.byteLength)).toEqual([PACK_CHUNK_BYTES]);
+    ext[3]!.release!();
+    ext[2]!.release!();
+    expect(freed.map((c) => c.byteLength)).toEqual([PACK_CHUNK_BYTES, 9 * MiB, PACK_CHUNK_BYTES]);
+  });
+
+  it('leave owned buffers alone, and give no release() without a free callback', () => {
+    const owned = Buffer.from(new ArrayBuffer(4096)).fill(1);
+    const view = Buffer.alloc(8192, 2).subarray(0, 4096);
+    const { packed, transfer } = packResult(result([owned, view]), (b) => b === owned);
+    const back = unpackResult(structuredClone(packed, { transfer }), () => undefined);
+    const item = back.items[0]!;
+    const ext = item.kind === 'set' ? item.set.extents : [];
+    expect(ext[0]!.release).toBeUndefined();
+    expect(ext[1]!.release).toBeTypeOf('function');
+    // Without a free callback (tests, tools) nothing is handed back.
+    const again = packResult(result([view]), () => false);
+    const plain = unpackResult(structuredClone(again.packed, { transfer: again.transfer }));
+    const pItem = plain.items[0]!;
+    expect(pItem.kind === 'set' && pItem.set.extents.every((e) => !e.release)).toBe(true);
   });
 });

@@ -1,0 +1,80 @@
+import type { MachineJournal } from '../journal/journal';
+import { DrainThread, InlineDrain, type Drain } from './drainThread';
+import type { DrainOptions, DrainResult, JournalSnapshot } from './journalDrain';
+
+/**
+ * Payload bytes a poll reads at the most: in a backlog the agent gets records in steps it can
+ * batch while the drain thread reads the next step, not in one long read of 4,096 records.
+ */
+const POLL_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The journal source's side of the drain: which drain (a thread, or the calling thread), the
+ * journal snapshots it reads, and in a backlog the next poll asked for while the caller batches
+ * the last one, so the thread's reading overlaps the agent's sealing and spooling.
+ */
+export class DrainPoller {
+  private readonly drain: Drain;
+  /** The next poll, asked for early (a backlog). */
+  private ahead?: Promise<DrainResult>;
+
+  constructor(
+    private readonly journal: MachineJournal,
+    fromLsn: number,
+    opts: DrainOptions & { thread: boolean },
+    /** Bookmarks at or below this LSN are dropped (read at each request). */
+    private readonly suppressBookmarksUntil: () => number,
+  ) {
+    const { thread, ...drainOpts } = opts;
+    this.drain = thread ? new DrainThread(fromLsn, drainOpts) : new InlineDrain(fromLsn, drainOpts);
+  }
+
+  /** Resolves once the drain is running (its thread started). */
+  ready(): Promise<void> {
+    return this.drain.ready();
+  }
+
+  /** The journal now, for the drain: records up to lastLsn are in the files (batch written). */
+  private snapshot(): JournalSnapshot {
+    this.journal.flushBatch();
+    return {
+      lastLsn: this.journal.lastLsn,
+      segments: this.journal.segmentList().map((x) => ({ ...x })),
+      disks: this.journal.disks().map((d) => ({ index: d.index, diskId: d.diskId })),
+    };
+  }
+
+  private ask(maxItems: number, maxRecords: number): Promise<DrainResult> {
+    return this.drain.poll({
+      snapshot: this.snapshot(),
+      suppressBookmarksUntil: this.suppressBookmarksUntil(),
+      maxItems,
+      maxRecords,
+      maxBytes: POLL_BYTES,
+    });
+  }
+
+  /** The next step of the journal, coalesced (see JournalDrain.poll). */
+  async poll(maxItems: number, maxRecords: number): Promise<DrainResult> {
+    const ahead = this.ahead;
+    this.ahead = undefined;
+    const res = await (ahead ?? this.ask(maxItems, maxRecords));
+    // A backlog: the thread reads the next step while this one is batched. Not around a resync
+    // (its scan moves where bookmarks are dropped, which the request carries); a bookmark the
+    // early request should have dropped is dropped by the source anyway.
+    if (
+      this.drain.background &&
+      res.nextLsn <= this.journal.lastLsn &&
+      this.suppressBookmarksUntil() !== Number.MAX_SAFE_INTEGER &&
+      !res.items.some((i) => i.kind === 'resync')
+    ) {
+      this.ahead = this.ask(maxItems, maxRecords);
+      this.ahead.catch(() => undefined); // surfaced by the poll that takes it
+    }
+    return res;
+  }
+
+  close(): Promise<void> {
+    return this.drain.close();
+  }
+}
