@@ -6,18 +6,18 @@ import {
   envelopeDigest,
   isEnvelope,
   parseBatchRef,
-  headerPrefixLength,
   peekHeader,
-  peekHeaderPrefix,
   stagingBlobName,
   type BatchBookmark,
   type BatchHeader,
   type BatchRef,
 } from '../batch';
-import { isHavenError, type ErrorKind } from '../errors';
-import { recordRejection, stopDisk } from './incidents';
+import { conflictStop } from './conflictStop';
+import { recordRejection } from './incidents';
 import { diskGenerations, liveGeneration } from './generations';
 import { STAGING } from './names';
+import { readClaimHeader } from './readClaimHeader';
+import { check, Rejection } from './rejection';
 import { encodeStagedPointer, payloadRef } from './stagedBatch';
 import type { ReplicationDeps, ReplicationOptions } from './ports';
 import { diskDocId, type DiskReplicationDoc } from './state';
@@ -54,32 +54,6 @@ export interface IngestLookups {
    * answered "busy"). A crash before that is covered by the redelivery (duplicates re-nudge).
    */
   nudges?: Map<string, string>;
-}
-
-/**
- * Bytes of a claim-check upload read to find its header (~170 bytes per extent: the agent's
- * batches have at most 1024 extents, so one read holds the header of each).
- */
-const HEADER_READ = 256 * 1024;
-
-/** A refusal of the event: recorded, never retried. */
-class Rejection extends Error {
-  constructor(
-    readonly kind: ErrorKind,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-/** Runs a check whose HavenErrors mean "this event is bad" (not "a dependency failed"). */
-async function check<T>(fn: () => T | Promise<T>, prefix = ''): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    if (isHavenError(e) && !e.retryable) throw new Rejection(e.kind, prefix + e.message);
-    throw e;
-  }
 }
 
 /**
@@ -128,56 +102,10 @@ export async function ingestEvent(
     } else {
       const r = await check(() => parseBatchRef(ev.body));
       ref = r;
-      if (r.machineId !== sender) {
-        throw new Rejection(
-          'forbidden',
-          `Claim check names machine ${r.machineId} but arrived from ${sender}.`,
-        );
-      }
-      const { container: claimContainer, name: claimName } = claimLocation(r);
-      // One request: the blob's start with its size, kind and ETag.
-      const head = await deps.blobs.readHead(
-        claimContainer,
-        claimName,
-        Math.min(r.size, HEADER_READ),
-      );
-      if (!head) {
-        if (await claimAlreadyTaken(deps, r))
-          return { status: 'duplicate', stagingName: refName(r) };
-        throw new Rejection('not-found', `Claim-check blob ${r.blob} does not exist.`);
-      }
-      if (head.kind !== 'block' || head.size !== r.size) {
-        throw new Rejection(
-          'integrity',
-          `Claim-check blob ${r.blob} is a ${head.size}-byte ${head.kind} blob; its reference says a ${r.size}-byte block blob.`,
-        );
-      }
-      h = await check(async () => {
-        // One read holds the header of every batch the agent makes; a longer one takes a second.
-        let prefix = head.data;
-        const need = headerPrefixLength(prefix, r.size);
-        if (need > prefix.length)
-          prefix = await deps.blobs.readRange(
-            claimContainer,
-            claimName,
-            0,
-            Math.min(r.size, need),
-            undefined,
-            head.etag,
-          );
-        return peekHeaderPrefix(prefix, r.size);
-      });
-      if (
-        h.machineId !== r.machineId ||
-        h.diskId !== r.diskId ||
-        h.generation !== r.generation ||
-        h.seq !== r.seq
-      ) {
-        throw new Rejection(
-          'integrity',
-          `Claim-check blob ${r.blob} holds a different batch than its reference names.`,
-        );
-      }
+      const claim = await readClaimHeader(deps, r, sender);
+      if ('alreadyStaged' in claim)
+        return { status: 'duplicate', stagingName: claim.alreadyStaged };
+      h = claim.header;
     }
     header = h;
     // A reverse batch (cloud → site, sealed under the same data key) never enters the forward
@@ -327,39 +255,6 @@ export async function ingestEvent(
   }
 }
 
-async function conflictStop(
-  deps: ReplicationDeps,
-  h: BatchHeader,
-  name: string,
-  digest: string,
-  existing: string,
-): Promise<IngestOutcome> {
-  const reason = `Conflicting batch: disk ${h.diskId} g${h.generation} seq ${h.seq} arrived with sha256 ${digest.slice(0, 12)}… but ${existing.slice(0, 12)}… is already recorded; the disk is stopped.`;
-  await stopDisk(
-    deps,
-    {
-      machineId: h.machineId,
-      diskId: h.diskId,
-      generation: h.generation,
-      diskSize: h.diskSize,
-      seq: h.seq,
-    },
-    'replication-conflict',
-    reason,
-    { stagingName: name, sha256: digest, existingSha256: existing },
-  );
-  await recordRejection(deps, {
-    machineId: h.machineId,
-    diskId: h.diskId,
-    generation: h.generation,
-    seq: h.seq,
-    kind: 'conflict',
-    reason,
-    source: {},
-  });
-  return { status: 'conflict', stagingName: name, reason };
-}
-
 /** Tells the hydrate trigger about `name` now, or records it for the invocation's end. */
 async function nudge(deps: ReplicationDeps, name: string, lookups?: IngestLookups): Promise<void> {
   if (!lookups?.nudges) return deps.events.written(STAGING, name);
@@ -370,20 +265,6 @@ async function nudge(deps: ReplicationDeps, name: string, lookups?: IngestLookup
 
 const marker = (h: BatchHeader) =>
   h.bookmark ? { bookmark: h.bookmark, diskSize: h.diskSize } : {};
-
-const refName = (r: BatchRef) => stagingBlobName(r.machineId, r.diskId, r.generation, r.seq);
-
-/**
- * A claim check whose blob is gone is a redelivery (Event Hubs at-least-once, an agent resend)
- * when the first delivery already staged or applied that very envelope: ingest deletes the claim
- * blob once the batch is staged. Same seq and digest → a duplicate, not a rejection.
- */
-async function claimAlreadyTaken(deps: ReplicationDeps, r: BatchRef): Promise<boolean> {
-  const state = await deps.docs.disks.get(r.machineId, diskDocId(r.diskId, r.generation));
-  if (state?.doc.recent.some((x) => x.seq === r.seq && x.sha256 === r.sha256)) return true;
-  const staged = await deps.blobs.getProperties(STAGING, refName(r));
-  return staged?.metadata.sha256 === r.sha256;
-}
 
 async function dropClaim(deps: ReplicationDeps, ref: BatchRef | undefined): Promise<void> {
   if (!ref) return;
