@@ -8,6 +8,7 @@ import {
 import { BlobCheckpointStore } from '@azure/eventhubs-checkpointstore-blob';
 import { ContainerClient } from '@azure/storage-blob';
 import type { HostContext, HostFunction, TriggerDriver } from '../host/plugin';
+import { triggerInputs } from './triggerInputs';
 
 export interface EventHubsDriverOptions {
   /** host.json `extensions.eventHubs.maxEventBatchSize` (Functions' default 100). */
@@ -131,42 +132,9 @@ export function createEventHubsDriver(opts: EventHubsDriverOptions = {}): Trigge
 
     const processEvents = async (events: ReceivedEventData[], ctx: PartitionContext) => {
       if (events.length === 0) return;
-      const partitionContext = {
-        consumerGroup: ctx.consumerGroup,
-        eventHubName: ctx.eventHubName,
-        fullyQualifiedNamespace: ctx.fullyQualifiedNamespace,
-        partitionId: ctx.partitionId,
-      };
       const invokeBatch = async (): Promise<void> => {
-        if (many) {
-          await host.invoke(fn.name, {
-            triggerValue: batchBodies(events, dataType),
-            triggerMetadata: {
-              partitionContext,
-              enqueuedTimeUtcArray: events.map((e) => e.enqueuedTimeUtc.toISOString()),
-              sequenceNumberArray: events.map((e) => e.sequenceNumber),
-              offsetArray: events.map((e) => e.offset),
-              partitionKeyArray: events.map((e) => e.partitionKey ?? null),
-              propertiesArray: events.map((e) => e.properties ?? {}),
-              systemPropertiesArray: events.map(systemProperties),
-            },
-          });
-        } else {
-          for (const e of events) {
-            await host.invoke(fn.name, {
-              triggerValue: batchBodies([e], dataType)[0],
-              triggerMetadata: {
-                partitionContext,
-                enqueuedTimeUtc: e.enqueuedTimeUtc.toISOString(),
-                sequenceNumber: e.sequenceNumber,
-                offset: e.offset,
-                partitionKey: e.partitionKey ?? null,
-                properties: e.properties ?? {},
-                systemProperties: systemProperties(e),
-              },
-            });
-          }
-        }
+        for (const input of triggerInputs(events, ctx, many, dataType))
+          await host.invoke(fn.name, input);
       };
       // The same batch is invoked again until it succeeds; the checkpoint only moves after that.
       for (let attempt = 0; ; attempt++) {
@@ -240,69 +208,4 @@ function resolveSetting(value: string, settings: Record<string, string>): string
     if (v === undefined) throw new Error(`App setting '${name}' is not set.`);
     return v;
   });
-}
-
-/**
- * Bodies of one invocation. The worker protocol carries a batch as one typed collection, so a
- * batch is uniform: all parsed JSON when every body is JSON, otherwise all Buffers (JSON ones as
- * their raw UTF-8 bytes) so binary is never mangled. `dataType` 'binary' / 'string' force a type.
- */
-function batchBodies(events: ReceivedEventData[], dataType: string): unknown[] {
-  const raw = events.map((e) => e.body as unknown);
-  if (dataType === 'binary')
-    return raw.map((b) => (Buffer.isBuffer(b) ? b : Buffer.from(JSON.stringify(b))));
-  if (dataType === 'string')
-    return raw.map((b) => (Buffer.isBuffer(b) ? b.toString('utf8') : JSON.stringify(b)));
-  const parsed = events.map(bodyOf);
-  return parsed.some((b) => Buffer.isBuffer(b))
-    ? raw.map((b) => (Buffer.isBuffer(b) ? b : Buffer.from(JSON.stringify(b))))
-    : parsed;
-}
-
-/**
- * The event body as a function sees it: binary stays a Buffer; JSON (what the SDK sends for
- * objects and strings) becomes the value. Only bodies that look like JSON are parsed, so a
- * large binary payload is never turned into a string.
- */
-function bodyOf(e: ReceivedEventData): unknown {
-  const body = e.body as unknown;
-  if (!Buffer.isBuffer(body)) return body;
-  const ct = e.contentType?.toLowerCase();
-  let i = 0;
-  while (
-    i < body.length &&
-    (body[i] === 0x20 || body[i] === 0x0a || body[i] === 0x0d || body[i] === 0x09)
-  )
-    i++;
-  const c = body[i];
-  const looksJson =
-    ct?.includes('json') ||
-    c === 0x7b || // {
-    c === 0x5b || // [
-    c === 0x22 || // "
-    c === 0x2d || // -
-    (c !== undefined && c >= 0x30 && c <= 0x39) ||
-    c === 0x74 || // true
-    c === 0x66 || // false
-    c === 0x6e; // null
-  if (!looksJson) return body;
-  try {
-    return JSON.parse(body.toString('utf8')) as unknown;
-  } catch {
-    return body;
-  }
-}
-
-function systemProperties(e: ReceivedEventData): Record<string, unknown> {
-  return {
-    ...(e.systemProperties ?? {}),
-    'x-opt-sequence-number': e.sequenceNumber,
-    'x-opt-offset': e.offset,
-    'x-opt-enqueued-time': e.enqueuedTimeUtc.toISOString(),
-    ...(e.partitionKey ? { 'x-opt-partition-key': e.partitionKey } : {}),
-    SequenceNumber: e.sequenceNumber,
-    Offset: e.offset,
-    EnqueuedTimeUtc: e.enqueuedTimeUtc.toISOString(),
-    PartitionKey: e.partitionKey ?? null,
-  };
 }
