@@ -1,49 +1,32 @@
-import * as path from 'node:path';
 import type { Consistency } from '../core/batch';
 import { HavenError } from '../core/errors';
-import { AgentState, type AgentIdentity, type AgentSettings } from './agentState';
-import { Batcher } from './batcher';
-import { sharedEncoder } from './encodePool';
+import type { AgentIdentity, AgentSettings, AgentState } from './agentState';
+import type { Batcher } from './batcher';
 import type { AgentDisk, ChangeSource } from './changeSource';
-import { ControlPlaneClient, type RecoveryPoint } from './controlPlaneClient';
-import { readJson, sleep, writeFileAtomic } from './fsUtil';
+import type { ControlPlaneClient, RecoveryPoint } from './controlPlaneClient';
+import { sleep, writeFileAtomic } from './fsUtil';
 import { GENERATION_POLL_MS, watchGenerations } from './generations';
-import { GroupCuts } from './groupCuts';
-import { GroupCutRunner } from './groupCutRunner';
-import { BookmarkRequests } from './bookmarkRequests';
-import { heartbeatReport } from './heartbeatReport';
+import type { GroupCutRunner } from './groupCutRunner';
+import type { BookmarkRequests } from './bookmarkRequests';
+import type { CutBookmarks } from './cutBookmarks';
 import { agentStatus, markIfAcked } from './agentStatus';
-import { redoAfterCheckpoint } from './spoolRecovery';
+import { startAgentTimers } from './agentTimers';
+import { openAgentParts, type AgentOpenOptions } from './openAgentParts';
 import { waitForRecoveryPoint } from './pointWait';
 import { runHook } from './hooks';
-import { FinalBookmark } from './finalBookmark';
-import { ScanSource } from './scanSource';
-import { newBookmarkId, type AgentStatus, type BookmarkLogEntry, type Log } from './agentTypes';
-import type { BatchSink } from './batchSink';
-import { Sender } from './sender';
-import { Spool } from './spool';
-
-const DEFAULT_SPOOL_BYTES = 1024 ** 3;
+import { rotateDataKey } from './rotateDataKey';
+import { newBookmarkId, type AgentStatus, type Log } from './agentTypes';
+import type { Sender } from './sender';
+import type { Spool } from './spool';
 
 /**
  * The agent: change source → batcher → spool → sender, plus bookmarks, checkpoints, status.
  * One instance owns a state directory (pid lock) while it runs.
  */
 export class Agent {
-  private bookmarksCut = new Map<string, string>(); // id -> cutAt
-  private lastBookmark?: {
-    id: string;
-    cutAt: string;
-    ackedAt?: string;
-    seqs: Record<string, number>;
-  };
   private firstPassDone = false;
-  /** Bookmarks asked for by `haven-agent bookmark`: a done file tells it when they are spooled. */
-  private requests!: BookmarkRequests;
-  private crashPending = false;
-  /** Consistency-group cuts: set by open(), each inserted at most once. */
-  private groupCuts?: GroupCuts;
-  private groupCutRunner?: GroupCutRunner;
+  /** One crash bookmark at a time, across runs (agentTimers.ts). */
+  private readonly crash = { pending: false };
 
   private constructor(
     readonly state: AgentState,
@@ -56,87 +39,36 @@ export class Agent {
     readonly batcher: Batcher,
     readonly api: ControlPlaneClient,
     private readonly log: Log,
+    private readonly groupCutRunner: GroupCutRunner,
+    /** Bookmarks asked for by `haven-agent bookmark`. */
+    private readonly requests: BookmarkRequests,
+    /** The bookmarks this run spooled (cutBookmarks.ts). */
+    private readonly bookmarks: CutBookmarks,
   ) {}
 
-  static async open(
-    stateDir: string,
-    opts: {
-      sink: (id: AgentIdentity, api: ControlPlaneClient) => BatchSink;
-      log: Log;
-      intervalMs?: number;
-      /** Another ChangeSource (serve-disk: the write splitter's journal); default: scan. */
-      source?: (disks: AgentDisk[]) => Promise<ChangeSource>;
-    },
-  ): Promise<Agent> {
-    const state = new AgentState(stateDir);
-    const identity = await state.identity();
-    const settings = await state.settings();
-    const disks = await state.disks();
-    if (disks.length === 0)
-      throw new HavenError(
-        'precondition',
-        "No disks are configured; run 'haven-agent disk add PATH' first.",
-      );
-    await state.lock();
-    const spool = await Spool.open(state.spoolDir, {
-      maxBytes: settings.spoolMaxBytes ?? DEFAULT_SPOOL_BYTES,
-    });
-    const source = opts.source
-      ? await opts.source(disks)
-      : await ScanSource.open(disks, state.indexDir, {
-          intervalMs: opts.intervalMs ?? (settings.bookmarkIntervalSeconds ?? 5) * 1000,
-          sentBefore: (d) => spool.nextSeq({ diskId: d.id, generation: d.generation }) > 1,
-        });
-    const spooledBookmarks = await redoAfterCheckpoint(spool, source, opts.log);
-    const api = new ControlPlaneClient(identity.api, identity.credential);
-    const sink = opts.sink(identity, api);
+  static async open(stateDir: string, opts: AgentOpenOptions): Promise<Agent> {
     let self: Agent | undefined = undefined;
-    const sender = new Sender(spool, sink, {
-      onError: (e, attempt, wait) =>
-        opts.log('send failed, retrying', {
-          error: (e as Error).message,
-          attempt,
-          retryInMs: Math.round(wait),
-        }),
+    const p = await openAgentParts(stateDir, opts, {
       onSent: () => {
-        if (self?.lastBookmark) markIfAcked(self.lastBookmark, spool);
+        if (self?.bookmarks.last) markIfAcked(self.bookmarks.last, self.spool);
       },
+      checkpoint: () => self?.checkpoint() ?? Promise.resolve(),
     });
-    const sealing = {
-      machineId: identity.machineId,
-      keyId: identity.keyId,
-      key: Buffer.from(identity.dataKey, 'base64'),
-    };
-    const batcher = new Batcher(
-      spool,
-      source,
-      new Map(disks.map((d) => [d.id, d])),
-      sealing,
-      () => self?.checkpoint() ?? Promise.resolve(),
-      sharedEncoder(),
-    );
     self = new Agent(
-      state,
-      identity,
-      settings,
-      disks,
-      spool,
-      source,
-      sender,
-      batcher,
-      api,
+      p.state,
+      p.identity,
+      p.settings,
+      p.disks,
+      p.spool,
+      p.source,
+      p.sender,
+      p.batcher,
+      p.api,
       opts.log,
+      p.groupCutRunner,
+      p.requests,
+      p.bookmarks,
     );
-    self.groupCuts = await GroupCuts.load(state, spooledBookmarks);
-    self.groupCutRunner = new GroupCutRunner(
-      api,
-      identity.machineId,
-      source,
-      settings,
-      self.groupCuts,
-      opts.log,
-    );
-    self.requests = new BookmarkRequests(state.requestsDir, source, settings);
     return self;
   }
 
@@ -170,16 +102,7 @@ export class Agent {
         if (rec.kind === 'idle') this.firstPassDone = true;
         if (r.bookmark) {
           const cutAt = rec.kind === 'bookmark' ? rec.createdAt : new Date().toISOString();
-          this.lastBookmark = { id: r.bookmark, cutAt, seqs: this.spool.lastSeqs() };
-          this.bookmarksCut.set(r.bookmark, cutAt);
-          await this.recordBookmark({ id: r.bookmark, cutAt, seqs: this.spool.lastSeqs() });
-          await this.groupCuts?.spooled(r.bookmark);
-          if (this.requests.requested.delete(r.bookmark)) {
-            await writeFileAtomic(
-              path.join(this.state.requestsDir, `${r.bookmark}.done`),
-              JSON.stringify({ id: r.bookmark, cutAt, seqs: this.spool.lastSeqs() }),
-            );
-          }
+          await this.bookmarks.spooled(r.bookmark, cutAt);
           if (onBookmark(r.bookmark)) break;
         }
         if (rec.kind === 'idle' || Date.now() - sinceCheckpoint > 5_000) {
@@ -219,7 +142,7 @@ export class Agent {
     } finally {
       await thaw();
     }
-    if (!this.bookmarksCut.has(id))
+    if (!this.bookmarks.has(id))
       throw new HavenError('transient', 'Stopped before the bookmark was cut.');
     return id;
   }
@@ -242,7 +165,7 @@ export class Agent {
       await this.sender.drained(opts.signal);
       if (opts.signal.aborted) throw new HavenError('transient', 'Interrupted.');
       // Normally stamped already, at the ack itself (onSent); this keeps that exact time.
-      if (this.lastBookmark?.id === id) markIfAcked(this.lastBookmark, this.spool);
+      if (this.bookmarks.last?.id === id) markIfAcked(this.bookmarks.last, this.spool);
       this.log('bookmark sent', { bookmarkId: id });
       await this.writeStatus(true);
       return await this.waitForPoint(id, opts.signal, opts.pointTimeoutMs ?? 15 * 60_000);
@@ -296,61 +219,23 @@ export class Agent {
 
   async runForever(signal: AbortSignal, intervalMs: number): Promise<void> {
     const sending = this.sender.run(signal);
-    const timers: NodeJS.Timeout[] = [];
-    timers.push(setInterval(() => void this.writeStatus(true).catch(() => undefined), 1000));
-    timers.push(
-      setInterval(
-        () =>
-          void this.api
-            .heartbeat(this.identity.machineId, heartbeatReport(this.status(true)))
-            .then((r) => (r.rotateKey ? this.rotateKey() : undefined))
-            .catch((e: unknown) =>
-              this.log('heartbeat or key rotation failed', { error: (e as Error).message }),
-            ),
-        30_000,
-      ),
-    );
-    timers.push(
-      setInterval(() => {
-        // One crash bookmark at a time: a slow pass must not queue a pile of them.
-        if (!this.firstPassDone || this.crashPending) return;
-        this.crashPending = true;
-        void this.source
-          .requestBookmark({ id: newBookmarkId(), consistency: 'crash' })
-          .finally(() => (this.crashPending = false));
-      }, intervalMs),
-    );
-    timers.push(
-      setInterval(
-        () =>
-          void this.groupCutRunner
-            ?.poll(signal)
-            .catch((e) => this.log('group cut poll failed', { error: (e as Error).message })),
-        (this.settings.groupPollSeconds ?? 5) * 1000,
-      ),
-    );
-    const final = new FinalBookmark(
-      this.source,
-      () => this.api.finalBookmark(this.identity.machineId),
-      (m, f) => this.log(m, f),
-    );
-    timers.push(
-      setInterval(
-        () =>
-          void final
-            .poll()
-            .catch((e) => this.log('final bookmark poll failed', { error: (e as Error).message })),
-        2_000,
-      ),
-    );
-    timers.push(
-      setInterval(
-        () =>
-          void this.requests
-            .poll()
-            .catch((e) => this.log('bookmark request failed', { error: (e as Error).message })),
-        250,
-      ),
+    const timers = startAgentTimers(
+      {
+        machineId: this.identity.machineId,
+        api: this.api,
+        source: this.source,
+        settings: this.settings,
+        requests: this.requests,
+        groupCutRunner: this.groupCutRunner,
+        log: this.log,
+        status: () => this.status(true),
+        writeStatus: () => this.writeStatus(true),
+        rotateKey: () => this.rotateKey(),
+        firstPassDone: () => this.firstPassDone,
+        crash: this.crash,
+      },
+      signal,
+      intervalMs,
     );
     try {
       while (!signal.aborted) {
@@ -367,14 +252,8 @@ export class Agent {
     }
   }
 
-  private async recordBookmark(b: BookmarkLogEntry): Promise<void> {
-    const log = (await readJson<BookmarkLogEntry[]>(this.state.bookmarksFile)) ?? [];
-    log.push(b);
-    await writeFileAtomic(this.state.bookmarksFile, JSON.stringify(log.slice(-500)), 0o600);
-  }
-
   isCut(id: string): boolean {
-    return this.bookmarksCut.has(id);
+    return this.bookmarks.has(id);
   }
 
   status(running: boolean): AgentStatus {
@@ -382,7 +261,7 @@ export class Agent {
       machineId: this.identity.machineId,
       disks: this.disks,
       spool: this.spool,
-      lastBookmark: this.lastBookmark,
+      lastBookmark: this.bookmarks.last,
       firstPassDone: this.firstPassDone,
       droppedBatches: this.batcher.stats.droppedBatches,
       lastError: this.sender.lastError,
@@ -400,18 +279,9 @@ export class Agent {
     );
   }
 
-  /**
-   * Takes the new data key an admin asked for: saved first (a crash after this keeps using it),
-   * then batches sealed from now on name it. Batches already spooled keep the old key, which
-   * the cloud still holds, so nothing needs re-sealing.
-   */
+  /** Takes the new data key an admin asked for (saved first); batches sealed from now on name it. */
   async rotateKey(): Promise<void> {
-    const k = await this.api.takeDataKey(this.identity.machineId);
-    // Read back: an earlier rotation of this run saved a newer identity than the one we started with.
-    const cur = await this.state.identity();
-    // The old key stays with the agent: reverse batches sealed under it may still arrive.
-    const previousKeys = [...(cur.previousKeys ?? []), { keyId: cur.keyId, dataKey: cur.dataKey }];
-    await this.state.saveIdentity({ ...cur, keyId: k.keyId, dataKey: k.dataKey, previousKeys });
+    const k = await rotateDataKey(this.api, this.state, this.identity.machineId);
     this.batcher.useKey(k.keyId, Buffer.from(k.dataKey, 'base64'));
     this.log('data key rotated', { keyId: k.keyId });
   }
