@@ -184,6 +184,8 @@ export interface SenderEvents {
  */
 export class Sender {
   private idleWaiters: (() => void)[] = [];
+  /** The save of the last take's ack (one at a time, behind the spool's appends). */
+  private acking: Promise<void> = Promise.resolve();
   lastError?: string;
   /** Bytes Event Hubs acknowledged per second lately (the heartbeat's promised RPO). */
   readonly rate = new SendRate();
@@ -197,7 +199,7 @@ export class Sender {
 
   /** Resolves when nothing is pending in the spool. */
   drained(signal?: AbortSignal): Promise<void> {
-    if (this.spool.pending().length === 0) return Promise.resolve();
+    if (this.spool.pending().length === 0) return this.acking.catch(() => undefined);
     return new Promise((resolve) => {
       const done = () => {
         signal?.removeEventListener('abort', done);
@@ -213,6 +215,10 @@ export class Sender {
     while (!signal.aborted) {
       const pending = this.spool.pending();
       if (pending.length === 0) {
+        // Drained means saved: a caller may stop the agent next.
+        await this.acking.catch(() => undefined);
+        // Appended while the save ran: its wake-up came before this wait would have begun.
+        if (this.spool.pending().length > 0) continue;
         for (const w of this.idleWaiters.splice(0)) w();
         await this.spool.changed(signal);
         continue;
@@ -244,7 +250,14 @@ export class Sender {
           ).catch(() => undefined);
         }
         await this.sink.send(items);
-        await this.spool.ack(take);
+        // Acknowledged at once; the save waits behind the spool's appends (a write and a sync
+        // of up to 48 MiB), so the next take goes out meanwhile. One save at a time: a failed
+        // one surfaces here, on the next take.
+        const saved = this.spool.ack(take);
+        saved.catch(() => undefined);
+        const previous = this.acking;
+        this.acking = saved;
+        await previous;
         this.rate.record(bytes);
         this.events.onSent?.(take, bytes);
         attempt = 0;
@@ -258,6 +271,7 @@ export class Sender {
         await sleep(wait, signal);
       }
     }
+    await this.acking.catch(() => undefined);
   }
 }
 

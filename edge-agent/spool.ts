@@ -65,6 +65,13 @@ export class Spool {
    */
   private readonly hot = new Map<SpoolEntry, Buffer>();
   private hotBytes = 0;
+  /** Highest seq Event Hubs accepted per disk+generation: ahead of the saved state until ack() saved it. */
+  private readonly accepted: SeqMap = {};
+
+  /** Acknowledged: accepted by Event Hubs (saved or not yet), or given up (abandon()). */
+  private acked(key: string): number {
+    return Math.max(this.accepted[key] ?? 0, this.state.acked(key));
+  }
 
   /** append, ack and checkpoint change segments and state: one at a time. */
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -112,7 +119,7 @@ export class Spool {
   }
 
   ackedSeq(k: SpoolKey): number {
-    return this.state.acked(keyOf(k));
+    return this.acked(keyOf(k));
   }
 
   /** Live bytes on disk (acked records stay until their segment can go). */
@@ -128,7 +135,7 @@ export class Spool {
 
   /** Unacked entries, in append order (= seq order per disk). */
   pending(): SpoolEntry[] {
-    return this.entries.filter((e) => e.seq > this.state.acked(keyOf(e)));
+    return this.entries.filter((e) => e.seq > this.acked(keyOf(e)));
   }
 
   pendingBytes(k?: SpoolKey): number {
@@ -160,7 +167,7 @@ export class Spool {
       const key = keyOf(k);
       const last = this.lastSeq[key] ?? 0;
       const dropped = this.entries.filter(
-        (e) => keyOf(e) === key && e.seq > this.state.acked(key),
+        (e) => keyOf(e) === key && e.seq > this.acked(key),
       ).length;
       this.state.raiseBoth(key, last);
       this.dropAckedHot();
@@ -287,8 +294,18 @@ export class Spool {
     }
   }
 
-  /** Event Hubs accepted these: record it durably, then drop segments nobody needs. */
+  /**
+   * Event Hubs accepted these. They count as acknowledged at once (pending() leaves them out, so
+   * the sender goes on); the record of it is saved behind the appends already queued (the
+   * promise), and only then may their segments go (collect() looks at the saved state). A crash
+   * before the save sends them again, byte-identical: ingest takes them as the duplicates they are.
+   */
   ack(done: readonly SpoolEntry[]): Promise<void> {
+    for (const e of done) {
+      const k = keyOf(e);
+      this.accepted[k] = Math.max(this.accepted[k] ?? 0, e.seq);
+    }
+    this.dropAckedHot();
     return this.exclusive(() => this.ackNow(done));
   }
 
@@ -314,7 +331,7 @@ export class Spool {
   /** Acknowledged (or abandoned) envelopes are never read again. */
   private dropAckedHot(): void {
     for (const [e, b] of this.hot) {
-      if (e.seq > this.state.acked(keyOf(e))) continue;
+      if (e.seq > this.acked(keyOf(e))) continue;
       this.hot.delete(e);
       this.hotBytes -= b.length;
     }

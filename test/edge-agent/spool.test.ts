@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Spool } from '../../edge-agent/spool';
+import { segmentPath } from '../../edge-agent/spoolSegments';
 import { tempDir } from './support/testData';
 
 const k = { diskId: 'd1', generation: 1 };
@@ -36,6 +37,37 @@ describe('spool', { timeout: 180_000 }, () => {
     await s.ack([e1!]);
     expect((await s.read(e1!)).equals(Buffer.alloc(30_000, 7))).toBe(true);
     await s.close();
+  });
+
+  it('counts an ack at once, saves it behind the appends queued before it, frees only what is saved', async () => {
+    const d = path.join(dir, 'ack');
+    // One record a segment: the first segment can go once its ack and checkpoint are saved.
+    const s = await Spool.open(d, { maxBytes: 64 * 2 ** 20, segmentBytes: 40_000 });
+    const e1 = await s.append({ ...k, seq: 1 }, randomBytes(30_000));
+    await s.setCheckpoint({ 'd1/1': 1 });
+    let appended = false;
+    const second = s.append({ ...k, seq: 2 }, randomBytes(30_000)).then(() => (appended = true));
+    const saved = s.ack([e1]);
+    // At once: the sender goes on without it, and status sees it acknowledged.
+    expect(s.pending().map((e) => e.seq)).toEqual([]);
+    expect(s.ackedSeq(k)).toBe(1);
+    const first = segmentPath(d, e1.segment);
+    const exists = () =>
+      fsp.stat(first).then(
+        () => true,
+        () => false,
+      );
+    expect(await exists()).toBe(true); // not collected before the save
+    await saved;
+    expect(appended).toBe(true); // the save went behind the append queued before it
+    await second;
+    expect(s.pending().map((e) => e.seq)).toEqual([2]);
+    await s.close();
+    const again = await Spool.open(d, { maxBytes: 64 * 2 ** 20, segmentBytes: 40_000 });
+    expect(again.ackedSeq(k)).toBe(1);
+    expect(again.pending().map((e) => e.seq)).toEqual([2]);
+    expect(await exists()).toBe(false); // it went with the saved ack
+    await again.close();
   });
 
   it('numbers densely, survives reopen, cuts a torn tail, frees only acked and checkpointed segments', async () => {
