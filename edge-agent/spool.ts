@@ -3,6 +3,8 @@ import { HavenError } from '../core/errors';
 import { SPOOL_HEADER_BYTES as HDR, spoolRecordHeader, spoolRecordMeta } from './spoolRecord';
 import { createSegment, recoverSegments, segmentPath } from './spoolSegments';
 import { SpoolState, type SeqMap } from './spoolState';
+import { HotEnvelopes } from './hotEnvelopes';
+import { keyOf, type SpoolEntry, type SpoolKey, type SpoolOptions } from './spoolTypes';
 
 /**
  * Durable on-disk journal of sealed batches between the batcher and the sender.
@@ -19,26 +21,7 @@ import { SpoolState, type SeqMap } from './spoolState';
  * mid-append) fails its hashes and is cut off on open; it was never synced, so never sent.
  */
 
-export interface SpoolKey {
-  diskId: string;
-  generation: number;
-}
-export interface SpoolEntry extends SpoolKey {
-  seq: number;
-  segment: number;
-  /** Byte position of the envelope within the segment. */
-  pos: number;
-  length: number;
-}
-export interface SpoolOptions {
-  /** Upper bound on the bytes of live segments; when full, the agent stops taking extents. */
-  maxBytes: number;
-  segmentBytes?: number;
-  /** Envelopes kept in memory after their append, until acknowledged (default 64 MiB). */
-  hotBytes?: number;
-}
-
-const keyOf = (k: SpoolKey) => `${k.diskId}/${k.generation}`;
+export type { SpoolEntry, SpoolKey, SpoolOptions } from './spoolTypes';
 
 export class Spool {
   private entries: SpoolEntry[] = [];
@@ -58,13 +41,8 @@ export class Spool {
   /** Highest seq queued per disk+generation (written or not). */
   private reserved: SeqMap = {};
   private mutex: Promise<unknown> = Promise.resolve();
-  /**
-   * The envelopes just appended, so the sender sends them without reading each back into a
-   * fresh buffer (a read, page faults, and external memory that drives V8's collections):
-   * the bytes are the ones written, and the file stays the copy that survives a crash.
-   */
-  private readonly hot = new Map<SpoolEntry, Buffer>();
-  private hotBytes = 0;
+  /** Envelopes just appended, sent from memory until acknowledged. */
+  private readonly hot: HotEnvelopes;
   /** Highest seq Event Hubs accepted per disk+generation: ahead of the saved state until ack() saved it. */
   private readonly accepted: SeqMap = {};
 
@@ -85,6 +63,7 @@ export class Spool {
     readonly options: SpoolOptions,
   ) {
     this.segmentBytes = options.segmentBytes ?? 32 * 1024 * 1024;
+    this.hot = new HotEnvelopes(options.hotBytes ?? 64 * 1024 * 1024);
   }
 
   static async open(dir: string, options: SpoolOptions): Promise<Spool> {
@@ -247,10 +226,7 @@ export class Spool {
             length: r.envelope.length,
           };
           this.entries.push(e);
-          if (this.hotBytes + e.length <= (this.options.hotBytes ?? 64 * 1024 * 1024)) {
-            this.hot.set(e, r.envelope);
-            this.hotBytes += e.length;
-          }
+          this.hot.keep(e, r.envelope);
           this.lastSeq[keyOf(r.k)] = r.k.seq;
           r.resolve(e);
           done++;
@@ -330,11 +306,7 @@ export class Spool {
 
   /** Acknowledged (or abandoned) envelopes are never read again. */
   private dropAckedHot(): void {
-    for (const [e, b] of this.hot) {
-      if (e.seq > this.acked(keyOf(e))) continue;
-      this.hot.delete(e);
-      this.hotBytes -= b.length;
-    }
+    this.hot.drop((e) => e.seq <= this.acked(keyOf(e)));
   }
 
   private removable(e: SpoolEntry): boolean {
