@@ -29,15 +29,28 @@ async function stream(source: JournalChangeSource): Promise<string[]> {
   return out;
 }
 
+/** A journal of `n` random 4–64 KiB writes on an 8 MiB disk, and its splitter. */
+async function journalWith(n: number, segmentBytes = 1024 * 1024) {
+  const dir = tempDir();
+  const image = join(dir, 'disk.img');
+  writeFileSync(image, '');
+  truncateSync(image, SIZE);
+  const j = MachineJournal.open({ dir: join(dir, 'j'), segmentBytes });
+  const s = WriteSplitter.open(j, 'd0', image, { initialSync: false });
+  const write = async (count: number) => {
+    for (let i = 0; i < count; i++) {
+      const len = 4096 * (1 + randomInt(16));
+      await s.write(4096 * randomInt((SIZE - len) / 4096), randomBytes(len), false);
+    }
+  };
+  await write(n);
+  return { j, s, write };
+}
+
 describe('the journal drain in its own thread', () => {
   it('gives the same stream as the drain on the calling thread, across segments, windows and a bookmark', async () => {
-    const dir = tempDir();
-    const image = join(dir, 'disk.img');
-    writeFileSync(image, '');
-    truncateSync(image, SIZE);
     // Small segments and windows: the thread follows several segment files and cuts often.
-    const j = MachineJournal.open({ dir: join(dir, 'j'), segmentBytes: 256 * 1024 });
-    const s = WriteSplitter.open(j, 'd0', image, { initialSync: false });
+    const { j, s } = await journalWith(0, 256 * 1024);
     let seed = 0;
     for (let i = 0; i < 300; i++) {
       seed = (seed * 1103515245 + 12345) % 2 ** 31;
@@ -65,24 +78,6 @@ describe('the journal drain in its own thread', () => {
 });
 
 describe('reused memory in the drain', () => {
-  /** A journal of `n` random 4–64 KiB writes on an 8 MiB disk (segments of 1 MiB). */
-  async function journalWith(n: number) {
-    const dir = tempDir();
-    const image = join(dir, 'disk.img');
-    writeFileSync(image, '');
-    truncateSync(image, SIZE);
-    const j = MachineJournal.open({ dir: join(dir, 'j'), segmentBytes: 1024 * 1024 });
-    const s = WriteSplitter.open(j, 'd0', image, { initialSync: false });
-    const write = async (count: number) => {
-      for (let i = 0; i < count; i++) {
-        const len = 4096 * (1 + randomInt(16));
-        await s.write(4096 * randomInt((SIZE - len) / 4096), randomBytes(len), false);
-      }
-    };
-    await write(n);
-    return { j, s, write };
-  }
-
   /** A drain that reuses buffers beside one that never does, polled alike over one journal. */
   async function pair(n: number, maxWindowBytes: number) {
     const { j, s, write } = await journalWith(n);
