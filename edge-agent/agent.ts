@@ -185,7 +185,6 @@ export class Agent {
     });
   }
 
-  /** `run`: forever: deltas, a crash bookmark per interval, requests from `haven-agent bookmark`. */
   /**
    * runForever until `signal` aborts or the control plane starts a new generation of a disk;
    * returns that disk (the caller follows the generation and opens the agent again).
@@ -217,6 +216,7 @@ export class Agent {
     return signal.aborted ? undefined : next;
   }
 
+  /** `run`: forever: deltas, a crash bookmark per interval, requests from `haven-agent bookmark`. */
   async runForever(signal: AbortSignal, intervalMs: number): Promise<void> {
     const sending = this.sender.run(signal);
     const timers = startAgentTimers(
@@ -250,10 +250,6 @@ export class Agent {
       for (const t of timers) clearInterval(t);
       await sending;
     }
-  }
-
-  isCut(id: string): boolean {
-    return this.bookmarks.has(id);
   }
 
   status(running: boolean): AgentStatus {
