@@ -243,6 +243,8 @@ export class Agent {
           await this.pump(signal, () => false);
         } catch (e) {
           this.log('replication loop failed, restarting', { error: (e as Error).message });
+          // Records the failed loop was handed and did not spool must come again.
+          await this.source.rewind?.();
           await sleep(2_000, signal);
         }
       }

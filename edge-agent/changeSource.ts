@@ -66,6 +66,11 @@ export interface ChangeSource {
   requestBookmark(req: BookmarkRequest): Promise<void>;
   committed(pos: number): void;
   /**
+   * The consumer lost records it was handed and had not committed (its loop failed and starts
+   * again): hand them out again. Without it a source must not skip what a dropped stream held.
+   */
+  rewind?(): Promise<void>;
+  /**
    * Stops applying (and so acknowledging) new writes until the returned function is called; a
    * source that does not see writes (the scan) has none. A timed group cut's barrier.
    */

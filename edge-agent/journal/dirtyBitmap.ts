@@ -150,6 +150,15 @@ export class DirtyBitmap {
   }
 
   /** The scanned data is durable downstream: forget the scanning bits (durably). */
+  /**
+   * The blocks taken for a scan are dirty again (the scan was lost before it was spooled). The
+   * file does not change: it holds dirty ∪ scanning either way.
+   */
+  restoreScan(): void {
+    for (let i = 0; i < this.dirty.length; i++) this.dirty[i]! |= this.scanning[i]!;
+    this.scanning.fill(0);
+  }
+
   async commitScan(): Promise<void> {
     this.scanning.fill(0);
     this.generation++;

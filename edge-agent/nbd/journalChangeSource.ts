@@ -51,7 +51,8 @@ export interface JournalChangeSourceOptions {
  * the replica is not in a state the disk ever had.
  */
 export class JournalChangeSource implements ChangeSource {
-  private readonly drain: DrainPoller;
+  private drain: DrainPoller;
+  private readonly newDrain: (fromLsn: number) => DrainPoller;
   /** Next journal LSN the drain will read. */
   private drainedTo: number;
   private readonly windowMs: number;
@@ -88,16 +89,18 @@ export class JournalChangeSource implements ChangeSource {
     this.committedLsn = this.drainedTo - 1;
     this.windowMs = opts.windowMs ?? 100;
     this.maxExtentBytes = opts.maxExtentBytes ?? 4 * 1024 * 1024;
-    this.drain = new DrainPoller(
-      journal,
-      this.drainedTo,
-      {
-        maxWindowBytes: opts.maxWindowBytes ?? 8 * 1024 * 1024,
-        maxExtentBytes: this.maxExtentBytes,
-        thread: opts.drainThread !== false,
-      },
-      () => this.suppressBookmarksUntil,
-    );
+    this.newDrain = (fromLsn) =>
+      new DrainPoller(
+        journal,
+        fromLsn,
+        {
+          maxWindowBytes: opts.maxWindowBytes ?? 8 * 1024 * 1024,
+          maxExtentBytes: this.maxExtentBytes,
+          thread: opts.drainThread !== false,
+        },
+        () => this.suppressBookmarksUntil,
+      );
+    this.drain = this.newDrain(this.drainedTo);
     this.log = opts.log ?? (() => {});
     this.bookmarks = new BookmarkRequests(journal, this.log);
     const gate = opts.gate;
@@ -193,13 +196,18 @@ export class JournalChangeSource implements ChangeSource {
             this.dropBookmark(s.bookmark.id);
             delete s.bookmark;
           }
-          for (const e of s.extents) {
+          // The unit's mark goes in before its last record is handed over: a consumer that
+          // takes that record commits the unit with it, so a rewind never hands it out again.
+          const last = s.extents.length - (s.bookmark ? 0 : 1);
+          if (last < 0) this.marks.push({ pos: this.pos, lsn: s.upToLsn });
+          for (const [i, e] of s.extents.entries()) {
             this.stats.extents++;
             const length = e.kind === 'data' ? e.data.length : e.length;
             if (e.kind === 'data') this.stats.dataBytes += length;
             else this.stats.zeroBytes += length;
             const { offset } = e;
             const pos = this.nextPos();
+            if (i === last) this.marks.push({ pos, lsn: s.upToLsn });
             yield e.kind === 'data'
               ? {
                   kind: 'extent',
@@ -214,9 +222,11 @@ export class JournalChangeSource implements ChangeSource {
           }
           if (s.bookmark) {
             const b = s.bookmark;
+            const pos = this.nextPos();
+            this.marks.push({ pos, lsn: s.upToLsn });
             yield {
               kind: 'bookmark',
-              pos: this.nextPos(),
+              pos,
               id: b.id,
               consistency: b.consistency,
               groupId: b.groupId,
@@ -224,7 +234,6 @@ export class JournalChangeSource implements ChangeSource {
               createdAt: b.createdAt,
             };
           }
-          this.marks.push({ pos: this.pos, lsn: s.upToLsn });
         } else {
           yield* this.scan(item.scan, buf);
         }
@@ -257,6 +266,21 @@ export class JournalChangeSource implements ChangeSource {
    */
   dropBookmarksThrough(lsn: number): void {
     this.suppressBookmarksUntil = Math.max(this.suppressBookmarksUntil, lsn);
+  }
+
+  /**
+   * The consumer lost what it was handed since its last commit (its pump failed and restarts):
+   * read the journal again from the first record not committed. Handed out again is what was
+   * lost, and what was taken but not spooled yet (the same bytes in the same order, so the
+   * replica ends the same); a scan handed out is redone (its blocks are dirty again).
+   */
+  async rewind(): Promise<void> {
+    await this.drain.close();
+    this.marks = [];
+    this.drainedTo = this.committedLsn + 1;
+    for (const d of this.journal.disks()) this.journal.bitmap(d.index).restoreScan();
+    this.drain = this.newDrain(this.drainedTo);
+    await this.drain.ready();
   }
 
   committed(pos: number): void {
