@@ -1,9 +1,9 @@
 import type { DirtyBitmap } from './dirtyBitmap';
-import { DiskBitmaps } from './diskBitmaps';
-import { DiskSyncs } from './diskSyncs';
+import { JournalAppender } from './journalAppender';
+import { JournalDisks } from './journalDisks';
 import { JournalReader } from './journalReader';
-import { JournalStateFile } from './journalStateFile';
-import { recoverJournal } from './recoverJournal';
+import { JournalRelease } from './journalRelease';
+import type { JournalStateFile } from './journalStateFile';
 import {
   type DiskInfo,
   type JournalOptions,
@@ -12,9 +12,10 @@ import {
   type RecoveryKind,
   type Segment,
 } from './journalTypes';
-import { OverflowState } from './overflowState';
-import { SegmentLog } from './segmentLog';
-import { ALL_DISKS, encodeHeader, RecordType, type BookmarkPayload } from './records';
+import { openJournalParts } from './openJournalParts';
+import type { OverflowState } from './overflowState';
+import type { SegmentLog } from './segmentLog';
+import { ALL_DISKS, RecordType, type BookmarkPayload } from './records';
 
 /**
  * The machine-wide write journal of the agent: one append-only log shared by every disk the
@@ -35,9 +36,10 @@ export class MachineJournal {
   private readonly segs: SegmentLog;
   private readonly overflow: OverflowState;
   private readonly log: (msg: string) => void;
-  private readonly diskBitmaps: DiskBitmaps;
-  /** Next LSN to assign. */
-  private nextLsn = 1;
+  /** The served disks: their state entries and bitmaps. */
+  private readonly served: JournalDisks;
+  /** LSNs, corked batches and append listeners. */
+  private readonly appender: JournalAppender;
   /** Journaling is stopped (overflow, rule 5): changes go to the dirty bitmaps. */
   get overflowed(): boolean {
     return this.overflow.stopped;
@@ -45,7 +47,6 @@ export class MachineJournal {
   get capacityBytes(): number {
     return this.overflow.capacityBytes;
   }
-  private listeners: Array<() => void> = [];
   readonly recovery: RecoveryKind;
   /**
    * The last write/zero records found at open (at most REDO_RECORDS per disk, none from before
@@ -55,61 +56,26 @@ export class MachineJournal {
    */
   readonly redo: JournalRecord[];
   closed = false;
-  private readonly diskSyncs: DiskSyncs;
-  private readonly diskSyncLagBytes: number;
+  /** Segments dropped once released and durable on the disks. */
+  private readonly releases: JournalRelease;
 
   private constructor(opts: JournalOptions) {
     this.dir = opts.dir;
-    const capacityBytes = opts.capacityBytes ?? 4 * 1024 * 1024 * 1024;
-    const resumeBelowBytes = opts.resumeBelowBytes ?? Math.floor(capacityBytes / 2);
-    this.overflow = new OverflowState(capacityBytes, resumeBelowBytes);
-    this.log = opts.log ?? (() => {});
-    this.diskBitmaps = new DiskBitmaps(this.dir, opts.bitmapBlock ?? 64 * 1024, this.log);
-    const found = recoverJournal({ ...opts, log: this.log });
-    const { scan, recovery, bootId } = found;
-    this.stateFile = found.stateFile;
-    this.state = found.state;
-    this.recovery = recovery;
-    this.redo = found.redo;
-    this.nextLsn = Math.max(scan.nextLsn, this.state.releasedLsn + 1);
-    this.diskSyncs = new DiskSyncs(this.state.diskSyncedLsn!);
-    const segmentBytes = opts.segmentBytes ?? 64 * 1024 * 1024;
-    this.diskSyncLagBytes = Math.min(
-      opts.diskSyncLagBytes ?? 2 * segmentBytes,
-      Math.floor(resumeBelowBytes / 2),
-    );
-    this.state.bootId = bootId;
-    this.state.open = true;
-    if (opts.machineId) this.state.machineId = opts.machineId;
-    this.stateFile.writeSync(this.state);
-    this.segs = new SegmentLog(
-      {
-        dir: this.dir,
-        segmentBytes,
-        preallocate: opts.preallocate ?? false,
-        log: this.log,
-      },
-      scan.segments,
-      this.nextLsn,
-    );
-    if (recovery === 'host-crash' || recovery === 'journal-lost') {
-      this.log(`journal: ${recovery}: every disk is marked for resync`);
-    }
-    // After a host crash only the regions in each disk's intent log are resynced (see
-    // registerDisk); after journal loss, everything.
-    this.pendingFullResync = recovery === 'journal-lost';
-    this.append(
-      RecordType.Open,
-      ALL_DISKS,
-      0,
-      0,
-      Buffer.from(
-        JSON.stringify({ bootId, pid: process.pid, startedAt: new Date().toISOString(), recovery }),
-      ),
-    );
+    const p = openJournalParts(opts);
+    this.overflow = p.overflow;
+    this.log = p.log;
+    this.stateFile = p.stateFile;
+    this.state = p.state;
+    this.recovery = p.recovery;
+    this.redo = p.redo;
+    this.segs = p.segs;
+    this.served = new JournalDisks(p);
+    this.appender = new JournalAppender(p.segs, p.nextLsn);
+    this.releases = new JournalRelease(p, this.appender, () => this.maybeResume());
+    const { bootId, recovery } = p;
+    const started = { bootId, pid: process.pid, startedAt: new Date().toISOString(), recovery };
+    this.appender.append(RecordType.Open, ALL_DISKS, 0, 0, Buffer.from(JSON.stringify(started)));
   }
-
-  private readonly pendingFullResync: boolean;
 
   static open(opts: JournalOptions): MachineJournal {
     return new MachineJournal(opts);
@@ -124,43 +90,18 @@ export class MachineJournal {
     return this.segs.retainedBytes();
   }
 
-  private append(
-    type: RecordType,
-    diskIndex: number,
-    offset: number,
-    length: number,
-    payload?: Buffer,
-    batched = false,
-  ): number {
-    const lsn = this.nextLsn++;
-    const h = encodeHeader(
-      { type, flags: 0, diskIndex, lsn, offset, length, payloadLen: payload?.length ?? 0 },
-      payload,
-    );
-    this.segs.append(lsn, h, payload, batched);
-    return lsn;
-  }
-
-  /**
-   * Change records appended while corked (one socket read's worth of WRITEs) are written with
-   * one writev at uncork instead of one write(2) each. The caller (the splitter) writes the
-   * disk only after flushBatch(), so "journal first, disk second" holds for the whole batch.
-   * Every other append, sync, rotation and close flushes the batch first.
-   */
-  private corked = 0;
-
+  /** Change records appended while corked go in one writev at uncork (see JournalAppender). */
   cork(): void {
-    this.corked++;
+    this.appender.cork();
   }
 
   uncork(): void {
-    if (this.corked > 0) this.corked--;
-    if (this.corked === 0) this.flushBatch();
+    this.appender.uncork();
   }
 
   /** Writes the batched records (if any). */
   flushBatch(): void {
-    this.segs.flushBatch();
+    this.appender.flushBatch();
   }
 
   /** Registers a disk (idempotent by diskId) and returns its index in records. */
@@ -170,39 +111,25 @@ export class MachineJournal {
     path: string,
     opts: { initialSync?: boolean } = {},
   ): DiskInfo {
-    let index = this.state.disks.findIndex((d) => d.diskId === diskId);
-    const isNew = index < 0;
-    if (index < 0) {
-      this.state.disks.push({ diskId, size, path });
-      index = this.state.disks.length - 1;
-      this.stateFile.writeSync(this.state);
-    } else if (this.state.disks[index]!.size !== size || this.state.disks[index]!.path !== path) {
-      this.state.disks[index] = { diskId, size, path };
-      this.stateFile.writeSync(this.state);
-    }
-    const dirty = this.diskBitmaps.open(
-      index,
-      { diskId, size, isNew, initialSync: opts.initialSync },
-      { fullResync: this.pendingFullResync, hostCrash: this.recovery === 'host-crash' },
-    );
+    const { disk, dirty } = this.served.register(diskId, size, path, opts);
     if (dirty) {
       // Leftover dirty blocks (overflow before a restart, host crash): scan them from here.
-      this.append(RecordType.Resync, index, 0, 0);
+      this.appender.append(RecordType.Resync, disk.index, 0, 0);
     }
-    return { index, diskId, size, path };
+    return disk;
   }
 
   disks(): DiskInfo[] {
-    return this.state.disks.map((d, index) => ({ ...d, index }));
+    return this.served.list();
   }
 
   /** Regions (INTENT_REGION bytes) written since their last FLUSH: what a host crash can tear. */
   intent(diskIndex: number): DirtyBitmap {
-    return this.diskBitmaps.intentOf(diskIndex);
+    return this.served.intentOf(diskIndex);
   }
 
   bitmap(diskIndex: number): DirtyBitmap {
-    return this.diskBitmaps.dirtyOf(diskIndex);
+    return this.served.dirtyOf(diskIndex);
   }
 
   /** Would a change of `bytes` payload fit? If not, journaling stops (overflow). */
@@ -211,7 +138,7 @@ export class MachineJournal {
     if (!this.overflow.fits(this.retainedBytes(), bytes)) {
       this.flushBatch();
       this.overflow.stopped = true;
-      this.append(RecordType.Overflow, ALL_DISKS, 0, 0);
+      this.appender.append(RecordType.Overflow, ALL_DISKS, 0, 0);
       this.log(
         'journal: capacity reached; tracking changes in dirty bitmaps until the sender catches up',
       );
@@ -223,21 +150,14 @@ export class MachineJournal {
   /** Appends a data write; undefined when journaling is stopped (caller marks the bitmap). */
   appendWrite(diskIndex: number, offset: number, data: Buffer): number | undefined {
     if (!this.admit(data.length)) return undefined;
-    const lsn = this.append(
-      RecordType.Write,
-      diskIndex,
-      offset,
-      data.length,
-      data,
-      this.corked > 0,
-    );
+    const lsn = this.appender.appendChange(RecordType.Write, diskIndex, offset, data.length, data);
     this.notify();
     return lsn;
   }
 
   appendZero(diskIndex: number, offset: number, length: number): number | undefined {
     if (!this.admit(0)) return undefined;
-    const lsn = this.append(RecordType.Zero, diskIndex, offset, length, undefined, this.corked > 0);
+    const lsn = this.appender.appendChange(RecordType.Zero, diskIndex, offset, length);
     this.notify();
     return lsn;
   }
@@ -251,7 +171,7 @@ export class MachineJournal {
   ): { lsn: number; bookmark: BookmarkPayload } | undefined {
     if (this.overflowed) return undefined;
     const bookmark: BookmarkPayload = { ...b, createdAt: b.createdAt ?? new Date().toISOString() };
-    const lsn = this.append(
+    const lsn = this.appender.append(
       RecordType.Bookmark,
       ALL_DISKS,
       0,
@@ -273,64 +193,32 @@ export class MachineJournal {
 
   /** LSN of the last appended record. */
   get lastLsn(): number {
-    return this.nextLsn - 1;
+    return this.appender.lastLsn;
   }
 
-  /**
-   * Downstream (batcher + spool) durably holds everything ≤ lsn: drop whole segments. A segment
-   * also waits until a disk sync covers its records (a FLUSH synced the journal only, so until
-   * then the journal is the durable copy of those changes); the disks are synced here once
-   * `diskSyncLagBytes` of released segments are held back for it.
-   */
-  async release(lsn: number): Promise<void> {
-    if (lsn <= this.state.releasedLsn) return;
-    this.state.releasedLsn = lsn;
-    const held = this.segs.droppableBytes(lsn) - this.segs.droppableBytes(this.diskSyncs.syncedLsn);
-    if (held > 0 && (held >= this.diskSyncLagBytes || this.overflowed)) await this.syncDisks();
-    // The released LSN is on disk before any segment goes: a restart must never find a gap
-    // between it and the first segment (that would read as journal loss → full resync).
-    // Async, so the NBD server sharing this event loop is not held by two fsyncs.
-    this.state.diskSyncedLsn = this.diskSyncs.syncedLsn;
-    await this.stateFile.write(this.state);
-    this.segs.releaseThrough(Math.min(this.state.releasedLsn, this.diskSyncs.syncedLsn));
-    this.maybeResume();
+  /** Downstream durably holds everything ≤ lsn: segments go (see JournalRelease). */
+  release(lsn: number): Promise<void> {
+    return this.releases.release(lsn);
   }
 
   /** The splitter of a disk registers its image sync (see DiskSyncs). */
   onDiskSync(diskIndex: number, sync: () => Promise<void>): () => void {
-    return this.diskSyncs.register(diskIndex, sync);
+    return this.releases.onDiskSync(diskIndex, sync);
   }
 
   /** Every record appended so far becomes durable on its disk. */
   syncDisks(): Promise<void> {
-    this.flushBatch();
-    return this.diskSyncs.syncAll(this.lastLsn);
+    return this.releases.syncDisks();
   }
 
-  /**
-   * Before an unjournaled (overflow) write changes a disk: every journaled record is durable on
-   * the disks, and the state says so. A host crash redoes only records after `diskSyncedLsn`,
-   * so the redo never replays a record over a newer write the journal does not have. Once per
-   * overflow (the caller writes its own queued records to the image first).
-   */
+  /** Before an unjournaled (overflow) write changes a disk (see JournalRelease). */
   beforeUnjournaled(): Promise<void> {
-    return this.overflow.syncOnce(() =>
-      this.syncDisks().then(() => {
-        this.state.diskSyncedLsn = this.diskSyncs.syncedLsn;
-        return this.stateFile.write(this.state);
-      }),
-    );
+    return this.releases.beforeUnjournaled();
   }
 
-  /**
-   * After a host crash: where the redo onto the disks starts (records after the last disk sync;
-   * undefined after any other kind of start). Segments below it were dropped only after a disk
-   * sync, so the retained journal holds every record the redo needs.
-   */
+  /** After a host crash: where the redo onto the disks starts (see JournalRelease). */
   hostCrashRedoFrom(): number | undefined {
-    if (this.recovery !== 'host-crash') return undefined;
-    const first = this.segs.list()[0]?.firstLsn ?? this.nextLsn;
-    return Math.max(this.diskSyncs.syncedLsn + 1, first);
+    return this.releases.hostCrashRedoFrom();
   }
 
   get releasedLsn(): number {
@@ -344,7 +232,7 @@ export class MachineJournal {
   /** Resume journaling once there is room again and no unjournaled write is in flight. */
   maybeResume(): boolean {
     if (!this.overflow.tryResume(this.retainedBytes())) return false;
-    this.append(RecordType.Resync, ALL_DISKS, 0, 0);
+    this.appender.append(RecordType.Resync, ALL_DISKS, 0, 0);
     this.log('journal: resumed; dirty blocks will be sent by the scan path');
     this.notify();
     return true;
@@ -356,7 +244,7 @@ export class MachineJournal {
    */
   requestResync(diskIndex: number): void {
     if (this.overflowed) return;
-    this.append(RecordType.Resync, diskIndex, 0, 0);
+    this.appender.append(RecordType.Resync, diskIndex, 0, 0);
     this.notify();
   }
 
@@ -374,14 +262,11 @@ export class MachineJournal {
 
   /** Called on every append (readers wake up). */
   onAppend(f: () => void): () => void {
-    this.listeners.push(f);
-    return () => {
-      this.listeners = this.listeners.filter((g) => g !== f);
-    };
+    return this.appender.onAppend(f);
   }
 
   private notify(): void {
-    for (const f of this.listeners) f();
+    this.appender.notify();
   }
 
   /** A cursor over records with lsn ≥ fromLsn (default: first unreleased). */
@@ -397,15 +282,12 @@ export class MachineJournal {
   /** Clean shutdown: everything synced, state marked closed. */
   async close(): Promise<void> {
     if (this.closed) return;
-    this.corked = 0;
+    this.appender.dropCorks();
     await this.sync();
-    // The disks hold every record durably: the next start (clean) needs no redo.
-    await this.syncDisks();
-    this.state.diskSyncedLsn = this.diskSyncs.syncedLsn;
-    await this.stateFile.settled();
+    await this.releases.syncForClose();
     await this.segs.close();
     this.closed = true;
-    this.diskBitmaps.close();
+    this.served.close();
     this.state.open = false;
     this.stateFile.writeSync(this.state);
   }

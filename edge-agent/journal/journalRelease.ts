@@ -1,0 +1,87 @@
+import type { JournalAppender } from './journalAppender';
+import type { JournalParts } from './openJournalParts';
+
+/**
+ * When the journal's records may go: released downstream, and durable on the served disks
+ * (the journal is the write-ahead log, rule 3). Keeps `releasedLsn` and `diskSyncedLsn` in the
+ * state file ahead of every segment it drops.
+ */
+export class JournalRelease {
+  constructor(
+    private readonly p: Pick<
+      JournalParts,
+      'state' | 'stateFile' | 'segs' | 'diskSyncs' | 'overflow' | 'diskSyncLagBytes' | 'recovery'
+    >,
+    private readonly appender: JournalAppender,
+    /** Resume journaling if it was stopped and there is room again (after each release). */
+    private readonly maybeResume: () => void,
+  ) {}
+
+  /**
+   * Downstream (batcher + spool) durably holds everything ≤ lsn: drop whole segments. A segment
+   * also waits until a disk sync covers its records (a FLUSH synced the journal only, so until
+   * then the journal is the durable copy of those changes); the disks are synced here once
+   * `diskSyncLagBytes` of released segments are held back for it.
+   */
+  async release(lsn: number): Promise<void> {
+    const { state, segs, diskSyncs } = this.p;
+    if (lsn <= state.releasedLsn) return;
+    state.releasedLsn = lsn;
+    const held = segs.droppableBytes(lsn) - segs.droppableBytes(diskSyncs.syncedLsn);
+    if (held > 0 && (held >= this.p.diskSyncLagBytes || this.p.overflow.stopped)) {
+      await this.syncDisks();
+    }
+    // The released LSN is on disk before any segment goes: a restart must never find a gap
+    // between it and the first segment (that would read as journal loss → full resync).
+    // Async, so the NBD server sharing this event loop is not held by two fsyncs.
+    state.diskSyncedLsn = diskSyncs.syncedLsn;
+    await this.p.stateFile.write(state);
+    segs.releaseThrough(Math.min(state.releasedLsn, diskSyncs.syncedLsn));
+    this.maybeResume();
+  }
+
+  /** The splitter of a disk registers its image sync (see DiskSyncs). */
+  onDiskSync(diskIndex: number, sync: () => Promise<void>): () => void {
+    return this.p.diskSyncs.register(diskIndex, sync);
+  }
+
+  /** Every record appended so far becomes durable on its disk. */
+  syncDisks(): Promise<void> {
+    this.appender.flushBatch();
+    return this.p.diskSyncs.syncAll(this.appender.lastLsn);
+  }
+
+  /**
+   * Before an unjournaled (overflow) write changes a disk: every journaled record is durable on
+   * the disks, and the state says so. A host crash redoes only records after `diskSyncedLsn`,
+   * so the redo never replays a record over a newer write the journal does not have. Once per
+   * overflow (the caller writes its own queued records to the image first).
+   */
+  beforeUnjournaled(): Promise<void> {
+    return this.p.overflow.syncOnce(() =>
+      this.syncDisks().then(() => {
+        this.p.state.diskSyncedLsn = this.p.diskSyncs.syncedLsn;
+        return this.p.stateFile.write(this.p.state);
+      }),
+    );
+  }
+
+  /**
+   * After a host crash: where the redo onto the disks starts (records after the last disk sync;
+   * undefined after any other kind of start). Segments below it were dropped only after a disk
+   * sync, so the retained journal holds every record the redo needs.
+   */
+  hostCrashRedoFrom(): number | undefined {
+    if (this.p.recovery !== 'host-crash') return undefined;
+    const first = this.p.segs.list()[0]?.firstLsn ?? this.appender.lastLsn + 1;
+    return Math.max(this.p.diskSyncs.syncedLsn + 1, first);
+  }
+
+  /** At a clean close: every record durable on the disks and the state writes settled. */
+  async syncForClose(): Promise<void> {
+    // The disks hold every record durably: the next start (clean) needs no redo.
+    await this.syncDisks();
+    this.p.state.diskSyncedLsn = this.p.diskSyncs.syncedLsn;
+    await this.p.stateFile.settled();
+  }
+}
