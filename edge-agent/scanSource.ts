@@ -84,6 +84,16 @@ export class ScanSource implements ChangeSource {
     }
   }
 
+  /**
+   * The consumer lost records it had not committed (its loop failed): their digests leave the
+   * shadow uncommitted, so the next pass compares those blocks again and sends them. Left
+   * there, a later commit would have taken them as sent.
+   */
+  rewind(): Promise<void> {
+    for (const p of this.pending.splice(0)) p.disk.release(p.first, p.digests.length);
+    return Promise.resolve();
+  }
+
   invalidate(diskId: string, offset: number, length: number): void {
     const d = this.disks.find((x) => x.disk.id === diskId);
     if (!d || length <= 0) return;

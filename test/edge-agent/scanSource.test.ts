@@ -135,6 +135,21 @@ describe('scan change source', { timeout: 180_000 }, () => {
     expect(blocksOf(await pass(again)).data).toEqual(new Set([(30 * 2 ** 20) / TRACK_BLOCK]));
   });
 
+  it('records handed to a loop that failed are produced again after a rewind', async () => {
+    const fd = openSync(image, 'r+');
+    writeSync(fd, mixedData(TRACK_BLOCK), 0, TRACK_BLOCK, 31 * 2 ** 20);
+    closeSync(fd);
+    const src = await ScanSource.open([disk], path.join(dir, 'index'), { intervalMs: 10 });
+    const ac = new AbortController();
+    for await (const r of src.changes(ac.signal)) {
+      if (r.kind === 'extent' && r.offset === 31 * 2 ** 20) break; // the loop fails on it
+      if (r.kind === 'idle') break;
+    }
+    await src.rewind();
+    // The next pass (same process) sends it again, and its commit does not cover the lost one.
+    expect(blocksOf(await pass(src)).data).toContain((31 * 2 ** 20) / TRACK_BLOCK);
+  });
+
   it('a lost index of a disk that already sent batches compares every block again', async () => {
     const lostDir = path.join(dir, 'lost');
     const fresh = await ScanSource.open([disk], lostDir, { intervalMs: 10 });
