@@ -3,6 +3,7 @@ import type { MachineJournal } from '../journal/journal';
 import { ALL_DISKS } from '../journal/records';
 import { BookmarkRequests } from './bookmarkRequests';
 import { readImageRanges } from './readImageRanges';
+import { changeSetRecords } from './changeSetRecords';
 import { DrainPoller } from './drainPoller';
 import type { JournalChangeSet } from './journalDrain';
 import type { WriteGate } from './writeGate';
@@ -196,44 +197,10 @@ export class JournalChangeSource implements ChangeSource {
             this.dropBookmark(s.bookmark.id);
             delete s.bookmark;
           }
-          // The unit's mark goes in before its last record is handed over: a consumer that
-          // takes that record commits the unit with it, so a rewind never hands it out again.
-          const last = s.extents.length - (s.bookmark ? 0 : 1);
-          if (last < 0) this.marks.push({ pos: this.pos, lsn: s.upToLsn });
-          for (const [i, e] of s.extents.entries()) {
-            this.stats.extents++;
-            const length = e.kind === 'data' ? e.data.length : e.length;
-            if (e.kind === 'data') this.stats.dataBytes += length;
-            else this.stats.zeroBytes += length;
-            const { offset } = e;
-            const pos = this.nextPos();
-            if (i === last) this.marks.push({ pos, lsn: s.upToLsn });
-            yield e.kind === 'data'
-              ? {
-                  kind: 'extent',
-                  pos,
-                  diskId: s.diskId,
-                  offset,
-                  length,
-                  data: e.data,
-                  release: e.release,
-                }
-              : { kind: 'extent', pos, diskId: s.diskId, offset, length };
-          }
-          if (s.bookmark) {
-            const b = s.bookmark;
-            const pos = this.nextPos();
-            this.marks.push({ pos, lsn: s.upToLsn });
-            yield {
-              kind: 'bookmark',
-              pos,
-              id: b.id,
-              consistency: b.consistency,
-              groupId: b.groupId,
-              ...(b.barrier ? { barrier: true } : {}),
-              createdAt: b.createdAt,
-            };
-          }
+          const mark = (pos: number) => this.marks.push({ pos, lsn: s.upToLsn });
+          // An empty set (no extent, no bookmark) completes where the stream is.
+          if (!s.extents.length && !s.bookmark) mark(this.pos);
+          yield* changeSetRecords(s, () => this.nextPos(), mark, this.stats);
         } else {
           yield* this.scan(item.scan, buf);
         }
