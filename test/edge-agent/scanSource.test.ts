@@ -34,6 +34,13 @@ function blocksOf(recs: ChangeRecord[]): { data: Set<number>; zero: Set<number> 
   return { data, zero };
 }
 
+/** Writes `blocks` tracking blocks of mixed data at `offset` of the image. */
+function writeMixed(image: string, offset: number, blocks = 1): void {
+  const fd = openSync(image, 'r+');
+  writeSync(fd, mixedData(blocks * TRACK_BLOCK), 0, blocks * TRACK_BLOCK, offset);
+  closeSync(fd);
+}
+
 function changedBlocks(a: Buffer, b: Buffer): Set<number> {
   const s = new Set<number>();
   for (let o = 0; o < a.length; o += TRACK_BLOCK) {
@@ -92,10 +99,8 @@ describe('scan change source', { timeout: 180_000 }, () => {
   });
 
   it('blocks that became zero travel as one coalesced zero range', async () => {
-    const fd = openSync(image, 'r+');
     const start = 40 * 2 ** 20;
-    writeSync(fd, mixedData(3 * TRACK_BLOCK), 0, 3 * TRACK_BLOCK, start);
-    closeSync(fd);
+    writeMixed(image, start, 3);
     const src = await ScanSource.open([disk], path.join(dir, 'index'), { intervalMs: 10 });
     expect(blocksOf(await pass(src)).data).toEqual(
       new Set([0, 1, 2].map((i) => start / TRACK_BLOCK + i)),
@@ -117,9 +122,7 @@ describe('scan change source', { timeout: 180_000 }, () => {
   });
 
   it('uncommitted or invalidated records are produced again', async () => {
-    const fd = openSync(image, 'r+');
-    writeSync(fd, mixedData(TRACK_BLOCK), 0, TRACK_BLOCK, 30 * 2 ** 20);
-    closeSync(fd);
+    writeMixed(image, 30 * 2 ** 20);
     const src = await ScanSource.open([disk], path.join(dir, 'index'), { intervalMs: 10 });
     const ac = new AbortController();
     let first: ChangeRecord | undefined;
@@ -136,9 +139,7 @@ describe('scan change source', { timeout: 180_000 }, () => {
   });
 
   it('records handed to a loop that failed are produced again after a rewind', async () => {
-    const fd = openSync(image, 'r+');
-    writeSync(fd, mixedData(TRACK_BLOCK), 0, TRACK_BLOCK, 31 * 2 ** 20);
-    closeSync(fd);
+    writeMixed(image, 31 * 2 ** 20);
     const src = await ScanSource.open([disk], path.join(dir, 'index'), { intervalMs: 10 });
     const ac = new AbortController();
     for await (const r of src.changes(ac.signal)) {
