@@ -243,7 +243,9 @@ export class Agent {
           await this.pump(signal, () => false);
         } catch (e) {
           this.log('replication loop failed, restarting', { error: (e as Error).message });
-          // Records the failed loop was handed and did not spool must come again.
+          // Records the failed loop was handed and did not spool must come again: the batcher
+          // forgets what the spool did not take, then the source hands it out again.
+          await this.batcher.reset();
           await this.source.rewind?.();
           await sleep(2_000, signal);
         }

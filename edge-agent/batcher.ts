@@ -1,30 +1,17 @@
 import { MAX_BATCH_BYTES, type BatchBookmark, type ExtentInput } from '../core/batch';
 import type { AgentDisk, ChangeRecord, ChangeSource } from './changeSource';
 import { inlineEncoder, type BatchEncoder } from './encodePool';
+import { SealQueue } from './sealQueue';
 import type { Spool } from './spool';
 
 /** Extents per batch the agent writes (the format allows more; this keeps headers small). */
 const MAX_EXTENTS = 1024;
-/** Batches being sealed or appended at once (with the bytes bound below, bounds memory). */
-const MAX_IN_FLIGHT = 6;
-/** Plain data of the batches being sealed or appended at once. */
-const MAX_IN_FLIGHT_BYTES = 48 * 1024 * 1024;
 /** A batch never takes more than this share of the spool (a small spool must still fit one). */
 const SPOOL_SHARE = 8;
+/** Bookmark ids remembered with the disks they were spooled for (see cutOn()). */
+const RECENT_CUTS = 64;
 /** Batches as large as the format allows cost the fewest requests; never below this though. */
 const MIN_BATCH_BYTES = 4 * 1024 * 1024;
-
-/** A batch handed to the encoder, on its way into the spool (in seq order). */
-interface InFlight {
-  done: Promise<unknown>;
-  settled: boolean;
-  diskId: string;
-  generation: number;
-  seq: number;
-  firstPos: number;
-  /** Upper bound of its envelope (plain data + header), for the spool's room check. */
-  bytes: number;
-}
 
 interface Open {
   extents: ExtentInput[];
@@ -57,9 +44,8 @@ export class Batcher {
   /** Spooled batches not yet covered by a source checkpoint, in append order. */
   private spooled: { key: string; seq: number; maxPos: number }[] = [];
   private committedSoFar = 0;
-  /** Batches sealed in parallel (the encoder's workers) and appended in order by `chain`. */
-  private inflight: InFlight[] = [];
-  private chain: Promise<unknown> = Promise.resolve();
+  private readonly sealing: SealQueue;
+  private readonly recentCuts = new Map<string, Set<string>>();
   readonly stats: BatcherStats = { batches: 0, plainBytes: 0, envelopeBytes: 0, droppedBatches: 0 };
   /** Data bytes per batch: the format's limit, or less when the spool is small. */
   private readonly maxBatchBytes: number;
@@ -75,6 +61,7 @@ export class Batcher {
   ) {
     const share = Math.floor(spool.options.maxBytes / SPOOL_SHARE / 512) * 512;
     this.maxBatchBytes = Math.min(MAX_BATCH_BYTES, Math.max(MIN_BATCH_BYTES, share));
+    this.sealing = new SealQueue(spool);
   }
 
   /** Handles one record; resolves a bookmark's spooled id or undefined. */
@@ -107,12 +94,17 @@ export class Batcher {
         ...(rec.barrier ? { barrier: true } : {}),
         createdAt: rec.createdAt,
       };
+      const cutOn = this.cutOn(rec.id);
       for (const d of this.disks.values()) {
+        // Spooled by a loop that failed after it: the rewound source hands the bookmark again, and
+        // a second envelope would be one cut at two seqs (ingest refuses that).
+        if (cutOn.has(`${d.id}/${d.generation}`)) continue;
         const seq = this.spool.nextSeq({ diskId: d.id, generation: d.generation });
         const env = await this.encoder.encode(this.header(d, seq, bookmark), [], this.ident.key);
         // Bookmarks are a few hundred bytes: they are always taken, even over the bound.
         await this.spool.append({ diskId: d.id, generation: d.generation, seq }, env);
         this.spooled.push({ key: `${d.id}/${d.generation}`, seq, maxPos: rec.pos });
+        cutOn.add(`${d.id}/${d.generation}`);
         this.stats.batches++;
         this.stats.envelopeBytes += env.length;
       }
@@ -170,17 +162,30 @@ export class Batcher {
     return {};
   }
 
+  /** The disks (id/generation) a recent bookmark was spooled for. */
+  private cutOn(id: string): Set<string> {
+    let on = this.recentCuts.get(id);
+    if (!on) {
+      on = new Set();
+      this.recentCuts.set(id, on);
+      // A bookmark comes again only right after a failed loop: the last few are enough.
+      if (this.recentCuts.size > RECENT_CUTS)
+        this.recentCuts.delete(this.recentCuts.keys().next().value!);
+    }
+    return on;
+  }
+
   /** Highest position such that every record up to it is spooled (or handed back). */
   private committedPos(): number {
     let min = this.lastPos;
     for (const o of this.open.values()) min = Math.min(min, o.firstPos - 1);
-    for (const f of this.inflight) if (!f.settled) min = Math.min(min, f.firstPos - 1);
+    min = Math.min(min, this.sealing.firstUnsettledPos() - 1);
     return min;
   }
 
   async flushAll(waitForRoom = false): Promise<void> {
     for (const d of this.disks.values()) await this.flush(d, waitForRoom);
-    await this.settle();
+    await this.sealing.settle();
     this.commit();
   }
 
@@ -190,18 +195,18 @@ export class Batcher {
     this.source.committed(p);
   }
 
-  /**
-   * Per disk+generation, the highest seq whose records the source has been told are
-   * committed: what the source's next checkpoint covers, so the spool may drop up to it.
-   * Front-of-queue only: conservative when disks interleave, never too generous.
-   */
   /** Seals the batches built from now on with another data key (a rotation). */
   useKey(keyId: string, key: Buffer): void {
     this.ident = { ...this.ident, keyId, key };
   }
 
+  /**
+   * Per disk+generation, the highest seq whose records the source has been told are
+   * committed: what the source's next checkpoint covers, so the spool may drop up to it.
+   * Front-of-queue only: conservative when disks interleave, never too generous.
+   */
   async coverage(): Promise<Record<string, number>> {
-    await this.settle();
+    await this.sealing.settle();
     this.commit();
     const cov: Record<string, number> = {};
     while (this.spooled.length && this.spooled[0]!.maxPos <= this.committedSoFar) {
@@ -211,11 +216,22 @@ export class Batcher {
     return cov;
   }
 
-  /** Waits until every batch handed over is sealed and durably appended (or failed). */
-  private async settle(): Promise<void> {
-    const all = this.inflight;
-    await Promise.all(all.map((f) => f.done));
-    this.inflight = this.inflight.filter((f) => !all.includes(f));
+  /**
+   * After a failed loop, before the source rewinds: waits for what is in flight, then forgets
+   * every batch the spool did not take and the open ones. Their records were never committed
+   * (a failed batch pins the committed position), so the rewound source hands them again and
+   * they get the seqs the spool expects next. Without this, a failed append stays in flight:
+   * the committed position never moves and every later batch is numbered after a seq the
+   * spool never took, so the loop fails again until the process restarts.
+   */
+  async reset(): Promise<void> {
+    await this.sealing.reset();
+    for (const o of this.open.values()) for (const r of o.releases) r();
+    this.open.clear();
+    const taken = this.spool.lastSeqs();
+    this.spooled = this.spooled.filter((b) => b.seq <= (taken[b.key] ?? 0));
+    // Positions only grow: what the rewound source hands out comes after this.
+    this.lastPos = this.committedSoFar;
   }
 
   private header(d: AgentDisk, seq: number, bookmark?: BatchBookmark) {
@@ -236,7 +252,7 @@ export class Batcher {
     if (waitForRoom) {
       // Before a cut nothing may be dropped: wait while the sender drains (the batch stays
       // open, so a checkpoint meanwhile cannot count it as taken). The bound still holds.
-      await this.settle();
+      await this.sealing.settle();
       const need = o.dataBytes + 256 * 1024;
       while (!this.spool.hasRoom(need)) {
         if (this.spool.pending().length > 0) await this.spool.changed();
@@ -247,18 +263,11 @@ export class Batcher {
       }
     }
     this.open.delete(d.id);
-    this.inflight = this.inflight.filter((f) => !f.settled);
-    const prev = [...this.inflight]
-      .reverse()
-      .find((f) => f.diskId === d.id && f.generation === d.generation);
     // Batches of this disk still being sealed took the seqs before this one: numbering stays dense.
-    const seq = prev
-      ? prev.seq + 1
-      : this.spool.nextSeq({ diskId: d.id, generation: d.generation });
+    const seq = this.sealing.nextSeq({ diskId: d.id, generation: d.generation });
     // The envelope is at most the data plus its header (compression is used only when it pays).
     const bound = o.dataBytes + 256 * o.extents.length + 4096;
-    const queued = this.inflight.reduce((n, f) => n + f.bytes, 0);
-    if (!this.spool.hasRoom(bound + queued)) {
+    if (!this.spool.hasRoom(bound + this.sealing.queuedBytes())) {
       for (const e of o.extents)
         this.source.invalidate(d.id, e.offset, e.kind === 'data' ? e.data.length : e.length);
       this.droppedSinceBookmark = true;
@@ -266,45 +275,16 @@ export class Batcher {
       for (const r of o.releases) r();
       return;
     }
-    // Sealed on the encoder (worker threads) while the next batch accumulates; appended in
-    // handing order (the chain), several at once when they queue up (the spool's group commit).
     const sealed = this.encoder.encode(this.header(d, seq), o.extents, this.ident.key);
-    sealed.catch(() => undefined); // surfaced through `done`
     // The encoder has read (or copied) the extents' bytes by now: their memory may be reused.
     for (const r of o.releases) r();
-    const k = { diskId: d.id, generation: d.generation, seq };
-    const appended = this.chain.then(async () => {
-      const env = await sealed;
-      this.stats.envelopeBytes += env.length;
-      // Handing it to the spool fixes its place; the next batch need not wait for the sync.
-      return { durable: this.spool.append(k, env) };
-    });
-    this.chain = appended;
-    const done = appended.then((a) => a.durable);
-    done.catch(() => undefined); // surfaced by settle(); never an unhandled rejection
-    const f: InFlight = {
-      done,
-      settled: false,
-      diskId: d.id,
-      generation: d.generation,
-      seq,
-      firstPos: o.firstPos,
-      bytes: bound,
-    };
-    done.then(
-      () => (f.settled = true),
-      () => undefined,
-    );
-    this.inflight.push(f);
     this.spooled.push({ key: `${d.id}/${d.generation}`, seq, maxPos: o.lastPos });
     this.stats.batches++;
     this.stats.plainBytes += o.dataBytes;
-    // Backpressure: at most MAX_IN_FLIGHT batches (MAX_IN_FLIGHT_BYTES) sealed or appended at once.
-    for (;;) {
-      const busy = this.inflight.filter((x) => !x.settled);
-      const bytes = busy.reduce((n, x) => n + x.bytes, 0);
-      if (busy.length < MAX_IN_FLIGHT && (busy.length < 2 || bytes < MAX_IN_FLIGHT_BYTES)) break;
-      await busy[0]!.done;
-    }
+    // Sealed on the encoder's workers while the next batch accumulates; waits only for room.
+    const k = { diskId: d.id, generation: d.generation, seq };
+    await this.sealing.push(k, sealed, o.firstPos, bound, (env) => {
+      this.stats.envelopeBytes += env.length;
+    });
   }
 }

@@ -40,6 +40,8 @@ export class ScanSource implements ChangeSource {
   private pos = 0;
   private pending: Pending[] = [];
   private wanted: { req: BookmarkRequest; resolve: () => void }[] = [];
+  /** Bookmarks of the pass being handed out, not yet resolved. */
+  private handing: { req: BookmarkRequest; resolve: () => void }[] = [];
   private invalidations = 0;
   private wake?: () => void;
   /** Bytes read and emitted by the last passes, for status and the bench. */
@@ -91,6 +93,7 @@ export class ScanSource implements ChangeSource {
    */
   rewind(): Promise<void> {
     for (const p of this.pending.splice(0)) p.disk.release(p.first, p.digests.length);
+    this.wanted.unshift(...this.handing.splice(0));
     return Promise.resolve();
   }
 
@@ -128,20 +131,23 @@ export class ScanSource implements ChangeSource {
   async *changes(signal: AbortSignal): AsyncGenerator<ChangeRecord> {
     const buf = Buffer.allocUnsafe(this.options.readBytes ?? SCAN_READ_BYTES);
     while (!signal.aborted) {
+      // Taken for this pass, and held in `handing` until resolved: a consumer whose loop fails
+      // before then gets them again after rewind() (a freeze hook is waiting on each).
       const bookmarks = this.wanted.splice(0);
+      this.handing = [...bookmarks];
       const before = this.invalidations;
       for (const d of this.disks) {
         if (signal.aborted) break;
         yield* this.scanDisk(d, buf, signal);
       }
       if (signal.aborted) {
-        this.wanted.unshift(...bookmarks);
+        this.wanted.unshift(...this.handing.splice(0));
         break;
       }
       this.stats.passes++;
       if (this.invalidations !== before) {
         // Something of this pass was not taken: a bookmark now would be a lie. Next pass.
-        this.wanted.unshift(...bookmarks);
+        this.wanted.unshift(...this.handing.splice(0));
       } else {
         for (const b of bookmarks) {
           yield {
@@ -150,6 +156,7 @@ export class ScanSource implements ChangeSource {
             ...b.req,
             createdAt: new Date().toISOString(),
           };
+          this.handing.shift();
           b.resolve();
         }
       }

@@ -26,7 +26,8 @@ export type { SpoolEntry, SpoolKey, SpoolOptions } from './spoolTypes';
 export class Spool {
   private entries: SpoolEntry[] = [];
   private segments = new Map<number, number>(); // segment -> bytes
-  private active?: { n: number; fh: fsp.FileHandle; size: number };
+  /** `torn`: a write failed after `size`; its bytes are cut off before the next write. */
+  private active?: { n: number; fh: fsp.FileHandle; size: number; torn?: boolean };
   private state!: SpoolState;
   private lastSeq: SeqMap = {};
   private waiters: (() => void)[] = [];
@@ -188,6 +189,7 @@ export class Spool {
     const recs = this.appendQueue.splice(0);
     let done = 0;
     try {
+      if (this.active?.torn) await this.cutTornTail(this.active);
       while (done < recs.length) {
         const first = recs[done]!;
         const metaOf = (r: (typeof recs)[number]) => spoolRecordMeta(r.k);
@@ -199,6 +201,7 @@ export class Spool {
         )
           await this.roll();
         const a = this.active!;
+        a.torn = true; // until this write is durable
         // As many as fit this segment (at least one), in one writev and one fdatasync.
         const bufs: Buffer[] = [];
         const placed: { r: (typeof recs)[number]; pos: number; metaLen: number }[] = [];
@@ -215,6 +218,7 @@ export class Spool {
         await a.fh.writev(bufs, a.size);
         await a.fh.datasync();
         a.size = size;
+        a.torn = false;
         this.segments.set(a.n, a.size);
         for (const { r, pos, metaLen } of placed) {
           const e: SpoolEntry = {
@@ -240,6 +244,17 @@ export class Spool {
     } finally {
       for (const w of this.waiters.splice(0)) w();
     }
+  }
+
+  /**
+   * A failed write may have left part of its records after the last durable one. A later, shorter
+   * write would leave the rest behind it, and once the segment is no longer the last, recovery
+   * refuses it as damage in the middle: so nothing is written until those bytes are gone.
+   */
+  private async cutTornTail(a: NonNullable<Spool['active']>): Promise<void> {
+    await a.fh.truncate(a.size);
+    await a.fh.datasync();
+    a.torn = false;
   }
 
   private async roll(): Promise<void> {

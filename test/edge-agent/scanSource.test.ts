@@ -151,6 +151,23 @@ describe('scan change source', { timeout: 180_000 }, () => {
     expect(blocksOf(await pass(src)).data).toContain((31 * 2 ** 20) / TRACK_BLOCK);
   });
 
+  it('a bookmark handed to a loop that failed comes again after a rewind, and only then is it decided', async () => {
+    const src = await ScanSource.open([disk], path.join(dir, 'index'), { intervalMs: 10 });
+    let decided = false;
+    void src.requestBookmark({ id: 'bm-lost', consistency: 'app' }).then(() => (decided = true));
+    const ac = new AbortController();
+    for await (const r of src.changes(ac.signal)) if (r.kind === 'bookmark') break; // the loop fails
+    await src.rewind();
+    expect(decided).toBe(false); // a freeze hook still holds the application
+    const again: ChangeRecord[] = [];
+    for await (const r of src.changes(ac.signal)) {
+      again.push(r);
+      if (r.kind === 'idle') break;
+    }
+    expect(again.filter((r) => r.kind === 'bookmark').map((r) => r.id)).toEqual(['bm-lost']);
+    expect(decided).toBe(true);
+  });
+
   it('a lost index of a disk that already sent batches compares every block again', async () => {
     const lostDir = path.join(dir, 'lost');
     const fresh = await ScanSource.open([disk], lostDir, { intervalMs: 10 });
