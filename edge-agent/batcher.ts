@@ -162,6 +162,14 @@ export class Batcher {
     return {};
   }
 
+  /**
+   * Bookmarks the spool holds from before a restart, after the source's last checkpoint: the
+   * source may hand them out again, and they must not be spooled twice.
+   */
+  spooledBefore(cuts: readonly { id: string; diskId: string; generation: number }[]): void {
+    for (const c of cuts) this.cutOn(c.id).add(`${c.diskId}/${c.generation}`);
+  }
+
   /** The disks (id/generation) a recent bookmark was spooled for. */
   private cutOn(id: string): Set<string> {
     let on = this.recentCuts.get(id);

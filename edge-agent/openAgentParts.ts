@@ -96,7 +96,11 @@ export async function openAgentParts(
     () => agent.checkpoint(),
     sharedEncoder(),
   );
-  const groupCuts = await GroupCuts.load(state, spooledBookmarks);
+  batcher.spooledBefore(spooledBookmarks);
+  const groupCuts = await GroupCuts.load(
+    state,
+    spooledBookmarks.map((b) => b.id),
+  );
   const groupCutRunner = new GroupCutRunner(
     api,
     identity.machineId,

@@ -6,18 +6,27 @@ import type { Spool } from './spool';
 /**
  * At start: batches spooled after the source's last checkpoint may be missing from its index (a
  * crash between the two), so the source produces those ranges again; the checkpoint then moves
- * up to what the spool holds. Returns the bookmark ids already spooled (group cuts not to repeat).
+ * up to what the spool holds. Returns the bookmarks spooled since (the source may hand them out
+ * again; group cuts are not to repeat).
  */
+/** A bookmark's envelope for one disk generation, in the spool. */
+export interface SpooledCut {
+  id: string;
+  diskId: string;
+  generation: number;
+}
+
 export async function redoAfterCheckpoint(
   spool: Spool,
   source: ChangeSource,
   log: Log,
-): Promise<string[]> {
+): Promise<SpooledCut[]> {
   const redo = spool.afterCheckpoint();
-  const spooledBookmarks: string[] = [];
+  const spooledBookmarks: SpooledCut[] = [];
   for (const e of redo) {
     const h = peekHeader(await spool.read(e));
-    if (h.bookmark) spooledBookmarks.push(h.bookmark.id);
+    if (h.bookmark)
+      spooledBookmarks.push({ id: h.bookmark.id, diskId: h.diskId, generation: h.generation });
     for (const x of h.extents) source.invalidate(h.diskId, x.offset, x.length);
   }
   const lastSeqs = spool.lastSeqs();
