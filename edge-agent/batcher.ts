@@ -46,6 +46,7 @@ export class Batcher {
   private committedSoFar = 0;
   private readonly sealing: SealQueue;
   private readonly recentCuts = new Map<string, Set<string>>();
+  private cutsKept = RECENT_CUTS;
   readonly stats: BatcherStats = { batches: 0, plainBytes: 0, envelopeBytes: 0, droppedBatches: 0 };
   /** Data bytes per batch: the format's limit, or less when the spool is small. */
   private readonly maxBatchBytes: number;
@@ -167,6 +168,7 @@ export class Batcher {
    * source may hand them out again, and they must not be spooled twice.
    */
   spooledBefore(cuts: readonly { id: string; diskId: string; generation: number }[]): void {
+    this.cutsKept = RECENT_CUTS + cuts.length; // all of them: the oldest come again first
     for (const c of cuts) this.cutOn(c.id).add(`${c.diskId}/${c.generation}`);
   }
 
@@ -177,7 +179,7 @@ export class Batcher {
       on = new Set();
       this.recentCuts.set(id, on);
       // A bookmark comes again only right after a failed loop: the last few are enough.
-      if (this.recentCuts.size > RECENT_CUTS)
+      if (this.recentCuts.size > this.cutsKept)
         this.recentCuts.delete(this.recentCuts.keys().next().value!);
     }
     return on;
