@@ -1,8 +1,9 @@
 import { promises as fsp } from 'node:fs';
 import { HavenError } from '../core/errors';
-import { SPOOL_HEADER_BYTES as HDR, spoolRecordHeader, spoolRecordMeta } from './spoolRecord';
-import { createSegment, recoverSegments, segmentPath } from './spoolSegments';
+import { SPOOL_HEADER_BYTES as HDR } from './spoolRecord';
+import { recoverSegments, segmentPath } from './spoolSegments';
 import { SpoolState, type SeqMap } from './spoolState';
+import { SpoolWriter } from './spoolWriter';
 import { HotEnvelopes } from './hotEnvelopes';
 import { keyOf, type SpoolEntry, type SpoolKey, type SpoolOptions } from './spoolTypes';
 
@@ -15,30 +16,20 @@ import { keyOf, type SpoolEntry, type SpoolKey, type SpoolOptions } from './spoo
  * source checkpointed state that covers them: after a crash, anything newer than the
  * source's checkpoint is still here, so the agent can tell the source to produce it again.
  *
- * Layout: `seg-<n>.log` segments of records (spoolSegments.ts), and `state.json` (acked and
- * checkpointed seq per disk+generation, spoolState.ts), replaced atomically; records as in
- * spoolRecord.ts. A torn tail (crash
- * mid-append) fails its hashes and is cut off on open; it was never synced, so never sent.
+ * Layout: `seg-<n>.log` segments of records (spoolSegments.ts, appended by spoolWriter.ts) and
+ * `state.json` (acked and checkpointed seq per disk+generation, spoolState.ts), replaced
+ * atomically; records as in spoolRecord.ts. A torn tail (crash mid-append) fails its hashes and
+ * is cut off on open; it was never synced, so never sent.
  */
 
 export type { SpoolEntry, SpoolKey, SpoolOptions } from './spoolTypes';
 
 export class Spool {
   private entries: SpoolEntry[] = [];
-  private segments = new Map<number, number>(); // segment -> bytes
-  /** `torn`: a write failed after `size`; its bytes are cut off before the next write. */
-  private active?: { n: number; fh: fsp.FileHandle; size: number; torn?: boolean };
   private state!: SpoolState;
   private lastSeq: SeqMap = {};
   private waiters: (() => void)[] = [];
-  private readonly segmentBytes: number;
-  /** Appends taken (seq fixed) and not yet written: the next write takes them all at once. */
-  private appendQueue: {
-    k: SpoolKey & { seq: number };
-    envelope: Buffer;
-    resolve: (e: SpoolEntry) => void;
-    reject: (e: unknown) => void;
-  }[] = [];
+  private readonly writer: SpoolWriter;
   /** Highest seq queued per disk+generation (written or not). */
   private reserved: SeqMap = {};
   private mutex: Promise<unknown> = Promise.resolve();
@@ -63,7 +54,18 @@ export class Spool {
     readonly dir: string,
     readonly options: SpoolOptions,
   ) {
-    this.segmentBytes = options.segmentBytes ?? 32 * 1024 * 1024;
+    this.writer = new SpoolWriter(dir, options.segmentBytes ?? 32 * 1024 * 1024, {
+      written: (e, envelope) => {
+        this.entries.push(e);
+        this.hot.keep(e, envelope);
+        this.lastSeq[keyOf(e)] = e.seq;
+      },
+      // The failed seqs were never taken: numbering resumes after the last written one.
+      failed: () => {
+        for (const k of Object.keys(this.reserved)) this.reserved[k] = this.lastSeq[k] ?? 0;
+      },
+      settled: () => this.wake(),
+    });
     this.hot = new HotEnvelopes(options.hotBytes ?? 64 * 1024 * 1024);
   }
 
@@ -83,7 +85,7 @@ export class Spool {
         const k = keyOf(e);
         this.lastSeq[k] = Math.max(this.lastSeq[k] ?? 0, e.seq);
       }
-      this.segments.set(seg.n, seg.size);
+      this.writer.segments.set(seg.n, seg.size);
     }
     for (const [k, v] of this.state.seqs()) this.lastSeq[k] = Math.max(this.lastSeq[k] ?? 0, v);
     await this.collect();
@@ -104,9 +106,7 @@ export class Spool {
 
   /** Live bytes on disk (acked records stay until their segment can go). */
   bytes(): number {
-    let n = 0;
-    for (const v of this.segments.values()) n += v;
-    return n;
+    return this.writer.bytes();
   }
 
   hasRoom(bytes: number): boolean {
@@ -153,7 +153,7 @@ export class Spool {
       this.dropAckedHot();
       await this.state.save();
       await this.collect();
-      for (const w of this.waiters.splice(0)) w();
+      this.wake();
       return dropped;
     });
   }
@@ -179,93 +179,9 @@ export class Spool {
       );
     }
     this.reserved[keyOf(k)] = k.seq;
-    return new Promise((resolve, reject) => {
-      this.appendQueue.push({ k, envelope, resolve, reject });
-      void this.exclusive(() => this.writeQueued());
-    });
-  }
-
-  private async writeQueued(): Promise<void> {
-    const recs = this.appendQueue.splice(0);
-    let done = 0;
-    try {
-      if (this.active?.torn) await this.cutTornTail(this.active);
-      while (done < recs.length) {
-        const first = recs[done]!;
-        const metaOf = (r: (typeof recs)[number]) => spoolRecordMeta(r.k);
-        if (
-          !this.active ||
-          (this.active.size > 0 &&
-            this.active.size + HDR + metaOf(first).length + first.envelope.length >
-              this.segmentBytes)
-        )
-          await this.roll();
-        const a = this.active!;
-        a.torn = true; // until this write is durable
-        // As many as fit this segment (at least one), in one writev and one fdatasync.
-        const bufs: Buffer[] = [];
-        const placed: { r: (typeof recs)[number]; pos: number; metaLen: number }[] = [];
-        let size = a.size;
-        for (let i = done; i < recs.length; i++) {
-          const r = recs[i]!;
-          const meta = metaOf(r);
-          const recLen = HDR + meta.length + r.envelope.length;
-          if (i > done && size + recLen > this.segmentBytes) break;
-          bufs.push(spoolRecordHeader(meta, r.envelope), meta, r.envelope);
-          placed.push({ r, pos: size, metaLen: meta.length });
-          size += recLen;
-        }
-        await a.fh.writev(bufs, a.size);
-        await a.fh.datasync();
-        a.size = size;
-        a.torn = false;
-        this.segments.set(a.n, a.size);
-        for (const { r, pos, metaLen } of placed) {
-          const e: SpoolEntry = {
-            diskId: r.k.diskId,
-            generation: r.k.generation,
-            seq: r.k.seq,
-            segment: a.n,
-            pos: pos + HDR + metaLen,
-            length: r.envelope.length,
-          };
-          this.entries.push(e);
-          this.hot.keep(e, r.envelope);
-          this.lastSeq[keyOf(r.k)] = r.k.seq;
-          r.resolve(e);
-          done++;
-        }
-      }
-    } catch (e) {
-      // Not durable: these seqs (and any queued behind them) were never taken. Numbering
-      // resumes after the last written one.
-      for (const r of [...recs.slice(done), ...this.appendQueue.splice(0)]) r.reject(e);
-      for (const k of Object.keys(this.reserved)) this.reserved[k] = this.lastSeq[k] ?? 0;
-    } finally {
-      for (const w of this.waiters.splice(0)) w();
-    }
-  }
-
-  /**
-   * A failed write may have left part of its records after the last durable one. A later, shorter
-   * write would leave the rest behind it, and once the segment is no longer the last, recovery
-   * refuses it as damage in the middle: so nothing is written until those bytes are gone.
-   */
-  private async cutTornTail(a: NonNullable<Spool['active']>): Promise<void> {
-    await a.fh.truncate(a.size);
-    await a.fh.datasync();
-    a.torn = false;
-  }
-
-  private async roll(): Promise<void> {
-    const old = this.active;
-    this.active = undefined;
-    if (old) await old.fh.close();
-    // Never append to a recovered segment: start a fresh one after the highest.
-    const n = Math.max(0, ...this.segments.keys()) + 1;
-    const fh = await createSegment(this.dir, n);
-    this.active = { n, fh, size: 0 };
-    this.segments.set(n, 0);
+    const written = this.writer.enqueue(k, envelope);
+    void this.exclusive(() => this.writer.writeQueued());
+    return written;
   }
 
   /** Reads through its own descriptor, so a concurrent roll or collection cannot close it underneath. */
@@ -305,7 +221,7 @@ export class Spool {
     this.dropAckedHot();
     await this.state.save();
     await this.collect();
-    for (const w of this.waiters.splice(0)) w();
+    this.wake();
   }
 
   /** The change source persisted state covering every batch up to these seqs. */
@@ -334,26 +250,26 @@ export class Spool {
     for (const e of this.entries)
       bySeg.set(e.segment, (bySeg.get(e.segment) ?? true) && this.removable(e));
     let freed = false;
-    for (const n of [...this.segments.keys()]) {
-      if (n === this.active?.n) continue;
+    for (const n of [...this.writer.segments.keys()]) {
+      if (n === this.writer.current?.n) continue;
       if (bySeg.get(n) === false) continue;
       await fsp.rm(segmentPath(this.dir, n), { force: true });
-      this.segments.delete(n);
+      this.writer.segments.delete(n);
       freed = true;
     }
     if (freed) {
-      const live = new Set(this.segments.keys());
+      const live = new Set(this.writer.segments.keys());
       this.entries = this.entries.filter((e) => live.has(e.segment));
-      for (const w of this.waiters.splice(0)) w();
+      this.wake();
     }
     // The active segment is rolled once it is entirely collectable, so it can go next time.
+    const active = this.writer.current;
     if (
-      this.active &&
-      this.active.size > 0 &&
-      this.entries.every((e) => e.segment !== this.active!.n || this.removable(e))
+      active &&
+      active.size > 0 &&
+      this.entries.every((e) => e.segment !== active.n || this.removable(e))
     ) {
-      await this.active.fh.close();
-      this.active = undefined;
+      await this.writer.closeActive();
       await this.collect();
     }
   }
@@ -372,11 +288,12 @@ export class Spool {
     });
   }
 
-  async close(): Promise<void> {
-    await this.exclusive(async () => {
-      await this.active?.fh.close();
-      this.active = undefined;
-    });
+  private wake(): void {
     for (const w of this.waiters.splice(0)) w();
+  }
+
+  async close(): Promise<void> {
+    await this.exclusive(() => this.writer.closeActive());
+    this.wake();
   }
 }
