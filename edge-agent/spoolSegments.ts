@@ -44,6 +44,11 @@ export async function recoverSegments(
 /** A new, empty segment file, its directory entry durable. */
 export async function createSegment(dir: string, n: number): Promise<fsp.FileHandle> {
   const fh = await fsp.open(segmentPath(dir, n), 'wx+', 0o600);
-  await fsyncDir(dir);
+  try {
+    await fsyncDir(dir);
+  } catch (e) {
+    await fh.close(); // the empty file stays: recovery takes it as an empty segment
+    throw e;
+  }
   return fh;
 }

@@ -31,6 +31,9 @@ export class SpoolWriter {
     reject: (e: unknown) => void;
   }[] = [];
 
+  /** The highest segment number a roll tried to create. */
+  private lastTried = 0;
+
   constructor(
     private readonly dir: string,
     private readonly segmentBytes: number,
@@ -129,8 +132,11 @@ export class SpoolWriter {
     const old = this.active;
     this.active = undefined;
     if (old) await old.fh.close();
-    // Never append to a recovered segment: start a fresh one after the highest.
-    const n = Math.max(0, ...this.segments.keys()) + 1;
+    // Never append to a recovered segment: start a fresh one after the highest. A number is
+    // tried once: a create that failed after making the file (its directory sync, say) would
+    // otherwise fail the same way at every later try.
+    const n = Math.max(this.lastTried, ...this.segments.keys()) + 1;
+    this.lastTried = n;
     const fh = await createSegment(this.dir, n);
     this.active = { n, fh, size: 0 };
     this.segments.set(n, 0);

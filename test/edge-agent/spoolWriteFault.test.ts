@@ -87,6 +87,23 @@ describe('a spool write that fails', { timeout: 120_000 }, () => {
     await again.close();
   });
 
+  it('a segment whose creation failed half-way is not tried again: the next append goes on', async () => {
+    const d = path.join(dir, 'create');
+    const k = { diskId: 'd0', generation: 1 };
+    const s = await Spool.open(d, { maxBytes: 64 * MiB, segmentBytes: MiB });
+    Object.assign(spoolFaults, { creates: 1, failed: 0 });
+    await expect(s.append({ ...k, seq: 1 }, randomBytes(KiB))).rejects.toThrow(/EIO/);
+    expect(spoolFaults.failed).toBe(1);
+    const body = randomBytes(KiB);
+    await s.append({ ...k, seq: 1 }, body);
+    await s.close();
+    const again = await Spool.open(d, { maxBytes: 64 * MiB, segmentBytes: MiB });
+    const got = again.pending();
+    expect(got.map((e) => e.seq)).toEqual([1]);
+    expect((await again.read(got[0]!)).equals(body)).toBe(true);
+    await again.close();
+  });
+
   it('the batcher, once reset, spools what the source hands again: dense seqs, every write once in order', async () => {
     const spool = await Spool.open(path.join(dir, 'batcher'), { maxBytes: 1024 * MiB });
     const { source, committed } = fakeSource();
