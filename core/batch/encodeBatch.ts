@@ -1,6 +1,7 @@
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { validation } from '../errors';
 import { DEFAULT_CODEC, compress, pays } from './codec';
+import { CompressionProbe } from './compressionProbe';
 import {
   BATCH_MAGIC,
   DATA_KEY_BYTES,
@@ -13,7 +14,7 @@ import { validateHeader } from './validateHeader';
 import type { BatchHeader, BatchHeaderInput, Codec, ExtentHeader, ExtentInput } from './types';
 
 export interface EncodeOptions {
-  /** Codec tried on each data extent (kept only when it pays). Default zstd. */
+  /** Codec tried on the data extents (kept only when it pays; see CompressionProbe). Default zstd. */
   codec?: Codec;
 }
 
@@ -37,6 +38,7 @@ export function encodeBatch(
   const parts: Buffer[] = [];
   const described: ExtentHeader[] = [];
   let at = 0;
+  const probe = new CompressionProbe();
   for (const e of extents) {
     if (e.kind === 'zero') {
       described.push({
@@ -53,9 +55,11 @@ export function encodeBatch(
     const sha256 = createHash('sha256').update(plain).digest('hex');
     let used: Codec = 'none';
     let bytes = plain;
-    if (codec !== 'none' && plain.length > 0) {
+    if (codec !== 'none' && plain.length > 0 && probe.shouldTry()) {
       const c = compress(codec, plain);
-      if (pays(plain.length, c.length)) {
+      const paid = pays(plain.length, c.length);
+      probe.record(paid);
+      if (paid) {
         used = codec;
         bytes = c;
       }

@@ -83,6 +83,27 @@ describe('batch format', () => {
     expect(env.length).toBeLessThan(text.length / 4 + 65536 + 4096);
   });
 
+  it('after 8 extents in a row that do not compress, tries one in 16 until one pays again', async () => {
+    const KiB = 1024;
+    // 10 random extents, then 30 of text: 64 KiB each, offsets ascending.
+    const mixed = Array.from({ length: 40 }, (_, i) => ({
+      kind: 'data' as const,
+      offset: i * 64 * KiB,
+      data: i < 10 ? randomBytes(64 * KiB) : text.subarray(0, 64 * KiB),
+    }));
+    const env = encodeBatch(base, mixed, key);
+    const { header, extents: out } = await decodeBatch(env, getKey);
+    const codecs = header.extents.map((e) => e.codec);
+    // Past the 8th miss only probes: the text is found by one of them, not at once (the price).
+    const firstHit = codecs.indexOf('zstd');
+    expect(firstHit).toBeGreaterThan(10);
+    expect(firstHit).toBeLessThan(8 + 16 + 1);
+    expect(codecs.slice(0, firstHit).every((c) => c === 'none')).toBe(true);
+    expect(codecs.slice(firstHit).every((c) => c === 'zstd')).toBe(true);
+    for (const [i, e] of out.entries())
+      expect((e as { data: Buffer }).data.equals(mixed[i]!.data)).toBe(true);
+  });
+
   it('uses a fresh nonce for every envelope', () => {
     const a = peekHeader(encodeBatch(base, extents, key)).nonce;
     const b = peekHeader(encodeBatch(base, extents, key)).nonce;
