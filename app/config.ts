@@ -113,6 +113,14 @@ export const configSchema = z.object({
     })
     .refine(hasToken, 'HAVEN_ARM_TOKEN is required with static-token')
     .optional(),
+  /**
+   * Page writes a hydrator keeps in flight per replica (ReplicationOptions' writeConcurrency and
+   * smallWritesInFlight). Azure's page blobs serve them in parallel: the defaults keep one near
+   * its ~500 writes/s. The local storage emulator serves one request at a time on the CPU the
+   * agent and ingest share: there more only queue, ahead of the claim-check uploads and staging
+   * the RPO waits for (the local stack sets 2).
+   */
+  hydrateWritesInFlight: z.coerce.number().int().min(1).max(64).optional(),
   /** Haven's own site-down alert: every replicating machine of a site silent this long. */
   siteDownSeconds: z.coerce.number().int().min(10).max(86_400).default(300),
   /**
@@ -180,6 +188,7 @@ export function loadConfig(env: Record<string, string | undefined>): HavenConfig
     recoveryPollMs: env.HAVEN_RECOVERY_POLL_MS,
     recoveryLatestWaitSeconds: env.HAVEN_RECOVERY_LATEST_WAIT_SECONDS,
     siteDownSeconds: env.HAVEN_SITE_DOWN_SECONDS,
+    hydrateWritesInFlight: env.HAVEN_HYDRATE_WRITES_IN_FLIGHT,
     recoveryTarget: env.HAVEN_ARM_SUBSCRIPTION_ID
       ? {
           endpoint: env.HAVEN_ARM_ENDPOINT,

@@ -118,17 +118,25 @@ export function createRoot(config: HavenConfig, opts: RootOptions = {}): Root {
     launcher: opts.launcher,
   });
 
-  const replication = createReplication({
-    blobs: new AzureBlobStore(config.storage),
-    // Azure: Event Grid raises blob-created itself; locally the host is nudged.
-    events: config.hostNudge
-      ? new HostNudgeBlobEvents(config.hostNudge.url, config.hostNudge.key)
-      : new EventGridBlobEvents(),
-    docs: replicationCollectionsOf(documents),
-    machines: new ControlPlaneDirectory(documents),
-    keys: controlPlane.machineKeys,
-    clock,
-  });
+  const replication = createReplication(
+    {
+      blobs: new AzureBlobStore(config.storage),
+      // Azure: Event Grid raises blob-created itself; locally the host is nudged.
+      events: config.hostNudge
+        ? new HostNudgeBlobEvents(config.hostNudge.url, config.hostNudge.key)
+        : new EventGridBlobEvents(),
+      docs: replicationCollectionsOf(documents),
+      machines: new ControlPlaneDirectory(documents),
+      keys: controlPlane.machineKeys,
+      clock,
+    },
+    config.hydrateWritesInFlight
+      ? {
+          writeConcurrency: config.hydrateWritesInFlight,
+          smallWritesInFlight: config.hydrateWritesInFlight,
+        }
+      : {},
+  );
 
   const recovery = createRecovery({
     documents,

@@ -87,6 +87,9 @@ export interface ReplicationOptions {
    * delays everything else it serves (the claim-check uploads and staging RPO waits for). Bench
    * rpo, same machine load, 32 → 8: RPO p50 3.05 → 1.86 s at 10 MB/s, 3.71 → 1.94 s at 20 MB/s,
    * p99 13.8 → 7.5 s at 50 MB/s; hydration finished no later (7.1 vs 8.1 s after the 10 MB/s phase).
+   * 8 → 2, with writeConcurrency (the local stack's HAVEN_HYDRATE_WRITES_IN_FLIGHT; its storage
+   * emulator serves one request at a time): see docs/durability.md. Azure serves a page blob's
+   * writes in parallel: 8 there.
    */
   smallWritesInFlight: number;
   /**

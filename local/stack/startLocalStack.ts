@@ -95,6 +95,9 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       HAVEN_KEK: secrets.kek,
       HAVEN_API_URL: apiUrl,
       HAVEN_HOST_NUDGE_URL: `${baseUrl}/admin/host/blob-written`,
+      // Azurite serves one request at a time: hydrate's page writes only queue there past 2 (see
+      // app/config.ts), ahead of the uploads the RPO waits for.
+      HAVEN_HYDRATE_WRITES_IN_FLIGHT: '2',
     };
     const env: Record<string, string> = {
       HAVEN_API_URL: apiUrl,

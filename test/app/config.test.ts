@@ -1,5 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../app/config';
+import { createRoot } from '../../app/root';
+import { DEFAULT_REPLICATION_OPTIONS } from '../../core/replication/ports';
 
 const base = { HAVEN_COSMOS_ENDPOINT: 'https://cosmos.example/' };
 const url = 'https://sthaven.blob.core.windows.net';
@@ -52,5 +55,33 @@ describe('storage and Cosmos DB settings', () => {
         HAVEN_COSMOS_CREDENTIAL: 'managed-identity',
       }),
     ).toThrow(/HAVEN_COSMOS_KEY or HAVEN_COSMOS_CREDENTIAL, not both/);
+  });
+});
+
+describe('hydrate settings', () => {
+  const env = { ...base, HAVEN_STORAGE_CONNECTION: 'UseDevelopmentStorage=true' };
+
+  it('the composition root hands page writes in flight to hydrate, or keeps its defaults', () => {
+    const app = {
+      ...env,
+      HAVEN_DOCUMENT_STORE: 'memory',
+      HAVEN_KEK: randomBytes(32).toString('base64'),
+    };
+    const set = createRoot(loadConfig({ ...app, HAVEN_HYDRATE_WRITES_IN_FLIGHT: '2' }));
+    expect(set.replication.options).toMatchObject({ writeConcurrency: 2, smallWritesInFlight: 2 });
+    const unset = createRoot(loadConfig(app)).replication.options;
+    expect(unset.writeConcurrency).toBe(DEFAULT_REPLICATION_OPTIONS.writeConcurrency);
+    expect(unset.smallWritesInFlight).toBe(DEFAULT_REPLICATION_OPTIONS.smallWritesInFlight);
+  });
+
+  it('page writes in flight: unset keeps the default, 1–64 is taken, anything else refused', () => {
+    expect(loadConfig(env).hydrateWritesInFlight).toBeUndefined();
+    expect(loadConfig({ ...env, HAVEN_HYDRATE_WRITES_IN_FLIGHT: '2' }).hydrateWritesInFlight).toBe(
+      2,
+    );
+    for (const bad of ['0', '65', 'many', '2.5'])
+      expect(() => loadConfig({ ...env, HAVEN_HYDRATE_WRITES_IN_FLIGHT: bad })).toThrow(
+        /Invalid Haven configuration: hydrateWritesInFlight/,
+      );
   });
 });
