@@ -114,6 +114,11 @@ export async function recordAlert(
 /**
  * Stops (disk, generation): nothing more is staged or applied until an operator resyncs
  * (a new generation). Raises a critical alert. Safe to call repeatedly.
+ *
+ * The alert is written first: a stopped disk is never looked at again by hydrate (it returns
+ * `stopped` at once), so a crash between the two writes in the other order would leave a disk
+ * stopped with no alert for ever. In this order a crash leaves an alert and a disk still
+ * running, whose next hydrate refuses the same batch and stops it.
  */
 export async function stopDisk(
   deps: ReplicationDeps,
@@ -122,6 +127,24 @@ export async function stopDisk(
   reason: string,
   details?: Record<string, unknown>,
 ): Promise<void> {
+  // One alert per stop, by id: every later bad batch of the stopped disk calls this again (a
+  // flood of them must not add a document each), and a retry after a crash still records it.
+  await deps.docs.alerts
+    .create({
+      machineId: key.machineId,
+      diskId: key.diskId,
+      generation: key.generation,
+      ...(key.seq !== undefined ? { seq: key.seq } : {}),
+      kind,
+      severity: 'critical',
+      message: reason,
+      ...(details ? { details } : {}),
+      id: `stopped-${key.diskId}-g${key.generation}`,
+      at: iso(deps.clock()),
+    })
+    .catch((e: unknown) => {
+      if (!(e instanceof HavenError && e.kind === 'conflict')) throw e;
+    });
   for (let attempt = 0; ; attempt++) {
     const cur = await deps.docs.disks.get(key.machineId, diskDocId(key.diskId, key.generation));
     const doc =
@@ -142,24 +165,6 @@ export async function stopDisk(
       if (!retry || attempt > 10) throw e instanceof HavenError && retry ? precondition() : e;
     }
   }
-  // One alert per stop, by id: every later bad batch of the stopped disk calls this again (a
-  // flood of them must not add a document each), and a retry after a crash still records it.
-  await deps.docs.alerts
-    .create({
-      machineId: key.machineId,
-      diskId: key.diskId,
-      generation: key.generation,
-      ...(key.seq !== undefined ? { seq: key.seq } : {}),
-      kind,
-      severity: 'critical',
-      message: reason,
-      ...(details ? { details } : {}),
-      id: `stopped-${key.diskId}-g${key.generation}`,
-      at: iso(deps.clock()),
-    })
-    .catch((e: unknown) => {
-      if (!(e instanceof HavenError && e.kind === 'conflict')) throw e;
-    });
   deps.log?.('replication stopped for disk', {
     machineId: key.machineId,
     diskId: key.diskId,

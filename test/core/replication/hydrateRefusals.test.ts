@@ -77,6 +77,33 @@ describe('hydrate: duplicates and bad staged blobs', () => {
     expect(alerts.items.map((a) => a.doc.kind)).toContain('replication-integrity');
   });
 
+  it('a refusal whose alert write fails leaves the disk running; the next hydrate stops it with its alert', async () => {
+    const h = await harness();
+    const m = h.addMachine({ d0: 1 * MiB });
+    const d = m.disks[0]!;
+    await send(h, d, d.batch([data(0, 4096, 1)], undefined, { apply: false }));
+    const name = stagingBlobName(m.machineId, d.diskId, 1, 1);
+    const staged = (await h.blobs.readBlob(STAGING, name))!;
+    staged.data[staged.data.length - 40]! ^= 0x01;
+    await h.blobs.deleteBlob(STAGING, name);
+    await h.blobs.putBlockBlob(STAGING, name, staged.data, staged.metadata);
+    // The host dies (here: the write fails) when the alert is written.
+    const alerts = h.deps.docs.alerts;
+    const create = alerts.create.bind(alerts);
+    alerts.create = () => Promise.reject(new Error('host gone'));
+    await expect(hydrateStaged(h.deps, h.opts, name)).rejects.toThrow('host gone');
+    alerts.create = create;
+    // Stopped with no alert would be for ever: hydrate never looks at a stopped disk again.
+    expect((await watermark(h, d))?.stopped).toBeUndefined();
+    const r = await hydrateStaged(h.deps, h.opts, name);
+    expect(r.status).toBe('stopped');
+    expect((await watermark(h, d))?.stopped?.seq).toBe(1);
+    const raised = await alerts.query({ partitionKey: m.machineId });
+    expect(raised.items.map((a) => [a.doc.kind, a.doc.seq])).toEqual([
+      ['replication-integrity', 1],
+    ]);
+  });
+
   it('a pointer whose payload is gone, altered or misnamed is refused: disk stopped, replica unchanged', async () => {
     const upload = (env: Buffer) => claimBlobPath(peekHeader(env));
     const tamper = {

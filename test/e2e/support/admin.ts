@@ -46,10 +46,12 @@ export async function incidents(stack: AdminTarget, machineId: string): Promise<
         throw e;
       }
     };
-    const [rejections, alerts, disks] = await Promise.all([
+    // Disks first: a stop is written after its alert, so a stopped disk read here has its alert
+    // in the read after it (read together, the alert could be read before it was written).
+    const disks = await read<Incidents['disks'][number]>('replicationDisks');
+    const [rejections, alerts] = await Promise.all([
       read<Incidents['rejections'][number]>('rejections'),
       read<Incidents['alerts'][number]>('alerts'),
-      read<Incidents['disks'][number]>('replicationDisks'),
     ]);
     return {
       rejections,
