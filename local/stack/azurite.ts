@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
+import { extname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 
 export const AZURITE_ACCOUNT = 'devstoreaccount1';
@@ -43,9 +44,22 @@ export function azuriteConnectionString(
   ].join(';');
 }
 
+/**
+ * Node flags that load `azuritePreload` (its page-range searches) into the emulator: the built
+ * JS as it is, or the TypeScript source (tests) through tsx's require hook.
+ */
+function azuritePreload(): string[] {
+  const ext = extname(__filename);
+  const preload = join(__dirname, `azuritePreload${ext}`);
+  return ext === '.ts'
+    ? ['--require', require.resolve('tsx/cjs'), '--require', preload]
+    : ['--require', preload];
+}
+
 /** Starts Azurite as a child process; port 0 picks free ports, read back from its banner. */
 export async function startAzurite(opts: AzuriteOptions = {}): Promise<RunningAzurite> {
   const args = [
+    ...azuritePreload(),
     require.resolve('azurite/dist/src/azurite.js'),
     '--disableTelemetry',
     '--skipApiVersionCheck',
