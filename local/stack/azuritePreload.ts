@@ -1,5 +1,7 @@
 // Loaded with `node --require` into the Azurite child process (see startAzurite): it patches
-// the emulator before Azurite's own modules run.
+// the emulator's cost, not its behaviour, before Azurite's own modules run.
+import { installBlobLookup } from './azuriteBlobLookup';
 import { installPageRangeSearch } from './azuritePageRangeSearch';
 
 installPageRangeSearch();
+installBlobLookup();

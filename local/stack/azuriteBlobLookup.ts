@@ -1,0 +1,61 @@
+import { dirname } from 'node:path';
+
+/**
+ * Azurite finds a blob or container by an equality query whose first key is `accountName`
+ * (`{ accountName, containerName, name, snapshot }`). Its store (LokiJS) uses a binary index
+ * only for the first key of a query, and every document of the account has the same
+ * `accountName`, so each lookup scans every blob in the emulator, snapshots included: with a
+ * recovery point a second that is O(points) of emulator CPU on every request that names a blob
+ * (13 % of Azurite's busy time in a 40 s RPO bench run, growing with the run). Putting `name`
+ * first lets the store use its index on `name`, then filter the few documents of that name.
+ *
+ * Only for Azurite's blob and container collections, whose lookups name one document (a blob is
+ * unique by account, container, name and snapshot; a container by account and name), so which
+ * key filters first changes nothing but the cost.
+ */
+const COLLECTIONS = new Set(['$BLOBS_COLLECTION$', '$CONTAINERS_COLLECTION$']);
+
+type Query = Record<string, unknown>;
+
+/** The same equality query with `name` first, or the query itself when that does not apply. */
+export function nameFirst(query: unknown): unknown {
+  if (!query || typeof query !== 'object' || Array.isArray(query)) return query;
+  const q = query as Query;
+  const keys = Object.keys(q);
+  if (keys[0] === 'name' || !keys.includes('name')) return query;
+  // Plain equalities only: an operator object ({ $gt: … }) or a $and/$or is left as it is.
+  if (keys.some((k) => k.startsWith('$') || (q[k] !== null && typeof q[k] === 'object'))) {
+    return query;
+  }
+  const out: Query = { name: q.name };
+  for (const k of keys) if (k !== 'name') out[k] = q[k];
+  return out;
+}
+
+interface LokiCollection {
+  name: string;
+  binaryIndices: Record<string, unknown>;
+  findOne(query: unknown): unknown;
+}
+
+/** The LokiJS module Azurite loads (resolved from Azurite's own directory). */
+export function azuriteLoki(): { Collection: { prototype: LokiCollection } } {
+  const from = dirname(require.resolve('azurite/package.json'));
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require(require.resolve('lokijs', { paths: [from] })) as {
+    Collection: { prototype: LokiCollection };
+  };
+}
+
+/** Wraps LokiJS's findOne for Azurite's blob and container collections (in its process). */
+export function installBlobLookup(): void {
+  const proto = azuriteLoki().Collection.prototype;
+  const findOne = proto.findOne;
+  if (typeof findOne !== 'function') {
+    throw new Error('LokiJS has no Collection.findOne: review local/stack/azuriteBlobLookup.ts');
+  }
+  proto.findOne = function (this: LokiCollection, query: unknown) {
+    const indexed = COLLECTIONS.has(this.name) && this.binaryIndices.name !== undefined;
+    return findOne.call(this, indexed ? nameFirst(query) : query);
+  };
+}
