@@ -45,7 +45,7 @@ export function azuriteConnectionString(
 }
 
 /**
- * Node flags that load `azuritePreload` (its page-range searches) into the emulator: the built
+ * Node flags that load `azuritePreload` (its cost patches) into the emulator: the built
  * JS as it is, or the TypeScript source (tests) through tsx's require hook.
  */
 function azuritePreload(): string[] {
