@@ -48,21 +48,25 @@ export async function hydrateStaged(
   opts: ReplicationOptions,
   stagingName: string,
   signals?: ProtectionSignals,
+  joined?: () => boolean,
 ): Promise<HydrateOutcome> {
   const key = parseStagingName(stagingName);
-  return drainDisk(deps, opts, key, signals);
+  return drainDisk(deps, opts, key, signals, joined);
 }
 
 /**
  * Applies staged batches of one (disk, generation) in seq order under the replica's lease.
  * After releasing the lease it looks once more for the next seq: a batch staged while we held
- * the lease had its trigger refused ("busy"), so the holder must pick it up.
+ * the lease had its trigger refused ("busy"), so the holder must pick it up. `joined` (from a
+ * `DrainCoalescer`) says whether a trigger joined this drain since it was last asked: that
+ * trigger's batch may have been staged after the look, so it looks again.
  */
 export async function drainDisk(
   deps: ReplicationDeps,
   opts: ReplicationOptions,
   key: DiskKey,
   signals?: ProtectionSignals,
+  joined?: () => boolean,
 ): Promise<HydrateOutcome> {
   const total: HydrateOutcome = { status: 'drained', appliedSeq: 0, applied: 0, points: [] };
   for (;;) {
@@ -85,8 +89,18 @@ export async function drainDisk(
     }
     if (r.status !== 'drained') return total;
     const next = stagingBlobName(key.machineId, key.diskId, key.generation, r.appliedSeq + 1);
-    if (!(await deps.blobs.getProperties(STAGING, next))) return total;
+    if (!(await isStaged(deps, next, joined))) return total;
   }
+}
+
+async function isStaged(
+  deps: ReplicationDeps,
+  name: string,
+  joined?: () => boolean,
+): Promise<boolean> {
+  do if (await deps.blobs.getProperties(STAGING, name)) return true;
+  while (joined?.());
+  return false;
 }
 
 async function loadDiskDoc(

@@ -26,11 +26,13 @@ export async function hydrateHandler(_blob: unknown, context: InvocationContext)
   const name = stagedName(context);
   if (!isStagingName(name)) return context.warn(`hydrate: ignoring ${name} (not a staged batch)`);
   const root = await getRoot();
-  const { deps, options } = root.replication;
-  const r = await hydrateStaged(deps, options, name, signalsFor(root, context));
+  const { deps, options, drains } = root.replication;
+  const { outcome: r, joined } = await drains.run(parseStagingName(name), (j) =>
+    hydrateStaged(deps, options, name, signalsFor(root, context), j),
+  );
   const q = r.requests;
   context.log(
-    `hydrate ${name}: ${r.status}, applied ${r.applied}, watermark ${r.appliedSeq}${r.points.length ? `, points ${r.points.join(',')}` : ''}${q ? `, groups ${r.groups ?? 0}, page writes ${q.pageWrites}, clears ${q.clears}, read-backs ${q.readBacks}, index reads ${q.indexReads}, index writes ${q.indexWrites}` : ''}`,
+    `hydrate ${name}: ${joined ? 'joined the running drain, ' : ''}${r.status}, applied ${r.applied}, watermark ${r.appliedSeq}${r.points.length ? `, points ${r.points.join(',')}` : ''}${q ? `, groups ${r.groups ?? 0}, page writes ${q.pageWrites}, clears ${q.clears}, read-backs ${q.readBacks}, index reads ${q.indexReads}, index writes ${q.indexWrites}` : ''}`,
   );
 }
 
