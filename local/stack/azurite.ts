@@ -64,6 +64,8 @@ export async function startAzurite(opts: AzuriteOptions = {}): Promise<RunningAz
     '--disableTelemetry',
     '--skipApiVersionCheck',
     '--loose',
+    // No access log: a line per request, formatted and piped to a parent that discards it.
+    '--silent',
     '--blobHost',
     '127.0.0.1',
     '--blobPort',
