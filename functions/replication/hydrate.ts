@@ -27,12 +27,14 @@ export async function hydrateHandler(_blob: unknown, context: InvocationContext)
   if (!isStagingName(name)) return context.warn(`hydrate: ignoring ${name} (not a staged batch)`);
   const root = await getRoot();
   const { deps, options, drains } = root.replication;
-  const { outcome: r, joined } = await drains.run(parseStagingName(name), (j) =>
-    hydrateStaged(deps, options, name, signalsFor(root, context), j),
+  const run = await drains.run(parseStagingName(name), (joined) =>
+    hydrateStaged(deps, options, name, signalsFor(root, context), joined),
   );
+  if (run.joined) return context.log(`hydrate ${name}: joined the drain running for its disk`);
+  const r = run.outcome;
   const q = r.requests;
   context.log(
-    `hydrate ${name}: ${joined ? 'joined the running drain, ' : ''}${r.status}, applied ${r.applied}, watermark ${r.appliedSeq}${r.points.length ? `, points ${r.points.join(',')}` : ''}${q ? `, groups ${r.groups ?? 0}, page writes ${q.pageWrites}, clears ${q.clears}, read-backs ${q.readBacks}, index reads ${q.indexReads}, index writes ${q.indexWrites}` : ''}`,
+    `hydrate ${name}: ${r.status}, applied ${r.applied}, watermark ${r.appliedSeq}${r.points.length ? `, points ${r.points.join(',')}` : ''}${q ? `, groups ${r.groups ?? 0}, page writes ${q.pageWrites}, clears ${q.clears}, read-backs ${q.readBacks}, index reads ${q.indexReads}, index writes ${q.indexWrites}` : ''}`,
   );
 }
 
