@@ -27,6 +27,8 @@ export function replicationPointSource(
     async status(machineId, pointId) {
       const found = await deps.docs.points.get(machineId, pointId);
       if (found?.doc.type === 'point') return 'published';
+      // Merged into a later point while hydration caught up: a disk's orphan piece is no cut.
+      if (found?.doc.type === 'merged-point') return undefined;
       const pieces = await deps.docs.points.query({
         partitionKey: machineId,
         where: [

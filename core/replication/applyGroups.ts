@@ -1,5 +1,6 @@
 import {
   MAX_BATCH_BYTES,
+  type BatchBookmark,
   dataBytes,
   decodeBatch,
   envelopeDigest,
@@ -7,6 +8,7 @@ import {
   type DecodedBatch,
 } from '../batch';
 import { HavenError, isHavenError } from '../errors';
+import { dropMergedPoint, mayMergePast } from './catchUp';
 import { cutPiece } from './cutPiece';
 import { stopDisk } from './incidents';
 import type { LeaseKeeper } from './leaseKeeper';
@@ -55,6 +57,8 @@ interface Fetched {
 
 interface Member extends Applied {
   decoded: DecodedBatch;
+  /** Its bookmark was merged past (catchUp.ts): no piece, its point dropped. */
+  merged?: boolean;
 }
 
 /**
@@ -113,10 +117,12 @@ export async function applyStagedGroups(
   // Read ahead by bytes as well as batches: a batch holds up to 32 MiB. Until one is seen,
   // assume the largest (this also spares a short drain most of its probes past the end).
   let lastBytes = MAX_BATCH_BYTES;
+  let previousBookmarkAt = start.doc.lastBookmarkAt ?? start.doc.lastPoint?.time;
   try {
     for (;;) {
       const group: Member[] = [];
       let bytes = 0;
+      let catchingUp = false;
       let refused: { seq: number; error: HavenError } | undefined;
       for (;;) {
         const s = seq + group.length + 1;
@@ -142,8 +148,19 @@ export async function applyStagedGroups(
         });
         bytes += data;
         if (data > 0) lastBytes = data; // a bookmark says nothing about the next batches
-        if (b.header.bookmark) break;
-        if (group.length >= opts.mergeBatches || bytes >= opts.mergeBytes) break;
+        const bookmark = b.header.bookmark;
+        if (bookmark) {
+          const previous = previousBookmarkAt;
+          previousBookmarkAt = bookmark.createdAt;
+          if (!(await mergePast(keyed, bookmark, previous, fetch(s + 1)))) break;
+          group[group.length - 1]!.merged = true;
+          catchingUp = true;
+        }
+        if (
+          group.length >= (catchingUp ? opts.catchUpMergeBatches : opts.mergeBatches) ||
+          bytes >= (catchingUp ? opts.catchUpMergeBytes : opts.mergeBytes)
+        )
+          break;
       }
       if (group.length) {
         await applyGroup(ctx, group, out);
@@ -168,6 +185,20 @@ export async function applyStagedGroups(
   }
 }
 
+/** Whether the group goes on past this bookmark (catchUp.ts): only with a next batch staged. */
+async function mergePast(
+  ctx: DrainContext,
+  bookmark: BatchBookmark,
+  previousAt: string | undefined,
+  next: Promise<Fetched>,
+): Promise<boolean> {
+  const { deps, opts, key } = ctx;
+  if (!mayMergePast(opts, bookmark, previousAt, deps.clock())) return false;
+  const n = await next;
+  if (!n.staged || n.refused) return false;
+  return dropMergedPoint(deps, key.machineId, bookmark.id);
+}
+
 async function applyGroup(ctx: DrainContext, group: Member[], out: GroupsOutcome): Promise<void> {
   const { deps, opts, key, replica, leaseId, diskSize, index } = ctx;
   const merged = mergeBatches(group.map((m) => m.decoded));
@@ -178,16 +209,18 @@ async function applyGroup(ctx: DrainContext, group: Member[], out: GroupsOutcome
   ctx.keeper.check();
   const last = group[group.length - 1]!;
   const header = last.decoded.header;
-  const applied: Applied[] = group.map(({ decoded: _, ...a }) => a);
+  const applied: Applied[] = group.map(({ decoded: _, merged: __, ...a }) => a);
+  const bookmarkAt = group.findLast((m) => m.decoded.header.bookmark)?.decoded.header.bookmark
+    ?.createdAt;
   out.groups++;
-  if (!header.bookmark) {
-    out.state = await advance(deps, out.state, applied, undefined);
+  if (!header.bookmark || last.merged) {
+    out.state = await advance(deps, out.state, applied, undefined, bookmarkAt);
     out.applied += group.length;
     return;
   }
   // A point is committed with its group: the watermark never moves past a bookmark without it.
   const piece = await cutPiece(deps, key, replica, index, header);
-  out.state = await advance(deps, out.state, applied, piece);
+  out.state = await advance(deps, out.state, applied, piece, bookmarkAt);
   out.applied += group.length;
   out.points.push(piece.pointId);
   const point = await materializePoint(deps, key.machineId, piece.pointId);

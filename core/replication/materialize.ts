@@ -1,3 +1,4 @@
+import { pinPoint } from './catchUp';
 import { liveGeneration } from './generations';
 import { drainDisk } from './hydrate';
 import { isMaterialized, materializePoint, pointDocOf } from './pointDocs';
@@ -20,6 +21,9 @@ export interface Materialization {
   reason?: string;
 }
 
+const MERGED =
+  'hydration was catching up and merged this point into a later one: choose another point';
+
 /**
  * One round of driving a durable point to materialized: each disk that has not reached the
  * bookmark is drained (in this process, under the replica lease, exactly as the blob trigger
@@ -33,10 +37,15 @@ export async function materializeUpTo(
   machineId: string,
   pointId: string,
   signals?: ProtectionSignals,
+  /** Someone waits for this point (not the sweep): a hydrator catching up must not merge past it. */
+  pin = true,
 ): Promise<Materialization> {
   const found = await pointDocOf(deps, machineId, pointId);
   let doc: RecoveryPointDoc = found.doc;
   if (isMaterialized(doc)) return report(doc, 'materialized', []);
+  if (pin && !(await pinPoint(deps, machineId, pointId))) {
+    return report(doc, 'failed', [], MERGED);
+  }
   const cuts = doc.cuts ?? [];
   const before = await watermarks(deps, machineId);
   const behind = cuts.filter((c) => appliedOf(before, c) < c.seq);

@@ -1,6 +1,6 @@
 import type { BatchBookmark } from '../batch';
 import type { Versioned } from '../documents/ports';
-import { isHavenError, notFound } from '../errors';
+import { HavenError, isHavenError, notFound } from '../errors';
 import type { ReplicationDeps } from './ports';
 import type { PieceDoc, PointCut, PointDiskPiece, RecoveryPointDoc } from './state';
 
@@ -139,6 +139,8 @@ export async function materializePoint(
     sizeBytes: p.sizeBytes,
   }));
   for (let current = existing; ;) {
+    // Merged past on some disk (catchUp.ts): it has no snapshot there, whatever pieces exist.
+    if (current?.doc.type === 'merged-point') return undefined;
     const at = deps.clock();
     const now = iso(at);
     try {
@@ -181,6 +183,13 @@ export async function pointDocOf(
   pointId: string,
 ): Promise<Versioned<RecoveryPointDoc>> {
   const found = await deps.docs.points.get(machineId, pointId);
+  if (found?.doc.type === 'merged-point') {
+    throw new HavenError(
+      'not-found',
+      `Recovery point '${pointId}' was merged into a later one while hydration caught up; choose another point.`,
+      { id: pointId },
+    );
+  }
   if (!found || found.doc.type !== 'point') throw notFound('Recovery point', pointId);
   return { ...found, doc: found.doc };
 }

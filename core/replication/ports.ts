@@ -99,6 +99,19 @@ export interface ReplicationOptions {
   mergeBatches: number;
   /** Data bytes after which a group ends (bounds the hydrator's memory). */
   mergeBytes: number;
+  /**
+   * How far behind (bookmark time to now) hydrate merges past plain crash bookmarks, dropping
+   * their points (core/replication/catchUp.ts); `Infinity` never does.
+   */
+  catchUpAfterMs: number;
+  /** While catching up, the first bookmark of each bucket of this length is still materialized. */
+  catchUpKeepEveryMs: number;
+  /**
+   * A group that merged past a bookmark may grow to these bounds instead: the more churn one
+   * group holds, the more of it overlaps or adjoins and the fewer page writes it costs.
+   */
+  catchUpMergeBatches: number;
+  catchUpMergeBytes: number;
   /** Lifetime of a restore read URL. */
   readUrlSeconds: number;
   /** How often each machine's newest point is read back and checked against its digest. */
@@ -113,6 +126,10 @@ export const DEFAULT_REPLICATION_OPTIONS: ReplicationOptions = {
   smallWritesInFlight: 8,
   mergeBatches: 64,
   mergeBytes: 64 * 1024 * 1024,
+  catchUpAfterMs: 10_000,
+  catchUpKeepEveryMs: 60_000,
+  catchUpMergeBatches: 1024,
+  catchUpMergeBytes: 256 * 1024 * 1024,
   readUrlSeconds: 15 * 60,
   verifyEveryHours: 24,
 };

@@ -5,7 +5,7 @@ import { DEFAULT_RETENTION, type ReplicationDeps } from './ports';
 import { toApi, type RecoveryPoint } from './recoveryPointApi';
 import { orBitmaps } from './bitmaps';
 import { HOUR, pointsToKeep } from './retentionPolicy';
-import type { PieceDoc, RecoveryPointDoc } from './state';
+import type { MergedPointDoc, PieceDoc, RecoveryPointDoc } from './state';
 
 /** Published points of a machine, newest first. */
 export async function listRecoveryPoints(
@@ -138,6 +138,9 @@ export async function applyRetention(
       await deps.docs.points.delete(machineId, piece.id);
     }
   }
+  // A merged point's marker (catchUp.ts) outlives its orphan pieces, then goes too.
+  for (const m of await allOfType<MergedPointDoc>(deps, machineId, 'merged-point'))
+    if (now - Date.parse(m.time) > horizonMs) await deps.docs.points.delete(machineId, m.id);
   await dropSupersededGenerations(
     deps,
     machineId,
@@ -147,7 +150,7 @@ export async function applyRetention(
 }
 
 /** Every document of one type in a machine's partition, all pages. */
-async function allOfType<T extends RecoveryPointDoc | PieceDoc>(
+async function allOfType<T extends RecoveryPointDoc | PieceDoc | MergedPointDoc>(
   deps: ReplicationDeps,
   machineId: string,
   type: T['type'],

@@ -62,6 +62,8 @@ export interface DiskReplicationDoc {
   /** Set at this generation's first hydrated bookmark: from then on it is the disk's live replica. */
   complete?: boolean;
   lastPoint?: { pointId: string; seq: number; time: string };
+  /** The agent's time of the last bookmark applied, cut or merged past (catchUp.ts buckets). */
+  lastBookmarkAt?: string;
   /** A conflict or integrity failure stopped the disk; nothing is applied until an operator resyncs. */
   stopped?: { reason: string; at: string; seq?: number };
   createdAt: string;
@@ -134,9 +136,26 @@ export interface RecoveryPointDoc {
   /** Queryable twin of `materializedAt` (absent on the first schema's documents: materialized). */
   materialized?: boolean;
   materializedAt?: string;
+  /** Someone waits for it to materialize: hydrate must not merge past it (catchUp.ts). */
+  pinned?: boolean;
   /** Set by the verification pass: the snapshots read back match `disks[].sha256`. */
   verified?: boolean;
   verifiedAt?: string;
+}
+
+/**
+ * What is left of a durable point a hydrator merged past while catching up (catchUp.ts): it
+ * has no snapshot and never will. Under the point's id, so every disk's hydrator merges past it
+ * too and a redelivered ingest cannot create the point again; retention removes it with the
+ * policy's horizon. Readers of points see no `point` there.
+ */
+export interface MergedPointDoc {
+  id: string; // the bookmark id, as the point's
+  type: 'merged-point';
+  machineId: string;
+  /** The point's time (what retention ages it by). */
+  time: string;
+  mergedAt: string;
 }
 
 /** The staged-batch frontier of one (disk, generation), kept by ingest. */
@@ -193,7 +212,7 @@ export interface RejectionDoc {
 
 export interface ReplicationCollections {
   disks: Collection<DiskReplicationDoc>;
-  points: Collection<RecoveryPointDoc | PieceDoc>;
+  points: Collection<RecoveryPointDoc | PieceDoc | MergedPointDoc>;
   alerts: Collection<ReplicationAlertDoc>;
   rejections: Collection<RejectionDoc>;
   frontiers: Collection<StagedFrontierDoc>;
@@ -202,7 +221,7 @@ export interface ReplicationCollections {
 export function replicationCollectionsOf(store: DocumentStore): ReplicationCollections {
   return {
     disks: store.collection<DiskReplicationDoc>(REPLICATION_DISKS),
-    points: store.collection<RecoveryPointDoc | PieceDoc>(RECOVERY_POINTS),
+    points: store.collection<RecoveryPointDoc | PieceDoc | MergedPointDoc>(RECOVERY_POINTS),
     alerts: store.collection<ReplicationAlertDoc>(REPLICATION_ALERTS),
     rejections: store.collection<RejectionDoc>(REJECTIONS),
     frontiers: store.collection<StagedFrontierDoc>(STAGED_FRONTIERS),

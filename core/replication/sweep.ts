@@ -1,3 +1,4 @@
+import { isHavenError } from '../errors';
 import { diskGenerations, liveGeneration } from './generations';
 import { drainDisk, type HydrateOutcome } from './hydrate';
 import { parseStagingName, stagingPrefix, STAGING, type DiskKey } from './names';
@@ -73,8 +74,15 @@ async function settleDurablePoints(
     limit: 100,
   });
   for (const { doc } of [...page.items].reverse()) {
-    const m = await materializeUpTo(deps, opts, machineId, doc.id, signals);
-    if (m.state === 'pending') return;
+    // Not pinned: nobody waits for it, and a hydrator catching up may still merge past it
+    // (then it is gone by the time it is looked at).
+    const m = await materializeUpTo(deps, opts, machineId, doc.id, signals, false).catch(
+      (e: unknown) => {
+        if (isHavenError(e) && e.kind === 'not-found') return undefined;
+        throw e;
+      },
+    );
+    if (m?.state === 'pending') return;
   }
 }
 

@@ -26,6 +26,7 @@ export async function advance(
   state: VersionedDisk,
   applied: Applied[],
   piece: PieceDoc | undefined,
+  bookmarkAt?: string,
 ): Promise<VersionedDisk> {
   const now = deps.clock();
   const last = applied[applied.length - 1]!;
@@ -46,6 +47,7 @@ export async function advance(
     churn,
     lastAppliedAt: new Date(now).toISOString(),
     updatedAt: new Date(now).toISOString(),
+    ...(bookmarkAt ? { lastBookmarkAt: bookmarkAt } : {}),
     ...(piece
       ? {
           complete: true,

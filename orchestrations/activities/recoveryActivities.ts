@@ -6,6 +6,7 @@ import { parsePointChoice, type CandidatePoint } from '../../core/recovery/point
 import { resolvePoint } from '../../core/recovery/resolvePoint';
 import { RECOVERY_CONTAINER } from '../../core/recovery/resourceNames';
 import { REPLICAS, replicaBlobName } from '../../core/replication/names';
+import { pinPoint } from '../../core/replication/catchUp';
 import { materializeUpTo } from '../../core/replication/materialize';
 import { recoveryDeps } from './recoveryDeps';
 
@@ -99,10 +100,18 @@ export interface ResolvedPoint {
   disks: { diskId: string; blob: string; snapshot: string; sizeBytes: number }[];
 }
 
-/** The point a choice names now (no bytes moved yet). */
+/**
+ * The point a choice names now (no bytes moved yet). One still hydrating is pinned as it is
+ * chosen, so a hydrator catching up cuts it instead of merging past it; if that happened just
+ * before the pin, the choice is resolved again.
+ */
 async function resolve(i: { machineId: string; choice: string }): Promise<CandidatePoint> {
   const d = await recoveryDeps();
-  return resolvePoint(d.points, i.machineId, parsePointChoice(i.choice, 'latest'));
+  for (let attempt = 1; ; attempt++) {
+    const p = await resolvePoint(d.points, i.machineId, parsePointChoice(i.choice, 'latest'));
+    if (p.materialized !== false || attempt === 3) return p;
+    if (await pinPoint(d.replication, i.machineId, p.id)) return p;
+  }
 }
 
 /** 'published' (durable), 'pending' (being cut) or null (not seen yet). */
