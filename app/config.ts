@@ -118,7 +118,7 @@ export const configSchema = z.object({
    * smallWritesInFlight). Azure's page blobs serve them in parallel: the defaults keep one near
    * its ~500 writes/s. The local storage emulator serves one request at a time on the CPU the
    * agent and ingest share: there more only queue, ahead of the claim-check uploads and staging
-   * the RPO waits for (the local stack sets 2).
+   * the RPO waits for (the local stack sets 4).
    */
   hydrateWritesInFlight: z.coerce.number().int().min(1).max(64).optional(),
   /** Haven's own site-down alert: every replicating machine of a site silent this long. */

@@ -95,9 +95,10 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       HAVEN_KEK: secrets.kek,
       HAVEN_API_URL: apiUrl,
       HAVEN_HOST_NUDGE_URL: `${baseUrl}/admin/host/blob-written`,
-      // Azurite serves one request at a time: hydrate's page writes only queue there past 2 (see
-      // app/config.ts), ahead of the uploads the RPO waits for.
-      HAVEN_HYDRATE_WRITES_IN_FLIGHT: '2',
+      // Azurite serves one request at a time: past a few, hydrate's page writes only queue there
+      // ahead of the uploads the RPO waits for (docs/durability.md: 8 → 2, then 4 once catching
+      // up made groups of thousands of writes).
+      HAVEN_HYDRATE_WRITES_IN_FLIGHT: '4',
     };
     const env: Record<string, string> = {
       HAVEN_API_URL: apiUrl,
