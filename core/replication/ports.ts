@@ -106,12 +106,6 @@ export interface ReplicationOptions {
   catchUpAfterMs: number;
   /** While catching up, the first bookmark of each bucket of this length is still materialized. */
   catchUpKeepEveryMs: number;
-  /**
-   * A group that merged past a bookmark may grow to these bounds instead: the more churn one
-   * group holds, the more of it overlaps or adjoins and the fewer page writes it costs.
-   */
-  catchUpMergeBatches: number;
-  catchUpMergeBytes: number;
   /** Lifetime of a restore read URL. */
   readUrlSeconds: number;
   /** How often each machine's newest point is read back and checked against its digest. */
@@ -128,8 +122,6 @@ export const DEFAULT_REPLICATION_OPTIONS: ReplicationOptions = {
   mergeBytes: 64 * 1024 * 1024,
   catchUpAfterMs: 10_000,
   catchUpKeepEveryMs: 60_000,
-  catchUpMergeBatches: 1024,
-  catchUpMergeBytes: 256 * 1024 * 1024,
   readUrlSeconds: 15 * 60,
   verifyEveryHours: 24,
 };
