@@ -27,7 +27,7 @@ export function replicationPointSource(
     async status(machineId, pointId) {
       const found = await deps.docs.points.get(machineId, pointId);
       if (found?.doc.type === 'point') return 'published';
-      // Merged into a later point while hydration caught up: a disk's orphan piece is no cut.
+      // Merged into a later point while hydration caught up: orphan pieces do not make it pending.
       if (found?.doc.type === 'merged-point') return undefined;
       const pieces = await deps.docs.points.query({
         partitionKey: machineId,
