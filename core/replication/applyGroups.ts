@@ -199,8 +199,11 @@ async function mergePast(
 async function applyGroup(ctx: DrainContext, group: Member[], out: GroupsOutcome): Promise<void> {
   const { deps, opts, key, replica, leaseId, diskSize, index } = ctx;
   const merged = mergeBatches(group.map((m) => m.decoded));
-  await applyExtents(deps, opts, replica, leaseId, merged, out.requests);
-  const subs = await writtenSubDigests(deps, replica, diskSize, merged, out.requests);
+  // The digests are hashed while the page writes are in flight (storage's time, not ours).
+  const writes = applyExtents(deps, opts, replica, leaseId, merged, out.requests);
+  writes.catch(() => {}); // awaited by the digests (and below); a failure must not go unhandled
+  const subs = await writtenSubDigests(deps, replica, diskSize, merged, out.requests, writes);
+  await writes;
   await index.update(subs);
   await index.flush();
   ctx.keeper.check();

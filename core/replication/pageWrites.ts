@@ -95,10 +95,18 @@ export async function applyExtents(
   await mapLimit(jobs, limit, (j) => j.run());
 }
 
+/** Bytes hashed between two yields to the event loop (~3 ms of sha256 here). */
+const HASH_SLICE = 2 * 1024 * 1024;
+
+const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 /**
  * The digest of every 4 KiB sub-block the (merged, disjoint, sorted) extents wrote, from their
  * own bytes: no read of the replica. Only a sub-block a write covers partly (a client writing
- * 512-byte sectors) is read back, after the writes, as one range per run of such sub-blocks.
+ * 512-byte sectors) is read back, once `written` (the group's page writes) has settled, as one
+ * range per run of such sub-blocks. It hashes while the page writes are in flight (they wait on
+ * storage, this on the CPU) and yields every few MiB, so a 64 MiB group neither leaves the
+ * writes' responses unread nor holds the event loop ingest shares for a tenth of a second.
  */
 export async function writtenSubDigests(
   deps: ReplicationDeps,
@@ -106,10 +114,12 @@ export async function writtenSubDigests(
   diskSize: number,
   extents: readonly DecodedExtent[],
   count?: ReplicaRequests,
+  written: Promise<unknown> = Promise.resolve(),
 ): Promise<Map<number, Buffer>> {
   const out = new Map<number, Buffer>();
   type Seg = { at: number; data?: Buffer; len: number };
   const partial = new Map<number, Seg[]>();
+  let hashed = 0;
   for (const e of extents) {
     const end = Math.min(e.offset + e.length, diskSize);
     for (let s = Math.floor(e.offset / SUB_BLOCK); s * SUB_BLOCK < end; s++) {
@@ -120,6 +130,10 @@ export async function writtenSubDigests(
       const data = e.kind === 'data' ? e.data.subarray(from - e.offset, to - e.offset) : undefined;
       if (from === ss && to === ss + subLen && !partial.has(s)) {
         out.set(s, data ? subDigest(data) : zeroSubDigest(diskSize, s));
+        if (data && (hashed += subLen) >= HASH_SLICE) {
+          hashed = 0;
+          await yieldToLoop();
+        }
         continue;
       }
       let segs = partial.get(s);
@@ -139,6 +153,7 @@ export async function writtenSubDigests(
     out.set(s, subDigest(buf));
   }
   readBack.sort((a, z) => a - z);
+  await written;
   const runs: [number, number][] = [];
   for (const s of readBack) {
     const last = runs[runs.length - 1];

@@ -23,6 +23,13 @@ function randomBatch(size: number): DecodedExtent[] {
   });
 }
 
+const dataExtent = (offset: number, length: number): DecodedExtent => ({
+  kind: 'data',
+  offset,
+  length,
+  data: randomBytes(length),
+});
+
 function applyInOrder(image: Buffer, extents: readonly DecodedExtent[]): void {
   for (const e of extents) {
     if (e.kind === 'data') e.data.copy(image, e.offset);
@@ -97,6 +104,42 @@ describe('merging waiting batches', () => {
       expect(d.equals(want), `sub-block ${s}`).toBe(true);
     }
     if (partial === 0) expect(count.readBacks).toBe(0);
+  });
+
+  it('hashes while the page writes are in flight; partly written sub-blocks are read back after them', async () => {
+    const h = await harness('memory');
+    const size = 1 * MiB;
+    const name = replicaBlobName('m', 'd', 1);
+    await h.blobs.ensureContainer(REPLICAS);
+    await h.blobs.createPageBlob(REPLICAS, name, size);
+    const image = randomBytes(size);
+    await h.blobs.uploadPages(REPLICAS, name, 0, image);
+    // One whole sub-block run and one 1 KiB write inside a sub-block (read back for its digest).
+    const merged = mergeBatches([
+      {
+        extents: [
+          dataExtent(64 * 1024, 256 * 1024),
+          dataExtent(8 * SUB_BLOCK + SECTOR, 2 * SECTOR),
+        ],
+      },
+    ]);
+    applyInOrder(image, merged);
+    const count = { pageWrites: 0, clears: 0, readBacks: 0 };
+    let writesDone = false;
+    // The writes land only after the digests of whole sub-blocks could have been read back.
+    const written = new Promise<void>((resolve) => setTimeout(resolve, 20)).then(async () => {
+      for (const e of merged)
+        if (e.kind === 'data') await h.blobs.uploadPages(REPLICAS, name, e.offset, e.data);
+      writesDone = true;
+    });
+    const subs = await writtenSubDigests(h.deps, name, size, merged, count, written);
+    expect(writesDone).toBe(true);
+    expect(count.readBacks).toBe(1);
+    for (const [s, d] of subs) {
+      const want = subDigest(image.subarray(s * SUB_BLOCK, (s + 1) * SUB_BLOCK));
+      expect(d.equals(want), `sub-block ${s}`).toBe(true);
+    }
+    expect(subs.size).toBe(64 + 1);
   });
 
   it('through hydrate: many waiting overlapping batches become few page writes, replica and digest exact', async () => {
