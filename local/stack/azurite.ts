@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { withKeptMemory } from './keptMemory';
 
 export const AZURITE_ACCOUNT = 'devstoreaccount1';
 export const AZURITE_KEY =
@@ -86,7 +87,10 @@ export async function startAzurite(opts: AzuriteOptions = {}): Promise<RunningAz
   } else {
     args.push('--inMemoryPersistence');
   }
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: withKeptMemory(), // every request body is a fresh buffer in the emulator
+  });
   const urls: Record<string, string> = {};
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { rerunKeepingMemory } from '../../local/stack/keptMemory';
 import type { BenchModule, BenchRow } from './row';
 
 /**
@@ -75,4 +76,8 @@ async function main(): Promise<void> {
   console.log(renderTable(rows));
 }
 
-if (require.main === module) void main();
+if (require.main === module) {
+  // The stack, the agent and the baselines all run under the same malloc settings.
+  rerunKeepingMemory();
+  void main();
+}
