@@ -12,7 +12,23 @@ import type { DecodedBatch, DecodedExtent, GetDataKey } from './types';
  * HavenError 'integrity' (bytes are not what they claim) or 'validation' (a header that
  * breaks the contract); nothing is returned before the tag has been verified.
  */
-export async function decodeBatch(buf: Uint8Array, getKey: GetDataKey): Promise<DecodedBatch> {
+export interface DecodeOptions {
+  /**
+   * Decrypt over the envelope's own bytes, which are then the plaintext (the caller must not use
+   * `buf` afterwards, not even on a failure). Spares a batch-sized output buffer: fresh memory
+   * costs more than the decryption itself on some VMs (~11 µs a page where it is first touched).
+   */
+  inPlace?: boolean;
+}
+
+/** Decryption pieces when in place: small outputs come from (and go back to) the heap. */
+const IN_PLACE_PIECE = 64 * 1024;
+
+export async function decodeBatch(
+  buf: Uint8Array,
+  getKey: GetDataKey,
+  opts: DecodeOptions = {},
+): Promise<DecodedBatch> {
   const { headerBytes, header, ciphertext, tag } = splitEnvelope(buf);
   const key = await getKey(header.machineId, header.keyId);
   if (!key || key.length !== DATA_KEY_BYTES) {
@@ -27,9 +43,17 @@ export async function decodeBatch(buf: Uint8Array, getKey: GetDataKey): Promise<
     });
     d.setAAD(headerBytes);
     d.setAuthTag(tag);
-    const body = d.update(ciphertext);
-    const tail = d.final();
-    plaintext = tail.length ? Buffer.concat([body, tail]) : body;
+    if (opts.inPlace) {
+      // GCM is a stream mode: each piece's output has the piece's length and goes where it was.
+      for (let at = 0; at < ciphertext.length; at += IN_PLACE_PIECE)
+        d.update(ciphertext.subarray(at, at + IN_PLACE_PIECE)).copy(ciphertext, at);
+      d.final();
+      plaintext = ciphertext;
+    } else {
+      const body = d.update(ciphertext);
+      const tail = d.final();
+      plaintext = tail.length ? Buffer.concat([body, tail]) : body;
+    }
   } catch (e) {
     if (isHavenError(e)) throw e;
     throw integrity(

@@ -247,7 +247,10 @@ async function fetchBatch(ctx: DrainContext, seq: number): Promise<Fetched> {
         `Staged batch ${name} does not match the digest recorded at ingest.`,
       );
     }
-    const batch = await decodeBatch(staged.data, (m, k) => deps.keys.getDataKey(m, k));
+    // In place: the envelope is not used again (its digest is taken above).
+    const batch = await decodeBatch(staged.data, (m, k) => deps.keys.getDataKey(m, k), {
+      inPlace: true,
+    });
     const h = batch.header;
     if (
       h.machineId !== key.machineId ||

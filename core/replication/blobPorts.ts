@@ -88,7 +88,8 @@ export interface BlobStore {
   /**
    * One request for bytes [0, length) of a blob and its size, ETag and kind (a claim check is
    * checked and read at once: a properties call first cost a request per batch, twice).
-   * `undefined` when the blob does not exist.
+   * `undefined` when the blob does not exist. Like every read, the bytes returned are the
+   * caller's own (hydrate decrypts over them).
    */
   readHead(container: string, name: string, length: number): Promise<HeadRead | undefined>;
   createSnapshot(
@@ -153,6 +154,7 @@ export interface BlobStore {
     container: string,
     name: string,
   ): Promise<void>;
+  /** The whole blob; its bytes are the caller's own (changing them changes no stored blob). */
   readBlob(container: string, name: string): Promise<StoredBlob | undefined>;
   getProperties(container: string, name: string, snapshot?: string): Promise<BlobProps | undefined>;
   setMetadata(container: string, name: string, metadata: Record<string, string>): Promise<void>;

@@ -223,6 +223,19 @@ export function blobStoreContract(
       ).rejects.toMatchObject({ kind: 'not-found' });
     });
 
+    it('the bytes a read returns belong to the caller: changing them changes no stored blob', async () => {
+      const { store, container } = await setup();
+      const data = randomBytes(8192);
+      await store.putBlockBlob(container, 'mine', data);
+      for (const read of [
+        async () => (await store.readBlob(container, 'mine'))!.data,
+        async () => (await store.readHead(container, 'mine', data.length))!.data,
+      ]) {
+        (await read()).fill(0);
+        expect((await store.readBlob(container, 'mine'))!.data.equals(data)).toBe(true);
+      }
+    });
+
     it('reads large and empty block blobs exactly', async () => {
       const { store, container } = await setup();
       const big = randomBytes(3 * 1024 * 1024 + 777);

@@ -104,6 +104,28 @@ describe('batch format', () => {
       expect((e as { data: Buffer }).data.equals(mixed[i]!.data)).toBe(true);
   });
 
+  it('decodes in place to the same extents, and refuses tampering there too', async () => {
+    for (const codec of ['zstd', 'lz4', 'none'] as const) {
+      // Larger than one in-place piece (64 KiB), and not a multiple of it.
+      const big = [{ kind: 'data' as const, offset: 0, data: randomBytes(200 * 1024 + 7 * 512) }];
+      for (const input of [extents, big]) {
+        const env = encodeBatch(base, input, key, { codec });
+        const want = await decodeBatch(Buffer.from(env), getKey);
+        const got = await decodeBatch(env, getKey, { inPlace: true });
+        expect(got.header).toEqual(want.header);
+        expect(got.extents).toEqual(want.extents);
+      }
+    }
+    const env = encodeBatch(base, extents, key);
+    for (const at of [env.length - 1, env.length - 20, Math.floor(env.length / 2)]) {
+      const bad = Buffer.from(env);
+      bad[at] = bad[at]! ^ 0x01;
+      await expect(decodeBatch(bad, getKey, { inPlace: true })).rejects.toMatchObject({
+        kind: 'integrity',
+      });
+    }
+  });
+
   it('uses a fresh nonce for every envelope', () => {
     const a = peekHeader(encodeBatch(base, extents, key)).nonce;
     const b = peekHeader(encodeBatch(base, extents, key)).nonce;
