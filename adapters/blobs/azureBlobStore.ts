@@ -1,4 +1,9 @@
-import { BlobServiceClient, type BlobClient, type ContainerClient } from '@azure/storage-blob';
+import {
+  BlobServiceClient,
+  type BlobClient,
+  type ContainerClient,
+  type PageBlobClient,
+} from '@azure/storage-blob';
 import type {
   BlobListItem,
   BlobProps,
@@ -7,6 +12,7 @@ import type {
   StoredBlob,
 } from '../../core/replication/blobPorts';
 import { copyIfAbsent, copyOver } from './blobCopies';
+import { ClientCache } from './clientCache';
 import { acquireLease, breakLease, releaseLease, renewLease } from './blobLeases';
 import { propertiesOf, readHead, readWhole } from './blobReads';
 import { callStorage, isStatus, mapStorageError } from './storageErrors';
@@ -17,6 +23,8 @@ export class AzureBlobStore implements BlobStore {
   private readonly svc: BlobServiceClient;
   private readonly sas: BlobSasSigner;
   private readonly ensured = new Set<string>();
+  private readonly containers = new ClientCache<ContainerClient>(1024);
+  private readonly pageBlobs = new ClientCache<PageBlobClient>(256);
 
   /** `access`: a connection string (account key) or an account URL and a token credential. */
   constructor(
@@ -37,7 +45,14 @@ export class AzureBlobStore implements BlobStore {
   }
 
   private c(container: string): ContainerClient {
-    return this.svc.getContainerClient(container);
+    return this.containers.get(container, () => this.svc.getContainerClient(container));
+  }
+
+  /** Page blobs (replicas, indexes) take many requests each: their clients are kept. */
+  private page(container: string, name: string): PageBlobClient {
+    return this.pageBlobs.get(`${container}/${name}`, () =>
+      this.c(container).getPageBlobClient(name),
+    );
   }
 
   private blob(container: string, name: string): BlobClient {
@@ -58,9 +73,7 @@ export class AzureBlobStore implements BlobStore {
   ): Promise<'created' | 'exists'> {
     try {
       await callStorage(() =>
-        this.c(container)
-          .getPageBlobClient(name)
-          .create(size, { metadata, conditions: { ifNoneMatch: '*' } }),
+        this.page(container, name).create(size, { metadata, conditions: { ifNoneMatch: '*' } }),
       );
       return 'created';
     } catch (e) {
@@ -80,9 +93,9 @@ export class AzureBlobStore implements BlobStore {
       ? data
       : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     await callStorage(() =>
-      this.c(container)
-        .getPageBlobClient(name)
-        .uploadPages(body, offset, body.length, { conditions: leaseId ? { leaseId } : undefined }),
+      this.page(container, name).uploadPages(body, offset, body.length, {
+        conditions: leaseId ? { leaseId } : undefined,
+      }),
     );
   }
 
@@ -94,9 +107,9 @@ export class AzureBlobStore implements BlobStore {
     leaseId?: string,
   ): Promise<void> {
     await callStorage(() =>
-      this.c(container)
-        .getPageBlobClient(name)
-        .clearPages(offset, length, { conditions: leaseId ? { leaseId } : undefined }),
+      this.page(container, name).clearPages(offset, length, {
+        conditions: leaseId ? { leaseId } : undefined,
+      }),
     );
   }
 
