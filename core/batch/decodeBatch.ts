@@ -5,13 +5,6 @@ import { DATA_KEY_BYTES, GCM_TAG_BYTES } from './constants';
 import { splitEnvelope } from './header';
 import type { DecodedBatch, DecodedExtent, GetDataKey } from './types';
 
-/**
- * Opens an envelope: frames and validates the header, fetches the machine's data key by the
- * header's (machineId, keyId), checks the GCM tag over header (AAD) and payload, then
- * decompresses each data extent and checks its length and sha256. Any mismatch throws
- * HavenError 'integrity' (bytes are not what they claim) or 'validation' (a header that
- * breaks the contract); nothing is returned before the tag has been verified.
- */
 export interface DecodeOptions {
   /**
    * Decrypt over the envelope's own bytes, which are then the plaintext (the caller must not use
@@ -24,6 +17,13 @@ export interface DecodeOptions {
 /** Decryption pieces when in place: small outputs come from (and go back to) the heap. */
 const IN_PLACE_PIECE = 64 * 1024;
 
+/**
+ * Opens an envelope: frames and validates the header, fetches the machine's data key by the
+ * header's (machineId, keyId), checks the GCM tag over header (AAD) and payload, then
+ * decompresses each data extent and checks its length and sha256. Any mismatch throws
+ * HavenError 'integrity' (bytes are not what they claim) or 'validation' (a header that
+ * breaks the contract); nothing is returned before the tag has been verified.
+ */
 export async function decodeBatch(
   buf: Uint8Array,
   getKey: GetDataKey,
