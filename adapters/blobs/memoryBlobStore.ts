@@ -244,6 +244,12 @@ export class MemoryBlobStore implements BlobStore {
     return true;
   }
 
+  async deleteBlobs(container: string, names: readonly string[]) {
+    let deleted = 0;
+    for (const name of names) if (await this.deleteBlob(container, name)) deleted++;
+    return deleted;
+  }
+
   async list(
     container: string,
     prefix: string,

@@ -13,11 +13,12 @@ import { cutPiece } from './cutPiece';
 import { stopDisk } from './incidents';
 import type { LeaseKeeper } from './leaseKeeper';
 import type { DiskKey } from './names';
+import { ReadAhead } from './readAhead';
 import { applyExtents, mergeBatches, writtenSubDigests, type ReplicaRequests } from './pageWrites';
 import { materializePoint } from './pointDocs';
 import type { ProtectionSignals, ReplicationDeps, ReplicationOptions } from './ports';
 import type { ReplicaIndex } from './replicaIndex';
-import { deleteStaged, readStaged, type Staged } from './stagedBatch';
+import { deleteStagedBatches, readStaged, type Staged } from './stagedBatch';
 import type { VersionedDisk } from './state';
 import { advance, type Applied } from './watermark';
 
@@ -44,10 +45,9 @@ export interface GroupsOutcome {
   stopped?: string;
 }
 
-/** Decoded batch bytes a drain reads ahead (with `prefetch` as the bound in batches). */
-const PREFETCH_BYTES = 32 * 1024 * 1024;
-
 interface Fetched {
+  /** Decoded data bytes; `undefined` when nothing is staged there or it was refused. */
+  bytes: number | undefined;
   staged?: Staged;
   batch?: DecodedBatch;
   /** sha256 of the envelope (what ingest recorded and the watermark remembers). */
@@ -102,21 +102,17 @@ export async function applyStagedGroups(
       },
     },
   };
-  const prefetched = new Map<number, Promise<Fetched>>();
-  const fetch = (seq: number): Promise<Fetched> => {
-    let p = prefetched.get(seq);
-    if (!p) {
-      p = fetchBatch(keyed, seq);
-      p.catch(() => {}); // awaited later; an unused prefetch must not crash the process
-      prefetched.set(seq, p);
-    }
-    return p;
-  };
-  const deletes: Promise<boolean>[] = [];
+  const ahead = new ReadAhead<Fetched>(start.doc.appliedSeq, (seq) => fetchBatch(keyed, seq), {
+    inFlight: opts.prefetch,
+    // The whole next group decoded while this one's page writes are in flight.
+    bytes: opts.mergeBytes,
+    // Until a batch is seen, assume the largest: a short drain probes little past its end.
+    firstGuess: MAX_BATCH_BYTES,
+  });
+  // A group's staged batches are deleted while the next group is written: awaited before they
+  // were, 64 deletes per group of a drain catching up were a gap with no page write in flight.
+  let deleting: Promise<unknown> = Promise.resolve();
   let seq = start.doc.appliedSeq;
-  // Read ahead by bytes as well as batches: a batch holds up to 32 MiB. Until one is seen,
-  // assume the largest (this also spares a short drain most of its probes past the end).
-  let lastBytes = MAX_BATCH_BYTES;
   let previousBookmarkAt = start.doc.lastBookmarkAt ?? start.doc.lastPoint?.time;
   try {
     for (;;) {
@@ -125,10 +121,7 @@ export async function applyStagedGroups(
       let refused: { seq: number; error: HavenError } | undefined;
       for (;;) {
         const s = seq + group.length + 1;
-        const ahead = Math.min(opts.prefetch, Math.max(1, Math.floor(PREFETCH_BYTES / lastBytes)));
-        for (let k = 1; k <= ahead; k++) void fetch(s + k);
-        const f = await fetch(s);
-        prefetched.delete(s);
+        const f = await ahead.take(s);
         if (!f.staged) break; // a gap or the end
         ctx.keeper.check();
         if (f.refused) {
@@ -146,12 +139,11 @@ export async function applyStagedGroups(
           decoded: b,
         });
         bytes += data;
-        if (data > 0) lastBytes = data; // a bookmark says nothing about the next batches
         const bookmark = b.header.bookmark;
         if (bookmark) {
           const previous = previousBookmarkAt;
           previousBookmarkAt = bookmark.createdAt;
-          if (!(await mergePast(keyed, bookmark, previous, fetch(s + 1)))) break;
+          if (!(await mergePast(keyed, bookmark, previous, ahead.peek(s + 1)))) break;
           group[group.length - 1]!.merged = true;
         }
         // Not larger while catching up: the merge, digests and index update of a group run on
@@ -161,8 +153,8 @@ export async function applyStagedGroups(
       }
       if (group.length) {
         await applyGroup(ctx, group, out);
-        for (const m of group) deletes.push(deleteStaged(deps, m.name, m.batch));
-        if (deletes.length >= 16) await Promise.all(deletes.splice(0));
+        await deleting;
+        deleting = deleteStagedBatches(deps, group);
         seq = group[group.length - 1]!.seq;
       }
       if (refused) {
@@ -178,7 +170,7 @@ export async function applyStagedGroups(
       if (!group.length) return out;
     }
   } finally {
-    await Promise.all(deletes.splice(0));
+    await deleting;
   }
 }
 
@@ -237,7 +229,7 @@ async function fetchBatch(ctx: DrainContext, seq: number): Promise<Fetched> {
   const { deps, key, diskSize } = ctx;
   const name = stagingBlobName(key.machineId, key.diskId, key.generation, seq);
   const staged = await readStaged(deps, name);
-  if (!staged) return {};
+  if (!staged) return { bytes: undefined };
   try {
     if (staged.refused) throw staged.refused;
     const digest = envelopeDigest(staged.data);
@@ -268,9 +260,9 @@ async function fetchBatch(ctx: DrainContext, seq: number): Promise<Fetched> {
         'integrity',
         `Staged batch ${name} is for a ${h.diskSize}-byte disk, replica is ${diskSize}.`,
       );
-    return { staged, batch, digest };
+    return { staged, batch, digest, bytes: dataBytes(h) };
   } catch (e) {
-    if (isHavenError(e) && !e.retryable) return { staged, refused: e };
+    if (isHavenError(e) && !e.retryable) return { staged, refused: e, bytes: undefined };
     throw e;
   }
 }

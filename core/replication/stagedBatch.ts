@@ -131,3 +131,30 @@ export async function deleteStaged(
   }
   return deps.blobs.deleteBlob(STAGING, name).catch(() => false);
 }
+
+/**
+ * `deleteStaged` for a drain's applied batches, as blob batches (a request per 256 deletes, not
+ * one per blob); payloads first, as there. Best effort: what a failure leaves is behind the
+ * watermark by then, and the next drain drops it as a late duplicate (`dropLateDuplicates`).
+ */
+export async function deleteStagedBatches(
+  deps: ReplicationDeps,
+  staged: readonly { name: string; batch?: string }[],
+): Promise<void> {
+  const payloads = new Map<string, string[]>();
+  for (const { batch } of staged) {
+    if (!batch) continue;
+    const p = parsePayloadRef(batch);
+    let names = payloads.get(p.container);
+    if (!names) payloads.set(p.container, (names = []));
+    names.push(p.blob);
+  }
+  for (const [container, names] of payloads)
+    await deps.blobs.deleteBlobs(container, names).catch(() => 0);
+  await deps.blobs
+    .deleteBlobs(
+      STAGING,
+      staged.map((s) => s.name),
+    )
+    .catch(() => 0);
+}
