@@ -78,7 +78,7 @@ export interface ReplicationOptions {
   leaseSeconds: number;
   /** Largest seq accepted ahead of the applied watermark ("seq from the future"). */
   maxSeqAhead: number;
-  /** Staged batches read (and decoded) ahead while applying. */
+  /** Staged batches read (and decoded) at once ahead of the drain (up to `mergeBytes` held). */
   prefetch: number;
   /** Concurrent large page writes (small scattered ones go wider: they are latency-bound). */
   writeConcurrency: number;
