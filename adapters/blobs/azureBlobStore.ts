@@ -11,7 +11,6 @@ import type {
   HeadRead,
   StoredBlob,
 } from '../../core/replication/blobPorts';
-import { deleteInBatches } from './blobBatches';
 import { copyIfAbsent, copyOver } from './blobCopies';
 import { ClientCache } from './clientCache';
 import { acquireLease, breakLease, releaseLease, renewLease } from './blobLeases';
@@ -262,10 +261,6 @@ export class AzureBlobStore implements BlobStore {
       if (isStatus(e, 404)) return false;
       throw e;
     }
-  }
-
-  async deleteBlobs(container: string, names: readonly string[]): Promise<number> {
-    return names.length ? deleteInBatches(this.c(container), names) : 0;
   }
 
   async list(

@@ -244,12 +244,6 @@ export class MemoryBlobStore implements BlobStore {
     return true;
   }
 
-  async deleteBlobs(container: string, names: readonly string[]) {
-    let deleted = 0;
-    for (const name of names) if (await this.deleteBlob(container, name)) deleted++;
-    return deleted;
-  }
-
   async list(
     container: string,
     prefix: string,

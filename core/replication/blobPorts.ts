@@ -160,12 +160,6 @@ export interface BlobStore {
   setMetadata(container: string, name: string, metadata: Record<string, string>): Promise<void>;
   /** Deletes the blob and its snapshots; returns false if it did not exist. */
   deleteBlob(container: string, name: string, leaseId?: string): Promise<boolean>;
-  /**
-   * Deletes these (unleased) blobs of one container and their snapshots, absent ones ignored,
-   * in as few requests as the service takes: a blob batch holds up to 256 deletes. Returns how
-   * many existed.
-   */
-  deleteBlobs(container: string, names: readonly string[]): Promise<number>;
   list(
     container: string,
     prefix: string,

@@ -133,28 +133,15 @@ export async function deleteStaged(
 }
 
 /**
- * `deleteStaged` for a drain's applied batches, as blob batches (a request per 256 deletes, not
- * one per blob); payloads first, as there. Best effort: what a failure leaves is behind the
- * watermark by then, and the next drain drops it as a late duplicate (`dropLateDuplicates`).
+ * `deleteStaged` for a drain's applied batches, one at a time: the drain runs it beside the next
+ * group's page writes. Not as blob batches: on the local stack's single-threaded emulator a
+ * request of 128 deletes held it long enough to raise RPO p99 at 50 MB/s from ~3.0 to 5.1-5.5 s
+ * (quick bench, same machine). Best effort: what a failure leaves is behind the watermark by
+ * then, and the next drain drops it as a late duplicate (`dropLateDuplicates`).
  */
 export async function deleteStagedBatches(
   deps: ReplicationDeps,
   staged: readonly { name: string; batch?: string }[],
 ): Promise<void> {
-  const payloads = new Map<string, string[]>();
-  for (const { batch } of staged) {
-    if (!batch) continue;
-    const p = parsePayloadRef(batch);
-    let names = payloads.get(p.container);
-    if (!names) payloads.set(p.container, (names = []));
-    names.push(p.blob);
-  }
-  for (const [container, names] of payloads)
-    await deps.blobs.deleteBlobs(container, names).catch(() => 0);
-  await deps.blobs
-    .deleteBlobs(
-      STAGING,
-      staged.map((s) => s.name),
-    )
-    .catch(() => 0);
+  for (const m of staged) await deleteStaged(deps, m.name, m.batch);
 }

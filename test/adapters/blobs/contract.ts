@@ -255,30 +255,6 @@ export function blobStoreContract(
       expect(await store.list(container, 'r', { includeSnapshots: true })).toEqual([]);
     });
 
-    it('deletes many blobs at once, more than one batch holds, absent ones ignored', async () => {
-      const { store, container } = await setup();
-      // 257 blobs: past a blob batch's 256 subrequests; one with a snapshot, names with slashes.
-      const names = Array.from(
-        { length: 257 },
-        (_, i) => `st/m/d/1/${String(i).padStart(12, '0')}`,
-      );
-      for (let i = 0; i < names.length; i += 32) {
-        await Promise.all(
-          names.slice(i, i + 32).map((n) => store.putBlockBlob(container, n, Buffer.from(n))),
-        );
-      }
-      await store.createPageBlob(container, 'r/g1.vhd', 1024);
-      await store.createSnapshot(container, 'r/g1.vhd');
-      await store.putBlockBlob(container, 'kept', Buffer.from('k'));
-      const asked = [...names, 'r/g1.vhd', 'absent/1', 'absent/2'];
-      expect(await store.deleteBlobs(container, asked)).toBe(names.length + 1);
-      const left = await store.list(container, '', { includeSnapshots: true });
-      expect(left.map((b) => b.name)).toEqual(['kept']);
-      // Again: everything is absent now.
-      expect(await store.deleteBlobs(container, asked)).toBe(0);
-      expect(await store.deleteBlobs(container, [])).toBe(0);
-    });
-
     it('gives a read URL for a snapshot', async () => {
       const { store, container } = await setup();
       await store.createPageBlob(container, 'r', 1024);

@@ -47,7 +47,6 @@ const BLOB_WRITES = new Set<string>([
   'copyBlockBlobIfAbsent',
   'setMetadata',
   'deleteBlob',
-  'deleteBlobs',
 ]);
 const DOC_WRITES = new Set<string>(['create', 'replace', 'upsert', 'delete']);
 
