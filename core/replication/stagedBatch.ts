@@ -131,17 +131,3 @@ export async function deleteStaged(
   }
   return deps.blobs.deleteBlob(STAGING, name).catch(() => false);
 }
-
-/**
- * `deleteStaged` for a drain's applied batches, one at a time: the drain runs it beside the next
- * group's page writes. Not as blob batches: on the local stack's single-threaded emulator a
- * request of 128 deletes held it long enough to raise RPO p99 at 50 MB/s from ~3.0 to 5.1-5.5 s
- * (quick bench, same machine). Best effort: what a failure leaves is behind the watermark by
- * then, and the next drain drops it as a late duplicate (`dropLateDuplicates`).
- */
-export async function deleteStagedBatches(
-  deps: ReplicationDeps,
-  staged: readonly { name: string; batch?: string }[],
-): Promise<void> {
-  for (const m of staged) await deleteStaged(deps, m.name, m.batch);
-}
