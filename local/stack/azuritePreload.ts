@@ -1,7 +1,11 @@
 // Loaded with `node --require` into the Azurite child process (see startAzurite): it patches
 // the emulator's cost, not its behaviour, before Azurite's own modules run.
 import { installBlobLookup } from './azuriteBlobLookup';
+import { installIndexedRemove } from './azuriteIndexedRemove';
 import { installPageRangeSearch } from './azuritePageRangeSearch';
+import { installUriTemplateCache } from './azuriteUriTemplates';
 
 installPageRangeSearch();
 installBlobLookup();
+installIndexedRemove();
+installUriTemplateCache();
