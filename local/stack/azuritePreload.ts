@@ -3,9 +3,11 @@
 import { installBlobLookup } from './azuriteBlobLookup';
 import { installIndexedRemove } from './azuriteIndexedRemove';
 import { installPageRangeSearch } from './azuritePageRangeSearch';
+import { installPooledUuidRandom } from './azuriteRandomIds';
 import { installUriTemplateCache } from './azuriteUriTemplates';
 
 installPageRangeSearch();
 installBlobLookup();
 installIndexedRemove();
 installUriTemplateCache();
+installPooledUuidRandom();
