@@ -510,7 +510,13 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
       drains.push(covering ? (covering.seenAt - lastAck) / 1000 : Infinity);
       // Each rate starts from a drained pipeline (hydrated too), so its figures are its own.
       const done = await watcher.waitCovering(lastAck, drainTimeoutMs, true);
-      hydrated.push({ seconds: done ? (Date.now() - ph.start) / 1000 : Infinity, log: [] });
+      const hydratedAt = Date.now();
+      hydrated.push({ seconds: done ? (hydratedAt - ph.start) / 1000 : Infinity, log: [] });
+      // A drain logs its page writes when it ends: the one that applied the phase's last batch
+      // may still be running (bookmarks keep coming), and its writes belong to this phase.
+      for (let t = 0; done && t < 60 && !stack.hydrateLog.some((l) => l.at >= hydratedAt); t++) {
+        await sleep(500);
+      }
       loads.push(`${load}→${loadavg()[0]!.toFixed(1)}`);
       phases.push(ph);
       console.error(
