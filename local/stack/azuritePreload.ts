@@ -2,12 +2,14 @@
 // the emulator's cost, not its behaviour, before Azurite's own modules run.
 import { installBlobLookup } from './azuriteBlobLookup';
 import { installIndexedRemove } from './azuriteIndexedRemove';
+import { installKeyedLookup } from './azuriteKeyedLookup';
 import { installPageRangeSearch } from './azuritePageRangeSearch';
 import { installPooledUuidRandom } from './azuriteRandomIds';
 import { installUriTemplateCache } from './azuriteUriTemplates';
 
 installPageRangeSearch();
 installBlobLookup();
+installKeyedLookup();
 installIndexedRemove();
 installUriTemplateCache();
 installPooledUuidRandom();
