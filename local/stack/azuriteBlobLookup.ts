@@ -1,10 +1,10 @@
-import { dirname } from 'node:path';
+import { azuriteResolve } from './azuriteModules';
 
 /**
- * Azurite finds, counts and deletes a blob or container by an equality query whose first key is
- * `accountName` (`{ accountName, containerName, name, snapshot }`). Its store (LokiJS) uses a binary index
- * only for the first key of a query, and every document of the account has the same
- * `accountName`, so each lookup scans every blob in the emulator, snapshots included: with a
+ * Azurite finds, counts and deletes a blob or container by an equality query whose first key
+ * is `accountName` (`{ accountName, containerName, name, snapshot }`). Its store (LokiJS) uses a
+ * binary index only for the first key of a query, and every document of the account has the
+ * same `accountName`, so each lookup scans every blob in the emulator, snapshots included: with a
  * recovery point a second that is O(points) of emulator CPU on every request that names a blob
  * (13 % of Azurite's busy time in a 40 s RPO bench run, growing with the run). Putting `name`
  * first lets the store use its index on `name`, then filter the few documents of that name.
@@ -49,16 +49,15 @@ export interface LokiCollection {
 
 /** The LokiJS module Azurite loads (resolved from Azurite's own directory). */
 export function azuriteLoki(): { Collection: { prototype: LokiCollection } } {
-  const from = dirname(require.resolve('azurite/package.json'));
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require(require.resolve('lokijs', { paths: [from] })) as {
+  return require(azuriteResolve('lokijs')) as {
     Collection: { prototype: LokiCollection };
   };
 }
 
 const BY_QUERY = ['findOne', 'count', 'findAndRemove'] as const;
 
-/** Wraps LokiJS's lookups by query for Azurite's blob and container collections (in its process). */
+/** Wraps LokiJS's lookups by query for Azurite's blob and container collections. */
 export function installBlobLookup(): void {
   const proto = azuriteLoki().Collection.prototype;
   for (const method of BY_QUERY) {

@@ -11,7 +11,8 @@ import { azuriteLoki, type LokiCollection } from './azuriteBlobLookup';
  * LokiJS's own single-document `remove` updates the indices in place (a splice per index). A
  * batch of a few documents is removed that way, one at a time: the same documents leave, and
  * the indices stay sorted (the contract test checks both against LokiJS's own batch removal).
- * Larger batches keep LokiJS's rebuild, which is cheaper for them.
+ * Larger batches keep LokiJS's rebuild, which is cheaper for them. It applies to every collection
+ * of the emulator: the same removal, by LokiJS's own code, whatever the collection.
  */
 export const FEW = 16;
 

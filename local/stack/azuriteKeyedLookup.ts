@@ -14,7 +14,7 @@ const KEYS: Readonly<Record<string, readonly string[]>> = {
   $CONTAINERS_COLLECTION$: ['accountName', 'name'],
 };
 /** Ids remembered per collection before starting again (deleted blobs' keys are not removed). */
-export const REMEMBERED = 8192;
+const REMEMBERED = 8192;
 
 type Doc = Record<string, unknown> & { $loki?: number };
 type FindOne = (this: LokiCollection, query: unknown) => unknown;

@@ -1,5 +1,5 @@
 import { randomFillSync } from 'node:crypto';
-import { dirname } from 'node:path';
+import { replaceFunctionModule } from './azuriteModules';
 
 /**
  * Azurite names every request context and every extent it writes with a v4 UUID from `uuid`
@@ -24,20 +24,7 @@ export function pooledRandom16(fill: (b: Buffer) => Buffer = randomFillSync): ()
   };
 }
 
-/** Where Azurite's `uuid` takes its random bytes from. */
-export function uuidRngPath(): string {
-  const from = dirname(require.resolve('azurite/package.json'));
-  return require.resolve('uuid/lib/rng', { paths: [from] });
-}
-
-/** Replaces that module's export before Azurite's modules (and `uuid`'s own) load it. */
+/** Gives Azurite's `uuid` (its `lib/rng` module) the pooled source. */
 export function installPooledUuidRandom(): void {
-  const path = uuidRngPath();
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const rng = require(path) as unknown;
-  const cached = require.cache[path];
-  if (typeof rng !== 'function' || !cached) {
-    throw new Error('uuid/lib/rng is not a function module: review azuriteRandomIds');
-  }
-  cached.exports = pooledRandom16();
+  replaceFunctionModule('uuid/lib/rng', () => pooledRandom16(), 'azuriteRandomIds.ts');
 }

@@ -1,4 +1,4 @@
-import { dirname } from 'node:path';
+import { replaceFunctionModule } from './azuriteModules';
 
 /**
  * Azurite picks the operation a request is by matching its URL against every operation's URI
@@ -23,23 +23,7 @@ export function keptTemplates(parse: Parse): Parse {
   };
 }
 
-/** Where Azurite loads `uri-templates` from. */
-export function uriTemplatesPath(): string {
-  const from = dirname(require.resolve('azurite/package.json'));
-  return require.resolve('uri-templates', { paths: [from] });
-}
-
-/**
- * Replaces the `uri-templates` export in the module cache with `keptTemplates` before Azurite's
- * modules load (they take it at require time).
- */
+/** Keeps Azurite's `uri-templates` parses per template string. */
 export function installUriTemplateCache(): void {
-  const path = uriTemplatesPath();
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const parse = require(path) as Parse;
-  const cached = require.cache[path];
-  if (typeof parse !== 'function' || !cached) {
-    throw new Error('uri-templates is not a function module: review azuriteUriTemplates');
-  }
-  cached.exports = keptTemplates(parse);
+  replaceFunctionModule<Parse>('uri-templates', keptTemplates, 'azuriteUriTemplates.ts');
 }

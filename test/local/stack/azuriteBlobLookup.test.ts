@@ -1,11 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { azuriteLoki, nameFirst } from '../../../local/stack/azuriteBlobLookup';
+import { nameFirst } from '../../../local/stack/azuriteBlobLookup';
+import { azuriteBlobCollection, randomBlobKey } from '../../support/azuriteBlobCollection';
 
 const rnd = (n: number) => Math.floor(Math.random() * n);
 
-interface Loki {
-  addCollection(name: string, opts: object): Coll;
-}
 interface Coll {
   insert(doc: object): void;
   findOne(q: unknown): unknown;
@@ -33,21 +31,11 @@ describe('Azurite blob lookups by name first (local stack patch)', () => {
   });
 
   it('finds the same document as the query in Azurite’s order, in a store indexed as Azurite’s', () => {
-    const Loki = azuriteLoki() as unknown as new (file: string, o: object) => Loki;
-    const db = new Loki('t.db', { persistenceMethod: 'memory' });
-    // Azurite's blob collection and its indices (LokiBlobMetadataStore).
-    const blobs = db.addCollection('$BLOBS_COLLECTION$', {
-      indices: ['accountName', 'containerName', 'name', 'snapshot'],
-    });
+    const blobs = azuriteBlobCollection<Coll>();
     const docs: { accountName: string; containerName: string; name: string; snapshot: string }[] =
       [];
     for (let i = 0; i < 2000; i++) {
-      const doc = {
-        accountName: `acct${rnd(2)}`,
-        containerName: `c${rnd(4)}`,
-        name: `b${rnd(50)}`,
-        snapshot: rnd(3) ? `2026-12-06T06:${String(rnd(60)).padStart(2, '0')}:00Z` : '',
-      };
+      const doc = randomBlobKey(50);
       if (docs.some((d) => JSON.stringify(d) === JSON.stringify(doc))) continue; // unique, as there
       docs.push(doc);
       blobs.insert({ ...doc, i });

@@ -1,8 +1,9 @@
 import { BlobServiceClient } from '@azure/storage-blob';
 import { describe, expect, it } from 'vitest';
 import { startAzurite } from '../../../local/stack/azurite';
-import { azuriteLoki, type LokiCollection } from '../../../local/stack/azuriteBlobLookup';
+import type { LokiCollection } from '../../../local/stack/azuriteBlobLookup';
 import { FEW, fewOneByOne } from '../../../local/stack/azuriteIndexedRemove';
+import { azuriteBlobCollection, randomBlobKey } from '../../support/azuriteBlobCollection';
 
 const rnd = (n: number) => Math.floor(Math.random() * n);
 const KEYS = ['accountName', 'containerName', 'name', 'snapshot'] as const;
@@ -15,24 +16,11 @@ type Coll = LokiCollection & {
 
 /** Two stores indexed as Azurite's blob collection, one removing as the patch does. */
 function stores(): { plain: Coll; patched: Coll } {
-  const Loki = azuriteLoki() as unknown as new (
-    f: string,
-    o: object,
-  ) => { addCollection(n: string, o: object): Coll };
-  const make = () =>
-    new Loki('t.db', { persistenceMethod: 'memory' }).addCollection('$BLOBS_COLLECTION$', {
-      indices: [...KEYS],
-    });
-  const plain = make();
-  const patched = make();
+  const plain = azuriteBlobCollection<Coll>();
+  const patched = azuriteBlobCollection<Coll>();
   patched.removeBatchByPositions = fewOneByOne(patched.removeBatchByPositions);
   for (let i = 0; i < 1500; i++) {
-    const doc = {
-      accountName: `acct${rnd(2)}`,
-      containerName: `c${rnd(4)}`,
-      name: `b${rnd(80)}`,
-      snapshot: rnd(3) ? `2026-12-06T06:${String(rnd(60)).padStart(2, '0')}:00Z` : '',
-    };
+    const doc = randomBlobKey(80);
     plain.insert({ ...doc });
     patched.insert({ ...doc });
   }

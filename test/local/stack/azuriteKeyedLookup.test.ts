@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { azuriteLoki, type LokiCollection } from '../../../local/stack/azuriteBlobLookup';
+import type { LokiCollection } from '../../../local/stack/azuriteBlobLookup';
 import { keyedFindOne, keyOf } from '../../../local/stack/azuriteKeyedLookup';
+import { azuriteBlobCollection, randomBlobKey } from '../../support/azuriteBlobCollection';
 
 const rnd = (n: number) => Math.floor(Math.random() * n);
 type Doc = { accountName: string; containerName: string; name: string; snapshot: string };
@@ -9,22 +10,11 @@ type Coll = LokiCollection & {
   update(doc: object): void;
 };
 
-function blobs(): Coll {
-  const Loki = azuriteLoki() as unknown as new (
-    f: string,
-    o: object,
-  ) => { addCollection(n: string, o: object): Coll };
-  // Azurite's blob collection and its indices (LokiBlobMetadataStore).
-  return new Loki('t.db', { persistenceMethod: 'memory' }).addCollection('$BLOBS_COLLECTION$', {
-    indices: ['accountName', 'containerName', 'name', 'snapshot'],
-  });
-}
-
 const key = (d: Doc) => JSON.stringify([d.accountName, d.containerName, d.name, d.snapshot]);
 
 describe('Azurite blob lookups by full key remembered (local stack patch)', () => {
   it('finds the very document LokiJS finds, through inserts, replaces, updates and deletes', () => {
-    const coll = blobs();
+    const coll = azuriteBlobCollection<Coll>();
     const plain = coll.findOne.bind(coll);
     let asked = 0;
     const original = coll.findOne;
@@ -33,15 +23,9 @@ describe('Azurite blob lookups by full key remembered (local stack patch)', () =
       return original.call(this, q);
     }).bind(coll);
     const live = new Map<string, Doc>();
-    const random = (): Doc => ({
-      accountName: 'devstoreaccount1',
-      containerName: `c${rnd(3)}`,
-      name: `b${rnd(60)}`,
-      snapshot: rnd(3) ? `2026-12-06T06:${String(rnd(60)).padStart(2, '0')}:00Z` : '',
-    });
     let hits = 0;
     for (let k = 0; k < 6000; k++) {
-      const d = random();
+      const d = randomBlobKey(60, 1);
       const there = live.get(key(d)) as (Doc & object) | undefined;
       const op = rnd(10);
       if (op < 3 && !there) {

@@ -1,11 +1,7 @@
 import { randomFillSync } from 'node:crypto';
-import { dirname } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  installPooledUuidRandom,
-  pooledRandom16,
-  uuidRngPath,
-} from '../../../local/stack/azuriteRandomIds';
+import { azuriteResolve } from '../../../local/stack/azuriteModules';
+import { installPooledUuidRandom, pooledRandom16 } from '../../../local/stack/azuriteRandomIds';
 
 describe('Azurite ids from a pool of random bytes (local stack patch)', () => {
   it('gives 16 fresh bytes a draw, refilling the pool every 4 KiB', () => {
@@ -28,11 +24,10 @@ describe('Azurite ids from a pool of random bytes (local stack patch)', () => {
   it('is what Azurite’s uuid draws from once installed: v4 ids, all distinct', () => {
     installPooledUuidRandom();
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const rng = require(uuidRngPath()) as { name: string };
+    const rng = require(azuriteResolve('uuid/lib/rng')) as { name: string };
     expect(rng.name).not.toBe('nodeRNG');
-    const from = dirname(require.resolve('azurite/package.json'));
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const v4 = require(require.resolve('uuid/v4', { paths: [from] })) as () => string;
+    const v4 = require(azuriteResolve('uuid/v4')) as () => string;
     const ids = new Set(Array.from({ length: 2000 }, () => v4()));
     expect(ids.size).toBe(2000);
     for (const id of ids) {

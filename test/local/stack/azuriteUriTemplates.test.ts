@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { keptTemplates, uriTemplatesPath } from '../../../local/stack/azuriteUriTemplates';
+import { azuriteResolve } from '../../../local/stack/azuriteModules';
+import { keptTemplates } from '../../../local/stack/azuriteUriTemplates';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const parse = require(uriTemplatesPath()) as (t: string) => {
+const parse = require(azuriteResolve('uri-templates')) as (t: string) => {
   fromUri(uri: string, o?: object): Record<string, unknown> | undefined;
 };
 
