@@ -1,9 +1,10 @@
-import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startAzurite } from '../../../local/stack/azurite';
 import { waitFor } from '../../support/waitFor';
+import { completeLines } from './sagaSupport';
 import { startDurableHost, startOrchestration, waitFor as waitForInstance } from './support';
 
 const port = (url: string) => Number(new URL(url).port);
@@ -21,8 +22,7 @@ describe('storage outage', () => {
     const h = await startDurableHost(azurite.connectionString, {
       settings: { DURABLE_TEST_EFFECTS: effects },
     });
-    const lines = () =>
-      existsSync(effects) ? readFileSync(effects, 'utf8').split('\n').filter(Boolean) : [];
+    const lines = () => completeLines(effects);
     try {
       const id = await startOrchestration(h, 'Steps', { prefix: 'o', steps: 12, delayMs: 100 });
       await waitFor('three steps done', () => lines().length >= 3, { intervalMs: 20 });

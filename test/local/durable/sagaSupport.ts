@@ -124,15 +124,20 @@ export async function api(
   return { status: r.status, json: r.json ?? null };
 }
 
+/**
+ * The lines of a file another process appends to. A poll can read the last line half
+ * written, so only lines ended by their newline count.
+ */
+export function completeLines(path: string): string[] {
+  if (!existsSync(path)) return [];
+  return readFileSync(path, 'utf8').split('\n').slice(0, -1).filter(Boolean);
+}
+
 export function effectLines(env: SagaEnv): string[] {
-  if (!existsSync(env.effects)) return [];
-  return readFileSync(env.effects, 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => {
-      const e = JSON.parse(l) as { name: string; input: unknown };
-      return `${e.name}|${JSON.stringify(e.input)}`;
-    });
+  return completeLines(env.effects).map((l) => {
+    const e = JSON.parse(l) as { name: string; input: unknown };
+    return `${e.name}|${JSON.stringify(e.input)}`;
+  });
 }
 
 /** Activities whose completion is committed in storage (in the history or waiting in the inbox). */
