@@ -2,6 +2,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { expect } from 'vitest';
 import type { AdminTarget } from '../../support/adminApi';
+import { completeLines } from '../../support/completeLines';
 import { incidents } from './admin';
 import { changeFiles, makeImage, sha256File } from './images';
 import { agentStarted, phaseStarts } from './kill';
@@ -51,7 +52,7 @@ export async function warmedUpMachine(
 
 /** When a `--json` run logged `msg` (its line's own timestamp), if it did. */
 export function loggedAt(stderr: string, msg: string): number | undefined {
-  for (const line of stderr.split('\n')) {
+  for (const line of completeLines(stderr)) {
     if (!line.startsWith('{') || !line.includes(`"msg":"${msg}"`)) continue;
     return Date.parse((JSON.parse(line) as { at: string }).at);
   }
@@ -60,7 +61,7 @@ export function loggedAt(stderr: string, msg: string): number | undefined {
 
 /** The bookmark a `--json` run spooled, if it got that far. */
 export function spooledBookmark(stderr: string): string | undefined {
-  const line = stderr.split('\n').find((l) => l.includes('"msg":"bookmark spooled"'));
+  const line = completeLines(stderr).find((l) => l.includes('"msg":"bookmark spooled"'));
   return line ? (JSON.parse(line) as { bookmarkId: string }).bookmarkId : undefined;
 }
 

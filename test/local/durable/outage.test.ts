@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startAzurite } from '../../../local/stack/azurite';
+import { completeFileLines } from '../../support/completeLines';
 import { waitFor } from '../../support/waitFor';
-import { completeLines } from './sagaSupport';
 import { startDurableHost, startOrchestration, waitFor as waitForInstance } from './support';
 
 const port = (url: string) => Number(new URL(url).port);
@@ -22,7 +22,7 @@ describe('storage outage', () => {
     const h = await startDurableHost(azurite.connectionString, {
       settings: { DURABLE_TEST_EFFECTS: effects },
     });
-    const lines = () => completeLines(effects);
+    const lines = () => completeFileLines(effects);
     try {
       const id = await startOrchestration(h, 'Steps', { prefix: 'o', steps: 12, delayMs: 100 });
       await waitFor('three steps done', () => lines().length >= 3, { intervalMs: 20 });

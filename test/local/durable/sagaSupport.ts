@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
@@ -10,6 +10,7 @@ import { HubStore } from '../../../local/durable/store';
 import { EventType } from '../../../local/durable/history';
 import { isVhdFooter } from '../../../core/disk/vhdFooter';
 import { adminRequest } from '../../support/adminApi';
+import { completeFileLines } from '../../support/completeLines';
 import { built, spawnNode, stopChild } from '../../support/procs';
 import { sharedStack, uniqueName } from '../../support/stack';
 import { waitFor } from '../../support/waitFor';
@@ -124,17 +125,8 @@ export async function api(
   return { status: r.status, json: r.json ?? null };
 }
 
-/**
- * The lines of a file another process appends to. A poll can read the last line half
- * written, so only lines ended by their newline count.
- */
-export function completeLines(path: string): string[] {
-  if (!existsSync(path)) return [];
-  return readFileSync(path, 'utf8').split('\n').slice(0, -1).filter(Boolean);
-}
-
 export function effectLines(env: SagaEnv): string[] {
-  return completeLines(env.effects).map((l) => {
+  return completeFileLines(env.effects).map((l) => {
     const e = JSON.parse(l) as { name: string; input: unknown };
     return `${e.name}|${JSON.stringify(e.input)}`;
   });

@@ -1,10 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { completeFileLines } from '../../support/completeLines';
 
 /** The JSON lines a fixture app recorded (fixtures/record.ts); none while the file is missing. */
 export function readEvents<T = Record<string, unknown>>(file: string): T[] {
-  if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as T);
+  return completeFileLines(file).map((l) => JSON.parse(l) as T);
 }
