@@ -8,8 +8,9 @@ import { pieceDocId, type PieceDoc } from './state';
 
 /**
  * A bookmark reached this disk: digest tree, change set since the previous point, snapshot,
- * piece document, then the change bitmap starts over. Re-running after a crash reuses a
- * piece already recorded (the replica has not moved past the bookmark: the watermark hasn't).
+ * piece document. The caller then starts the change bitmap over (`index.clearChanged`) before
+ * the watermark moves. Re-running after a crash reuses a piece already recorded (the replica
+ * was not written past the bookmark before it was: `applyGroups.ts`).
  */
 export async function cutPiece(
   deps: ReplicationDeps,
@@ -31,7 +32,6 @@ export async function cutPiece(
     existing.doc.seq === h.seq &&
     existing.doc.generation === key.generation
   ) {
-    await index.clearChanged();
     return existing.doc;
   }
   if (existing) {
@@ -70,6 +70,5 @@ export async function cutPiece(
     createdAt: new Date(deps.clock()).toISOString(),
   };
   await deps.docs.points.create(piece);
-  await index.clearChanged();
   return piece;
 }

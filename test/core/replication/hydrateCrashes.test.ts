@@ -101,4 +101,95 @@ describe('hydrate: crashes', () => {
     };
     expect(p.disks[0]!.sha256).toBe(d.digest());
   });
+
+  // The next group's page writes run while a group commits (index flush, watermark, point).
+  it('a crash in a commit after the next group wrote pages: the point keeps its snapshot', async () => {
+    const h = await harness();
+    h.opts.mergeBatches = 1;
+    const m = h.addMachine({ d0: 2 * MiB });
+    const d = m.disks[0]!;
+    await send(h, d, d.batch([data(0, 256 * 1024)]));
+    await send(h, d, d.batch([data(64 * 1024, 64 * 1024)], bookmark('p1')));
+    const atP1 = Buffer.from(d.image);
+    // The next group overwrites what p1 holds (one write of 512 KiB at 0), and more.
+    await send(h, d, d.batch([data(0, 512 * 1024), data(MiB, 64 * 1024)], bookmark('p2')));
+    const upload = h.blobs.uploadPages.bind(h.blobs);
+    let nextWrote!: () => void;
+    const nextWrites = new Promise<void>((r) => (nextWrote = r));
+    h.blobs.uploadPages = async (...args) => {
+      const r = await upload(...args);
+      if (args[0] === REPLICAS && args[2] === 0 && args[3].length === 512 * 1024) nextWrote();
+      return r;
+    };
+    const replace = h.deps.docs.disks.replace.bind(h.deps.docs.disks);
+    let overlapped = false;
+    h.deps.docs.disks.replace = async (doc, o) => {
+      if (doc.appliedSeq !== 2) return replace(doc, o);
+      overlapped = await Promise.race([
+        nextWrites.then(() => true),
+        new Promise<boolean>((r) => setTimeout(() => r(false), 3000)),
+      ]);
+      throw new Error('crash: before p1’s watermark');
+    };
+    await expect(
+      hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, d.diskId, 1, 1)),
+    ).rejects.toThrow(/crash/);
+    expect(overlapped).toBe(true);
+    expect((await watermark(h, d))?.appliedSeq).toBe(1);
+    h.blobs.uploadPages = upload;
+    h.deps.docs.disks.replace = replace;
+    const r = await hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, d.diskId, 1, 2));
+    expect(r).toMatchObject({ status: 'drained', appliedSeq: 3, points: ['p1', 'p2'] });
+    expect((await replicaBytes(h, d)).equals(d.image)).toBe(true);
+    const disk = async (id: string) =>
+      (
+        (await h.deps.docs.points.get(m.machineId, id))!.doc as {
+          disks: { sha256: string; snapshot: string }[];
+        }
+      ).disks[0]!;
+    const p1 = await disk('p1');
+    expect((await replicaBytes(h, d, 1, p1.snapshot)).equals(atP1)).toBe(true);
+    expect(p1.sha256).toBe(d.digest(atP1));
+    const p2 = await disk('p2');
+    expect((await replicaBytes(h, d, 1, p2.snapshot)).equals(d.image)).toBe(true);
+    expect(p2.sha256).toBe(d.digest());
+  });
+
+  it('the next group writes no page before the point’s piece is recorded', async () => {
+    const h = await harness();
+    h.opts.mergeBatches = 1;
+    const m = h.addMachine({ d0: 2 * MiB });
+    const d = m.disks[0]!;
+    await send(h, d, d.batch([data(0, 128 * 1024)], bookmark('q1')));
+    const atQ1 = Buffer.from(d.image);
+    await send(h, d, d.batch([data(0, 512 * 1024)], bookmark('q2')));
+    const upload = h.blobs.uploadPages.bind(h.blobs);
+    const writes: number[] = [];
+    h.blobs.uploadPages = async (...args) => {
+      if (args[0] === REPLICAS) writes.push(args[3].length);
+      return upload(...args);
+    };
+    const create = h.deps.docs.points.create.bind(h.deps.docs.points);
+    h.deps.docs.points.create = async (doc) => {
+      if (doc.type === 'piece' && doc.pointId === 'q1') {
+        // The piece write is slow, then the process dies: the next group must not have started.
+        await new Promise((r) => setTimeout(r, 300));
+        throw new Error('crash: recording q1’s piece');
+      }
+      return create(doc);
+    };
+    await expect(
+      hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, d.diskId, 1, 1)),
+    ).rejects.toThrow(/crash/);
+    expect(writes).not.toContain(512 * 1024);
+    h.blobs.uploadPages = upload;
+    h.deps.docs.points.create = create;
+    const r = await hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, d.diskId, 1, 1));
+    expect(r).toMatchObject({ appliedSeq: 2, points: ['q1', 'q2'] });
+    const q1 = (await h.deps.docs.points.get(m.machineId, 'q1'))!.doc as {
+      disks: { sha256: string; snapshot: string }[];
+    };
+    expect((await replicaBytes(h, d, 1, q1.disks[0]!.snapshot)).equals(atQ1)).toBe(true);
+    expect(q1.disks[0]!.sha256).toBe(d.digest(atQ1));
+  });
 });
