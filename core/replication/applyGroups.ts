@@ -114,10 +114,12 @@ export async function applyStagedGroups(
         () => true,
         () => false,
       );
-      const before = deleting;
+      // Names only: a closure holding the group would keep its decoded batches until it ran.
+      const staged = group.map(({ name, batch }) => ({ name, batch }));
+      // At most one group's deletes behind, as when the commit was awaited in line.
+      await deleting;
       deleting = (async () => {
-        await before;
-        if (await committed) for (const m of group) await deleteStaged(deps, m.name, m.batch);
+        if (await committed) for (const m of staged) await deleteStaged(deps, m.name, m.batch);
       })();
     }
   } finally {
