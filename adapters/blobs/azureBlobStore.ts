@@ -15,8 +15,19 @@ import { copyIfAbsent, copyOver } from './blobCopies';
 import { ClientCache } from './clientCache';
 import { acquireLease, breakLease, releaseLease, renewLease } from './blobLeases';
 import { propertiesOf, readHead, readWhole } from './blobReads';
+import { pemText } from '../identity/tokenCredential';
+import { PageWriter, pageWriterFor, type PageWriteRetries } from './pageWriter';
 import { callStorage, isStatus, mapStorageError } from './storageErrors';
 import { BlobSasSigner, blobServiceOf, type StorageAccess } from './storageAccess';
+
+// Few, short retries: a trigger that fails is retried by the host anyway, and a hanging call
+// holds the replica lease.
+const RETRIES: PageWriteRetries = {
+  maxTries: 3,
+  retryDelayInMs: 200,
+  maxRetryDelayInMs: 2000,
+  tryTimeoutInMs: 60_000,
+};
 
 /** Blob port over `@azure/storage-blob` (Azure Storage and Azurite). */
 export class AzureBlobStore implements BlobStore {
@@ -25,23 +36,19 @@ export class AzureBlobStore implements BlobStore {
   private readonly ensured = new Set<string>();
   private readonly containers = new ClientCache<ContainerClient>(1024);
   private readonly pageBlobs = new ClientCache<PageBlobClient>(256);
+  /** Page writes, hydrate's many small requests, go around the SDK's per-request cost. */
+  private readonly writer?: PageWriter;
+  private readonly pageUrls = new ClientCache<URL>(256);
 
   /** `access`: a connection string (account key) or an account URL and a token credential. */
   constructor(
     access: StorageAccess | string,
     private readonly clock: () => number = Date.now,
   ) {
-    // Few, short retries: a trigger that fails is retried by the host anyway, and a hanging
-    // call holds the replica lease.
-    this.svc = blobServiceOf(access, {
-      retryOptions: {
-        maxTries: 3,
-        retryDelayInMs: 200,
-        maxRetryDelayInMs: 2000,
-        tryTimeoutInMs: 60_000,
-      },
-    });
+    this.svc = blobServiceOf(access, { retryOptions: RETRIES });
     this.sas = new BlobSasSigner(this.svc, this.clock);
+    const ca = typeof access === 'string' || 'connection' in access ? undefined : access.caCert;
+    this.writer = pageWriterFor(this.svc, RETRIES, pemText(ca));
   }
 
   private c(container: string): ContainerClient {
@@ -92,6 +99,15 @@ export class AzureBlobStore implements BlobStore {
     const body = Buffer.isBuffer(data)
       ? data
       : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    const writer = this.writer;
+    if (writer) {
+      const url = this.pageUrls.get(
+        `${container}/${name}`,
+        () => new URL(this.page(container, name).url),
+      );
+      await callStorage(() => writer.put(url, offset, body, leaseId));
+      return;
+    }
     await callStorage(() =>
       this.page(container, name).uploadPages(body, offset, body.length, {
         conditions: leaseId ? { leaseId } : undefined,
