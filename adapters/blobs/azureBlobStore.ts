@@ -16,18 +16,9 @@ import { ClientCache } from './clientCache';
 import { acquireLease, breakLease, releaseLease, renewLease } from './blobLeases';
 import { propertiesOf, readHead, readWhole } from './blobReads';
 import { pemText } from '../identity/tokenCredential';
-import { PageWriter, pageWriterFor, type PageWriteRetries } from './pageWriter';
+import { PageWriter, pageWriterFor } from './pageWriter';
 import { callStorage, isStatus, mapStorageError } from './storageErrors';
-import { BlobSasSigner, blobServiceOf, type StorageAccess } from './storageAccess';
-
-// Few, short retries: a trigger that fails is retried by the host anyway, and a hanging call
-// holds the replica lease.
-const RETRIES: PageWriteRetries = {
-  maxTries: 3,
-  retryDelayInMs: 200,
-  maxRetryDelayInMs: 2000,
-  tryTimeoutInMs: 60_000,
-};
+import { BlobSasSigner, blobServiceOf, STORAGE_RETRIES, type StorageAccess } from './storageAccess';
 
 /** Blob port over `@azure/storage-blob` (Azure Storage and Azurite). */
 export class AzureBlobStore implements BlobStore {
@@ -37,7 +28,7 @@ export class AzureBlobStore implements BlobStore {
   private readonly containers = new ClientCache<ContainerClient>(1024);
   private readonly pageBlobs = new ClientCache<PageBlobClient>(256);
   /** Page writes, hydrate's many small requests, go around the SDK's per-request cost. */
-  private readonly writer?: PageWriter;
+  private readonly writer: PageWriter;
   private readonly pageUrls = new ClientCache<URL>(256);
 
   /** `access`: a connection string (account key) or an account URL and a token credential. */
@@ -45,10 +36,10 @@ export class AzureBlobStore implements BlobStore {
     access: StorageAccess | string,
     private readonly clock: () => number = Date.now,
   ) {
-    this.svc = blobServiceOf(access, { retryOptions: RETRIES });
+    this.svc = blobServiceOf(access, { retryOptions: STORAGE_RETRIES });
     this.sas = new BlobSasSigner(this.svc, this.clock);
     const ca = typeof access === 'string' || 'connection' in access ? undefined : access.caCert;
-    this.writer = pageWriterFor(this.svc, RETRIES, pemText(ca));
+    this.writer = pageWriterFor(this.svc, STORAGE_RETRIES, pemText(ca));
   }
 
   private c(container: string): ContainerClient {
@@ -99,20 +90,9 @@ export class AzureBlobStore implements BlobStore {
     const body = Buffer.isBuffer(data)
       ? data
       : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    const writer = this.writer;
-    if (writer) {
-      const url = this.pageUrls.get(
-        `${container}/${name}`,
-        () => new URL(this.page(container, name).url),
-      );
-      await callStorage(() => writer.put(url, offset, body, leaseId));
-      return;
-    }
-    await callStorage(() =>
-      this.page(container, name).uploadPages(body, offset, body.length, {
-        conditions: leaseId ? { leaseId } : undefined,
-      }),
-    );
+    const key = `${container}/${name}`;
+    const url = this.pageUrls.get(key, () => new URL(this.page(container, name).url));
+    await callStorage(() => this.writer.put(url, offset, body, leaseId));
   }
 
   async clearPages(

@@ -160,16 +160,15 @@ export class PageWriter {
 const STORAGE_SCOPE = 'https://storage.azure.com/.default';
 
 /**
- * The page writer for a service client's account and credential, or none when the client
- * authenticates some other way (a SAS in the URL): its page writes then stay with the SDK.
+ * The page writer for a service client's account and credential. The app signs SAS for its
+ * agents, so its storage access is an account key or an identity, never a SAS of its own.
  */
 export function pageWriterFor(
   svc: BlobServiceClient,
   retries: PageWriteRetries,
   ca?: string,
-): PageWriter | undefined {
+): PageWriter {
   const url = new URL(svc.url);
-  if (url.search) return undefined;
   const cred = svc.credential;
   const auth: PageWriteAuth | undefined =
     cred instanceof StorageSharedKeyCredential
@@ -177,7 +176,9 @@ export function pageWriterFor(
       : isTokenCredential(cred)
         ? { kind: 'bearer', token: tokenOf(new CachedToken(cred, STORAGE_SCOPE)) }
         : undefined;
-  return auth && new PageWriter(auth, retries, url.protocol === 'https:', ca);
+  if (!auth || url.search)
+    throw new Error('The storage connection needs an account key or an identity, not a SAS.');
+  return new PageWriter(auth, retries, url.protocol === 'https:', ca);
 }
 
 const tokenOf = (cached: CachedToken) => () => cached.get();

@@ -28,6 +28,17 @@ export type StorageAccess =
       caCert?: string;
     });
 
+/**
+ * Few, short retries: a trigger that fails is retried by the host anyway, and a hanging call
+ * holds the replica lease.
+ */
+export const STORAGE_RETRIES = {
+  maxTries: 3,
+  retryDelayInMs: 200,
+  maxRetryDelayInMs: 2000,
+  tryTimeoutInMs: 60_000,
+} as const;
+
 /** The blob service client of the access; `options` tunes retries. */
 export function blobServiceOf(
   access: StorageAccess | string,

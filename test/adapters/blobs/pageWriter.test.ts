@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { RestError } from '@azure/storage-blob';
 import { afterEach, describe, expect, it } from 'vitest';
+import { AzureBlobStore } from '../../../adapters/blobs/azureBlobStore';
 import { PageWriter, PAGE_WRITE_VERSION } from '../../../adapters/blobs/pageWriter';
 import { callStorage } from '../../../adapters/blobs/storageErrors';
 
@@ -150,5 +151,10 @@ describe('PageWriter', () => {
     );
     await writer.put(url, 0, Buffer.alloc(512));
     expect(seen).toHaveLength(2);
+  });
+
+  it('is refused a storage connection that holds a SAS instead of a key', () => {
+    const sas = 'BlobEndpoint=http://127.0.0.1:1/acct;SharedAccessSignature=sv=2025-07-05&sig=x';
+    expect(() => new AzureBlobStore(sas)).toThrow(/account key or an identity, not a SAS/);
   });
 });
