@@ -18,7 +18,7 @@ import { DIGEST_BLOCK, blockDigest, treeDigest } from '../../../core/disk/digest
 import { notFound } from '../../../core/errors';
 import type { BlobStore } from '../../../core/replication/blobPorts';
 import { ingestEvent, type IngestEvent } from '../../../core/replication/ingest';
-import { REPLICAS, replicaBlobName } from '../../../core/replication/names';
+import { REPLICAS, STAGING, replicaBlobName } from '../../../core/replication/names';
 import {
   DEFAULT_REPLICATION_OPTIONS,
   type KnownMachine,
@@ -240,4 +240,14 @@ export async function watermark(h: Harness, disk: TestDisk, gen = 1) {
 /** Ingests `env` inline, on the partition of `disk`'s machine. */
 export async function send(h: Harness, disk: TestDisk, env: Buffer) {
   return ingestEvent(h.deps, h.opts, { body: env, partitionKey: disk.machine.machineId });
+}
+
+/** The rejections recorded on `machineId`'s partition. */
+export async function rejections(h: Harness, machineId: string) {
+  return (await h.deps.docs.rejections.query({ partitionKey: machineId })).items.map((i) => i.doc);
+}
+
+/** How many staged batches `machineId` has (waiting for hydrate). */
+export async function stagedCount(h: Harness, machineId: string) {
+  return (await h.blobs.list(STAGING, `${machineId}/`)).length;
 }
