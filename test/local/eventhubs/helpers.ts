@@ -13,6 +13,7 @@ import {
   type EventHubsEmulatorOptions,
   type RunningEventHubsEmulator,
 } from '../../../local/eventhubs/emulator';
+import type { HostContext, HostFunction, InvokeInput } from '../../../local/host/plugin';
 
 export const KEY = { name: 'RootManageSharedAccessKey', key: 'test-key-0123456789' };
 
@@ -122,4 +123,50 @@ export function useSdkEmulator(): {
     await sdk.emu?.stop();
   });
   return sdk;
+}
+
+/** One invocation the fake host received. */
+interface Call {
+  name: string;
+  input: InvokeInput;
+}
+
+/**
+ * A host for a trigger driver: records every invocation (and runs `handler` on it, which may
+ * throw to fail the invocation) and every log line.
+ */
+export function fakeHost(
+  settings: Record<string, string>,
+  handler: (call: Call) => Promise<void> | void = () => undefined,
+) {
+  const calls: Call[] = [];
+  const logs: string[] = [];
+  const host: HostContext = {
+    settings,
+    stateDir: '/nonexistent',
+    baseUrl: 'http://127.0.0.1:0',
+    log: {
+      info: (m) => logs.push(`info ${m}`),
+      warn: (m) => logs.push(`warn ${m}`),
+      error: (m) => logs.push(`error ${m}`),
+    },
+    async invoke(name, input) {
+      const call = { name, input };
+      calls.push(call);
+      await handler(call);
+      return { returnValue: undefined, outputs: {} };
+    },
+    addHttpRoute: () => undefined,
+  };
+  return { host, calls, logs };
+}
+
+/** A function triggered by Event Hubs, with its trigger binding as function.json has it. */
+export function eventHubFunction(name: string, trigger: Record<string, unknown>): HostFunction {
+  return {
+    name,
+    triggerType: 'eventHubTrigger',
+    trigger: { type: 'eventHubTrigger', direction: 'in', name: 'messages', ...trigger },
+    bindings: { messages: { type: 'eventHubTrigger', direction: 'in', ...trigger } },
+  };
 }
