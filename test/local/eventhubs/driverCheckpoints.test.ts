@@ -4,7 +4,7 @@ import { ContainerClient } from '@azure/storage-blob';
 import { createEventHubsDriver } from '../../../local/eventhubs/driver';
 import type { TriggerDriver } from '../../../local/host/plugin';
 import { sharedStack, uniqueName } from '../../support/stack';
-import { eventHubFunction, fakeHost, startTestEmulator } from './helpers';
+import { eventHubFunction, fakeHost, startTestEmulator, driverSettings } from './helpers';
 import { waitFor } from '../../support/waitFor';
 
 type Emulator = Awaited<ReturnType<typeof startTestEmulator>>;
@@ -29,13 +29,7 @@ describe('Event Hubs trigger driver (real SDK, checkpoints in Azurite)', () => {
     await emu?.stop();
   });
 
-  function settings(extra: Record<string, string> = {}): Record<string, string> {
-    return {
-      AzureWebJobsStorage: sharedStack().storageConnection,
-      EH_CONN: emu.connectionString(),
-      ...extra,
-    };
-  }
+  const settings = (extra: Record<string, string> = {}) => driverSettings(emu, extra);
 
   it('does not checkpoint past a batch whose handler throws: the batch comes again', async () => {
     let failures = 0;

@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventHubProducerClient } from '@azure/event-hubs';
 import { createEventHubsDriver } from '../../../local/eventhubs/driver';
 import type { TriggerDriver } from '../../../local/host/plugin';
-import { sharedStack, uniqueName } from '../../support/stack';
-import { eventHubFunction, fakeHost, startTestEmulator } from './helpers';
+import { uniqueName } from '../../support/stack';
+import { eventHubFunction, fakeHost, startTestEmulator, driverSettings } from './helpers';
 import { waitFor } from '../../support/waitFor';
 
 type Emulator = Awaited<ReturnType<typeof startTestEmulator>>;
@@ -30,13 +30,7 @@ describe('Event Hubs trigger driver (real SDK, checkpoints in Azurite)', () => {
     await emu?.stop();
   });
 
-  function settings(extra: Record<string, string> = {}): Record<string, string> {
-    return {
-      AzureWebJobsStorage: sharedStack().storageConnection,
-      EH_CONN: emu.connectionString(),
-      ...extra,
-    };
-  }
+  const settings = (extra: Record<string, string> = {}) => driverSettings(emu, extra);
 
   it('delivers batches (cardinality many) with the host trigger metadata; binary stays binary, JSON becomes objects', async () => {
     const { host, calls } = fakeHost(settings({ HUB_NAME: 'many-hub' }));

@@ -14,6 +14,7 @@ import {
   type RunningEventHubsEmulator,
 } from '../../../local/eventhubs/emulator';
 import type { HostContext, HostFunction, InvokeInput } from '../../../local/host/plugin';
+import { sharedStack } from '../../support/stack';
 
 export const KEY = { name: 'RootManageSharedAccessKey', key: 'test-key-0123456789' };
 
@@ -168,5 +169,17 @@ export function eventHubFunction(name: string, trigger: Record<string, unknown>)
     triggerType: 'eventHubTrigger',
     trigger: { type: 'eventHubTrigger', direction: 'in', name: 'messages', ...trigger },
     bindings: { messages: { type: 'eventHubTrigger', direction: 'in', ...trigger } },
+  };
+}
+
+/** The app settings a driver under test reads: the shared Azurite and this emulator's hub. */
+export function driverSettings(
+  emu: { connectionString(): string },
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    AzureWebJobsStorage: sharedStack().storageConnection,
+    EH_CONN: emu.connectionString(),
+    ...extra,
   };
 }
