@@ -1,25 +1,13 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import {
-  closeSync,
-  fdatasync,
-  mkdtempSync,
-  openSync,
-  readSync,
-  rmSync,
-  truncateSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { MachineJournal } from '../../edge-agent/journal/journal';
-import { NbdServer } from '../../edge-agent/nbd/server';
 import { WriteSplitter } from '../../edge-agent/nbd/writeSplitter';
 import { JournalChangeSource } from '../../edge-agent/nbd/journalChangeSource';
-import type { BlockDevice } from '../../edge-agent/nbd/blockDevice';
 import type { BenchRow } from './row';
+import { fio, type Job } from './fioJob';
+import { PlainDevice, freshImage, withQemuNbd, withServer } from './nbdTargets';
 
 /**
  * Write splitter throughput. The same fio job (same seed, so the same offsets and bytes) is run
@@ -28,127 +16,6 @@ import type { BenchRow } from './row';
  * switched off. The first baseline is the brief's (≤ 1.5× overhead); the other two split the
  * cost between "NBD in userspace" and "journaling".
  */
-const fdatasyncP = promisify(fdatasync);
-
-class PlainDevice implements BlockDevice {
-  constructor(
-    private readonly fd: number,
-    readonly size: number,
-  ) {}
-  read(offset: number, length: number): Buffer {
-    const b = Buffer.alloc(length);
-    readSync(this.fd, b, 0, length, offset);
-    return b;
-  }
-  write(offset: number, data: Buffer): void {
-    writeSync(this.fd, data, 0, data.length, offset);
-  }
-  writeZeroes(offset: number, length: number): void {
-    writeSync(this.fd, Buffer.alloc(length), 0, length, offset);
-  }
-  trim(offset: number, length: number): void {
-    this.writeZeroes(offset, length);
-  }
-  flush(): Promise<void> {
-    return fdatasyncP(this.fd);
-  }
-}
-
-function exec(cmd: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    p.on('error', reject);
-    p.on('exit', (code) =>
-      code === 0 ? resolve(out) : reject(new Error(`${cmd} → ${code}: ${err}`)),
-    );
-  });
-}
-
-interface Job {
-  name: string;
-  label: string;
-  rw: 'randwrite' | 'write';
-  bs: string;
-  size: number;
-  iodepth: number;
-  /** fsync every N writes (0 = only at the end). */
-  fsync?: number;
-}
-
-/** MB/s (10^6) of one fio run; end_fsync makes the final durability cost part of the figure. */
-async function fio(job: Job, target: { file?: string; uri?: string }): Promise<number> {
-  const args = [
-    `--name=${job.name}`,
-    `--rw=${job.rw}`,
-    `--bs=${job.bs}`,
-    `--size=${job.size}`,
-    `--iodepth=${job.iodepth}`,
-    '--randrepeat=1',
-    '--randseed=42',
-    '--refill_buffers=1',
-    '--end_fsync=1',
-    `--fsync=${job.fsync ?? 0}`,
-    '--output-format=json',
-  ];
-  if (target.file) args.push('--ioengine=libaio', `--filename=${target.file}`);
-  else args.push('--ioengine=nbd', `--uri=${target.uri}`);
-  const text = await exec('fio', args);
-  // The nbd engine prints "fio: connected to NBD server" before the JSON.
-  const out = JSON.parse(text.slice(text.indexOf('{'))) as {
-    jobs: Array<{ write: { bw_bytes: number } }>;
-  };
-  return out.jobs[0]!.write.bw_bytes / 1e6;
-}
-
-function freshImage(path: string, size: number): void {
-  writeFileSync(path, '');
-  truncateSync(path, size);
-}
-
-async function withServer<T>(
-  device: BlockDevice,
-  socketPath: string,
-  f: (uri: string) => Promise<T>,
-): Promise<T> {
-  const server = new NbdServer({ exports: [{ name: 'd', device }], socketPath });
-  await server.listen();
-  try {
-    return await f(`nbd+unix:///d?socket=${socketPath}`);
-  } finally {
-    await server.close();
-  }
-}
-
-async function withQemuNbd<T>(
-  image: string,
-  socketPath: string,
-  f: (uri: string) => Promise<T>,
-): Promise<T> {
-  const p: ChildProcess = spawn(
-    'qemu-nbd',
-    ['-f', 'raw', '-k', socketPath, '-x', 'd', '--cache=writeback', '-t', image],
-    { stdio: 'ignore' },
-  );
-  try {
-    for (let i = 0; i < 100; i++) {
-      try {
-        await exec('qemu-nbd', ['-L', '-k', socketPath]);
-        break;
-      } catch {
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
-    return await f(`nbd+unix:///d?socket=${socketPath}`);
-  } finally {
-    p.kill('SIGTERM');
-    await new Promise((r) => p.once('exit', r));
-  }
-}
-
 /** `HAVEN_BENCH_SPLITTER_JOBS=seq1m,…` / `_TARGETS=split,qemu,…`: a subset, for A/B runs. */
 function selected(env: string | undefined, name: string): boolean {
   return !env || env.split(',').includes(name);

@@ -1,0 +1,81 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fdatasync, readSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { NbdServer } from '../../edge-agent/nbd/server';
+import type { BlockDevice } from '../../edge-agent/nbd/blockDevice';
+import { exec } from './fioJob';
+
+/**
+ * What the splitter bench serves fio: a plain image file as a block device (our NBD server
+ * with no journal), our NBD server over any device, and qemu-nbd over the same image.
+ */
+const fdatasyncP = promisify(fdatasync);
+
+export class PlainDevice implements BlockDevice {
+  constructor(
+    private readonly fd: number,
+    readonly size: number,
+  ) {}
+  read(offset: number, length: number): Buffer {
+    const b = Buffer.alloc(length);
+    readSync(this.fd, b, 0, length, offset);
+    return b;
+  }
+  write(offset: number, data: Buffer): void {
+    writeSync(this.fd, data, 0, data.length, offset);
+  }
+  writeZeroes(offset: number, length: number): void {
+    writeSync(this.fd, Buffer.alloc(length), 0, length, offset);
+  }
+  trim(offset: number, length: number): void {
+    this.writeZeroes(offset, length);
+  }
+  flush(): Promise<void> {
+    return fdatasyncP(this.fd);
+  }
+}
+
+export function freshImage(path: string, size: number): void {
+  writeFileSync(path, '');
+  truncateSync(path, size);
+}
+
+export async function withServer<T>(
+  device: BlockDevice,
+  socketPath: string,
+  f: (uri: string) => Promise<T>,
+): Promise<T> {
+  const server = new NbdServer({ exports: [{ name: 'd', device }], socketPath });
+  await server.listen();
+  try {
+    return await f(`nbd+unix:///d?socket=${socketPath}`);
+  } finally {
+    await server.close();
+  }
+}
+
+export async function withQemuNbd<T>(
+  image: string,
+  socketPath: string,
+  f: (uri: string) => Promise<T>,
+): Promise<T> {
+  const p: ChildProcess = spawn(
+    'qemu-nbd',
+    ['-f', 'raw', '-k', socketPath, '-x', 'd', '--cache=writeback', '-t', image],
+    { stdio: 'ignore' },
+  );
+  try {
+    for (let i = 0; i < 100; i++) {
+      try {
+        await exec('qemu-nbd', ['-L', '-k', socketPath]);
+        break;
+      } catch {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    return await f(`nbd+unix:///d?socket=${socketPath}`);
+  } finally {
+    p.kill('SIGTERM');
+    await new Promise((r) => p.once('exit', r));
+  }
+}
