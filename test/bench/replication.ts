@@ -1,18 +1,6 @@
-import { execFile } from 'node:child_process';
-import { randomBytes, randomInt } from 'node:crypto';
-import {
-  closeSync,
-  copyFileSync,
-  existsSync,
-  mkdtempSync,
-  openSync,
-  rmSync,
-  statSync,
-  writeSync,
-} from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
 import { startLocalStack, type LocalStack } from '../../local/stack/startLocalStack';
 import { makeExt4Image, sha256File } from '../../local/images/ext4';
 import {
@@ -24,12 +12,12 @@ import {
   rsyncSeconds,
 } from './baselines';
 import type { BenchRow } from './row';
-import { adminApi } from '../support/adminApi';
 import { agentBin, agentRunOnce } from './agentRunOnce';
 import { HubBytes } from './hubBytes';
 import { breakdown, drainLogged, printBreakdown, type Mark } from './phaseMarks';
 import { coresBusy, sampleCpu, type CpuPart } from './processCpu';
 import { StorageRequests } from './storageRequests';
+import { churn, cli, waitMaterialized } from './replicationSteps';
 
 /**
  * End-to-end replication: the local stack in-process (persistent state on disk, as `npm start`
@@ -39,60 +27,10 @@ import { StorageRequests } from './storageRequests';
  * point publication). Each figure is set against baselines measured in the same run, and each
  * recovery point is restored and compared byte for byte (sha256) with the source at its bookmark.
  */
-const execFileP = promisify(execFile);
 const MiB = 1024 * 1024;
 const MB = 1e6;
-const BLOCK = 4096;
 const root = resolve(__dirname, '..', '..', '..');
 const havenBin = join(root, 'bin', 'haven.js');
-
-async function cli(bin: string, args: string[]): Promise<string> {
-  try {
-    const { stdout } = await execFileP(process.execPath, [bin, ...args], {
-      maxBuffer: 64 * MiB,
-    });
-    return stdout.trim();
-  } catch (e) {
-    const err = e as { stderr?: string; stdout?: string; message: string };
-    throw new Error(
-      `${bin.split('/').pop()} ${args.slice(0, 2).join(' ')} failed: ${(err.stderr || err.stdout || err.message).trim()}`,
-    );
-  }
-}
-
-/** Polls the point until it is materialized (hydrated); returns when that was seen. */
-async function waitMaterialized(
-  target: { apiUrl: string; env: Record<string, string | undefined> },
-  machineId: string,
-  pointId: string,
-): Promise<number> {
-  for (const until = Date.now() + 1800_000; Date.now() < until;) {
-    const p = await adminApi<{ materialized: boolean }>(
-      target,
-      'GET',
-      `machines/${machineId}/recovery-points/${pointId}`,
-    ).catch(() => undefined);
-    if (p?.materialized) return Date.now();
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`point ${pointId} was not materialized within 30 min`);
-}
-
-/** Writes random bytes over `share` of the image's 4 KiB blocks (distinct, random offsets). */
-function churn(image: string, share: number): { blocks: number; bytes: number } {
-  const size = statSync(image).size;
-  const total = Math.floor(size / BLOCK);
-  const n = Math.max(1, Math.round(total * share));
-  const picked = new Set<number>();
-  while (picked.size < n) picked.add(randomInt(total));
-  const fd = openSync(image, 'r+');
-  try {
-    for (const b of picked) writeSync(fd, randomBytes(BLOCK), 0, BLOCK, b * BLOCK);
-  } finally {
-    closeSync(fd);
-  }
-  return { blocks: n, bytes: n * BLOCK };
-}
 
 export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
   const sizeMiB = quick ? 256 : 2048;
