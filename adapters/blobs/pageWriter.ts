@@ -4,6 +4,7 @@ import https from 'node:https';
 import { isTokenCredential } from '@azure/core-auth';
 import { RestError, StorageSharedKeyCredential, type BlobServiceClient } from '@azure/storage-blob';
 import { CachedToken } from '../identity/cachedToken';
+import { isNetworkError } from './storageErrors';
 
 /**
  * The REST version page writes are sent with: one that Azure and the local stand-in (Azurite
@@ -30,7 +31,6 @@ export interface PageWriteRetries {
 
 /** Statuses a page write is tried again on (a page write is idempotent: same bytes, same place). */
 const RETRIED_STATUSES = new Set([408, 500, 502, 503, 504]);
-const RETRIED_CODES = /ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EAI_AGAIN|ENOTFOUND|ECONNABORTED/;
 /** The most of an error response's body kept for its message. */
 const ERROR_BODY_MAX = 16 * 1024;
 
@@ -187,8 +187,7 @@ const errorCodeIn = (xml: string): string => /<Code>([^<]*)<\/Code>/.exec(xml)?.
 
 function retried(e: unknown): boolean {
   if (e instanceof RestError) return RETRIED_STATUSES.has(e.statusCode ?? 0);
-  const code = (e as { code?: unknown })?.code;
-  return typeof code === 'string' && RETRIED_CODES.test(code);
+  return isNetworkError(e);
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

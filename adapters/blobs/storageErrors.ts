@@ -34,8 +34,16 @@ export function mapStorageError(e: unknown): unknown {
     return new HavenError('internal', `storage error ${status} ${code}`, { status, code });
   }
   const code = (e as { code?: string })?.code;
-  if (code && /ECONN|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN|ECONNRESET|REQUEST_SEND_ERROR/.test(code))
-    return transient(`storage unreachable: ${code}`, e);
+  if (isNetworkError(e)) return transient(`storage unreachable: ${code}`, e);
   if ((e as { name?: string })?.name === 'AbortError') return transient('storage call aborted', e);
   return e;
+}
+
+/** Whether a call failed to reach storage at all (connection refused, reset, timed out, …). */
+export function isNetworkError(e: unknown): boolean {
+  const code = (e as { code?: unknown })?.code;
+  return (
+    typeof code === 'string' &&
+    /ECONN|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN|REQUEST_SEND_ERROR/.test(code)
+  );
 }
