@@ -65,17 +65,29 @@ export type Extent =
 
 /**
  * Turns the map into extents: adjacent data pieces merge into one extent up to maxExtent bytes
- * (page blob uploadPages limit), adjacent zero pieces into one zero range.
+ * (page blob uploadPages limit), adjacent zero pieces into one zero range. A merged extent's
+ * bytes are copied into `alloc(length)` (default: a new buffer); the journal drain passes memory
+ * it recycles, since on this kind of VM a page touched for the first time costs more than the copy.
  */
-export function toExtents(map: IntervalMap, maxExtent = 4 * 1024 * 1024): Extent[] {
+export function toExtents(
+  map: IntervalMap,
+  maxExtent = 4 * 1024 * 1024,
+  alloc: (length: number) => Buffer = (n) => Buffer.allocUnsafe(n),
+): Extent[] {
   const out: Extent[] = [];
   let run: { start: number; parts: Buffer[]; len: number } | undefined;
+  const join = (parts: Buffer[], len: number) => {
+    const b = alloc(len);
+    let at = 0;
+    for (const p of parts) at += p.copy(b, at);
+    return b;
+  };
   const flushRun = () => {
     if (run)
       out.push({
         kind: 'data',
         offset: run.start,
-        data: run.parts.length === 1 ? run.parts[0]! : Buffer.concat(run.parts, run.len),
+        data: run.parts.length === 1 ? run.parts[0]! : join(run.parts, run.len),
       });
     run = undefined;
   };

@@ -1,5 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { PACK_CHUNK_BYTES, packResult } from './drainTransfer';
+import { PACK_CHUNK_BYTES, PackArena, packResult } from './drainTransfer';
 import { JournalDrain, type DrainOptions, type DrainRequest } from './journalDrain';
 
 /** What DrainThread starts the worker with. */
@@ -39,10 +39,11 @@ port.on('message', (m: DrainWorkerMessage) => {
       port.postMessage({ id: m.id });
       return;
     }
+    const arena = new PackArena(() => spare.pop() ?? new ArrayBuffer(PACK_CHUNK_BYTES));
     const { packed, transfer } = packResult(
-      drain.poll(m.req),
+      drain.poll(m.req, (n) => arena.alloc(n)),
       (b) => drain.owns(b),
-      () => spare.pop() ?? new ArrayBuffer(PACK_CHUNK_BYTES),
+      arena,
     );
     // Every byte of the poll that was not moved is in the chunks now.
     drain.recycle();

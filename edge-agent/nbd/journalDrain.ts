@@ -184,7 +184,7 @@ export class JournalDrain implements JournalView {
       sets.push({
         diskId: d.diskId,
         diskIndex: d.index,
-        extents: toExtents(w, this.opts.maxExtentBytes),
+        extents: toExtents(w, this.opts.maxExtentBytes, this.alloc),
         upToLsn,
       });
       w.clear();
@@ -198,11 +198,24 @@ export class JournalDrain implements JournalView {
     if ([...this.windows.values()].every((w) => !w.pieces.length)) this.cutLsn = this.readLsn;
   }
 
+  /** Where the poll running joins adjacent pieces (see `poll`). */
+  private alloc: ((length: number) => Buffer) | undefined;
+
   /**
    * Reads what the journal holds in the snapshot, coalesced, in stream order. Windows without a
-   * bookmark are cut when they exceed maxWindowBytes or at the snapshot's end.
+   * bookmark are cut when they exceed maxWindowBytes or at the snapshot's end. Adjacent pieces
+   * joined into one extent are copied into `alloc(length)` (default: a new buffer).
    */
-  poll(req: DrainRequest): DrainResult {
+  poll(req: DrainRequest, alloc?: (length: number) => Buffer): DrainResult {
+    this.alloc = alloc;
+    try {
+      return this.read(req);
+    } finally {
+      this.alloc = undefined;
+    }
+  }
+
+  private read(req: DrainRequest): DrainResult {
     this.update(req.snapshot);
     let suppress = req.suppressBookmarksUntil;
     const res: DrainResult = { items: [], nextLsn: 0, dropped: [], records: 0, coalescedBytes: 0 };

@@ -105,8 +105,9 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
         });
         const splitter = WriteSplitter.open(journal, 'd', image);
         // The agent's side runs too: the coalescing change source drains the journal and
-        // checkpoints (releasing segments, which are then recycled), as in production; only
-        // batch encoding and sending are left out.
+        // checkpoints (releasing segments, which are then recycled), and each extent's memory
+        // is handed back once taken (the batcher does so once it sealed it), as in production;
+        // only batch encoding and sending are left out.
         const source = new JournalChangeSource(journal, { windowMs: 50, drainThread });
         const ac = new AbortController();
         const consumer = (async () => {
@@ -114,7 +115,10 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
             if (r.kind === 'idle') {
               source.committed(r.pos);
               await source.checkpoint();
-            } else consumed += r.kind === 'extent' ? r.length : 0;
+            } else if (r.kind === 'extent') {
+              consumed += r.length;
+              r.release?.();
+            }
           }
         })();
         try {

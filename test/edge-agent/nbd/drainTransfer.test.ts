@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { PACK_CHUNK_BYTES, packResult, unpackResult } from '../../../edge-agent/nbd/drainTransfer';
+import {
+  PACK_CHUNK_BYTES,
+  PackArena,
+  packResult,
+  unpackResult,
+} from '../../../edge-agent/nbd/drainTransfer';
 import type { DrainResult } from '../../../edge-agent/nbd/journalDrain';
 
 const MiB = 1024 * 1024;
@@ -97,7 +102,7 @@ describe('pack chunks', () => {
     const { packed, transfer } = packResult(
       result(datas),
       () => false,
-      () => (provided++, new ArrayBuffer(PACK_CHUNK_BYTES)),
+      new PackArena(() => (provided++, new ArrayBuffer(PACK_CHUNK_BYTES))),
     );
     expect(provided).toBe(2);
     expect(packed.chunks).toBe(3);
@@ -133,5 +138,31 @@ describe('pack chunks', () => {
     const plain = unpackResult(structuredClone(again.packed, { transfer: again.transfer }));
     const pItem = plain.items[0]!;
     expect(pItem.kind === 'set' && pItem.set.extents.every((e) => !e.release)).toBe(true);
+  });
+
+  it('keep extents already written into them where they are (the drain joins pieces there)', () => {
+    let provided = 0;
+    const arena = new PackArena(() => (provided++, new ArrayBuffer(PACK_CHUNK_BYTES)));
+    // What the drain's toExtents does with adjacent pieces: one copy, into the poll's chunk.
+    const joined = arena.alloc(3 * MiB).fill(4);
+    const view = Buffer.alloc(2 * MiB, 6).subarray(MiB);
+    const { packed, transfer } = packResult(result([joined, view]), (b) => b !== view, arena);
+    expect(provided).toBe(1); // both in one chunk: the joined extent was not copied again
+    expect(packed.chunks).toBe(1);
+    expect(transfer).not.toContain(view.buffer);
+    const freed: ArrayBuffer[] = [];
+    const back = unpackResult(structuredClone(packed, { transfer }), (c) => freed.push(c));
+    const item = back.items[0]!;
+    const ext = item.kind === 'set' ? item.set.extents : [];
+    expect(
+      ext.map((e) => (e.kind === 'data' ? [e.data.length, e.data[0], e.data.at(-1)] : [])),
+    ).toEqual([
+      [3 * MiB, 4, 4],
+      [MiB, 6, 6],
+    ]);
+    ext[0]!.release!();
+    expect(freed).toEqual([]);
+    ext[1]!.release!();
+    expect(freed.map((c) => c.byteLength)).toEqual([PACK_CHUNK_BYTES]);
   });
 });

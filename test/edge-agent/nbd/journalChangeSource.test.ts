@@ -84,6 +84,30 @@ describe('machine journal', () => {
     expect(m.bytes).toBe(8192);
   });
 
+  it('coalescing joins adjacent pieces into the memory it is given; a lone piece is not copied', () => {
+    const m = new IntervalMap();
+    const lone = Buffer.alloc(4096, 9);
+    const piece = (b: Buffer) => ({
+      kind: 'data' as const,
+      base: 0,
+      read: (f: number, l: number) => b.subarray(f, f + l),
+    });
+    m.set(0, 4096, piece(Buffer.alloc(4096, 1)));
+    m.set(4096, 8192, piece(Buffer.alloc(4096, 2)));
+    m.set(65536, 69632, piece(lone));
+    const arena = Buffer.alloc(16384, 0xee);
+    const asked: number[] = [];
+    const out = toExtents(m, 4 * 1024 * 1024, (n) => (asked.push(n), arena.subarray(100, 100 + n)));
+    expect(asked).toEqual([8192]);
+    const [joined, single] = out;
+    expect(joined?.kind === 'data' && joined.data.buffer === arena.buffer).toBe(true);
+    expect(arena.subarray(100, 4196).every((b) => b === 1)).toBe(true);
+    expect(arena.subarray(4196, 8292).every((b) => b === 2)).toBe(true);
+    expect(
+      single?.kind === 'data' && single.offset === 65536 && single.data.buffer === lone.buffer,
+    ).toBe(true);
+  });
+
   it('overflow: writes keep being acknowledged, the dirty bitmap is durable before the ack, the scan catches up, then journaling resumes', async () => {
     const dir = tempDir();
     const image = newImage(dir);
