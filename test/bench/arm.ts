@@ -15,12 +15,10 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import { ArmRecoveryTarget } from '../../adapters/arm/armRecoveryTarget';
 import { fixedVhdFooter } from '../../core/replication/vhdFooter';
 import { startLocalArm } from '../../local/arm/localArm';
-import { makeBootableServerImage } from '../../local/images/bootableServer';
 import { startAzurite } from '../../local/stack/azurite';
 import { platformStatus } from '../../local/vm/platform';
-import { QemuVmRunner } from '../../local/vm/qemuRunner';
-import { put, uploadVhd } from '../support/armFixture';
-import { waitFor } from '../support/waitFor';
+import { put } from '../support/armFixture';
+import { timeVmBoot } from './armVm';
 import type { BenchRow } from './row';
 
 /**
@@ -70,15 +68,6 @@ function compareFiles(a: string, b: string): number {
     closeSync(fb);
   }
   return changed;
-}
-
-async function answers(ip: string): Promise<true | undefined> {
-  try {
-    const r = await fetch(`http://${ip}/health`, { signal: AbortSignal.timeout(2_000) });
-    return r.ok ? true : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
@@ -183,120 +172,22 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
         `${ranges.length} ranges, ${naive} blocks differ`,
       ),
     );
-    if (platformStatus().ready) rows.push(await vmRow(target, azurite.connectionString, arm, id));
-    else console.error('bench: arm: VM platform not ready (npm run setup): VM row skipped');
+    if (platformStatus().ready) {
+      const boot = await timeVmBoot(target, azurite.connectionString, arm, id);
+      rows.push(
+        row(
+          'create VM → its service answers at the public IP',
+          boot.viaArm,
+          'QemuVmRunner.start → answers',
+          boot.direct,
+          'boot of a 32 MiB busybox server disk under TCG',
+        ),
+      );
+    } else console.error('bench: arm: VM platform not ready (npm run setup): VM row skipped');
   } finally {
     await arm.stop({ stopVms: true });
     await azurite.stop();
     rmSync(stateDir, { recursive: true, force: true });
   }
   return rows;
-}
-
-/** create VM (imported bootable disk, NSG for port 80, public IP, NIC) → /health answers. */
-async function vmRow(
-  target: ArmRecoveryTarget,
-  storage: string,
-  arm: { storageAccountId?: string; stop(o?: { stopVms?: boolean }): Promise<void> },
-  id: (type: string, name: string) => string,
-): Promise<BenchRow> {
-  const rg = 'rg-bench';
-  const work = mkdtempSync(join(tmpdir(), 'arm-bench-vm-'));
-  try {
-    const img = join(work, 'server.img');
-    makeBootableServerImage(img, { sizeBytes: 32 * MiB, hostname: 'bench' });
-    const uri = await uploadVhd(storage, 'replicas', 'server.vhd', readFileSync(img));
-    const base = { resourceGroup: rg, location: LOCATION };
-    await put(target, {
-      ...base,
-      type: 'Microsoft.Compute/disks',
-      name: 'os',
-      source: { kind: 'import', sourceUri: uri, storageAccountId: arm.storageAccountId! },
-    });
-    await put(target, {
-      ...base,
-      type: 'Microsoft.Network/virtualNetworks',
-      name: 'vnet',
-      addressPrefixes: ['10.70.0.0/16'],
-      subnets: [{ name: 'default', addressPrefix: '10.70.1.0/24' }],
-    });
-    await put(target, {
-      ...base,
-      type: 'Microsoft.Network/networkSecurityGroups',
-      name: 'nsg',
-      rules: [
-        {
-          name: 'http',
-          priority: 100,
-          direction: 'Inbound',
-          access: 'Allow',
-          protocol: 'Tcp',
-          destinationPortRange: '80',
-          sourceAddressPrefix: '*',
-        },
-      ],
-    });
-    await put(target, { ...base, type: 'Microsoft.Network/publicIPAddresses', name: 'pip' });
-    await put(target, {
-      ...base,
-      type: 'Microsoft.Network/networkInterfaces',
-      name: 'nic',
-      subnetId: `${id('Microsoft.Network/virtualNetworks', 'vnet')}/subnets/default`,
-      publicIpId: id('Microsoft.Network/publicIPAddresses', 'pip'),
-      networkSecurityGroupId: id('Microsoft.Network/networkSecurityGroups', 'nsg'),
-    });
-    let t = clock();
-    await put(target, {
-      ...base,
-      type: 'Microsoft.Compute/virtualMachines',
-      name: 'vm',
-      size: 'Standard_B1s',
-      osType: 'Linux',
-      osDiskId: id('Microsoft.Compute/disks', 'os'),
-      dataDisks: [],
-      networkInterfaceIds: [id('Microsoft.Network/networkInterfaces', 'nic')],
-      bootDiagnostics: true,
-    });
-    const ip = (await target.instanceView(id('Microsoft.Compute/virtualMachines', 'vm')))
-      .publicIps[0]!;
-    await waitFor('the VM answers', () => answers(ip), { timeoutMs: 180_000, intervalMs: 100 });
-    const viaArm = since(t);
-    await arm.stop({ stopVms: true }); // one guest at a time on this machine
-    // Baseline: the runner boots the same image directly, no ARM, no clients.
-    const runner = new QemuVmRunner({ stateDir: join(work, 'runner') });
-    const direct = `127.${64 + Math.floor(Math.random() * 64)}.${Math.floor(Math.random() * 256)}.9`;
-    t = clock();
-    await runner.start({
-      id: 'bench-direct',
-      name: 'bench-direct',
-      memoryMiB: 160,
-      cpus: 1,
-      disks: [img],
-      nics: [
-        {
-          mac: '52:54:00:12:34:56',
-          subnet: '10.70.1.0/24',
-          privateIp: '10.70.1.4',
-          publicIp: direct,
-          tcpPorts: [80],
-        },
-      ],
-      serialLogPath: join(work, 'serial.log'),
-    });
-    await waitFor('the guest answers', () => answers(direct), {
-      timeoutMs: 180_000,
-      intervalMs: 100,
-    });
-    const bare = since(t);
-    await runner.stopAll();
-    return row(
-      'create VM → its service answers at the public IP',
-      viaArm,
-      'QemuVmRunner.start → answers',
-      bare,
-      'boot of a 32 MiB busybox server disk under TCG',
-    );
-  } finally {
-    rmSync(work, { recursive: true, force: true });
-  }
 }
