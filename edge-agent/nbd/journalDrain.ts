@@ -276,7 +276,8 @@ export class JournalDrain implements JournalView {
 
   /**
    * An extent's bytes are a buffer of their own, nothing else refers to (a join of several
-   * pieces, or a payload read for it alone): it can be handed to another thread as it is.
+   * pieces made without an allocator, or a payload read for it alone): it can be handed to
+   * another thread as it is.
    */
   owns(b: Buffer): boolean {
     return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && !this.shared.has(b.buffer);
