@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { ArmRecoveryTarget } from '../../adapters/arm/armRecoveryTarget';
 import { makeBootableServerImage } from '../../local/images/bootableServer';
 import { QemuVmRunner } from '../../local/vm/qemuRunner';
-import { put, uploadVhd } from '../support/armFixture';
+import { HTTP_FROM_ANYWHERE, put, uploadVhd } from '../support/armFixture';
 import { waitFor } from '../support/waitFor';
 
 const MiB = 1024 * 1024;
@@ -54,17 +54,7 @@ export async function timeVmBoot(
       ...base,
       type: 'Microsoft.Network/networkSecurityGroups',
       name: 'nsg',
-      rules: [
-        {
-          name: 'http',
-          priority: 100,
-          direction: 'Inbound',
-          access: 'Allow',
-          protocol: 'Tcp',
-          destinationPortRange: '80',
-          sourceAddressPrefix: '*',
-        },
-      ],
+      rules: [HTTP_FROM_ANYWHERE],
     });
     await put(target, { ...base, type: 'Microsoft.Network/publicIPAddresses', name: 'pip' });
     await put(target, {

@@ -10,12 +10,24 @@ import type {
   OperationOutcome,
   RecoveryTarget,
   ResourceSpec,
+  SecurityRule,
 } from '../../core/recovery/ports';
 import { startLocalArm, type LocalArm, type LocalArmOptions } from '../../local/arm/localArm';
 import { armAdmin } from './armAdmin';
 import { waitFor } from './waitFor';
 
 export const LOCATION = 'westeurope';
+
+/** An NSG rule letting anyone reach port 80 (the test servers' web service). */
+export const HTTP_FROM_ANYWHERE: SecurityRule = {
+  name: 'http',
+  priority: 100,
+  direction: 'Inbound',
+  access: 'Allow',
+  protocol: 'Tcp',
+  destinationPortRange: '80',
+  sourceAddressPrefix: '*',
+};
 
 /**
  * A local ARM endpoint in this process on its own state dir (removed by `close`), and the ARM

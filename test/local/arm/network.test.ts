@@ -1,7 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HavenError } from '../../../core/errors';
 import { sharedStack } from '../../support/stack';
-import { armFixture, LOCATION, put, settle, type ArmFixture } from '../../support/armFixture';
+import {
+  armFixture,
+  HTTP_FROM_ANYWHERE,
+  LOCATION,
+  put,
+  settle,
+  type ArmFixture,
+} from '../../support/armFixture';
 
 /**
  * The local ARM endpoint through the real clients (the ARM adapter over arm-network and plain
@@ -101,17 +108,7 @@ describe('local ARM: networks', () => {
       resourceGroup: rg,
       name: 'nsg',
       location: LOCATION,
-      rules: [
-        {
-          name: 'http',
-          priority: 100,
-          direction: 'Inbound',
-          access: 'Allow',
-          protocol: 'Tcp',
-          destinationPortRange: '80',
-          sourceAddressPrefix: '*',
-        },
-      ],
+      rules: [HTTP_FROM_ANYWHERE],
     });
     const pip = await put(f.target, {
       type: 'Microsoft.Network/publicIPAddresses',

@@ -11,6 +11,7 @@ import { sharedStack, uniqueName } from '../../support/stack';
 import { waitFor } from '../../support/waitFor';
 import {
   armFixture,
+  HTTP_FROM_ANYWHERE,
   LOCATION,
   put,
   settle,
@@ -81,17 +82,8 @@ beforeAll(async () => {
     resourceGroup: rg,
     name: 'nsg',
     location: LOCATION,
-    rules: [
-      {
-        name: 'http',
-        priority: 100,
-        direction: 'Inbound',
-        access: 'Allow',
-        protocol: 'Tcp',
-        destinationPortRange: '80',
-        sourceAddressPrefix: 'Internet',
-      },
-    ],
+    // The 'Internet' service tag where the other tests say '*'.
+    rules: [{ ...HTTP_FROM_ANYWHERE, sourceAddressPrefix: 'Internet' }],
   });
   await put(f.target, {
     type: 'Microsoft.Network/publicIPAddresses',
