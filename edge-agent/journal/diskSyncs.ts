@@ -9,21 +9,37 @@ import { closeSync, fdatasyncSync, openSync } from 'node:fs';
  */
 export class DiskSyncs {
   private readonly hooks = new Map<number, () => Promise<void>>();
+  private readonly settles = new Map<number, () => Promise<void>>();
 
   constructor(public syncedLsn: number) {}
 
-  /** The splitter of a disk registers its image sync; the returned function unregisters it. */
-  register(diskIndex: number, sync: () => Promise<void>): () => void {
+  /**
+   * The splitter of a disk registers its image sync, and how to wait for the image writes of
+   * the records appended so far; the returned function unregisters them.
+   */
+  register(
+    diskIndex: number,
+    sync: () => Promise<void>,
+    settle: () => Promise<void> = () => Promise.resolve(),
+  ): () => void {
     this.hooks.set(diskIndex, sync);
+    this.settles.set(diskIndex, settle);
     return () => {
-      if (this.hooks.get(diskIndex) === sync) this.hooks.delete(diskIndex);
+      if (this.hooks.get(diskIndex) !== sync) return;
+      this.hooks.delete(diskIndex);
+      this.settles.delete(diskIndex);
     };
   }
 
+  /** Settles once the disk's image holds every record appended so far (nothing if not served). */
+  settle(diskIndex: number): Promise<void> {
+    return this.settles.get(diskIndex)?.() ?? Promise.resolve();
+  }
+
   /**
-   * Syncs every registered disk. `upTo` is the journal's last LSN when called: the splitters
-   * write a record's image bytes in the same event-loop turn as its append, so every record
-   * ≤ upTo has its image write issued before these syncs start.
+   * Syncs every registered disk. `upTo` is the journal's last LSN when called: every record
+   * ≤ upTo has its image write issued by then, and each disk's sync waits for those still in
+   * flight before it starts.
    */
   async syncAll(upTo: number): Promise<void> {
     await Promise.all([...this.hooks.values()].map((f) => f()));

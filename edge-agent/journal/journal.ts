@@ -201,9 +201,14 @@ export class MachineJournal {
     return this.releases.release(lsn);
   }
 
-  /** The splitter of a disk registers its image sync (see DiskSyncs). */
-  onDiskSync(diskIndex: number, sync: () => Promise<void>): () => void {
-    return this.releases.onDiskSync(diskIndex, sync);
+  /** The splitter of a disk registers its image sync and settle (see DiskSyncs). */
+  onDiskSync(diskIndex: number, sync: () => Promise<void>, settle?: () => Promise<void>) {
+    return this.releases.onDiskSync(diskIndex, sync, settle);
+  }
+
+  /** Settles once the disk's image holds every change appended so far (not synced). */
+  settleDisk(diskIndex: number): Promise<void> {
+    return this.releases.settleDisk(diskIndex);
   }
 
   /** Every record appended so far becomes durable on its disk. */

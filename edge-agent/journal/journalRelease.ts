@@ -40,9 +40,17 @@ export class JournalRelease {
     this.maybeResume();
   }
 
-  /** The splitter of a disk registers its image sync (see DiskSyncs). */
-  onDiskSync(diskIndex: number, sync: () => Promise<void>): () => void {
-    return this.p.diskSyncs.register(diskIndex, sync);
+  /** The splitter of a disk registers its image sync and settle (see DiskSyncs). */
+  onDiskSync(
+    diskIndex: number,
+    sync: () => Promise<void>,
+    settle?: () => Promise<void>,
+  ): () => void {
+    return this.p.diskSyncs.register(diskIndex, sync, settle);
+  }
+
+  settleDisk(diskIndex: number): Promise<void> {
+    return this.p.diskSyncs.settle(diskIndex);
   }
 
   /** Every record appended so far becomes durable on its disk. */

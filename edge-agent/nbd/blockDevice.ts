@@ -1,12 +1,12 @@
 /**
- * What the NBD server needs from whatever stores the disk. Reads and plain writes may complete
- * synchronously (returning void) so that a request's effect and its reply happen in the same
- * event-loop turn: this is what makes a bookmark fall cleanly between acknowledged writes.
- * Anything that has to wait (FUA, FLUSH, a durable bitmap update) returns a promise.
+ * What the NBD server needs from whatever stores the disk. Any call may complete synchronously
+ * (the reply then leaves with the other replies of that socket read) or return a promise (the
+ * reply leaves when it settles): a write applied off the event loop, FUA, FLUSH, a durable
+ * bitmap update, a read waiting for a write in flight in its range.
  */
 export interface BlockDevice {
   readonly size: number;
-  read(offset: number, length: number): Buffer;
+  read(offset: number, length: number): Buffer | Promise<Buffer>;
   write(offset: number, data: Buffer, fua: boolean): void | Promise<void>;
   writeZeroes(offset: number, length: number, fua: boolean): void | Promise<void>;
   trim(offset: number, length: number, fua: boolean): void | Promise<void>;

@@ -13,6 +13,7 @@ import {
 } from 'node:fs';
 import { promisify } from 'node:util';
 import { GroupCommit } from '../journal/groupCommit';
+import { ImageWrites, writevAll } from './imageWrites';
 import { SECTOR } from './protocol';
 
 const fdatasyncP = promisify(fdatasync);
@@ -37,11 +38,17 @@ export class DiskImage {
   private writes = 0;
   private writesAtSync = 0;
   private readonly commit: GroupCommit;
+  /** Writes issued off the event loop; a sync covers those done before it starts. */
+  readonly inflight: ImageWrites;
 
   private constructor(
     private readonly fd: number,
     readonly size: number,
   ) {
+    this.inflight = new ImageWrites(
+      (offset, bufs, length) => writevAll(fd, offset, bufs, length),
+      () => this.writes++,
+    );
     this.commit = new GroupCommit(
       () => {
         this.writesAtSync = this.writes;

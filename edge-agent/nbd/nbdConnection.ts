@@ -35,12 +35,15 @@ export class NbdConnection {
     sock.write(hello);
     sock.on('data', (b: Buffer) => {
       this.q.push(b);
+      // Most chunks of a large WRITE only add to its payload: nothing to parse or answer yet.
+      if (this.pendingWrite && this.q.length < this.pendingWrite.length) return;
       // All replies produced by this chunk of requests leave in one write (one syscall). The
       // ones answered in this turn are joined into one buffer first: a corked socket hands
       // each small write to writev as its own piece, which cost more than the write itself.
       sock.cork();
       process.nextTick(() => sock.uncork());
-      this.batch = [];
+      this.batch ??= [];
+      this.reading = true;
       // The device may batch this chunk's writes (one journal writev); it writes them out
       // before this turn ends, so before any of the replies queued above leave.
       const dev = this.device;
@@ -65,6 +68,7 @@ export class NbdConnection {
           this.phase = 'done';
           sock.destroy();
         }
+        this.reading = false;
         if (this.endAfterBatch) {
           this.endAfterBatch = false;
           this.end();
@@ -85,15 +89,17 @@ export class NbdConnection {
 
   /** A hang-up inside a socket read waits for that read's replies (after its writes). */
   private endAfterBatch = false;
+  private reading = false;
 
   private hangUp(): void {
     this.phase = 'done';
     this.closed = true;
-    if (this.batch) this.endAfterBatch = true;
+    if (this.reading) this.endAfterBatch = true;
     else this.end();
   }
 
   private end(): void {
+    this.sendBatch();
     this.sock.end();
     this.sock.destroySoon?.();
   }
@@ -165,18 +171,17 @@ export class NbdConnection {
     h.writeUInt32BE(P.SIMPLE_REPLY_MAGIC, 0);
     h.writeUInt32BE(error, 4);
     cookie.copy(h, 8);
-    if (this.batch && !data) {
-      this.batch.push(h);
+    if (!data) {
+      // Replies settled outside a socket read (writes done in the thread pool) leave together
+      // once this round of completions is over: one socket write, not one per reply.
+      if (!this.batch) setImmediate(() => this.sendBatch());
+      (this.batch ??= []).push(h);
       return;
     }
-    if (data) {
-      this.sock.cork();
-      this.sock.write(h);
-      this.sock.write(data);
-      this.sock.uncork();
-    } else {
-      this.sock.write(h);
-    }
+    this.sock.cork();
+    this.sock.write(h);
+    this.sock.write(data);
+    this.sock.uncork();
   }
 
   private pendingWrite?: { flags: number; cookie: Buffer; offset: number; length: number };

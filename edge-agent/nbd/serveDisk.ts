@@ -143,7 +143,7 @@ export async function serveDisks(opts: ServeDiskOptions): Promise<ServingDisks> 
       for (const s of splitters) await s.flush();
       await source.close();
       await journal.close();
-      for (const s of splitters) s.close();
+      for (const s of splitters) await s.close();
     },
   };
 }

@@ -7,8 +7,9 @@ import { NbdConnection } from './nbdConnection';
  * A fixed-newstyle NBD server (NetworkBlockDevice proto.md) over a Unix socket or loopback TCP.
  * Simple replies only (structured replies are optional in the spec and the clients we target
  * fall back). Requests are handled in arrival order; a request whose device call completes
- * synchronously is answered in the same event-loop turn, slower ones (FUA, FLUSH) are answered
- * when they complete, which NBD allows (replies are matched by cookie).
+ * synchronously is answered in the same event-loop turn, slower ones (large writes done in the
+ * thread pool, FUA, FLUSH) are answered when they complete, which NBD allows (replies are
+ * matched by cookie).
  */
 export interface NbdServerOptions {
   exports: NbdExport[];

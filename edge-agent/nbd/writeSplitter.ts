@@ -3,7 +3,8 @@ import { SECTOR } from './protocol';
 import { DiskImage } from './diskImage';
 import type { MachineJournal } from '../journal/journal';
 import { readPayload } from '../journal/journalReader';
-import { REDO_RECORDS, type DiskInfo } from '../journal/journalTypes';
+import type { DiskInfo } from '../journal/journalTypes';
+import { ImageWriteQueue } from './imageWriteQueue';
 import { INTENT_LINGER_MS, IntentLog } from './intentLog';
 import type { WriteGate } from './writeGate';
 import { RecordType } from '../journal/records';
@@ -14,8 +15,10 @@ export { deviceSize } from './diskImage';
  * The write splitter: a BlockDevice that applies every change to the disk image AND appends it
  * to the machine journal, journal first. Order matters: the journal record is written (to the
  * page cache) before the image, so a killed process never leaves a change on the image that the
- * journal lacks (recovery re-applies the last record instead). Plain writes complete in the same
- * event-loop turn as the NBD request, so a bookmark always falls between acknowledged writes.
+ * journal lacks (recovery re-applies the last records instead). Small writes reach the image in
+ * the event-loop turn of the NBD request, large ones in the thread pool (ImageWriteQueue); a
+ * bookmark falls between records, so a point holds the writes acknowledged before it and maybe
+ * some in flight: a state the disk could have had at a crash.
  *
  * When the journal is full (the sender is behind), changes are recorded in the disk's
  * persistent dirty bitmap instead — durably, before the write touches the image and before it
@@ -36,9 +39,15 @@ export class WriteSplitter implements BlockDevice {
   ) {
     this.image = image;
     this.size = disk.size;
+    this.writes = new ImageWriteQueue(image, () => journal.flushBatch());
     this.intentLog = new IntentLog(journal.intent(disk.index), disk.size, intentLingerMs);
     journal.addResumeGuard(() => this.overflowInFlight === 0);
-    this.unregisterSync = journal.onDiskSync(disk.index, () => this.image.sync());
+    // A disk sync covers the writes done when it starts: the ones in flight are waited for.
+    this.unregisterSync = journal.onDiskSync(
+      disk.index,
+      () => this.writes.settled().then(() => this.image.sync()),
+      () => this.writes.settled(),
+    );
     this.redoAfterCrash();
     this.redoAfterHostCrash();
   }
@@ -98,11 +107,11 @@ export class WriteSplitter implements BlockDevice {
   /**
    * Corked (the NBD server corks around one socket read): journaled WRITEs append their records
    * to the journal's batch and queue their image writes; uncork writes the journal batch (one
-   * writev), then the image. Anything that reads the image or waits for durability writes the
-   * queue out first, and so does a queue of REDO_RECORDS (what crash recovery re-applies).
+   * writev), then the image (see ImageWriteQueue). Anything that reads the image or waits for
+   * durability flushes the queue first.
    */
   private corked = false;
-  private queued: Array<{ offset: number; data: Buffer }> = [];
+  private readonly writes: ImageWriteQueue;
 
   cork(): void {
     if (this.corked) return;
@@ -116,37 +125,14 @@ export class WriteSplitter implements BlockDevice {
     try {
       this.journal.uncork();
     } finally {
-      this.writeQueued();
+      this.writes.flush();
     }
   }
 
-  /** Journal batch first, then the queued image writes, in order. */
-  private writeQueued(): void {
-    // Always: a FUA write or a zeroing applied while corked has its record in the batch too.
-    this.journal.flushBatch();
-    if (!this.queued.length) return;
-    const q = this.queued;
-    this.queued = [];
-    for (let i = 0; i < q.length;) {
-      // Adjacent writes (sequential streams) go out in one pwritev.
-      let j = i + 1;
-      let end = q[i]!.offset + q[i]!.data.length;
-      while (j < q.length && q[j]!.offset === end && j - i < 1024) {
-        end += q[j]!.data.length;
-        j++;
-      }
-      if (j === i + 1) this.writeImage(q[i]!.offset, q[i]!.data);
-      else
-        this.image.writev(
-          q[i]!.offset,
-          q.slice(i, j).map((x) => x.data),
-        );
-      i = j;
-    }
-  }
-
-  read(offset: number, length: number): Buffer {
-    this.writeQueued();
+  /** A read sees every write appended before it, in flight ones included. */
+  read(offset: number, length: number): Buffer | Promise<Buffer> {
+    const wait = this.writes.settleRange(offset, length);
+    if (wait) return wait.then(() => this.image.read(offset, length));
     return this.image.read(offset, length);
   }
 
@@ -155,22 +141,29 @@ export class WriteSplitter implements BlockDevice {
   }
 
   private zeroImage(offset: number, length: number): void {
-    this.writeQueued();
+    this.writes.flush();
     this.image.zero(offset, length);
   }
 
-  /** Widens an unaligned change to whole sectors (the journal and page blobs work in sectors). */
-  private widen(
+  /**
+   * Widens an unaligned change to whole sectors (the journal and page blobs work in sectors),
+   * reading the rest of them once the writes in flight there are done.
+   */
+  private widened(
     offset: number,
     data: Buffer | undefined,
     length: number,
-  ): { offset: number; data: Buffer } {
+    fua: boolean,
+  ): void | Promise<void> {
     const start = Math.floor(offset / SECTOR) * SECTOR;
     const end = Math.min(this.size, Math.ceil((offset + length) / SECTOR) * SECTOR);
-    const buf = this.read(start, end - start);
+    // Read, merged and journaled in one turn: nothing may land in those sectors in between.
+    const wait = this.writes.settleRange(start, end - start) ?? this.writes.redoBound();
+    if (wait) return wait.then(() => this.widened(offset, data, length, fua));
+    const buf = this.image.read(start, end - start);
     if (data) data.copy(buf, offset - start);
     else buf.fill(0, offset - start, offset - start + length);
-    return { offset: start, data: buf };
+    return this.applyWrite(start, buf, fua);
   }
 
   private aligned(offset: number, length: number): boolean {
@@ -194,34 +187,35 @@ export class WriteSplitter implements BlockDevice {
     return this.intentLog.guard(offset, length, () => this.applyZeroes(offset, length, fua));
   }
 
-  /** Journal, then image. Unaligned writes are widened here, at apply time, never earlier. */
+  /**
+   * Journal, then image: the record is appended (written with the socket read's batch), then
+   * the image is written, off the event loop if the write is large (the request is then
+   * answered once it is done; FUA: and the journal synced). Unaligned writes are widened here.
+   */
   private applyWrite(offset: number, data: Buffer, fua: boolean): void | Promise<void> {
-    if (!this.aligned(offset, data.length))
-      ({ offset, data } = this.widen(offset, data, data.length));
+    if (!this.aligned(offset, data.length)) return this.widened(offset, data, data.length, fua);
+    const held = this.writes.redoBound();
+    if (held) return held.then(() => this.applyWrite(offset, data, fua));
     this.stats.writes++;
     this.stats.bytes += data.length;
     const lsn = this.journal.appendWrite(this.disk.index, offset, data);
     if (lsn === undefined)
       return this.unjournaled(offset, data.length, () => this.writeImage(offset, data), fua);
-    if (this.corked && !fua) {
-      this.queued.push({ offset, data });
-      if (this.queued.length >= REDO_RECORDS) this.writeQueued();
-      return;
-    }
-    this.writeQueued();
-    this.writeImage(offset, data);
-    if (fua) return this.durable();
+    const done = this.writes.write(offset, data, this.corked && !fua);
+    if (!fua) return done;
+    return done ? Promise.all([done, this.durable()]).then(() => undefined) : this.durable();
   }
 
+  /** Zeroing runs on the event loop, once the writes in flight in its range are done. */
   private applyZeroes(offset: number, length: number, fua: boolean): void | Promise<void> {
-    if (!this.aligned(offset, length)) {
-      const w = this.widen(offset, undefined, length);
-      return this.applyWrite(w.offset, w.data, fua);
-    }
+    if (!this.aligned(offset, length)) return this.widened(offset, undefined, length, fua);
+    const held = this.writes.settleRange(offset, length) ?? this.writes.redoBound();
+    if (held) return held.then(() => this.applyZeroes(offset, length, fua));
     this.stats.zeroes++;
     const lsn = this.journal.appendZero(this.disk.index, offset, length);
     if (lsn === undefined)
       return this.unjournaled(offset, length, () => this.zeroImage(offset, length), fua);
+    this.writes.counted();
     this.zeroImage(offset, length);
     if (fua) return this.durable();
   }
@@ -245,7 +239,7 @@ export class WriteSplitter implements BlockDevice {
       this.stats.overflowWrites++;
       const bm = this.journal.bitmap(this.disk.index);
       bm.mark(offset, length);
-      this.writeQueued(); // journaled records first: the sync below must cover them
+      this.writes.flush(); // journaled records first: the sync below must cover them
       // The bit is on disk before the image changes and before the ack; so are the journaled
       // records before the overflow (a host-crash redo must not replay them over this write).
       await Promise.all([bm.persist(), this.journal.beforeUnjournaled()]);
@@ -269,7 +263,7 @@ export class WriteSplitter implements BlockDevice {
    * image is synced too only when it holds unjournaled (overflow) writes: the journal lacks them.
    */
   private durable(): Promise<void> {
-    this.writeQueued();
+    this.writes.flush();
     const n = this.unjournaledWrites;
     if (n === this.unjournaledDurable) return this.journal.sync();
     const image = this.image.sync().then(() => {
@@ -284,9 +278,9 @@ export class WriteSplitter implements BlockDevice {
     return this.durable().then(() => this.intentLog.afterFlush(startSeq));
   }
 
-  /** Closes the image, synced: the journal no longer covers it once unregistered. */
-  close(): void {
-    this.writeQueued();
+  /** Closes the image once its writes are done, synced: the journal no longer covers it. */
+  async close(): Promise<void> {
+    await this.writes.settled();
     this.unregisterSync();
     this.image.close();
   }

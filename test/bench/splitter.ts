@@ -142,7 +142,7 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
           syncs = journal.syncCount;
           flushes = splitter.stats.flushes;
           await journal.close();
-          splitter.close();
+          await splitter.close();
           rmSync(join(dir, 'journal'), { recursive: true, force: true });
         }
       };

@@ -62,7 +62,7 @@ describe('a bookmark spooled just before the agent died', () => {
     first.j.insertBookmark({ id: 'b1', consistency: 'crash', createdAt: new Date().toISOString() });
     // Spooled, then the process dies before the checkpoint that would release it from the journal.
     await first.pump((kind) => kind === 'bookmark');
-    s.close();
+    await s.close();
     await first.close();
     const again = await open(dir);
     await again.pump(() => false);

@@ -102,7 +102,7 @@ describe('write splitter survives kill -9 (child process, real qemu-io client)',
       replayJournal(journal, 'disk0', replica);
       expect(sha256File(replica)).toBe(sha256File(image));
       await journal.close();
-      splitter.close();
+      await splitter.close();
     }, 60_000);
   }
 });

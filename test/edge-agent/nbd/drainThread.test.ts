@@ -73,7 +73,7 @@ describe('the journal drain in its own thread', () => {
     expect(threaded.stats).toEqual(inline.stats);
     await threaded.close();
     await inline.close();
-    s.close();
+    await s.close();
     await j.close();
   });
 });
@@ -118,7 +118,7 @@ describe('reused memory in the drain', () => {
       close: async () => {
         drain.close();
         reference.close();
-        s.close();
+        await s.close();
         await j.close();
       },
     };
@@ -200,7 +200,7 @@ describe('reused memory in the drain', () => {
     expect(seen).toEqual(expected);
     await source.close();
     await inline.close();
-    s.close();
+    await s.close();
     await j.close();
   });
 });

@@ -92,6 +92,6 @@ describe('a real ext4 through the export', () => {
       }
     }
     await journal.close();
-    splitter.close();
+    await splitter.close();
   }, 120_000);
 });

@@ -64,7 +64,7 @@ describe('host crash with unsynced disk writes (journal as write-ahead log)', ()
     expect(sha256File(replica)).toBe(flushed);
     await source.close();
     await j2.close();
-    s2.close();
+    await s2.close();
     // A clean close synced the disk: the next start redoes nothing.
     expect(stateOf(jdir).diskSyncedLsn).toBe(j2.lastLsn);
   });
@@ -101,13 +101,13 @@ describe('host crash with unsynced disk writes (journal as write-ahead log)', ()
     for (let i = 0; i < 3; i++) await s.write(i * 4 * KiB, randomBytes(4 * KiB), false);
     await s.flush();
     await source.close();
-    s.close(); // the state still says "open": a host crash now redoes only what follows
+    await s.close(); // the state still says "open": a host crash now redoes only what follows
     const j2 = MachineJournal.open({ dir: jdir, bootId: 'boot-2' });
     expect(j2.hostCrashRedoFrom()).toBe(synced + 1);
     const s2 = WriteSplitter.open(j2, 'd', image);
     expect(s2.stats.redone).toBe(3); // the writes after the disk sync only
     await j2.close();
-    s2.close();
+    await s2.close();
   });
 
   it('a journal left by a version that synced the disks at every FLUSH (no diskSyncedLsn) is not redone', async () => {
@@ -118,7 +118,7 @@ describe('host crash with unsynced disk writes (journal as write-ahead log)', ()
     const s = WriteSplitter.open(j, 'd', image);
     await s.write(0, randomBytes(4 * KiB), false);
     await s.flush();
-    s.close();
+    await s.close();
     const { diskSyncedLsn, ...old } = stateOf(jdir);
     expect(diskSyncedLsn).toBe(0); // a new journal says so from its first open
     writeFileSync(join(jdir, 'state.json'), JSON.stringify(old));
@@ -128,6 +128,6 @@ describe('host crash with unsynced disk writes (journal as write-ahead log)', ()
     const s2 = WriteSplitter.open(j2, 'd', image);
     expect(s2.stats.redone).toBe(0);
     await j2.close();
-    s2.close();
+    await s2.close();
   });
 });

@@ -53,7 +53,7 @@ describe('machine journal', () => {
     const cut = (await source.poll()).find((i) => i.kind === 'set' && i.set.bookmark);
     expect(cut?.kind === 'set' && cut.set.bookmark).toMatchObject({ id: 'cut-1', barrier: true });
     await source.close();
-    s.close();
+    await s.close();
   });
 
   it('coalescing keeps last-writer-wins across overlapping pieces', () => {
@@ -164,7 +164,7 @@ describe('machine journal', () => {
     await server.close();
     await source.close();
     await j.close();
-    s.close();
+    await s.close();
   }, 60_000);
   it('the change source ends when aborted while its consumer checkpoints (no hang)', async () => {
     const dir = tempDir();
@@ -187,6 +187,6 @@ describe('machine journal', () => {
     expect(j.releasedLsn).toBeGreaterThan(0);
     await source.close();
     await j.close();
-    s.close();
+    await s.close();
   });
 });

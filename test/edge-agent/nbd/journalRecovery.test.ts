@@ -58,7 +58,7 @@ describe('machine journal', () => {
     const seg = readdirSync(jdir).find((n) => n.startsWith('seg-'))!;
     const before = statSync(join(jdir, seg)).size;
     appendFileSync(join(jdir, seg), Buffer.from('HVJ1 torn record'));
-    s.close();
+    await s.close();
     // (no close(): the state still says "open", as after kill -9)
 
     const { j: j2, s: s2 } = restartAfterKill(jdir, image);
@@ -66,7 +66,7 @@ describe('machine journal', () => {
     const img = readFileSync(image);
     expect(img.subarray(8192, 12288).every((b) => b === 2)).toBe(true); // redone
     expectJournalExplainsImage(j2, `${image}.initial`, image);
-    s2.close();
+    await s2.close();
   });
 
   it('a corked batch journaled but not yet on the image is re-applied whole after a process crash', async () => {
@@ -81,8 +81,8 @@ describe('machine journal', () => {
     for (const w of writes) expect(s.write(w.offset, w.data, false)).toBeUndefined();
     expect(j.lastLsn).toBeGreaterThan(20);
     j.flushBatch();
-    s['queued'] = []; // the image writes never happen (process killed)
-    s.close();
+    s['writes']['queued'] = []; // the image writes never happen (process killed)
+    await s.close();
     expect(
       readFileSync(image)
         .subarray(2 * 4096, 3 * 4096)
@@ -97,7 +97,7 @@ describe('machine journal', () => {
     for (const w of writes) w.data.copy(want, w.offset);
     expect(img.equals(want)).toBe(true);
     expectJournalExplainsImage(j2, `${image}.initial`, image);
-    s2.close();
+    await s2.close();
   });
 
   it('while corked, a FUA write and a zeroing are in the journal file before they touch the image', async () => {
@@ -119,10 +119,10 @@ describe('machine journal', () => {
 
       const { j: j2, s: s2 } = restartAfterKill(join(at, 'j'), join(at, 'disk.img'));
       expectJournalExplainsImage(j2, `${image}.initial`, join(at, 'disk.img'));
-      s2.close();
+      await s2.close();
       await j2.close();
     }
-    s.close();
+    await s.close();
   });
 
   it('after a host crash (boot id changed while open) only the regions written since their last FLUSH are resynced', async () => {
@@ -146,7 +146,7 @@ describe('machine journal', () => {
     const fd = openSync(image, 'r+');
     writeSync(fd, Buffer.alloc(512, 9), 0, 512, 2 * R + 4096);
     closeSync(fd);
-    s.close(); // no journal close: the state still says "open"
+    await s.close(); // no journal close: the state still says "open"
 
     const j2 = MachineJournal.open({ dir: jdir, bootId: 'boot-2' });
     expect(j2.recovery).toBe('host-crash');
@@ -160,7 +160,7 @@ describe('machine journal', () => {
     expect(bm.dirtyCount()).toBe(0); // forgotten once checkpointed
     await source.close();
     await j2.close();
-    s2.close();
+    await s2.close();
   });
 
   it('a region written between FLUSHes keeps its intent mark while it is busy (no re-mark per FLUSH)', async () => {
@@ -179,7 +179,7 @@ describe('machine journal', () => {
     // The mark costs one intent sync, not one per FLUSH: only the first write waited for it.
     expect(intent['commit'].syncs).toBe(1);
     await j.close();
-    s.close();
+    await s.close();
   });
 
   it('journal loss (state gone, segments left) resyncs every disk from its image', async () => {
@@ -200,6 +200,6 @@ describe('machine journal', () => {
     expect(sha256File(replica)).toBe(sha256File(image));
     await source.close();
     await j2.close();
-    s2.close();
+    await s2.close();
   });
 });

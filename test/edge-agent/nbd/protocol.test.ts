@@ -33,7 +33,7 @@ describe('NBD server (real clients: qemu-io, qemu-img, qemu-nbd, fio)', () => {
   afterAll(async () => {
     await unixServer.close();
     await journal.close();
-    splitter.close();
+    await splitter.close();
   });
 
   function journalRecords(): Array<{ type: RecordType; offset: number; length: number }> {

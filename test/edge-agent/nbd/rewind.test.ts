@@ -60,7 +60,7 @@ describe('a journal source after its consumer failed', () => {
       // Handed out again from the first record not committed: 10 and 11 (taken, not spooled) too.
       expect(names(await take(src, () => false))).toEqual([10, 11, 12, 13, 14, 15, 16, 17, 18, 19]);
       await src.close();
-      s.close();
+      await s.close();
       await j.close();
     });
 
@@ -77,7 +77,7 @@ describe('a journal source after its consumer failed', () => {
       await src.rewind();
       expect(names(await take(src, () => false))).toEqual([10, 11, 12, 13, 14, 15, 16, 17, 18, 19]);
       await src.close();
-      s.close();
+      await s.close();
       await j.close();
     });
 
@@ -98,7 +98,7 @@ describe('a journal source after its consumer failed', () => {
       await src.rewind();
       expect(scanned(await take(src, () => false))).toBe(1);
       await src.close();
-      s.close();
+      await s.close();
       await j.close();
     });
   }

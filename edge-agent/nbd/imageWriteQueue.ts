@@ -1,0 +1,149 @@
+import type { DiskImage } from './diskImage';
+import { REDO_RECORDS } from '../journal/journalTypes';
+
+/**
+ * Writes at least this large (a request, or adjacent requests of one socket read) go to the
+ * image off the event loop; smaller ones are written on it, in the turn that journals them, and
+ * answered with that socket read's other replies. Handing a write to the thread pool and
+ * answering it alone costs more than a small `pwrite` (4 KiB random writes lost a third), while
+ * a large one can sleep in the kernel for milliseconds (dirty-page throttling, allocation while
+ * writeback runs), stalling every request behind it.
+ */
+export const ASYNC_WRITE_BYTES = 128 * 1024;
+
+interface Queued {
+  offset: number;
+  data: Buffer;
+  seq: number;
+  /** Set for a write answered when its image write is done; absent: written in this turn. */
+  settle?: (e?: unknown) => void;
+}
+
+/**
+ * A served disk's image writes, after their journal records (rule 1). While the server is
+ * corked (one socket read), writes are queued and `flush` writes the journal batch, then the
+ * image: small writes there and then (adjacent ones in one `pwritev`), large ones issued to
+ * `DiskImage.inflight`. Overlapping writes reach the image in record order: a write that
+ * overlaps one in flight goes through the thread pool too, after it.
+ *
+ * Every record whose image write is not done yet stays among the disk's last REDO_RECORDS
+ * records (`redoBound`): after a process crash those are the records re-applied to the image.
+ */
+export class ImageWriteQueue {
+  private queued: Queued[] = [];
+  /** Journaled change records of this disk appended by this process. */
+  private seq = 0;
+
+  constructor(
+    private readonly image: Pick<DiskImage, 'write' | 'writev' | 'inflight'>,
+    /** Writes the journal's corked batch (records before their image writes). */
+    private readonly flushJournal: () => void,
+  ) {}
+
+  /**
+   * Settles when one more record keeps every unfinished image write among this disk's last
+   * REDO_RECORDS records; undefined when it does already.
+   */
+  redoBound(): Promise<void> | undefined {
+    const oldest = this.image.inflight.oldestSeq() ?? this.queued[0]?.seq;
+    if (oldest === undefined || this.seq + 1 - oldest < REDO_RECORDS) return undefined;
+    this.flush();
+    return this.image.inflight.oldestSettled();
+  }
+
+  /** A change record of this disk that needs no image write here (a zeroing, applied now). */
+  counted(): void {
+    this.seq++;
+  }
+
+  /**
+   * The image write of a record just appended: queued while corked, else applied now. Returns
+   * a promise when the write is answered once it is done (large, or behind one in flight).
+   */
+  write(offset: number, data: Buffer, corked: boolean): void | Promise<void> {
+    const seq = ++this.seq;
+    const later = data.length >= ASYNC_WRITE_BYTES || this.overlapsPending(offset, data.length);
+    if (!corked) {
+      this.flush();
+      if (!later) return this.image.write(offset, data);
+      return this.image.inflight.issue(seq, offset, [data]);
+    }
+    if (!later) {
+      this.push({ offset, data, seq });
+      return;
+    }
+    return new Promise<void>((resolve, reject) =>
+      this.push({ offset, data, seq, settle: (e) => (e ? reject(e) : resolve()) }),
+    );
+  }
+
+  private push(q: Queued): void {
+    this.queued.push(q);
+    if (this.queued.length >= REDO_RECORDS) this.flush();
+  }
+
+  /** In flight, or queued to go through the thread pool, and overlapping the range. */
+  private overlapsPending(offset: number, length: number): boolean {
+    if (this.image.inflight.overlaps(offset, length)) return true;
+    const end = offset + length;
+    return this.queued.some((q) => q.settle && q.offset < end && offset < q.offset + q.data.length);
+  }
+
+  /** The journal batch first, then the queued image writes, in order. */
+  flush(): void {
+    const q = this.queued;
+    this.queued = [];
+    try {
+      // Always: a FUA write or a zeroing applied while corked has its record in the batch too.
+      this.flushJournal();
+    } catch (e) {
+      for (const x of q) x.settle?.(e);
+      throw e;
+    }
+    try {
+      this.writeOut(q);
+    } catch (e) {
+      // A failed image write fails the socket read's writes (the connection drops): the ones
+      // answered later must not wait forever either.
+      for (const x of q) x.settle?.(e);
+      throw e;
+    }
+  }
+
+  private writeOut(q: Queued[]): void {
+    for (let i = 0; i < q.length;) {
+      // Adjacent writes of the same kind (sequential streams) go out in one pwritev.
+      let j = i + 1;
+      let end = q[i]!.offset + q[i]!.data.length;
+      const later = !!q[i]!.settle;
+      while (j < q.length && q[j]!.offset === end && !!q[j]!.settle === later && j - i < 1024) {
+        end += q[j]!.data.length;
+        j++;
+      }
+      const run = q.slice(i, j);
+      const bufs = run.map((x) => x.data);
+      if (!later) {
+        if (run.length === 1) this.image.write(run[0]!.offset, bufs[0]!);
+        else this.image.writev(run[0]!.offset, bufs);
+      } else {
+        this.image.inflight.issue(run[0]!.seq, run[0]!.offset, bufs).then(
+          () => run.forEach((x) => x.settle!()),
+          (e: unknown) => run.forEach((x) => x.settle!(e)),
+        );
+      }
+      i = j;
+    }
+  }
+
+  /** Queue flushed; settles once every image write so far is done. */
+  settled(): Promise<void> {
+    this.flush();
+    return this.image.inflight.settled();
+  }
+
+  /** Queue flushed; a promise while an image write in flight overlaps the range. */
+  settleRange(offset: number, length: number): Promise<void> | undefined {
+    this.flush();
+    return this.image.inflight.overlapping(offset, length);
+  }
+}
