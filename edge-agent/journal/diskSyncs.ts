@@ -31,6 +31,11 @@ export class DiskSyncs {
     };
   }
 
+  /** Settles once every disk's image holds every record appended so far. */
+  async settleAll(): Promise<void> {
+    await Promise.all([...this.settles.values()].map((f) => f()));
+  }
+
   /** Settles once the disk's image holds every record appended so far (nothing if not served). */
   settle(diskIndex: number): Promise<void> {
     return this.settles.get(diskIndex)?.() ?? Promise.resolve();

@@ -137,8 +137,8 @@ export class MachineJournal {
     if (this.overflowed) return false;
     if (!this.overflow.fits(this.retainedBytes(), bytes)) {
       this.flushBatch();
+      // The Overflow record follows once the image writes in flight are done (beforeUnjournaled).
       this.overflow.stopped = true;
-      this.appender.append(RecordType.Overflow, ALL_DISKS, 0, 0);
       this.log(
         'journal: capacity reached; tracking changes in dirty bitmaps until the sender catches up',
       );

@@ -1,5 +1,6 @@
 import type { JournalAppender } from './journalAppender';
 import type { JournalParts } from './openJournalParts';
+import { ALL_DISKS, RecordType } from './records';
 
 /**
  * When the journal's records may go: released downstream, and durable on the served disks
@@ -60,18 +61,21 @@ export class JournalRelease {
   }
 
   /**
-   * Before an unjournaled (overflow) write changes a disk: every journaled record is durable on
-   * the disks, and the state says so. A host crash redoes only records after `diskSyncedLsn`,
-   * so the redo never replays a record over a newer write the journal does not have. Once per
-   * overflow (the caller writes its own queued records to the image first).
+   * Before an unjournaled (overflow) write changes a disk: the `Overflow` record is appended
+   * once every journaled record is on its disk (image writes run in the thread pool; a
+   * process-crash redo re-applies none from before an `Overflow`, so none may be in flight
+   * then), then every journaled record is made durable on the disks, and the state says so. A
+   * host crash redoes only records after `diskSyncedLsn`, so the redo never replays a record
+   * over a newer write the journal does not have. Once per overflow.
    */
   beforeUnjournaled(): Promise<void> {
-    return this.p.overflow.syncOnce(() =>
-      this.syncDisks().then(() => {
-        this.p.state.diskSyncedLsn = this.p.diskSyncs.syncedLsn;
-        return this.p.stateFile.write(this.p.state);
-      }),
-    );
+    return this.p.overflow.syncOnce(async () => {
+      await this.p.diskSyncs.settleAll();
+      this.appender.append(RecordType.Overflow, ALL_DISKS, 0, 0);
+      await this.syncDisks();
+      this.p.state.diskSyncedLsn = this.p.diskSyncs.syncedLsn;
+      await this.p.stateFile.write(this.p.state);
+    });
   }
 
   /**
