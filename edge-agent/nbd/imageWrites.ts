@@ -5,7 +5,7 @@ interface InFlight {
   readonly end: number;
   /** The splitter's sequence number of the oldest journal record this write applies. */
   readonly seq: number;
-  /** Settles when the write is done (never rejects: `result` carries the error). */
+  /** Settles when the write is done, failed or not (the promise `issue` returned rejects). */
   readonly settled: Promise<void>;
 }
 
