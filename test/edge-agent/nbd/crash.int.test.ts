@@ -1,14 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { copyFileSync, writeFileSync } from 'node:fs';
-import { createHash, randomBytes } from 'node:crypto';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
 import { MachineJournal } from '../../../edge-agent/journal/journal';
 import { readPayload } from '../../../edge-agent/journal/journalReader';
 import { RecordType } from '../../../edge-agent/journal/records';
-import { replayJournal } from '../../../edge-agent/journal/replay';
 import { WriteSplitter } from '../../../edge-agent/nbd/writeSplitter';
-import { sha256File } from '../../../local/images/ext4';
-import { startServeDisk, tempDir, unixUri } from './helpers';
+import { unixUri } from './helpers';
+import { expectImageIsJournalReplayed, serveFreshDisk } from './killedServer';
 import { QemuIo } from './qemuIo';
 import { isChange, makeWorkload, prng, qemuIoCommand } from './workload';
 
@@ -18,24 +15,9 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 describe('write splitter survives kill -9 (child process, real qemu-io client)', () => {
   for (const seed of [3, 4, 5]) {
     it(`every write acknowledged by FLUSH is in the journal after restart; journal ⊇ image (seed ${seed})`, async () => {
-      const dir = tempDir();
-      const image = join(dir, 'disk.img');
-      writeFileSync(image, randomBytes(SIZE));
-      copyFileSync(image, join(dir, 'initial.img'));
-      const socket = join(dir, 'nbd.sock');
-      const journalDir = join(dir, 'journal');
+      const run = await serveFreshDisk(SIZE);
+      const { dir, image, socket, journalDir, server, exited } = run;
       const ops = makeWorkload(seed, 600, SIZE, dir);
-
-      const server = await startServeDisk([
-        image,
-        '--socket',
-        socket,
-        '--journal',
-        journalDir,
-        '--disk-id',
-        'disk0',
-      ]);
-      const exited = new Promise<void>((r) => server.once('exit', () => r()));
       const q = new QemuIo(unixUri(socket));
       await q.ready();
       // Kill at a random op, a random sub-millisecond moment after the client sent it (not
@@ -95,12 +77,7 @@ describe('write splitter survives kill -9 (child process, real qemu-io client)',
             : { type: RecordType.Zero, offset: op.offset, length: op.length };
         expect(recs[i], `change ${i}`).toEqual(want);
       }
-      // Nothing on the image that the journal lacks: replaying the journal onto the initial
-      // image gives the image as recovered.
-      const replica = join(dir, 'replica.img');
-      copyFileSync(join(dir, 'initial.img'), replica);
-      replayJournal(journal, 'disk0', replica);
-      expect(sha256File(replica)).toBe(sha256File(image));
+      expectImageIsJournalReplayed(run, journal);
       await journal.close();
       await splitter.close();
     }, 60_000);

@@ -1,15 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { copyFileSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { MachineJournal } from '../../../edge-agent/journal/journal';
 import { RecordType } from '../../../edge-agent/journal/records';
-import { replayJournal } from '../../../edge-agent/journal/replay';
 import { ASYNC_WRITE_BYTES } from '../../../edge-agent/nbd/imageWriteQueue';
 import { WriteSplitter } from '../../../edge-agent/nbd/writeSplitter';
-import { sha256File } from '../../../local/images/ext4';
-import { startServeDisk, tempDir, unixUri } from './helpers';
+import { unixUri } from './helpers';
+import { expectImageIsJournalReplayed, serveFreshDisk } from './killedServer';
 
 const SIZE = 16 * 1024 * 1024;
 
@@ -24,22 +20,8 @@ const SIZE = 16 * 1024 * 1024;
 describe('write splitter survives kill -9 with large writes in flight (fio, iodepth 8)', () => {
   for (const seed of [7, 8]) {
     it(`the image after restart is the journal replayed (seed ${seed})`, async () => {
-      const dir = tempDir();
-      const image = join(dir, 'disk.img');
-      writeFileSync(image, randomBytes(SIZE));
-      copyFileSync(image, join(dir, 'initial.img'));
-      const socket = join(dir, 'nbd.sock');
-      const journalDir = join(dir, 'journal');
-      const server = await startServeDisk([
-        image,
-        '--socket',
-        socket,
-        '--journal',
-        journalDir,
-        '--disk-id',
-        'disk0',
-      ]);
-      const exited = new Promise<void>((r) => server.once('exit', () => r()));
+      const run = await serveFreshDisk(SIZE);
+      const { image, socket, journalDir, server, exited } = run;
       const fio = spawn(
         'fio',
         [
@@ -71,10 +53,7 @@ describe('write splitter survives kill -9 with large writes in flight (fio, iode
       r.close();
       expect(large, 'writes large enough for the thread pool were journaled').toBeGreaterThan(8);
       const splitter = WriteSplitter.open(journal, 'disk0', image); // redo of the last records
-      const replica = join(dir, 'replica.img');
-      copyFileSync(join(dir, 'initial.img'), replica);
-      replayJournal(journal, 'disk0', replica);
-      expect(sha256File(replica)).toBe(sha256File(image));
+      expectImageIsJournalReplayed(run, journal);
       await journal.close();
       await splitter.close();
     }, 60_000);
