@@ -2,8 +2,8 @@ import type { DiskImage } from './diskImage';
 import { REDO_RECORDS } from '../journal/journalTypes';
 
 /**
- * Writes at least this large (a request, or adjacent requests of one socket read) go to the
- * image off the event loop; smaller ones are written on it, in the turn that journals them, and
+ * Writes at least this large go to the image off the event loop (adjacent ones of a socket read
+ * in one `pwritev`); smaller ones are written on it, in the turn that journals them, and
  * answered with that socket read's other replies. Handing a write to the thread pool and
  * answering it alone costs more than a small `pwrite` (4 KiB random writes lost a third), while
  * a large one can sleep in the kernel for milliseconds (dirty-page throttling, allocation while
