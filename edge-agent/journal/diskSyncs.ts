@@ -43,11 +43,11 @@ export class DiskSyncs {
 
   /**
    * Syncs every registered disk. `upTo` is the journal's last LSN when called: every record
-   * ≤ upTo has its image write issued by then, and each disk's sync waits for those still in
-   * flight before it starts.
+   * ≤ upTo has its image write issued by then, and each disk's sync starts once those still in
+   * flight are done (its settle), so the sync covers them.
    */
   async syncAll(upTo: number): Promise<void> {
-    await Promise.all([...this.hooks.values()].map((f) => f()));
+    await Promise.all([...this.hooks].map(([disk, sync]) => this.settle(disk).then(sync)));
     this.syncedLsn = Math.max(this.syncedLsn, upTo);
   }
 }

@@ -1,4 +1,5 @@
 import type { DiskImage } from './diskImage';
+import { overlap } from './imageWrites';
 import { REDO_RECORDS } from '../journal/journalTypes';
 
 /**
@@ -85,8 +86,9 @@ export class ImageWriteQueue {
   /** In flight, or queued to go through the thread pool, and overlapping the range. */
   private overlapsPending(offset: number, length: number): boolean {
     if (this.image.inflight.overlaps(offset, length)) return true;
-    const end = offset + length;
-    return this.queued.some((q) => q.settle && q.offset < end && offset < q.offset + q.data.length);
+    return this.queued.some(
+      (q) => q.settle && overlap(q.offset, q.offset + q.data.length, offset, length),
+    );
   }
 
   /** The journal batch first, then the queued image writes, in order. */

@@ -62,16 +62,15 @@ export class ImageWrites {
 
   /** True while an in-flight write overlaps the range. */
   overlaps(offset: number, length: number): boolean {
-    const end = offset + length;
-    for (const w of this.inflight) if (w.offset < end && offset < w.end) return true;
+    for (const w of this.inflight) if (overlap(w.offset, w.end, offset, length)) return true;
     return false;
   }
 
   /** Settles once every in-flight write overlapping the range is done; undefined if none. */
   overlapping(offset: number, length: number): Promise<void> | undefined {
-    const end = offset + length;
     const waits: Promise<void>[] = [];
-    for (const w of this.inflight) if (w.offset < end && offset < w.end) waits.push(w.settled);
+    for (const w of this.inflight)
+      if (overlap(w.offset, w.end, offset, length)) waits.push(w.settled);
     if (!waits.length) return undefined;
     return Promise.all(waits).then(() => undefined);
   }
@@ -80,6 +79,11 @@ export class ImageWrites {
   settled(): Promise<void> {
     return Promise.all([...this.inflight].map((w) => w.settled)).then(() => undefined);
   }
+}
+
+/** [start, end) and [offset, offset + length) share a byte. */
+export function overlap(start: number, end: number, offset: number, length: number): boolean {
+  return start < offset + length && offset < end;
 }
 
 /** One positioned `pwritev` in the thread pool, continued after a short write. */

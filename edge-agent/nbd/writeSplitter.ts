@@ -42,10 +42,10 @@ export class WriteSplitter implements BlockDevice {
     this.writes = new ImageWriteQueue(image, () => journal.flushBatch());
     this.intentLog = new IntentLog(journal.intent(disk.index), disk.size, intentLingerMs);
     journal.addResumeGuard(() => this.overflowInFlight === 0);
-    // A disk sync covers the writes done when it starts: the ones in flight are waited for.
+    // A disk sync starts once the image writes in flight are done (DiskSyncs settles first).
     this.unregisterSync = journal.onDiskSync(
       disk.index,
-      () => this.writes.settled().then(() => this.image.sync()),
+      () => this.image.sync(),
       () => this.writes.settled(),
     );
     this.redoAfterCrash();

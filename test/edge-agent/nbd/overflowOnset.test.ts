@@ -61,4 +61,28 @@ describe('overflow onset with image writes in flight', () => {
     expect(state.diskSyncedLsn).toBe(j.lastLsn); // the Overflow record included
     await j.close();
   });
+
+  it('a disk sync starts only once the image writes in flight are done', async () => {
+    const dir = tempDir();
+    const j = MachineJournal.open({ dir: join(dir, 'j') });
+    const disk = j.registerDisk('d', SIZE, newImage(dir));
+    let finish!: () => void;
+    const inFlight = new Promise<void>((r) => (finish = r));
+    let syncs = 0;
+    j.onDiskSync(
+      disk.index,
+      async () => {
+        syncs++;
+      },
+      () => inFlight,
+    );
+    j.appendWrite(disk.index, 0, Buffer.alloc(4096, 1));
+    const synced = j.syncDisks();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(syncs).toBe(0); // an fdatasync now might miss the write still in flight
+    finish();
+    await synced;
+    expect(syncs).toBe(1);
+    await j.close();
+  });
 });
