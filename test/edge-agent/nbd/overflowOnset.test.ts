@@ -14,6 +14,21 @@ function recordTypes(j: MachineJournal): RecordType[] {
   return out;
 }
 
+/** The disk's image writes held in flight until `finish()`; `syncs` counts its disk syncs. */
+function holdImageWrites(j: MachineJournal, diskIndex: number) {
+  let finish!: () => void;
+  const inFlight = new Promise<void>((r) => (finish = r));
+  const held = { syncs: 0, finish: () => finish() };
+  j.onDiskSync(
+    diskIndex,
+    async () => {
+      held.syncs++;
+    },
+    () => inFlight,
+  );
+  return held;
+}
+
 describe('overflow onset with image writes in flight', () => {
   it('the Overflow record is appended once they are done, then the disks are synced past it', async () => {
     const dir = tempDir();
@@ -25,17 +40,7 @@ describe('overflow onset with image writes in flight', () => {
       segmentBytes: 64 * 1024,
     });
     const disk = j.registerDisk('d', SIZE, newImage(dir));
-    // The splitter's image writes, held in flight until the test lets them finish.
-    let finish!: () => void;
-    const inFlight = new Promise<void>((r) => (finish = r));
-    let syncs = 0;
-    j.onDiskSync(
-      disk.index,
-      async () => {
-        syncs++;
-      },
-      () => inFlight,
-    );
+    const held = holdImageWrites(j, disk.index);
     let appended = 0;
     while (j.appendWrite(disk.index, 0, Buffer.alloc(16 * 1024, 1)) !== undefined) appended++;
     expect(appended).toBeGreaterThan(2);
@@ -47,14 +52,14 @@ describe('overflow onset with image writes in flight', () => {
     // A process crash now must find no Overflow record: the redo re-applies the last records,
     // those in flight among them.
     expect(recordTypes(j)).not.toContain(RecordType.Overflow);
-    expect(syncs).toBe(0);
+    expect(held.syncs).toBe(0);
 
-    finish();
+    held.finish();
     await ready;
     const types = recordTypes(j);
     expect(types.at(-1)).toBe(RecordType.Overflow);
     expect(types.filter((t) => t === RecordType.Overflow)).toHaveLength(1);
-    expect(syncs).toBe(1);
+    expect(held.syncs).toBe(1);
     const state = JSON.parse(readFileSync(join(jdir, 'state.json'), 'utf8')) as {
       diskSyncedLsn: number;
     };
@@ -66,23 +71,14 @@ describe('overflow onset with image writes in flight', () => {
     const dir = tempDir();
     const j = MachineJournal.open({ dir: join(dir, 'j') });
     const disk = j.registerDisk('d', SIZE, newImage(dir));
-    let finish!: () => void;
-    const inFlight = new Promise<void>((r) => (finish = r));
-    let syncs = 0;
-    j.onDiskSync(
-      disk.index,
-      async () => {
-        syncs++;
-      },
-      () => inFlight,
-    );
+    const held = holdImageWrites(j, disk.index);
     j.appendWrite(disk.index, 0, Buffer.alloc(4096, 1));
     const synced = j.syncDisks();
     await new Promise((r) => setTimeout(r, 20));
-    expect(syncs).toBe(0); // an fdatasync now might miss the write still in flight
-    finish();
+    expect(held.syncs).toBe(0); // an fdatasync now might miss the write still in flight
+    held.finish();
     await synced;
-    expect(syncs).toBe(1);
+    expect(held.syncs).toBe(1);
     await j.close();
   });
 });
