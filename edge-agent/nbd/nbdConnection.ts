@@ -2,9 +2,12 @@ import type { Socket } from 'node:net';
 import { ByteQueue } from './byteQueue';
 import { NbdError, type BlockDevice } from './blockDevice';
 import { negotiateOption, type ExportCatalog } from './nbdOptions';
+import { readSocketInto } from './socketReads';
 import * as P from './protocol';
 
 const MAX_OPTION_BYTES = 64 * 1024;
+/** A WRITE payload with at least this much still to come is read straight into its buffer. */
+const DIRECT_READ_BYTES = 64 * 1024;
 
 type Phase = 'clientFlags' | 'options' | 'transmission' | 'done';
 
@@ -33,48 +36,82 @@ export class NbdConnection {
     hello.writeBigUInt64BE(P.IHAVEOPT, 8);
     hello.writeUInt16BE(P.FLAG_FIXED_NEWSTYLE | P.FLAG_NO_ZEROES, 16);
     sock.write(hello);
-    sock.on('data', (b: Buffer) => {
-      this.q.push(b);
-      // Most chunks of a large WRITE only add to its payload: nothing to parse or answer yet.
-      if (this.pendingWrite && this.q.length < this.pendingWrite.length) return;
-      // All replies produced by this chunk of requests leave in one write (one syscall). The
-      // ones answered in this turn are joined into one buffer first: a corked socket hands
-      // each small write to writev as its own piece, which cost more than the write itself.
-      sock.cork();
-      process.nextTick(() => sock.uncork());
-      this.batch ??= [];
-      this.reading = true;
-      // The device may batch this chunk's writes (one journal writev); it writes them out
-      // before this turn ends, so before any of the replies queued above leave.
-      const dev = this.device;
-      dev?.cork?.();
-      try {
-        while (!this.closed && this.step()) {
-          /* keep parsing */
-        }
-      } catch (e) {
-        this.log(`nbd: protocol error: ${(e as Error).message}`);
-        this.hangUp();
-      } finally {
-        try {
-          dev?.uncork?.();
-          this.sendBatch();
-        } catch (e) {
-          // Writes already answered (in the batch) failed: drop the replies with the
-          // connection rather than let them leave as successes.
-          this.log(`nbd: I/O error: ${(e as Error).message}`);
-          this.batch = undefined;
-          this.closed = true;
-          this.phase = 'done';
-          sock.destroy();
-        }
-        this.reading = false;
-        if (this.endAfterBatch) {
-          this.endAfterBatch = false;
-          this.end();
-        }
-      }
+    readSocketInto(sock, {
+      chunk: (b) => this.received(b),
+      target: () => this.payloadTarget(),
+      filled: (n) => this.payloadFilled(n),
     });
+  }
+
+  private received(b: Buffer): void {
+    this.q.push(b);
+    // Most chunks of a large WRITE only add to its payload: nothing to parse or answer yet.
+    if (this.pendingWrite && this.q.length < this.pendingWrite.length) return;
+    // All replies produced by this chunk of requests leave in one write (one syscall). The
+    // ones answered in this turn are joined into one buffer first: a corked socket hands
+    // each small write to writev as its own piece, which cost more than the write itself.
+    const sock = this.sock;
+    sock.cork();
+    process.nextTick(() => sock.uncork());
+    this.batch ??= [];
+    this.reading = true;
+    // The device may batch this chunk's writes (one journal writev); it writes them out
+    // before this turn ends, so before any of the replies queued above leave.
+    const dev = this.device;
+    dev?.cork?.();
+    try {
+      while (!this.closed && this.step()) {
+        /* keep parsing */
+      }
+    } catch (e) {
+      this.log(`nbd: protocol error: ${(e as Error).message}`);
+      this.hangUp();
+    } finally {
+      try {
+        dev?.uncork?.();
+        this.sendBatch();
+      } catch (e) {
+        // Writes already answered (in the batch) failed: drop the replies with the
+        // connection rather than let them leave as successes.
+        this.log(`nbd: I/O error: ${(e as Error).message}`);
+        this.batch = undefined;
+        this.closed = true;
+        this.phase = 'done';
+        sock.destroy();
+      }
+      this.reading = false;
+      if (this.endAfterBatch) {
+        this.endAfterBatch = false;
+        this.end();
+      }
+    }
+  }
+
+  /**
+   * A large WRITE payload still arriving: its own buffer, which the socket reads fill in place
+   * (no 64 KiB pieces joined by a copy). The bytes already queued are moved into it first.
+   */
+  private payload?: { buf: Buffer; filled: number };
+
+  private payloadTarget(): Buffer | undefined {
+    const w = this.pendingWrite;
+    if (this.closed || !w) return undefined;
+    if (!this.payload) {
+      if (w.length - this.q.length < DIRECT_READ_BYTES) return undefined;
+      const buf = Buffer.allocUnsafe(w.length);
+      const filled = this.q.length;
+      if (filled > 0) this.q.take(filled).copy(buf);
+      this.payload = { buf, filled };
+    }
+    return this.payload.buf.subarray(this.payload.filled);
+  }
+
+  private payloadFilled(n: number): void {
+    const p = this.payload!;
+    p.filled += n;
+    if (p.filled < p.buf.length) return;
+    this.payload = undefined;
+    this.received(p.buf);
   }
 
   /** Replies of the current socket read, sent together once its writes are done. */

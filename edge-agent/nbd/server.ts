@@ -34,7 +34,8 @@ export class NbdServer {
   }
 
   async listen(): Promise<void> {
-    const server = createServer((s) => this.onConnection(s));
+    // Paused: the connection starts the reads itself, into buffers it chooses (socketReads.ts).
+    const server = createServer({ pauseOnConnect: true }, (s) => this.onConnection(s));
     this.server = server;
     await listenPrivate(server, this.opts.socketPath);
     this.address = { socketPath: this.opts.socketPath };
