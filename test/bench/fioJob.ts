@@ -24,12 +24,22 @@ export interface Job {
   iodepth: number;
   /** fsync every N writes (0 = only at the end). */
   fsync?: number;
+  /** Also run the write-twice bounds (splitter.ts `twice`, `twiceDirect`). */
+  bound?: boolean;
 }
 
-/** MB/s (10^6) of one fio run; end_fsync makes the final durability cost part of the figure. */
-export async function fio(job: Job, target: { file?: string; uri?: string }): Promise<number> {
-  const args = [
-    `--name=${job.name}`,
+/**
+ * MB/s (10^6) of one fio run; end_fsync makes the final durability cost part of the figure.
+ * `copy`: a second job writes the same bytes to another file at the same time (buffered, or
+ * O_DIRECT), the stand-in for a journal in a server that writes everything twice; the rate is
+ * the first job's.
+ */
+export async function fio(
+  job: Job,
+  target: { file?: string; uri?: string },
+  copy?: { file: string; direct: boolean },
+): Promise<number> {
+  const opts = [
     `--rw=${job.rw}`,
     `--bs=${job.bs}`,
     `--size=${job.size}`,
@@ -39,10 +49,14 @@ export async function fio(job: Job, target: { file?: string; uri?: string }): Pr
     '--refill_buffers=1',
     '--end_fsync=1',
     `--fsync=${job.fsync ?? 0}`,
-    '--output-format=json',
   ];
+  const args = [`--name=${job.name}`, ...opts, '--output-format=json'];
   if (target.file) args.push('--ioengine=libaio', `--filename=${target.file}`);
   else args.push('--ioengine=nbd', `--uri=${target.uri}`);
+  if (copy) {
+    args.push(`--name=${job.name}-copy`, ...opts, '--ioengine=libaio', `--filename=${copy.file}`);
+    if (copy.direct) args.push('--direct=1');
+  }
   const text = await exec('fio', args);
   // The nbd engine prints "fio: connected to NBD server" before the JSON.
   const out = JSON.parse(text.slice(text.indexOf('{'))) as {

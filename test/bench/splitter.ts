@@ -54,6 +54,7 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
       bs: '1m',
       size: (quick ? 256 : 1024) * MiB,
       iodepth: 4,
+      bound: true,
     },
     {
       name: 'rand4kfsync',
@@ -78,6 +79,15 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
       const runQemu = async () => {
         freshImage(image, diskSize);
         return withQemuNbd(image, sock, (uri) => fio(job, { uri }));
+      };
+      // qemu-nbd while the same bytes go to a second file: what a server that writes every byte
+      // twice (the image and a journal) could reach here, with the copy in the page cache (as the
+      // journal's is) or written O_DIRECT.
+      const copyFile = join(dir, 'copy.img');
+      const runTwice = async (direct: boolean) => {
+        freshImage(image, diskSize);
+        freshImage(copyFile, diskSize);
+        return withQemuNbd(image, sock, (uri) => fio(job, { uri }, { file: copyFile, direct }));
       };
       const runPlain = async () => {
         freshImage(image, diskSize);
@@ -151,21 +161,27 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
       const runs = {
         direct: [] as number[],
         qemu: [] as number[],
+        twice: [] as number[],
+        twiceDirect: [] as number[],
         plain: [] as number[],
         split: [] as number[],
         inline: [] as number[],
       };
       const loads: string[] = [];
+      const order = ['direct', 'qemu', 'plain', 'split', 'inline'] as Array<keyof typeof runs>;
+      if (job.bound) order.splice(2, 0, 'twice', 'twiceDirect');
       const runners = {
         direct: runDirect,
         qemu: runQemu,
+        twice: () => runTwice(false),
+        twiceDirect: () => runTwice(true),
         plain: runPlain,
         split: () => runSplit(),
         inline: () => runSplit(false),
       };
       for (let i = 0; i < tries; i++) {
         loads.push(load());
-        for (const t of ['direct', 'qemu', 'plain', 'split', 'inline'] as const) {
+        for (const t of order) {
           // `inline` (the drain on the server's event loop, as before it had a thread): on request.
           if (t === 'inline' ? wantInline : want(t)) runs[t].push(await runners[t]());
         }
@@ -210,6 +226,22 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
           ratio: split / plain,
           note: `rate; the journaling cost alone: ${(plain / split).toFixed(2)}×; each try ${each(runs.plain)}`,
         });
+      for (const [t, how] of [
+        ['twice', 'in the page cache'],
+        ['twiceDirect', 'O_DIRECT'],
+      ] as const) {
+        const v = median(runs[t]);
+        if (v)
+          rows.push({
+            name: `splitter ${label}`,
+            value: split,
+            unit: 'MB/s',
+            baselineName: `qemu-nbd while fio writes the same bytes to a second file, ${how}`,
+            baselineValue: v,
+            ratio: split / v,
+            note: `rate; a bound for a server that writes each byte twice (${qemu ? `${(v / qemu).toFixed(2)}× qemu-nbd alone` : 'no qemu-nbd run'}); each try ${each(runs[t])}`,
+          });
+      }
       const inline = median(runs.inline);
       if (inline && qemu)
         rows.push({
