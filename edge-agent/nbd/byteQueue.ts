@@ -1,8 +1,13 @@
-/** Bytes received but not yet parsed; take() copies only when a request spans socket chunks. */
+/**
+ * Bytes received but not yet parsed; take() copies only when a request spans socket chunks.
+ * A large request can also be received whole into a buffer of its own (target/filled).
+ */
 export class ByteQueue {
   private chunks: Buffer[] = [];
   private head = 0; // bytes already consumed from chunks[0]
   length = 0;
+  /** The buffer reads go straight into, and how much of it they filled. */
+  private whole?: { buf: Buffer; filled: number };
 
   push(b: Buffer): void {
     if (b.length === 0) return;
@@ -39,6 +44,31 @@ export class ByteQueue {
       }
     }
     return out;
+  }
+
+  /**
+   * The next `length` bytes (counting those queued) received into one buffer: where the next
+   * socket read should land, once at least `minRest` of them are still to come (the queued ones
+   * are moved into it first). Undefined: read anywhere and push().
+   */
+  target(length: number, minRest: number): Buffer | undefined {
+    if (!this.whole) {
+      if (length - this.length < minRest) return undefined;
+      const buf = Buffer.allocUnsafe(length);
+      const queued = this.length;
+      if (queued > 0) this.take(queued).copy(buf);
+      this.whole = { buf, filled: queued };
+    }
+    return this.whole.buf.subarray(this.whole.filled);
+  }
+
+  /** `n` bytes were read into target(); the whole buffer once it is complete (not yet queued). */
+  filled(n: number): Buffer | undefined {
+    const w = this.whole!;
+    w.filled += n;
+    if (w.filled < w.buf.length) return undefined;
+    this.whole = undefined;
+    return w.buf;
   }
 
   /** Drops up to n bytes; returns how many were dropped. */

@@ -1,15 +1,15 @@
 import type { Socket } from 'node:net';
 import { ByteQueue } from './byteQueue';
 import { NbdError, type BlockDevice } from './blockDevice';
-import { negotiateOption, type ExportCatalog } from './nbdOptions';
+import type { ExportCatalog } from './nbdOptions';
+import { NbdHandshake } from './nbdHandshake';
 import { readSocketInto } from './socketReads';
 import * as P from './protocol';
 
-const MAX_OPTION_BYTES = 64 * 1024;
 /** A WRITE payload with at least this much still to come is read straight into its buffer. */
 const DIRECT_READ_BYTES = 64 * 1024;
 
-type Phase = 'clientFlags' | 'options' | 'transmission' | 'done';
+type Phase = 'handshake' | 'transmission' | 'done';
 
 /**
  * One client connection: the handshake (options), then transmission. Requests are handled in
@@ -17,8 +17,8 @@ type Phase = 'clientFlags' | 'options' | 'transmission' | 'done';
  */
 export class NbdConnection {
   private readonly q = new ByteQueue();
-  private phase: Phase = 'clientFlags';
-  private noZeroes = false;
+  private phase: Phase = 'handshake';
+  private readonly handshake: NbdHandshake;
   private device?: BlockDevice;
   /** Bytes of a refused WRITE payload still to be discarded. */
   private discard = 0;
@@ -28,7 +28,7 @@ export class NbdConnection {
 
   constructor(
     private readonly sock: Socket,
-    private readonly server: ExportCatalog,
+    server: ExportCatalog,
     private readonly log: (msg: string) => void,
   ) {
     const hello = Buffer.alloc(18);
@@ -36,6 +36,7 @@ export class NbdConnection {
     hello.writeBigUInt64BE(P.IHAVEOPT, 8);
     hello.writeUInt16BE(P.FLAG_FIXED_NEWSTYLE | P.FLAG_NO_ZEROES, 16);
     sock.write(hello);
+    this.handshake = new NbdHandshake(this.q, server, (b) => sock.write(b));
     readSocketInto(sock, {
       chunk: (b) => this.received(b),
       target: () => this.payloadTarget(),
@@ -87,31 +88,16 @@ export class NbdConnection {
     }
   }
 
-  /**
-   * A large WRITE payload still arriving: its own buffer, which the socket reads fill in place
-   * (no 64 KiB pieces joined by a copy). The bytes already queued are moved into it first.
-   */
-  private payload?: { buf: Buffer; filled: number };
-
+  /** A large WRITE payload still arriving is read straight into its own buffer (ByteQueue). */
   private payloadTarget(): Buffer | undefined {
     const w = this.pendingWrite;
     if (this.closed || !w) return undefined;
-    if (!this.payload) {
-      if (w.length - this.q.length < DIRECT_READ_BYTES) return undefined;
-      const buf = Buffer.allocUnsafe(w.length);
-      const filled = this.q.length;
-      if (filled > 0) this.q.take(filled).copy(buf);
-      this.payload = { buf, filled };
-    }
-    return this.payload.buf.subarray(this.payload.filled);
+    return this.q.target(w.length, DIRECT_READ_BYTES);
   }
 
   private payloadFilled(n: number): void {
-    const p = this.payload!;
-    p.filled += n;
-    if (p.filled < p.buf.length) return;
-    this.payload = undefined;
-    this.received(p.buf);
+    const whole = this.q.filled(n);
+    if (whole) this.received(whole);
   }
 
   /** Replies of the current socket read, sent together once its writes are done. */
@@ -147,59 +133,23 @@ export class NbdConnection {
       this.discard -= this.q.skip(this.discard);
       return this.discard === 0 && this.q.length > 0;
     }
-    switch (this.phase) {
-      case 'clientFlags': {
-        if (this.q.length < 4) return false;
-        const flags = this.q.take(4).readUInt32BE(0);
-        if (flags & ~(P.FLAG_C_FIXED_NEWSTYLE | P.FLAG_C_NO_ZEROES)) {
-          this.log('nbd: unknown client flags, closing');
-          this.hangUp();
-          return false;
-        }
-        this.noZeroes = (flags & P.FLAG_C_NO_ZEROES) !== 0;
-        this.phase = 'options';
-        return true;
-      }
-      case 'options':
-        return this.option();
-      case 'transmission':
-        return this.request();
-      case 'done':
+    if (this.phase === 'done') return false;
+    if (this.phase === 'transmission') return this.request();
+    const next = this.handshake.step();
+    switch (next.kind) {
+      case 'more':
         return false;
+      case 'next':
+        return true;
+      case 'hangUp':
+        if (next.reason) this.log(`nbd: ${next.reason}`);
+        this.hangUp();
+        return false;
+      case 'transmit':
+        this.device = next.device;
+        this.phase = 'transmission';
+        return true;
     }
-  }
-
-  private pendingOption?: { opt: number; len: number };
-
-  private option(): boolean {
-    if (!this.pendingOption) {
-      if (this.q.length < 16) return false;
-      const head = this.q.take(16);
-      if (head.readBigUInt64BE(0) !== P.IHAVEOPT) throw new Error('bad option magic');
-      const opt = head.readUInt32BE(8);
-      const len = head.readUInt32BE(12);
-      if (len > MAX_OPTION_BYTES) throw new Error(`option ${opt} too long (${len})`);
-      this.pendingOption = { opt, len };
-    }
-    const p = this.pendingOption;
-    if (this.q.length < p.len) return false;
-    this.pendingOption = undefined;
-    return this.handleOption(p.opt, this.q.take(p.len));
-  }
-
-  private handleOption(opt: number, data: Buffer): boolean {
-    const { replies, next } = negotiateOption(opt, data, this.server, this.noZeroes);
-    for (const r of replies) this.sock.write(r);
-    if (next.kind === 'hangUp') {
-      if (next.reason) this.log(`nbd: ${next.reason}`);
-      this.hangUp();
-      return false;
-    }
-    if (next.kind === 'transmit') {
-      this.device = next.device;
-      this.phase = 'transmission';
-    }
-    return true;
   }
 
   private reply(cookie: Buffer, error: number, data?: Buffer): void {
