@@ -9,6 +9,7 @@ import {
   type JournalOptions,
   type JournalRecord,
   type JournalState,
+  type MemoryRecord,
   type RecoveryKind,
   type Segment,
 } from './journalTypes';
@@ -16,6 +17,7 @@ import { openJournalParts } from './openJournalParts';
 import type { OverflowState } from './overflowState';
 import type { SegmentLog } from './segmentLog';
 import { ALL_DISKS, RecordType, type BookmarkPayload } from './records';
+import { DirectPayloads } from './directPayloads';
 
 /**
  * The machine-wide write journal of the agent: one append-only log shared by every disk the
@@ -58,6 +60,8 @@ export class MachineJournal {
   closed = false;
   /** Segments dropped once released and durable on the disks. */
   private readonly releases: JournalRelease;
+  /** Large payloads journaled O_DIRECT from the memory they were received in. */
+  private readonly direct: DirectPayloads;
 
   private constructor(opts: JournalOptions) {
     this.dir = opts.dir;
@@ -69,8 +73,11 @@ export class MachineJournal {
     this.recovery = p.recovery;
     this.redo = p.redo;
     this.segs = p.segs;
+    // Records held behind a direct payload become readable once written: wake the readers.
+    this.segs.onHeldWritten = () => this.notify();
     this.served = new JournalDisks(p);
     this.appender = new JournalAppender(p.segs, p.nextLsn);
+    this.direct = new DirectPayloads(p.slabs, this.appender);
     this.releases = new JournalRelease(p, this.appender, () => this.maybeResume());
     const { bootId, recovery } = p;
     const started = { bootId, pid: process.pid, startedAt: new Date().toISOString(), recovery };
@@ -147,12 +154,46 @@ export class MachineJournal {
     return true;
   }
 
-  /** Appends a data write; undefined when journaling is stopped (caller marks the bitmap). */
+  /**
+   * Where a large WRITE payload of `length` bytes should be received: memory its record can
+   * be journaled from O_DIRECT (see appendWrite); undefined: any buffer.
+   */
+  payloadBuffer(length: number): Buffer | undefined {
+    return this.direct.buffer(length);
+  }
+
+  /**
+   * Appends a data write; undefined when journaling is stopped (caller marks the bitmap). A
+   * payload in `payloadBuffer` memory is written O_DIRECT, off the event loop: the record is in
+   * the file (readable, and safe to apply to the disk) once `whenWritten(lsn)` settles.
+   */
   appendWrite(diskIndex: number, offset: number, data: Buffer): number | undefined {
     if (!this.admit(data.length)) return undefined;
-    const lsn = this.appender.appendChange(RecordType.Write, diskIndex, offset, data.length, data);
+    const lsn =
+      this.direct.append(diskIndex, offset, data) ??
+      this.appender.appendChange(RecordType.Write, diskIndex, offset, data.length, data);
     this.notify();
     return lsn;
+  }
+
+  /** Takes the records now in the file whose payload is in memory (the drain reads it there). */
+  takeMemoryRecords(): MemoryRecord[] {
+    return this.direct.take(this.writtenLsn);
+  }
+
+  /** Records are held back, behind a payload being written O_DIRECT. */
+  get holding(): boolean {
+    return this.segs.holding;
+  }
+
+  /** The last LSN whose record is in the file, every one before it too. */
+  get writtenLsn(): number {
+    return this.segs.writtenLsn;
+  }
+
+  /** Settles once record `lsn` is in the file; undefined when it is already. */
+  whenWritten(lsn: number): Promise<void> | undefined {
+    return this.segs.whenWritten(lsn);
   }
 
   appendZero(diskIndex: number, offset: number, length: number): number | undefined {
@@ -291,6 +332,7 @@ export class MachineJournal {
     await this.sync();
     await this.releases.syncForClose();
     await this.segs.close();
+    this.direct.close();
     this.closed = true;
     this.served.close();
     this.state.open = false;

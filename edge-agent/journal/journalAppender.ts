@@ -1,4 +1,5 @@
-import { encodeHeader, type RecordType } from './records';
+import { decodeHeader, encodeHeader, FLAG_PAYLOAD_FILE, RecordType } from './records';
+import type { MemoryRecord } from './journalTypes';
 import type { SegmentLog } from './segmentLog';
 
 /**
@@ -55,6 +56,28 @@ export class JournalAppender {
     payload?: Buffer,
   ): number {
     return this.append(type, diskIndex, offset, length, payload, this.corked > 0);
+  }
+
+  /**
+   * Appends a write whose payload is journaled O_DIRECT (SegmentLog.appendDirect); returns the
+   * record as a reader would find it, its data the payload in memory.
+   */
+  appendDirect(diskIndex: number, offset: number, payload: Buffer): MemoryRecord {
+    const lsn = this.nextLsn++;
+    const h = encodeHeader(
+      {
+        type: RecordType.Write,
+        flags: FLAG_PAYLOAD_FILE,
+        diskIndex,
+        lsn,
+        offset,
+        length: payload.length,
+        payloadLen: 0,
+      },
+      payload,
+    );
+    const at = this.segs.appendDirect(lsn, h, payload);
+    return { ...decodeHeader(h)!, payloadLen: payload.length, ...at, data: payload };
   }
 
   cork(): void {

@@ -1,6 +1,12 @@
 import { closeSync, openSync, readSync } from 'node:fs';
-import type { JournalRecord, Segment } from './journalTypes';
-import { decodeHeader, HEADER_BYTES } from './records';
+import type { JournalRecord, MemoryRecord, Segment } from './journalTypes';
+import {
+  decodeHeader,
+  FLAG_PAYLOAD_FILE,
+  HEADER_BYTES,
+  payloadFilePath,
+  recordEnd,
+} from './records';
 
 /** What a reader needs of the journal: where it ends and its segments (the journal passes itself). */
 export interface JournalView {
@@ -33,6 +39,8 @@ export class JournalReader {
     public nextLsn: number,
     /** Read-ahead buffers, at least `size` bytes (by default a new one each time). */
     private readonly alloc: (size: number) => Buffer = (size) => Buffer.allocUnsafe(size),
+    /** Records the writer still had in memory: taken from there, not read from the file. */
+    private readonly memory?: (lsn: number) => MemoryRecord | undefined,
   ) {}
 
   /** The buffer refills read into now: records still to be read may lie in it. */
@@ -45,8 +53,12 @@ export class JournalReader {
     this.seg = seg;
     this.fd = openSync(seg.path, 'r');
     this.pos = 0;
+    this.payloadFilePos = 0;
     this.bufLen = 0;
   }
+
+  /** Where the next FLAG_PAYLOAD_FILE record's payload starts in the segment's payload file. */
+  private payloadFilePos = 0;
 
   /** n bytes at pos from the buffer (refilled as needed), or undefined past the logical end. */
   private bytes(pos: number, n: number): Buffer | undefined {
@@ -89,24 +101,43 @@ export class JournalReader {
         const hb = this.bytes(this.pos, HEADER_BYTES);
         const h = hb && decodeHeader(hb);
         if (!h || h.lsn >= this.nextLsn) break;
-        this.pos += HEADER_BYTES + h.payloadLen;
+        this.pos = recordEnd(this.pos, h);
+        if (h.flags & FLAG_PAYLOAD_FILE) this.payloadFilePos += h.length;
       }
     }
     for (;;) {
+      const m = this.memory?.(this.nextLsn);
+      if (m && m.segmentPath === this.seg!.path && m.pos === this.pos) {
+        const { pos: _pos, end, data, ...fields } = m;
+        this.pos = end;
+        if (m.flags & FLAG_PAYLOAD_FILE) this.payloadFilePos += m.length;
+        this.nextLsn++;
+        return { ...fields, data: Buffer.from(data.buffer, data.byteOffset, data.length) };
+      }
       const hb = this.bytes(this.pos, HEADER_BYTES);
       const h = hb && decodeHeader(hb);
-      if (h && h.lsn === this.nextLsn) {
+      if (h && h.lsn === this.nextLsn && h.flags & FLAG_PAYLOAD_FILE) {
+        // The payload is read from its own file when wanted (lazily: it may be overwritten).
         const rec: JournalRecord = {
           ...h,
-          segmentPath: this.seg!.path,
-          payloadPos: this.pos + HEADER_BYTES,
+          payloadLen: h.length,
+          segmentPath: payloadFilePath(this.seg!.path),
+          payloadPos: this.payloadFilePos,
         };
+        this.payloadFilePos += h.length;
+        this.pos += HEADER_BYTES;
+        this.nextLsn++;
+        return rec;
+      }
+      if (h && h.lsn === this.nextLsn) {
+        const payloadPos = this.pos + HEADER_BYTES;
+        const rec: JournalRecord = { ...h, segmentPath: this.seg!.path, payloadPos };
         if (h.payloadLen && h.payloadLen <= EAGER_PAYLOAD) {
-          rec.data = this.bytes(this.pos + HEADER_BYTES, h.payloadLen);
+          rec.data = this.bytes(payloadPos, h.payloadLen);
         } else if (h.payloadLen) {
-          rec.data = this.buffered(this.pos + HEADER_BYTES, h.payloadLen);
+          rec.data = this.buffered(payloadPos, h.payloadLen);
         }
-        this.pos += HEADER_BYTES + h.payloadLen;
+        this.pos = payloadPos + h.payloadLen;
         this.nextLsn++;
         return rec;
       }

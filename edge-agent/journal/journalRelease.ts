@@ -54,10 +54,12 @@ export class JournalRelease {
     return this.p.diskSyncs.settle(diskIndex);
   }
 
-  /** Every record appended so far becomes durable on its disk. */
-  syncDisks(): Promise<void> {
+  /** Every record appended so far becomes durable on its disk (once it is in the file). */
+  async syncDisks(): Promise<void> {
     this.appender.flushBatch();
-    return this.p.diskSyncs.syncAll(this.appender.lastLsn);
+    const upTo = this.appender.lastLsn;
+    await this.p.segs.whenWritten(upTo);
+    return this.p.diskSyncs.syncAll(upTo);
   }
 
   /**

@@ -16,6 +16,13 @@ export interface JournalOptions {
   /** Override for tests (host-crash detection). */
   bootId?: string;
   /**
+   * Journal large WRITE payloads O_DIRECT from aligned memory (`payloadBuffer`), keeping the
+   * journal's copy out of the page cache (default on where the filesystem takes O_DIRECT).
+   */
+  directPayloads?: boolean;
+  /** How such a payload is written (default: `write(2)` on an O_DIRECT descriptor, thread pool). */
+  writeDirect?: (fd: number, payload: Buffer, pos: number) => Promise<void>;
+  /**
    * Zero-fill the next segment in the background when none can be recycled (default false:
    * in steady state released segments are recycled for free; zero-filling a growing journal
    * costs one more write of every journal byte, measured to halve sequential throughput).
@@ -57,6 +64,8 @@ export interface Segment {
   firstLsn: number;
   path: string;
   size: number;
+  /** Bytes in its payload file (FLAG_PAYLOAD_FILE records). */
+  payloadBytes?: number;
 }
 
 export interface JournalRecord extends RecordHeader {
@@ -65,6 +74,18 @@ export interface JournalRecord extends RecordHeader {
   payloadPos: number;
   /** The payload, when the reader had it at hand (small records). */
   data?: Buffer;
+}
+
+/**
+ * A record whose payload the writer still has in memory (journaled O_DIRECT from shared memory,
+ * so the file's copy is not in the page cache): a reader in this process, or a thread it was
+ * posted to, takes it from there instead of reading it back from the disk.
+ */
+export interface MemoryRecord extends Omit<JournalRecord, 'data'> {
+  /** Where its header is, and where the next record starts, in its segment. */
+  pos: number;
+  end: number;
+  data: Uint8Array;
 }
 
 export type RecoveryKind = 'fresh' | 'clean' | 'process-crash' | 'host-crash' | 'journal-lost';

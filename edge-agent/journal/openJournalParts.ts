@@ -5,6 +5,7 @@ import type { JournalStateFile } from './journalStateFile';
 import { OverflowState } from './overflowState';
 import { recoverJournal } from './recoverJournal';
 import { SegmentLog } from './segmentLog';
+import { AlignedSlabs } from './alignedSlabs';
 
 /** An opened journal's parts, before its Open record is appended. */
 export interface JournalParts {
@@ -21,6 +22,8 @@ export interface JournalParts {
   diskSyncs: DiskSyncs;
   diskSyncLagBytes: number;
   segs: SegmentLog;
+  /** Memory for payloads journaled O_DIRECT; absent when off or the filesystem refuses it. */
+  slabs?: AlignedSlabs;
   /** Every disk registered from now on is marked for a full resync (journal lost). */
   pendingFullResync: boolean;
 }
@@ -48,8 +51,16 @@ export function openJournalParts(opts: JournalOptions): JournalParts {
   state.open = true;
   if (opts.machineId) state.machineId = opts.machineId;
   stateFile.writeSync(state);
+  const slabs = opts.directPayloads === false ? undefined : AlignedSlabs.open(opts.dir);
   const segs = new SegmentLog(
-    { dir: opts.dir, segmentBytes, preallocate: opts.preallocate ?? false, log },
+    {
+      dir: opts.dir,
+      segmentBytes,
+      preallocate: opts.preallocate ?? false,
+      direct: slabs !== undefined,
+      writeDirect: opts.writeDirect,
+      log,
+    },
     scan.segments,
     nextLsn,
   );
@@ -69,6 +80,7 @@ export function openJournalParts(opts: JournalOptions): JournalParts {
     diskSyncs,
     diskSyncLagBytes,
     segs,
+    slabs,
     // After a host crash only the regions in each disk's intent log are resynced (see
     // registerDisk); after journal loss, everything.
     pendingFullResync: recovery === 'journal-lost',

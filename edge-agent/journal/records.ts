@@ -10,6 +10,24 @@ import { xxh32, xxh64 } from '@node-rs/xxhash';
 export const RECORD_MAGIC = 0x48564a31; // 'HVJ1'
 export const HEADER_BYTES = 48;
 export const ALL_DISKS = 0xffff;
+/** O_DIRECT writes: memory, file offsets and lengths in multiples of this. */
+export const PAYLOAD_ALIGN = 4096;
+/**
+ * Flag: the payload (`length` bytes, `payloadLen` 0) is in the segment's payload file
+ * (`payloadFilePath`), after those of the segment's earlier such records; the header's payload
+ * hash covers it. Written O_DIRECT there, it shares no inode with the buffered record log.
+ */
+export const FLAG_PAYLOAD_FILE = 2;
+
+/** The payload file of a segment. */
+export function payloadFilePath(segmentPath: string): string {
+  return segmentPath.replace(/\.hvj$/, '.hvp');
+}
+
+/** Where the record whose header is at `pos` ends (the next one starts). */
+export function recordEnd(pos: number, h: { payloadLen: number }): number {
+  return pos + HEADER_BYTES + h.payloadLen;
+}
 
 export enum RecordType {
   /** Data written at [offset, offset+length); payload = the bytes. */
@@ -57,7 +75,7 @@ export function encodeHeader(h: Omit<RecordHeader, 'payloadHash'>, payload?: Buf
   b.writeBigUInt64BE(BigInt(h.offset), 16);
   b.writeBigUInt64BE(BigInt(h.length), 24);
   b.writeUInt32BE(h.payloadLen, 32);
-  b.writeBigUInt64BE(payload && payload.length ? xxh64(payload) : EMPTY_HASH, 36);
+  b.writeBigUInt64BE(payload?.length ? xxh64(payload) : EMPTY_HASH, 36);
   b.writeUInt32BE(xxh32(b.subarray(0, 44)), 44);
   return b;
 }

@@ -7,7 +7,14 @@ import {
   type JournalRecord,
   type Segment,
 } from './journalTypes';
-import { decodeHeader, HEADER_BYTES, payloadMatches, RecordType } from './records';
+import {
+  decodeHeader,
+  FLAG_PAYLOAD_FILE,
+  HEADER_BYTES,
+  payloadFilePath,
+  payloadMatches,
+  RecordType,
+} from './records';
 
 export interface SegmentScan {
   segments: Segment[];
@@ -46,27 +53,49 @@ export function scanSegments(
     const isLast = i === segments.length - 1;
     const fd = openSync(seg.path, 'r+');
     let pos = 0;
+    let filePos = 0; // in the payload file
+    let pfd = -1;
     const hb = Buffer.alloc(HEADER_BYTES);
     let expected = seg.firstLsn;
     for (;;) {
       if (readSync(fd, hb, 0, HEADER_BYTES, pos) < HEADER_BYTES) break;
       const h = decodeHeader(hb);
       if (!h || h.lsn !== expected) break;
+      if (h.flags & FLAG_PAYLOAD_FILE) {
+        if (pfd < 0) pfd = openSync(payloadFilePath(seg.path), 'r+');
+        const pl = Buffer.allocUnsafe(h.length);
+        if (readSync(pfd, pl, 0, h.length, filePos) < h.length) break;
+        if (!payloadMatches(h, pl)) break;
+        const rec = { ...h, payloadLen: h.length, segmentPath: payloadFilePath(seg.path) };
+        lastChanges.push({ ...rec, payloadPos: filePos });
+        if (lastChanges.length > 4 * REDO_RECORDS) lastChanges = lastPerDisk(lastChanges);
+        filePos += h.length;
+        pos += HEADER_BYTES;
+        expected = h.lsn + 1;
+        continue;
+      }
+      const payloadPos = pos + HEADER_BYTES;
       if (h.payloadLen) {
         const pl = Buffer.allocUnsafe(h.payloadLen);
-        if (readSync(fd, pl, 0, h.payloadLen, pos + HEADER_BYTES) < h.payloadLen) break;
+        if (readSync(fd, pl, 0, h.payloadLen, payloadPos) < h.payloadLen) break;
         if (!payloadMatches(h, pl)) break;
       }
       if (h.type === RecordType.Write || h.type === RecordType.Zero) {
-        lastChanges.push({ ...h, segmentPath: seg.path, payloadPos: pos + HEADER_BYTES });
+        lastChanges.push({ ...h, segmentPath: seg.path, payloadPos });
         if (lastChanges.length > 4 * REDO_RECORDS) lastChanges = lastPerDisk(lastChanges);
       } else if (h.type === RecordType.Overflow) {
         // After an overflow the image holds unjournaled writes: replaying older records
         // over them would undo them.
         lastChanges = [];
       }
-      pos += HEADER_BYTES + h.payloadLen;
+      pos = payloadPos + h.payloadLen;
       expected = h.lsn + 1;
+    }
+    if (filePos > 0 || pfd >= 0) seg.payloadBytes = filePos;
+    if (pfd >= 0) {
+      // Payloads past the last record (written, their header not) are cut like a torn tail.
+      if (isLast) ftruncateSync(pfd, filePos);
+      closeSync(pfd);
     }
     if (!isLast) {
       // Segments are preallocated/recycled, so bytes after the last record are normal; what

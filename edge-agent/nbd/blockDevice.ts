@@ -18,6 +18,11 @@ export interface BlockDevice {
    */
   cork?(): void;
   uncork?(): void;
+  /**
+   * Optional: memory a WRITE payload of `length` bytes is best received in (the splitter's
+   * journal writes it O_DIRECT from there); undefined: any buffer.
+   */
+  payloadBuffer?(length: number): Buffer | undefined;
 }
 
 /** An export offered by the server: its name and the device behind it. */

@@ -51,10 +51,14 @@ export class ByteQueue {
    * socket read should land, once at least `minRest` of them are still to come (the queued ones
    * are moved into it first). Undefined: read anywhere and push().
    */
-  target(length: number, minRest: number): Buffer | undefined {
+  target(
+    length: number,
+    minRest: number,
+    alloc: (n: number) => Buffer = (n) => Buffer.allocUnsafe(n),
+  ): Buffer | undefined {
     if (!this.whole) {
       if (length - this.length < minRest) return undefined;
-      const buf = Buffer.allocUnsafe(length);
+      const buf = alloc(length);
       const queued = this.length;
       if (queued > 0) this.take(queued).copy(buf);
       this.whole = { buf, filled: queued };

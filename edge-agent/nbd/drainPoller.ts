@@ -34,13 +34,17 @@ export class DrainPoller {
     return this.drain.ready();
   }
 
-  /** The journal now, for the drain: records up to lastLsn are in the files (batch written). */
+  /**
+   * The journal now, for the drain: records up to lastLsn are in the files (batch written; not
+   * those held behind a payload still being written O_DIRECT).
+   */
   private snapshot(): JournalSnapshot {
     this.journal.flushBatch();
     return {
-      lastLsn: this.journal.lastLsn,
+      lastLsn: this.journal.writtenLsn,
       segments: this.journal.segmentList().map((x) => ({ ...x })),
       disks: this.journal.disks().map((d) => ({ index: d.index, diskId: d.diskId })),
+      memory: this.journal.takeMemoryRecords(),
     };
   }
 
@@ -64,7 +68,7 @@ export class DrainPoller {
     // early request should have dropped is dropped by the source anyway.
     if (
       this.drain.background &&
-      res.nextLsn <= this.journal.lastLsn &&
+      res.nextLsn <= this.journal.writtenLsn &&
       this.suppressBookmarksUntil() !== Number.MAX_SAFE_INTEGER &&
       !res.items.some((i) => i.kind === 'resync')
     ) {

@@ -2,6 +2,16 @@ import type { DiskImage } from './diskImage';
 import { overlap } from './imageWrites';
 import { REDO_RECORDS } from '../journal/journalTypes';
 
+/** What the queue needs of the journal. */
+export interface JournalTail {
+  /** Writes the corked batch (records before their image writes). */
+  flushBatch(): void;
+  /** A record is held back (behind a payload being written O_DIRECT). */
+  readonly holding: boolean;
+  /** Settles once record `lsn` is in the file; undefined when it is. */
+  whenWritten(lsn: number): Promise<void> | undefined;
+}
+
 /**
  * Writes at least this large go to the image off the event loop (adjacent ones of a socket read
  * in one `pwritev`); smaller ones are written on it, in the turn that journals them, and
@@ -16,6 +26,8 @@ interface Queued {
   offset: number;
   data: Buffer;
   seq: number;
+  /** Its journal record. */
+  lsn: number;
   /** Set for a write answered when its image write is done; absent: written in this turn. */
   settle?: (e?: unknown) => void;
 }
@@ -37,8 +49,7 @@ export class ImageWriteQueue {
 
   constructor(
     private readonly image: Pick<DiskImage, 'write' | 'writev' | 'inflight'>,
-    /** Writes the journal's corked batch (records before their image writes). */
-    private readonly flushJournal: () => void,
+    private readonly journal: JournalTail,
   ) {}
 
   /**
@@ -61,20 +72,25 @@ export class ImageWriteQueue {
    * The image write of a record just appended: queued while corked, else applied now. Returns
    * a promise when the write is answered once it is done (large, or behind one in flight).
    */
-  write(offset: number, data: Buffer, corked: boolean): void | Promise<void> {
+  write(offset: number, data: Buffer, corked: boolean, lsn: number): void | Promise<void> {
     const seq = ++this.seq;
-    const later = data.length >= ASYNC_WRITE_BYTES || this.overlapsPending(offset, data.length);
+    // Behind a record the journal holds (its payload being written O_DIRECT), this one's
+    // record reaches the file later too: so does its image write, and the answer.
+    const later =
+      data.length >= ASYNC_WRITE_BYTES ||
+      this.journal.holding ||
+      this.overlapsPending(offset, data.length);
     if (!corked) {
       this.flush();
       if (!later) return this.image.write(offset, data);
-      return this.image.inflight.issue(seq, offset, [data]);
+      return this.image.inflight.issue(seq, offset, [data], this.journal.whenWritten(lsn));
     }
     if (!later) {
-      this.push({ offset, data, seq });
+      this.push({ offset, data, seq, lsn });
       return;
     }
     return new Promise<void>((resolve, reject) =>
-      this.push({ offset, data, seq, settle: (e) => (e ? reject(e) : resolve()) }),
+      this.push({ offset, data, seq, lsn, settle: (e) => (e ? reject(e) : resolve()) }),
     );
   }
 
@@ -97,7 +113,7 @@ export class ImageWriteQueue {
     this.queued = [];
     try {
       // Always: a FUA write or a zeroing applied while corked has its record in the batch too.
-      this.flushJournal();
+      this.journal.flushBatch();
     } catch (e) {
       for (const x of q) x.settle?.(e);
       throw e;
@@ -124,13 +140,16 @@ export class ImageWriteQueue {
       }
       const run = q.slice(i, j);
       const bufs = run.map((x) => x.data);
-      if (!later) {
+      const written = this.journal.whenWritten(run[run.length - 1]!.lsn);
+      if (!later && !written) {
         if (run.length === 1) this.image.write(run[0]!.offset, bufs[0]!);
         else this.image.writev(run[0]!.offset, bufs);
       } else {
-        this.image.inflight.issue(run[0]!.seq, run[0]!.offset, bufs).then(
-          () => run.forEach((x) => x.settle!()),
-          (e: unknown) => run.forEach((x) => x.settle!(e)),
+        // (An answered write never waits for the journal here: it is answered in the turn only
+        // when nothing was held, and a held payload first writes out the batch before it.)
+        this.image.inflight.issue(run[0]!.seq, run[0]!.offset, bufs, written).then(
+          () => run.forEach((x) => x.settle?.()),
+          (e: unknown) => run.forEach((x) => x.settle?.(e)),
         );
       }
       i = j;

@@ -43,12 +43,14 @@ export class ImageWrites {
   }
 
   /**
-   * Writes `bufs` (adjacent) at `offset` once the in-flight writes it overlaps are done; the
-   * promise rejects if the write fails.
+   * Writes `bufs` (adjacent) at `offset` once the in-flight writes it overlaps are done (and
+   * `after` has settled); the promise rejects if the write fails, or `after` rejects.
    */
-  issue(seq: number, offset: number, bufs: Buffer[]): Promise<void> {
+  issue(seq: number, offset: number, bufs: Buffer[], after?: Promise<void>): Promise<void> {
     const length = bufs.reduce((n, b) => n + b.length, 0);
-    const before = this.overlapping(offset, length);
+    const overlapped = this.overlapping(offset, length);
+    // `after`: the journal has the records in its file (rule 1) once it settles.
+    const before = overlapped && after ? Promise.all([overlapped, after]) : (overlapped ?? after);
     const run = (): Promise<void> => this.write(offset, bufs, length);
     const done = before ? before.then(run) : run();
     const finish = (): void => {

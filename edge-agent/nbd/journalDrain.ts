@@ -2,7 +2,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { IntervalMap, toExtents, type Extent } from '../journal/coalescer';
 import { JournalReader, readPayload, type JournalView } from '../journal/journalReader';
 import { ReadAheadPool } from '../journal/readAheadPool';
-import type { Segment } from '../journal/journalTypes';
+import type { MemoryRecord, Segment } from '../journal/journalTypes';
 import { ALL_DISKS, RecordType, type BookmarkPayload } from '../journal/records';
 
 /**
@@ -36,6 +36,8 @@ export interface JournalSnapshot {
   lastLsn: number;
   segments: Segment[];
   disks: Array<{ index: number; diskId: string }>;
+  /** Records whose payload is in the writer's shared memory: read from there, not the file. */
+  memory?: MemoryRecord[];
 }
 
 export interface DrainRequest {
@@ -91,8 +93,15 @@ export class JournalDrain implements JournalView {
   ) {
     this.readLsn = fromLsn - 1;
     this.cutLsn = this.readLsn;
-    this.reader = new JournalReader(this, fromLsn, (size) =>
-      this.readAheads.take(size, this.reader.nextLsn),
+    this.reader = new JournalReader(
+      this,
+      fromLsn,
+      (size) => this.readAheads.take(size, this.reader.nextLsn),
+      (lsn) => {
+        const m = this.memory.get(lsn);
+        this.memory.delete(lsn);
+        return m;
+      },
     );
   }
 
@@ -122,8 +131,13 @@ export class JournalDrain implements JournalView {
     return this.reader.nextLsn;
   }
 
+  /** In-memory records of the snapshots so far, not read yet (see JournalSnapshot.memory). */
+  private readonly memory = new Map<number, MemoryRecord>();
+
   /** Takes the journal's current state; files no longer in it are closed. */
   private update(s: JournalSnapshot): void {
+    for (const m of s.memory ?? []) if (m.lsn >= this.reader.nextLsn) this.memory.set(m.lsn, m);
+    for (const lsn of this.memory.keys()) if (lsn < this.reader.nextLsn) this.memory.delete(lsn);
     const live = new Set<string>();
     const segments = s.segments.map((x) => {
       live.add(x.path);

@@ -92,7 +92,13 @@ export class NbdConnection {
   private payloadTarget(): Buffer | undefined {
     const w = this.pendingWrite;
     if (this.closed || !w) return undefined;
-    return this.q.target(w.length, DIRECT_READ_BYTES);
+    // The device may want it in memory of its own (the journal writes it O_DIRECT from there).
+    const dev = this.device;
+    return this.q.target(
+      w.length,
+      DIRECT_READ_BYTES,
+      (n) => dev?.payloadBuffer?.(n) ?? Buffer.allocUnsafe(n),
+    );
   }
 
   private payloadFilled(n: number): void {

@@ -39,7 +39,7 @@ export class WriteSplitter implements BlockDevice {
   ) {
     this.image = image;
     this.size = disk.size;
-    this.writes = new ImageWriteQueue(image, () => journal.flushBatch());
+    this.writes = new ImageWriteQueue(image, journal);
     this.intentLog = new IntentLog(journal.intent(disk.index), disk.size, intentLingerMs);
     journal.addResumeGuard(() => this.overflowInFlight === 0);
     // A disk sync starts once the image writes in flight are done (DiskSyncs settles first).
@@ -170,6 +170,11 @@ export class WriteSplitter implements BlockDevice {
     return offset % SECTOR === 0 && length % SECTOR === 0;
   }
 
+  /** Memory a large payload is best received in: the journal can write it O_DIRECT. */
+  payloadBuffer(length: number): Buffer | undefined {
+    return this.journal.payloadBuffer(length);
+  }
+
   /** Closed by a timed group cut: new changes wait, in order, until it opens. */
   gate?: WriteGate;
 
@@ -201,15 +206,21 @@ export class WriteSplitter implements BlockDevice {
     const lsn = this.journal.appendWrite(this.disk.index, offset, data);
     if (lsn === undefined)
       return this.unjournaled(offset, data.length, () => this.writeImage(offset, data), fua);
-    const done = this.writes.write(offset, data, this.corked && !fua);
+    const done = this.writes.write(offset, data, this.corked && !fua, lsn);
     if (!fua) return done;
     return done ? Promise.all([done, this.durable()]).then(() => undefined) : this.durable();
   }
 
-  /** Zeroing runs on the event loop, once the writes in flight in its range are done. */
+  /**
+   * Zeroing runs on the event loop, once the writes in flight in its range are done and the
+   * journal holds no record back (its own must be in the file before the image changes).
+   */
   private applyZeroes(offset: number, length: number, fua: boolean): void | Promise<void> {
     if (!this.aligned(offset, length)) return this.widened(offset, undefined, length, fua);
-    const held = this.writes.settleRange(offset, length) ?? this.writes.redoBound();
+    const held =
+      this.writes.settleRange(offset, length) ??
+      this.writes.redoBound() ??
+      this.journal.whenWritten(this.journal.lastLsn);
     if (held) return held.then(() => this.applyZeroes(offset, length, fua));
     this.stats.zeroes++;
     const lsn = this.journal.appendZero(this.disk.index, offset, length);

@@ -30,7 +30,11 @@ function heldImage(size: number) {
     writev: (offset: number, bufs: Buffer[]) => void Buffer.concat(bufs).copy(bytes, offset),
   };
   const journal: string[] = [];
-  const queue = new ImageWriteQueue(image, () => journal.push('flush'));
+  const queue = new ImageWriteQueue(image, {
+    flushBatch: () => journal.push('flush'),
+    holding: false,
+    whenWritten: () => undefined,
+  });
   /** Completes the oldest held write (as the thread pool would), then lets callbacks run. */
   const complete = async (e?: Error) => {
     held.shift()!.done(e);
@@ -45,9 +49,9 @@ const small = (fill: number) => Buffer.alloc(4096, fill);
 describe('image write queue (writes off the event loop, journal order kept)', () => {
   it('small writes are written in the turn, large ones through the pool and answered when done', async () => {
     const { bytes, held, queue, complete } = heldImage(1 << 20);
-    expect(queue.write(0, small(1), false)).toBeUndefined();
+    expect(queue.write(0, small(1), false, 0)).toBeUndefined();
     expect(bytes[0]).toBe(1);
-    const done = queue.write(ASYNC_WRITE_BYTES, big(2), false);
+    const done = queue.write(ASYNC_WRITE_BYTES, big(2), false, 0);
     expect(done).toBeInstanceOf(Promise);
     expect(held).toHaveLength(1);
     expect(bytes[ASYNC_WRITE_BYTES]).toBe(0); // not yet
@@ -58,8 +62,8 @@ describe('image write queue (writes off the event loop, journal order kept)', ()
 
   it('a small write overlapping a large one in flight lands after it (record order), not before', async () => {
     const { bytes, held, queue, complete } = heldImage(1 << 20);
-    const first = queue.write(0, big(0xaa), false);
-    const second = queue.write(4096, small(0xbb), false);
+    const first = queue.write(0, big(0xaa), false, 0);
+    const second = queue.write(4096, small(0xbb), false, 0);
     // Written now, it would be overwritten when the large one completes.
     expect(second).toBeInstanceOf(Promise);
     expect(bytes[4096]).toBe(0);
@@ -74,9 +78,9 @@ describe('image write queue (writes off the event loop, journal order kept)', ()
 
   it('corked: the journal batch is written before any image write; adjacent writes are joined', async () => {
     const { bytes, held, queue, journal, complete } = heldImage(1 << 20);
-    const a = queue.write(0, big(3), true);
-    const b = queue.write(ASYNC_WRITE_BYTES, big(4), true);
-    expect(queue.write(4 * ASYNC_WRITE_BYTES, small(5), true)).toBeUndefined();
+    const a = queue.write(0, big(3), true, 0);
+    const b = queue.write(ASYNC_WRITE_BYTES, big(4), true, 0);
+    expect(queue.write(4 * ASYNC_WRITE_BYTES, small(5), true, 0)).toBeUndefined();
     expect(held).toHaveLength(0);
     expect(bytes[4 * ASYNC_WRITE_BYTES]).toBe(0); // queued until the batch is flushed
     queue.flush();
@@ -93,11 +97,15 @@ describe('image write queue (writes off the event loop, journal order kept)', ()
     const image = heldImage(1 << 20);
     const queue = new ImageWriteQueue(
       { inflight: new ImageWrites(() => Promise.resolve()), write: () => {}, writev: () => {} },
-      () => {
-        throw new Error('EIO on the journal');
+      {
+        flushBatch: () => {
+          throw new Error('EIO on the journal');
+        },
+        holding: false,
+        whenWritten: () => undefined,
       },
     );
-    const w = queue.write(0, big(1), true);
+    const w = queue.write(0, big(1), true, 0);
     expect(() => queue.flush()).toThrow('EIO on the journal');
     await expect(w).rejects.toThrow('EIO on the journal');
     expect(image.held).toHaveLength(0);
@@ -105,8 +113,8 @@ describe('image write queue (writes off the event loop, journal order kept)', ()
 
   it('a failed image write fails its request; later writes of the range still go out', async () => {
     const { bytes, queue, complete } = heldImage(1 << 20);
-    const first = queue.write(0, big(1), false);
-    const second = queue.write(0, big(2), false);
+    const first = queue.write(0, big(1), false, 0);
+    const second = queue.write(0, big(2), false, 0);
     await complete(new Error('EIO'));
     await expect(first).rejects.toThrow('EIO');
     await complete();
@@ -118,7 +126,7 @@ describe('image write queue (writes off the event loop, journal order kept)', ()
     const { held, queue, complete } = heldImage((REDO_RECORDS + 1) * ASYNC_WRITE_BYTES);
     for (let i = 0; i < REDO_RECORDS; i++) {
       expect(queue.redoBound()).toBeUndefined();
-      void queue.write(i * ASYNC_WRITE_BYTES, big(i), false);
+      void queue.write(i * ASYNC_WRITE_BYTES, big(i), false, 0);
     }
     // REDO_RECORDS in flight: the next record would push the oldest out of the redo window.
     const wait = queue.redoBound();
@@ -135,7 +143,7 @@ describe('image write queue (writes off the event loop, journal order kept)', ()
 
   it('settleRange and settled wait for the writes in flight (reads, zeroing, disk syncs)', async () => {
     const { queue, complete } = heldImage(1 << 20);
-    void queue.write(0, big(1), false);
+    void queue.write(0, big(1), false, 0);
     expect(queue.settleRange(ASYNC_WRITE_BYTES, 4096)).toBeUndefined();
     const range = queue.settleRange(4096, 4096);
     const all = queue.settled();
