@@ -9,6 +9,7 @@ import {
   type JournalOptions,
   type JournalRecord,
   type JournalState,
+  type JournalTail,
   type MemoryRecord,
   type RecoveryKind,
   type Segment,
@@ -165,7 +166,7 @@ export class MachineJournal {
   /**
    * Appends a data write; undefined when journaling is stopped (caller marks the bitmap). A
    * payload in `payloadBuffer` memory is written O_DIRECT, off the event loop: the record is in
-   * the file (readable, and safe to apply to the disk) once `whenWritten(lsn)` settles.
+   * the file (readable, and safe to apply to the disk) once `tail.whenWritten(lsn)` settles.
    */
   appendWrite(diskIndex: number, offset: number, data: Buffer): number | undefined {
     if (!this.admit(data.length)) return undefined;
@@ -181,19 +182,14 @@ export class MachineJournal {
     return this.direct.take(this.writtenLsn);
   }
 
-  /** Records are held back, behind a payload being written O_DIRECT. */
-  get holding(): boolean {
-    return this.segs.holding;
-  }
-
   /** The last LSN whose record is in the file, every one before it too. */
   get writtenLsn(): number {
     return this.segs.writtenLsn;
   }
 
-  /** Settles once record `lsn` is in the file; undefined when it is already. */
-  whenWritten(lsn: number): Promise<void> | undefined {
-    return this.segs.whenWritten(lsn);
+  /** Its tail: what is held back, and when a record is in the file (see HeldTail). */
+  get tail(): JournalTail {
+    return this.segs;
   }
 
   appendZero(diskIndex: number, offset: number, length: number): number | undefined {

@@ -111,3 +111,13 @@ export function lastPerDisk(records: JournalRecord[]): JournalRecord[] {
   }
   return out.reverse();
 }
+
+/** The journal's tail as its writers see it (SegmentLog; the splitter's image writes wait on it). */
+export interface JournalTail {
+  /** Writes the corked batch (records before their image writes). */
+  flushBatch(): void;
+  /** A record is held back (behind a payload being written O_DIRECT). */
+  readonly holding: boolean;
+  /** Settles once record `lsn` is in the file; undefined when it is. */
+  whenWritten(lsn: number): Promise<void> | undefined;
+}

@@ -1,16 +1,6 @@
 import type { DiskImage } from './diskImage';
 import { overlap } from './imageWrites';
-import { REDO_RECORDS } from '../journal/journalTypes';
-
-/** What the queue needs of the journal. */
-export interface JournalTail {
-  /** Writes the corked batch (records before their image writes). */
-  flushBatch(): void;
-  /** A record is held back (behind a payload being written O_DIRECT). */
-  readonly holding: boolean;
-  /** Settles once record `lsn` is in the file; undefined when it is. */
-  whenWritten(lsn: number): Promise<void> | undefined;
-}
+import { REDO_RECORDS, type JournalTail } from '../journal/journalTypes';
 
 /**
  * Writes at least this large go to the image off the event loop (adjacent ones of a socket read

@@ -39,7 +39,7 @@ export class WriteSplitter implements BlockDevice {
   ) {
     this.image = image;
     this.size = disk.size;
-    this.writes = new ImageWriteQueue(image, journal);
+    this.writes = new ImageWriteQueue(image, journal.tail);
     this.intentLog = new IntentLog(journal.intent(disk.index), disk.size, intentLingerMs);
     journal.addResumeGuard(() => this.overflowInFlight === 0);
     // A disk sync starts once the image writes in flight are done (DiskSyncs settles first).
@@ -220,7 +220,7 @@ export class WriteSplitter implements BlockDevice {
     const held =
       this.writes.settleRange(offset, length) ??
       this.writes.redoBound() ??
-      this.journal.whenWritten(this.journal.lastLsn);
+      this.journal.tail.whenWritten(this.journal.lastLsn);
     if (held) return held.then(() => this.applyZeroes(offset, length, fua));
     this.stats.zeroes++;
     const lsn = this.journal.appendZero(this.disk.index, offset, length);

@@ -91,12 +91,12 @@ describe('large payloads journaled O_DIRECT', () => {
     const direct = j.appendWrite(disk, 1024 * KiB, payload(j, 256 * KiB))!;
     const after = j.appendWrite(disk, 0, randomBytes(4 * KiB))!;
     j.flushBatch();
-    expect(j.holding).toBe(true);
+    expect(j.tail.holding).toBe(true);
     expect(j.writtenLsn).toBe(before);
     expect(records(j).at(-1)!.lsn).toBe(before); // the file ends before the held record
     let synced = false;
     void j.sync().then(() => (synced = true));
-    const written = j.whenWritten(after)!;
+    const written = j.tail.whenWritten(after)!;
     await new Promise((r) => setTimeout(r, 10));
     expect(synced).toBe(false);
 
