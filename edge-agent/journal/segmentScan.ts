@@ -62,7 +62,14 @@ export function scanSegments(
       const h = decodeHeader(hb);
       if (!h || h.lsn !== expected) break;
       if (h.flags & FLAG_PAYLOAD_FILE) {
-        if (pfd < 0) pfd = openSync(payloadFilePath(seg.path), 'r+');
+        if (pfd < 0) {
+          // A missing payload file ends the valid records here, like a torn tail.
+          try {
+            pfd = openSync(payloadFilePath(seg.path), 'r+');
+          } catch {
+            break;
+          }
+        }
         const pl = Buffer.allocUnsafe(h.length);
         if (readSync(pfd, pl, 0, h.length, filePos) < h.length) break;
         if (!payloadMatches(h, pl)) break;

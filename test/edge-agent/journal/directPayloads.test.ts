@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { cpSync, readdirSync, writeSync } from 'node:fs';
+import { cpSync, readdirSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { MachineJournal } from '../../../edge-agent/journal/journal';
 import { FLAG_PAYLOAD_FILE, RecordType } from '../../../edge-agent/journal/records';
@@ -159,6 +159,20 @@ describe('large payloads journaled O_DIRECT', () => {
     expect(payloadFiles()).toHaveLength(1); // the tail segment's
     expect(j.retainedBytes()).toBeLessThan(3 * 256 * KiB);
     await j.close();
+  });
+
+  it('a lost payload file ends the log where its first record was, without failing the open', async () => {
+    const dir = join(tempDir(), 'j');
+    const j = MachineJournal.open({ dir });
+    const disk = j.registerDisk('d', 64 * 1024 * KiB, '/dev/null').index;
+    const kept = j.appendWrite(disk, 0, randomBytes(4 * KiB))!;
+    j.appendWrite(disk, 1024 * KiB, payload(j, 256 * KiB));
+    await j.close();
+    for (const n of readdirSync(dir)) if (n.endsWith('.hvp')) rmSync(join(dir, n));
+    const again = MachineJournal.open({ dir });
+    const writes = records(again).filter((r) => r.type === RecordType.Write);
+    expect(writes.map((r) => r.lsn)).toEqual([kept]);
+    await again.close();
   });
 
   it('stay in the page cache when switched off', async () => {
