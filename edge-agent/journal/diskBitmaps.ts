@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import type { AheadMark } from './aheadMarks';
 import { DirtyBitmap } from './dirtyBitmap';
 import { INTENT_REGION } from './journalTypes';
 
@@ -48,6 +49,27 @@ export class DiskBitmaps {
       );
     }
     return bm.dirtyCount() > 0;
+  }
+
+  /**
+   * Before the journal writes anything after a crash: the ranges of image writes issued ahead
+   * of records the journal lost (see AheadMarks) are marked dirty in their disks' bitmaps,
+   * durably; registering the disk then finds them (a `Resync`).
+   */
+  markLost(disks: Array<{ diskId: string; size: number }>, lost: AheadMark[]): void {
+    for (const [index, disk] of disks.entries()) {
+      const mine = lost.filter((m) => m.diskIndex === index);
+      if (!mine.length) continue;
+      const path = join(this.dir, `dirty-${disk.diskId}.bitmap`);
+      const bm = new DirtyBitmap(path, disk.size, this.blockSize);
+      try {
+        for (const m of mine) bm.mark(m.offset, m.length);
+        bm.persistSync();
+      } finally {
+        bm.close();
+      }
+      this.log(`journal: ${mine.length} write(s) to ${disk.diskId} lost with the crash: resync`);
+    }
   }
 
   dirtyOf(index: number): DirtyBitmap {

@@ -1,3 +1,4 @@
+import type { AheadMark } from './aheadMarks';
 import type { RecordHeader } from './records';
 
 /** The journal's shapes and constants, shared by the journal, its reader and its recovery scan. */
@@ -31,8 +32,9 @@ export interface JournalOptions {
   /**
    * Released journal bytes kept until the disks are synced (a FLUSH syncs the journal only, so
    * a segment is dropped only once a disk sync covers its records): the disks are fdatasync'ed
-   * when this much is held back (default 2 segments, what is kept as spares once released, so
-   * every rotation still reuses a recycled file; less when the capacity is small).
+   * when this much is held back, or half the room left in the journal if that is less
+   * (default and at most: a quarter of the capacity; that many released segment files are
+   * kept as spares, so rotations between syncs reuse files).
    */
   diskSyncLagBytes?: number;
 }
@@ -120,4 +122,9 @@ export interface JournalTail {
   readonly holding: boolean;
   /** Settles once record `lsn` is in the file; undefined when it is. */
   whenWritten(lsn: number): Promise<void> | undefined;
+  /**
+   * Marks the image write of a record not in the file yet so that it may be issued now, side
+   * by side with the record's write; false: it must wait (see AheadMarks).
+   */
+  ahead(m: AheadMark): boolean;
 }

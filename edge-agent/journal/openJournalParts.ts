@@ -6,6 +6,7 @@ import { OverflowState } from './overflowState';
 import { recoverJournal } from './recoverJournal';
 import { SegmentLog } from './segmentLog';
 import { AlignedSlabs } from './alignedSlabs';
+import { AheadMarks } from './aheadMarks';
 
 /** An opened journal's parts, before its Open record is appended. */
 export interface JournalParts {
@@ -41,10 +42,13 @@ export function openJournalParts(opts: JournalOptions): JournalParts {
   const found = recoverJournal({ ...opts, log });
   const { scan, recovery, bootId, stateFile, state } = found;
   const nextLsn = Math.max(scan.nextLsn, state.releasedLsn + 1);
+  // Image writes the crashed run issued ahead of records it lost: dirty before anything else.
+  diskBitmaps.markLost(state.disks, AheadMarks.lost(opts.dir, nextLsn - 1));
+  const marks = AheadMarks.open(opts.dir);
   const diskSyncs = new DiskSyncs(state.diskSyncedLsn!);
   const segmentBytes = opts.segmentBytes ?? 64 * 1024 * 1024;
   const diskSyncLagBytes = Math.min(
-    opts.diskSyncLagBytes ?? 2 * segmentBytes,
+    opts.diskSyncLagBytes ?? Infinity,
     Math.floor(resumeBelowBytes / 2),
   );
   state.bootId = bootId;
@@ -56,9 +60,13 @@ export function openJournalParts(opts: JournalOptions): JournalParts {
     {
       dir: opts.dir,
       segmentBytes,
+      // Released segments come back as spares at each disk sync: keep what one lag holds, so
+      // rotations until the next sync reuse files too.
+      maxSpares: Math.max(2, Math.ceil(diskSyncLagBytes / segmentBytes)),
       preallocate: opts.preallocate ?? false,
       direct: slabs !== undefined,
       writeDirect: opts.writeDirect,
+      marks,
       log,
     },
     scan.segments,

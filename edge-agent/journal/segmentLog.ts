@@ -2,6 +2,7 @@ import { closeSync, constants, fdatasync, fsyncSync, openSync, write } from 'nod
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import type { AheadMark, AheadMarks } from './aheadMarks';
 import { GroupCommit } from './groupCommit';
 import { SegmentSpares } from './segmentSpares';
 import type { Segment } from './journalTypes';
@@ -14,11 +15,15 @@ const writeP = promisify(write);
 export interface SegmentLogOptions {
   dir: string;
   segmentBytes: number;
+  /** Released segment files kept for reuse at most (see SegmentSpares). */
+  maxSpares: number;
   preallocate: boolean;
   /** Large aligned payloads may be written O_DIRECT (the directory's filesystem takes it). */
   direct: boolean;
   /** How a payload is written O_DIRECT (default: `write(2)` in the thread pool). */
   writeDirect?: (fd: number, payload: Buffer, pos: number) => Promise<void>;
+  /** Where image writes issued ahead of their records are marked (see AheadMarks). */
+  marks?: AheadMarks;
   log: (msg: string) => void;
 }
 
@@ -230,6 +235,11 @@ export class SegmentLog {
     return this.held.whenWritten(lsn);
   }
 
+  /** May the image write of a record not in the file yet go ahead of it (see AheadMarks)? */
+  ahead(m: AheadMark): boolean {
+    return this.opts.marks?.mark(m, this.writtenLsn) ?? false;
+  }
+
   /** Resolves when everything appended so far is on stable storage. */
   sync(): Promise<void> {
     this.flushBatch();
@@ -283,6 +293,7 @@ export class SegmentLog {
     await this.held.whenWritten(this.appendedLsn);
     this.closeFd(this.fd);
     for (const fd of this.toClose) this.closeFd(fd);
+    this.opts.marks?.close();
   }
 }
 

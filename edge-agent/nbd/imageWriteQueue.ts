@@ -40,6 +40,7 @@ export class ImageWriteQueue {
   constructor(
     private readonly image: Pick<DiskImage, 'write' | 'writev' | 'inflight'>,
     private readonly journal: JournalTail,
+    private readonly diskIndex: number,
   ) {}
 
   /**
@@ -73,7 +74,7 @@ export class ImageWriteQueue {
     if (!corked) {
       this.flush();
       if (!later) return this.image.write(offset, data);
-      return this.image.inflight.issue(seq, offset, [data], this.journal.whenWritten(lsn));
+      return this.issue(seq, offset, [data], lsn, lsn);
     }
     if (!later) {
       this.push({ offset, data, seq, lsn });
@@ -137,13 +138,35 @@ export class ImageWriteQueue {
       } else {
         // (An answered write never waits for the journal here: it is answered in the turn only
         // when nothing was held, and a held payload first writes out the batch before it.)
-        this.image.inflight.issue(run[0]!.seq, run[0]!.offset, bufs, written).then(
+        const lsns = [run[0]!.lsn, run[run.length - 1]!.lsn] as const;
+        this.issue(run[0]!.seq, run[0]!.offset, bufs, ...lsns).then(
           () => run.forEach((x) => x.settle?.()),
           (e: unknown) => run.forEach((x) => x.settle?.(e)),
         );
       }
       i = j;
     }
+  }
+
+  /**
+   * Issues an image write to the thread pool; it settles once the write is done and its
+   * records (`firstLsn`…`lastLsn`) are in the journal's file. While they are not, the write
+   * goes ahead of them if the journal marks it (a crash that loses the records then resyncs
+   * the range from the image), else after them (rule 1).
+   */
+  private issue(
+    seq: number,
+    offset: number,
+    bufs: Buffer[],
+    firstLsn: number,
+    lastLsn: number,
+  ): Promise<void> {
+    const written = this.journal.whenWritten(lastLsn);
+    if (!written) return this.image.inflight.issue(seq, offset, bufs);
+    const length = bufs.reduce((n, b) => n + b.length, 0);
+    const mark = { diskIndex: this.diskIndex, lsn: firstLsn, offset, length };
+    if (!this.journal.ahead(mark)) return this.image.inflight.issue(seq, offset, bufs, written);
+    return Promise.all([this.image.inflight.issue(seq, offset, bufs), written]).then(() => {});
   }
 
   /** Queue flushed; settles once every image write so far is done. */

@@ -39,7 +39,7 @@ export class WriteSplitter implements BlockDevice {
   ) {
     this.image = image;
     this.size = disk.size;
-    this.writes = new ImageWriteQueue(image, journal.tail);
+    this.writes = new ImageWriteQueue(image, journal.tail, disk.index);
     this.intentLog = new IntentLog(journal.intent(disk.index), disk.size, intentLingerMs);
     journal.addResumeGuard(() => this.overflowInFlight === 0);
     // A disk sync starts once the image writes in flight are done (DiskSyncs settles first).

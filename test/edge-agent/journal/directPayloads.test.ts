@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { cpSync, readdirSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, cpSync, openSync, readSync, readdirSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { MachineJournal } from '../../../edge-agent/journal/journal';
 import { FLAG_PAYLOAD_FILE, RecordType } from '../../../edge-agent/journal/records';
@@ -120,27 +120,55 @@ describe('large payloads journaled O_DIRECT', () => {
     await j.close();
   });
 
-  it('a disk image write waits for its record, and so does a small write behind it', async () => {
+  it('disk writes go ahead of a held record, marked; answers wait; a crash resyncs those ranges', async () => {
     const dir = tempDir();
     const io = heldDirectWrites();
     const image = newImage(dir);
     const j = MachineJournal.open({ dir: join(dir, 'j'), writeDirect: io.writeDirect });
     const s = WriteSplitter.open(j, 'd', image);
     const big = payload(j, 256 * KiB);
+    const small = randomBytes(4 * KiB);
     const a = s.write(0, big, false);
-    const b = s.write(1024 * KiB, randomBytes(4 * KiB), false);
+    const b = s.write(1024 * KiB, small, false);
     expect(a).toBeInstanceOf(Promise);
     expect(b).toBeInstanceOf(Promise); // held behind the direct record: answered later
     let answered = 0;
     void Promise.all([a, b]).then(() => (answered = 2));
     await new Promise((r) => setTimeout(r, 20));
     expect(answered).toBe(0);
+    // Both are on the image already, beside the payload's journal write still in flight.
+    const onImage = (offset: number, length: number) => {
+      const got = Buffer.alloc(length);
+      const fd = openSync(image, 'r');
+      readSync(fd, got, 0, length, offset);
+      closeSync(fd);
+      return got;
+    };
+    expect(onImage(0, big.length).equals(big)).toBe(true);
+    expect(onImage(1024 * KiB, small.length).equals(small)).toBe(true);
+
+    // A crash now (files as they are): the journal lost both records, the image has them; the
+    // reopened journal marks exactly their ranges dirty (64 KiB blocks) and resyncs them.
+    const crashed = join(tempDir(), 'crashed');
+    cpSync(dir, crashed, { recursive: true });
+    const reopened = MachineJournal.open({ dir: join(crashed, 'j') });
+    expect(records(reopened).filter((r) => r.type === RecordType.Write)).toEqual([]);
+    const s2 = WriteSplitter.open(reopened, 'd', join(crashed, 'disk.img'));
+    expect(reopened.bitmap(0).setBlocks()).toEqual([0, 1, 2, 3, 16]);
+    expect(records(reopened).at(-1)!.type).toBe(RecordType.Resync);
+    await reopened.close();
+    await s2.close();
+
     await io.release();
     await Promise.all([a, b]);
-    const r = s.read(0, 256 * KiB);
-    expect(Buffer.from(await r).equals(big)).toBe(true);
     await j.close();
     await s.close();
+    // A clean close leaves no marks behind: the next open resyncs nothing.
+    const clean = MachineJournal.open({ dir: join(dir, 'j') });
+    const s3 = WriteSplitter.open(clean, 'd', image);
+    expect(clean.bitmap(0).setBlocks()).toEqual([]);
+    await clean.close();
+    await s3.close();
   });
 
   it('count towards the journal capacity and go with their segments once released', async () => {

@@ -30,11 +30,16 @@ function heldImage(size: number) {
     writev: (offset: number, bufs: Buffer[]) => void Buffer.concat(bufs).copy(bytes, offset),
   };
   const journal: string[] = [];
-  const queue = new ImageWriteQueue(image, {
-    flushBatch: () => journal.push('flush'),
-    holding: false,
-    whenWritten: () => undefined,
-  });
+  const queue = new ImageWriteQueue(
+    image,
+    {
+      flushBatch: () => journal.push('flush'),
+      holding: false,
+      whenWritten: () => undefined,
+      ahead: () => false,
+    },
+    0,
+  );
   /** Completes the oldest held write (as the thread pool would), then lets callbacks run. */
   const complete = async (e?: Error) => {
     held.shift()!.done(e);
@@ -103,7 +108,9 @@ describe('image write queue (writes off the event loop, journal order kept)', ()
         },
         holding: false,
         whenWritten: () => undefined,
+        ahead: () => false,
       },
+      0,
     );
     const w = queue.write(0, big(1), true, 0);
     expect(() => queue.flush()).toThrow('EIO on the journal');
