@@ -11,6 +11,8 @@ import { MemoryRecords } from './memoryRecords';
  */
 export class DirectPayloads {
   private readonly inMemory = new MemoryRecords();
+  /** Payload bytes journaled O_DIRECT so far. */
+  journaledBytes = 0;
 
   constructor(
     private readonly slabs: AlignedSlabs | undefined,
@@ -26,6 +28,7 @@ export class DirectPayloads {
   append(diskIndex: number, offset: number, data: Buffer): number | undefined {
     if (data.length < DIRECT_MIN_BYTES || !this.slabs?.owns(data)) return undefined;
     const m = this.appender.appendDirect(diskIndex, offset, data);
+    this.journaledBytes += data.length;
     this.inMemory.push(m);
     return m.lsn;
   }

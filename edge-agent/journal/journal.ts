@@ -79,7 +79,12 @@ export class MachineJournal {
     this.served = new JournalDisks(p);
     this.appender = new JournalAppender(p.segs, p.nextLsn);
     this.direct = new DirectPayloads(p.slabs, this.appender);
-    this.releases = new JournalRelease(p, this.appender, () => this.maybeResume());
+    this.releases = new JournalRelease(
+      p,
+      this.appender,
+      () => this.maybeResume(),
+      () => this.direct.journaledBytes,
+    );
     const { bootId, recovery } = p;
     const started = { bootId, pid: process.pid, startedAt: new Date().toISOString(), recovery };
     this.appender.append(RecordType.Open, ALL_DISKS, 0, 0, Buffer.from(JSON.stringify(started)));

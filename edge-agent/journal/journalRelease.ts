@@ -11,22 +11,36 @@ export class JournalRelease {
   constructor(
     private readonly p: Pick<
       JournalParts,
-      'state' | 'stateFile' | 'segs' | 'diskSyncs' | 'overflow' | 'diskSyncLagBytes' | 'recovery'
+      | 'state'
+      | 'stateFile'
+      | 'segs'
+      | 'diskSyncs'
+      | 'overflow'
+      | 'diskSyncLagBytes'
+      | 'diskSyncBurstLagBytes'
+      | 'recovery'
     >,
     private readonly appender: JournalAppender,
     /** Resume journaling if it was stopped and there is room again (after each release). */
     private readonly maybeResume: () => void,
+    /** Payload bytes journaled O_DIRECT so far (large writes). */
+    private readonly streamedBytes: () => number = () => 0,
   ) {}
+
+  private streamedAtLastRelease = 0;
 
   /**
    * Downstream (batcher + spool) durably holds everything ≤ lsn: drop whole segments. A segment
    * also waits until a disk sync covers its records (a FLUSH synced the journal only, so until
    * then the journal is the durable copy of those changes); the disks are synced here once the
-   * released segments held back for it reach `diskSyncLagBytes`, or half the room left in the
-   * journal (held segments count towards its capacity: a sync makes room before journaling
-   * would have to stop). A sync forces out the disks' dirty pages: during a burst of writes it
-   * competes with them (a 1 MiB sequential burst lost a fifth of its rate to one sync per two
-   * segments), while the kernel writes them back on its own in the meantime.
+   * released segments held back for it reach `diskSyncLagBytes` (2 segments), or half the room
+   * left in the journal (held segments count towards its capacity: a sync makes room before
+   * journaling would have to stop). While large writes stream through (payloads journaled
+   * O_DIRECT since the last release) the lag is a quarter of the capacity: a sync forces out
+   * the disks' dirty pages, competing with the stream for the disk (a 1 MiB sequential burst
+   * lost a fifth of its rate to one sync per two segments); it comes once the stream pauses.
+   * Small writes keep the short lag: segments synced early come back as spares, and appending
+   * to a new file instead cost a 50 MB/s random-write run half a second of RPO.
    */
   async release(lsn: number): Promise<void> {
     const { state, segs, diskSyncs, overflow } = this.p;
@@ -34,7 +48,11 @@ export class JournalRelease {
     state.releasedLsn = lsn;
     const held = segs.droppableBytes(lsn) - segs.droppableBytes(diskSyncs.syncedLsn);
     const room = overflow.capacityBytes - segs.retainedBytes();
-    const lag = Math.min(this.p.diskSyncLagBytes, room / 2);
+    const streamed = this.streamedBytes();
+    const streaming = streamed !== this.streamedAtLastRelease;
+    this.streamedAtLastRelease = streamed;
+    const base = streaming ? this.p.diskSyncBurstLagBytes : this.p.diskSyncLagBytes;
+    const lag = Math.min(base, room / 2);
     if (held > 0 && (held >= lag || overflow.stopped)) {
       await this.syncDisks();
     }

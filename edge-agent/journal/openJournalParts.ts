@@ -22,6 +22,8 @@ export interface JournalParts {
   nextLsn: number;
   diskSyncs: DiskSyncs;
   diskSyncLagBytes: number;
+  /** The lag while large writes stream through the journal O_DIRECT (a quarter of the capacity). */
+  diskSyncBurstLagBytes: number;
   segs: SegmentLog;
   /** Memory for payloads journaled O_DIRECT; absent when off or the filesystem refuses it. */
   slabs?: AlignedSlabs;
@@ -47,9 +49,12 @@ export function openJournalParts(opts: JournalOptions): JournalParts {
   const marks = AheadMarks.open(opts.dir);
   const diskSyncs = new DiskSyncs(state.diskSyncedLsn!);
   const segmentBytes = opts.segmentBytes ?? 64 * 1024 * 1024;
+  // At most a quarter of the capacity: what released segments may hold back during a stream
+  // of large writes (see JournalRelease).
+  const diskSyncBurstLagBytes = Math.floor(resumeBelowBytes / 2);
   const diskSyncLagBytes = Math.min(
-    opts.diskSyncLagBytes ?? Infinity,
-    Math.floor(resumeBelowBytes / 2),
+    opts.diskSyncLagBytes ?? 2 * segmentBytes,
+    diskSyncBurstLagBytes,
   );
   state.bootId = bootId;
   state.open = true;
@@ -62,7 +67,7 @@ export function openJournalParts(opts: JournalOptions): JournalParts {
       segmentBytes,
       // Released segments come back as spares at each disk sync: keep what one lag holds, so
       // rotations until the next sync reuse files too.
-      maxSpares: Math.max(2, Math.ceil(diskSyncLagBytes / segmentBytes)),
+      maxSpares: Math.max(2, Math.ceil(diskSyncBurstLagBytes / segmentBytes)),
       preallocate: opts.preallocate ?? false,
       direct: slabs !== undefined,
       writeDirect: opts.writeDirect,
@@ -87,6 +92,7 @@ export function openJournalParts(opts: JournalOptions): JournalParts {
     nextLsn,
     diskSyncs,
     diskSyncLagBytes,
+    diskSyncBurstLagBytes,
     segs,
     slabs,
     // After a host crash only the regions in each disk's intent log are resynced (see

@@ -58,7 +58,6 @@ describe('write splitter survives kill -9 with large writes in flight (fio, iode
       // At most the writes in flight (8, each ≤ 1 MiB, widened to 64 KiB bitmap blocks).
       const resynced = expectReplicaIsImage(run, journal);
       expect(resynced).toBeLessThanOrEqual(8 * (1024 + 128) * 1024);
-      console.log(`seed ${seed}: ${resynced} bytes resynced`);
       await journal.close();
       await splitter.close();
     }, 60_000);
