@@ -19,6 +19,7 @@ import type { OverflowState } from './overflowState';
 import type { SegmentLog } from './segmentLog';
 import { ALL_DISKS, RecordType, type BookmarkPayload } from './records';
 import { DirectPayloads } from './directPayloads';
+import { JournalResyncs } from './journalResyncs';
 
 /**
  * The machine-wide write journal of the agent: one append-only log shared by every disk the
@@ -26,11 +27,12 @@ import { DirectPayloads } from './directPayloads';
  * bookmark atomic across disks: every write of every disk is either before it or after it.
  *
  * Durability: appends are plain write(2)s (page cache), made durable by `sync()` (group-commit
- * fdatasync). The splitter appends a record BEFORE touching the disk image, so after a process
- * crash the journal is a superset of the image (the page cache survives a kill -9); recovery
- * re-applies the last record. After a host crash (boot id changed while the journal was open)
- * writes that were never flushed may be on the image but not in the journal, so every disk is
- * marked dirty and resynced by the scan path.
+ * fdatasync); large payloads go O_DIRECT, later records held until they are in. The splitter
+ * appends a record before touching the disk image, so after a process crash the journal is a
+ * superset of the image (the page cache survives a kill -9; recovery re-applies the last
+ * records), but for the image writes issued beside held records, whose marks say what to resync
+ * (see AheadMarks). After a host crash (boot id changed while the journal was open) the records
+ * after the last disk sync are redone and the intent log's regions resynced (docs/nbd.md).
  */
 export class MachineJournal {
   readonly dir: string;
@@ -59,10 +61,15 @@ export class MachineJournal {
    */
   readonly redo: JournalRecord[];
   closed = false;
-  /** Segments dropped once released and durable on the disks. */
-  private readonly releases: JournalRelease;
+  /**
+   * Segments dropped once released and durable on the disks; the disks' lazy syncs (the
+   * splitters register theirs), the overflow's sync, the host-crash redo start.
+   */
+  readonly releases: JournalRelease;
   /** Large payloads journaled O_DIRECT from the memory they were received in. */
   private readonly direct: DirectPayloads;
+  /** Overflow and resume, disks sent again from their images. */
+  private readonly resyncs: JournalResyncs;
 
   private constructor(opts: JournalOptions) {
     this.dir = opts.dir;
@@ -79,6 +86,7 @@ export class MachineJournal {
     this.served = new JournalDisks(p);
     this.appender = new JournalAppender(p.segs, p.nextLsn);
     this.direct = new DirectPayloads(p.slabs, this.appender);
+    this.resyncs = new JournalResyncs(p, this.appender, this.served);
     this.releases = new JournalRelease(
       p,
       this.appender,
@@ -145,21 +153,6 @@ export class MachineJournal {
     return this.served.dirtyOf(diskIndex);
   }
 
-  /** Would a change of `bytes` payload fit? If not, journaling stops (overflow). */
-  private admit(bytes: number): boolean {
-    if (this.overflowed) return false;
-    if (!this.overflow.fits(this.retainedBytes(), bytes)) {
-      this.flushBatch();
-      // The Overflow record follows once the image writes in flight are done (beforeUnjournaled).
-      this.overflow.stopped = true;
-      this.log(
-        'journal: capacity reached; tracking changes in dirty bitmaps until the sender catches up',
-      );
-      return false;
-    }
-    return true;
-  }
-
   /**
    * Where a large WRITE payload of `length` bytes should be received: memory its record can
    * be journaled from O_DIRECT (see appendWrite); undefined: any buffer.
@@ -174,7 +167,7 @@ export class MachineJournal {
    * the file (readable, and safe to apply to the disk) once `tail.whenWritten(lsn)` settles.
    */
   appendWrite(diskIndex: number, offset: number, data: Buffer): number | undefined {
-    if (!this.admit(data.length)) return undefined;
+    if (!this.resyncs.admit(data.length)) return undefined;
     const lsn =
       this.direct.append(diskIndex, offset, data) ??
       this.appender.appendChange(RecordType.Write, diskIndex, offset, data.length, data);
@@ -198,7 +191,7 @@ export class MachineJournal {
   }
 
   appendZero(diskIndex: number, offset: number, length: number): number | undefined {
-    if (!this.admit(0)) return undefined;
+    if (!this.resyncs.admit(0)) return undefined;
     const lsn = this.appender.appendChange(RecordType.Zero, diskIndex, offset, length);
     this.notify();
     return lsn;
@@ -243,31 +236,6 @@ export class MachineJournal {
     return this.releases.release(lsn);
   }
 
-  /** The splitter of a disk registers its image sync and settle (see DiskSyncs). */
-  onDiskSync(diskIndex: number, sync: () => Promise<void>, settle?: () => Promise<void>) {
-    return this.releases.onDiskSync(diskIndex, sync, settle);
-  }
-
-  /** Settles once the disk's image holds every change appended so far (not synced). */
-  settleDisk(diskIndex: number): Promise<void> {
-    return this.releases.settleDisk(diskIndex);
-  }
-
-  /** Every record appended so far becomes durable on its disk. */
-  syncDisks(): Promise<void> {
-    return this.releases.syncDisks();
-  }
-
-  /** Before an unjournaled (overflow) write changes a disk (see JournalRelease). */
-  beforeUnjournaled(): Promise<void> {
-    return this.releases.beforeUnjournaled();
-  }
-
-  /** After a host crash: where the redo onto the disks starts (see JournalRelease). */
-  hostCrashRedoFrom(): number | undefined {
-    return this.releases.hostCrashRedoFrom();
-  }
-
   get releasedLsn(): number {
     return this.state.releasedLsn;
   }
@@ -276,35 +244,19 @@ export class MachineJournal {
     this.overflow.addGuard(g);
   }
 
-  /** Resume journaling once there is room again and no unjournaled write is in flight. */
+  /** Resume journaling once there is room again (see JournalResyncs). */
   maybeResume(): boolean {
-    if (!this.overflow.tryResume(this.retainedBytes())) return false;
-    this.appender.append(RecordType.Resync, ALL_DISKS, 0, 0);
-    this.log('journal: resumed; dirty blocks will be sent by the scan path');
-    this.notify();
-    return true;
+    return this.resyncs.maybeResume();
   }
 
-  /**
-   * Asks the reader to send [the dirty-bitmap blocks of] a disk again from its image, at this
-   * point of the stream. While journaling is stopped the resume record will cover it.
-   */
+  /** A disk's dirty blocks sent again from its image, from here (see JournalResyncs). */
   requestResync(diskIndex: number): void {
-    if (this.overflowed) return;
-    this.appender.append(RecordType.Resync, diskIndex, 0, 0);
-    this.notify();
+    this.resyncs.requestResync(diskIndex);
   }
 
-  /**
-   * The whole disk goes again from its image (the control plane started a new generation: a
-   * fresh replica that has none of it). The bits are durable before the Resync record, so a
-   * crash before the scan ends still resends everything.
-   */
+  /** The whole disk sent again from its image, from here (see JournalResyncs). */
   resyncWholeDisk(diskIndex: number): void {
-    const bm = this.bitmap(diskIndex);
-    bm.markAll();
-    bm.persistSync();
-    this.requestResync(diskIndex);
+    this.resyncs.resyncWholeDisk(diskIndex);
   }
 
   /** Called on every append (readers wake up). */

@@ -211,7 +211,7 @@ export class JournalChangeSource implements ChangeSource {
   /** Sends the scan ranges from the image in extents of ≤ maxExtentBytes, zeroes as ranges. */
   private async *scan(s: ScanItem, buf: Buffer): AsyncGenerator<ChangeRecord> {
     // The image must hold every write before the Resync record (some may still be in flight).
-    await this.journal.settleDisk(s.diskIndex);
+    await this.journal.releases.settleDisk(s.diskIndex);
     for await (const c of readImageRanges(s.path, s.ranges, buf)) {
       this.stats.scannedBytes += c.length;
       yield { kind: 'extent', pos: this.nextPos(), diskId: s.diskId, ...c };

@@ -43,7 +43,7 @@ export class WriteSplitter implements BlockDevice {
     this.intentLog = new IntentLog(journal.intent(disk.index), disk.size, intentLingerMs);
     journal.addResumeGuard(() => this.overflowInFlight === 0);
     // A disk sync starts once the image writes in flight are done (DiskSyncs settles first).
-    this.unregisterSync = journal.onDiskSync(
+    this.unregisterSync = journal.releases.onDiskSync(
       disk.index,
       () => this.image.sync(),
       () => this.writes.settled(),
@@ -86,7 +86,7 @@ export class WriteSplitter implements BlockDevice {
    * are in intent-log regions, resynced from the disk after this.
    */
   private redoAfterHostCrash(): void {
-    const from = this.journal.hostCrashRedoFrom();
+    const from = this.journal.releases.hostCrashRedoFrom();
     if (from === undefined) return;
     const reader = this.journal.reader(from);
     let n = 0;
@@ -253,7 +253,7 @@ export class WriteSplitter implements BlockDevice {
       this.writes.flush(); // journaled records first: the sync below must cover them
       // The bit is on disk before the image changes and before the ack; so are the journaled
       // records before the overflow (a host-crash redo must not replay them over this write).
-      await Promise.all([bm.persist(), this.journal.beforeUnjournaled()]);
+      await Promise.all([bm.persist(), this.journal.releases.beforeUnjournaled()]);
       apply();
       this.unjournaledWrites++;
     } finally {

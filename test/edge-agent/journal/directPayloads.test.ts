@@ -181,7 +181,7 @@ describe('large payloads journaled O_DIRECT', () => {
     expect(j.retainedBytes() - before).toBeGreaterThanOrEqual(8 * 256 * KiB);
     const payloadFiles = () => readdirSync(dir).filter((n) => n.endsWith('.hvp'));
     expect(payloadFiles().length).toBeGreaterThanOrEqual(3); // one per 512 KiB segment
-    await j.syncDisks();
+    await j.releases.syncDisks();
     await j.release(j.lastLsn);
     await new Promise((r) => setTimeout(r, 50)); // unlinks run off the event loop
     expect(payloadFiles()).toHaveLength(1); // the tail segment's

@@ -24,7 +24,7 @@ describe('disk syncs behind released segments', () => {
     });
     const disk = j.registerDisk('d', 64 * MiB, '/dev/null').index;
     const counter = { syncs: 0 };
-    j.onDiskSync(disk, () => {
+    j.releases.onDiskSync(disk, () => {
       counter.syncs++;
       return Promise.resolve();
     });

@@ -103,7 +103,7 @@ describe('host crash with unsynced disk writes (journal as write-ahead log)', ()
     await source.close();
     await s.close(); // the state still says "open": a host crash now redoes only what follows
     const j2 = MachineJournal.open({ dir: jdir, bootId: 'boot-2' });
-    expect(j2.hostCrashRedoFrom()).toBe(synced + 1);
+    expect(j2.releases.hostCrashRedoFrom()).toBe(synced + 1);
     const s2 = WriteSplitter.open(j2, 'd', image);
     expect(s2.stats.redone).toBe(3); // the writes after the disk sync only
     await j2.close();
@@ -124,7 +124,7 @@ describe('host crash with unsynced disk writes (journal as write-ahead log)', ()
     writeFileSync(join(jdir, 'state.json'), JSON.stringify(old));
     const j2 = MachineJournal.open({ dir: jdir, bootId: 'boot-2' });
     expect(j2.recovery).toBe('host-crash');
-    expect(j2.hostCrashRedoFrom()).toBe(j.lastLsn + 1);
+    expect(j2.releases.hostCrashRedoFrom()).toBe(j.lastLsn + 1);
     const s2 = WriteSplitter.open(j2, 'd', image);
     expect(s2.stats.redone).toBe(0);
     await j2.close();

@@ -19,7 +19,7 @@ function holdImageWrites(j: MachineJournal, diskIndex: number) {
   let finish!: () => void;
   const inFlight = new Promise<void>((r) => (finish = r));
   const held = { syncs: 0, finish: () => finish() };
-  j.onDiskSync(
+  j.releases.onDiskSync(
     diskIndex,
     async () => {
       held.syncs++;
@@ -47,7 +47,7 @@ describe('overflow onset with image writes in flight', () => {
     expect(j.overflowed).toBe(true);
 
     // The first unjournaled write waits for this before it touches the image.
-    const ready = j.beforeUnjournaled();
+    const ready = j.releases.beforeUnjournaled();
     await new Promise((r) => setTimeout(r, 20));
     // A process crash now must find no Overflow record: the redo re-applies the last records,
     // those in flight among them.
@@ -73,7 +73,7 @@ describe('overflow onset with image writes in flight', () => {
     const disk = j.registerDisk('d', SIZE, newImage(dir));
     const held = holdImageWrites(j, disk.index);
     j.appendWrite(disk.index, 0, Buffer.alloc(4096, 1));
-    const synced = j.syncDisks();
+    const synced = j.releases.syncDisks();
     await new Promise((r) => setTimeout(r, 20));
     expect(held.syncs).toBe(0); // an fdatasync now might miss the write still in flight
     held.finish();
