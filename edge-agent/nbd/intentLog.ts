@@ -3,6 +3,8 @@ import { INTENT_REGION } from '../journal/journalTypes';
 
 /** A region's intent mark outlives its last write by this much (see afterFlush). */
 export const INTENT_LINGER_MS = 1000;
+/** A write this close to the end of a region marks the next one too (see guard). */
+const MARK_AHEAD_BYTES = INTENT_REGION / 4;
 
 /**
  * A disk's intent log (rule 4 of docs/nbd.md): which INTENT_REGION-sized regions may hold image
@@ -33,6 +35,9 @@ export class IntentLog {
    * time since that region's last FLUSH, the region is marked durably. After a host crash only
    * these regions can hold image writes the journal lacks, so only they are resynced. The first
    * write to a clean region waits for one fdatasync (group-committed); later ones run at once.
+   * A write in the last quarter of a region marks the next one as well, without waiting for it:
+   * a sequential stream then finds it durable when it gets there instead of stalling once per
+   * region (a wider mark only widens the resync after a host crash).
    */
   guard(offset: number, length: number, apply: () => void | Promise<void>): void | Promise<void> {
     const first = Math.floor(offset / INTENT_REGION);
@@ -44,22 +49,19 @@ export class IntentLog {
       this.lastWrite.set(r, seq);
       this.lastWriteAt.set(r, now);
       this.inflight.set(r, (this.inflight.get(r) ?? 0) + 1);
-      if (!this.bitmap.isSet(r)) {
-        this.bitmap.mark(
-          r * INTENT_REGION,
-          Math.min(INTENT_REGION, this.diskSize - r * INTENT_REGION),
-        );
-        const p = this.bitmap.persist();
-        this.pending.set(r, p);
-        void p.then(
-          () => {
-            if (this.pending.get(r) === p) this.pending.delete(r);
-          },
-          () => undefined,
-        );
-      }
+      this.markRegion(r);
       const p = this.pending.get(r);
       if (p) waits.push(p);
+    }
+    const next = last + 1;
+    const nextStart = next * INTENT_REGION;
+    if (offset + length > nextStart - MARK_AHEAD_BYTES && nextStart < this.diskSize) {
+      if (!this.bitmap.isSet(next)) {
+        // Kept through the linger as if written (a FLUSH now would clear it again at once).
+        this.lastWrite.set(next, seq);
+        this.lastWriteAt.set(next, now);
+        this.markRegion(next);
+      }
     }
     const done = () => {
       for (let r = first; r <= last; r++) this.inflight.set(r, (this.inflight.get(r) ?? 1) - 1);
@@ -74,6 +76,20 @@ export class IntentLog {
     return Promise.all(waits)
       .then(() => apply())
       .finally(done);
+  }
+
+  /** Marks a clean region and persists the mark (group-committed); writes there wait for it. */
+  private markRegion(r: number): void {
+    if (this.bitmap.isSet(r)) return;
+    this.bitmap.mark(r * INTENT_REGION, Math.min(INTENT_REGION, this.diskSize - r * INTENT_REGION));
+    const p = this.bitmap.persist();
+    this.pending.set(r, p);
+    void p.then(
+      () => {
+        if (this.pending.get(r) === p) this.pending.delete(r);
+      },
+      () => undefined,
+    );
   }
 
   /**

@@ -182,6 +182,32 @@ describe('machine journal', () => {
     await s.close();
   });
 
+  it('a write near the end of a region marks the next one ahead, so a sequential stream does not stall there', async () => {
+    const dir = tempDir();
+    const R = INTENT_REGION;
+    const image = join(dir, 'big.img');
+    writeFileSync(image, '');
+    truncateSync(image, 3 * R);
+    const j = MachineJournal.open({ dir: join(dir, 'j'), bootId: 'boot-1' });
+    const s = WriteSplitter.open(j, 'd', image, { intentLingerMs: 60_000 });
+    const intent = j.intent(s.disk.index);
+    await s.write(R / 2, Buffer.alloc(4096, 1), false);
+    expect(intent.setBlocks()).toEqual([0]); // mid-region: this one only
+    await s.write(R - 8192, Buffer.alloc(4096, 2), false);
+    expect(intent.setBlocks()).toEqual([0, 1]); // the last quarter: the next one too
+    const syncs = intent['commit'].syncs;
+    // Once that mark is durable, the stream's first write in region 1 runs at once.
+    await new Promise((r) => setTimeout(r, 50));
+    const w = s.write(R, Buffer.alloc(4096, 3), false);
+    expect(w).toBeUndefined(); // answered in the turn: no intent sync to wait for
+    expect(intent['commit'].syncs).toBe(syncs);
+    // The last region has no next one.
+    await s.write(3 * R - 4096, Buffer.alloc(4096, 4), false);
+    expect(intent.setBlocks()).toEqual([0, 1, 2]);
+    await j.close();
+    await s.close();
+  });
+
   it('journal loss (state gone, segments left) resyncs every disk from its image', async () => {
     const dir = tempDir();
     const image = newImage(dir);
