@@ -39,6 +39,14 @@ function expectJournalExplainsImage(j: MachineJournal, initial: string, image: s
   expect(sha256File(replica)).toBe(sha256File(image));
 }
 
+/** A sparse image of `regions` intent regions (zeroes). */
+function sparseImage(dir: string, regions: number): string {
+  const image = join(dir, 'big.img');
+  writeFileSync(image, '');
+  truncateSync(image, regions * INTENT_REGION);
+  return image;
+}
+
 describe('machine journal', () => {
   it('is readable by its owner only (a 0700 directory, 0600 files), even where it was 0755', async () => {
     const dir = join(tempDir(), 'journal');
@@ -128,9 +136,7 @@ describe('machine journal', () => {
   it('after a host crash (boot id changed while open) only the regions written since their last FLUSH are resynced', async () => {
     const dir = tempDir();
     const R = INTENT_REGION;
-    const image = join(dir, 'big.img');
-    writeFileSync(image, '');
-    truncateSync(image, 4 * R);
+    const image = sparseImage(dir, 4);
     const replica = join(dir, 'replica.img');
     copyFileSync(image, replica); // the replica had the disk as it was (zeroes)
     const jdir = join(dir, 'j');
@@ -165,9 +171,7 @@ describe('machine journal', () => {
 
   it('a region written between FLUSHes keeps its intent mark while it is busy (no re-mark per FLUSH)', async () => {
     const dir = tempDir();
-    const image = join(dir, 'big.img');
-    writeFileSync(image, '');
-    truncateSync(image, 2 * INTENT_REGION);
+    const image = sparseImage(dir, 2);
     const j = MachineJournal.open({ dir: join(dir, 'j'), bootId: 'boot-1' });
     const s = WriteSplitter.open(j, 'd', image, { intentLingerMs: 60_000 });
     const intent = j.intent(s.disk.index);
@@ -185,9 +189,7 @@ describe('machine journal', () => {
   it('a write near the end of a region marks the next one ahead, so a sequential stream does not stall there', async () => {
     const dir = tempDir();
     const R = INTENT_REGION;
-    const image = join(dir, 'big.img');
-    writeFileSync(image, '');
-    truncateSync(image, 3 * R);
+    const image = sparseImage(dir, 3);
     const j = MachineJournal.open({ dir: join(dir, 'j'), bootId: 'boot-1' });
     const s = WriteSplitter.open(j, 'd', image, { intentLingerMs: 60_000 });
     const intent = j.intent(s.disk.index);
