@@ -19,7 +19,8 @@ type Held =
  * must stay a valid prefix of the log, so a direct record's header is written only once its
  * payload is, and every record appended after it waits here, in order, until then. A crash
  * meanwhile leaves the file ending before the record (recovery cuts what follows), and nothing
- * after it was answered or applied to a disk: those wait for `whenWritten`.
+ * after it was answered: replies wait for `whenWritten`. (Their disk writes may have run: those
+ * are marked first, see AheadMarks.)
  */
 export class HeldTail {
   private readonly held: Held[] = [];

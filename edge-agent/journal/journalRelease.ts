@@ -24,7 +24,7 @@ export class JournalRelease {
     /** Resume journaling if it was stopped and there is room again (after each release). */
     private readonly maybeResume: () => void,
     /** Payload bytes journaled O_DIRECT so far (large writes). */
-    private readonly streamedBytes: () => number = () => 0,
+    private readonly streamedBytes: () => number,
   ) {}
 
   private streamedAtLastRelease = 0;

@@ -33,8 +33,8 @@ export interface JournalOptions {
    * Released journal bytes kept until the disks are synced (a FLUSH syncs the journal only, so
    * a segment is dropped only once a disk sync covers its records): the disks are fdatasync'ed
    * when this much is held back, or half the room left in the journal if that is less
-   * (default 2 segments; while large writes stream through O_DIRECT, a quarter of the
-   * capacity, and that many released segment files are kept as spares).
+   * (default 2 segments, what is kept as spares once released; while large writes stream
+   * through O_DIRECT, a quarter of the capacity).
    */
   diskSyncLagBytes?: number;
 }

@@ -65,9 +65,6 @@ export function openJournalParts(opts: JournalOptions): JournalParts {
     {
       dir: opts.dir,
       segmentBytes,
-      // Released segments come back as spares at each disk sync: keep what one lag holds, so
-      // rotations until the next sync reuse files too.
-      maxSpares: Math.max(2, Math.ceil(diskSyncBurstLagBytes / segmentBytes)),
       preallocate: opts.preallocate ?? false,
       direct: slabs !== undefined,
       writeDirect: opts.writeDirect,

@@ -15,8 +15,6 @@ const writeP = promisify(write);
 export interface SegmentLogOptions {
   dir: string;
   segmentBytes: number;
-  /** Released segment files kept for reuse at most (see SegmentSpares). */
-  maxSpares: number;
   preallocate: boolean;
   /** Large aligned payloads may be written O_DIRECT (the directory's filesystem takes it). */
   direct: boolean;

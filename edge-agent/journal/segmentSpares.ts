@@ -2,6 +2,8 @@ import { readdirSync, renameSync, unlinkSync } from 'node:fs';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 
+const MAX_SPARES = 2;
+
 /**
  * Spare segment files: released segments kept for reuse (their blocks are allocated already,
  * so an fdatasync of records written into them flushes data only, no allocation metadata:
@@ -18,7 +20,6 @@ export class SegmentSpares {
     private readonly opts: {
       dir: string;
       segmentBytes: number;
-      maxSpares: number;
       preallocate: boolean;
       log: (msg: string) => void;
     },
@@ -43,7 +44,7 @@ export class SegmentSpares {
 
   /** Keeps a released segment file as a spare if there is room (and it is full size). */
   keep(path: string, size: number): boolean {
-    if (this.spares.length >= this.opts.maxSpares || size < this.opts.segmentBytes) return false;
+    if (this.spares.length >= MAX_SPARES || size < this.opts.segmentBytes) return false;
     const spare = join(this.opts.dir, `spare-${this.seq++}.hvj`);
     renameSync(path, spare);
     this.spares.push(spare);

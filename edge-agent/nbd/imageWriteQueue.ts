@@ -23,7 +23,9 @@ interface Queued {
 }
 
 /**
- * A served disk's image writes, after their journal records (rule 1). While the server is
+ * A served disk's image writes, after their journal records are appended (rule 1); while the
+ * journal holds a record back (behind a payload written O_DIRECT), its image write runs beside
+ * it if the journal marks it (`issue`). While the server is
  * corked (one socket read), writes are queued and `flush` writes the journal batch, then the
  * image: small writes there and then (adjacent ones in one `pwritev`), large ones issued to
  * `DiskImage.inflight`. Overlapping writes reach the image in record order: a write that

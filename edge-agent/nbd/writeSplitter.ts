@@ -195,7 +195,8 @@ export class WriteSplitter implements BlockDevice {
   /**
    * Journal, then image: the record is appended (written with the socket read's batch), then
    * the image is written, off the event loop if the write is large (the request is then
-   * answered once it is done; FUA: and the journal synced). Unaligned writes are widened here.
+   * answered once it is done and its record is in the file; FUA: and the journal synced).
+   * Unaligned writes are widened here.
    */
   private applyWrite(offset: number, data: Buffer, fua: boolean): void | Promise<void> {
     if (!this.aligned(offset, data.length)) return this.widened(offset, data, data.length, fua);
