@@ -1,7 +1,6 @@
 import { DIRECT_MIN_BYTES, type AlignedSlabs } from './alignedSlabs';
 import type { JournalAppender } from './journalAppender';
-import type { MemoryRecord } from './journalTypes';
-import { MemoryRecords } from './memoryRecords';
+import { MemoryRecords, type HeldRecord } from './memoryRecords';
 
 /**
  * Large WRITE payloads journaled O_DIRECT: the memory they are received in (aligned slabs),
@@ -19,9 +18,17 @@ export class DirectPayloads {
     private readonly appender: JournalAppender,
   ) {}
 
-  /** Memory to receive a payload of `length` bytes in; undefined: any buffer. */
+  /**
+   * Memory to receive a payload of `length` bytes in, held until the write that carries it
+   * `adopt`s it; undefined: any buffer.
+   */
   buffer(length: number): Buffer | undefined {
     return this.slabs?.take(length);
+  }
+
+  /** The release of the receiver's hold on payload memory (a no-op for any other buffer). */
+  adopt(data: Uint8Array): () => void {
+    return this.slabs?.adopt(data) ?? NO_RELEASE;
   }
 
   /** Appends the write O_DIRECT if its payload is in our memory; undefined when it is not. */
@@ -29,12 +36,15 @@ export class DirectPayloads {
     if (data.length < DIRECT_MIN_BYTES || !this.slabs?.owns(data)) return undefined;
     const m = this.appender.appendDirect(diskIndex, offset, data);
     this.journaledBytes += data.length;
-    this.inMemory.push(m);
+    this.inMemory.push({ record: m, release: this.slabs.pin(data) });
     return m.lsn;
   }
 
-  /** The in-memory records up to `lsn` (in the file by then), for the drain. */
-  take(lsn: number): MemoryRecord[] {
+  /**
+   * The in-memory records up to `lsn` (in the file by then), for the drain, with their holds:
+   * release each once nothing reads its payload any more.
+   */
+  take(lsn: number): HeldRecord[] {
     return this.inMemory.take(lsn);
   }
 
@@ -42,3 +52,5 @@ export class DirectPayloads {
     this.slabs?.close();
   }
 }
+
+const NO_RELEASE = (): void => undefined;

@@ -10,7 +10,6 @@ import {
   type JournalRecord,
   type JournalState,
   type JournalTail,
-  type MemoryRecord,
   type RecoveryKind,
   type Segment,
 } from './journalTypes';
@@ -19,6 +18,7 @@ import type { OverflowState } from './overflowState';
 import type { SegmentLog } from './segmentLog';
 import { ALL_DISKS, RecordType, type BookmarkPayload } from './records';
 import { DirectPayloads } from './directPayloads';
+import type { HeldRecord } from './memoryRecords';
 import { JournalResyncs } from './journalResyncs';
 
 /**
@@ -175,9 +175,14 @@ export class MachineJournal {
     return lsn;
   }
 
-  /** Takes the records now in the file whose payload is in memory (the drain reads it there). */
-  takeMemoryRecords(): MemoryRecord[] {
+  /** Takes the records in the file whose payload is in memory, with their holds on it. */
+  takeMemoryRecords(): HeldRecord[] {
     return this.direct.take(this.writtenLsn);
+  }
+
+  /** The release of the hold `payloadBuffer` gave on `data`: call it once the write is over. */
+  adoptPayload(data: Uint8Array): () => void {
+    return this.direct.adopt(data);
   }
 
   /** The last LSN whose record is in the file, every one before it too. */

@@ -24,6 +24,11 @@ export interface JournalOptions {
   /** How such a payload is written (default: `write(2)` on an O_DIRECT descriptor, thread pool). */
   writeDirect?: (fd: number, payload: Buffer, pos: number) => Promise<void>;
   /**
+   * Fill payload memory before it is reused (default false): a reader that outlived its hold
+   * on it then reads garbage, which the tests that stream through the splitter would see.
+   */
+  poisonReusedPayloads?: boolean;
+  /**
    * Zero-fill the next segment in the background when none can be recycled (default false:
    * in steady state released segments are recycled for free; zero-filling a growing journal
    * costs one more write of every journal byte, measured to halve sequential throughput).
@@ -115,6 +120,18 @@ export function lastPerDisk(records: JournalRecord[]): JournalRecord[] {
 }
 
 /** The journal's tail as its writers see it (SegmentLog; the splitter's image writes wait on it). */
+/**
+ * Holds on payload memory that is reused (see AlignedSlabs): every reader that may still read a
+ * payload after its request was answered holds it. Memory not from there: the calls do nothing.
+ */
+export interface PayloadPins {
+  /** One more hold on the payload `b` lies in; call the result (once is enough) to release it. */
+  pin(b: Uint8Array): () => void;
+}
+
+/** For memory that is never reused. */
+export const NO_PINS: PayloadPins = { pin: () => () => undefined };
+
 export interface JournalTail {
   /** Writes the corked batch (records before their image writes). */
   flushBatch(): void;
@@ -127,4 +144,6 @@ export interface JournalTail {
    * by side with the record's write; false: it must wait (see AheadMarks).
    */
   ahead(m: AheadMark): boolean;
+  /** Holds on payloads an image write reads from while it is in flight. */
+  readonly pins: PayloadPins;
 }

@@ -60,7 +60,10 @@ export function openJournalParts(opts: JournalOptions): JournalParts {
   state.open = true;
   if (opts.machineId) state.machineId = opts.machineId;
   stateFile.writeSync(state);
-  const slabs = opts.directPayloads === false ? undefined : AlignedSlabs.open(opts.dir);
+  const slabs =
+    opts.directPayloads === false
+      ? undefined
+      : AlignedSlabs.open(opts.dir, { poison: opts.poisonReusedPayloads });
   const segs = new SegmentLog(
     {
       dir: opts.dir,
@@ -69,6 +72,7 @@ export function openJournalParts(opts: JournalOptions): JournalParts {
       direct: slabs !== undefined,
       writeDirect: opts.writeDirect,
       marks,
+      pins: slabs,
       log,
     },
     scan.segments,

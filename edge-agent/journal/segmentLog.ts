@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import type { AheadMark, AheadMarks } from './aheadMarks';
 import { GroupCommit } from './groupCommit';
 import { SegmentSpares } from './segmentSpares';
-import type { Segment } from './journalTypes';
+import { NO_PINS, type PayloadPins, type Segment } from './journalTypes';
 import { HeldTail, writeAllAt } from './heldTail';
 import { HEADER_BYTES, payloadFilePath } from './records';
 
@@ -22,6 +22,8 @@ export interface SegmentLogOptions {
   writeDirect?: (fd: number, payload: Buffer, pos: number) => Promise<void>;
   /** Where image writes issued ahead of their records are marked (see AheadMarks). */
   marks?: AheadMarks;
+  /** Holds on reused payload memory (see AlignedSlabs); default: none is reused. */
+  pins?: PayloadPins;
   log: (msg: string) => void;
 }
 
@@ -56,6 +58,7 @@ export class SegmentLog {
   onHeldWritten: () => void = () => undefined;
   /** The O_DIRECT descriptor of each segment fd that had one. */
   private readonly directFds = new Map<number, number>();
+  readonly pins: PayloadPins;
 
   constructor(
     private readonly opts: SegmentLogOptions,
@@ -65,6 +68,7 @@ export class SegmentLog {
     nextLsn: number,
   ) {
     this.segments = segments;
+    this.pins = opts.pins ?? NO_PINS;
     this.appendedLsn = nextLsn - 1;
     this.held = new HeldTail(nextLsn - 1, (fd) => {
       this.unsynced.add(fd);
@@ -179,6 +183,8 @@ export class SegmentLog {
     const written = this.opts.writeDirect
       ? this.opts.writeDirect(direct, payload, payloadPos)
       : writeP(direct, payload, 0, payload.length, payloadPos).then(() => undefined);
+    const release = this.pins.pin(payload);
+    written.then(release, release);
     this.appendedLsn = lsn;
     this.held.direct(lsn, this.fd, pos, header, direct, written);
     seg.size = pos + HEADER_BYTES;

@@ -1,6 +1,7 @@
 import type { MachineJournal } from '../journal/journal';
 import { DrainThread, InlineDrain, type Drain } from './drainThread';
 import type { DrainOptions, DrainResult, JournalSnapshot } from './journalDrain';
+import type { HeldRecord } from '../journal/memoryRecords';
 
 /**
  * Payload bytes a poll reads at the most: in a backlog the agent gets records in steps it can
@@ -40,12 +41,26 @@ export class DrainPoller {
    */
   private snapshot(): JournalSnapshot {
     this.journal.flushBatch();
+    const held = this.journal.takeMemoryRecords();
+    // A thread's results are copies: once one says the drain cut past a record, nothing reads
+    // its payload any more and the memory can be reused. An inline drain hands out views of
+    // it, so those holds are never released (the memory is then collected, not reused).
+    if (this.drain.background) this.lent.push(...held);
     return {
       lastLsn: this.journal.writtenLsn,
       segments: this.journal.segmentList().map((x) => ({ ...x })),
       disks: this.journal.disks().map((d) => ({ index: d.index, diskId: d.diskId })),
-      memory: this.journal.takeMemoryRecords(),
+      memory: held.map((h) => h.record),
     };
+  }
+
+  /** Records in memory the drain thread was given, oldest first, until it cut past them. */
+  private lent: HeldRecord[] = [];
+
+  private returned(cutLsn: number): void {
+    let n = 0;
+    while (n < this.lent.length && this.lent[n]!.record.lsn <= cutLsn) this.lent[n++]!.release();
+    if (n) this.lent = this.lent.slice(n);
   }
 
   private ask(maxItems: number, maxRecords: number): Promise<DrainResult> {
@@ -63,6 +78,7 @@ export class DrainPoller {
     const ahead = this.ahead;
     this.ahead = undefined;
     const res = await (ahead ?? this.ask(maxItems, maxRecords));
+    if (this.drain.background) this.returned(res.cutLsn);
     // A backlog: the thread reads the next step while this one is batched. Not around a resync
     // (its scan moves where bookmarks are dropped, which the request carries); a bookmark the
     // early request should have dropped is dropped by the source anyway.

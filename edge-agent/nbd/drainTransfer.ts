@@ -160,6 +160,7 @@ export function unpackResult(p: PackedResult, free?: (chunk: ArrayBuffer) => voi
     items,
     nextLsn: p.nextLsn,
     dropped: p.dropped,
+    cutLsn: p.cutLsn,
     records: p.records,
     coalescedBytes: p.coalescedBytes,
   };

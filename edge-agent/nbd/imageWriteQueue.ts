@@ -164,11 +164,21 @@ export class ImageWriteQueue {
     lastLsn: number,
   ): Promise<void> {
     const written = this.journal.whenWritten(lastLsn);
-    if (!written) return this.image.inflight.issue(seq, offset, bufs);
+    if (!written) return this.pinned(bufs, this.image.inflight.issue(seq, offset, bufs));
     const length = bufs.reduce((n, b) => n + b.length, 0);
     const mark = { diskIndex: this.diskIndex, lsn: firstLsn, offset, length };
-    if (!this.journal.ahead(mark)) return this.image.inflight.issue(seq, offset, bufs, written);
-    return Promise.all([this.image.inflight.issue(seq, offset, bufs), written]).then(() => {});
+    if (!this.journal.ahead(mark))
+      return this.pinned(bufs, this.image.inflight.issue(seq, offset, bufs, written));
+    const image = this.pinned(bufs, this.image.inflight.issue(seq, offset, bufs));
+    return Promise.all([image, written]).then(() => {});
+  }
+
+  /** The payloads stay held (their memory is not reused) until the write is over. */
+  private pinned(bufs: Buffer[], write: Promise<void>): Promise<void> {
+    const releases = bufs.map((b) => this.journal.pins.pin(b));
+    const release = () => releases.forEach((r) => r());
+    write.then(release, release);
+    return write;
   }
 
   /** Queue flushed; settles once every image write so far is done. */

@@ -56,6 +56,11 @@ export interface DrainResult {
   nextLsn: number;
   /** Bookmarks read and dropped (they fall inside a resync). */
   dropped: string[];
+  /**
+   * No window refers to a record up to this LSN: once this result is copied out (a drain
+   * thread's is, to be posted), nothing reads their payloads any more.
+   */
+  cutLsn: number;
   records: number;
   coalescedBytes: number;
 }
@@ -97,11 +102,9 @@ export class JournalDrain implements JournalView {
       this,
       fromLsn,
       (size) => this.readAheads.take(size, this.reader.nextLsn),
-      (lsn) => {
-        const m = this.memory.get(lsn);
-        this.memory.delete(lsn);
-        return m;
-      },
+      // Not taken out here: the reader may look at the next record before moving to the
+      // segment it is in (read ones go at the next snapshot).
+      (lsn) => this.memory.get(lsn),
     );
   }
 
@@ -232,7 +235,14 @@ export class JournalDrain implements JournalView {
   private read(req: DrainRequest): DrainResult {
     this.update(req.snapshot);
     let suppress = req.suppressBookmarksUntil;
-    const res: DrainResult = { items: [], nextLsn: 0, dropped: [], records: 0, coalescedBytes: 0 };
+    const res: DrainResult = {
+      items: [],
+      nextLsn: 0,
+      dropped: [],
+      cutLsn: 0,
+      records: 0,
+      coalescedBytes: 0,
+    };
     const out = res.items;
     const maxBytes = req.maxBytes ?? Number.MAX_SAFE_INTEGER;
     let bytes = 0;
@@ -285,6 +295,7 @@ export class JournalDrain implements JournalView {
     // records are not committed, so their segments stay).
     if (this.reader.nextLsn > this.view.lastLsn) this.cut(out, this.readLsn);
     res.nextLsn = this.reader.nextLsn;
+    res.cutLsn = this.cutLsn;
     return res;
   }
 

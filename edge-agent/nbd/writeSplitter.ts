@@ -179,9 +179,24 @@ export class WriteSplitter implements BlockDevice {
   gate?: WriteGate;
 
   write(offset: number, data: Buffer, fua: boolean): void | Promise<void> {
+    // The hold `payloadBuffer` gave the receiver of `data` lasts until this write is over (each
+    // write in flight from it holds it too); then its memory may be reused.
+    const release = this.journal.adoptPayload(data);
+    try {
+      const r = this.gatedWrite(offset, data, fua);
+      if (!r) return release();
+      r.then(release, release); // the caller gets `r` itself: its answer is not delayed
+      return r;
+    } catch (e) {
+      release();
+      throw e;
+    }
+  }
+
+  private gatedWrite(offset: number, data: Buffer, fua: boolean): void | Promise<void> {
     if (data.length === 0) return;
     const held = this.gate?.waiting;
-    if (held) return held.then(() => this.write(offset, data, fua));
+    if (held) return held.then(() => this.gatedWrite(offset, data, fua));
     return this.intentLog.guard(offset, data.length, () => this.applyWrite(offset, data, fua));
   }
 

@@ -8,6 +8,7 @@ import { JournalChangeSource } from '../../edge-agent/nbd/journalChangeSource';
 import type { BenchRow } from './row';
 import { fio, type Job } from './fioJob';
 import { PlainDevice, freshImage, withQemuNbd, withServer } from './nbdTargets';
+import { consumeSource } from '../support/consumeSource';
 
 /**
  * Write splitter throughput. The same fio job (same seed, so the same offsets and bytes) is run
@@ -120,17 +121,7 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
         // only batch encoding and sending are left out.
         const source = new JournalChangeSource(journal, { windowMs: 50, drainThread });
         const ac = new AbortController();
-        const consumer = (async () => {
-          for await (const r of source.changes(ac.signal)) {
-            if (r.kind === 'idle') {
-              source.committed(r.pos);
-              await source.checkpoint();
-            } else if (r.kind === 'extent') {
-              consumed += r.length;
-              r.release?.();
-            }
-          }
-        })();
+        const consumer = consumeSource(source, ac.signal, (r) => (consumed += r.length));
         try {
           // A served disk's source lives as long as the agent: its thread's start is not part
           // of serving (it costs ~80 ms of CPU, a fifth of a quick fsync run).

@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, cpSync, openSync, readSync, readdirSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { MachineJournal } from '../../../edge-agent/journal/journal';
-import { FLAG_PAYLOAD_FILE, RecordType } from '../../../edge-agent/journal/records';
+import { FLAG_PAYLOAD_FILE, HEADER_BYTES, RecordType } from '../../../edge-agent/journal/records';
+import { SegmentLog } from '../../../edge-agent/journal/segmentLog';
 import { readPayload } from '../../../edge-agent/journal/journalReader';
 import { WriteSplitter } from '../../../edge-agent/nbd/writeSplitter';
 import { tempDir } from '../nbd/helpers';
@@ -169,6 +170,42 @@ describe('large payloads journaled O_DIRECT', () => {
     expect(clean.bitmap(0).setBlocks()).toEqual([]);
     await clean.close();
     await s3.close();
+  });
+
+  it('stay held while their O_DIRECT write runs, a failed one too (their memory is reused after)', async () => {
+    const pinned = new Set<Uint8Array>();
+    const pins = {
+      pin: (b: Uint8Array) => {
+        pinned.add(b);
+        return () => pinned.delete(b);
+      },
+    };
+    const done: Array<(e?: Error) => void> = [];
+    const log = new SegmentLog(
+      {
+        dir: tempDir(),
+        segmentBytes: 1024 * KiB,
+        preallocate: false,
+        direct: true,
+        writeDirect: () => new Promise<void>((ok, fail) => done.push((e) => (e ? fail(e) : ok()))),
+        pins,
+        log: () => undefined,
+      },
+      [],
+      1,
+    );
+    const a = Buffer.alloc(128 * KiB);
+    const b = Buffer.alloc(128 * KiB);
+    log.appendDirect(1, Buffer.alloc(HEADER_BYTES), a);
+    log.appendDirect(2, Buffer.alloc(HEADER_BYTES), b);
+    expect([...pinned]).toEqual([a, b]);
+    const failed = log.whenWritten(1)!.catch((e: Error) => e.message);
+    done.shift()!(new Error('EIO'));
+    expect(await failed).toBe('EIO');
+    expect([...pinned]).toEqual([b]);
+    done.shift()!();
+    await new Promise((r) => setImmediate(r));
+    expect(pinned.size).toBe(0);
   });
 
   it('count towards the journal capacity and go with their segments once released', async () => {

@@ -43,6 +43,7 @@ describe('drain results across threads', () => {
       ],
       nextLsn: 12,
       dropped: ['old'],
+      cutLsn: 11,
       records: 11,
       coalescedBytes: 0,
     };
@@ -85,6 +86,7 @@ describe('pack chunks', () => {
     ],
     nextLsn: 2,
     dropped: [],
+    cutLsn: 1,
     records: datas.length,
     coalescedBytes: 0,
   });

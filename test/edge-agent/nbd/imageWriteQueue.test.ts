@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ASYNC_WRITE_BYTES, ImageWriteQueue } from '../../../edge-agent/nbd/imageWriteQueue';
 import { ImageWrites } from '../../../edge-agent/nbd/imageWrites';
-import { REDO_RECORDS } from '../../../edge-agent/journal/journalTypes';
+import { NO_PINS, REDO_RECORDS } from '../../../edge-agent/journal/journalTypes';
 
 /**
  * An image in memory whose thread-pool writes complete only when the test says so: what the
@@ -30,6 +30,14 @@ function heldImage(size: number) {
     writev: (offset: number, bufs: Buffer[]) => void Buffer.concat(bufs).copy(bytes, offset),
   };
   const journal: string[] = [];
+  /** Payloads held by writes in flight (their memory may not be reused meanwhile). */
+  const pinned = new Set<Buffer>();
+  const pins = {
+    pin: (b: Uint8Array) => {
+      pinned.add(b as Buffer);
+      return () => pinned.delete(b as Buffer);
+    },
+  };
   const queue = new ImageWriteQueue(
     image,
     {
@@ -37,6 +45,7 @@ function heldImage(size: number) {
       holding: false,
       whenWritten: () => undefined,
       ahead: () => false,
+      pins,
     },
     0,
   );
@@ -45,7 +54,7 @@ function heldImage(size: number) {
     held.shift()!.done(e);
     await new Promise((r) => setImmediate(r));
   };
-  return { bytes, held, queue, journal, complete };
+  return { bytes, held, queue, journal, complete, pinned };
 }
 
 const big = (fill: number) => Buffer.alloc(ASYNC_WRITE_BYTES, fill);
@@ -98,6 +107,21 @@ describe('image write queue (writes off the event loop, journal order kept)', ()
     expect(bytes[ASYNC_WRITE_BYTES]).toBe(4);
   });
 
+  it('a write in flight holds its payloads until it is over, a failed one too', async () => {
+    const { queue, complete, pinned } = heldImage(1 << 20);
+    const a = big(1);
+    const b = big(2);
+    const first = queue.write(0, a, false, 0);
+    const second = queue.write(ASYNC_WRITE_BYTES, b, false, 0);
+    expect([...pinned]).toEqual([a, b]);
+    await complete(new Error('EIO'));
+    await expect(first).rejects.toThrow('EIO');
+    expect([...pinned]).toEqual([b]);
+    await complete();
+    await second;
+    expect(pinned.size).toBe(0);
+  });
+
   it('a failed journal batch fails the queued writes instead of leaving them unanswered', async () => {
     const image = heldImage(1 << 20);
     const queue = new ImageWriteQueue(
@@ -109,6 +133,7 @@ describe('image write queue (writes off the event loop, journal order kept)', ()
         holding: false,
         whenWritten: () => undefined,
         ahead: () => false,
+        pins: NO_PINS,
       },
       0,
     );
