@@ -41,6 +41,13 @@ export class NbdConnection {
       chunk: (b) => this.received(b),
       target: () => this.payloadTarget(),
       filled: (n) => this.payloadFilled(n),
+      // In a stream of large WRITEs the read after a payload would take the next header and
+      // ~200 KiB of its payload, copied into the payload's buffer after: read the header alone,
+      // and the payload lands in its buffer (one read more per request, no copy).
+      readLimit: () =>
+        this.streaming && !this.pendingWrite && this.q.length === 0
+          ? P.REQUEST_HEADER_BYTES
+          : undefined,
     });
   }
 
@@ -178,6 +185,8 @@ export class NbdConnection {
   }
 
   private pendingWrite?: { flags: number; cookie: Buffer; offset: number; length: number };
+  /** The last request was a WRITE large enough to be read straight into its buffer. */
+  private streaming = false;
 
   private request(): boolean {
     if (this.pendingWrite) {
@@ -201,6 +210,7 @@ export class NbdConnection {
     const fua = (flags & P.CMD_FLAG_FUA) !== 0;
     const inRange = offsetBig + BigInt(length) <= BigInt(dev.size);
     const offset = Number(offsetBig);
+    this.streaming = type === P.CMD_WRITE && length >= DIRECT_READ_BYTES;
 
     if (this.disconnectRequested) {
       // After NBD_CMD_DISC the client must not send more; be tolerant, refuse politely.

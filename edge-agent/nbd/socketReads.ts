@@ -11,6 +11,8 @@ export interface SocketSink {
   filled(n: number): void;
   /** Bytes read while no target was set. The buffer is the sink's (never written again). */
   chunk(b: Buffer): void;
+  /** At most this many bytes for the next read without a target (default: as many as fit). */
+  readLimit?(): number | undefined;
 }
 
 /** Reads land in slices of one slab; a fresh slab once less than this is left. */
@@ -51,7 +53,8 @@ export function readSocketInto(sock: Socket, sink: SocketSink): boolean {
       slab = Buffer.allocUnsafe(SLAB_BYTES);
       used = 0;
     }
-    return slab.subarray(used);
+    const limit = sink.readLimit?.();
+    return limit ? slab.subarray(used, used + limit) : slab.subarray(used);
   };
   const onRead = (n: number): void => {
     if (direct) {

@@ -83,6 +83,35 @@ describe('reads into buffers the connection chooses (socketReads.ts)', () => {
     expect(rest.length - 100 - tail.length).toBeLessThanOrEqual(256 * 1024);
   });
 
+  it('a read without a target takes at most what the sink allows', async () => {
+    const bytes = randomBytes(300 * 1024);
+    const chunks: Buffer[] = [];
+    let limit: number | undefined = 28;
+    const done = new Promise<void>((resolve) => {
+      server = createServer({ pauseOnConnect: true }, (s) => {
+        readSocketInto(s, {
+          target: () => undefined,
+          filled: () => undefined,
+          readLimit: () => limit,
+          chunk: (b) => {
+            chunks.push(Buffer.from(b));
+            if (chunks.length === 3) limit = undefined; // then as many as fit
+            if (Buffer.concat(chunks).length === bytes.length) resolve();
+          },
+        });
+      });
+    });
+    const path = join(dir, 'limit.sock');
+    await new Promise<void>((r) => server!.listen(path, r));
+    const c = connect(path);
+    c.write(bytes); // all in the socket before the first read
+    await done;
+    c.end();
+    expect(chunks.slice(0, 3).map((b) => b.length)).toEqual([28, 28, 28]);
+    expect(chunks[3]!.length).toBeGreaterThan(28);
+    expect(Buffer.concat(chunks).equals(bytes)).toBe(true);
+  });
+
   it("falls back to 'data' events on a stream without the fields", async () => {
     const s = new PassThrough();
     const got: Buffer[] = [];
@@ -156,17 +185,22 @@ describe('NBD WRITE payloads read in place', () => {
         over,
       ]);
       await sendInPieces(c.sock, stream, [28, 1, 1500 * 1024, 600 * 1024, 10]);
+      // Large writes back to back in one piece: after each payload the next header is read
+      // alone (then its payload straight into its buffer).
+      const burst = [4, 5, 6].map((k) => ({ offset: (k - 4) * 2 * MiB, data: randomBytes(MiB) }));
+      c.sock.write(Buffer.concat(burst.flatMap((w, i) => [header(w.offset, MiB, 4 + i), w.data])));
       const cookies = [];
-      for (let i = 0; i < 3; i++) {
+      for (let i = 0; i < 6; i++) {
         const r = await c.simpleReply();
         expect(r.error).toBe(0);
         cookies.push(Number(r.cookie));
       }
-      expect(cookies).toEqual([1, 2, 3]);
+      expect(cookies).toEqual([1, 2, 3, 4, 5, 6]);
       const want = Buffer.alloc(disk.size);
       big.copy(want, 0);
       small.copy(want, 3 * MiB);
       over.copy(want, MiB / 2);
+      for (const w of burst) w.data.copy(want, w.offset);
       expect(sha(disk.bytes)).toBe(sha(want));
       c.close();
     } finally {
