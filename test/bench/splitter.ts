@@ -7,7 +7,7 @@ import { WriteSplitter } from '../../edge-agent/nbd/writeSplitter';
 import { JournalChangeSource } from '../../edge-agent/nbd/journalChangeSource';
 import type { BenchRow } from './row';
 import { fio, type Job } from './fioJob';
-import { PlainDevice, freshImage, withQemuNbd, withServer } from './nbdTargets';
+import { PlainDevice, residentImage, withQemuNbd, withServer } from './nbdTargets';
 import { consumeSource } from '../support/consumeSource';
 
 /**
@@ -74,11 +74,11 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
       const image = join(dir, 'disk.img');
       const sock = join(dir, 'nbd.sock');
       const runDirect = async () => {
-        freshImage(image, diskSize);
+        residentImage(image, diskSize);
         return fio(job, { file: image });
       };
       const runQemu = async () => {
-        freshImage(image, diskSize);
+        residentImage(image, diskSize);
         return withQemuNbd(image, sock, (uri) => fio(job, { uri }));
       };
       // qemu-nbd while the same bytes go to a second file: what a server that writes every byte
@@ -86,12 +86,12 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
       // journal's is) or written O_DIRECT.
       const copyFile = join(dir, 'copy.img');
       const runTwice = async (direct: boolean) => {
-        freshImage(image, diskSize);
-        freshImage(copyFile, diskSize);
+        residentImage(image, diskSize);
+        residentImage(copyFile, diskSize);
         return withQemuNbd(image, sock, (uri) => fio(job, { uri }, { file: copyFile, direct }));
       };
       const runPlain = async () => {
-        freshImage(image, diskSize);
+        residentImage(image, diskSize);
         const fd = openSync(image, 'r+');
         try {
           return await withServer(new PlainDevice(fd, diskSize), sock, (uri) => fio(job, { uri }));
@@ -107,7 +107,7 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
       // and how busy the server's event loop was.
       const serverUse = { split: [] as string[], inline: [] as string[] };
       const runSplit = async (drainThread = true) => {
-        freshImage(image, diskSize);
+        residentImage(image, diskSize);
         consumed = 0;
         rmSync(join(dir, 'journal'), { recursive: true, force: true });
         const journal = MachineJournal.open({
