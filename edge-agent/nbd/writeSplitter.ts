@@ -2,12 +2,11 @@ import type { BlockDevice } from './blockDevice';
 import { SECTOR } from './protocol';
 import { DiskImage } from './diskImage';
 import type { MachineJournal } from '../journal/journal';
-import { readPayload } from '../journal/journalReader';
 import type { DiskInfo } from '../journal/journalTypes';
 import { ImageWriteQueue } from './imageWriteQueue';
 import { INTENT_LINGER_MS, IntentLog } from './intentLog';
 import type { WriteGate } from './writeGate';
-import { RecordType } from '../journal/records';
+import { redoOntoImage } from './imageRedo';
 
 export { deviceSize } from './diskImage';
 
@@ -48,8 +47,7 @@ export class WriteSplitter implements BlockDevice {
       () => this.image.sync(),
       () => this.writes.settled(),
     );
-    this.redoAfterCrash();
-    this.redoAfterHostCrash();
+    this.stats.redone = redoOntoImage(journal, disk.index, image);
   }
 
   private readonly unregisterSync: () => void;
@@ -65,43 +63,6 @@ export class WriteSplitter implements BlockDevice {
     const image = DiskImage.open(path);
     const disk = journal.registerDisk(diskId, image.size, path, opts);
     return new WriteSplitter(journal, disk, image, opts.intentLingerMs ?? INTENT_LINGER_MS);
-  }
-
-  /**
-   * After a process crash the last journaled change may be missing from the image (killed
-   * between the two writes); every earlier one is on it. Re-applying it makes them equal.
-   */
-  private redoAfterCrash(): void {
-    for (const r of this.journal.redo) {
-      if (r.diskIndex !== this.disk.index) continue;
-      if (r.type === RecordType.Write) this.writeImage(r.offset, readPayload(r));
-      else if (r.type === RecordType.Zero) this.zeroImage(r.offset, r.length);
-    }
-  }
-
-  /**
-   * After a host crash the disk may lack changes a FLUSH acknowledged: a FLUSH syncs the journal,
-   * the disk is synced lazily (rule 3). Every record of this disk after the last disk sync is
-   * re-applied in order; re-applying a suffix is idempotent. Unflushed writes the journal lost
-   * are in intent-log regions, resynced from the disk after this.
-   */
-  private redoAfterHostCrash(): void {
-    const from = this.journal.releases.hostCrashRedoFrom();
-    if (from === undefined) return;
-    const reader = this.journal.reader(from);
-    let n = 0;
-    try {
-      for (let r = reader.next(); r; r = reader.next()) {
-        if (r.diskIndex !== this.disk.index) continue;
-        if (r.type === RecordType.Write) this.writeImage(r.offset, readPayload(r));
-        else if (r.type === RecordType.Zero) this.zeroImage(r.offset, r.length);
-        else continue;
-        n++;
-      }
-    } finally {
-      reader.close();
-    }
-    this.stats.redone = n;
   }
 
   /**
