@@ -119,7 +119,6 @@ export function lastPerDisk(records: JournalRecord[]): JournalRecord[] {
   return out.reverse();
 }
 
-/** The journal's tail as its writers see it (SegmentLog; the splitter's image writes wait on it). */
 /**
  * Holds on payload memory that is reused (see AlignedSlabs): every reader that may still read a
  * payload after its request was answered holds it. Memory not from there: the calls do nothing.
@@ -132,6 +131,7 @@ export interface PayloadPins {
 /** For memory that is never reused. */
 export const NO_PINS: PayloadPins = { pin: () => () => undefined };
 
+/** The journal's tail as its writers see it (SegmentLog; the splitter's image writes wait on it). */
 export interface JournalTail {
   /** Writes the corked batch (records before their image writes). */
   flushBatch(): void;

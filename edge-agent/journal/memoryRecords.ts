@@ -28,7 +28,10 @@ export class MemoryRecords {
     }
   }
 
-  /** The records up to `lsn` (those in the file), oldest first; they and their holds are the caller's now. */
+  /**
+   * The records up to `lsn` (those in the file), oldest first; they and their holds are now the
+   * caller's.
+   */
   take(lsn: number): HeldRecord[] {
     let n = 0;
     while (n < this.records.length && this.records[n]!.record.lsn <= lsn) n++;
