@@ -30,14 +30,14 @@ interface Slab {
  * EINVAL); slabs come from the same allocator, so the offset that worked last is tried first.
  * Slabs are SharedArrayBuffers: the drain thread reads a payload where it is.
  *
- * Slabs are reused: fresh memory costs a page fault and the zeroing of every page, once per
- * byte written (a quarter of the server's CPU in a 1 MiB sequential stream, more in a VM whose
- * free pages go back to the host). A slice is held by whoever may still read it: the request
- * that received it (from `take` until it `adopt`s and releases it), each write in flight from
- * it (`pin`), the record kept in memory for the drain. A sealed slab whose slices are all
- * released is cut again. Every release is idempotent, so a hold released twice never frees a
- * slice someone else still holds; a hold never released only keeps its slab from being reused
- * (the collector frees it once unreferenced).
+ * Slabs are reused: fresh memory costs a page fault and the zeroing of every page it touches,
+ * once per byte written (reused, a 256 MiB sequential run took 43 k page faults instead of 70 k
+ * and ran 11 % faster; more in a VM whose free pages go back to the host). A slice is held by
+ * whoever may still read it: the request that received it (from `take` until it `adopt`s and
+ * releases it), each write in flight from it (`pin`), the record kept in memory for the drain.
+ * A sealed slab whose slices are all released is cut again. Every release is idempotent, so a
+ * hold released twice never frees a slice someone else still holds; a hold never released only
+ * keeps its slab from being reused (the collector frees it once unreferenced).
  */
 export class AlignedSlabs implements PayloadPins {
   private current?: Slab;
