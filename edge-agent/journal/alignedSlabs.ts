@@ -1,6 +1,6 @@
 import { closeSync, constants, openSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import type { PayloadPins } from './journalTypes';
+import { NO_RELEASE, type PayloadPins } from './journalTypes';
 import { PAYLOAD_ALIGN } from './records';
 import { SlabSlices } from './slabSlices';
 
@@ -96,14 +96,14 @@ export class AlignedSlabs implements PayloadPins {
    */
   adopt(b: Uint8Array): () => void {
     const found = this.find(b);
-    if (!found || !found.slab.slices.adopt(found.at)) return () => undefined;
+    if (!found || !found.slab.slices.adopt(found.at)) return NO_RELEASE;
     return this.releaser(found.slab, found.at);
   }
 
   /** One more hold on the slice holding `b` (a write in flight from it, a record kept). */
   pin(b: Uint8Array): () => void {
     const found = this.find(b);
-    if (!found) return () => undefined;
+    if (!found) return NO_RELEASE;
     found.slab.slices.hold(found.at);
     return this.releaser(found.slab, found.at);
   }

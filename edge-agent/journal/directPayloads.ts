@@ -1,5 +1,6 @@
 import { DIRECT_MIN_BYTES, type AlignedSlabs } from './alignedSlabs';
 import type { JournalAppender } from './journalAppender';
+import { NO_RELEASE } from './journalTypes';
 import { MemoryRecords, type HeldRecord } from './memoryRecords';
 
 /**
@@ -52,5 +53,3 @@ export class DirectPayloads {
     this.slabs?.close();
   }
 }
-
-const NO_RELEASE = (): void => undefined;

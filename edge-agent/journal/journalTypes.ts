@@ -128,8 +128,11 @@ export interface PayloadPins {
   pin(b: Uint8Array): () => void;
 }
 
+/** The release of a hold on memory that is never reused (shared: every write asks for one). */
+export const NO_RELEASE = (): void => undefined;
+
 /** For memory that is never reused. */
-export const NO_PINS: PayloadPins = { pin: () => () => undefined };
+export const NO_PINS: PayloadPins = { pin: () => NO_RELEASE };
 
 /** The journal's tail as its writers see it (SegmentLog; the splitter's image writes wait on it). */
 export interface JournalTail {
