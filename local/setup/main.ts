@@ -1,4 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { isStaticElf } from '../vm/staticElf';
 import { platformStatus, preparePlatform } from '../vm/platform';
 import { findTool } from './requireTool';
@@ -44,8 +45,9 @@ function parseArgs(argv: string[]): Args {
   return args;
 }
 
-/** A requirement is met when the tool is on PATH (and static when it must be). */
+/** A requirement is met when the tool is on PATH (and static when it must be), or the file exists. */
 function missing(r: Requirement): boolean {
+  if (r.file) return !existsSync(r.tool);
   const path = findTool(r.tool);
   if (!path) return true;
   return r.static === true && !isStaticElf(path);

@@ -8,12 +8,15 @@
 export type Purpose = 'stack' | 'demo' | 'tests' | 'bench';
 
 export interface Requirement {
+  /** A program on PATH, or with `file` the absolute path of a file to compile against. */
   tool: string;
   debianPackage: string;
   why: string;
   for: readonly Purpose[];
   /** The binary must be statically linked (it runs inside an initramfs without libc). */
   static?: boolean;
+  /** `tool` is a file that must exist (a C header), not a program. */
+  file?: boolean;
 }
 
 const all: readonly Purpose[] = ['stack', 'demo', 'tests', 'bench'];
@@ -92,4 +95,24 @@ export const requirements: readonly Requirement[] = [
   },
   { tool: 'rsync', debianPackage: 'rsync', why: 'delta-pass baseline', for: ['bench'] },
   { tool: 'restic', debianPackage: 'restic', why: 'backup baseline', for: ['bench'] },
+  {
+    tool: 'nbdkit',
+    debianPackage: 'nbdkit',
+    why: "serves the splitter bench's C bound (an nbdkit plugin)",
+    for: ['bench'],
+  },
+  { tool: 'gcc', debianPackage: 'gcc', why: 'builds that plugin', for: ['bench'] },
+  ...(
+    [
+      ['/usr/include/stdlib.h', 'libc6-dev'],
+      ['/usr/include/nbdkit-plugin.h', 'nbdkit-plugin-dev'],
+      ['/usr/include/xxhash.h', 'libxxhash-dev'],
+    ] as const
+  ).map(([header, debianPackage]) => ({
+    tool: header,
+    debianPackage,
+    why: 'a header that plugin includes',
+    for: ['bench'] as Purpose[],
+    file: true,
+  })),
 ];

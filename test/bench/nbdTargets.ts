@@ -79,28 +79,47 @@ export async function withServer<T>(
   }
 }
 
-export async function withQemuNbd<T>(
+/**
+ * Runs `f` against an NBD server program serving on `socketPath`, once it lists its exports;
+ * the server is stopped afterwards. A server that exits before it serves fails the run with
+ * what it printed.
+ */
+export async function withNbdProgram<T>(
+  program: string,
+  args: string[],
+  socketPath: string,
+  f: () => Promise<T>,
+): Promise<T> {
+  const p: ChildProcess = spawn(program, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  p.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise((r) => p.once('exit', r));
+  try {
+    for (let i = 0; ; i++) {
+      if (p.exitCode !== null || p.signalCode !== null)
+        throw new Error(`${program} exited before serving: ${stderr.trim()}`);
+      try {
+        await exec('qemu-nbd', ['-L', '-k', socketPath]);
+        break;
+      } catch (e) {
+        if (i >= 100) throw e;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    return await f();
+  } finally {
+    p.kill('SIGTERM');
+    await exited;
+  }
+}
+
+export function withQemuNbd<T>(
   image: string,
   socketPath: string,
   f: (uri: string) => Promise<T>,
 ): Promise<T> {
-  const p: ChildProcess = spawn(
-    'qemu-nbd',
-    ['-f', 'raw', '-k', socketPath, '-x', 'd', '--cache=writeback', '-t', image],
-    { stdio: 'ignore' },
+  const args = ['-f', 'raw', '-k', socketPath, '-x', 'd', '--cache=writeback', '-t', image];
+  return withNbdProgram('qemu-nbd', args, socketPath, () =>
+    f(`nbd+unix:///d?socket=${socketPath}`),
   );
-  try {
-    for (let i = 0; i < 100; i++) {
-      try {
-        await exec('qemu-nbd', ['-L', '-k', socketPath]);
-        break;
-      } catch {
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
-    return await f(`nbd+unix:///d?socket=${socketPath}`);
-  } finally {
-    p.kill('SIGTERM');
-    await new Promise((r) => p.once('exit', r));
-  }
 }

@@ -8,14 +8,16 @@ import { JournalChangeSource } from '../../edge-agent/nbd/journalChangeSource';
 import type { BenchRow } from './row';
 import { fio, type Job } from './fioJob';
 import { PlainDevice, residentImage, withQemuNbd, withServer } from './nbdTargets';
+import { buildSplitBound, withSplitBound } from './nativeBound';
 import { consumeSource } from '../support/consumeSource';
 
 /**
  * Write splitter throughput. The same fio job (same seed, so the same offsets and bytes) is run
  * against: the splitter's NBD export (journal + image), the raw image file directly, qemu-nbd
- * serving the same image (a C NBD server, no journal) and our NBD server with the journal
- * switched off. The first baseline is the brief's (≤ 1.5× overhead); the other two split the
- * cost between "NBD in userspace" and "journaling".
+ * serving the same image (a C NBD server, no journal), the splitter's per-byte work in C
+ * (nativeBound.ts: what a native data path could reach) and our NBD server with the journal
+ * switched off. The first baseline is the brief's (≤ 1.5× overhead); the others split the cost
+ * between "NBD in userspace", "journaling" and "the language".
  */
 /** `HAVEN_BENCH_SPLITTER_JOBS=seq1m,…` / `_TARGETS=split,qemu,…`: a subset, for A/B runs. */
 function selected(env: string | undefined, name: string): boolean {
@@ -38,6 +40,7 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
   const want = (t: string) => selected(process.env.HAVEN_BENCH_SPLITTER_TARGETS, t);
   const wantInline = !!process.env.HAVEN_BENCH_SPLITTER_TARGETS?.split(',').includes('inline');
   const rows: BenchRow[] = [];
+  let plugin: string | undefined;
   const MiB = 1024 * 1024;
   const jobs: Job[] = [
     {
@@ -89,6 +92,17 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
         residentImage(image, diskSize);
         residentImage(copyFile, diskSize);
         return withQemuNbd(image, sock, (uri) => fio(job, { uri }, { file: copyFile, direct }));
+      };
+      // The same per-byte work in C (nativeBound.ts): what a native data path could reach.
+      const runNative = async () => {
+        residentImage(image, diskSize);
+        plugin ??= await buildSplitBound(dir);
+        const journalDir = join(dir, 'bound');
+        try {
+          return await withSplitBound(plugin, image, journalDir, sock, (uri) => fio(job, { uri }));
+        } finally {
+          rmSync(journalDir, { recursive: true, force: true });
+        }
       };
       const runPlain = async () => {
         residentImage(image, diskSize);
@@ -152,6 +166,7 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
       const runs = {
         direct: [] as number[],
         qemu: [] as number[],
+        native: [] as number[],
         twice: [] as number[],
         twiceDirect: [] as number[],
         plain: [] as number[],
@@ -159,11 +174,14 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
         inline: [] as number[],
       };
       const loads: string[] = [];
-      const order = ['direct', 'qemu', 'plain', 'split', 'inline'] as Array<keyof typeof runs>;
+      const order = ['direct', 'qemu', 'native', 'plain', 'split', 'inline'] as Array<
+        keyof typeof runs
+      >;
       if (job.bound) order.splice(2, 0, 'twice', 'twiceDirect');
       const runners = {
         direct: runDirect,
         qemu: runQemu,
+        native: runNative,
         twice: () => runTwice(false),
         twiceDirect: () => runTwice(true),
         plain: runPlain,
@@ -180,6 +198,7 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
       const direct = median(runs.direct);
       const qemu = median(runs.qemu);
       const plain = median(runs.plain);
+      const native = median(runs.native);
       const split = median(runs.split);
       const each = (base: number[], xs = runs.split) =>
         xs.map((v, i) => (base[i] ? (v / base[i]!).toFixed(2) : '-')).join(', ');
@@ -187,63 +206,61 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
       const label = job.label;
       const common = `fio ${job.rw} bs=${job.bs} iodepth=${job.iodepth} ${(job.size / MiB).toFixed(0)} MiB${job.fsync ? ` fsync=${job.fsync}` : ''}, end_fsync, median of ${tries} (seed 42); journal left ${(journalBytes / MiB).toFixed(0)} MiB, ${syncs} journal syncs for ${flushes} FLUSH; load ${loadBefore} → ${load()} (each try: ${loads.join(', ')}); source consumed ${(consumed / MiB).toFixed(0)} MiB (coalesced); server CPU/event loop busy per run: ${serverUse.split.join(', ')}${serverUse.inline.length ? `; drain inline: ${serverUse.inline.join(', ')}` : ''}`;
       const firstRow = rows.length;
-      if (direct)
+      /** A row of the splitter (or `value`, under `name`) against one baseline, when it ran. */
+      const vs = (baselineName: string, base: number, note: string, value = split, name = '') => {
+        if (!base || !value) return;
         rows.push({
-          name: `splitter ${label}`,
-          value: split,
+          name: `splitter ${label}${name}`,
+          value,
           unit: 'MB/s',
-          baselineName: 'fio straight to the image file',
-          baselineValue: direct,
-          ratio: split / direct,
-          note: `rate, higher is better; overhead ${(direct / split).toFixed(2)}× (target ≤ 1.5×), each try ${each(runs.direct)}`,
+          baselineName,
+          baselineValue: base,
+          ratio: value / base,
+          note,
         });
-      if (qemu)
-        rows.push({
-          name: `splitter ${label}`,
-          value: split,
-          unit: 'MB/s',
-          baselineName: 'qemu-nbd (C, no journal), same fio nbd job',
-          baselineValue: qemu,
-          ratio: split / qemu,
-          note: `rate; overhead ${(qemu / split).toFixed(2)}× vs a userspace NBD server without splitting; each try ${each(runs.qemu)}`,
-        });
-      if (plain)
-        rows.push({
-          name: `splitter ${label}`,
-          value: split,
-          unit: 'MB/s',
-          baselineName: 'same NBD server, journal off',
-          baselineValue: plain,
-          ratio: split / plain,
-          note: `rate; the journaling cost alone: ${(plain / split).toFixed(2)}×; each try ${each(runs.plain)}`,
-        });
+      };
+      const overhead = (base: number) => (base / split).toFixed(2);
+      vs(
+        'fio straight to the image file',
+        direct,
+        `rate, higher is better; overhead ${overhead(direct)}× (target ≤ 1.5×), each try ${each(runs.direct)}`,
+      );
+      const qemuName = 'qemu-nbd (C, no journal), same fio nbd job';
+      vs(
+        qemuName,
+        qemu,
+        `rate; overhead ${overhead(qemu)}× vs a userspace NBD server without splitting; each try ${each(runs.qemu)}`,
+      );
+      const ofQemu = (v: number) =>
+        qemu ? `${(v / qemu).toFixed(2)}× qemu-nbd` : 'no qemu-nbd run';
+      vs(
+        'the same per-byte work in C (nbdkit plugin: hash, image, journal)',
+        native,
+        `rate; a bound for a native data path (no LSNs, recovery or drain): ${ofQemu(native)}; each try ${each(runs.native)}`,
+      );
+      vs(
+        'same NBD server, journal off',
+        plain,
+        `rate; the journaling cost alone: ${overhead(plain)}×; each try ${each(runs.plain)}`,
+      );
       for (const [t, how] of [
         ['twice', 'in the page cache'],
         ['twiceDirect', 'O_DIRECT'],
       ] as const) {
         const v = median(runs[t]);
-        if (v)
-          rows.push({
-            name: `splitter ${label}`,
-            value: split,
-            unit: 'MB/s',
-            baselineName: `qemu-nbd while fio writes the same bytes to a second file, ${how}`,
-            baselineValue: v,
-            ratio: split / v,
-            note: `rate; a bound for a server that writes each byte twice (${qemu ? `${(v / qemu).toFixed(2)}× qemu-nbd alone` : 'no qemu-nbd run'}); each try ${each(runs[t])}`,
-          });
+        vs(
+          `qemu-nbd while fio writes the same bytes to a second file, ${how}`,
+          v,
+          `rate; a bound for a server that writes each byte twice (${qemu ? `${ofQemu(v)} alone` : 'no qemu-nbd run'}); each try ${each(runs[t])}`,
+        );
       }
-      const inline = median(runs.inline);
-      if (inline && qemu)
-        rows.push({
-          name: `splitter ${label}, change source drained on the server's event loop`,
-          value: inline,
-          unit: 'MB/s',
-          baselineName: 'qemu-nbd (C, no journal), same fio nbd job',
-          baselineValue: qemu,
-          ratio: inline / qemu,
-          note: `rate; each try ${each(runs.qemu, runs.inline)}`,
-        });
+      vs(
+        qemuName,
+        qemu,
+        `rate; each try ${each(runs.qemu, runs.inline)}`,
+        median(runs.inline),
+        ", change source drained on the server's event loop",
+      );
       // The run's conditions go with its first row.
       const first = rows[firstRow];
       if (first) first.note = `${first.note}; ${common}`;

@@ -6,13 +6,16 @@ export const repoRoot = resolve(__dirname, '..', '..');
 
 const notSource = new Set(['node_modules', 'dist', '.git', '.haven']);
 
-/** Every TypeScript source file under `dir` (no declarations, no build output or dependencies). */
-export function sourceFiles(dir: string): string[] {
+/**
+ * Every TypeScript source file under `dir` (no declarations, no build output or dependencies);
+ * with `ext`, the source files with that ending instead (`.c`).
+ */
+export function sourceFiles(dir: string, ext = '.ts'): string[] {
   return readdirSync(dir).flatMap((n) => {
     const p = join(dir, n);
     if (notSource.has(n)) return [];
-    if (statSync(p).isDirectory()) return sourceFiles(p);
-    return p.endsWith('.ts') && !p.endsWith('.d.ts') ? [p] : [];
+    if (statSync(p).isDirectory()) return sourceFiles(p, ext);
+    return p.endsWith(ext) && !p.endsWith('.d.ts') ? [p] : [];
   });
 }
 

@@ -41,7 +41,7 @@ const notPrograms = new Set([
 
 /** Calls that start a program named by their first argument, and the two tool look-ups. */
 const call =
-  /\b(?:execFileSync|execFileP|execFile|spawnSync|spawn|spawnProgram|runProgram|timeCommand|run|exec|requireTool|findTool)\(\s*['"]([a-zA-Z0-9_.+-]+)['"](?:,\s*['"]([a-z0-9.+-]+)['"])?/g;
+  /\b(?:execFileSync|execFileP|execFile|spawnSync|spawn|spawnProgram|runProgram|withNbdProgram|timeCommand|run|exec|requireTool|findTool)\(\s*['"]([a-zA-Z0-9_.+-]+)['"](?:,\s*['"]([a-z0-9.+-]+)['"])?/g;
 
 function scan(): { spawned: Map<string, string>; declared: [string, string, string][] } {
   const spawned = new Map<string, string>();
@@ -68,8 +68,20 @@ describe('set-up requirements', () => {
   });
 
   it('installs nothing the tree does not spawn', () => {
-    const unused = requirements.filter((r) => !spawned.has(r.tool)).map((r) => r.tool);
+    const unused = requirements.filter((r) => !r.file && !spawned.has(r.tool)).map((r) => r.tool);
     expect(unused, 'in local/setup/requirements.ts but spawned nowhere').toEqual([]);
+  });
+
+  it('installs only headers a C source of the tree includes', () => {
+    const headers = requirements.filter((r) => r.file).map((r) => r.tool);
+    expect(headers.length).toBeGreaterThan(0);
+    const included = new Set(
+      sourceFiles(repoRoot, '.c').flatMap((f) =>
+        [...readFileSync(f, 'utf8').matchAll(/^#include <([^>]+)>/gm)].map((m) => m[1]!),
+      ),
+    );
+    const unused = headers.filter((h) => !included.has(h.replace('/usr/include/', '')));
+    expect(unused, 'headers in local/setup/requirements.ts that no .c file includes').toEqual([]);
   });
 
   it('agrees with every requireTool call on the Debian package', () => {
