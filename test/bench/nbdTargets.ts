@@ -93,9 +93,14 @@ export async function withNbdProgram<T>(
   const p: ChildProcess = spawn(program, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   p.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise((r) => p.once('exit', r));
+  let failed: Error | undefined;
+  const exited = new Promise((r) => {
+    p.once('exit', r);
+    p.once('error', (e) => r((failed = e)));
+  });
   try {
     for (let i = 0; ; i++) {
+      if (failed) throw failed;
       if (p.exitCode !== null || p.signalCode !== null)
         throw new Error(`${program} exited before serving: ${stderr.trim()}`);
       try {
