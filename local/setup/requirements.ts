@@ -101,7 +101,7 @@ export const requirements: readonly Requirement[] = [
     why: "serves the splitter bench's C bound (an nbdkit plugin)",
     for: ['bench'],
   },
-  { tool: 'gcc', debianPackage: 'gcc', why: 'builds that plugin', for: ['bench'] },
+  { tool: 'gcc', debianPackage: 'gcc', why: "builds the splitter bench's C bound", for: ['bench'] },
   ...(
     [
       ['/usr/include/stdlib.h', 'libc6-dev'],
@@ -111,7 +111,7 @@ export const requirements: readonly Requirement[] = [
   ).map(([header, debianPackage]) => ({
     tool: header,
     debianPackage,
-    why: 'a header that plugin includes',
+    why: "a header the splitter bench's C bound includes",
     for: ['bench'] as Purpose[],
     file: true,
   })),
