@@ -1,177 +1,26 @@
 import * as path from 'node:path';
-import { EventHubProducerClient, type EventDataBatch } from '@azure/event-hubs';
-import { BlockBlobClient } from '@azure/storage-blob';
-import {
-  BATCH_CONTENT_TYPE,
-  CLAIM_CONTENT_TYPE,
-  MAX_INLINE_DATA_BYTES,
-  MAX_INLINE_EVENT_BYTES,
-  claimBlobPath,
-  dataBytes,
-  makeBatchRef,
-  peekHeader,
-} from '../core/batch';
-import { HavenError } from '../core/errors';
-import { startLimited } from '../core/mapLimit';
+import { transient } from '../core/errors';
 import type { AgentIdentity } from './agentState';
-import type { ControlPlaneClient, IngestCredentials } from './controlPlaneClient';
-import type { BatchSink, Outbound } from './batchSink';
+import type { ControlPlaneClient } from './controlPlaneClient';
+import type { BatchSink } from './batchSink';
 import { CaptureSink } from './captureSink';
+import { EventHubsSink } from './eventHubsSink';
 import { sleep } from './fsUtil';
 import { SendRate } from './sendRate';
 import type { Spool, SpoolEntry } from './spool';
 
-/** Claim-check PUTs in flight per send. */
-const CLAIM_UPLOADS_IN_FLIGHT = 8;
+/**
+ * How long one take may take to be sent and acknowledged before it is given up (the sink closed,
+ * its connection with it) and sent again: 30 s, plus a second per MB. Whatever the SDKs do, a
+ * stalled connection then costs the RPO this much, not minutes; a send given up that lands after
+ * all is a duplicate, which ingest drops by sequence number.
+ */
+export const sendBudgetMs = (bytes: number) => 30_000 + Math.ceil(bytes / 1_000);
+
 /** Spooled batches whose claim checks upload ahead, while earlier ones are being sent. */
 const PREPARE_AHEAD = 8;
 /** ... and their envelope bytes (batches go up to 32 MiB: bounds the memory they hold). */
 const PREPARE_AHEAD_BYTES = 48 * 1024 * 1024;
-
-const itemKey = (e: SpoolEntry) => `${e.diskId}/${e.generation}/${e.seq}`;
-
-/**
- * Event Hubs sink: partition key = machineId, publisher path `<hub>/publishers/<machineId>`,
- * with the short-lived SAS the control plane issues (refreshed 5 minutes before expiry).
- * Envelopes above MAX_INLINE_EVENT_BYTES go to `incoming/<machineId>/…` with the blob SAS
- * first; the event then carries the claim-check reference.
- */
-export class EventHubsSink implements BatchSink {
-  private client?: EventHubProducerClient;
-  private creds?: IngestCredentials;
-
-  constructor(
-    private readonly machineId: string,
-    private readonly issue: () => Promise<IngestCredentials>,
-  ) {}
-
-  private renewing?: Promise<EventHubProducerClient>;
-
-  /** The producer with fresh credentials; concurrent callers (prepare, send) share one renewal. */
-  private producer(): Promise<EventHubProducerClient> {
-    const soon = Date.now() + 5 * 60_000;
-    if (
-      this.client &&
-      this.creds &&
-      Date.parse(this.creds.eventHubs.expiresAt) > soon &&
-      Date.parse(this.creds.blob.expiresAt) > soon
-    ) {
-      return Promise.resolve(this.client);
-    }
-    this.renewing ??= this.renew().finally(() => (this.renewing = undefined));
-    return this.renewing;
-  }
-
-  private async renew(): Promise<EventHubProducerClient> {
-    await this.client?.close().catch(() => undefined);
-    this.client = undefined;
-    const c = await this.issue();
-    const eh = c.eventHubs;
-    const host = new URL(eh.endpoint.replace(/^sb:/, 'http:')).hostname;
-    const local = eh.useDevelopmentEmulator ?? /^(localhost|127\.|\[?::1)/.test(host);
-    const conn =
-      `Endpoint=${eh.endpoint};SharedAccessSignature=${eh.sasToken};` +
-      `EntityPath=${eh.hub}/publishers/${eh.publisher}` +
-      (local ? ';UseDevelopmentEmulator=true' : '');
-    this.client = new EventHubProducerClient(conn);
-    this.creds = c;
-    return this.client;
-  }
-
-  /** Claim uploads started ahead by `prepare`, by spool key. */
-  private prepared = new Map<string, Promise<OutboundEvent>>();
-
-  prepare(item: Outbound): void {
-    const k = itemKey(item.entry);
-    if (this.prepared.has(k)) return;
-    const p = this.toEvent(item.envelope);
-    p.catch(() => this.prepared.delete(k)); // sent later without it (and its error then)
-    this.prepared.set(k, p);
-  }
-
-  /** The event for an envelope: itself, or its claim check once the upload has landed. */
-  private async toEvent(envelope: Buffer): Promise<OutboundEvent> {
-    await this.producer();
-    const creds = this.creds!;
-    const header = peekHeader(envelope);
-    let body: Buffer = envelope;
-    let contentType = BATCH_CONTENT_TYPE;
-    const plain = dataBytes(header);
-    // Ingest refuses an inline batch of more data than it decodes at once (however well it compressed).
-    if (envelope.length > MAX_INLINE_EVENT_BYTES || plain > MAX_INLINE_DATA_BYTES) {
-      const blobPath = claimBlobPath(header);
-      const url = `${creds.blob.containerUrl.replace(/\/+$/, '')}/${blobPath}?${creds.blob.sas.replace(/^\?/, '')}`;
-      await new BlockBlobClient(url).uploadData(envelope, {
-        blobHTTPHeaders: { blobContentType: BATCH_CONTENT_TYPE },
-      });
-      body = Buffer.from(JSON.stringify(makeBatchRef(header, envelope)));
-      contentType = CLAIM_CONTENT_TYPE;
-    }
-    return {
-      body,
-      contentType,
-      properties: { diskId: header.diskId, generation: header.generation, seq: header.seq },
-    };
-  }
-
-  async send(items: readonly Outbound[]): Promise<void> {
-    const producer = await this.producer();
-    // Claim-check uploads run several at a time (one PUT each is latency-bound), most of them
-    // started ahead by prepare(). Events go out in spool order as soon as the uploads they
-    // reference have landed: whatever is ready goes in one Event Hubs batch while later uploads
-    // still run, so a bookmark behind a large take is not held until the whole take uploaded.
-    // Batches are sent one after another (one link, in order; the cloud orders by seq anyway).
-    const events = startLimited(items, CLAIM_UPLOADS_IN_FLIGHT, (it) => {
-      const k = itemKey(it.entry);
-      const p = this.prepared.get(k) ?? this.toEvent(it.envelope);
-      this.prepared.delete(k);
-      return p;
-    });
-    let sending: Promise<void> = Promise.resolve();
-    let batch: EventDataBatch | undefined;
-    const flush = () => {
-      if (!batch || batch.count === 0) return;
-      const b = batch;
-      batch = undefined;
-      sending = sending.then(() => producer.sendBatch(b));
-    };
-    try {
-      for (let i = 0; i < events.length; i++) {
-        const event = await events[i]!.promise;
-        batch ??= await producer.createBatch({ partitionKey: this.machineId });
-        if (!batch.tryAdd(event)) {
-          flush();
-          batch = await producer.createBatch({ partitionKey: this.machineId });
-          if (!batch.tryAdd(event)) {
-            throw new HavenError(
-              'too-large',
-              `Event for seq ${String(event.properties.seq)} does not fit an Event Hubs batch.`,
-            );
-          }
-        }
-        if (!events[i + 1]?.settled) flush();
-      }
-      flush();
-    } finally {
-      // A failed upload or send fails the whole call (the sender retries it); no send is left behind.
-      await sending.catch(() => undefined);
-      await Promise.allSettled(events.map((e) => e.promise));
-    }
-    await sending;
-  }
-
-  async close(): Promise<void> {
-    this.prepared.clear();
-    await this.client?.close().catch(() => undefined);
-    this.client = undefined;
-  }
-}
-
-interface OutboundEvent {
-  body: Buffer;
-  contentType: string;
-  properties: { diskId: string; generation: number; seq: number };
-}
 
 export interface SenderEvents {
   onError?: (e: unknown, attempt: number, retryInMs: number) => void;
@@ -195,6 +44,7 @@ export class Sender {
     private readonly sink: BatchSink,
     private readonly events: SenderEvents = {},
     private readonly maxBytesPerSend = 32 * 1024 * 1024,
+    private readonly sendBudget = sendBudgetMs,
   ) {}
 
   /** Resolves when nothing is pending in the spool. */
@@ -249,7 +99,7 @@ export class Sender {
             ),
           ).catch(() => undefined);
         }
-        await this.sink.send(items);
+        await withinBudget(this.sink.send(items), this.sendBudget(bytes));
         // Acknowledged at once; the save waits behind the spool's appends (a write and a sync
         // of up to 48 MiB), so the next take goes out meanwhile. One save at a time: a failed
         // one surfaces here, on the next take.
@@ -281,4 +131,17 @@ export function sinkFor(capture?: string) {
     capture
       ? new CaptureSink(path.resolve(capture))
       : new EventHubsSink(ident.machineId, () => api.ingestToken(ident.machineId));
+}
+
+/** `p`, or a transient error once `ms` passed (`p` is left to settle unobserved). */
+function withinBudget<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(transient(`send not acknowledged within ${Math.round(ms / 1000)} s; retrying`)),
+      ms,
+    );
+  });
+  p.catch(() => undefined);
+  return Promise.race([p, expired]).finally(() => clearTimeout(timer));
 }

@@ -21,7 +21,7 @@ import {
   claimLocation,
   incomingContainerOf,
 } from '../../core/batch';
-import { EventHubsSink } from '../../edge-agent/sender';
+import { EventHubsSink } from '../../edge-agent/eventHubsSink';
 import {
   startEventHubsEmulator,
   type RunningEventHubsEmulator,

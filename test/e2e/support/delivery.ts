@@ -4,7 +4,7 @@ import { peekHeader } from '../../../core/batch';
 import type { AgentIdentity } from '../../../edge-agent/agentState';
 import { ControlPlaneClient, type RecoveryPoint } from '../../../edge-agent/controlPlaneClient';
 import type { Outbound } from '../../../edge-agent/batchSink';
-import { EventHubsSink } from '../../../edge-agent/sender';
+import { EventHubsSink } from '../../../edge-agent/eventHubsSink';
 import type { SpoolEntry } from '../../../edge-agent/spool';
 import { waitFor } from '../../support/waitFor';
 import { agentOn, type Machine } from './machine';
