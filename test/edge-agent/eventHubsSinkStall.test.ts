@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeBatch, MAX_INLINE_EVENT_BYTES } from '../../core/batch';
 import type { IngestCredentials } from '../../core/controlPlane/ingest';
 import { claimUploadBudgetMs, EventHubsSink } from '../../edge-agent/eventHubsSink';
+import { spoolEntry } from './support/testData';
 
 /**
  * A storage endpoint that accepts connections and never answers (a stalled PUT): the claim
@@ -51,14 +52,6 @@ describe('EventHubsSink against a storage peer that never answers', { timeout: 6
     });
   const key = Buffer.alloc(32, 3);
   const base = { machineId: 'm-stall', diskId: 'd1', generation: 1, diskSize: 2 ** 26, keyId: 'k' };
-  const entry = (seq: number, length: number) => ({
-    diskId: 'd1',
-    generation: 1,
-    seq,
-    segment: 1,
-    pos: 0,
-    length,
-  });
 
   it('gives up a claim-check upload within its budget', async () => {
     const big = encodeBatch(
@@ -69,7 +62,7 @@ describe('EventHubsSink against a storage peer that never answers', { timeout: 6
     expect(big.length).toBeGreaterThan(MAX_INLINE_EVENT_BYTES);
     const sink = new EventHubsSink('m-stall', creds);
     const t0 = Date.now();
-    const error = await sink.send([{ entry: entry(2, big.length), envelope: big }]).then(
+    const error = await sink.send([{ entry: spoolEntry(2, big.length), envelope: big }]).then(
       () => undefined,
       (e: unknown) => e,
     );

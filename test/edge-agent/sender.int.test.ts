@@ -26,7 +26,7 @@ import {
   startEventHubsEmulator,
   type RunningEventHubsEmulator,
 } from '../../local/eventhubs/emulator';
-import { tempDir } from './support/testData';
+import { spoolEntry, tempDir } from './support/testData';
 
 const HUB = 'haven-batches';
 
@@ -84,18 +84,10 @@ describe(
         key,
       );
       expect(packed.length).toBeLessThan(MAX_INLINE_EVENT_BYTES);
-      const entry = (seq: number, length: number) => ({
-        diskId: 'd1',
-        generation: 1,
-        seq,
-        segment: 1,
-        pos: 0,
-        length,
-      });
       await sink.send([
-        { entry: entry(1, small.length), envelope: small },
-        { entry: entry(2, big.length), envelope: big },
-        { entry: entry(3, packed.length), envelope: packed },
+        { entry: spoolEntry(1, small.length), envelope: small },
+        { entry: spoolEntry(2, big.length), envelope: big },
+        { entry: spoolEntry(3, packed.length), envelope: packed },
       ]);
       await sink.close();
 

@@ -1,3 +1,4 @@
+import type { SpoolEntry } from '../../../edge-agent/spool';
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
@@ -16,4 +17,9 @@ export function mixedData(bytes: number): Buffer {
     ),
   ).subarray(0, half);
   return Buffer.concat([text, randomBytes(bytes - half)]);
+}
+
+/** A spool entry of disk d1, generation 1, as a sink is handed one (where it lies is not read). */
+export function spoolEntry(seq: number, length: number): SpoolEntry {
+  return { diskId: 'd1', generation: 1, seq, segment: 1, pos: 0, length };
 }
