@@ -1,6 +1,7 @@
 // Loaded with `node --require` into the Azurite child process (see startAzurite): it patches
 // the emulator's cost, not its behaviour, before Azurite's own modules run.
 import { installBlobLookup } from './azuriteBlobLookup';
+import { installGcInterval } from './azuriteGcInterval';
 import { installIndexedRemove } from './azuriteIndexedRemove';
 import { installKeyedLookup } from './azuriteKeyedLookup';
 import { installPageRangeSearch } from './azuritePageRangeSearch';
@@ -13,3 +14,4 @@ installKeyedLookup();
 installIndexedRemove();
 installUriTemplateCache();
 installPooledUuidRandom();
+installGcInterval();

@@ -56,7 +56,13 @@ export async function startStack(stateDir: string): Promise<Stack> {
       ...['--port', String(port), '--state-dir', stateDir, '--fresh'],
       ...(stackPersistent ? [] : ['--in-memory']),
     ],
-    { cwd: benchRoot, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+    {
+      cwd: benchRoot,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+      // Azurite reclaims overwritten pages every 30 s, not 10 min (azuriteGcInterval.ts).
+      env: { ...process.env, HAVEN_AZURITE_GC_INTERVAL_MS: '30000' },
+    },
   );
   let out = '';
   p.stdout.on('data', (d: Buffer) => (out += d.toString()));
