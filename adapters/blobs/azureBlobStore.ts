@@ -17,7 +17,7 @@ import { acquireLease, breakLease, releaseLease, renewLease } from './blobLeases
 import { propertiesOf, readHead, readWhole } from './blobReads';
 import { pemText } from '../identity/tokenCredential';
 import { PageWriter, pageWriterFor } from './pageWriter';
-import { callStorage, isStatus, mapStorageError } from './storageErrors';
+import { callStorage, isAlreadyExists, isStatus, mapStorageError } from './storageErrors';
 import { BlobSasSigner, blobServiceOf, STORAGE_RETRIES, type StorageAccess } from './storageAccess';
 
 /** Blob port over `@azure/storage-blob` (Azure Storage and Azurite). */
@@ -75,7 +75,7 @@ export class AzureBlobStore implements BlobStore {
       );
       return 'created';
     } catch (e) {
-      if (isStatus(e, 409) || isStatus(e, 412)) return 'exists';
+      if (isAlreadyExists(e)) return 'exists';
       throw e;
     }
   }
@@ -187,7 +187,7 @@ export class AzureBlobStore implements BlobStore {
       return 'created';
     } catch (e) {
       // `callStorage` maps 409/412 to conflict (status kept); this method answers 'exists'.
-      if (isStatus(e, 409) || isStatus(e, 412)) return 'exists';
+      if (isAlreadyExists(e)) return 'exists';
       throw e;
     }
   }

@@ -38,8 +38,9 @@ export async function copyIfAbsent(
   } catch (e) {
     const status = (e as RestError).statusCode;
     const code = (e as RestError).code ?? '';
-    // Target exists: 409 BlobAlreadyExists (a pending copy onto it is another matter).
-    if (status === 409 && code !== 'PendingCopyOperation') return 'exists';
+    // Target exists: 409 BlobAlreadyExists; any other 409 (a pending copy onto it, a write
+    // refused) is not an answer about the target.
+    if (status === 409 && code === 'BlobAlreadyExists') return 'exists';
     if (status === 404) return 'source-changed'; // source gone
     if (status === 412) {
       // Azure says SourceConditionNotMet, Azurite ConditionNotMet for both conditions: the

@@ -1,10 +1,13 @@
 import type { BlobClient } from '@azure/storage-blob';
 import { HavenError } from '../../core/errors';
-import { callStorage, isStatus } from './storageErrors';
+import { callStorage, isStatus, storageCode } from './storageErrors';
 
 /** The lease calls of one blob, with the port's answers for leases taken, lost or gone. */
 
-/** Undefined when another holder has the lease. */
+/** What Azure answers an acquire when another holder has the lease (or it is being broken). */
+const HELD = new Set(['LeaseAlreadyPresent', 'LeaseIsBreakingAndCannotBeAcquired']);
+
+/** Undefined when another holder has the lease; any other refusal is an error, not "busy". */
 export async function acquireLease(
   blob: BlobClient,
   durationSec: number,
@@ -15,7 +18,7 @@ export async function acquireLease(
     const r = await callStorage(() => lease.acquireLease(durationSec));
     return r.leaseId ?? lease.leaseId;
   } catch (e) {
-    if (isStatus(e, 409)) return undefined;
+    if (isStatus(e, 409) && HELD.has(storageCode(e))) return undefined;
     throw e;
   }
 }

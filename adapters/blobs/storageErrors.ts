@@ -8,6 +8,24 @@ export function isStatus(e: unknown, status: number): boolean {
   return false;
 }
 
+/** The storage error code of a failed call (raw SDK error or mapped), '' if it has none. */
+export function storageCode(e: unknown): string {
+  if (e instanceof RestError)
+    return (e.code ?? (e.details as { errorCode?: string } | undefined)?.errorCode ?? '') as string;
+  if (e instanceof HavenError) return String(e.details?.code ?? '');
+  return '';
+}
+
+/**
+ * Whether a create-if-absent (`If-None-Match: *`) failed because the blob is there: 409
+ * BlobAlreadyExists, or a 412 (what a write condition answers). Any other 409 is a refusal of
+ * the write itself (a full in-memory emulator, a container being deleted, a lease…): answering
+ * 'exists' to one would count a batch as staged that no blob holds.
+ */
+export function isAlreadyExists(e: unknown): boolean {
+  return (isStatus(e, 409) && storageCode(e) === 'BlobAlreadyExists') || isStatus(e, 412);
+}
+
 /** Runs one storage call, its failure mapped onto the blob port's contract. */
 export async function callStorage<T>(fn: () => Promise<T>): Promise<T> {
   try {
@@ -22,9 +40,11 @@ export function mapStorageError(e: unknown): unknown {
   if (e instanceof HavenError) return e;
   if (e instanceof RestError) {
     const status = e.statusCode;
-    const code = (e.code ??
-      (e.details as { errorCode?: string } | undefined)?.errorCode ??
-      '') as string;
+    const code = storageCode(e);
+    // Azurite's in-memory store refuses writes once full until its next collection: a
+    // capacity refusal that passes, as Azure's 503 ServerBusy does, not a state conflict.
+    if (code === 'MemoryExtentStoreAtSizeLimit')
+      return transient(`storage full for now: ${e.message}`, e);
     if (status === 404)
       return new HavenError('not-found', `blob not found (${code})`, { status, code });
     if (status === 409 || status === 412)

@@ -12,6 +12,7 @@ import {
   type BatchHeader,
   type BatchRef,
 } from '../batch';
+import { transient } from '../errors';
 import { conflictStop } from './conflictStop';
 import { recordRejection } from './incidents';
 import { diskGenerations, liveGeneration } from './generations';
@@ -226,7 +227,10 @@ export async function ingestEvent(
     const put = await deps.blobs.putBlockBlobIfAbsent(STAGING, name, staged, meta);
     if (put === 'exists') {
       const props = await deps.blobs.getProperties(STAGING, name);
-      const other = props?.metadata.sha256;
+      // Never a duplicate of nothing: counted as stored, a batch no blob holds would move the
+      // durable frontier past a gap that hydrate then waits at for good.
+      if (!props) throw transient(`Staging ${name} was refused as existing but is not there.`);
+      const other = props.metadata.sha256;
       if (other !== undefined && other !== digest)
         return await conflictStop(deps, h, name, digest, other);
       // Re-nudge: the first delivery may have staged it and failed before nudging. The upload

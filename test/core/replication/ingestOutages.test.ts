@@ -3,7 +3,8 @@ import { AzureBlobStore } from '../../../adapters/blobs/azureBlobStore';
 import { MemoryBlobStore } from '../../../adapters/blobs/memoryBlobStore';
 import { ingestEvent } from '../../../core/replication/ingest';
 import { ingestEvents } from '../../../core/replication/ingestEvents';
-import { data, harness } from './support';
+import { getRecoveryPoint } from '../../../core/replication/recoveryPoints';
+import { bookmark, data, harness, stagedCount } from './support';
 
 const MiB = 1024 * 1024;
 
@@ -40,5 +41,24 @@ describe('ingest', () => {
     await expect(
       ingestEvent(h.deps, h.opts, { body: d.batch([data(0, 512)]), partitionKey: m.machineId }),
     ).rejects.toMatchObject({ kind: 'transient' });
+  });
+
+  it('a staging write answered "exists" with no blob there is no duplicate: the point waits for the redelivery', async () => {
+    const h = await harness('memory');
+    const m = h.addMachine({ d0: 1 * MiB });
+    const d = m.disks[0]!;
+    const env = d.batch([data(0, 4096, 7)], bookmark('p1'));
+    const put = h.blobs.putBlockBlobIfAbsent.bind(h.blobs);
+    // What a store that took any refusal of the write for "already there" answered (the
+    // adapter's test pins the real one: storageRefusals.test.ts).
+    h.blobs.putBlockBlobIfAbsent = async () => 'exists';
+    const ev = { body: env, partitionKey: m.machineId };
+    await expect(ingestEvents(h.deps, h.opts, [ev])).rejects.toMatchObject({ kind: 'transient' });
+    const point = () => getRecoveryPoint(h.deps, m.machineId, 'p1').catch(() => undefined);
+    expect(await point()).toBeUndefined(); // not durable: no blob holds its batch
+    expect(await stagedCount(h, m.machineId)).toBe(0);
+    h.blobs.putBlockBlobIfAbsent = put;
+    expect((await ingestEvents(h.deps, h.opts, [ev])).map((o) => o.status)).toEqual(['staged']);
+    expect(await point()).toMatchObject({ materialized: false });
   });
 });
