@@ -37,8 +37,6 @@ export interface EventHubsDriverOptions {
   ownerId?: string;
   /** How long a partition waits to fill a batch. */
   maxWaitTimeInSeconds?: number;
-  /** Cap of the back-off between deliveries of a batch whose handler keeps failing. */
-  maxRetryDelayMs?: number;
 }
 
 /** Thrown from processEvents when the host stops mid-retry: the checkpoint stays before the batch. */
@@ -80,15 +78,14 @@ interface Running {
 /**
  * Runs `eventHubTrigger` functions the way the Functions host does: an EventHubConsumerClient
  * with a blob checkpoint store per function, batches of up to maxEventBatchSize, checkpoint
- * after the handler succeeds. A handler that throws leaves the checkpoint where it was and the
- * same batch is delivered again (with back-off) until it succeeds; after a restart delivery
- * resumes from the last checkpoint, so nothing unacknowledged is skipped (at least once).
+ * after each invocation. A failed invocation is retried by the function's retry policy; one that
+ * fails for good is checkpointed past like a good one (Azure's Event Hubs trigger has no
+ * redelivery of its own). A host stopping mid-retry leaves the checkpoint before the batch, and
+ * after a restart delivery resumes from the last checkpoint (at least once).
  */
 export function createEventHubsDriver(opts: EventHubsDriverOptions = {}): TriggerDriver {
   const running: Running[] = [];
   let stopping = false;
-  let wake: () => void = () => undefined;
-  const stopped = new Promise<void>((r) => (wake = r));
 
   async function startOne(fn: HostFunction, host: HostContext): Promise<void> {
     const t = fn.trigger;
@@ -136,22 +133,16 @@ export function createEventHubsDriver(opts: EventHubsDriverOptions = {}): Trigge
         for (const input of triggerInputs(events, ctx, many, dataType))
           await host.invoke(fn.name, input);
       };
-      // The same batch is invoked again until it succeeds; the checkpoint only moves after that.
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await invokeBatch();
-          break;
-        } catch (err) {
-          const delay = Math.min(100 * 2 ** attempt, opts.maxRetryDelayMs ?? 5000);
-          host.log.warn(
-            `Function '${fn.name}' failed on partition ${ctx.partitionId} (sequence ${events[0]!.sequenceNumber}…${events[events.length - 1]!.sequenceNumber}, attempt ${attempt + 1}): ${(err as Error)?.message ?? err}; the batch will be delivered again in ${delay} ms.`,
-          );
-          if (stopping) throw new HandlerFailed(err);
-          let timer: NodeJS.Timeout | undefined;
-          await Promise.race([new Promise((r) => (timer = setTimeout(r, delay))), stopped]);
-          clearTimeout(timer);
-          if (stopping) throw new HandlerFailed(err);
-        }
+      // The host runs the function's retry policy (hostInvoke.ts): with `maxRetryCount: -1` the
+      // same batch is invoked until it succeeds. What still fails is checkpointed past, as the
+      // Functions host does: a function that must not lose a batch needs a retry policy.
+      try {
+        await invokeBatch();
+      } catch (err) {
+        if (stopping) throw new HandlerFailed(err);
+        host.log.error(
+          `Function '${fn.name}' failed on partition ${ctx.partitionId} (sequence ${events[0]!.sequenceNumber}…${events[events.length - 1]!.sequenceNumber}) with no retry left: the batch is skipped, as the Functions host skips it: ${(err as Error)?.message ?? err}`,
+        );
       }
       const n = (goodBatches.get(ctx.partitionId) ?? 0) + 1;
       goodBatches.set(ctx.partitionId, n % every);
@@ -189,7 +180,6 @@ export function createEventHubsDriver(opts: EventHubsDriverOptions = {}): Trigge
     },
     async stop(): Promise<void> {
       stopping = true;
-      wake();
       const all = running.splice(0);
       await Promise.all(
         all.map(async (r) => {

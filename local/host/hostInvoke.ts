@@ -3,7 +3,7 @@ import type { HostJson } from './hostJson';
 import type { InvokeOnce } from './invoker';
 import { writeOutputBindings } from './outputBindings';
 import type { HostFunction, HostLogger, InvokeInput, InvokeResult, TriggerDriver } from './plugin';
-import { retryDelayMs, retryPolicyFor } from './retryPolicy';
+import { lastAttempt, retryDelayMs, retryPolicyFor } from './retryPolicy';
 import { durationMs } from './timeSpan';
 
 export interface HostInvokeDeps {
@@ -21,7 +21,12 @@ export interface HostInvokeDeps {
 /** Durable functions manage their own failures and timeouts. */
 const durable = /^(orchestrationtrigger|entitytrigger|activitytrigger)$/i;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Waits `ms`, or less once the host is stopping (a retry's back-off must not hold a stop). */
+async function untilStopping(ms: number, stopping: () => boolean): Promise<void> {
+  const end = Date.now() + ms;
+  while (!stopping() && Date.now() < end)
+    await new Promise((r) => setTimeout(r, Math.min(100, end - Date.now())));
+}
 
 export class FunctionTimeoutError extends Error {
   constructor(name: string, ms: number) {
@@ -91,14 +96,17 @@ export function createHostInvoke(deps: HostInvokeDeps) {
         }
         return result;
       } catch (e) {
-        const last = !policy || attempt >= policy.maxRetryCount || deps.isStopping();
-        const of = policy ? ` (attempt ${attempt + 1} of ${policy.maxRetryCount + 1})` : '';
+        const last = !policy || lastAttempt(policy, attempt) || deps.isStopping();
+        const of = policy
+          ? ` (attempt ${attempt + 1} of ${policy.maxRetryCount < 0 ? 'unlimited' : policy.maxRetryCount + 1})`
+          : '';
         deps.log.error(`Executed '${fn.name}' (Failed${of}): ${(e as Error)?.stack ?? e}`, {
           functionName: fn.name,
           invocationId,
         });
         if (last) throw e;
-        await sleep(retryDelayMs(policy, attempt + 1));
+        await untilStopping(retryDelayMs(policy, attempt + 1), deps.isStopping);
+        if (deps.isStopping()) throw e;
       } finally {
         deps.inFlight.delete(run);
       }

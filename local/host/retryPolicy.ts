@@ -4,7 +4,10 @@ import { durationMs } from './timeSpan';
 
 export interface RetryPolicy {
   strategy: 'fixedDelay' | 'exponentialBackoff';
-  /** -1 = unlimited (capped locally so a poison input cannot spin forever). */
+  /**
+   * -1 = until it succeeds, as Azure does for Event Hubs (a function that must not lose a batch
+   * says so); a stopping host ends the retries.
+   */
   maxRetryCount: number;
   delayMs: number;
   minimumMs: number;
@@ -24,11 +27,16 @@ export function retryPolicyFor(fn: HostFunction, hostJson: HostJson): RetryPolic
   const max = Number(r.maxRetryCount ?? 0);
   return {
     strategy: exponential ? 'exponentialBackoff' : 'fixedDelay',
-    maxRetryCount: max < 0 ? 100 : max,
+    maxRetryCount: max < 0 ? -1 : max,
     delayMs: durationMs(r.delayInterval, 0),
     minimumMs: durationMs(r.minimumInterval, 0),
     maximumMs: durationMs(r.maximumInterval, 15 * 60_000),
   };
+}
+
+/** Whether `attempt` (0-based) was the last one the policy allows. */
+export function lastAttempt(p: RetryPolicy, attempt: number): boolean {
+  return p.maxRetryCount >= 0 && attempt >= p.maxRetryCount;
 }
 
 /** Delay before retry number `retry` (1-based). */
