@@ -1,5 +1,5 @@
 import { isTokenCredential } from '@azure/core-auth';
-import { createDefaultHttpClient, type HttpClient } from '@azure/core-rest-pipeline';
+import { createDefaultHttpClient, RestError, type HttpClient } from '@azure/core-rest-pipeline';
 import {
   BlobSASPermissions,
   BlobServiceClient,
@@ -30,7 +30,8 @@ export type StorageAccess =
 
 /**
  * Few, short retries: a trigger that fails is retried by the host anyway, and a hanging call
- * holds the replica lease.
+ * holds the replica lease. Each try is given up once unanswered past its server-side timeout
+ * (`answerBoundMs`: 67 s here), so a call on a dead connection ends within ~3.5 minutes.
  */
 export const STORAGE_RETRIES = {
   maxTries: 3,
@@ -39,30 +40,66 @@ export const STORAGE_RETRIES = {
   tryTimeoutInMs: 60_000,
 } as const;
 
-/** The blob service client of the access; `options` tunes retries. */
+/**
+ * How long after a try's server-side timeout (`tryTimeoutInMs`, which this SDK only sends as
+ * the `timeout` parameter the service enforces on itself) a try that has had no answer is
+ * given up: its connection is dead (black-holed, half-open), and a call on it would otherwise
+ * wait for the host's function timeout while holding a replica lease or a partition. Given up
+ * as a network timeout, so the retry policy tries again on another connection.
+ */
+export function answerBoundMs(tryTimeoutInMs: number): number {
+  return Math.ceil(tryTimeoutInMs * 1.1) + 1000;
+}
+
+/** The blob service client of the access; `options` tunes retries (and bounds each try). */
 export function blobServiceOf(
   access: StorageAccess | string,
   options: StoragePipelineOptions = {},
 ): BlobServiceClient {
+  const tryMs = options.retryOptions?.tryTimeoutInMs;
+  const answerMs = tryMs ? answerBoundMs(tryMs) : undefined;
+  let credential;
+  let url;
+  let ca: string | undefined;
   if (typeof access === 'string' || 'connection' in access) {
     const cs = typeof access === 'string' ? access : access.connection;
-    return BlobServiceClient.fromConnectionString(cs, options);
+    const svc = BlobServiceClient.fromConnectionString(cs, options);
+    if (!answerMs) return svc;
+    // Its endpoint and credential, on a pipeline whose client bounds each try.
+    ({ credential, url } = svc);
+  } else {
+    credential = tokenCredentialOf(access, 'HAVEN_STORAGE_TOKEN');
+    url = access.accountUrl.replace(/\/+$/, '');
+    ca = pemText(access.caCert);
   }
-  const credential = tokenCredentialOf(access, 'HAVEN_STORAGE_TOKEN');
   const pipeline = newPipeline(credential, options);
-  const ca = pemText(access.caCert);
-  // The storage pipeline options have no TLS settings; the client the pipeline sends with
-  // does (a local endpoint's CA only: the system store is never widened).
-  if (ca) (pipeline as unknown as { _coreHttpClient: HttpClient })._coreHttpClient = withCa(ca);
-  return new BlobServiceClient(access.accountUrl.replace(/\/+$/, ''), pipeline);
+  // The storage pipeline options have no TLS settings or timeouts; the client the pipeline
+  // sends with does (a local endpoint's CA only: the system store is never widened).
+  if (ca || answerMs)
+    (pipeline as unknown as { _coreHttpClient: HttpClient })._coreHttpClient = boundedClient(
+      createDefaultHttpClient(),
+      ca,
+      answerMs,
+    );
+  return new BlobServiceClient(url, pipeline);
 }
 
-function withCa(ca: string): HttpClient {
-  const inner = createDefaultHttpClient();
+function boundedClient(inner: HttpClient, ca?: string, answerMs?: number): HttpClient {
   return {
-    sendRequest: (request) => {
-      request.tlsSettings = { ...request.tlsSettings, ca };
-      return inner.sendRequest(request);
+    async sendRequest(request) {
+      if (ca) request.tlsSettings = { ...request.tlsSettings, ca };
+      if (!answerMs) return inner.sendRequest(request);
+      // Covers sending the request and its answer's headers, not the body of a download.
+      if (!request.timeout || request.timeout > answerMs) request.timeout = answerMs;
+      try {
+        return await inner.sendRequest(request);
+      } catch (e) {
+        if ((e as Error)?.name !== 'AbortError' || request.abortSignal?.aborted) throw e;
+        throw new RestError(`storage did not answer within ${answerMs} ms`, {
+          code: 'ETIMEDOUT',
+          request,
+        });
+      }
     },
   };
 }
