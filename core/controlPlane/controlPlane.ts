@@ -10,6 +10,7 @@ import { MachineKeys, type KeyWrapper } from './machineKeys';
 import { Machines } from './machines';
 import { Policies } from './policies';
 import { ProtectedItems } from './protectedItems';
+import { AutoResyncs } from './autoResyncs';
 import { Resyncs } from './resyncs';
 import { Protection, type JobLauncher } from './protection';
 import { Sites } from './sites';
@@ -35,6 +36,7 @@ export interface ControlPlane {
   protectedItems: ProtectedItems;
   protection: Protection;
   resyncs: Resyncs;
+  autoResyncs: AutoResyncs;
   jobs: Jobs;
   groups: ConsistencyGroups;
   ingest: IngestCredentialIssuer;
@@ -48,6 +50,7 @@ export function createControlPlane(d: ControlPlaneDeps): ControlPlane {
   const policies = new Policies(d.documents, d.clock);
   const protectedItems = new ProtectedItems(d.documents, d.clock);
   const jobs = new Jobs(d.documents, d.clock);
+  const resyncs = new Resyncs(d.documents, machines, protectedItems, jobs, d.clock, d.launcher);
   return {
     sites,
     enrollment: new EnrollmentService(d.documents, sites, machineKeys, d.clock),
@@ -58,7 +61,8 @@ export function createControlPlane(d: ControlPlaneDeps): ControlPlane {
     policies,
     protectedItems,
     protection: new Protection(machines, policies, protectedItems, jobs, d.clock, d.launcher),
-    resyncs: new Resyncs(d.documents, machines, protectedItems, jobs, d.clock, d.launcher),
+    resyncs,
+    autoResyncs: new AutoResyncs(d.documents, resyncs),
     jobs,
     groups: new ConsistencyGroups(d.documents, machines, d.clock),
     ingest: d.ingest,

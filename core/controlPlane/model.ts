@@ -72,8 +72,11 @@ export interface DiskDoc {
 export interface DiskResync {
   generation: number;
   requestedAt: string;
-  /** admin: an operator; agent: it lost its tracking state; resize: the disk changed size. */
-  requestedBy: 'admin' | 'agent' | 'resize';
+  /**
+   * admin: an operator; agent: it lost its tracking state; resize: the disk changed size; auto:
+   * the previous generation stopped (autoResyncs.ts).
+   */
+  requestedBy: 'admin' | 'agent' | 'resize' | 'auto';
   reason?: string;
   /** The resync job (absent when the disk was not protected: nothing to wait for). */
   jobId?: string;

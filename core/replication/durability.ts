@@ -116,6 +116,10 @@ async function advanceMachine(
       list.map((b) => b.seq),
       applied,
     );
+    // Dated from when this seq was first waited for: a frontier that moves on to a new gap
+    // starts a new wait.
+    if (!doc.ahead.length) delete doc.gap;
+    else if (doc.gap?.seq !== doc.stagedSeq + 1) doc.gap = { seq: doc.stagedSeq + 1, since: now };
     doc.updatedAt = now;
     docs.set(id, { ...docs.get(id), doc });
     changed.add(id);

@@ -171,6 +171,11 @@ export interface StagedFrontierDoc {
   ahead: number[];
   /** Bookmark batches staged on this disk whose point is not durable yet, by seq. */
   bookmarks: { seq: number; sizeBytes: number; bookmark: BatchBookmark }[];
+  /**
+   * The seq the frontier waits for while later ones are staged, and since when (gapWatch.ts:
+   * one that never comes stops the generation, and the disk resyncs).
+   */
+  gap?: { seq: number; since: string };
   updatedAt: string;
 }
 
@@ -180,7 +185,11 @@ export interface ReplicationAlertDoc {
   id: string;
   machineId: string;
   kind:
-    'replication-conflict' | 'replication-integrity' | 'replication-stopped' | 'replication-rpo';
+    | 'replication-conflict'
+    | 'replication-integrity'
+    | 'replication-gap'
+    | 'replication-stopped'
+    | 'replication-rpo';
   severity: 'critical' | 'error' | 'warning';
   diskId?: string;
   generation?: number;

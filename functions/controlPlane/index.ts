@@ -1,4 +1,4 @@
-// Control-plane HTTP functions (routes under /api). Each module registers its triggers.
+// Control-plane functions (routes under /api; the auto-resync timer). Each module registers its triggers.
 import './sites';
 import './enrollment';
 import './policies';
@@ -7,6 +7,7 @@ import './machineAccess';
 import './agent';
 import './protection';
 import './resync';
+import './autoResync';
 import './consistencyGroups';
 import './health';
 import './openapi';

@@ -81,7 +81,7 @@ export const diskResponse = z.object({
     .object({
       generation: z.number().int(),
       requestedAt: time,
-      requestedBy: z.enum(['admin', 'agent', 'resize']),
+      requestedBy: z.enum(['admin', 'agent', 'resize', 'auto']),
       reason: z.string().optional(),
       jobId: z.string().optional(),
       idempotencyKey: z.string().optional(),

@@ -1,0 +1,35 @@
+import { app, type InvocationContext, type Timer } from '@azure/functions';
+import { getRoot } from '../../app/root';
+import { stopLostBatches } from '../../core/replication/gapWatch';
+import { durableClientInput, launcherFor } from './durableLauncher';
+
+/**
+ * Every 5 minutes, per machine: a disk generation waiting for a batch that is not coming stops
+ * (`replication-gap`), then each protected disk whose current generation stopped resyncs on its
+ * own (paced, one job per stopped generation). One machine's failure does not stop the rest.
+ */
+export async function autoResyncHandler(_timer: Timer, context: InvocationContext): Promise<void> {
+  const root = await getRoot();
+  const { deps } = root.replication;
+  const launcher = launcherFor(context);
+  for (const machineId of await deps.machines.listMachineIds()) {
+    try {
+      for (const g of await stopLostBatches(deps, machineId))
+        context.warn(
+          `auto-resync: ${machineId}/${g.diskId} g${g.generation} stopped: batch ${g.missingSeq} never arrived (staged up to ${g.stagedUpTo})`,
+        );
+      for (const r of await root.controlPlane.autoResyncs.run(machineId, launcher))
+        context.log(
+          `auto-resync: ${machineId}/${r.diskId} g${r.generation} ${r.action}${r.jobId ? ` (job ${r.jobId})` : ''}${r.retryAfterSeconds !== undefined ? ` (again in ${r.retryAfterSeconds} s)` : ''}: ${r.reason}`,
+        );
+    } catch (e) {
+      context.warn(`auto-resync: ${machineId}: ${(e as Error).message}`);
+    }
+  }
+}
+
+app.timer('autoResync', {
+  schedule: '0 */5 * * * *',
+  extraInputs: [durableClientInput],
+  handler: autoResyncHandler,
+});
