@@ -123,6 +123,13 @@ export const configSchema = z.object({
   hydrateWritesInFlight: z.coerce.number().int().min(1).max(64).optional(),
   /** Haven's own site-down alert: every replicating machine of a site silent this long. */
   siteDownSeconds: z.coerce.number().int().min(10).max(86_400).default(300),
+  /** How long a frontier waits for a missing batch before its generation stops (gapWatch.ts). */
+  gapGraceSeconds: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(7 * 86_400)
+    .optional(),
   /**
    * Alerts webhook as an Azure Monitor Secure Webhook: when set, a valid Entra token (issuer,
    * audience, one of the roles; keys from the JWKS URL or a pinned key) is required besides
@@ -188,6 +195,7 @@ export function loadConfig(env: Record<string, string | undefined>): HavenConfig
     recoveryPollMs: env.HAVEN_RECOVERY_POLL_MS,
     recoveryLatestWaitSeconds: env.HAVEN_RECOVERY_LATEST_WAIT_SECONDS,
     siteDownSeconds: env.HAVEN_SITE_DOWN_SECONDS,
+    gapGraceSeconds: env.HAVEN_GAP_GRACE_SECONDS,
     hydrateWritesInFlight: env.HAVEN_HYDRATE_WRITES_IN_FLIGHT,
     recoveryTarget: env.HAVEN_ARM_SUBSCRIPTION_ID
       ? {

@@ -130,12 +130,15 @@ export function createRoot(config: HavenConfig, opts: RootOptions = {}): Root {
       keys: controlPlane.machineKeys,
       clock,
     },
-    config.hydrateWritesInFlight
-      ? {
-          writeConcurrency: config.hydrateWritesInFlight,
-          smallWritesInFlight: config.hydrateWritesInFlight,
-        }
-      : {},
+    {
+      ...(config.hydrateWritesInFlight
+        ? {
+            writeConcurrency: config.hydrateWritesInFlight,
+            smallWritesInFlight: config.hydrateWritesInFlight,
+          }
+        : {}),
+      ...(config.gapGraceSeconds ? { gapGraceMs: config.gapGraceSeconds * 1000 } : {}),
+    },
   );
 
   const recovery = createRecovery({

@@ -1,15 +1,15 @@
 import { stopDisk } from './incidents';
-import type { ReplicationDeps } from './ports';
+import { DEFAULT_REPLICATION_OPTIONS, type ReplicationDeps } from './ports';
 import { diskDocId } from './state';
 
 /**
- * How long a disk's frontier may wait for a seq while later ones are staged. Ingest retries a
- * failed invocation until it succeeds and a machine's events arrive in order on its partition,
- * so a wait longer than a few retries means the batch is not coming: the hub dropped it (an
- * ingest outage longer than its retention) or it was never sent. Nothing past it can become
- * durable or be applied.
+ * The default wait (`ReplicationOptions.gapGraceMs`) for a seq while later ones are staged.
+ * Ingest retries a failed invocation until it succeeds and a machine's events arrive in order
+ * on its partition, so a wait longer than a few retries means the batch is not coming: the hub
+ * dropped it (an ingest outage longer than its retention) or it was never sent. Nothing past
+ * it can become durable or be applied.
  */
-export const GAP_GRACE_MS = 15 * 60_000;
+export const GAP_GRACE_MS = DEFAULT_REPLICATION_OPTIONS.gapGraceMs;
 
 export interface StoppedGap {
   machineId: string;

@@ -110,6 +110,8 @@ export interface ReplicationOptions {
   readUrlSeconds: number;
   /** How often each machine's newest point is read back and checked against its digest. */
   verifyEveryHours: number;
+  /** How long a frontier waits for a batch while later ones are staged before it is lost (gapWatch.ts). */
+  gapGraceMs: number;
 }
 
 export const DEFAULT_REPLICATION_OPTIONS: ReplicationOptions = {
@@ -124,4 +126,5 @@ export const DEFAULT_REPLICATION_OPTIONS: ReplicationOptions = {
   catchUpKeepEveryMs: 60_000,
   readUrlSeconds: 15 * 60,
   verifyEveryHours: 24,
+  gapGraceMs: 15 * 60_000,
 };

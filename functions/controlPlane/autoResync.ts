@@ -10,11 +10,11 @@ import { durableClientInput, launcherFor } from './durableLauncher';
  */
 export async function autoResyncHandler(_timer: Timer, context: InvocationContext): Promise<void> {
   const root = await getRoot();
-  const { deps } = root.replication;
+  const { deps, options } = root.replication;
   const launcher = launcherFor(context);
   for (const machineId of await deps.machines.listMachineIds()) {
     try {
-      for (const g of await stopLostBatches(deps, machineId))
+      for (const g of await stopLostBatches(deps, machineId, options.gapGraceMs))
         context.warn(
           `auto-resync: ${machineId}/${g.diskId} g${g.generation} stopped: batch ${g.missingSeq} never arrived (staged up to ${g.stagedUpTo})`,
         );

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { adminApi } from '../support/adminApi';
@@ -9,15 +9,9 @@ import { incidents } from './support/admin';
 import { captureRun, publish, waitForPoint } from './support/delivery';
 import { controlRequest } from '../../edge-agent/nbd/controlClient';
 import type { RecoveryPoint } from '../../edge-agent/controlPlaneClient';
-import { changeFiles, fsckClean, keepCopy, makeImage, sha256File } from './support/images';
-import {
-  agentJsonOn,
-  protectedMachine,
-  restore,
-  runOnce,
-  type Machine,
-  type Point,
-} from './support/machine';
+import { changeFiles, keepCopy, makeImage, sha256File } from './support/images';
+import { expectRestores, expectResynced, generationOf } from './support/resyncChecks';
+import { agentJsonOn, protectedMachine, runOnce, type Machine } from './support/machine';
 import { serveDisk } from './support/serveDisk';
 import { plantStaged } from './support/storage';
 
@@ -52,38 +46,6 @@ describe(
         body,
       );
 
-    /** Restores `p` to a new image: exact bytes (sha256 and the point's own digest), clean ext4. */
-    async function expectRestores(m: Machine, p: Point, sha: string, fsck = true): Promise<void> {
-      const to = path.join(path.dirname(m.image), `restore-${p.id}.img`);
-      const r = await restore(m, p.id, to);
-      expect(r.verified).toBe(true);
-      expect(sha256File(to)).toBe(sha);
-      if (fsck) expect(fsckClean(to)).toBe(true);
-      rmSync(to);
-    }
-
-    /** The item is protected again and the resync job succeeded (the new generation's first point). */
-    async function expectResynced(m: Machine, jobId: string): Promise<void> {
-      await waitFor(
-        `resync job ${jobId} succeeded`,
-        async () => {
-          const job = await adminApi<{ state: string }>(env.stack, 'GET', `jobs/${jobId}`);
-          expect(job.state).not.toBe('failed');
-          return job.state === 'succeeded';
-        },
-        { timeoutMs: 150_000, intervalMs: 250 },
-      );
-      const view = await adminApi<{
-        protection: { state: string };
-        disks: { id: string; generation: number; resync?: { completedAt?: string } }[];
-      }>(env.stack, 'GET', `machines/${m.machineId}`);
-      expect(view.protection.state).toBe('protected');
-      expect(view.disks.find((d) => d.id === m.diskId)?.resync?.completedAt).toBeDefined();
-    }
-
-    const generationOf = (p: Point & { disks?: { generation?: number }[] }) =>
-      p.disks?.[0]?.generation;
-
     it('operator resync: the agent replicates generation 2 into a fresh replica; both points restore exact', async () => {
       const m = await machine('operator', 16);
       const p1 = await runOnce(m);
@@ -112,7 +74,7 @@ describe(
       expect(generationOf(p2)).toBe(2);
       await expectRestores(m, p2, src2);
       await expectRestores(m, p1, src1); // generation 1's point is still readable
-      await expectResynced(m, r.job!.id);
+      await expectResynced(env.stack, m, r.job!.id);
 
       // Replication goes on in generation 2.
       changeFiles(m.image, 'after-p2', 2);
@@ -157,7 +119,7 @@ describe(
       expect(generationOf(p2)).toBe(2);
       await expectRestores(m, p2, sha256File(m.image));
       await expectRestores(m, p1, src1);
-      await expectResynced(m, r.job!.id);
+      await expectResynced(env.stack, m, r.job!.id);
     });
 
     it('a resized disk replicates as a new generation of the new size and restores exact', async () => {
@@ -187,7 +149,7 @@ describe(
           `machines/${m.machineId}`,
         )
       ).disks.find((d) => d.id === m.diskId)!.resync!.jobId!;
-      await expectResynced(m, job);
+      await expectResynced(env.stack, m, job);
     });
 
     it('serve-disk follows a resync while it serves: only the agent restarts, the whole disk goes into generation 2, both points restore exact', async () => {
@@ -245,7 +207,7 @@ describe(
         expect((await server.done).code).toBe(0);
         await expectRestores(m, p2, src2, false); // pattern writes: raw bytes, not ext4
         await expectRestores(m, p1, src1, false);
-        await expectResynced(m, r.job!.id);
+        await expectResynced(env.stack, m, r.job!.id);
         const inc = await incidents(env.stack, m.machineId);
         expect(inc.rejections).toEqual([]);
         expect(inc.alerts).toEqual([]);

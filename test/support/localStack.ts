@@ -30,10 +30,15 @@ export interface StackProc extends StackInfo {
  * `local/stack/main` (built) as a child in its own process group, on a persistent state dir (so
  * it can be killed and restarted on it) and a fixed port when given (a restart keeps its port).
  */
-export async function startStack(stateDir: string, port?: number): Promise<StackProc> {
+export async function startStack(
+  stateDir: string,
+  port?: number,
+  /** App settings for the stack's process (the host merges them over its own). */
+  env?: Record<string, string>,
+): Promise<StackProc> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startStackOn(stateDir, port ?? (await claimPort(0, '127.0.0.1')));
+      return await startStackOn(stateDir, port ?? (await claimPort(0, '127.0.0.1')), env);
     } catch (e) {
       // A free port can be taken by another test between the probe and the stack's listen.
       if (port !== undefined || attempt >= 5 || !/already in use/.test(String(e))) throw e;
@@ -48,7 +53,11 @@ export async function startStack(stateDir: string, port?: number): Promise<Stack
  * group, so no stack or Azurite outlives the process that started it; when the stack exits, the
  * shell kills the group too (and so reports a stack that died while starting at once).
  */
-async function startStackOn(stateDir: string, p: number): Promise<StackProc> {
+async function startStackOn(
+  stateDir: string,
+  p: number,
+  settings?: Record<string, string>,
+): Promise<StackProc> {
   const script =
     'exec 3<&0; "$0" "$@" <&- 3<&- & pid=$!; echo "stack-pid $pid" >&2; ' +
     '{ read _ <&3; kill -KILL 0; } & wait $pid; echo "stack exited: $?" >&2; kill -KILL 0';
@@ -57,7 +66,7 @@ async function startStackOn(stateDir: string, p: number): Promise<StackProc> {
   const proc = spawnProgram(
     'sh',
     ['-c', script, process.execPath, built('local/stack/main.ts'), ...args, ...entry],
-    { stdin: 'pipe', detached: true },
+    { stdin: 'pipe', detached: true, ...(settings ? { env: settings } : {}) },
   );
   const pgid = proc.child.pid!;
   const stackPid = () => Number(/stack-pid (\d+)/.exec(proc.out.stderr)?.[1] ?? 0);

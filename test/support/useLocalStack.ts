@@ -26,11 +26,15 @@ export function useSharedLocalStack(prefix: string): { dir: string; stack: Stack
  * For a suite that stops, kills or restarts the stack: its own (startStack, state under the
  * temp dir), stopped afterwards. A test that restarts it assigns the new one to `env.stack`.
  */
-export function useOwnLocalStack(prefix: string): { dir: string; stack: StackProc } {
+export function useOwnLocalStack(
+  prefix: string,
+  /** App settings the stack starts with. */
+  settings?: Record<string, string>,
+): { dir: string; stack: StackProc } {
   const env = {} as { dir: string; stack: StackProc };
   beforeAll(async () => {
     env.dir = mkdtempSync(path.join(tmpdir(), prefix));
-    env.stack = await startStack(path.join(env.dir, 'stack'));
+    env.stack = await startStack(path.join(env.dir, 'stack'), undefined, settings);
   }, 300_000);
   afterAll(async () => {
     await env.stack?.stop();

@@ -1,0 +1,96 @@
+import { mkdtempSync } from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { adminApi } from '../support/adminApi';
+import { useOwnLocalStack } from '../support/useLocalStack';
+import { waitFor } from '../support/waitFor';
+import { incidents } from './support/admin';
+import { bookmarkOf, captureRun, machineClient, publish } from './support/delivery';
+import { changeFiles, keepCopy, makeImage, sha256File } from './support/images';
+import { protectedMachine, runOnce } from './support/machine';
+import { expectRestores, expectResynced, generationOf } from './support/resyncChecks';
+
+/**
+ * A batch the agent sent and Event Hubs acknowledged that never reaches staging (dropped on the
+ * way: the hub's retention passed during an ingest outage). Nothing after it can be applied or
+ * become durable; after the grace the generation stops with a `replication-gap` alert and the
+ * disk resyncs on its own. Grace 2 s here, and the 5-minute timer runs by hand.
+ */
+describe('a batch lost between the agent and staging', { timeout: 900_000 }, () => {
+  const env = useOwnLocalStack('haven-e2e-lost-', {
+    HAVEN_GAP_GRACE_SECONDS: '2',
+    AzureWebJobs__autoResync__Disabled: 'true',
+  });
+
+  const autoResync = async () => {
+    const r = await fetch(`http://127.0.0.1:${env.stack.port}/admin/functions/autoResync`, {
+      method: 'POST',
+      headers: { 'x-functions-key': env.stack.env.HAVEN_ADMIN_KEY! },
+      body: '{}',
+    });
+    expect(r.status).toBe(202);
+  };
+
+  it('stops the generation after the grace, resyncs it without an operator; both points restore exact', async () => {
+    const mdir = mkdtempSync(path.join(env.dir, 'm-'));
+    const image = path.join(mdir, 'server.img');
+    makeImage(image, 16);
+    const m = await protectedMachine(env.stack, mdir, image);
+    const p1 = await runOnce(m);
+    const src1 = keepCopy(m.image, path.join(mdir, 'p1.img'));
+
+    // The run's first batch never arrives; the later ones (the last with the bookmark) do.
+    changeFiles(m.image, 'lost', 12, 512);
+    const batches = await captureRun(m, path.join(mdir, 'capture'));
+    expect(batches.length, 'batches in the captured run').toBeGreaterThanOrEqual(2);
+    const lost = batches[0]!;
+    await publish(
+      m,
+      batches.filter((b) => b !== lost).map((b) => b.envelope),
+    );
+    // Nothing past the lost batch is applied, and its point is not durable. The timer runs
+    // until the later batches' arrival has been waited on for the grace.
+    const inc = await waitFor(
+      'generation 1 stopped and generation 2 started',
+      async () => {
+        await autoResync();
+        const i = await incidents(env.stack, m.machineId);
+        const view = await adminApi<{
+          disks: {
+            id: string;
+            generation: number;
+            resync?: { requestedBy: string; jobId: string };
+          }[];
+        }>(env.stack, 'GET', `machines/${m.machineId}`);
+        const disk = view.disks.find((d) => d.id === m.diskId)!;
+        return i.disks.some((d) => d.generation === 1 && d.stopped) && disk.generation === 2
+          ? { i, disk }
+          : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 1000 },
+    );
+    const g1 = inc.i.disks.find((d) => d.generation === 1)!;
+    expect(g1.appliedSeq).toBe(lost.seq - 1);
+    const point = await machineClient(m)
+      .recoveryPoint(m.machineId, bookmarkOf(batches))
+      .catch(() => undefined);
+    expect(point).toBeUndefined();
+    expect(inc.i.alerts.map((a) => [a.kind, a.seq])).toEqual([['replication-gap', lost.seq]]);
+    expect(inc.disk.resync).toMatchObject({ requestedBy: 'auto' });
+
+    // The agent follows the new generation and sends the whole disk: exact again.
+    const p2 = await runOnce(m);
+    expect(generationOf(p2)).toBe(2);
+    await expectRestores(m, p2, sha256File(m.image));
+    await expectRestores(m, p1, src1);
+    await expectResynced(env.stack, m, inc.disk.resync!.jobId);
+    // Run again: nothing more to heal.
+    await autoResync();
+    const after = await adminApi<{ disks: { id: string; generation: number }[] }>(
+      env.stack,
+      'GET',
+      `machines/${m.machineId}`,
+    );
+    expect(after.disks.find((d) => d.id === m.diskId)!.generation).toBe(2);
+  });
+});
