@@ -139,7 +139,8 @@ export function createEventHubsDriver(opts: EventHubsDriverOptions = {}): Trigge
       try {
         await invokeBatch();
       } catch (err) {
-        if (stopping) throw new HandlerFailed(err);
+        // The host stops drivers after it starts stopping: its retries may have been cut short.
+        if (stopping || host.isStopping?.()) throw new HandlerFailed(err);
         host.log.error(
           `Function '${fn.name}' failed on partition ${ctx.partitionId} (sequence ${events[0]!.sequenceNumber}…${events[events.length - 1]!.sequenceNumber}) with no retry left: the batch is skipped, as the Functions host skips it: ${(err as Error)?.message ?? err}`,
         );

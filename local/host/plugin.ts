@@ -50,6 +50,11 @@ export interface HostContext {
   baseUrl: string;
   log: HostLogger;
   invoke(functionName: string, input: InvokeInput): Promise<InvokeResult>;
+  /**
+   * The host is stopping: an invocation that failed now may have had its retries cut short, so
+   * a driver must not take it as final (the Event Hubs driver keeps its checkpoint).
+   */
+  isStopping?(): boolean;
   /** Lets a driver serve extra HTTP paths on the host's port (e.g. /runtime/webhooks/durabletask/). */
   addHttpRoute(
     prefix: string,

@@ -213,6 +213,7 @@ export async function startHost(opts: HostOptions): Promise<RunningHost> {
     baseUrl,
     log,
     invoke,
+    isStopping: () => stopping,
     addHttpRoute(prefix, handler) {
       driverRoutes.push({ prefix, handler });
     },

@@ -21,6 +21,7 @@ describe('Event Hubs trigger driver (real SDK, checkpoints in Azurite)', () => {
         { name: 'retry-hub', partitions: 1 },
         { name: 'restart-hub', partitions: 2 },
         { name: 'owner-hub', partitions: 2 },
+        { name: 'stop-hub', partitions: 1 },
       ],
     });
   });
@@ -73,6 +74,38 @@ describe('Event Hubs trigger driver (real SDK, checkpoints in Azurite)', () => {
     ).listBlobsFlat())
       blobs.push(b.name);
     expect(blobs.some((n) => n.includes('/checkpoint/'))).toBe(true);
+  });
+
+  it('a batch that failed because the host is stopping is not checkpointed past: it comes again', async () => {
+    const container = uniqueName('ehcp');
+    const fn = eventHubFunction('stopping', {
+      eventHubName: 'stop-hub',
+      connection: 'EH_CONN',
+      cardinality: 'many',
+    });
+    const p = new EventHubProducerClient(emu.connectionString(), 'stop-hub');
+    let stopping = false;
+    // The host cut the invocation's retries short: it is stopping (hostInvoke.ts).
+    const first = fakeHost(settings(), () => {
+      stopping = true;
+      throw new Error('retries cut short: the host is stopping');
+    });
+    first.host.isStopping = () => stopping;
+    const a = createEventHubsDriver({ checkpointContainer: container });
+    await a.start([fn], first.host);
+    await p.sendBatch([{ body: 'in-flight' }]);
+    await waitFor('the failed invocation', () => first.calls.length >= 1 || undefined);
+    await new Promise((r) => setTimeout(r, 300)); // a checkpoint write would be done by now
+    await a.stop();
+    expect(first.logs.some((l) => l.includes('the batch is skipped'))).toBe(false);
+
+    const second = fakeHost(settings());
+    const b = createEventHubsDriver({ checkpointContainer: container });
+    drivers.push(b);
+    await b.start([fn], second.host);
+    await waitFor('the same batch again', () => second.calls.length >= 1 || undefined);
+    expect(second.calls[0]!.input.triggerValue).toEqual(['in-flight']);
+    await p.close();
   });
 
   it('resumes after the last checkpoint when the driver restarts', async () => {
