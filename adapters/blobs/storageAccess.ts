@@ -77,12 +77,16 @@ export function blobServiceOf(
   // sends with does (a local endpoint's CA only: the system store is never widened).
   if (ca || answerMs)
     (pipeline as unknown as { _coreHttpClient: HttpClient })._coreHttpClient = boundedClient(
-      createDefaultHttpClient(),
+      sharedClient(),
       ca,
       answerMs,
     );
   return new BlobServiceClient(url, pipeline);
 }
+
+/** One HTTP client (one keep-alive pool) under every bounded client, as the SDK shares its own. */
+let shared: HttpClient | undefined;
+const sharedClient = () => (shared ??= createDefaultHttpClient());
 
 function boundedClient(inner: HttpClient, ca?: string, answerMs?: number): HttpClient {
   return {
