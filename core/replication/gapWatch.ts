@@ -1,4 +1,6 @@
+import { stagingBlobName } from '../batch';
 import { stopDisk } from './incidents';
+import { STAGING } from './names';
 import { DEFAULT_REPLICATION_OPTIONS, type ReplicationDeps } from './ports';
 import { diskDocId } from './state';
 
@@ -42,6 +44,11 @@ export async function stopLostBatches(
     if (!disk || (disk.generation !== undefined && disk.generation !== f.generation)) continue;
     const gen = await deps.docs.disks.get(machineId, diskDocId(f.diskId, f.generation));
     if (gen?.doc.stopped) continue;
+    // The frontier moves only on ingest: the batch may have come since in an invocation that
+    // died before recording it (staged, maybe applied), with nothing ingested after it.
+    if ((gen?.doc.appliedSeq ?? 0) >= f.gap.seq) continue;
+    const missing = stagingBlobName(machineId, f.diskId, f.generation, f.gap.seq);
+    if (await deps.blobs.getProperties(STAGING, missing)) continue;
     const stagedUpTo = Math.max(...f.ahead);
     const minutes = Math.round((now - Date.parse(f.gap.since)) / 60_000);
     await stopDisk(

@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { GAP_GRACE_MS, stopLostBatches } from '../../../core/replication/gapWatch';
+import { hydrateStaged } from '../../../core/replication/hydrate';
+import { ingestEvent } from '../../../core/replication/ingest';
 import { ingestEvents } from '../../../core/replication/ingestEvents';
+import { stagingBlobName } from '../../../core/replication/names';
 import { data, harness, watermark, type Harness, type TestDisk } from './support';
 
 const MiB = 1024 * 1024;
@@ -58,6 +61,24 @@ describe('a batch that never arrives', () => {
     await ingest(h, d, [batches[4]!]); // 4 is missing now
     expect((await frontier(h, m.machineId)).gap?.seq).toBe(4);
     later(GAP_GRACE_MS - MINUTE); // 24 minutes after the first gap opened
+    expect(await stopLostBatches(h.deps, m.machineId)).toEqual([]);
+    expect((await watermark(h, d))?.stopped).toBeUndefined();
+  });
+
+  it('a batch staged by an invocation that died before recording it is not lost', async () => {
+    const { h, m, d, batches, later } = await setup();
+    await ingest(h, d, [batches[0]!, batches[2]!]);
+    // Seq 2 staged, its durability step never run, nothing ingested after it: the frontier
+    // still says it waits for 2.
+    expect(
+      (await ingestEvent(h.deps, h.opts, { body: batches[1]!, partitionKey: m.machineId })).status,
+    ).toBe('staged');
+    expect((await frontier(h, m.machineId)).gap?.seq).toBe(2);
+    later(GAP_GRACE_MS + MINUTE);
+    expect(await stopLostBatches(h.deps, m.machineId)).toEqual([]);
+    // Applied (its staged blob gone) it is not lost either.
+    await hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, d.diskId, 1, 1));
+    expect((await watermark(h, d))?.appliedSeq).toBe(3);
     expect(await stopLostBatches(h.deps, m.machineId)).toEqual([]);
     expect((await watermark(h, d))?.stopped).toBeUndefined();
   });
