@@ -62,7 +62,7 @@ export function createControlPlane(d: ControlPlaneDeps): ControlPlane {
     protectedItems,
     protection: new Protection(machines, policies, protectedItems, jobs, d.clock, d.launcher),
     resyncs,
-    autoResyncs: new AutoResyncs(d.documents, resyncs),
+    autoResyncs: new AutoResyncs(d.documents, resyncs, d.clock),
     jobs,
     groups: new ConsistencyGroups(d.documents, machines, d.clock),
     ingest: d.ingest,

@@ -83,6 +83,8 @@ export interface DiskResync {
   idempotencyKey?: string;
   /** Size of the previous generation when a resize started this one. */
   previousSizeBytes?: number;
+  /** auto: which automatic resync in a row this is (autoResyncBackoff.ts; absent = 1). */
+  autoInARow?: number;
   /** When this generation's first recovery point was seen; absent = pending. */
   completedAt?: string;
 }

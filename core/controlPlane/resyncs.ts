@@ -31,6 +31,8 @@ export interface ResyncRequest {
   idempotencyKey?: string;
   /** A resize: the new generation has this size. */
   sizeBytes?: number;
+  /** auto: which automatic resync in a row this one is (recorded for the next one's back-off). */
+  autoInARow?: number;
 }
 
 export interface ResyncResult {
@@ -49,6 +51,10 @@ export interface AgentDiskView extends DiskView {
 }
 
 const pending = (r: DiskResync | undefined): r is DiskResync => !!r && !r.completedAt;
+
+/** Whether the item's disk replicates to Azure (a resync of it starts a new generation there). */
+export const replicating = (item: ProtectedItemDoc | null | undefined, diskId: string) =>
+  !!item && RESYNCABLE.has(item.state) && item.disks.includes(diskId);
 
 /**
  * Resyncs (architecture §2 "Generations and resync"): a disk's next generation replicates into a
@@ -93,7 +99,7 @@ export class Resyncs {
       const cur = await this.disks.get(machineId, diskId);
       if (!cur) throw notFound('Disk', `${machineId}/${diskId}`);
       const item = (await this.items.find(machineId))?.doc ?? null;
-      const protectedNow = !!item && RESYNCABLE.has(item.state) && item.disks.includes(diskId);
+      const protectedNow = replicating(item, diskId);
       if (!protectedNow && req.requestedBy !== 'resize') {
         throw conflict(
           `Disk '${diskId}' of machine '${machineId}' is not replicating; nothing to resync.`,
@@ -145,6 +151,7 @@ export class Resyncs {
         ...(job ? { jobId: job.id } : { completedAt: now }),
         ...(req.idempotencyKey ? { idempotencyKey: req.idempotencyKey } : {}),
         ...(resized ? { previousSizeBytes: cur.doc.sizeBytes } : {}),
+        ...(req.autoInARow ? { autoInARow: req.autoInARow } : {}),
       };
       const next: DiskDoc = {
         ...cur.doc,

@@ -189,7 +189,8 @@ export interface ReplicationAlertDoc {
     | 'replication-integrity'
     | 'replication-gap'
     | 'replication-stopped'
-    | 'replication-rpo';
+    | 'replication-rpo'
+    | 'auto-resync-suspended';
   severity: 'critical' | 'error' | 'warning';
   diskId?: string;
   generation?: number;

@@ -76,7 +76,10 @@ export async function setup(state?: ProtectedItemState) {
       ...doc,
       ...(patch.complete ? { complete: true } : {}),
       ...(patch.appliedSeq ? { appliedSeq: patch.appliedSeq } : {}),
-      ...(patch.stopped ? { stopped: { reason: 'integrity', at: doc.createdAt } } : {}),
+      // Stopped now, as stopDisk records it (the automatic resync's back-off reads it).
+      ...(patch.stopped
+        ? { stopped: { reason: 'integrity', at: new Date(now).toISOString() } }
+        : {}),
     });
   };
   const advance = (ms: number) => void (now += ms);
