@@ -6,7 +6,8 @@ import { durableClientInput, launcherFor } from './durableLauncher';
 /**
  * Every 5 minutes, per machine: a disk generation waiting for a batch that is not coming stops
  * (`replication-gap`), then each protected disk whose current generation stopped resyncs on its
- * own (paced, one job per stopped generation). One machine's failure does not stop the rest.
+ * own (backing off, one job per stopped generation, and left to an operator after 5 in a row).
+ * One machine's failure does not stop the rest.
  */
 export async function autoResyncHandler(_timer: Timer, context: InvocationContext): Promise<void> {
   const root = await getRoot();
@@ -19,9 +20,14 @@ export async function autoResyncHandler(_timer: Timer, context: InvocationContex
           `auto-resync: ${machineId}/${g.diskId} g${g.generation} stopped: batch ${g.missingSeq} never arrived (staged up to ${g.stagedUpTo})`,
         );
       for (const r of await root.controlPlane.autoResyncs.run(machineId, launcher))
-        context.log(
-          `auto-resync: ${machineId}/${r.diskId} g${r.generation} ${r.action}${r.jobId ? ` (job ${r.jobId})` : ''}${r.retryAfterSeconds !== undefined ? ` (again in ${r.retryAfterSeconds} s)` : ''}: ${r.reason}`,
-        );
+        if (r.action === 'suspended')
+          context.warn(
+            `auto-resync: ${machineId}/${r.diskId} g${r.generation} suspended: ${r.attempt - 1} automatic resyncs in a row stopped, an operator's resync is needed: ${r.reason}`,
+          );
+        else
+          context.log(
+            `auto-resync: ${machineId}/${r.diskId} g${r.generation} ${r.action} (attempt ${r.attempt})${r.jobId ? ` (job ${r.jobId})` : ''}${r.retryAfterSeconds !== undefined ? ` (again in ${r.retryAfterSeconds} s)` : ''}: ${r.reason}`,
+          );
     } catch (e) {
       context.warn(`auto-resync: ${machineId}: ${(e as Error).message}`);
     }
