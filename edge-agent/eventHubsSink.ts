@@ -9,6 +9,7 @@ import {
   dataBytes,
   makeBatchRef,
   peekHeader,
+  type BatchHeader,
 } from '../core/batch';
 import { HavenError } from '../core/errors';
 import { startLimited } from '../core/mapLimit';
@@ -42,6 +43,25 @@ export const SEND_RETRIES = {
  * ends, and holds its envelope's memory.
  */
 export const claimUploadBudgetMs = (bytes: number) => 15_000 + Math.ceil(bytes / 1_000);
+
+/**
+ * Whether an envelope goes as a claim check: too large for an event, or (however well it
+ * compressed) more data than ingest decodes at once, which it refuses inline.
+ */
+export function travelsAsClaim(
+  envelope: Buffer,
+  header: BatchHeader = peekHeader(envelope),
+): boolean {
+  return envelope.length > MAX_INLINE_EVENT_BYTES || dataBytes(header) > MAX_INLINE_DATA_BYTES;
+}
+
+/** Where the claim check of `header`'s envelope is uploaded, with the machine's blob SAS. */
+export function claimUploadUrl(
+  blob: IngestCredentials['blob'],
+  header: Parameters<typeof claimBlobPath>[0],
+): string {
+  return `${blob.containerUrl.replace(/\/+$/, '')}/${claimBlobPath(header)}?${blob.sas.replace(/^\?/, '')}`;
+}
 
 /**
  * Event Hubs sink: partition key = machineId, publisher path `<hub>/publishers/<machineId>`,
@@ -109,11 +129,8 @@ export class EventHubsSink implements BatchSink {
     const header = peekHeader(envelope);
     let body: Buffer = envelope;
     let contentType = BATCH_CONTENT_TYPE;
-    const plain = dataBytes(header);
-    // Ingest refuses an inline batch of more data than it decodes at once (however well it compressed).
-    if (envelope.length > MAX_INLINE_EVENT_BYTES || plain > MAX_INLINE_DATA_BYTES) {
-      const blobPath = claimBlobPath(header);
-      const url = `${creds.blob.containerUrl.replace(/\/+$/, '')}/${blobPath}?${creds.blob.sas.replace(/^\?/, '')}`;
+    if (travelsAsClaim(envelope, header)) {
+      const url = claimUploadUrl(creds.blob, header);
       const retryOptions = { maxTries: 2, retryDelayInMs: 500, maxRetryDelayInMs: 2_000 };
       await new BlockBlobClient(url, new AnonymousCredential(), { retryOptions }).uploadData(
         envelope,

@@ -1,7 +1,12 @@
 import { stagingBlobName } from '../batch';
 import { stopDisk } from './incidents';
 import { STAGING } from './names';
-import { DEFAULT_REPLICATION_OPTIONS, type ReplicationDeps } from './ports';
+import { ingestOrphanedClaims, type DiskGeneration } from './orphanedClaims';
+import {
+  DEFAULT_REPLICATION_OPTIONS,
+  type ReplicationDeps,
+  type ReplicationOptions,
+} from './ports';
 import { diskDocId } from './state';
 
 /**
@@ -13,36 +18,42 @@ import { diskDocId } from './state';
  */
 export const GAP_GRACE_MS = DEFAULT_REPLICATION_OPTIONS.gapGraceMs;
 
-export interface StoppedGap {
-  machineId: string;
-  diskId: string;
-  generation: number;
-  missingSeq: number;
-  stagedUpTo: number;
-}
+/** What a pass did for a generation: gave its lost batches back from their uploads, or stopped it. */
+export type GapOutcome =
+  | (DiskGeneration & { action: 'recovered'; seqs: number[] })
+  | (DiskGeneration & {
+      action: 'stopped';
+      missingSeq: number;
+      stagedUpTo: number;
+      recovered: number[];
+    });
 
 /**
- * Stops each disk generation of the machine whose frontier has waited longer than `graceMs` for
- * a batch (a `replication-gap` alert says which): the generation cannot go on, and a stopped
- * live generation is what the automatic resync looks for (controlPlane/autoResyncs.ts). A
- * generation the control plane has moved past, or already stopped, is left alone.
+ * Settles each disk generation of the machine whose frontier has waited longer than the grace
+ * for a batch. The batches it waits for whose claim-check uploads are still there are ingested
+ * from them (orphanedClaims.ts: their events were lost, their data was not). Once one has no
+ * upload, the generation stops (a `replication-gap` alert says which): it cannot go on, and a
+ * stopped live generation is what the automatic resync looks for (controlPlane/autoResyncs.ts).
+ * A generation the control plane has moved past, or already stopped, is left alone.
  */
-export async function stopLostBatches(
+export async function settleGaps(
   deps: ReplicationDeps,
+  opts: ReplicationOptions,
   machineId: string,
-  graceMs = GAP_GRACE_MS,
-): Promise<StoppedGap[]> {
+): Promise<GapOutcome[]> {
   const now = deps.clock();
   const [machine, frontiers] = await Promise.all([
     deps.machines.getMachine(machineId),
     deps.docs.frontiers.query({ partitionKey: machineId, limit: 1000 }),
   ]);
-  const stopped: StoppedGap[] = [];
+  const out: GapOutcome[] = [];
   for (const { doc: f } of frontiers.items) {
-    if (!f.gap || now - Date.parse(f.gap.since) < graceMs) continue;
+    if (!f.gap || now - Date.parse(f.gap.since) < opts.gapGraceMs) continue;
     const disk = machine?.disks.find((d) => d.diskId === f.diskId);
     if (!disk || (disk.generation !== undefined && disk.generation !== f.generation)) continue;
-    const gen = await deps.docs.disks.get(machineId, diskDocId(f.diskId, f.generation));
+    const key = { machineId, diskId: f.diskId, generation: f.generation };
+    const generationDoc = () => deps.docs.disks.get(machineId, diskDocId(f.diskId, f.generation));
+    const gen = await generationDoc();
     if (gen?.doc.stopped) continue;
     // The frontier moves only on ingest: the batch may have come since in an invocation that
     // died before recording it (staged, maybe applied), with nothing ingested after it.
@@ -50,27 +61,28 @@ export async function stopLostBatches(
     const missing = stagingBlobName(machineId, f.diskId, f.generation, f.gap.seq);
     if (await deps.blobs.getProperties(STAGING, missing)) continue;
     const stagedUpTo = Math.max(...f.ahead);
+    const { recovered, lost } = await ingestOrphanedClaims(
+      deps,
+      opts,
+      key,
+      f.gap.seq,
+      stagedUpTo,
+      new Set(f.ahead),
+    );
+    if (lost === undefined) {
+      out.push({ ...key, action: 'recovered', seqs: recovered });
+      continue;
+    }
+    if ((await generationDoc())?.doc.stopped) continue; // ingest refused a recovered batch as a conflict: stopped there
     const minutes = Math.round((now - Date.parse(f.gap.since)) / 60_000);
     await stopDisk(
       deps,
-      {
-        machineId,
-        diskId: f.diskId,
-        generation: f.generation,
-        diskSize: disk.sizeBytes,
-        seq: f.gap.seq,
-      },
+      { ...key, diskSize: disk.sizeBytes, seq: lost },
       'replication-gap',
-      `Batch ${f.gap.seq} of disk ${f.diskId} (generation ${f.generation}) has not arrived in ${minutes} minutes while batches up to ${stagedUpTo} are staged: it is lost, and nothing after it can be applied. The disk resyncs.`,
-      { missingSeq: f.gap.seq, stagedUpTo, waitingSince: f.gap.since },
+      `Batch ${lost} of disk ${f.diskId} (generation ${f.generation}) has not arrived in ${minutes} minutes while batches up to ${stagedUpTo} are staged, and no upload of it is left: it is lost, and nothing after it can be applied. The disk resyncs.`,
+      { missingSeq: lost, stagedUpTo, waitingSince: f.gap.since, recoveredFromUploads: recovered },
     );
-    stopped.push({
-      machineId,
-      diskId: f.diskId,
-      generation: f.generation,
-      missingSeq: f.gap.seq,
-      stagedUpTo,
-    });
+    out.push({ ...key, action: 'stopped', missingSeq: lost, stagedUpTo, recovered });
   }
-  return stopped;
+  return out;
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -5,9 +6,18 @@ import { adminApi } from '../support/adminApi';
 import { useOwnLocalStack } from '../support/useLocalStack';
 import { waitFor } from '../support/waitFor';
 import { incidents } from './support/admin';
-import { bookmarkOf, captureRun, machineClient, publish } from './support/delivery';
+import { debugfsWrite } from '../../local/images/ext4';
+import { travelsAsClaim } from '../../edge-agent/eventHubsSink';
+import {
+  bookmarkOf,
+  captureRun,
+  machineClient,
+  publish,
+  uploadClaimOnly,
+  type Captured,
+} from './support/delivery';
 import { changeFiles, keepCopy, makeImage, sha256File } from './support/images';
-import { protectedMachine, runOnce } from './support/machine';
+import { protectedMachine, runOnce, type Machine } from './support/machine';
 import { expectRestores, expectResynced, generationOf } from './support/resyncChecks';
 
 /**
@@ -31,12 +41,24 @@ describe('a batch lost between the agent and staging', { timeout: 900_000 }, () 
     expect(r.status).toBe(202);
   };
 
-  it('stops the generation after the grace, resyncs it without an operator; both points restore exact', async () => {
+  /** A protected machine of a 16 MiB ext4 image and its first point. */
+  const protectedWithPoint = async () => {
     const mdir = mkdtempSync(path.join(env.dir, 'm-'));
     const image = path.join(mdir, 'server.img');
     makeImage(image, 16);
     const m = await protectedMachine(env.stack, mdir, image);
-    const p1 = await runOnce(m);
+    return { mdir, m, p1: await runOnce(m) };
+  };
+
+  /** Every batch of the run reaches Event Hubs but `lost`. */
+  const publishAllBut = (m: Machine, batches: Captured[], lost: Captured) =>
+    publish(
+      m,
+      batches.filter((b) => b !== lost).map((b) => b.envelope),
+    );
+
+  it('stops the generation after the grace, resyncs it without an operator; both points restore exact', async () => {
+    const { mdir, m, p1 } = await protectedWithPoint();
     const src1 = keepCopy(m.image, path.join(mdir, 'p1.img'));
 
     // The run's first batch never arrives; the later ones (the last with the bookmark) do.
@@ -44,10 +66,7 @@ describe('a batch lost between the agent and staging', { timeout: 900_000 }, () 
     const batches = await captureRun(m, path.join(mdir, 'capture'));
     expect(batches.length, 'batches in the captured run').toBeGreaterThanOrEqual(2);
     const lost = batches[0]!;
-    await publish(
-      m,
-      batches.filter((b) => b !== lost).map((b) => b.envelope),
-    );
+    await publishAllBut(m, batches, lost);
     // Nothing past the lost batch is applied, and its point is not durable. The timer runs
     // until the later batches' arrival has been waited on for the grace.
     const inc = await waitFor(
@@ -92,5 +111,32 @@ describe('a batch lost between the agent and staging', { timeout: 900_000 }, () 
       `machines/${m.machineId}`,
     );
     expect(after.disks.find((d) => d.id === m.diskId)!.generation).toBe(2);
+  });
+  it('a lost event whose claim-check upload is left: ingested from the upload after the grace, no resync; the point restores exact', async () => {
+    const { mdir, m } = await protectedWithPoint();
+
+    changeFiles(m.image, 'orphan', 12, 512);
+    debugfsWrite(m.image, '/orphan-big.dat', randomBytes(2 * 1024 * 1024)); // a batch too large for an event
+    const batches = await captureRun(m, path.join(mdir, 'capture'));
+    // Not the last: a lost last batch leaves no gap (nothing staged after it to wait behind).
+    const lost = batches.slice(0, -1).find((b) => travelsAsClaim(b.envelope));
+    expect(lost, 'a batch before the last that travels as a claim check').toBeDefined();
+    await uploadClaimOnly(m, lost!.envelope); // its event never arrives
+    await publishAllBut(m, batches, lost!);
+    const point = await waitFor(
+      "the run's point, durable",
+      async () => {
+        await autoResync();
+        return machineClient(m)
+          .recoveryPoint(m.machineId, bookmarkOf(batches))
+          .catch(() => undefined);
+      },
+      { timeoutMs: 120_000, intervalMs: 1000 },
+    );
+    expect(generationOf(point)).toBe(1);
+    await expectRestores(m, point, sha256File(m.image));
+    const i = await incidents(env.stack, m.machineId);
+    expect(i.alerts).toEqual([]);
+    expect(i.disks.filter((d) => d.stopped)).toEqual([]);
   });
 });

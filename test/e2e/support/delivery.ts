@@ -1,10 +1,11 @@
 import { promises as fsp, readFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { AnonymousCredential, BlockBlobClient } from '@azure/storage-blob';
 import { peekHeader } from '../../../core/batch';
 import type { AgentIdentity } from '../../../edge-agent/agentState';
 import { ControlPlaneClient, type RecoveryPoint } from '../../../edge-agent/controlPlaneClient';
 import type { Outbound } from '../../../edge-agent/batchSink';
-import { EventHubsSink } from '../../../edge-agent/eventHubsSink';
+import { EventHubsSink, claimUploadUrl } from '../../../edge-agent/eventHubsSink';
 import type { SpoolEntry } from '../../../edge-agent/spool';
 import { waitFor } from '../../support/waitFor';
 import { agentOn, type Machine } from './machine';
@@ -58,6 +59,16 @@ export async function publish(m: Machine, envelopes: Buffer[]): Promise<void> {
   } finally {
     await sink.close();
   }
+}
+
+/**
+ * What the agent's sink does for a large batch before it sends its event: the claim-check
+ * upload, with the machine's own SAS. Alone, it is a batch whose event was lost.
+ */
+export async function uploadClaimOnly(m: Machine, envelope: Buffer): Promise<void> {
+  const creds = await machineClient(m).ingestToken(m.machineId);
+  const url = claimUploadUrl(creds.blob, peekHeader(envelope));
+  await new BlockBlobClient(url, new AnonymousCredential()).uploadData(envelope);
 }
 
 /** The machine's recovery point `pointId`, once it is published. */
