@@ -14,11 +14,17 @@ import type {
 import { copyIfAbsent, copyOver } from './blobCopies';
 import { ClientCache } from './clientCache';
 import { acquireLease, breakLease, releaseLease, renewLease } from './blobLeases';
-import { propertiesOf, readHead, readWhole } from './blobReads';
+import { propertiesOf, readHead, readRange, readWhole } from './blobReads';
 import { pemText } from '../identity/tokenCredential';
 import { PageWriter, pageWriterFor } from './pageWriter';
 import { callStorage, isAlreadyExists, isStatus, mapStorageError } from './storageErrors';
-import { BlobSasSigner, blobServiceOf, STORAGE_RETRIES, type StorageAccess } from './storageAccess';
+import {
+  BlobSasSigner,
+  blobServiceOf,
+  STORAGE_RETRIES,
+  type StorageAccess,
+  type StorageBounds,
+} from './storageAccess';
 
 /** Blob port over `@azure/storage-blob` (Azure Storage and Azurite). */
 export class AzureBlobStore implements BlobStore {
@@ -30,16 +36,20 @@ export class AzureBlobStore implements BlobStore {
   /** Page writes, hydrate's many small requests, go around the SDK's per-request cost. */
   private readonly writer: PageWriter;
   private readonly pageUrls = new ClientCache<URL>(256);
+  /** A download's body that broke off is asked for again as many times as a call is. */
+  private readonly bodyRetries: number;
 
   /** `access`: a connection string (account key) or an account URL and a token credential. */
   constructor(
     access: StorageAccess | string,
     private readonly clock: () => number = Date.now,
+    { retries = STORAGE_RETRIES, bodyIdleMs }: StorageBounds = {},
   ) {
-    this.svc = blobServiceOf(access, { retryOptions: STORAGE_RETRIES });
+    this.svc = blobServiceOf(access, { retryOptions: retries, bodyIdleMs });
     this.sas = new BlobSasSigner(this.svc, this.clock);
     const ca = typeof access === 'string' || 'connection' in access ? undefined : access.caCert;
-    this.writer = pageWriterFor(this.svc, STORAGE_RETRIES, pemText(ca));
+    this.writer = pageWriterFor(this.svc, retries, pemText(ca));
+    this.bodyRetries = retries.maxTries - 1;
   }
 
   private c(container: string): ContainerClient {
@@ -118,20 +128,13 @@ export class AzureBlobStore implements BlobStore {
     ifMatch?: string,
   ): Promise<Buffer> {
     if (length === 0) return Buffer.alloc(0);
-    let blob = this.blob(container, name);
-    if (snapshot) blob = blob.withSnapshot(snapshot);
-    const out = Buffer.alloc(length);
-    await callStorage(() =>
-      blob.downloadToBuffer(out, offset, length, {
-        concurrency: 4,
-        ...(ifMatch ? { conditions: { ifMatch } } : {}),
-      }),
-    );
-    return out;
+    const blob = this.blob(container, name);
+    const from = snapshot ? blob.withSnapshot(snapshot) : blob;
+    return readRange(from, offset, length, this.bodyRetries, ifMatch);
   }
 
   async readHead(container: string, name: string, length: number): Promise<HeadRead | undefined> {
-    return readHead(this.blob(container, name), length);
+    return readHead(this.blob(container, name), length, this.bodyRetries);
   }
 
   async createSnapshot(
@@ -225,7 +228,7 @@ export class AzureBlobStore implements BlobStore {
   }
 
   async readBlob(container: string, name: string): Promise<StoredBlob | undefined> {
-    return readWhole(this.blob(container, name));
+    return readWhole(this.blob(container, name), this.bodyRetries);
   }
 
   async getProperties(

@@ -12,6 +12,8 @@ import {
   type UserDelegationKey,
 } from '@azure/storage-blob';
 import { HavenError, transient } from '../../core/errors';
+import { boundDownloadIdle } from './downloadIdleBound';
+import type { PageWriteRetries } from './pageWriter';
 import { pemText, tokenCredentialOf, type CredentialSettings } from '../identity/tokenCredential';
 
 /**
@@ -31,7 +33,8 @@ export type StorageAccess =
 /**
  * Few, short retries: a trigger that fails is retried by the host anyway, and a hanging call
  * holds the replica lease. Each try is given up once unanswered past its server-side timeout
- * (`answerBoundMs`: 67 s here), so a call on a dead connection ends within ~3.5 minutes.
+ * (`answerBoundMs`: 67 s here), so a call on a dead connection ends within ~3.5 minutes; a
+ * download's body, once it has sent nothing for as long, is asked for again as many times.
  */
 export const STORAGE_RETRIES = {
   maxTries: 3,
@@ -51,20 +54,39 @@ export function answerBoundMs(tryTimeoutInMs: number): number {
   return Math.ceil(tryTimeoutInMs * 1.1) + 1000;
 }
 
+/**
+ * The pipeline's options, and how long a download's body may send nothing before it is given
+ * up (`bodyIdleMs`). By default the try's answer bound: the service bounds its own work by the
+ * server-side timeout, so one that has begun a body and then sends nothing for longer than
+ * that is as dead as one that never answered; and a stalled body then costs what an
+ * unanswered try costs.
+ */
+export type BoundedStorageOptions = StoragePipelineOptions & { bodyIdleMs?: number };
+
+/**
+ * How a blob store's storage calls are retried and bounded: `retries` (default
+ * `STORAGE_RETRIES`) and `bodyIdleMs` (default the try's answer bound). Tests shorten them.
+ */
+export interface StorageBounds {
+  retries?: PageWriteRetries;
+  bodyIdleMs?: number;
+}
+
 /** The blob service client of the access; `options` tunes retries (and bounds each try). */
 export function blobServiceOf(
   access: StorageAccess | string,
-  options: StoragePipelineOptions = {},
+  { bodyIdleMs, ...options }: BoundedStorageOptions = {},
 ): BlobServiceClient {
   const tryMs = options.retryOptions?.tryTimeoutInMs;
   const answerMs = tryMs ? answerBoundMs(tryMs) : undefined;
+  const idleMs = bodyIdleMs ?? answerMs;
   let credential;
   let url;
   let ca: string | undefined;
   if (typeof access === 'string' || 'connection' in access) {
     const cs = typeof access === 'string' ? access : access.connection;
     const svc = BlobServiceClient.fromConnectionString(cs, options);
-    if (!answerMs) return svc;
+    if (!answerMs && !idleMs) return svc;
     // Its endpoint and credential, on a pipeline whose client bounds each try.
     ({ credential, url } = svc);
   } else {
@@ -75,11 +97,10 @@ export function blobServiceOf(
   const pipeline = newPipeline(credential, options);
   // The storage pipeline options have no TLS settings or timeouts; the client the pipeline
   // sends with does (a local endpoint's CA only: the system store is never widened).
-  if (ca || answerMs)
+  if (ca || answerMs || idleMs)
     (pipeline as unknown as { _coreHttpClient: HttpClient })._coreHttpClient = boundedClient(
       sharedClient(),
-      ca,
-      answerMs,
+      { ca, answerMs, idleMs },
     );
   return new BlobServiceClient(url, pipeline);
 }
@@ -88,17 +109,28 @@ export function blobServiceOf(
 let shared: HttpClient | undefined;
 const sharedClient = () => (shared ??= createDefaultHttpClient());
 
-function boundedClient(inner: HttpClient, ca?: string, answerMs?: number): HttpClient {
+/** `ca`: the only CA trusted; `answerMs`: each try's answer bound; `idleMs`: a body's. */
+interface Bounds {
+  ca?: string;
+  answerMs?: number;
+  idleMs?: number;
+}
+
+function boundedClient(inner: HttpClient, { ca, answerMs, idleMs }: Bounds): HttpClient {
   return {
     async sendRequest(request) {
       if (ca) request.tlsSettings = { ...request.tlsSettings, ca };
-      if (!answerMs) return inner.sendRequest(request);
-      // Covers sending the request and its answer's headers, not the body of a download.
-      if (!request.timeout || request.timeout > answerMs) request.timeout = answerMs;
+      // The request timeout covers sending the request and its answer's headers only: a
+      // download's body is bounded apart, by how long it sends nothing (never by how long it
+      // takes as a whole, so a slow but steady body is not cut).
+      if (answerMs && (!request.timeout || request.timeout > answerMs)) request.timeout = answerMs;
       try {
-        return await inner.sendRequest(request);
+        const response = await inner.sendRequest(request);
+        if (idleMs) boundDownloadIdle(response, idleMs);
+        return response;
       } catch (e) {
-        if ((e as Error)?.name !== 'AbortError' || request.abortSignal?.aborted) throw e;
+        const unanswered = (e as Error)?.name === 'AbortError' && !request.abortSignal?.aborted;
+        if (!answerMs || !unanswered) throw e;
         throw new RestError(`storage did not answer within ${answerMs} ms`, {
           code: 'ETIMEDOUT',
           request,

@@ -55,9 +55,20 @@ export function mapStorageError(e: unknown): unknown {
   }
   const code = (e as { code?: string })?.code;
   if (isNetworkError(e)) return transient(`storage unreachable: ${code}`, e);
+  if (e instanceof Error && CUT_SHORT.test(e.message))
+    return transient(`storage download cut short: ${e.message}`, e);
   if ((e as { name?: string })?.name === 'AbortError') return transient('storage call aborted', e);
   return e;
 }
+
+/**
+ * How the storage SDK fails a download whose body stopped short: its download stream once the
+ * body broke off more times than `maxRetryRequests`, `downloadToBuffer` when a block's body
+ * ends early or takes over 100 s. It replaces the network error behind them with a plain
+ * Error, so only its message says what happened.
+ */
+const CUT_SHORT =
+  /^(Data corruption failure: received less data|The operation cannot be completed in timeout|Stream drains before getting enough data)/;
 
 /** Whether a call failed to reach storage at all (connection refused, reset, timed out, …). */
 export function isNetworkError(e: unknown): boolean {
