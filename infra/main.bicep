@@ -1,4 +1,5 @@
-// Haven in Azure: Functions (Flex Consumption) + Storage (replicas, staging, durable hub)
+// Haven in Azure: Functions (Flex Consumption) + Storage (staging, durable hub) + a second
+// storage account for the replica page blobs
 // + Cosmos DB (serverless, SQL API) + Event Hubs (standard) + Key Vault (KEK) + Event Grid
 // (blob-created → hydrate) + Application Insights. Identity-based connections throughout.
 // Note: no bicep CLI exists on the build machine; this file is not compiled in CI.
@@ -24,9 +25,23 @@ param appSubnetId string = ''
 param entraOnly bool = false
 @description('Key auth to Cosmos DB on (off by default: the app uses its identity, the deployment makes the containers).')
 param cosmosKeyAuth bool = false
+// The replicas (container `replicas`) and recovery's base blobs (`recovery`) have an account of
+// their own: a premium page-blob account holds page blobs only, while staging, claim-check
+// uploads, indexes, the durable hub and the deployment package are block blobs, queues and
+// tables. A standard page blob takes ~500 writes/s; a premium one the IOPS of its size tier (1 TiB,
+// P30: 5,000), which a replica under heavy random churn needs. But a premium page blob keeps at
+// most 100 snapshots, takes one per 10 minutes, and a snapshot of it is read only by copying it
+// to a new blob, where Haven cuts a snapshot per recovery point and reads them (restore, point
+// checks, failback). So the default stays standard and zone-redundant, as the replicas were in
+// the main account; Premium_LRS (premium page blobs are LRS only) once the app keeps within those
+// limits. The SKU is fixed at creation: standard to premium is a new account and a resync.
+@description('SKU of the replica account (kind StorageV2): Standard_ZRS, Standard_LRS, or Premium_LRS for premium page blobs (see the comment above).')
+@allowed(['Standard_ZRS', 'Standard_LRS', 'Premium_LRS'])
+param replicaStorageSku string = 'Standard_ZRS'
 
 var tags = { 'azd-env-name': environmentName, app: 'haven' }
 var token = toLower(uniqueString(subscription().id, environmentName, location))
+var deploymentContainer = 'deployments'
 
 resource rg 'Microsoft.Resources/resourceGroups@2022-09-01' = {
   name: 'rg-haven-${environmentName}'
@@ -46,7 +61,27 @@ module storage 'modules/storage.bicep' = {
   params: {
     location: location
     tags: tags
-    token: token
+    name: 'sthaven${token}'
+    sku: 'Standard_ZRS'
+    containers: ['replica-index', 'staging', 'batches', 'incoming', deploymentContainer]
+    expireClaimChecks: true
+    entraOnly: entraOnly
+    siteIpRanges: siteIpRanges
+    appSubnetId: appSubnetId
+  }
+}
+
+// Same access settings as the main account (identity, entraOnly, network); page blobs only.
+module replicaStorage 'modules/storage.bicep' = {
+  name: 'replicastorage'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    name: 'sthavenrep${token}'
+    sku: replicaStorageSku
+    containers: ['replicas', 'recovery']
+    expireClaimChecks: false
     entraOnly: entraOnly
     siteIpRanges: siteIpRanges
     appSubnetId: appSubnetId
@@ -95,7 +130,8 @@ module functions 'modules/functions.bicep' = {
     tags: tags
     token: token
     storageAccountName: storage.outputs.name
-    deploymentContainerName: storage.outputs.deploymentContainer
+    replicaStorageAccountName: replicaStorage.outputs.name
+    deploymentContainerName: deploymentContainer
     appInsightsConnectionString: monitoring.outputs.connectionString
     cosmosEndpoint: cosmos.outputs.endpoint
     eventHubName: eventHubs.outputs.hubName
@@ -111,6 +147,7 @@ module roles 'modules/roles.bicep' = {
   params: {
     principalIds: empty(principalId) ? [functions.outputs.principalId] : [functions.outputs.principalId, principalId]
     storageAccountName: storage.outputs.name
+    replicaStorageAccountName: replicaStorage.outputs.name
     cosmosAccountName: cosmos.outputs.name
     eventHubsNamespaceName: eventHubs.outputs.namespaceName
     keyVaultName: keyVault.outputs.name

@@ -2,6 +2,8 @@ param location string
 param tags object
 param token string
 param storageAccountName string
+@description('The account of the replica page blobs and recovery base blobs (main.bicep, replicaStorageSku).')
+param replicaStorageAccountName string
 param deploymentContainerName string
 param appInsightsConnectionString string
 param cosmosEndpoint string
@@ -14,6 +16,9 @@ param appSubnetId string = ''
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
+}
+resource replicaStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: replicaStorageAccountName
 }
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
@@ -60,6 +65,11 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'HAVEN_STORAGE_CONNECTION__blobServiceUri', value: storage.properties.primaryEndpoints.blob }
         { name: 'HAVEN_STORAGE_CONNECTION__queueServiceUri', value: storage.properties.primaryEndpoints.queue }
         { name: 'HAVEN_STORAGE_CONNECTION__credential', value: 'managedidentity' }
+        // Containers `replicas` and `recovery` in the replica account, by the same identity and
+        // credential settings; managed-disk Import reads recovery's base blob through that
+        // account's id.
+        { name: 'HAVEN_REPLICA_STORAGE_ACCOUNT_URL', value: replicaStorage.properties.primaryEndpoints.blob }
+        { name: 'HAVEN_STORAGE_ACCOUNT_ID', value: replicaStorage.id }
         { name: 'HAVEN_COSMOS_ENDPOINT', value: cosmosEndpoint }
         { name: 'HAVEN_COSMOS_CREDENTIAL', value: 'managed-identity' }
         { name: 'HAVEN_DOCUMENT_STORE', value: 'cosmos' }

@@ -1,6 +1,7 @@
 // Data-plane roles for the function app's identity (and optionally the developer).
 param principalIds array
 param storageAccountName string
+param replicaStorageAccountName string
 param cosmosAccountName string
 param eventHubsNamespaceName string
 param keyVaultName string
@@ -18,6 +19,9 @@ var roleIds = {
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
 }
+resource replicaStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: replicaStorageAccountName
+}
 resource ns 'Microsoft.EventHub/namespaces@2024-01-01' existing = {
   name: eventHubsNamespaceName
 }
@@ -33,6 +37,17 @@ resource storageRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
     scope: storage
     name: guid(storage.id, pair.p, pair.r)
     properties: { principalId: pair.p, roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', pair.r) }
+  }
+]
+
+// The replica account: blobs only (a premium page-blob account has no queue or table service).
+// Storage Blob Data Owner as on the main account: page writes, snapshots, copies, and the
+// user-delegation key for the read URLs of replica snapshots (restore, failback).
+resource replicaStorageRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for p in principalIds: {
+    scope: replicaStorage
+    name: guid(replicaStorage.id, p, roleIds.storageBlobDataOwner)
+    properties: { principalId: p, roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.storageBlobDataOwner) }
   }
 ]
 

@@ -5,6 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { collections } from '../../app/root';
 import { configSchema } from '../../app/config';
 import { cosmosContainerOf } from '../../adapters/documents/cosmosContainerDefinition';
+import { REPLICAS } from '../../core/replication/names';
+import { RECOVERY_CONTAINER } from '../../core/recovery/resourceNames';
 import { repoRoot, sourceFiles } from '../support/sourceTree';
 
 // No Bicep compiler here: these keep infra/ and the app consistent by reading both.
@@ -19,6 +21,13 @@ const main = read('infra', 'main.bicep');
 const config = read('app', 'config.ts');
 const cosmos = read('infra', 'modules', 'cosmos.bicep');
 const storage = read('infra', 'modules', 'storage.bicep');
+/** The params block of a module main.bicep declares with `modules/storage.bicep`. */
+const storageModule = (symbol: string) =>
+  new RegExp(`module ${symbol} 'modules/storage\\.bicep' = \\{([\\s\\S]*?)\\n\\}`).exec(
+    main,
+  )?.[1] ?? '';
+const containersOf = (module: string) =>
+  [.../containers: \[([^\]]*)\]/.exec(module)![1]!.matchAll(/'([a-z-]+)'/g)].map((m) => m[1]!);
 /** The `connection:` setting names of the app's triggers. */
 const triggerConnections = sourceFiles(join(repoRoot, 'functions')).flatMap((f) =>
   [...readFileSync(f, 'utf8').matchAll(/connection: '([A-Za-z_]+)'/g)].map((m) => m[1]!),
@@ -108,6 +117,66 @@ describe('infra and the app agree', () => {
     expect(cosmos).toMatch(/param keyAuth bool = false/);
     expect(main).toMatch(/param cosmosKeyAuth bool = false/);
     expect(main).toMatch(/keyAuth: cosmosKeyAuth/);
+  });
+
+  it('the replicas and recovery base blobs have an account of their own, reached as the main one', () => {
+    const mainAccount = storageModule('storage');
+    const replicaAccount = storageModule('replicaStorage');
+    expect(mainAccount).toMatch(/expireClaimChecks: true/);
+    expect(replicaAccount).toMatch(/expireClaimChecks: false/);
+    // The containers the app routes to the replica account (app/root.ts), and only those.
+    expect(containersOf(replicaAccount).sort()).toEqual([RECOVERY_CONTAINER, REPLICAS].sort());
+    expect(containersOf(mainAccount)).not.toContain(REPLICAS);
+    expect(containersOf(mainAccount)).not.toContain(RECOVERY_CONTAINER);
+    expect(mainAccount).toMatch(/containers: \[[^\]]*deploymentContainer\]/);
+    expect(main).toMatch(/deploymentContainerName: deploymentContainer\n/);
+    // The same access settings on both: entraOnly, the sites' ranges and the app's subnet.
+    for (const account of [mainAccount, replicaAccount])
+      for (const p of ['entraOnly', 'siteIpRanges', 'appSubnetId'])
+        expect(account).toMatch(new RegExp(`\\n\\s+${p}: ${p}\\n`));
+    // The app's settings and its identity's blob role on that account.
+    expect(main.match(/replicaStorageAccountName: replicaStorage\.outputs\.name\n/g)).toHaveLength(
+      2,
+    );
+    expect(functions).toMatch(
+      /resource replicaStorage 'Microsoft\.Storage\/storageAccounts@[^']+' existing = \{\s*name: replicaStorageAccountName\s*\}/,
+    );
+    expect(functions).toMatch(
+      /name: 'HAVEN_REPLICA_STORAGE_ACCOUNT_URL', value: replicaStorage\.properties\.primaryEndpoints\.blob \}/,
+    );
+    // Managed-disk Import reads recovery's base blob through the account that holds it.
+    expect(functions).toMatch(/name: 'HAVEN_STORAGE_ACCOUNT_ID', value: replicaStorage\.id \}/);
+    expect(functions).not.toMatch(/name: 'HAVEN_REPLICA_STORAGE_(CONNECTION|CREDENTIAL)'/);
+    const replicaRoles =
+      /resource replicaStorageRoles 'Microsoft\.Authorization\/roleAssignments@[^']+' = \[([\s\S]*?)\n\]/.exec(
+        roles,
+      )?.[1];
+    expect(replicaRoles).toMatch(/scope: replicaStorage\n/);
+    expect(replicaRoles).toMatch(/roleDefinitions', roleIds\.storageBlobDataOwner\)/);
+    expect(roles).toMatch(
+      /resource replicaStorage 'Microsoft\.Storage\/storageAccounts@[^']+' existing = \{\s*name: replicaStorageAccountName\s*\}/,
+    );
+  });
+
+  it('the storage module declares only what a premium page-blob account takes', () => {
+    // Premium page blobs: kind StorageV2 with Premium_LRS (LRS only); no lifecycle management,
+    // blob versioning, access tier, queues, tables or files.
+    expect(storage).toMatch(/kind: 'StorageV2'\n\s*sku: \{ name: sku \}/);
+    expect(storage).toMatch(/managementPolicies@[^']+' = if \(expireClaimChecks\) \{/);
+    expect(storage).not.toMatch(
+      /accessTier|isVersioningEnabled|changeFeed|queueServices|tableServices|fileServices/,
+    );
+    const sku = /@allowed\(\[([^\]]*)\]\)\nparam replicaStorageSku string = '([A-Za-z_]+)'/.exec(
+      main,
+    );
+    const allowed = [...sku![1]!.matchAll(/'([A-Za-z_]+)'/g)].map((m) => m[1]!);
+    for (const s of allowed) expect(s, s).toMatch(/^(Standard_(LRS|ZRS)|Premium_LRS)$/);
+    expect(allowed).toContain('Premium_LRS');
+    // A premium page blob takes one snapshot per 10 minutes and keeps 100, where the app cuts one
+    // per recovery point: standard until the app keeps within that.
+    expect(allowed).toContain(sku![2]);
+    expect(sku![2]).toMatch(/^Standard_/);
+    expect(storageModule('replicaStorage')).toMatch(/sku: replicaStorageSku\n/);
   });
 
   it('the app wraps data keys with the vault key the deployment makes, by identity, with wrap/unwrap rights', () => {
