@@ -18,19 +18,28 @@ const hasToken = (c: { credential: string; token?: string }) =>
  * `.haven/local.env` locally) by the composition root. Adapters are chosen from it; no
  * other module reads process.env.
  */
+const storageAccount = z.union([
+  z.object({ connection: z.string().min(1) }).strict(),
+  z
+    .object({ accountUrl: z.url(), ...azureCredential })
+    .strict()
+    .refine(hasToken, 'HAVEN_STORAGE_TOKEN is required with static-token'),
+]);
+
 export const configSchema = z.object({
   /**
    * The storage account: a connection string with the account key (`HAVEN_STORAGE_CONNECTION`,
    * the local stack), or its blob URL and a token credential (`HAVEN_STORAGE_ACCOUNT_URL`,
    * Azure: the managed identity; SAS are then user-delegation SAS). Exactly one of the two.
    */
-  storage: z.union([
-    z.object({ connection: z.string().min(1) }).strict(),
-    z
-      .object({ accountUrl: z.url(), ...azureCredential })
-      .strict()
-      .refine(hasToken, 'HAVEN_STORAGE_TOKEN is required with static-token'),
-  ]),
+  storage: storageAccount,
+  /**
+   * A second account for the replicas and the base blobs recovery imports from
+   * (`HAVEN_REPLICA_STORAGE_CONNECTION` or `HAVEN_REPLICA_STORAGE_ACCOUNT_URL`, with the main
+   * account's credential settings): in Azure a premium page-blob account, which holds page blobs
+   * only (adapters/blobs/routedBlobStore.ts). Absent: one account holds everything.
+   */
+  replicaStorage: storageAccount.optional(),
   cosmos: z
     .object({
       endpoint: z.url(),
@@ -157,6 +166,7 @@ export type HavenConfig = z.infer<typeof configSchema>;
 export function loadConfig(env: Record<string, string | undefined>): HavenConfig {
   const parsed = configSchema.safeParse({
     storage: storageOf(env),
+    replicaStorage: replicaStorageOf(env),
     cosmos: {
       endpoint: env.HAVEN_COSMOS_ENDPOINT,
       key: env.HAVEN_COSMOS_KEY,
@@ -235,13 +245,31 @@ export function loadConfig(env: Record<string, string | undefined>): HavenConfig
  */
 function storageOf(env: Record<string, string | undefined>): unknown {
   const url = env.HAVEN_STORAGE_ACCOUNT_URL;
-  if (url && env.HAVEN_STORAGE_CONNECTION)
+  const connection = env.HAVEN_STORAGE_CONNECTION;
+  return accountOf(env, 'storage', { url, connection }, env.AzureWebJobsStorage);
+}
+
+/** The replica account's settings (same form, same credential), or undefined without one. */
+function replicaStorageOf(env: Record<string, string | undefined>): unknown {
+  const url = env.HAVEN_REPLICA_STORAGE_ACCOUNT_URL;
+  const connection = env.HAVEN_REPLICA_STORAGE_CONNECTION;
+  return url || connection ? accountOf(env, 'replicaStorage', { url, connection }) : undefined;
+}
+
+function accountOf(
+  env: Record<string, string | undefined>,
+  what: 'storage' | 'replicaStorage',
+  set: { url?: string; connection?: string },
+  fallbackConnection?: string,
+): unknown {
+  const prefix = what === 'storage' ? 'HAVEN_STORAGE' : 'HAVEN_REPLICA_STORAGE';
+  if (set.url && set.connection)
     throw new Error(
-      'Invalid Haven configuration: storage. Set HAVEN_STORAGE_CONNECTION or HAVEN_STORAGE_ACCOUNT_URL, not both.',
+      `Invalid Haven configuration: ${what}. Set ${prefix}_CONNECTION or ${prefix}_ACCOUNT_URL, not both.`,
     );
-  if (!url) return { connection: env.HAVEN_STORAGE_CONNECTION ?? env.AzureWebJobsStorage };
+  if (!set.url) return { connection: set.connection ?? fallbackConnection };
   return {
-    accountUrl: url,
+    accountUrl: set.url,
     credential: env.HAVEN_STORAGE_CREDENTIAL,
     token: env.HAVEN_STORAGE_TOKEN,
     caCert: env.HAVEN_STORAGE_CA_CERT,

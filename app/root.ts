@@ -19,6 +19,10 @@ import { createReplication, type Replication } from '../core/replication';
 import { replicationCollections, replicationCollectionsOf } from '../core/replication/state';
 import { ControlPlaneDirectory } from '../core/replication/controlPlaneDirectory';
 import { AzureBlobStore } from '../adapters/blobs/azureBlobStore';
+import { RoutedBlobStore } from '../adapters/blobs/routedBlobStore';
+import type { BlobStore } from '../core/replication/blobPorts';
+import { REPLICAS } from '../core/replication/names';
+import { RECOVERY_CONTAINER } from '../core/recovery/resourceNames';
 import { EventGridBlobEvents, HostNudgeBlobEvents } from '../adapters/blobs/blobEvents';
 import { createRecovery, type Recovery } from '../core/recovery';
 import type { RecoveryTarget } from '../core/recovery/ports';
@@ -101,6 +105,7 @@ export function createRoot(config: HavenConfig, opts: RootOptions = {}): Root {
   const probes: HealthProbe[] = [
     cosmosProbe(documents),
     storageProbe(config.storage),
+    ...(config.replicaStorage ? [storageProbe(config.replicaStorage, 'replicaStorage')] : []),
     ...(config.eventHubs
       ? [eventHubsProbe(config.eventHubs.connection, config.eventHubs.hub)]
       : []),
@@ -120,7 +125,7 @@ export function createRoot(config: HavenConfig, opts: RootOptions = {}): Root {
 
   const replication = createReplication(
     {
-      blobs: new AzureBlobStore(config.storage),
+      blobs: blobStoreOf(config),
       // Azure: Event Grid raises blob-created itself; locally the host is nudged.
       events: config.hostNudge
         ? new HostNudgeBlobEvents(config.hostNudge.url, config.hostNudge.key)
@@ -223,4 +228,17 @@ export async function getRoot(): Promise<Root> {
 /** Installs an explicitly built root (tests, the local host with in-process settings). */
 export function useRoot(root: Root | undefined): void {
   current = root;
+}
+
+/**
+ * The data path's blob store: one account, or the replicas and the recovery base blobs (copied
+ * from their snapshots, imported through the same account) in a second one.
+ */
+function blobStoreOf(config: HavenConfig): BlobStore {
+  const main = new AzureBlobStore(config.storage);
+  if (!config.replicaStorage) return main;
+  const inReplicaAccount = new Set([REPLICAS, RECOVERY_CONTAINER]);
+  return new RoutedBlobStore(main, new AzureBlobStore(config.replicaStorage), (c) =>
+    inReplicaAccount.has(c),
+  );
 }

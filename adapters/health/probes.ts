@@ -8,10 +8,10 @@ export function cosmosProbe(documents: DocumentStore): HealthProbe {
   return { name: 'cosmos', check: () => documents.ping() };
 }
 
-export function storageProbe(access: StorageAccess | string): HealthProbe {
+export function storageProbe(access: StorageAccess | string, name = 'storage'): HealthProbe {
   const client = blobServiceOf(access);
   return {
-    name: 'storage',
+    name,
     check: async () => {
       // One page of one container: the service properties need a management role the app's
       // identity has not (Storage Blob Data Owner covers listing containers).

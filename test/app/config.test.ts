@@ -39,6 +39,39 @@ describe('storage and Cosmos DB settings', () => {
     ).toThrow(/HAVEN_STORAGE_TOKEN is required/);
   });
 
+  it('the replicas in a second account: by connection string or by URL with the same identity, optional', () => {
+    const local = { ...base, HAVEN_STORAGE_CONNECTION: 'UseDevelopmentStorage=true' };
+    expect(loadConfig(local).replicaStorage).toBeUndefined();
+    const conn = 'AccountName=havenreplicas;AccountKey=a2V5';
+    expect(loadConfig({ ...local, HAVEN_REPLICA_STORAGE_CONNECTION: conn }).replicaStorage).toEqual(
+      { connection: conn },
+    );
+    const replicaUrl = 'https://sthavenrep.blob.core.windows.net';
+    const byIdentity = loadConfig({
+      ...base,
+      HAVEN_STORAGE_ACCOUNT_URL: url,
+      HAVEN_STORAGE_CLIENT_ID: 'client-1',
+      HAVEN_REPLICA_STORAGE_ACCOUNT_URL: replicaUrl,
+    });
+    expect(byIdentity.replicaStorage).toEqual({
+      accountUrl: replicaUrl,
+      credential: 'managed-identity',
+      managedIdentityClientId: 'client-1',
+    });
+    expect(() =>
+      loadConfig({
+        ...local,
+        HAVEN_REPLICA_STORAGE_ACCOUNT_URL: replicaUrl,
+        HAVEN_REPLICA_STORAGE_CONNECTION: conn,
+      }),
+    ).toThrow(
+      /replicaStorage\. Set HAVEN_REPLICA_STORAGE_CONNECTION or HAVEN_REPLICA_STORAGE_ACCOUNT_URL, not both/,
+    );
+    expect(() => loadConfig({ ...local, HAVEN_REPLICA_STORAGE_ACCOUNT_URL: 'not a url' })).toThrow(
+      /Invalid Haven configuration: replicaStorage/,
+    );
+  });
+
   it('Cosmos DB by key or by identity, not both', () => {
     const storage = { HAVEN_STORAGE_CONNECTION: 'UseDevelopmentStorage=true' };
     expect(loadConfig({ ...base, ...storage, HAVEN_COSMOS_KEY: 'k' }).cosmos).toMatchObject({
