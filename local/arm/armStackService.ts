@@ -23,7 +23,9 @@ export const armService: StackService = {
       (port) =>
         startLocalArm({
           stateDir,
-          storageConnection: ctx.settings.HAVEN_STORAGE_CONNECTION,
+          // Managed disks import from the replicas' account (the only one, or their own).
+          storageConnection:
+            ctx.settings.HAVEN_REPLICA_STORAGE_CONNECTION ?? ctx.settings.HAVEN_STORAGE_CONNECTION,
           location: LOCAL_ARM_LOCATION,
           port,
         }),

@@ -11,6 +11,7 @@ import { planFailoverByAlert } from './planDemo';
 import { singleMachineRecovery } from './recoveryDemo';
 import { wayBack } from './failbackDemo';
 import { stopLocalArmVms } from '../arm/localArm';
+import { checkReplicaAccount } from './replicaAccount';
 
 /**
  * `npm run demo`: the furthest Haven goes today, on one machine. Starts the local stack, enrolls
@@ -55,9 +56,15 @@ async function main(): Promise<void> {
   try {
     step(
       1,
-      'Starting the local stack (Azurite, Cosmos emulator, Event Hubs endpoint, Functions host)',
+      'Starting the local stack (Azurite: two storage accounts, Cosmos emulator, Event Hubs endpoint, Functions host)',
     );
-    stack = await startLocalStack({ stateDir: join(work, 'haven'), port: 0, fresh: true });
+    // The replicas in a storage account of their own, as deployed (infra/main.bicep).
+    stack = await startLocalStack({
+      stateDir: join(work, 'haven'),
+      port: 0,
+      fresh: true,
+      replicaAccount: true,
+    });
     ok(`API at ${stack.apiUrl}`);
     const admin = ['--api', stack.apiUrl, '--key', stack.env.HAVEN_ADMIN_KEY!, '--json'];
 
@@ -124,6 +131,7 @@ async function main(): Promise<void> {
     ok(
       `recovery point ${p1} in ${syncSecs.toFixed(1)} s (${(sizeMiB / syncSecs).toFixed(0)} MiB/s)`,
     );
+    ok(await checkReplicaAccount(stack));
 
     step(7, 'The server keeps changing: write files with debugfs, replicate the delta');
     for (let i = 0; i < 5; i++)

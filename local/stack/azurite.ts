@@ -19,6 +19,11 @@ export interface AzuriteOptions {
    * basic`: issuer, audience and lifetime checked, not the signature): the identity path.
    */
   oauth?: { cert: string; key: string };
+  /**
+   * The emulator's one account, when not `devstoreaccount1` (a second account beside the first:
+   * each emulator process serves its own), with the emulator's well-known key.
+   */
+  account?: string;
 }
 
 export interface RunningAzurite {
@@ -34,14 +39,15 @@ export function azuriteConnectionString(
   blobUrl: string,
   queueUrl: string,
   tableUrl: string,
+  account = AZURITE_ACCOUNT,
 ): string {
   return [
     'DefaultEndpointsProtocol=http',
-    `AccountName=${AZURITE_ACCOUNT}`,
+    `AccountName=${account}`,
     `AccountKey=${AZURITE_KEY}`,
-    `BlobEndpoint=${blobUrl}/${AZURITE_ACCOUNT}`,
-    `QueueEndpoint=${queueUrl}/${AZURITE_ACCOUNT}`,
-    `TableEndpoint=${tableUrl}/${AZURITE_ACCOUNT}`,
+    `BlobEndpoint=${blobUrl}/${account}`,
+    `QueueEndpoint=${queueUrl}/${account}`,
+    `TableEndpoint=${tableUrl}/${account}`,
   ].join(';');
 }
 
@@ -89,7 +95,10 @@ export async function startAzurite(opts: AzuriteOptions = {}): Promise<RunningAz
   }
   const child = spawn(process.execPath, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: withKeptMemory(), // every request body is a fresh buffer in the emulator
+    env: {
+      ...withKeptMemory(), // every request body is a fresh buffer in the emulator
+      ...(opts.account ? { AZURITE_ACCOUNTS: `${opts.account}:${AZURITE_KEY}` } : {}),
+    },
   });
   const urls: Record<string, string> = {};
   let stderr = '';
@@ -121,7 +130,7 @@ export async function startAzurite(opts: AzuriteOptions = {}): Promise<RunningAz
     blobUrl,
     queueUrl,
     tableUrl,
-    connectionString: azuriteConnectionString(blobUrl, queueUrl, tableUrl),
+    connectionString: azuriteConnectionString(blobUrl, queueUrl, tableUrl, opts.account),
     process: child,
     stop: () => stopChild(child),
   };

@@ -30,6 +30,11 @@ export interface LocalStackOptions {
   settings?: Record<string, string>;
   log?: HostLogger;
   blobPollIntervalMs?: number;
+  /**
+   * The replicas in a second storage account, served by a second emulator process, as a
+   * deployment keeps them in a premium page-blob account (adapters/blobs/routedBlobStore.ts).
+   */
+  replicaAccount?: boolean;
 }
 
 export interface LocalStack {
@@ -47,6 +52,12 @@ export interface LocalStack {
 }
 
 export { PortBusyError };
+
+/** The value of a start the caller has checked did not fail. */
+const fulfilled = <T>(r: PromiseSettledResult<T>): T => (r as PromiseFulfilledResult<T>).value;
+
+/** The local replica account's name (the emulator's default account holds everything else). */
+export const LOCAL_REPLICA_ACCOUNT = 'havenreplicas';
 
 /** Starts Azurite, the Cosmos emulator, the pluggable services and the Functions host. */
 export async function startLocalStack(opts: LocalStackOptions = {}): Promise<LocalStack> {
@@ -74,21 +85,33 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     }
   };
   try {
-    const [az, co] = await Promise.allSettled([
+    const [az, co, ra] = await Promise.allSettled([
       startAzurite({ location: persistent ? join(stateDir, 'azurite') : undefined }),
       startPersistentCosmos({ dir: persistent ? join(stateDir, 'cosmos') : undefined }),
+      opts.replicaAccount
+        ? startAzurite({
+            location: persistent ? join(stateDir, 'azurite-replicas') : undefined,
+            account: LOCAL_REPLICA_ACCOUNT,
+          })
+        : Promise.resolve(undefined),
     ]);
-    if (az.status === 'fulfilled') stops.push(() => az.value.stop());
-    if (co.status === 'fulfilled') stops.push(() => co.value.stop());
-    if (az.status === 'rejected') throw az.reason;
-    if (co.status === 'rejected') throw co.reason;
-    const azurite = az.value;
-    const cosmos = co.value;
+    for (const started of [az, co, ra]) {
+      const service = started.status === 'fulfilled' ? started.value : undefined;
+      if (service) stops.push(() => service.stop());
+    }
+    for (const started of [az, co, ra]) if (started.status === 'rejected') throw started.reason;
+    const azurite = fulfilled(az);
+    const cosmos = fulfilled(co);
+    const replicaAzurite = fulfilled(ra);
+    const replicaStorage: Record<string, string> = replicaAzurite
+      ? { HAVEN_REPLICA_STORAGE_CONNECTION: replicaAzurite.connectionString }
+      : {};
     const secrets = loadOrCreateSecrets(persistent ? join(stateDir, 'secrets.json') : undefined);
     const apiUrl = `${baseUrl}/api`;
     const settings: Record<string, string> = {
       AzureWebJobsStorage: azurite.connectionString,
       HAVEN_STORAGE_CONNECTION: azurite.connectionString,
+      ...replicaStorage,
       HAVEN_COSMOS_ENDPOINT: cosmos.endpoint,
       HAVEN_COSMOS_KEY: cosmos.key,
       HAVEN_ADMIN_KEY: secrets.adminKey,
@@ -103,6 +126,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     const env: Record<string, string> = {
       HAVEN_API_URL: apiUrl,
       HAVEN_STORAGE_CONNECTION: azurite.connectionString,
+      ...replicaStorage,
       HAVEN_COSMOS_ENDPOINT: cosmos.endpoint,
       HAVEN_COSMOS_KEY: cosmos.key,
       HAVEN_ADMIN_KEY: secrets.adminKey,

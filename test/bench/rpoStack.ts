@@ -45,6 +45,14 @@ const HYDRATE_LINE =
  */
 export const stackPersistent = process.env.HAVEN_BENCH_RPO_STACK === 'persistent';
 
+/**
+ * HAVEN_BENCH_RPO_ACCOUNTS=2: the replicas in their own storage account (a second emulator), as
+ * deployed. Not the default here: on 2 cores the second emulator process did not take hydrate's
+ * page writes out of the way of the staging writes durability waits for, it cost CPU beside
+ * them (docs/durability.md, 2026-12-07).
+ */
+export const replicaAccount = process.env.HAVEN_BENCH_RPO_ACCOUNTS === '2';
+
 /** The local stack as its own process group (so Azurite and the host leave with it). */
 export async function startStack(stateDir: string): Promise<Stack> {
   const port = await claimPort(0, '127.0.0.1');
@@ -55,6 +63,7 @@ export async function startStack(stateDir: string): Promise<Stack> {
       stackMain,
       ...['--port', String(port), '--state-dir', stateDir, '--fresh'],
       ...(stackPersistent ? [] : ['--in-memory']),
+      ...(replicaAccount ? ['--replica-account'] : []),
     ],
     {
       cwd: benchRoot,

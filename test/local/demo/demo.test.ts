@@ -18,6 +18,8 @@ describe('demo', () => {
     // The restores it proved: two points, the resync's new and old ones, the live one, the
     // timed group cut (a barrier).
     expect(r.stdout.match(/equals the source at its bookmark; e2fsck clean/g)).toHaveLength(6);
+    // The replicas in their own storage account, as deployed; recovery imports from there.
+    expect(r.stdout).toMatch(/replica page blob \S+ in storage account 'havenreplicas', none in/);
     expect(r.stdout).toMatch(/timed consistency-group cut .*\(barrier across 1 member\)/);
     // One machine recovered step by step, each step checked by the demo itself.
     expect(r.stdout).toMatch(/test failover \(job \S+\): a VM at \S+ serves 'v1'/);

@@ -112,6 +112,31 @@ describe('startLocalStack', () => {
     expect(stack.env.HAVEN_ADMIN_KEY).not.toBe(key3);
   });
 
+  it('with a replica account: a second emulator, its own account, in the settings and local.env', async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), 'stack-'));
+    stack = await startLocalStack({ stateDir, port: 0, entry, services: [], replicaAccount: true });
+    const conn = stack.settings.HAVEN_REPLICA_STORAGE_CONNECTION!;
+    expect(conn).toMatch(/AccountName=havenreplicas;/);
+    expect(stack.env.HAVEN_REPLICA_STORAGE_CONNECTION).toBe(conn);
+    const replicas = BlobServiceClient.fromConnectionString(conn);
+    const main = BlobServiceClient.fromConnectionString(stack.settings.HAVEN_STORAGE_CONNECTION!);
+    expect(new URL(replicas.url).port).not.toBe(new URL(main.url).port);
+    await replicas.getContainerClient('replicas').create();
+    expect(await replicas.getContainerClient('replicas').exists()).toBe(true);
+    expect(await main.getContainerClient('replicas').exists()).toBe(false);
+    // Persistent: the replica account keeps its blobs across a restart, in its own directory.
+    await stack.stop();
+    stack = await startLocalStack({ stateDir, port: 0, entry, services: [], replicaAccount: true });
+    const again = BlobServiceClient.fromConnectionString(
+      stack.settings.HAVEN_REPLICA_STORAGE_CONNECTION!,
+    );
+    expect(await again.getContainerClient('replicas').exists()).toBe(true);
+    // Without the option there is one account, as before.
+    await stack.stop();
+    stack = await startLocalStack({ stateDir, port: 0, entry, services: [] });
+    expect(stack.settings.HAVEN_REPLICA_STORAGE_CONNECTION).toBeUndefined();
+  });
+
   it('reports a service that fails to start by name and leaves nothing running', async () => {
     const stateDir = mkdtempSync(join(tmpdir(), 'stack-'));
     let seen: Record<string, string> = {};
