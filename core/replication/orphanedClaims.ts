@@ -28,7 +28,7 @@ export interface ClaimRecovery {
  * Gives back the batches a frontier waits for whose events are gone but whose claim-check
  * uploads are still there. A large batch travels as an upload to its machine's `in-` container
  * and a small event naming it; the upload outlives the event (14 days against the hub's
- * retention of 1, infra/modules/storage.bicep), so an ingest outage longer than the retention
+ * retention of 7, infra/), so an ingest outage longer than the retention
  * lost only the event. The upload is what the event would have named: its own machine's
  * container (which only that machine's SAS can write), its name derived from its header, so
  * the reference rebuilt from it goes through the same ingest path and checks as the event would

@@ -19,10 +19,14 @@ resource ns 'Microsoft.EventHub/namespaces@2024-01-01' = {
   properties: { isAutoInflateEnabled: true, maximumThroughputUnits: 10, minimumTlsVersion: '1.2' }
 }
 
+// Retention is how long an ingest outage may last without losing a batch: ingest retries until
+// it succeeds, so only events the hub dropped are lost, and a lost inline batch costs its disk a
+// full resync (a claim-checked one is taken from its upload, kept 14 days). 7 days, Standard's
+// most, rides out a long outage; its storage is included up to the namespace's quota per unit.
 resource hub 'Microsoft.EventHub/namespaces/eventhubs@2024-01-01' = {
   parent: ns
   name: 'haven-batches'
-  properties: { partitionCount: 4, messageRetentionInDays: 1 }
+  properties: { partitionCount: 4, messageRetentionInDays: 7 }
 }
 
 resource ingestGroup 'Microsoft.EventHub/namespaces/eventhubs/consumergroups@2024-01-01' = {
