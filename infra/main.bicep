@@ -38,6 +38,20 @@ param cosmosKeyAuth bool = false
 @description('SKU of the replica account (kind StorageV2): Standard_ZRS, Standard_LRS, or Premium_LRS for premium page blobs (see the comment above).')
 @allowed(['Standard_ZRS', 'Standard_LRS', 'Premium_LRS'])
 param replicaStorageSku string = 'Standard_ZRS'
+// Recovered machines (test failovers, failovers, plans, failback's Azure side) go to a resource
+// group of their own, made here at subscription scope like the main one; the app's identity has
+// roles in it (modules/recoveryRoles.bicep) and nowhere else. The app takes it as it is (it makes
+// a group only when missing, which its identity may not do).
+@description('Resource group recovered machines go to (HAVEN_RECOVERY_RESOURCE_GROUP); the app\'s default name. A second environment in the same subscription needs a name of its own.')
+@minLength(1)
+@maxLength(90)
+param recoveryResourceGroupName string = 'haven-recovery'
+// The protected sites are outside Azure: the deployment's region is already the disaster-recovery
+// region, away from the sites, so recovered machines default to it. A managed disk imports its
+// blob only from a storage account in its own region, and the replica account is in `location`:
+// a recoveryLocation other than that needs the replica account there too (docs/recovery.md).
+@description('Region of recovered machines (HAVEN_RECOVERY_LOCATION; a machine\'s settings may name another). Default: the deployment\'s region, where the replica account is.')
+param recoveryLocation string = location
 
 var tags = { 'azd-env-name': environmentName, app: 'haven' }
 var token = toLower(uniqueString(subscription().id, environmentName, location))
@@ -46,6 +60,12 @@ var deploymentContainer = 'deployments'
 resource rg 'Microsoft.Resources/resourceGroups@2022-09-01' = {
   name: 'rg-haven-${environmentName}'
   location: location
+  tags: tags
+}
+
+resource recoveryRg 'Microsoft.Resources/resourceGroups@2022-09-01' = {
+  name: recoveryResourceGroupName
+  location: recoveryLocation
   tags: tags
 }
 
@@ -138,6 +158,8 @@ module functions 'modules/functions.bicep' = {
     keyVaultUri: keyVault.outputs.uri
     kekKeyName: keyVault.outputs.kekKeyName
     appSubnetId: appSubnetId
+    recoveryResourceGroupName: recoveryRg.name
+    recoveryLocation: recoveryLocation
   }
 }
 
@@ -151,7 +173,15 @@ module roles 'modules/roles.bicep' = {
     cosmosAccountName: cosmos.outputs.name
     eventHubsNamespaceName: eventHubs.outputs.namespaceName
     keyVaultName: keyVault.outputs.name
+    appPrincipalId: functions.outputs.principalId
   }
+}
+
+// The app's identity in the recovery group: disks, VMs, networks, snapshots (see the module).
+module recoveryRoles 'modules/recoveryRoles.bicep' = {
+  name: 'recoveryroles'
+  scope: recoveryRg
+  params: { principalId: functions.outputs.principalId }
 }
 
 module blobEvents 'modules/blobevents.bicep' = {
@@ -181,6 +211,7 @@ module alertActionGroup 'modules/alertactiongroup.bicep' = {
 output HAVEN_ALERTS_ACTION_GROUP_ID string = alertActionGroup.outputs.actionGroupId
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output AZURE_RESOURCE_GROUP string = rg.name
+output HAVEN_RECOVERY_RESOURCE_GROUP string = recoveryRg.name
 output HAVEN_API_URL string = 'https://${functions.outputs.defaultHostName}/api'
 output HAVEN_COSMOS_ENDPOINT string = cosmos.outputs.endpoint
 output HAVEN_EVENTHUBS_NAMESPACE string = eventHubs.outputs.fqdn

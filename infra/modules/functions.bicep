@@ -13,6 +13,10 @@ param keyVaultUri string
 param kekKeyName string
 @description('Subnet for VNet integration (outbound to Storage, Event Hubs, Cosmos DB, Key Vault through service endpoints); empty = none.')
 param appSubnetId string = ''
+@description('The resource group recovered machines go to (main.bicep makes it; modules/recoveryRoles.bicep grants the identity there).')
+param recoveryResourceGroupName string
+@description('Default region of recovered machines.')
+param recoveryLocation string
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
@@ -82,6 +86,13 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'HAVEN_KEK_KEY_NAME', value: kekKeyName }
         { name: 'HAVEN_KEYVAULT_CREDENTIAL', value: 'managed-identity' }
         { name: 'HAVEN_KEK', value: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/haven-kek/)' }
+        // Recovery through Azure Resource Manager (management.azure.com, the default endpoint) by
+        // the app's system-assigned identity (no HAVEN_ARM_CLIENT_ID: that is for a user-assigned
+        // one), in this subscription; disks import through HAVEN_STORAGE_ACCOUNT_ID above.
+        { name: 'HAVEN_ARM_SUBSCRIPTION_ID', value: subscription().subscriptionId }
+        { name: 'HAVEN_ARM_CREDENTIAL', value: 'managed-identity' }
+        { name: 'HAVEN_RECOVERY_RESOURCE_GROUP', value: recoveryResourceGroupName }
+        { name: 'HAVEN_RECOVERY_LOCATION', value: recoveryLocation }
       ]
     }
   }

@@ -5,6 +5,8 @@ param replicaStorageAccountName string
 param cosmosAccountName string
 param eventHubsNamespaceName string
 param keyVaultName string
+@description('The function app\'s identity alone (recovery is the app\'s, not the developer\'s).')
+param appPrincipalId string
 
 var roleIds = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
@@ -14,6 +16,7 @@ var roleIds = {
   eventHubsDataSender: '2b629674-e913-4c01-ae53-ef4638d8f975'
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
   keyVaultCryptoUser: '12338af0-0e69-4776-bea7-57ae8d297424'
+  readerAndDataAccess: 'c12c1c16-33a1-487b-954d-41c89c60f349'
 }
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
@@ -50,6 +53,21 @@ resource replicaStorageRoles 'Microsoft.Authorization/roleAssignments@2022-04-01
     properties: { principalId: p, roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.storageBlobDataOwner) }
   }
 ]
+
+// A managed disk that imports recovery's base blob names the replica account
+// (creationData.storageAccountId): Azure checks the caller's right on that account as well as on
+// the disk. Reader and Data Access (storageAccounts/read, listKeys/action, ListAccountSas/action)
+// is the narrowest built-in role with the account-level right such a linked check asks of a blob
+// source (Compute Gallery asks listKeys of a VHD's account); the app itself never lists keys.
+resource replicaImportRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: replicaStorage
+  name: guid(replicaStorage.id, appPrincipalId, roleIds.readerAndDataAccess)
+  properties: {
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.readerAndDataAccess)
+  }
+}
 
 resource hubRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
   for pair in flatten(map(principalIds, p => map([roleIds.eventHubsDataReceiver, roleIds.eventHubsDataSender], r => { p: p, r: r }))): {

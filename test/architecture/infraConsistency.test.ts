@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { format, resolveConfig } from 'prettier';
 import { describe, expect, it } from 'vitest';
 import { collections } from '../../app/root';
-import { configSchema } from '../../app/config';
+import { configSchema, loadConfig } from '../../app/config';
 import { cosmosContainerOf } from '../../adapters/documents/cosmosContainerDefinition';
 import { REPLICAS } from '../../core/replication/names';
 import { RECOVERY_CONTAINER } from '../../core/recovery/resourceNames';
@@ -21,6 +21,7 @@ const main = read('infra', 'main.bicep');
 const config = read('app', 'config.ts');
 const cosmos = read('infra', 'modules', 'cosmos.bicep');
 const storage = read('infra', 'modules', 'storage.bicep');
+const recoveryRoles = read('infra', 'modules', 'recoveryRoles.bicep');
 /** The params block of a module main.bicep declares with `modules/storage.bicep`. */
 const storageModule = (symbol: string) =>
   new RegExp(`module ${symbol} 'modules/storage\\.bicep' = \\{([\\s\\S]*?)\\n\\}`).exec(
@@ -196,6 +197,78 @@ describe('infra and the app agree', () => {
     );
     expect(roles).toMatch(/keyVaultCryptoUser: '12338af0-0e69-4776-bea7-57ae8d297424'/);
     expect(roles).toMatch(/roleIds\.keyVaultCryptoUser/);
+  });
+
+  it("recovery reaches Azure: the ARM settings, the recovery group and the identity's roles there", () => {
+    // The settings that turn the ARM target on, by the app's system-assigned identity.
+    expect(functions).toMatch(
+      /name: 'HAVEN_ARM_SUBSCRIPTION_ID', value: subscription\(\)\.subscriptionId \}/,
+    );
+    expect(functions).toMatch(/name: 'HAVEN_ARM_CREDENTIAL', value: 'managed-identity' \}/);
+    expect(functions).toMatch(/identity: \{ type: 'SystemAssigned' \}/);
+    expect(functions).not.toMatch(/name: 'HAVEN_ARM_(CLIENT_ID|TOKEN|ENDPOINT|CA_CERT)'/);
+    expect(
+      loadConfig({
+        HAVEN_STORAGE_CONNECTION: 'UseDevelopmentStorage=true',
+        HAVEN_COSMOS_ENDPOINT: 'https://c.example/',
+        HAVEN_ARM_SUBSCRIPTION_ID: 's',
+        HAVEN_ARM_CREDENTIAL: 'managed-identity',
+      }).recoveryTarget?.endpoint,
+    ).toBe('https://management.azure.com');
+    // The group the app recovers into is the one the deployment makes, under the app's default name.
+    expect(functions).toMatch(
+      /name: 'HAVEN_RECOVERY_RESOURCE_GROUP', value: recoveryResourceGroupName \}/,
+    );
+    expect(functions).toMatch(/name: 'HAVEN_RECOVERY_LOCATION', value: recoveryLocation \}/);
+    expect(main).toMatch(/\n\s+recoveryResourceGroupName: recoveryRg\.name\n/);
+    expect(main).toMatch(/\n\s+recoveryLocation: recoveryLocation\n/);
+    const group =
+      /resource recoveryRg 'Microsoft\.Resources\/resourceGroups@[^']+' = \{([^}]*)\}/.exec(
+        main,
+      )?.[1];
+    expect(group).toMatch(/name: recoveryResourceGroupName\n/);
+    expect(group).toMatch(/location: recoveryLocation\n/);
+    const defaultName = /\nparam recoveryResourceGroupName string = '([^']+)'/.exec(main)?.[1];
+    expect(defaultName).toBe(configSchema.shape.recoveryResourceGroup.parse(undefined) as string);
+    expect(main).toMatch(/\nparam recoveryLocation string = location\n/);
+    // The roles, assigned to the app's identity at the recovery group's scope.
+    const module = /module recoveryRoles 'modules\/recoveryRoles\.bicep' = \{([^}]*\})\s*\}/.exec(
+      main,
+    )?.[1];
+    expect(module).toMatch(/scope: recoveryRg\n/);
+    expect(module).toMatch(/params: \{ principalId: functions\.outputs\.principalId \}/);
+    expect(recoveryRoles).not.toMatch(/\bscope:|targetScope/);
+    const assigned = /for r in \[([^\]]*)\]/
+      .exec(recoveryRoles)![1]!
+      .split(',')
+      .map((r) => /roleIds\.(\w+)/.exec(r)![1]!);
+    const ids = Object.fromEntries(
+      [...recoveryRoles.matchAll(/\n\s+(\w+): '([0-9a-f-]{36})'/g)].map((m) => [m[1]!, m[2]!]),
+    );
+    // Built-in role ids: Virtual Machine Contributor (disks, VMs, NICs), Network Contributor
+    // (vnets, NSGs, public IPs), Disk Snapshot Contributor (failback's snapshots and their read
+    // grants), Reader (listing the group for a drill's leftovers).
+    expect(assigned.map((r) => ids[r]).sort()).toEqual(
+      [
+        '9980e02c-c2be-4d73-94e8-173b1dc7cf3c',
+        '4d97b98b-1d4f-4787-a291-c67834d212e7',
+        '7efff54f-a5b4-42b5-a1c5-5411624893ce',
+        'acdd72a7-3385-48ef-bd42-f606fba81ae7',
+      ].sort(),
+    );
+    expect(recoveryRoles).toMatch(
+      /principalId: principalId\n\s+principalType: 'ServicePrincipal'\n\s+roleDefinitionId: subscriptionResourceId\('Microsoft\.Authorization\/roleDefinitions', r\)/,
+    );
+    // Import names the replica account: the app's identity has Reader and Data Access on it.
+    const importRole =
+      /resource replicaImportRole 'Microsoft\.Authorization\/roleAssignments@[^']+' = \{([\s\S]*?)\n\}/.exec(
+        roles,
+      )?.[1];
+    expect(importRole).toMatch(/scope: replicaStorage\n/);
+    expect(importRole).toMatch(/principalId: appPrincipalId\n/);
+    expect(importRole).toMatch(/roleDefinitions', roleIds\.readerAndDataAccess\)/);
+    expect(roles).toMatch(/readerAndDataAccess: 'c12c1c16-33a1-487b-954d-41c89c60f349'/);
+    expect(main).toMatch(/appPrincipalId: functions\.outputs\.principalId\n/);
   });
 
   it('no Event Hubs rule both listens and sends; the one signing agent tokens only sends', () => {
