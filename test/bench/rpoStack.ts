@@ -46,12 +46,12 @@ const HYDRATE_LINE =
 export const stackPersistent = process.env.HAVEN_BENCH_RPO_STACK === 'persistent';
 
 /**
- * HAVEN_BENCH_RPO_ACCOUNTS=2: the replicas in their own storage account (a second emulator), as
- * deployed. Not the default here: on 2 cores the second emulator process did not take hydrate's
- * page writes out of the way of the staging writes durability waits for, it cost CPU beside
- * them (docs/durability.md, 2026-12-07).
+ * The replicas in their own storage account (a second emulator), as deployed: hydrate's page
+ * writes, whose cost in the emulator grows with the replica's snapshots, then do not queue ahead
+ * of the claim-check uploads and staging writes durability waits for (docs/durability.md,
+ * "RPO measured"). HAVEN_BENCH_RPO_ACCOUNTS=1 keeps everything in one account, for A/B runs.
  */
-export const replicaAccount = process.env.HAVEN_BENCH_RPO_ACCOUNTS === '2';
+export const replicaAccount = process.env.HAVEN_BENCH_RPO_ACCOUNTS !== '1';
 
 /** The local stack as its own process group (so Azurite and the host leave with it). */
 export async function startStack(stateDir: string): Promise<Stack> {
