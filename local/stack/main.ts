@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm start`: the whole local stack (Azurite, Cosmos emulator, services, Functions host).
 //   node dist/local/stack/main.js [--port 7071] [--fresh] [--in-memory] [--verbose] [--state-dir .haven]
-//     [--replica-account]  (the replicas in a second storage account, as deployed)
+//     [--one-account]  (the replicas in the main storage account, not in their own as deployed)
 import { appendFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -31,7 +31,7 @@ async function main(): Promise<void> {
       fresh: { type: 'boolean', default: false },
       'in-memory': { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false },
-      'replica-account': { type: 'boolean', default: false },
+      'one-account': { type: 'boolean', default: false },
       entry: { type: 'string', multiple: true },
     },
   });
@@ -53,7 +53,7 @@ async function main(): Promise<void> {
     stateDir,
     port,
     persistent: !values['in-memory'],
-    replicaAccount: values['replica-account'],
+    replicaAccount: !values['one-account'],
     entry: values.entry?.map((e) => resolve(e)),
     log,
   });

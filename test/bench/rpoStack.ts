@@ -63,7 +63,7 @@ export async function startStack(stateDir: string): Promise<Stack> {
       stackMain,
       ...['--port', String(port), '--state-dir', stateDir, '--fresh'],
       ...(stackPersistent ? [] : ['--in-memory']),
-      ...(replicaAccount ? ['--replica-account'] : []),
+      ...(replicaAccount ? [] : ['--one-account']),
     ],
     {
       cwd: benchRoot,

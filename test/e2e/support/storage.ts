@@ -7,6 +7,18 @@ import type { Machine } from './machine';
 const service = (stack: AdminTarget) =>
   BlobServiceClient.fromConnectionString(stack.env.HAVEN_STORAGE_CONNECTION!);
 
+/** The replicas' account: their own when the stack has one (as deployed), else the main one. */
+const replicaService = (stack: AdminTarget) =>
+  BlobServiceClient.fromConnectionString(
+    stack.env.HAVEN_REPLICA_STORAGE_CONNECTION ?? stack.env.HAVEN_STORAGE_CONNECTION!,
+  );
+
+/** The live replica's page blob (`replicas/{m}/{d}/g1.vhd`). */
+const liveReplica = (stack: AdminTarget, m: Machine) =>
+  replicaService(stack)
+    .getContainerClient('replicas')
+    .getBlobClient(`${m.machineId}/${m.diskId}/g1.vhd`);
+
 /**
  * Puts `bytes` into `staging/` under the name batch `seq` will be staged as. With `asIngested`
  * the metadata records the digest of `genuine` (what ingest records), as if the blob rotted
@@ -33,9 +45,7 @@ export async function replicaSha(
   m: Machine,
   sizeBytes: number,
 ): Promise<string> {
-  const b = service(stack)
-    .getContainerClient('replicas')
-    .getBlobClient(`${m.machineId}/${m.diskId}/g1.vhd`);
+  const b = liveReplica(stack, m);
   const data = await b.downloadToBuffer(0, sizeBytes);
   return createHash('sha256').update(data).digest('hex');
 }
@@ -49,16 +59,12 @@ export async function leaseReplicaAndDie(
   m: Machine,
   seconds: number,
 ): Promise<void> {
-  const b = service(stack)
-    .getContainerClient('replicas')
-    .getBlobClient(`${m.machineId}/${m.diskId}/g1.vhd`);
+  const b = liveReplica(stack, m);
   await b.getBlobLeaseClient().acquireLease(seconds);
 }
 
 /** Breaks whatever lease the live replica has (what its expiry would do, without the wait). */
 export async function breakReplicaLease(stack: AdminTarget, m: Machine): Promise<void> {
-  const b = service(stack)
-    .getContainerClient('replicas')
-    .getBlobClient(`${m.machineId}/${m.diskId}/g1.vhd`);
+  const b = liveReplica(stack, m);
   await b.getBlobLeaseClient().breakLease(0);
 }
