@@ -73,13 +73,14 @@ export async function settleGaps(
       out.push({ ...key, action: 'recovered', seqs: recovered });
       continue;
     }
-    if ((await generationDoc())?.doc.stopped) continue; // ingest refused a recovered batch as a conflict: stopped there
+    // Ingest may have stopped it already, on a recovered batch that conflicts with what it has.
+    if ((await generationDoc())?.doc.stopped) continue;
     const minutes = Math.round((now - Date.parse(f.gap.since)) / 60_000);
     await stopDisk(
       deps,
       { ...key, diskSize: disk.sizeBytes, seq: lost },
       'replication-gap',
-      `Batch ${lost} of disk ${f.diskId} (generation ${f.generation}) has not arrived in ${minutes} minutes while batches up to ${stagedUpTo} are staged, and no upload of it is left: it is lost, and nothing after it can be applied. The disk resyncs.`,
+      `Batch ${lost} of disk ${f.diskId} (generation ${f.generation}) has not arrived in ${minutes} minutes while batches up to ${stagedUpTo} are staged, and no upload of it is left that ingest takes: it is lost, and nothing after it can be applied. The disk resyncs.`,
       { missingSeq: lost, stagedUpTo, waitingSince: f.gap.since, recoveredFromUploads: recovered },
     );
     out.push({ ...key, action: 'stopped', missingSeq: lost, stagedUpTo, recovered });
