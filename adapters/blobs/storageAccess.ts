@@ -117,9 +117,12 @@ interface Bounds {
 }
 
 function boundedClient(inner: HttpClient, { ca, answerMs, idleMs }: Bounds): HttpClient {
+  // One object for every request: the HTTP client keeps a keep-alive pool per TLS settings
+  // object, so a new one per request would cost a TLS handshake per request.
+  const tls = ca ? { ca } : undefined;
   return {
     async sendRequest(request) {
-      if (ca) request.tlsSettings = { ...request.tlsSettings, ca };
+      if (tls) request.tlsSettings = request.tlsSettings ? { ...request.tlsSettings, ca } : tls;
       // The request timeout covers sending the request and its answer's headers only: a
       // download's body is bounded apart, by how long it sends nothing (never by how long it
       // takes as a whole, so a slow but steady body is not cut).
