@@ -88,6 +88,7 @@ export class AutoResyncs {
             reason,
             idempotencyKey: `auto-${disk.id}-g${generation}`,
             autoInARow: attempt,
+            ofGeneration: generation,
           },
           launcher,
         );
@@ -95,7 +96,7 @@ export class AutoResyncs {
       } catch (e) {
         if (!(e instanceof HavenError && e.kind === 'conflict')) throw e;
         const retryAfterSeconds = e.details?.retryAfterSeconds;
-        // Stopped replicating since it was read: nothing to resync.
+        // Stopped replicating, or resynced by someone else, since it was read: nothing to do.
         if (typeof retryAfterSeconds !== 'number') continue;
         out.push({ ...at, action: 'paced', retryAfterSeconds });
       }

@@ -33,6 +33,12 @@ export interface ResyncRequest {
   sizeBytes?: number;
   /** auto: which automatic resync in a row this one is (recorded for the next one's back-off). */
   autoInARow?: number;
+  /**
+   * Only while this is still the disk's generation: the automatic resync of a generation read a
+   * moment ago, which an operator's resync may have moved past since (its streak then no longer
+   * applies). A 409 without `retryAfterSeconds` otherwise.
+   */
+  ofGeneration?: number;
 }
 
 export interface ResyncResult {
@@ -115,6 +121,11 @@ export class Resyncs {
       if (last && req.idempotencyKey && last.idempotencyKey === req.idempotencyKey) {
         return this.answer(cur.doc, item, launcher);
       }
+      if (req.ofGeneration !== undefined && req.ofGeneration !== gen)
+        throw conflict(
+          `Disk '${diskId}' of machine '${machineId}' is at generation ${gen} now, not ${req.ofGeneration}.`,
+          { generation: gen },
+        );
       // One resize at a time: a size that flip-flops (A, B, A, B…) would otherwise start a
       // generation, a fresh replica and a job per report. The next resize waits until this
       // generation has its first point (or stopped: then it can never get one).

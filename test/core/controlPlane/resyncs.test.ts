@@ -58,6 +58,32 @@ describe('resync (control plane)', () => {
     expect(r).toMatchObject({ created: true, disk: { generation: 3 } });
   });
 
+  it('a request for a generation the disk has moved past starts nothing (409, no retry time)', async () => {
+    const { cp, hydrated, started } = await setup('protected');
+    await hydrated('a', 1, { stopped: true });
+    // Read at generation 1; an operator's resync and a stop of its generation 2 come first.
+    await cp.resyncs.request(M, 'a', { requestedBy: 'admin' });
+    await hydrated('a', 2, { stopped: true });
+    const jobs = started.length;
+    const err = await cp.resyncs
+      .request(M, 'a', { requestedBy: 'auto', idempotencyKey: 'auto-a-g1', ofGeneration: 1 })
+      .then(
+        () => undefined,
+        (e: unknown) => e as { kind?: string; details?: Record<string, unknown> },
+      );
+    expect(err).toMatchObject({ kind: 'conflict', details: { generation: 2 } });
+    expect(err?.details?.retryAfterSeconds).toBeUndefined();
+    expect(started.length).toBe(jobs);
+    expect((await cp.resyncs.agentDisks(M))[0]).toMatchObject({ generation: 2 });
+    // For the generation it is at, it goes ahead.
+    const r = await cp.resyncs.request(M, 'a', {
+      requestedBy: 'auto',
+      idempotencyKey: 'auto-a-g2',
+      ofGeneration: 2,
+    });
+    expect(r).toMatchObject({ created: true, disk: { generation: 3 } });
+  });
+
   it('a stopped disk (integrity incident) resyncs out of it', async () => {
     const { cp, hydrated } = await setup('protected');
     await hydrated('a', 1, { stopped: true, appliedSeq: 7 });
