@@ -2,7 +2,7 @@ import { stagingBlobName } from '../batch';
 import { conflict, isHavenError } from '../errors';
 import { applyStagedGroups } from './applyGroups';
 import { LeaseKeeper } from './leaseKeeper';
-import { newDiskDoc } from './incidents';
+import { newDiskDoc, stopDisk } from './incidents';
 import {
   REPLICAS,
   REPLICA_INDEX,
@@ -162,6 +162,19 @@ async function drainOnce(
   const blobSize = replicaBlobSize(diskSize);
   const index = new ReplicaIndex(blobs, key.machineId, key.diskId, key.generation, diskSize);
   const props = await blobs.getProperties(REPLICAS, replica);
+  if (!props && setUp(state)) {
+    // Batches were applied to a replica that is not there (deleted, or in another account: the
+    // replicas moved to an account of their own). A fresh zero blob under the old index would
+    // make every later point wrong; the generation stops and the disk resyncs in full.
+    const reason = `the replica ${replica} is missing though ${state.doc.appliedSeq} batches were applied to it`;
+    await stopDisk(
+      deps,
+      { ...key, diskSize, seq: state.doc.appliedSeq + 1 },
+      'replication-integrity',
+      `Disk ${key.diskId} generation ${key.generation} cannot go on: ${reason}.`,
+    );
+    return { status: 'stopped', appliedSeq: state.doc.appliedSeq, applied: 0, points: [], reason };
+  }
   if (!props) {
     await blobs.createPageBlob(REPLICAS, replica, blobSize, {
       machineId: key.machineId,

@@ -7,7 +7,13 @@ import {
 } from '../../../core/batch';
 import { isHavenError } from '../../../core/errors';
 import { hydrateStaged } from '../../../core/replication/hydrate';
-import { BATCHES, STAGING, stagingBlobName } from '../../../core/replication/names';
+import {
+  BATCHES,
+  REPLICAS,
+  STAGING,
+  replicaBlobName,
+  stagingBlobName,
+} from '../../../core/replication/names';
 import { batchBlobName, encodeStagedPointer } from '../../../core/replication/stagedBatch';
 import { data, harness, replicaBytes, send, sendClaimed, watermark, type Harness } from './support';
 
@@ -75,6 +81,25 @@ describe('hydrate: duplicates and bad staged blobs', () => {
     expect((await watermark(h, d))?.appliedSeq).toBe(1);
     const alerts = await h.deps.docs.alerts.query({ partitionKey: m.machineId });
     expect(alerts.items.map((a) => a.doc.kind)).toContain('replication-integrity');
+  });
+
+  it('a replica gone after batches were applied to it is not made again from zeros: disk stopped', async () => {
+    const h = await harness();
+    const m = h.addMachine({ d0: 1 * MiB });
+    const d = m.disks[0]!;
+    await send(h, d, d.batch([data(0, 4096, 1)]));
+    await hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, d.diskId, 1, 1));
+    // Deleted, or in another account than the one the store now looks in.
+    const replica = replicaBlobName(m.machineId, d.diskId, 1);
+    expect(await h.blobs.deleteBlob(REPLICAS, replica)).toBe(true);
+    await send(h, d, d.batch([data(8192, 4096, 2)]));
+    const r = await hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, d.diskId, 1, 2));
+    expect(r).toMatchObject({ status: 'stopped', appliedSeq: 1 });
+    expect(r.reason).toMatch(/replica .* is missing though 1 batches were applied/);
+    expect(await h.blobs.getProperties(REPLICAS, replica)).toBeUndefined();
+    expect((await watermark(h, d))?.stopped).toMatchObject({ seq: 2 });
+    const alerts = await h.deps.docs.alerts.query({ partitionKey: m.machineId });
+    expect(alerts.items.map((a) => a.doc.kind)).toEqual(['replication-integrity']);
   });
 
   it('a refusal whose alert write fails leaves the disk running; the next hydrate stops it with its alert', async () => {
