@@ -15,7 +15,16 @@ import {
   stagingBlobName,
 } from '../../../core/replication/names';
 import { batchBlobName, encodeStagedPointer } from '../../../core/replication/stagedBatch';
-import { data, harness, replicaBytes, send, sendClaimed, watermark, type Harness } from './support';
+import {
+  data,
+  firstBatchApplied,
+  harness,
+  replicaBytes,
+  send,
+  sendClaimed,
+  watermark,
+  type Harness,
+} from './support';
 
 const MiB = 1024 * 1024;
 
@@ -62,11 +71,7 @@ describe('hydrate: duplicates and bad staged blobs', () => {
   });
 
   it('a corrupted staged blob is refused: disk stopped, replica unchanged', async () => {
-    const h = await harness();
-    const m = h.addMachine({ d0: 1 * MiB });
-    const d = m.disks[0]!;
-    await send(h, d, d.batch([data(0, 4096, 1)]));
-    await hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, d.diskId, 1, 1));
+    const { h, m, d } = await firstBatchApplied();
     const before = await replicaBytes(h, d);
     await send(h, d, d.batch([data(0, 4096, 2)], undefined, { apply: false }));
     const name = stagingBlobName(m.machineId, d.diskId, 1, 2);
@@ -84,11 +89,7 @@ describe('hydrate: duplicates and bad staged blobs', () => {
   });
 
   it('a replica gone after batches were applied to it is not made again from zeros: disk stopped', async () => {
-    const h = await harness();
-    const m = h.addMachine({ d0: 1 * MiB });
-    const d = m.disks[0]!;
-    await send(h, d, d.batch([data(0, 4096, 1)]));
-    await hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, d.diskId, 1, 1));
+    const { h, m, d } = await firstBatchApplied();
     // Deleted, or in another account than the one the store now looks in.
     const replica = replicaBlobName(m.machineId, d.diskId, 1);
     expect(await h.blobs.deleteBlob(REPLICAS, replica)).toBe(true);

@@ -17,8 +17,14 @@ import {
 import { DIGEST_BLOCK, blockDigest, treeDigest } from '../../../core/disk/digest';
 import { notFound } from '../../../core/errors';
 import type { BlobStore } from '../../../core/replication/blobPorts';
+import { hydrateStaged } from '../../../core/replication/hydrate';
 import { ingestEvent, type IngestEvent } from '../../../core/replication/ingest';
-import { REPLICAS, STAGING, replicaBlobName } from '../../../core/replication/names';
+import {
+  REPLICAS,
+  STAGING,
+  replicaBlobName,
+  stagingBlobName,
+} from '../../../core/replication/names';
 import {
   DEFAULT_REPLICATION_OPTIONS,
   type KnownMachine,
@@ -240,6 +246,16 @@ export async function watermark(h: Harness, disk: TestDisk, gen = 1) {
 /** Ingests `env` inline, on the partition of `disk`'s machine. */
 export async function send(h: Harness, disk: TestDisk, env: Buffer) {
   return ingestEvent(h.deps, h.opts, { body: env, partitionKey: disk.machine.machineId });
+}
+
+/** A fresh harness, one disk `d0` of `size` bytes, its first batch (4 KiB at 0) applied. */
+export async function firstBatchApplied(size = 1024 * 1024) {
+  const h = await harness();
+  const m = h.addMachine({ d0: size });
+  const d = m.disks[0]!;
+  await send(h, d, d.batch([data(0, 4096, 1)]));
+  await hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, d.diskId, 1, 1));
+  return { h, m, d };
 }
 
 /** The rejections recorded on `machineId`'s partition. */

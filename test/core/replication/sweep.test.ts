@@ -10,7 +10,15 @@ import {
   stagingBlobName,
   stagingPrefix,
 } from '../../../core/replication/names';
-import { bookmark, data, harness, sendClaimed, type Harness, type TestDisk } from './support';
+import {
+  bookmark,
+  data,
+  firstBatchApplied,
+  harness,
+  sendClaimed,
+  type Harness,
+  type TestDisk,
+} from './support';
 
 const MiB = 1024 * 1024;
 
@@ -49,12 +57,8 @@ describe('hydrate sweep', () => {
   });
 
   it('drops the batches a resync left behind in a superseded generation, keeps the live one', async () => {
-    const h = await harness();
-    const m = h.addMachine({ d0: 2 * MiB });
-    const d = m.disks[0]!;
+    const { h, m, d } = await firstBatchApplied(2 * MiB);
     // Generation 1 gets stuck behind a gap: seq 3 is staged (through a claim-check pointer), seq 2 never comes.
-    await send(h, d, d.batch([data(0, 4096, 1)]));
-    await hydrateStaged(h.deps, h.opts, stagingBlobName(m.machineId, d.diskId, 1, 1));
     d.batch([data(4096, 4096, 2)], undefined, { apply: false });
     await sendClaimed(h, d.batch([data(8192, 2 * 4096, 3)], undefined, { apply: false }));
     expect(await h.blobs.list(incomingContainerOf(m.machineId), `${m.machineId}/`)).toHaveLength(1); // its payload
