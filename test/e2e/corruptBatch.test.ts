@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { iterations } from '../support/soak';
-import { useSharedLocalStack } from '../support/useLocalStack';
+import { useOwnLocalStack } from '../support/useLocalStack';
 import { waitFor } from '../support/waitFor';
 import { incidents } from './support/admin';
 import { bookmarkOf, captureRun, machineClient, publish } from './support/delivery';
@@ -15,7 +15,11 @@ import { plantStaged, replicaSha } from './support/storage';
 const MACHINES = iterations(2, 20);
 
 describe('a corrupted staged batch (architecture §6.1, §6.3)', { timeout: 1_200_000 }, () => {
-  const env = useSharedLocalStack('haven-e2e-corrupt-');
+  // Its own stack, without the automatic resync's timer: the test shows the stopped generation
+  // staying stopped, where that timer (every 5 minutes of the clock) would resync it in between.
+  const env = useOwnLocalStack('haven-e2e-corrupt-', {
+    AzureWebJobs__autoResync__Disabled: 'true',
+  });
 
   it('one flipped bit: refused and recorded, replica unchanged, the disk does not advance past it', async () => {
     const { dir, stack } = env;
