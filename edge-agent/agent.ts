@@ -3,7 +3,7 @@ import { HavenError } from '../core/errors';
 import type { AgentIdentity, AgentSettings, AgentState } from './agentState';
 import type { Batcher } from './batcher';
 import type { AgentDisk, ChangeSource } from './changeSource';
-import type { ControlPlaneClient, RecoveryPoint } from './controlPlaneClient';
+import type { CloudDisk, ControlPlaneClient, RecoveryPoint } from './controlPlaneClient';
 import { sleep, writeFileAtomic } from './fsUtil';
 import { GENERATION_POLL_MS, watchGenerations } from './generations';
 import type { GroupCutRunner } from './groupCutRunner';
@@ -14,6 +14,7 @@ import { startAgentTimers } from './agentTimers';
 import { openAgentParts, type AgentOpenOptions } from './openAgentParts';
 import { waitForRecoveryPoint } from './pointWait';
 import { runHook } from './hooks';
+import type { ResendWatch } from './resendWatch';
 import { rotateDataKey } from './rotateDataKey';
 import { newBookmarkId, type AgentStatus, type Log } from './agentTypes';
 import type { Sender } from './sender';
@@ -44,6 +45,7 @@ export class Agent {
     private readonly requests: BookmarkRequests,
     /** The bookmarks this run spooled (cutBookmarks.ts). */
     private readonly bookmarks: CutBookmarks,
+    private readonly resends?: ResendWatch,
   ) {}
 
   static async open(stateDir: string, opts: AgentOpenOptions): Promise<Agent> {
@@ -68,6 +70,7 @@ export class Agent {
       p.groupCutRunner,
       p.requests,
       p.bookmarks,
+      p.resends,
     );
     return self;
   }
@@ -159,6 +162,15 @@ export class Agent {
     opts.signal.addEventListener('abort', stopSender, { once: true });
     const sending = this.sender.run(senderAc.signal);
     const statusTimer = setInterval(() => void this.writeStatus(true).catch(() => undefined), 1000);
+    // Its point waits for every batch before it: one lost on the way is sent again meanwhile.
+    const unwatch = watchGenerations(
+      this.api,
+      this.identity.machineId,
+      this.disks,
+      GENERATION_POLL_MS,
+      () => undefined,
+      this.onListing,
+    );
     try {
       const id = await this.cut(opts.consistency ?? 'crash', newBookmarkId(opts.tag), opts.signal);
       this.log('bookmark spooled', { bookmarkId: id });
@@ -170,12 +182,17 @@ export class Agent {
       await this.writeStatus(true);
       return await this.waitForPoint(id, opts.signal, opts.pointTimeoutMs ?? 15 * 60_000);
     } finally {
+      unwatch();
       clearInterval(statusTimer);
       senderAc.abort();
       await sending;
       opts.signal.removeEventListener('abort', stopSender);
     }
   }
+
+  /** Each disk listing: the spool lets go of what Azure stored, sends again what it lacks. */
+  private readonly onListing = (cloud: CloudDisk[]): Promise<void> =>
+    this.resends?.listed(cloud) ?? Promise.resolve();
 
   waitForPoint(id: string, signal: AbortSignal, timeoutMs: number): Promise<RecoveryPoint> {
     return waitForRecoveryPoint(this.api, this.identity.machineId, id, {
@@ -206,6 +223,7 @@ export class Agent {
         next = { diskId, generation };
         inner.abort();
       },
+      this.onListing,
     );
     try {
       await this.runForever(inner.signal, intervalMs);

@@ -32,6 +32,8 @@ export interface AgentSettings {
   bookmarkIntervalSeconds?: number;
   /** How often `run` asks the control plane for consistency-group cuts (default 5 s). */
   groupPollSeconds?: number;
+  /** How long a batch Event Hubs took may go unstored in Azure before it is sent again (60 s). */
+  resendAfterSeconds?: number;
   hooks?: { preFreeze?: string; postThaw?: string; timeoutSeconds?: number };
 }
 

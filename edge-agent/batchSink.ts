@@ -14,5 +14,10 @@ export interface BatchSink {
    * (it closed meanwhile), so the work must be idempotent.
    */
   prepare?(item: Outbound): void;
+  /**
+   * The batches reach the control plane, which lists how far each disk generation is stored
+   * (`stagedSeq`): the agent keeps what it sent until then, and sends again what does not come.
+   */
+  readonly confirmed?: boolean;
   close(): Promise<void>;
 }

@@ -23,6 +23,8 @@ export interface CloudDisk {
   generation?: number;
   /** The cloud's watermark in that generation. */
   appliedSeq?: number;
+  /** Every batch of that generation up to this seq is stored in Azure (older control planes: absent). */
+  stagedSeq?: number;
   /** Re-enable after failback: this generation's replica starts as the disk with `digest`. */
   seed?: { generation: number; digest: string };
 }

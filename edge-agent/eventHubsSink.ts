@@ -70,6 +70,7 @@ export function claimUploadUrl(
  * first; the event then carries the claim-check reference.
  */
 export class EventHubsSink implements BatchSink {
+  readonly confirmed = true;
   private client?: EventHubProducerClient;
   private creds?: IngestCredentials;
 

@@ -8,6 +8,7 @@ import { IndexFile } from './indexFile';
 import { TRACK_BLOCK } from './shadowIndex';
 import { installSeedIndex } from './seedIndex';
 import { Spool } from './spool';
+import { agentSpoolOptions } from './spoolTypes';
 
 type Log = (msg: string, fields?: Record<string, unknown>) => void;
 
@@ -84,7 +85,7 @@ export async function followGenerations(
   await state.lock();
   let spool: Spool | undefined;
   const openSpool = async () =>
-    (spool ??= await Spool.open(state.spoolDir, { maxBytes: maxSpoolBytes }));
+    (spool ??= await Spool.open(state.spoolDir, agentSpoolOptions(maxSpoolBytes)));
   const changes: GenerationChange[] = [];
   try {
     for (const d of disks) {
@@ -180,8 +181,11 @@ async function seedGeneration(
   });
 }
 
-/** How often a replicating agent asks the control plane whether a disk has a new generation. */
-export const GENERATION_POLL_MS = Number(process.env.HAVEN_AGENT_GENERATION_POLL_MS ?? 15_000);
+/**
+ * How often a replicating agent lists its disks: whether one has a new generation, and how far
+ * each is stored in Azure (what it sent is kept until then: resendWatch.ts).
+ */
+export const GENERATION_POLL_MS = Number(process.env.HAVEN_AGENT_GENERATION_POLL_MS ?? 5_000);
 
 /** followGenerations with the enrolled agent's own control-plane client and spool limit. */
 export async function followGenerationsOf(
@@ -201,9 +205,9 @@ export async function followGenerationsOf(
 }
 
 /**
- * While `run` replicates: polls the control plane's disk listing and calls `onChange` once a
- * disk has a newer generation than the agent replicates (the caller restarts the agent, which
- * then follows it). Returns the stop function.
+ * While `run` replicates: polls the control plane's disk listing, hands each to `onListing`,
+ * and calls `onChange` once a disk has a newer generation than the agent replicates (the caller
+ * restarts the agent, which then follows it). Returns the stop function.
  */
 export function watchGenerations(
   api: ControlPlaneClient,
@@ -211,6 +215,7 @@ export function watchGenerations(
   disks: readonly AgentDisk[],
   intervalMs: number,
   onChange: (diskId: string, generation: number) => void,
+  onListing?: (cloud: CloudDisk[]) => Promise<void>,
 ): () => void {
   let busy = false;
   let fired = false;
@@ -219,7 +224,7 @@ export function watchGenerations(
     busy = true;
     void api
       .listDisks(machineId)
-      .then((cloud) => {
+      .then(async (cloud) => {
         for (const c of cloud) {
           const d = disks.find((x) => x.id === c.id);
           if (d && (c.generation ?? 1) > d.generation && !fired) {
@@ -227,6 +232,7 @@ export function watchGenerations(
             onChange(d.id, c.generation ?? 1);
           }
         }
+        if (!fired) await onListing?.(cloud);
       })
       .catch(() => undefined) // offline: keep replicating what we have
       .finally(() => (busy = false));

@@ -12,7 +12,9 @@ import { GroupCutRunner } from './groupCutRunner';
 import { GroupCuts } from './groupCuts';
 import { ScanSource } from './scanSource';
 import { Sender } from './sender';
+import { RESEND_AFTER_MS, ResendWatch } from './resendWatch';
 import { Spool } from './spool';
+import { agentSpoolOptions } from './spoolTypes';
 import { redoAfterCheckpoint } from './spoolRecovery';
 
 const DEFAULT_SPOOL_BYTES = 1024 ** 3;
@@ -40,6 +42,8 @@ export interface AgentParts {
   /** Bookmarks asked for by `haven-agent bookmark`. */
   requests: BookmarkRequests;
   bookmarks: CutBookmarks;
+  /** Sends again what Event Hubs took and Azure did not store (absent: a sink without that). */
+  resends?: ResendWatch;
 }
 
 /**
@@ -62,9 +66,12 @@ export async function openAgentParts(
       "No disks are configured; run 'haven-agent disk add PATH' first.",
     );
   await state.lock();
-  const spool = await Spool.open(state.spoolDir, {
-    maxBytes: settings.spoolMaxBytes ?? DEFAULT_SPOOL_BYTES,
-  });
+  const api = new ControlPlaneClient(identity.api, identity.credential);
+  const sink = opts.sink(identity, api);
+  const spool = await Spool.open(
+    state.spoolDir,
+    agentSpoolOptions(settings.spoolMaxBytes ?? DEFAULT_SPOOL_BYTES),
+  );
   const source = opts.source
     ? await opts.source(disks)
     : await ScanSource.open(disks, state.indexDir, {
@@ -72,8 +79,6 @@ export async function openAgentParts(
         sentBefore: (d) => spool.nextSeq({ diskId: d.id, generation: d.generation }) > 1,
       });
   const spooledBookmarks = await redoAfterCheckpoint(spool, source, opts.log);
-  const api = new ControlPlaneClient(identity.api, identity.credential);
-  const sink = opts.sink(identity, api);
   const sender = new Sender(spool, sink, {
     onError: (e, attempt, wait) =>
       opts.log('send failed, retrying', {
@@ -124,5 +129,14 @@ export async function openAgentParts(
     groupCutRunner,
     requests,
     bookmarks,
+    ...(sink.confirmed
+      ? {
+          resends: new ResendWatch(
+            spool,
+            opts.log,
+            (settings.resendAfterSeconds ?? RESEND_AFTER_MS / 1000) * 1000,
+          ),
+        }
+      : {}),
   };
 }

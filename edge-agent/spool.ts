@@ -1,10 +1,11 @@
 import { promises as fsp } from 'node:fs';
 import { HavenError } from '../core/errors';
 import { SPOOL_HEADER_BYTES as HDR } from './spoolRecord';
-import { recoverSegments, segmentPath } from './spoolSegments';
+import { readEntry, recoverSegments, segmentPath } from './spoolSegments';
 import { SpoolState, type SeqMap } from './spoolState';
 import { SpoolWriter } from './spoolWriter';
 import { HotEnvelopes } from './hotEnvelopes';
+import { confirmMarks, keepWithin, SentBatches, splitKey, type SeqRange } from './sentBatches';
 import { keyOf, type SpoolEntry, type SpoolKey, type SpoolOptions } from './spoolTypes';
 
 /**
@@ -37,6 +38,8 @@ export class Spool {
   private readonly hot: HotEnvelopes;
   /** Highest seq Event Hubs accepted per disk+generation: ahead of the saved state until ack() saved it. */
   private readonly accepted: SeqMap = {};
+  /** Sent batches kept until the control plane confirms them stored (`keepSentBytes`). */
+  private readonly sent = new SentBatches();
 
   /** Acknowledged: accepted by Event Hubs (saved or not yet), or given up (abandon()). */
   private acked(key: string): number {
@@ -109,13 +112,16 @@ export class Spool {
     return this.writer.bytes();
   }
 
+  /** Segments only sent batches awaiting confirmation hold: they never take room (keepSentBytes). */
+  private keptBytes = 0;
+
   hasRoom(bytes: number): boolean {
-    return this.bytes() + bytes + HDR + 256 <= this.options.maxBytes;
+    return this.bytes() - this.keptBytes + bytes + HDR + 256 <= this.options.maxBytes;
   }
 
   /** Unacked entries, in append order (= seq order per disk). */
   pending(): SpoolEntry[] {
-    return this.entries.filter((e) => e.seq > this.acked(keyOf(e)));
+    return this.entries.filter((e) => e.seq > this.acked(keyOf(e)) || this.sent.resends(e));
   }
 
   pendingBytes(k?: SpoolKey): number {
@@ -149,7 +155,8 @@ export class Spool {
       const dropped = this.entries.filter(
         (e) => keyOf(e) === key && e.seq > this.acked(key),
       ).length;
-      this.state.raiseBoth(key, last);
+      this.state.raiseAll(key, last);
+      this.sent.forget(key);
       this.dropAckedHot();
       await this.state.save();
       await this.collect();
@@ -186,19 +193,7 @@ export class Spool {
 
   /** Reads through its own descriptor, so a concurrent roll or collection cannot close it underneath. */
   async read(e: SpoolEntry): Promise<Buffer> {
-    const kept = this.hot.get(e);
-    if (kept) return kept;
-    const fh = await fsp.open(segmentPath(this.dir, e.segment), 'r');
-    try {
-      const b = Buffer.allocUnsafe(e.length);
-      const { bytesRead } = await fh.read(b, 0, e.length, e.pos);
-      if (bytesRead !== e.length) {
-        throw new HavenError('integrity', `Spool record ${keyOf(e)} seq ${e.seq} is short.`);
-      }
-      return b;
-    } finally {
-      await fh.close();
-    }
+    return this.hot.get(e) ?? readEntry(this.dir, e);
   }
 
   /**
@@ -211,6 +206,7 @@ export class Spool {
     for (const e of done) {
       const k = keyOf(e);
       this.accepted[k] = Math.max(this.accepted[k] ?? 0, e.seq);
+      this.sent.taken(e);
     }
     this.dropAckedHot();
     return this.exclusive(() => this.ackNow(done));
@@ -235,17 +231,66 @@ export class Spool {
     await this.collect();
   }
 
+  /**
+   * The control plane has every batch of these disk generations up to `seq` stored in Azure
+   * (its disk listing): they are no longer kept; nor are those of a disk's earlier generations,
+   * which it has moved past. Only with `keepSentBytes`.
+   */
+  confirm(stored: readonly (SpoolKey & { seq: number })[]): Promise<void> {
+    return this.exclusive(async () => {
+      if (!confirmMarks(this.state, this.lastSeq, stored)) return;
+      await this.state.save();
+      await this.collect();
+    });
+  }
+
+  /** Batches sent and not confirmed stored yet, by disk generation: seqs from..to. */
+  unconfirmed(): SeqRange[] {
+    const out: SeqRange[] = [];
+    for (const k of Object.keys(this.lastSeq)) {
+      const range = { ...splitKey(k), from: this.state.confirmed(k) + 1, to: this.acked(k) };
+      if (range.to >= range.from) out.push(range);
+    }
+    return out;
+  }
+
+  /**
+   * Sends again the batches of a disk generation from `from` on that Event Hubs took and the
+   * control plane never stored (ingest drops a duplicate by its seq). False, and nothing
+   * changes, when one of them is no longer kept.
+   */
+  resend(k: SpoolKey, from: number): boolean {
+    const key = keyOf(k);
+    const confirmed = this.state.confirmed(key);
+    const held = new Set(
+      this.entries.filter((e) => keyOf(e) === key && e.seq > confirmed).map((e) => e.seq),
+    );
+    if (!this.sent.resend({ ...k, from, to: this.acked(key) }, held)) return false;
+    this.wake();
+    return true;
+  }
+
   /** Acknowledged (or abandoned) envelopes are never read again. */
   private dropAckedHot(): void {
     this.hot.drop((e) => e.seq <= this.acked(keyOf(e)));
   }
 
-  private removable(e: SpoolEntry): boolean {
+  /** Sent (saved as acknowledged) and covered by a source checkpoint. */
+  private done(e: SpoolEntry): boolean {
     const k = keyOf(e);
     return e.seq <= this.state.acked(k) && e.seq <= this.state.checkpoint(k);
   }
 
+  private removable(e: SpoolEntry): boolean {
+    return this.done(e) && (!this.options.keepSentBytes || e.seq <= this.state.confirmed(keyOf(e)));
+  }
+
   private async collect(): Promise<void> {
+    if (this.options.keepSentBytes) {
+      const kept = keepWithin(this.entries, this.state, this.writer, this.options.keepSentBytes);
+      this.keptBytes = kept.bytes;
+      if (kept.raised) await this.state.save();
+    }
     const bySeg = new Map<number, boolean>();
     for (const e of this.entries)
       bySeg.set(e.segment, (bySeg.get(e.segment) ?? true) && this.removable(e));
@@ -262,12 +307,12 @@ export class Spool {
       this.entries = this.entries.filter((e) => live.has(e.segment));
       this.wake();
     }
-    // The active segment is rolled once it is entirely collectable, so it can go next time.
+    // The active segment is rolled once all of it is sent, so it can go (or be kept) next time.
     const active = this.writer.current;
     if (
       active &&
       active.size > 0 &&
-      this.entries.every((e) => e.segment !== active.n || this.removable(e))
+      this.entries.every((e) => e.segment !== active.n || this.done(e))
     ) {
       await this.writer.closeActive();
       await this.collect();

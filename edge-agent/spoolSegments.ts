@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { HavenError } from '../core/errors';
 import { fsyncDir } from './fsUtil';
 import { scanSpoolSegment, type ScannedSpoolRecord } from './spoolRecord';
+import { keyOf, type SpoolEntry } from './spoolTypes';
 
 /** The segment files of a spool directory: `seg-<n>.log`, n counting up from 1. */
 export function segmentPath(dir: string, n: number): string {
@@ -51,4 +52,19 @@ export async function createSegment(dir: string, n: number): Promise<fsp.FileHan
     throw e;
   }
   return fh;
+}
+
+/** One record's envelope, through its own descriptor (a roll or collection cannot close it). */
+export async function readEntry(dir: string, e: SpoolEntry): Promise<Buffer> {
+  const fh = await fsp.open(segmentPath(dir, e.segment), 'r');
+  try {
+    const b = Buffer.allocUnsafe(e.length);
+    const { bytesRead } = await fh.read(b, 0, e.length, e.pos);
+    if (bytesRead !== e.length) {
+      throw new HavenError('integrity', `Spool record ${keyOf(e)} seq ${e.seq} is short.`);
+    }
+    return b;
+  } finally {
+    await fh.close();
+  }
 }

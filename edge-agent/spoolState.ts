@@ -6,11 +6,14 @@ export type SeqMap = Record<string, number>; // `${diskId}/${generation}` -> seq
 interface SpoolStateFile {
   acked: SeqMap;
   checkpoint: SeqMap;
+  /** Absent in files written before end-to-end confirmation. */
+  confirmed?: SeqMap;
 }
 
 /**
- * How far each disk generation of a spool is acknowledged by Event Hubs and covered by a
- * change-source checkpoint: `state.json` in the spool directory, replaced atomically.
+ * How far each disk generation of a spool is acknowledged by Event Hubs, covered by a
+ * change-source checkpoint and confirmed stored in Azure by the control plane (or given up by
+ * the spool's retention bound): `state.json` in the spool directory, replaced atomically.
  */
 export class SpoolState {
   private saving: Promise<void> = Promise.resolve();
@@ -41,9 +44,18 @@ export class SpoolState {
     return this.s.checkpoint[key] ?? 0;
   }
 
-  /** Every seq the state names, acknowledged ones then checkpointed ones. */
+  /** Highest seq the control plane confirmed stored (or the spool stopped keeping; 0 = none). */
+  confirmed(key: string): number {
+    return this.s.confirmed?.[key] ?? 0;
+  }
+
+  /** Every seq the state names. */
   seqs(): [string, number][] {
-    return [...Object.entries(this.s.acked), ...Object.entries(this.s.checkpoint)];
+    return [
+      ...Object.entries(this.s.acked),
+      ...Object.entries(this.s.checkpoint),
+      ...Object.entries(this.s.confirmed ?? {}),
+    ];
   }
 
   raiseAcked(key: string, seq: number): void {
@@ -54,10 +66,18 @@ export class SpoolState {
     if (seq > this.checkpoint(key)) this.s.checkpoint[key] = seq;
   }
 
-  /** Both marks at least `seq` (a disk generation given up). */
-  raiseBoth(key: string, seq: number): void {
+  /** True when it raised the mark. */
+  raiseConfirmed(key: string, seq: number): boolean {
+    if (seq <= this.confirmed(key)) return false;
+    (this.s.confirmed ??= {})[key] = seq;
+    return true;
+  }
+
+  /** Every mark at least `seq` (a disk generation given up). */
+  raiseAll(key: string, seq: number): void {
     this.s.acked[key] = Math.max(this.acked(key), seq);
     this.s.checkpoint[key] = Math.max(this.checkpoint(key), seq);
+    this.raiseConfirmed(key, seq);
   }
 
   /** Serialized: each write snapshots the state when it runs, so the newest state lands last. */

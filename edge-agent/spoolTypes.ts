@@ -19,6 +19,21 @@ export interface SpoolOptions {
   segmentBytes?: number;
   /** Envelopes kept in memory after their append, until acknowledged (default 64 MiB). */
   hotBytes?: number;
+  /**
+   * Sent batches are kept until the control plane confirms them stored in Azure (`confirm`),
+   * so one lost after Event Hubs took it can be sent again (`resend`); at most this many bytes
+   * of them, the oldest let go beyond it. 0 (default): a batch goes once Event Hubs took it.
+   */
+  keepSentBytes?: number;
 }
+
+/**
+ * The agent's spool: sent batches kept until the control plane lists them stored, in at most
+ * half of it (the other half always free for what is not sent yet, as before keeping).
+ */
+export const agentSpoolOptions = (maxBytes: number): SpoolOptions => ({
+  maxBytes,
+  keepSentBytes: Math.floor(maxBytes / 2),
+});
 
 export const keyOf = (k: SpoolKey) => `${k.diskId}/${k.generation}`;

@@ -3,6 +3,7 @@ import { HavenError, conflict, notFound } from '../errors';
 import { diskDocId, replicationCollectionsOf } from '../replication/state';
 import { assertMachineResyncPace } from './machineResyncPace';
 import type { Jobs } from './jobs';
+import { agentDisksOf, type AgentDiskView } from './agentDisks';
 import { toDiskView, type DiskView, type Machines } from './machines';
 import {
   collectionsDefs,
@@ -50,12 +51,6 @@ export interface ResyncResult {
   created: boolean;
 }
 
-/** A disk as the agent sees it: which generation to send, and how far the cloud applied it. */
-export interface AgentDiskView extends DiskView {
-  /** Highest seq of the current generation the replica holds (0 = nothing yet). */
-  appliedSeq: number;
-}
-
 const pending = (r: DiskResync | undefined): r is DiskResync => !!r && !r.completedAt;
 
 /** Whether the item's disk replicates to Azure (a resync of it starts a new generation there). */
@@ -75,6 +70,7 @@ export const replicating = (item: ProtectedItemDoc | null | undefined, diskId: s
 export class Resyncs {
   private readonly disks;
   private readonly replication;
+  private readonly frontiers;
 
   constructor(
     documents: DocumentStore,
@@ -86,6 +82,7 @@ export class Resyncs {
   ) {
     this.disks = documents.collection<DiskDoc>(collectionsDefs.disks);
     this.replication = replicationCollectionsOf(documents).disks;
+    this.frontiers = replicationCollectionsOf(documents).frontiers;
   }
 
   /**
@@ -277,17 +274,9 @@ export class Resyncs {
   }
 
   /** The agent's disk listing: each disk's generation and the cloud's watermark in it. */
-  async agentDisks(machineId: string): Promise<AgentDiskView[]> {
-    const [disks, gens] = await Promise.all([
-      this.machines.listDisks(machineId),
-      this.replication.query({ partitionKey: machineId, limit: 1000 }),
-    ]);
-    return disks.map((d) => ({
-      ...d,
-      appliedSeq:
-        gens.items.find((g) => g.doc.diskId === d.id && g.doc.generation === d.generation)?.doc
-          .appliedSeq ?? 0,
-    }));
+  /** The machine's disks as its agent lists them (agentDisks.ts). */
+  agentDisks(machineId: string): Promise<AgentDiskView[]> {
+    return agentDisksOf(this.machines, this.replication, this.frontiers, machineId);
   }
 
   private async stopped(machineId: string, diskId: string, generation: number) {

@@ -90,6 +90,13 @@ export const diskResponse = z.object({
     })
     .optional(),
   appliedSeq: z.number().int().optional().describe("The agent's listing: the cloud's watermark"),
+  stagedSeq: z
+    .number()
+    .int()
+    .optional()
+    .describe(
+      "The agent's listing: every batch of the generation up to this seq is stored in Azure (the agent sends again one it sent past it that does not arrive)",
+    ),
   seed: z
     .object({ generation: z.number().int(), digest: z.string(), jobId: z.string() })
     .optional()

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { adminApi } from '../support/adminApi';
@@ -17,7 +17,7 @@ import {
   type Captured,
 } from './support/delivery';
 import { changeFiles, keepCopy, makeImage, sha256File } from './support/images';
-import { protectedMachine, runOnce, type Machine } from './support/machine';
+import { agentOn, protectedMachine, runOnce, type Machine, type Point } from './support/machine';
 import { expectRestores, expectResynced, generationOf } from './support/resyncChecks';
 
 /**
@@ -135,6 +135,43 @@ describe('a batch lost between the agent and staging', { timeout: 900_000 }, () 
     );
     expect(generationOf(point)).toBe(1);
     await expectRestores(m, point, sha256File(m.image));
+    const i = await incidents(env.stack, m.machineId);
+    expect(i.alerts).toEqual([]);
+    expect(i.disks.filter((d) => d.stopped)).toEqual([]);
+  });
+  it('a lost inline batch (nothing left to take it from) is sent again by the agent: no resync, no alert, both points exact', async () => {
+    const { mdir, m } = await protectedWithPoint();
+
+    changeFiles(m.image, 'resent', 12, 512);
+    const batches = await captureRun(m, path.join(mdir, 'capture'));
+    // Inline (no claim-check upload to recover it from), maybe the last: a lost last batch leaves
+    // no gap for the control plane to see at all, as nothing after it is staged.
+    const lost = batches.find((b) => !travelsAsClaim(b.envelope));
+    expect(lost, 'a batch that travels inline').toBeDefined();
+    // The captured run's batches count as sent in the agent's spool; one never arrives.
+    await publishAllBut(m, batches, lost!);
+    const src1 = keepCopy(m.image, path.join(mdir, 'p1.img'));
+    changeFiles(m.image, 'after', 4, 512);
+
+    // The next run lists its disks every 0.5 s: generation 1 is stored up to the lost seq - 1,
+    // the agent sent past it; after a second of that it sends the rest again. Without it, the
+    // run would wait for a point that cannot come (the gap watch is not run here).
+    writeFileSync(
+      path.join(m.stateDir, 'settings.json'),
+      JSON.stringify({ resendAfterSeconds: 1 }),
+    );
+    const run = await agentOn(m, ['run', '--once', '--json', '--timeout', '240'], {
+      HAVEN_AGENT_GENERATION_POLL_MS: '500',
+    }).done;
+    expect(run.code, run.stderr.slice(-3000)).toBe(0);
+    expect(run.stderr).toMatch(/sending batches again/);
+    const p2 = (JSON.parse(run.stdout.trim().split('\n').pop()!) as { recoveryPoint: Point })
+      .recoveryPoint;
+    expect(generationOf(p2)).toBe(1);
+    await expectRestores(m, p2, sha256File(m.image));
+    const p1 = await machineClient(m).recoveryPoint(m.machineId, bookmarkOf(batches));
+    expect(generationOf(p1!)).toBe(1);
+    await expectRestores(m, p1!, src1);
     const i = await incidents(env.stack, m.machineId);
     expect(i.alerts).toEqual([]);
     expect(i.disks.filter((d) => d.stopped)).toEqual([]);

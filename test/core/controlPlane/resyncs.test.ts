@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MACHINE_RESYNC_INTERVAL_MS } from '../../../core/controlPlane/machineResyncPace';
 import { RESYNC_JOB } from '../../../core/controlPlane/resyncJob';
+import { replicationCollectionsOf } from '../../../core/replication/state';
 import { M, MiB, setup } from './support/resyncSetup';
 
 describe('resync (control plane)', () => {
@@ -90,6 +91,41 @@ describe('resync (control plane)', () => {
     const r = await cp.resyncs.request(M, 'a', { requestedBy: 'admin' });
     expect(r.disk.generation).toBe(2);
     expect((await cp.resyncs.agentDisks(M))[0]).toMatchObject({ generation: 2, appliedSeq: 0 });
+  });
+
+  it("the agent's listing: how far the current generation is stored in Azure (staged or applied)", async () => {
+    const { cp, documents, hydrated } = await setup('protected');
+    const frontiers = replicationCollectionsOf(documents).frontiers;
+    const frontier = (diskId: string, generation: number, stagedSeq: number) =>
+      frontiers.upsert({
+        id: `${diskId}.g${generation}`,
+        type: 'staged-frontier',
+        machineId: M,
+        diskId,
+        generation,
+        stagedSeq,
+        ahead: [],
+        bookmarks: [],
+        updatedAt: '2030-01-01T00:00:00Z',
+      });
+    const listing = async () =>
+      (await cp.resyncs.agentDisks(M)).map((d) => [d.id, d.generation, d.appliedSeq, d.stagedSeq]);
+    expect(await listing()).toEqual([
+      ['a', 1, 0, 0],
+      ['b', 1, 0, 0],
+    ]);
+    await frontier('a', 1, 9);
+    await hydrated('a', 1, { appliedSeq: 4 });
+    // b's replica has batches its frontier never recorded (an ingest that died after applying).
+    await frontier('b', 1, 2);
+    await hydrated('b', 1, { appliedSeq: 5 });
+    expect(await listing()).toEqual([
+      ['a', 1, 4, 9],
+      ['b', 1, 5, 5],
+    ]);
+    // A new generation starts from nothing: generation 1's frontier is not its own.
+    await cp.resyncs.request(M, 'a', { requestedBy: 'admin' });
+    expect((await listing())[0]).toEqual(['a', 2, 0, 0]);
   });
 
   it('settles: the item goes back to protected once every pending resync has its first point', async () => {

@@ -1,0 +1,112 @@
+import type { SpoolState } from './spoolState';
+import { keyOf, type SpoolEntry, type SpoolKey } from './spoolTypes';
+
+/** A disk generation's key split back (`keyOf`: the disk id may hold a slash itself). */
+export function splitKey(key: string): SpoolKey {
+  const at = key.lastIndexOf('/');
+  return { diskId: key.slice(0, at), generation: Number(key.slice(at + 1)) };
+}
+
+/** Seqs from..to of one disk generation. */
+export type SeqRange = SpoolKey & { from: number; to: number };
+
+/**
+ * The spool's batches that Event Hubs took and the control plane has not confirmed stored in
+ * Azure yet: which of them are being sent again, and the bound on how many bytes are kept.
+ * A batch Event Hubs acknowledged can still be lost before staging (its event outlived by an
+ * ingest outage, a consumer that moved past it); kept here, it is sent again instead of its
+ * disk being copied again whole.
+ */
+export class SentBatches {
+  /** Sent batches to send again, by disk generation key. */
+  private readonly resending = new Map<string, { from: number; to: number }>();
+
+  /** True while `e` waits to be sent again. */
+  resends(e: SpoolEntry): boolean {
+    const r = this.resending.get(keyOf(e));
+    return !!r && e.seq >= r.from && e.seq <= r.to;
+  }
+
+  /** Event Hubs took `e` (again). */
+  taken(e: SpoolEntry): void {
+    const k = keyOf(e);
+    const r = this.resending.get(k);
+    if (!r || e.seq < r.from || e.seq > r.to) return;
+    r.from = e.seq + 1;
+    if (r.from > r.to) this.resending.delete(k);
+  }
+
+  /** A disk generation given up: nothing of it is sent again. */
+  forget(key: string): void {
+    this.resending.delete(key);
+  }
+
+  /**
+   * Marks from..to for sending again if the spool still holds each of them (`held`: the seqs it
+   * holds of that disk generation, confirmed ones left out); false, and nothing changes, if not.
+   */
+  resend(range: SeqRange, held: ReadonlySet<number>): boolean {
+    if (range.from > range.to) return false;
+    for (let seq = range.from; seq <= range.to; seq++) if (!held.has(seq)) return false;
+    this.resending.set(keyOf(range), { from: range.from, to: range.to });
+    return true;
+  }
+}
+
+/**
+ * The segments that only sent batches awaiting confirmation keep (every batch in them sent and
+ * checkpointed, one not confirmed; not the one being appended to), and their bytes once the
+ * oldest of them are let go (their batches marked confirmed, as if the control plane had said
+ * so) while they hold more than `budget`: a control plane that stops answering must not grow
+ * the spool past its bound plus the budget. `raised`: some were let go (the state to save).
+ */
+export function keepWithin(
+  entries: readonly SpoolEntry[],
+  state: SpoolState,
+  segments: { readonly segments: ReadonlyMap<number, number>; readonly current?: { n: number } },
+  budget: number,
+): { bytes: number; raised: boolean } {
+  const bySeg = new Map<number, SpoolEntry[]>();
+  for (const e of entries) {
+    if (e.segment === segments.current?.n) continue;
+    const list = bySeg.get(e.segment);
+    if (list) list.push(e);
+    else bySeg.set(e.segment, [e]);
+  }
+  const sent = (e: SpoolEntry) => {
+    const k = keyOf(e);
+    return e.seq <= state.acked(k) && e.seq <= state.checkpoint(k);
+  };
+  const kept = [...bySeg]
+    .filter(([, es]) => es.every(sent) && es.some((e) => e.seq > state.confirmed(keyOf(e))))
+    .sort(([a], [b]) => a - b);
+  let bytes = kept.reduce((n, [seg]) => n + (segments.segments.get(seg) ?? 0), 0);
+  let raised = false;
+  for (const [seg, es] of kept) {
+    if (bytes <= budget) break;
+    for (const e of es) raised = state.raiseConfirmed(keyOf(e), e.seq) || raised;
+    bytes -= segments.segments.get(seg) ?? 0;
+  }
+  return { bytes, raised };
+}
+
+/**
+ * Raises the confirmed marks the control plane's listing gives (every seq up to `seq` of that
+ * disk generation stored), and those of the disk's earlier generations whole (it has moved past
+ * them), never past the last seq the spool numbered (`lastSeq`). True if any moved.
+ */
+export function confirmMarks(
+  state: SpoolState,
+  lastSeq: Readonly<Record<string, number>>,
+  stored: readonly (SpoolKey & { seq: number })[],
+): boolean {
+  let raised = false;
+  for (const c of stored)
+    for (const [k, last] of Object.entries(lastSeq)) {
+      const { diskId, generation } = splitKey(k);
+      if (diskId !== c.diskId || generation > c.generation) continue;
+      const seq = generation < c.generation ? last : Math.min(c.seq, last);
+      raised = state.raiseConfirmed(k, seq) || raised;
+    }
+  return raised;
+}
