@@ -65,6 +65,7 @@ export function agentStatus(p: StatusParts): AgentStatus {
         spoolPendingBytes: p.spool.pendingBytes(k),
         lastSpooledSeq: last[`${d.id}/${d.generation}`] ?? 0,
         lastAckedSeq: p.spool.ackedSeq(k),
+        lastStoredSeq: p.spool.confirmedSeq(k),
       };
     }),
     ...(lb

@@ -23,6 +23,8 @@ export interface AgentStatus {
     spoolPendingBytes: number;
     lastSpooledSeq: number;
     lastAckedSeq: number;
+    /** Every batch up to this seq is stored in Azure, as the control plane last listed it. */
+    lastStoredSeq: number;
     lastHydratedSeq?: number;
   }[];
   lastBookmark?: { id: string; cutAt: string; ackedAt?: string };

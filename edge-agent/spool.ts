@@ -107,6 +107,11 @@ export class Spool {
     return this.acked(keyOf(k));
   }
 
+  /** Highest seq the control plane confirmed stored in Azure (or let go past keepSentBytes). */
+  confirmedSeq(k: SpoolKey): number {
+    return this.state.confirmed(keyOf(k));
+  }
+
   /** Live bytes on disk (acked records stay until their segment can go). */
   bytes(): number {
     return this.writer.bytes();

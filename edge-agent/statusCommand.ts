@@ -42,7 +42,7 @@ export async function statusCommand({ json, state, print }: CliContext): Promise
     ];
     for (const d of s.disks) {
       lines.push(
-        `  ${d.id} ${d.state} gen ${d.generation}: pending ${(d.spoolPendingBytes / 2 ** 20).toFixed(1)} MiB, spooled seq ${d.lastSpooledSeq}, acked seq ${d.lastAckedSeq}, hydrated seq ${d.lastHydratedSeq ?? 'unknown'}`,
+        `  ${d.id} ${d.state} gen ${d.generation}: pending ${(d.spoolPendingBytes / 2 ** 20).toFixed(1)} MiB, spooled seq ${d.lastSpooledSeq}, acked seq ${d.lastAckedSeq}, stored seq ${d.lastStoredSeq}, hydrated seq ${d.lastHydratedSeq ?? 'unknown'}`,
       );
     }
     process.stdout.write(lines.join('\n') + '\n');
