@@ -1,6 +1,7 @@
 import type { DocumentStore, Versioned } from '../documents/ports';
 import { HavenError, conflict, notFound } from '../errors';
 import { diskDocId, replicationCollectionsOf } from '../replication/state';
+import { streakRecord } from './autoResyncBackoff';
 import { assertMachineResyncPace } from './machineResyncPace';
 import type { Jobs } from './jobs';
 import { agentDisksOf, type AgentDiskView } from './agentDisks';
@@ -159,7 +160,7 @@ export class Resyncs {
         ...(job ? { jobId: job.id } : { completedAt: now }),
         ...(req.idempotencyKey ? { idempotencyKey: req.idempotencyKey } : {}),
         ...(resized ? { previousSizeBytes: cur.doc.sizeBytes } : {}),
-        ...(req.autoInARow ? { autoInARow: req.autoInARow } : {}),
+        ...streakRecord(req, last, this.clock()),
       };
       const next: DiskDoc = {
         ...cur.doc,

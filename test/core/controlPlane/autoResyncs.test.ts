@@ -148,6 +148,32 @@ describe('automatic resync of stopped disks', () => {
     expect(await generation()).toBe(6);
   });
 
+  it('the agent’s own resync in the middle of a streak carries it on (not reset), unless the generation it leaves ran a day', async () => {
+    const { cp, breakAndResync, hydrated, advance, generation } = await breaking();
+    await breakAndResync(1, 0);
+    await breakAndResync(2, 20);
+    // Generation 3 stops and the agent asks for the next itself, before the timer (3 → 4),
+    // held by the machine's pace only; generation 4 stops: the third of the streak, 40 minutes.
+    await hydrated('a', 3, { stopped: true });
+    advance(MACHINE_RESYNC_INTERVAL_MS);
+    await cp.resyncs.request(M, 'a', { requestedBy: 'agent', reason: 'batch refused' });
+    expect((await cp.resyncs.agentDisks(M))[0]).toMatchObject({
+      generation: 4,
+      resync: { requestedBy: 'agent', autoInARow: 2 },
+    });
+    await breakAndResync(3, 40);
+    // Generation 5 replicates for a day before it stops; the agent's request then carries none.
+    await hydrated('a', 5, { complete: true });
+    advance(HEALTHY_GENERATION_MS);
+    await hydrated('a', 5, { stopped: true });
+    await cp.resyncs.request(M, 'a', { requestedBy: 'agent', reason: 'batch refused' });
+    expect((await cp.resyncs.agentDisks(M))[0]!.resync).not.toHaveProperty('autoInARow');
+    await hydrated('a', 6, { stopped: true });
+    advance(MACHINE_RESYNC_INTERVAL_MS);
+    expect((await cp.autoResyncs.run(M))[0]).toMatchObject({ action: 'started', attempt: 1 });
+    expect(await generation()).toBe(7);
+  });
+
   it('a fresh protection since the last automatic resync resets the streak', async () => {
     const { cp, breakAndResync, hydrated, advance } = await breaking();
     await breakAndResync(1, 0);
