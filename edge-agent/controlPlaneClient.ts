@@ -25,6 +25,8 @@ export interface CloudDisk {
   appliedSeq?: number;
   /** Every batch of that generation up to this seq is stored in Azure (older control planes: absent). */
   stagedSeq?: number;
+  /** Seqs of that generation stored past `stagedSeq` (a gap before them). */
+  stagedAhead?: number[];
   /** Re-enable after failback: this generation's replica starts as the disk with `digest`. */
   seed?: { generation: number; digest: string };
 }

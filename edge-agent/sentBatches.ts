@@ -18,22 +18,20 @@ export type SeqRange = SpoolKey & { from: number; to: number };
  * disk being copied again whole.
  */
 export class SentBatches {
-  /** Sent batches to send again, by disk generation key. */
-  private readonly resending = new Map<string, { from: number; to: number }>();
+  /** Sent batches to send again: their seqs, by disk generation key. */
+  private readonly resending = new Map<string, Set<number>>();
 
   /** True while `e` waits to be sent again. */
   resends(e: SpoolEntry): boolean {
-    const r = this.resending.get(keyOf(e));
-    return !!r && e.seq >= r.from && e.seq <= r.to;
+    return !!this.resending.get(keyOf(e))?.has(e.seq);
   }
 
   /** Event Hubs took `e` (again). */
   taken(e: SpoolEntry): void {
     const k = keyOf(e);
-    const r = this.resending.get(k);
-    if (!r || e.seq < r.from || e.seq > r.to) return;
-    r.from = e.seq + 1;
-    if (r.from > r.to) this.resending.delete(k);
+    const seqs = this.resending.get(k);
+    if (!seqs?.delete(e.seq)) return;
+    if (seqs.size === 0) this.resending.delete(k);
   }
 
   /** A disk generation given up: nothing of it is sent again. */
@@ -42,13 +40,14 @@ export class SentBatches {
   }
 
   /**
-   * Marks from..to for sending again if the spool still holds each of them (`held`: the seqs it
-   * holds of that disk generation, confirmed ones left out); false, and nothing changes, if not.
+   * Marks `seqs` of a disk generation for sending again if the spool still holds each of them
+   * (`held`: the seqs it holds of it, confirmed ones left out); false, and nothing changes, if not.
    */
-  resend(range: SeqRange, held: ReadonlySet<number>): boolean {
-    if (range.from > range.to) return false;
-    for (let seq = range.from; seq <= range.to; seq++) if (!held.has(seq)) return false;
-    this.resending.set(keyOf(range), { from: range.from, to: range.to });
+  resend(k: SpoolKey, seqs: readonly number[], held: ReadonlySet<number>): boolean {
+    if (seqs.length === 0 || seqs.some((s) => !held.has(s))) return false;
+    const set = this.resending.get(keyOf(k)) ?? new Set<number>();
+    for (const s of seqs) set.add(s);
+    this.resending.set(keyOf(k), set);
     return true;
   }
 }

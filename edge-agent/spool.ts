@@ -260,17 +260,19 @@ export class Spool {
   }
 
   /**
-   * Sends again the batches of a disk generation from `from` on that Event Hubs took and the
-   * control plane never stored (ingest drops a duplicate by its seq). False, and nothing
-   * changes, when one of them is no longer kept.
+   * Sends again these batches of a disk generation, which Event Hubs took and the control plane
+   * never stored (ingest drops a duplicate by its seq). False, and nothing changes, when one of
+   * them was not sent yet or is no longer kept.
    */
-  resend(k: SpoolKey, from: number): boolean {
+  resend(k: SpoolKey, seqs: readonly number[]): boolean {
     const key = keyOf(k);
-    const confirmed = this.state.confirmed(key);
+    const [confirmed, sentTo] = [this.state.confirmed(key), this.acked(key)];
     const held = new Set(
-      this.entries.filter((e) => keyOf(e) === key && e.seq > confirmed).map((e) => e.seq),
+      this.entries
+        .filter((e) => keyOf(e) === key && e.seq > confirmed && e.seq <= sentTo)
+        .map((e) => e.seq),
     );
-    if (!this.sent.resend({ ...k, from, to: this.acked(key) }, held)) return false;
+    if (!this.sent.resend(k, seqs, held)) return false;
     this.wake();
     return true;
   }

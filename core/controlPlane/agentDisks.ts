@@ -11,6 +11,8 @@ export interface AgentDiskView extends DiskView {
    * the agent may forget those batches; one it sent past this that does not come is sent again.
    */
   stagedSeq: number;
+  /** Seqs stored past `stagedSeq` (a gap before them): the agent sends again exactly what is missing. */
+  stagedAhead: number[];
 }
 
 /**
@@ -35,7 +37,9 @@ export async function agentDisksOf(
     const appliedSeq = of(gens.items, d)?.appliedSeq ?? 0;
     // The frontier moves on ingest; a batch applied by an invocation that died before recording
     // it on the frontier is held by the replica all the same.
-    const stagedSeq = Math.max(appliedSeq, of(fronts.items, d)?.stagedSeq ?? 0);
-    return { ...d, appliedSeq, stagedSeq };
+    const frontier = of(fronts.items, d);
+    const stagedSeq = Math.max(appliedSeq, frontier?.stagedSeq ?? 0);
+    const stagedAhead = (frontier?.ahead ?? []).filter((s) => s > stagedSeq);
+    return { ...d, appliedSeq, stagedSeq, stagedAhead };
   });
 }

@@ -97,6 +97,12 @@ export const diskResponse = z.object({
     .describe(
       "The agent's listing: every batch of the generation up to this seq is stored in Azure (the agent sends again one it sent past it that does not arrive)",
     ),
+  stagedAhead: z
+    .array(z.number().int())
+    .optional()
+    .describe(
+      "The agent's listing: seqs stored past stagedSeq (the ones missing before them are lost on the way)",
+    ),
   seed: z
     .object({ generation: z.number().int(), digest: z.string(), jobId: z.string() })
     .optional()

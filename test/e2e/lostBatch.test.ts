@@ -154,8 +154,9 @@ describe('a batch lost between the agent and staging', { timeout: 900_000 }, () 
     changeFiles(m.image, 'after', 4, 512);
 
     // The next run lists its disks every 0.5 s: generation 1 is stored up to the lost seq - 1,
-    // the agent sent past it; after a second of that it sends the rest again. Without it, the
-    // run would wait for a point that cannot come (the gap watch is not run here).
+    // and, once this run's batches arrive, past it; a second of that gap and the agent sends
+    // the lost one again. Without it, the run would wait for a point that cannot come (the gap
+    // watch is not run here).
     writeFileSync(
       path.join(m.stateDir, 'settings.json'),
       JSON.stringify({ resendAfterSeconds: 1 }),
@@ -164,7 +165,10 @@ describe('a batch lost between the agent and staging', { timeout: 900_000 }, () 
       HAVEN_AGENT_GENERATION_POLL_MS: '500',
     }).done;
     expect(run.code, run.stderr.slice(-3000)).toBe(0);
-    expect(run.stderr).toMatch(/sending batches again/);
+    // Exactly the lost one, once this run's own batches were stored past it (a gap).
+    const resent = run.stderr.split('\n').filter((l) => l.includes('sending batches again'));
+    expect(resent.length, run.stderr.slice(-3000)).toBeGreaterThanOrEqual(1);
+    expect(resent[0]).toContain(`"seqs":[${lost!.seq}]`);
     const p2 = (JSON.parse(run.stdout.trim().split('\n').pop()!) as { recoveryPoint: Point })
       .recoveryPoint;
     expect(generationOf(p2)).toBe(1);

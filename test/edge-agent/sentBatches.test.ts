@@ -62,11 +62,11 @@ describe(
       await again.close();
     });
 
-    it('sends again from a seq: those batches are pending until taken again, the file bytes', async () => {
+    it('sends again the seqs asked for: pending until taken again, the file bytes', async () => {
       const d = path.join(dir, 'resend');
       const { s, sent } = await sentSpool(d, 3);
       await s.confirm([{ ...k, seq: 1 }]);
-      expect(s.resend(k, 2)).toBe(true);
+      expect(s.resend(k, [2, 3])).toBe(true);
       expect(s.pending().map((e) => e.seq)).toEqual([2, 3]);
       const fromFile = await fsp.readFile(segmentPath(d, sent[1]!.segment));
       expect(fromFile.includes(await s.read(s.pending()[0]!))).toBe(true);
@@ -75,8 +75,11 @@ describe(
       expect(s.pending().map((e) => e.seq)).toEqual([3]);
       await s.ack([s.pending()[0]!]);
       expect(s.pending()).toEqual([]);
-      // Nothing past what Event Hubs took is "sent again".
-      expect(s.resend(k, 4)).toBe(false);
+      // Nothing past what Event Hubs took is "sent again", nor what is confirmed stored.
+      expect(s.resend(k, [3, 4])).toBe(false);
+      expect(s.resend(k, [1])).toBe(false);
+      expect(s.resend(k, [3])).toBe(true);
+      expect(s.pending().map((e) => e.seq)).toEqual([3]);
       await s.close();
     });
 
@@ -90,7 +93,7 @@ describe(
       await s.confirm([{ ...g2, seq: 0 }]);
       expect(s.unconfirmed()).toEqual([{ ...g2, from: 1, to: 1 }]);
       for (const x of sent) expect(await exists(segmentPath(d, x.segment))).toBe(false);
-      expect(s.resend(g2, 1)).toBe(true);
+      expect(s.resend(g2, [1])).toBe(true);
       await s.abandon(g2);
       expect(s.pending()).toEqual([]);
       expect(s.unconfirmed()).toEqual([]);
@@ -105,8 +108,8 @@ describe(
       expect(await exists(segmentPath(d, sent[1]!.segment))).toBe(false);
       expect(await exists(segmentPath(d, sent[2]!.segment))).toBe(true);
       // Let go, so not sent again: a gap there is the control plane's to heal.
-      expect(s.resend(k, 2)).toBe(false);
-      expect(s.resend(k, 3)).toBe(true);
+      expect(s.resend(k, [2])).toBe(false);
+      expect(s.resend(k, [3])).toBe(true);
       await s.close();
     });
 
@@ -114,7 +117,7 @@ describe(
       const d = path.join(dir, 'off');
       const { s, sent } = await sentSpool(d, 2, 0);
       expect(await exists(segmentPath(d, sent[0]!.segment))).toBe(false);
-      expect(s.resend(k, 1)).toBe(false);
+      expect(s.resend(k, [1])).toBe(false);
       await s.close();
     });
   },

@@ -96,7 +96,12 @@ describe('resync (control plane)', () => {
   it("the agent's listing: how far the current generation is stored in Azure (staged or applied)", async () => {
     const { cp, documents, hydrated } = await setup('protected');
     const frontiers = replicationCollectionsOf(documents).frontiers;
-    const frontier = (diskId: string, generation: number, stagedSeq: number) =>
+    const frontier = (
+      diskId: string,
+      generation: number,
+      stagedSeq: number,
+      ahead: number[] = [],
+    ) =>
       frontiers.upsert({
         id: `${diskId}.g${generation}`,
         type: 'staged-frontier',
@@ -104,28 +109,35 @@ describe('resync (control plane)', () => {
         diskId,
         generation,
         stagedSeq,
-        ahead: [],
+        ahead,
         bookmarks: [],
         updatedAt: '2030-01-01T00:00:00Z',
       });
     const listing = async () =>
-      (await cp.resyncs.agentDisks(M)).map((d) => [d.id, d.generation, d.appliedSeq, d.stagedSeq]);
+      (await cp.resyncs.agentDisks(M)).map((d) => [
+        d.id,
+        d.generation,
+        d.appliedSeq,
+        d.stagedSeq,
+        d.stagedAhead,
+      ]);
     expect(await listing()).toEqual([
-      ['a', 1, 0, 0],
-      ['b', 1, 0, 0],
+      ['a', 1, 0, 0, []],
+      ['b', 1, 0, 0, []],
     ]);
-    await frontier('a', 1, 9);
+    // a waits for 10 while 12 and 13 are stored.
+    await frontier('a', 1, 9, [12, 13]);
     await hydrated('a', 1, { appliedSeq: 4 });
     // b's replica has batches its frontier never recorded (an ingest that died after applying).
-    await frontier('b', 1, 2);
+    await frontier('b', 1, 2, [4]);
     await hydrated('b', 1, { appliedSeq: 5 });
     expect(await listing()).toEqual([
-      ['a', 1, 4, 9],
-      ['b', 1, 5, 5],
+      ['a', 1, 4, 9, [12, 13]],
+      ['b', 1, 5, 5, []],
     ]);
     // A new generation starts from nothing: generation 1's frontier is not its own.
     await cp.resyncs.request(M, 'a', { requestedBy: 'admin' });
-    expect((await listing())[0]).toEqual(['a', 2, 0, 0]);
+    expect((await listing())[0]).toEqual(['a', 2, 0, 0, []]);
   });
 
   it('settles: the item goes back to protected once every pending resync has its first point', async () => {
