@@ -2,13 +2,10 @@ import type { SpoolState } from './spoolState';
 import { keyOf, type SpoolEntry, type SpoolKey } from './spoolTypes';
 
 /** A disk generation's key split back (`keyOf`: the disk id may hold a slash itself). */
-export function splitKey(key: string): SpoolKey {
+function splitKey(key: string): SpoolKey {
   const at = key.lastIndexOf('/');
   return { diskId: key.slice(0, at), generation: Number(key.slice(at + 1)) };
 }
-
-/** Seqs from..to of one disk generation. */
-export type SeqRange = SpoolKey & { from: number; to: number };
 
 /**
  * The spool's batches that Event Hubs took and the control plane has not confirmed stored in
@@ -41,13 +38,21 @@ export class SentBatches {
 
   /**
    * Marks `seqs` of a disk generation for sending again if the spool still holds each of them
-   * (`held`: the seqs it holds of it, confirmed ones left out); false, and nothing changes, if not.
+   * sent and not confirmed (`held`: its entries, its confirmed seq, its last one sent); false,
+   * and nothing changes, if not.
    */
-  resend(k: SpoolKey, seqs: readonly number[], held: ReadonlySet<number>): boolean {
-    if (seqs.length === 0 || seqs.some((s) => !held.has(s))) return false;
-    const set = this.resending.get(keyOf(k)) ?? new Set<number>();
+  resend(
+    k: SpoolKey,
+    seqs: readonly number[],
+    held: { entries: readonly SpoolEntry[]; after: number; upTo: number },
+  ): boolean {
+    const key = keyOf(k);
+    const there = new Set(held.entries.filter((e) => keyOf(e) === key).map((e) => e.seq));
+    const ok = (s: number) => s > held.after && s <= held.upTo && there.has(s);
+    if (seqs.length === 0 || !seqs.every(ok)) return false;
+    const set = this.resending.get(key) ?? new Set<number>();
     for (const s of seqs) set.add(s);
-    this.resending.set(keyOf(k), set);
+    this.resending.set(key, set);
     return true;
   }
 }

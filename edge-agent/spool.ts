@@ -1,11 +1,11 @@
 import { promises as fsp } from 'node:fs';
 import { HavenError } from '../core/errors';
 import { SPOOL_HEADER_BYTES as HDR } from './spoolRecord';
-import { readEntry, recoverSegments, segmentPath } from './spoolSegments';
+import { readEntry, recoverSegments, removeSegments } from './spoolSegments';
 import { SpoolState, type SeqMap } from './spoolState';
 import { SpoolWriter } from './spoolWriter';
 import { HotEnvelopes } from './hotEnvelopes';
-import { confirmMarks, keepWithin, SentBatches, splitKey, type SeqRange } from './sentBatches';
+import { confirmMarks, keepWithin, SentBatches } from './sentBatches';
 import { keyOf, type SpoolEntry, type SpoolKey, type SpoolOptions } from './spoolTypes';
 
 /**
@@ -249,16 +249,6 @@ export class Spool {
     });
   }
 
-  /** Batches sent and not confirmed stored yet, by disk generation: seqs from..to. */
-  unconfirmed(): SeqRange[] {
-    const out: SeqRange[] = [];
-    for (const k of Object.keys(this.lastSeq)) {
-      const range = { ...splitKey(k), from: this.state.confirmed(k) + 1, to: this.acked(k) };
-      if (range.to >= range.from) out.push(range);
-    }
-    return out;
-  }
-
   /**
    * Sends again these batches of a disk generation, which Event Hubs took and the control plane
    * never stored (ingest drops a duplicate by its seq). False, and nothing changes, when one of
@@ -266,12 +256,7 @@ export class Spool {
    */
   resend(k: SpoolKey, seqs: readonly number[]): boolean {
     const key = keyOf(k);
-    const [confirmed, sentTo] = [this.state.confirmed(key), this.acked(key)];
-    const held = new Set(
-      this.entries
-        .filter((e) => keyOf(e) === key && e.seq > confirmed && e.seq <= sentTo)
-        .map((e) => e.seq),
-    );
+    const held = { entries: this.entries, after: this.state.confirmed(key), upTo: this.acked(key) };
     if (!this.sent.resend(k, seqs, held)) return false;
     this.wake();
     return true;
@@ -298,18 +283,7 @@ export class Spool {
       this.keptBytes = kept.bytes;
       if (kept.raised) await this.state.save();
     }
-    const bySeg = new Map<number, boolean>();
-    for (const e of this.entries)
-      bySeg.set(e.segment, (bySeg.get(e.segment) ?? true) && this.removable(e));
-    let freed = false;
-    for (const n of [...this.writer.segments.keys()]) {
-      if (n === this.writer.current?.n) continue;
-      if (bySeg.get(n) === false) continue;
-      await fsp.rm(segmentPath(this.dir, n), { force: true });
-      this.writer.segments.delete(n);
-      freed = true;
-    }
-    if (freed) {
+    if (await removeSegments(this.dir, this.writer, this.entries, (e) => this.removable(e))) {
       const live = new Set(this.writer.segments.keys());
       this.entries = this.entries.filter((e) => live.has(e.segment));
       this.wake();

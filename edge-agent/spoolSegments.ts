@@ -68,3 +68,25 @@ export async function readEntry(dir: string, e: SpoolEntry): Promise<Buffer> {
     await fh.close();
   }
 }
+
+/**
+ * Removes the segments (not the one being appended to) whose every record `removable` lets go,
+ * and those with none left; true if it removed any (the caller then drops their entries).
+ */
+export async function removeSegments(
+  dir: string,
+  writer: { readonly segments: Map<number, number>; readonly current?: { n: number } },
+  entries: readonly SpoolEntry[],
+  removable: (e: SpoolEntry) => boolean,
+): Promise<boolean> {
+  const bySeg = new Map<number, boolean>();
+  for (const e of entries) bySeg.set(e.segment, (bySeg.get(e.segment) ?? true) && removable(e));
+  let freed = false;
+  for (const n of [...writer.segments.keys()]) {
+    if (n === writer.current?.n || bySeg.get(n) === false) continue;
+    await fsp.rm(segmentPath(dir, n), { force: true });
+    writer.segments.delete(n);
+    freed = true;
+  }
+  return freed;
+}
