@@ -191,8 +191,14 @@ export class Agent {
   }
 
   /** Each disk listing: the spool lets go of what Azure stored, sends again what it lacks. */
-  private readonly onListing = (cloud: CloudDisk[]): Promise<void> =>
-    this.resends?.listed(cloud) ?? Promise.resolve();
+  private readonly onListing = async (cloud: CloudDisk[]): Promise<void> => {
+    // A failed save of the spool's state: what it keeps stays kept, the next listing tries again.
+    await this.resends
+      ?.listed(cloud)
+      .catch((e: unknown) =>
+        this.log('stored batches not recorded', { error: (e as Error).message }),
+      );
+  };
 
   waitForPoint(id: string, signal: AbortSignal, timeoutMs: number): Promise<RecoveryPoint> {
     return waitForRecoveryPoint(this.api, this.identity.machineId, id, {
