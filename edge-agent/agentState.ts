@@ -24,7 +24,10 @@ export interface AgentIdentity {
 }
 
 export interface AgentSettings {
-  /** Spool bound in bytes. */
+  /**
+   * Spool bound in bytes, for batches not sent yet; sent ones kept until the control plane lists
+   * them stored take at most half as much again (spoolTypes.ts `agentSpoolOptions`).
+   */
   spoolMaxBytes?: number;
   /** How long a full spool holds the change stream before handing ranges back as dirty. */
   spoolFullWaitMs?: number;
