@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeBatch } from '../../core/batch';
 import { Batcher } from '../../edge-agent/batcher';
-import { EncodePool } from '../../edge-agent/encodePool';
+import { EncodePool, encodeThreadsFor } from '../../edge-agent/encodePool';
 import { Spool } from '../../edge-agent/spool';
 import { fakeDisk, fakeSource } from './support/batcherFakes';
 import { tempDir } from './support/testData';
@@ -21,6 +21,10 @@ describe('sealing batches on worker threads', { timeout: 120_000 }, () => {
   afterAll(async () => {
     await pool.close();
     await fsp.rm(dir, { recursive: true, force: true });
+  });
+
+  it('seals on all cores but one, at least one thread and at most four', () => {
+    expect([1, 2, 3, 4, 8, 64].map(encodeThreadsFor)).toEqual([1, 1, 2, 3, 4, 4]);
   });
 
   it('batches sealed in parallel land in the spool in seq order and decode to exactly the writes', async () => {
