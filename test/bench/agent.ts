@@ -152,7 +152,7 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
         baselineName: 'restic backup (local repo)',
         baselineValue: mbps(sizeBytes, restic.initial),
         ratio: restic.initial / first.seconds,
-        note: `higher is better; target ≥ 1.2×; ${first.cpuSeconds.toFixed(2)} s CPU in ${first.seconds.toFixed(2)} s (${availableParallelism()} cores: ${encodeThreadsFor(availableParallelism())} encoder threads); with 2 encoder threads ${mbps(sizeBytes, pooled.seconds).toFixed(0)} MB/s, ${pooled.cpuSeconds.toFixed(2)} s CPU`,
+        note: `higher is better; target ≥ 1.2×; ${first.cpuSeconds.toFixed(2)} s CPU in ${first.seconds.toFixed(2)} s (${availableParallelism()} cores: sealed on ${encodeThreadsFor(availableParallelism())} encoder thread(s)); with 2 encoder threads ${mbps(sizeBytes, pooled.seconds).toFixed(0)} MB/s, ${pooled.cpuSeconds.toFixed(2)} s CPU`,
       },
       {
         name: `agent initial scan+batch+spool, ${label} mixed ext4`,
