@@ -2,6 +2,7 @@ import type { AgentStatus } from './agentTypes';
 import type { AgentDisk } from './changeSource';
 import { replicationReport } from './sendRate';
 import type { Spool } from './spool';
+import { splitKey } from './spoolTypes';
 
 export interface StatusParts {
   machineId: string;
@@ -27,10 +28,7 @@ export function markIfAcked(
   spool: Pick<Spool, 'ackedSeq'>,
 ): boolean {
   if (lb.ackedAt) return true;
-  const acked = Object.entries(lb.seqs).every(([k, v]) => {
-    const [diskId, gen] = k.split('/') as [string, string];
-    return spool.ackedSeq({ diskId, generation: Number(gen) }) >= v;
-  });
+  const acked = Object.entries(lb.seqs).every(([k, v]) => spool.ackedSeq(splitKey(k)) >= v);
   if (acked) lb.ackedAt = new Date().toISOString();
   return acked;
 }

@@ -1,11 +1,5 @@
 import type { SpoolState } from './spoolState';
-import { keyOf, type SpoolEntry, type SpoolKey } from './spoolTypes';
-
-/** A disk generation's key split back (`keyOf`: the disk id may hold a slash itself). */
-function splitKey(key: string): SpoolKey {
-  const at = key.lastIndexOf('/');
-  return { diskId: key.slice(0, at), generation: Number(key.slice(at + 1)) };
-}
+import { keyOf, splitKey, type SpoolEntry, type SpoolKey } from './spoolTypes';
 
 /**
  * The spool's batches that Event Hubs took and the control plane has not confirmed stored in
@@ -58,8 +52,8 @@ export class SentBatches {
 }
 
 /**
- * The segments that only sent batches awaiting confirmation keep (every batch in them sent and
- * checkpointed, one not confirmed; not the one being appended to), and their bytes once the
+ * The segments that only sent batches awaiting confirmation keep (every batch in them `sent`:
+ * acknowledged and checkpointed; one not confirmed; not the one being appended to), and their bytes once the
  * oldest of them are let go (their batches marked confirmed, as if the control plane had said
  * so) while they hold more than `budget`: a control plane that stops answering must not grow
  * the spool past its bound plus the budget. `raised`: some were let go (the state to save).
@@ -68,6 +62,7 @@ export function keepWithin(
   entries: readonly SpoolEntry[],
   state: SpoolState,
   segments: { readonly segments: ReadonlyMap<number, number>; readonly current?: { n: number } },
+  sent: (e: SpoolEntry) => boolean,
   budget: number,
 ): { bytes: number; raised: boolean } {
   const bySeg = new Map<number, SpoolEntry[]>();
@@ -77,10 +72,6 @@ export function keepWithin(
     if (list) list.push(e);
     else bySeg.set(e.segment, [e]);
   }
-  const sent = (e: SpoolEntry) => {
-    const k = keyOf(e);
-    return e.seq <= state.acked(k) && e.seq <= state.checkpoint(k);
-  };
   const kept = [...bySeg]
     .filter(([, es]) => es.every(sent) && es.some((e) => e.seq > state.confirmed(keyOf(e))))
     .sort(([a], [b]) => a - b);

@@ -279,7 +279,14 @@ export class Spool {
 
   private async collect(): Promise<void> {
     if (this.options.keepSentBytes) {
-      const kept = keepWithin(this.entries, this.state, this.writer, this.options.keepSentBytes);
+      const done = (e: SpoolEntry) => this.done(e);
+      const kept = keepWithin(
+        this.entries,
+        this.state,
+        this.writer,
+        done,
+        this.options.keepSentBytes,
+      );
       this.keptBytes = kept.bytes;
       if (kept.raised) await this.state.save();
     }

@@ -37,3 +37,9 @@ export const agentSpoolOptions = (maxBytes: number): SpoolOptions => ({
 });
 
 export const keyOf = (k: SpoolKey) => `${k.diskId}/${k.generation}`;
+
+/** A disk generation's key split back (`keyOf`; the generation follows the last slash). */
+export function splitKey(key: string): SpoolKey {
+  const at = key.lastIndexOf('/');
+  return { diskId: key.slice(0, at), generation: Number(key.slice(at + 1)) };
+}
