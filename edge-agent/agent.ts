@@ -163,14 +163,7 @@ export class Agent {
     const sending = this.sender.run(senderAc.signal);
     const statusTimer = setInterval(() => void this.writeStatus(true).catch(() => undefined), 1000);
     // Its point waits for every batch before it: one lost on the way is sent again meanwhile.
-    const unwatch = watchGenerations(
-      this.api,
-      this.identity.machineId,
-      this.disks,
-      GENERATION_POLL_MS,
-      () => undefined,
-      this.onListing,
-    );
+    const unwatch = this.watchListing(() => undefined);
     try {
       const id = await this.cut(opts.consistency ?? 'crash', newBookmarkId(opts.tag), opts.signal);
       this.log('bookmark spooled', { bookmarkId: id });
@@ -190,15 +183,29 @@ export class Agent {
     }
   }
 
-  /** Each disk listing: the spool lets go of what Azure stored, sends again what it lacks. */
-  private readonly onListing = async (cloud: CloudDisk[]): Promise<void> => {
-    // A failed save of the spool's state: what it keeps stays kept, the next listing tries again.
-    await this.resends
-      ?.listed(cloud)
-      .catch((e: unknown) =>
-        this.log('stored batches not recorded', { error: (e as Error).message }),
-      );
-  };
+  /**
+   * Polls the control plane's disk listing: a new generation of a disk goes to `onGeneration`;
+   * each listing lets the spool go of what Azure stored and sends again what it lacks.
+   */
+  private watchListing(onGeneration: (diskId: string, generation: number) => void): () => void {
+    const listed = async (cloud: CloudDisk[]): Promise<void> => {
+      // A failed save of the spool's state: what it keeps stays kept, the next listing retries.
+      await this.resends
+        ?.listed(cloud)
+        .catch((e: unknown) =>
+          this.log('stored batches not recorded', { error: (e as Error).message }),
+        );
+    };
+    const machineId = this.identity.machineId;
+    return watchGenerations(
+      this.api,
+      machineId,
+      this.disks,
+      GENERATION_POLL_MS,
+      onGeneration,
+      listed,
+    );
+  }
 
   waitForPoint(id: string, signal: AbortSignal, timeoutMs: number): Promise<RecoveryPoint> {
     return waitForRecoveryPoint(this.api, this.identity.machineId, id, {
@@ -220,17 +227,10 @@ export class Agent {
     const stop = () => inner.abort();
     signal.addEventListener('abort', stop, { once: true });
     let next: { diskId: string; generation: number } | undefined;
-    const unwatch = watchGenerations(
-      this.api,
-      this.identity.machineId,
-      this.disks,
-      GENERATION_POLL_MS,
-      (diskId, generation) => {
-        next = { diskId, generation };
-        inner.abort();
-      },
-      this.onListing,
-    );
+    const unwatch = this.watchListing((diskId, generation) => {
+      next = { diskId, generation };
+      inner.abort();
+    });
     try {
       await this.runForever(inner.signal, intervalMs);
     } finally {

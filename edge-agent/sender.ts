@@ -7,6 +7,7 @@ import { CaptureSink } from './captureSink';
 import { EventHubsSink } from './eventHubsSink';
 import { sleep } from './fsUtil';
 import { SendRate } from './sendRate';
+import { Wakeups } from './wakeups';
 import type { Spool, SpoolEntry } from './spool';
 
 /**
@@ -32,7 +33,7 @@ export interface SenderEvents {
  * confirmed. Retries forever with capped exponential backoff and jitter.
  */
 export class Sender {
-  private idleWaiters: (() => void)[] = [];
+  private readonly idle = new Wakeups();
   /** The save of the last take's ack (one at a time, behind the spool's appends). */
   private acking: Promise<void> = Promise.resolve();
   lastError?: string;
@@ -50,14 +51,7 @@ export class Sender {
   /** Resolves when nothing is pending in the spool. */
   drained(signal?: AbortSignal): Promise<void> {
     if (this.spool.pending().length === 0) return this.acking.catch(() => undefined);
-    return new Promise((resolve) => {
-      const done = () => {
-        signal?.removeEventListener('abort', done);
-        resolve();
-      };
-      this.idleWaiters.push(done);
-      signal?.addEventListener('abort', done, { once: true });
-    });
+    return this.idle.next(signal);
   }
 
   async run(signal: AbortSignal): Promise<void> {
@@ -69,7 +63,7 @@ export class Sender {
         await this.acking.catch(() => undefined);
         // Appended while the save ran: its wake-up came before this wait would have begun.
         if (this.spool.pending().length > 0) continue;
-        for (const w of this.idleWaiters.splice(0)) w();
+        this.idle.wakeAll();
         await this.spool.changed(signal);
         continue;
       }

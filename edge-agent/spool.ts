@@ -5,8 +5,9 @@ import { readEntry, recoverSegments, removeSegments } from './spoolSegments';
 import { SpoolState, type SeqMap } from './spoolState';
 import { SpoolWriter } from './spoolWriter';
 import { HotEnvelopes } from './hotEnvelopes';
+import { Wakeups } from './wakeups';
 import { confirmMarks, keepWithin, SentBatches } from './sentBatches';
-import { keyOf, type SpoolEntry, type SpoolKey, type SpoolOptions } from './spoolTypes';
+import { keyOf, splitKey, type SpoolEntry, type SpoolKey, type SpoolOptions } from './spoolTypes';
 
 /**
  * Durable on-disk journal of sealed batches between the batcher and the sender.
@@ -29,7 +30,7 @@ export class Spool {
   private entries: SpoolEntry[] = [];
   private state!: SpoolState;
   private lastSeq: SeqMap = {};
-  private waiters: (() => void)[] = [];
+  private readonly wakeups = new Wakeups();
   private readonly writer: SpoolWriter;
   /** Highest seq queued per disk+generation (written or not). */
   private reserved: SeqMap = {};
@@ -81,14 +82,10 @@ export class Spool {
 
   private async recover(): Promise<void> {
     this.state = await SpoolState.load(this.dir);
-    for (const seg of await recoverSegments(this.dir)) {
-      for (const r of seg.records) {
-        const e: SpoolEntry = { ...r, segment: seg.n };
-        this.entries.push(e);
-        const k = keyOf(e);
-        this.lastSeq[k] = Math.max(this.lastSeq[k] ?? 0, e.seq);
-      }
-      this.writer.segments.set(seg.n, seg.size);
+    this.entries = await recoverSegments(this.dir, this.writer.segments);
+    for (const e of this.entries) {
+      const k = keyOf(e);
+      this.lastSeq[k] = Math.max(this.lastSeq[k] ?? 0, e.seq);
     }
     for (const [k, v] of this.state.seqs()) this.lastSeq[k] = Math.max(this.lastSeq[k] ?? 0, v);
     await this.collect();
@@ -142,9 +139,10 @@ export class Spool {
 
   /** Generations of a disk that have batches here (or had: acked/checkpointed seqs). */
   generations(diskId: string): number[] {
-    return Object.keys(this.lastSeq)
-      .filter((k) => k.startsWith(`${diskId}/`))
-      .map((k) => Number(k.slice(diskId.length + 1)))
+    const keys = Object.keys(this.lastSeq).map(splitKey);
+    return keys
+      .filter((k) => k.diskId === diskId)
+      .map((k) => k.generation)
       .sort((a, b) => a - b);
   }
 
@@ -163,9 +161,7 @@ export class Spool {
       this.state.raiseAll(key, last);
       this.sent.forget(key);
       this.dropAckedHot();
-      await this.state.save();
-      await this.collect();
-      this.wake();
+      await this.saveAndCollect();
       return dropped;
     });
   }
@@ -220,20 +216,22 @@ export class Spool {
   private async ackNow(done: readonly SpoolEntry[]): Promise<void> {
     for (const e of done) this.state.raiseAcked(keyOf(e), e.seq);
     this.dropAckedHot();
-    await this.state.save();
-    await this.collect();
-    this.wake();
+    await this.saveAndCollect();
   }
 
   /** The change source persisted state covering every batch up to these seqs. */
   setCheckpoint(seqs: SeqMap): Promise<void> {
-    return this.exclusive(() => this.setCheckpointNow(seqs));
+    return this.exclusive(() => {
+      for (const [k, v] of Object.entries(seqs)) this.state.raiseCheckpoint(k, v);
+      return this.saveAndCollect();
+    });
   }
 
-  private async setCheckpointNow(seqs: SeqMap): Promise<void> {
-    for (const [k, v] of Object.entries(seqs)) this.state.raiseCheckpoint(k, v);
+  /** The state is saved before any segment it lets go is removed; waiters then look again. */
+  private async saveAndCollect(): Promise<void> {
     await this.state.save();
     await this.collect();
+    this.wake();
   }
 
   /**
@@ -244,8 +242,7 @@ export class Spool {
   confirm(stored: readonly (SpoolKey & { seq: number })[]): Promise<void> {
     return this.exclusive(async () => {
       if (!confirmMarks(this.state, this.lastSeq, stored)) return;
-      await this.state.save();
-      await this.collect();
+      await this.saveAndCollect();
     });
   }
 
@@ -309,20 +306,11 @@ export class Spool {
 
   /** Resolves on the next append or collection (the sender and the batcher wait on this). */
   changed(signal?: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      if (signal?.aborted) return resolve();
-      // The listener goes with the wait: a long-lived signal would otherwise collect one per wait.
-      const done = () => {
-        signal?.removeEventListener('abort', done);
-        resolve();
-      };
-      this.waiters.push(done);
-      signal?.addEventListener('abort', done, { once: true });
-    });
+    return this.wakeups.next(signal);
   }
 
   private wake(): void {
-    for (const w of this.waiters.splice(0)) w();
+    this.wakeups.wakeAll();
   }
 
   async close(): Promise<void> {

@@ -3,12 +3,6 @@ import type { Log } from './agentTypes';
 import type { ChangeSource } from './changeSource';
 import type { Spool } from './spool';
 
-/**
- * At start: batches spooled after the source's last checkpoint may be missing from its index (a
- * crash between the two), so the source produces those ranges again; the checkpoint then moves
- * up to what the spool holds. Returns the bookmarks spooled since (the source may hand them out
- * again; group cuts are not to repeat).
- */
 /** A bookmark's envelope for one disk generation, in the spool. */
 export interface SpooledCut {
   id: string;
@@ -16,6 +10,12 @@ export interface SpooledCut {
   generation: number;
 }
 
+/**
+ * At start: batches spooled after the source's last checkpoint may be missing from its index (a
+ * crash between the two), so the source produces those ranges again; the checkpoint then moves
+ * up to what the spool holds. Returns the bookmarks spooled since (the source may hand them out
+ * again; group cuts are not to repeat).
+ */
 export async function redoAfterCheckpoint(
   spool: Spool,
   source: ChangeSource,

@@ -2,7 +2,7 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { HavenError } from '../core/errors';
 import { fsyncDir } from './fsUtil';
-import { scanSpoolSegment, type ScannedSpoolRecord } from './spoolRecord';
+import { scanSpoolSegment } from './spoolRecord';
 import { keyOf, type SpoolEntry } from './spoolTypes';
 
 /** The segment files of a spool directory: `seg-<n>.log`, n counting up from 1. */
@@ -11,19 +11,20 @@ export function segmentPath(dir: string, n: number): string {
 }
 
 /**
- * The segments a spool directory holds, in order, with their intact records and sizes. A torn
- * tail of the last segment (an append that never completed its fdatasync) is cut off; damage
- * anywhere else is refused.
+ * The intact records of the segments a spool directory holds, in order, as entries; each
+ * segment's size goes into `sizes`. A torn tail of the last segment (an append that never
+ * completed its fdatasync) is cut off; damage anywhere else is refused.
  */
 export async function recoverSegments(
   dir: string,
-): Promise<{ n: number; records: ScannedSpoolRecord[]; size: number }[]> {
+  sizes: Map<number, number>,
+): Promise<SpoolEntry[]> {
   const segs = (await fsp.readdir(dir))
     .map((f) => /^seg-(\d{8})\.log$/.exec(f))
     .filter((m): m is RegExpExecArray => !!m)
     .map((m) => Number(m[1]))
     .sort((a, b) => a - b);
-  const out: { n: number; records: ScannedSpoolRecord[]; size: number }[] = [];
+  const out: SpoolEntry[] = [];
   for (const [i, n] of segs.entries()) {
     const buf = await fsp.readFile(segmentPath(dir, n));
     const { records, end: off } = scanSpoolSegment(buf);
@@ -37,7 +38,8 @@ export async function recoverSegments(
       // Torn tail of the last segment: the append never completed its fdatasync.
       await fsp.truncate(segmentPath(dir, n), off);
     }
-    out.push({ n, records, size: off });
+    for (const r of records) out.push({ ...r, segment: n });
+    sizes.set(n, off);
   }
   return out;
 }
