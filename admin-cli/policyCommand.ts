@@ -13,6 +13,7 @@ export interface PolicyFlags {
   retention?: string;
   thinning?: string;
   'rpo-alert'?: string;
+  'hydration-lag-alert'?: string;
   description?: string;
 }
 
@@ -22,10 +23,12 @@ export const policyOptions = {
   retention: { type: 'string' },
   thinning: { type: 'string' },
   'rpo-alert': { type: 'string' },
+  'hydration-lag-alert': { type: 'string' },
 } as const;
 
 export const POLICY_USAGE = `  policy set NAME [--crash-interval 5s] [--app-interval 1h] [--retention 24h]
-                  [--thinning hourly:24h,daily:7d] [--rpo-alert 60s] [--description TEXT]
+                  [--thinning hourly:24h,daily:7d] [--rpo-alert 60s]
+                  [--hydration-lag-alert 15m] [--description TEXT]
   policies`;
 
 function parseThinning(text: string): { keep: string; forHours: number }[] {
@@ -50,9 +53,11 @@ export async function listPolicies(client: AdminClient, print: Print): Promise<v
       (t) => `${t.keep}:${formatDuration(t.forHours * 3600)}`,
     ),
     rpoAlert: formatDuration(p.rpoAlertSeconds as number),
+    // Policies stored before the field existed take the control plane's default.
+    hydrationLagAlert: formatDuration((p.hydrationLagAlertSeconds as number | undefined) ?? 900),
   }));
   return print(ps, () =>
-    table(rows, ['name', 'crash', 'app', 'retention', 'thinning', 'rpoAlert']),
+    table(rows, ['name', 'crash', 'app', 'retention', 'thinning', 'rpoAlert', 'hydrationLagAlert']),
   );
 }
 
@@ -72,6 +77,8 @@ export async function policySet(
   if (v.retention) fields.retentionHours = Math.ceil(parseDuration(v.retention) / 3600);
   if (v.thinning) fields.thinning = parseThinning(v.thinning);
   if (v['rpo-alert']) fields.rpoAlertSeconds = parseDuration(v['rpo-alert']);
+  if (v['hydration-lag-alert'])
+    fields.hydrationLagAlertSeconds = parseDuration(v['hydration-lag-alert']);
   if (v.description) fields.description = v.description;
   let existing: ApiReply | undefined;
   try {

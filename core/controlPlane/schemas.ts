@@ -96,6 +96,8 @@ export const policyFields = z
       .default(24),
     thinning: z.array(thinningRule).max(8).default([]),
     rpoAlertSeconds: z.number().int().min(1).max(86400).default(60),
+    /** How long a durable point may wait for materialization before a warning (RTO it carries). */
+    hydrationLagAlertSeconds: z.number().int().min(1).max(86400).default(900),
     description: z.string().max(500).optional(),
   })
   .strict();

@@ -57,6 +57,7 @@ export class ControlPlaneDirectory implements MachineDirectory {
         ? {
             retention: { retentionHours: policy.doc.retentionHours, thinning: policy.doc.thinning },
             rpoAlertSeconds: policy.doc.rpoAlertSeconds,
+            hydrationLagAlertSeconds: policy.doc.hydrationLagAlertSeconds,
           }
         : {}),
     };

@@ -1,3 +1,4 @@
+import { hydrationLag } from './hydrationLag';
 import { STAGING, stagingPrefix } from './names';
 import type { ReplicationDeps } from './ports';
 import type { DiskReplicationDoc, RecoveryPointDoc } from './state';
@@ -7,7 +8,8 @@ export interface ReplicationHealth {
   rpoSeconds?: number;
   /**
    * Durable points not materialized yet, and how long the oldest has waited (RTO cost: using it
-   * first drives its hydration). A lag that keeps growing means hydration does not keep up.
+   * first drives its hydration). A lag that keeps growing means hydration does not keep up
+   * (hydrationLag.ts; the policy's `hydrationLagAlertSeconds` raises an alert).
    */
   hydration: { pendingPoints: number; lagSeconds: number };
   /** Bytes applied per second over the last 10 minutes, all disks. */
@@ -32,7 +34,7 @@ export async function replicationHealth(
   machineId: string,
 ): Promise<ReplicationHealth> {
   const now = deps.clock();
-  const [gens, newest, unmaterialized, staged, rejections, alerts] = await Promise.all([
+  const [gens, newest, lag, staged, rejections, alerts] = await Promise.all([
     deps.docs.disks.query({ partitionKey: machineId, limit: 1000 }),
     deps.docs.points.query({
       partitionKey: machineId,
@@ -40,14 +42,7 @@ export async function replicationHealth(
       orderBy: [{ field: 'time', direction: 'desc' }],
       limit: 1,
     }),
-    deps.docs.points.query({
-      partitionKey: machineId,
-      where: [
-        { field: 'type', op: '=', value: 'point' },
-        { field: 'materialized', op: '=', value: false },
-      ],
-      limit: 1000,
-    }),
+    hydrationLag(deps, machineId),
     deps.blobs.list(STAGING, stagingPrefix(machineId), { max: 10_000 }),
     deps.docs.rejections.query({
       partitionKey: machineId,
@@ -73,8 +68,6 @@ export async function replicationHealth(
     0,
   );
   const point = newest.items[0]?.doc as RecoveryPointDoc | undefined;
-  const waiting = unmaterialized.items.map((i) => i.doc as RecoveryPointDoc);
-  const oldest = Math.min(now, ...waiting.map((p) => Date.parse(p.durableAt ?? p.publishedAt)));
   const errors = [
     ...rejections.items.map((r) => ({
       at: r.doc.at,
@@ -95,10 +88,7 @@ export async function replicationHealth(
     ...(point
       ? { rpoSeconds: Math.max(0, Math.round((now - Date.parse(point.time)) / 1000)) }
       : {}),
-    hydration: {
-      pendingPoints: waiting.length,
-      lagSeconds: Math.max(0, Math.round((now - oldest) / 1000)),
-    },
+    hydration: { pendingPoints: lag.pendingPoints, lagSeconds: lag.lagSeconds },
     churnBytesPerSecond: Math.round(recentBytes / 600),
     backlog: { batches: staged.length, bytes: staged.reduce((n, s) => n + s.size, 0) },
     ...(point

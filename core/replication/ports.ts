@@ -20,6 +20,8 @@ export interface KnownMachine {
   retention?: RetentionPolicy;
   /** Replication policy's RPO alert threshold. */
   rpoAlertSeconds?: number;
+  /** Replication policy's hydration-lag alert threshold (durable → materialized). */
+  hydrationLagAlertSeconds?: number;
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { ReplicationDeps } from './ports';
-import type { RecoveryPointDoc, ReplicationAlertDoc } from './state';
+import { episodeAlert, type EpisodeAction } from './episodeAlert';
+import type { RecoveryPointDoc } from './state';
 
 /** The policy's RPO alert threshold when a machine has none. */
 export const DEFAULT_RPO_ALERT_SECONDS = 60;
@@ -13,7 +14,7 @@ export interface RpoCheck {
   promisedRpoSeconds?: number;
   thresholdSeconds: number;
   /** What changed: an alert raised now, an open one resolved now, or nothing. */
-  action: 'raised' | 'resolved' | 'none';
+  action: EpisodeAction;
 }
 
 /**
@@ -31,17 +32,11 @@ export async function checkRpo(deps: ReplicationDeps, machineId: string): Promis
   const result: RpoCheck = { machineId, thresholdSeconds, action: 'none' };
   if (!machine || !machine.disks.some((d) => d.protected)) return result;
   const now = deps.clock();
-  const [newest, open, report] = await Promise.all([
+  const [newest, report] = await Promise.all([
     deps.docs.points.query({
       partitionKey: machineId,
       where: [{ field: 'type', op: '=', value: 'point' }],
       orderBy: [{ field: 'time', direction: 'desc' }],
-      limit: 1,
-    }),
-    deps.docs.alerts.query({
-      partitionKey: machineId,
-      where: [{ field: 'kind', op: '=', value: 'replication-rpo' }],
-      orderBy: [{ field: 'at', direction: 'desc' }],
       limit: 1,
     }),
     deps.machines.agentReport?.(machineId),
@@ -55,57 +50,21 @@ export async function checkRpo(deps: ReplicationDeps, machineId: string): Promis
   const promised = fresh ? Math.round(fresh.promisedRpoSeconds) : undefined;
   if (promised !== undefined) result.promisedRpoSeconds = promised;
   const over = rpoSeconds > thresholdSeconds || (promised ?? 0) > thresholdSeconds;
-  const alert = open.items[0];
-  const isOpen = alert !== undefined && !alert.doc.resolvedAt;
-  if (over && !isOpen) {
-    const why =
+  const action = await episodeAlert(deps, machineId, 'replication-rpo', over, () => ({
+    severity: 'error',
+    message:
       rpoSeconds > thresholdSeconds
         ? `RPO ${rpoSeconds} s exceeds the policy's ${thresholdSeconds} s: the newest durable recovery point is ${point.id} of ${point.time}.`
-        : `The agent can promise an RPO of ${promised} s (backlog ${fresh!.backlogBytes} bytes at ${Math.round(fresh!.sendBytesPerSecond)} bytes/s), over the policy's ${thresholdSeconds} s.`;
-    const doc: Omit<ReplicationAlertDoc, 'id' | 'at'> = {
-      machineId,
-      kind: 'replication-rpo',
-      severity: 'error',
-      message: why,
-      details: {
-        rpoSeconds,
-        thresholdSeconds,
-        pointId: point.id,
-        pointTime: point.time,
-        ...(fresh ? { agent: { ...fresh } } : {}),
-      },
-    };
-    await deps.docs.alerts.create({
-      ...doc,
-      id: `rpo-${now}`,
-      at: new Date(now).toISOString(),
-    });
-    deps.log?.('rpo alert raised', { machineId, rpoSeconds, promised, thresholdSeconds });
-    return { ...result, action: 'raised' };
-  }
-  if (!over && isOpen) {
-    await deps.docs.alerts.replace(
-      { ...alert.doc, resolvedAt: new Date(now).toISOString() },
-      { ifMatch: alert.etag },
-    );
-    deps.log?.('rpo alert resolved', { machineId, rpoSeconds, thresholdSeconds });
-    return { ...result, action: 'resolved' };
-  }
-  return result;
-}
-
-/** Every machine with replication documents, one at a time; one failure does not stop the rest. */
-export async function checkRpoAll(
-  deps: ReplicationDeps,
-): Promise<{ checks: RpoCheck[]; failures: { machineId: string; error: Error }[] }> {
-  const checks: RpoCheck[] = [];
-  const failures: { machineId: string; error: Error }[] = [];
-  for (const machineId of await deps.machines.listMachineIds()) {
-    try {
-      checks.push(await checkRpo(deps, machineId));
-    } catch (e) {
-      failures.push({ machineId, error: e as Error });
-    }
-  }
-  return { checks, failures };
+        : `The agent can promise an RPO of ${promised} s (backlog ${fresh!.backlogBytes} bytes at ${Math.round(fresh!.sendBytesPerSecond)} bytes/s), over the policy's ${thresholdSeconds} s.`,
+    details: {
+      rpoSeconds,
+      thresholdSeconds,
+      pointId: point.id,
+      pointTime: point.time,
+      ...(fresh ? { agent: { ...fresh } } : {}),
+    },
+  }));
+  if (action !== 'none')
+    deps.log?.(`rpo alert ${action}`, { machineId, rpoSeconds, promised, thresholdSeconds });
+  return { ...result, action };
 }

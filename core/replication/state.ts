@@ -190,6 +190,7 @@ export interface ReplicationAlertDoc {
     | 'replication-gap'
     | 'replication-stopped'
     | 'replication-rpo'
+    | 'replication-hydration-lag'
     | 'auto-resync-suspended';
   severity: 'critical' | 'error' | 'warning';
   diskId?: string;
@@ -198,7 +199,7 @@ export interface ReplicationAlertDoc {
   message: string;
   details?: Record<string, unknown>;
   at: string;
-  /** Alerts about a condition that can pass (RPO) say when it did. */
+  /** Alerts about a condition that can pass (RPO, hydration lag) say when it did. */
   resolvedAt?: string;
 }
 

@@ -81,17 +81,20 @@ describe('haven admin CLI against the local host', () => {
         'hourly:24h,daily:7d',
       ),
     ).toMatchObject({ code: 0, out: 'Created policy gold.' });
-    expect(await haven('policy', 'set', 'gold', '--rpo-alert', '2m')).toMatchObject({
+    expect(
+      await haven('policy', 'set', 'gold', '--rpo-alert', '2m', '--hydration-lag-alert', '5m'),
+    ).toMatchObject({
       code: 0,
       out: 'Updated policy gold.',
     });
     const policies = await haven('policies');
-    expect(policies.out).toMatch(/gold\s+5s\s+1h\s+1d\s+hourly:1d,daily:1w\s+2m/);
+    expect(policies.out).toMatch(/gold\s+5s\s+1h\s+1d\s+hourly:1d,daily:1w\s+2m\s+5m/);
     const pj = JSON.parse((await haven('policies', '--json')).out);
     expect(pj.find((p: { name: string }) => p.name === 'gold')).toMatchObject({
       crashIntervalSeconds: 5,
       retentionHours: 24,
       rpoAlertSeconds: 120,
+      hydrationLagAlertSeconds: 300,
       thinning: [
         { keep: 'hourly', forHours: 24 },
         { keep: 'daily', forHours: 168 },
