@@ -74,6 +74,9 @@ export async function benchHost(name: string): Promise<BenchHost> {
     async stop() {
       await host?.stop();
       await Promise.all([azurite.stop(), cosmos.stop()]);
+      // The host's functions built the process's root from these settings: the next bench's
+      // local stack must not find it pointing at the emulators stopped here.
+      useRoot(undefined);
       rmSync(stateDir, { recursive: true, force: true });
     },
   };

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { useRoot } from '../../app/root';
 import { stopLocalArmVms } from '../../local/arm/localArm';
 import { startLocalStack, type LocalStack } from '../../local/stack/startLocalStack';
 
@@ -23,6 +24,8 @@ export async function withLocalStack<T>(
     return await fn(stack, work);
   } finally {
     await stack.stop();
+    // Its in-process host cached the root on these emulators; the next bench builds its own.
+    useRoot(undefined);
     await stopLocalArmVms(join(work, 'haven'));
     rmSync(work, { recursive: true, force: true });
   }
