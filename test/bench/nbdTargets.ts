@@ -7,6 +7,7 @@ import {
   openSync,
   readSync,
   statSync,
+  write,
   writeSync,
 } from 'node:fs';
 import { promisify } from 'node:util';
@@ -19,6 +20,7 @@ import { exec } from './fioJob';
  * with no journal), our NBD server over any device, and qemu-nbd over the same image.
  */
 const fdatasyncP = promisify(fdatasync);
+const writeP = promisify(write);
 
 export class PlainDevice implements BlockDevice {
   constructor(
@@ -30,8 +32,9 @@ export class PlainDevice implements BlockDevice {
     readSync(this.fd, b, 0, length, offset);
     return b;
   }
-  write(offset: number, data: Buffer): void {
-    writeSync(this.fd, data, 0, data.length, offset);
+  /** Through the thread pool, as qemu-nbd's writes (a write on the event loop held it). */
+  write(offset: number, data: Buffer): Promise<void> {
+    return writeP(this.fd, data, 0, data.length, offset).then(() => undefined);
   }
   writeZeroes(offset: number, length: number): void {
     writeSync(this.fd, Buffer.alloc(length), 0, length, offset);

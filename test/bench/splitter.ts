@@ -9,6 +9,7 @@ import type { BenchRow } from './row';
 import { fio, type Job } from './fioJob';
 import { PlainDevice, residentImage, withQemuNbd, withServer } from './nbdTargets';
 import { buildSplitBound, withSplitBound } from './nativeBound';
+import { LeanBoundDevice } from './leanBound';
 import { consumeSource } from '../support/consumeSource';
 
 /**
@@ -113,6 +114,18 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
           closeSync(fd);
         }
       };
+      // The same per-byte work in JavaScript without the splitter's bookkeeping (leanBound.ts).
+      const runLean = async () => {
+        residentImage(image, diskSize);
+        const fd = openSync(image, 'r+');
+        const lean = LeanBoundDevice.open(fd, diskSize, dir);
+        try {
+          return lean ? await withServer(lean, sock, (uri) => fio(job, { uri })) : 0;
+        } finally {
+          lean?.close();
+          closeSync(fd);
+        }
+      };
       let journalBytes = 0;
       let syncs = 0;
       let flushes = 0;
@@ -170,6 +183,7 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
         twice: [] as number[],
         twiceDirect: [] as number[],
         plain: [] as number[],
+        lean: [] as number[],
         split: [] as number[],
         inline: [] as number[],
       };
@@ -177,7 +191,7 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
       const order = ['direct', 'qemu', 'native', 'plain', 'split', 'inline'] as Array<
         keyof typeof runs
       >;
-      if (job.bound) order.splice(2, 0, 'twice', 'twiceDirect');
+      if (job.bound) order.splice(2, 0, 'twice', 'twiceDirect', 'lean');
       const runners = {
         direct: runDirect,
         qemu: runQemu,
@@ -185,6 +199,7 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
         twice: () => runTwice(false),
         twiceDirect: () => runTwice(true),
         plain: runPlain,
+        lean: runLean,
         split: () => runSplit(),
         inline: () => runSplit(false),
       };
@@ -237,6 +252,12 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchRow[]> {
         'the same per-byte work in C (nbdkit plugin: hash, image, journal)',
         native,
         `rate; a bound for a native data path (no LSNs, recovery or drain): ${ofQemu(native)}; each try ${each(runs.native)}`,
+      );
+      const lean = median(runs.lean);
+      vs(
+        'the same per-byte work in JavaScript (hash, O_DIRECT journal, image; no bookkeeping)',
+        lean,
+        `rate; a bound for this server's design (no LSNs, records, intent log or drain): ${ofQemu(lean)}; each try ${each(runs.lean)}`,
       );
       vs(
         'same NBD server, journal off',
