@@ -196,10 +196,9 @@ export class Agent {
           this.log('stored batches not recorded', { error: (e as Error).message }),
         );
     };
-    const machineId = this.identity.machineId;
     return watchGenerations(
       this.api,
-      machineId,
+      this.identity.machineId,
       this.disks,
       GENERATION_POLL_MS,
       onGeneration,

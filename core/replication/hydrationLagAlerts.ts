@@ -1,6 +1,6 @@
 import { episodeAlert, type EpisodeAction } from './episodeAlert';
 import { hydrationLag } from './hydrationLag';
-import type { ReplicationDeps } from './ports';
+import type { KnownMachine, ReplicationDeps } from './ports';
 
 /** The policy's hydration-lag threshold when a machine has none: a quarter of an hour. */
 export const DEFAULT_HYDRATION_LAG_ALERT_SECONDS = 900;
@@ -25,8 +25,10 @@ export interface HydrationLagCheck {
 export async function checkHydrationLag(
   deps: ReplicationDeps,
   machineId: string,
+  /** The machine as the directory has it, when the caller looked it up already. */
+  known?: KnownMachine,
 ): Promise<HydrationLagCheck> {
-  const machine = await deps.machines.getMachine(machineId);
+  const machine = known ?? (await deps.machines.getMachine(machineId));
   const thresholdSeconds = machine?.hydrationLagAlertSeconds ?? DEFAULT_HYDRATION_LAG_ALERT_SECONDS;
   const none = { machineId, lagSeconds: 0, pendingPoints: 0, thresholdSeconds };
   if (!machine || !machine.disks.some((d) => d.protected)) return { ...none, action: 'none' };

@@ -16,8 +16,11 @@ export async function checkMachines(deps: ReplicationDeps): Promise<MonitorPass>
   const pass: MonitorPass = { rpo: [], hydrationLag: [], failures: [] };
   for (const machineId of await deps.machines.listMachineIds()) {
     try {
-      pass.rpo.push(await checkRpo(deps, machineId));
-      pass.hydrationLag.push(await checkHydrationLag(deps, machineId));
+      // One directory lookup (several documents) serves both checks.
+      const machine = await deps.machines.getMachine(machineId);
+      if (!machine) continue;
+      pass.rpo.push(await checkRpo(deps, machineId, machine));
+      pass.hydrationLag.push(await checkHydrationLag(deps, machineId, machine));
     } catch (e) {
       pass.failures.push({ machineId, error: e as Error });
     }

@@ -1,4 +1,4 @@
-import type { ReplicationDeps } from './ports';
+import type { KnownMachine, ReplicationDeps } from './ports';
 import { episodeAlert, type EpisodeAction } from './episodeAlert';
 import type { RecoveryPointDoc } from './state';
 
@@ -26,8 +26,13 @@ export interface RpoCheck {
  * backlog that outgrows the policy is an alert while the RPO is still fine. A machine without any
  * point yet is not reported here: its initial sync has its own stall alert.
  */
-export async function checkRpo(deps: ReplicationDeps, machineId: string): Promise<RpoCheck> {
-  const machine = await deps.machines.getMachine(machineId);
+export async function checkRpo(
+  deps: ReplicationDeps,
+  machineId: string,
+  /** The machine as the directory has it, when the caller looked it up already. */
+  known?: KnownMachine,
+): Promise<RpoCheck> {
+  const machine = known ?? (await deps.machines.getMachine(machineId));
   const thresholdSeconds = machine?.rpoAlertSeconds ?? DEFAULT_RPO_ALERT_SECONDS;
   const result: RpoCheck = { machineId, thresholdSeconds, action: 'none' };
   if (!machine || !machine.disks.some((d) => d.protected)) return result;

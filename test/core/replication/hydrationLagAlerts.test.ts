@@ -3,6 +3,7 @@ import { replicationHealth } from '../../../core/replication/health';
 import { checkHydrationLag } from '../../../core/replication/hydrationLagAlerts';
 import { ingestEvents } from '../../../core/replication/ingestEvents';
 import { materializeUpTo } from '../../../core/replication/materialize';
+import { checkMachines } from '../../../core/replication/monitorAlerts';
 import { pointDocOf } from '../../../core/replication/pointDocs';
 import { bookmark, data, harness, type Harness, type TestMachine } from './support';
 
@@ -108,5 +109,26 @@ describe('hydration lag alert per policy', () => {
     });
     clock.now += 2_000;
     expect((await checkHydrationLag(h.deps, m.machineId)).action).toBe('raised');
+  });
+
+  it("the monitor's pass raises both alerts of a machine from one directory lookup", async () => {
+    const { clock, h, m, cut } = await setUp(60);
+    h.directory.machines.get(m.machineId)!.rpoAlertSeconds = 30;
+    await cut('p1');
+    clock.now += 90_000;
+    let lookups = 0;
+    const getMachine = h.directory.getMachine.bind(h.directory);
+    h.directory.getMachine = async (id) => (lookups++, getMachine(id));
+    const pass = await checkMachines(h.deps);
+    expect(lookups).toBe(1);
+    expect(pass.failures).toEqual([]);
+    expect(pass.rpo).toMatchObject([{ machineId: m.machineId, action: 'raised', rpoSeconds: 90 }]);
+    expect(pass.hydrationLag).toMatchObject([
+      { machineId: m.machineId, action: 'raised', lagSeconds: 90 },
+    ]);
+    expect((await alertsOf(h, m)).map((a) => a.kind).sort()).toEqual([
+      'replication-hydration-lag',
+      'replication-rpo',
+    ]);
   });
 });
