@@ -5,7 +5,8 @@ import { RecordType } from '../../../edge-agent/journal/records';
 import { ASYNC_WRITE_BYTES } from '../../../edge-agent/nbd/imageWriteQueue';
 import { WriteSplitter } from '../../../edge-agent/nbd/writeSplitter';
 import { unixUri } from './helpers';
-import { expectReplicaIsImage, serveFreshDisk } from './killedServer';
+import { waitFor } from '../../support/waitFor';
+import { expectReplicaIsImage, journalBytes, serveFreshDisk } from './killedServer';
 
 const SIZE = 16 * 1024 * 1024;
 
@@ -41,7 +42,13 @@ describe('write splitter survives kill -9 with large writes in flight (fio, iode
         { stdio: ['ignore', 'pipe', 'pipe'] },
       );
       const fioDone = new Promise<void>((r) => fio.once('exit', () => r()));
-      await new Promise((r) => setTimeout(r, 400 + seed * 50));
+      // Killed once the journal holds a stream of writes (not after a fixed time: fio's start
+      // took longer than that on a loaded machine, and the kill hit before the large writes).
+      await waitFor('fio writes journaled', () => journalBytes(journalDir) >= 12 * 1024 * 1024, {
+        timeoutMs: 30_000,
+        intervalMs: 10,
+      });
+      await new Promise((r) => setTimeout(r, seed * 7));
       server.kill('SIGKILL');
       await exited;
       await fioDone; // the connection dropped under it

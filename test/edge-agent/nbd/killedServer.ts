@@ -1,6 +1,15 @@
 import { expect } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
-import { closeSync, copyFileSync, openSync, readSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  copyFileSync,
+  openSync,
+  readdirSync,
+  readSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { MachineJournal } from '../../../edge-agent/journal/journal';
@@ -40,6 +49,19 @@ export async function serveFreshDisk(size: number): Promise<KilledServerRun> {
   ]);
   const exited = new Promise<void>((r) => server.once('exit', () => r()));
   return { dir, image, socket, journalDir, server, exited };
+}
+
+/** Bytes in the journal's files now (segments and payload files grow as records land). */
+export function journalBytes(journalDir: string): number {
+  let n = 0;
+  for (const f of readdirSync(journalDir)) {
+    try {
+      n += statSync(join(journalDir, f)).size;
+    } catch {
+      // removed meanwhile
+    }
+  }
+  return n;
 }
 
 /**
