@@ -2,6 +2,7 @@ import { closeSync, constants, openSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { NO_RELEASE, type PayloadPins } from './journalTypes';
 import { PAYLOAD_ALIGN } from './records';
+import { givePageMemory, takePageMemory } from './pageMemory';
 import { SlabSlices } from './slabSlices';
 
 /** Payloads at least this large (and a multiple of PAYLOAD_ALIGN) are journaled O_DIRECT. */
@@ -20,11 +21,13 @@ interface Slab {
   slices: SlabSlices;
   /** No more slices will be cut from it: reusable once every slice is released. */
   sealed: boolean;
+  /** Page-aligned memory (takePageMemory), given back when the allocator closes. */
+  paged: boolean;
 }
 
 /**
  * Memory for large WRITE payloads that O_DIRECT can write from: slices of 16 MiB slabs, each
- * starting on a page boundary (shared WebAssembly memory, see pageAlignedMemory), checked by an
+ * starting on a page boundary (shared WebAssembly memory, see takePageMemory), checked by an
  * O_DIRECT write of its start to a probe file (the kernel refuses a misaligned buffer with
  * EINVAL). Where such memory cannot be had, a SharedArrayBuffer's first offset the probe takes is
  * used (slabs come from the same allocator, so the offset that worked last is tried first).
@@ -142,7 +145,7 @@ export class AlignedSlabs implements PayloadPins {
   }
 
   private newSlab(): Slab | undefined {
-    const paged = pageAlignedMemory(SLAB_BYTES);
+    const paged = takePageMemory(SLAB_BYTES);
     const raw = paged ?? Buffer.from(new SharedArrayBuffer(SLAB_BYTES + PAYLOAD_ALIGN));
     // Page-aligned memory is only checked; elsewhere the first offset O_DIRECT takes is used.
     const tries = paged ? [0] : [this.lastOffset];
@@ -156,6 +159,7 @@ export class AlignedSlabs implements PayloadPins {
         used: 0,
         slices: new SlabSlices(),
         sealed: false,
+        paged: !!paged,
       };
       this.slabOf.set(raw.buffer, slab);
       this.stats.allocated++;
@@ -175,37 +179,11 @@ export class AlignedSlabs implements PayloadPins {
   }
 
   close(): void {
+    // Emptied slabs: nothing reads them any more (a slab still held stays with its holders).
+    const idle = this.current?.slices.live === 0 ? [this.current, ...this.free] : this.free;
+    for (const slab of idle) if (slab.paged) givePageMemory(slab.buf);
+    this.current = undefined;
     this.free.length = 0;
     closeSync(this.probeFd);
-  }
-}
-
-const WASM_PAGE = 64 * 1024;
-/** The one WebAssembly API used (the project's TypeScript libs do not declare its values). */
-const wasm = (
-  globalThis as unknown as {
-    WebAssembly: {
-      Memory: new (d: { initial: number; maximum: number; shared: boolean }) => {
-        buffer: SharedArrayBuffer;
-      };
-    };
-  }
-).WebAssembly;
-
-/**
- * `bytes` of shared memory that starts on a page boundary: a shared WebAssembly memory (V8 maps
- * those page-aligned). A probe cannot find page alignment in a SharedArrayBuffer: a disk that
- * takes 512-byte-aligned DMA accepts an offset 512 bytes from a page boundary, and then every
- * 1 MiB O_DIRECT write straddles 257 pages in 2 segments each and ran ~10x slower (measured on
- * a virtio disk with 254 segments per request: 48 ms against 3.3 ms per write). Undefined where
- * such memory cannot be had (the caller probes a SharedArrayBuffer instead).
- */
-function pageAlignedMemory(bytes: number): Buffer | undefined {
-  const pages = Math.ceil(bytes / WASM_PAGE);
-  try {
-    const mem = new wasm.Memory({ initial: pages, maximum: pages, shared: true });
-    return Buffer.from(mem.buffer, 0, bytes);
-  } catch {
-    return undefined;
   }
 }

@@ -1,5 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { PACK_CHUNK_BYTES, PackArena, packResult } from './drainTransfer';
+import { PACK_CHUNK_BYTES, PackArena, packChunk, packResult } from './drainTransfer';
 import { JournalDrain, type DrainOptions, type DrainRequest } from './journalDrain';
 
 /** What DrainThread starts the worker with. */
@@ -39,7 +39,7 @@ port.on('message', (m: DrainWorkerMessage) => {
       port.postMessage({ id: m.id });
       return;
     }
-    const arena = new PackArena(() => spare.pop() ?? new ArrayBuffer(PACK_CHUNK_BYTES));
+    const arena = new PackArena(() => spare.pop() ?? packChunk());
     const { packed, transfer } = packResult(
       drain.poll(m.req, (n) => arena.alloc(n)),
       (b) => drain.owns(b),
