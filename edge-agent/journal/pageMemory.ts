@@ -25,8 +25,9 @@ const spare: Buffer[] = [];
  * Undefined where such memory cannot be had (the caller probes a SharedArrayBuffer instead).
  */
 export function takePageMemory(bytes: number): Buffer | undefined {
-  const i = spare.findIndex((b) => b.length === bytes);
-  if (i >= 0) return spare.splice(i, 1)[0];
+  // The most recently given first: its pages are the likeliest to be resident still.
+  for (let i = spare.length - 1; i >= 0; i--)
+    if (spare[i]!.length === bytes) return spare.splice(i, 1)[0];
   const pages = Math.ceil(bytes / WASM_PAGE);
   try {
     const mem = new wasm.Memory({ initial: pages, maximum: pages, shared: true });

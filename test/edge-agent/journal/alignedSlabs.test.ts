@@ -27,6 +27,20 @@ describe('payload memory (aligned slabs)', () => {
     slabs.close();
   });
 
+  it("an allocator's emptied slabs go to the next one in the process; held ones do not", () => {
+    const first = open();
+    const held = first.take(16 * MiB)!; // the first slab, whole
+    const releaseHeld = first.adopt(held);
+    const emptied = first.take(16 * MiB)!; // seals the first (still held): a second slab
+    first.adopt(emptied)(); // the second is empty again
+    first.close();
+    const next = open();
+    expect(next.take(16 * MiB)!.buffer).toBe(emptied.buffer); // no fresh memory
+    expect(next.take(16 * MiB)!.buffer).not.toBe(held.buffer); // its holder still reads it
+    releaseHeld();
+    next.close();
+  });
+
   it('a full slab is cut again only once every hold on each of its slices is released', () => {
     const slabs = open();
     const a = slabs.take(8 * MiB)!;
