@@ -68,11 +68,14 @@ export type Extent =
  * (page blob uploadPages limit), adjacent zero pieces into one zero range. A merged extent's
  * bytes are copied into `alloc(length)` (default: a new buffer); the journal drain passes memory
  * it recycles, since on this kind of VM a page touched for the first time costs more than the copy.
+ * A part `joinable` refuses is an extent of its own, as it is (the journal drain's payloads in
+ * shared memory: handed over where they are, never copied).
  */
 export function toExtents(
   map: IntervalMap,
   maxExtent = 4 * 1024 * 1024,
   alloc: (length: number) => Buffer = (n) => Buffer.allocUnsafe(n),
+  joinable: (part: Buffer) => boolean = () => true,
 ): Extent[] {
   const out: Extent[] = [];
   let run: { start: number; parts: Buffer[]; len: number } | undefined;
@@ -83,7 +86,7 @@ export function toExtents(
     return b;
   };
   const flushRun = () => {
-    if (run)
+    if (run?.len)
       out.push({
         kind: 'data',
         offset: run.start,
@@ -105,9 +108,18 @@ export function toExtents(
         flushRun();
         run = { start: pos, parts: [], len: 0 };
       }
-      const n = Math.min(p.end - pos, maxExtent - run.len);
-      run.parts.push(p.src.read(p.src.base + (pos - p.start), n));
-      run.len += n;
+      let n = Math.min(p.end - pos, maxExtent - run.len);
+      let part = p.src.read(p.src.base + (pos - p.start), n);
+      if (!joinable(part)) {
+        flushRun();
+        // Not cut to what the run had left: as much as an extent takes.
+        const whole = Math.min(p.end - pos, maxExtent);
+        if (whole > n) part = p.src.read(p.src.base + (pos - p.start), (n = whole));
+        out.push({ kind: 'data', offset: pos, data: part });
+      } else {
+        run.parts.push(part);
+        run.len += n;
+      }
       pos += n;
     }
   }

@@ -1,5 +1,5 @@
 import type { ChangeRecord } from '../changeSource';
-import type { JournalChangeSet } from './journalDrain';
+import type { JournalChangeSet } from './drainTypes';
 
 /** What the journal source counts of the extents it hands out. */
 export interface ExtentStats {

@@ -1,6 +1,6 @@
 import type { MachineJournal } from '../journal/journal';
-import { DrainThread, InlineDrain, type Drain } from './drainThread';
-import type { DrainOptions, DrainResult, JournalSnapshot } from './journalDrain';
+import { DrainThread, InlineDrain, type Drain, type MemoryLookup } from './drainThread';
+import type { DrainOptions, DrainResult, JournalSnapshot } from './drainTypes';
 import type { HeldRecord } from '../journal/memoryRecords';
 
 /**
@@ -42,10 +42,11 @@ export class DrainPoller {
   private snapshot(): JournalSnapshot {
     this.journal.flushBatch();
     const held = this.journal.takeMemoryRecords();
-    // A thread's results are copies: once one says the drain cut past a record, nothing reads
-    // its payload any more and the memory can be reused. An inline drain hands out views of
-    // it, so those holds are never released (the memory is then collected, not reused).
-    if (this.drain.background) this.lent.push(...held);
+    // Once a thread's result says the drain cut past a record, only the extents left in it
+    // read its payload (see lookup); after them the memory can be reused. An inline drain hands
+    // out views of it, so those holds are never released (the memory is then collected).
+    if (this.drain.background)
+      for (const h of held) this.lent.set(h.record.lsn, { held: h, extents: 0, cut: false });
     return {
       lastLsn: this.journal.writtenLsn,
       segments: this.journal.segmentList().map((x) => ({ ...x })),
@@ -54,23 +55,52 @@ export class DrainPoller {
     };
   }
 
-  /** Records in memory the drain thread was given, oldest first, until it cut past them. */
-  private lent: HeldRecord[] = [];
+  /**
+   * Records in memory the drain thread was given, oldest first, until it cut past them and no
+   * extent it handed out lies in them any more.
+   */
+  private readonly lent = new Map<number, { held: HeldRecord; extents: number; cut: boolean }>();
+
+  /** An extent the thread left in a lent record: a view of it, held until released. */
+  private readonly lookup: MemoryLookup = ({ lsn, from }, length) => {
+    const l = this.lent.get(lsn);
+    if (!l)
+      throw new Error(
+        `journal drain: record ${lsn} is not kept in memory here (${[...this.lent.keys()].join(',')})`,
+      );
+    const { data } = l.held.record;
+    l.extents++;
+    let done = false;
+    const release = () => {
+      if (done) return;
+      done = true;
+      if (--l.extents === 0 && l.cut) this.giveBack(lsn);
+    };
+    return { data: Buffer.from(data.buffer, data.byteOffset + from, length), release };
+  };
+
+  private giveBack(lsn: number): void {
+    this.lent.get(lsn)?.held.release();
+    this.lent.delete(lsn);
+  }
 
   private returned(cutLsn: number): void {
-    let n = 0;
-    while (n < this.lent.length && this.lent[n]!.record.lsn <= cutLsn) this.lent[n++]!.release();
-    if (n) this.lent = this.lent.slice(n);
+    for (const [lsn, l] of this.lent) {
+      if (lsn > cutLsn) break;
+      l.cut = true;
+      if (l.extents === 0) this.giveBack(lsn);
+    }
   }
 
   private ask(maxItems: number, maxRecords: number): Promise<DrainResult> {
-    return this.drain.poll({
+    const req = {
       snapshot: this.snapshot(),
       suppressBookmarksUntil: this.suppressBookmarksUntil(),
       maxItems,
       maxRecords,
       maxBytes: POLL_BYTES,
-    });
+    };
+    return this.drain.poll(req, this.lookup);
   }
 
   /** The next step of the journal, coalesced (see JournalDrain.poll). */

@@ -2,12 +2,8 @@ import type { Worker } from 'node:worker_threads';
 import { startModuleWorker } from '../moduleWorker';
 import { unpackResult, type PackedResult } from './drainTransfer';
 import type { DrainWorkerData, DrainWorkerMessage } from './drainWorker';
-import {
-  JournalDrain,
-  type DrainOptions,
-  type DrainRequest,
-  type DrainResult,
-} from './journalDrain';
+import type { DrainOptions, DrainRequest, DrainResult, MemoryRef } from './drainTypes';
+import { JournalDrain } from './journalDrain';
 
 /** Where the journal drain runs: its own thread (DrainThread), or the caller's (InlineDrain). */
 export interface Drain {
@@ -15,9 +11,20 @@ export interface Drain {
   readonly background: boolean;
   /** Resolves once the drain can answer at once (its thread started, its code loaded). */
   ready(): Promise<void>;
-  poll(req: DrainRequest): Promise<DrainResult>;
+  /**
+   * `memory` gives an extent that lies in a record the caller lent the drain (the request's
+   * snapshot.memory): its bytes there, and a hold on them. A drain on the caller's thread hands
+   * out the record's memory itself.
+   */
+  poll(req: DrainRequest, memory?: MemoryLookup): Promise<DrainResult>;
   close(): Promise<void>;
 }
+
+/** See Drain.poll. */
+export type MemoryLookup = (
+  ref: MemoryRef,
+  length: number,
+) => { data: Buffer; release: () => void };
 
 /** The drain on the calling thread: the NBD server's event loop waits while it reads. */
 export class InlineDrain implements Drain {
@@ -103,12 +110,13 @@ export class DrainThread implements Drain {
    * Extents come with release(): once each extent of a pack chunk was released, the chunk goes
    * back to the thread to be filled again.
    */
-  async poll(req: DrainRequest): Promise<DrainResult> {
-    return unpackResult((await this.send({ req }))!, (chunk) => {
+  async poll(req: DrainRequest, memory?: MemoryLookup): Promise<DrainResult> {
+    const free = (chunk: ArrayBuffer) => {
       if (this.failed) return;
       const msg: DrainWorkerMessage = { id: 0, spare: [chunk] };
       this.worker.postMessage(msg, [chunk]);
-    });
+    };
+    return unpackResult((await this.send({ req }))!, free, memory);
   }
 
   async close(): Promise<void> {

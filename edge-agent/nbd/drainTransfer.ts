@@ -1,7 +1,19 @@
-import type { DrainExtent, DrainItem, DrainResult, JournalChangeSet } from './journalDrain';
+import type {
+  DrainExtent,
+  DrainItem,
+  DrainResult,
+  JournalChangeSet,
+  MemoryRef,
+} from './drainTypes';
 
-/** Numbers per extent in the table: offset, length, buffer index (-1: a zero range), position in it. */
-const FIELDS = 4;
+/**
+ * Numbers per extent in the table: offset, length, source, position in it, LSN. The source is
+ * a buffer's index, ZERO (a zero range) or MEMORY (a record the receiver keeps in memory: the
+ * position is in its payload).
+ */
+const FIELDS = 5;
+const ZERO = -1;
+const MEMORY = -2;
 /**
  * Size of the buffers extents are copied into. Fixed, so that a buffer the agent is done with
  * can go back to the drain thread and be filled again (no fresh pages, no external-memory
@@ -66,10 +78,11 @@ export class PackArena {
 }
 
 /**
- * Packs a drain result for postMessage with its bytes moved, not copied: an extent already in
- * one of the poll's pack chunks stays where it is, one that owns its buffer is transferred as
- * it is; the others (views of a larger read buffer, which postMessage would clone whole) are
- * copied once into the pack chunks, transferred too. The extents themselves travel as a table
+ * Packs a drain result for postMessage with its bytes moved, not copied: an extent in a record
+ * the receiver keeps in memory (`memoryRef`) travels as that record's LSN and a position in it,
+ * one already in the poll's pack chunks stays where it is, one that owns its buffer is
+ * transferred as it is; the others (views of a larger read buffer, which postMessage would clone
+ * whole) are copied once into the pack chunks, transferred too. The extents themselves travel as a table
  * of numbers: a 4 KiB random workload has one per record, and cloning that many objects cost
  * more than the drain saved the server.
  */
@@ -77,10 +90,13 @@ export function packResult(
   res: DrainResult,
   owns: (b: Buffer) => boolean,
   arena = new PackArena(),
+  memoryRef: (b: Buffer) => MemoryRef | undefined = () => undefined,
 ): { packed: PackedResult; transfer: ArrayBuffer[] } {
   const seen = new Set<ArrayBufferLike>();
   const own = (b: Buffer) => owns(b) && !seen.has(b.buffer) && b.buffer instanceof ArrayBuffer;
   const whole: ArrayBuffer[] = [];
+  /** Rows whose source is a buffer owned whole: numbered after the chunks, once they are known. */
+  const wholeRows: number[] = [];
   let rows = 0;
   for (const it of res.items) if (it.kind === 'set') rows += it.set.extents.length;
   const table = new Float64Array(rows * FIELDS);
@@ -94,17 +110,24 @@ export function packResult(
       table[t] = e.offset;
       if (e.kind === 'zero') {
         table[t + 1] = e.length;
-        table[t + 2] = -1;
+        table[t + 2] = ZERO;
         continue;
       }
       table[t + 1] = e.data.length;
+      const ref = memoryRef(e.data);
+      if (ref) {
+        table[t + 2] = MEMORY;
+        table[t + 3] = ref.from;
+        table[t + 4] = ref.lsn;
+        continue;
+      }
       let data = e.data;
       if (arena.chunkOf(data) === undefined) {
         if (own(data)) {
           seen.add(data.buffer);
           whole.push(data.buffer as ArrayBuffer);
-          table[t + 2] = -2 - (whole.length - 1); // renumbered below, after the chunks
-          table[t + 3] = 0;
+          wholeRows.push(t);
+          table[t + 2] = whole.length - 1;
           continue;
         }
         data = arena.alloc(data.length);
@@ -116,8 +139,7 @@ export function packResult(
     return { kind: 'set', set: { ...set, first, count: row - first } };
   });
   const chunks = arena.chunks;
-  for (let t = 2; t < table.length; t += FIELDS)
-    if (table[t]! <= -2) table[t] = chunks.length + (-2 - table[t]!);
+  for (const t of wholeRows) table[t + 2] = table[t + 2]! + chunks.length;
   const buffers = [...chunks.map((c) => c.buffer as ArrayBuffer), ...whole];
   return {
     packed: { ...res, items, table, buffers, chunks: chunks.length },
@@ -128,9 +150,14 @@ export function packResult(
 /**
  * The receiving side of packResult: extents as Buffers over the moved memory. With `free`, each
  * pack chunk is handed to it once every extent in it was released (release() once per extent:
- * after that its bytes may be overwritten).
+ * after that its bytes may be overwritten). An extent in a record kept in memory is what
+ * `memory` gives for it (its bytes and the release of a hold on them).
  */
-export function unpackResult(p: PackedResult, free?: (chunk: ArrayBuffer) => void): DrainResult {
+export function unpackResult(
+  p: PackedResult,
+  free?: (chunk: ArrayBuffer) => void,
+  memory?: (ref: MemoryRef, length: number) => { data: Buffer; release: () => void },
+): DrainResult {
   const { table, buffers } = p;
   const users = new Array<number>(p.chunks).fill(0);
   const release = (chunk: number) => {
@@ -151,8 +178,14 @@ export function unpackResult(p: PackedResult, free?: (chunk: ArrayBuffer) => voi
       const offset = table[t]!;
       const length = table[t + 1]!;
       const buf = table[t + 2]!;
-      if (buf < 0) {
+      if (buf === ZERO) {
         extents[i] = { kind: 'zero', offset, length };
+        continue;
+      }
+      if (buf === MEMORY) {
+        if (!memory) throw new Error('drain result names a record in memory: none is kept here');
+        const ref = { from: table[t + 3]!, lsn: table[t + 4]! };
+        extents[i] = { kind: 'data', offset, ...memory(ref, length) };
         continue;
       }
       const data = Buffer.from(buffers[buf]!, table[t + 3]!, length);

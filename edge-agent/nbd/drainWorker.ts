@@ -1,6 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { PACK_CHUNK_BYTES, PackArena, packChunk, packResult } from './drainTransfer';
-import { JournalDrain, type DrainOptions, type DrainRequest } from './journalDrain';
+import type { DrainOptions, DrainRequest } from './drainTypes';
+import { JournalDrain } from './journalDrain';
 
 /** What DrainThread starts the worker with. */
 export interface DrainWorkerData {
@@ -44,6 +45,7 @@ port.on('message', (m: DrainWorkerMessage) => {
       drain.poll(m.req, (n) => arena.alloc(n)),
       (b) => drain.owns(b),
       arena,
+      (b) => drain.memoryRef(b),
     );
     // Every byte of the poll that was not moved is in the chunks now.
     drain.recycle();

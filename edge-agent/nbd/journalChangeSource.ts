@@ -5,10 +5,10 @@ import { BookmarkRequests } from './bookmarkRequests';
 import { readImageRanges } from './readImageRanges';
 import { changeSetRecords } from './changeSetRecords';
 import { DrainPoller } from './drainPoller';
-import type { JournalChangeSet } from './journalDrain';
+import type { JournalChangeSet } from './drainTypes';
 import type { WriteGate } from './writeGate';
 
-export type { JournalChangeSet } from './journalDrain';
+export type { JournalChangeSet } from './drainTypes';
 
 /** Blocks to send from a disk's image (overflow, journal loss, invalidated ranges). */
 export interface ScanItem {

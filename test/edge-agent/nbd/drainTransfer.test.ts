@@ -5,7 +5,7 @@ import {
   packResult,
   unpackResult,
 } from '../../../edge-agent/nbd/drainTransfer';
-import type { DrainResult } from '../../../edge-agent/nbd/journalDrain';
+import type { DrainResult } from '../../../edge-agent/nbd/drainTypes';
 
 const MiB = 1024 * 1024;
 
@@ -68,6 +68,63 @@ describe('drain results across threads', () => {
     const first = back.items[0];
     const e = first?.kind === 'set' ? first.set.extents[0] : undefined;
     expect(e?.kind === 'data' && Buffer.isBuffer(e.data)).toBe(true);
+  });
+});
+
+describe('extents in records kept in memory', () => {
+  it('travel as the record and a position in it, and are taken from the receiver', () => {
+    const payload = Buffer.from(new SharedArrayBuffer(1024 * 1024)).fill(9);
+    const view = payload.subarray(4096, 4096 + 65536);
+    const res: DrainResult = {
+      items: [
+        {
+          kind: 'set',
+          set: {
+            diskId: 'd0',
+            diskIndex: 0,
+            upToLsn: 7,
+            extents: [{ kind: 'data', offset: 1 << 30, data: view }],
+          },
+        },
+      ],
+      nextLsn: 8,
+      dropped: [],
+      cutLsn: 7,
+      records: 1,
+      coalescedBytes: 0,
+    };
+    const { packed, transfer } = packResult(
+      res,
+      () => false,
+      new PackArena(),
+      (b) => (b === view ? { lsn: 7, from: 4096 } : undefined),
+    );
+    expect(packed.chunks).toBe(0); // nothing copied
+    const asked: unknown[] = [];
+    const released: number[] = [];
+    const back = unpackResult(structuredClone(packed, { transfer }), undefined, (ref, length) => {
+      asked.push({ ...ref, length });
+      return {
+        data: payload.subarray(ref.from, ref.from + length),
+        release: () => released.push(ref.lsn),
+      };
+    });
+    expect(asked).toEqual([{ lsn: 7, from: 4096, length: 65536 }]);
+    const item = back.items[0]!;
+    const e = item.kind === 'set' ? item.set.extents[0] : undefined;
+    expect(e?.kind === 'data' && e.offset === 1 << 30 && e.data.buffer === payload.buffer).toBe(
+      true,
+    );
+    e?.release?.();
+    expect(released).toEqual([7]);
+    // A receiver that keeps no records cannot take such a result.
+    const again = packResult(
+      res,
+      () => false,
+      new PackArena(),
+      () => ({ lsn: 7, from: 4096 }),
+    );
+    expect(() => unpackResult(again.packed)).toThrow(/record in memory/);
   });
 });
 

@@ -108,6 +108,29 @@ describe('machine journal', () => {
     ).toBe(true);
   });
 
+  it('a part the caller will not have joined is an extent of its own, whole, between joined runs', () => {
+    const m = new IntervalMap();
+    const kept = Buffer.alloc(3 * 1024 * 1024, 5);
+    const piece = (b: Buffer) => ({
+      kind: 'data' as const,
+      base: 0,
+      read: (f: number, l: number) => b.subarray(f, f + l),
+    });
+    const MiB = 1024 * 1024;
+    m.set(0, MiB, piece(Buffer.alloc(MiB, 1)));
+    m.set(MiB, 2 * MiB, piece(Buffer.alloc(MiB, 2)));
+    m.set(2 * MiB, 5 * MiB, piece(kept));
+    m.set(5 * MiB, 6 * MiB, piece(Buffer.alloc(MiB, 3)));
+    const out = toExtents(m, 4 * MiB, undefined, (b) => b.buffer !== kept.buffer);
+    expect(out.map((e) => [e.offset, e.kind === 'data' ? e.data.length : 0])).toEqual([
+      [0, 2 * MiB],
+      [2 * MiB, 3 * MiB], // not cut to the 2 MiB the run before had left
+      [5 * MiB, MiB],
+    ]);
+    const middle = out[1]!;
+    expect(middle.kind === 'data' && middle.data.buffer === kept.buffer).toBe(true);
+  });
+
   it('overflow: writes keep being acknowledged, the dirty bitmap is durable before the ack, the scan catches up, then journaling resumes', async () => {
     const dir = tempDir();
     const image = newImage(dir);

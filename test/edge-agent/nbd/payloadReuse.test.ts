@@ -68,4 +68,72 @@ describe('payload memory reused under a stream', () => {
     await s.close();
     await j.close();
   });
+
+  it('extents are the payload memory itself, held until released: nothing reuses it before', async () => {
+    const dir = tempDir();
+    const image = join(dir, 'disk.img');
+    writeFileSync(image, '');
+    truncateSync(image, SIZE);
+    const j = MachineJournal.open({
+      dir: join(dir, 'j'),
+      segmentBytes: 8 * MiB,
+      poisonReusedPayloads: true,
+    });
+    const s = WriteSplitter.open(j, 'd', image, { initialSync: false });
+    const source = new JournalChangeSource(j, { windowMs: 2 });
+    await source.ready();
+    // The consumer keeps the last 40 MiB of extents (more than two slabs) before it releases
+    // them, as a batcher holds what it has not sealed yet: each must still read as written.
+    const expected = Buffer.alloc(SIZE);
+    const held: Array<{ data: Buffer; release?: () => void; was: Buffer }> = [];
+    let heldBytes = 0;
+    let received = 0;
+    let shared = 0;
+    let checked = 0;
+    const ac = new AbortController();
+    const consumer = (async () => {
+      for await (const r of source.changes(ac.signal)) {
+        if (r.kind === 'idle') {
+          source.committed(r.pos);
+          await source.checkpoint();
+          continue;
+        }
+        if (r.kind !== 'extent' || !r.data) continue;
+        if (r.data.buffer instanceof SharedArrayBuffer) shared++;
+        const was = Buffer.from(expected.subarray(r.offset, r.offset + r.data.length));
+        held.push({ data: r.data, release: r.release, was });
+        heldBytes += r.data.length;
+        received += r.data.length;
+        while (heldBytes > 40 * MiB) {
+          const h = held.shift()!;
+          heldBytes -= h.data.length;
+          expect(h.data.equals(h.was)).toBe(true);
+          checked++;
+          h.release?.();
+        }
+      }
+    })();
+    for (let i = 0; i < 120; i += 4) {
+      const writes: Array<void | Promise<void>> = [];
+      for (let k = 0; k < 4; k++) {
+        const offset = ((i + k) % 32) * MiB;
+        const b = s.payloadBuffer(MiB)!;
+        randomFillSync(b);
+        b.copy(expected, offset);
+        writes.push(s.write(offset, b, false));
+      }
+      await Promise.all(writes);
+      // Every write reaches the consumer before its range is written again.
+      while (received < (i + 4) * MiB) await new Promise((r) => setTimeout(r, 2));
+    }
+    ac.abort();
+    await consumer;
+    for (const h of held) expect(h.data.equals(h.was)).toBe(true);
+    for (const h of held) h.release?.();
+    expect(checked).toBeGreaterThan(60);
+    expect(shared).toBeGreaterThan(60); // handed over where they are, not copied
+    await source.close();
+    await s.close();
+    await j.close();
+  });
 });
