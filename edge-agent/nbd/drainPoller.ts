@@ -64,10 +64,7 @@ export class DrainPoller {
   /** An extent the thread left in a lent record: a view of it, held until released. */
   private readonly lookup: MemoryLookup = ({ lsn, from }, length) => {
     const l = this.lent.get(lsn);
-    if (!l)
-      throw new Error(
-        `journal drain: record ${lsn} is not kept in memory here (${[...this.lent.keys()].join(',')})`,
-      );
+    if (!l) throw new Error(`journal drain: record ${lsn} is not kept in memory here`);
     const { data } = l.held.record;
     l.extents++;
     let done = false;

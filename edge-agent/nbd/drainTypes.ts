@@ -55,7 +55,8 @@ export interface DrainResult {
   dropped: string[];
   /**
    * No window refers to a record up to this LSN: once this result is copied out (a drain
-   * thread's is, to be posted), nothing reads their payloads any more.
+   * thread's is, to be posted), nothing reads their payloads any more but the extents left in
+   * records kept in memory (MemoryRef), each until it is released.
    */
   cutLsn: number;
   records: number;
