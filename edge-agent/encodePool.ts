@@ -35,8 +35,8 @@ interface Job {
 /**
  * Worker threads sealing batches (zstd, sha256 per extent, AES-GCM) so the agent uses every
  * core: the main thread keeps reading the disk or the journal and appending to the spool while
- * batches are sealed beside it. Extents are copied into buffers of their own and moved to the
- * worker (a view of a larger read buffer would otherwise be cloned whole), the envelope moves
+ * batches are sealed beside it. Extents are copied into one buffer of the batch's own and moved to
+ * the worker (a view of a larger read buffer would otherwise be cloned whole), the envelope moves
  * back. Results come back in any order; callers keep their own order.
  */
 export class EncodePool implements BatchEncoder {
@@ -86,14 +86,20 @@ export class EncodePool implements BatchEncoder {
     extents: readonly ExtentInput[],
     key: Uint8Array,
   ): Promise<Buffer> {
-    const transfer: ArrayBuffer[] = [];
+    // One buffer for the batch, not zeroed (every byte is copied over): one allocation and one
+    // transfer instead of one per extent, and no pass that only writes zeros.
+    let total = 0;
+    for (const e of extents) if (e.kind === 'data') total += e.data.byteLength;
+    const pack = Buffer.allocUnsafeSlow(total);
+    let at = 0;
     const own = extents.map((e): ExtentInput => {
       if (e.kind === 'zero') return e;
-      const copy = new Uint8Array(e.data.byteLength);
+      const copy = pack.subarray(at, at + e.data.byteLength);
       copy.set(e.data);
-      transfer.push(copy.buffer);
+      at += copy.length;
       return { kind: 'data', offset: e.offset, data: copy };
     });
+    const transfer = [pack.buffer as ArrayBuffer];
     return new Promise((resolve, reject) => {
       this.queue.push({
         req: { id: this.nextId++, input, extents: own, key: Uint8Array.from(key) },
