@@ -11,22 +11,30 @@ import { tempDir } from './helpers';
 const MiB = 1024 * 1024;
 const SIZE = 32 * MiB;
 
+/**
+ * A splitter on a fresh sparse disk, its journal's reused payload memory filled with 0xa5 first
+ * (a reader that outlived its hold, the drain thread or a write in flight, would hand those
+ * bytes on), and its change source with the drain thread running.
+ */
+async function poisonedStream() {
+  const dir = tempDir();
+  const image = join(dir, 'disk.img');
+  writeFileSync(image, '');
+  truncateSync(image, SIZE);
+  const j = MachineJournal.open({
+    dir: join(dir, 'j'),
+    segmentBytes: 8 * MiB,
+    poisonReusedPayloads: true,
+  });
+  const s = WriteSplitter.open(j, 'd', image, { initialSync: false });
+  const source = new JournalChangeSource(j, { windowMs: 2 });
+  await source.ready();
+  return { image, j, s, source };
+}
+
 describe('payload memory reused under a stream', () => {
   it('the drain thread hands out exactly what was written while the memory is reused (and poisoned first)', async () => {
-    const dir = tempDir();
-    const image = join(dir, 'disk.img');
-    writeFileSync(image, '');
-    truncateSync(image, SIZE);
-    // Reused memory is filled with 0xa5 first: a reader that outlived its hold (the drain
-    // thread, an image or journal write in flight) would hand those bytes on.
-    const j = MachineJournal.open({
-      dir: join(dir, 'j'),
-      segmentBytes: 8 * MiB,
-      poisonReusedPayloads: true,
-    });
-    const s = WriteSplitter.open(j, 'd', image, { initialSync: false });
-    const source = new JournalChangeSource(j, { windowMs: 2 });
-    await source.ready();
+    const { image, j, s, source } = await poisonedStream();
     const replica = Buffer.alloc(SIZE);
     const ac = new AbortController();
     const consumer = consumeSource(source, ac.signal, (r) => {
@@ -70,18 +78,7 @@ describe('payload memory reused under a stream', () => {
   });
 
   it('extents are the payload memory itself, held until released: nothing reuses it before', async () => {
-    const dir = tempDir();
-    const image = join(dir, 'disk.img');
-    writeFileSync(image, '');
-    truncateSync(image, SIZE);
-    const j = MachineJournal.open({
-      dir: join(dir, 'j'),
-      segmentBytes: 8 * MiB,
-      poisonReusedPayloads: true,
-    });
-    const s = WriteSplitter.open(j, 'd', image, { initialSync: false });
-    const source = new JournalChangeSource(j, { windowMs: 2 });
-    await source.ready();
+    const { j, s, source } = await poisonedStream();
     // The consumer keeps the last 40 MiB of extents (more than two slabs) before it releases
     // them, as a batcher holds what it has not sealed yet: each must still read as written.
     const expected = Buffer.alloc(SIZE);
