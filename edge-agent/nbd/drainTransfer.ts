@@ -82,9 +82,9 @@ export class PackArena {
  * the receiver keeps in memory (`memoryRef`) travels as that record's LSN and a position in it,
  * one already in the poll's pack chunks stays where it is, one that owns its buffer is
  * transferred as it is; the others (views of a larger read buffer, which postMessage would clone
- * whole) are copied once into the pack chunks, transferred too. The extents themselves travel as a table
- * of numbers: a 4 KiB random workload has one per record, and cloning that many objects cost
- * more than the drain saved the server.
+ * whole) are copied once into the pack chunks, transferred too. The extents themselves travel as
+ * a table of numbers: a 4 KiB random workload has one per record, and cloning that many objects
+ * cost more than the drain saved the server.
  */
 export function packResult(
   res: DrainResult,
