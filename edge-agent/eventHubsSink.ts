@@ -1,5 +1,4 @@
-import { EventHubProducerClient, RetryMode, type EventDataBatch } from '@azure/event-hubs';
-import { AnonymousCredential, BlockBlobClient } from '@azure/storage-blob';
+import type { EventDataBatch, EventHubProducerClient, RetryOptions } from '@azure/event-hubs';
 import {
   BATCH_CONTENT_TYPE,
   CLAIM_CONTENT_TYPE,
@@ -14,6 +13,7 @@ import {
 import { HavenError } from '../core/errors';
 import { startLimited } from '../core/mapLimit';
 import type { IngestCredentials } from './controlPlaneClient';
+import { eventHubsSdk, storageBlobSdk } from './azureSdks';
 import type { BatchSink, Outbound } from './batchSink';
 import type { SpoolEntry } from './spool';
 
@@ -33,7 +33,8 @@ export const SEND_RETRIES = {
   timeoutInMs: 15_000,
   retryDelayInMs: 500,
   maxRetryDelayInMs: 2_000,
-  mode: RetryMode.Exponential,
+  // RetryMode.Exponential, without loading the SDK for its enum (azureSdks.ts).
+  mode: 0 satisfies RetryOptions['mode'],
 } as const;
 
 /**
@@ -107,7 +108,7 @@ export class EventHubsSink implements BatchSink {
       `Endpoint=${eh.endpoint};SharedAccessSignature=${eh.sasToken};` +
       `EntityPath=${eh.hub}/publishers/${eh.publisher}` +
       (local ? ';UseDevelopmentEmulator=true' : '');
-    this.client = new EventHubProducerClient(conn, { retryOptions: SEND_RETRIES });
+    this.client = new (eventHubsSdk().EventHubProducerClient)(conn, { retryOptions: SEND_RETRIES });
     this.creds = c;
     return this.client;
   }
@@ -133,6 +134,7 @@ export class EventHubsSink implements BatchSink {
     if (travelsAsClaim(envelope, header)) {
       const url = claimUploadUrl(creds.blob, header);
       const retryOptions = { maxTries: 2, retryDelayInMs: 500, maxRetryDelayInMs: 2_000 };
+      const { AnonymousCredential, BlockBlobClient } = storageBlobSdk();
       await new BlockBlobClient(url, new AnonymousCredential(), { retryOptions }).uploadData(
         envelope,
         {
