@@ -173,7 +173,9 @@ export class Agent {
       if (this.bookmarks.last?.id === id) markIfAcked(this.bookmarks.last, this.spool);
       this.log('bookmark sent', { bookmarkId: id });
       await this.writeStatus(true);
-      return await this.waitForPoint(id, opts.signal, opts.pointTimeoutMs ?? 15 * 60_000);
+      const point = await this.waitForPoint(id, opts.signal, opts.pointTimeoutMs ?? 15 * 60_000);
+      await this.confirmStored();
+      return point;
     } finally {
       unwatch();
       clearInterval(statusTimer);
@@ -204,6 +206,20 @@ export class Agent {
       onGeneration,
       listed,
     );
+  }
+
+  /**
+   * One more listing once the point is durable: Azure stored every batch up to it, and the spool
+   * lets go of those it kept for resending (up to half its size) now. Otherwise the next run
+   * read them all back and checked their hashes before its first byte. A failed listing leaves
+   * them to the next run's.
+   */
+  private async confirmStored(): Promise<void> {
+    try {
+      await this.resends?.listed(await this.api.listDisks(this.identity.machineId));
+    } catch (e) {
+      this.log('stored batches not recorded', { error: (e as Error).message });
+    }
   }
 
   waitForPoint(id: string, signal: AbortSignal, timeoutMs: number): Promise<RecoveryPoint> {
