@@ -190,33 +190,27 @@ export class Agent {
    * each listing lets the spool go of what Azure stored and sends again what it lacks.
    */
   private watchListing(onGeneration: (diskId: string, generation: number) => void): () => void {
-    const listed = async (cloud: CloudDisk[]): Promise<void> => {
-      // A failed save of the spool's state: what it keeps stays kept, the next listing retries.
-      await this.resends
-        ?.listed(cloud)
-        .catch((e: unknown) =>
-          this.log('stored batches not recorded', { error: (e as Error).message }),
-        );
-    };
     return watchGenerations(
       this.api,
       this.identity.machineId,
       this.disks,
       GENERATION_POLL_MS,
       onGeneration,
-      listed,
+      (cloud) => this.confirmStored(cloud),
     );
   }
 
   /**
-   * One more listing once the point is durable: Azure stored every batch up to it, and the spool
-   * lets go of those it kept for resending (up to half its size) now. Otherwise the next run
-   * read them all back and checked their hashes before its first byte. A failed listing leaves
-   * them to the next run's.
+   * One listing (by default a new one: `run --once` asks once its point is durable, so the spool
+   * lets go of the batches it kept for resending, up to half its size, before it exits rather
+   * than the next run reading them all back and checking their hashes before its first byte).
+   * A failed listing or save of the spool's state: what it keeps stays kept, the next retries.
    */
-  private async confirmStored(): Promise<void> {
+  private async confirmStored(
+    cloud: CloudDisk[] | Promise<CloudDisk[]> = this.api.listDisks(this.identity.machineId),
+  ): Promise<void> {
     try {
-      await this.resends?.listed(await this.api.listDisks(this.identity.machineId));
+      await this.resends?.listed(await cloud);
     } catch (e) {
       this.log('stored batches not recorded', { error: (e as Error).message });
     }
