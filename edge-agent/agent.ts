@@ -206,11 +206,10 @@ export class Agent {
    * than the next run reading them all back and checking their hashes before its first byte).
    * A failed listing or save of the spool's state: what it keeps stays kept, the next retries.
    */
-  private async confirmStored(
-    cloud: CloudDisk[] | Promise<CloudDisk[]> = this.api.listDisks(this.identity.machineId),
-  ): Promise<void> {
+  private async confirmStored(cloud?: CloudDisk[]): Promise<void> {
+    if (!this.resends) return; // a sink whose batches are not listed (capture)
     try {
-      await this.resends?.listed(await cloud);
+      await this.resends.listed(cloud ?? (await this.api.listDisks(this.identity.machineId)));
     } catch (e) {
       this.log('stored batches not recorded', { error: (e as Error).message });
     }
