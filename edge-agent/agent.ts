@@ -3,9 +3,8 @@ import { HavenError } from '../core/errors';
 import type { AgentIdentity, AgentSettings, AgentState } from './agentState';
 import type { Batcher } from './batcher';
 import type { AgentDisk, ChangeSource } from './changeSource';
-import type { CloudDisk, ControlPlaneClient, RecoveryPoint } from './controlPlaneClient';
+import type { ControlPlaneClient, RecoveryPoint } from './controlPlaneClient';
 import { sleep, writeFileAtomic } from './fsUtil';
-import { GENERATION_POLL_MS, watchGenerations } from './generations';
 import type { GroupCutRunner } from './groupCutRunner';
 import type { BookmarkRequests } from './bookmarkRequests';
 import type { CutBookmarks } from './cutBookmarks';
@@ -14,7 +13,7 @@ import { startAgentTimers } from './agentTimers';
 import { openAgentParts, type AgentOpenOptions } from './openAgentParts';
 import { waitForRecoveryPoint } from './pointWait';
 import { runHook } from './hooks';
-import type { ResendWatch } from './resendWatch';
+import type { DiskListing } from './diskListing';
 import { rotateDataKey } from './rotateDataKey';
 import { newBookmarkId, type AgentStatus, type Log } from './agentTypes';
 import type { Sender } from './sender';
@@ -45,7 +44,7 @@ export class Agent {
     private readonly requests: BookmarkRequests,
     /** The bookmarks this run spooled (cutBookmarks.ts). */
     private readonly bookmarks: CutBookmarks,
-    private readonly resends?: ResendWatch,
+    private readonly listing: DiskListing,
   ) {}
 
   static async open(stateDir: string, opts: AgentOpenOptions): Promise<Agent> {
@@ -70,7 +69,7 @@ export class Agent {
       p.groupCutRunner,
       p.requests,
       p.bookmarks,
-      p.resends,
+      p.listing,
     );
     return self;
   }
@@ -163,7 +162,7 @@ export class Agent {
     const sending = this.sender.run(senderAc.signal);
     const statusTimer = setInterval(() => void this.writeStatus(true).catch(() => undefined), 1000);
     // Its point waits for every batch before it: one lost on the way is sent again meanwhile.
-    const unwatch = this.watchListing(() => undefined);
+    const unwatch = this.listing.watch(() => undefined);
     try {
       const id = await this.cut(opts.consistency ?? 'crash', newBookmarkId(opts.tag), opts.signal);
       this.log('bookmark spooled', { bookmarkId: id });
@@ -174,7 +173,7 @@ export class Agent {
       this.log('bookmark sent', { bookmarkId: id });
       await this.writeStatus(true);
       const point = await this.waitForPoint(id, opts.signal, opts.pointTimeoutMs ?? 15 * 60_000);
-      await this.confirmStored();
+      await this.listing.confirmStored(); // the spool exits with nothing kept
       return point;
     } finally {
       unwatch();
@@ -182,36 +181,6 @@ export class Agent {
       senderAc.abort();
       await sending;
       opts.signal.removeEventListener('abort', stopSender);
-    }
-  }
-
-  /**
-   * Polls the control plane's disk listing: a new generation of a disk goes to `onGeneration`;
-   * each listing lets the spool go of what Azure stored and sends again what it lacks.
-   */
-  private watchListing(onGeneration: (diskId: string, generation: number) => void): () => void {
-    return watchGenerations(
-      this.api,
-      this.identity.machineId,
-      this.disks,
-      GENERATION_POLL_MS,
-      onGeneration,
-      (cloud) => this.confirmStored(cloud),
-    );
-  }
-
-  /**
-   * One listing (by default a new one: `run --once` asks once its point is durable, so the spool
-   * lets go of the batches it kept for resending, up to half its size, before it exits rather
-   * than the next run reading them all back and checking their hashes before its first byte).
-   * A failed listing or save of the spool's state: what it keeps stays kept, the next retries.
-   */
-  private async confirmStored(cloud?: CloudDisk[]): Promise<void> {
-    if (!this.resends) return; // a sink whose batches are not listed (capture)
-    try {
-      await this.resends.listed(cloud ?? (await this.api.listDisks(this.identity.machineId)));
-    } catch (e) {
-      this.log('stored batches not recorded', { error: (e as Error).message });
     }
   }
 
@@ -235,7 +204,7 @@ export class Agent {
     const stop = () => inner.abort();
     signal.addEventListener('abort', stop, { once: true });
     let next: { diskId: string; generation: number } | undefined;
-    const unwatch = this.watchListing((diskId, generation) => {
+    const unwatch = this.listing.watch((diskId, generation) => {
       next = { diskId, generation };
       inner.abort();
     });

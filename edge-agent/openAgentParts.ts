@@ -7,6 +7,7 @@ import { BookmarkRequests } from './bookmarkRequests';
 import type { AgentDisk, ChangeSource } from './changeSource';
 import { ControlPlaneClient } from './controlPlaneClient';
 import { CutBookmarks } from './cutBookmarks';
+import { DiskListing } from './diskListing';
 import { sharedEncoder } from './encodePool';
 import { GroupCutRunner } from './groupCutRunner';
 import { GroupCuts } from './groupCuts';
@@ -42,8 +43,8 @@ export interface AgentParts {
   /** Bookmarks asked for by `haven-agent bookmark`. */
   requests: BookmarkRequests;
   bookmarks: CutBookmarks;
-  /** Sends again what Event Hubs took and Azure did not store (absent: a sink without that). */
-  resends?: ResendWatch;
+  /** The disk listing: new generations, what Azure stored (and what to send again). */
+  listing: DiskListing;
 }
 
 /**
@@ -129,14 +130,18 @@ export async function openAgentParts(
     groupCutRunner,
     requests,
     bookmarks,
-    ...(sink.confirmed
-      ? {
-          resends: new ResendWatch(
+    listing: new DiskListing(
+      api,
+      identity.machineId,
+      disks,
+      sink.confirmed
+        ? new ResendWatch(
             spool,
             opts.log,
             (settings.resendAfterSeconds ?? RESEND_AFTER_MS / 1000) * 1000,
-          ),
-        }
-      : {}),
+          )
+        : undefined,
+      opts.log,
+    ),
   };
 }
