@@ -1,4 +1,12 @@
-import { closeSync, ftruncateSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  ftruncateSync,
+  openSync,
+  readdirSync,
+  readSync,
+  statSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import {
   lastPerDisk,
@@ -99,6 +107,9 @@ export function scanSegments(
       expected = h.lsn + 1;
     }
     if (filePos > 0 || pfd >= 0) seg.payloadBytes = filePos;
+    // A payload file no record reached (created just before a crash): the segment still owns
+    // it, so its release deletes it (before, nothing ever did).
+    else if (existsSync(payloadFilePath(seg.path))) seg.payloadBytes = 0;
     if (pfd >= 0) {
       // Payloads past the last record (written, their header not) are cut like a torn tail.
       if (isLast) ftruncateSync(pfd, filePos);

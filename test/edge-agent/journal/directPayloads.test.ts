@@ -226,6 +226,25 @@ describe('large payloads journaled O_DIRECT', () => {
     await j.close();
   });
 
+  it('a payload file no record reached (a crash right after creating it) goes with its segment', async () => {
+    const dir = join(tempDir(), 'j');
+    const j = MachineJournal.open({ dir, segmentBytes: 256 * KiB });
+    const disk = j.registerDisk('d', 64 * 1024 * KiB, '/dev/null').index;
+    j.appendWrite(disk, 0, randomBytes(4 * KiB));
+    await j.close();
+    const [seg] = readdirSync(dir).filter((n) => n.endsWith('.hvj'));
+    // What a crash leaves after the O_DIRECT open of the segment's first large write.
+    closeSync(openSync(join(dir, seg!.replace(/\.hvj$/, '.hvp')), 'w'));
+    const again = MachineJournal.open({ dir, segmentBytes: 256 * KiB });
+    for (let i = 0; i < 64; i++) again.appendWrite(disk, i * 16 * KiB, randomBytes(16 * KiB));
+    await again.sync();
+    await again.releases.syncDisks();
+    await again.release(again.lastLsn);
+    await new Promise((r) => setTimeout(r, 50)); // unlinks run off the event loop
+    expect(readdirSync(dir).filter((n) => n.endsWith('.hvp'))).toEqual([]);
+    await again.close();
+  });
+
   it('a lost payload file ends the log where its first record was, without failing the open', async () => {
     const dir = join(tempDir(), 'j');
     const j = MachineJournal.open({ dir });
