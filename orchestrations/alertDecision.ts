@@ -4,7 +4,7 @@ import { ALERT_DECISION_ORCHESTRATION } from '../core/plans/planOperations';
 import { AlertActivity, type ActResult, type Evaluation } from './activities/alertActivities';
 import { PLAN_OPERATION, type PlanOperationResult } from './planOperation';
 import { PlanSaga } from './planSaga';
-import { firstLine } from './recoverySaga';
+import { firstLine } from './sagaErrors';
 
 /**
  * An alert trigger's decision (issue 13 §2): the guards (core/alerts/guards.ts) are evaluated

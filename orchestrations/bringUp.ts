@@ -11,6 +11,7 @@ import {
 } from './activities/recoveryActivities';
 import { networkStep, tagsOf, type NetworkParts } from './networkStep';
 import type { Gen, RecoverySaga } from './recoverySaga';
+import { SagaFailure } from './sagaErrors';
 
 /**
  * The steps that bring a machine up in Azure from a recovery point, shared by test failover,
@@ -122,9 +123,16 @@ export function* bootAndProbe(
 ): Gen<VmInstanceView> {
   const { probe } = input.settings;
   const deadline = s.now().getTime() + probe.timeoutSeconds * 1000;
-  const late = (what: string) => {
-    if (s.now().getTime() >= deadline)
-      throw new Error(`The recovered VM did not ${what} within ${probe.timeoutSeconds} s.`);
+  // Past the deadline the job fails with the end of the guest's serial console (read before the
+  // compensation deletes the VM): what an operator needs to see why it did not come up.
+  const late = function* (what: string): Gen<void> {
+    if (s.now().getTime() < deadline) return;
+    const tail = (yield s.call(ArmActivity.consoleTail, { id: vmId })) as string | null;
+    throw new SagaFailure(
+      `The recovered VM did not ${what} within ${probe.timeoutSeconds} s.` +
+        (tail ? " The end of its serial console is in the job's result (bootDiagnostics)." : ''),
+      tail ? { bootDiagnostics: tail } : {},
+    );
   };
   let view: VmInstanceView | null = null;
   let first: ProbeResult | undefined;
@@ -134,7 +142,7 @@ export function* bootAndProbe(
       for (;;) {
         view = (yield s.call(ArmActivity.instanceView, { id: vmId })) as VmInstanceView | null;
         if (view?.powerState === 'running') break;
-        late('start');
+        yield* late('start');
         yield* s.sleep(s.facts.pollMs);
       }
       if (!view.publicIps[0]) return;
@@ -144,7 +152,7 @@ export function* bootAndProbe(
           timeoutMs: 2000,
         })) as ProbeResult;
         if (first.connected) return;
-        late('boot');
+        yield* late('boot');
         yield* s.sleep(s.facts.pollMs);
       }
     },
@@ -161,7 +169,7 @@ export function* bootAndProbe(
     function* () {
       let r = first!;
       while (r.status !== probe.expectedStatus) {
-        late(`answer ${probe.expectedStatus} at ${probe.path}`);
+        yield* late(`answer ${probe.expectedStatus} at ${probe.path}`);
         yield* s.sleep(s.facts.pollMs);
         r = (yield s.call(A.probe, { url, timeoutMs: 2000 })) as ProbeResult;
       }

@@ -11,7 +11,8 @@ import { ArmActivity } from './activities/armActivities';
 import { RecoveryActivity as A } from './activities/recoveryActivities';
 import type { OperationHandle } from '../core/recovery/ports';
 import { snapshotAndShip } from './failbackDiff';
-import { SagaCancelled, runRecoverySaga, type Gen, type RecoverySaga } from './recoverySaga';
+import { runRecoverySaga, type Gen, type RecoverySaga } from './recoverySaga';
+import { SagaCancelled } from './sagaErrors';
 
 /**
  * Failback (reprotected → failing-back → failed-back), planned: the Azure VM is powered off

@@ -6,7 +6,7 @@ import type { DrillJobInput } from '../core/plans/planJobInput';
 import { PlanActivity, type ProbeOutcome, type StartedPlan } from './activities/planActivities';
 import { PLAN_OPERATION, type PlanOperationResult } from './planOperation';
 import { PlanSaga, type Gen } from './planSaga';
-import { firstLine } from './recoverySaga';
+import { firstLine } from './sagaErrors';
 
 /**
  * A DR drill (issue 13 §3): the plan's test failover at the drill's point (manual actions

@@ -6,7 +6,7 @@ import { groupStep, type PlanJobInput } from '../core/plans/planJobInput';
 import type { MachineOutcome } from '../core/plans/planOutcome';
 import { PlanActivity, type StartedMachine } from './activities/planActivities';
 import type { Gen, PlanSaga } from './planSaga';
-import { firstLine } from './recoverySaga';
+import { firstLine } from './sagaErrors';
 
 /** What a machine's recovery saga returned that the plan shows. */
 function outcomeOf(result: unknown): Partial<MachineOutcome> {

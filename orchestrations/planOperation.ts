@@ -11,7 +11,7 @@ import { PlanActivity } from './activities/planActivities';
 import { runAction } from './planActions';
 import { runGroup } from './planFanOut';
 import { PlanSaga } from './planSaga';
-import { firstLine } from './recoverySaga';
+import { firstLine } from './sagaErrors';
 
 /**
  * A recovery plan operation (issue 13 §1): groups in order; per group its pre-actions, its

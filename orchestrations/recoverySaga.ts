@@ -8,6 +8,7 @@ import type {
   ResourceView,
 } from '../core/recovery/ports';
 import { ArmActivity } from './activities/armActivities';
+import { SagaCancelled, SagaFailure, firstLine } from './sagaErrors';
 import type { JobStep } from '../core/controlPlane/model';
 import { RecoveryActivity as A, type JobUpdate } from './activities/recoveryActivities';
 import type { TargetFacts } from './activities/recoveryDeps';
@@ -234,19 +235,13 @@ export class RecoverySaga {
       error: { kind: cancelled ? 'cancelled' : 'saga-failed', message: firstLine(e) },
       result: {
         ...result,
+        ...(e instanceof SagaFailure ? e.result : {}),
         timings: this.timings,
         ...(failures.length ? { compensationFailures: failures } : {}),
       },
       allowedActions: [],
     });
   }
-}
-
-/** An operator cancelled the operation: compensated like a failure, the job ends `cancelled`. */
-export class SagaCancelled extends Error {}
-
-export function firstLine(e: unknown): string {
-  return String((e as Error)?.message ?? e).split('\n')[0]!;
 }
 
 /** How a recovery saga ends well: its result, the job's last step and what may follow. */

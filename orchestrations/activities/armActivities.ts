@@ -7,6 +7,7 @@ import type {
   VmAction,
   VmInstanceView,
 } from '../../core/recovery/ports';
+import { consoleTail } from '../../core/recovery/consoleTail';
 import { recoveryDeps, targetOf, type TargetFacts } from './recoveryDeps';
 
 /**
@@ -22,6 +23,7 @@ export const ArmActivity = {
   poll: 'Recovery_Poll',
   get: 'Recovery_Get',
   instanceView: 'Recovery_InstanceView',
+  consoleTail: 'Recovery_ConsoleTail',
 } as const;
 
 async function facts(): Promise<TargetFacts & { pollMs: number; latestWaitMs: number }> {
@@ -56,6 +58,18 @@ const instanceView = async (input: { id: ResourceId }): Promise<VmInstanceView |
   return (await t.get(input.id)) ? t.instanceView(input.id) : null;
 };
 
+/**
+ * The end of the VM's serial console (boot diagnostics), for a job whose VM did not come up;
+ * best effort: a console that cannot be read is no reason to fail anything more.
+ */
+const consoleTailOf = async (input: { id: ResourceId }): Promise<string | null> => {
+  try {
+    return consoleTail(await targetOf(await recoveryDeps()).bootDiagnostics(input.id)) ?? null;
+  } catch {
+    return null;
+  }
+};
+
 export const armActivities: Record<string, (input: never) => Promise<unknown>> = {
   [ArmActivity.facts]: facts,
   [ArmActivity.beginPut]: beginPut,
@@ -64,4 +78,5 @@ export const armActivities: Record<string, (input: never) => Promise<unknown>> =
   [ArmActivity.poll]: poll,
   [ArmActivity.get]: get,
   [ArmActivity.instanceView]: instanceView,
+  [ArmActivity.consoleTail]: consoleTailOf,
 };

@@ -2,6 +2,8 @@ import { mkdirSync, openSync, closeSync, writeSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeBootableServerImage } from '../../local/images/bootableServer';
+import { debugfsRm } from '../../local/images/ext4';
+import { INITRAMFS_FAILED_MARKER } from '../../local/vm/initramfsInit';
 import { preparePlatform } from '../../local/vm/platform';
 import { runCli } from '../admin-cli/support';
 import { adminApi, adminRequest } from '../support/adminApi';
@@ -184,6 +186,31 @@ describe(
       rewrite(m, 'xyz');
       const p2 = await runOnce(m);
       expect(p2.id).not.toBe(p1.id);
+    });
+
+    it('a recovered disk that does not boot: the job fails with the end of its serial console, and nothing is left', async () => {
+      const rg = `rg-rec-noboot-${Date.now()}`;
+      const m = await server(rg, 'abc');
+      debugfsRm(m.image, '/sbin/init'); // the recovered disk's boot then fails in its initramfs
+      await adminApi(env.stack, 'PUT', `machines/${m.machineId}/recovery-settings`, {
+        resourceGroup: rg,
+        probe: { timeoutSeconds: 20 },
+      });
+      const p = await runOnce(m);
+      // The initial sync's job ends (→ protected) shortly after its point.
+      await waitFor('protected', async () =>
+        (await status(m.machineId)).state === 'protected' ? true : undefined,
+      );
+      const t = await start(m.machineId, 'test-failover', { point: p.id });
+      expect(t.state).toBe('failed');
+      expect(t.error.message).toMatch(
+        /did not (start|boot) within 20 s\. The end of its serial console is in the job's result/,
+      );
+      expect(t.result.bootDiagnostics).toContain(
+        `${INITRAMFS_FAILED_MARKER} no ext4 filesystem with /sbin/init`,
+      );
+      expect(await stackArm(env.stack).list(rg, [t.id])).toEqual([]);
+      expect((await status(m.machineId)).state).toBe('protected');
     });
 
     it('planned failover loses nothing: a write acknowledged by the running site server just before is served by the recovered VM', async () => {

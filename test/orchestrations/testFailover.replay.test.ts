@@ -173,6 +173,47 @@ describe('test failover saga, replayed by the real SDK', () => {
     });
   });
 
+  /** A test failover whose VM never answers its probe (5 s allowed); its console ends with `tail`. */
+  const silentVm = (tail: string | null) =>
+    runRecovery(
+      testFailoverOrchestrator,
+      TEST_FAILOVER,
+      {
+        ...input,
+        settings: { ...input.settings, probe: { ...input.settings.probe, timeoutSeconds: 5 } },
+      },
+      happyTarget({
+        Recovery_Probe: () => ({ connected: false }),
+        Recovery_ConsoleTail: () => tail,
+      }),
+    );
+
+  it('a VM that never answers: the job fails with the end of its serial console, read before the VM goes', async () => {
+    const tail = 'Run /init as init process\nKernel panic - not syncing: no root';
+    const { r, calls } = await silentVm(tail);
+    expect(r.outcome.kind).toBe('failed');
+    const at = (name: string, part = '') =>
+      calls.findIndex((c) => c.name === name && String(c.input.id ?? '').includes(part));
+    expect(at('Recovery_ConsoleTail', 'virtualMachines/')).toBeGreaterThan(-1);
+    expect(at('Recovery_ConsoleTail')).toBeLessThan(at('Recovery_BeginDelete', 'virtualMachines/'));
+    expect(names(calls, 'Recovery_Job').at(-1)!.input).toMatchObject({
+      state: 'failed',
+      error: {
+        message:
+          "The recovered VM did not boot within 5 s. The end of its serial console is in the job's result (bootDiagnostics).",
+      },
+      result: { bootDiagnostics: tail },
+    });
+  });
+
+  it('the same without a console to read: the message alone', async () => {
+    const { r, calls } = await silentVm(null);
+    expect(r.outcome.kind).toBe('failed');
+    const last = names(calls, 'Recovery_Job').at(-1)!.input;
+    expect(last).toMatchObject({ error: { message: 'The recovered VM did not boot within 5 s.' } });
+    expect(last.result).not.toHaveProperty('bootDiagnostics');
+  });
+
   it('an existing test vnet is used and left alone', async () => {
     const target = happyTarget({ Recovery_Get: () => ({ id: 'vnet', properties: {} }) });
     const { r, calls } = await runRecovery(testFailoverOrchestrator, TEST_FAILOVER, input, target);
