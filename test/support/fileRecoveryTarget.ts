@@ -59,6 +59,14 @@ export function idOf(spec: ResourceSpec): ResourceId {
   return `${SUBSCRIPTION}/resourceGroups/${spec.resourceGroup}/providers/${spec.type}/${spec.name}`;
 }
 
+/**
+ * The n-th address handed out under a /16 (x.y.0.4 on): never a .0, .255 or an octet past 255,
+ * however many a long run allocates (a bench makes hundreds).
+ */
+function address(prefix16: string, n: number): string {
+  return `${prefix16}.${Math.floor(n / 250)}.${(n % 250) + 4}`;
+}
+
 export class FileRecoveryTarget implements RecoveryTarget {
   readonly subscriptionPath = SUBSCRIPTION;
   constructor(
@@ -67,7 +75,7 @@ export class FileRecoveryTarget implements RecoveryTarget {
   ) {}
 
   read(): State {
-    if (!existsSync(this.file)) return { resources: {}, ops: {}, calls: [], faults: [], nextIp: 4 };
+    if (!existsSync(this.file)) return { resources: {}, ops: {}, calls: [], faults: [], nextIp: 0 };
     return JSON.parse(readFileSync(this.file, 'utf8')) as State;
   }
 
@@ -116,6 +124,8 @@ export class FileRecoveryTarget implements RecoveryTarget {
       const rg = 'resourceGroup' in spec ? spec.resourceGroup : spec.name;
       const exists = (x: string | undefined) => !x || s.resources[x.toLowerCase()];
       const props: Record<string, unknown> = {};
+      // A PUT of an existing NIC or public IP keeps its address, as Azure does (a retried PUT).
+      const before = s.resources[id.toLowerCase()]?.properties;
       if (
         spec.type !== 'Microsoft.Resources/resourceGroups' &&
         !s.resources[`${SUBSCRIPTION}/resourcegroups/${rg}`.toLowerCase()]
@@ -128,11 +138,11 @@ export class FileRecoveryTarget implements RecoveryTarget {
           !exists(spec.networkSecurityGroupId)
         )
           throw validation('A referenced resource of the NIC does not exist.');
-        props.privateIp = spec.privateIp ?? `10.0.0.${s.nextIp++}`;
+        props.privateIp = spec.privateIp ?? before?.privateIp ?? address('10.0', s.nextIp++);
         if (spec.publicIpId) props.publicIpId = spec.publicIpId;
       }
       if (spec.type === 'Microsoft.Network/publicIPAddresses')
-        props.ipAddress = `127.77.0.${s.nextIp++}`;
+        props.ipAddress = before?.ipAddress ?? address('127.77', s.nextIp++);
       if (spec.type === 'Microsoft.Compute/disks') {
         if (spec.source.kind === 'import' && /[?&]snapshot=/.test(spec.source.sourceUri))
           throw validation('Import from a snapshot URI is not supported.');
