@@ -1,6 +1,6 @@
 import type { DeployedVm } from '../core/recovery/model';
 import { Step, type RecoveryJobInput } from '../core/recovery/operations';
-import type { VmInstanceView } from '../core/recovery/ports';
+import type { PowerState, VmInstanceView } from '../core/recovery/ports';
 import { armId, recoveryNames } from '../core/recovery/resourceNames';
 import type { RecoverySettings } from '../core/recovery/settings';
 import { ArmActivity } from './activities/armActivities';
@@ -112,6 +112,11 @@ export function* vmStep(
   return vmId;
 }
 
+/** How many failed boot probes between two checks that the VM still runs. */
+const STOPPED_CHECK_EVERY = 10;
+/** Power states a guest that was running reaches only by stopping (never `unknown`: transient). */
+const HALTED = new Set<PowerState>(['stopping', 'stopped', 'deallocating', 'deallocated']);
+
 /**
  * Boot: until the guest answers HTTP at all; probe: until it answers the expected status.
  * Without a public IP the probe cannot reach it from here: boot ends when the VM runs.
@@ -125,14 +130,17 @@ export function* bootAndProbe(
   const deadline = s.now().getTime() + probe.timeoutSeconds * 1000;
   // Past the deadline the job fails with the end of the guest's serial console (read before the
   // compensation deletes the VM): what an operator needs to see why it did not come up.
-  const late = function* (what: string): Gen<void> {
-    if (s.now().getTime() < deadline) return;
+  const failWithConsole = function* (message: string): Gen<never> {
     const tail = (yield s.call(ArmActivity.consoleTail, { id: vmId })) as string | null;
     throw new SagaFailure(
-      `The recovered VM did not ${what} within ${probe.timeoutSeconds} s.` +
+      message +
         (tail ? " The end of its serial console is in the job's result (bootDiagnostics)." : ''),
       tail ? { bootDiagnostics: tail } : {},
     );
+  };
+  const late = function* (what: string): Gen<void> {
+    if (s.now().getTime() < deadline) return;
+    yield* failWithConsole(`The recovered VM did not ${what} within ${probe.timeoutSeconds} s.`);
   };
   let view: VmInstanceView | null = null;
   let first: ProbeResult | undefined;
@@ -146,13 +154,26 @@ export function* bootAndProbe(
         yield* s.sleep(s.facts.pollMs);
       }
       if (!view.publicIps[0]) return;
-      for (;;) {
+      for (let tries = 1; ; tries++) {
         first = (yield s.call(A.probe, {
           url: probeUrl(view.publicIps[0], probe),
           timeoutMs: 2000,
         })) as ProbeResult;
         if (first.connected) return;
         yield* late('boot');
+        // A guest that powered off while booting (a panic, no root filesystem) does not come
+        // back: the job fails now, not at the deadline. Every tenth try (ARM reads are
+        // throttled per subscription, and a plan boots many VMs at once).
+        if (tries % STOPPED_CHECK_EVERY === 0) {
+          const now = (yield s.call(ArmActivity.instanceView, {
+            id: vmId,
+          })) as VmInstanceView | null;
+          if (!now || HALTED.has(now.powerState)) {
+            yield* failWithConsole(
+              `The recovered VM stopped while booting (power state '${now?.powerState ?? 'deleted'}').`,
+            );
+          }
+        }
         yield* s.sleep(s.facts.pollMs);
       }
     },

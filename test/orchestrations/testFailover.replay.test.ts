@@ -174,7 +174,7 @@ describe('test failover saga, replayed by the real SDK', () => {
   });
 
   /** A test failover whose VM never answers its probe (5 s allowed); its console ends with `tail`. */
-  const silentVm = (tail: string | null) =>
+  const silentVm = (tail: string | null, over: Parameters<typeof happyTarget>[0] = {}) =>
     runRecovery(
       testFailoverOrchestrator,
       TEST_FAILOVER,
@@ -185,6 +185,7 @@ describe('test failover saga, replayed by the real SDK', () => {
       happyTarget({
         Recovery_Probe: () => ({ connected: false }),
         Recovery_ConsoleTail: () => tail,
+        ...over,
       }),
     );
 
@@ -203,6 +204,26 @@ describe('test failover saga, replayed by the real SDK', () => {
           "The recovered VM did not boot within 5 s. The end of its serial console is in the job's result (bootDiagnostics).",
       },
       result: { bootDiagnostics: tail },
+    });
+  });
+
+  it('a VM that powers off while booting fails the job at the next check, not at the deadline', async () => {
+    let views = 0;
+    const { r, calls } = await silentVm('reboot: Power down', {
+      Recovery_InstanceView: () => ({
+        powerState: ++views === 1 ? 'running' : 'stopped',
+        privateIps: ['192.168.7.21'],
+        publicIps: ['127.1.0.5'],
+      }),
+    });
+    expect(r.outcome.kind).toBe('failed');
+    expect(names(calls, 'Recovery_Probe')).toHaveLength(10); // 2 s at the 200 ms poll, not 5 s
+    expect(names(calls, 'Recovery_Job').at(-1)!.input).toMatchObject({
+      error: {
+        message:
+          "The recovered VM stopped while booting (power state 'stopped'). The end of its serial console is in the job's result (bootDiagnostics).",
+      },
+      result: { bootDiagnostics: 'reboot: Power down' },
     });
   });
 
