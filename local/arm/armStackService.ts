@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startOnKeptPort } from '../stack/keptPort';
@@ -43,7 +43,11 @@ export const armService: StackService = {
         ...(arm.storageAccountId ? { HAVEN_STORAGE_ACCOUNT_ID: arm.storageAccountId } : {}),
       },
       private: ['HAVEN_ARM_TOKEN'],
-      stop: () => arm.stop({ stopVms: !ctx.persistent }),
+      async stop() {
+        await arm.stop({ stopVms: !ctx.persistent });
+        // An in-memory stack's state (disk files, serial logs, the endpoint's TLS key) goes too.
+        if (!ctx.persistent) rmSync(stateDir, { recursive: true, force: true });
+      },
     };
   },
 };
