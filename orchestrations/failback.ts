@@ -26,6 +26,8 @@ export const FAILBACK = 'failback';
 
 /** How long the saga waits for the site to apply the final diff before giving up. */
 export const SITE_APPLY_WAIT_MS = 2 * 3600_000;
+/** How long the Azure VM may still read running after its power-off operation ended. */
+export const POWER_OFF_WAIT_MS = 10 * 60_000;
 
 export const failbackOrchestrator: OrchestrationHandler = function* (ctx: OrchestrationContext) {
   return yield* runRecoverySaga<RecoveryJobInput>(
@@ -44,7 +46,7 @@ export const failbackOrchestrator: OrchestrationHandler = function* (ctx: Orches
           name: ArmActivity.beginVmAction,
           input: { id: session.vmId, action: 'start' },
         });
-        yield* vmAction(s, session.vmId, 'powerOff');
+        yield* powerOff(s, session.vmId);
       });
       s.undo.push({ kind: 'call', name: F.unfinal, input: { machineId } });
       const disks = yield* s.step(
@@ -80,13 +82,29 @@ export const failbackOrchestrator: OrchestrationHandler = function* (ctx: Orches
   );
 };
 
-function* vmAction(s: RecoverySaga, vmId: string, action: 'powerOff' | 'start'): Gen<void> {
-  const handle = (yield s.call(ArmActivity.beginVmAction, { id: vmId, action })) as OperationHandle;
+/**
+ * Powers the Azure VM off and waits until it reads stopped: nothing may write its disks once the
+ * final diff is cut. A VM that still runs long after its power-off fails the step (and the
+ * compensation starts it again) instead of holding the job.
+ */
+function* powerOff(s: RecoverySaga, vmId: string): Gen<void> {
+  const handle = (yield s.call(ArmActivity.beginVmAction, {
+    id: vmId,
+    action: 'powerOff',
+  })) as OperationHandle;
   yield* s.until(handle);
+  const since = s.now().getTime();
+  const deadline = since + POWER_OFF_WAIT_MS;
   for (;;) {
     const v = (yield s.call(ArmActivity.instanceView, { id: vmId })) as VmInstanceView | null;
     if (!v || v.powerState === 'stopped' || v.powerState === 'deallocated') return;
-    yield* s.sleep(s.facts.pollMs);
+    if (s.now().getTime() >= deadline) {
+      throw new Error(
+        `The Azure VM still reads '${v.powerState}' ${POWER_OFF_WAIT_MS / 60_000} min after its power-off.`,
+      );
+    }
+    // Polled at the saga's pace for half a minute, then every 10 s (ARM reads are throttled).
+    yield* s.sleep(s.now().getTime() - since < 30_000 ? s.facts.pollMs : 10_000);
   }
 }
 

@@ -170,8 +170,9 @@ describe('the end of the way back, replayed by the real SDK', () => {
     expect(lastJob(calls)).toMatchObject({ state: 'failed' });
   });
 
-  it('a cancelled failback starts the Azure VM again, returns to reprotected and ends cancelled', async () => {
-    const { r, calls } = await runRecovery(
+  /** A failback whose Azure VM reads `power` after its power-off; the site answers `status`. */
+  const failback = (power: string, status: Record<string, unknown>) =>
+    runRecovery(
       failbackOrchestrator,
       FAILBACK,
       recoveryInput('failback'),
@@ -186,17 +187,36 @@ describe('the end of the way back, replayed by the real SDK', () => {
           action: c.input.action,
           state: `vm-${String(c.input.action)}`,
         }),
-        Recovery_InstanceView: () => ({ powerState: 'stopped', privateIps: [], publicIps: [] }),
+        Recovery_InstanceView: () => ({ powerState: power, privateIps: [], publicIps: [] }),
         [F.ship]: () => ({ batches: 1, bytesChanged: 4096, bytesShipped: 100 }),
-        [F.status]: () => ({ done: false, cancel: true, disks: [] }),
+        [F.status]: () => status,
       }),
       JOB,
     );
-    expect(r.outcome.kind).toBe('completed');
+
+  /** The Azure VM was powered off, then started again, and the machine is back to reprotected. */
+  const expectStartedAgain = (calls: Call[]) => {
     const actions = named(calls, 'Recovery_BeginVmAction').map((c) => c.input.action);
     expect(actions).toEqual(['powerOff', 'start']);
-    expect(named(calls, F.unfinal)).toHaveLength(1);
     expect(named(calls, 'Recovery_SetState').at(-1)!.input).toMatchObject({ to: 'reprotected' });
+  };
+
+  it('a cancelled failback starts the Azure VM again, returns to reprotected and ends cancelled', async () => {
+    const { r, calls } = await failback('stopped', { done: false, cancel: true, disks: [] });
+    expect(r.outcome.kind).toBe('completed');
+    expectStartedAgain(calls);
+    expect(named(calls, F.unfinal)).toHaveLength(1);
     expect(lastJob(calls)).toMatchObject({ state: 'cancelled', error: { kind: 'cancelled' } });
+  });
+
+  it('an Azure VM that still runs 10 min after its power-off fails the failback: started again, reprotected, no diff cut', async () => {
+    const { r, calls } = await failback('running', { done: true, cancel: false, disks: [] });
+    expect(r.outcome.kind).toBe('failed');
+    expectStartedAgain(calls);
+    expect(named(calls, F.ship)).toHaveLength(0);
+    expect(lastJob(calls)).toMatchObject({
+      state: 'failed',
+      error: { message: "The Azure VM still reads 'running' 10 min after its power-off." },
+    });
   });
 });
