@@ -138,9 +138,11 @@ export function* bootAndProbe(
       tail ? { bootDiagnostics: tail } : {},
     );
   };
-  const late = function* (what: string): Gen<void> {
+  const late = function* (what: string, note?: string): Gen<void> {
     if (s.now().getTime() < deadline) return;
-    yield* failWithConsole(`The recovered VM did not ${what} within ${probe.timeoutSeconds} s.`);
+    yield* failWithConsole(
+      `The recovered VM did not ${what} within ${probe.timeoutSeconds} s${note ? ` (${note})` : ''}.`,
+    );
   };
   let view: VmInstanceView | null = null;
   let first: ProbeResult | undefined;
@@ -190,7 +192,10 @@ export function* bootAndProbe(
     function* () {
       let r = first!;
       while (r.status !== probe.expectedStatus) {
-        yield* late(`answer ${probe.expectedStatus} at ${probe.path}`);
+        yield* late(
+          `answer ${probe.expectedStatus} at ${probe.path}`,
+          `its last answer: ${r.connected ? `HTTP ${r.status}` : 'no connection'}`,
+        );
         yield* s.sleep(s.facts.pollMs);
         r = (yield s.call(A.probe, { url, timeoutMs: 2000 })) as ProbeResult;
       }

@@ -227,6 +227,20 @@ describe('test failover saga, replayed by the real SDK', () => {
     });
   });
 
+  it('a VM that answers, but never the expected status: the last answer is in the message', async () => {
+    const { r, calls } = await silentVm('nginx: started', {
+      Recovery_Probe: () => ({ connected: true, status: 503 }),
+    });
+    expect(r.outcome.kind).toBe('failed');
+    expect(names(calls, 'Recovery_Job').at(-1)!.input).toMatchObject({
+      error: {
+        message:
+          "The recovered VM did not answer 200 at /health within 5 s (its last answer: HTTP 503). The end of its serial console is in the job's result (bootDiagnostics).",
+      },
+      result: { bootDiagnostics: 'nginx: started' },
+    });
+  });
+
   it('the same without a console to read: the message alone', async () => {
     const { r, calls } = await silentVm(null);
     expect(r.outcome.kind).toBe('failed');
