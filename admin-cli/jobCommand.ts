@@ -59,6 +59,11 @@ export function jobText(j: Row): string {
   if (j.allowedActions && (j.allowedActions as string[]).length)
     lines.push(`  allowed: ${(j.allowedActions as string[]).join(', ')}`);
   if (err?.message) lines.push(`  error: ${err.message}`);
+  // A recovered VM that did not come up: the end of its serial console, as the job kept it.
+  if (typeof result.bootDiagnostics === 'string') {
+    lines.push('  serial console (its end):');
+    lines.push(...result.bootDiagnostics.split('\n').map((l) => `    ${l}`));
+  }
   if (!steps.length && !machines.length && result.outcome !== undefined)
     lines.push(details(result).replace(/^/gm, '  '));
   return lines.join('\n');
