@@ -128,8 +128,9 @@ export function* bootAndProbe(
 ): Gen<VmInstanceView> {
   const { probe } = input.settings;
   const deadline = s.now().getTime() + probe.timeoutSeconds * 1000;
-  // Past the deadline the job fails with the end of the guest's serial console (read before the
-  // compensation deletes the VM): what an operator needs to see why it did not come up.
+  // A VM that does not come up (past the deadline, or stopped while booting) fails the job with
+  // the end of its serial console, read before the compensation deletes the VM: what an operator
+  // needs to see why.
   const failWithConsole = function* (message: string): Gen<never> {
     const tail = (yield s.call(ArmActivity.consoleTail, { id: vmId })) as string | null;
     throw new SagaFailure(
