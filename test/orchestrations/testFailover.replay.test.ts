@@ -189,6 +189,16 @@ describe('test failover saga, replayed by the real SDK', () => {
       }),
     );
 
+  /** The job ended failed with `message`, pointing at the console's end `tail` in its result. */
+  const expectConsoleFailure = (calls: Call[], message: string, tail: string) =>
+    expect(names(calls, 'Recovery_Job').at(-1)!.input).toMatchObject({
+      state: 'failed',
+      error: {
+        message: `${message} The end of its serial console is in the job's result (bootDiagnostics).`,
+      },
+      result: { bootDiagnostics: tail },
+    });
+
   it('a VM that never answers: the job fails with the end of its serial console, read before the VM goes', async () => {
     const tail = 'Run /init as init process\nKernel panic - not syncing: no root';
     const { r, calls } = await silentVm(tail);
@@ -197,14 +207,7 @@ describe('test failover saga, replayed by the real SDK', () => {
       calls.findIndex((c) => c.name === name && String(c.input.id ?? '').includes(part));
     expect(at('Recovery_ConsoleTail', 'virtualMachines/')).toBeGreaterThan(-1);
     expect(at('Recovery_ConsoleTail')).toBeLessThan(at('Recovery_BeginDelete', 'virtualMachines/'));
-    expect(names(calls, 'Recovery_Job').at(-1)!.input).toMatchObject({
-      state: 'failed',
-      error: {
-        message:
-          "The recovered VM did not boot within 5 s. The end of its serial console is in the job's result (bootDiagnostics).",
-      },
-      result: { bootDiagnostics: tail },
-    });
+    expectConsoleFailure(calls, 'The recovered VM did not boot within 5 s.', tail);
   });
 
   it('a VM that powers off while booting fails the job at the next check, not at the deadline', async () => {
@@ -218,13 +221,11 @@ describe('test failover saga, replayed by the real SDK', () => {
     });
     expect(r.outcome.kind).toBe('failed');
     expect(names(calls, 'Recovery_Probe')).toHaveLength(10); // 2 s at the 200 ms poll, not 5 s
-    expect(names(calls, 'Recovery_Job').at(-1)!.input).toMatchObject({
-      error: {
-        message:
-          "The recovered VM stopped while booting (power state 'stopped'). The end of its serial console is in the job's result (bootDiagnostics).",
-      },
-      result: { bootDiagnostics: 'reboot: Power down' },
-    });
+    expectConsoleFailure(
+      calls,
+      "The recovered VM stopped while booting (power state 'stopped').",
+      'reboot: Power down',
+    );
   });
 
   it('a VM that answers, but never the expected status: the last answer is in the message', async () => {
@@ -232,13 +233,11 @@ describe('test failover saga, replayed by the real SDK', () => {
       Recovery_Probe: () => ({ connected: true, status: 503 }),
     });
     expect(r.outcome.kind).toBe('failed');
-    expect(names(calls, 'Recovery_Job').at(-1)!.input).toMatchObject({
-      error: {
-        message:
-          "The recovered VM did not answer 200 at /health within 5 s (its last answer: HTTP 503). The end of its serial console is in the job's result (bootDiagnostics).",
-      },
-      result: { bootDiagnostics: 'nginx: started' },
-    });
+    expectConsoleFailure(
+      calls,
+      'The recovered VM did not answer 200 at /health within 5 s (its last answer: HTTP 503).',
+      'nginx: started',
+    );
   });
 
   it('the same without a console to read: the message alone', async () => {
